@@ -1,0 +1,23 @@
+/* cli.h — the `oma` command line: one function per subcommand, each in its own cmd_*.c.
+ * Conventions (DESIGN.md): every subcommand has --help; exit 0 on success, 1 when the work
+ * failed, 2 for a usage error; errors go to stderr as one line, `oma: <what>: <why>`. */
+#ifndef OMA_CLI_H
+#define OMA_CLI_H
+
+#define OMA_EXIT_OK 0
+#define OMA_EXIT_FAIL 1
+#define OMA_EXIT_USAGE 2
+
+typedef struct oma_command {
+    const char *name;                       /* "serve", "generate", "pose", ... */
+    const char *summary;                    /* one line for `oma --help` */
+    int (*main)(int argc, char **argv);     /* argv[0] is the subcommand name */
+} oma_command;
+
+/* Prints `oma: what: why` to stderr (printf-style why). */
+void oma_cli_error(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True if argv holds -h or --help. */
+int oma_cli_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,56 @@
+/* main.c — `oma`: dispatches to a subcommand. Each subcommand lives in cmd_<name>.c and adds
+ * one line to the table below; nothing else here knows what they do. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* One extern line per subcommand, and the same name in the table. */
+extern int oma_cmd_serve(int argc, char **argv);
+extern int oma_cmd_normalize(int argc, char **argv);
+
+static const oma_command commands[] = {
+    {"serve", "run the HTTP server, the web UI and the workers", oma_cmd_serve},
+    {"normalize", "rotate (EXIF), resize and crop an image for the pipelines", oma_cmd_normalize},
+};
+
+void oma_cli_error(const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "oma: %s: ", what);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int oma_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: oma <command> [options]   (oma <command> --help for details)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return OMA_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return OMA_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].main(argc - 1, argv + 1);
+    oma_cli_error(argv[1], "unknown command (try oma --help)");
+    return OMA_EXIT_USAGE;
+}
