@@ -1,0 +1,43 @@
+/* storage.h — object storage behind one interface: put/get/delete/list by key.
+ *
+ * Keys are relative, slash-separated paths made of [A-Za-z0-9._-] segments (no "..", no
+ * leading "/", no empty segment, at most 512 bytes); every implementation rejects any other
+ * key, so no caller can reach outside the store. The local-folder implementation writes to a
+ * temporary file and renames it into place (a crash never leaves half a file); an S3
+ * implementation (libcurl + SigV4) slots in later behind the same table.
+ */
+#ifndef OMA_SERVER_STORAGE_H
+#define OMA_SERVER_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct oma_storage oma_storage;
+
+/* url: "file:/path/to/folder" (created if missing). */
+int oma_storage_open(oma_storage **out, const char *url, char *err, size_t errlen);
+void oma_storage_close(oma_storage *s);
+const char *oma_storage_driver(oma_storage *s);     /* "fs" */
+
+/* 1 if key is acceptable, 0 if not. */
+int oma_storage_key_valid(const char *key);
+
+int oma_storage_put(oma_storage *s, const char *key, const void *data, size_t len,
+                    char *err, size_t errlen);
+/* *data is malloc'ed; max_len bounds what will be read (-1 with err if larger).
+ * Returns 0, -1 on error, or 1 if the key does not exist. */
+int oma_storage_get(oma_storage *s, const char *key, size_t max_len, uint8_t **data, size_t *len,
+                    char *err, size_t errlen);
+int oma_storage_exists(oma_storage *s, const char *key);
+int oma_storage_delete(oma_storage *s, const char *key, char *err, size_t errlen); /* missing = ok */
+/* Calls fn for each key under prefix (prefix "" = all), sorted; stops if fn returns non-zero. */
+int oma_storage_list(oma_storage *s, const char *prefix,
+                     int (*fn)(const char *key, size_t len, void *ud), void *ud,
+                     char *err, size_t errlen);
+
+/* Content addressing: key "blobs/sha256/ab/<64 hex>" for data; put if absent.
+ * key_out must hold 96 bytes, sha_hex_out 65 (either may be NULL). */
+int oma_storage_put_blob(oma_storage *s, const void *data, size_t len, char *key_out,
+                         char *sha_hex_out, char *err, size_t errlen);
+
+#endif
