@@ -53,5 +53,13 @@ void oma_stmt_finalize(oma_stmt *st);
 void oma_db_now(char *buf, size_t len);
 /* Unix seconds, for leases. */
 int64_t oma_db_unix_now(void);
+/* Microseconds since the epoch (queue order within one second). */
+int64_t oma_db_unix_now_us(void);
+
+/* A new random id: 32 lowercase hex chars (128 bits from libsodium's randombytes_buf).
+ * out must hold >= 33 bytes. 0 or -1. */
+int oma_db_new_id(char *out, size_t len);
+/* The URL the handle was opened with (so a helper thread can open its own handle). */
+const char *oma_db_url(oma_db *db);
 
 #endif
