@@ -1,0 +1,218 @@
+/* pose_render.c — OpenPose/DWPose skeleton drawing (see pose_render.h for the look).
+ * Shapes are rasterised directly: a pixel is painted when its integer coordinate lies inside
+ * the rotated ellipse, the disc or within 1 px of the hand segment, which matches OpenCV's
+ * non-antialiased fills closely enough for conditioning images. Only the bounding box of each
+ * shape (clipped to the image) is visited, so huge or off-canvas coordinates cost nothing. */
+#include "pipelines/pose_render.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const uint8_t oma_op_colors[18][3] = {
+    {255, 0, 0},   {255, 85, 0},  {255, 170, 0}, {255, 255, 0}, {170, 255, 0}, {85, 255, 0},
+    {0, 255, 0},   {0, 255, 85},  {0, 255, 170}, {0, 255, 255}, {0, 170, 255}, {0, 85, 255},
+    {0, 0, 255},   {85, 0, 255},  {170, 0, 255}, {255, 0, 255}, {255, 0, 170}, {255, 0, 85},
+};
+
+typedef struct canvas {
+    uint8_t *px;
+    int w, h;
+} canvas;
+
+static int clampi(double v, int lo, int hi)
+{
+    if (!(v >= lo)) return lo;   /* also catches NaN */
+    if (v > hi) return hi;
+    return (int)v;
+}
+
+static void put(canvas *c, int x, int y, const uint8_t col[3])
+{
+    uint8_t *p = c->px + ((size_t)y * (size_t)c->w + (size_t)x) * 3;
+    p[0] = col[0];
+    p[1] = col[1];
+    p[2] = col[2];
+}
+
+/* Filled ellipse centred (cx, cy), semi-axes a (along angle) and b, angle in radians. */
+static void fill_ellipse(canvas *c, double cx, double cy, double a, double b, double ang,
+                         const uint8_t col[3])
+{
+    if (a < 0.5) a = 0.5;
+    if (b < 0.5) b = 0.5;
+    double r = a > b ? a : b;
+    int x0 = clampi(floor(cx - r), 0, c->w - 1), x1 = clampi(ceil(cx + r), 0, c->w - 1);
+    int y0 = clampi(floor(cy - r), 0, c->h - 1), y1 = clampi(ceil(cy + r), 0, c->h - 1);
+    if (cx + r < 0 || cy + r < 0 || cx - r > c->w - 1 || cy - r > c->h - 1) return;
+    double ca = cos(ang), sa = sin(ang);
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            double dx = x - cx, dy = y - cy;
+            double u = (dx * ca + dy * sa) / a, v = (-dx * sa + dy * ca) / b;
+            if (u * u + v * v <= 1.0) put(c, x, y, col);
+        }
+}
+
+static void fill_disc(canvas *c, double cx, double cy, double r, const uint8_t col[3])
+{
+    fill_ellipse(c, cx, cy, r, r, 0.0, col);
+}
+
+/* Segment of half-width hw (pixels within hw of the segment). */
+static void draw_segment(canvas *c, double x0d, double y0d, double x1d, double y1d, double hw,
+                         const uint8_t col[3])
+{
+    double minx = fmin(x0d, x1d) - hw, maxx = fmax(x0d, x1d) + hw;
+    double miny = fmin(y0d, y1d) - hw, maxy = fmax(y0d, y1d) + hw;
+    if (maxx < 0 || maxy < 0 || minx > c->w - 1 || miny > c->h - 1) return;
+    int xa = clampi(floor(minx), 0, c->w - 1), xb = clampi(ceil(maxx), 0, c->w - 1);
+    int ya = clampi(floor(miny), 0, c->h - 1), yb = clampi(ceil(maxy), 0, c->h - 1);
+    double vx = x1d - x0d, vy = y1d - y0d, l2 = vx * vx + vy * vy;
+    for (int y = ya; y <= yb; y++)
+        for (int x = xa; x <= xb; x++) {
+            double t = l2 > 0 ? ((x - x0d) * vx + (y - y0d) * vy) / l2 : 0.0;
+            t = t < 0 ? 0 : t > 1 ? 1 : t;
+            double dx = x - (x0d + t * vx), dy = y - (y0d + t * vy);
+            if (dx * dx + dy * dy <= hw * hw) put(c, x, y, col);
+        }
+}
+
+static void hsv_to_rgb(double h, uint8_t out[3])
+{
+    /* s = v = 1 */
+    double hh = fmod(h, 1.0) * 6.0;
+    int i = (int)hh;
+    double f = hh - i, q = 1 - f, t = f;
+    double r, g, b;
+    switch (i) {
+    case 0: r = 1, g = t, b = 0; break;
+    case 1: r = q, g = 1, b = 0; break;
+    case 2: r = 0, g = 1, b = t; break;
+    case 3: r = 0, g = q, b = 1; break;
+    case 4: r = t, g = 0, b = 1; break;
+    default: r = 1, g = 0, b = q; break;
+    }
+    out[0] = (uint8_t)(r * 255);
+    out[1] = (uint8_t)(g * 255);
+    out[2] = (uint8_t)(b * 255);
+}
+
+static int present(const oma_kp *k)
+{
+    return k->c > 0 && isfinite(k->x) && isfinite(k->y);
+}
+
+static void draw_body(canvas *c, const oma_pose_person *p, double sx, double sy)
+{
+    /* Limbs are drawn at 60 % of their colour: OpenPose draws them full and scales the whole
+     * canvas by 0.6 before the joints; on black these agree except where limbs overlap. */
+    for (int i = 0; i < 17; i++) {
+        const oma_kp *a = &p->body[oma_op_limbs[i][0]], *b = &p->body[oma_op_limbs[i][1]];
+        if (!present(a) || !present(b)) continue;
+        double ax = a->x * sx, ay = a->y * sy, bx = b->x * sx, by = b->y * sy;
+        double len = hypot(ax - bx, ay - by);
+        uint8_t col[3];
+        for (int k = 0; k < 3; k++) col[k] = (uint8_t)(oma_op_colors[i][k] * 0.6);
+        fill_ellipse(c, 0.5 * (ax + bx), 0.5 * (ay + by), floor(len / 2), 4.0,
+                     atan2(by - ay, bx - ax), col);
+    }
+    for (int i = 0; i < OMA_OP_BODY; i++)
+        if (present(&p->body[i]))
+            fill_disc(c, p->body[i].x * sx, p->body[i].y * sy, 4.0, oma_op_colors[i]);
+}
+
+static void draw_hand(canvas *c, const oma_kp *h, double sx, double sy)
+{
+    static const uint8_t blue[3] = {0, 0, 255};
+    for (int e = 0; e < OMA_OP_HAND_EDGES; e++) {
+        const oma_kp *a = &h[oma_op_hand_edges[e][0]], *b = &h[oma_op_hand_edges[e][1]];
+        if (!present(a) || !present(b)) continue;
+        uint8_t col[3];
+        hsv_to_rgb((double)e / OMA_OP_HAND_EDGES, col);
+        draw_segment(c, a->x * sx, a->y * sy, b->x * sx, b->y * sy, 1.0, col);
+    }
+    for (int i = 0; i < OMA_OP_HAND; i++)
+        if (present(&h[i])) fill_disc(c, h[i].x * sx, h[i].y * sy, 4.0, blue);
+}
+
+void oma_pose_draw(const oma_pose *pose, uint8_t *rgb, int w, int h, int what)
+{
+    if (!pose || !rgb || w <= 0 || h <= 0 || pose->canvas_w <= 0 || pose->canvas_h <= 0) return;
+    canvas c = {rgb, w, h};
+    double sx = (double)w / pose->canvas_w, sy = (double)h / pose->canvas_h;
+    static const uint8_t white[3] = {255, 255, 255};
+    if (what & OMA_DRAW_BODY)
+        for (int i = 0; i < pose->n_people; i++) draw_body(&c, &pose->people[i], sx, sy);
+    if (what & OMA_DRAW_HANDS)
+        for (int i = 0; i < pose->n_people; i++) {
+            draw_hand(&c, pose->people[i].lhand, sx, sy);
+            draw_hand(&c, pose->people[i].rhand, sx, sy);
+        }
+    if (what & OMA_DRAW_FACE)
+        for (int i = 0; i < pose->n_people; i++)
+            for (int k = 0; k < OMA_OP_FACE; k++) {
+                const oma_kp *q = &pose->people[i].face[k];
+                if (present(q)) fill_disc(&c, q->x * sx, q->y * sy, 3.0, white);
+            }
+}
+
+int oma_pose_render(const oma_pose *pose, int what, oma_image *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!pose || pose->canvas_w < 1 || pose->canvas_h < 1 || pose->canvas_w > OMA_POSE_MAX_CANVAS ||
+        pose->canvas_h > OMA_POSE_MAX_CANVAS) {
+        snprintf(err, errlen, "pose render: canvas size out of range");
+        return -1;
+    }
+    size_t n = (size_t)pose->canvas_w * (size_t)pose->canvas_h * 3;
+    out->px = calloc(n, 1);
+    if (!out->px) {
+        snprintf(err, errlen, "pose render: out of memory");
+        return -1;
+    }
+    out->w = pose->canvas_w;
+    out->h = pose->canvas_h;
+    out->c = 3;
+    oma_pose_draw(pose, out->px, out->w, out->h, what);
+    return 0;
+}
+
+int oma_pose_overlay(const oma_image *photo, const oma_pose *pose, oma_image *out, char *err,
+                     size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!photo || !photo->px || photo->w < 1 || photo->h < 1 || (photo->c != 3 && photo->c != 4 && photo->c != 1)) {
+        snprintf(err, errlen, "pose overlay: bad image");
+        return -1;
+    }
+    size_t npx = (size_t)photo->w * (size_t)photo->h;
+    uint8_t *skel = calloc(npx, 3);
+    out->px = malloc(npx * 3);
+    if (!skel || !out->px) {
+        free(skel);
+        free(out->px);
+        out->px = NULL;
+        snprintf(err, errlen, "pose overlay: out of memory");
+        return -1;
+    }
+    oma_pose_draw(pose, skel, photo->w, photo->h, OMA_DRAW_ALL);
+    for (size_t i = 0; i < npx; i++) {
+        const uint8_t *s = skel + i * 3;
+        uint8_t *d = out->px + i * 3;
+        if (s[0] | s[1] | s[2]) {
+            memcpy(d, s, 3);
+        } else {
+            for (int k = 0; k < 3; k++) {
+                int ch = photo->c == 1 ? 0 : k;
+                d[k] = (uint8_t)(photo->px[i * (size_t)photo->c + (size_t)ch] * 6 / 10);
+            }
+        }
+    }
+    free(skel);
+    out->w = photo->w;
+    out->h = photo->h;
+    out->c = 3;
+    return 0;
+}
