@@ -64,4 +64,27 @@ int oma_image_resize(const oma_image *src, int w, int h, oma_image *dst);
 /* Copies the rectangle (x, y, w, h), which must lie inside src. */
 int oma_image_crop(const oma_image *src, int x, int y, int w, int h, oma_image *dst);
 
+/* Applies an EXIF orientation (1..8) to src, giving the image as it should be displayed
+ * (5..8 swap width and height). Any other value copies src unchanged. */
+int oma_image_orient(const oma_image *src, int orientation, oma_image *dst);
+
+/* Reads the orientation tag (0x0112) from the payload of a JPEG APP1 segment (the bytes after
+ * the length, starting "Exif\0\0"). Returns 1..8, or 1 when absent or malformed. */
+int oma_image_exif_orientation(const uint8_t *app1, size_t len);
+
+/* ---- per-format codecs (used by oma_image_decode/probe; decode to the natural channel count) */
+int oma_image_png_decode(const uint8_t *data, size_t len, const oma_image_limits *lim,
+                         oma_image *out, char *err, size_t errlen);
+int oma_image_jpeg_probe(const uint8_t *data, size_t len, int *w, int *h, char *err, size_t errlen);
+int oma_image_jpeg_decode(const uint8_t *data, size_t len, int apply_exif,
+                          const oma_image_limits *lim, oma_image *out, char *err, size_t errlen);
+int oma_image_webp_probe(const uint8_t *data, size_t len, int *w, int *h, char *err, size_t errlen);
+int oma_image_webp_decode(const uint8_t *data, size_t len, const oma_image_limits *lim,
+                          oma_image *out, char *err, size_t errlen);
+/* Checks w x h against lim (NULL = defaults); -1 with "<fmt>: ..." in err when refused. */
+int oma_image_check_limits(const char *fmt, int w, int h, const oma_image_limits *lim,
+                           char *err, size_t errlen);
+/* snprintf into err when err is not NULL; returns -1 so callers can `return oma_image_err(..)`. */
+int oma_image_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
