@@ -1,7 +1,8 @@
 /* storage.h — object storage behind one interface: put/get/delete/list by key.
  *
- * Keys are relative, slash-separated paths made of [A-Za-z0-9._-] segments (no "..", no
- * leading "/", no empty segment, at most 512 bytes); every implementation rejects any other
+ * Keys are relative, slash-separated paths made of [A-Za-z0-9._-] segments (no segment may
+ * start with "." — so no "." or ".." — no leading or trailing "/", no empty segment, at most
+ * 512 bytes; names starting with "." are the store's own temporaries); every implementation rejects any other
  * key, so no caller can reach outside the store. The local-folder implementation writes to a
  * temporary file and renames it into place (a crash never leaves half a file); an S3
  * implementation (libcurl + SigV4) slots in later behind the same table.
@@ -14,7 +15,7 @@
 
 typedef struct oma_storage oma_storage;
 
-/* url: "file:/path/to/folder" (created if missing). */
+/* url: "file:/path/to/folder" (created if missing); "s3:..." answers "not built yet". */
 int oma_storage_open(oma_storage **out, const char *url, char *err, size_t errlen);
 void oma_storage_close(oma_storage *s);
 const char *oma_storage_driver(oma_storage *s);     /* "fs" */
