@@ -1,0 +1,92 @@
+/* arena.c — chained bump allocator (see arena.h). */
+#include "tensor/arena.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct oma_arena_chunk {
+    oma_arena_chunk *prev;
+    size_t cap;
+    size_t off;
+    unsigned char *mem;
+};
+
+void oma_arena_init(oma_arena *a, size_t chunk_size)
+{
+    memset(a, 0, sizeof *a);
+    a->chunk_size = chunk_size ? chunk_size : ((size_t)64 << 20);
+}
+
+static void free_chunk(oma_arena_chunk *c)
+{
+    oma_aligned_free(c->mem);
+    free(c);
+}
+
+void oma_arena_destroy(oma_arena *a)
+{
+    oma_arena_chunk *c = a->head;
+    while (c) {
+        oma_arena_chunk *p = c->prev;
+        free_chunk(c);
+        c = p;
+    }
+    a->head = NULL;
+    a->used = 0;
+}
+
+void *oma_arena_alloc(oma_arena *a, size_t bytes)
+{
+    size_t need = (bytes + 63) & ~(size_t)63;
+    if (need < bytes) return NULL;
+    if (need == 0) need = 64;
+    oma_arena_chunk *c = a->head;
+    if (!c || c->cap - c->off < need) {
+        size_t cap = need > a->chunk_size ? need : a->chunk_size;
+        oma_arena_chunk *n = malloc(sizeof *n);
+        if (!n) return NULL;
+        n->mem = oma_aligned_alloc(cap);
+        if (!n->mem) {
+            free(n);
+            return NULL;
+        }
+        n->cap = cap;
+        n->off = 0;
+        n->prev = c;
+        a->head = c = n;
+    }
+    void *p = c->mem + c->off;
+    c->off += need;
+    a->used += need;
+    if (a->used > a->peak) a->peak = a->used;
+    return p;
+}
+
+int oma_arena_tensor(oma_arena *a, oma_tensor *t, int ndim, const int64_t *shape)
+{
+    int64_t n = oma_shape_numel(ndim, shape);
+    if (n < 0) return -1;
+    float *d = oma_arena_alloc(a, (size_t)n * sizeof(float));
+    if (!d) return -1;
+    memset(d, 0, (size_t)n * sizeof(float));
+    return oma_tensor_view(t, d, ndim, shape);
+}
+
+oma_arena_mark oma_arena_get_mark(const oma_arena *a)
+{
+    oma_arena_mark m = {a->head, a->head ? a->head->off : 0, a->used};
+    return m;
+}
+
+void oma_arena_release(oma_arena *a, oma_arena_mark m)
+{
+    while (a->head && a->head != m.chunk) {
+        oma_arena_chunk *p = a->head->prev;
+        free_chunk(a->head);
+        a->head = p;
+    }
+    if (a->head) a->head->off = m.off;
+    a->used = m.used;
+}
+
+size_t oma_arena_peak(const oma_arena *a) { return a->peak; }

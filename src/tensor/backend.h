@@ -1,0 +1,70 @@
+/* backend.h — the table of compute kernels the layers above call.
+ *
+ * Models and layers never call a kernel directly: they go through the current backend, a
+ * struct of function pointers over raw float buffers (host memory for the CPU backend, device
+ * memory for a future CUDA backend). Adding a backend means filling one such table; nothing
+ * above src/tensor changes. Shapes are validated by the tensor-level wrappers in ops.h; the
+ * kernels trust their arguments.
+ */
+#ifndef OMA_TENSOR_BACKEND_H
+#define OMA_TENSOR_BACKEND_H
+
+#include <stdint.h>
+
+/* Scaled dot-product attention over token-major buffers: token t of batch b starts at
+ * base + (b * n + t) * ld, and head h uses the head_dim floats at offset h * head_dim.
+ * out = softmax(scale * q k^T [+ causal mask]) v, per batch and head. */
+typedef struct oma_attn_args {
+    const float *q, *k, *v;
+    float *out;
+    int64_t batch, heads, nq, nk, head_dim;
+    int64_t ldq, ldk, ldv, ldo;     /* floats between consecutive tokens */
+    float scale;
+    int causal;                     /* query i sees keys j <= i only (CLIP text) */
+} oma_attn_args;
+
+typedef struct oma_backend {
+    const char *name;
+    /* Row-major C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C. */
+    void (*gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                 float *c, int64_t ldc);
+    /* y[N,OC,OH,OW] = conv(x[N,C,H,W], w[OC,C,KH,KW]) + bias[OC] (bias may be NULL).
+     * Returns 0, or -1 when scratch memory cannot be had. */
+    int (*conv2d)(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                  const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
+                  int stride, int pad, float *y, int64_t oh, int64_t ow);
+    /* Group norm over x[N,C,HW] with per-channel affine; silu != 0 applies SiLU after it. */
+    void (*group_norm)(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
+                       const float *gamma, const float *beta, float eps, int silu, float *y);
+    /* Layer norm over the last dim of x[rows, dim]. */
+    void (*layer_norm)(const float *x, int64_t rows, int64_t dim, const float *gamma,
+                       const float *beta, float eps, float *y);
+    /* In-place softmax over the last dim of x[rows, dim]. */
+    void (*softmax)(float *x, int64_t rows, int64_t dim);
+    /* Fused attention; returns 0, or -1 when scratch memory cannot be had. */
+    int (*attention)(const oma_attn_args *a);
+    void (*gelu)(const float *x, float *y, int64_t n);          /* exact (erf) GELU */
+    void (*quick_gelu)(const float *x, float *y, int64_t n);    /* x * sigmoid(1.702 x) */
+    void (*silu)(const float *x, float *y, int64_t n);
+    /* y[rows, dim] = x[:, :dim] * gelu(x[:, dim:]) for x[rows, 2*dim] (GEGLU). */
+    void (*geglu)(const float *x, int64_t rows, int64_t dim, float *y);
+    /* x[NC,H,W] -> y[NC,2H,2W], nearest. */
+    void (*upsample_nearest2x)(const float *x, int64_t nc, int64_t h, int64_t w, float *y);
+    /* y[N, ca+cb, HW] = cat(a[N,ca,HW], b[N,cb,HW]) along channels. */
+    void (*concat_channels)(const float *a, int64_t ca, const float *b, int64_t cb,
+                            int64_t n, int64_t hw, float *y);
+    void (*add)(const float *a, const float *b, float *y, int64_t n);     /* y = a + b */
+    void (*mul)(const float *a, const float *b, float *y, int64_t n);     /* y = a * b */
+    void (*axpby)(float alpha, const float *x, float beta, float *y, int64_t n); /* y = a x + b y */
+    /* x[N, C, inner] += bias[C] (inner = HW for images, 1 with C = dim for rows). */
+    void (*add_bias)(float *x, const float *bias, int64_t n, int64_t c, int64_t inner);
+} oma_backend;
+
+/* The CPU backend (OpenBLAS GEMM + our own kernels). */
+const oma_backend *oma_backend_cpu(void);
+/* The backend in use (the CPU one unless another was set). */
+const oma_backend *oma_backend_current(void);
+void oma_backend_set(const oma_backend *b);
+
+#endif

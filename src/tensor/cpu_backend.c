@@ -1,0 +1,397 @@
+/* cpu_backend.c — the CPU backend table: OpenBLAS for GEMM and convolutions (im2col, or a
+ * plain GEMM for 1x1), our pool for the memory-bound kernels (norms, activations, copies).
+ *
+ * The memory-bound kernels split their outer dimension over oma_parallel_for; each piece is
+ * a simple loop the compiler vectorises. GEMM runs on OpenBLAS's own threads while our pool
+ * sleeps, so the two never compete for cores. Attention lives in cpu_attention.c.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/backend.h"
+#include "tensor/blas.h"
+#include "tensor/tensor.h"
+#include "tensor/threadpool.h"
+
+int oma_cpu_attention(const oma_attn_args *a);   /* cpu_attention.c */
+
+static void cpu_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                     float *c, int64_t ldc)
+{
+    oma_blas_init();
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb,
+                beta, c, (blasint)ldc);
+}
+
+/* ---- conv2d ---- */
+
+typedef struct {
+    const float *x;
+    int64_t h, w, kh, kw, oh, ow;
+    int stride, pad;
+    float *col;
+} im2col_ctx;
+
+static void im2col_range(void *p, int64_t c0, int64_t c1)
+{
+    const im2col_ctx *t = p;
+    for (int64_t c = c0; c < c1; c++) {
+        const float *xc = t->x + c * t->h * t->w;
+        for (int64_t ky = 0; ky < t->kh; ky++)
+            for (int64_t kx = 0; kx < t->kw; kx++) {
+                float *row = t->col + ((c * t->kh + ky) * t->kw + kx) * t->oh * t->ow;
+                for (int64_t oy = 0; oy < t->oh; oy++) {
+                    int64_t iy = oy * t->stride - t->pad + ky;
+                    float *dst = row + oy * t->ow;
+                    if (iy < 0 || iy >= t->h) {
+                        memset(dst, 0, (size_t)t->ow * sizeof(float));
+                        continue;
+                    }
+                    const float *src = xc + iy * t->w;
+                    if (t->stride == 1) {
+                        /* contiguous run: ix = ox - pad + kx */
+                        for (int64_t ox = 0; ox < t->ow; ox++) {
+                            int64_t ix = ox - t->pad + kx;
+                            dst[ox] = (ix >= 0 && ix < t->w) ? src[ix] : 0.0f;
+                        }
+                    } else {
+                        for (int64_t ox = 0; ox < t->ow; ox++) {
+                            int64_t ix = ox * t->stride - t->pad + kx;
+                            dst[ox] = (ix >= 0 && ix < t->w) ? src[ix] : 0.0f;
+                        }
+                    }
+                }
+            }
+    }
+}
+
+static void cpu_add_bias(float *x, const float *bias, int64_t n, int64_t c, int64_t inner);
+
+static int cpu_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                      const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
+                      int stride, int pad, float *y, int64_t oh, int64_t ow)
+{
+    int64_t ohw = oh * ow, kdim = c * kh * kw;
+    int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+    float *col = NULL;
+    if (!direct) {
+        col = oma_aligned_alloc((size_t)kdim * (size_t)ohw * sizeof(float));
+        if (!col) return -1;
+    }
+    for (int64_t b = 0; b < n; b++) {
+        const float *xb = x + b * c * h * w;
+        const float *bmat = xb;
+        if (!direct) {
+            im2col_ctx t = {xb, h, w, kh, kw, oh, ow, stride, pad, col};
+            oma_parallel_for(c, 1, im2col_range, &t);
+            bmat = col;
+        }
+        cpu_gemm(0, 0, oc, ohw, kdim, 1.0f, weight, kdim, bmat, ohw, 0.0f, y + b * oc * ohw, ohw);
+    }
+    oma_aligned_free(col);
+    if (bias) cpu_add_bias(y, bias, n, oc, ohw);
+    return 0;
+}
+
+/* ---- norms ---- */
+
+typedef struct {
+    const float *x;
+    float *y;
+    const float *gamma, *beta;
+    int64_t c, hw, groups;
+    float eps;
+    int silu;
+} gn_ctx;
+
+static void gn_range(void *p, int64_t i0, int64_t i1)
+{
+    const gn_ctx *t = p;
+    int64_t cpg = t->c / t->groups;
+    for (int64_t i = i0; i < i1; i++) {           /* i = batch * groups + group */
+        int64_t b = i / t->groups, g = i % t->groups;
+        const float *xg = t->x + (b * t->c + g * cpg) * t->hw;
+        float *yg = t->y + (b * t->c + g * cpg) * t->hw;
+        int64_t cnt = cpg * t->hw;
+        double sum = 0.0;
+        for (int64_t j = 0; j < cnt; j++) sum += xg[j];
+        double mean = sum / (double)cnt, var = 0.0;
+        for (int64_t j = 0; j < cnt; j++) {
+            double d = xg[j] - mean;
+            var += d * d;
+        }
+        var /= (double)cnt;
+        float inv = (float)(1.0 / sqrt(var + t->eps)), fm = (float)mean;
+        for (int64_t cc = 0; cc < cpg; cc++) {
+            int64_t ch = g * cpg + cc;
+            float sc = inv * (t->gamma ? t->gamma[ch] : 1.0f);
+            float sh = (t->beta ? t->beta[ch] : 0.0f) - fm * sc;
+            const float *xs = xg + cc * t->hw;
+            float *ys = yg + cc * t->hw;
+            if (t->silu) {
+                for (int64_t j = 0; j < t->hw; j++) {
+                    float v = xs[j] * sc + sh;
+                    ys[j] = v / (1.0f + expf(-v));
+                }
+            } else {
+                for (int64_t j = 0; j < t->hw; j++) ys[j] = xs[j] * sc + sh;
+            }
+        }
+    }
+}
+
+static void cpu_group_norm(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
+                           const float *gamma, const float *beta, float eps, int silu, float *y)
+{
+    gn_ctx t = {x, y, gamma, beta, c, hw, groups, eps, silu};
+    oma_parallel_for(n * groups, 1, gn_range, &t);
+}
+
+typedef struct {
+    const float *x;
+    float *y;
+    const float *gamma, *beta;
+    int64_t dim;
+    float eps;
+} ln_ctx;
+
+static void ln_range(void *p, int64_t r0, int64_t r1)
+{
+    const ln_ctx *t = p;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = t->x + r * t->dim;
+        float *yr = t->y + r * t->dim;
+        double sum = 0.0, var = 0.0;
+        for (int64_t j = 0; j < t->dim; j++) sum += xr[j];
+        double mean = sum / (double)t->dim;
+        for (int64_t j = 0; j < t->dim; j++) {
+            double d = xr[j] - mean;
+            var += d * d;
+        }
+        float inv = (float)(1.0 / sqrt(var / (double)t->dim + t->eps)), fm = (float)mean;
+        for (int64_t j = 0; j < t->dim; j++) {
+            float v = (xr[j] - fm) * inv;
+            yr[j] = v * (t->gamma ? t->gamma[j] : 1.0f) + (t->beta ? t->beta[j] : 0.0f);
+        }
+    }
+}
+
+static void cpu_layer_norm(const float *x, int64_t rows, int64_t dim, const float *gamma,
+                           const float *beta, float eps, float *y)
+{
+    ln_ctx t = {x, y, gamma, beta, dim, eps};
+    oma_parallel_for(rows, 16, ln_range, &t);
+}
+
+typedef struct {
+    float *x;
+    int64_t dim;
+} sm_ctx;
+
+static void sm_range(void *p, int64_t r0, int64_t r1)
+{
+    const sm_ctx *t = p;
+    for (int64_t r = r0; r < r1; r++) {
+        float *xr = t->x + r * t->dim;
+        float m = -INFINITY;
+        for (int64_t j = 0; j < t->dim; j++) m = xr[j] > m ? xr[j] : m;
+        if (m == -INFINITY) {       /* fully masked row: define as zeros */
+            memset(xr, 0, (size_t)t->dim * sizeof(float));
+            continue;
+        }
+        double s = 0.0;
+        for (int64_t j = 0; j < t->dim; j++) {
+            xr[j] = expf(xr[j] - m);
+            s += xr[j];
+        }
+        float inv = (float)(1.0 / s);
+        for (int64_t j = 0; j < t->dim; j++) xr[j] *= inv;
+    }
+}
+
+static void cpu_softmax(float *x, int64_t rows, int64_t dim)
+{
+    sm_ctx t = {x, dim};
+    oma_parallel_for(rows, 16, sm_range, &t);
+}
+
+/* ---- element-wise ---- */
+
+enum { EW_GELU, EW_QGELU, EW_SILU, EW_ADD, EW_MUL };
+
+typedef struct {
+    int op;
+    const float *a, *b;
+    float *y;
+} ew_ctx;
+
+static inline float gelu1(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+
+static void ew_range(void *p, int64_t i0, int64_t i1)
+{
+    const ew_ctx *t = p;
+    const float *a = t->a, *b = t->b;
+    float *y = t->y;
+    switch (t->op) {
+    case EW_GELU:
+        for (int64_t i = i0; i < i1; i++) y[i] = gelu1(a[i]);
+        break;
+    case EW_QGELU:
+        for (int64_t i = i0; i < i1; i++) y[i] = a[i] / (1.0f + expf(-1.702f * a[i]));
+        break;
+    case EW_SILU:
+        for (int64_t i = i0; i < i1; i++) y[i] = a[i] / (1.0f + expf(-a[i]));
+        break;
+    case EW_ADD:
+        for (int64_t i = i0; i < i1; i++) y[i] = a[i] + b[i];
+        break;
+    case EW_MUL:
+        for (int64_t i = i0; i < i1; i++) y[i] = a[i] * b[i];
+        break;
+    }
+}
+
+static void ew(int op, const float *a, const float *b, float *y, int64_t n)
+{
+    ew_ctx t = {op, a, b, y};
+    oma_parallel_for(n, 1 << 14, ew_range, &t);
+}
+
+static void cpu_gelu(const float *x, float *y, int64_t n) { ew(EW_GELU, x, NULL, y, n); }
+static void cpu_quick_gelu(const float *x, float *y, int64_t n) { ew(EW_QGELU, x, NULL, y, n); }
+static void cpu_silu(const float *x, float *y, int64_t n) { ew(EW_SILU, x, NULL, y, n); }
+static void cpu_add(const float *a, const float *b, float *y, int64_t n) { ew(EW_ADD, a, b, y, n); }
+static void cpu_mul(const float *a, const float *b, float *y, int64_t n) { ew(EW_MUL, a, b, y, n); }
+
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t dim;
+} geglu_ctx;
+
+static void geglu_range(void *p, int64_t r0, int64_t r1)
+{
+    const geglu_ctx *t = p;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = t->x + r * 2 * t->dim;
+        float *yr = t->y + r * t->dim;
+        for (int64_t j = 0; j < t->dim; j++) yr[j] = xr[j] * gelu1(xr[t->dim + j]);
+    }
+}
+
+static void cpu_geglu(const float *x, int64_t rows, int64_t dim, float *y)
+{
+    geglu_ctx t = {x, y, dim};
+    oma_parallel_for(rows, 16, geglu_range, &t);
+}
+
+typedef struct {
+    float alpha, beta;
+    const float *x;
+    float *y;
+} axpby_ctx;
+
+static void axpby_range(void *p, int64_t i0, int64_t i1)
+{
+    const axpby_ctx *t = p;
+    for (int64_t i = i0; i < i1; i++) t->y[i] = t->alpha * t->x[i] + t->beta * t->y[i];
+}
+
+static void cpu_axpby(float alpha, const float *x, float beta, float *y, int64_t n)
+{
+    axpby_ctx t = {alpha, beta, x, y};
+    oma_parallel_for(n, 1 << 14, axpby_range, &t);
+}
+
+typedef struct {
+    float *x;
+    const float *bias;
+    int64_t c, inner;
+} bias_ctx;
+
+static void bias_range(void *p, int64_t i0, int64_t i1)
+{
+    const bias_ctx *t = p;
+    for (int64_t i = i0; i < i1; i++) {           /* i = batch * c + channel */
+        float bv = t->bias[i % t->c];
+        float *xr = t->x + i * t->inner;
+        for (int64_t j = 0; j < t->inner; j++) xr[j] += bv;
+    }
+}
+
+static void cpu_add_bias(float *x, const float *bias, int64_t n, int64_t c, int64_t inner)
+{
+    bias_ctx t = {x, bias, c, inner};
+    if (inner == 1) {   /* rows: x[n, c] += bias */
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t j = 0; j < c; j++) x[r * c + j] += bias[j];
+        return;
+    }
+    oma_parallel_for(n * c, 4, bias_range, &t);
+}
+
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t h, w;
+} up_ctx;
+
+static void up_range(void *p, int64_t i0, int64_t i1)
+{
+    const up_ctx *t = p;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *xs = t->x + i * t->h * t->w;
+        float *ys = t->y + i * 4 * t->h * t->w;
+        for (int64_t yy = 0; yy < t->h; yy++) {
+            float *r0 = ys + (2 * yy) * 2 * t->w;
+            for (int64_t xx = 0; xx < t->w; xx++) r0[2 * xx] = r0[2 * xx + 1] = xs[yy * t->w + xx];
+            memcpy(r0 + 2 * t->w, r0, (size_t)(2 * t->w) * sizeof(float));
+        }
+    }
+}
+
+static void cpu_upsample_nearest2x(const float *x, int64_t nc, int64_t h, int64_t w, float *y)
+{
+    up_ctx t = {x, y, h, w};
+    oma_parallel_for(nc, 1, up_range, &t);
+}
+
+static void cpu_concat_channels(const float *a, int64_t ca, const float *b, int64_t cb,
+                                int64_t n, int64_t hw, float *y)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float *yi = y + i * (ca + cb) * hw;
+        memcpy(yi, a + i * ca * hw, (size_t)(ca * hw) * sizeof(float));
+        memcpy(yi + ca * hw, b + i * cb * hw, (size_t)(cb * hw) * sizeof(float));
+    }
+}
+
+static const oma_backend cpu_backend = {
+    .name = "cpu",
+    .gemm = cpu_gemm,
+    .conv2d = cpu_conv2d,
+    .group_norm = cpu_group_norm,
+    .layer_norm = cpu_layer_norm,
+    .softmax = cpu_softmax,
+    .attention = oma_cpu_attention,
+    .gelu = cpu_gelu,
+    .quick_gelu = cpu_quick_gelu,
+    .silu = cpu_silu,
+    .geglu = cpu_geglu,
+    .upsample_nearest2x = cpu_upsample_nearest2x,
+    .concat_channels = cpu_concat_channels,
+    .add = cpu_add,
+    .mul = cpu_mul,
+    .axpby = cpu_axpby,
+    .add_bias = cpu_add_bias,
+};
+
+static const oma_backend *current = &cpu_backend;
+
+const oma_backend *oma_backend_cpu(void) { return &cpu_backend; }
+const oma_backend *oma_backend_current(void) { return current; }
+void oma_backend_set(const oma_backend *b) { current = b ? b : &cpu_backend; }

@@ -1,0 +1,99 @@
+/* tensor.c — construction, views and shape helpers for oma_tensor (see tensor.h). */
+#include "tensor/tensor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int64_t oma_shape_numel(int ndim, const int64_t *shape)
+{
+    if (ndim < 0 || ndim > OMA_TENSOR_MAX_DIMS) return -1;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return -1;
+        if (shape[i] != 0 && n > OMA_TENSOR_MAX_NUMEL / shape[i]) return -1;
+        n *= shape[i];
+    }
+    return n;
+}
+
+void *oma_aligned_alloc(size_t bytes)
+{
+    if (bytes == 0) bytes = 64;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded < bytes) return NULL;
+    return aligned_alloc(64, rounded);
+}
+
+void oma_aligned_free(void *p) { free(p); }
+
+static int set_shape(oma_tensor *t, int ndim, const int64_t *shape)
+{
+    if (oma_shape_numel(ndim, shape) < 0) return -1;
+    t->ndim = ndim;
+    for (int i = 0; i < OMA_TENSOR_MAX_DIMS; i++) t->shape[i] = i < ndim ? shape[i] : 1;
+    return 0;
+}
+
+int oma_tensor_alloc(oma_tensor *t, int ndim, const int64_t *shape)
+{
+    memset(t, 0, sizeof *t);
+    if (set_shape(t, ndim, shape) != 0) return -1;
+    size_t bytes = (size_t)oma_tensor_numel(t) * sizeof(float);
+    t->data = oma_aligned_alloc(bytes);
+    if (!t->data) {
+        memset(t, 0, sizeof *t);
+        return -1;
+    }
+    memset(t->data, 0, bytes);
+    t->owns = 1;
+    return 0;
+}
+
+int oma_tensor_alloc4(oma_tensor *t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+{
+    int64_t s[4] = {d0, d1, d2, d3};
+    return oma_tensor_alloc(t, ndim, s);
+}
+
+int oma_tensor_view(oma_tensor *t, float *data, int ndim, const int64_t *shape)
+{
+    memset(t, 0, sizeof *t);
+    if (set_shape(t, ndim, shape) != 0) return -1;
+    t->data = data;
+    return 0;
+}
+
+void oma_tensor_free(oma_tensor *t)
+{
+    if (!t) return;
+    if (t->owns) oma_aligned_free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+int oma_tensor_reshape(oma_tensor *t, int ndim, const int64_t *shape)
+{
+    int64_t n = oma_shape_numel(ndim, shape);
+    if (n < 0 || n != oma_tensor_numel(t)) return -1;
+    return set_shape(t, ndim, shape);
+}
+
+int oma_tensor_same_shape(const oma_tensor *a, const oma_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    return 1;
+}
+
+const char *oma_tensor_shape_str(const oma_tensor *t, char *buf, size_t len)
+{
+    size_t off = 0;
+    if (len == 0) return buf;
+    buf[0] = 0;
+    off += (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < t->ndim && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+    if (off < len) snprintf(buf + off, len - off, "]");
+    return buf;
+}

@@ -1,0 +1,121 @@
+/* test_tensor_core.c — tensors, the arena and the thread pool: shapes are validated, views
+ * do not own, arena marks free what came after them, parallel_for covers every index once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/arena.h"
+#include "tensor/tensor.h"
+#include "tensor/threadpool.h"
+
+static int failures;
+#define CHECK(c)                                                                   \
+    do {                                                                           \
+        if (!(c)) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+            failures++;                                                            \
+        }                                                                          \
+    } while (0)
+
+static void test_shapes(void)
+{
+    oma_tensor t;
+    CHECK(oma_tensor_alloc4(&t, 3, 2, 3, 4, 0) == 0);
+    CHECK(oma_tensor_numel(&t) == 24);
+    CHECK(t.owns && t.data);
+    for (int i = 0; i < 24; i++) CHECK(t.data[i] == 0.0f);
+    int64_t s2[2] = {6, 4};
+    CHECK(oma_tensor_reshape(&t, 2, s2) == 0 && t.shape[0] == 6 && t.shape[1] == 4);
+    int64_t bad[2] = {5, 5};
+    CHECK(oma_tensor_reshape(&t, 2, bad) == -1);
+    char buf[64];
+    CHECK(strcmp(oma_tensor_shape_str(&t, buf, sizeof buf), "[6, 4]") == 0);
+    oma_tensor_free(&t);
+    CHECK(t.data == NULL);
+
+    int64_t neg[2] = {3, -1};
+    CHECK(oma_tensor_alloc(&t, 2, neg) == -1);
+    int64_t huge[4] = {1 << 20, 1 << 20, 1 << 20, 1};
+    CHECK(oma_tensor_alloc(&t, 4, huge) == -1);     /* overflow bound, not a giant malloc */
+    CHECK(oma_tensor_alloc(&t, 5, huge) == -1);     /* too many dims */
+    CHECK(oma_shape_numel(0, NULL) == 1);
+
+    float buf4[4] = {1, 2, 3, 4};
+    int64_t s1[1] = {4};
+    CHECK(oma_tensor_view(&t, buf4, 1, s1) == 0 && !t.owns && t.data == buf4);
+    oma_tensor_free(&t);        /* must not free buf4 */
+    CHECK(buf4[3] == 4.0f);
+}
+
+static void test_arena(void)
+{
+    oma_arena a;
+    oma_arena_init(&a, 1024);
+    void *p1 = oma_arena_alloc(&a, 100);
+    CHECK(p1 && ((uintptr_t)p1 % 64) == 0);
+    oma_arena_mark m = oma_arena_get_mark(&a);
+    void *p2 = oma_arena_alloc(&a, 4000);           /* bigger than a chunk: its own chunk */
+    CHECK(p2 && ((uintptr_t)p2 % 64) == 0);
+    memset(p2, 1, 4000);
+    void *p3 = oma_arena_alloc(&a, 10);
+    CHECK(p3 != NULL);
+    size_t peak = oma_arena_peak(&a);
+    CHECK(peak >= 4000 + 128);
+    oma_arena_release(&a, m);
+    CHECK(a.used == 128);
+    void *p4 = oma_arena_alloc(&a, 64);
+    CHECK(p4 == (char *)p1 + 128);                  /* reuses the space after the mark */
+    oma_tensor t;
+    int64_t s[2] = {3, 5};
+    CHECK(oma_arena_tensor(&a, &t, 2, s) == 0 && !t.owns && t.data[14] == 0.0f);
+    CHECK(oma_arena_alloc(&a, SIZE_MAX - 10) == NULL);
+    oma_arena_destroy(&a);
+}
+
+typedef struct {
+    int *hits;
+} hit_ctx;
+
+static void mark_range(void *p, int64_t b, int64_t e)
+{
+    hit_ctx *h = p;
+    for (int64_t i = b; i < e; i++) __atomic_fetch_add(&h->hits[i], 1, __ATOMIC_RELAXED);
+}
+
+static void test_pool(void)
+{
+    CHECK(oma_threads() >= 1);
+    int n = 10007;
+    int *hits = calloc((size_t)n, sizeof *hits);
+    CHECK(hits != NULL);
+    if (!hits) return;
+    hit_ctx h = {hits};
+    for (int round = 0; round < 50; round++) oma_parallel_for(n, 1, mark_range, &h);
+    int ok = 1;
+    for (int i = 0; i < n; i++) ok &= hits[i] == 50;
+    CHECK(ok);
+    oma_threads_shutdown();
+    /* the pool restarts after a shutdown */
+    memset(hits, 0, (size_t)n * sizeof *hits);
+    oma_parallel_for(n, 100, mark_range, &h);
+    ok = 1;
+    for (int i = 0; i < n; i++) ok &= hits[i] == 1;
+    CHECK(ok);
+    oma_parallel_for(0, 1, mark_range, &h);         /* empty range: nothing happens */
+    free(hits);
+    oma_threads_shutdown();
+}
+
+int main(void)
+{
+    setenv("OMA_THREADS", "3", 1);
+    test_shapes();
+    test_arena();
+    test_pool();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("test_tensor_core: ok\n");
+    return 0;
+}
