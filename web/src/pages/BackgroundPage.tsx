@@ -1,0 +1,197 @@
+// BackgroundPage.tsx — backgrounds in the webtoon's style. With a Stable Diffusion model
+// (generate.*): a prompt, an optional photo, sampler/steps/cfg/seed, and several candidates to
+// pick from (img2img at strengths 0.45..0.65). Without one: line + tone conversion of a photo
+// (convert.lineart) with LT-conversion options and a style picker, showing composite + layers.
+import { useEffect, useState } from 'react';
+import { api, errorText, type Style, type Upload } from '../api';
+import { ImagePicker } from '../components/ImagePicker';
+import { JobView } from '../components/JobView';
+import { NeedWebtoon, Unavailable } from '../components/Unavailable';
+import { useSession } from '../session';
+
+const SAMPLERS = ['DPM++ 2M Karras', 'Euler a', 'DDIM'];
+const STRENGTHS = [0.45, 0.49, 0.53, 0.57, 0.61, 0.65];
+type Mode = 'diffusion' | 'lineart';
+
+export function BackgroundPage() {
+  const s = useSession();
+  const canTxt = s.kindAvailable('generate.txt2img');
+  const canImg = s.kindAvailable('generate.img2img');
+  const canLine = s.kindAvailable('convert.lineart');
+  const [mode, setMode] = useState<Mode>(canTxt || canImg ? 'diffusion' : 'lineart');
+  useEffect(() => { setMode(canTxt || canImg ? 'diffusion' : 'lineart'); }, [canTxt, canImg]);
+
+  if (!s.webtoon) return <NeedWebtoon what="A background" />;
+  if (s.capabilities && !canTxt && !canImg && !canLine) {
+    return (
+      <Unavailable title="Background generation" kinds={['generate.txt2img', 'generate.img2img', 'convert.lineart']}
+        need="Diffusion backgrounds need a Stable Diffusion 1.x model in OMA_MODELS (the folder the server is started with). The weight-free line + tone conversion is not built into this server yet." />
+    );
+  }
+  return (
+    <div className="stack">
+      {(canTxt || canImg) && canLine && (
+        <div className="segmented">
+          <button className={mode === 'diffusion' ? 'on' : ''} onClick={() => setMode('diffusion')}>Stable Diffusion</button>
+          <button className={mode === 'lineart' ? 'on' : ''} onClick={() => setMode('lineart')}>Line + tone conversion</button>
+        </div>
+      )}
+      {!(canTxt || canImg) && <p className="muted small">Diffusion backgrounds need a Stable Diffusion model in OMA_MODELS; the weight-free line + tone conversion is below.</p>}
+      {mode === 'diffusion' && (canTxt || canImg) ? <DiffusionForm canTxt={canTxt} canImg={canImg} /> : <LineartForm />}
+    </div>
+  );
+}
+
+function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean }) {
+  const s = useSession();
+  const [photo, setPhoto] = useState<Upload[]>([]);
+  const [prompt, setPrompt] = useState('');
+  const [negative, setNegative] = useState('lowres, blurry, text, watermark');
+  const [sampler, setSampler] = useState(SAMPLERS[0]);
+  const [steps, setSteps] = useState(20);
+  const [cfg, setCfg] = useState(7.5);
+  const [seed, setSeed] = useState(() => Math.floor(Math.random() * 2 ** 31));
+  const [size, setSize] = useState(512);
+  const [count, setCount] = useState(4);
+  const [jobs, setJobs] = useState<Array<{ id: string; title: string }>>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const run = async () => {
+    if (!prompt.trim()) { setError('Describe the background in the prompt.'); return; }
+    if (photo.length > 0 && !canImg) { setError('This server cannot run img2img; remove the photo to draw from the prompt.'); return; }
+    if (photo.length === 0 && !canTxt) { setError('This server only runs img2img: add a photo.'); return; }
+    setBusy(true); setError(null);
+    const base = { prompt: prompt.trim(), negative, sampler, steps, cfg, seed, width: size, height: size };
+    try {
+      const made: Array<{ id: string; title: string }> = [];
+      if (photo.length > 0) {
+        for (const strength of STRENGTHS) {
+          const j = await api.createJob('generate.img2img', { ...base, strength, batch: 1 }, { image: photo[0].id }, s.webtoon?.id);
+          made.push({ id: j.id, title: `Strength ${strength.toFixed(2)}` });
+        }
+      } else {
+        const j = await api.createJob('generate.txt2img', { ...base, batch: count }, {}, s.webtoon?.id);
+        made.push({ id: j.id, title: `${count} candidates, seed ${seed}` });
+      }
+      setJobs(made);
+    } catch (e) { setError(errorText(e)); } finally { setBusy(false); }
+  };
+
+  return (
+    <div className="two-col">
+      <section className="card stack">
+        <h2>Generate a background</h2>
+        <ImagePicker label={canImg ? 'Photo (optional, for img2img)' : 'Photo'} uploads={photo} onChange={setPhoto} />
+        <label>Prompt<textarea rows={3} value={prompt} maxLength={2000} onChange={(e) => setPrompt(e.target.value)}
+          placeholder="a quiet school corridor at dusk, webtoon background, clean lines" /></label>
+        <label>Negative prompt<textarea rows={2} value={negative} maxLength={2000} onChange={(e) => setNegative(e.target.value)} /></label>
+        <div className="grid-form">
+          <label>Sampler<select value={sampler} onChange={(e) => setSampler(e.target.value)}>{SAMPLERS.map((x) => <option key={x}>{x}</option>)}</select></label>
+          <label>Steps<input type="number" min={1} max={150} value={steps} onChange={(e) => setSteps(clampInt(e.target.value, 1, 150, 20))} /></label>
+          <label>CFG scale<input type="number" min={1} max={30} step={0.5} value={cfg} onChange={(e) => setCfg(clampNum(e.target.value, 1, 30, 7.5))} /></label>
+          <label>Seed<span className="inline"><input type="number" min={0} value={seed} onChange={(e) => setSeed(clampInt(e.target.value, 0, 2 ** 32 - 1, 0))} />
+            <button type="button" onClick={() => setSeed(Math.floor(Math.random() * 2 ** 31))} title="New random seed">🎲</button></span></label>
+          <label>Size<select value={size} onChange={(e) => setSize(Number(e.target.value))}>{[384, 512, 640, 768].map((x) => <option key={x} value={x}>{x}×{x}</option>)}</select></label>
+          {photo.length === 0 && <label>Candidates<input type="number" min={1} max={8} value={count} onChange={(e) => setCount(clampInt(e.target.value, 1, 8, 4))} /></label>}
+        </div>
+        {photo.length > 0 && <p className="muted small">Six candidates at strengths {STRENGTHS.join(', ')}: low keeps the photo, high follows the prompt.</p>}
+        {error && <div className="error-text" role="alert">{error}</div>}
+        <button className="primary" onClick={run} disabled={busy}>Generate</button>
+      </section>
+      <section className="candidates">
+        {jobs.length === 0 && <div className="card empty muted">Candidates appear here; save the one you like to the gallery.</div>}
+        {jobs.map((j) => <JobView key={j.id} jobId={j.id} title={j.title} compact />)}
+      </section>
+    </div>
+  );
+}
+
+function LineartForm() {
+  const s = useSession();
+  const [photo, setPhoto] = useState<Upload[]>([]);
+  const [styles, setStyles] = useState<Style[]>([]);
+  const [styleId, setStyleId] = useState('');
+  const [lineWidth, setLineWidth] = useState(2);
+  const [lineThreshold, setLineThreshold] = useState(0.5);
+  const [toneLevels, setToneLevels] = useState(3);
+  const [toneType, setToneType] = useState<'none' | 'dots' | 'lines'>('dots');
+  const [toneFrequency, setToneFrequency] = useState(60);
+  const [toneAngle, setToneAngle] = useState(45);
+  const [color, setColor] = useState(true);
+  const [useStyleValues, setUseStyleValues] = useState(true);
+  const [jobId, setJobId] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const webtoonId = s.webtoon?.id;
+
+  useEffect(() => {
+    if (!webtoonId) return;
+    api.styles(webtoonId).then((r) => setStyles(Array.isArray(r.styles) ? r.styles : [])).catch(() => setStyles([]));
+  }, [webtoonId]);
+
+  if (s.capabilities && !s.kindAvailable('convert.lineart')) {
+    return <Unavailable title="Line + tone conversion" kinds={['convert.lineart']} need="The weight-free line + tone converter is not built into this server yet." />;
+  }
+
+  const run = async () => {
+    if (photo.length === 0) { setError('Choose a photo or 3D render to convert.'); return; }
+    const params: Record<string, unknown> = { tone_type: toneType, color };
+    if (styleId) params.style_id = styleId;
+    if (!styleId || !useStyleValues) {
+      Object.assign(params, { line_width: lineWidth, line_threshold: lineThreshold, tone_levels: toneLevels });
+    }
+    if (toneType !== 'none') Object.assign(params, { tone_frequency: toneFrequency, tone_angle: toneAngle });
+    setBusy(true); setError(null);
+    try {
+      const j = await api.createJob('convert.lineart', params, { image: photo[0].id }, webtoonId);
+      setJobId(j.id);
+    } catch (e) { setError(errorText(e)); } finally { setBusy(false); }
+  };
+
+  return (
+    <div className="two-col">
+      <section className="card stack">
+        <h2>Line + tone conversion</h2>
+        <p className="muted">Turns a photo or 3D render into line art with flats and screentone, like an LT conversion.</p>
+        <ImagePicker label="Choose photo" uploads={photo} onChange={setPhoto} />
+        <label>Style<select value={styleId} onChange={(e) => setStyleId(e.target.value)}>
+          <option value="">No style (use the values below)</option>
+          {styles.map((st) => <option key={st.id} value={st.id}>{st.name}</option>)}
+        </select></label>
+        {styleId && <label className="check"><input type="checkbox" checked={useStyleValues} onChange={(e) => setUseStyleValues(e.target.checked)} />
+          Take line width, threshold and tone levels from the style</label>}
+        <div className="grid-form">
+          <label>Line width (px)<input type="number" min={0.5} max={20} step={0.5} value={lineWidth} disabled={!!styleId && useStyleValues}
+            onChange={(e) => setLineWidth(clampNum(e.target.value, 0.5, 20, 2))} /></label>
+          <label>Line threshold<input type="range" min={0} max={1} step={0.05} value={lineThreshold} disabled={!!styleId && useStyleValues}
+            onChange={(e) => setLineThreshold(Number(e.target.value))} /><span className="small muted">{lineThreshold.toFixed(2)}</span></label>
+          <label>Tone levels<input type="number" min={1} max={8} value={toneLevels} disabled={!!styleId && useStyleValues}
+            onChange={(e) => setToneLevels(clampInt(e.target.value, 1, 8, 3))} /></label>
+          <label>Tone type<select value={toneType} onChange={(e) => setToneType(e.target.value as typeof toneType)}>
+            <option value="none">none</option><option value="dots">dots</option><option value="lines">lines</option></select></label>
+          {toneType !== 'none' && <>
+            <label>Tone frequency (lpi)<input type="number" min={5} max={200} value={toneFrequency} onChange={(e) => setToneFrequency(clampNum(e.target.value, 5, 200, 60))} /></label>
+            <label>Tone angle (°)<input type="number" min={0} max={180} value={toneAngle} onChange={(e) => setToneAngle(clampNum(e.target.value, 0, 180, 45))} /></label>
+          </>}
+          <label className="check"><input type="checkbox" checked={color} onChange={(e) => setColor(e.target.checked)} /> Colour flats</label>
+        </div>
+        {error && <div className="error-text" role="alert">{error}</div>}
+        <button className="primary" onClick={run} disabled={busy || photo.length === 0}>Convert</button>
+      </section>
+      <section className="stack">
+        {!jobId && <div className="card empty muted">The composite and its layers (lines, flats, tones) appear here.</div>}
+        {jobId && <JobView key={jobId} jobId={jobId} title="Converted background" />}
+      </section>
+    </div>
+  );
+}
+
+export function clampInt(v: string, lo: number, hi: number, dflt: number): number {
+  const n = parseInt(v, 10);
+  return Number.isFinite(n) ? Math.min(hi, Math.max(lo, n)) : dflt;
+}
+export function clampNum(v: string, lo: number, hi: number, dflt: number): number {
+  const n = parseFloat(v);
+  return Number.isFinite(n) ? Math.min(hi, Math.max(lo, n)) : dflt;
+}

@@ -1,0 +1,161 @@
+// PosePage.tsx — set a character's pose. Upload a reference and detect its pose
+// (pose.estimate), or start from a standing figure or an OpenPose JSON file; drag keypoints to
+// make the target pose; save/load OpenPose JSON; export the skeleton PNG (drawn here in the
+// standard colours, or rendered by pose.render); and "warp" the reference from the detected to
+// the edited pose (pose.warp).
+import { useCallback, useRef, useState } from 'react';
+import { api, errorText, fetchOutputText, type Job, type Upload } from '../api';
+import { ImagePicker } from '../components/ImagePicker';
+import { JobView } from '../components/JobView';
+import { useSession } from '../session';
+import { PoseEditor } from '../pose/PoseEditor';
+import { PoseError, clonePose, defaultPose, downloadBlob, parsePose, poseToPng, toOpenPose, type Pose } from '../pose/openpose';
+
+export function PosePage() {
+  const s = useSession();
+  const [photo, setPhoto] = useState<Upload[]>([]);
+  const [detected, setDetected] = useState<Pose | null>(null);
+  const [edited, setEdited] = useState<Pose | null>(null);
+  const [hands, setHands] = useState(true);
+  const [face, setFace] = useState(true);
+  const [opacity, setOpacity] = useState(0.6);
+  const [showGhost, setShowGhost] = useState(true);
+  const [estimateJob, setEstimateJob] = useState<string | null>(null);
+  const [extraJobs, setExtraJobs] = useState<Array<{ id: string; title: string }>>([]);
+  const [note, setNote] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const fileInput = useRef<HTMLInputElement>(null);
+
+  const canEstimate = s.kindAvailable('pose.estimate');
+  const canRender = s.kindAvailable('pose.render');
+  const canWarp = s.kindAvailable('pose.warp');
+  const ref = photo[0] ?? null;
+
+  const choosePhoto = (u: Upload[]) => {
+    setPhoto(u); setDetected(null); setEstimateJob(null); setNote(null); setError(null);
+    if (u[0] && edited && (edited.width !== u[0].width || edited.height !== u[0].height)) setEdited(null);
+  };
+
+  const detect = async () => {
+    if (!ref) { setError('Upload a reference image first.'); return; }
+    setBusy(true); setError(null); setNote(null);
+    try {
+      const j = await api.createJob('pose.estimate', { hands, face }, { image: ref.id }, s.webtoon?.id);
+      setEstimateJob(j.id);
+    } catch (e) { setError(errorText(e)); } finally { setBusy(false); }
+  };
+
+  const onEstimated = useCallback(async (job: Job) => {
+    if (job.status !== 'succeeded') return;
+    try {
+      const p = parsePose(await fetchOutputText(job.id, 'pose.json'));
+      setDetected(p); setEdited(clonePose(p));
+      setNote(p.people.length === 0 ? 'Nobody was found in this image. Start from a standing figure instead, or try another photo.'
+        : `Found ${p.people.length} ${p.people.length === 1 ? 'person' : 'people'}. Drag the points to set the target pose.`);
+    } catch (e) { setError('The detected pose could not be read: ' + errorText(e)); }
+  }, []);
+
+  const startFigure = () => {
+    setEdited(ref ? defaultPose(ref.width, ref.height) : defaultPose());
+    setNote('A standing figure to start from. Drag its points.');
+    setError(null);
+  };
+
+  const loadJson = async (f: File | undefined) => {
+    if (!f) return;
+    setError(null);
+    try {
+      if (f.size > 8 * 1024 * 1024) throw new PoseError('The pose file is larger than 8 MB.');
+      const p = parsePose(await f.text(), ref ? { width: ref.width, height: ref.height } : undefined);
+      setEdited(p);
+      setNote(`Loaded ${f.name}: ${p.people.length} ${p.people.length === 1 ? 'person' : 'people'}, ${p.width}×${p.height}.`);
+    } catch (e) { setError(`${f.name}: ${errorText(e)}`); }
+    if (fileInput.current) fileInput.current.value = '';
+  };
+
+  const saveJson = () => {
+    if (!edited) return;
+    downloadBlob(new Blob([JSON.stringify(toOpenPose(edited), null, 1)], { type: 'application/json' }), 'pose.json');
+  };
+  const exportPng = async () => {
+    if (!edited) return;
+    try { downloadBlob(await poseToPng(edited), 'skeleton.png'); } catch (e) { setError(errorText(e)); }
+  };
+  const renderOnServer = async () => {
+    if (!edited) return;
+    try {
+      const j = await api.createJob('pose.render', { pose: toOpenPose(edited) }, {}, s.webtoon?.id);
+      setExtraJobs((x) => [{ id: j.id, title: 'Skeleton' }, ...x]);
+    } catch (e) { setError(errorText(e)); }
+  };
+  const warp = async () => {
+    if (!ref || !detected || !edited) { setError('Warping needs a reference with a detected pose, and the edited pose.'); return; }
+    if (detected.people.length === 0) { setError('No person was detected to warp.'); return; }
+    if (detected.people.length !== edited.people.length) { setError('The edited pose must have as many people as the detected one.'); return; }
+    try {
+      const j = await api.createJob('pose.warp', { from: toOpenPose(detected), to: toOpenPose(edited) }, { image: ref.id }, s.webtoon?.id);
+      setExtraJobs((x) => [{ id: j.id, title: 'Warped character' }, ...x]);
+    } catch (e) { setError(errorText(e)); }
+  };
+
+  return (
+    <div className="two-col wide-right">
+      <section className="card stack">
+        <h2>Pose</h2>
+        <ImagePicker label="Reference image" uploads={photo} onChange={choosePhoto} testId="pose-reference" />
+        {canEstimate ? (
+          <>
+            <div className="inline">
+              <label className="check"><input type="checkbox" checked={hands} onChange={(e) => setHands(e.target.checked)} /> hands</label>
+              <label className="check"><input type="checkbox" checked={face} onChange={(e) => setFace(e.target.checked)} /> face</label>
+            </div>
+            <button className="primary" onClick={detect} disabled={busy || !ref}>Detect pose</button>
+          </>
+        ) : s.capabilities && (
+          <p className="muted small" data-testid="unavailable">Pose detection (<code>pose.estimate</code>) is not available on this server yet: it needs the pose models from the npm packages the install script sets up. You can still start from a standing figure or a JSON file.</p>
+        )}
+        {estimateJob && <JobView key={estimateJob} jobId={estimateJob} title="Pose detection" compact onFinished={onEstimated}
+                                 showOutputs={(n) => n.endsWith('.png')} />}
+        <hr />
+        <div className="stack tight">
+          <button onClick={startFigure}>Start from a standing figure</button>
+          <label className="file-button">Load OpenPose JSON…
+            <input ref={fileInput} type="file" accept="application/json,.json" onChange={(e) => loadJson(e.target.files?.[0])} /></label>
+          <button onClick={saveJson} disabled={!edited}>Save OpenPose JSON</button>
+          <button onClick={exportPng} disabled={!edited}>Export skeleton PNG</button>
+          {canRender && <button onClick={renderOnServer} disabled={!edited}>Render skeleton on the server</button>}
+          {detected && <button onClick={() => { setEdited(clonePose(detected)); setNote('Back to the detected pose.'); }}>Reset to detected</button>}
+        </div>
+        <hr />
+        <h3>Warp</h3>
+        {canWarp ? (
+          <>
+            <p className="muted small">Moves the character in the reference from the detected pose to your edited pose, keeping the background.</p>
+            <button className="primary" onClick={warp} disabled={!ref || !detected || !edited}>Warp to edited pose</button>
+          </>
+        ) : (
+          <p className="muted small">Pose warping (<code>pose.warp</code>) is not available on this server yet.</p>
+        )}
+        {note && <div className="ok-text small">{note}</div>}
+        {error && <div className="error-text" role="alert">{error}</div>}
+      </section>
+      <section className="stack">
+        {edited ? (
+          <div className="card stack">
+            <div className="inline">
+              {ref && <label className="small">Photo<input type="range" min={0} max={1} step={0.05} value={opacity} onChange={(e) => setOpacity(Number(e.target.value))} /></label>}
+              {detected && <label className="check small"><input type="checkbox" checked={showGhost} onChange={(e) => setShowGhost(e.target.checked)} /> show detected pose</label>}
+              <span className="muted small">{edited.width}×{edited.height} · {edited.people.length} {edited.people.length === 1 ? 'person' : 'people'}</span>
+            </div>
+            <PoseEditor pose={edited} onChange={setEdited} imageUrl={ref ? api.uploadFileUrl(ref.id) : null}
+                        imageOpacity={opacity} ghost={showGhost ? detected : null} />
+          </div>
+        ) : (
+          <div className="card empty muted">Upload a reference and detect its pose, start from a standing figure, or load an OpenPose JSON file.</div>
+        )}
+        {extraJobs.map((j) => <JobView key={j.id} jobId={j.id} title={j.title} />)}
+      </section>
+    </div>
+  );
+}

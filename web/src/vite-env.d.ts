@@ -1,0 +1,2 @@
+// vite-env.d.ts — tells TypeScript that Vite handles CSS imports.
+declare module '*.css';
