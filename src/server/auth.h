@@ -1,0 +1,58 @@
+/* auth.h — accounts and sessions: argon2id password hashes, random session tokens.
+ *
+ * Passwords are hashed with libsodium's crypto_pwhash_str (argon2id, INTERACTIVE limits).
+ * A session token is 32 random bytes shown once to the client as 64 hex digits; the
+ * database keeps only the SHA-256 of it, so a leaked database does not leak live sessions.
+ * Sessions expire after OMA_SESSION_DAYS days.
+ */
+#ifndef OMA_SERVER_AUTH_H
+#define OMA_SERVER_AUTH_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "server/db.h"
+
+#define OMA_SESSION_DAYS 30
+#define OMA_TOKEN_HEX 64            /* characters, without the NUL */
+#define OMA_AUTH_ID_MAX 72
+
+/* Must be called once before any other function (sodium_init). 0 ok. */
+int oma_auth_init(void);
+
+/* out must hold crypto_pwhash_STRBYTES (128). 0 ok, -1 (out of memory). */
+int oma_auth_hash_password(const char *password, char *out, size_t outlen);
+/* 1 if password matches the stored hash, 0 if not. */
+int oma_auth_verify_password(const char *hash, const char *password);
+
+/* 64 hex digits of fresh randomness + NUL (out >= 65 bytes). */
+void oma_auth_new_token(char *out);
+/* Lowercase hex SHA-256 of token (out >= 65 bytes). */
+void oma_auth_token_hash(const char *token, char *out);
+/* 1 if token looks like one of ours (64 lowercase hex digits). */
+int oma_auth_token_wellformed(const char *token);
+
+/* Field checks from docs/API.md; return NULL if fine, else a message for a person. */
+const char *oma_auth_check_email(const char *email);
+const char *oma_auth_check_password(const char *password);
+const char *oma_auth_check_name(const char *name);
+
+/* Creates an artist. 0 ok, 1 the email is taken, -1 error. id_out >= OMA_AUTH_ID_MAX. */
+int oma_auth_create_artist(oma_db *db, const char *email, const char *name, const char *password,
+                           char *id_out, char *err, size_t errlen);
+/* Checks credentials. 0 ok (id_out set), 1 wrong email or password, -1 error. */
+int oma_auth_login(oma_db *db, const char *email, const char *password, char *id_out);
+/* Creates a session for artist_id; token_out gets the token (>= 65). 0 ok. */
+int oma_auth_session_create(oma_db *db, const char *artist_id, char *token_out);
+/* Resolves a token: 0 ok (id_out set), 1 unknown/expired, -1 error. */
+int oma_auth_session_lookup(oma_db *db, const char *token, char *id_out);
+/* Deletes the session of token. 0 ok (also when absent). */
+int oma_auth_session_delete(oma_db *db, const char *token);
+
+/* The artist as the API shows it ({"id","email","name","created_at"}), or NULL. */
+json_t *oma_auth_artist_json(oma_db *db, const char *artist_id);
+
+/* A fresh random id: 32 lowercase hex digits (out >= 33). */
+void oma_auth_new_id(char *out);
+
+#endif

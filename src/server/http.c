@@ -1,0 +1,360 @@
+/* http.c — the libmicrohttpd daemon and the request dispatcher.
+ *
+ * The idea: MHD calls us first with the headers only. At that point we already know the
+ * route, whether it needs a session and how large its body may be, so an unknown path,
+ * a missing token or a too-large Content-Length is answered before a byte of the body is
+ * read (MHD then discards the rest and closes). Body chunks are bounded as they arrive:
+ * JSON bodies are gathered (1 MiB), multipart bodies are streamed through the parser into
+ * the one "file" field (20 MiB in all). The handler runs on the last call.
+ * MHD runs one thread per connection, so a handler (and an SSE stream) may block.
+ */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/auth.h"
+#include "server/server_internal.h"
+
+const char *oma_req_header(oma_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *oma_req_query(oma_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *oma_req_cookie(oma_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+const char *oma_json_str(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+oma_db *oma_req_db(oma_req *r)
+{
+    if (!r->db) r->db = oma_server_db_get(r->srv);
+    if (!r->db) oma_reply_error(r, 500, "internal", "the database is not available");
+    return r->db;
+}
+
+json_t *oma_req_json_object(oma_req *r)
+{
+    if (!r->body || r->body_len == 0) {
+        oma_reply_error(r, 400, "invalid_json", "the request needs a JSON object body");
+        return NULL;
+    }
+    json_error_t e;
+    json_t *j = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!j) {
+        oma_reply_error(r, 400, "invalid_json", "malformed JSON at line %d column %d: %s", e.line,
+                        e.column, e.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        oma_reply_error(r, 400, "invalid_json", "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- multipart callbacks: keep only the part named "file" ---- */
+
+static int mp_begin(void *ud, const char *name, const char *filename, const char *ctype)
+{
+    oma_req *r = ud;
+    r->in_file = strcmp(name, "file") == 0;
+    if (r->in_file) {
+        if (++r->file_parts > 1) return -1;
+        snprintf(r->file_name, sizeof r->file_name, "%s", filename);
+        snprintf(r->file_type, sizeof r->file_type, "%s", ctype);
+    }
+    return 0;
+}
+
+static int mp_data(void *ud, const uint8_t *d, size_t n)
+{
+    oma_req *r = ud;
+    if (!r->in_file) return 0;
+    if (n > OMA_HTTP_UPLOAD_LIMIT - r->file_len) return -1;
+    if (r->file_len + n > r->file_cap) {
+        size_t cap = r->file_cap ? r->file_cap : 65536;
+        while (cap < r->file_len + n) cap *= 2;
+        if (cap > OMA_HTTP_UPLOAD_LIMIT) cap = OMA_HTTP_UPLOAD_LIMIT;
+        uint8_t *p = realloc(r->file, cap);
+        if (!p) return -1;
+        r->file = p;
+        r->file_cap = cap;
+    }
+    memcpy(r->file + r->file_len, d, n);
+    r->file_len += n;
+    return 0;
+}
+
+static int mp_end(void *ud)
+{
+    ((oma_req *)ud)->in_file = 0;
+    return 0;
+}
+
+static void body_fail(oma_req *r, unsigned status, const char *code, const char *msg)
+{
+    if (r->body_error) return;
+    r->body_error = (int)status;
+    snprintf(r->body_errcode, sizeof r->body_errcode, "%s", code);
+    snprintf(r->body_errmsg, sizeof r->body_errmsg, "%s", msg);
+}
+
+static void consume(oma_req *r, const char *data, size_t n)
+{
+    if (r->body_error) return;
+    if (n > r->body_limit - r->body_seen) {
+        body_fail(r, 413, "payload_too_large",
+                  r->body_kind == OMA_BODY_MULTIPART ? "uploads are limited to 20 MiB"
+                                                     : "request bodies are limited to 1 MiB");
+        return;
+    }
+    r->body_seen += n;
+    if (r->body_kind == OMA_BODY_MULTIPART) {
+        if (oma_multipart_feed(r->mp, (const uint8_t *)data, n) != 0)
+            body_fail(r, 400, "bad_request", oma_multipart_errmsg(r->mp));
+        return;
+    }
+    if (r->body_kind != OMA_BODY_JSON) return;     /* not wanted: counted and dropped */
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        while (cap < r->body_len + n + 1) cap *= 2;
+        uint8_t *p = realloc(r->body, cap);
+        if (!p) {
+            body_fail(r, 500, "internal", "out of memory");
+            return;
+        }
+        r->body = p;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+}
+
+const char *oma_req_token(oma_req *r)
+{
+    const char *h = oma_req_header(r, "Authorization");
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        h += 7;
+        while (*h == ' ') h++;
+        return h;
+    }
+    return oma_req_cookie(r, "oma_session");
+}
+
+/* Resolves the session from the Bearer header or the cookie. 0 ok, else replied. */
+static int authenticate(oma_req *r)
+{
+    const char *token = oma_req_token(r);
+    if (!token || !*token) {
+        oma_reply_error(r, 401, "unauthorized", "sign in first (no session token)");
+        return -1;
+    }
+    oma_db *db = oma_req_db(r);
+    if (!db) return -1;
+    int rc = oma_auth_session_lookup(db, token, r->artist_id);
+    if (rc < 0) {
+        oma_reply_error(r, 500, "internal", "session lookup failed");
+        return -1;
+    }
+    if (rc == 1) {
+        oma_reply_error(r, 401, "unauthorized", "the session token is unknown or expired");
+        return -1;
+    }
+    r->authed = 1;
+    return 0;
+}
+
+/* First call: route, auth, limits. Leaves a reply in r->resp when the request ends here. */
+static void begin(oma_req *r)
+{
+    const char *m = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    r->method = m;
+    r->body_limit = OMA_HTTP_JSON_LIMIT;
+    if (oma_http_split_path(r, r->url) != 0) {
+        oma_reply_error(r, 404, "not_found", "no such path");
+        return;
+    }
+    int path_matched = 0;
+    char allow[64];
+    r->route = oma_http_match(r, &path_matched, allow, sizeof allow);
+    int is_api = r->nseg > 0 && strcmp(r->segs[0], "api") == 0;
+    if (!r->route) {
+        if (path_matched) {
+            oma_reply_error(r, 405, "method_not_allowed", "%s is not allowed here", r->method);
+            oma_reply_header(r, "Allow", allow);
+        } else if (is_api) {
+            oma_reply_error(r, 404, "not_found", "no such API route");
+        } else if (strcmp(m, "GET") != 0) {
+            oma_reply_error(r, 405, "method_not_allowed", "only GET serves the web app");
+            oma_reply_header(r, "Allow", "GET");
+        }
+        return;   /* static file, served on the last call */
+    }
+    r->body_kind = r->route->body;
+    if (r->body_kind == OMA_BODY_MULTIPART) r->body_limit = OMA_HTTP_UPLOAD_LIMIT;
+    const char *cl = oma_req_header(r, "Content-Length");
+    if (cl) {
+        char *end = NULL;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (end && *end == '\0' && v > r->body_limit) {
+            oma_reply_error(r, 413, "payload_too_large", "%s",
+                            r->body_kind == OMA_BODY_MULTIPART ? "uploads are limited to 20 MiB"
+                                                               : "request bodies are limited to 1 MiB");
+            return;
+        }
+    }
+    if ((r->route->flags & OMA_ROUTE_AUTH) && authenticate(r) != 0) return;
+    if (r->body_kind == OMA_BODY_MULTIPART) {
+        char boundary[OMA_MP_MAX_BOUNDARY + 1];
+        if (oma_multipart_boundary(oma_req_header(r, "Content-Type"), boundary, sizeof boundary) != 0) {
+            oma_reply_error(r, 415, "unsupported_media_type",
+                            "send the file as multipart/form-data with a boundary");
+            return;
+        }
+        oma_multipart_cb cb = {mp_begin, mp_data, mp_end, r};
+        r->mp = oma_multipart_new(boundary, &cb);
+        if (!r->mp) oma_reply_error(r, 500, "internal", "out of memory");
+    }
+}
+
+/* Last call: run the handler (or the static file server). */
+static void finish(oma_req *r)
+{
+    if (r->body_error) {
+        oma_reply_error(r, (unsigned)r->body_error, r->body_errcode, "%s", r->body_errmsg);
+        return;
+    }
+    if (!r->route) {
+        oma_http_static(r);
+        return;
+    }
+    if (r->body_kind == OMA_BODY_MULTIPART && oma_multipart_finish(r->mp) != 0) {
+        oma_reply_error(r, 400, "bad_request", "%s", oma_multipart_errmsg(r->mp));
+        return;
+    }
+    r->route->fn(r);
+}
+
+static enum MHD_Result queue(oma_req *r)
+{
+    if (!r->resp) {
+        static const char fallback[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"the server could not answer\"}}";
+        r->resp = MHD_create_response_from_buffer(sizeof fallback - 1, (void *)fallback,
+                                                  MHD_RESPMEM_PERSISTENT);
+        if (!r->resp) return MHD_NO;
+        MHD_add_response_header(r->resp, "Content-Type", "application/json");
+        r->status = 500;
+    }
+    enum MHD_Result rc = MHD_queue_response(r->conn, r->status, r->resp);
+    MHD_destroy_response(r->resp);
+    r->resp = NULL;
+    r->done = 1;
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    oma_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        r->srv = cls;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        begin(r);
+        if (r->resp) return queue(r);
+        return MHD_YES;
+    }
+    if (r->done) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        consume(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        if (r->body_error == 413) {   /* stop reading now; MHD closes after the reply */
+            oma_reply_error(r, 413, r->body_errcode, "%s", r->body_errmsg);
+            return queue(r);
+        }
+        return MHD_YES;
+    }
+    finish(r);
+    return queue(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    oma_req *r = *con_cls;
+    if (!r) return;
+    if (r->resp) MHD_destroy_response(r->resp);
+    if (r->db) oma_server_db_put(cls, r->db);
+    oma_multipart_free(r->mp);
+    free(r->body);
+    free(r->file);
+    free(r);
+    *con_cls = NULL;
+}
+
+int oma_http_start(struct oma_server *s, char *err, size_t errlen)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)s->port);
+    const char *host = strcmp(s->host, "localhost") == 0 ? "127.0.0.1" : s->host;
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        snprintf(err, errlen, "host %s is not an IPv4 address", s->host);
+        return -1;
+    }
+    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                                  MHD_USE_ERROR_LOG,
+                              (uint16_t)s->port, NULL, NULL, on_request, s,
+                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                              MHD_OPTION_END);
+    if (!s->mhd) {
+        snprintf(err, errlen, "cannot listen on %s:%d (in use or not allowed)", s->host, s->port);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    if (info && info->port) s->port = info->port;
+    return 0;
+}
+
+void oma_http_stop(struct oma_server *s)
+{
+    if (s->mhd) MHD_stop_daemon(s->mhd);
+    s->mhd = NULL;
+}

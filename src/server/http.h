@@ -1,0 +1,138 @@
+/* http.h — the HTTP layer between libmicrohttpd and the route handlers.
+ *
+ * One oma_req lives for one request. The dispatcher (http.c) finds the route first, checks
+ * auth and the body limit *before* reading the body (an oversized or unauthenticated upload
+ * gets its error at once), gathers a JSON body (1 MiB) or streams a multipart body (20 MiB)
+ * into the multipart parser, then calls the handler, which answers with one of the
+ * oma_reply_* helpers. Every error has the one shape {"error":{"code","message"}}.
+ * Handlers never see MHD types except through these helpers.
+ */
+#ifndef OMA_SERVER_HTTP_H
+#define OMA_SERVER_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/db.h"
+#include "server/multipart.h"
+
+#define OMA_HTTP_JSON_LIMIT (1u << 20)          /* 1 MiB */
+#define OMA_HTTP_UPLOAD_LIMIT (20u << 20)       /* 20 MiB */
+#define OMA_HTTP_MAX_SEGS 8
+#define OMA_HTTP_MAX_PATH 1024
+
+struct oma_server;
+struct MHD_Connection;
+struct MHD_Response;
+
+typedef enum { OMA_BODY_NONE = 0, OMA_BODY_JSON, OMA_BODY_MULTIPART } oma_body_kind;
+
+typedef struct oma_req {
+    struct oma_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url;
+    const struct oma_route *route;
+    /* path split on '/', without the empty first segment; points into pathbuf */
+    char pathbuf[OMA_HTTP_MAX_PATH];
+    const char *segs[OMA_HTTP_MAX_SEGS];
+    size_t nseg;
+    const char *param[4];      /* the route's :captures, in order */
+    size_t nparam;
+
+    oma_db *db;                /* from the server's pool; released when the request ends */
+
+    /* body */
+    oma_body_kind body_kind;
+    size_t body_limit;
+    size_t body_seen;
+    uint8_t *body;             /* JSON body, NUL-terminated */
+    size_t body_len, body_cap;
+    oma_multipart *mp;
+    uint8_t *file;             /* the multipart field "file" */
+    size_t file_len, file_cap;
+    char file_name[256];
+    char file_type[128];
+    int file_parts;
+    int in_file;
+    int body_error;            /* 0, or an HTTP status already decided while reading */
+    char body_errcode[32];
+    char body_errmsg[160];
+
+    /* auth */
+    char artist_id[72];
+    int authed;
+
+    /* the reply */
+    unsigned status;
+    struct MHD_Response *resp;
+    int done;                  /* handler has run */
+} oma_req;
+
+typedef void (*oma_route_fn)(oma_req *r);
+
+enum { OMA_ROUTE_AUTH = 1 };
+
+typedef struct oma_route {
+    const char *method;        /* "GET", "POST", "DELETE" */
+    const char *pattern;       /* "/api/jobs/:id/events"; ":name" captures one safe segment */
+    oma_route_fn fn;
+    int flags;                 /* OMA_ROUTE_AUTH */
+    oma_body_kind body;
+} oma_route;
+
+/* The route table (routes_table.c). */
+extern const oma_route oma_routes[];
+extern const size_t oma_routes_count;
+
+/* Router (http_router.c). Splits url into r->segs; 0 ok, -1 if the path is unacceptable. */
+int oma_http_split_path(oma_req *r, const char *url);
+/* Finds the route for r->method and r->segs, filling r->param. Returns the route, or NULL
+ * with *path_matched = 1 when the path exists for another method (405). */
+const oma_route *oma_http_match(oma_req *r, int *path_matched, char *allow, size_t allowlen);
+/* 1 when s is an id we could have issued: 1..64 lowercase hex digits. */
+int oma_http_id_valid(const char *s);
+/* 1 when s is a safe file-name segment: [A-Za-z0-9._-], 1..128 chars, not starting with '.'. */
+int oma_http_name_valid(const char *s);
+
+/* Replies (http_reply.c). All take ownership of what they are given. */
+void oma_reply_json(oma_req *r, unsigned status, json_t *body);
+void oma_reply_error(oma_req *r, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void oma_reply_empty(oma_req *r, unsigned status);
+/* data is malloc'ed and becomes the response's (freed by MHD). */
+void oma_reply_bytes(oma_req *r, unsigned status, const char *mime, uint8_t *data, size_t len);
+/* Adds a header to the reply already made (no-op if none). */
+void oma_reply_header(oma_req *r, const char *name, const char *value);
+/* Uses a ready MHD response (for SSE and files). */
+void oma_reply_response(oma_req *r, unsigned status, struct MHD_Response *resp);
+
+/* Request helpers (http.c). */
+const char *oma_req_header(oma_req *r, const char *name);
+const char *oma_req_query(oma_req *r, const char *name);
+const char *oma_req_cookie(oma_req *r, const char *name);
+/* The session token sent (Bearer header first, then the oma_session cookie), or NULL. */
+const char *oma_req_token(oma_req *r);
+/* The parsed JSON body, which must be an object; on failure replies 400 and returns NULL.
+ * The caller owns the result. */
+json_t *oma_req_json_object(oma_req *r);
+/* The request's db handle; replies 500 and returns NULL if none can be had. */
+oma_db *oma_req_db(oma_req *r);
+
+/* The daemon (http.c): binds srv->host:srv->port (port 0 = any; the real one is written
+ * back). 0 ok, -1 with err. */
+int oma_http_start(struct oma_server *srv, char *err, size_t errlen);
+void oma_http_stop(struct oma_server *srv);
+
+/* Serves the web app for a non-API GET (http_static.c). */
+void oma_http_static(oma_req *r);
+
+/* Streams a job's progress as Server-Sent Events (http_sse.c); the job must be the
+ * artist's (checked by the caller). */
+void oma_http_sse_job(oma_req *r, const char *job_id);
+
+/* Reads a string member: NULL if absent or not a string. */
+const char *oma_json_str(const json_t *o, const char *key);
+
+#endif

@@ -1,0 +1,108 @@
+/* routes_auth.c — sign up, log in, log out, who am I.
+ * A successful sign-up or log-in answers the token in the body (for Bearer clients) and
+ * as the oma_session cookie (HttpOnly, SameSite=Lax, Path=/) for the browser. */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/auth.h"
+#include "server/http_routes.h"
+
+static void reply_session(oma_req *r, unsigned status, const char *artist_id)
+{
+    char token[OMA_TOKEN_HEX + 1];
+    if (oma_auth_session_create(r->db, artist_id, token) != 0) {
+        oma_route_dberr(r, "creating a session");
+        return;
+    }
+    json_t *artist = oma_auth_artist_json(r->db, artist_id);
+    if (!artist) {
+        oma_route_dberr(r, "reading the artist");
+        return;
+    }
+    oma_reply_json(r, status, json_pack("{s:o,s:s}", "artist", artist, "token", token));
+    char cookie[160];
+    snprintf(cookie, sizeof cookie, "oma_session=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%d",
+             token, OMA_SESSION_DAYS * 86400);
+    oma_reply_header(r, "Set-Cookie", cookie);
+}
+
+void oma_route_signup(oma_req *r)
+{
+    json_t *b = oma_req_json_object(r);
+    if (!b) return;
+    const char *email = oma_json_str(b, "email"), *pw = oma_json_str(b, "password"),
+               *name = oma_json_str(b, "name");
+    const char *why = oma_auth_check_email(email);
+    if (!why) why = oma_auth_check_password(pw);
+    if (!why) why = oma_auth_check_name(name);
+    if (why) {
+        oma_reply_error(r, 400, "bad_request", "%s", why);
+        json_decref(b);
+        return;
+    }
+    if (!oma_req_db(r)) {
+        json_decref(b);
+        return;
+    }
+    char id[OMA_AUTH_ID_MAX], err[256];
+    int rc = oma_auth_create_artist(r->db, email, name, pw, id, err, sizeof err);
+    json_decref(b);
+    if (rc == 1) {
+        oma_reply_error(r, 409, "conflict", "an account with this email exists");
+        return;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "oma: signup: %s\n", err);
+        oma_reply_error(r, 500, "internal", "could not create the account");
+        return;
+    }
+    reply_session(r, 201, id);
+}
+
+void oma_route_login(oma_req *r)
+{
+    json_t *b = oma_req_json_object(r);
+    if (!b) return;
+    const char *email = oma_json_str(b, "email"), *pw = oma_json_str(b, "password");
+    if (!email || !pw || strlen(email) > 254 || strlen(pw) > 1024) {
+        oma_reply_error(r, 400, "bad_request", "email and password are required");
+        json_decref(b);
+        return;
+    }
+    if (!oma_req_db(r)) {
+        json_decref(b);
+        return;
+    }
+    char id[OMA_AUTH_ID_MAX];
+    int rc = oma_auth_login(r->db, email, pw, id);
+    json_decref(b);
+    if (rc == 1) {
+        oma_reply_error(r, 401, "unauthorized", "wrong email or password");
+        return;
+    }
+    if (rc != 0) {
+        oma_route_dberr(r, "logging in");
+        return;
+    }
+    reply_session(r, 200, id);
+}
+
+void oma_route_logout(oma_req *r)
+{
+    if (oma_auth_session_delete(r->db, oma_req_token(r)) != 0) {
+        oma_route_dberr(r, "logging out");
+        return;
+    }
+    oma_reply_empty(r, 204);
+    oma_reply_header(r, "Set-Cookie", "oma_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
+}
+
+void oma_route_me(oma_req *r)
+{
+    json_t *a = oma_auth_artist_json(r->db, r->artist_id);
+    if (!a) {
+        oma_route_dberr(r, "reading the artist");
+        return;
+    }
+    oma_reply_json(r, 200, a);
+}

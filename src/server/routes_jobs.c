@@ -1,0 +1,266 @@
+/* routes_jobs.c — queue a job, read it, follow it (SSE), fetch its files, cancel it.
+ *
+ * A job request is checked completely before it is queued: the kind must exist and be
+ * available, its params must pass the kind's own validation, every input must be one of
+ * this artist's uploads, and the required inputs must be there. So a bad request is a 4xx
+ * here and never a failed job later.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "pipelines/job_kind.h"
+#include "server/http_routes.h"
+#include "server/jobs.h"
+#include "server/server_internal.h"
+
+#define JOB_MAX_INPUT_IDS 64
+#define JOB_OUTPUT_MAX (256u << 20)
+
+/* 0 if every id under inputs is the artist's upload; else replied. */
+static int check_inputs(oma_req *r, json_t *inputs, const oma_job_kind *k)
+{
+    const char *name;
+    json_t *v;
+    size_t total = 0;
+    json_object_foreach(inputs, name, v) {
+        if (!oma_http_name_valid(name)) {
+            oma_reply_error(r, 400, "invalid_params", "input names are plain words");
+            return -1;
+        }
+        size_t n = json_is_array(v) ? json_array_size(v) : 1;
+        if (!json_is_string(v) && !(json_is_array(v) && n > 0)) {
+            oma_reply_error(r, 400, "invalid_params", "input %s must be an upload id or a list of ids", name);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+            if (++total > JOB_MAX_INPUT_IDS) {
+                oma_reply_error(r, 400, "invalid_params", "at most %d inputs", JOB_MAX_INPUT_IDS);
+                return -1;
+            }
+            const char *id = json_string_value(e);
+            if (!json_is_string(e)) {
+                oma_reply_error(r, 400, "invalid_params", "input %s must hold upload ids", name);
+                return -1;
+            }
+            int own = oma_http_id_valid(id) ? oma_route_owned(r, "uploads", id) : 0;
+            if (own < 0) return oma_route_dberr(r, "checking inputs");
+            if (own == 0) {
+                oma_reply_error(r, 404, "not_found", "input %s: no such upload", name);
+                return -1;
+            }
+        }
+    }
+    for (const char *const *req = k->required_inputs; req && *req; req++)
+        if (!json_object_get(inputs, *req)) {
+            oma_reply_error(r, 400, "invalid_params", "%s needs the input \"%s\"", k->name, *req);
+            return -1;
+        }
+    return 0;
+}
+
+void oma_route_job_create(oma_req *r)
+{
+    json_t *b = oma_req_json_object(r);
+    if (!b) return;
+    const char *kind = oma_json_str(b, "kind");
+    const oma_job_kind *k = oma_job_kind_find(kind);
+    json_t *params = json_object_get(b, "params"), *inputs = json_object_get(b, "inputs");
+    json_t *wv = json_object_get(b, "webtoon_id");
+    const char *webtoon = json_string_value(wv);
+    char err[512] = "";
+    if (!k) {
+        oma_reply_error(r, 400, "unknown_kind", "unknown job kind \"%.64s\"", kind ? kind : "");
+        goto out;
+    }
+    const char *models = r->srv->models_dir[0] ? r->srv->models_dir : NULL;
+    if (k->available && !k->available(models)) {
+        oma_reply_error(r, 409, "conflict", "%s is not available on this server (missing weights)", k->name);
+        goto out;
+    }
+    if (params && !json_is_object(params) && !json_is_null(params)) {
+        oma_reply_error(r, 400, "invalid_params", "params must be an object");
+        goto out;
+    }
+    if (inputs && !json_is_object(inputs) && !json_is_null(inputs)) {
+        oma_reply_error(r, 400, "invalid_params", "inputs must be an object");
+        goto out;
+    }
+    if (wv && !json_is_null(wv) && !json_is_string(wv)) {
+        oma_reply_error(r, 400, "bad_request", "webtoon_id must be a string");
+        goto out;
+    }
+    json_t *p = json_is_object(params) ? json_incref(params) : json_object();
+    json_t *in = json_is_object(inputs) ? json_incref(inputs) : json_object();
+    if (!p || !in) {
+        json_decref(p);
+        json_decref(in);
+        oma_reply_error(r, 500, "internal", "out of memory");
+        goto out;
+    }
+    if (k->validate && k->validate(p, err, sizeof err) != 0) {
+        oma_reply_error(r, 400, "invalid_params", "%s", err[0] ? err : "invalid params");
+    } else if (check_inputs(r, in, k) == 0) {
+        int own = 1;
+        if (webtoon) {
+            own = oma_http_id_valid(webtoon) ? oma_route_owned(r, "webtoons", webtoon) : 0;
+            if (own < 0) oma_route_dberr(r, "finding the webtoon");
+            else if (own == 0) oma_reply_error(r, 404, "not_found", "no such webtoon");
+        }
+        char id[64];
+        if (own == 1) {
+            if (oma_jobs_enqueue(r->db, r->artist_id, k->name, p, in, webtoon, id, sizeof id, err,
+                                 sizeof err) != 0) {
+                fprintf(stderr, "oma: jobs: enqueue: %s\n", err);
+                oma_reply_error(r, 500, "internal", "could not queue the job");
+            } else {
+                json_t *j = oma_jobs_get_json(r->db, id, r->artist_id);
+                if (j) oma_reply_json(r, 202, j);
+                else oma_route_dberr(r, "reading the job");
+            }
+        }
+    }
+    json_decref(p);
+    json_decref(in);
+out:
+    json_decref(b);
+}
+
+void oma_route_job_list(oma_req *r)
+{
+    long limit;
+    if (oma_route_query_int(r, "limit", 1, 100, 20, &limit) != 0) return;
+    oma_stmt *st = NULL;
+    if (oma_db_prepare(r->db, "SELECT id FROM jobs WHERE artist_id = ? "
+                              "ORDER BY created_at DESC, id DESC LIMIT ?", &st) != 0) {
+        oma_route_dberr(r, "listing jobs");
+        return;
+    }
+    oma_stmt_bind_text(st, 1, r->artist_id);
+    oma_stmt_bind_int(st, 2, limit);
+    json_t *ids = json_array();
+    int rc;
+    while (ids && (rc = oma_stmt_step(st)) == 1)
+        json_array_append_new(ids, json_string(oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : ""));
+    oma_stmt_finalize(st);
+    if (!ids || rc < 0) {
+        json_decref(ids);
+        oma_route_dberr(r, "listing jobs");
+        return;
+    }
+    json_t *arr = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) {
+        json_t *j = oma_jobs_get_json(r->db, json_string_value(v), r->artist_id);
+        if (j && arr) json_array_append_new(arr, j);
+        else json_decref(j);
+    }
+    json_decref(ids);
+    if (!arr) {
+        oma_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    oma_reply_json(r, 200, json_pack("{s:o}", "jobs", arr));
+}
+
+void oma_route_job_get(oma_req *r)
+{
+    const char *id = oma_route_id(r, 0, "job");
+    if (!id) return;
+    json_t *j = oma_jobs_get_json(r->db, id, r->artist_id);
+    if (!j) {
+        oma_reply_error(r, 404, "not_found", "no such job");
+        return;
+    }
+    oma_reply_json(r, 200, j);
+}
+
+void oma_route_job_cancel(oma_req *r)
+{
+    const char *id = oma_route_id(r, 0, "job");
+    if (!id) return;
+    int rc = oma_jobs_cancel(r->db, id, r->artist_id);
+    if (rc < 0) {
+        oma_route_dberr(r, "cancelling the job");
+        return;
+    }
+    json_t *j = oma_jobs_get_json(r->db, id, r->artist_id);
+    if (!j) {
+        oma_reply_error(r, 404, "not_found", "no such job");
+        return;
+    }
+    oma_reply_json(r, 200, j);
+}
+
+void oma_route_job_events(oma_req *r)
+{
+    const char *id = oma_route_id(r, 0, "job");
+    if (!id) return;
+    int own = oma_route_owned(r, "jobs", id);
+    if (own <= 0) {
+        if (own < 0) oma_route_dberr(r, "finding the job");
+        else oma_reply_error(r, 404, "not_found", "no such job");
+        return;
+    }
+    oma_http_sse_job(r, id);
+}
+
+/* Sends the stored file found by sql (params: job id, [name]) after the ownership check. */
+static void send_job_file(oma_req *r, const char *sql, const char *id, const char *name,
+                          const char *what)
+{
+    int own = oma_route_owned(r, "jobs", id);
+    if (own <= 0) {
+        if (own < 0) oma_route_dberr(r, "finding the job");
+        else oma_reply_error(r, 404, "not_found", "no such job");
+        return;
+    }
+    oma_stmt *st = NULL;
+    if (oma_db_prepare(r->db, sql, &st) != 0) {
+        oma_route_dberr(r, what);
+        return;
+    }
+    oma_stmt_bind_text(st, 1, id);
+    if (name) oma_stmt_bind_text(st, 2, name);
+    char key[600] = "", mime[96] = "";
+    int rc = oma_stmt_step(st);
+    if (rc == 1) {
+        snprintf(key, sizeof key, "%s", oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : "");
+        snprintf(mime, sizeof mime, "%s", oma_stmt_text(st, 1) ? oma_stmt_text(st, 1) : "");
+    }
+    oma_stmt_finalize(st);
+    if (rc < 0) {
+        oma_route_dberr(r, what);
+        return;
+    }
+    if (!key[0]) {
+        oma_reply_error(r, 404, "not_found", "no such %s", name ? "output" : "preview");
+        return;
+    }
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (oma_route_storage_get(r, key, JOB_OUTPUT_MAX, &data, &len) != 0) return;
+    oma_reply_bytes(r, 200, mime[0] ? mime : "application/octet-stream", data, len);
+}
+
+void oma_route_job_preview(oma_req *r)
+{
+    const char *id = oma_route_id(r, 0, "job");
+    if (!id) return;
+    send_job_file(r, "SELECT preview_key, 'image/png' FROM jobs WHERE id = ?", id, NULL,
+                  "reading the preview");
+}
+
+void oma_route_job_output(oma_req *r)
+{
+    const char *id = oma_route_id(r, 0, "job");
+    if (!id) return;
+    const char *name = r->nparam > 1 ? r->param[1] : NULL;
+    if (!oma_http_name_valid(name)) {
+        oma_reply_error(r, 404, "not_found", "no such output");
+        return;
+    }
+    send_job_file(r, "SELECT storage_key, mime FROM job_outputs WHERE job_id = ? AND name = ?", id,
+                  name, "reading the output");
+}

@@ -1,0 +1,42 @@
+/* server_internal.h — what the server's own files share: the running server's state and
+ * the per-thread database handle pool. Not for use outside src/server. */
+#ifndef OMA_SERVER_SERVER_INTERNAL_H
+#define OMA_SERVER_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "server/db.h"
+#include "server/jobs.h"
+#include "server/server.h"
+#include "server/storage.h"
+
+#define OMA_DBPOOL_MAX 32
+
+struct MHD_Daemon;
+
+struct oma_server {
+    char host[256];
+    int port;
+    int n_workers;
+    char data_dir[1024];
+    char models_dir[1024];   /* "" = none */
+    char web_dir[1024];      /* "" = none */
+    char db_url[1100];
+    char storage_url[1100];
+    oma_storage *storage;
+    oma_workers *workers;
+    struct MHD_Daemon *mhd;
+    atomic_int stopping;
+
+    pthread_mutex_t pool_mu;
+    oma_db *pool[OMA_DBPOOL_MAX];
+    int npool;
+};
+
+/* A db handle for this thread's use until it is put back (server_dbpool.c). */
+oma_db *oma_server_db_get(struct oma_server *s);
+void oma_server_db_put(struct oma_server *s, oma_db *db);
+void oma_server_db_close_all(struct oma_server *s);
+
+#endif
