@@ -2,9 +2,9 @@
  *
  * Separable: each axis gets a table saying which source samples, with which weights, make
  * each destination sample (exact pixel-coverage weights when shrinking, the two neighbours
- * when growing, pixel centres aligned), then rows are filtered horizontally into a float
- * buffer and columns vertically into the result. RGBA is filtered premultiplied by alpha so
- * transparent pixels don't bleed their (meaningless) colour into the edges.
+ * when growing, pixel centres aligned), then rows are filtered horizontally into a small
+ * ring of float rows and columns vertically into the result. RGBA is filtered premultiplied
+ * by alpha so transparent pixels don't bleed their (meaningless) colour into the edges.
  */
 #include "formats/image.h"
 
@@ -94,35 +94,41 @@ int oma_image_resize(const oma_image *src, int w, int h, oma_image *dst)
         axis_free(&ax);
         goto fail_early;
     }
-    tmp = malloc(sizeof *tmp * (size_t)sh * (size_t)w * (size_t)c);
-    acc = malloc(sizeof *acc * (size_t)w * (size_t)c);
+    /* Horizontally filtered source rows live in a ring of ay.max_taps rows: the vertical taps
+     * of consecutive destination rows start at non-decreasing source rows, so a row that
+     * leaves the ring is never needed again, and memory stays O(taps * w), not O(sh * w). */
+    const int ring = ay.max_taps;
+    const size_t rw = (size_t)w * (size_t)c;
+    tmp = malloc(sizeof *tmp * (size_t)ring * rw);
+    acc = malloc(sizeof *acc * rw);
     if (!tmp || !acc) goto fail;
+    int next_row = 0;   /* first source row not yet filtered */
 
-    /* horizontal: every source row -> w samples */
-    for (int y = 0; y < sh; y++) {
-        const uint8_t *row = src->px + (size_t)y * (size_t)sw * (size_t)c;
-        float *out = tmp + (size_t)y * (size_t)w * (size_t)c;
-        for (int i = 0; i < w; i++) {
-            const float *wt = ax.w + (size_t)i * (size_t)ax.max_taps;
-            float v[4] = {0, 0, 0, 0};
-            for (int k = 0; k < ax.count[i]; k++) {
-                const uint8_t *p = row + (size_t)(ax.start[i] + k) * (size_t)c;
-                float a = pm ? p[3] / 255.0f : 1.0f;
-                for (int ch = 0; ch < c; ch++)
-                    v[ch] += wt[k] * (pm && ch < 3 ? p[ch] * a : p[ch]);
-            }
-            memcpy(out + (size_t)i * (size_t)c, v, sizeof(float) * (size_t)c);
-        }
-    }
-    /* vertical: w samples of the needed rows -> one destination row */
     for (int j = 0; j < h; j++) {
-        const float *wt = ay.w + (size_t)j * (size_t)ay.max_taps;
-        memset(acc, 0, sizeof *acc * (size_t)w * (size_t)c);
-        for (int k = 0; k < ay.count[j]; k++) {
-            const float *r = tmp + (size_t)(ay.start[j] + k) * (size_t)w * (size_t)c;
-            for (size_t q = 0; q < (size_t)w * (size_t)c; q++) acc[q] += wt[k] * r[q];
+        const int s0 = ay.start[j], cnt = ay.count[j];
+        if (next_row < s0) next_row = s0;
+        for (; next_row < s0 + cnt; next_row++) {
+            const uint8_t *row = src->px + (size_t)next_row * (size_t)sw * (size_t)c;
+            float *out = tmp + (size_t)(next_row % ring) * rw;
+            for (int i = 0; i < w; i++) {
+                const float *wt = ax.w + (size_t)i * (size_t)ax.max_taps;
+                float v[4] = {0, 0, 0, 0};
+                for (int k = 0; k < ax.count[i]; k++) {
+                    const uint8_t *p = row + (size_t)(ax.start[i] + k) * (size_t)c;
+                    float a = pm ? p[3] / 255.0f : 1.0f;
+                    for (int ch = 0; ch < c; ch++)
+                        v[ch] += wt[k] * (pm && ch < 3 ? p[ch] * a : p[ch]);
+                }
+                memcpy(out + (size_t)i * (size_t)c, v, sizeof(float) * (size_t)c);
+            }
         }
-        uint8_t *o = dst->px + (size_t)j * (size_t)w * (size_t)c;
+        const float *wt = ay.w + (size_t)j * (size_t)ay.max_taps;
+        memset(acc, 0, sizeof *acc * rw);
+        for (int k = 0; k < cnt; k++) {
+            const float *r = tmp + (size_t)((s0 + k) % ring) * rw;
+            for (size_t q = 0; q < rw; q++) acc[q] += wt[k] * r[q];
+        }
+        uint8_t *o = dst->px + (size_t)j * rw;
         for (int i = 0; i < w; i++) {
             float *v = acc + (size_t)i * (size_t)c;
             float a = pm ? v[3] : 0;
