@@ -61,5 +61,7 @@ int64_t oma_db_unix_now_us(void);
 int oma_db_new_id(char *out, size_t len);
 /* The URL the handle was opened with (so a helper thread can open its own handle). */
 const char *oma_db_url(oma_db *db);
+/* Sets the handle's error message (printf-style) for oma_db_errmsg; returns -1. */
+int oma_db_fail(oma_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

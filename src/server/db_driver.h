@@ -47,9 +47,6 @@ struct oma_stmt {
     void *impl;
 };
 
-/* Sets db->errmsg (printf-style) and returns -1. */
-int oma_db_fail(oma_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 extern const oma_db_engine oma_db_engine_sqlite;
 
 /* migrations.c: the ordered, append-only list of schema steps (portable SQL). */

@@ -21,21 +21,60 @@
 #define OMA_JOB_LEASE_SECONDS 30
 #define OMA_JOB_MAX_ATTEMPTS 3
 
-/* Inserts a queued job owned by artist_id. inputs: object name -> upload id (already checked
- * to belong to the artist by the caller). id_out gets the new id (>= 40 bytes). */
+/* Inserts a queued job owned by artist_id. inputs: object name -> upload id, or an array of
+ * upload ids (already checked to belong to the artist by the caller); NULL = {}. params: an
+ * object or NULL. id_out gets the new id (>= 40 bytes). */
 int oma_jobs_enqueue(oma_db *db, const char *artist_id, const char *kind, const json_t *params,
                      const json_t *inputs, const char *webtoon_id, char *id_out, size_t id_len,
                      char *err, size_t errlen);
 
 /* Loads a job as the API's JSON object (see docs/API.md), or NULL if absent or not the
- * artist's (artist_id NULL = any owner). */
+ * artist's (artist_id NULL = any owner). Besides the documented fields it carries
+ * "webtoon_id", "preview" ("/api/jobs/ID/preview" or null) and "cancel_requested". */
 json_t *oma_jobs_get_json(oma_db *db, const char *job_id, const char *artist_id);
 
-/* Cancels a queued or running job of the artist. 0 ok, 1 not found, -1 error. */
+/* Cancels a job of the artist: a queued one becomes cancelled at once; a running one gets
+ * cancel_requested and ends cancelled when its worker next reports progress; a finished one
+ * is left as it is. 0 ok, 1 not found, -1 error. */
 int oma_jobs_cancel(oma_db *db, const char *job_id, const char *artist_id);
 
-/* Requeues running jobs whose lease expired before now (returns how many; -1 on error). */
+/* Handles running jobs whose lease expired before now: back to queued, or failed with
+ * "worker died N times" once max_attempts is used, or cancelled if a cancel was pending.
+ * Returns how many jobs it changed; -1 on error. */
 int oma_jobs_requeue_expired(oma_db *db, int64_t now);
+
+/* The artist's recent jobs, newest first, as {"jobs":[job objects]}; limit clamped to 1..100. */
+json_t *oma_jobs_list_json(oma_db *db, const char *artist_id, int limit);
+
+/* ---- Lower-level queue steps: used by the workers, exposed for tests and tools. ---- */
+
+/* Lease length in seconds for claims and renewals (default OMA_JOB_LEASE_SECONDS). Tests
+ * shorten it; process-wide. */
+void oma_jobs_set_lease_seconds(int seconds);
+int oma_jobs_lease_seconds(void);
+
+/* Claims the oldest queued job for worker_id in one BEGIN IMMEDIATE transaction: status
+ * running, attempts+1, lease_until = now + lease, worker_id, started_at. Returns 1 with the id
+ * in id_out (>= 40 bytes), 0 if nothing is queued, -1 on error. */
+int oma_jobs_claim(oma_db *db, const char *worker_id, int64_t now, char *id_out, size_t id_len);
+
+/* Renews the lease of a job worker_id runs, and writes progress when progress >= 0, message
+ * when non-NULL (cut to 200 bytes), preview_key when non-NULL. Returns 0 carry on, 1 a cancel
+ * was requested, 2 the job is no longer this worker's (its lease was taken back), -1 error. */
+int oma_jobs_heartbeat(oma_db *db, const char *job_id, const char *worker_id, int64_t now,
+                       double progress, const char *message, const char *preview_key);
+
+/* Records one output file (its bytes already stored under storage_key); replaces a same-named
+ * one. Outputs keep the order they were added in. */
+int oma_jobs_add_output_row(oma_db *db, const char *job_id, const char *name, const char *mime,
+                            const char *storage_key, int64_t bytes);
+
+/* Ends a job worker_id runs. status "succeeded" (result: object or NULL), "failed" (error),
+ * "cancelled", or "queued" (interrupted by a shutdown: put back, the attempt not counted).
+ * Any outcome but success drops the job's output rows. Runs no transaction of its own (the
+ * caller may wrap it). Returns 0, 1 if the job is no longer this worker's, -1 on error. */
+int oma_jobs_finish(oma_db *db, const char *job_id, const char *worker_id, const char *status,
+                    const json_t *result, const char *error);
 
 /* The worker pool. */
 typedef struct oma_workers oma_workers;

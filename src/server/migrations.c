@@ -119,6 +119,8 @@ static const oma_migration migrations[] = {
      "  name TEXT NOT NULL,"
      "  upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE);"
      "CREATE INDEX asset_inputs_asset ON asset_inputs(asset_id);"},
+    {2, "job outputs keep their order",
+     "ALTER TABLE job_outputs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"},
 };
 
 size_t oma_migrations_count(void) { return sizeof migrations / sizeof migrations[0]; }

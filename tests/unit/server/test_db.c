@@ -50,7 +50,7 @@ static void test_open_and_pragmas(void **state)
     oma_db *db = open_ok();
     assert_string_equal(oma_db_driver(db), "sqlite");
     assert_string_equal(oma_db_url(db), url);
-    assert_int_equal(oma_db_schema_version(db), 1);
+    assert_int_equal(oma_db_schema_version(db), 2);
     oma_stmt *st = NULL;
     assert_int_equal(oma_db_prepare(db, "PRAGMA journal_mode", &st), 0);
     assert_int_equal(oma_stmt_step(st), 1);
@@ -70,7 +70,7 @@ static void test_open_and_pragmas(void **state)
     db = open_ok();
     assert_int_equal(oma_db_prepare(db, "SELECT COUNT(*) FROM schema_migrations", &st), 0);
     assert_int_equal(oma_stmt_step(st), 1);
-    assert_int_equal(oma_stmt_int(st, 0), 1);
+    assert_int_equal(oma_stmt_int(st, 0), 2);
     oma_stmt_finalize(st);
     oma_db_close(db);
 }
@@ -211,7 +211,7 @@ static void test_concurrent_first_open(void **state)
     oma_stmt *st = NULL;
     assert_int_equal(oma_db_prepare(db, "SELECT COUNT(*) FROM schema_migrations", &st), 0);
     assert_int_equal(oma_stmt_step(st), 1);
-    assert_int_equal(oma_stmt_int(st, 0), 1);
+    assert_int_equal(oma_stmt_int(st, 0), 2);
     oma_stmt_finalize(st);
     oma_db_close(db);
 }

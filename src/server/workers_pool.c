@@ -1,0 +1,168 @@
+/* workers_pool.c — N worker threads for `oma serve`.
+ *
+ * Each thread opens its own db and storage handles (one handle per thread, as db.h asks),
+ * then loops: every few seconds give expired leases back to the queue, run one job, and when
+ * the queue is empty sleep poll_ms on a condition variable that stop() signals. stop() sets a
+ * flag the run loop's progress callback reports as "stop", so a running job ends at its next
+ * progress point and goes back to queued; then it joins the threads.
+ */
+#include "server/jobs.h"
+#include "server/workers_internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REQUEUE_EVERY_S 5
+
+typedef struct worker {
+    struct oma_workers *pool;
+    int index;
+    pthread_t thread;
+    int started;
+    char id[128];
+} worker;
+
+struct oma_workers {
+    char *db_url, *storage_url, *models_dir, *data_dir;
+    int poll_ms;
+    atomic_int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n;
+    worker *w;
+};
+
+static void nap(oma_workers *p, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (!atomic_load(&p->stop)) pthread_cond_timedwait(&p->cv, &p->mu, &until);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    oma_workers *p = w->pool;
+    oma_db *db = NULL;
+    oma_storage *st = NULL;
+    char err[512];
+    /* Keep trying to open (the database may be briefly locked at start-up). */
+    while (!atomic_load(&p->stop)) {
+        if (!db && oma_db_open(&db, p->db_url, 1, err, sizeof err) != 0) db = NULL;
+        if (db && !st && oma_storage_open(&st, p->storage_url, err, sizeof err) != 0) st = NULL;
+        if (db && st) break;
+        fprintf(stderr, "oma: worker %s: %s (retrying)\n", w->id, err);
+        nap(p, 1000);
+    }
+    int64_t last_requeue = 0;
+    while (!atomic_load(&p->stop)) {
+        int64_t now = oma_db_unix_now();
+        if (w->index == 0 && now - last_requeue >= REQUEUE_EVERY_S) {
+            last_requeue = now;
+            if (oma_jobs_requeue_expired(db, now) < 0)
+                fprintf(stderr, "oma: worker %s: requeue: %s\n", w->id, oma_db_errmsg(db));
+        }
+        int rc = oma_workers_run_one_ex(db, st, p->models_dir, p->data_dir, w->id, &p->stop, err, sizeof err);
+        if (rc < 0) fprintf(stderr, "oma: worker %s: %s\n", w->id, err);
+        if (rc <= 0) nap(p, rc < 0 ? 1000 : p->poll_ms);
+    }
+    oma_storage_close(st);
+    oma_db_close(db);
+    return NULL;
+}
+
+static void pool_free(oma_workers *p)
+{
+    if (!p) return;
+    free(p->db_url);
+    free(p->storage_url);
+    free(p->models_dir);
+    free(p->data_dir);
+    free(p->w);
+    free(p);
+}
+
+static char *dup_or_null(const char *s, int *oom)
+{
+    if (!s) return NULL;
+    char *d = strdup(s);
+    if (!d) *oom = 1;
+    return d;
+}
+
+int oma_workers_start(oma_workers **out, const oma_workers_config *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!cfg || !cfg->db_url || !cfg->storage_url || cfg->n_workers < 1 || cfg->n_workers > 256) {
+        snprintf(err, errlen, "workers: need a database, a storage and 1..256 workers");
+        return -1;
+    }
+    oma_workers *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int oom = 0;
+    p->db_url = dup_or_null(cfg->db_url, &oom);
+    p->storage_url = dup_or_null(cfg->storage_url, &oom);
+    p->models_dir = dup_or_null(cfg->models_dir, &oom);
+    p->data_dir = dup_or_null(cfg->data_dir, &oom);
+    p->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 200;
+    p->n = cfg->n_workers;
+    p->w = calloc((size_t)p->n, sizeof *p->w);
+    atomic_init(&p->stop, 0);
+    if (oom || !p->w) {
+        pool_free(p);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->cv, NULL) != 0) {
+        pool_free(p);
+        snprintf(err, errlen, "workers: cannot create a lock");
+        return -1;
+    }
+    char host[64] = "host";
+    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "host");
+    host[sizeof host - 1] = '\0';
+    for (int i = 0; i < p->n; i++) {
+        worker *w = &p->w[i];
+        w->pool = p;
+        w->index = i;
+        snprintf(w->id, sizeof w->id, "%s:%ld:%d", host, (long)getpid(), i);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            snprintf(err, errlen, "workers: cannot start thread %d", i);
+            oma_workers_stop(p);
+            return -1;
+        }
+        w->started = 1;
+    }
+    *out = p;
+    return 0;
+}
+
+void oma_workers_stop(oma_workers *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n; i++)
+        if (p->w[i].started) pthread_join(p->w[i].thread, NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    pool_free(p);
+}
