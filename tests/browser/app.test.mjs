@@ -1,0 +1,191 @@
+// app.test.mjs — the web UI end to end in a real browser (Debian's chromium via playwright-core)
+// against a real `oma serve`: sign up, create a webtoon, upload a generated PNG, run
+// image.normalize and watch its progress bar reach 100%, save the result to the gallery and find
+// it there (thumbnail, name, description, download), delete it; then edit a pose by dragging a
+// wrist and check its hand followed in the saved OpenPose JSON. Screenshots go to tests/out/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, SOURCE_DIR } from './lib/server.mjs';
+import { launchBrowser } from './lib/browser.mjs';
+import { makePng, pngSize } from './lib/png.mjs';
+
+const OUT = join(SOURCE_DIR, 'tests', 'out');
+let server;
+let browser;
+let page;
+const pageErrors = [];
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  server = await startServer();
+  browser = await launchBrowser();
+  page = await browser.context.newPage();
+  page.setDefaultTimeout(30000);
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+});
+
+after(async () => {
+  if (page && !page.isClosed()) await page.screenshot({ path: join(OUT, 'browser-last.png'), fullPage: true }).catch(() => {});
+  await browser?.close();
+  const r = await server?.stop();
+  if (r && r.code !== 0 && r.sig == null) console.error(server.log());
+});
+
+const shot = (name) => page.screenshot({ path: join(OUT, name), fullPage: true });
+
+test('sign up, run image.normalize with live progress, save to the gallery, find and delete it', async () => {
+  await page.goto(server.url + '/');
+  // A wrong log-in shows the server's message and keeps the form.
+  await page.getByRole('tab', { name: 'Log in' }).click();
+  await page.getByLabel('Email').fill('nobody@example.com');
+  await page.getByLabel('Password').fill('wrong-password-1');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('alert').waitFor();
+  assert.ok((await page.getByRole('alert').textContent()).length > 0);
+
+  await page.getByRole('tab', { name: 'Sign up' }).click();
+  await page.getByLabel('Name').fill('Mina Park');
+  await page.getByLabel('Email').fill('mina@example.com');
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.locator('.who', { hasText: 'Mina Park' }).waitFor();
+
+  // No webtoon yet: the gallery says so. Create one from the header.
+  await page.getByTestId('need-webtoon').waitFor();
+  await page.getByRole('button', { name: 'New webtoon' }).click();
+  await page.getByLabel('New webtoon name').fill('Moonlit Alley');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.waitForFunction(() => {
+    const s = document.querySelector('#webtoon-select');
+    return s && s.selectedOptions[0]?.textContent === 'Moonlit Alley';
+  });
+
+  // Tools: upload a generated 300x200 PNG and normalise it to a 128 px long side.
+  await page.getByRole('link', { name: 'Tools' }).click();
+  const png = makePng(300, 200, (x, y) => [x % 256, y % 256, (x * y) % 256]);
+  await page.getByTestId('tools-image').locator('input[type=file]').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: png });
+  await page.getByTestId('tools-image').locator('figcaption', { hasText: '300×200' }).waitFor();
+  await page.getByLabel('Longest side (px)').fill('128');
+  await page.getByRole('button', { name: 'Run' }).click();
+
+  const job = page.getByTestId('job').first();
+  await job.waitFor();
+  // Watch the bar: record every percent it shows until the job is final.
+  const seen = await page.evaluate(() => new Promise((resolve, reject) => {
+    const values = [];
+    const t0 = Date.now();
+    const tick = () => {
+      const el = document.querySelector('[data-testid=job] [role=progressbar]');
+      const status = document.querySelector('[data-testid=job]')?.getAttribute('data-status');
+      if (el) {
+        const v = Number(el.getAttribute('aria-valuenow'));
+        if (values[values.length - 1] !== v) values.push(v);
+      }
+      if (status && status !== 'running') { resolve({ values, status }); return; }
+      if (Date.now() - t0 > 60000) { reject(new Error('job did not finish in 60 s; saw ' + values.join(','))); return; }
+      requestAnimationFrame(tick);
+    };
+    tick();
+  }));
+  assert.equal(seen.status, 'succeeded', 'job status; message: ' + await job.getByTestId('job-message').textContent());
+  assert.equal(seen.values[seen.values.length - 1], 100, 'progress ends at 100%: ' + seen.values.join(','));
+  for (let i = 1; i < seen.values.length; i++) assert.ok(seen.values[i] >= seen.values[i - 1], 'progress never goes back: ' + seen.values.join(','));
+  assert.equal(await job.getByTestId('progress-percent').textContent(), '100%');
+
+  // The output is shown, loads as an image, and is the normalised size.
+  const out = job.getByTestId('job-output').first();
+  const img = out.locator('img');
+  await img.waitFor();
+  await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle());
+  const src = await img.getAttribute('src');
+  const res = await page.request.get(server.url + src);
+  assert.equal(res.status(), 200);
+  const size = pngSize(Buffer.from(await res.body()));
+  assert.ok(Math.max(size.width, size.height) <= 128 && size.width >= 64, `normalised size ${size.width}x${size.height}`);
+  assert.equal(size.width % 8, 0); assert.equal(size.height % 8, 0);
+  await shot('browser-tools.png');
+
+  // Save it to the gallery with a name and a description.
+  await out.getByRole('button', { name: 'Save to gallery' }).click();
+  await out.getByLabel('Asset name').fill('Alley study');
+  await out.getByLabel('Asset description').fill('Normalised reference for episode 3');
+  await out.getByRole('button', { name: 'Save', exact: true }).click();
+  await out.getByText('Saved to “Alley study”').waitFor();
+
+  // Gallery: the asset is there with its name, description and a thumbnail that loads.
+  await page.getByRole('link', { name: 'Gallery' }).click();
+  const asset = page.getByTestId('asset').filter({ hasText: 'Alley study' });
+  await asset.waitFor();
+  assert.match(await asset.textContent(), /Normalised reference for episode 3/);
+  const thumb = asset.locator('img');
+  await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await thumb.elementHandle());
+  const dl = await page.request.get(server.url + await asset.getByRole('link', { name: 'Download' }).getAttribute('href'));
+  assert.equal(dl.status(), 200);
+  assert.deepEqual(pngSize(Buffer.from(await dl.body())), size);
+  await shot('browser-gallery.png');
+
+  // Delete asks first; "Keep" keeps it, "Delete" removes it.
+  await asset.getByRole('button', { name: 'Delete…' }).click();
+  await asset.getByRole('button', { name: 'Keep' }).click();
+  assert.equal(await page.getByTestId('asset').count(), 1);
+  await asset.getByRole('button', { name: 'Delete…' }).click();
+  await asset.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByTestId('asset').waitFor({ state: 'detached' });
+  await page.getByText('Nothing saved yet').waitFor();
+});
+
+test('pose editor: dragging a wrist carries its hand, and the saved OpenPose JSON has the edit', async () => {
+  await page.getByRole('link', { name: 'Pose' }).click();
+  await page.getByRole('button', { name: 'Start from a standing figure' }).click();
+  const svg = page.getByTestId('pose-svg');
+  await svg.waitFor();
+  const wrist = page.locator('[data-kp="0:body:4"]');
+  const handTip = page.locator('[data-kp="0:right:8"]');
+  const before = { wrist: await centre(wrist), tip: await centre(handTip) };
+  await page.mouse.move(before.wrist.x, before.wrist.y);
+  await page.mouse.down();
+  await page.mouse.move(before.wrist.x + 40, before.wrist.y - 60, { steps: 8 });
+  await page.mouse.up();
+  const afterTip = await centre(handTip);
+  const afterWrist = await centre(wrist);
+  assert.ok(Math.abs(afterWrist.x - before.wrist.x - 40) < 3 && Math.abs(afterWrist.y - before.wrist.y + 60) < 3, 'wrist followed the mouse');
+  assert.ok(Math.abs(afterTip.x - before.tip.x - 40) < 3 && Math.abs(afterTip.y - before.tip.y + 60) < 3, 'hand followed its wrist');
+  await shot('browser-pose.png');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Save OpenPose JSON' }).click()]);
+  const doc = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(doc.canvas_width, 512); assert.equal(doc.canvas_height, 768);
+  const p = doc.people[0];
+  assert.equal(p.pose_keypoints_2d.length, 54); assert.equal(p.face_keypoints_2d.length, 204);
+  assert.equal(p.hand_left_keypoints_2d.length, 63); assert.equal(p.hand_right_keypoints_2d.length, 63);
+  // The wrist moved up and right in image pixels, and the right hand's root sits on it.
+  const [wx, wy] = p.pose_keypoints_2d.slice(12, 14);
+  assert.ok(wx > 0.34 * 512 + 5 && wy < 0.5 * 768 - 5, `wrist moved: ${wx},${wy}`);
+  assert.ok(Math.abs(p.hand_right_keypoints_2d[0] - wx) < 0.02 && Math.abs(p.hand_right_keypoints_2d[1] - wy) < 0.02);
+
+  // Export the skeleton PNG drawn in the browser: canvas size, black background.
+  const [png] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export skeleton PNG' }).click()]);
+  const bytes = readFileSync(await png.path());
+  assert.deepEqual(pngSize(bytes), { width: 512, height: 768 });
+});
+
+test('every page renders, says plainly what is unavailable, and no script error happened', async () => {
+  const caps = await (await page.request.get(server.url + '/api/capabilities')).json();
+  const available = new Set(caps.kinds.filter((k) => k.available).map((k) => k.name));
+  for (const [link, kinds] of [['Styles', ['style.profile']], ['Background', ['generate.txt2img', 'generate.img2img', 'convert.lineart']]]) {
+    await page.getByRole('link', { name: link }).click();
+    await page.locator('main .card').first().waitFor();
+    const notice = page.getByTestId('unavailable');
+    if (kinds.every((k) => !available.has(k))) await notice.first().waitFor();
+    await shot(`browser-${link.toLowerCase()}.png`);
+  }
+  assert.deepEqual(pageErrors, []);
+});
+
+async function centre(locator) {
+  const b = await locator.boundingBox();
+  assert.ok(b, 'element is visible');
+  return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
+}
