@@ -57,6 +57,8 @@ typedef struct oma_backend {
     void (*add)(const float *a, const float *b, float *y, int64_t n);     /* y = a + b */
     void (*mul)(const float *a, const float *b, float *y, int64_t n);     /* y = a * b */
     void (*axpby)(float alpha, const float *x, float beta, float *y, int64_t n); /* y = a x + b y */
+    /* y[b, j, i] = x[b, i, j] for x[batch, rows, cols] (NCHW <-> token-major). */
+    void (*transpose)(const float *x, int64_t batch, int64_t rows, int64_t cols, float *y);
     /* x[N, C, inner] += bias[C] (inner = HW for images, 1 with C = dim for rows). */
     void (*add_bias)(float *x, const float *bias, int64_t n, int64_t c, int64_t inner);
 } oma_backend;

@@ -370,6 +370,36 @@ static void cpu_concat_channels(const float *a, int64_t ca, const float *b, int6
     }
 }
 
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t rows, cols;
+} tr_ctx;
+
+static void tr_range(void *p, int64_t t0, int64_t t1)
+{
+    const tr_ctx *t = p;
+    const int64_t T = 32;
+    int64_t rt = (t->rows + T - 1) / T;
+    for (int64_t task = t0; task < t1; task++) {    /* task = batch * row_tiles + row tile */
+        int64_t b = task / rt, i0 = (task % rt) * T;
+        int64_t i1 = i0 + T < t->rows ? i0 + T : t->rows;
+        const float *xb = t->x + b * t->rows * t->cols;
+        float *yb = t->y + b * t->rows * t->cols;
+        for (int64_t j0 = 0; j0 < t->cols; j0 += T) {
+            int64_t j1 = j0 + T < t->cols ? j0 + T : t->cols;
+            for (int64_t i = i0; i < i1; i++)
+                for (int64_t j = j0; j < j1; j++) yb[j * t->rows + i] = xb[i * t->cols + j];
+        }
+    }
+}
+
+static void cpu_transpose(const float *x, int64_t batch, int64_t rows, int64_t cols, float *y)
+{
+    tr_ctx t = {x, y, rows, cols};
+    oma_parallel_for(batch * ((rows + 31) / 32), 1, tr_range, &t);
+}
+
 static const oma_backend cpu_backend = {
     .name = "cpu",
     .gemm = cpu_gemm,
@@ -388,6 +418,7 @@ static const oma_backend cpu_backend = {
     .mul = cpu_mul,
     .axpby = cpu_axpby,
     .add_bias = cpu_add_bias,
+    .transpose = cpu_transpose,
 };
 
 static const oma_backend *current = &cpu_backend;

@@ -177,3 +177,21 @@ int oma_op_add_bias(oma_tensor *x, const oma_tensor *b)
     be()->add_bias(x->data, b->data, rows_of(x), nb, 1);
     return 0;
 }
+
+int oma_op_nchw_to_tokens(const oma_tensor *x, oma_tensor *y)
+{
+    if (x->ndim != 4 || y->ndim != 3 || y->shape[0] != x->shape[0] ||
+        y->shape[1] != x->shape[2] * x->shape[3] || y->shape[2] != x->shape[1])
+        return -1;
+    be()->transpose(x->data, x->shape[0], x->shape[1], y->shape[1], y->data);
+    return 0;
+}
+
+int oma_op_tokens_to_nchw(const oma_tensor *x, oma_tensor *y)
+{
+    if (x->ndim != 3 || y->ndim != 4 || y->shape[0] != x->shape[0] ||
+        x->shape[1] != y->shape[2] * y->shape[3] || x->shape[2] != y->shape[1])
+        return -1;
+    be()->transpose(x->data, x->shape[0], x->shape[1], x->shape[2], y->data);
+    return 0;
+}

@@ -39,6 +39,9 @@ int oma_op_add(const oma_tensor *a, const oma_tensor *b, oma_tensor *y);
 int oma_op_mul(const oma_tensor *a, const oma_tensor *b, oma_tensor *y);
 /* y = alpha * x + beta * y (same shapes). */
 int oma_op_axpby(float alpha, const oma_tensor *x, float beta, oma_tensor *y);
+/* y[B, HW, C] from x[B, C, H, W] (to tokens) and back (y must have the target shape). */
+int oma_op_nchw_to_tokens(const oma_tensor *x, oma_tensor *y);
+int oma_op_tokens_to_nchw(const oma_tensor *x, oma_tensor *y);
 /* x[N, C, H, W] += b[C], or x[..., C] += b[C] for 1-3-D x. */
 int oma_op_add_bias(oma_tensor *x, const oma_tensor *b);
 

@@ -1,0 +1,61 @@
+/* layers.h — the basic layers: linear, conv2d, group norm, layer norm, with LoRA merging.
+ *
+ * Each layer owns float weights loaded by name through oma_weights, and its forward pass
+ * allocates its output in the caller's arena (see tensor/arena.h). A LoRA adapter is applied
+ * by merging: W += scale * up @ down (for a conv, up [out, r, 1, 1] @ down [r, in, kh, kw]),
+ * and removed by merging with -scale, so inference costs nothing extra.
+ */
+#ifndef OMA_NN_LAYERS_H
+#define OMA_NN_LAYERS_H
+
+#include "nn/weights.h"
+#include "tensor/arena.h"
+#include "tensor/tensor.h"
+
+typedef struct oma_linear {
+    int64_t in, out;
+    oma_tensor w;       /* [out, in] */
+    oma_tensor b;       /* [out] or empty (data NULL) */
+} oma_linear;
+
+/* bias: 1 required, 0 none, -1 optional (loaded when present). */
+int oma_linear_load(oma_linear *l, const oma_weights *w, const char *prefix, int64_t in,
+                    int64_t out, int bias, char *err, size_t errlen);
+void oma_linear_free(oma_linear *l);
+/* y[..., out] for x[..., in]; y is allocated in the arena. */
+int oma_linear_forward(const oma_linear *l, const oma_tensor *x, oma_arena *ar, oma_tensor *y);
+/* W += scale * up[out, r] @ down[r, in]. */
+int oma_linear_merge_lora(oma_linear *l, const oma_tensor *up, const oma_tensor *down, float scale);
+
+typedef struct oma_conv2d {
+    int64_t in, out, k;
+    int stride, pad;
+    oma_tensor w;       /* [out, in, k, k] */
+    oma_tensor b;       /* [out] or empty */
+} oma_conv2d;
+
+int oma_conv2d_load(oma_conv2d *c, const oma_weights *w, const char *prefix, int64_t in,
+                    int64_t out, int64_t k, int stride, int pad, int bias, char *err, size_t errlen);
+void oma_conv2d_free(oma_conv2d *c);
+int oma_conv2d_forward(const oma_conv2d *c, const oma_tensor *x, oma_arena *ar, oma_tensor *y);
+/* W += scale * up[out, r(,1,1)] @ down[r, in(, k, k)]. */
+int oma_conv2d_merge_lora(oma_conv2d *c, const oma_tensor *up, const oma_tensor *down, float scale);
+
+typedef struct oma_norm {
+    int64_t channels, groups;   /* groups 0 = layer norm over the last dim */
+    float eps;
+    oma_tensor gamma, beta;
+} oma_norm;
+
+int oma_group_norm_load(oma_norm *n, const oma_weights *w, const char *prefix, int64_t channels,
+                        int64_t groups, float eps, char *err, size_t errlen);
+int oma_layer_norm_load(oma_norm *n, const oma_weights *w, const char *prefix, int64_t dim,
+                        float eps, char *err, size_t errlen);
+void oma_norm_free(oma_norm *n);
+/* Group norm on [N, C, H, W] (silu fuses SiLU), or layer norm on [..., C]. */
+int oma_norm_forward(const oma_norm *n, const oma_tensor *x, int silu, oma_arena *ar, oma_tensor *y);
+
+/* Allocates a tensor of x's shape in the arena. */
+int oma_arena_like(oma_arena *ar, const oma_tensor *x, oma_tensor *y);
+
+#endif
