@@ -179,9 +179,9 @@ static int load_row(oma_db *db, const char *job_id, job_row *row, char *err, siz
 }
 
 /* params.style_id -> params.style, from a style of the same artist. */
-static int fill_style(oma_db *db, job_row *row, char *err, size_t errlen)
+int oma_workers_fill_style(oma_db *db, const char *artist_id, json_t *params, char *err, size_t errlen)
 {
-    json_t *sid = json_object_get(row->params, "style_id");
+    json_t *sid = json_object_get(params, "style_id");
     if (!sid || json_is_null(sid)) return 0;
     if (!json_is_string(sid)) {
         snprintf(err, errlen, "style_id must be a string");
@@ -189,7 +189,7 @@ static int fill_style(oma_db *db, job_row *row, char *err, size_t errlen)
     }
     oma_stmt *st = NULL;
     if (oma_db_prepare(db, "SELECT status, data FROM styles WHERE id = ? AND artist_id = ?", &st) != 0 ||
-        oma_stmt_bind_text(st, 1, json_string_value(sid)) != 0 || oma_stmt_bind_text(st, 2, row->artist_id) != 0) {
+        oma_stmt_bind_text(st, 1, json_string_value(sid)) != 0 || oma_stmt_bind_text(st, 2, artist_id) != 0) {
         snprintf(err, errlen, "cannot look up the style: %s", oma_db_errmsg(db));
         oma_stmt_finalize(st);
         return -1;
@@ -209,7 +209,7 @@ static int fill_style(oma_db *db, job_row *row, char *err, size_t errlen)
         snprintf(err, errlen, "the style is not ready");
         return -1;
     }
-    if (json_object_set_new(row->params, "style", style) != 0) {
+    if (json_object_set_new(params, "style", style) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -321,11 +321,12 @@ static int load_inputs(oma_db *db, oma_storage *s, const char *artist_id, json_t
 }
 
 /* After success: a result.style object becomes a styles row of the job's webtoon. */
-static int save_style(oma_db *db, const char *job_id, const job_row *row, json_t *result)
+int oma_workers_save_style(oma_db *db, const char *job_id, const char *artist_id, const char *webtoon_id,
+                           const json_t *params, json_t *result)
 {
     json_t *style = json_object_get(result, "style");
-    if (!row->has_webtoon || !json_is_object(style)) return 0;
-    const char *name = json_string_value(json_object_get(row->params, "name"));
+    if (!webtoon_id || !json_is_object(style)) return 0;
+    const char *name = json_string_value(json_object_get(params, "name"));
     char id[33], now[32];
     if (oma_db_new_id(id, sizeof id) != 0) return oma_db_fail(db, "cannot make a random id");
     oma_db_now(now, sizeof now);
@@ -336,8 +337,8 @@ static int save_style(oma_db *db, const char *job_id, const job_row *row, json_t
                             "INSERT INTO styles (id, webtoon_id, artist_id, name, kind, status, data, job_id, "
                             "created_at, updated_at) VALUES (?, ?, ?, ?, 'profile', 'ready', ?, ?, ?, ?)",
                             &st) == 0 &&
-             oma_stmt_bind_text(st, 1, id) == 0 && oma_stmt_bind_text(st, 2, row->webtoon_id) == 0 &&
-             oma_stmt_bind_text(st, 3, row->artist_id) == 0 &&
+             oma_stmt_bind_text(st, 1, id) == 0 && oma_stmt_bind_text(st, 2, webtoon_id) == 0 &&
+             oma_stmt_bind_text(st, 3, artist_id) == 0 &&
              oma_stmt_bind_text(st, 4, name && *name ? name : "Style") == 0 && oma_stmt_bind_text(st, 5, data) == 0 &&
              oma_stmt_bind_text(st, 6, job_id) == 0 && oma_stmt_bind_text(st, 7, now) == 0 &&
              oma_stmt_bind_text(st, 8, now) == 0 && oma_stmt_step(st) == 0;
@@ -385,7 +386,9 @@ static void finish(oma_db *db, const char *job_id, const char *worker_id, const 
         return;
     }
     int rc = 0;
-    if (strcmp(status, "succeeded") == 0 && row && result) rc = save_style(db, job_id, row, result);
+    if (strcmp(status, "succeeded") == 0 && row && result)
+        rc = oma_workers_save_style(db, job_id, row->artist_id, row->has_webtoon ? row->webtoon_id : NULL,
+                                    row->params, result);
     if (rc == 0) rc = oma_jobs_finish(db, job_id, worker_id, status, result, error);
     if (rc == 0 && oma_db_commit(db) == 0) return;
     if (rc != 1) fprintf(stderr, "oma: job %s: cannot finish: %s\n", job_id, oma_db_errmsg(db));
@@ -417,7 +420,7 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
         snprintf(why, sizeof why, "%s is not available on this server (its model weights are missing)", row.kind);
         goto failed;
     }
-    if (fill_style(db, &row, why, sizeof why) != 0) goto failed;
+    if (oma_workers_fill_style(db, row.artist_id, row.params, why, sizeof why) != 0) goto failed;
     if (load_inputs(db, st, row.artist_id, row.inputs, &li, why, sizeof why) != 0) goto failed;
 
     run_state rs = {.db = db, .st = st, .job_id = job_id, .worker_id = worker_id, .stop = stop};
