@@ -140,11 +140,18 @@ export function defaultPose(width = 512, height = 768): Pose {
   const body = [u(0.5, 0.16), u(0.5, 0.25), u(0.4, 0.25), u(0.36, 0.38), u(0.34, 0.5), u(0.6, 0.25), u(0.64, 0.38),
     u(0.66, 0.5), u(0.44, 0.52), u(0.44, 0.7), u(0.44, 0.88), u(0.56, 0.52), u(0.56, 0.7), u(0.56, 0.88),
     u(0.48, 0.14), u(0.52, 0.14), u(0.46, 0.15), u(0.54, 0.15)];
+  // A relaxed open hand hanging from the wrist: palm then four joints per finger, fanned out.
   const hand = (wx: number, wy: number, dir: number): Kp[] => {
+    const s = height / 768;
     const pts: Kp[] = [{ x: wx, y: wy, c: 1 }];
     for (let f = 0; f < 5; f++) {
-      const ang = (Math.PI / 2) + dir * (f - 2) * 0.28;
-      for (let j = 1; j <= 4; j++) pts.push({ x: wx + Math.cos(ang) * dir * 0.004 * width * j * 1.6 * (f === 0 ? 0.8 : 1), y: wy + Math.sin(ang) * 0.012 * height * j * 0.55, c: 1 });
+      const ang = Math.PI / 2 + dir * (f - 2) * 0.22 + (f === 0 ? dir * -0.35 : 0);
+      const seg = (f === 0 ? 7 : 8) * s;
+      const start = (f === 0 ? 6 : 14) * s;
+      for (let j = 0; j < 4; j++) {
+        const r = start + seg * j;
+        pts.push({ x: wx + Math.cos(ang) * r, y: wy + Math.sin(ang) * r, c: 1 });
+      }
     }
     return pts;
   };
