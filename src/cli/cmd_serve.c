@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "server/jobs.h"
 #include "server/server.h"
 
 static void help(FILE *f)
@@ -26,6 +27,7 @@ static void help(FILE *f)
             "                 [--models DIR] [--web DIR]\n\n"
             "Runs the HTTP API, the web UI and N job workers. Environment: OMA_HOST, OMA_PORT,\n"
             "OMA_DATA, OMA_WORKERS, OMA_MODELS, OMA_WEB (flags win). --port 0 picks a free port.\n"
+            "OMA_JOB_LEASE_SECONDS (default 30): a dead worker's job is re-queued after this.\n"
             "The database is DATA/oma.db (SQLite), files live in DATA/store.\n"
             "The web UI is served from --web, else ./web/dist, else <binary>/../web/dist.\n");
 }
@@ -87,6 +89,16 @@ int oma_cmd_serve(int argc, char **argv)
     if ((env = getenv("OMA_WORKERS")) && *env && parse_int(env, 0, 64, &cfg.workers) != 0) {
         oma_cli_error("serve", "OMA_WORKERS must be 0..64");
         return OMA_EXIT_USAGE;
+    }
+    /* How long a claimed job stays a worker's without a heartbeat; a job whose worker died
+     * is re-queued after this. Default 30 s; tests shorten it to see recovery sooner. */
+    if ((env = getenv("OMA_JOB_LEASE_SECONDS")) && *env) {
+        int lease = 0;
+        if (parse_int(env, 2, 3600, &lease) != 0) {
+            oma_cli_error("serve", "OMA_JOB_LEASE_SECONDS must be 2..3600");
+            return OMA_EXIT_USAGE;
+        }
+        oma_jobs_set_lease_seconds(lease);
     }
     const char *web_flag = NULL;
     for (int i = 1; i < argc; i++) {

@@ -295,12 +295,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        consume(r, upload_data, *upload_data_size);
+        /* MHD (0.9.7x) cannot queue a reply while a body is arriving, so once a body without
+         * Content-Length is over its limit the rest is counted and dropped (nothing kept),
+         * and the 413 goes out at the end; a body 4x over the limit just gets the connection
+         * closed. Bodies with a Content-Length were refused before reading (begin()). */
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->body_error == 413) {   /* stop reading now; MHD closes after the reply */
-            oma_reply_error(r, 413, r->body_errcode, "%s", r->body_errmsg);
-            return queue(r);
-        }
+        r->body_total = n > SIZE_MAX - r->body_total ? SIZE_MAX : r->body_total + n;
+        if (r->body_error) return r->body_total / 4 > r->body_limit ? MHD_NO : MHD_YES;
+        consume(r, upload_data, n);
         return MHD_YES;
     }
     finish(r);

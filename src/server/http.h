@@ -46,7 +46,8 @@ typedef struct oma_req {
     /* body */
     oma_body_kind body_kind;
     size_t body_limit;
-    size_t body_seen;
+    size_t body_seen;          /* bytes accepted */
+    size_t body_total;         /* bytes received, also after an error */
     uint8_t *body;             /* JSON body, NUL-terminated */
     size_t body_len, body_cap;
     oma_multipart *mp;
