@@ -174,6 +174,22 @@ test('pose editor: dragging a wrist carries its hand, and the saved OpenPose JSO
   const [png] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export skeleton PNG' }).click()]);
   const bytes = readFileSync(await png.path());
   assert.deepEqual(pngSize(bytes), { width: 512, height: 768 });
+
+  // Loading OpenPose JSON: a broken file is refused with its reason and the edit is kept;
+  // a good one (two people, a short hand array left empty) replaces it.
+  const jsonInput = page.locator('label.file-button', { hasText: 'Load OpenPose JSON' }).locator('input[type=file]');
+  await jsonInput.setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from('{"people": [ {') });
+  await page.getByRole('alert').filter({ hasText: 'broken.json: The file is not valid JSON.' }).waitFor();
+  const short = { canvas_width: 300, canvas_height: 400, people: [{ pose_keypoints_2d: [1, 2, 1] }] };
+  await jsonInput.setInputFiles({ name: 'short.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(short)) });
+  await page.getByRole('alert').filter({ hasText: 'expected 54' }).waitFor();
+  assert.equal(await page.locator('[data-kp^="0:body:"]').count(), 18, 'the edited pose is kept after a bad file');
+  const body = (dx) => Array.from({ length: 18 }, (_, i) => [40 + dx + (i % 4) * 10, 40 + i * 15, 1]).flat();
+  const two = { canvas_width: 300, canvas_height: 400, people: [{ pose_keypoints_2d: body(0) }, { pose_keypoints_2d: body(150), hand_left_keypoints_2d: [] }] };
+  await jsonInput.setInputFiles({ name: 'two.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(two)) });
+  await page.getByText('300×400 · 2 people').waitFor();
+  assert.equal(await page.locator('[data-kp^="1:body:"]').count(), 18);
+  assert.equal(await page.locator('[data-kp^="1:left:"]').count(), 0, 'an empty hand array means no hand');
 });
 
 test('styles: samples are uploaded to the webtoon and removable; a style is learned when style.profile is available', async (t) => {

@@ -31,9 +31,8 @@ export function readProfile(data: unknown): Profile | null {
   };
 }
 
-function grey(v: number): string {
-  const x = v <= 1 ? v * 255 : v; // levels may come as 0..1 or 0..255
-  const g = Math.round(Math.min(255, Math.max(0, x)));
+function grey(v: number, scale: number): string {
+  const g = Math.round(Math.min(255, Math.max(0, v * scale)));
   return `rgb(${g},${g},${g})`;
 }
 
@@ -43,6 +42,7 @@ export function ProfileView({ data }: { data: unknown }) {
   const p = readProfile(data);
   if (!p) return <p className="muted small">This style has no readable profile.</p>;
   const total = p.palette.reduce((a, s) => a + s.weight, 0) || 1;
+  const toneScale = p.tones.every((t) => t <= 1) ? 255 : 1; // levels as 0..1 or as 0..255
   return (
     <div className="profile">
       <div className="palette" aria-label="Palette">
@@ -53,7 +53,7 @@ export function ProfileView({ data }: { data: unknown }) {
       </div>
       {p.tones.length > 0 && (
         <div className="tones" aria-label="Tone levels">
-          {p.tones.map((t, i) => <div key={i} className="tone" style={{ background: grey(t) }} title={String(t)} />)}
+          {p.tones.map((t, i) => <div key={i} className="tone" style={{ background: grey(t, toneScale) }} title={String(Math.round(t * 100) / 100)} />)}
         </div>
       )}
       <dl className="facts">
