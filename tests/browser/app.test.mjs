@@ -30,7 +30,14 @@ after(async () => {
   if (page && !page.isClosed()) await page.screenshot({ path: join(OUT, 'browser-last.png'), fullPage: true }).catch(() => {});
   await browser?.close();
   const r = await server?.stop();
-  if (r && r.code !== 0 && r.sig == null) console.error(server.log());
+  if (!server) return;
+  // The server runs under ASan/UBSan in the test build: any report there fails the test.
+  const log = server.log();
+  if (/AddressSanitizer|LeakSanitizer|runtime error:/.test(log)) {
+    console.error(log);
+    throw new Error('oma serve reported a sanitizer error during the browser test');
+  }
+  if (r && r.code !== 0 && r.sig == null) console.error(`oma serve exited with ${r.code}:\n${log}`);
 });
 
 const shot = (name) => page.screenshot({ path: join(OUT, name), fullPage: true });
