@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,6 +448,58 @@ static void test_cancel_mid_run(void **state)
     assert_true(landed);
 }
 
+typedef struct requeuer {
+    atomic_int stop;
+    int changed;
+} requeuer;
+
+static void *requeue_loop(void *arg)
+{
+    requeuer *q = arg;
+    oma_db *h = NULL;
+    char err[256];
+    if (oma_db_open(&h, db_url, 0, err, sizeof err) != 0) return NULL;
+    while (!atomic_load(&q->stop)) {
+        int n = oma_jobs_requeue_expired(h, oma_db_unix_now());
+        if (n > 0) q->changed += n;
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    oma_db_close(h);
+    return NULL;
+}
+
+/* With a 1 s lease, a job that runs longer keeps its lease (progress writes and the lease
+ * timer renew it) while another process requeues expired jobs every 20 ms. */
+static void test_lease_kept_alive(void **state)
+{
+    (void)state;
+    oma_jobs_set_lease_seconds(1);
+    uint8_t *png = NULL;
+    size_t len = 0;
+    char up[33], id[48];
+    make_png(6000, 4000, &png, &len);
+    add_upload("art1", png, len, "image/png", up);
+    free(png);
+    enqueue_image("art1", "{\"max_side\":2048}", up, id);
+    requeuer q = {.changed = 0};
+    atomic_init(&q.stop, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, requeue_loop, &q), 0);
+    int64_t t0 = oma_db_unix_now_us();
+    assert_int_equal(run_one(), 1);
+    int64_t ms = (oma_db_unix_now_us() - t0) / 1000;
+    atomic_store(&q.stop, 1);
+    pthread_join(t, NULL);
+    oma_jobs_set_lease_seconds(OMA_JOB_LEASE_SECONDS);
+    fprintf(stderr, "note: the job ran %lld ms against a 1000 ms lease\n", (long long)ms);
+    assert_int_equal(q.changed, 0);
+    json_t *j = oma_jobs_get_json(db, id, NULL);
+    assert_string_equal(jstr(j, "status"), "succeeded");
+    assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 1);
+    json_decref(j);
+}
+
 static void test_pool(void **state)
 {
     (void)state;
@@ -487,6 +540,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_style_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_mid_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_kept_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
