@@ -2,8 +2,10 @@
  *
  * The idea: MHD calls us first with the headers only. At that point we already know the
  * route, whether it needs a session and how large its body may be, so an unknown path,
- * a missing token or a too-large Content-Length is answered before a byte of the body is
- * read (MHD then discards the rest and closes). Body chunks are bounded as they arrive:
+ * a missing token or a too-large Content-Length is decided before a byte of the body is
+ * kept: the answer goes out at once when the client waits for "100 Continue" or has no
+ * body, otherwise the body is counted and dropped (never stored) and the answer follows;
+ * a body far over the limit just gets the connection closed. Body chunks are bounded as they arrive:
  * JSON bodies are gathered (1 MiB), multipart bodies are streamed through the parser into
  * the one "file" field (20 MiB in all). The handler runs on the last call.
  * MHD runs one thread per connection, so a handler (and an SSE stream) may block.
@@ -254,6 +256,26 @@ static void finish(oma_req *r)
     r->route->fn(r);
 }
 
+/* A reply decided from the headers alone (401, 404, 413...) goes out at once when the
+ * client has no body to send, or waits for "100 Continue" (it then never sends it), or
+ * announced more than 4x the limit (we would rather close on it than read that much).
+ * Otherwise the body is read and dropped first: closing a socket with unread data makes
+ * the kernel reset the connection, and the client would lose our answer. */
+static int answer_now(oma_req *r)
+{
+    const char *cl = oma_req_header(r, "Content-Length");
+    const char *te = oma_req_header(r, "Transfer-Encoding");
+    const char *ex = oma_req_header(r, "Expect");
+    if (ex && strcasecmp(ex, "100-continue") == 0) return 1;
+    if (!te && (!cl || strcmp(cl, "0") == 0)) return 1;
+    if (cl) {
+        char *end = NULL;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (!end || *end || v / 4 > r->body_limit) return 1;
+    }
+    return 0;
+}
+
 static enum MHD_Result queue(oma_req *r)
 {
     if (!r->resp) {
@@ -287,8 +309,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         r->url = url;
         begin(r);
-        if (r->resp) return queue(r);
-        return MHD_YES;
+        if (r->resp && answer_now(r)) return queue(r);
+        return MHD_YES;   /* a reply made already waits in r->resp while the body drains */
     }
     if (r->done) {
         *upload_data_size = 0;
@@ -302,11 +324,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         r->body_total = n > SIZE_MAX - r->body_total ? SIZE_MAX : r->body_total + n;
-        if (r->body_error) return r->body_total / 4 > r->body_limit ? MHD_NO : MHD_YES;
+        if (r->resp || r->body_error) return r->body_total / 4 > r->body_limit ? MHD_NO : MHD_YES;
         consume(r, upload_data, n);
         return MHD_YES;
     }
-    finish(r);
+    if (!r->resp) finish(r);
     return queue(r);
 }
 

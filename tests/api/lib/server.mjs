@@ -121,8 +121,9 @@ export async function readEvents(base, p, token, timeoutMs = 30000) {
 }
 
 // Raw HTTP/1.1 request (no URL normalisation; optional streamed body of `size` bytes sent
-// in chunks, stopping as soon as a response arrives). Resolves { status, headers, body }.
-export function raw(base, { method = 'GET', path: p, headers = {}, body, size, chunked = false }) {
+// in chunks, stopping as soon as a response arrives; expect = true waits for "100 Continue"
+// first). Resolves { status, headers, body, sent }; rejects if the connection breaks first.
+export function raw(base, { method = 'GET', path: p, headers = {}, body, size, chunked = false, expect = false }) {
   const u = new URL(base);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: u.hostname, port: u.port, method, path: p, headers }, (res) => {
@@ -143,6 +144,11 @@ export function raw(base, { method = 'GET', path: p, headers = {}, body, size, c
     if (body !== undefined) { req.end(body); return; }
     if (!size) { req.end(); return; }
     if (!chunked) req.setHeader('content-length', String(size));
+    if (expect) {   // send the body only when the server says "100 Continue"
+      req.setHeader('expect', '100-continue');
+      req.on('continue', () => pumpStart());
+      req.flushHeaders();
+    }
     const piece = Buffer.alloc(256 * 1024, 0x41);
     const pump = () => {
       while (!answered && sent < size) {
@@ -152,7 +158,8 @@ export function raw(base, { method = 'GET', path: p, headers = {}, body, size, c
       }
       if (!answered || sent >= size) req.end();
     };
-    pump();
+    function pumpStart() { pump(); }
+    if (!expect) pump();
   });
 }
 
