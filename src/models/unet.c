@@ -1,0 +1,241 @@
+/* unet.c — UNet2DConditionModel load and forward (see unet.h). */
+#include "models/unet.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tensor/ops.h"
+
+#define TRY(x) do { if ((x) != 0) goto fail; } while (0)
+
+static int is_cross(const char *type) { return strncmp(type, "CrossAttn", 9) == 0; }
+
+static int check_config(const oma_unet_config *c, char *err, size_t errlen)
+{
+    if (c->n_blocks < 1 || c->n_blocks > OMA_SD_MAX_BLOCKS || c->layers_per_block < 1 ||
+        c->layers_per_block + 1 > OMA_UNET_MAX_LAYERS || c->in_channels < 1 || c->out_channels < 1 ||
+        c->cross_attention_dim < 1 || c->norm_num_groups < 1 ||
+        c->transformer_layers_per_block < 1 || c->transformer_layers_per_block > OMA_MAX_TRANSFORMER_LAYERS) {
+        snprintf(err, errlen, "unet: unsupported config");
+        return -1;
+    }
+    for (int i = 0; i < c->n_blocks; i++) {
+        if (c->block_out_channels[i] < 1 || c->block_out_channels[i] % c->norm_num_groups != 0 ||
+            c->attention_head_dim[i] < 1) {
+            snprintf(err, errlen, "unet: bad block %d config", i);
+            return -1;
+        }
+        const char *d = c->down_block_types[i], *u = c->up_block_types[i];
+        if ((strcmp(d, "CrossAttnDownBlock2D") && strcmp(d, "DownBlock2D")) ||
+            (strcmp(u, "CrossAttnUpBlock2D") && strcmp(u, "UpBlock2D"))) {
+            snprintf(err, errlen, "unet: block types '%s'/'%s' not supported", d, u);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int oma_unet_load(oma_unet *u, const oma_weights *w, const char *prefix, const oma_unet_config *cfg,
+                  char *err, size_t errlen)
+{
+    memset(u, 0, sizeof *u);
+    if (errlen) err[0] = 0;
+    if (check_config(cfg, err, errlen) != 0) return -1;
+    u->cfg = *cfg;
+    const oma_unet_config *c = cfg;
+    int nb = c->n_blocks, lpb = c->layers_per_block, G = c->norm_num_groups;
+    int64_t ch0 = c->block_out_channels[0], temb = ch0 * 4, cross = c->cross_attention_dim;
+    float eps = c->norm_eps > 0 ? c->norm_eps : 1e-5f;
+    char p[512];
+#define P(...) (snprintf(p, sizeof p, __VA_ARGS__), p)
+    TRY(oma_timestep_embedding_load(&u->time_emb, w, P("%s.time_embedding", prefix), ch0, temb, err, errlen));
+    TRY(oma_conv2d_load(&u->conv_in, w, P("%s.conv_in", prefix), c->in_channels, ch0, 3, 1, 1, 1, err, errlen));
+    int64_t out_ch = ch0;
+    for (int i = 0; i < nb; i++) {
+        oma_unet_block *b = &u->down[i];
+        int64_t in_ch = out_ch;
+        out_ch = c->block_out_channels[i];
+        b->has_attn = is_cross(c->down_block_types[i]);
+        for (int j = 0; j < lpb; j++) {
+            TRY(oma_resnet_load(&b->res[j], w, P("%s.down_blocks.%d.resnets.%d", prefix, i, j),
+                                j == 0 ? in_ch : out_ch, out_ch, temb, G, eps, err, errlen));
+            b->n_res = j + 1;
+            if (b->has_attn)
+                TRY(oma_transformer2d_load(&b->attn[j], w, P("%s.down_blocks.%d.attentions.%d", prefix, i, j),
+                                           out_ch, c->attention_head_dim[i], cross,
+                                           c->transformer_layers_per_block, c->use_linear_projection,
+                                           G, err, errlen));
+        }
+        if (i < nb - 1) {
+            TRY(oma_downsample_load(&b->down, w, P("%s.down_blocks.%d.downsamplers.0", prefix, i), out_ch,
+                                    c->downsample_padding, err, errlen));
+            b->has_sampler = 1;
+        }
+    }
+    int64_t top = c->block_out_channels[nb - 1];
+    TRY(oma_resnet_load(&u->mid_res0, w, P("%s.mid_block.resnets.0", prefix), top, top, temb, G, eps, err, errlen));
+    TRY(oma_transformer2d_load(&u->mid_attn, w, P("%s.mid_block.attentions.0", prefix), top,
+                               c->attention_head_dim[nb - 1], cross, c->transformer_layers_per_block,
+                               c->use_linear_projection, G, err, errlen));
+    TRY(oma_resnet_load(&u->mid_res1, w, P("%s.mid_block.resnets.1", prefix), top, top, temb, G, eps, err, errlen));
+    int64_t prev = top;
+    for (int i = 0; i < nb; i++) {
+        oma_unet_block *b = &u->up[i];
+        int ri = nb - 1 - i;
+        int64_t oc = c->block_out_channels[ri];
+        int64_t ic = c->block_out_channels[ri > 0 ? ri - 1 : 0];
+        b->has_attn = is_cross(c->up_block_types[i]);
+        for (int j = 0; j < lpb + 1; j++) {
+            int64_t skip = j == lpb ? ic : oc;
+            int64_t rin = (j == 0 ? prev : oc) + skip;
+            TRY(oma_resnet_load(&b->res[j], w, P("%s.up_blocks.%d.resnets.%d", prefix, i, j), rin, oc,
+                                temb, G, eps, err, errlen));
+            b->n_res = j + 1;
+            if (b->has_attn)
+                TRY(oma_transformer2d_load(&b->attn[j], w, P("%s.up_blocks.%d.attentions.%d", prefix, i, j),
+                                           oc, c->attention_head_dim[ri], cross,
+                                           c->transformer_layers_per_block, c->use_linear_projection,
+                                           G, err, errlen));
+        }
+        if (i < nb - 1) {
+            TRY(oma_upsample_load(&b->up, w, P("%s.up_blocks.%d.upsamplers.0", prefix, i), oc, err, errlen));
+            b->has_sampler = 1;
+        }
+        prev = oc;
+    }
+    TRY(oma_group_norm_load(&u->norm_out, w, P("%s.conv_norm_out", prefix), ch0, G, eps, err, errlen));
+    TRY(oma_conv2d_load(&u->conv_out, w, P("%s.conv_out", prefix), ch0, c->out_channels, 3, 1, 1, 1, err, errlen));
+#undef P
+    u->loaded = 1;
+    return 0;
+fail:
+    if (!err[0]) snprintf(err, errlen, "unet: cannot load (%s)", p);
+    oma_unet_free(u);
+    return -1;
+}
+
+static void block_free(oma_unet_block *b)
+{
+    for (int j = 0; j < OMA_UNET_MAX_LAYERS; j++) {
+        oma_resnet_free(&b->res[j]);
+        oma_transformer2d_free(&b->attn[j]);
+    }
+    oma_downsample_free(&b->down);
+    oma_upsample_free(&b->up);
+}
+
+void oma_unet_free(oma_unet *u)
+{
+    oma_timestep_embedding_free(&u->time_emb);
+    oma_conv2d_free(&u->conv_in);
+    oma_conv2d_free(&u->conv_out);
+    oma_norm_free(&u->norm_out);
+    for (int i = 0; i < OMA_SD_MAX_BLOCKS; i++) {
+        block_free(&u->down[i]);
+        block_free(&u->up[i]);
+    }
+    oma_resnet_free(&u->mid_res0);
+    oma_resnet_free(&u->mid_res1);
+    oma_transformer2d_free(&u->mid_attn);
+    u->loaded = 0;
+}
+
+/* Runs one resnet (+ transformer) step: *h = attn(res(*h)), in the arena. */
+static int res_attn(const oma_unet_block *b, int j, oma_tensor *h, const oma_tensor *temb,
+                    const oma_tensor *ctx, oma_arena *ar)
+{
+    oma_tensor r;
+    if (oma_resnet_forward(&b->res[j], h, temb, ar, &r) != 0) return -1;
+    if (b->has_attn) {
+        oma_tensor a;
+        if (oma_transformer2d_forward(&b->attn[j], &r, ctx, ar, &a) != 0) return -1;
+        r = a;
+    }
+    *h = r;
+    return 0;
+}
+
+int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
+                     const oma_tensor *context, oma_arena *ar, oma_tensor *out, char *err,
+                     size_t errlen)
+{
+    const oma_unet_config *c = &u->cfg;
+    int nb = c->n_blocks;
+    if (!u->loaded || latents->ndim != 4 || latents->shape[1] != c->in_channels) {
+        snprintf(err, errlen, "unet: latents must be [B, %d, h, w]", c->in_channels);
+        return -1;
+    }
+    int64_t B = latents->shape[0], factor = (int64_t)1 << (nb - 1);
+    if (latents->shape[2] % factor || latents->shape[3] % factor) {
+        snprintf(err, errlen, "unet: latent size %lldx%lld is not a multiple of %lld",
+                 (long long)latents->shape[3], (long long)latents->shape[2], (long long)factor);
+        return -1;
+    }
+    if (context->ndim != 3 || context->shape[0] != B || context->shape[2] != c->cross_attention_dim) {
+        snprintf(err, errlen, "unet: context must be [%lld, n, %d]", (long long)B, c->cross_attention_dim);
+        return -1;
+    }
+    int64_t os[4] = {B, c->out_channels, latents->shape[2], latents->shape[3]};
+    if (oma_arena_tensor(ar, out, 4, os) != 0) goto oom;
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    /* Everything below lives in the arena until the end of the pass; the skips must survive
+     * until the up blocks, so the pass releases only at the end. */
+    int64_t ch0 = c->block_out_channels[0];
+    oma_tensor feat, temb, h;
+    int64_t fs[2] = {B, ch0};
+    TRY(oma_arena_tensor(ar, &feat, 2, fs));
+    TRY(oma_timestep_features(timesteps, B, ch0, c->flip_sin_to_cos, (float)c->freq_shift, &feat));
+    TRY(oma_timestep_embedding_forward(&u->time_emb, &feat, ar, &temb));
+    TRY(oma_conv2d_forward(&u->conv_in, latents, ar, &h));
+    oma_tensor skips[OMA_SD_MAX_BLOCKS * (OMA_UNET_MAX_LAYERS + 1) + 1];
+    int ns = 0;
+    skips[ns++] = h;
+    for (int i = 0; i < nb; i++) {
+        const oma_unet_block *b = &u->down[i];
+        for (int j = 0; j < b->n_res; j++) {
+            TRY(res_attn(b, j, &h, &temb, context, ar));
+            skips[ns++] = h;
+        }
+        if (b->has_sampler) {
+            oma_tensor d;
+            TRY(oma_downsample_forward(&b->down, &h, ar, &d));
+            h = d;
+            skips[ns++] = h;
+        }
+    }
+    {
+        oma_tensor r, a;
+        TRY(oma_resnet_forward(&u->mid_res0, &h, &temb, ar, &r));
+        TRY(oma_transformer2d_forward(&u->mid_attn, &r, context, ar, &a));
+        TRY(oma_resnet_forward(&u->mid_res1, &a, &temb, ar, &h));
+    }
+    for (int i = 0; i < nb; i++) {
+        const oma_unet_block *b = &u->up[i];
+        for (int j = 0; j < b->n_res; j++) {
+            if (ns == 0) goto fail;
+            oma_tensor s = skips[--ns], cat;
+            int64_t cs[4] = {B, h.shape[1] + s.shape[1], h.shape[2], h.shape[3]};
+            TRY(oma_arena_tensor(ar, &cat, 4, cs));
+            TRY(oma_op_concat_channels(&h, &s, &cat));
+            h = cat;
+            TRY(res_attn(b, j, &h, &temb, context, ar));
+        }
+        if (b->has_sampler) {
+            oma_tensor up;
+            TRY(oma_upsample_forward(&b->up, &h, ar, &up));
+            h = up;
+        }
+    }
+    {
+        oma_tensor n;
+        TRY(oma_norm_forward(&u->norm_out, &h, 1, ar, &n));
+        TRY(oma_op_conv2d(&n, &u->conv_out.w, &u->conv_out.b, 1, 1, out));
+    }
+    oma_arena_release(ar, m);
+    return 0;
+fail:
+    oma_arena_release(ar, m);
+oom:
+    snprintf(err, errlen, "unet: forward failed (out of memory or shapes that do not fit)");
+    return -1;
+}
