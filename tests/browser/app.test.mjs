@@ -107,8 +107,8 @@ test('sign up, run image.normalize with live progress, save to the gallery, find
   });
 
   // The output is shown, loads as an image, and is the normalised size.
-  const out = job.getByTestId('job-output').first();
-  const img = out.locator('img');
+  const firstOut = job.getByTestId('job-output').first();
+  const img = firstOut.locator('img');
   await img.waitFor();
   await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle());
   const src = await img.getAttribute('src');
@@ -119,7 +119,14 @@ test('sign up, run image.normalize with live progress, save to the gallery, find
   assert.equal(size.width % 8, 0); assert.equal(size.height % 8, 0);
   await shot('browser-tools.png');
 
+  // Nothing lost on reload: the finished job and its output are still on the page.
+  await page.reload();
+  await page.locator('[data-testid=job][data-status=succeeded]').waitFor();
+  const out2 = page.getByTestId('job-output').first();
+  await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await out2.locator('img').elementHandle());
+
   // Save it to the gallery with a name and a description.
+  const out = out2;
   await out.getByRole('button', { name: 'Save to gallery' }).click();
   await out.getByLabel('Asset name').fill('Alley study');
   await out.getByLabel('Asset description').fill('Normalised reference for episode 3');
@@ -131,8 +138,11 @@ test('sign up, run image.normalize with live progress, save to the gallery, find
   const asset = page.getByTestId('asset').filter({ hasText: 'Alley study' });
   await asset.waitFor();
   assert.match(await asset.textContent(), /Normalised reference for episode 3/);
-  const thumb = asset.locator('img');
+  const thumb = asset.locator('.asset-thumb img');
   await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await thumb.elementHandle());
+  // The photo it was made from is kept beside it.
+  const input = asset.getByTestId('asset-inputs').locator('img');
+  await page.waitForFunction((el) => el.complete && el.naturalWidth === 300 && el.naturalHeight === 200, await input.elementHandle());
   const dl = await page.request.get(server.url + await asset.getByRole('link', { name: 'Download' }).getAttribute('href'));
   assert.equal(dl.status(), 200);
   assert.deepEqual(pngSize(Buffer.from(await dl.body())), size);
@@ -165,6 +175,11 @@ test('pose editor: dragging a wrist carries its hand, and the saved OpenPose JSO
   assert.ok(Math.abs(afterWrist.x - before.wrist.x - 40) < 3 && Math.abs(afterWrist.y - before.wrist.y + 60) < 3, 'wrist followed the mouse');
   assert.ok(Math.abs(afterTip.x - before.tip.x - 40) < 3 && Math.abs(afterTip.y - before.tip.y + 60) < 3, 'hand followed its wrist');
   await shot('browser-pose.png');
+  // The edit survives a reload.
+  await page.reload();
+  await svg.waitFor();
+  const reloaded = await centre(wrist);
+  assert.ok(Math.abs(reloaded.x - afterWrist.x) < 1 && Math.abs(reloaded.y - afterWrist.y) < 1, 'edited pose kept across reload');
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Save OpenPose JSON' }).click()]);
   const doc = JSON.parse(readFileSync(await download.path(), 'utf8'));

@@ -3,7 +3,7 @@
 // so a flaky connection never loses a result. The preview URL gets a counter so the browser
 // reloads the image on every progress event that carries one.
 import { useEffect, useRef, useState } from 'react';
-import { api, errorText, type Job } from './api';
+import { ApiError, api, errorText, type Job } from './api';
 
 export interface JobState {
   job: Job | null;          // the final job object once done (or the last polled one)
@@ -51,6 +51,12 @@ export function useJob(jobId: string | null): JobState {
         if (FINAL.has(job.status)) { finish(job); return; }
         setState((s) => ({ ...s, job, progress: clamp01(job.progress), message: job.message ?? s.message, error: null }));
       } catch (e) {
+        if (e instanceof ApiError && (e.status === 404 || e.status === 401)) {
+          closed = true;
+          setState((s) => ({ ...s, done: true, error: null,
+            message: e.status === 404 ? 'This job no longer exists.' : 'Log in again to see this job.' }));
+          return;
+        }
         setState((s) => ({ ...s, error: 'Lost contact with the server; retrying… (' + errorText(e) + ')' }));
       }
       if (!closed) poll = window.setTimeout(pollOnce, 1000);

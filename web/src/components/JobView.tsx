@@ -13,6 +13,7 @@ interface Props {
   renderResult?: (job: Job) => ReactNode;
   showOutputs?: (name: string) => boolean;
   compact?: boolean;
+  onDismiss?: () => void;
 }
 
 export function ProgressBar({ value, status }: { value: number; status: string }) {
@@ -25,7 +26,7 @@ export function ProgressBar({ value, status }: { value: number; status: string }
   );
 }
 
-export function JobView({ jobId, title, onFinished, renderResult, showOutputs, compact }: Props) {
+export function JobView({ jobId, title, onFinished, renderResult, showOutputs, compact, onDismiss }: Props) {
   const st = useJob(jobId);
   const [cancelling, setCancelling] = useState(false);
   const [cancelError, setCancelError] = useState<string | null>(null);
@@ -48,6 +49,7 @@ export function JobView({ jobId, title, onFinished, renderResult, showOutputs, c
         <strong>{title ?? 'Job'}</strong>
         <span className={'status-pill ' + status}>{st.done ? status : st.progress > 0 ? 'running' : 'queued'}</span>
         {!st.done && <button className="subtle" onClick={cancel} disabled={cancelling}>{cancelling ? 'Cancelling…' : 'Cancel'}</button>}
+        {st.done && onDismiss && <button className="subtle" onClick={onDismiss} title="Remove from this list (saved assets stay)">Dismiss</button>}
       </div>
       <ProgressBar value={st.progress} status={status} />
       <div className={st.done && status === 'failed' ? 'error-text' : 'muted small'} role={status === 'failed' ? 'alert' : undefined}

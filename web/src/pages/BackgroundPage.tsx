@@ -8,6 +8,7 @@ import { ImagePicker } from '../components/ImagePicker';
 import { JobView } from '../components/JobView';
 import { NeedWebtoon, Unavailable } from '../components/Unavailable';
 import { useSession } from '../session';
+import { isJobRefs, isStringOrNull, useStoredState } from '../stored';
 
 const SAMPLERS = ['DPM++ 2M Karras', 'Euler a', 'DDIM'];
 const STRENGTHS = [0.45, 0.49, 0.53, 0.57, 0.61, 0.65];
@@ -53,7 +54,7 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
   const [seed, setSeed] = useState(() => Math.floor(Math.random() * 2 ** 31));
   const [size, setSize] = useState(512);
   const [count, setCount] = useState(4);
-  const [jobs, setJobs] = useState<Array<{ id: string; title: string }>>([]);
+  const [jobs, setJobs] = useStoredState(`oma.${s.artist?.id}.${s.webtoon?.id}.background.jobs`, [] as Array<{ id: string; title: string }>, isJobRefs);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -101,7 +102,7 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
       </section>
       <section className="candidates">
         {jobs.length === 0 && <div className="card empty muted">Candidates appear here; save the one you like to the gallery.</div>}
-        {jobs.map((j) => <JobView key={j.id} jobId={j.id} title={j.title} compact />)}
+        {jobs.map((j) => <JobView key={j.id} jobId={j.id} title={j.title} compact onDismiss={() => setJobs((x) => x.filter((y) => y.id !== j.id))} />)}
       </section>
     </div>
   );
@@ -120,7 +121,7 @@ function LineartForm() {
   const [toneAngle, setToneAngle] = useState(45);
   const [color, setColor] = useState(true);
   const [useStyleValues, setUseStyleValues] = useState(true);
-  const [jobId, setJobId] = useState<string | null>(null);
+  const [jobId, setJobId] = useStoredState<string | null>(`oma.${s.artist?.id}.${s.webtoon?.id}.lineart.job`, null, isStringOrNull);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const webtoonId = s.webtoon?.id;
@@ -181,7 +182,7 @@ function LineartForm() {
       </section>
       <section className="stack">
         {!jobId && <div className="card empty muted">The composite and its layers (lines, flats, tones) appear here.</div>}
-        {jobId && <JobView key={jobId} jobId={jobId} title="Converted background" />}
+        {jobId && <JobView key={jobId} jobId={jobId} title="Converted background" onDismiss={() => setJobId(null)} />}
       </section>
     </div>
   );

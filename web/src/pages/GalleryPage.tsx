@@ -58,6 +58,17 @@ export function GalleryPage() {
             </a>
             <h3 className="asset-name">{a.name}</h3>
             {a.description && <p className="asset-desc">{a.description}</p>}
+            {Array.isArray(a.inputs) && a.inputs.length > 0 && (
+              <div className="asset-inputs" data-testid="asset-inputs">
+                <span className="muted small">Made from</span>
+                {a.inputs.slice(0, 8).map((i) => (
+                  <a key={i.name + i.upload_id} href={api.uploadFileUrl(i.upload_id)} target="_blank" rel="noreferrer" title={i.name}>
+                    <img src={api.uploadFileUrl(i.upload_id)} alt={`input ${i.name}`} loading="lazy" />
+                  </a>
+                ))}
+                {a.inputs.length > 8 && <span className="muted small">+{a.inputs.length - 8}</span>}
+              </div>
+            )}
             <p className="muted small">{a.kind ? a.kind + ' · ' : ''}{formatDate(a.created_at)}</p>
             {confirm === a.id ? (
               <div className="inline confirm">

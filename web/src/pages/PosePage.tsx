@@ -9,19 +9,27 @@ import { ImagePicker } from '../components/ImagePicker';
 import { JobView } from '../components/JobView';
 import { useSession } from '../session';
 import { PoseEditor } from '../pose/PoseEditor';
-import { PoseError, clonePose, defaultPose, downloadBlob, parsePose, poseToPng, toOpenPose, type Pose } from '../pose/openpose';
+import { PoseError, clonePose, defaultPose, downloadBlob, isPoseOrNull, parsePose, poseToPng, toOpenPose, type Pose } from '../pose/openpose';
+import { isJobRefs, isStringOrNull, useStoredState } from '../stored';
+
+const isUploads = (v: unknown): v is Upload[] => Array.isArray(v) && v.length <= 1 && v.every((u) =>
+  u && typeof u === 'object' && typeof (u as Upload).id === 'string' && typeof (u as Upload).width === 'number' && typeof (u as Upload).height === 'number');
 
 export function PosePage() {
   const s = useSession();
-  const [photo, setPhoto] = useState<Upload[]>([]);
-  const [detected, setDetected] = useState<Pose | null>(null);
-  const [edited, setEdited] = useState<Pose | null>(null);
+  const key = `oma.${s.artist?.id}.pose.`;
+  const [photo, setPhoto] = useStoredState<Upload[]>(key + 'photo', [], isUploads);
+  const [detected, setDetected] = useStoredState<Pose | null>(key + 'detected', null, isPoseOrNull);
+  const [edited, setEdited] = useStoredState<Pose | null>(key + 'edited', null, isPoseOrNull);
   const [hands, setHands] = useState(true);
   const [face, setFace] = useState(true);
   const [opacity, setOpacity] = useState(0.6);
   const [showGhost, setShowGhost] = useState(true);
-  const [estimateJob, setEstimateJob] = useState<string | null>(null);
-  const [extraJobs, setExtraJobs] = useState<Array<{ id: string; title: string }>>([]);
+  const [estimateJob, setEstimateJob] = useStoredState<string | null>(key + 'estimate', null, isStringOrNull);
+  // The job whose result is already loaded: seeing it finish again after a reload must not
+  // overwrite the artist's edits.
+  const [detectedJob, setDetectedJob] = useStoredState<string | null>(key + 'detectedJob', null, isStringOrNull);
+  const [extraJobs, setExtraJobs] = useStoredState(key + 'jobs', [] as Array<{ id: string; title: string }>, isJobRefs);
   const [note, setNote] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -47,14 +55,14 @@ export function PosePage() {
   };
 
   const onEstimated = useCallback(async (job: Job) => {
-    if (job.status !== 'succeeded') return;
+    if (job.status !== 'succeeded' || job.id === detectedJob) return;
     try {
       const p = parsePose(await fetchOutputText(job.id, 'pose.json'));
-      setDetected(p); setEdited(clonePose(p));
+      setDetected(p); setEdited(clonePose(p)); setDetectedJob(job.id);
       setNote(p.people.length === 0 ? 'Nobody was found in this image. Start from a standing figure instead, or try another photo.'
         : `Found ${p.people.length} ${p.people.length === 1 ? 'person' : 'people'}. Drag the points to set the target pose.`);
     } catch (e) { setError('The detected pose could not be read: ' + errorText(e)); }
-  }, []);
+  }, [detectedJob, setDetected, setEdited, setDetectedJob]);
 
   const startFigure = () => {
     setEdited(ref ? defaultPose(ref.width, ref.height) : defaultPose());
@@ -86,7 +94,7 @@ export function PosePage() {
     if (!edited) return;
     try {
       const j = await api.createJob('pose.render', { pose: toOpenPose(edited) }, {}, s.webtoon?.id);
-      setExtraJobs((x) => [{ id: j.id, title: 'Skeleton' }, ...x]);
+      setExtraJobs((x) => [{ id: j.id, title: 'Skeleton' }, ...x].slice(0, 10));
     } catch (e) { setError(errorText(e)); }
   };
   const warp = async () => {
@@ -95,7 +103,7 @@ export function PosePage() {
     if (detected.people.length !== edited.people.length) { setError('The edited pose must have as many people as the detected one.'); return; }
     try {
       const j = await api.createJob('pose.warp', { from: toOpenPose(detected), to: toOpenPose(edited) }, { image: ref.id }, s.webtoon?.id);
-      setExtraJobs((x) => [{ id: j.id, title: 'Warped character' }, ...x]);
+      setExtraJobs((x) => [{ id: j.id, title: 'Warped character' }, ...x].slice(0, 10));
     } catch (e) { setError(errorText(e)); }
   };
 
@@ -154,7 +162,7 @@ export function PosePage() {
         ) : (
           <div className="card empty muted">Upload a reference and detect its pose, start from a standing figure, or load an OpenPose JSON file.</div>
         )}
-        {extraJobs.map((j) => <JobView key={j.id} jobId={j.id} title={j.title} />)}
+        {extraJobs.map((j) => <JobView key={j.id} jobId={j.id} title={j.title} onDismiss={() => setExtraJobs((x) => x.filter((y) => y.id !== j.id))} />)}
       </section>
     </div>
   );

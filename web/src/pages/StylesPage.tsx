@@ -8,6 +8,7 @@ import { JobView } from '../components/JobView';
 import { StyleCard } from '../components/StyleCard';
 import { NeedWebtoon, Unavailable } from '../components/Unavailable';
 import { useSession } from '../session';
+import { isStringOrNull, useStoredState } from '../stored';
 
 export function StylesPage() {
   const s = useSession();
@@ -16,7 +17,7 @@ export function StylesPage() {
   const [styles, setStyles] = useState<Style[]>([]);
   const [picked, setPicked] = useState<Upload[]>([]);
   const [name, setName] = useState('');
-  const [jobId, setJobId] = useState<string | null>(null);
+  const [jobId, setJobId] = useStoredState<string | null>(`oma.${s.artist?.id}.${s.webtoon?.id}.style.job`, null, isStringOrNull);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -27,7 +28,7 @@ export function StylesPage() {
       setDetail(w); setStyles(Array.isArray(st.styles) ? st.styles : []);
     } catch (e) { setError(errorText(e)); }
   }, [webtoonId]);
-  useEffect(() => { setDetail(null); setStyles([]); setJobId(null); load(); }, [load]);
+  useEffect(() => { setDetail(null); setStyles([]); load(); }, [load]);
 
   if (!s.webtoon) return <NeedWebtoon what="A style" />;
   const samples = Array.isArray(detail?.samples) ? detail!.samples : [];
@@ -83,7 +84,7 @@ export function StylesPage() {
         )}
         {error && <div className="error-text" role="alert">{error}</div>}
       </section>
-      {jobId && <JobView jobId={jobId} title="Learning style" onFinished={() => load()} />}
+      {jobId && <JobView key={jobId} jobId={jobId} title="Learning style" onFinished={() => load()} onDismiss={() => setJobId(null)} />}
       <section className="stack">
         <h2>Styles</h2>
         {styles.length === 0 && <div className="card empty muted">No styles learned for this webtoon yet.</div>}

@@ -6,6 +6,7 @@ import { ImagePicker } from '../components/ImagePicker';
 import { JobView } from '../components/JobView';
 import { Unavailable } from '../components/Unavailable';
 import { useSession } from '../session';
+import { isJobRefs, useStoredState, type JobRef } from '../stored';
 
 export function ToolsPage() {
   const s = useSession();
@@ -15,7 +16,7 @@ export function ToolsPage() {
   const [multiple, setMultiple] = useState(8);
   const [width, setWidth] = useState('');
   const [height, setHeight] = useState('');
-  const [jobs, setJobs] = useState<string[]>([]);
+  const [jobs, setJobs] = useStoredState<JobRef[]>(`oma.${s.artist?.id}.tools.jobs`, [], isJobRefs);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -34,7 +35,7 @@ export function ToolsPage() {
     setBusy(true); setError(null);
     try {
       const job = await api.createJob('image.normalize', params, { image: uploads[0].id }, s.webtoon?.id);
-      setJobs((j) => [job.id, ...j]);
+      setJobs((j) => [{ id: job.id, title: 'Normalised image' }, ...j].slice(0, 10));
     } catch (e) { setError(errorText(e)); } finally { setBusy(false); }
   };
 
@@ -63,7 +64,7 @@ export function ToolsPage() {
       </section>
       <section className="stack">
         {jobs.length === 0 && <div className="card empty muted">Results appear here.</div>}
-        {jobs.map((id) => <JobView key={id} jobId={id} title="Normalised image" />)}
+        {jobs.map((j) => <JobView key={j.id} jobId={j.id} title={j.title} onDismiss={() => setJobs((x) => x.filter((y) => y.id !== j.id))} />)}
       </section>
     </div>
   );

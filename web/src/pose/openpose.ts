@@ -217,3 +217,15 @@ export function downloadBlob(blob: Blob, name: string) {
   document.body.appendChild(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+/** True when v has exactly the shape of a Pose (used to trust a value read back from storage). */
+export function isPose(v: unknown): v is Pose {
+  if (!v || typeof v !== 'object') return false;
+  const p = v as Pose;
+  const okNum = (n: unknown) => typeof n === 'number' && Number.isFinite(n);
+  if (!okNum(p.width) || !okNum(p.height) || p.width < 1 || p.height < 1 || p.width > MAX_SIDE || p.height > MAX_SIDE) return false;
+  if (!Array.isArray(p.people) || p.people.length > MAX_PEOPLE) return false;
+  return p.people.every((q) => q && typeof q === 'object' && (Object.keys(COUNTS) as Part[]).every((part) =>
+    Array.isArray(q[part]) && q[part].length === COUNTS[part] && q[part].every((k) => k && okNum(k.x) && okNum(k.y) && okNum(k.c))));
+}
+export const isPoseOrNull = (v: unknown): v is Pose | null => v === null || isPose(v);
