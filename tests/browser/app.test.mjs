@@ -42,7 +42,7 @@ after(async () => {
 
 const shot = (name) => page.screenshot({ path: join(OUT, name), fullPage: true });
 
-test('sign up, run image.normalize with live progress, save to the gallery, find and delete it', async () => {
+test('sign up, run image.normalize with live progress, save to the gallery, find and delete it', async (t) => {
   await page.goto(server.url + '/');
   // A wrong log-in shows the server's message and keeps the form.
   await page.getByRole('tab', { name: 'Log in' }).click();
@@ -96,6 +96,7 @@ test('sign up, run image.normalize with live progress, save to the gallery, find
     };
     tick();
   }));
+  t.diagnostic('progress seen: ' + seen.values.join(' → ') + ' %');
   assert.equal(seen.status, 'succeeded', 'job status; message: ' + await job.getByTestId('job-message').textContent());
   assert.equal(seen.values[seen.values.length - 1], 100, 'progress ends at 100%: ' + seen.values.join(','));
   for (let i = 1; i < seen.values.length; i++) assert.ok(seen.values[i] >= seen.values[i - 1], 'progress never goes back: ' + seen.values.join(','));
@@ -194,6 +195,7 @@ test('pose editor: dragging a wrist carries its hand, and the saved OpenPose JSO
 
   // Export the skeleton PNG drawn in the browser: canvas size, black background.
   const [png] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export skeleton PNG' }).click()]);
+  await png.saveAs(join(OUT, 'browser-skeleton.png'));
   const bytes = readFileSync(await png.path());
   assert.deepEqual(pngSize(bytes), { width: 512, height: 768 });
 
