@@ -22,8 +22,8 @@ export function removeDir(dir) {
 }
 
 // Starts the server; resolves when it prints its listening line.
-export function startServer({ dataDir, workers = 1, env = {}, timeoutMs = 30000 } = {}) {
-  const proc = spawn(omaBin, ['serve', '--port', '0', '--data', dataDir, '--workers', String(workers)], {
+export function startServer({ dataDir, workers = 1, env = {}, args = [], timeoutMs = 30000 } = {}) {
+  const proc = spawn(omaBin, ['serve', '--port', '0', '--data', dataDir, '--workers', String(workers), ...args], {
     env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
