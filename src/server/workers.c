@@ -40,8 +40,8 @@ typedef struct run_state {
     const atomic_int *stop;   /* the pool is shutting down (may be NULL) */
     pthread_mutex_t mu;       /* one thread at a time on db (job thread vs lease timer) */
     atomic_int cancel;        /* 1 cancel requested, 2 lease lost */
-    int64_t last_write_us;
-    size_t n_outputs, out_bytes;
+    _Atomic int64_t last_write_us;  /* kinds may report from helper threads */
+    size_t n_outputs, out_bytes;     /* guarded by mu */
     /* lease timer */
     pthread_t timer;
     pthread_cond_t cv;
@@ -63,8 +63,9 @@ static int cb_progress(oma_job_ctx *ctx, double fraction, const char *message, c
 {
     run_state *rs = ctx->opaque;
     int64_t now_us = oma_db_unix_now_us();
-    if (now_us - rs->last_write_us >= PROGRESS_MIN_INTERVAL_US || fraction >= 1.0) {
-        rs->last_write_us = now_us;
+    int64_t last = atomic_load(&rs->last_write_us);
+    if ((now_us - last >= PROGRESS_MIN_INTERVAL_US || fraction >= 1.0) &&
+        atomic_compare_exchange_strong(&rs->last_write_us, &last, now_us)) {
         if (!(fraction >= 0)) fraction = 0;
         if (fraction > 1) fraction = 1;
         char key[96];
@@ -96,24 +97,33 @@ static int cb_add_output(oma_job_ctx *ctx, const char *name, const char *mime, c
         snprintf(ctx->error, sizeof ctx->error, "bad output name or type");
         return -1;
     }
-    if (rs->n_outputs >= OUTPUTS_MAX || len > OUTPUTS_TOTAL_MAX - rs->out_bytes) {
+    pthread_mutex_lock(&rs->mu);
+    int full = rs->n_outputs >= OUTPUTS_MAX || len > OUTPUTS_TOTAL_MAX - rs->out_bytes;
+    if (!full) {
+        rs->n_outputs++; /* reserve the room now; a failed store gives it back below */
+        rs->out_bytes += len;
+    }
+    pthread_mutex_unlock(&rs->mu);
+    if (full) {
         snprintf(ctx->error, sizeof ctx->error, "too many or too large outputs");
         return -1;
     }
     char key[160], err[256];
     snprintf(key, sizeof key, "jobs/%s/%s", rs->job_id, name);
-    if (oma_storage_put(rs->st, key, data, len, err, sizeof err) != 0) {
-        snprintf(ctx->error, sizeof ctx->error, "cannot store output %s: %s", name, err);
-        return -1;
-    }
+    int rc = oma_storage_put(rs->st, key, data, len, err, sizeof err);
+    if (rc != 0) snprintf(ctx->error, sizeof ctx->error, "cannot store output %s: %s", name, err);
     pthread_mutex_lock(&rs->mu);
-    int rc = oma_jobs_add_output_row(rs->db, rs->job_id, name, mime, key, (int64_t)len);
-    if (rc != 0) snprintf(ctx->error, sizeof ctx->error, "cannot record output %s: %s", name, oma_db_errmsg(rs->db));
+    if (rc == 0) {
+        rc = oma_jobs_add_output_row(rs->db, rs->job_id, name, mime, key, (int64_t)len);
+        if (rc != 0)
+            snprintf(ctx->error, sizeof ctx->error, "cannot record output %s: %s", name, oma_db_errmsg(rs->db));
+    }
+    if (rc != 0) {
+        rs->n_outputs--;
+        rs->out_bytes -= len;
+    }
     pthread_mutex_unlock(&rs->mu);
-    if (rc != 0) return -1;
-    rs->n_outputs++;
-    rs->out_bytes += len;
-    return 0;
+    return rc != 0 ? -1 : 0;
 }
 
 /* Renews the lease every lease/3 seconds while the kind runs. */
@@ -425,6 +435,7 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
 
     run_state rs = {.db = db, .st = st, .job_id = job_id, .worker_id = worker_id, .stop = stop};
     atomic_init(&rs.cancel, 0);
+    atomic_init(&rs.last_write_us, 0);
     if (pthread_mutex_init(&rs.mu, NULL) != 0) {
         snprintf(why, sizeof why, "cannot start the job");
         goto failed;

@@ -500,6 +500,58 @@ static void test_lease_kept_alive(void **state)
     json_decref(j);
 }
 
+/* Stopping the pool while a job runs puts the job back in the queue, its attempt not counted;
+ * the next worker runs it to the end. Timing decides whether the stop lands mid-run. */
+static void test_pool_stop_requeues(void **state)
+{
+    (void)state;
+    int sizes[] = {2000, 4000, 6000};
+    int landed = 0;
+    for (size_t k = 0; k < 3 && !landed; k++) {
+        uint8_t *png = NULL;
+        size_t len = 0;
+        char up[33], id[48], err[256];
+        make_png(sizes[k], sizes[k] / 2, &png, &len);
+        add_upload("art1", png, len, "image/png", up);
+        free(png);
+        enqueue_image("art1", "{\"max_side\":1024}", up, id);
+        oma_workers_config cfg = {
+            .db_url = db_url, .storage_url = st_url, .data_dir = tmpdir, .n_workers = 1, .poll_ms = 5};
+        oma_workers *w = NULL;
+        assert_int_equal(oma_workers_start(&w, &cfg, err, sizeof err), 0);
+        const char *s = NULL;
+        json_t *j = NULL;
+        for (int tries = 0; tries < 20000; tries++) {
+            json_decref(j);
+            j = oma_jobs_get_json(db, id, NULL);
+            s = jstr(j, "status");
+            if (strcmp(s, "queued") != 0) break;
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+        }
+        int was_running = strcmp(s, "running") == 0;
+        json_decref(j);
+        oma_workers_stop(w);
+        j = oma_jobs_get_json(db, id, NULL);
+        s = jstr(j, "status");
+        if (was_running && strcmp(s, "queued") == 0) {
+            landed = 1;
+            assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 0);
+            assert_int_equal(json_array_size(json_object_get(j, "outputs")), 0);
+            assert_true(json_is_null(json_object_get(j, "error")));
+            json_decref(j);
+            assert_int_equal(run_one(), 1);
+            j = oma_jobs_get_json(db, id, NULL);
+            assert_string_equal(jstr(j, "status"), "succeeded");
+            assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 1);
+        } else {
+            assert_string_equal(s, "succeeded");
+        }
+        json_decref(j);
+    }
+    assert_true(landed);
+}
+
 static void test_pool(void **state)
 {
     (void)state;
@@ -542,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_kept_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_stop_requeues, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
