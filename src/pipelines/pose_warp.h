@@ -1,0 +1,69 @@
+/* pose_warp.h — moves a character into a new pose without any weights: the figure is covered
+ * by a triangle mesh whose vertices are carried by a rigid moving-least-squares deformation
+ * driven by keypoint pairs (source pose -> target pose), plus points sampled along each bone
+ * so limbs bend at the joints and stay straight between them. The background stays where it
+ * is; where the figure used to be, the hole is transparent (images with alpha) or filled
+ * from the surrounding background (opaque images).
+ *
+ * Pieces (one file each): handles (pose pairs -> point pairs), MLS (the deformation itself),
+ * mask + fill (what is figure, what fills the hole), mesh (rendering the warped figure), and
+ * pose_warp.c, which puts them together and offers the pose.warp job kind.
+ */
+#ifndef OMA_PIPELINES_POSE_WARP_H
+#define OMA_PIPELINES_POSE_WARP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/image.h"
+#include "formats/openpose.h"
+
+/* One control point pair in image pixels: p in the source picture moves to q. depth orders
+ * overlapping parts when rendering (0 torso/head, 1 legs, 2 arms, 3 hands). */
+typedef struct oma_warp_handle {
+    float px, py, qx, qy;
+    int depth;
+} oma_warp_handle;
+
+typedef struct oma_warp_opts {
+    int grid;           /* mesh cell size in pixels (default 8) */
+    float alpha;        /* MLS weight falloff 1/d^(2 alpha) (default 2: local handles rule,
+                           so a raised arm doesn't drag on the hip it passed) */
+    int bone_samples;   /* least number of points sampled inside each bone (default 3; long
+                           bones get one about every 10 px); 0 = joints only */
+} oma_warp_opts;
+
+oma_warp_opts oma_warp_defaults(void);
+
+/* Builds handle pairs from two poses, each scaled from its own canvas to img_w x img_h.
+ * People are paired by index and must be as many in both; a point is used only when present
+ * (c > 0) in both. Fewer than 2 usable points is an error. *out is malloc'ed. */
+int oma_warp_handles(const oma_pose *from, const oma_pose *to, int img_w, int img_h,
+                     int bone_samples, oma_warp_handle **out, int *n_out, char *err, size_t errlen);
+
+/* Rigid MLS: where the point (x, y) of the source goes. Exact at handles. When inverse is
+ * non-zero, the roles of p and q are swapped (target -> source). */
+void oma_warp_mls(const oma_warp_handle *h, int n, float alpha, int inverse, float x, float y,
+                  float *ox, float *oy);
+
+/* Foreground coverage (0..255, w*h bytes, malloc'ed into *mask): the alpha channel when the
+ * image has meaningful alpha (*has_alpha = 1); otherwise pixels that differ from the border's
+ * colour, inside a generous region around the source skeleton (or that region alone when the
+ * colours don't separate). */
+int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, uint8_t **mask,
+                  int *has_alpha, char *err, size_t errlen);
+
+/* Fills the pixels where hole != 0 of an RGB(A) image smoothly from the pixels around them
+ * (push-pull: averages over a pyramid, then pulled back down). Others are untouched. */
+int oma_warp_fill(oma_image *img, const uint8_t *hole);
+
+/* Renders the figure (src premultiplied by mask coverage) deformed by the handles over the
+ * RGBA image dst (same size as src), mesh cells ordered by depth. */
+int oma_warp_render(const oma_image *src, const uint8_t *mask, const oma_warp_handle *h, int n,
+                    const oma_warp_opts *o, oma_image *dst, char *err, size_t errlen);
+
+/* The whole warp: img (RGB or RGBA) -> out (same size; RGBA when img has alpha, else RGB). */
+int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to,
+                  const oma_warp_opts *o, oma_image *out, char *err, size_t errlen);
+
+#endif

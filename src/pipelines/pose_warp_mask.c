@@ -1,0 +1,248 @@
+/* pose_warp_mask.c — what is the figure, and what goes where it was.
+ *
+ * A cut-out character (PNG with alpha) says it itself: coverage = alpha. An opaque picture
+ * gets a simple mask: pixels whose colour is far from the border's median colour, kept only
+ * inside a generous region around the source skeleton (capsules round the bones, discs round
+ * the points), then closed to remove pinholes. If colour does not separate figure from
+ * background there, the region alone is the mask. Holes left behind are filled push-pull:
+ * known pixels are averaged down a pyramid and the averages pulled back into the hole, which
+ * gives a smooth continuation of the surrounding background in O(pixels).
+ */
+#include "pipelines/pose_warp.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_u8(const void *a, const void *b)
+{
+    return (int)*(const uint8_t *)a - (int)*(const uint8_t *)b;
+}
+
+/* Draws a filled capsule (segment a-b, radius r) of value 255 into m. */
+static void capsule(uint8_t *m, int w, int h, float ax, float ay, float bx, float by, float r)
+{
+    int x0 = (int)floorf(fminf(ax, bx) - r), x1 = (int)ceilf(fmaxf(ax, bx) + r);
+    int y0 = (int)floorf(fminf(ay, by) - r), y1 = (int)ceilf(fmaxf(ay, by) + r);
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > w - 1) x1 = w - 1;
+    if (y1 > h - 1) y1 = h - 1;
+    float dx = bx - ax, dy = by - ay, L2 = dx * dx + dy * dy;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            float px = x + 0.5f - ax, py = y + 0.5f - ay;
+            float t = L2 > 0 ? (px * dx + py * dy) / L2 : 0;
+            t = t < 0 ? 0 : t > 1 ? 1 : t;
+            float ex = px - t * dx, ey = py - t * dy;
+            if (ex * ex + ey * ey <= r * r) m[(size_t)y * w + x] = 255;
+        }
+}
+
+/* Binary dilation (grow != 0) or erosion with a square of radius r, separable. */
+static int morph(uint8_t *m, int w, int h, int r, int grow)
+{
+    uint8_t *t = malloc((size_t)w * h);
+    if (!t) return -1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int v = grow ? 0 : 255;
+            for (int k = -r; k <= r; k++) {
+                int xx = x + k;
+                uint8_t s = xx < 0 || xx >= w ? (grow ? 0 : 255) : m[(size_t)y * w + xx];
+                v = grow ? (s > v ? s : v) : (s < v ? s : v);
+            }
+            t[(size_t)y * w + x] = (uint8_t)v;
+        }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int v = grow ? 0 : 255;
+            for (int k = -r; k <= r; k++) {
+                int yy = y + k;
+                uint8_t s = yy < 0 || yy >= h ? (grow ? 0 : 255) : t[(size_t)yy * w + x];
+                v = grow ? (s > v ? s : v) : (s < v ? s : v);
+            }
+            m[(size_t)y * w + x] = (uint8_t)v;
+        }
+    free(t);
+    return 0;
+}
+
+int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, uint8_t **mask,
+                  int *has_alpha, char *err, size_t errlen)
+{
+    const int w = img->w, H = img->h, c = img->c;
+    const size_t np = (size_t)w * H;
+    *mask = NULL;
+    *has_alpha = 0;
+    uint8_t *m = calloc(np, 1);
+    if (!m) return oma_image_err(err, errlen, "pose warp: out of memory");
+    if (c == 4) {
+        size_t transparent = 0;
+        for (size_t i = 0; i < np; i++) transparent += img->px[i * 4 + 3] < 250;
+        if (transparent > np / 200) {   /* at least 0.5 % see-through: a cut-out */
+            for (size_t i = 0; i < np; i++) m[i] = img->px[i * 4 + 3];
+            *has_alpha = 1;
+            *mask = m;
+            return 0;
+        }
+    }
+    /* region round the skeleton: the radius follows the size of the figure */
+    float minx = 1e30f, miny = 1e30f, maxx = -1e30f, maxy = -1e30f;
+    for (int i = 0; i < n; i++) {
+        minx = fminf(minx, h[i].px);
+        maxx = fmaxf(maxx, h[i].px);
+        miny = fminf(miny, h[i].py);
+        maxy = fmaxf(maxy, h[i].py);
+    }
+    float size = fmaxf(maxx - minx, maxy - miny);
+    float r = fmaxf(0.09f * size, 6.0f);
+    uint8_t *region = calloc(np, 1);
+    if (!region) {
+        free(m);
+        return oma_image_err(err, errlen, "pose warp: out of memory");
+    }
+    /* handles are joints plus points along every bone, so discs round them cover the bones */
+    for (int i = 0; i < n; i++) capsule(region, w, H, h[i].px, h[i].py, h[i].px, h[i].py, r);
+    for (int i = 0; i + 1 < n; i++) {
+        /* consecutive handles of a bone are close together: join them into capsules */
+        float dx = h[i + 1].px - h[i].px, dy = h[i + 1].py - h[i].py;
+        if (dx * dx + dy * dy < 4 * r * r) capsule(region, w, H, h[i].px, h[i].py, h[i + 1].px, h[i + 1].py, r);
+    }
+    /* the border's median colour */
+    size_t nb = 2 * (size_t)w + 2 * (size_t)H;
+    uint8_t *b = malloc(nb);
+    if (!b) {
+        free(m);
+        free(region);
+        return oma_image_err(err, errlen, "pose warp: out of memory");
+    }
+    uint8_t bg[3];
+    for (int ch = 0; ch < 3 && ch < c; ch++) {
+        size_t k = 0;
+        for (int x = 0; x < w; x++) {
+            b[k++] = img->px[((size_t)x) * c + ch];
+            b[k++] = img->px[((size_t)(H - 1) * w + x) * c + ch];
+        }
+        for (int y = 0; y < H; y++) {
+            b[k++] = img->px[((size_t)y * w) * c + ch];
+            b[k++] = img->px[((size_t)y * w + w - 1) * c + ch];
+        }
+        qsort(b, k, 1, cmp_u8);
+        bg[ch] = b[k / 2];
+    }
+    free(b);
+    size_t in_region = 0, fg = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (!region[i]) continue;
+        in_region++;
+        int d = 0;
+        for (int ch = 0; ch < 3 && ch < c; ch++) {
+            int e = abs((int)img->px[i * c + ch] - (int)bg[c >= 3 ? ch : 0]);
+            if (e > d) d = e;
+        }
+        if (d > 32) {
+            m[i] = 255;
+            fg++;
+        }
+    }
+    if (fg < in_region / 20) memcpy(m, region, np);   /* colour says nothing: use the region */
+    free(region);
+    if (morph(m, w, H, 2, 1) != 0 || morph(m, w, H, 2, 0) != 0) {
+        free(m);
+        return oma_image_err(err, errlen, "pose warp: out of memory");
+    }
+    *mask = m;
+    return 0;
+}
+
+int oma_warp_fill(oma_image *img, const uint8_t *hole)
+{
+    const int c = img->c;
+    int levels = 1;
+    int lw = img->w, lh = img->h;
+    while ((lw > 1 || lh > 1) && levels < 32) {
+        lw = (lw + 1) / 2;
+        lh = (lh + 1) / 2;
+        levels++;
+    }
+    /* level l: (w_l x h_l) of premultiplied colour sums (c floats) and weights */
+    float **col = calloc((size_t)levels, sizeof *col), **wt = calloc((size_t)levels, sizeof *wt);
+    int *W = calloc((size_t)levels, sizeof *W), *Hh = calloc((size_t)levels, sizeof *Hh);
+    int rc = -1;
+    if (!col || !wt || !W || !Hh) goto done;
+    W[0] = img->w;
+    Hh[0] = img->h;
+    for (int l = 1; l < levels; l++) {
+        W[l] = (W[l - 1] + 1) / 2;
+        Hh[l] = (Hh[l - 1] + 1) / 2;
+    }
+    for (int l = 0; l < levels; l++) {
+        col[l] = calloc((size_t)W[l] * Hh[l] * c, sizeof(float));
+        wt[l] = calloc((size_t)W[l] * Hh[l], sizeof(float));
+        if (!col[l] || !wt[l]) goto done;
+    }
+    for (size_t i = 0; i < (size_t)img->w * img->h; i++) {
+        if (hole[i]) continue;
+        wt[0][i] = 1;
+        for (int ch = 0; ch < c; ch++) col[0][i * c + ch] = img->px[i * c + ch];
+    }
+    /* push: average the known pixels down */
+    for (int l = 1; l < levels; l++)
+        for (int y = 0; y < Hh[l]; y++)
+            for (int x = 0; x < W[l]; x++) {
+                size_t o = (size_t)y * W[l] + x;
+                float sw = 0, sc[4] = {0, 0, 0, 0};
+                for (int dy = 0; dy < 2; dy++)
+                    for (int dx = 0; dx < 2; dx++) {
+                        int xx = 2 * x + dx, yy = 2 * y + dy;
+                        if (xx >= W[l - 1] || yy >= Hh[l - 1]) continue;
+                        size_t s = (size_t)yy * W[l - 1] + xx;
+                        sw += wt[l - 1][s];
+                        for (int ch = 0; ch < c; ch++) sc[ch] += col[l - 1][s * c + ch] * wt[l - 1][s];
+                    }
+                if (sw > 0) {
+                    wt[l][o] = sw > 1 ? 1 : sw;
+                    for (int ch = 0; ch < c; ch++) col[l][o * c + ch] = sc[ch] / sw;
+                }
+            }
+    /* pull: where a level is unknown (or partly known), blend in the coarser level, bilinear */
+    for (int l = levels - 2; l >= 0; l--)
+        for (int y = 0; y < Hh[l]; y++)
+            for (int x = 0; x < W[l]; x++) {
+                size_t o = (size_t)y * W[l] + x;
+                float a = wt[l][o];
+                if (a >= 1) continue;
+                float fx = (x + 0.5f) / 2 - 0.5f, fy = (y + 0.5f) / 2 - 0.5f;
+                int x0 = (int)floorf(fx), y0 = (int)floorf(fy);
+                float tx = fx - x0, ty = fy - y0;
+                float v[4] = {0, 0, 0, 0};
+                for (int k = 0; k < 4; k++) {
+                    int xx = x0 + (k & 1), yy = y0 + (k >> 1);
+                    xx = xx < 0 ? 0 : xx >= W[l + 1] ? W[l + 1] - 1 : xx;
+                    yy = yy < 0 ? 0 : yy >= Hh[l + 1] ? Hh[l + 1] - 1 : yy;
+                    float f = ((k & 1) ? tx : 1 - tx) * ((k >> 1) ? ty : 1 - ty);
+                    for (int ch = 0; ch < c; ch++) v[ch] += f * col[l + 1][((size_t)yy * W[l + 1] + xx) * c + ch];
+                }
+                for (int ch = 0; ch < c; ch++) col[l][o * c + ch] = a * col[l][o * c + ch] + (1 - a) * v[ch];
+                wt[l][o] = 1;
+            }
+    for (size_t i = 0; i < (size_t)img->w * img->h; i++) {
+        if (!hole[i]) continue;
+        for (int ch = 0; ch < c; ch++) {
+            float v = col[0][i * c + ch] + 0.5f;
+            img->px[i * c + ch] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
+        }
+    }
+    rc = 0;
+done:
+    if (col)
+        for (int l = 0; l < levels; l++) free(col[l]);
+    if (wt)
+        for (int l = 0; l < levels; l++) free(wt[l]);
+    free(col);
+    free(wt);
+    free(W);
+    free(Hh);
+    return rc;
+}
