@@ -63,10 +63,14 @@ static const char *find_web(const char *flag, char *buf, size_t len)
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) *slash = '\0';
-        snprintf(buf, len, "%s/../web/dist", exe);
-        if (has_index(buf)) return buf;
-        snprintf(buf, len, "%s/../../web/dist", exe);
-        if (has_index(buf)) return buf;
+        static const char *const rel[] = {"/../web/dist", "/../../web/dist"};
+        for (size_t i = 0; i < 2; i++) {
+            size_t a = strlen(exe), b = strlen(rel[i]);
+            if (a + b + 1 > len) continue;
+            memcpy(buf, exe, a);
+            memcpy(buf + a, rel[i], b + 1);
+            if (has_index(buf)) return buf;
+        }
     }
     return NULL;
 }

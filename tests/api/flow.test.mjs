@@ -17,7 +17,10 @@ before(async () => {
 });
 
 after(async () => {
-  if (srv) await srv.stop();
+  if (srv) {
+    const { code } = await srv.stop();
+    assert.equal(code, 0, `clean exit (no leaks, no errors): ${srv.stderr()}`);
+  }
   removeDir(dataDir);
 });
 

@@ -24,7 +24,7 @@ export function removeDir(dir) {
 // Starts the server; resolves when it prints its listening line.
 export function startServer({ dataDir, workers = 1, env = {}, args = [], timeoutMs = 30000 } = {}) {
   const proc = spawn(omaBin, ['serve', '--port', '0', '--data', dataDir, '--workers', String(workers), ...args], {
-    env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0', ...env },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
