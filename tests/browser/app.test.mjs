@@ -5,7 +5,7 @@
 // wrist and check its hand followed in the saved OpenPose JSON. Screenshots go to tests/out/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, SOURCE_DIR } from './lib/server.mjs';
 import { launchBrowser } from './lib/browser.mjs';
@@ -249,6 +249,64 @@ test('styles: samples are uploaded to the webtoon and removable; a style is lear
   await shot('browser-styles.png');
   await sampleThumbs.first().getByRole('button', { name: 'Remove sample' }).click();
   await page.getByText('2 / 50').waitFor();
+});
+
+test('pose: detect a real photo, drag the target pose, render it and warp the photo (pose.* kinds)', async (t) => {
+  const caps = await (await page.request.get(server.url + '/api/capabilities')).json();
+  const has = (k) => caps.kinds.some((x) => x.name === k && x.available);
+  const photo = join(SOURCE_DIR, 'tests', 'data', 'pose', 'astronaut.png');
+  if (!has('pose.estimate') || !existsSync(photo)) {
+    t.skip(`needs pose.estimate (available: ${has('pose.estimate')}) and ${photo} (scripts/fetch-test-data.sh)`);
+    return;
+  }
+  await page.getByRole('link', { name: 'Pose' }).click();
+  await page.getByTestId('pose-reference').locator('input[type=file]').setInputFiles(photo);
+  await page.getByTestId('pose-reference').locator('figcaption', { hasText: '512×512' }).waitFor();
+  await page.getByRole('button', { name: 'Detect pose' }).click();
+  await page.locator('[data-testid=job][data-status=succeeded]').first().waitFor({ timeout: 120000 });
+  await page.getByText(/Found 1 person/).waitFor();
+  await page.getByText('512×512 · 1 person').waitFor();
+  assert.ok(await page.locator('[data-kp^="0:body:"]').count() >= 10, 'most body points detected');
+
+  // Drag the nose: the face follows it.
+  const nose = page.locator('[data-kp="0:body:0"]');
+  const face = page.locator('[data-kp^="0:face:"]');
+  const hasFace = await face.count() > 0;
+  const n0 = await centre(nose);
+  const f0 = hasFace ? await centre(face.first()) : null;
+  await page.mouse.move(n0.x, n0.y);
+  await page.mouse.down();
+  await page.mouse.move(n0.x + 25, n0.y + 10, { steps: 5 });
+  await page.mouse.up();
+  const n1 = await centre(nose);
+  assert.ok(Math.abs(n1.x - n0.x - 25) < 3 && Math.abs(n1.y - n0.y - 10) < 3, 'nose moved');
+  if (f0) {
+    const f1 = await centre(face.first());
+    assert.ok(Math.abs(f1.x - f0.x - 25) < 3 && Math.abs(f1.y - f0.y - 10) < 3, 'face followed the nose');
+  }
+  await shot('browser-pose-detected.png');
+
+  if (has('pose.render')) {
+    await page.getByRole('button', { name: 'Render skeleton on the server' }).click();
+    const job = page.getByTestId('job').filter({ hasText: 'Skeleton' }).first();
+    await job.and(page.locator('[data-status=succeeded]')).waitFor({ timeout: 60000 });
+    const src = await job.getByTestId('job-output').first().locator('img').getAttribute('src');
+    const res = await page.request.get(server.url + src);
+    assert.deepEqual(pngSize(Buffer.from(await res.body())), { width: 512, height: 512 });
+  }
+  if (has('pose.warp')) {
+    await page.getByRole('button', { name: 'Warp to edited pose' }).click();
+    const job = page.getByTestId('job').filter({ hasText: 'Warped character' }).first();
+    await job.waitFor();
+    await page.waitForFunction(() => {
+      const j = [...document.querySelectorAll('[data-testid=job]')].find((e) => e.textContent.includes('Warped character'));
+      return j && j.getAttribute('data-status') !== 'running';
+    }, null, { timeout: 120000 });
+    assert.equal(await job.getAttribute('data-status'), 'succeeded', await job.getByTestId('job-message').textContent());
+    const img = job.getByTestId('job-output').first().locator('img');
+    await page.waitForFunction((el) => el.complete && el.naturalWidth === 512, await img.elementHandle());
+  }
+  await shot('browser-pose-warp.png');
 });
 
 test('every page renders, says plainly what is unavailable, and no script error happened', async () => {
