@@ -406,7 +406,8 @@ static void finish(oma_db *db, const char *job_id, const char *worker_id, const 
 }
 
 int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, const char *data_dir,
-                           const char *worker_id, const atomic_int *stop, char *err, size_t errlen)
+                           const char *worker_id, const atomic_int *stop, oma_kind_finder find, char *err,
+                           size_t errlen)
 {
     char job_id[48];
     int claimed = oma_jobs_claim(db, worker_id, oma_db_unix_now(), job_id, sizeof job_id);
@@ -421,7 +422,7 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
     char why[512] = "";
     const oma_job_kind *kind = NULL;
     if (load_row(db, job_id, &row, why, sizeof why) != 0) goto failed;
-    kind = oma_job_kind_find(row.kind);
+    kind = find ? find(row.kind) : oma_job_kind_find(row.kind);
     if (!kind) {
         snprintf(why, sizeof why, "unknown job kind \"%.64s\"", row.kind);
         goto failed;
@@ -506,5 +507,5 @@ failed:
 int oma_workers_run_one(oma_db *db, oma_storage *st, const char *models_dir, const char *data_dir,
                         const char *worker_id, char *err, size_t errlen)
 {
-    return oma_workers_run_one_ex(db, st, models_dir, data_dir, worker_id, NULL, err, errlen);
+    return oma_workers_run_one_ex(db, st, models_dir, data_dir, worker_id, NULL, NULL, err, errlen);
 }

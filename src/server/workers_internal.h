@@ -8,8 +8,12 @@
 
 #include "server/jobs.h"
 
+/* find resolves a kind name (NULL = the built-in registry, oma_job_kind_find); tests pass
+ * their own to drive the loop with kinds that misbehave on purpose. */
+typedef const struct oma_job_kind *(*oma_kind_finder)(const char *name);
 int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, const char *data_dir,
-                           const char *worker_id, const atomic_int *stop, char *err, size_t errlen);
+                           const char *worker_id, const atomic_int *stop, oma_kind_finder find, char *err,
+                           size_t errlen);
 
 /* params.style_id -> params.style (the data of a ready style of the same artist). 0, or -1
  * with err ("style not found", "the style is not ready"). No style_id: 0, nothing done. */

@@ -75,7 +75,8 @@ static void *worker_main(void *arg)
             if (oma_jobs_requeue_expired(db, now) < 0)
                 fprintf(stderr, "oma: worker %s: requeue: %s\n", w->id, oma_db_errmsg(db));
         }
-        int rc = oma_workers_run_one_ex(db, st, p->models_dir, p->data_dir, w->id, &p->stop, err, sizeof err);
+        int rc = oma_workers_run_one_ex(db, st, p->models_dir, p->data_dir, w->id, &p->stop, NULL, err,
+                                         sizeof err);
         if (rc < 0) fprintf(stderr, "oma: worker %s: %s\n", w->id, err);
         if (rc <= 0) nap(p, rc < 0 ? 1000 : p->poll_ms);
     }
