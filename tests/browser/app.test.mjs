@@ -214,6 +214,20 @@ test('pose editor: dragging a wrist carries its hand, and the saved OpenPose JSO
   await page.getByText('300×400 · 2 people').waitFor();
   assert.equal(await page.locator('[data-kp^="1:body:"]').count(), 18);
   assert.equal(await page.locator('[data-kp^="1:left:"]').count(), 0, 'an empty hand array means no hand');
+
+  // A point the detector missed (confidence 0) is not drawn and can be added back; people can be added and removed.
+  const gap = JSON.parse(JSON.stringify(two));
+  gap.people[1].pose_keypoints_2d[13 * 3 + 2] = 0;
+  await jsonInput.setInputFiles({ name: 'gap.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(gap)) });
+  await page.getByText('Loaded gap.json').waitFor();
+  assert.equal(await page.locator('[data-kp="1:body:13"]').count(), 0);
+  await page.getByTestId('pose-person').nth(1).getByRole('button', { name: '+ left ankle' }).click();
+  await page.locator('[data-kp="1:body:13"]').waitFor();
+  await page.getByRole('button', { name: 'Add a person' }).click();
+  await page.getByText('300×400 · 3 people').waitFor();
+  await page.getByTestId('pose-person').nth(0).getByRole('button', { name: 'Remove person' }).click();
+  await page.getByText('300×400 · 2 people').waitFor();
+  assert.equal(await page.locator('[data-kp="0:body:13"]').count(), 1, 'the former person 2 (with its added ankle) is now person 1');
 });
 
 test('styles: samples are uploaded to the webtoon and removable; a style is learned when style.profile is available', async (t) => {
@@ -345,7 +359,8 @@ test('webtoons: create and switch, delete after confirming; log out and back in'
   await page.getByLabel('Password').fill('correct horse battery');
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.locator('.who', { hasText: 'Mina Park' }).waitFor();
-  assert.equal(await page.locator('#webtoon-select').inputValue(), first);
+  // The webtoons load right after; the one worked on before is selected again.
+  await page.waitForFunction((id) => document.querySelector('#webtoon-select')?.value === id, first);
   assert.deepEqual(pageErrors, []);
 });
 

@@ -57,6 +57,7 @@ export function JobView({ jobId, title, onFinished, renderResult, showOutputs, c
       {st.error && <div className="warn-text small">{st.error}</div>}
       {cancelError && <div className="error-text small">{cancelError}</div>}
       {!st.done && st.preview && <img className="preview" src={st.preview} alt="Preview of the work in progress" />}
+      {st.job && st.job.status === 'succeeded' && <ResultSummary job={st.job} />}
       {st.job && st.job.status === 'succeeded' && renderResult?.(st.job)}
       {outputs.length > 0 && (
         <div className="outputs">
@@ -77,6 +78,21 @@ export function JobView({ jobId, title, onFinished, renderResult, showOutputs, c
           })}
         </div>
       )}
+    </div>
+  );
+}
+
+// The job's own summary (e.g. {"people": 1, "path": "classic"}) as small facts, so the artist
+// sees what ran and which path produced the result. Only short scalar values are shown.
+function ResultSummary({ job }: { job: Job }) {
+  const r = job.result;
+  const facts = r && typeof r === 'object' && !Array.isArray(r)
+    ? Object.entries(r).filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v) && String(v).length <= 60).slice(0, 8)
+    : [];
+  return (
+    <div className="facts-row small muted" data-testid="job-result">
+      <code>{job.kind}</code>
+      {facts.map(([k, v]) => <span key={k}>{k.replace(/_/g, ' ')}: <strong>{typeof v === 'number' ? Math.round(v * 1000) / 1000 : String(v)}</strong></span>)}
     </div>
   );
 }

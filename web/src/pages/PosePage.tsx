@@ -9,7 +9,7 @@ import { ImagePicker } from '../components/ImagePicker';
 import { JobView } from '../components/JobView';
 import { useSession } from '../session';
 import { PoseEditor } from '../pose/PoseEditor';
-import { PoseError, clonePose, defaultPose, downloadBlob, isPoseOrNull, parsePose, poseToPng, toOpenPose, type Pose } from '../pose/openpose';
+import { BODY_NAMES, PoseError, addBodyPoint, addPerson, removePerson, clonePose, defaultPose, downloadBlob, isPoseOrNull, parsePose, poseToPng, toOpenPose, type Pose } from '../pose/openpose';
 import { isJobRefs, isStringOrNull, useStoredState } from '../stored';
 
 const isUploads = (v: unknown): v is Upload[] => Array.isArray(v) && v.length <= 1 && v.every((u) =>
@@ -156,6 +156,7 @@ export function PosePage() {
               {detected && <label className="check small"><input type="checkbox" checked={showGhost} onChange={(e) => setShowGhost(e.target.checked)} /> show detected pose</label>}
               <span className="muted small">{edited.width}×{edited.height} · {edited.people.length} {edited.people.length === 1 ? 'person' : 'people'}</span>
             </div>
+            <PoseTools pose={edited} onChange={setEdited} />
             <PoseEditor pose={edited} onChange={setEdited} imageUrl={ref ? api.uploadFileUrl(ref.id) : null}
                         imageOpacity={opacity} ghost={showGhost ? detected : null} />
           </div>
@@ -164,6 +165,28 @@ export function PosePage() {
         )}
         {extraJobs.map((j) => <JobView key={j.id} jobId={j.id} title={j.title} onDismiss={() => setExtraJobs((x) => x.filter((y) => y.id !== j.id))} />)}
       </section>
+    </div>
+  );
+}
+
+// Per-person tools: add the body points the detector missed, add or remove a person.
+function PoseTools({ pose, onChange }: { pose: Pose; onChange: (p: Pose) => void }) {
+  return (
+    <div className="stack tight">
+      {pose.people.map((q, pi) => {
+        const missing = q.body.map((k, i) => (k.c > 0 ? -1 : i)).filter((i) => i >= 0);
+        return (
+          <div key={pi} className="missing small" data-testid="pose-person">
+            <strong>Person {pi + 1}</strong>
+            {missing.length > 0 && <span className="muted">missing:</span>}
+            {missing.map((i) => (
+              <button key={i} onClick={() => onChange(addBodyPoint(pose, pi, i))} title="Add this point, then drag it into place">+ {BODY_NAMES[i]}</button>
+            ))}
+            <button className="subtle" onClick={() => onChange(removePerson(pose, pi))}>Remove person</button>
+          </div>
+        );
+      })}
+      <div><button onClick={() => onChange(addPerson(pose))}>Add a person</button></div>
     </div>
   );
 }

@@ -229,3 +229,31 @@ export function isPose(v: unknown): v is Pose {
     Array.isArray(q[part]) && q[part].length === COUNTS[part] && q[part].every((k) => k && okNum(k.x) && okNum(k.y) && okNum(k.c))));
 }
 export const isPoseOrNull = (v: unknown): v is Pose | null => v === null || isPose(v);
+
+// Where to put a body point the artist adds by hand: beside a neighbour that is present.
+const NEIGHBOUR: number[] = [1, 0, 1, 2, 3, 1, 5, 6, 1, 8, 9, 1, 11, 12, 0, 0, 14, 15];
+
+/** Adds a missing body point near its neighbour (or the canvas centre). Returns a new pose. */
+export function addBodyPoint(p: Pose, person: number, index: number): Pose {
+  const q = clonePose(p);
+  const who = q.people[person];
+  if (!who || !who.body[index] || who.body[index].c > 0) return p;
+  const n = who.body[NEIGHBOUR[index]];
+  const step = Math.min(q.width, q.height) * 0.08;
+  const [x, y] = n && n.c > 0 ? [n.x + (index % 2 ? step : -step) * 0.5, n.y + step] : [q.width / 2, q.height / 2];
+  who.body[index] = { x: Math.min(q.width, Math.max(0, x)), y: Math.min(q.height, Math.max(0, y)), c: 1 };
+  return q;
+}
+
+/** Adds a standing figure (sized to the canvas) as a new person. */
+export function addPerson(p: Pose): Pose {
+  if (p.people.length >= MAX_PEOPLE) return p;
+  const fig = defaultPose(p.width, p.height).people[0];
+  return { ...clonePose(p), people: [...clonePose(p).people, fig] };
+}
+
+export function removePerson(p: Pose, person: number): Pose {
+  const q = clonePose(p);
+  q.people.splice(person, 1);
+  return q;
+}
