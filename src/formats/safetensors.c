@@ -54,11 +54,26 @@ const char *oma_st_dtype_name(oma_st_dtype d) {
     case OMA_ST_F32: return "F32";
     case OMA_ST_F16: return "F16";
     case OMA_ST_BF16: return "BF16";
+    case OMA_ST_OTHER: break;
     }
     return "?";
 }
 
-size_t oma_st_dtype_size(oma_st_dtype d) { return d == OMA_ST_F32 ? 4 : 2; }
+size_t oma_st_dtype_size(oma_st_dtype d) {
+    switch (d) {
+    case OMA_ST_F32: return 4;
+    case OMA_ST_F16:
+    case OMA_ST_BF16: return 2;
+    case OMA_ST_OTHER: break;
+    }
+    return 0;
+}
+
+/* The format's other dtypes: accepted in a file (sized), never converted. */
+static const struct { const char *name; size_t size; } other_dtypes[] = {
+    {"F64", 8}, {"I64", 8}, {"U64", 8}, {"I32", 4}, {"U32", 4}, {"I16", 2}, {"U16", 2},
+    {"I8", 1}, {"U8", 1}, {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1},
+};
 
 int oma_st_dtype_parse(const char *s, oma_st_dtype *out) {
     if (!s) return -1;
@@ -113,9 +128,18 @@ static int parse_tensor(const char *name, const json_t *v, const uint8_t *data, 
     const json_t *js = json_object_get(v, "shape");
     const json_t *jo = json_object_get(v, "data_offsets");
     if (!json_is_string(jd)) return fail(err, errlen, "tensor '%s': missing dtype", name);
-    if (oma_st_dtype_parse(json_string_value(jd), &t->dtype))
-        return fail(err, errlen, "tensor '%s': unsupported dtype '%.16s' (F32, F16, BF16 only)",
-                    name, json_string_value(jd));
+    const char *ds = json_string_value(jd);
+    size_t esize = 0;
+    if (oma_st_dtype_parse(ds, &t->dtype) == 0) {
+        esize = oma_st_dtype_size(t->dtype);
+    } else {
+        for (size_t i = 0; i < sizeof other_dtypes / sizeof other_dtypes[0]; i++)
+            if (!strcmp(ds, other_dtypes[i].name)) esize = other_dtypes[i].size;
+        if (!esize)
+            return fail(err, errlen, "tensor '%s': unknown dtype '%.16s'", name, ds);
+        t->dtype = OMA_ST_OTHER;
+    }
+    snprintf(t->dtype_str, sizeof t->dtype_str, "%s", ds);
     if (!json_is_array(js)) return fail(err, errlen, "tensor '%s': missing shape", name);
     size_t nd = json_array_size(js);
     if (nd > OMA_ST_MAX_DIMS)
@@ -143,7 +167,7 @@ static int parse_tensor(const char *name, const json_t *v, const uint8_t *data, 
     if ((uint64_t)e > data_len)
         return fail(err, errlen, "tensor '%s': data_offsets end %lld beyond the data (%llu bytes)",
                     name, (long long)e, (unsigned long long)data_len);
-    uint64_t want = (uint64_t)numel * oma_st_dtype_size(t->dtype);
+    uint64_t want = (uint64_t)numel * esize;
     if ((uint64_t)(e - b) != want)
         return fail(err, errlen, "tensor '%s': %lld bytes in file but shape and dtype need %llu",
                     name, (long long)(e - b), (unsigned long long)want);
@@ -350,6 +374,9 @@ int oma_st_check_shape(const oma_st_tensor *t, int ndim, const int64_t *shape, c
 }
 
 int oma_st_read_f32(const oma_st_tensor *t, float *dst, size_t n, char *err, size_t errlen) {
+    if (t->dtype == OMA_ST_OTHER)
+        return fail(err, errlen, "tensor '%s': dtype %s not supported (F32, F16, BF16 only)",
+                    t->name, t->dtype_str);
     if ((int64_t)n != t->numel)
         return fail(err, errlen, "tensor '%s': %lld elements, buffer holds %zu", t->name,
                     (long long)t->numel, n);

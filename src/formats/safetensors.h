@@ -8,6 +8,10 @@
  * F32/F16/BF16 (others are refused by name), shape dims are non-negative and their product does
  * not overflow, data_offsets lie inside the data area, end - begin == numel * dtype size, and no
  * two tensors overlap. Errors are one line naming the tensor ("tensor 'x.weight': ...").
+ * Real checkpoints carry a few integer tensors nobody computes with (transformers' int64
+ * "position_ids"): the other safetensors dtypes (F64, I64, I32, I16, I8, U8, BOOL, ...) are
+ * validated for size and listed as OMA_ST_OTHER with their name in dtype_str, and any attempt to
+ * read one as floats fails naming the tensor and dtype. A dtype outside the format is refused.
  *
  * Tensor data pointers point into the mapping and MAY BE UNALIGNED: read them with memcpy or use
  * oma_st_read_f32(), which converts F16/BF16 to float. The host must be little-endian.
@@ -25,11 +29,12 @@
 /* Largest JSON header accepted (100 MB, as the reference implementation). */
 #define OMA_ST_MAX_HEADER ((uint64_t)100 * 1024 * 1024)
 
-typedef enum { OMA_ST_F32 = 0, OMA_ST_F16 = 1, OMA_ST_BF16 = 2 } oma_st_dtype;
+typedef enum { OMA_ST_F32 = 0, OMA_ST_F16 = 1, OMA_ST_BF16 = 2, OMA_ST_OTHER = 3 } oma_st_dtype;
 
 typedef struct oma_st_tensor {
     const char *name;               /* owned by the file handle */
     oma_st_dtype dtype;
+    char dtype_str[8];              /* as in the file: "F32", "I64", ... */
     int ndim;                       /* 0..OMA_ST_MAX_DIMS (0 = scalar, numel 1) */
     int64_t shape[OMA_ST_MAX_DIMS];
     int64_t numel;
@@ -39,10 +44,10 @@ typedef struct oma_st_tensor {
 
 typedef struct oma_safetensors oma_safetensors;
 
-/* "F32", "F16", "BF16"; element size in bytes (4, 2, 2). */
+/* "F32", "F16", "BF16" ("?" for OTHER); element size in bytes (4, 2, 2; 0 for OTHER). */
 const char *oma_st_dtype_name(oma_st_dtype d);
 size_t oma_st_dtype_size(oma_st_dtype d);
-/* Parses "F32"/"F16"/"BF16"; -1 for anything else. */
+/* Parses "F32"/"F16"/"BF16"; -1 for anything else (OTHER dtypes included). */
 int oma_st_dtype_parse(const char *s, oma_st_dtype *out);
 
 /* Opens (mmap) and validates a file. 0 on success, -1 with err filled. */

@@ -13,7 +13,9 @@
  * VAE attention names (query/key/value/proj_attn) are accepted as aliases of to_q/to_k/to_v/to_out.0.
  *
  * Configs come from the folder's JSON files; a single file gets the SD 1.x defaults (the
- * v1-inference.yaml values), with the UNet/VAE/text widths checked against the tensors.
+ * v1-inference.yaml values) with the widths, block counts, layers per block, cross-attention
+ * width, vocab and text depth read from the tensor shapes (heads and norm groups cannot be read
+ * from shapes: they stay SD 1.x's 8 and 32 / 12 unless a config_dir is given).
  * The tokenizer of a single file comes from tokenizer_dir when given (CLI: --tokenizer DIR),
  * else from a "tokenizer/" folder beside the file; oma_sd_tokenizer_dir() is NULL if neither.
  */
@@ -93,6 +95,16 @@ void oma_sd_config_defaults(oma_sd_config *cfg);
  * 0 on success, -1 with err ("sd: unet/config.json: ..."). */
 int oma_sd_open(const char *path, const char *tokenizer_dir, oma_sd_checkpoint **out, char *err,
                 size_t errlen);
+
+typedef struct oma_sd_open_opts {
+    const char *tokenizer_dir;  /* NULL: <folder>/tokenizer, or tokenizer/ beside a single file */
+    const char *config_dir;     /* single file only, may be NULL: a diffusers folder whose
+                                   unet/vae/text_encoder/scheduler JSON configs replace the SD 1.x
+                                   defaults (as diffusers' from_single_file(config=...)); its
+                                   tokenizer/ is used when tokenizer_dir is NULL and none is beside */
+} oma_sd_open_opts;
+int oma_sd_open_ex(const char *path, const oma_sd_open_opts *opts, oma_sd_checkpoint **out,
+                   char *err, size_t errlen);
 void oma_sd_close(oma_sd_checkpoint *ck);
 
 oma_sd_layout oma_sd_layout_of(const oma_sd_checkpoint *ck);

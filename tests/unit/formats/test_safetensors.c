@@ -183,7 +183,9 @@ static void test_lying_headers(void **s) {
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "overlaps", "'a'");
     /* unknown dtype, named */
-    expect_error("{\"ids\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, "'ids'", "I64");
+    expect_error("{\"ids\":{\"dtype\":\"Q4_K\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, "'ids'", "Q4_K");
+    /* a known non-float dtype is sized like any other: 8 bytes per I64 */
+    expect_error("{\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "'ids'", "need 16");
     /* bytes do not match shape x dtype */
     expect_error("{\"w\":{\"dtype\":\"F16\",\"shape\":[3,3],\"data_offsets\":[0,16]}}", 16, "'w'", "need 18");
     /* begin > end, negative dim, missing fields, shape overflow */
@@ -220,6 +222,35 @@ static void test_huge_header_length(void **s) {
     assert_int_equal(oma_st_open_memory(b, 5, &st, err, sizeof err), -1);
 }
 
+static void test_other_dtype_listed_not_read(void **s) {
+    (void)s;
+    int64_t ids[3] = {0, 1, 2};
+    float w[2] = {1.5f, -2.0f};
+    uint8_t data[32];
+    memcpy(data, ids, 24);
+    memcpy(data + 24, w, 8);
+    size_t len;
+    uint8_t *b = mk("{\"position_ids\":{\"dtype\":\"I64\",\"shape\":[1,3],\"data_offsets\":[0,24]},"
+                    "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]}}", data, 32, &len);
+    oma_safetensors *st;
+    char err[256];
+    if (oma_st_open_memory(b, len, &st, err, sizeof err)) fail_msg("%s", err);
+    const oma_st_tensor *t = oma_st_find(st, "position_ids");
+    assert_non_null(t);
+    assert_int_equal(t->dtype, OMA_ST_OTHER);
+    assert_string_equal(t->dtype_str, "I64");
+    assert_int_equal(t->nbytes, 24);
+    float out[3];
+    assert_int_equal(oma_st_read_f32(t, out, 3, err, sizeof err), -1);
+    assert_non_null(strstr(err, "'position_ids'"));
+    assert_non_null(strstr(err, "I64"));
+    assert_int_equal(oma_st_read_f32(oma_st_find(st, "w"), out, 2, err, sizeof err), 0);
+    assert_true(out[0] == 1.5f && out[1] == -2.0f);
+    assert_string_equal(oma_st_find(st, "w")->dtype_str, "F32");
+    oma_st_close(st);
+    free(b);
+}
+
 static void test_scalar_and_metadata_only(void **s) {
     (void)s;
     float v = 42.0f;
@@ -249,6 +280,7 @@ int main(void) {
         cmocka_unit_test(test_lying_headers),
         cmocka_unit_test(test_huge_header_length),
         cmocka_unit_test(test_scalar_and_metadata_only),
+        cmocka_unit_test(test_other_dtype_listed_not_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
