@@ -1,0 +1,40 @@
+/* sd_model.h — a loaded Stable Diffusion 1.x model: tokenizer, text encoder, UNet and VAE.
+ *
+ * Opens a checkpoint in either layout through sd_checkpoint (the diffusers names and configs),
+ * builds the three networks from the configs and reads every weight by name, converting
+ * F16/BF16 to float32 on load (results then match a float32 reference run of the same
+ * numbers). Any missing or misshapen tensor stops the load with an error naming it.
+ * The checkpoint's mapping is closed once the weights are copied.
+ */
+#ifndef OMA_MODELS_SD_MODEL_H
+#define OMA_MODELS_SD_MODEL_H
+
+#include "models/clip_text.h"
+#include "models/clip_tokenizer.h"
+#include "models/sd_checkpoint.h"
+#include "models/unet.h"
+#include "models/vae.h"
+#include "nn/weights.h"
+
+typedef struct oma_sd_model {
+    oma_sd_config cfg;
+    oma_clip_tokenizer *tok;
+    oma_clip_text text;
+    oma_unet unet;
+    oma_vae vae;
+    int has_encoder;
+} oma_sd_model;
+
+/* The oma_weights view of an open checkpoint (names as oma_sd_find takes them). */
+oma_weights oma_sd_weights(oma_sd_checkpoint *ck);
+
+/* path: diffusers folder or single .safetensors; tokenizer_dir may be NULL. with_encoder 0
+ * skips the VAE encoder (txt2img only). 0, or -1 with err. */
+int oma_sd_model_load(const char *path, const char *tokenizer_dir, int with_encoder,
+                      oma_sd_model *m, char *err, size_t errlen);
+void oma_sd_model_free(oma_sd_model *m);
+
+/* The CLIP parameters for a text config. */
+oma_clip_text_params oma_sd_clip_params(const oma_text_config *t);
+
+#endif
