@@ -51,6 +51,7 @@ test('sign up, run image.normalize with live progress, save to the gallery, find
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('alert').waitFor();
   assert.ok((await page.getByRole('alert').textContent()).length > 0);
+  await shot('browser-login-error.png');
 
   await page.getByRole('tab', { name: 'Sign up' }).click();
   await page.getByLabel('Name').fill('Mina Park');

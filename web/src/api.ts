@@ -115,9 +115,8 @@ export const api = {
 
 /** A sentence for a person from anything thrown. */
 export function errorText(e: unknown): string {
-  if (e instanceof ApiError) return e.message;
-  if (e instanceof Error) return e.message;
-  return String(e);
+  const s = e instanceof Error ? e.message : String(e);
+  return s ? s[0].toUpperCase() + s.slice(1) : 'Something went wrong.';
 }
 
 /** Fetches a job output as text (e.g. pose.json) with the session cookie. */
