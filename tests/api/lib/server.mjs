@@ -32,6 +32,7 @@ export function startServer({ dataDir, workers = 1, env = {}, args = [], timeout
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`server did not start: ${stderr}`)); }, timeoutMs);
+    proc.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot run ${omaBin}: ${e.message}`)); });
     proc.on('exit', (code, sig) => { clearTimeout(timer); reject(new Error(`server exited (${code ?? sig}): ${stderr}`)); });
     proc.stdout.on('data', (d) => {
       out += d;
