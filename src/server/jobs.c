@@ -373,16 +373,20 @@ int oma_jobs_heartbeat(oma_db *db, const char *job_id, const char *worker_id, in
     if (!(progress >= 0)) progress = -1; /* NaN or negative: leave unchanged */
     if (progress > 1) progress = 1;
     oma_stmt *st = NULL;
-    int ok = oma_db_prepare(db,
-                            "UPDATE jobs SET lease_until = ?, heartbeat_at = ?, "
-                            "progress = CASE WHEN ? >= 0 THEN ? ELSE progress END, "
-                            "message = COALESCE(?, message), preview_key = COALESCE(?, preview_key) "
-                            "WHERE id = ? AND worker_id = ? AND status = 'running'",
-                            &st) == 0 &&
-             oma_stmt_bind_int(st, 1, now + oma_jobs_lease_seconds()) == 0 && oma_stmt_bind_text(st, 2, stamp) == 0 &&
-             oma_stmt_bind_double(st, 3, progress) == 0 && oma_stmt_bind_double(st, 4, progress) == 0 &&
-             oma_stmt_bind_text(st, 5, message ? msg : NULL) == 0 && oma_stmt_bind_text(st, 6, preview_key) == 0 &&
-             oma_stmt_bind_text(st, 7, job_id) == 0 && oma_stmt_bind_text(st, 8, worker_id) == 0 &&
+    /* Branch in C rather than in SQL, so no placeholder needs its type guessed (libpq). */
+    int with_progress = progress >= 0;
+    const char *sql = with_progress ? "UPDATE jobs SET lease_until = ?, heartbeat_at = ?, "
+                                      "message = COALESCE(?, message), preview_key = COALESCE(?, preview_key), "
+                                      "progress = ? WHERE id = ? AND worker_id = ? AND status = 'running'"
+                                    : "UPDATE jobs SET lease_until = ?, heartbeat_at = ?, "
+                                      "message = COALESCE(?, message), preview_key = COALESCE(?, preview_key) "
+                                      "WHERE id = ? AND worker_id = ? AND status = 'running'";
+    int i = 5;
+    int ok = oma_db_prepare(db, sql, &st) == 0 && oma_stmt_bind_int(st, 1, now + oma_jobs_lease_seconds()) == 0 &&
+             oma_stmt_bind_text(st, 2, stamp) == 0 && oma_stmt_bind_text(st, 3, message ? msg : NULL) == 0 &&
+             oma_stmt_bind_text(st, 4, preview_key) == 0 &&
+             (!with_progress || oma_stmt_bind_double(st, i++, progress) == 0) &&
+             oma_stmt_bind_text(st, i, job_id) == 0 && oma_stmt_bind_text(st, i + 1, worker_id) == 0 &&
              oma_stmt_step(st) == 0;
     oma_stmt_finalize(st);
     if (!ok) return -1;
@@ -446,15 +450,18 @@ int oma_jobs_finish(oma_db *db, const char *job_id, const char *worker_id, const
              oma_stmt_step(st) == 0;
     } else {
         ok = oma_db_prepare(db,
-                            "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, lease_until = NULL, "
-                            "progress = CASE WHEN ? = 'succeeded' THEN 1 ELSE progress END, message = ? "
-                            "WHERE id = ? AND worker_id = ? AND status = 'running'",
+                            success ? "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, "
+                                      "lease_until = NULL, progress = 1, message = ? "
+                                      "WHERE id = ? AND worker_id = ? AND status = 'running'"
+                                    : "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, "
+                                      "lease_until = NULL, message = ? "
+                                      "WHERE id = ? AND worker_id = ? AND status = 'running'",
                             &st) == 0 &&
              oma_stmt_bind_text(st, 1, status) == 0 && oma_stmt_bind_text(st, 2, rtext) == 0 &&
              oma_stmt_bind_text(st, 3, success ? NULL : error ? msg : status) == 0 &&
-             oma_stmt_bind_text(st, 4, stamp) == 0 && oma_stmt_bind_text(st, 5, status) == 0 &&
-             oma_stmt_bind_text(st, 6, success ? "done" : status) == 0 && oma_stmt_bind_text(st, 7, job_id) == 0 &&
-             oma_stmt_bind_text(st, 8, worker_id) == 0 && oma_stmt_step(st) == 0;
+             oma_stmt_bind_text(st, 4, stamp) == 0 && oma_stmt_bind_text(st, 5, success ? "done" : status) == 0 &&
+             oma_stmt_bind_text(st, 6, job_id) == 0 && oma_stmt_bind_text(st, 7, worker_id) == 0 &&
+             oma_stmt_step(st) == 0;
     }
     oma_stmt_finalize(st);
     free(rtext);
