@@ -1,9 +1,10 @@
 /* pose_warp.c — the pose warp end to end, and the pose.warp job kind.
  *
- * Steps: pose pairs -> handles; the figure's mask; a background plate with the figure's old
- * place emptied (transparent for cut-outs, push-pull filled for opaque pictures); the figure
- * drawn deformed over the plate. Pixels that are neither under the old nor the new figure are
- * copied unchanged, so the background never moves.
+ * Steps: pose pairs -> handles; the figure's mask (pose_warp_mask.c says how); a background
+ * plate with the figure's old place emptied (transparent for cut-outs, push-pull filled on a
+ * flat backdrop; on a busy backdrop the plate is the picture itself and the region round the
+ * figure is deformed as a whole with its rim pinned); the figure drawn deformed over the
+ * plate. Pixels away from the old and the new figure are copied unchanged.
  */
 #include "pipelines/pose_warp.h"
 
@@ -56,7 +57,7 @@ int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to
     const oma_image *src = img;
     oma_warp_handle *h = NULL;
     uint8_t *mask = NULL, *hole = NULL;
-    int n = 0, has_alpha = 0, rc = -1;
+    int n = 0, mode = 0, rc = -1;
     memset(out, 0, sizeof *out);
     if (!o) o = &def;
     if (!img || !img->px || img->w <= 0 || img->h <= 0) return oma_image_err(err, errlen, "pose warp: no image");
@@ -65,24 +66,27 @@ int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to
         src = &rgb;
     }
     if (oma_warp_handles(from, to, src->w, src->h, o->bone_samples, &h, &n, err, errlen) != 0) goto done;
-    if (oma_warp_mask(src, h, n, &mask, &has_alpha, err, errlen) != 0) goto done;
+    const int grid = o->grid < 2 ? 2 : o->grid > 64 ? 64 : o->grid;
+    if (oma_warp_mask(src, h, n, 2 * grid + 4, &mask, &mode, err, errlen) != 0) goto done;
     if (oma_image_convert(src, 4, &plate) != 0) {
         oma_image_err(err, errlen, "pose warp: out of memory");
         goto done;
     }
     const size_t np = (size_t)src->w * src->h;
-    if (has_alpha) {
+    if (mode == OMA_WARP_MASK_ALPHA) {
         for (size_t i = 0; i < np; i++)
             if (mask[i]) plate.px[i * 4 + 3] = 0;
-    } else {
+    } else if (mode == OMA_WARP_MASK_COLOR) {
         hole = dilate(mask, src->w, src->h, 2);
         if (!hole || oma_warp_fill(&plate, hole) != 0) {
             oma_image_err(err, errlen, "pose warp: out of memory");
             goto done;
         }
+    } else if (oma_warp_anchors(mask, src->w, src->h, 2 * grid, &h, &n, err, errlen) != 0) {
+        goto done;   /* REGION: the plate stays the picture; the region's rim is pinned */
     }
     if (oma_warp_render(src, mask, h, n, o, &plate, err, errlen) != 0) goto done;
-    if (has_alpha || img->c == 4) {
+    if (mode == OMA_WARP_MASK_ALPHA || img->c == 4) {
         *out = plate;
         plate.px = NULL;
     } else if (oma_image_convert(&plate, 3, out) != 0) {

@@ -19,10 +19,13 @@
 #include "formats/openpose.h"
 
 /* One control point pair in image pixels: p in the source picture moves to q. depth orders
- * overlapping parts when rendering (0 torso/head, 1 legs, 2 arms, 3 hands). */
+ * overlapping parts when rendering (0 torso/head, 1 legs, 2 arms, 3 hands); radius, when
+ * non-zero, is how far round this point the figure reaches at least (the head's points get
+ * the head's size, so hair moves with the face). */
 typedef struct oma_warp_handle {
     float px, py, qx, qy;
     int depth;
+    float radius;
 } oma_warp_handle;
 
 typedef struct oma_warp_opts {
@@ -46,12 +49,21 @@ int oma_warp_handles(const oma_pose *from, const oma_pose *to, int img_w, int im
 void oma_warp_mls(const oma_warp_handle *h, int n, float alpha, int inverse, float x, float y,
                   float *ox, float *oy);
 
-/* Foreground coverage (0..255, w*h bytes, malloc'ed into *mask): the alpha channel when the
- * image has meaningful alpha (*has_alpha = 1); otherwise pixels that differ from the border's
- * colour, inside a generous region around the source skeleton (or that region alone when the
- * colours don't separate). */
-int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, uint8_t **mask,
-                  int *has_alpha, char *err, size_t errlen);
+/* How the figure was told from the background. */
+enum { OMA_WARP_MASK_ALPHA = 0, OMA_WARP_MASK_COLOR = 1, OMA_WARP_MASK_REGION = 2 };
+
+/* Foreground coverage (0..255, w*h bytes, malloc'ed into *mask) and the mode used:
+ *  ALPHA  the image has meaningful alpha: coverage = alpha;
+ *  COLOR  a flat backdrop: pixels unlike the border's colour, near the source skeleton;
+ *  REGION a busy backdrop: everything near the source or target skeleton, widened by margin
+ *         pixels; the caller pins its rim (oma_warp_anchors) and deforms it as a whole. */
+int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, int margin, uint8_t **mask,
+                  int *mode, char *err, size_t errlen);
+
+/* Appends fixed handles (p = q) along the rim of mask, about spacing pixels apart, to the
+ * malloc'ed array *hs of *n handles (realloc'ed). */
+int oma_warp_anchors(const uint8_t *mask, int w, int h, int spacing, oma_warp_handle **hs, int *n,
+                     char *err, size_t errlen);
 
 /* Fills the pixels where hole != 0 of an RGB(A) image smoothly from the pixels around them
  * (push-pull: averages over a pyramid, then pulled back down). Others are untouched. */

@@ -35,7 +35,7 @@ static int push(hbuf *b, float px, float py, float qx, float qy, int depth)
         b->h = nh;
         b->cap = nc;
     }
-    b->h[b->n++] = (oma_warp_handle){px, py, qx, qy, depth};
+    b->h[b->n++] = (oma_warp_handle){px, py, qx, qy, depth, 0};
     return 0;
 }
 
@@ -49,13 +49,15 @@ static int present(const oma_kp *a, const oma_kp *b)
 }
 
 /* depth < 0: a body point, whose depth follows its limb (elbow/wrist: arm, knee/ankle: leg) */
-static int add_points(hbuf *b, const oma_kp *f, const oma_kp *t, int n, const scale *s, int depth)
+/* head_r > 0 is given to the head's points: the body's nose, eyes and ears, or all of them
+ * for the face */
+static int add_points(hbuf *b, const oma_kp *f, const oma_kp *t, int n, const scale *s, int depth, float head_r)
 {
     for (int i = 0; i < n; i++) {
         int d = depth >= 0 ? depth : body_depth(i, i);
-        if (present(&f[i], &t[i]) &&
-            push(b, f[i].x * s->fx, f[i].y * s->fy, t[i].x * s->tx, t[i].y * s->ty, d) != 0)
-            return -1;
+        if (!present(&f[i], &t[i])) continue;
+        if (push(b, f[i].x * s->fx, f[i].y * s->fy, t[i].x * s->tx, t[i].y * s->ty, d) != 0) return -1;
+        if (n == OMA_OP_FACE || (n == OMA_OP_BODY && (i == 0 || i >= 14))) b->h[b->n - 1].radius = head_r;
     }
     return 0;
 }
@@ -116,10 +118,14 @@ int oma_warp_handles(const oma_pose *from, const oma_pose *to, int img_w, int im
     for (int p = 0; p < from->n_people; p++) {
         const oma_pose_person *f = &from->people[p], *t = &to->people[p];
         int before = b.n;
-        if (add_points(&b, f->body, t->body, OMA_OP_BODY, &s, -1) != 0 ||
-            add_points(&b, f->face, t->face, OMA_OP_FACE, &s, 0) != 0 ||
-            add_points(&b, f->lhand, t->lhand, OMA_OP_HAND, &s, 3) != 0 ||
-            add_points(&b, f->rhand, t->rhand, OMA_OP_HAND, &s, 3) != 0)
+        /* the head reaches about as far round the face as the nose is from the neck */
+        float head_r = 0;
+        if (present(&f->body[0], &t->body[0]) && present(&f->body[1], &t->body[1]))
+            head_r = hypotf((f->body[0].x - f->body[1].x) * s.fx, (f->body[0].y - f->body[1].y) * s.fy);
+        if (add_points(&b, f->body, t->body, OMA_OP_BODY, &s, -1, head_r) != 0 ||
+            add_points(&b, f->face, t->face, OMA_OP_FACE, &s, 0, head_r) != 0 ||
+            add_points(&b, f->lhand, t->lhand, OMA_OP_HAND, &s, 3, 0) != 0 ||
+            add_points(&b, f->rhand, t->rhand, OMA_OP_HAND, &s, 3, 0) != 0)
             goto oom;
         n_joints += b.n - before;
         for (int l = 0; l < 17; l++) {

@@ -1,10 +1,12 @@
 /* pose_warp_mask.c — what is the figure, and what goes where it was.
  *
- * A cut-out character (PNG with alpha) says it itself: coverage = alpha. An opaque picture
- * gets a simple mask: pixels whose colour is far from the border's median colour, kept only
- * inside a generous region around the source skeleton (capsules round the bones, discs round
- * the points), then closed to remove pinholes. If colour does not separate figure from
- * background there, the region alone is the mask. Holes left behind are filled push-pull:
+ * A cut-out character (PNG with alpha) says it itself: coverage = alpha. An opaque picture on
+ * a flat backdrop (most of the border near one colour) gets a colour mask: pixels far from
+ * the border's median colour, inside a generous region round the source skeleton (discs round
+ * the handles, capsules along the bones), closed to remove pinholes. On a busy background
+ * colour cannot tell figure from ground, so the region round both skeletons (source and
+ * target, widened) is deformed as a whole, its rim pinned by anchor handles so it joins the
+ * untouched picture around it without a seam. Holes left behind by a cut are filled push-pull:
  * known pixels are averaged down a pyramid and the averages pulled back into the hole, which
  * gives a smooth continuation of the surrounding background in O(pixels).
  */
@@ -68,13 +70,28 @@ static int morph(uint8_t *m, int w, int h, int r, int grow)
     return 0;
 }
 
-int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, uint8_t **mask,
-                  int *has_alpha, char *err, size_t errlen)
+/* Marks discs of radius r round the handles' source (or target) points, and capsules between
+ * consecutive handles that are close (the samples along one bone), in region. */
+static void skeleton_region(uint8_t *region, int w, int H, const oma_warp_handle *h, int n, int target, float r)
+{
+    for (int i = 0; i < n; i++) {
+        float x = target ? h[i].qx : h[i].px, y = target ? h[i].qy : h[i].py;
+        capsule(region, w, H, x, y, x, y, h[i].radius > r ? h[i].radius : r);
+        if (i + 1 < n) {
+            float x2 = target ? h[i + 1].qx : h[i + 1].px, y2 = target ? h[i + 1].qy : h[i + 1].py;
+            float dx = x2 - x, dy = y2 - y;
+            if (dx * dx + dy * dy < 4 * r * r) capsule(region, w, H, x, y, x2, y2, r);
+        }
+    }
+}
+
+int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, int margin, uint8_t **mask,
+                  int *mode, char *err, size_t errlen)
 {
     const int w = img->w, H = img->h, c = img->c;
     const size_t np = (size_t)w * H;
     *mask = NULL;
-    *has_alpha = 0;
+    *mode = OMA_WARP_MASK_ALPHA;
     uint8_t *m = calloc(np, 1);
     if (!m) return oma_image_err(err, errlen, "pose warp: out of memory");
     if (c == 4) {
@@ -82,12 +99,11 @@ int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, uint8_t
         for (size_t i = 0; i < np; i++) transparent += img->px[i * 4 + 3] < 250;
         if (transparent > np / 200) {   /* at least 0.5 % see-through: a cut-out */
             for (size_t i = 0; i < np; i++) m[i] = img->px[i * 4 + 3];
-            *has_alpha = 1;
             *mask = m;
             return 0;
         }
     }
-    /* region round the skeleton: the radius follows the size of the figure */
+    /* the radius round the skeleton follows the size of the figure */
     float minx = 1e30f, miny = 1e30f, maxx = -1e30f, maxy = -1e30f;
     for (int i = 0; i < n; i++) {
         minx = fminf(minx, h[i].px);
@@ -95,31 +111,20 @@ int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, uint8_t
         miny = fminf(miny, h[i].py);
         maxy = fmaxf(maxy, h[i].py);
     }
-    float size = fmaxf(maxx - minx, maxy - miny);
-    float r = fmaxf(0.09f * size, 6.0f);
-    uint8_t *region = calloc(np, 1);
-    if (!region) {
-        free(m);
-        return oma_image_err(err, errlen, "pose warp: out of memory");
-    }
-    /* handles are joints plus points along every bone, so discs round them cover the bones */
-    for (int i = 0; i < n; i++) capsule(region, w, H, h[i].px, h[i].py, h[i].px, h[i].py, r);
-    for (int i = 0; i + 1 < n; i++) {
-        /* consecutive handles of a bone are close together: join them into capsules */
-        float dx = h[i + 1].px - h[i].px, dy = h[i + 1].py - h[i].py;
-        if (dx * dx + dy * dy < 4 * r * r) capsule(region, w, H, h[i].px, h[i].py, h[i + 1].px, h[i + 1].py, r);
-    }
-    /* the border's median colour */
-    size_t nb = 2 * (size_t)w + 2 * (size_t)H;
-    uint8_t *b = malloc(nb);
-    if (!b) {
+    float r = fmaxf(0.09f * fmaxf(maxx - minx, maxy - miny), 6.0f);
+    uint8_t *region = calloc(np, 1), *b = malloc(2 * (size_t)w + 2 * (size_t)H);
+    if (!region || !b) {
         free(m);
         free(region);
+        free(b);
         return oma_image_err(err, errlen, "pose warp: out of memory");
     }
-    uint8_t bg[3];
+    skeleton_region(region, w, H, h, n, 0, r);
+    /* the border's median colour, and how uniform the border is */
+    uint8_t bg[3] = {0, 0, 0};
+    size_t k = 0;
     for (int ch = 0; ch < 3 && ch < c; ch++) {
-        size_t k = 0;
+        k = 0;
         for (int x = 0; x < w; x++) {
             b[k++] = img->px[((size_t)x) * c + ch];
             b[k++] = img->px[((size_t)(H - 1) * w + x) * c + ch];
@@ -132,27 +137,85 @@ int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, uint8_t
         bg[ch] = b[k / 2];
     }
     free(b);
-    size_t in_region = 0, fg = 0;
-    for (size_t i = 0; i < np; i++) {
-        if (!region[i]) continue;
-        in_region++;
-        int d = 0;
-        for (int ch = 0; ch < 3 && ch < c; ch++) {
-            int e = abs((int)img->px[i * c + ch] - (int)bg[c >= 3 ? ch : 0]);
-            if (e > d) d = e;
-        }
-        if (d > 32) {
-            m[i] = 255;
-            fg++;
+    size_t near_bg = 0, nb = 0;
+    for (int y = 0; y < H; y++) {
+        int step = (y == 0 || y == H - 1) ? 1 : (w > 1 ? w - 1 : 1);   /* whole first/last row, else both ends */
+        for (int x = 0; x < w; x += step) {
+            const uint8_t *p = img->px + ((size_t)y * w + x) * c;
+            int d = 0;
+            for (int ch = 0; ch < 3 && ch < c; ch++) d = abs(p[ch] - bg[ch]) > d ? abs(p[ch] - bg[ch]) : d;
+            near_bg += d <= 24;
+            nb++;
         }
     }
-    if (fg < in_region / 20) memcpy(m, region, np);   /* colour says nothing: use the region */
-    free(region);
-    if (morph(m, w, H, 2, 1) != 0 || morph(m, w, H, 2, 0) != 0) {
-        free(m);
+    size_t in_region = 0, fg = 0;
+    if (near_bg * 10 >= nb * 6) {   /* a flat backdrop: colour separates the figure */
+        for (size_t i = 0; i < np; i++) {
+            if (!region[i]) continue;
+            in_region++;
+            int d = 0;
+            for (int ch = 0; ch < 3 && ch < c; ch++) {
+                int e = abs((int)img->px[i * c + ch] - (int)bg[ch]);
+                if (e > d) d = e;
+            }
+            if (d > 32) {
+                m[i] = 255;
+                fg++;
+            }
+        }
+    }
+    if (in_region > 0 && fg >= in_region / 20) {
+        *mode = OMA_WARP_MASK_COLOR;
+        free(region);
+        if (morph(m, w, H, 2, 1) != 0 || morph(m, w, H, 2, 0) != 0) {
+            free(m);
+            return oma_image_err(err, errlen, "pose warp: out of memory");
+        }
+        *mask = m;
+        return 0;
+    }
+    /* a busy background: the region round both skeletons, widened by margin, is deformed as a
+     * whole (its rim is anchored by the caller) */
+    *mode = OMA_WARP_MASK_REGION;
+    skeleton_region(region, w, H, h, n, 1, r);
+    free(m);
+    if (morph(region, w, H, margin, 1) != 0) {
+        free(region);
         return oma_image_err(err, errlen, "pose warp: out of memory");
     }
-    *mask = m;
+    *mask = region;
+    return 0;
+}
+
+int oma_warp_anchors(const uint8_t *mask, int w, int h, int spacing, oma_warp_handle **hs, int *n,
+                     char *err, size_t errlen)
+{
+    const int first = *n;
+    int cap = *n;
+    if (spacing < 1) spacing = 1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * w + x;
+            if (!mask[i]) continue;
+            int rim = (x > 0 && !mask[i - 1]) || (x + 1 < w && !mask[i + 1]) || (y > 0 && !mask[i - (size_t)w]) ||
+                      (y + 1 < h && !mask[i + (size_t)w]);
+            if (!rim) continue;
+            int close = 0;
+            for (int k = first; k < *n && !close; k++) {
+                float dx = (*hs)[k].px - (x + 0.5f), dy = (*hs)[k].py - (y + 0.5f);
+                close = dx * dx + dy * dy < (float)spacing * (float)spacing;
+            }
+            if (close) continue;
+            if (*n == cap) {
+                int nc = cap * 2 + 64;
+                oma_warp_handle *nh = realloc(*hs, sizeof *nh * (size_t)nc);
+                if (!nh) return oma_image_err(err, errlen, "pose warp: out of memory");
+                *hs = nh;
+                cap = nc;
+            }
+            float fx = x + 0.5f, fy = y + 0.5f;
+            (*hs)[(*n)++] = (oma_warp_handle){fx, fy, fx, fy, 0, 0};
+        }
     return 0;
 }
 
