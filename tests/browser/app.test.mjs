@@ -370,3 +370,34 @@ async function centre(locator) {
   assert.ok(b, 'element is visible');
   return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
 }
+
+test('cancel: a queued job (server without workers) is cancelled from its card', async () => {
+  // A second server with no workers keeps every job queued, so cancelling is deterministic.
+  // It runs last: its session cookie (same host, other port) replaces the first one's.
+  const idle = await startServer({ workers: 0 });
+  try {
+    const signup = await page.request.post(idle.url + '/api/auth/signup', {
+      data: { email: 'jun@example.com', password: 'another long password', name: 'Jun' } });
+    assert.equal(signup.status(), 201);
+    const w = await page.request.post(idle.url + '/api/webtoons', { data: { name: 'Idle' } });
+    assert.equal(w.status(), 201);
+    await page.goto(idle.url + '/#/tools');
+    await page.locator('.who', { hasText: 'Jun' }).waitFor();
+    await page.getByTestId('tools-image').locator('input[type=file]')
+      .setInputFiles({ name: 'flat.png', mimeType: 'image/png', buffer: makePng(64, 48, () => [90, 120, 150]) });
+    await page.getByTestId('tools-image').locator('figcaption', { hasText: '64×48' }).waitFor();
+    await page.getByRole('button', { name: 'Run' }).click();
+    const job = page.getByTestId('job').first();
+    await job.locator('.status-pill', { hasText: 'queued' }).waitFor();
+    assert.equal(await job.getByTestId('progress-percent').textContent(), '0%');
+    await job.getByRole('button', { name: 'Cancel' }).click();
+    await page.locator('[data-testid=job][data-status=cancelled]').waitFor();
+    assert.equal(await job.getByTestId('job-message').textContent(), 'Cancelled');
+    assert.equal(await job.getByTestId('job-output').count(), 0);
+    await shot('browser-cancelled.png');
+  } finally {
+    const r = await idle.stop();
+    assert.doesNotMatch(idle.log(), /AddressSanitizer|LeakSanitizer|runtime error:/);
+    assert.ok(r.code === 0 || r.sig === 'SIGTERM', `second server exit ${r.code ?? r.sig}`);
+  }
+});

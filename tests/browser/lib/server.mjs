@@ -12,13 +12,13 @@ export const SOURCE_DIR = process.env.OMA_SOURCE_DIR
 export const OMA_BIN = process.env.OMA_BIN ?? join(SOURCE_DIR, 'build-test', 'oma');
 export const WEB_DIST = process.env.OMA_WEB_DIST ?? join(SOURCE_DIR, 'web', 'dist');
 
-export async function startServer({ extraArgs = [], web = true, timeoutMs = 30000 } = {}) {
+export async function startServer({ extraArgs = [], web = true, workers = 1, timeoutMs = 30000 } = {}) {
   if (!existsSync(OMA_BIN)) throw new Error(`oma binary not found at ${OMA_BIN} (build it, or set OMA_BIN)`);
   if (web && !existsSync(join(WEB_DIST, 'index.html'))) {
     throw new Error(`web UI not built at ${WEB_DIST} (run: cd web && npm ci && npm run build)`);
   }
   const data = mkdtempSync(join(tmpdir(), 'oma-test-'));
-  const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--workers', '1',
+  const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--workers', String(workers),
     ...(web ? ['--web', WEB_DIST] : []), ...extraArgs];
   const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=1' };
   delete env.OMA_MODELS;
