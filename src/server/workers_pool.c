@@ -1,8 +1,9 @@
 /* workers_pool.c — N worker threads for `oma serve`.
  *
  * Each thread opens its own db and storage handles (one handle per thread, as db.h asks),
- * then loops: every few seconds give expired leases back to the queue, run one job, and when
- * the queue is empty sleep poll_ms on a condition variable that stop() signals. stop() sets a
+ * then loops: run one job, and when the queue is empty sleep poll_ms on a condition variable
+ * that stop() signals. One more thread, the janitor, gives expired leases back to the queue
+ * at start and every few seconds, so that happens even while every worker is busy. stop() sets a
  * flag the run loop's progress callback reports as "stop", so a running job ends at its next
  * progress point and goes back to queued; then it joins the threads.
  */
@@ -35,6 +36,8 @@ struct oma_workers {
     pthread_cond_t cv;
     int n;
     worker *w;
+    pthread_t janitor;
+    int janitor_started;
 };
 
 static void nap(oma_workers *p, int ms)
@@ -67,20 +70,34 @@ static void *worker_main(void *arg)
         fprintf(stderr, "oma: worker %s: %s (retrying)\n", w->id, err);
         nap(p, 1000);
     }
-    int64_t last_requeue = 0;
     while (!atomic_load(&p->stop)) {
-        int64_t now = oma_db_unix_now();
-        if (w->index == 0 && now - last_requeue >= REQUEUE_EVERY_S) {
-            last_requeue = now;
-            if (oma_jobs_requeue_expired(db, now) < 0)
-                fprintf(stderr, "oma: worker %s: requeue: %s\n", w->id, oma_db_errmsg(db));
-        }
         int rc = oma_workers_run_one_ex(db, st, p->models_dir, p->data_dir, w->id, &p->stop, NULL, err,
                                          sizeof err);
         if (rc < 0) fprintf(stderr, "oma: worker %s: %s\n", w->id, err);
         if (rc <= 0) nap(p, rc < 0 ? 1000 : p->poll_ms);
     }
     oma_storage_close(st);
+    oma_db_close(db);
+    return NULL;
+}
+
+static void *janitor_main(void *arg)
+{
+    oma_workers *p = arg;
+    oma_db *db = NULL;
+    char err[512];
+    while (!atomic_load(&p->stop)) {
+        if (!db && oma_db_open(&db, p->db_url, 1, err, sizeof err) != 0) {
+            db = NULL;
+            fprintf(stderr, "oma: workers: requeue: %s (retrying)\n", err);
+        }
+        if (db) {
+            int n = oma_jobs_requeue_expired(db, oma_db_unix_now());
+            if (n < 0) fprintf(stderr, "oma: workers: requeue: %s\n", oma_db_errmsg(db));
+            else if (n > 0) fprintf(stderr, "oma: workers: %d job(s) whose worker stopped responding handled\n", n);
+        }
+        nap(p, REQUEUE_EVERY_S * 1000);
+    }
     oma_db_close(db);
     return NULL;
 }
@@ -150,6 +167,12 @@ int oma_workers_start(oma_workers **out, const oma_workers_config *cfg, char *er
         }
         w->started = 1;
     }
+    if (pthread_create(&p->janitor, NULL, janitor_main, p) != 0) {
+        snprintf(err, errlen, "workers: cannot start the requeue thread");
+        oma_workers_stop(p);
+        return -1;
+    }
+    p->janitor_started = 1;
     *out = p;
     return 0;
 }
@@ -163,6 +186,7 @@ void oma_workers_stop(oma_workers *p)
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n; i++)
         if (p->w[i].started) pthread_join(p->w[i].thread, NULL);
+    if (p->janitor_started) pthread_join(p->janitor, NULL);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     pool_free(p);

@@ -552,6 +552,35 @@ static void test_pool_stop_requeues(void **state)
     assert_true(landed);
 }
 
+/* A job left running by a worker that died long ago is requeued by the pool's janitor at
+ * start and then finished by a pool worker. */
+static void test_pool_requeues_at_start(void **state)
+{
+    (void)state;
+    char id[48], got[48], err[256];
+    enqueue_image("art1", "{\"max_side\":48}", up_png, id);
+    assert_int_equal(oma_jobs_claim(db, "ghost", oma_db_unix_now() - 100, got, sizeof got), 1);
+    assert_string_equal(got, id);
+    oma_workers_config cfg = {
+        .db_url = db_url, .storage_url = st_url, .data_dir = tmpdir, .n_workers = 1, .poll_ms = 10};
+    oma_workers *w = NULL;
+    assert_int_equal(oma_workers_start(&w, &cfg, err, sizeof err), 0);
+    const char *s = NULL;
+    json_t *j = NULL;
+    for (int tries = 0; tries < 1000; tries++) {
+        json_decref(j);
+        j = oma_jobs_get_json(db, id, NULL);
+        s = jstr(j, "status");
+        if (strcmp(s, "succeeded") == 0) break;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    oma_workers_stop(w);
+    assert_string_equal(s, "succeeded");
+    assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 2);
+    json_decref(j);
+}
+
 static void test_pool(void **state)
 {
     (void)state;
@@ -594,6 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_kept_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_requeues_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_stop_requeues, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
