@@ -1,0 +1,314 @@
+/* generate_job.c — the generate.txt2img and generate.img2img job kinds.
+ *
+ * A kind is offered when OMA_MODELS holds a Stable Diffusion 1.x model: the folder itself is a
+ * diffusers model (model_index.json), or it contains one (a sub-folder with model_index.json or
+ * a .safetensors single file; the first by name, or the one params.model names). Loading SD
+ * takes seconds and gigabytes, so the last model loaded stays in memory, shared by the workers
+ * behind one lock (generations run one at a time: each already uses every core).
+ * Outputs image-0.png .. image-(batch-1).png with A1111 "parameters" chunks; progress after
+ * every step with a cheap latent preview every 4 steps.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pipelines/generate.h"
+#include "pipelines/job_kind.h"
+
+#define PATH_MAX_LEN 4096
+
+static int is_dir_with_index(const char *dir)
+{
+    char p[PATH_MAX_LEN];
+    struct stat st;
+    if (snprintf(p, sizeof p, "%s/model_index.json", dir) >= (int)sizeof p) return 0;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int name_ok(const char *n)
+{
+    return n && *n && n[0] != '.' && !strchr(n, '/') && strlen(n) < 256;
+}
+
+/* Finds the model to use; 0 with path filled, or -1. want may be NULL. */
+static int find_model(const char *models_dir, const char *want, char *path, size_t len)
+{
+    if (!models_dir || !*models_dir) return -1;
+    if (want) {
+        if (!name_ok(want)) return -1;
+        if (snprintf(path, len, "%s/%s", models_dir, want) >= (int)len) return -1;
+        struct stat st;
+        if (stat(path, &st) != 0) return -1;
+        if (S_ISDIR(st.st_mode)) return is_dir_with_index(path) ? 0 : -1;
+        return S_ISREG(st.st_mode) && ends_with(want, ".safetensors") ? 0 : -1;
+    }
+    if (is_dir_with_index(models_dir)) return snprintf(path, len, "%s", models_dir) < (int)len ? 0 : -1;
+    struct dirent **names = NULL;
+    int n = scandir(models_dir, &names, NULL, alphasort);
+    if (n < 0) return -1;
+    int found = -1;
+    for (int i = 0; i < n; i++) {
+        const char *e = names[i]->d_name;
+        if (found != 0 && name_ok(e) && snprintf(path, len, "%s/%s", models_dir, e) < (int)len) {
+            struct stat st;
+            if (stat(path, &st) == 0 &&
+                ((S_ISDIR(st.st_mode) && is_dir_with_index(path)) ||
+                 (S_ISREG(st.st_mode) && ends_with(e, ".safetensors") && st.st_size > 1024 * 1024)))
+                found = 0;
+        }
+        free(names[i]);
+    }
+    free(names);
+    return found;
+}
+
+static int available(const char *models_dir)
+{
+    char p[PATH_MAX_LEN];
+    return find_model(models_dir, NULL, p, sizeof p) == 0;
+}
+
+/* ---- params ---- */
+
+static int get_int(const json_t *o, const char *k, long long lo, long long hi, long long *v, char *err,
+                   size_t errlen)
+{
+    json_t *j = json_object_get(o, k);
+    if (!j) return 0;
+    if (!json_is_integer(j) || json_integer_value(j) < lo || json_integer_value(j) > hi) {
+        snprintf(err, errlen, "%s must be an integer in %lld..%lld", k, lo, hi);
+        return -1;
+    }
+    *v = json_integer_value(j);
+    return 0;
+}
+
+static int get_num(const json_t *o, const char *k, double lo, double hi, double *v, char *err,
+                   size_t errlen)
+{
+    json_t *j = json_object_get(o, k);
+    if (!j) return 0;
+    if (!json_is_number(j) || !(json_number_value(j) >= lo && json_number_value(j) <= hi)) {
+        snprintf(err, errlen, "%s must be a number in %g..%g", k, lo, hi);
+        return -1;
+    }
+    *v = json_number_value(j);
+    return 0;
+}
+
+static int get_str(const json_t *o, const char *k, const char **v, char *err, size_t errlen)
+{
+    json_t *j = json_object_get(o, k);
+    if (!j) return 0;
+    if (!json_is_string(j) || json_string_length(j) > 4000) {
+        snprintf(err, errlen, "%s must be a string (at most 4000 bytes)", k);
+        return -1;
+    }
+    *v = json_string_value(j);
+    return 0;
+}
+
+/* Reads params into p (strings point into params). */
+static int read_params(const json_t *params, int img2img, oma_generate_params *p, const char **model,
+                       char *err, size_t errlen)
+{
+    oma_generate_defaults(p);
+    *model = NULL;
+    if (!json_is_object(params)) {
+        snprintf(err, errlen, "params must be an object");
+        return -1;
+    }
+    const char *prompt = NULL, *sampler = NULL;
+    long long steps = p->steps, seed = 0, width = p->width, height = p->height, batch = 1, clip_skip = 1;
+    double cfg = p->cfg, strength = p->strength;
+    if (get_str(params, "prompt", &prompt, err, errlen) || get_str(params, "negative", &p->negative, err, errlen) ||
+        get_str(params, "sampler", &sampler, err, errlen) || get_str(params, "model", model, err, errlen) ||
+        get_int(params, "steps", 1, 150, &steps, err, errlen) ||
+        get_int(params, "seed", 0, 4294967295LL, &seed, err, errlen) ||
+        get_int(params, "width", 64, OMA_GEN_MAX_SIDE, &width, err, errlen) ||
+        get_int(params, "height", 64, OMA_GEN_MAX_SIDE, &height, err, errlen) ||
+        get_int(params, "batch", 1, OMA_GEN_MAX_BATCH, &batch, err, errlen) ||
+        get_int(params, "clip_skip", 1, 5, &clip_skip, err, errlen) ||
+        get_num(params, "cfg", 0, 30, &cfg, err, errlen) || get_num(params, "strength", 0.01, 1, &strength, err, errlen))
+        return -1;
+    if (!prompt) {
+        snprintf(err, errlen, "prompt is required");
+        return -1;
+    }
+    if (sampler && oma_sampler_parse(sampler, &p->sampler) != 0) {
+        snprintf(err, errlen, "sampler must be \"DDIM\", \"Euler a\" or \"DPM++ 2M Karras\"");
+        return -1;
+    }
+    if (*model && !name_ok(*model)) {
+        snprintf(err, errlen, "model must be a name inside the models folder");
+        return -1;
+    }
+    p->prompt = prompt;
+    p->steps = (int)steps;
+    p->seed = (uint64_t)seed;
+    p->width = (int)width;
+    p->height = (int)height;
+    p->batch = (int)batch;
+    p->clip_skip = (int)clip_skip - 1;
+    p->cfg = (float)cfg;
+    p->strength = (float)strength;
+    oma_generate_params chk = *p;
+    static const oma_image dummy = {64, 64, 3, NULL};
+    if (img2img) chk.init = &dummy;
+    return oma_generate_check(&chk, err, errlen);
+}
+
+static int validate_txt(const json_t *params, char *err, size_t errlen)
+{
+    oma_generate_params p;
+    const char *model;
+    return read_params(params, 0, &p, &model, err, errlen);
+}
+
+static int validate_img(const json_t *params, char *err, size_t errlen)
+{
+    oma_generate_params p;
+    const char *model;
+    return read_params(params, 1, &p, &model, err, errlen);
+}
+
+/* ---- the shared model ---- */
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static oma_sd_model g_model;
+static char g_path[PATH_MAX_LEN];
+static int g_loaded, g_has_encoder;
+
+static int ensure_model(const char *path, int need_encoder, char *err, size_t errlen)
+{
+    if (g_loaded && strcmp(g_path, path) == 0 && (g_has_encoder || !need_encoder)) return 0;
+    if (g_loaded) {
+        oma_sd_model_free(&g_model);
+        g_loaded = 0;
+    }
+    /* load the encoder too: img2img is the Background page's main use */
+    if (oma_sd_model_load(path, NULL, 1, &g_model, err, errlen) != 0) return -1;
+    snprintf(g_path, sizeof g_path, "%s", path);
+    g_loaded = 1;
+    g_has_encoder = 1;
+    return 0;
+}
+
+typedef struct {
+    oma_job_ctx *ctx;
+    int total_steps;
+} prog_ctx;
+
+static int on_progress(void *c, int step, int total, const oma_image *preview)
+{
+    prog_ctx *pc = c;
+    char msg[64];
+    snprintf(msg, sizeof msg, "step %d/%d", step, total);
+    uint8_t *png = NULL;
+    size_t len = 0;
+    char err[128];
+    if (preview) (void)oma_image_encode_png(preview, NULL, NULL, &png, &len, err, sizeof err);
+    /* leave the last 5% for decoding */
+    int cancel = pc->ctx->progress(pc->ctx, 0.95 * step / (total > 0 ? total : 1), msg, png, png ? len : 0);
+    free(png);
+    return cancel;
+}
+
+static int run(oma_job_ctx *ctx, int img2img)
+{
+    oma_generate_params p;
+    const char *model = NULL;
+    if (read_params(ctx->params, img2img, &p, &model, ctx->error, sizeof ctx->error) != 0) return -1;
+    char path[PATH_MAX_LEN];
+    if (find_model(ctx->models_dir, model, path, sizeof path) != 0) {
+        snprintf(ctx->error, sizeof ctx->error, "no Stable Diffusion model found in the models folder");
+        return -1;
+    }
+    oma_image init = {0};
+    if (img2img) {
+        const oma_job_input *in = oma_job_input_find(ctx, "image");
+        if (!in) {
+            snprintf(ctx->error, sizeof ctx->error, "input 'image' is required");
+            return -1;
+        }
+        char err[256];
+        if (oma_image_decode(in->data, in->len, 3, 1, NULL, &init, err, sizeof err) != 0) {
+            snprintf(ctx->error, sizeof ctx->error, "image: %s", err);
+            return -1;
+        }
+        p.init = &init;
+    }
+    prog_ctx pc = {ctx, p.steps};
+    p.progress = on_progress;
+    p.progress_ctx = &pc;
+    p.preview_every = 4;
+    oma_image imgs[OMA_GEN_MAX_BATCH];
+    memset(imgs, 0, sizeof imgs);
+    pthread_mutex_lock(&g_lock);
+    int rc = ctx->progress(ctx, 0.0, "loading the model", NULL, 0) ? 1 : 0;
+    if (rc == 0 && ensure_model(path, img2img, ctx->error, sizeof ctx->error) != 0) rc = -1;
+    if (rc == 0) rc = oma_generate(&g_model, &p, imgs, ctx->error, sizeof ctx->error);
+    pthread_mutex_unlock(&g_lock);
+    oma_image_free(&init);
+    if (rc != 0) {
+        if (rc == 1) snprintf(ctx->error, sizeof ctx->error, "cancelled");
+        return -1;
+    }
+    json_t *seeds = json_array();
+    int status = seeds ? 0 : -1;
+    for (int i = 0; i < p.batch && status == 0; i++) {
+        char name[32], params[8192], err[256];
+        uint8_t *png = NULL;
+        size_t len = 0;
+        snprintf(name, sizeof name, "image-%d.png", i);
+        if (oma_generate_parameters_text(&p, p.seed + (uint64_t)i, params, sizeof params) != 0 ||
+            oma_image_encode_png(&imgs[i], "parameters", params, &png, &len, err, sizeof err) != 0 ||
+            ctx->add_output(ctx, name, "image/png", png, len) != 0) {
+            snprintf(ctx->error, sizeof ctx->error, "cannot store %s", name);
+            status = -1;
+        }
+        free(png);
+        if (status == 0) json_array_append_new(seeds, json_integer((json_int_t)(p.seed + (uint64_t)i)));
+    }
+    for (int i = 0; i < p.batch; i++) oma_image_free(&imgs[i]);
+    if (status != 0) {
+        json_decref(seeds);
+        return -1;
+    }
+    ctx->result = json_pack("{s:i, s:o, s:s, s:i, s:f, s:s}", "images", p.batch, "seeds", seeds, "sampler",
+                            oma_sampler_name(p.sampler), "steps", p.steps, "cfg", (double)p.cfg, "engine",
+                            "stable-diffusion-cpu");
+    return 0;
+}
+
+static int run_txt(oma_job_ctx *ctx) { return run(ctx, 0); }
+static int run_img(oma_job_ctx *ctx) { return run(ctx, 1); }
+
+static const char *const img_inputs[] = {"image", NULL};
+
+const oma_job_kind oma_kind_generate_txt2img = {
+    .name = "generate.txt2img",
+    .title = "Draw a background from a prompt (Stable Diffusion)",
+    .required_inputs = NULL,
+    .available = available,
+    .validate = validate_txt,
+    .run = run_txt,
+};
+
+const oma_job_kind oma_kind_generate_img2img = {
+    .name = "generate.img2img",
+    .title = "Redraw a photo from a prompt (Stable Diffusion img2img)",
+    .required_inputs = img_inputs,
+    .available = available,
+    .validate = validate_img,
+    .run = run_img,
+};
