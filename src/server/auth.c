@@ -7,12 +7,40 @@
 #include "server/auth.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-int oma_auth_init(void) { return sodium_init() < 0 ? -1 : 0; }
+/* Each argon2id hash takes 64 MiB for a moment: at most this many run at once, so a burst of
+ * sign-ups or log-ins cannot run the machine out of memory. */
+#define AUTH_MAX_HASHING 4
+static sem_t hashing;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_rc = -1;
+
+static void init_all(void)
+{
+    if (sodium_init() < 0) return;
+    if (sem_init(&hashing, 0, AUTH_MAX_HASHING) != 0) return;
+    init_rc = 0;
+}
+
+int oma_auth_init(void)
+{
+    pthread_once(&init_once, init_all);
+    return init_rc;
+}
+
+static void hashing_enter(void)
+{
+    while (sem_wait(&hashing) != 0) {
+    }
+}
+
+static void hashing_leave(void) { sem_post(&hashing); }
 
 static void hex(const unsigned char *b, size_t n, char *out)
 {
@@ -26,15 +54,21 @@ static void hex(const unsigned char *b, size_t n, char *out)
 
 int oma_auth_hash_password(const char *pw, char *out, size_t outlen)
 {
-    if (outlen < crypto_pwhash_STRBYTES) return -1;
-    return crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                             crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0 ? 0 : -1;
+    if (outlen < crypto_pwhash_STRBYTES || oma_auth_init() != 0) return -1;
+    hashing_enter();
+    int rc = crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                               crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    hashing_leave();
+    return rc == 0 ? 0 : -1;
 }
 
 int oma_auth_verify_password(const char *hash, const char *pw)
 {
-    if (!hash || !pw) return 0;
-    return crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+    if (!hash || !pw || oma_auth_init() != 0) return 0;
+    hashing_enter();
+    int rc = crypto_pwhash_str_verify(hash, pw, strlen(pw));
+    hashing_leave();
+    return rc == 0;
 }
 
 void oma_auth_new_token(char *out)
@@ -149,6 +183,16 @@ dberr:
     return -1;
 }
 
+static char dummy_hash[crypto_pwhash_STRBYTES];
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+
+static void make_dummy(void)
+{
+    char pw[33];
+    oma_auth_new_id(pw);
+    if (oma_auth_hash_password(pw, dummy_hash, sizeof dummy_hash) != 0) dummy_hash[0] = '\0';
+}
+
 int oma_auth_login(oma_db *db, const char *email, const char *password, char *id_out)
 {
     char em[256];
@@ -167,6 +211,12 @@ int oma_auth_login(oma_db *db, const char *email, const char *password, char *id
     }
     oma_stmt_finalize(st);
     if (rc < 0) return -1;
+    if (rc == 0) {
+        /* unknown email: spend the same work as a wrong password, so timing does not tell
+         * which emails have accounts */
+        pthread_once(&dummy_once, make_dummy);
+        if (dummy_hash[0]) (void)oma_auth_verify_password(dummy_hash, password);
+    }
     return ok ? 0 : 1;
 }
 
