@@ -423,7 +423,7 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
     const oma_job_kind *kind = NULL;
     if (load_row(db, job_id, &row, why, sizeof why) != 0) goto failed;
     kind = find ? find(row.kind) : oma_job_kind_find(row.kind);
-    if (!kind) {
+    if (!kind || !kind->run) {
         snprintf(why, sizeof why, "unknown job kind \"%.64s\"", row.kind);
         goto failed;
     }
