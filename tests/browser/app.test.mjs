@@ -334,6 +334,7 @@ test('every page renders, says plainly what is unavailable, and no script error 
     if (kinds.every((k) => !available.has(k))) await notice.first().waitFor();
     await shot(`browser-${link.toLowerCase()}.png`);
   }
+  assert.equal(await page.getByTestId('no-workers').count(), 0, 'no "no workers" banner on a server with workers');
   assert.deepEqual(pageErrors, []);
 });
 
@@ -383,6 +384,7 @@ test('cancel: a queued job (server without workers) is cancelled from its card',
     assert.equal(w.status(), 201);
     await page.goto(idle.url + '/#/tools');
     await page.locator('.who', { hasText: 'Jun' }).waitFor();
+    await page.getByTestId('no-workers').waitFor();
     await page.getByTestId('tools-image').locator('input[type=file]')
       .setInputFiles({ name: 'flat.png', mimeType: 'image/png', buffer: makePng(64, 48, () => [90, 120, 150]) });
     await page.getByTestId('tools-image').locator('figcaption', { hasText: '64×48' }).waitFor();

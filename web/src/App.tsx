@@ -49,6 +49,9 @@ export function App() {
       {s.capabilityError && (
         <div className="banner error">Could not read what this server can do: {s.capabilityError}</div>
       )}
+      {s.workers === 0 && (
+        <div className="banner warn" data-testid="no-workers">This server runs no workers: jobs wait in the queue until one starts (oma serve --workers N).</div>
+      )}
       <main className="page"><Page route={route} /></main>
     </div>
   );

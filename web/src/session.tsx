@@ -14,6 +14,7 @@ interface Session {
   capabilities: Capability[] | null;
   capabilityError: string | null;
   kindAvailable: (kind: string) => boolean;
+  workers: number | null;   // from /api/health; 0 means jobs wait in the queue
 }
 
 const Ctx = createContext<Session | null>(null);
@@ -26,11 +27,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [selected, setSelected] = useState<string | null>(() => localStorage.getItem(WEBTOON_KEY));
   const [capabilities, setCapabilities] = useState<Capability[] | null>(null);
   const [capabilityError, setCapabilityError] = useState<string | null>(null);
+  const [workers, setWorkers] = useState<number | null>(null);
 
   useEffect(() => {
     api.me().then(setArtist).catch(() => setArtist(null)).finally(() => setLoading(false));
     api.capabilities().then((c) => setCapabilities(Array.isArray(c.kinds) ? c.kinds : []))
       .catch((e) => setCapabilityError(String(e.message ?? e)));
+    api.health().then((h) => setWorkers(typeof h.workers === 'number' ? h.workers : null)).catch(() => setWorkers(null));
   }, []);
 
   const selectWebtoon = useCallback((id: string | null) => {
@@ -61,7 +64,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const webtoon = webtoons.find((w) => w.id === selected) ?? null;
   return (
     <Ctx.Provider value={{ artist, loading, setArtist, webtoons, webtoon, selectWebtoon, reloadWebtoons,
-      capabilities, capabilityError, kindAvailable }}>
+      capabilities, capabilityError, kindAvailable, workers }}>
       {children}
     </Ctx.Provider>
   );
