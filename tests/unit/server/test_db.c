@@ -75,6 +75,30 @@ static void test_open_and_pragmas(void **state)
     oma_db_close(db);
 }
 
+static void test_upgrade_from_v1(void **state)
+{
+    (void)state;
+    /* Turn a fresh database back into a version-1 one, then open it again: only step 2 runs. */
+    oma_db *db = open_ok();
+    assert_int_equal(oma_db_exec(db, "INSERT INTO artists VALUES ('a1','a@x','A','h','x');"
+                                     "ALTER TABLE job_outputs DROP COLUMN seq;"
+                                     "DELETE FROM schema_migrations WHERE version = 2;"),
+                     0);
+    assert_int_equal(oma_db_schema_version(db), 1);
+    oma_db_close(db);
+    db = open_ok();
+    assert_int_equal(oma_db_schema_version(db), 2);
+    oma_stmt *st = NULL;
+    assert_int_equal(oma_db_prepare(db, "SELECT seq FROM job_outputs", &st), 0);
+    oma_stmt_finalize(st);
+    /* Data from before the upgrade is still there. */
+    assert_int_equal(oma_db_prepare(db, "SELECT COUNT(*) FROM artists", &st), 0);
+    assert_int_equal(oma_stmt_step(st), 1);
+    assert_int_equal(oma_stmt_int(st, 0), 1);
+    oma_stmt_finalize(st);
+    oma_db_close(db);
+}
+
 static void test_bad_urls(void **state)
 {
     (void)state;
@@ -242,6 +266,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_and_pragmas, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_types_roundtrip, setup, teardown),
