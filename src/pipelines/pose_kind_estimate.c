@@ -83,7 +83,10 @@ static int run(oma_job_ctx *ctx)
     if (ctx->progress && ctx->progress(ctx, 0.05, "loading pose models", NULL, 0)) goto end;
     if (oma_pose_estimator_open(NULL, &est, ctx->error, sizeof ctx->error)) goto end;
     if (ctx->progress && ctx->progress(ctx, 0.2, "finding people", NULL, 0)) goto end;
-    if (oma_pose_estimate(est, &img, &res, ctx->error, sizeof ctx->error)) goto end;
+    const json_t *h = json_object_get(ctx->params, "hands"), *f = json_object_get(ctx->params, "face");
+    if (oma_pose_estimate(est, &img, h ? json_is_true(h) : 1, f ? json_is_true(f) : 1, &res,
+                          ctx->error, sizeof ctx->error))
+        goto end;
     if (ctx->progress && ctx->progress(ctx, 0.8, "drawing the skeleton", NULL, 0)) goto end;
     if (add_json(ctx, "pose.json", oma_pose_to_json(&res.pose, 1)) ||
         add_json(ctx, "wholebody.json",

@@ -64,7 +64,7 @@ static void check_photo(const char *name)
     oma_image img;
     if (oma_image_load(img_path, 3, NULL, &img, err, sizeof err)) fail_msg("%s", err);
     oma_pose_result r;
-    if (oma_pose_estimate(est, &img, &r, err, sizeof err)) fail_msg("%s", err);
+    if (oma_pose_estimate(est, &img, 1, 1, &r, err, sizeof err)) fail_msg("%s", err);
     json_t *people = json_object_get(fx, "people");
     assert_int_equal(r.pose.n_people, (int)json_array_size(people));
     for (int p = 0; p < r.pose.n_people; p++) {
@@ -111,13 +111,13 @@ static void test_blank_and_tiny(void **s)
     assert_int_equal(oma_image_alloc(&img, 300, 200, 3), 0);
     memset(img.px, 128, (size_t)300 * 200 * 3);
     oma_pose_result r;
-    assert_int_equal(oma_pose_estimate(est, &img, &r, err, sizeof err), 0);
+    assert_int_equal(oma_pose_estimate(est, &img, 1, 1, &r, err, sizeof err), 0);
     assert_int_equal(r.pose.n_people, 0);
     assert_int_equal(r.pose.canvas_w, 300);
     oma_pose_result_free(&r);
     oma_image_free(&img);
     assert_int_equal(oma_image_alloc(&img, 1, 1, 3), 0);
-    assert_int_equal(oma_pose_estimate(est, &img, &r, err, sizeof err), -1);
+    assert_int_equal(oma_pose_estimate(est, &img, 1, 1, &r, err, sizeof err), -1);
     assert_non_null(strstr(err, "too small"));
     oma_image_free(&img);
 }
