@@ -19,6 +19,8 @@ void oma_reply_response(oma_req *r, unsigned status, struct MHD_Response *resp)
     r->status = resp ? status : 0;
     if (resp) {
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
         if (!MHD_get_response_header(resp, "Cache-Control"))
             MHD_add_response_header(resp, "Cache-Control", "no-store");
     }
