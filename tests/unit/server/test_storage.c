@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +264,63 @@ static void test_blobs(void **state)
     assert_string_equal(sha, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+enum { BIG = 256 * 1024 };
+
+static atomic_int writers_done;
+
+static void *writer(void *arg)
+{
+    uint8_t fill = (uint8_t)(uintptr_t)arg;
+    uint8_t *buf = malloc(BIG);
+    if (!buf) return (void *)1;
+    memset(buf, fill, BIG);
+    char err[256];
+    for (int i = 0; i < 20; i++)
+        if (oma_storage_put(st, "race/obj", buf, BIG, err, sizeof err) != 0) {
+            free(buf);
+            return (void *)1;
+        }
+    free(buf);
+    atomic_fetch_add(&writers_done, 1);
+    return NULL;
+}
+
+/* Writers racing on one key never let a reader see a torn or short object. */
+static void test_atomic_overwrite(void **state)
+{
+    (void)state;
+    pthread_t t[3];
+    atomic_store(&writers_done, 0);
+    for (uintptr_t i = 0; i < 3; i++) assert_int_equal(pthread_create(&t[i], NULL, writer, (void *)(i + 1)), 0);
+    int reads = 0;
+    char err[256];
+    /* Read until every writer is done (and at least once after). */
+    for (int last = 0; !last;) {
+        last = atomic_load(&writers_done) == 3;
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int rc = oma_storage_get(st, "race/obj", BIG, &data, &len, err, sizeof err);
+        if (rc == 1) continue; /* not written yet */
+        assert_int_equal(rc, 0);
+        assert_int_equal(len, BIG);
+        for (size_t k = 1; k < len; k++)
+            if (data[k] != data[0]) fail_msg("torn object at byte %zu", k);
+        free(data);
+        reads++;
+    }
+    for (int i = 0; i < 3; i++) {
+        void *r = NULL;
+        pthread_join(t[i], &r);
+        assert_null(r);
+    }
+    /* No temporaries left. */
+    char cmd[500];
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A '%s/race')\" = obj", root);
+    assert_int_equal(system(cmd), 0);
+    fprintf(stderr, "note: %d complete reads during the race\n", reads);
+    assert_true(reads >= 1);
+}
+
 static void test_bad_urls(void **state)
 {
     (void)state;
@@ -283,6 +342,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_atomic_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
