@@ -76,7 +76,7 @@ int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to
     if (mode == OMA_WARP_MASK_ALPHA) {
         for (size_t i = 0; i < np; i++)
             if (mask[i]) plate.px[i * 4 + 3] = 0;
-    } else if (mode == OMA_WARP_MASK_COLOR) {
+    } else if (mode == OMA_WARP_MASK_COLOR || mode == OMA_WARP_MASK_CUT) {
         hole = dilate(mask, src->w, src->h, 2);
         if (!hole || oma_warp_fill(&plate, hole) != 0) {
             oma_image_err(err, errlen, "pose warp: out of memory");

@@ -50,13 +50,16 @@ void oma_warp_mls(const oma_warp_handle *h, int n, float alpha, int inverse, flo
                   float *ox, float *oy);
 
 /* How the figure was told from the background. */
-enum { OMA_WARP_MASK_ALPHA = 0, OMA_WARP_MASK_COLOR = 1, OMA_WARP_MASK_REGION = 2 };
+enum { OMA_WARP_MASK_ALPHA = 0, OMA_WARP_MASK_COLOR = 1, OMA_WARP_MASK_REGION = 2, OMA_WARP_MASK_CUT = 3 };
 
 /* Foreground coverage (0..255, w*h bytes, malloc'ed into *mask) and the mode used:
  *  ALPHA  the image has meaningful alpha: coverage = alpha;
  *  COLOR  a flat backdrop: pixels unlike the border's colour, near the source skeleton;
- *  REGION a busy backdrop: everything near the source or target skeleton, widened by margin
- *         pixels; the caller pins its rim (oma_warp_anchors) and deforms it as a whole. */
+ *  REGION a busy backdrop and a small move: everything near the source or target skeleton,
+ *         widened by margin pixels; the caller pins its rim (oma_warp_anchors) and deforms it
+ *         as a whole;
+ *  CUT    a busy backdrop and a big move: the region near the source skeleton, cut out and
+ *         moved (the hole filled) like COLOR. */
 int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, int margin, uint8_t **mask,
                   int *mode, char *err, size_t errlen);
 

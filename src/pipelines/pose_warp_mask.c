@@ -6,7 +6,9 @@
  * the handles, capsules along the bones), closed to remove pinholes. On a busy background
  * colour cannot tell figure from ground, so the region round both skeletons (source and
  * target, widened) is deformed as a whole, its rim pinned by anchor handles so it joins the
- * untouched picture around it without a seam. Holes left behind by a cut are filled push-pull:
+ * untouched picture around it without a seam; for big moves (that would smear the old limb
+ * across the background) that region is cut out and moved instead (CUT). Holes left behind by a
+ * cut are filled push-pull:
  * known pixels are averaged down a pyramid and the averages pulled back into the hole, which
  * gives a smooth continuation of the surrounding background in O(pixels).
  */
@@ -174,11 +176,20 @@ int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, int mar
         *mask = m;
         return 0;
     }
-    /* a busy background: the region round both skeletons, widened by margin, is deformed as a
-     * whole (its rim is anchored by the caller) */
+    /* A busy background. When the pose changes little (every handle moves less than 3 r), the
+     * region round both skeletons, widened by margin, is deformed as a whole (its rim pinned by
+     * the caller): seamless. A bigger move would drag the old limb's pixels into a smear, so
+     * then the region round the source skeleton is cut out and moved like a cut-out instead. */
+    free(m);
+    float move = 0;
+    for (int i = 0; i < n; i++) move = fmaxf(move, hypotf(h[i].qx - h[i].px, h[i].qy - h[i].py));
+    if (move > 3 * r) {
+        *mode = OMA_WARP_MASK_CUT;
+        *mask = region;
+        return 0;
+    }
     *mode = OMA_WARP_MASK_REGION;
     skeleton_region(region, w, H, h, n, 1, r);
-    free(m);
     if (morph(region, w, H, margin, 1) != 0) {
         free(region);
         return oma_image_err(err, errlen, "pose warp: out of memory");
