@@ -372,6 +372,52 @@ async function centre(locator) {
   return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
 }
 
+test('background: txt2img candidates from the tiny SD fixture model, one saved to the gallery (generate.* kinds)', async (t) => {
+  const models = join(SOURCE_DIR, 'tests', 'fixtures', 'sd', 'tiny-sd');
+  const sd = await startServer({ env: { OMA_MODELS: models } });
+  try {
+    const caps = await (await page.request.get(sd.url + '/api/capabilities')).json();
+    if (!caps.kinds.some((k) => k.name === 'generate.txt2img' && k.available)) {
+      t.skip(`generate.txt2img is not available with OMA_MODELS=${models}`);
+      return;
+    }
+    assert.equal((await page.request.post(sd.url + '/api/auth/signup', {
+      data: { email: 'ana@example.com', password: 'a long enough password', name: 'Ana' } })).status(), 201);
+    assert.equal((await page.request.post(sd.url + '/api/webtoons', { data: { name: 'Harbour' } })).status(), 201);
+    await page.goto(sd.url + '/#/background');
+    await page.getByRole('heading', { name: 'Generate a background' }).waitFor();
+    await page.getByLabel('Prompt', { exact: true }).fill('a harbour at dawn, (clean lines:1.2)');
+    await page.getByLabel('Sampler').selectOption('Euler a');
+    await page.getByLabel('Steps').fill('4');
+    await page.getByLabel('Seed').fill('42');
+    await page.getByLabel('Size').selectOption('256');
+    await page.getByLabel('Candidates').fill('2');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    const job = page.getByTestId('job').first();
+    await page.waitForFunction(() => {
+      const s = document.querySelector('[data-testid=job]')?.getAttribute('data-status');
+      return s && s !== 'running';
+    }, null, { timeout: 300000 });
+    assert.equal(await job.getAttribute('data-status'), 'succeeded', await job.getByTestId('job-message').textContent());
+    const outs = job.getByTestId('job-output');
+    assert.equal(await outs.count(), 2, 'two candidates');
+    for (let i = 0; i < 2; i++) {
+      const src = await outs.nth(i).locator('img').getAttribute('src');
+      assert.deepEqual(pngSize(Buffer.from(await (await page.request.get(sd.url + src)).body())), { width: 256, height: 256 });
+    }
+    await outs.nth(1).getByRole('button', { name: 'Save to gallery' }).click();
+    await outs.nth(1).getByLabel('Asset name').fill('Harbour dawn');
+    await outs.nth(1).getByRole('button', { name: 'Save', exact: true }).click();
+    await outs.nth(1).getByText('Saved to “Harbour dawn”').waitFor();
+    await shot('browser-background-generated.png');
+    await page.getByRole('link', { name: 'Gallery' }).click();
+    await page.getByTestId('asset').filter({ hasText: 'Harbour dawn' }).waitFor();
+  } finally {
+    await sd.stop();
+    assert.doesNotMatch(sd.log(), /AddressSanitizer|LeakSanitizer|runtime error:/);
+  }
+});
+
 test('cancel: a queued job (server without workers) is cancelled from its card', async () => {
   // A second server with no workers keeps every job queued, so cancelling is deterministic.
   // It runs last: its session cookie (same host, other port) replaces the first one's.

@@ -12,7 +12,7 @@ export const SOURCE_DIR = process.env.OMA_SOURCE_DIR
 export const OMA_BIN = process.env.OMA_BIN ?? join(SOURCE_DIR, 'build-test', 'oma');
 export const WEB_DIST = process.env.OMA_WEB_DIST ?? join(SOURCE_DIR, 'web', 'dist');
 
-export async function startServer({ extraArgs = [], web = true, workers = 1, timeoutMs = 30000 } = {}) {
+export async function startServer({ extraArgs = [], web = true, workers = 1, env: extraEnv = {}, timeoutMs = 30000 } = {}) {
   if (!existsSync(OMA_BIN)) throw new Error(`oma binary not found at ${OMA_BIN} (build it, or set OMA_BIN)`);
   if (web && !existsSync(join(WEB_DIST, 'index.html'))) {
     throw new Error(`web UI not built at ${WEB_DIST} (run: cd web && npm ci && npm run build)`);
@@ -22,6 +22,7 @@ export async function startServer({ extraArgs = [], web = true, workers = 1, tim
     ...(web ? ['--web', WEB_DIST] : []), ...extraArgs];
   const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=1' };
   delete env.OMA_MODELS;
+  Object.assign(env, extraEnv);
   const child = spawn(OMA_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const url = await new Promise((resolveUrl, reject) => {

@@ -11,7 +11,12 @@ import { useSession } from '../session';
 import { isJobRefs, isStringOrNull, useStoredState } from '../stored';
 
 const SAMPLERS = ['DPM++ 2M Karras', 'Euler a', 'DDIM'];
-const STRENGTHS = [0.45, 0.49, 0.53, 0.57, 0.61, 0.65];
+// img2img candidates spread over these strengths: low keeps the photo, high follows the prompt.
+const STRENGTH_LO = 0.45, STRENGTH_HI = 0.65;
+export function strengths(n: number): number[] {
+  if (n <= 1) return [0.55];
+  return Array.from({ length: n }, (_, i) => Math.round((STRENGTH_LO + (STRENGTH_HI - STRENGTH_LO) * i / (n - 1)) * 100) / 100);
+}
 type Mode = 'diffusion' | 'lineart';
 
 export function BackgroundPage() {
@@ -54,6 +59,7 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
   const [seed, setSeed] = useState(() => Math.floor(Math.random() * 2 ** 31));
   const [size, setSize] = useState(512);
   const [count, setCount] = useState(4);
+  const [photoCount, setPhotoCount] = useState(6);
   const [jobs, setJobs] = useStoredState(`oma.${s.artist?.id}.${s.webtoon?.id}.background.jobs`, [] as Array<{ id: string; title: string }>, isJobRefs);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -67,7 +73,7 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
     try {
       const made: Array<{ id: string; title: string }> = [];
       if (photo.length > 0) {
-        for (const strength of STRENGTHS) {
+        for (const strength of strengths(photoCount)) {
           const j = await api.createJob('generate.img2img', { ...base, strength, batch: 1 }, { image: photo[0].id }, s.webtoon?.id);
           made.push({ id: j.id, title: `Strength ${strength.toFixed(2)}` });
         }
@@ -93,10 +99,12 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
           <label>CFG scale<input type="number" min={1} max={30} step={0.5} value={cfg} onChange={(e) => setCfg(clampNum(e.target.value, 1, 30, 7.5))} /></label>
           <label>Seed<span className="inline"><input type="number" min={0} value={seed} onChange={(e) => setSeed(clampInt(e.target.value, 0, 2 ** 32 - 1, 0))} />
             <button type="button" onClick={() => setSeed(Math.floor(Math.random() * 2 ** 31))} title="New random seed">🎲</button></span></label>
-          <label>Size<select value={size} onChange={(e) => setSize(Number(e.target.value))}>{[384, 512, 640, 768].map((x) => <option key={x} value={x}>{x}×{x}</option>)}</select></label>
-          {photo.length === 0 && <label>Candidates<input type="number" min={1} max={8} value={count} onChange={(e) => setCount(clampInt(e.target.value, 1, 8, 4))} /></label>}
+          <label>Size<select value={size} onChange={(e) => setSize(Number(e.target.value))}>{[256, 384, 512, 640, 768].map((x) => <option key={x} value={x}>{x}×{x}</option>)}</select></label>
+          {photo.length === 0
+            ? <label>Candidates<input type="number" min={1} max={8} value={count} onChange={(e) => setCount(clampInt(e.target.value, 1, 8, 4))} /></label>
+            : <label>Candidates<input type="number" min={1} max={6} value={photoCount} onChange={(e) => setPhotoCount(clampInt(e.target.value, 1, 6, 6))} /></label>}
         </div>
-        {photo.length > 0 && <p className="muted small">Six candidates at strengths {STRENGTHS.join(', ')}: low keeps the photo, high follows the prompt.</p>}
+        {photo.length > 0 && <p className="muted small">{photoCount === 1 ? 'One candidate' : `${photoCount} candidates`} at strength {strengths(photoCount).join(', ')}: low keeps the photo, high follows the prompt.</p>}
         {error && <div className="error-text" role="alert">{error}</div>}
         <button className="primary" onClick={run} disabled={busy}>Generate</button>
       </section>
