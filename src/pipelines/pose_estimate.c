@@ -57,6 +57,20 @@ int oma_pose_models_dir(char *buf, size_t len)
         snprintf(buf, len, "%s", cands[i]);
         if (has_models(buf)) return 0;
     }
+    /* Beside the executable: build/oma -> build/../models/... */
+    char exe[2048];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            for (size_t i = 2; i < sizeof cands / sizeof cands[0]; i++) {
+                snprintf(buf, len, "%s/%s", exe, cands[i]);
+                if (has_models(buf)) return 0;
+            }
+        }
+    }
     snprintf(buf, len, "%s", cands[0]);
     return -1;
 }

