@@ -159,7 +159,11 @@ int oma_workers_start(oma_workers **out, const oma_workers_config *cfg, char *er
         worker *w = &p->w[i];
         w->pool = p;
         w->index = i;
-        snprintf(w->id, sizeof w->id, "%s:%ld:%d", host, (long)getpid(), i);
+        /* host:pid:n plus a random tag, so a restarted process with the same pid (pid 1 in a
+         * container) never shares a worker id with its dead predecessor. */
+        char tag[33] = "00000000";
+        if (oma_db_new_id(tag, sizeof tag) != 0) snprintf(tag, sizeof tag, "%08lx", (unsigned long)time(NULL));
+        snprintf(w->id, sizeof w->id, "%s:%ld:%d:%.8s", host, (long)getpid(), i, tag);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "workers: cannot start thread %d", i);
             oma_workers_stop(p);
