@@ -3,6 +3,7 @@
  * (pipelines/pose_estimate.h, pipelines/pose_render.h).
  *   oma pose estimate IMAGE -o pose.json [--wholebody wb.json] [--render skeleton.png] [--overlay out.png]
  *   oma pose render pose.json -o skeleton.png [--width W --height H]
+ *   oma pose warp ...   (dispatched to cmd_pose_warp.c, the warp pipeline's command)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,12 +14,16 @@
 #include "pipelines/pose_estimate.h"
 #include "pipelines/pose_render.h"
 
+/* `oma pose warp` lives in cmd_pose_warp.c (the pose warp pipeline's own command). */
+int oma_cmd_pose_warp(int argc, char **argv);
+
 static void help(FILE *f)
 {
     fprintf(f,
             "usage: oma pose estimate IMAGE -o POSE.json [--wholebody WB.json] [--render SKELETON.png]\n"
             "                         [--overlay OVERLAY.png] [--no-hands] [--no-face]\n"
-            "       oma pose render POSE.json -o SKELETON.png [--width W --height H]\n\n"
+            "       oma pose render POSE.json -o SKELETON.png [--width W --height H]\n"
+            "       oma pose warp --image CHAR.png --from POSE.json --to TARGET.json -o OUT.png\n\n"
             "estimate  finds the people in IMAGE (PNG, JPEG or WebP) and writes their pose as OpenPose\n"
             "          JSON (18-point body with neck; face/hands arrays), optionally the 133-point\n"
             "          COCO-WholeBody keypoints, the skeleton on black and the skeleton over the photo.\n"
@@ -207,12 +212,13 @@ int oma_cmd_pose(int argc, char **argv)
         help(argc < 2 ? stderr : stdout);
         return argc < 2 ? OMA_EXIT_USAGE : OMA_EXIT_OK;
     }
+    if (!strcmp(argv[1], "warp")) return oma_cmd_pose_warp(argc - 1, argv + 1);
     if (oma_cli_wants_help(argc - 1, argv + 1)) {
         help(stdout);
         return OMA_EXIT_OK;
     }
     if (!strcmp(argv[1], "estimate")) return estimate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "render")) return render_cmd(argc - 1, argv + 1);
-    oma_cli_error("pose", "unknown subcommand %s (estimate, render)", argv[1]);
+    oma_cli_error("pose", "unknown subcommand %s (estimate, render, warp)", argv[1]);
     return OMA_EXIT_USAGE;
 }
