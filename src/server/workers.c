@@ -6,8 +6,8 @@
  * progress/message/preview at most ~5 times a second, each write renewing the lease and
  * reading cancel_requested; a timer thread renews the lease too, so a kind that reports
  * rarely does not lose its job. Outputs go to storage under jobs/<id>/<name>. The end state
- * is written only if the job is still this worker's. A pool of N threads, each with its own
- * db handle, loops over this, requeueing expired leases every few seconds.
+ * is written only if the job is still this worker's. The thread pool that loops over this
+ * lives in workers_pool.c.
  */
 #include "server/jobs.h"
 #include "server/workers_internal.h"
@@ -30,7 +30,6 @@
 #define OUTPUTS_TOTAL_MAX ((size_t)1 << 30)
 #define PREVIEW_MAX_BYTES ((size_t)8 << 20)
 #define PROGRESS_MIN_INTERVAL_US 200000        /* at most ~5 row writes per second */
-#define REQUEUE_EVERY_S 5
 
 typedef struct run_state {
     oma_db *db;
