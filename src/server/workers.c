@@ -1,4 +1,4 @@
-/* workers.c — the threads that run queued jobs, and the one-job run loop they share.
+/* workers.c — the one-job run loop that every worker thread (and `oma_workers_run_one`) uses.
  *
  * Running a job: claim it (jobs.c), load its params (filling params.style from the artist's
  * styles row when params.style_id is set) and its input uploads from storage, then call the
