@@ -1,0 +1,651 @@
+/* clip_tokenizer.c — CLIP byte-level BPE: load vocab/merges, clean and split text, merge, frame.
+ *
+ * The vocab (token -> id) and the merge ranks ("a b" -> rank) live in two open-addressing hash
+ * tables keyed by strings. Text is decoded as UTF-8 (invalid bytes become U+FFFD, as Python's
+ * decoding with errors="replace" would), cleaned (white space runs -> one space, trimmed,
+ * lowercased with the generated Unicode tables), split with CLIP's pattern, and each piece's
+ * bytes are mapped through GPT-2's byte -> printable-character table before BPE. The BPE loop
+ * is the reference's: repeatedly merge every occurrence (left to right) of the adjacent pair
+ * with the lowest rank until no ranked pair is left.
+ */
+#include "models/clip_tokenizer.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/clip_tokenizer_unicode.h"
+
+#define MAX_VOCAB 1000000
+#define MAX_FILE (64u * 1024 * 1024)
+#define MAX_PROMPT (64u * 1024)
+
+/* ---- string -> int hash table ---- */
+typedef struct strmap {
+    char **keys;
+    int *vals;
+    size_t cap, n;
+} strmap;
+
+static uint64_t hash_str(const char *s, size_t len) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static int strmap_init(strmap *m, size_t expect) {
+    size_t cap = 64;
+    while (cap < expect * 2) cap *= 2;
+    m->keys = calloc(cap, sizeof *m->keys);
+    m->vals = calloc(cap, sizeof *m->vals);
+    m->cap = cap;
+    m->n = 0;
+    return (m->keys && m->vals) ? 0 : -1;
+}
+
+static void strmap_free(strmap *m) {
+    if (m->keys)
+        for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+/* Looks up len bytes of s (not necessarily terminated); -1 if absent. */
+static int strmap_get(const strmap *m, const char *s, size_t len) {
+    size_t i = (size_t)hash_str(s, len) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (strlen(m->keys[i]) == len && !memcmp(m->keys[i], s, len)) return m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    return -1;
+}
+
+/* Inserts (first value wins for duplicates); 0 ok, -1 out of memory/full. */
+static int strmap_put(strmap *m, const char *s, int v) {
+    if ((m->n + 1) * 2 > m->cap) return -1;
+    size_t len = strlen(s);
+    size_t i = (size_t)hash_str(s, len) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (!strcmp(m->keys[i], s)) return 0;
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->keys[i] = strdup(s);
+    if (!m->keys[i]) return -1;
+    m->vals[i] = v;
+    m->n++;
+    return 0;
+}
+
+struct oma_clip_tokenizer {
+    strmap vocab;       /* token -> id */
+    strmap ranks;       /* "a b" -> merge rank */
+    char byte_sym[256][4]; /* byte -> UTF-8 of its printable stand-in */
+    int bos, eos, pad;
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static size_t utf8_put(uint32_t cp, char *out) {
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    } else if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    } else if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Decodes one UTF-8 code point at s[*i] (len bytes); invalid -> U+FFFD, one byte consumed. */
+static uint32_t utf8_next(const unsigned char *s, size_t len, size_t *i) {
+    unsigned char c = s[*i];
+    uint32_t cp;
+    size_t n;
+    if (c < 0x80) {
+        (*i)++;
+        return c;
+    } else if ((c & 0xE0) == 0xC0) {
+        cp = c & 0x1F;
+        n = 1;
+    } else if ((c & 0xF0) == 0xE0) {
+        cp = c & 0x0F;
+        n = 2;
+    } else if ((c & 0xF8) == 0xF0) {
+        cp = c & 0x07;
+        n = 3;
+    } else {
+        (*i)++;
+        return 0xFFFD;
+    }
+    if (*i + n >= len) {
+        (*i)++;
+        return 0xFFFD;
+    }
+    for (size_t k = 1; k <= n; k++) {
+        if ((s[*i + k] & 0xC0) != 0x80) {
+            (*i)++;
+            return 0xFFFD;
+        }
+        cp = (cp << 6) | (s[*i + k] & 0x3F);
+    }
+    static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+        (*i)++;
+        return 0xFFFD;
+    }
+    *i += n + 1;
+    return cp;
+}
+
+/* GPT-2/CLIP byte table: printable Latin-1 bytes map to themselves, the rest to 256+n. */
+static void build_byte_table(oma_clip_tokenizer *t) {
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        int keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+        uint32_t cp = keep ? (uint32_t)b : (uint32_t)(256 + n++);
+        memset(t->byte_sym[b], 0, 4);
+        utf8_put(cp, t->byte_sym[b]);
+    }
+}
+
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail(err, errlen, "%s: cannot open", path);
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+        if (n == cap) {
+            if (cap >= MAX_FILE) {
+                free(buf);
+                fclose(f);
+                fail(err, errlen, "%s: larger than %u bytes", path, MAX_FILE);
+                return NULL;
+            }
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf) {
+        fail(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (bad) {
+        free(buf);
+        fail(err, errlen, "%s: read error", path);
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+static int load_vocab(oma_clip_tokenizer *t, const char *path, char *err, size_t errlen) {
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) return fail(err, errlen, "%s: %s (line %d)", path, je.text, je.line);
+    int rc = -1;
+    if (!json_is_object(root) || json_object_size(root) == 0 ||
+        json_object_size(root) > MAX_VOCAB) {
+        fail(err, errlen, "%s: not a token -> id object", path);
+        goto out;
+    }
+    if (strmap_init(&t->vocab, json_object_size(root))) {
+        fail(err, errlen, "out of memory");
+        goto out;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) >= MAX_VOCAB) {
+            fail(err, errlen, "%s: id of '%.40s' is not an integer in [0, %d)", path, k, MAX_VOCAB);
+            goto out;
+        }
+        if (strmap_put(&t->vocab, k, (int)json_integer_value(v))) {
+            fail(err, errlen, "out of memory");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+static int load_merges(oma_clip_tokenizer *t, const char *path, char *err, size_t errlen) {
+    size_t len;
+    char *buf = read_file(path, &len, err, errlen);
+    if (!buf) return -1;
+    size_t lines = 1;
+    for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
+    if (strmap_init(&t->ranks, lines)) {
+        free(buf);
+        return fail(err, errlen, "out of memory");
+    }
+    int rank = 0;
+    size_t lineno = 0;
+    char *p = buf;
+    while (p < buf + len) {
+        char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+        char *end = nl ? nl : buf + len;
+        lineno++;
+        if (end > p && end[-1] == '\r') end[-1] = 0;
+        *end = 0;
+        if (*p && !(lineno == 1 && !strncmp(p, "#version", 8))) {
+            char *sp = strchr(p, ' ');
+            if (!sp || sp == p || !sp[1] || strchr(sp + 1, ' ')) {
+                free(buf);
+                return fail(err, errlen, "%s:%zu: a merge is two symbols separated by one space",
+                            path, lineno);
+            }
+            if (strmap_put(&t->ranks, p, rank++)) {
+                free(buf);
+                return fail(err, errlen, "out of memory");
+            }
+        }
+        p = end + 1;
+    }
+    free(buf);
+    if (rank == 0) return fail(err, errlen, "%s: no merges", path);
+    return 0;
+}
+
+/* pad token from a JSON config: "pad_token": "x" or {"content": "x"}; NULL when absent. */
+static char *config_pad(const char *path) {
+    json_t *root = json_load_file(path, 0, NULL);
+    if (!root) return NULL;
+    json_t *p = json_object_get(root, "pad_token");
+    if (json_is_object(p)) p = json_object_get(p, "content");
+    char *out = json_is_string(p) ? strdup(json_string_value(p)) : NULL;
+    json_decref(root);
+    return out;
+}
+
+int oma_clip_tokenizer_load_files(const char *vocab_json, const char *merges_txt,
+                                  const char *pad_token, oma_clip_tokenizer **out, char *err,
+                                  size_t errlen) {
+    *out = NULL;
+    oma_clip_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return fail(err, errlen, "out of memory");
+    build_byte_table(t);
+    if (load_vocab(t, vocab_json, err, errlen) || load_merges(t, merges_txt, err, errlen)) {
+        oma_clip_tokenizer_free(t);
+        return -1;
+    }
+    t->bos = strmap_get(&t->vocab, "<|startoftext|>", 15);
+    t->eos = strmap_get(&t->vocab, "<|endoftext|>", 13);
+    if (t->bos < 0 || t->eos < 0) {
+        oma_clip_tokenizer_free(t);
+        return fail(err, errlen, "%s: no <|startoftext|> / <|endoftext|> token", vocab_json);
+    }
+    t->pad = t->eos;
+    if (pad_token) {
+        t->pad = strmap_get(&t->vocab, pad_token, strlen(pad_token));
+        if (t->pad < 0) {
+            oma_clip_tokenizer_free(t);
+            return fail(err, errlen, "%s: pad token '%.40s' not in the vocab", vocab_json, pad_token);
+        }
+    }
+    for (int b = 0; b < 256; b++)
+        if (strmap_get(&t->vocab, t->byte_sym[b], strlen(t->byte_sym[b])) < 0) {
+            oma_clip_tokenizer_free(t);
+            return fail(err, errlen, "%s: byte 0x%02x has no token: not a CLIP byte-level vocab",
+                        vocab_json, b);
+        }
+    *out = t;
+    return 0;
+}
+
+int oma_clip_tokenizer_load(const char *dir, oma_clip_tokenizer **out, char *err, size_t errlen) {
+    size_t dl = strlen(dir);
+    char *v = malloc(dl + 32), *m = malloc(dl + 32), *c = malloc(dl + 32);
+    if (!v || !m || !c) {
+        free(v);
+        free(m);
+        free(c);
+        return fail(err, errlen, "out of memory");
+    }
+    snprintf(v, dl + 32, "%s/vocab.json", dir);
+    snprintf(m, dl + 32, "%s/merges.txt", dir);
+    snprintf(c, dl + 32, "%s/special_tokens_map.json", dir);
+    char *pad = config_pad(c);
+    if (!pad) {
+        snprintf(c, dl + 32, "%s/tokenizer_config.json", dir);
+        pad = config_pad(c);
+    }
+    int rc = oma_clip_tokenizer_load_files(v, m, pad, out, err, errlen);
+    free(pad);
+    free(v);
+    free(m);
+    free(c);
+    return rc;
+}
+
+void oma_clip_tokenizer_free(oma_clip_tokenizer *tok) {
+    if (!tok) return;
+    strmap_free(&tok->vocab);
+    strmap_free(&tok->ranks);
+    free(tok);
+}
+
+int oma_clip_bos(const oma_clip_tokenizer *tok) { return tok->bos; }
+int oma_clip_eos(const oma_clip_tokenizer *tok) { return tok->eos; }
+int oma_clip_pad(const oma_clip_tokenizer *tok) { return tok->pad; }
+size_t oma_clip_vocab_size(const oma_clip_tokenizer *tok) { return tok->vocab.n; }
+
+int oma_clip_token_id(const oma_clip_tokenizer *tok, const char *token) {
+    return strmap_get(&tok->vocab, token, strlen(token));
+}
+
+/* ---- growing int array ---- */
+typedef struct ivec {
+    int *v;
+    size_t n, cap;
+} ivec;
+
+static int ivec_push(ivec *a, int x) {
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 64;
+        int *nv = realloc(a->v, nc * sizeof *nv);
+        if (!nv) return -1;
+        a->v = nv;
+        a->cap = nc;
+    }
+    a->v[a->n++] = x;
+    return 0;
+}
+
+/* Cleans text into code points: white space runs -> ' ', trimmed, lowercased. */
+static uint32_t *clean_text(const char *text, size_t *n_out) {
+    size_t len = strlen(text);
+    uint32_t *cps = malloc((2 * len + 1) * sizeof *cps); /* U+0130 may become two */
+    if (!cps) return NULL;
+    size_t n = 0, i = 0;
+    int pending_space = 0;
+    while (i < len) {
+        uint32_t cp = utf8_next((const unsigned char *)text, len, &i);
+        if (oma_uni_is_space(cp)) {
+            pending_space = 1;
+            continue;
+        }
+        if (pending_space && n > 0) cps[n++] = ' ';
+        pending_space = 0;
+        if (cp == 0x130) {
+            cps[n++] = 'i';
+            cps[n++] = 0x307;
+        } else {
+            cps[n++] = oma_uni_lower(cp);
+        }
+    }
+    *n_out = n;
+    return cps;
+}
+
+static int match_lit(const uint32_t *c, size_t n, size_t i, const char *lit) {
+    size_t k = 0;
+    for (; lit[k]; k++)
+        if (i + k >= n || c[i + k] != (uint32_t)(unsigned char)lit[k]) return 0;
+    return (int)k;
+}
+
+/* Length (in code points) of CLIP's pattern match at i; 0 when none (white space). */
+static size_t pretoken_len(const uint32_t *c, size_t n, size_t i) {
+    static const char *const lits[] = {"<|startoftext|>", "<|endoftext|>", "'s", "'t", "'re",
+                                       "'ve", "'m", "'ll", "'d"};
+    for (size_t k = 0; k < sizeof lits / sizeof lits[0]; k++) {
+        int m = match_lit(c, n, i, lits[k]);
+        if (m) return (size_t)m;
+    }
+    size_t j = i;
+    if (oma_uni_is_letter(c[i])) {
+        while (j < n && oma_uni_is_letter(c[j])) j++;
+        return j - i;
+    }
+    if (oma_uni_is_number(c[i])) return 1;
+    while (j < n && !oma_uni_is_space(c[j]) && !oma_uni_is_letter(c[j]) && !oma_uni_is_number(c[j]))
+        j++;
+    return j - i;
+}
+
+/* BPE of one byte-mapped piece given as symbols; appends ids. */
+static int bpe_piece(const oma_clip_tokenizer *t, char **sym, size_t ns, ivec *ids) {
+    char key[512];
+    for (;;) {
+        if (ns < 2) break;
+        int best = -1;
+        size_t bi = 0;
+        for (size_t i = 0; i + 1 < ns; i++) {
+            size_t la = strlen(sym[i]), lb = strlen(sym[i + 1]);
+            if (la + lb + 2 > sizeof key) continue;
+            memcpy(key, sym[i], la);
+            key[la] = ' ';
+            memcpy(key + la + 1, sym[i + 1], lb);
+            int r = strmap_get(&t->ranks, key, la + 1 + lb);
+            if (r >= 0 && (best < 0 || r < best)) {
+                best = r;
+                bi = i;
+            }
+        }
+        if (best < 0) break;
+        /* merge every occurrence of the pair (first, second), left to right */
+        char *first = sym[bi], *second = sym[bi + 1];
+        size_t lf = strlen(first), ls = strlen(second);
+        char *f = strdup(first), *s = strdup(second);
+        if (!f || !s) {
+            free(f);
+            free(s);
+            return -1;
+        }
+        size_t w = 0;
+        for (size_t i = 0; i < ns;) {
+            if (i + 1 < ns && !strcmp(sym[i], f) && !strcmp(sym[i + 1], s)) {
+                char *m = malloc(lf + ls + 1);
+                if (!m) {
+                    /* keep the array consistent for the caller's free */
+                    for (size_t k = i; k < ns; k++) sym[w++] = sym[k];
+                    free(f);
+                    free(s);
+                    return -1;
+                }
+                memcpy(m, sym[i], lf);
+                memcpy(m + lf, sym[i + 1], ls + 1);
+                free(sym[i]);
+                free(sym[i + 1]);
+                sym[w++] = m;
+                i += 2;
+            } else {
+                sym[w++] = sym[i++];
+            }
+        }
+        for (size_t k = w; k < ns; k++) sym[k] = NULL;
+        ns = w;
+        free(f);
+        free(s);
+    }
+    for (size_t i = 0; i < ns; i++) {
+        int id = strmap_get(&t->vocab, sym[i], strlen(sym[i]));
+        if (id >= 0 && ivec_push(ids, id)) return -1;
+    }
+    return 0;
+}
+
+/* Tokenizes one pre-token (code points c[i..i+len)). */
+static int encode_piece(const oma_clip_tokenizer *t, const uint32_t *c, size_t len, ivec *ids) {
+    /* UTF-8 bytes of the piece */
+    unsigned char *bytes = malloc(len * 4 + 1);
+    if (!bytes) return -1;
+    size_t nb = 0;
+    for (size_t k = 0; k < len; k++) nb += utf8_put(c[k], (char *)bytes + nb);
+    int special = (len == 15 && match_lit(c, len, 0, "<|startoftext|>")) ||
+                  (len == 13 && match_lit(c, len, 0, "<|endoftext|>"));
+    int rc = 0;
+    if (special) {
+        bytes[nb] = 0;
+        int id = strmap_get(&t->vocab, (const char *)bytes, nb);
+        if (id >= 0) rc = ivec_push(ids, id);
+        free(bytes);
+        return rc;
+    }
+    char **sym = calloc(nb, sizeof *sym);
+    if (!sym) {
+        free(bytes);
+        return -1;
+    }
+    for (size_t k = 0; k < nb && rc == 0; k++) {
+        const char *bs = t->byte_sym[bytes[k]];
+        size_t l = strlen(bs);
+        sym[k] = malloc(l + 5);
+        if (!sym[k]) {
+            rc = -1;
+            break;
+        }
+        memcpy(sym[k], bs, l + 1);
+        if (k == nb - 1) memcpy(sym[k] + l, "</w>", 5);
+    }
+    if (rc == 0) rc = bpe_piece(t, sym, nb, ids);
+    for (size_t k = 0; k < nb; k++) free(sym[k]);
+    free(sym);
+    free(bytes);
+    return rc;
+}
+
+static int tokenize_into(const oma_clip_tokenizer *tok, const char *text, ivec *ids) {
+    size_t n;
+    uint32_t *c = clean_text(text, &n);
+    if (!c) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0;) {
+        size_t l = pretoken_len(c, n, i);
+        if (l == 0) {
+            i++;
+            continue;
+        }
+        rc = encode_piece(tok, c + i, l, ids);
+        i += l;
+    }
+    free(c);
+    return rc;
+}
+
+int oma_clip_tokenize(const oma_clip_tokenizer *tok, const char *text, int **ids, size_t *n,
+                      char *err, size_t errlen) {
+    *ids = NULL;
+    *n = 0;
+    if (strlen(text) > MAX_PROMPT)
+        return fail(err, errlen, "prompt longer than %u bytes", MAX_PROMPT);
+    ivec v = {0};
+    if (tokenize_into(tok, text, &v)) {
+        free(v.v);
+        return fail(err, errlen, "out of memory");
+    }
+    *ids = v.v;
+    *n = v.n;
+    return 0;
+}
+
+static void frame(const oma_clip_tokenizer *tok, const int *ids, const float *w, size_t n,
+                  oma_clip_tokens *out) {
+    const size_t max = OMA_CLIP_CONTEXT - 2;
+    out->truncated = n > max;
+    if (n > max) n = max;
+    out->ids[0] = tok->bos;
+    out->weights[0] = 1.0f;
+    for (size_t i = 0; i < n; i++) {
+        out->ids[1 + i] = ids[i];
+        out->weights[1 + i] = w ? w[i] : 1.0f;
+    }
+    out->ids[1 + n] = tok->eos;
+    out->weights[1 + n] = 1.0f;
+    out->length = (int)n + 2;
+    for (size_t i = n + 2; i < OMA_CLIP_CONTEXT; i++) {
+        out->ids[i] = tok->pad;
+        out->weights[i] = 1.0f;
+    }
+}
+
+int oma_clip_encode(const oma_clip_tokenizer *tok, const char *text, oma_clip_tokens *out,
+                    char *err, size_t errlen) {
+    int *ids;
+    size_t n;
+    if (oma_clip_tokenize(tok, text, &ids, &n, err, errlen)) return -1;
+    frame(tok, ids, NULL, n, out);
+    free(ids);
+    return 0;
+}
+
+int oma_clip_encode_weighted(const oma_clip_tokenizer *tok, const char *prompt,
+                             oma_clip_tokens *out, char *err, size_t errlen) {
+    if (strlen(prompt) > MAX_PROMPT)
+        return fail(err, errlen, "prompt longer than %u bytes", MAX_PROMPT);
+    oma_prompt_span *spans;
+    size_t ns;
+    if (oma_prompt_parse_emphasis(prompt, &spans, &ns, err, errlen)) return -1;
+    ivec ids = {0};
+    float *w = NULL;
+    size_t wcap = 0;
+    int rc = 0;
+    for (size_t s = 0; s < ns && rc == 0; s++) {
+        size_t before = ids.n;
+        if (tokenize_into(tok, spans[s].text, &ids)) {
+            rc = -1;
+            break;
+        }
+        if (ids.n > wcap) {
+            size_t nc = ids.cap;
+            float *nw = realloc(w, nc * sizeof *nw);
+            if (!nw) {
+                rc = -1;
+                break;
+            }
+            w = nw;
+            wcap = nc;
+        }
+        for (size_t i = before; i < ids.n; i++) w[i] = spans[s].weight;
+    }
+    oma_prompt_spans_free(spans, ns);
+    if (rc) {
+        free(ids.v);
+        free(w);
+        return fail(err, errlen, "out of memory");
+    }
+    frame(tok, ids.v, w, ids.n, out);
+    free(ids.v);
+    free(w);
+    return 0;
+}
