@@ -61,6 +61,9 @@ int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to
     memset(out, 0, sizeof *out);
     if (!o) o = &def;
     if (!img || !img->px || img->w <= 0 || img->h <= 0) return oma_image_err(err, errlen, "pose warp: no image");
+    if ((int64_t)img->w * img->h > OMA_WARP_MAX_PIXELS)
+        return oma_image_err(err, errlen, "pose warp: the image is %dx%d, over %d pixels (normalise it first)",
+                             img->w, img->h, OMA_WARP_MAX_PIXELS);
     if (img->c == 1) {
         if (oma_image_convert(img, 3, &rgb) != 0) return oma_image_err(err, errlen, "pose warp: out of memory");
         src = &rgb;

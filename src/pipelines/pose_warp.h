@@ -28,6 +28,9 @@ typedef struct oma_warp_handle {
     float radius;
 } oma_warp_handle;
 
+#define OMA_WARP_MAX_PIXELS (16 * 1024 * 1024)   /* larger pictures: normalise them first */
+#define OMA_WARP_MAX_HANDLES 4096                 /* control points from the poses (about 12 people) */
+
 typedef struct oma_warp_opts {
     int grid;           /* mesh cell size in pixels (default 8) */
     float alpha;        /* MLS weight falloff 1/d^(2 alpha) (default 2: local handles rule,

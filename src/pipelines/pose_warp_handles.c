@@ -149,6 +149,11 @@ int oma_warp_handles(const oma_pose *from, const oma_pose *to, int img_w, int im
                              "points with confidence 0 are ignored",
                              n_joints);
     }
+    if (b.n > OMA_WARP_MAX_HANDLES) {
+        free(b.h);
+        return oma_image_err(err, errlen, "pose warp: too many keypoints (%d control points, at most %d)", b.n,
+                             OMA_WARP_MAX_HANDLES);
+    }
     dedupe(&b);
     *out = b.h;
     *n_out = b.n;

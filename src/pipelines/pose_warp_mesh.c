@@ -50,9 +50,10 @@ static void sample(const oma_image *src, const uint8_t *mask, float x, float y, 
     }
 }
 
-/* Rasterises triangle t (target) with source corners s into the figure layer. */
+/* Rasterises triangle t (target) with source corners s into the figure layer. Adds the
+ * pixels of its (clipped) bounding box to *work. */
 static void triangle(const oma_image *src, const uint8_t *mask, const float t[3][2], const float s[3][2],
-                     float *layer, int w, int h)
+                     float *layer, int w, int h, int64_t *work)
 {
     float minx = fminf(t[0][0], fminf(t[1][0], t[2][0])), maxx = fmaxf(t[0][0], fmaxf(t[1][0], t[2][0]));
     float miny = fminf(t[0][1], fminf(t[1][1], t[2][1])), maxy = fmaxf(t[0][1], fmaxf(t[1][1], t[2][1]));
@@ -62,6 +63,7 @@ static void triangle(const oma_image *src, const uint8_t *mask, const float t[3]
     if (y0 < 0) y0 = 0;
     if (x1 > w - 1) x1 = w - 1;
     if (y1 > h - 1) y1 = h - 1;
+    *work += (int64_t)(x1 - x0 + 1) * (y1 - y0 + 1);
     float d = (t[1][1] - t[2][1]) * (t[0][0] - t[2][0]) + (t[2][0] - t[1][0]) * (t[0][1] - t[2][1]);
     if (fabsf(d) < 1e-6f) return;   /* degenerate */
     const float eps = -1e-4f;
@@ -139,6 +141,7 @@ int oma_warp_render(const oma_image *src, const uint8_t *mask, const oma_warp_ha
             oma_warp_mls(h, n, o->alpha, 0, (float)(bx0 + i * g), (float)(by0 + j * g), &v[0], &v[1]);
         }
     qsort(cells, (size_t)nc, sizeof *cells, cmp_cell);
+    int64_t work = 0;
     for (int k = 0; k < nc; k++) {
         int i = cells[k].gx, j = cells[k].gy;
         float s[4][2] = {{(float)(bx0 + i * g), (float)(by0 + j * g)},
@@ -152,8 +155,14 @@ int oma_warp_render(const oma_image *src, const uint8_t *mask, const oma_warp_ha
         float sa[3][2] = {{s[0][0], s[0][1]}, {s[1][0], s[1][1]}, {s[2][0], s[2][1]}};
         float tb[3][2] = {{t[0][0], t[0][1]}, {t[2][0], t[2][1]}, {t[3][0], t[3][1]}};
         float sb[3][2] = {{s[0][0], s[0][1]}, {s[2][0], s[2][1]}, {s[3][0], s[3][1]}};
-        triangle(src, mask, ta, sa, layer, w, H);
-        triangle(src, mask, tb, sb, layer, w, H);
+        triangle(src, mask, ta, sa, layer, w, H, &work);
+        triangle(src, mask, tb, sb, layer, w, H, &work);
+        /* a sane deformation covers each target pixel a few times; a pose that flings the
+         * mesh across the picture would cost without bound */
+        if (work > 64 * (int64_t)w * H + 4 * 1024 * 1024) {
+            oma_image_err(err, errlen, "pose warp: the target pose tears the figure apart (mesh too stretched)");
+            goto done;
+        }
     }
     /* composite the layer (premultiplied) over dst (straight alpha) */
     for (size_t i = 0; i < (size_t)w * H; i++) {

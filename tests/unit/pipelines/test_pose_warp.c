@@ -343,6 +343,59 @@ static void test_errors(void **st)
     oma_image_free(&in);
 }
 
+static void test_hostile_poses(void **st)
+{
+    (void)st;
+    char err[256];
+    oma_image in, out;
+    assert_int_equal(oma_image_alloc(&in, S, S, 3), 0);
+    background(&in, 0);
+    draw_figure(&in, SRC);
+    oma_pose from, to;
+    to_pose(SRC, &from);
+    to_pose(SRC, &to);
+    /* every target point flung somewhere far: finishes (or refuses) quickly, never crashes */
+    uint32_t r = 99;
+    for (int i = 0; i < 18; i++) {
+        r = r * 1664525u + 1013904223u;
+        to.people[0].body[i].x = (float)((r >> 8) % 2000) - 800;
+        r = r * 1664525u + 1013904223u;
+        to.people[0].body[i].y = (float)((r >> 8) % 2000) - 800;
+    }
+    int rc = oma_pose_warp(&in, &from, &to, NULL, &out, err, sizeof err);
+    if (rc == 0) oma_image_free(&out);
+    else assert_non_null(strstr(err, "pose warp"));
+    /* all source points at one spot */
+    for (int i = 0; i < 18; i++) from.people[0].body[i].x = from.people[0].body[i].y = 5;
+    rc = oma_pose_warp(&in, &from, &to, NULL, &out, err, sizeof err);
+    if (rc == 0) oma_image_free(&out);
+    oma_pose_free(&from);
+    oma_pose_free(&to);
+    /* too many control points: 64 people with full faces and hands */
+    assert_int_equal(oma_pose_init(&from, S, S, 64), 0);
+    for (int p = 0; p < 64; p++) {
+        oma_pose_person *q = &from.people[p];
+        for (int i = 0; i < OMA_OP_BODY; i++) q->body[i] = (oma_kp){(float)(i * 13 % S), (float)(p * 4), 1};
+        for (int i = 0; i < OMA_OP_FACE; i++) q->face[i] = (oma_kp){(float)(i * 3 % S), (float)(p * 4 + 1), 1};
+        for (int i = 0; i < OMA_OP_HAND; i++) {
+            q->lhand[i] = (oma_kp){(float)(i * 7), (float)(p * 4 + 2), 1};
+            q->rhand[i] = (oma_kp){(float)(i * 7 + 150), (float)(p * 4 + 3), 1};
+        }
+    }
+    assert_int_equal(oma_pose_warp(&in, &from, &from, NULL, &out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "too many"));
+    oma_pose_free(&from);
+    oma_image_free(&in);
+    /* a picture over the pixel cap is refused before any work */
+    oma_image big = {5000, 4000, 3, NULL};
+    uint8_t dummy[3] = {0};
+    big.px = dummy;
+    to_pose(SRC, &from);
+    assert_int_equal(oma_pose_warp(&big, &from, &from, NULL, &out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "normalise"));
+    oma_pose_free(&from);
+}
+
 /* ---- the job kind */
 
 typedef struct fake {
@@ -439,7 +492,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mls),       cmocka_unit_test(test_opaque_markers_and_background),
         cmocka_unit_test(test_alpha_cutout), cmocka_unit_test(test_identity),
-        cmocka_unit_test(test_errors),    cmocka_unit_test(test_job_kind),
+        cmocka_unit_test(test_errors),    cmocka_unit_test(test_hostile_poses),
+        cmocka_unit_test(test_job_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
