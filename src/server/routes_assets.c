@@ -228,7 +228,7 @@ void oma_route_asset_list(oma_req *r)
     oma_stmt_bind_int(st, 3, limit);
     oma_stmt_bind_int(st, 4, offset);
     json_t *ids = json_array();
-    int rc;
+    int rc = 0;
     while (ids && (rc = oma_stmt_step(st)) == 1)
         json_array_append_new(ids, json_string(oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : ""));
     oma_stmt_finalize(st);

@@ -15,7 +15,7 @@ static json_t *styles_json(oma_db *db, const char *webtoon_id)
         return NULL;
     oma_stmt_bind_text(st, 1, webtoon_id);
     json_t *arr = json_array();
-    int rc;
+    int rc = 0;
     while (arr && (rc = oma_stmt_step(st)) == 1) {
         const char *data = oma_stmt_text(st, 4);
         json_t *d = data ? json_loads(data, 0, NULL) : NULL;
@@ -41,7 +41,7 @@ static json_t *samples_json(oma_db *db, const char *webtoon_id, const char *arti
         return NULL;
     oma_stmt_bind_text(st, 1, webtoon_id);
     json_t *ids = json_array();
-    int rc;
+    int rc = 0;
     while (ids && (rc = oma_stmt_step(st)) == 1) {
         const char *u = oma_stmt_text(st, 0), *ca = oma_stmt_text(st, 1);
         json_array_append_new(ids, json_pack("[s,s]", u ? u : "", ca ? ca : ""));
@@ -151,7 +151,7 @@ void oma_route_webtoon_list(oma_req *r)
     }
     oma_stmt_bind_text(st, 1, r->artist_id);
     json_t *ids = json_array();
-    int rc;
+    int rc = 0;
     while (ids && (rc = oma_stmt_step(st)) == 1)
         json_array_append_new(ids, json_string(oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : ""));
     oma_stmt_finalize(st);
