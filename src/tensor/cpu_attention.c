@@ -8,8 +8,8 @@
  * transposed 64 x D key tile, a 64 x D value tile, 32 x 64 scores) stays in L1/L2, so the
  * 4096-token attentions of SD's 64x64 latents run at arithmetic speed instead of streaming a
  * 64 MB score matrix through memory. Tiles are padded to multiples of 16 floats so the inner
- * loops are whole 16-wide vectors (GCC vector extensions; compiled for AVX-512, AVX2 and a
- * portable baseline with target_clones on x86-64). exp is a Cephes-style polynomial
+ * loops are whole 16-wide vectors (GCC vector extensions; the kernel in cpu_attention_body.h is
+ * compiled for AVX-512, AVX2+FMA and a portable baseline, picked at run time). exp is a Cephes-style polynomial
  * (about 2 ulp), vectorised with the rest.
  */
 #include <math.h>
@@ -33,15 +33,20 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 
 #define LD(p) __extension__({ v16 v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define ST(p, v) do { v16 s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
-#define SPLAT(x) ((v16){0} + (float)(x))
+#define SPLAT(x) splat((float)(x))
 /* per lane: mask ? a : b (mask lanes are all ones or all zeros) */
 #define SEL(mask, a, b) ((v16)(((v16i)(a) & (mask)) | ((v16i)(b) & ~(mask))))
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define OMA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#if defined(__x86_64__) && defined(__GNUC__)
+#define OMA_X86 1
 #else
-#define OMA_CLONES
+#define OMA_X86 0
 #endif
+
+static inline __attribute__((always_inline)) v16 splat(float x)
+{
+    return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+}
 
 /* e^x for a vector, Cephes expf polynomial; x <= -87 gives exactly 0 (masked scores). */
 static inline __attribute__((always_inline)) v16 vexp(v16 x)
@@ -77,127 +82,101 @@ typedef struct {
     int failed;
 } attn_ctx;
 
-static inline __attribute__((always_inline)) float hmax(v16 v)
+static inline __attribute__((always_inline)) float hmax(const v16 *v)
 {
-    float m = v[0];
-    for (int i = 1; i < VL; i++) m = v[i] > m ? v[i] : m;
+    float m = (*v)[0];
+    for (int i = 1; i < VL; i++) m = (*v)[i] > m ? (*v)[i] : m;
     return m;
 }
 
-static inline __attribute__((always_inline)) float hsum(v16 v)
+static inline __attribute__((always_inline)) float hsum(const v16 *v)
 {
     float s = 0.0f;
-    for (int i = 0; i < VL; i++) s += v[i];
+    for (int i = 0; i < VL; i++) s += (*v)[i];
     return s;
 }
 
-OMA_CLONES
-static void attn_task(const attn_ctx *t, int64_t task, float *scratch)
+#if OMA_X86
+#include <immintrin.h>
+
+/* The two hot loops written with AVX-512 intrinsics: 8 query rows in 8 zmm accumulators,
+ * one key (or value) vector load feeding 8 FMAs with broadcast query (or probability) values. */
+#define R8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+__attribute__((target("avx512f"))) static void qk_avx512(const float *qp, const float *kt, float *s, int64_t dp)
 {
-    const oma_attn_args *a = t->a;
-    const int64_t D = a->head_dim, dp = t->dp;
-    int64_t qb = task % t->qblocks;
-    int64_t bh = task / t->qblocks;
-    int64_t h = bh % a->heads, b = bh / a->heads;
-    int64_t q0 = qb * BQ, qn = a->nq - q0 < BQ ? a->nq - q0 : BQ;
+    for (int r0 = 0; r0 < BQ; r0 += 8) {
+        for (int jv = 0; jv < BK; jv += VL) {
+#define Z(i) __m512 a##i = _mm512_setzero_ps();
+            R8(Z)
+#undef Z
+            for (int64_t d = 0; d < dp; d++) {
+                __m512 kv = _mm512_loadu_ps(kt + d * BK + jv);
+                const float *q = qp + (int64_t)r0 * dp + d;
+#define F(i) a##i = _mm512_fmadd_ps(_mm512_set1_ps(q[(i) * dp]), kv, a##i);
+                R8(F)
+#undef F
+            }
+#define S(i) _mm512_storeu_ps(s + (r0 + (i)) * BK + jv, a##i);
+            R8(S)
+#undef S
+        }
+    }
+}
 
-    float *qp = scratch;                /* [BQ][dp], scaled */
-    float *op = qp + BQ * dp;           /* [BQ][dp] */
-    float *kt = op + BQ * dp;           /* [dp][BK] */
-    float *vp = kt + dp * BK;           /* [BK][dp] */
-    float *s = vp + BK * dp;            /* [BQ][BK] */
-    float m[BQ], l[BQ];
+__attribute__((target("avx512f"))) static void pv_avx512(const float *s, const float *vp, float *op, int64_t dp,
+                                                        int64_t kn)
+{
+    for (int r0 = 0; r0 < BQ; r0 += 8) {
+        for (int64_t d = 0; d < dp; d += VL) {
+#define L(i) __m512 a##i = _mm512_loadu_ps(op + (r0 + (i)) * dp + d);
+            R8(L)
+#undef L
+            for (int64_t j = 0; j < kn; j++) {
+                __m512 vv = _mm512_loadu_ps(vp + j * dp + d);
+                const float *p = s + r0 * BK + j;
+#define F(i) a##i = _mm512_fmadd_ps(_mm512_set1_ps(p[(i) * BK]), vv, a##i);
+                R8(F)
+#undef F
+            }
+#define S(i) _mm512_storeu_ps(op + (r0 + (i)) * dp + d, a##i);
+            R8(S)
+#undef S
+        }
+    }
+}
 
-    memset(qp, 0, sizeof(float) * BQ * dp);
-    memset(op, 0, sizeof(float) * BQ * dp);
-    for (int64_t r = 0; r < qn; r++) {
-        const float *src = a->q + (b * a->nq + q0 + r) * a->ldq + h * D;
-        for (int64_t d = 0; d < D; d++) qp[r * dp + d] = src[d] * a->scale;
-    }
-    for (int r = 0; r < BQ; r++) {
-        m[r] = -INFINITY;
-        l[r] = 0.0f;
-    }
+#define ATTN_FN attn_task_avx512
+#define ATTN_ATTR __attribute__((target("avx512f")))
+#define ATTN_QK(qp, kt, s, dp) qk_avx512(qp, kt, s, dp)
+#define ATTN_PV(s, vp, op, dp, kn) pv_avx512(s, vp, op, dp, kn)
+#include "tensor/cpu_attention_body.h"
 
-    int64_t kend = a->nk;
-    if (a->causal && q0 + qn < kend) kend = q0 + qn;   /* keys after the last query are masked */
-    for (int64_t k0 = 0; k0 < kend; k0 += BK) {
-        int64_t kn = kend - k0 < BK ? kend - k0 : BK;
-        /* pack K transposed and V, zero-padded */
-        memset(kt, 0, sizeof(float) * dp * BK);
-        memset(vp, 0, sizeof(float) * BK * dp);
-        for (int64_t j = 0; j < kn; j++) {
-            const float *ks = a->k + (b * a->nk + k0 + j) * a->ldk + h * D;
-            const float *vs = a->v + (b * a->nk + k0 + j) * a->ldv + h * D;
-            for (int64_t d = 0; d < D; d++) kt[d * BK + j] = ks[d];
-            memcpy(vp + j * dp, vs, sizeof(float) * (size_t)D);
-        }
-        /* S = Q K^T, RB rows x one vector of keys at a time */
-        for (int r0 = 0; r0 < BQ; r0 += RB) {
-            for (int jv = 0; jv < BK; jv += VL) {
-                v16 acc[RB];
-                for (int r = 0; r < RB; r++) acc[r] = SPLAT(0.0f);
-                for (int64_t d = 0; d < dp; d++) {
-                    v16 kv = LD(kt + d * BK + jv);
-                    for (int r = 0; r < RB; r++) acc[r] += SPLAT(qp[(r0 + r) * dp + d]) * kv;
-                }
-                for (int r = 0; r < RB; r++) ST(s + (r0 + r) * BK + jv, acc[r]);
-            }
-        }
-        /* masks: padding keys, and causal (key index > query index) */
-        for (int r = 0; r < BQ; r++) {
-            int64_t lim = kn;
-            if (a->causal) {
-                int64_t qi = q0 + r - k0 + 1;       /* keys [0, qi) of this block are visible */
-                if (qi < lim) lim = qi < 0 ? 0 : qi;
-            }
-            for (int64_t j = lim; j < BK; j++) s[r * BK + j] = -INFINITY;
-        }
-        /* online softmax update, then O += P V */
-        for (int r = 0; r < BQ; r++) {
-            float *sr = s + r * BK;
-            v16 mx = LD(sr);
-            for (int jv = VL; jv < BK; jv += VL) {
-                v16 x = LD(sr + jv);
-                mx = SEL(x > mx, x, mx);
-            }
-            float bm = hmax(mx);
-            float mnew = bm > m[r] ? bm : m[r];
-            if (mnew == -INFINITY) {            /* nothing visible yet */
-                memset(sr, 0, sizeof(float) * BK);
-                continue;
-            }
-            float corr = m[r] == -INFINITY ? 0.0f : expf(m[r] - mnew);
-            v16 sum = SPLAT(0.0f), mv = SPLAT(mnew);
-            for (int jv = 0; jv < BK; jv += VL) {
-                v16 p = vexp(LD(sr + jv) - mv);
-                ST(sr + jv, p);
-                sum += p;
-            }
-            l[r] = l[r] * corr + hsum(sum);
-            m[r] = mnew;
-            if (corr != 1.0f) {
-                v16 cv = SPLAT(corr);
-                for (int64_t d = 0; d < dp; d += VL) ST(op + r * dp + d, LD(op + r * dp + d) * cv);
-            }
-        }
-        for (int r0 = 0; r0 < BQ; r0 += RB) {
-            for (int64_t d = 0; d < dp; d += VL) {
-                v16 acc[RB];
-                for (int r = 0; r < RB; r++) acc[r] = LD(op + (r0 + r) * dp + d);
-                for (int64_t j = 0; j < kn; j++) {
-                    v16 vv = LD(vp + j * dp + d);
-                    for (int r = 0; r < RB; r++) acc[r] += SPLAT(s[(r0 + r) * BK + j]) * vv;
-                }
-                for (int r = 0; r < RB; r++) ST(op + (r0 + r) * dp + d, acc[r]);
-            }
-        }
-    }
-    for (int64_t r = 0; r < qn; r++) {
-        float *dst = a->out + (b * a->nq + q0 + r) * a->ldo + h * D;
-        float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-        for (int64_t d = 0; d < D; d++) dst[d] = op[r * dp + d] * inv;
-    }
+/* AVX2 build of the portable loops (no FMA contraction in ISO C mode). */
+#define ATTN_FN attn_task_avx2
+#define ATTN_ATTR __attribute__((target("avx2")))
+#include "tensor/cpu_attention_body.h"
+#endif
+
+/* Portable baseline. */
+#define ATTN_FN attn_task_generic
+#define ATTN_ATTR
+#include "tensor/cpu_attention_body.h"
+
+typedef void (*attn_fn)(const attn_ctx *, int64_t, float *);
+
+/* The best kernel this CPU runs; OMA_ATTN_KERNEL=generic|avx2 forces a lesser one (tests). */
+static attn_fn pick_kernel(void)
+{
+    const char *force = getenv("OMA_ATTN_KERNEL");
+    if (force && strcmp(force, "generic") == 0) return attn_task_generic;
+#if OMA_X86
+    __builtin_cpu_init();
+    if (force && strcmp(force, "avx2") == 0 && __builtin_cpu_supports("avx2")) return attn_task_avx2;
+    if (__builtin_cpu_supports("avx512f")) return attn_task_avx512;
+    if (__builtin_cpu_supports("avx2")) return attn_task_avx2;
+#endif
+    return attn_task_generic;
 }
 
 static void attn_range(void *p, int64_t t0, int64_t t1)
@@ -209,7 +188,8 @@ static void attn_range(void *p, int64_t t0, int64_t t1)
         __atomic_store_n(&t->failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    for (int64_t i = t0; i < t1; i++) attn_task(t, i, scratch);
+    attn_fn fn = pick_kernel();
+    for (int64_t i = t0; i < t1; i++) fn(t, i, scratch);
     oma_aligned_free(scratch);
 }
 

@@ -336,7 +336,13 @@ int main(void)
     test_linear();
     test_conv();
     test_norms();
+    /* every attention kernel this CPU can run: the best one, then the AVX2 and portable ones */
     test_attention();
+    setenv("OMA_ATTN_KERNEL", "avx2", 1);
+    test_attention();
+    setenv("OMA_ATTN_KERNEL", "generic", 1);
+    test_attention();
+    unsetenv("OMA_ATTN_KERNEL");
     test_elementwise();
     oma_threads_shutdown();
     if (failures) {
