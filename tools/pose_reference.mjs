@@ -172,9 +172,70 @@ function detect(raw, anc) {
   return out;
 }
 
+const FACE68 = [127, 234, 132, 58, 172, 150, 149, 148, 152, 377, 378, 379, 397, 288, 361, 454, 356, 70, 63, 105, 66, 107,
+  336, 296, 334, 293, 300, 168, 197, 5, 4, 75, 97, 2, 326, 305, 33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,
+  61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181, 78, 82, 13, 312, 308, 317, 14, 87];
+const normAngle = (a) => a - 2 * Math.PI * Math.floor((a + Math.PI) / (2 * Math.PI));
+
+function project(raw, n, stride, size, roi) {
+  const ca = Math.cos(roi.angle), sa = Math.sin(roi.angle), out = [];
+  for (let i = 0; i < n; i++) {
+    const nx = raw[i * stride] / size - 0.5, ny = raw[i * stride + 1] / size - 0.5;
+    out.push([roi.cx + (nx * ca - ny * sa) * roi.size, roi.cy + (nx * sa + ny * ca) * roi.size]);
+  }
+  return out;
+}
+
+function roiAround(pts, angle, scale, shiftY) {
+  const ca = Math.cos(angle), sa = Math.sin(angle);
+  let u0 = Infinity, u1 = -Infinity, v0 = Infinity, v1 = -Infinity;
+  for (const [x, y] of pts) { const u = x * ca + y * sa, v = -x * sa + y * ca; u0 = Math.min(u0, u); u1 = Math.max(u1, u); v0 = Math.min(v0, v); v1 = Math.max(v1, v); }
+  const uc = (u0 + u1) / 2, vc = (v0 + v1) / 2, size = Math.max(u1 - u0, v1 - v0) * scale;
+  return { cx: uc * ca - vc * sa - shiftY * size * sa, cy: uc * sa + vc * ca + shiftY * size * ca, size, angle };
+}
+
+async function faceOf(img, lm, fm) {
+  // lm: 33 x [x, y, score]; same rules as estimate_face() in src/pipelines/pose_estimate.c
+  if (lm[0][2] < 0.5) return null;
+  const em = [(lm[2][0] + lm[5][0]) / 2, (lm[2][1] + lm[5][1]) / 2], mm = [(lm[9][0] + lm[10][0]) / 2, (lm[9][1] + lm[10][1]) / 2];
+  const eye = Math.hypot(lm[2][0] - lm[5][0], lm[2][1] - lm[5][1]), ear = Math.hypot(lm[7][0] - lm[8][0], lm[7][1] - lm[8][1]);
+  const emd = Math.hypot(em[0] - mm[0], em[1] - mm[1]);
+  let roi = { angle: Math.atan2(lm[2][1] - lm[5][1], lm[2][0] - lm[5][0]), cx: (em[0] + mm[0]) / 2, cy: (em[1] + mm[1]) / 2, size: 1.6 * Math.max(ear, 2.2 * eye, 3 * emd) };
+  let pts, score;
+  for (let pass = 0; pass < 2; pass++) {
+    const t = tf.tensor(crop(img, roi, 192, 1 / 255, 0), [1, 192, 192, 3]);
+    const [mesh, flag] = fm.execute({ input_1: t }, ['Identity_2', 'Identity_1']).map((q) => q.dataSync());
+    score = flag[0];
+    if (score < 0.5) return null;
+    pts = project(mesh, 468, 3, 192, roi);
+    if (pass === 0) roi = roiAround(pts, Math.atan2(pts[263][1] - pts[33][1], pts[263][0] - pts[33][0]), 1.5, 0);
+  }
+  return FACE68.map((k) => [pts[k][0], pts[k][1], score].map((v) => Number(v.toFixed(3))));
+}
+
+async function handOf(img, lm, wrist, pinky, index, hm) {
+  if (lm[wrist][2] < 0.3) return null;
+  const w = lm[wrist], mx = (2 * lm[index][0] + lm[pinky][0]) / 3, my = (2 * lm[index][1] + lm[pinky][1]) / 3;
+  const angle = normAngle(Math.PI / 2 - Math.atan2(-(my - w[1]), mx - w[0]));
+  const size = 2 * Math.hypot(mx - w[0], my - w[1]) * 2.7;
+  let roi = { angle, size, cx: mx + 0.1 * size * Math.sin(angle), cy: my - 0.1 * size * Math.cos(angle) };
+  let pts, score;
+  const palm = [0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18];
+  for (let pass = 0; pass < 2; pass++) {
+    const t = tf.tensor(crop(img, roi, 224, 1 / 255, 0), [1, 224, 224, 3]);
+    const [raw, flag] = hm.execute({ input_1: t }, ['Identity', 'Identity_1']).map((q) => q.dataSync());
+    score = flag[0];
+    if (score < 0.5) return null;
+    pts = project(raw, 21, 3, 224, roi);
+    if (pass === 0) roi = roiAround(palm.map((k) => pts[k]), normAngle(Math.PI / 2 - Math.atan2(-(pts[9][1] - pts[0][1]), pts[9][0] - pts[0][0])), 2, -0.1);
+  }
+  return pts.map(([x, y]) => [x, y, score].map((v) => Number(v.toFixed(3))));
+}
+
 export async function estimatePhoto(file) {
   const img = decodePng(fs.readFileSync(file));
   const det = await loadModel('blazepose-detector'), lmm = await loadModel('blazepose-full');
+  const fm = await loadModel('facemesh'), hm = await loadModel('handlandmark-full');
   const side = Math.max(img.w, img.h);
   const x = tf.tensor(crop(img, { cx: img.w / 2, cy: img.h / 2, size: side, angle: 0 }, 224, 1 / 127.5, -1), [1, 224, 224, 3]);
   const raw = det.execute({ input: x }, 'Identity').dataSync();
@@ -195,7 +256,8 @@ export async function estimatePhoto(file) {
       const sig = (v) => 1 / (1 + Math.exp(-v));
       pts.push([roi.cx + (nx * ca - ny * sa) * roi.size, roi.cy + (nx * sa + ny * ca) * roi.size, Math.min(sig(lm[i * 5 + 3]), sig(lm[i * 5 + 4]))].map((v) => Number(v.toFixed(3))));
     }
-    people.push({ flag: flag[0], blazepose33: pts });
+    people.push({ flag: flag[0], blazepose33: pts, face68: await faceOf(img, pts, fm),
+      left_hand21: await handOf(img, pts, 15, 17, 19, hm), right_hand21: await handOf(img, pts, 16, 18, 20, hm) });
   }
   return { image: path.basename(file), width: img.w, height: img.h, people };
 }

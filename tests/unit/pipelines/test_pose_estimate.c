@@ -2,7 +2,8 @@
  * - Photos (public-domain, fetched by scripts/fetch-test-data.sh into tests/data/pose/): our
  *   BlazePose 33 keypoints must agree with tools/pose_reference.mjs (tfjs, same models) — PCK at
  *   5 % of the reference person box >= 0.95 over the points the reference is sure of (>= 0.5);
- *   the cat photo has nobody in it. When the photos are absent these cases are skipped (said so).
+ *   face (68) and hands (21) are present exactly when the reference has them and agree the same
+ *   way; the cat photo has nobody in it. When the photos are absent these cases are skipped (said so).
  * - Always: a blank image gives no people; 1x1 is refused; pose.estimate refuses not-an-image
  *   and a 20000x20000 PNG header before decoding; pose.estimate on a blank PNG writes all four
  *   outputs with people 0; pose.render validates and renders. */
@@ -93,6 +94,31 @@ static void check_photo(const char *name)
         printf("%s person %d: PCK@0.05 %d/%d (threshold %.1f px, worst %.2f px)\n", name, p, ok, n, thr, worst);
         assert_true(n >= 5);
         assert_true(ok >= 0.95 * n);
+        /* Face (68) and hands (21 each): present exactly when the reference found them, and
+         * then at the same places (PCK at the same threshold). */
+        static const struct { const char *key; int first, count; } parts[3] = {
+            {"face68", OMA_WB_FACE0, 68}, {"left_hand21", OMA_WB_LHAND0, 21}, {"right_hand21", OMA_WB_RHAND0, 21}};
+        for (int q = 0; q < 3; q++) {
+            json_t *rp = json_object_get(json_array_get(people, (size_t)p), parts[q].key);
+            int ours = 0;
+            for (int k = 0; k < parts[q].count; k++) ours += wb[parts[q].first + k].c > 0;
+            if (!json_is_array(rp)) {
+                printf("%s person %d: no %s in the reference; ours has %d points\n", name, p, parts[q].key, ours);
+                assert_int_equal(ours, 0);
+                continue;
+            }
+            int pok = 0;
+            float pworst = 0;
+            for (int k = 0; k < parts[q].count; k++) {
+                json_t *e = json_array_get(rp, (size_t)k);
+                float d = hypotf(wb[parts[q].first + k].x - (float)json_number_value(json_array_get(e, 0)),
+                                 wb[parts[q].first + k].y - (float)json_number_value(json_array_get(e, 1)));
+                pok += d <= thr && wb[parts[q].first + k].c > 0;
+                pworst = fmaxf(pworst, d);
+            }
+            printf("%s person %d %s: PCK@0.05 %d/%d (worst %.2f px)\n", name, p, parts[q].key, pok, parts[q].count, pworst);
+            assert_true(pok >= 0.95 * parts[q].count);
+        }
     }
     oma_pose_result_free(&r);
     oma_image_free(&img);
