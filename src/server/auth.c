@@ -245,7 +245,14 @@ int oma_auth_session_create(oma_db *db, const char *artist_id, char *token_out)
     oma_stmt_bind_text(st, 4, exp);
     int rc = oma_stmt_step(st);
     oma_stmt_finalize(st);
-    return rc < 0 ? -1 : 0;
+    if (rc < 0) return -1;
+    /* expired sessions are useless: sweep them while we are writing anyway */
+    if (oma_db_prepare(db, "DELETE FROM sessions WHERE expires_at <= ?", &st) == 0) {
+        oma_stmt_bind_text(st, 1, now);
+        (void)oma_stmt_step(st);
+        oma_stmt_finalize(st);
+    }
+    return 0;
 }
 
 int oma_auth_session_lookup(oma_db *db, const char *token, char *id_out)

@@ -199,6 +199,35 @@ test('a second artist gets 404 for everything of the first', async () => {
   assert.equal(still.status, 200);
 });
 
+test('assets are paged; every asset appears exactly once', async () => {
+  const { token } = S.a;
+  const wt = await api(srv.url, 'POST', '/api/webtoons', { token, body: { name: 'Paged' } });
+  assert.equal(wt.status, 201);
+  const made = [];
+  for (let i = 0; i < 5; i++) {
+    const a = await api(srv.url, 'POST', `/api/webtoons/${wt.body.id}/assets`, { token, body: { job_id: S.job, output: 'image.png', name: `shot ${i}` } });
+    assert.equal(a.status, 201, a.text);
+    made.push(a.body.id);
+  }
+  const seen = [];
+  for (let offset = 0; offset < 6; offset += 2) {
+    const page = await api(srv.url, 'GET', `/api/webtoons/${wt.body.id}/assets?limit=2&offset=${offset}`, { token });
+    assert.equal(page.status, 200);
+    assert.equal(page.body.total, 5);
+    assert.equal(page.body.limit, 2);
+    assert.equal(page.body.offset, offset);
+    assert.ok(page.body.assets.length <= 2);
+    seen.push(...page.body.assets.map((a) => a.id));
+  }
+  assert.deepEqual([...seen].sort(), [...made].sort());
+  const missing = await api(srv.url, 'POST', `/api/webtoons/${wt.body.id}/assets`, { token, body: { job_id: S.job, output: 'nope.png', name: 'x' } });
+  assert.equal(missing.status, 404);
+  const bad = await api(srv.url, 'GET', `/api/webtoons/${wt.body.id}/assets?limit=0`, { token });
+  assert.equal(bad.status, 400);
+  assert.equal((await api(srv.url, 'DELETE', `/api/webtoons/${wt.body.id}`, { token })).status, 204);
+  for (const id of made) assert.equal((await api(srv.url, 'GET', `/api/assets/${id}`, { token })).status, 404, 'assets go with their webtoon');
+});
+
 test('delete asset, sample and webtoon; cancel a finished job is a no-op', async () => {
   const { token } = S.a;
   const c = await api(srv.url, 'DELETE', `/api/jobs/${S.job}`, { token });

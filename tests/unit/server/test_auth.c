@@ -126,6 +126,13 @@ static void test_db(void)
     /* expiry */
     CHECK(oma_db_exec(db, "UPDATE sessions SET expires_at = '2001-01-01T00:00:00Z'") == 0);
     CHECK(oma_auth_session_lookup(db, tok2, who) == 1);
+    /* a new session sweeps the expired ones */
+    char tok3[65];
+    CHECK(oma_auth_session_create(db, id, tok3) == 0);
+    CHECK(oma_db_prepare(db, "SELECT COUNT(*) FROM sessions", &st) == 0);
+    CHECK(oma_stmt_step(st) == 1 && oma_stmt_int(st, 0) == 1);
+    oma_stmt_finalize(st);
+    CHECK(oma_auth_session_lookup(db, tok3, who) == 0 && strcmp(who, id) == 0);
     oma_db_close(db);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
