@@ -4,7 +4,8 @@
  * "Corrupt data" warnings (premature end, bad Huffman code) make libjpeg fill the rest with
  * grey and carry on; we treat them as errors, since a half-grey upload is not what the artist
  * sent. As with PNG, the setjmp function keeps its state in a caller-owned struct, and the
- * header size is checked against the limits before decompression starts.
+ * header size is checked against the limits before decompression starts; a progress monitor
+ * refuses progressive files with an absurd number of scans (a CPU bomb).
  */
 #include "formats/image.h"
 
@@ -25,6 +26,7 @@ typedef struct jerr {
 typedef struct jpeg_dec {
     struct jpeg_decompress_struct ci;
     jerr je;
+    struct jpeg_progress_mgr prog;
     int created;
     const uint8_t *data;
     size_t len;
@@ -60,6 +62,21 @@ static void j_emit(j_common_ptr ci, int level)
 
 static void j_output(j_common_ptr ci) { (void)ci; }
 
+/* A progressive JPEG may hold thousands of tiny scans, each a pass over the whole image: a
+ * small file that takes minutes. Real encoders write about 10; refuse more than 100. */
+#define JPEG_MAX_SCANS 100
+
+static void j_progress(j_common_ptr ci)
+{
+    if (!ci->is_decompressor) return;
+    j_decompress_ptr d = (j_decompress_ptr)ci;
+    if (d->input_scan_number > JPEG_MAX_SCANS) {
+        jerr *e = (jerr *)ci->err;
+        snprintf(e->msg, sizeof e->msg, "more than %d scans (refused)", JPEG_MAX_SCANS);
+        longjmp(e->jb, 1);
+    }
+}
+
 static int dec_run(jpeg_dec *s)
 {
     struct jpeg_decompress_struct *ci = &s->ci;
@@ -69,6 +86,8 @@ static int dec_run(jpeg_dec *s)
     }
     jpeg_create_decompress(ci);
     s->created = 1;
+    s->prog.progress_monitor = j_progress;
+    ci->progress = &s->prog;
     jpeg_mem_src(ci, s->data, (unsigned long)s->len);
     if (s->apply_exif) jpeg_save_markers(ci, JPEG_APP0 + 1, 0xffff);
     if (jpeg_read_header(ci, TRUE) != JPEG_HEADER_OK) {

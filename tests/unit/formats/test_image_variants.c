@@ -1,7 +1,8 @@
 /* test_image_variants.c — the less common layouts real files use, written here with libpng and
  * libjpeg directly (our encoder only writes 8-bit): PNG palette with tRNS, 16-bit RGB, 1-bit
  * gray, gray+alpha, Adam7-interlaced; JPEG CMYK with the Adobe marker (inverted, as Photoshop
- * writes it) and progressive JPEG. Each must decode to the expected 8-bit values. */
+ * writes it) and progressive JPEG. Each must decode to the expected 8-bit values. A progressive
+ * JPEG with 130 scans (a CPU bomb) is refused; one with 67 is not. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -198,6 +199,79 @@ static void test_jpeg_cmyk_and_progressive(void **st)
     free(jpg);
 }
 
+/* Gray progressive JPEG with a hand-written scan script: DC in 4 successive-approximation
+ * scans, then every AC coefficient alone, in 1 (refine = 0) or 2 (first + refinement) scans. */
+static uint8_t *many_scans(int refine, int *n_scans, size_t *len)
+{
+    static jpeg_scan_info sc[4 + 126];
+    int n = 0;
+    for (int al = 3; al >= 0; al--) {
+        sc[n].comps_in_scan = 1;
+        sc[n].component_index[0] = 0;
+        sc[n].Ss = 0;
+        sc[n].Se = 0;
+        sc[n].Ah = al == 3 ? 0 : al + 1;
+        sc[n].Al = al;
+        n++;
+    }
+    for (int k = 1; k <= 63; k++)
+        for (int pass = 0; pass <= refine; pass++) {
+            sc[n].comps_in_scan = 1;
+            sc[n].component_index[0] = 0;
+            sc[n].Ss = k;
+            sc[n].Se = k;
+            sc[n].Ah = refine ? (pass ? 1 : 0) : 0;
+            sc[n].Al = refine ? (pass ? 0 : 1) : 0;
+            n++;
+        }
+    uint8_t px[32 * 32];
+    for (int i = 0; i < 32 * 32; i++) px[i] = (uint8_t)(i * 13);
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr je;
+    unsigned char *buf = NULL;
+    unsigned long sz = 0;
+    ci.err = jpeg_std_error(&je);
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &buf, &sz);
+    ci.image_width = 32;
+    ci.image_height = 32;
+    ci.input_components = 1;
+    ci.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&ci);
+    ci.scan_info = sc;
+    ci.num_scans = n;
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < 32) {
+        JSAMPROW r = px + ci.next_scanline * 32;
+        jpeg_write_scanlines(&ci, &r, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    *n_scans = n;
+    *len = sz;
+    return buf;
+}
+
+static void test_jpeg_scan_bomb(void **st)
+{
+    (void)st;
+    oma_image img;
+    char err[256];
+    size_t len;
+    int n;
+    uint8_t *jpg = many_scans(0, &n, &len);   /* 67 scans: fine */
+    assert_int_equal(n, 67);
+    assert_int_equal(oma_image_decode(jpg, len, 1, 0, NULL, &img, err, sizeof err), 0);
+    oma_image_free(&img);
+    free(jpg);
+    jpg = many_scans(1, &n, &len);            /* 130 scans: refused */
+    assert_int_equal(n, 130);
+    assert_int_equal(oma_image_decode(jpg, len, 1, 0, NULL, &img, err, sizeof err), -1);
+    assert_non_null(strstr(err, "scans"));
+    assert_null(img.px);
+    free(jpg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_png_16bit_and_gray),
         cmocka_unit_test(test_png_interlaced),
         cmocka_unit_test(test_jpeg_cmyk_and_progressive),
+        cmocka_unit_test(test_jpeg_scan_bomb),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
