@@ -97,8 +97,8 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
           <label>Sampler<select value={sampler} onChange={(e) => setSampler(e.target.value)}>{SAMPLERS.map((x) => <option key={x}>{x}</option>)}</select></label>
           <label>Steps<input type="number" min={1} max={150} value={steps} onChange={(e) => setSteps(clampInt(e.target.value, 1, 150, 20))} /></label>
           <label>CFG scale<input type="number" min={1} max={30} step={0.5} value={cfg} onChange={(e) => setCfg(clampNum(e.target.value, 1, 30, 7.5))} /></label>
-          <label>Seed<span className="inline"><input type="number" min={0} value={seed} onChange={(e) => setSeed(clampInt(e.target.value, 0, 2 ** 32 - 1, 0))} />
-            <button type="button" onClick={() => setSeed(Math.floor(Math.random() * 2 ** 31))} title="New random seed">🎲</button></span></label>
+          <label>Seed<span className="seed-row"><input type="number" min={0} value={seed} onChange={(e) => setSeed(clampInt(e.target.value, 0, 2 ** 32 - 1, 0))} />
+            <button type="button" onClick={() => setSeed(Math.floor(Math.random() * 2 ** 31))} title="New random seed">New</button></span></label>
           <label>Size<select value={size} onChange={(e) => setSize(Number(e.target.value))}>{[256, 384, 512, 640, 768].map((x) => <option key={x} value={x}>{x}×{x}</option>)}</select></label>
           {photo.length === 0
             ? <label>Candidates<input type="number" min={1} max={8} value={count} onChange={(e) => setCount(clampInt(e.target.value, 1, 8, 4))} /></label>
