@@ -5,12 +5,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p tests/data
 # (pipelines add their sources here)
-# pose: public-domain photos of people (astronaut = NASA; camera = cameraman) and a cat (nobody)
-# from Debian's python3-skimage package, extracted without installing it.
-if [ ! -f tests/data/pose/astronaut.png ]; then
-  (set -e; t=$(mktemp -d); cd "$t"; apt-get download python3-skimage >/dev/null 2>&1 &&
-   dpkg -x python3-skimage_*.deb x && mkdir -p "$OLDPWD/tests/data/pose" &&
-   cp x/usr/lib/python3/dist-packages/skimage/data/{astronaut,camera,chelsea}.png "$OLDPWD/tests/data/pose/";
-   rm -rf "$t") || echo "fetch-test-data: pose photos unavailable (apt-get download python3-skimage failed)"
-fi
+# pose: photos of people from Debian packages, extracted without installing them:
+#   python3-skimage: astronaut (NASA, public domain), camera (cameraman), chelsea (a cat: nobody)
+#   opencv-doc: basketball1 (two people, one hand visible; OpenCV sample data)
+pose_from_deb() {   # pose_from_deb PACKAGE DIR-IN-PACKAGE FILE...
+  local pkg=$1 dir=$2 t rc=0
+  shift 2
+  t=$(mktemp -d)
+  if (cd "$t" && apt-get download "$pkg" >/dev/null 2>&1 && dpkg -x "$pkg"_*.deb x); then
+    mkdir -p tests/data/pose
+    for f in "$@"; do cp "$t/x/$dir/$f" tests/data/pose/ || rc=1; done
+  else
+    rc=1
+  fi
+  rm -rf "$t"
+  [ $rc = 0 ] || echo "fetch-test-data: pose photos from $pkg unavailable (apt-get download failed)"
+}
+[ -f tests/data/pose/chelsea.png ] ||
+  pose_from_deb python3-skimage usr/lib/python3/dist-packages/skimage/data astronaut.png camera.png chelsea.png
+[ -f tests/data/pose/basketball1.png ] ||
+  pose_from_deb opencv-doc usr/share/doc/opencv-doc/examples/data basketball1.png
 exit 0

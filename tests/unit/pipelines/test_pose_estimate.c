@@ -128,6 +128,7 @@ static void check_photo(const char *name)
 static void test_astronaut(void **s) { (void)s; check_photo("astronaut"); }
 static void test_camera(void **s) { (void)s; check_photo("camera"); }
 static void test_cat_nobody(void **s) { (void)s; check_photo("chelsea"); }
+static void test_basketball(void **s) { (void)s; check_photo("basketball1"); }
 
 static void test_blank_and_tiny(void **s)
 {
@@ -282,7 +283,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_astronaut),   cmocka_unit_test(test_camera),
-        cmocka_unit_test(test_cat_nobody),  cmocka_unit_test(test_blank_and_tiny),
+        cmocka_unit_test(test_cat_nobody),  cmocka_unit_test(test_basketball),
+        cmocka_unit_test(test_blank_and_tiny),
         cmocka_unit_test(test_kind_estimate), cmocka_unit_test(test_kind_render),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
