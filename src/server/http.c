@@ -367,7 +367,6 @@ int oma_http_start(struct oma_server *s, char *err, size_t errlen)
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                               MHD_OPTION_END);
     if (!s->mhd) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use or not allowed)", s->host, s->port);
