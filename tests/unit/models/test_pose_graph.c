@@ -103,6 +103,7 @@ static void test_landmarks_full(void **s) { (void)s; check_model("blazepose-full
 static void test_landmarks_lite(void **s) { (void)s; check_model("blazepose-lite"); }
 static void test_hand_landmarks(void **s) { (void)s; check_model("handlandmark-full"); }
 static void test_face_mesh(void **s) { (void)s; check_model("facemesh"); }
+static void test_hand_detector(void **s) { (void)s; check_model("handdetect"); }
 
 static void copy_file(const char *from, const char *to, long truncate_to, long flip_at)
 {
@@ -171,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_landmarks_lite),
         cmocka_unit_test(test_hand_landmarks),
         cmocka_unit_test(test_face_mesh),
+        cmocka_unit_test(test_hand_detector),
         cmocka_unit_test(test_corrupted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
