@@ -40,12 +40,14 @@ oma_clip_text_params oma_sd_clip_params(const oma_text_config *t)
     return p;
 }
 
-int oma_sd_model_load(const char *path, const char *tokenizer_dir, int with_encoder,
+int oma_sd_model_load(const char *path, const oma_sd_open_opts *opts, int with_encoder,
                       oma_sd_model *m, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     oma_sd_checkpoint *ck = NULL;
-    if (oma_sd_open(path, tokenizer_dir, &ck, err, errlen) != 0) return -1;
+    oma_sd_open_opts none;
+    memset(&none, 0, sizeof none);
+    if (oma_sd_open_ex(path, opts ? opts : &none, &ck, err, errlen) != 0) return -1;
     m->cfg = *oma_sd_config_of(ck);
     const char *tdir = oma_sd_tokenizer_dir(ck);
     if (!tdir) {

@@ -28,9 +28,10 @@ typedef struct oma_sd_model {
 /* The oma_weights view of an open checkpoint (names as oma_sd_find takes them). */
 oma_weights oma_sd_weights(oma_sd_checkpoint *ck);
 
-/* path: diffusers folder or single .safetensors; tokenizer_dir may be NULL. with_encoder 0
- * skips the VAE encoder (txt2img only). 0, or -1 with err. */
-int oma_sd_model_load(const char *path, const char *tokenizer_dir, int with_encoder,
+/* path: diffusers folder or single .safetensors; opts may be NULL (see oma_sd_open_ex: a
+ * tokenizer folder, a config folder for a single file). with_encoder 0 skips the VAE encoder
+ * (txt2img only). 0, or -1 with err. */
+int oma_sd_model_load(const char *path, const oma_sd_open_opts *opts, int with_encoder,
                       oma_sd_model *m, char *err, size_t errlen);
 void oma_sd_model_free(oma_sd_model *m);
 
