@@ -272,6 +272,67 @@ static void test_scalar_and_metadata_only(void **s) {
     free(b);
 }
 
+/* Mutated and truncated copies of a valid file: each must open cleanly or fail cleanly, and any
+ * tensor it lists must be readable inside the buffer (ASan watches the exact-size copy). */
+static void test_mutations_never_crash(void **s) {
+    (void)s;
+    oma_st_writer *w = oma_st_writer_new();
+    char err[256];
+    float a[12];
+    for (int i = 0; i < 12; i++) a[i] = (float)i - 5.5f;
+    int64_t s1[2] = {3, 4}, s2[1] = {5}, s3[3] = {1, 1, 2};
+    assert_int_equal(oma_st_writer_add_f32(w, "w.a", OMA_ST_F32, 2, s1, a, err, sizeof err), 0);
+    assert_int_equal(oma_st_writer_add_f32(w, "w.b", OMA_ST_F16, 1, s2, a, err, sizeof err), 0);
+    assert_int_equal(oma_st_writer_add_f32(w, "w.c", OMA_ST_BF16, 3, s3, a, err, sizeof err), 0);
+    assert_int_equal(oma_st_writer_set_metadata(w, "k", "v", err, sizeof err), 0);
+    uint8_t *good;
+    size_t len;
+    assert_int_equal(oma_st_writer_to_memory(w, &good, &len, err, sizeof err), 0);
+    oma_st_writer_free(w);
+    uint64_t hl;
+    memcpy(&hl, good, 8);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    int opened = 0, failed = 0;
+    for (int it = 0; it < 4000; it++) {
+        size_t n = len;
+        uint8_t *b = malloc(len);
+        assert_non_null(b);
+        memcpy(b, good, len);
+        int muts = 1 + (int)(x % 4);
+        for (int m = 0; m < muts; m++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            size_t pos = (size_t)(x % (8 + hl));      /* mostly the header */
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            b[pos] = (it % 3 == 0) ? (uint8_t)("0123456789[]{},:\"-\\ "[x % 19]) : (uint8_t)x;
+        }
+        if (it % 5 == 0) n = (size_t)(x % (len + 1)); /* and truncation */
+        uint8_t *c = malloc(n ? n : 1);
+        assert_non_null(c);
+        memcpy(c, b, n);
+        free(b);
+        oma_safetensors *st;
+        if (oma_st_open_memory(c, n, &st, err, sizeof err) == 0) {
+            opened++;
+            for (size_t i = 0; i < oma_st_count(st); i++) {
+                const oma_st_tensor *t = oma_st_at(st, i);
+                assert_true(t->data >= c && t->data + t->nbytes <= c + n);
+                if (t->dtype != OMA_ST_OTHER && t->numel <= 64) {
+                    float out[64];
+                    assert_int_equal(oma_st_read_f32(t, out, (size_t)t->numel, err, sizeof err), 0);
+                }
+            }
+            oma_st_close(st);
+        } else {
+            failed++;
+            assert_true(strlen(err) > 0);
+        }
+        free(c);
+    }
+    assert_true(failed > 1000); /* the mutations really do break files */
+    assert_true(opened > 50);   /* and some survive (values, names), to be read */
+    free(good);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_half_known_values),
@@ -281,6 +342,7 @@ int main(void) {
         cmocka_unit_test(test_huge_header_length),
         cmocka_unit_test(test_scalar_and_metadata_only),
         cmocka_unit_test(test_other_dtype_listed_not_read),
+        cmocka_unit_test(test_mutations_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
