@@ -20,10 +20,10 @@ after(async () => {
 test('jobs survive a SIGKILL of the server', async () => {
   srv = await startServer({ dataDir, workers: 1, env });
   const { token } = await signup(srv.url, 'crash');
-  const up = await upload(srv.url, token, makePng(1600, 1200, { noise: true }), 'big.png');
+  const up = await upload(srv.url, token, makePng(2400, 1800, { noise: true }), 'big.png');
   assert.equal(up.status, 201, up.text);
   const ids = [];
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 8; i++) {
     const j = await api(srv.url, 'POST', '/api/jobs', {
       token, body: { kind: 'image.normalize', params: { max_side: 1024 - 64 * i, fit: 'contain' }, inputs: { image: up.body.id } },
     });
