@@ -88,7 +88,7 @@ int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to
     } else if (oma_warp_anchors(mask, src->w, src->h, 2 * grid, &h, &n, err, errlen) != 0) {
         goto done;   /* REGION: the plate stays the picture; the region's rim is pinned */
     }
-    if (oma_warp_render(src, mask, h, n, o, &plate, err, errlen) != 0) goto done;
+    if (oma_warp_render(src, mask, h, n, o, mode != OMA_WARP_MASK_ALPHA, &plate, err, errlen) != 0) goto done;
     if (mode == OMA_WARP_MASK_ALPHA || img->c == 4) {
         *out = plate;
         plate.px = NULL;

@@ -76,9 +76,12 @@ int oma_warp_anchors(const uint8_t *mask, int w, int h, int spacing, oma_warp_ha
 int oma_warp_fill(oma_image *img, const uint8_t *hole);
 
 /* Renders the figure (src premultiplied by mask coverage) deformed by the handles over the
- * RGBA image dst (same size as src), mesh cells ordered by depth. */
+ * RGBA image dst (same size as src), mesh cells ordered by depth. With reveal (opaque
+ * pictures; dst is then the filled plate), the figure is laid over the original picture
+ * wherever the figure still covers its old place, and over dst in proportion to how much of
+ * a pixel the figure left, so nothing that stays put changes. */
 int oma_warp_render(const oma_image *src, const uint8_t *mask, const oma_warp_handle *h, int n,
-                    const oma_warp_opts *o, oma_image *dst, char *err, size_t errlen);
+                    const oma_warp_opts *o, int reveal, oma_image *dst, char *err, size_t errlen);
 
 /* The whole warp: img (RGB or RGBA) -> out (same size; RGBA when img has alpha, else RGB). */
 int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to,

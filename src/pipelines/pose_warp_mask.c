@@ -72,6 +72,40 @@ static int morph(uint8_t *m, int w, int h, int r, int grow)
     return 0;
 }
 
+/* Softens a 0/255 mask: a box blur of radius r, applied across rows and then columns. */
+static int feather(uint8_t *m, int w, int h, int r)
+{
+    int *acc = malloc(sizeof *acc * (size_t)(w > h ? w : h));
+    uint8_t *line = malloc((size_t)(w > h ? w : h));
+    if (!acc || !line) {
+        free(acc);
+        free(line);
+        return -1;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        int n = pass ? h : w, lines = pass ? w : h;
+        size_t step = pass ? (size_t)w : 1, stride = pass ? 1 : (size_t)w;
+        for (int l = 0; l < lines; l++) {
+            uint8_t *base = m + (size_t)l * stride;
+            int sum = 0;
+            for (int i = 0; i < n; i++) {
+                line[i] = base[(size_t)i * step];
+                sum += line[i];
+                acc[i] = sum;   /* prefix sums */
+            }
+            for (int i = 0; i < n; i++) {
+                int a = i - r - 1, b = i + r > n - 1 ? n - 1 : i + r;
+                int s = acc[b] - (a >= 0 ? acc[a] : 0);
+                int cnt = b - (a >= 0 ? a : -1);
+                base[(size_t)i * step] = (uint8_t)((s + cnt / 2) / cnt);
+            }
+        }
+    }
+    free(acc);
+    free(line);
+    return 0;
+}
+
 /* Marks discs of radius r round the handles' source (or target) points, and capsules between
  * consecutive handles that are close (the samples along one bone), in region. */
 static void skeleton_region(uint8_t *region, int w, int H, const oma_warp_handle *h, int n, int target, float r)
@@ -185,6 +219,10 @@ int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, int mar
     for (int i = 0; i < n; i++) move = fmaxf(move, hypotf(h[i].qx - h[i].px, h[i].qy - h[i].py));
     if (move > 3 * r) {
         *mode = OMA_WARP_MASK_CUT;
+        if (feather(region, w, H, 4) != 0) {   /* a soft edge, so the moved patch blends in */
+            free(region);
+            return oma_image_err(err, errlen, "pose warp: out of memory");
+        }
         *mask = region;
         return 0;
     }

@@ -85,7 +85,7 @@ static void triangle(const oma_image *src, const uint8_t *mask, const float t[3]
 }
 
 int oma_warp_render(const oma_image *src, const uint8_t *mask, const oma_warp_handle *h, int n,
-                    const oma_warp_opts *o, oma_image *dst, char *err, size_t errlen)
+                    const oma_warp_opts *o, int reveal, oma_image *dst, char *err, size_t errlen)
 {
     const int w = src->w, H = src->h;
     const int g = o->grid < 2 ? 2 : o->grid > 64 ? 64 : o->grid;
@@ -164,12 +164,29 @@ int oma_warp_render(const oma_image *src, const uint8_t *mask, const oma_warp_ha
             goto done;
         }
     }
-    /* composite the layer (premultiplied) over dst (straight alpha) */
+    /* composite the layer (premultiplied) over dst (straight alpha). With reveal, what lies
+     * under the figure is the original where the figure still covers its old place and dst
+     * (the filled plate) only in proportion to how much of it the figure left. */
     for (size_t i = 0; i < (size_t)w * H; i++) {
         const float *f = layer + i * 4;
-        if (f[3] <= 0) continue;
         uint8_t *d = dst->px + i * 4;
         float fa = f[3] > 1 ? 1 : f[3];
+        if (reveal) {
+            const uint8_t *o = src->px + i * (size_t)src->c;
+            float m = mask[i] / 255.0f, vac = m > 0 ? fmaxf(0, m - fa) / m : 0;
+            if (fa <= 0 && vac <= 0) {
+                d[0] = o[0], d[1] = o[1], d[2] = o[2], d[3] = 255;
+                continue;
+            }
+            for (int ch = 0; ch < 3; ch++) {
+                float under = o[ch] * (1 - vac) + d[ch] * vac;
+                float v = f[ch] + (1 - fa) * under + 0.5f;
+                d[ch] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
+            }
+            d[3] = 255;
+            continue;
+        }
+        if (f[3] <= 0) continue;
         float da = d[3] / 255.0f;
         float oa = fa + da * (1 - fa);
         for (int ch = 0; ch < 3; ch++) {
