@@ -359,8 +359,8 @@ int oma_http_start(struct oma_server *s, char *err, size_t errlen)
         snprintf(err, errlen, "host %s is not an IPv4 address", s->host);
         return -1;
     }
-    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                  MHD_USE_ERROR_LOG,
+    /* no MHD_USE_ERROR_LOG: it reports every malformed request a stranger sends on stderr */
+    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
                               (uint16_t)s->port, NULL, NULL, on_request, s,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

@@ -2,7 +2,8 @@
  * starts on a free port and stops without leaks (ASan/LSan watch), HEAD has no body,
  * keep-alive carries several requests, "Expect: 100-continue" with an oversized
  * Content-Length gets its 413 before any body is sent, an unauthenticated upload gets 401
- * the same way, errors are JSON of the one shape, and an overlong path is refused. */
+ * the same way, errors are JSON of the one shape, an overlong path is refused, and 120
+ * garbage or mangled requests leave the server answering. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -161,6 +162,50 @@ int main(void)
     close(fd);
     CHECK(strncmp(buf, "HTTP/1.1 404", 12) == 0);
     CHECK(strstr(buf, "\"code\":\"not_found\"") != NULL);
+
+    /* garbage: random bytes and mangled requests; the server must keep answering */
+    uint32_t seed = 7;
+    static const char *const shapes[] = {
+        "GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n{\"email\":1,\"pas",
+        "POST /api/uploads HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "GET /api/jobs/%00%ff/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\n\r\n",
+    };
+    char junk[1024];
+    for (int i = 0; i < 120; i++) {
+        size_t n;
+        if (i % 2) {
+            const char *base = shapes[(size_t)i / 2 % 4];
+            n = strlen(base);
+            memcpy(junk, base, n);
+            for (int k = 0; k < 3; k++) {
+                seed = seed * 1103515245u + 12345u;
+                junk[(seed >> 8) % n] = (char)(seed >> 24);
+            }
+        } else {
+            seed = seed * 1103515245u + 12345u;
+            n = 1 + (seed >> 8) % sizeof junk;
+            for (size_t k = 0; k < n; k++) {
+                seed = seed * 1103515245u + 12345u;
+                junk[k] = (char)(seed >> 24);
+            }
+        }
+        fd = connect_to(port);
+        if (fd < 0) {
+            CHECK(fd >= 0);
+            break;
+        }
+        (void)send_all(fd, junk, n);
+        shutdown(fd, SHUT_WR);
+        recv_until(fd, buf, sizeof buf, NULL, 0);
+        close(fd);
+    }
+    fd = connect_to(port);
+    const char *health = "GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    CHECK(fd >= 0 && send_all(fd, health, strlen(health)) == 0);
+    recv_until(fd, buf, sizeof buf, NULL, 0);
+    close(fd);
+    CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0);
 
     oma_server_stop(srv);
     char cmd[128];
