@@ -251,6 +251,11 @@ def randomize_(module, gen, scale_bias=0.1):
     f16_round_(module)
 
 
+def stable_config(cfg):
+    """A scheduler config as JSON-ready dict with a reproducible order (diffusers keeps a set inside)."""
+    return {k: (sorted(v) if k == "_use_default_values" else v) for k, v in sorted(cfg.items())}
+
+
 # ------------------------------------------------------------------ main build
 def build(out):
     import numpy as np
@@ -288,9 +293,10 @@ def build(out):
     from safetensors.torch import save_file
     conv = load_module("sd_convert", convert_path)
 
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.makedirs(out)
+    for sub in ("tiny-sd", "single", "ref"):  # README.md and anything else stays
+        if os.path.exists(os.path.join(out, sub)):
+            shutil.rmtree(os.path.join(out, sub))
+    os.makedirs(out, exist_ok=True)
     folder = os.path.join(out, "tiny-sd")
     single_dir = os.path.join(out, "single")
     ref = os.path.join(out, "ref")
@@ -596,7 +602,7 @@ def build(out):
                 "timesteps": [int(t) for t in sched.timesteps],
                 "init_noise_sigma": float(sched.init_noise_sigma),
                 "sigmas": [float(s) for s in getattr(sched, "sigmas", [])],
-                "scheduler_class": type(sched).__name__, "scheduler_config": dict(sorted(sched.config.items())),
+                "scheduler_class": type(sched).__name__, "scheduler_config": stable_config(sched.config),
                 "png": f"ref/txt2img_{key}.png"}
         save_ref(f"txt2img_{key}.safetensors", rec, meta,
                  f"4-step txt2img with {names[key]} (diffusers StableDiffusionPipeline's loop, CFG batch [neg, pos])")
@@ -630,6 +636,8 @@ def build(out):
 
     save_json(os.path.join(ref, "index.json"), index)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(out) for f in fs)
+    for a, b in merges:  # keep the corpus honest: every merge is two symbols
+        assert a and b and " " not in a + b
     print(f"fixtures in {out}: {total / 1e6:.2f} MB, vocab {len(vocab)}, merges {len(merges)}")
 
 
