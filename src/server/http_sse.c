@@ -162,7 +162,9 @@ void oma_http_sse_job(oma_req *r, const char *job_id)
     s->srv = r->srv;
     snprintf(s->job_id, sizeof s->job_id, "%s", job_id);
     snprintf(s->artist_id, sizeof s->artist_id, "%s", r->artist_id);
-    s->db = oma_server_db_get(r->srv);    /* its own handle: the stream outlives the request */
+    /* the stream outlives the handler: it takes over the request's handle */
+    s->db = r->db ? r->db : oma_server_db_get(r->srv);
+    r->db = NULL;
     if (!s->db) {
         free(s);
         oma_reply_error(r, 500, "internal", "the database is not available");
