@@ -16,7 +16,7 @@
 
 oma_warp_opts oma_warp_defaults(void)
 {
-    oma_warp_opts o = {8, 2.0f, 3};
+    oma_warp_opts o = {8, 3.0f, 3};
     return o;
 }
 

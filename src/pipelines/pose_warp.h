@@ -33,8 +33,10 @@ typedef struct oma_warp_handle {
 
 typedef struct oma_warp_opts {
     int grid;           /* mesh cell size in pixels (default 8) */
-    float alpha;        /* MLS weight falloff 1/d^(2 alpha) (default 2: local handles rule,
-                           so a raised arm doesn't drag on the hip it passed) */
+    float alpha;        /* MLS weight falloff 1/d^(2 alpha) (default 3: local handles rule,
+                           so a raised arm keeps its thickness instead of being pulled
+                           towards the torso's many handles; 1, the paper's, is far too soft
+                           for articulated moves) */
     int bone_samples;   /* least number of points sampled inside each bone (default 3; long
                            bones get one about every 10 px); 0 = joints only */
 } oma_warp_opts;

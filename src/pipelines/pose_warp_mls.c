@@ -30,7 +30,7 @@ void oma_warp_mls(const oma_warp_handle *h, int n, float alpha, int inverse, flo
             *oy = (float)qy;
             return;
         }
-        double w = alpha == 2.0f ? 1.0 / (d2 * d2) : alpha == 1.0f ? 1.0 / d2 : 1.0 / pow(d2, alpha);
+        double w = alpha == 3.0f ? 1.0 / (d2 * d2 * d2) : alpha == 2.0f ? 1.0 / (d2 * d2) : alpha == 1.0f ? 1.0 / d2 : 1.0 / pow(d2, alpha);
         sw += w;
         spx += w * px;
         spy += w * py;
@@ -43,7 +43,7 @@ void oma_warp_mls(const oma_warp_handle *h, int n, float alpha, int inverse, flo
         double px = inverse ? h[i].qx : h[i].px, py = inverse ? h[i].qy : h[i].py;
         double qx = inverse ? h[i].px : h[i].qx, qy = inverse ? h[i].py : h[i].qy;
         double dx = px - x, dy = py - y, d2 = dx * dx + dy * dy;
-        double w = alpha == 2.0f ? 1.0 / (d2 * d2) : alpha == 1.0f ? 1.0 / d2 : 1.0 / pow(d2, alpha);
+        double w = alpha == 3.0f ? 1.0 / (d2 * d2 * d2) : alpha == 2.0f ? 1.0 / (d2 * d2) : alpha == 1.0f ? 1.0 / d2 : 1.0 / pow(d2, alpha);
         double ax = px - cpx, ay = py - cpy, bx = qx - cqx, by = qy - cqy;
         dot += w * (ax * bx + ay * by);
         crs += w * (ax * by - ay * bx);
