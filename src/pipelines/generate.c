@@ -168,6 +168,27 @@ int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image 
                  size_t errlen)
 {
     if (oma_generate_check(p, err, errlen) != 0) return -1;
+    oma_arena ar;
+    oma_arena_init(&ar, 1 << 20);
+    oma_tensor neg, pos;
+    int rc = -1;
+    if (oma_generate_embed(m, p->negative ? p->negative : "", p->clip_skip, &ar, &neg, err, errlen) == 0 &&
+        oma_generate_embed(m, p->prompt, p->clip_skip, &ar, &pos, err, errlen) == 0)
+        rc = oma_generate_embeds(m, p, &neg, &pos, out, NULL, err, errlen);
+    oma_arena_destroy(&ar);
+    return rc;
+}
+
+int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, const oma_tensor *neg,
+                        const oma_tensor *pos, oma_image *out, float *final_latents, char *err,
+                        size_t errlen)
+{
+    if (oma_generate_check(p, err, errlen) != 0) return -1;
+    if (neg->ndim != 3 || !oma_tensor_same_shape(neg, pos) || neg->shape[0] != 1 ||
+        neg->shape[2] != m->cfg.unet.cross_attention_dim) {
+        snprintf(err, errlen, "generate: text embeddings must be [1, n, %d]", m->cfg.unet.cross_attention_dim);
+        return -1;
+    }
     if (p->init && !m->has_encoder) {
         snprintf(err, errlen, "generate: img2img needs the VAE encoder loaded");
         return -1;
@@ -189,17 +210,14 @@ int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image 
     if (oma_scheduler_init(&s, p->sampler, &m->cfg.scheduler, p->steps, err, errlen) != 0) goto done;
 
     /* text: context [2B, 77, H] = B x negative, then B x positive */
-    oma_tensor neg, pos, ctx, lat;
-    if (oma_generate_embed(m, p->negative ? p->negative : "", p->clip_skip, &ar, &neg, err, errlen) != 0 ||
-        oma_generate_embed(m, p->prompt, p->clip_skip, &ar, &pos, err, errlen) != 0)
-        goto done;
-    int64_t cs[3] = {2 * B, neg.shape[1], neg.shape[2]};
+    oma_tensor ctx, lat;
+    int64_t cs[3] = {2 * B, neg->shape[1], neg->shape[2]};
     int64_t ls[4] = {B, lc, h, w};
     if (oma_arena_tensor(&ar, &ctx, 3, cs) != 0 || oma_arena_tensor(&ar, &lat, 4, ls) != 0) goto oom;
-    size_t esz = (size_t)(neg.shape[1] * neg.shape[2]);
+    size_t esz = (size_t)(neg->shape[1] * neg->shape[2]);
     for (int b = 0; b < B; b++) {
-        memcpy(ctx.data + (size_t)b * esz, neg.data, esz * sizeof(float));
-        memcpy(ctx.data + (size_t)(B + b) * esz, pos.data, esz * sizeof(float));
+        memcpy(ctx.data + (size_t)b * esz, neg->data, esz * sizeof(float));
+        memcpy(ctx.data + (size_t)(B + b) * esz, pos->data, esz * sizeof(float));
     }
     for (int b = 0; b < B; b++) oma_rng_seed(&rngs[b], p->seed + (uint64_t)b);
 
@@ -286,6 +304,7 @@ int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image 
         }
     }
     free(ts);
+    if (final_latents) memcpy(final_latents, lat.data, sizeof(float) * (size_t)B * per);
     /* decode one candidate at a time (the VAE's activations at full size are the peak) */
     for (int b = 0; b < B; b++) {
         oma_tensor one;

@@ -51,6 +51,13 @@ int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen);
 int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image *out,
                  char *err, size_t errlen);
 
+/* The same run from text embeddings already computed: neg and pos [1, 77, hidden] (what
+ * oma_generate_embed gives). final_latents, when non-NULL, receives the batch's last latents
+ * (batch * 4 * h/8 * w/8 floats, before the 1/scaling-factor) for the conformance tests. */
+int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, const oma_tensor *neg,
+                        const oma_tensor *pos, oma_image *out, float *final_latents, char *err,
+                        size_t errlen);
+
 /* The A1111-style "parameters" text for a result (prompt, Negative prompt:, Steps:, ...). */
 int oma_generate_parameters_text(const oma_generate_params *p, uint64_t seed, char *buf, size_t len);
 
