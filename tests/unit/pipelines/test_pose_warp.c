@@ -220,9 +220,23 @@ static void test_opaque_markers_and_background(void **st)
     /* the old forearm is now background-coloured (filled), not figure-blue */
     const uint8_t *p = out.px + ((size_t)132 * S + 75) * 3;
     assert_true(abs(p[0] - 200) < 20 && abs(p[1] - 180) < 20 && abs(p[2] - 160) < 20);
-    /* the new forearm is figure-blue */
+    /* the new forearm is figure-blue, and as thick as the old one (14 px): bones move rigidly */
     p = out.px + ((size_t)45 * S + 54) * 3;
     assert_true(abs(p[0] - 40) < 30 && abs(p[1] - 80) < 30 && abs(p[2] - 160) < 30);
+    {
+        float ex = t[3][0], ey = t[3][1], wx = t[4][0], wy = t[4][1], L = hypotf(wx - ex, wy - ey);
+        float nx = -(wy - ey) / L, ny = (wx - ex) / L, mx = (ex + wx) / 2, my = (ey + wy) / 2;
+        float width = 0;
+        for (float k = -20; k <= 20; k += 0.25f) {
+            int x = (int)(mx + k * nx), y = (int)(my + k * ny);
+            const uint8_t *q = out.px + ((size_t)y * S + x) * 3;
+            if (abs(q[0] - 40) < 40 && abs(q[1] - 80) < 40 && abs(q[2] - 160) < 40) width += 0.25f;
+        }
+        if (width < 11 || width > 18) {
+            print_error("raised forearm is %.1f px thick, drawn 14\n", width);
+            fail();
+        }
+    }
     free(zs);
     free(zt);
     oma_image_free(&in);
