@@ -418,6 +418,12 @@ test('webtoons: create and switch, delete after confirming; log out and back in'
   await page.locator('.who', { hasText: 'Mina Park' }).waitFor();
   // The webtoons load right after; the one worked on before is selected again.
   await page.waitForFunction((id) => document.querySelector('#webtoon-select')?.value === id, first);
+
+  // The session ends behind the page's back (here: logged out through the API): the next call
+  // gets 401 and the app returns to the log-in page instead of showing errors everywhere.
+  assert.equal((await page.request.post(server.url + '/api/auth/logout')).status(), 204);
+  await page.getByRole('link', { name: 'Styles' }).click(); // loads the webtoon's samples and styles
+  await page.getByRole('button', { name: 'Log in' }).waitFor();
   assert.deepEqual(pageErrors, []);
 });
 

@@ -2,6 +2,8 @@
 // Every call is same-origin /api/... with the session cookie; every failure becomes an ApiError
 // carrying the server's {"error":{"code","message"}} so pages can show a sentence for a person.
 
+export const SESSION_ENDED = 'oma:session-ended';
+
 export class ApiError extends Error {
   status: number;
   code: string;
@@ -61,7 +63,11 @@ async function request<T>(method: string, path: string, body?: unknown | FormDat
   if (text) {
     try { parsed = JSON.parse(text); } catch { parsed = null; }
   }
-  if (!res.ok) throw errorFromBody(res.status, parsed);
+  if (!res.ok) {
+    // A session that ended (logged out elsewhere, expired): tell the app to show the log-in page.
+    if (res.status === 401 && !path.startsWith('/api/auth/')) window.dispatchEvent(new Event(SESSION_ENDED));
+    throw errorFromBody(res.status, parsed);
+  }
   return parsed as T;
 }
 

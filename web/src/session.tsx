@@ -1,7 +1,7 @@
 // session.tsx — the app's shared state: who is signed in, their webtoons, the webtoon being
 // worked on (remembered across reloads), and which job kinds this server can run now.
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
-import { api, type Artist, type Capability, type Webtoon } from './api';
+import { SESSION_ENDED, api, type Artist, type Capability, type Webtoon } from './api';
 
 interface Session {
   artist: Artist | null;
@@ -34,6 +34,12 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     api.capabilities().then((c) => setCapabilities(Array.isArray(c.kinds) ? c.kinds : []))
       .catch((e) => setCapabilityError(String(e.message ?? e)));
     api.health().then((h) => setWorkers(typeof h.workers === 'number' ? h.workers : null)).catch(() => setWorkers(null));
+  }, []);
+
+  useEffect(() => {
+    const ended = () => setArtist(null);
+    window.addEventListener(SESSION_ENDED, ended);
+    return () => window.removeEventListener(SESSION_ENDED, ended);
   }, []);
 
   const selectWebtoon = useCallback((id: string | null) => {
