@@ -3,7 +3,9 @@
  * skeleton.png (OpenPose colours on black, input size) and overlay.png (skeleton over the
  * dimmed photo); result {"people": N, "hands": bool, "face": bool} where hands/face say
  * whether those parts were actually estimated. Available when the TFJS pose models are found
- * (pipelines/pose_estimate.h says where it looks). */
+ * (pipelines/pose_estimate.h says where it looks). The models are loaded once per process and
+ * shared by the workers: running them only reads the loaded graphs. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,18 @@ static int validate(const json_t *params, char *err, size_t errlen)
         }
     }
     return 0;
+}
+
+static pthread_mutex_t est_lock = PTHREAD_MUTEX_INITIALIZER;
+static oma_pose_estimator *shared_est;   /* lives until the process ends */
+
+static oma_pose_estimator *get_estimator(char *err, size_t errlen)
+{
+    pthread_mutex_lock(&est_lock);
+    if (!shared_est && oma_pose_estimator_open(NULL, &shared_est, err, errlen)) shared_est = NULL;
+    oma_pose_estimator *e = shared_est;
+    pthread_mutex_unlock(&est_lock);
+    return e;
 }
 
 static int add_png(oma_job_ctx *ctx, const char *name, const oma_image *img)
@@ -81,7 +95,7 @@ static int run(oma_job_ctx *ctx)
     int rc = -1;
     if (oma_image_decode(in->data, in->len, 3, 1, NULL, &img, ctx->error, sizeof ctx->error)) goto end;
     if (ctx->progress && ctx->progress(ctx, 0.05, "loading pose models", NULL, 0)) goto end;
-    if (oma_pose_estimator_open(NULL, &est, ctx->error, sizeof ctx->error)) goto end;
+    if (!(est = get_estimator(ctx->error, sizeof ctx->error))) goto end;
     if (ctx->progress && ctx->progress(ctx, 0.2, "finding people", NULL, 0)) goto end;
     const json_t *h = json_object_get(ctx->params, "hands"), *f = json_object_get(ctx->params, "face");
     if (oma_pose_estimate(est, &img, h ? json_is_true(h) : 1, f ? json_is_true(f) : 1, &res,
@@ -103,7 +117,6 @@ static int run(oma_job_ctx *ctx)
     rc = 0;
 end:
     oma_pose_result_free(&res);
-    oma_pose_estimator_close(est);
     free(img.px);
     free(skel.px);
     free(over.px);
