@@ -37,14 +37,21 @@ static int load_pose(const char *path, int w, int h, oma_pose *p)
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     int rc = -1;
-    while (buf) {
+    if (!buf) {
+        oma_cli_error(WHAT, "out of memory");
+        goto done;
+    }
+    for (;;) {
         if (len == cap) {
             if (cap >= (16u << 20)) {
                 oma_cli_error(WHAT, "%s: larger than 16 MiB", path);
                 goto done;
             }
             char *nb = realloc(buf, cap * 2);
-            if (!nb) break;
+            if (!nb) {
+                oma_cli_error(WHAT, "out of memory");
+                goto done;
+            }
             buf = nb;
             cap *= 2;
         }
@@ -57,10 +64,6 @@ static int load_pose(const char *path, int w, int h, oma_pose *p)
             }
             break;
         }
-    }
-    if (!buf) {
-        oma_cli_error(WHAT, "out of memory");
-        goto done;
     }
     if (oma_pose_parse(buf, len, w, h, p, err, sizeof err) != 0) {
         oma_cli_error(WHAT, "%s: %s", path, err);
