@@ -9,12 +9,16 @@ extern const oma_job_kind oma_kind_image_normalize;
 extern const oma_job_kind oma_kind_pose_estimate;
 extern const oma_job_kind oma_kind_pose_render;
 extern const oma_job_kind oma_kind_pose_warp;
+extern const oma_job_kind oma_kind_generate_txt2img;
+extern const oma_job_kind oma_kind_generate_img2img;
 
 static const oma_job_kind *const kinds[] = {
     &oma_kind_image_normalize,
     &oma_kind_pose_estimate,
     &oma_kind_pose_render,
     &oma_kind_pose_warp,
+    &oma_kind_generate_txt2img,
+    &oma_kind_generate_img2img,
 };
 
 size_t oma_job_kinds_count(void) { return sizeof kinds / sizeof kinds[0]; }
