@@ -25,4 +25,18 @@ pose_from_deb() {   # pose_from_deb PACKAGE DIR-IN-PACKAGE FILE...
   pose_from_deb python3-skimage usr/lib/python3/dist-packages/skimage/data astronaut.png camera.png chelsea.png
 [ -f tests/data/pose/basketball1.png ] ||
   pose_from_deb opencv-doc usr/share/doc/opencv-doc/examples/data basketball1.png
+# classic (line + tone conversion, style profiles): photos from python3-skimage (scikit-image's
+# sample data: coffee, chelsea, astronaut (public domain), rocket (public domain), motorcycle).
+if [ ! -f tests/data/classic/rocket.jpg ]; then
+  ct=$(mktemp -d)
+  if (cd "$ct" && apt-get download python3-skimage >/dev/null 2>&1 && dpkg -x python3-skimage_*.deb x); then
+    mkdir -p tests/data/classic
+    for f in coffee.png chelsea.png astronaut.png rocket.jpg motorcycle_left.png; do
+      cp "$ct/x/usr/lib/python3/dist-packages/skimage/data/$f" tests/data/classic/ || true
+    done
+  else
+    echo "fetch-test-data: classic photos from python3-skimage unavailable (apt-get download failed)"
+  fi
+  rm -rf "$ct"
+fi
 exit 0
