@@ -284,6 +284,26 @@ test('pose editor: dragging a wrist carries its hand, and the saved OpenPose JSO
   await page.getByTestId('pose-person').nth(0).getByRole('button', { name: 'Remove person' }).click();
   await page.getByText('300×400 · 2 people').waitFor();
   assert.equal(await page.locator('[data-kp="0:body:13"]').count(), 1, 'the former person 2 (with its added ankle) is now person 1');
+
+  // Undo (button and Ctrl+Z) walks back through the edits.
+  await page.getByRole('button', { name: /^Undo/ }).click();
+  await page.getByText('300×400 · 3 people').waitFor();
+  await page.keyboard.press('Control+z');
+  await page.getByText('300×400 · 2 people').waitFor();
+  assert.equal(await page.locator('[data-kp="1:body:13"]').count(), 1, 'the added ankle is still there');
+
+  // Arrow keys nudge the selected point: 1 px, Shift 10 px, in image pixels.
+  const neck = page.locator('[data-kp="0:body:1"]');
+  const x0 = Number(await neck.getAttribute('cx'));
+  const c = await centre(neck);
+  await page.mouse.move(c.x, c.y);
+  await page.mouse.down();
+  await page.mouse.up();
+  for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Shift+ArrowRight');
+  await page.waitForFunction((want) => Math.abs(Number(document.querySelector('[data-kp="0:body:1"]').getAttribute('cx')) - want) < 0.01, x0 + 13);
+  await page.keyboard.press('Control+z');
+  await page.waitForFunction((want) => Math.abs(Number(document.querySelector('[data-kp="0:body:1"]').getAttribute('cx')) - want) < 0.01, x0 + 3);
 });
 
 test('styles: samples are uploaded to the webtoon and removable; a style is learned when style.profile is available', async (t) => {

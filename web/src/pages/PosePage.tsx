@@ -3,7 +3,7 @@
 // make the target pose; save/load OpenPose JSON; export the skeleton PNG (drawn here in the
 // standard colours, or rendered by pose.render); and "warp" the reference from the detected to
 // the edited pose (pose.warp).
-import { useCallback, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, errorText, fetchOutputText, type Job, type Upload } from '../api';
 import { ImagePicker } from '../components/ImagePicker';
 import { JobView } from '../components/JobView';
@@ -34,6 +34,26 @@ export function PosePage() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const fileInput = useRef<HTMLInputElement>(null);
+  // Undo: the poses before each edit (drag, nudge, add/remove, load, reset), newest last.
+  const [history, setHistory] = useState<Pose[]>([]);
+  const remember = useCallback(() => {
+    if (edited) setHistory((h) => [...h.slice(-49), edited]);
+  }, [edited]);
+  const commit = (next: Pose | null) => { remember(); setEdited(next); };
+  const undo = useCallback(() => {
+    if (history.length === 0) return;
+    setEdited(history[history.length - 1]);
+    setHistory(history.slice(0, -1));
+  }, [history, setEdited]);
+  useEffect(() => {
+    const onKey = (e: globalThis.KeyboardEvent) => {
+      const t = e.target as HTMLElement | null;
+      if (t && /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) return;
+      if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === 'z') { e.preventDefault(); undo(); }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [undo]);
 
   const canEstimate = s.kindAvailable('pose.estimate');
   const canRender = s.kindAvailable('pose.render');
@@ -58,14 +78,14 @@ export function PosePage() {
     if (job.status !== 'succeeded' || job.id === detectedJob) return;
     try {
       const p = parsePose(await fetchOutputText(job.id, 'pose.json'));
-      setDetected(p); setEdited(clonePose(p)); setDetectedJob(job.id);
+      setDetected(p); commit(clonePose(p)); setDetectedJob(job.id);
       setNote(p.people.length === 0 ? 'Nobody was found in this image. Start from a standing figure instead, or try another photo.'
         : `Found ${p.people.length} ${p.people.length === 1 ? 'person' : 'people'}. Drag the points to set the target pose.`);
     } catch (e) { setError('The detected pose could not be read: ' + errorText(e)); }
-  }, [detectedJob, setDetected, setEdited, setDetectedJob]);
+  }, [detectedJob, setDetected, setDetectedJob, remember]);
 
   const startFigure = () => {
-    setEdited(ref ? defaultPose(ref.width, ref.height) : defaultPose());
+    commit(ref ? defaultPose(ref.width, ref.height) : defaultPose());
     setNote('A standing figure to start from. Drag its points.');
     setError(null);
   };
@@ -76,7 +96,7 @@ export function PosePage() {
     try {
       if (f.size > 8 * 1024 * 1024) throw new PoseError('The pose file is larger than 8 MB.');
       const p = parsePose(await f.text(), ref ? { width: ref.width, height: ref.height } : undefined);
-      setEdited(p);
+      commit(p);
       setNote(`Loaded ${f.name}: ${p.people.length} ${p.people.length === 1 ? 'person' : 'people'}, ${p.width}×${p.height}.`);
     } catch (e) { setError(`${f.name}: ${errorText(e)}`); }
     if (fileInput.current) fileInput.current.value = '';
@@ -130,10 +150,11 @@ export function PosePage() {
           <button onClick={startFigure}>Start from a standing figure</button>
           <label className="file-button">Load OpenPose JSON…
             <input ref={fileInput} type="file" accept="application/json,.json" onChange={(e) => loadJson(e.target.files?.[0])} /></label>
+          <button onClick={undo} disabled={history.length === 0} title="Ctrl+Z">Undo{history.length > 0 ? ` (${history.length})` : ''}</button>
           <button onClick={saveJson} disabled={!edited}>Save OpenPose JSON</button>
           <button onClick={exportPng} disabled={!edited}>Export skeleton PNG</button>
           {canRender && <button onClick={renderOnServer} disabled={!edited}>Render skeleton on the server</button>}
-          {detected && <button onClick={() => { setEdited(clonePose(detected)); setNote('Back to the detected pose.'); }}>Reset to detected</button>}
+          {detected && <button onClick={() => { commit(clonePose(detected)); setNote('Back to the detected pose.'); }}>Reset to detected</button>}
         </div>
         <hr />
         <h3>Warp</h3>
@@ -156,8 +177,8 @@ export function PosePage() {
               {detected && <label className="check small"><input type="checkbox" checked={showGhost} onChange={(e) => setShowGhost(e.target.checked)} /> show detected pose</label>}
               <span className="muted small">{edited.width}×{edited.height} · {edited.people.length} {edited.people.length === 1 ? 'person' : 'people'}</span>
             </div>
-            <PoseTools pose={edited} onChange={setEdited} />
-            <PoseEditor pose={edited} onChange={setEdited} imageUrl={ref ? api.uploadFileUrl(ref.id) : null}
+            <PoseTools pose={edited} onChange={commit} />
+            <PoseEditor pose={edited} onChange={setEdited} onEditStart={remember} imageUrl={ref ? api.uploadFileUrl(ref.id) : null}
                         imageOpacity={opacity} ghost={showGhost ? detected : null} />
           </div>
         ) : (

@@ -1,8 +1,9 @@
 // PoseEditor.tsx — the skeleton drawn in SVG over the reference image, with every keypoint
 // draggable (pointer events, so mouse, pen and touch all work). Dragging a wrist carries its
 // hand and dragging the nose carries the face (see moveKeypoint). An optional "ghost" pose
-// (e.g. the detected one) is drawn faintly underneath for comparison.
-import { useRef, useState, type PointerEvent } from 'react';
+// (e.g. the detected one) is drawn faintly underneath for comparison. The last point touched
+// stays selected: arrow keys nudge it by 1 px (Shift: 10 px) for precise placement.
+import { useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
 import { BODY_NAMES, COLORS, HAND_EDGES, LIMBS, handEdgeColor, moveKeypoint, rgb, type Part, type Pose } from './openpose';
 
 interface Props {
@@ -13,6 +14,7 @@ interface Props {
   ghost?: Pose | null;
   showFace?: boolean;
   showHands?: boolean;
+  onEditStart?: () => void;   // called once before each drag or nudge (for undo)
 }
 
 interface Drag { person: number; part: Part; index: number; pointer: number }
@@ -36,10 +38,11 @@ function Skeleton({ pose, faint, showHands }: { pose: Pose; faint?: boolean; sho
   );
 }
 
-export function PoseEditor({ pose, onChange, imageUrl, imageOpacity = 0.6, ghost, showFace = true, showHands = true }: Props) {
+export function PoseEditor({ pose, onChange, imageUrl, imageOpacity = 0.6, ghost, showFace = true, showHands = true, onEditStart }: Props) {
   const svg = useRef<SVGSVGElement>(null);
   const [drag, setDrag] = useState<Drag | null>(null);
   const [hover, setHover] = useState<string | null>(null);
+  const [selected, setSelected] = useState<{ person: number; part: Part; index: number; label: string } | null>(null);
   const r = Math.max(3, Math.min(pose.width, pose.height) / 90);
 
   const toSvg = (e: PointerEvent): { x: number; y: number } | null => {
@@ -50,9 +53,12 @@ export function PoseEditor({ pose, onChange, imageUrl, imageOpacity = 0.6, ghost
     return { x: pt.x, y: pt.y };
   };
 
-  const down = (e: PointerEvent<SVGCircleElement>, person: number, part: Part, index: number) => {
+  const down = (e: PointerEvent<SVGCircleElement>, person: number, part: Part, index: number, label: string) => {
     e.preventDefault();
     e.stopPropagation();
+    onEditStart?.();
+    setSelected({ person, part, index, label });
+    svg.current?.focus({ preventScroll: true });
     (e.currentTarget as Element).setPointerCapture?.(e.pointerId);
     setDrag({ person, part, index, pointer: e.pointerId });
   };
@@ -62,12 +68,23 @@ export function PoseEditor({ pose, onChange, imageUrl, imageOpacity = 0.6, ghost
     if (p) onChange(moveKeypoint(pose, drag.person, drag.part, drag.index, p.x, p.y));
   };
   const up = () => setDrag(null);
+  const key = (e: KeyboardEvent<SVGSVGElement>) => {
+    const d = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[e.key];
+    if (!d || !selected) return;
+    const k = pose.people[selected.person]?.[selected.part]?.[selected.index];
+    if (!k) return;
+    e.preventDefault();
+    const step = e.shiftKey ? 10 : 1;
+    onEditStart?.();
+    onChange(moveKeypoint(pose, selected.person, selected.part, selected.index, k.x + d[0] * step, k.y + d[1] * step));
+  };
 
   const handle = (person: number, part: Part, index: number, x: number, y: number, fill: string, rad: number, label: string) => (
     <circle key={`${person}-${part}-${index}`} cx={x} cy={y} r={rad} fill={fill} stroke="#111" strokeWidth={rad * 0.25}
-            className={'kp' + (drag && drag.person === person && drag.part === part && drag.index === index ? ' dragging' : '')}
+            className={'kp' + (drag && drag.person === person && drag.part === part && drag.index === index ? ' dragging' : '')
+              + (selected && selected.person === person && selected.part === part && selected.index === index ? ' selected' : '')}
             data-kp={`${person}:${part}:${index}`}
-            onPointerDown={(e) => down(e, person, part, index)}
+            onPointerDown={(e) => down(e, person, part, index, label)}
             onPointerEnter={() => setHover(label)} onPointerLeave={() => setHover(null)}>
       <title>{label}</title>
     </circle>
@@ -76,7 +93,8 @@ export function PoseEditor({ pose, onChange, imageUrl, imageOpacity = 0.6, ghost
   return (
     <div className="pose-editor">
       <svg ref={svg} viewBox={`0 0 ${pose.width} ${pose.height}`} data-testid="pose-svg"
-           onPointerMove={move} onPointerUp={up} onPointerCancel={up} style={{ touchAction: 'none' }}>
+           onPointerMove={move} onPointerUp={up} onPointerCancel={up} onKeyDown={key} tabIndex={0}
+           aria-label="Pose editor: drag points; arrow keys nudge the selected point" style={{ touchAction: 'none' }}>
         <rect x={0} y={0} width={pose.width} height={pose.height} fill="#111" />
         {imageUrl && <image href={imageUrl} x={0} y={0} width={pose.width} height={pose.height} opacity={imageOpacity} preserveAspectRatio="none" />}
         {ghost && <Skeleton pose={ghost} faint showHands={showHands} />}
@@ -90,7 +108,8 @@ export function PoseEditor({ pose, onChange, imageUrl, imageOpacity = 0.6, ghost
           </g>
         ))}
       </svg>
-      <div className="muted small hover-label">{hover ?? 'Drag a point to move it. Wrists carry their hands; the nose carries the face.'}</div>
+      <div className="muted small hover-label">{hover ?? (selected ? `Selected: ${selected.label} — arrow keys nudge it (Shift: 10 px).`
+        : 'Drag a point to move it. Wrists carry their hands; the nose carries the face.')}</div>
     </div>
   );
 }
