@@ -251,6 +251,36 @@ def randomize_(module, gen, scale_bias=0.1):
     f16_round_(module)
 
 
+def real_vocab_check(out):
+    """Writes OpenAI CLIP's real vocab (vocab.json + merges.txt, from $OMA_CLIP_SRC's
+    bpe_simple_vocab_16e6.txt.gz) and reference token ids for varied + random prompts into `out`
+    (NOT for committing). tests/unit/models/test_tokenizer.c compares against it when
+    OMA_CLIP_CHECK_DIR=out is set."""
+    import random
+    clip_src = env_path("OMA_CLIP_SRC")
+    sys.path.insert(1, clip_src)
+    import simple_tokenizer
+    tok = simple_tokenizer.SimpleTokenizer()
+    os.makedirs(out, exist_ok=True)
+    save_json(os.path.join(out, "vocab.json"), tok.encoder)
+    with gzip.open(os.path.join(clip_src, "bpe_simple_vocab_16e6.txt.gz")) as f:
+        merges = f.read().decode("utf-8").split("\n")[1:49152 - 256 - 2 + 1]
+    with open(os.path.join(out, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+    prompts = [l for l in CORPUS.split("\n") if l.strip()]
+    prompts += ["masterpiece, best quality, 1girl, solo, (looking at viewer:1.2), école, naïve café, Straße, ÆØÅ",
+                "İstanbul", "東京の夜景、雨、ネオン", "emoji 🎨🖌️ test", "3.14159 and 1234567890",
+                "hyphen-ated words_with_underscores, CamelCase, ALLCAPS", "tab\tand\nnewline   spaces"]
+    rnd = random.Random(5)
+    for _ in range(3000):
+        alpha = rnd.choice(["ab", "abc", "aeiou", "thesanor", "abcdefghijklmnopqrstuvwxyz", "ing", "ㅋㅎ", "éèa"])
+        n = rnd.randint(1, 60)
+        prompts.append(" ".join("".join(rnd.choice(alpha) for _ in range(rnd.randint(1, n)))
+                                for _ in range(rnd.randint(1, 4))))
+    save_json(os.path.join(out, "check.json"), [{"prompt": p, "tokens": tok.encode(p)} for p in prompts])
+    print(f"wrote {out}: vocab {len(tok.encoder)}, {len(prompts)} prompts")
+
+
 def stable_config(cfg):
     """A scheduler config as JSON-ready dict with a reproducible order (diffusers keeps a set inside)."""
     return {k: (sorted(v) if k == "_use_default_values" else v) for k, v in sorted(cfg.items())}
@@ -645,9 +675,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(HERE, "..", "tests", "fixtures", "sd"))
     ap.add_argument("--unicode-tables", metavar="C_FILE")
+    ap.add_argument("--real-vocab-check", metavar="DIR")
     a = ap.parse_args()
     if a.unicode_tables:
         write_unicode_tables(a.unicode_tables)
+    elif a.real_vocab_check:
+        real_vocab_check(a.real_vocab_check)
     else:
         build(os.path.normpath(a.out))
 

@@ -249,6 +249,43 @@ static void test_broken_folders(void **s) {
     rmdir(dir);
 }
 
+/* With OMA_CLIP_CHECK_DIR (made by tools/make_sd_fixtures.py --real-vocab-check; the real CLIP
+ * vocab cannot be committed): every prompt's ids must equal OpenAI CLIP's. Skipped without it. */
+static void test_real_vocab_when_available(void **s) {
+    (void)s;
+    const char *dir = getenv("OMA_CLIP_CHECK_DIR");
+    if (!dir || !*dir) {
+        skip();
+        return;
+    }
+    oma_clip_tokenizer *tok;
+    char err[256], p[1200];
+    if (oma_clip_tokenizer_load(dir, &tok, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(oma_clip_bos(tok), 49406);
+    assert_int_equal(oma_clip_eos(tok), 49407);
+    assert_int_equal(oma_clip_vocab_size(tok), 49408);
+    snprintf(p, sizeof p, "%s/check.json", dir);
+    json_t *j = json_load_file(p, 0, NULL);
+    assert_non_null(j);
+    size_t i, bad = 0;
+    json_t *e;
+    json_array_foreach(j, i, e) {
+        int *ids;
+        size_t n;
+        const char *prompt = json_string_value(json_object_get(e, "prompt"));
+        json_t *want = json_object_get(e, "tokens");
+        assert_int_equal(oma_clip_tokenize(tok, prompt, &ids, &n, err, sizeof err), 0);
+        int ok = n == json_array_size(want);
+        for (size_t k = 0; ok && k < n; k++) ok = ids[k] == json_integer_value(json_array_get(want, k));
+        if (!ok && bad++ < 5) print_error("mismatch: '%s'\n", prompt);
+        free(ids);
+    }
+    assert_true(json_array_size(j) > 1000);
+    assert_int_equal(bad, 0);
+    json_decref(j);
+    oma_clip_tokenizer_free(tok);
+}
+
 int main(void) {
     const char *src = getenv("OMA_SOURCE_DIR");
     snprintf(fixdir, sizeof fixdir, "%s/tests/fixtures/sd", src ? src : "..");
@@ -259,6 +296,7 @@ int main(void) {
         cmocka_unit_test(test_emphasis_edges),
         cmocka_unit_test(test_odd_text_never_crashes),
         cmocka_unit_test(test_broken_folders),
+        cmocka_unit_test(test_real_vocab_when_available),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
