@@ -18,7 +18,9 @@
  * that is the text encoder's job, not this file's.)
  *
  * Checked against OpenAI CLIP's simple_tokenizer with the real 49408-token SD vocab: 0 mismatches
- * on 3561 prompts (Latin, accents, Hangul, kana, emoji, random long words). Not done, on purpose:
+ * on 3072 prompts (Latin, accents, Hangul, kana, emoji, random long words; reproduce with
+ * tools/make_sd_fixtures.py --real-vocab-check DIR, then OMA_CLIP_CHECK_DIR=DIR ctest
+ * -R models.test_tokenizer). Not done, on purpose:
  * ftfy's text repairs and HTML-entity unescaping of CLIP's Python cleaning ("&amp;" stays as is),
  * A1111's "BREAK" and multi-chunk prompts beyond 75 tokens (the rest is truncated).
  */
