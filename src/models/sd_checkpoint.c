@@ -93,7 +93,7 @@ static int add_entry(oma_sd_checkpoint *ck, const char *name, const oma_st_tenso
     }
     e->t = *t;
     e->t.name = e->name;
-    if (reshape) {
+    if (reshape && t->ndim != 2) { /* some converted files already hold the linear [C,C] */
         if (t->ndim != 4 || t->shape[2] != 1 || t->shape[3] != 1) {
             free(e->name);
             free(e->src);
