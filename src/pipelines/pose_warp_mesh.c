@@ -58,11 +58,9 @@ static void triangle(const oma_image *src, const uint8_t *mask, const float t[3]
     float minx = fminf(t[0][0], fminf(t[1][0], t[2][0])), maxx = fmaxf(t[0][0], fmaxf(t[1][0], t[2][0]));
     float miny = fminf(t[0][1], fminf(t[1][1], t[2][1])), maxy = fmaxf(t[0][1], fmaxf(t[1][1], t[2][1]));
     if (!(maxx >= 0 && maxy >= 0 && minx <= w && miny <= h)) return;   /* also rejects NaN */
-    int x0 = (int)floorf(minx), x1 = (int)ceilf(maxx), y0 = (int)floorf(miny), y1 = (int)ceilf(maxy);
-    if (x0 < 0) x0 = 0;
-    if (y0 < 0) y0 = 0;
-    if (x1 > w - 1) x1 = w - 1;
-    if (y1 > h - 1) y1 = h - 1;
+    /* clamp in float before converting: an out-of-range float -> int conversion is undefined */
+    int x0 = (int)floorf(fmaxf(minx, 0)), x1 = (int)ceilf(fminf(maxx, (float)(w - 1)));
+    int y0 = (int)floorf(fmaxf(miny, 0)), y1 = (int)ceilf(fminf(maxy, (float)(h - 1)));
     *work += (int64_t)(x1 - x0 + 1) * (y1 - y0 + 1);
     float d = (t[1][1] - t[2][1]) * (t[0][0] - t[2][0]) + (t[2][0] - t[1][0]) * (t[0][1] - t[2][1]);
     if (fabsf(d) < 1e-6f) return;   /* degenerate */
