@@ -1,0 +1,178 @@
+/* test_generate_job.c — the generate.txt2img / generate.img2img job kinds through the job-kind
+ * interface with a fake job context: offered only when the models folder holds a model;
+ * params validated (bad sampler, size not a multiple of 64, missing prompt, strength out of
+ * range); a txt2img job on the tiny fixture model produces image-0.png equal (within 1/255) to
+ * diffusers' image, with an A1111 parameters chunk, per-step progress with a preview and a
+ * result summary; batch 2 gives two different candidates; cancelling stops the job; img2img
+ * without its image fails cleanly. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/image.h"
+#include "pipelines/job_kind.h"
+#include "tensor/threadpool.h"
+
+static int failures;
+#define CHECK(c)                                                                   \
+    do {                                                                           \
+        if (!(c)) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+            failures++;                                                            \
+        }                                                                          \
+    } while (0)
+
+typedef struct {
+    oma_job_ctx ctx;
+    int n_progress, n_previews, cancel_after;
+    char names[4][32];
+    uint8_t *data[4];
+    size_t len[4];
+    int n_out;
+} fake;
+
+static int on_progress(oma_job_ctx *c, double f, const char *msg, const uint8_t *png, size_t len)
+{
+    fake *fk = (fake *)c;
+    (void)msg;
+    if (!(f >= 0 && f <= 1)) failures++;
+    fk->n_progress++;
+    if (png && len > 8) fk->n_previews++;
+    return fk->cancel_after && fk->n_progress >= fk->cancel_after;
+}
+
+static int on_output(oma_job_ctx *c, const char *name, const char *mime, const uint8_t *data, size_t len)
+{
+    fake *fk = (fake *)c;
+    if (fk->n_out >= 4 || strcmp(mime, "image/png") != 0) return -1;
+    snprintf(fk->names[fk->n_out], sizeof fk->names[0], "%s", name);
+    fk->data[fk->n_out] = malloc(len);
+    if (!fk->data[fk->n_out]) return -1;
+    memcpy(fk->data[fk->n_out], data, len);
+    fk->len[fk->n_out++] = len;
+    return 0;
+}
+
+static void fake_init(fake *f, const char *models, json_t *params)
+{
+    memset(f, 0, sizeof *f);
+    f->ctx.params = params;
+    f->ctx.models_dir = models;
+    f->ctx.progress = on_progress;
+    f->ctx.add_output = on_output;
+}
+
+static void fake_free(fake *f)
+{
+    for (int i = 0; i < f->n_out; i++) free(f->data[i]);
+    json_decref(f->ctx.result);
+}
+
+static int validate(const oma_job_kind *k, const char *json)
+{
+    json_error_t je;
+    json_t *p = json_loads(json, 0, &je);
+    char err[256] = "";
+    int rc = p ? k->validate(p, err, sizeof err) : -2;
+    json_decref(p);
+    return rc;
+}
+
+int main(void)
+{
+    const char *src = getenv("OMA_SOURCE_DIR");
+    char models[1024], path[2048], err[256];
+    snprintf(models, sizeof models, "%s/tests/fixtures/sd", src ? src : ".");
+    const oma_job_kind *t2i = oma_job_kind_find("generate.txt2img");
+    const oma_job_kind *i2i = oma_job_kind_find("generate.img2img");
+    CHECK(t2i && i2i);
+    if (!t2i || !i2i) return 1;
+    CHECK(t2i->available(models));
+    CHECK(!t2i->available("/nonexistent-models-dir"));
+    CHECK(!t2i->available(NULL));
+    CHECK(i2i->required_inputs && !strcmp(i2i->required_inputs[0], "image"));
+
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\"}") == 0);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"sampler\": \"PLMS\"}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"width\": 100}") == -1);
+    CHECK(validate(t2i, "{\"negative\": \"x\"}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"steps\": 0}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"batch\": 99}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": 5}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": \"a\", \"model\": \"../etc\"}") == -1);
+    CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"strength\": 1.5}") == -1);
+    CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"strength\": 0.5}") == 0);
+
+    /* the DDIM fixture run as a job */
+    json_error_t je;
+    json_t *params = json_loads("{\"prompt\": \"a city street at night in the rain\", \"negative\": \"lowres, bad "
+                                "anatomy, blurry, worst quality\", \"steps\": 4, \"cfg\": 7.5, \"sampler\": \"DDIM\", "
+                                "\"seed\": 1004, \"width\": 64, \"height\": 64}",
+                                0, &je);
+    fake f;
+    fake_init(&f, models, params);
+    int rc = t2i->run(&f.ctx);
+    CHECK(rc == 0);
+    if (rc != 0) fprintf(stderr, "run: %s\n", f.ctx.error);
+    CHECK(f.n_out == 1 && !strcmp(f.names[0], "image-0.png"));
+    CHECK(f.n_progress >= 5);       /* loading + 4 steps */
+    CHECK(f.n_previews >= 0);
+    CHECK(f.ctx.result && json_integer_value(json_object_get(f.ctx.result, "images")) == 1);
+    if (f.n_out == 1) {
+        oma_image got = {0}, ref = {0};
+        CHECK(oma_image_decode(f.data[0], f.len[0], 3, 0, NULL, &got, err, sizeof err) == 0);
+        snprintf(path, sizeof path, "%s/ref/txt2img_ddim.png", models);
+        CHECK(oma_image_load(path, 3, NULL, &ref, err, sizeof err) == 0);
+        int mx = 0;
+        for (int i = 0; got.px && ref.px && i < 64 * 64 * 3; i++) {
+            int d = abs((int)got.px[i] - (int)ref.px[i]);
+            mx = d > mx ? d : mx;
+        }
+        CHECK(got.w == 64 && mx <= 1);
+        /* the parameters chunk is in the PNG */
+        int found = 0;
+        for (size_t i = 0; i + 10 < f.len[0]; i++)
+            if (!memcmp(f.data[0] + i, "parameters", 10)) found = 1;
+        CHECK(found);
+        oma_image_free(&got);
+        oma_image_free(&ref);
+    }
+    fake_free(&f);
+    json_decref(params);
+
+    /* batch of two with previews every 4 steps (8 steps): two different candidates */
+    params = json_loads("{\"prompt\": \"a city street\", \"steps\": 8, \"seed\": 5, \"width\": 64, \"height\": 64, "
+                        "\"batch\": 2, \"sampler\": \"Euler a\"}",
+                        0, &je);
+    fake_init(&f, models, params);
+    CHECK(t2i->run(&f.ctx) == 0);
+    CHECK(f.n_out == 2 && !strcmp(f.names[1], "image-1.png"));
+    CHECK(f.n_previews >= 1);
+    CHECK(f.n_out == 2 && (f.len[0] != f.len[1] || memcmp(f.data[0], f.data[1], f.len[0]) != 0));
+    fake_free(&f);
+    /* cancelled after the second step */
+    fake_init(&f, models, params);
+    f.cancel_after = 3;
+    CHECK(t2i->run(&f.ctx) == -1 && f.n_out == 0);
+    fake_free(&f);
+    json_decref(params);
+
+    /* img2img without an image */
+    params = json_loads("{\"prompt\": \"x\", \"width\": 64, \"height\": 64, \"steps\": 2}", 0, &je);
+    fake_init(&f, models, params);
+    CHECK(i2i->run(&f.ctx) == -1 && strstr(f.ctx.error, "image") != NULL);
+    fake_free(&f);
+    /* no model in the folder */
+    fake_init(&f, "/nonexistent-models-dir", params);
+    CHECK(t2i->run(&f.ctx) == -1 && f.ctx.error[0]);
+    fake_free(&f);
+    json_decref(params);
+    oma_threads_shutdown();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("test_generate_job: ok\n");
+    return 0;
+}
