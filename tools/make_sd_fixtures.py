@@ -219,9 +219,22 @@ def train_bpe(text, target_vocab=1000):
 
 
 # ------------------------------------------------------------------ small writers
+def json_safe(o):
+    """Strict JSON: non-finite floats (diffusers' lambda_min_clipped = -inf) become strings."""
+    if isinstance(o, float) and o != o:
+        return "nan"
+    if isinstance(o, float) and o in (float("inf"), float("-inf")):
+        return "inf" if o > 0 else "-inf"
+    if isinstance(o, dict):
+        return {k: json_safe(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [json_safe(v) for v in o]
+    return o
+
+
 def save_json(path, obj):
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, ensure_ascii=False, sort_keys=False)
+        json.dump(json_safe(obj), f, indent=1, ensure_ascii=False, sort_keys=False, allow_nan=False)
         f.write("\n")
 
 

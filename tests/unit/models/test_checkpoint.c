@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -448,6 +449,45 @@ static void test_old_vae_names_and_fp16_variant(void **s) {
     rmdir(dir);
 }
 
+/* ref/index.json is strict JSON (jansson reads it) and every file and tensor shape it lists is
+ * what the safetensors files hold. */
+static void test_fixture_index_consistent(void **s) {
+    (void)s;
+    char p[1200], err[512];
+    fx(p, sizeof p, "ref/index.json");
+    json_error_t je;
+    json_t *ix = json_load_file(p, 0, &je);
+    if (!ix) fail_msg("%s: %s (line %d)", p, je.text, je.line);
+    json_t *files = json_object_get(ix, "files");
+    assert_true(json_object_size(files) >= 8);
+    const char *name;
+    json_t *f;
+    size_t checked = 0;
+    json_object_foreach(files, name, f) {
+        json_t *tensors = json_object_get(f, "tensors");
+        if (!tensors) continue; /* tokens.json */
+        fx(p, sizeof p, name);
+        oma_safetensors *st;
+        if (oma_st_open(p, &st, err, sizeof err)) fail_msg("%s", err);
+        assert_int_equal(oma_st_count(st), json_object_size(tensors));
+        const char *tn;
+        json_t *shape;
+        json_object_foreach(tensors, tn, shape) {
+            const oma_st_tensor *t = oma_st_find(st, tn);
+            if (!t) fail_msg("%s: no tensor '%s'", name, tn);
+            int64_t sh[OMA_ST_MAX_DIMS];
+            for (size_t k = 0; k < json_array_size(shape) && k < OMA_ST_MAX_DIMS; k++)
+                sh[k] = json_integer_value(json_array_get(shape, k));
+            if (oma_st_check_shape(t, (int)json_array_size(shape), sh, err, sizeof err))
+                fail_msg("%s: %s", name, err);
+            checked++;
+        }
+        oma_st_close(st);
+    }
+    assert_true(checked > 100);
+    json_decref(ix);
+}
+
 int main(void) {
     const char *src = getenv("OMA_SOURCE_DIR");
     snprintf(fixdir, sizeof fixdir, "%s/tests/fixtures/sd", src ? src : "..");
@@ -460,6 +500,7 @@ int main(void) {
         cmocka_unit_test(test_missing_and_wrong_shape),
         cmocka_unit_test(test_broken_models),
         cmocka_unit_test(test_old_vae_names_and_fp16_variant),
+        cmocka_unit_test(test_fixture_index_consistent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
