@@ -211,10 +211,18 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
   assert.deepEqual(t2i.inputs, {});
 });
 
-test('a failed job shows its reason; a job that no longer exists says so', async () => {
+test('bad uploads are refused with a reason; a failed job shows its reason; a job that no longer exists says so', async (t) => {
   mock.kinds = ['image.normalize'];
   mock.plan = () => ({ final: { status: 'failed', progress: 0.3, error: 'the image could not be decoded: truncated file' } });
   await open('tools');
+  // Bad files are refused by name with a reason: the browser's type check, then the server's decoder.
+  const picker = page.getByTestId('tools-image');
+  await picker.locator('input[type=file]').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+  await picker.getByRole('alert').filter({ hasText: 'notes.txt: use a PNG, JPEG or WebP image.' }).waitFor();
+  await picker.locator('input[type=file]').setInputFiles({ name: 'cut.png', mimeType: 'image/png', buffer: PNG.subarray(0, 60) });
+  await picker.getByRole('alert').filter({ hasText: /^cut\.png: / }).waitFor();
+  t.diagnostic('server said: ' + await picker.getByRole('alert').textContent());
+  assert.equal(await picker.locator('.thumb').count(), 0);
   await page.getByTestId('tools-image').locator('input[type=file]').setInputFiles({ name: 'a.png', mimeType: 'image/png', buffer: PNG });
   await page.getByTestId('tools-image').locator('figcaption', { hasText: '32×32' }).waitFor();
   await page.getByRole('button', { name: 'Run' }).click();

@@ -30,7 +30,8 @@ export function ImagePicker({ label, multiple = false, max = 50, uploads, onChan
     let next = multiple ? [...uploads] : [];
     for (const f of list) {
       if (f.size > MAX_BYTES) { errs.push(`${f.name}: larger than 20 MB.`); setBusy((b) => b - 1); continue; }
-      if (!/^image\/(png|jpeg|webp)$/.test(f.type)) { errs.push(`${f.name}: use a PNG, JPEG or WebP image.`); setBusy((b) => b - 1); continue; }
+      // The browser's guess may be empty (unknown extension): then the server decides.
+      if (f.type && !/^image\/(png|jpeg|webp)$/.test(f.type)) { errs.push(`${f.name}: use a PNG, JPEG or WebP image.`); setBusy((b) => b - 1); continue; }
       try {
         const u = await api.upload(f, f.name);
         next = multiple ? [...next, u] : [u];
