@@ -650,32 +650,36 @@ def build(out):
         save_ref(f"txt2img_{key}.safetensors", rec, meta,
                  f"4-step txt2img with {names[key]} (diffusers StableDiffusionPipeline's loop, CFG batch [neg, pos])")
 
-    # img2img (DDIM, strength 0.55): vae.encode().latent_dist.sample(g) draws first, then the noise
-    sched = DDIMScheduler.from_config(sched_cfg)
-    steps, cfg, seed, strength = 4, 7.5, 77, 0.55
-    sched.set_timesteps(steps)
-    init_t = min(int(steps * strength), steps)
-    t_start = max(steps - init_t, 0)
-    timesteps = sched.timesteps[t_start * sched.order:]
-    g = torch.Generator().manual_seed(seed)
-    rec = {"prompt_embeds": emb, "image": img}
-    with torch.no_grad():
-        dist = vae.encode(img).latent_dist
-        init = dist.sample(g) * SF
-    rec["init_latents"] = init
-    noise = torch.randn(init.shape, generator=g)
-    rec["noise"] = noise
-    latents = sched.add_noise(init, noise, timesteps[:1])
-    rec["noised_latents"] = latents
-    latents = denoise(sched, latents, timesteps, g, cfg, rec)
-    rec["final_latents"] = latents
-    Image.fromarray(decode(latents, rec)).save(os.path.join(ref, "img2img_ddim.png"))
-    save_ref("img2img_ddim.safetensors", rec, {
-        "sampler": "DDIM", "prompt": prompt, "negative": negative, "steps": steps, "cfg": cfg, "seed": seed,
-        "strength": strength, "init_png": "ref/init.png", "timesteps": [int(t) for t in timesteps],
-        "all_timesteps": [int(t) for t in sched.timesteps], "scaling_factor": SF, "png": "ref/img2img_ddim.png"},
-        "img2img: init image -> posterior sample (first RNG draw) * 0.18215 -> add_noise(second draw) at the "
-        "first kept timestep -> DDIM steps -> decode")
+    # img2img, strength 0.55, each sampler: vae.encode().latent_dist.sample(g) draws first, then the noise
+    for key, seed in (("ddim", 77), ("euler_a", 78), ("dpmpp_2m_karras", 79)):
+        sched = samplers[key]()
+        steps, cfg, strength = 4, 7.5, 0.55
+        sched.set_timesteps(steps)
+        init_t = min(int(steps * strength), steps)
+        t_start = max(steps - init_t, 0)
+        timesteps = sched.timesteps[t_start * sched.order:]
+        g = torch.Generator().manual_seed(seed)
+        rec = {"prompt_embeds": emb, "image": img}
+        with torch.no_grad():
+            dist = vae.encode(img).latent_dist
+            init = dist.sample(g) * SF
+        rec["init_latents"] = init
+        noise = torch.randn(init.shape, generator=g)
+        rec["noise"] = noise
+        latents = sched.add_noise(init, noise, timesteps[:1])
+        rec["noised_latents"] = latents
+        latents = denoise(sched, latents, timesteps, g, cfg, rec)
+        rec["final_latents"] = latents
+        Image.fromarray(decode(latents, rec)).save(os.path.join(ref, f"img2img_{key}.png"))
+        save_ref(f"img2img_{key}.safetensors", rec, {
+            "sampler": names[key], "prompt": prompt, "negative": negative, "steps": steps, "cfg": cfg,
+            "seed": seed, "strength": strength, "init_png": "ref/init.png",
+            "timesteps": [int(t) for t in timesteps], "all_timesteps": [int(t) for t in sched.timesteps],
+            "sigmas": [float(x) for x in getattr(sched, "sigmas", [])], "scaling_factor": SF,
+            "scheduler_class": type(sched).__name__, "scheduler_config": stable_config(sched.config),
+            "png": f"ref/img2img_{key}.png"},
+            f"img2img with {names[key]}: init image -> posterior sample (first RNG draw) * 0.18215 -> "
+            "scheduler.add_noise(second draw) at the first kept timestep -> remaining steps -> decode")
 
     save_json(os.path.join(ref, "index.json"), index)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(out) for f in fs)
