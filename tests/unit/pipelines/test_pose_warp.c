@@ -410,6 +410,62 @@ static void test_hostile_poses(void **st)
     oma_pose_free(&from);
 }
 
+static uint32_t lcg(uint32_t *r)
+{
+    *r = *r * 1664525u + 1013904223u;
+    return *r >> 8;
+}
+
+/* Random poses, canvases and pictures (opaque, cut-out, flat or noisy): every run either
+ * succeeds with a picture of the input's size or fails with a message; ASan/UBSan watch. */
+static void test_random_poses(void **st)
+{
+    (void)st;
+    uint32_t r = 4242;
+#define RND() lcg(&r)
+    for (int round = 0; round < 150; round++) {
+        int w = 8 + (int)(RND() % 90), h = 8 + (int)(RND() % 90), c = RND() % 2 ? 4 : 3;
+        oma_image in, out;
+        assert_int_equal(oma_image_alloc(&in, w, h, c), 0);
+        int flat = RND() % 2;
+        for (size_t i = 0; i < (size_t)w * h * c; i++) in.px[i] = flat ? 200 : (uint8_t)RND();
+        if (c == 4)
+            for (size_t i = 0; i < (size_t)w * h; i++) in.px[i * 4 + 3] = RND() % 3 ? 0 : 255;
+        int people = 1 + (int)(RND() % 3);
+        oma_pose a, b;
+        assert_int_equal(oma_pose_init(&a, 1 + (int)(RND() % 200), 1 + (int)(RND() % 200), people), 0);
+        assert_int_equal(oma_pose_init(&b, 1 + (int)(RND() % 200), 1 + (int)(RND() % 200), people), 0);
+        for (int p = 0; p < people; p++) {
+            oma_kp *pa[4] = {a.people[p].body, a.people[p].face, a.people[p].lhand, a.people[p].rhand};
+            oma_kp *pb[4] = {b.people[p].body, b.people[p].face, b.people[p].lhand, b.people[p].rhand};
+            const int counts[4] = {OMA_OP_BODY, OMA_OP_FACE, OMA_OP_HAND, OMA_OP_HAND};
+            for (int part = 0; part < 4; part++)
+                for (int i = 0; i < counts[part]; i++) {
+                    int on = RND() % 4 == 0, on_b = on || RND() % 2;
+                    float ax = (float)(RND() % 400) - 100, ay = (float)(RND() % 400) - 100;
+                    float bx = (float)(RND() % 400) - 100, by = (float)(RND() % 400) - 100;
+                    pa[part][i] = (oma_kp){ax, ay, on ? 1.0f : 0.0f};
+                    pb[part][i] = (oma_kp){bx, by, on_b ? 1.0f : 0.0f};
+                }
+        }
+        oma_warp_opts o = oma_warp_defaults();
+        o.grid = 2 + (int)(RND() % 20);
+        char err[256] = "";
+        if (oma_pose_warp(&in, &a, &b, &o, &out, err, sizeof err) == 0) {
+            assert_int_equal(out.w, w);
+            assert_int_equal(out.h, h);
+            oma_image_free(&out);
+        } else {
+            assert_true(strlen(err) > 0);
+            assert_null(out.px);
+        }
+        oma_pose_free(&a);
+        oma_pose_free(&b);
+        oma_image_free(&in);
+    }
+#undef RND
+}
+
 /* ---- the job kind */
 
 typedef struct fake {
@@ -507,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_mls),       cmocka_unit_test(test_opaque_markers_and_background),
         cmocka_unit_test(test_alpha_cutout), cmocka_unit_test(test_identity),
         cmocka_unit_test(test_errors),    cmocka_unit_test(test_hostile_poses),
+        cmocka_unit_test(test_random_poses),
         cmocka_unit_test(test_job_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
