@@ -11,12 +11,16 @@ extern int oma_cmd_serve(int argc, char **argv);
 extern int oma_cmd_normalize(int argc, char **argv);
 extern int oma_cmd_pose(int argc, char **argv);
 extern int oma_cmd_generate(int argc, char **argv);
+extern int oma_cmd_style(int argc, char **argv);
+extern int oma_cmd_convert(int argc, char **argv);
 
 static const oma_command commands[] = {
     {"serve", "run the HTTP server, the web UI and the workers", oma_cmd_serve},
     {"normalize", "rotate (EXIF), resize and crop an image for the pipelines", oma_cmd_normalize},
     {"pose", "estimate a whole-body pose (OpenPose JSON) or render a skeleton", oma_cmd_pose},
     {"generate", "draw with Stable Diffusion 1.x (txt2img, img2img) on the CPU", oma_cmd_generate},
+    {"style", "learn a style profile (palette, tones, lines, screentone) from samples", oma_cmd_style},
+    {"convert", "turn a photo into line + tone art in a learned style", oma_cmd_convert},
 };
 
 void oma_cli_error(const char *what, const char *fmt, ...)

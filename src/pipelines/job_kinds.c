@@ -11,6 +11,8 @@ extern const oma_job_kind oma_kind_pose_render;
 extern const oma_job_kind oma_kind_pose_warp;
 extern const oma_job_kind oma_kind_generate_txt2img;
 extern const oma_job_kind oma_kind_generate_img2img;
+extern const oma_job_kind oma_kind_style_profile;
+extern const oma_job_kind oma_kind_convert_lineart;
 
 static const oma_job_kind *const kinds[] = {
     &oma_kind_image_normalize,
@@ -19,6 +21,8 @@ static const oma_job_kind *const kinds[] = {
     &oma_kind_pose_warp,
     &oma_kind_generate_txt2img,
     &oma_kind_generate_img2img,
+    &oma_kind_style_profile,
+    &oma_kind_convert_lineart,
 };
 
 size_t oma_job_kinds_count(void) { return sizeof kinds / sizeof kinds[0]; }

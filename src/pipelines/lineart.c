@@ -172,9 +172,9 @@ int oma_convert_lineart(const oma_image *photo, const oma_style_profile *style,
     /* Lines: XDoG on lightness. Dark side of an edge: the narrow blur is darker than the wide. */
     STEP(0.35, "lines");
     for (size_t i = 0; i < n; i++) L[i] = lab[i * 3] / 100.0f;
-    float sigma = 0.5f + 0.3f * lw;
+    float sigma = 0.8f + 0.25f * lw;
     if (oma_gauss_blur(L, g1, w, h, sigma) != 0 || oma_gauss_blur(L, g2, w, h, 1.6f * sigma) != 0) goto oom;
-    float eps = 0.005f + 0.06f * lt * lt;
+    float eps = 0.003f + 0.03f * lt * lt;
     for (size_t i = 0; i < n; i++) line[i] = (g2[i] - g1[i]) > eps;
     int min_area = (int)(8.0f * lw + 4.0f);
     if (oma_mask_remove_small(line, w, h, min_area) < 0) goto oom;
@@ -244,7 +244,7 @@ int oma_convert_lineart(const oma_image *photo, const oma_style_profile *style,
     oma_screen_init(&sc, (oma_tone_type)ttype, freq, opts->tone_angle);
     float dens[OMA_STYLE_MAX_TONES];
     for (int i = 0; i < ntone; i++) {
-        float d = 1.0f - tone_val[i] / 255.0f;
+        float d = i == ntone - 1 ? 0.0f : 1.0f - tone_val[i] / 255.0f; /* highlights stay paper */
         if (color) d = 0.5f - tone_val[i] / 255.0f; /* colour carries the shading; dots only in shadow */
         dens[i] = d < 0.08f ? 0 : d > 0.95f ? 0.95f : d;
     }
