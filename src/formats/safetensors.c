@@ -373,6 +373,30 @@ int oma_st_check_shape(const oma_st_tensor *t, int ndim, const int64_t *shape, c
     return fail(err, errlen, "tensor '%s': shape %s expected %s", t->name, a, b);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* 8 halves at a time with the F16C instruction (exact, like the scalar path). */
+__attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const uint8_t *src, float *dst,
+                                                               size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = oma_f16_to_f32(h);
+    }
+}
+static int have_f16c(void) {
+    static int cached = -1;
+    if (cached < 0) cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    return cached;
+}
+#else
+static int have_f16c(void) { return 0; }
+static void f16_to_f32_f16c(const uint8_t *src, float *dst, size_t n) { (void)src, (void)dst, (void)n; }
+#endif
+
 int oma_st_read_f32(const oma_st_tensor *t, float *dst, size_t n, char *err, size_t errlen) {
     if (t->dtype == OMA_ST_OTHER)
         return fail(err, errlen, "tensor '%s': dtype %s not supported (F32, F16, BF16 only)",
@@ -384,10 +408,23 @@ int oma_st_read_f32(const oma_st_tensor *t, float *dst, size_t n, char *err, siz
         if (n) memcpy(dst, t->data, n * 4);
         return 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, t->data + 2 * i, 2);
-        dst[i] = t->dtype == OMA_ST_F16 ? oma_f16_to_f32(h) : oma_bf16_to_f32(h);
+    if (t->dtype == OMA_ST_F16 && have_f16c()) {
+        f16_to_f32_f16c(t->data, dst, n);
+        return 0;
+    }
+    /* chunks through an aligned buffer: the file's data may be unaligned */
+    uint16_t buf[1024];
+    for (size_t i = 0; i < n; i += 1024) {
+        size_t m = n - i < 1024 ? n - i : 1024;
+        memcpy(buf, t->data + 2 * i, m * 2);
+        if (t->dtype == OMA_ST_BF16) {
+            for (size_t k = 0; k < m; k++) {
+                uint32_t bits = (uint32_t)buf[k] << 16;
+                memcpy(dst + i + k, &bits, 4);
+            }
+        } else {
+            for (size_t k = 0; k < m; k++) dst[i + k] = oma_f16_to_f32(buf[k]);
+        }
     }
     return 0;
 }

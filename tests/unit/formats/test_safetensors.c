@@ -72,6 +72,40 @@ static void test_half_known_values(void **s) {
     assert_true(oma_bf16_to_f32(0xc040) == -3.0f);
 }
 
+/* The bulk conversion (F16C when the CPU has it) agrees with the scalar one on every half and
+ * bfloat16 value, from an unaligned source, with a length that is not a multiple of 8. */
+static void test_bulk_conversion_all_values(void **s) {
+    (void)s;
+    size_t n = 65536 + 3;
+    uint8_t *raw = malloc(2 * n + 1);
+    float *out = malloc(n * sizeof *out);
+    assert_non_null(raw);
+    assert_non_null(out);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h = (uint16_t)i;
+        memcpy(raw + 1 + 2 * i, &h, 2);
+    }
+    char err[128];
+    for (int d = 0; d < 2; d++) {
+        oma_st_tensor t;
+        memset(&t, 0, sizeof t);
+        t.name = "all";
+        t.dtype = d ? OMA_ST_BF16 : OMA_ST_F16;
+        t.ndim = 1;
+        t.shape[0] = t.numel = (int64_t)n;
+        t.nbytes = 2 * n;
+        t.data = raw + 1;
+        assert_int_equal(oma_st_read_f32(&t, out, n, err, sizeof err), 0);
+        for (size_t i = 0; i < n; i++) {
+            float want = d ? oma_bf16_to_f32((uint16_t)i) : oma_f16_to_f32((uint16_t)i);
+            if (isnan(want)) assert_true(isnan(out[i]));
+            else if (memcmp(&want, &out[i], 4)) fail_msg("%s 0x%04zx: %g, scalar %g", d ? "bf16" : "f16", i & 0xffff, out[i], want);
+        }
+    }
+    free(raw);
+    free(out);
+}
+
 static void test_roundtrip(void **s) {
     (void)s;
     oma_st_writer *w = oma_st_writer_new();
@@ -336,6 +370,7 @@ static void test_mutations_never_crash(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_half_known_values),
+        cmocka_unit_test(test_bulk_conversion_all_values),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_lying_headers),
