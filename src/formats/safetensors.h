@@ -14,7 +14,9 @@
  * read one as floats fails naming the tensor and dtype. A dtype outside the format is refused.
  *
  * Tensor data pointers point into the mapping and MAY BE UNALIGNED: read them with memcpy or use
- * oma_st_read_f32(), which converts F16/BF16 to float. The host must be little-endian.
+ * oma_st_read_f32(), which converts F16/BF16 to float (F16C when the CPU has it). The host must be
+ * little-endian. A mapped file that another process truncates while open would fault on access:
+ * bytes that arrive by upload (a LoRA) go through oma_st_open_memory on the caller's copy instead.
  *
  * The writer collects named tensors (copied) and metadata strings, then writes a file whose
  * header is padded with spaces so that the data area starts at an 8-byte boundary.
