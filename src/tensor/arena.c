@@ -25,13 +25,17 @@ static void free_chunk(oma_arena_chunk *c)
 
 void oma_arena_destroy(oma_arena *a)
 {
-    oma_arena_chunk *c = a->head;
-    while (c) {
-        oma_arena_chunk *p = c->prev;
-        free_chunk(c);
-        c = p;
+    oma_arena_chunk *lists[2] = {a->head, a->spare};
+    for (int i = 0; i < 2; i++) {
+        oma_arena_chunk *c = lists[i];
+        while (c) {
+            oma_arena_chunk *p = c->prev;
+            free_chunk(c);
+            c = p;
+        }
     }
     a->head = NULL;
+    a->spare = NULL;
     a->used = 0;
 }
 
@@ -42,15 +46,25 @@ void *oma_arena_alloc(oma_arena *a, size_t bytes)
     if (need == 0) need = 64;
     oma_arena_chunk *c = a->head;
     if (!c || c->cap - c->off < need) {
-        size_t cap = need > a->chunk_size ? need : a->chunk_size;
-        oma_arena_chunk *n = malloc(sizeof *n);
-        if (!n) return NULL;
-        n->mem = oma_aligned_alloc(cap);
-        if (!n->mem) {
-            free(n);
-            return NULL;
+        /* reuse a released chunk that is big enough (fresh memory costs page faults) */
+        oma_arena_chunk **pp = &a->spare, *n = NULL;
+        for (; *pp; pp = &(*pp)->prev)
+            if ((*pp)->cap >= need) {
+                n = *pp;
+                *pp = n->prev;
+                break;
+            }
+        if (!n) {
+            size_t cap = need > a->chunk_size ? need : a->chunk_size;
+            n = malloc(sizeof *n);
+            if (!n) return NULL;
+            n->mem = oma_aligned_alloc(cap);
+            if (!n->mem) {
+                free(n);
+                return NULL;
+            }
+            n->cap = cap;
         }
-        n->cap = cap;
         n->off = 0;
         n->prev = c;
         a->head = c = n;
@@ -82,7 +96,8 @@ void oma_arena_release(oma_arena *a, oma_arena_mark m)
 {
     while (a->head && a->head != m.chunk) {
         oma_arena_chunk *p = a->head->prev;
-        free_chunk(a->head);
+        a->head->prev = a->spare;       /* kept for reuse until oma_arena_destroy */
+        a->spare = a->head;
         a->head = p;
     }
     if (a->head) a->head->off = m.off;

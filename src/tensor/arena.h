@@ -4,6 +4,8 @@
  * them out from one big block (64-byte aligned), and mark/release frees everything allocated
  * since a mark in O(1). The block grows by chaining new chunks when it runs out, so a caller
  * never has to know the peak in advance; oma_arena_peak() reports it for the memory plan.
+ * Released chunks are kept and reused (a new chunk means page faults on fresh memory) until
+ * oma_arena_destroy, so an arena holds on to its peak.
  */
 #ifndef OMA_TENSOR_ARENA_H
 #define OMA_TENSOR_ARENA_H
@@ -16,6 +18,7 @@ typedef struct oma_arena_chunk oma_arena_chunk;
 
 typedef struct oma_arena {
     oma_arena_chunk *head;      /* newest chunk */
+    oma_arena_chunk *spare;     /* released chunks, for reuse */
     size_t chunk_size;          /* default size of a new chunk */
     size_t used;                /* bytes in use over all chunks */
     size_t peak;                /* largest `used` seen */

@@ -63,6 +63,10 @@ typedef struct oma_backend {
     void (*add_bias)(float *x, const float *bias, int64_t n, int64_t c, int64_t inner);
 } oma_backend;
 
+/* Frees the calling thread's cached convolution scratch (it is otherwise kept for reuse and
+ * freed when the thread exits). */
+void oma_cpu_scratch_release(void);
+
 /* The CPU backend (OpenBLAS GEMM + our own kernels). */
 const oma_backend *oma_backend_cpu(void);
 /* The backend in use (the CPU one unless another was set). */

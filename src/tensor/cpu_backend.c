@@ -7,6 +7,7 @@
  */
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,31 +34,37 @@ typedef struct {
     const float *x;
     int64_t h, w, kh, kw, oh, ow;
     int stride, pad;
-    float *col;
+    int64_t oy0, rows;      /* the tile: output rows [oy0, oy0 + rows) */
+    float *col;             /* [C*KH*KW, rows*OW] */
 } im2col_ctx;
 
 static void im2col_range(void *p, int64_t c0, int64_t c1)
 {
     const im2col_ctx *t = p;
+    int64_t n = t->rows * t->ow;
     for (int64_t c = c0; c < c1; c++) {
         const float *xc = t->x + c * t->h * t->w;
         for (int64_t ky = 0; ky < t->kh; ky++)
             for (int64_t kx = 0; kx < t->kw; kx++) {
-                float *row = t->col + ((c * t->kh + ky) * t->kw + kx) * t->oh * t->ow;
-                for (int64_t oy = 0; oy < t->oh; oy++) {
+                float *row = t->col + ((c * t->kh + ky) * t->kw + kx) * n;
+                for (int64_t r = 0; r < t->rows; r++) {
+                    int64_t oy = t->oy0 + r;
                     int64_t iy = oy * t->stride - t->pad + ky;
-                    float *dst = row + oy * t->ow;
+                    float *dst = row + r * t->ow;
                     if (iy < 0 || iy >= t->h) {
                         memset(dst, 0, (size_t)t->ow * sizeof(float));
                         continue;
                     }
                     const float *src = xc + iy * t->w;
                     if (t->stride == 1) {
-                        /* contiguous run: ix = ox - pad + kx */
-                        for (int64_t ox = 0; ox < t->ow; ox++) {
-                            int64_t ix = ox - t->pad + kx;
-                            dst[ox] = (ix >= 0 && ix < t->w) ? src[ix] : 0.0f;
-                        }
+                        /* ix = ox - pad + kx: zeros at the edges, a straight copy in between */
+                        int64_t lo = t->pad - kx, hi = t->w + t->pad - kx;   /* valid ox in [lo, hi) */
+                        if (lo < 0) lo = 0;
+                        if (hi > t->ow) hi = t->ow;
+                        if (hi < lo) hi = lo;
+                        for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+                        if (hi > lo) memcpy(dst + lo, src + lo - t->pad + kx, (size_t)(hi - lo) * sizeof(float));
+                        for (int64_t ox = hi; ox < t->ow; ox++) dst[ox] = 0.0f;
                     } else {
                         for (int64_t ox = 0; ox < t->ow; ox++) {
                             int64_t ix = ox * t->stride - t->pad + kx;
@@ -71,28 +78,92 @@ static void im2col_range(void *p, int64_t c0, int64_t c1)
 
 static void cpu_add_bias(float *x, const float *bias, int64_t n, int64_t c, int64_t inner);
 
+/* Per-thread scratch for im2col, kept between calls: a fresh 50 MB buffer per convolution
+ * costs more in page faults (the kernel zeroing new pages) than the copy itself. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+typedef struct {
+    float *p;
+    size_t cap;
+} scratch_buf;
+
+static void scratch_free(void *v)
+{
+    scratch_buf *s = v;
+    if (s) oma_aligned_free(s->p);
+    free(s);
+}
+
+static void scratch_init(void) { (void)pthread_key_create(&scratch_key, scratch_free); }
+
+static float *scratch_get(size_t floats)
+{
+    pthread_once(&scratch_once, scratch_init);
+    scratch_buf *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) return NULL;
+        if (pthread_setspecific(scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->cap < floats) {
+        oma_aligned_free(s->p);
+        s->p = oma_aligned_alloc(floats * sizeof(float));
+        s->cap = s->p ? floats : 0;
+    }
+    return s->p;
+}
+
+void oma_cpu_scratch_release(void)
+{
+    pthread_once(&scratch_once, scratch_init);
+    scratch_buf *s = pthread_getspecific(scratch_key);
+    if (s) {
+        oma_aligned_free(s->p);
+        s->p = NULL;
+        s->cap = 0;
+    }
+}
+
+/* The im2col tile holds at most this many floats (32 MB): big layers are done in bands of
+ * output rows, so the buffer stays cache- and memory-friendly at 512x512. */
+#define CONV_TILE_FLOATS ((int64_t)8 << 20)
+
 static int cpu_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                       const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
                       int stride, int pad, float *y, int64_t oh, int64_t ow)
 {
     int64_t ohw = oh * ow, kdim = c * kh * kw;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+    int64_t rows = oh;
     float *col = NULL;
     if (!direct) {
-        col = oma_aligned_alloc((size_t)kdim * (size_t)ohw * sizeof(float));
+        int64_t tile = CONV_TILE_FLOATS;
+        const char *env = getenv("OMA_CONV_TILE_FLOATS");     /* tests force small bands */
+        if (env && atoll(env) > 0) tile = atoll(env);
+        rows = tile / (kdim * ow);
+        if (rows < 1) rows = 1;
+        if (rows > oh) rows = oh;
+        col = scratch_get((size_t)(kdim * rows * ow));
         if (!col) return -1;
     }
     for (int64_t b = 0; b < n; b++) {
         const float *xb = x + b * c * h * w;
-        const float *bmat = xb;
-        if (!direct) {
-            im2col_ctx t = {xb, h, w, kh, kw, oh, ow, stride, pad, col};
-            oma_parallel_for(c, 1, im2col_range, &t);
-            bmat = col;
+        float *yb = y + b * oc * ohw;
+        if (direct) {
+            cpu_gemm(0, 0, oc, ohw, kdim, 1.0f, weight, kdim, xb, ohw, 0.0f, yb, ohw);
+            continue;
         }
-        cpu_gemm(0, 0, oc, ohw, kdim, 1.0f, weight, kdim, bmat, ohw, 0.0f, y + b * oc * ohw, ohw);
+        for (int64_t oy0 = 0; oy0 < oh; oy0 += rows) {
+            int64_t r = oh - oy0 < rows ? oh - oy0 : rows;
+            im2col_ctx t = {xb, h, w, kh, kw, oh, ow, stride, pad, oy0, r, col};
+            oma_parallel_for(c, 1, im2col_range, &t);
+            cpu_gemm(0, 0, oc, r * ow, kdim, 1.0f, weight, kdim, col, r * ow, 0.0f, yb + oy0 * ow, ohw);
+        }
     }
-    oma_aligned_free(col);
     if (bias) cpu_add_bias(y, bias, n, oc, ohw);
     return 0;
 }

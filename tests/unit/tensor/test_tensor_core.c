@@ -65,6 +65,9 @@ static void test_arena(void)
     CHECK(a.used == 128);
     void *p4 = oma_arena_alloc(&a, 64);
     CHECK(p4 == (char *)p1 + 128);                  /* reuses the space after the mark */
+    void *p5 = oma_arena_alloc(&a, 3000);           /* a released chunk is big enough: reused */
+    CHECK(p5 == p2 || p5 == p3);
+    memset(p5, 2, 3000);
     oma_tensor t;
     int64_t s[2] = {3, 5};
     CHECK(oma_arena_tensor(&a, &t, 2, s) == 0 && !t.owns && t.data[14] == 0.0f);

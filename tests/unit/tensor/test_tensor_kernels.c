@@ -154,6 +154,13 @@ static void test_conv(void)
     conv_case(1, 4, 9, 8, 3, 3, 2, 1, 1);      /* SD downsample: stride 2, pad 1 */
     conv_case(1, 3, 8, 8, 4, 3, 2, 0, 0);      /* VAE encoder downsample: pad 0 (pre-padded) */
     conv_case(2, 6, 5, 5, 4, 1, 1, 0, 1);      /* 1x1: direct GEMM */
+    /* im2col in bands of output rows (forced small): 2 rows, then 1 row per band */
+    setenv("OMA_CONV_TILE_FLOATS", "700", 1);
+    conv_case(2, 5, 9, 7, 6, 3, 1, 1, 1);
+    conv_case(1, 4, 9, 8, 3, 3, 2, 1, 1);
+    setenv("OMA_CONV_TILE_FLOATS", "1", 1);
+    conv_case(1, 3, 6, 5, 2, 3, 1, 1, 1);
+    unsetenv("OMA_CONV_TILE_FLOATS");
     oma_tensor x = zeros(4, 1, 3, 4, 4), w = zeros(4, 2, 4, 3, 3), y = zeros(4, 1, 2, 4, 4);
     CHECK(oma_op_conv2d(&x, &w, NULL, 1, 1, &y) == -1);   /* channel mismatch */
     oma_tensor_free(&x), oma_tensor_free(&w), oma_tensor_free(&y);
