@@ -469,7 +469,7 @@ test('background: txt2img candidates from the tiny SD fixture model, one saved t
     await page.getByRole('heading', { name: 'Generate a background' }).waitFor();
     await page.getByLabel('Prompt', { exact: true }).fill('a harbour at dawn, (clean lines:1.2)');
     await page.getByLabel('Sampler').selectOption('Euler a');
-    await page.getByLabel('Steps').fill('4');
+    await page.getByLabel('Steps').fill('2'); // random weights: the pixels mean nothing, the path is what is tested
     await page.getByLabel('Seed').fill('42');
     await page.getByLabel('Size').selectOption('256');
     await page.getByLabel('Candidates').fill('2');

@@ -108,7 +108,7 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
         {error && <div className="error-text" role="alert">{error}</div>}
         <button className="primary" onClick={run} disabled={busy}>Generate</button>
       </section>
-      <section className="candidates">
+      <section className={jobs.length > 1 ? 'candidates' : 'stack'}>
         {jobs.length === 0 && <div className="card empty muted">Candidates appear here; save the one you like to the gallery.</div>}
         {jobs.map((j) => <JobView key={j.id} jobId={j.id} title={j.title} compact onDismiss={() => setJobs((x) => x.filter((y) => y.id !== j.id))} />)}
       </section>
