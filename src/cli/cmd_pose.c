@@ -111,7 +111,8 @@ static int estimate(int argc, char **argv)
         oma_cli_error(overlay, "%s", err);
         goto end;
     }
-    printf("%d %s\n", res.pose.n_people, res.pose.n_people == 1 ? "person" : "people");
+    printf("%d %s, %d hands, %d faces\n", res.pose.n_people, res.pose.n_people == 1 ? "person" : "people",
+           res.hands_found, res.faces_found);
     rc = OMA_EXIT_OK;
 end:
     oma_pose_result_free(&res);

@@ -285,12 +285,15 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, in
         if (hands) {
             if (estimate_hand(e, img, lm, 15, 17, 19, part, err, errlen)) goto fail;
             memcpy(p + OMA_WB_LHAND0, part, sizeof(oma_kp) * OMA_OP_HAND);
+            out->hands_found += part[0].c > 0;
             if (estimate_hand(e, img, lm, 16, 18, 20, part, err, errlen)) goto fail;
             memcpy(p + OMA_WB_RHAND0, part, sizeof(oma_kp) * OMA_OP_HAND);
+            out->hands_found += part[0].c > 0;
         }
         if (face) {
             if (estimate_face(e, img, lm, part, err, errlen)) goto fail;
             memcpy(p + OMA_WB_FACE0, part, sizeof(oma_kp) * OMA_OP_FACE);
+            out->faces_found += part[0].c > 0;
         }
         np++;
     }

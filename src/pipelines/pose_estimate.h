@@ -37,7 +37,8 @@ void oma_pose_estimator_close(oma_pose_estimator *e);
 typedef struct oma_pose_result {
     oma_pose pose;            /* OpenPose, canvas = image size, low-score points absent */
     oma_kp *wholebody;        /* pose.n_people x 133, raw scores */
-    int hands_estimated, face_estimated;
+    int hands_estimated, face_estimated;   /* whether those parts were asked for and run */
+    int hands_found, faces_found;          /* how many hands / faces were found, all people */
 } oma_pose_result;
 
 /* Estimates every person in img (1, 3 or 4 channels); with hands / face non-zero also their

@@ -67,6 +67,7 @@ static void check_photo(const char *name)
     oma_pose_result r;
     if (oma_pose_estimate(est, &img, 1, 1, &r, err, sizeof err)) fail_msg("%s", err);
     json_t *people = json_object_get(fx, "people");
+    int face_ref = 0, hand_ref = 0;
     assert_int_equal(r.pose.n_people, (int)json_array_size(people));
     for (int p = 0; p < r.pose.n_people; p++) {
         json_t *ref = json_object_get(json_array_get(people, (size_t)p), "blazepose33");
@@ -102,6 +103,8 @@ static void check_photo(const char *name)
             json_t *rp = json_object_get(json_array_get(people, (size_t)p), parts[q].key);
             int ours = 0;
             for (int k = 0; k < parts[q].count; k++) ours += wb[parts[q].first + k].c > 0;
+            if (q == 0) face_ref += json_is_array(rp);
+            else hand_ref += json_is_array(rp);
             if (!json_is_array(rp)) {
                 printf("%s person %d: no %s in the reference; ours has %d points\n", name, p, parts[q].key, ours);
                 assert_int_equal(ours, 0);
@@ -120,6 +123,8 @@ static void check_photo(const char *name)
             assert_true(pok >= 0.95 * parts[q].count);
         }
     }
+    assert_int_equal(r.faces_found, face_ref);
+    assert_int_equal(r.hands_found, hand_ref);
     oma_pose_result_free(&r);
     oma_image_free(&img);
     json_decref(fx);
@@ -243,6 +248,7 @@ static void test_kind_estimate(void **s)
     assert_string_equal(f.names[2], "skeleton.png");
     assert_string_equal(f.names[3], "overlay.png");
     assert_int_equal(json_integer_value(json_object_get(f.ctx.result, "people")), 0);
+    assert_int_equal(json_integer_value(json_object_get(f.ctx.result, "hands_found")), 0);
     json_decref(f.ctx.result);
     free(png);
     oma_image_free(&img);
