@@ -12,6 +12,7 @@ export interface JobState {
   preview: string | null;   // URL with a cache-busting suffix
   done: boolean;
   error: string | null;     // transport trouble (not the job's own failure)
+  status: string | null;    // 'queued' | 'running' while live, as the server last said
 }
 
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -22,14 +23,14 @@ function clamp01(x: unknown): number {
 }
 
 export function useJob(jobId: string | null): JobState {
-  const [state, setState] = useState<JobState>({ job: null, progress: 0, message: 'Queued', preview: null, done: false, error: null });
+  const [state, setState] = useState<JobState>({ job: null, progress: 0, message: 'Queued', preview: null, done: false, error: null, status: null });
   const previewN = useRef(0);
 
   useEffect(() => {
     if (!jobId) return;
     let closed = false;
     let poll: number | undefined;
-    setState({ job: null, progress: 0, message: 'Queued', preview: null, done: false, error: null });
+    setState({ job: null, progress: 0, message: 'Queued', preview: null, done: false, error: null, status: null });
 
     const finish = (job: Job) => {
       if (closed) return;
@@ -49,7 +50,7 @@ export function useJob(jobId: string | null): JobState {
       try {
         const job = await api.job(jobId);
         if (FINAL.has(job.status)) { finish(job); return; }
-        setState((s) => ({ ...s, job, progress: clamp01(job.progress), message: job.message ?? s.message, error: null }));
+        setState((s) => ({ ...s, job, progress: clamp01(job.progress), message: job.message ?? s.message, error: null, status: job.status }));
       } catch (e) {
         if (e instanceof ApiError && (e.status === 404 || e.status === 401)) {
           closed = true;
@@ -67,14 +68,14 @@ export function useJob(jobId: string | null): JobState {
       es = new EventSource(api.jobEventsUrl(jobId));
       es.addEventListener('progress', (ev) => {
         try {
-          const d = JSON.parse((ev as MessageEvent).data) as { progress?: number; message?: string; preview?: string | null };
+          const d = JSON.parse((ev as MessageEvent).data) as { progress?: number; message?: string; preview?: string | null; status?: string };
           let preview: string | null = null;
           if (typeof d.preview === 'string' && d.preview.startsWith('/api/')) {
             previewN.current += 1;
             preview = d.preview + (d.preview.includes('?') ? '&' : '?') + 'n=' + previewN.current;
           }
           setState((s) => ({ ...s, progress: clamp01(d.progress), message: d.message ?? s.message,
-            preview: preview ?? s.preview, error: null }));
+            preview: preview ?? s.preview, error: null, status: typeof d.status === 'string' ? d.status : s.status }));
         } catch { /* a malformed event is skipped; the final one decides */ }
       });
       es.addEventListener('done', (ev) => {

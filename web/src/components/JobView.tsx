@@ -47,7 +47,7 @@ export function JobView({ jobId, title, onFinished, renderResult, showOutputs, c
     <div className={'job card' + (compact ? ' compact' : '')} data-testid="job" data-status={status}>
       <div className="job-head">
         <strong>{title ?? 'Job'}</strong>
-        <span className={'status-pill ' + status}>{st.done ? status : st.progress > 0 ? 'running' : 'queued'}</span>
+        <span className={'status-pill ' + status}>{st.done ? status : st.status ?? (st.progress > 0 ? 'running' : 'queued')}</span>
         {!st.done && <button className="subtle" onClick={cancel} disabled={cancelling}>{cancelling ? 'Cancelling…' : 'Cancel'}</button>}
         {st.done && onDismiss && <button className="subtle" onClick={onDismiss} title="Remove from this list (saved assets stay)">Dismiss</button>}
       </div>
