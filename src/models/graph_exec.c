@@ -15,6 +15,7 @@ struct oma_graph {
     int **in_idx;        /* per node: indices of its inputs */
     int *order;          /* topological order, n entries */
     const oma_tfjs_weight **weight;   /* per node: its weight when op == Const */
+    int *by_name;        /* node indices sorted by name, for binary search */
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -35,14 +36,35 @@ void oma_graph_free(oma_graph *g)
     free(g->in_idx);
     free(g->order);
     free(g->weight);
+    free(g->by_name);
     oma_tfjs_free(&g->m);
     free(g);
 }
 
+/* Compares a node name with the first len bytes of key, as if key ended there. */
+static int name_cmp(const char *name, const char *key, size_t len)
+{
+    int c = strncmp(name, key, len);
+    if (c) return c;
+    return name[len] != 0;
+}
+
+static int by_name_cmp(const void *a, const void *b, void *ctx)
+{
+    const oma_graph *g = ctx;
+    return strcmp(g->m.nodes[*(const int *)a].name, g->m.nodes[*(const int *)b].name);
+}
+
 static int find_node(const oma_graph *g, const char *name, size_t len)
 {
-    for (int i = 0; i < g->n; i++)
-        if (strlen(g->m.nodes[i].name) == len && !strncmp(g->m.nodes[i].name, name, len)) return i;
+    int lo = 0, hi = g->n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, k = g->by_name[mid];
+        int c = name_cmp(g->m.nodes[k].name, name, len);
+        if (c == 0) return k;
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
     return -1;
 }
 
@@ -63,13 +85,18 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
     g->order = calloc((size_t)g->n, sizeof *g->order);
     g->weight = calloc((size_t)g->n, sizeof *g->weight);
     int *indeg = calloc((size_t)g->n, sizeof(int));
-    if (!g->in_idx || !g->order || !g->weight || !indeg) goto oom;
-    for (int i = 0; i < g->n; i++) {
-        const oma_tfjs_node *nd = &g->m.nodes[i];
-        if (find_node(g, nd->name, strlen(nd->name)) != i) {
-            seterr(err, errlen, "graph: duplicate node %s", nd->name);
+    int *cons_start = calloc((size_t)g->n + 1, sizeof(int)), *cons = NULL;
+    g->by_name = malloc((size_t)g->n * sizeof(int));
+    if (!g->in_idx || !g->order || !g->weight || !indeg || !cons_start || !g->by_name) goto oom;
+    for (int i = 0; i < g->n; i++) g->by_name[i] = i;
+    qsort_r(g->by_name, (size_t)g->n, sizeof(int), by_name_cmp, g);   /* glibc (_GNU_SOURCE) */
+    for (int i = 0; i + 1 < g->n; i++)
+        if (!strcmp(g->m.nodes[g->by_name[i]].name, g->m.nodes[g->by_name[i + 1]].name)) {
+            seterr(err, errlen, "graph: duplicate node %s", g->m.nodes[g->by_name[i]].name);
             goto fail;
         }
+    for (int i = 0; i < g->n; i++) {
+        const oma_tfjs_node *nd = &g->m.nodes[i];
         if (!strcmp(nd->op, "Const")) {
             g->weight[i] = oma_tfjs_weight_find(&g->m, nd->name);
             if (!g->weight[i]) {
@@ -104,27 +131,50 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
             indeg[i]++;
         }
     }
-    /* Kahn's algorithm; consumers found by scanning (graphs are small). */
+    /* Kahn's algorithm over a consumer list (CSR: consumers of u are
+     * cons[cons_start[u] .. cons_start[u + 1])). */
+    size_t edges = 0;
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->m.nodes[i].n_inputs; k++) {
+            cons_start[g->in_idx[i][k] + 1]++;
+            edges++;
+        }
+    for (int i = 0; i < g->n; i++) cons_start[i + 1] += cons_start[i];
+    cons = malloc((edges ? edges : 1) * sizeof(int));
+    int *fill = calloc((size_t)g->n, sizeof(int));
+    if (!cons || !fill) {
+        free(fill);
+        goto oom;
+    }
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->m.nodes[i].n_inputs; k++) {
+            int u = g->in_idx[i][k];
+            cons[cons_start[u] + fill[u]++] = i;
+        }
+    free(fill);
     int head = 0, tail = 0;
     for (int i = 0; i < g->n; i++)
         if (indeg[i] == 0) g->order[tail++] = i;
     while (head < tail) {
         int u = g->order[head++];
-        for (int i = 0; i < g->n; i++)
-            for (int k = 0; k < g->m.nodes[i].n_inputs; k++)
-                if (g->in_idx[i][k] == u && --indeg[i] == 0) g->order[tail++] = i;
+        for (int c = cons_start[u]; c < cons_start[u + 1]; c++)
+            if (--indeg[cons[c]] == 0) g->order[tail++] = cons[c];
     }
     if (tail != g->n) {
         seterr(err, errlen, "graph: the graph has a cycle");
         goto fail;
     }
     free(indeg);
+    free(cons_start);
+    free(cons);
     *out = g;
     return 0;
 oom:
     seterr(err, errlen, "graph: out of memory");
 fail:
     free(indeg);
+    free(cons_start);
+    free(cons);
     oma_graph_free(g);
     return -1;
 }

@@ -146,6 +146,28 @@ static void test_corrupted(void **s)
     unlink(dstj);
     assert_int_equal(oma_graph_load(dstj, &g, err, sizeof err), -1);   /* missing */
     assert_non_null(strstr(err, "No such file"));
+    /* Graph-level refusals: a cycle, a duplicate name, an unknown input, an unsupported op. */
+    static const char *const bad[][2] = {
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"a\",\"op\":\"Identity\",\"input\":[\"b\"]},"
+         "{\"name\":\"b\",\"op\":\"Relu\",\"input\":[\"a\"]}]},\"weightsManifest\":[]}", "cycle"},
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"a\",\"op\":\"Placeholder\"},"
+         "{\"name\":\"a\",\"op\":\"Relu\",\"input\":[\"a\"]}]},\"weightsManifest\":[]}", "duplicate"},
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"a\",\"op\":\"Relu\",\"input\":[\"zz\"]}]},"
+         "\"weightsManifest\":[]}", "unknown node"},
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"a\",\"op\":\"While\"}]},\"weightsManifest\":[]}",
+         "not supported"},
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"a\",\"op\":\"Const\"}]},\"weightsManifest\":[]}",
+         "no weight"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FILE *f = fopen(dstj, "wb");
+        assert_non_null(f);
+        fputs(bad[i][0], f);
+        fclose(f);
+        assert_int_equal(oma_graph_load(dstj, &g, err, sizeof err), -1);
+        if (!strstr(err, bad[i][1])) fail_msg("'%s' lacks '%s'", err, bad[i][1]);
+    }
+    unlink(dstj);
     unlink(dst);
     rmdir(tmpl);
 
