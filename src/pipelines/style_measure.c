@@ -133,7 +133,8 @@ int oma_measure_screentone(const float *grey, int w, int h, oma_tone_stats *st)
             }
         /* Local maxima at least 3 px from the origin; the period is the shortest lag whose
          * peak is nearly as strong as the strongest (multiples of the lattice repeat it). */
-        double best = 0, bestlen = 0;
+        double best = 0, bestlen = 0, bestv = 0;
+        int bdx = 0, bdy = 0;
         for (int pass = 0; pass < 2; pass++)
             for (int dy = 0; dy <= L; dy++)
                 for (int dx = -L; dx <= L; dx++) {
@@ -149,11 +150,16 @@ int oma_measure_screentone(const float *grey, int w, int h, oma_tone_stats *st)
                         }
                     if (!ismax) continue;
                     if (pass == 0 && v > best) best = v;
-                    if (pass == 1 && v >= 0.85 * best && (bestlen == 0 || len < bestlen)) bestlen = len;
+                    if (pass == 1 && v >= 0.85 * best && (bestlen == 0 || len < bestlen)) {
+                        bestlen = len; bestv = v; bdx = dx; bdy = dy;
+                    }
                 }
         int tx0 = tiles[t].x;
         st->tiles++;
-        if (best < 0.45) continue;
+        /* A straight line or edge correlates with itself all along its direction; a screen
+         * is out of phase half a period away. */
+        int hx = (int)lround(bdx / 2.0), hy = (int)lround(bdy / 2.0);
+        if (best < 0.45 || bestv - R[hx + L][hy] < 0.6) continue;
         /* Ink coverage: pixels darker than the tile's mid grey. */
         float lo = 255, hi = 0;
         for (int y = 0; y < TILE; y++)

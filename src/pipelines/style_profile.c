@@ -20,7 +20,8 @@
 
 struct oma_style_learner {
     int k, n;
-    double *rgb_hist;         /* 32768 bins */
+    double *rgb_hist;         /* 32768 bins (RGB555), weight per bin */
+    double *rgb_sum;          /* 3 x 32768: weighted colour sums, so a bin stands for its mean */
     double luma_hist[256];
     double sat_sum, contrast_sum;
     oma_line_stats lines;
@@ -34,7 +35,8 @@ oma_style_learner *oma_style_learner_new(int palette_k)
     if (!l) return NULL;
     l->k = palette_k ? palette_k : 8;
     l->rgb_hist = calloc(32768, sizeof *l->rgb_hist);
-    if (!l->rgb_hist) { free(l); return NULL; }
+    l->rgb_sum = calloc(3 * 32768, sizeof *l->rgb_sum);
+    if (!l->rgb_hist || !l->rgb_sum) { free(l->rgb_hist); free(l->rgb_sum); free(l); return NULL; }
     return l;
 }
 
@@ -42,6 +44,7 @@ void oma_style_learner_free(oma_style_learner *l)
 {
     if (!l) return;
     free(l->rgb_hist);
+    free(l->rgb_sum);
     free(l);
 }
 
@@ -80,7 +83,7 @@ int oma_style_learner_add(oma_style_learner *l, const oma_image *img, char *err,
     size_t ns = (size_t)small.w * small.h, nb = (size_t)big.w * big.h;
     float *grey = malloc(nb * sizeof *grey);
     uint8_t *opaque = malloc(nb);
-    double *hist = calloc(32768, sizeof *hist);
+    double *hist = calloc(4 * 32768, sizeof *hist);   /* counts, then R, G, B sums */
     if (!grey || !opaque || !hist) { snprintf(err, errlen, "out of memory"); goto done; }
 
     /* Colour, luma, saturation, contrast on the small copy. */
@@ -88,7 +91,9 @@ int oma_style_learner_add(oma_style_learner *l, const oma_image *img, char *err,
     for (size_t i = 0; i < ns; i++) {
         const uint8_t *p = small.px + i * 4;
         if (p[3] < 128) continue;
-        hist[((p[0] >> 3) << 10) | ((p[1] >> 3) << 5) | (p[2] >> 3)] += 1;
+        int bin = ((p[0] >> 3) << 10) | ((p[1] >> 3) << 5) | (p[2] >> 3);
+        hist[bin] += 1;
+        for (int c = 0; c < 3; c++) hist[32768 * (c + 1) + bin] += p[c];
         float y = oma_luma(p[0], p[1], p[2]);
         int b = (int)lroundf(y);
         luma[b > 255 ? 255 : b] += 1;
@@ -97,7 +102,10 @@ int oma_style_learner_add(oma_style_learner *l, const oma_image *img, char *err,
         cnt += 1;
     }
     if (cnt < 1) { snprintf(err, errlen, "image has no opaque pixels"); goto done; }
-    for (int i = 0; i < 32768; i++) l->rgb_hist[i] += hist[i] / cnt;
+    for (int i = 0; i < 32768; i++) {
+        l->rgb_hist[i] += hist[i] / cnt;
+        for (int c = 0; c < 3; c++) l->rgb_sum[c * 32768 + i] += hist[32768 * (c + 1) + i] / cnt;
+    }
     for (int i = 0; i < 256; i++) l->luma_hist[i] += luma[i] / cnt;
     l->sat_sum += sat / cnt;
     double mean = s1 / cnt, var = s2 / cnt - mean * mean;
@@ -147,9 +155,14 @@ static int tone_levels(const double *hist, float *out)
         /* prominence: height above the higher of the lowest points on either side, up to a
          * higher peak */
         double lmin = v, rmin = v;
-        for (int j = i - 1; j >= 0 && sm[j] <= v; j--) if (sm[j] < lmin) lmin = sm[j];
-        for (int j = i + 1; j <= 255 && sm[j] <= v; j++) if (sm[j] < rmin) rmin = sm[j];
-        double base = lmin > rmin ? lmin : rmin;
+        int j, lopen, ropen;  /* a side that reaches the end of the range without a higher
+                               * peak does not bound the prominence */
+        for (j = i - 1; j >= 0 && sm[j] <= v; j--) if (sm[j] < lmin) lmin = sm[j];
+        lopen = j < 0;
+        for (j = i + 1; j <= 255 && sm[j] <= v; j++) if (sm[j] < rmin) rmin = sm[j];
+        ropen = j > 255;
+        double base = lopen && ropen ? (lmin < rmin ? lmin : rmin)
+                      : lopen ? rmin : ropen ? lmin : (lmin > rmin ? lmin : rmin);
         if (v - base >= 0.05 * mx && v >= 0.02 * mx) peaks[np++] = (float)i;
     }
     int k = np < 2 ? 2 : np > OMA_STYLE_MAX_TONES ? OMA_STYLE_MAX_TONES : np;
@@ -182,8 +195,9 @@ int oma_style_learner_finish(oma_style_learner *l, oma_style_profile *out, char 
     size_t n = 0;
     for (int i = 0; i < 32768; i++) {
         if (l->rgb_hist[i] <= 0) continue;
-        uint8_t r = (uint8_t)(((i >> 10) & 31) * 8 + 4), g = (uint8_t)(((i >> 5) & 31) * 8 + 4),
-                b = (uint8_t)((i & 31) * 8 + 4);
+        double wi = l->rgb_hist[i];
+        uint8_t r = (uint8_t)lround(l->rgb_sum[i] / wi), g = (uint8_t)lround(l->rgb_sum[32768 + i] / wi),
+                b = (uint8_t)lround(l->rgb_sum[2 * 32768 + i] / wi);
         pts[n] = oma_rgb_to_lab(r, g, b);
         w[n] = (float)l->rgb_hist[i];
         n++;

@@ -4,7 +4,8 @@
  * A screen turns a density (ink coverage 0..1) into binary ink at each pixel: round dots on
  * a lattice rotated by `angle` with `frequency` cycles per pixel (period = 1/frequency), the
  * dot radius chosen so the covered area equals the density exactly (discs clipped to the
- * cell once they touch), or parallel lines whose width is density x period.
+ * cell once they touch), or parallel lines whose width is density x period (axis-aligned
+ * lines are whole pixels wide, so their coverage steps by 1/period; rotated ones average out).
  */
 #ifndef OMA_PIPELINES_TONE_H
 #define OMA_PIPELINES_TONE_H
