@@ -391,30 +391,87 @@ static int ivec_push(ivec *a, int x) {
     return 0;
 }
 
-/* Cleans text into code points: white space runs -> ' ', trimmed, lowercased. */
-static uint32_t *clean_text(const char *text, size_t *n_out) {
-    size_t len = strlen(text);
-    uint32_t *cps = malloc((2 * len + 1) * sizeof *cps); /* U+0130 may become two */
-    if (!cps) return NULL;
-    size_t n = 0, i = 0;
-    int pending_space = 0;
-    while (i < len) {
-        uint32_t cp = utf8_next((const unsigned char *)text, len, &i);
-        if (oma_uni_is_space(cp)) {
-            pending_space = 1;
-            continue;
-        }
-        if (pending_space && n > 0) cps[n++] = ' ';
-        pending_space = 0;
-        if (cp == 0x130) {
-            cps[n++] = 'i';
-            cps[n++] = 0x307;
-        } else {
-            cps[n++] = oma_uni_lower(cp);
+/* The few HTML entities ftfy's unescape_html decodes that prompts meet (it knows all of HTML5). */
+static size_t html_entity(const char *s, uint32_t *cp) {
+    static const struct { const char *name; uint32_t cp; } ents[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}, {"&nbsp;", 0xA0},
+    };
+    for (size_t i = 0; i < sizeof ents / sizeof ents[0]; i++) {
+        size_t l = strlen(ents[i].name);
+        if (!strncmp(s, ents[i].name, l)) {
+            *cp = ents[i].cp;
+            return l;
         }
     }
-    *n_out = n;
-    return cps;
+    return 0;
+}
+
+typedef struct cleaner {
+    uint32_t *cps;
+    size_t n;
+    int pending_space;
+} cleaner;
+
+/* white space runs -> one ' ' (none at the ends), lowercase */
+static void emit(cleaner *c, uint32_t cp) {
+    if (oma_uni_is_space(cp)) {
+        c->pending_space = 1;
+        return;
+    }
+    if (c->pending_space && c->n > 0) c->cps[c->n++] = ' ';
+    c->pending_space = 0;
+    if (cp == 0x130) {
+        c->cps[c->n++] = 'i';
+        c->cps[c->n++] = 0x307;
+    } else {
+        c->cps[c->n++] = oma_uni_lower(cp);
+    }
+}
+
+/* Cleans text into code points as CLIPTokenizer does: ftfy (HTML entities when the text has no
+ * '<', the per-character repairs, terminal colour escapes removed), white space runs -> ' ',
+ * trimmed, lowercased. */
+static uint32_t *clean_text(const char *text, size_t *n_out) {
+    size_t len = strlen(text);
+    /* a byte gives at most one code point and a repair at most one per input byte; 'İ' gives
+     * two and a pending space one more: 4 per byte bounds the output */
+    uint32_t *u = malloc((len + 1) * sizeof *u);
+    cleaner c = {malloc((4 * len + 1) * sizeof(uint32_t)), 0, 0};
+    if (!u || !c.cps) {
+        free(u);
+        free(c.cps);
+        return NULL;
+    }
+    size_t nu = 0, i = 0;
+    int html = strchr(text, '<') == NULL;
+    while (i < len) {
+        uint32_t cp;
+        size_t el = (html && text[i] == '&') ? html_entity(text + i, &cp) : 0;
+        if (el) i += el;
+        else cp = utf8_next((const unsigned char *)text, len, &i);
+        const char *rep = cp == 0x1B ? NULL : oma_uni_ftfy(cp); /* ESC: see below */
+        if (!rep) {
+            u[nu++] = cp;
+            continue;
+        }
+        size_t rl = strlen(rep), k = 0;
+        while (k < rl) u[nu++] = utf8_next((const unsigned char *)rep, rl, &k);
+    }
+    for (size_t k = 0; k < nu; k++) {
+        if (u[k] == 0x1B) { /* ftfy drops "ESC [ digits/; letter", then any other ESC */
+            size_t j = k + 1;
+            if (j < nu && u[j] == '[') {
+                j++;
+                while (j < nu && ((u[j] >= '0' && u[j] <= '9') || u[j] == ';')) j++;
+                if (j < nu && ((u[j] | 0x20) >= 'a' && (u[j] | 0x20) <= 'z')) k = j;
+            }
+            continue;
+        }
+        emit(&c, u[k]);
+    }
+    free(u);
+    *n_out = c.n;
+    return c.cps;
 }
 
 static int match_lit(const uint32_t *c, size_t n, size_t i, const char *lit) {
