@@ -55,6 +55,23 @@ static int by_name_cmp(const void *a, const void *b, void *ctx)
     return strcmp(g->m.nodes[*(const int *)a].name, g->m.nodes[*(const int *)b].name);
 }
 
+static int weight_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const oma_tfjs_weight *const *)a)->name, (*(const oma_tfjs_weight *const *)b)->name);
+}
+
+static const oma_tfjs_weight *find_weight(const oma_tfjs_weight *const *sorted, int n, const char *name)
+{
+    int lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(sorted[mid]->name, name);
+        if (c == 0) return sorted[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return NULL;
+}
+
 static int find_node(const oma_graph *g, const char *name, size_t len)
 {
     int lo = 0, hi = g->n - 1;
@@ -81,15 +98,20 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
         return -1;
     }
     g->n = g->m.n_nodes;
-    g->in_idx = calloc((size_t)g->n, sizeof *g->in_idx);
-    g->order = calloc((size_t)g->n, sizeof *g->order);
-    g->weight = calloc((size_t)g->n, sizeof *g->weight);
-    int *indeg = calloc((size_t)g->n, sizeof(int));
-    int *cons_start = calloc((size_t)g->n + 1, sizeof(int)), *cons = NULL;
-    g->by_name = malloc((size_t)g->n * sizeof(int));
+    const size_t nn = g->n > 0 ? (size_t)g->n : 1;   /* the loader guarantees >= 1 node */
+    g->in_idx = calloc(nn, sizeof *g->in_idx);
+    g->order = calloc(nn, sizeof *g->order);
+    g->weight = calloc(nn, sizeof *g->weight);
+    int *indeg = calloc(nn, sizeof(int));
+    int *cons_start = calloc(nn + 1, sizeof(int)), *cons = NULL;
+    const oma_tfjs_weight **wsorted = malloc(((size_t)g->m.n_weights + 1) * sizeof *wsorted);
+    if (!wsorted) goto oom;
+    for (int i = 0; i < g->m.n_weights; i++) wsorted[i] = &g->m.weights[i];
+    qsort(wsorted, (size_t)g->m.n_weights, sizeof *wsorted, weight_cmp);
+    g->by_name = malloc(nn * sizeof(int));
     if (!g->in_idx || !g->order || !g->weight || !indeg || !cons_start || !g->by_name) goto oom;
     for (int i = 0; i < g->n; i++) g->by_name[i] = i;
-    qsort_r(g->by_name, (size_t)g->n, sizeof(int), by_name_cmp, g);   /* glibc (_GNU_SOURCE) */
+    qsort_r(g->by_name, nn, sizeof(int), by_name_cmp, g);   /* glibc (_GNU_SOURCE) */
     for (int i = 0; i + 1 < g->n; i++)
         if (!strcmp(g->m.nodes[g->by_name[i]].name, g->m.nodes[g->by_name[i + 1]].name)) {
             seterr(err, errlen, "graph: duplicate node %s", g->m.nodes[g->by_name[i]].name);
@@ -98,7 +120,7 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
     for (int i = 0; i < g->n; i++) {
         const oma_tfjs_node *nd = &g->m.nodes[i];
         if (!strcmp(nd->op, "Const")) {
-            g->weight[i] = oma_tfjs_weight_find(&g->m, nd->name);
+            g->weight[i] = find_weight(wsorted, g->m.n_weights, nd->name);
             if (!g->weight[i]) {
                 seterr(err, errlen, "graph: constant %s has no weight", nd->name);
                 goto fail;
@@ -141,7 +163,7 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
         }
     for (int i = 0; i < g->n; i++) cons_start[i + 1] += cons_start[i];
     cons = malloc((edges ? edges : 1) * sizeof(int));
-    int *fill = calloc((size_t)g->n, sizeof(int));
+    int *fill = calloc(nn, sizeof(int));
     if (!cons || !fill) {
         free(fill);
         goto oom;
@@ -167,6 +189,7 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
     free(indeg);
     free(cons_start);
     free(cons);
+    free(wsorted);
     *out = g;
     return 0;
 oom:
@@ -175,6 +198,7 @@ fail:
     free(indeg);
     free(cons_start);
     free(cons);
+    free(wsorted);
     oma_graph_free(g);
     return -1;
 }
