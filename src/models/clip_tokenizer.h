@@ -1,8 +1,11 @@
 /* clip_tokenizer.h — the CLIP byte-level BPE tokenizer, as Stable Diffusion 1.x feeds its text encoder.
  *
  * Loaded from a tokenizer folder (vocab.json + merges.txt, optional special_tokens_map.json /
- * tokenizer_config.json for the pad token). Text is cleaned the way CLIP does it (whitespace
- * runs collapsed to one space, trimmed, lowercased), split by CLIP's pre-tokenizer pattern
+ * tokenizer_config.json for the pad token). Text is cleaned the way CLIPTokenizer does it (ftfy:
+ * &amp; &lt; &gt; &quot; &apos; &nbsp; when the text has no '<', curly quotes straightened,
+ * Latin ligatures split, full-width forms narrowed, terminal colour codes and control characters
+ * dropped; then white space runs collapsed to one space, trimmed, lowercased), split by CLIP's
+ * pre-tokenizer pattern
  * (<|startoftext|>, <|endoftext|>, 's 't 're 've 'm 'll 'd, letter runs, single digits, runs of
  * other non-space characters), each piece mapped byte -> printable unicode (GPT-2's byte table),
  * the last symbol gets the "</w>" suffix and BPE merges are applied by merge rank. Ids come from
@@ -20,9 +23,10 @@
  * Checked against OpenAI CLIP's simple_tokenizer with the real 49408-token SD vocab: 0 mismatches
  * on 3072 prompts (Latin, accents, Hangul, kana, emoji, random long words; reproduce with
  * tools/make_sd_fixtures.py --real-vocab-check DIR, then OMA_CLIP_CHECK_DIR=DIR ctest
- * -R models.test_tokenizer). Not done, on purpose:
- * ftfy's text repairs and HTML-entity unescaping of CLIP's Python cleaning ("&amp;" stays as is),
- * A1111's "BREAK" and multi-chunk prompts beyond 75 tokens (the rest is truncated).
+ * -R models.test_tokenizer). Not done, on purpose: ftfy's mojibake repair, NFC normalisation
+ * and the rest of the HTML5 entity table; OpenAI CLIP's extra double html.unescape (we follow
+ * transformers' CLIPTokenizer, which SD pipelines use); A1111's "BREAK" and multi-chunk prompts
+ * beyond 75 tokens (the rest is truncated).
  */
 #ifndef OMA_MODELS_CLIP_TOKENIZER_H
 #define OMA_MODELS_CLIP_TOKENIZER_H
