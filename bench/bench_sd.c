@@ -31,6 +31,14 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
 static double peak_rss_gb(void)
 {
     struct rusage ru;
@@ -140,19 +148,21 @@ static int bench_unet(int latent, int batch)
     float ts[64];
     for (int i = 0; i < batch && i < 64; i++) ts[i] = 500.0f;
     t0 = now();
+    double c0 = cpu_s();
     int rc = oma_unet_forward(&u, &lat, ts, &ctx, &ar, &out, err, sizeof err);
-    double tf = now() - t0;
+    double tf = now() - t0, tc = cpu_s() - c0;
     if (rc != 0) {
         fprintf(stderr, "bench_sd: %s\n", err);
         return 1;
     }
-    printf("unet_sd15 latent=%d batch=%d threads=%d blas=%s: load %.1f s, forward %.2f s, finite=%s, "
+    int ok = all_finite(&out);
+    printf("unet_sd15 latent=%d batch=%d threads=%d blas=%s: load %.1f s, forward %.2f s (cpu %.1f s), finite=%s, "
            "arena peak %.2f GB, peak RSS %.2f GB\n",
-           latent, batch, oma_threads(), oma_blas_corename(), tl, tf, all_finite(&out) ? "yes" : "NO",
+           latent, batch, oma_threads(), oma_blas_corename(), tl, tf, tc, ok ? "yes" : "NO",
            oma_arena_peak(&ar) / 1e9, peak_rss_gb());
     oma_arena_destroy(&ar);
     oma_unet_free(&u);
-    return all_finite(&out) ? 0 : 1;
+    return ok ? 0 : 1;
 }
 
 static int bench_vae(int latent)
@@ -171,16 +181,16 @@ static int bench_vae(int latent)
     oma_tensor lat, img;
     oma_arena_tensor(&ar, &lat, 4, (int64_t[]){1, 4, latent, latent});
     fill(&lat, 3);
-    double t0 = now();
+    double t0 = now(), c0 = cpu_s();
     int rc = oma_vae_decode(&v, &lat, &ar, &img, err, sizeof err);
-    double tf = now() - t0;
+    double tf = now() - t0, tc = cpu_s() - c0;
     if (rc != 0) {
         fprintf(stderr, "bench_sd: %s\n", err);
         return 1;
     }
     int ok = all_finite(&img);
-    printf("vae_decode_sd15 %dx%d threads=%d: %.2f s, finite=%s, arena peak %.2f GB, peak RSS %.2f GB\n",
-           latent * 8, latent * 8, oma_threads(), tf, ok ? "yes" : "NO", oma_arena_peak(&ar) / 1e9, peak_rss_gb());
+    printf("vae_decode_sd15 %dx%d threads=%d: %.2f s (cpu %.1f s), finite=%s, arena peak %.2f GB, peak RSS %.2f GB\n",
+           latent * 8, latent * 8, oma_threads(), tf, tc, ok ? "yes" : "NO", oma_arena_peak(&ar) / 1e9, peak_rss_gb());
     oma_arena_destroy(&ar);
     oma_vae_free(&v);
     return ok ? 0 : 1;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# run.sh — `make bench`: builds the benchmarks (release) and runs them.
+#  1. Stable Diffusion 1.5-sized passes in our engine (bench_sd: UNet batch 2 at 64x64 latents,
+#     VAE decode 512x512, CLIP, fused attention vs GEMM+softmax+GEMM), random weights;
+#  2. the same UNet and VAE in PyTorch (Debian's python3-torch + diffusers source from
+#     OMA_DIFFUSERS_SRC, see tools/bench_torch_unet.py) in the same run, and the ratios;
+#  3. every other bench_* executable, and http_wrk.sh.
+# Threads: OMA_THREADS for both engines (default: all CPUs). SD_LATENT=32 for a quick run.
+# Numbers are wall-clock seconds on this machine, now: compare them only within one run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+B=${OMA_BENCH_BUILD:-build}
+[ -f "$B/CMakeCache.txt" ] || cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
+targets=$(ls bench/bench_*.c 2>/dev/null | xargs -n1 basename | sed 's/\.c$//')
+cmake --build "$B" -j "${JOBS:-2}" --target $targets oma >/dev/null || { echo "bench: build failed" >&2; exit 1; }
+export OMA_THREADS=${OMA_THREADS:-$(nproc)}
+L=${SD_LATENT:-64}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "== Stable Diffusion (our engine), latent ${L}x${L}, ${OMA_THREADS} threads"
+"$B/bench_sd" attn 4096 | tee -a "$log"
+"$B/bench_sd" clip | tee -a "$log"
+"$B/bench_sd" unet "$L" 2 | tee -a "$log"
+"$B/bench_sd" vae "$L" | tee -a "$log"
+
+PY=/usr/bin/python3
+if [ -n "${OMA_DIFFUSERS_SRC:-}" ] && "$PY" -c "import torch" 2>/dev/null; then
+    echo "== the same in PyTorch"
+    "$PY" tools/bench_torch_unet.py unet "$L" 2 | tee -a "$log"
+    "$PY" tools/bench_torch_unet.py vae "$L" | tee -a "$log"
+    awk '
+      /^unet_sd15/ { for (i = 1; i <= NF; i++) if ($i == "forward") ou = $(i + 1) }
+      /^torch_unet_sd15/ { for (i = 1; i <= NF; i++) if ($i == "forward") tu = $(i + 1) }
+      /^vae_decode_sd15/ { for (i = 1; i <= NF; i++) if ($i ~ /threads=/) ov = $(i + 1) }
+      /^torch_vae_decode_sd15/ { for (i = 1; i <= NF; i++) if ($i ~ /threads=/) tv = $(i + 1) }
+      END {
+        if (ou && tu) printf "ratio UNet ours/torch = %.2f (%.2f s / %.2f s); 20-step 512x512 txt2img estimate %.0f s\n", ou / tu, ou, tu, 20 * ou + ov
+        if (ov && tv) printf "ratio VAE decode ours/torch = %.2f (%.2f s / %.2f s)\n", ov / tv, ov, tv
+      }' "$log"
+else
+    echo "== PyTorch comparison skipped (needs /usr/bin/python3 with torch, and OMA_DIFFUSERS_SRC)"
+fi
+
+for t in $targets; do
+    [ "$t" = bench_sd ] && continue
+    echo "== $t"
+    "$B/$t" || echo "bench: $t failed" >&2
+done
+if [ -x bench/http_wrk.sh ] && command -v wrk >/dev/null; then
+    echo "== http_wrk.sh"
+    OMA_BIN="$B/oma" bench/http_wrk.sh 5s || true
+fi
