@@ -128,7 +128,7 @@ static void sd15_vae(oma_vae_config *c)
 
 static int bench_unet(int latent, int batch)
 {
-    oma_weights w = {NULL, rnd_read, rnd_has};
+    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = rnd_has};
     oma_unet_config c;
     sd15_unet(&c);
     oma_unet u;
@@ -167,7 +167,7 @@ static int bench_unet(int latent, int batch)
 
 static int bench_vae(int latent)
 {
-    oma_weights w = {NULL, rnd_read, rnd_has};
+    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = rnd_has};
     oma_vae_config c;
     sd15_vae(&c);
     oma_vae v;
@@ -198,7 +198,7 @@ static int bench_vae(int latent)
 
 static int bench_clip(void)
 {
-    oma_weights w = {NULL, rnd_read, rnd_has};
+    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = rnd_has};
     oma_clip_text_params p = {49408, 768, 3072, 12, 12, 77, 1e-5f, 1};
     oma_clip_text m;
     char err[512];

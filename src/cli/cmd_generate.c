@@ -34,6 +34,7 @@ static void help(FILE *f)
             "  --strength S        img2img: how much to change, 0..1 (default 0.55)\n"
             "  --batch N           N candidates (default 1); OUT.png becomes OUT-0.png .. OUT-(N-1).png\n"
             "  --clip-skip N       A1111 clip skip (1 = none, 2 = skip the last layer)\n"
+            "  --half              keep fp16/bf16 weights 16-bit in memory (half the RAM, same result)\n"
             "  -o, --output FILE   where to write the PNG\n"
             "Threads: OMA_THREADS (default: all CPUs).\n");
 }
@@ -105,9 +106,13 @@ int oma_cmd_generate(int argc, char **argv)
     const char *model = getenv("OMA_MODEL"), *init = NULL, *out = NULL;
     oma_sd_open_opts opts;
     memset(&opts, 0, sizeof opts);
-    int have_prompt = 0;
+    int have_prompt = 0, half = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--half")) {
+            half = 1;
+            continue;
+        }
         if (i + 1 >= argc) {
             oma_cli_error("generate", "%s: missing value (see --help)", a);
             return OMA_EXIT_USAGE;
@@ -170,13 +175,13 @@ int oma_cmd_generate(int argc, char **argv)
     }
     oma_sd_model m;
     double t0 = now();
-    if (oma_sd_model_load(model, &opts, init != NULL, &m, err, sizeof err) != 0) {
+    if (oma_sd_model_load(model, &opts, (init ? OMA_SD_LOAD_ENCODER : 0) | (half ? OMA_SD_LOAD_HALF : 0), &m, err, sizeof err) != 0) {
         oma_cli_error("generate", "%s", err);
         oma_image_free(&init_img);
         return OMA_EXIT_FAIL;
     }
-    fprintf(stderr, "oma: generate: model loaded in %.1f s (%s, %d threads)\n", now() - t0,
-            oma_blas_corename(), oma_threads());
+    fprintf(stderr, "oma: generate: model loaded in %.1f s (UNet weights %.2f GB, %s, %d threads)\n", now() - t0,
+            oma_sd_model_unet_bytes(&m) / 1e9, oma_blas_corename(), oma_threads());
     bar_state bs = {now()};
     p.progress = progress;
     p.progress_ctx = &bs;

@@ -25,14 +25,20 @@ typedef struct oma_sd_model {
     int has_encoder;
 } oma_sd_model;
 
-/* The oma_weights view of an open checkpoint (names as oma_sd_find takes them). */
-oma_weights oma_sd_weights(oma_sd_checkpoint *ck);
+/* The oma_weights view of an open checkpoint (names as oma_sd_find takes them); keep_half
+ * as in oma_weights. */
+oma_weights oma_sd_weights(oma_sd_checkpoint *ck, int keep_half);
+
+#define OMA_SD_LOAD_ENCODER 1   /* also load the VAE encoder (img2img) */
+#define OMA_SD_LOAD_HALF 2      /* keep fp16/bf16 linear and conv weights 16-bit (half memory) */
 
 /* path: diffusers folder or single .safetensors; opts may be NULL (see oma_sd_open_ex: a
- * tokenizer folder, a config folder for a single file). with_encoder 0 skips the VAE encoder
- * (txt2img only). 0, or -1 with err. */
-int oma_sd_model_load(const char *path, const oma_sd_open_opts *opts, int with_encoder,
-                      oma_sd_model *m, char *err, size_t errlen);
+ * tokenizer folder, a config folder for a single file). flags: OMA_SD_LOAD_*. 0, or -1 with
+ * err. */
+int oma_sd_model_load(const char *path, const oma_sd_open_opts *opts, int flags, oma_sd_model *m,
+                      char *err, size_t errlen);
+/* Bytes the UNet's weights take (reports the effect of OMA_SD_LOAD_HALF). */
+size_t oma_sd_model_unet_bytes(const oma_sd_model *m);
 void oma_sd_model_free(oma_sd_model *m);
 
 /* The CLIP parameters for a text config. */

@@ -229,7 +229,7 @@ int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *
     {
         oma_tensor n;
         TRY(oma_norm_forward(&u->norm_out, &h, 1, ar, &n));
-        TRY(oma_op_conv2d(&n, &u->conv_out.w, &u->conv_out.b, 1, 1, out));
+        TRY(oma_conv2d_run(&u->conv_out, &n, 1, 1, out));
     }
     oma_arena_release(ar, m);
     return 0;

@@ -186,7 +186,7 @@ int oma_vae_encode(const oma_vae *v, const oma_tensor *image, oma_arena *ar, oma
     TRY(mid_forward(&v->enc_mid, &h, ar, &t));
     TRY(oma_norm_forward(&v->enc_norm, &t, 1, ar, &h));
     TRY(oma_conv2d_forward(&v->enc_out, &h, ar, &t));
-    TRY(oma_op_conv2d(&t, &v->quant.w, &v->quant.b, 1, 0, moments));
+    TRY(oma_conv2d_run(&v->quant, &t, 1, 0, moments));
     oma_arena_release(ar, m);
     return 0;
 fail:
@@ -228,7 +228,7 @@ int oma_vae_decode(const oma_vae *v, const oma_tensor *latents, oma_arena *ar, o
         }
     }
     TRY(oma_norm_forward(&v->dec_norm, &h, 1, ar, &t));
-    TRY(oma_op_conv2d(&t, &v->dec_out.w, &v->dec_out.b, 1, 1, image));
+    TRY(oma_conv2d_run(&v->dec_out, &t, 1, 1, image));
     oma_arena_release(ar, m);
     return 0;
 fail:

@@ -133,7 +133,7 @@ int oma_downsample_forward(const oma_downsample *d, const oma_tensor *x, oma_are
             for (int64_t r = 0; r < h; r++)
                 memcpy(pd.data + (i * (h + 1) + r) * (w + 1), x->data + (i * h + r) * w,
                        sizeof(float) * (size_t)w);
-        rc = oma_op_conv2d(&pd, &d->conv.w, d->conv.b.data ? &d->conv.b : NULL, 2, 0, y);
+        rc = oma_conv2d_run(&d->conv, &pd, 2, 0, y);
     }
     oma_arena_release(ar, m);
     return rc;
@@ -164,7 +164,7 @@ int oma_upsample_forward(const oma_upsample *u, const oma_tensor *x, oma_arena *
     oma_tensor up;
     int rc = -1;
     if (oma_arena_tensor(ar, &up, 4, us) == 0 && oma_op_upsample_nearest2x(x, &up) == 0)
-        rc = oma_op_conv2d(&up, &u->conv.w, u->conv.b.data ? &u->conv.b : NULL, 1, 1, y);
+        rc = oma_conv2d_run(&u->conv, &up, 1, 1, y);
     oma_arena_release(ar, m);
     return rc;
 }

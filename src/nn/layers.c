@@ -1,11 +1,100 @@
 /* layers.c — linear, conv2d and norm layers over the tensor ops (see layers.h). */
 #include "nn/layers.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/backend.h"
+#include "tensor/half.h"
 #include "tensor/ops.h"
+
+/* ---- 16-bit weights ---- */
+
+/* Loads prefix.weight: 16-bit when asked and stored so (*w16 set, t left empty), else float. */
+static int load_weight(const oma_weights *w, const char *prefix, int ndim, const int64_t *shape,
+                       oma_tensor *t, uint16_t **w16, int *kind, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    *w16 = NULL;
+    *kind = 0;
+    if (w->keep_half && w->read_half) {
+        int64_t n = oma_shape_numel(ndim, shape);
+        char name[512];
+        if (n < 0 || oma_weights_join(name, sizeof name, prefix, "weight") != 0) {
+            snprintf(err, errlen, "weights: %s.weight: bad shape or name", prefix);
+            return -1;
+        }
+        uint16_t *buf = malloc((size_t)n * sizeof *buf + 1);
+        if (!buf) {
+            snprintf(err, errlen, "weights: tensor '%s': cannot allocate", name);
+            return -1;
+        }
+        int rc = w->read_half(w->ctx, name, ndim, shape, buf, kind, err, errlen);
+        if (rc == 0 && (*kind == OMA_HALF_F16 || *kind == OMA_HALF_BF16)) {
+            *w16 = buf;
+            return oma_tensor_view(t, NULL, ndim, shape);   /* shape only */
+        }
+        free(buf);
+        if (rc < 0) return -1;
+    }
+    return oma_weights_load(w, prefix, "weight", ndim, shape, t, err, errlen);
+}
+
+static pthread_key_t wkey;
+static pthread_once_t wonce = PTHREAD_ONCE_INIT;
+typedef struct {
+    float *p;
+    size_t cap;
+} wbuf;
+
+static void wbuf_free(void *v)
+{
+    wbuf *b = v;
+    if (b) oma_aligned_free(b->p);
+    free(b);
+}
+
+static void wkey_init(void) { (void)pthread_key_create(&wkey, wbuf_free); }
+
+/* The float32 weights of a layer: its own, or its 16-bit ones widened into this thread's
+ * buffer (valid until the next call on this thread). NULL when out of memory. */
+static const float *weights_f32(const oma_tensor *t, const uint16_t *w16, int kind)
+{
+    if (!w16) return t->data;
+    size_t n = (size_t)oma_tensor_numel(t);
+    pthread_once(&wonce, wkey_init);
+    wbuf *b = pthread_getspecific(wkey);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b || pthread_setspecific(wkey, b) != 0) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (b->cap < n) {
+        oma_aligned_free(b->p);
+        b->p = oma_aligned_alloc(n * sizeof(float));
+        b->cap = b->p ? n : 0;
+        if (!b->p) return NULL;
+    }
+    oma_half_widen(w16, (oma_half_kind)kind, b->p, n);
+    return b->p;
+}
+
+/* Makes the float32 weights permanent (for LoRA merging). */
+static int materialize(oma_tensor *t, uint16_t **w16, int kind)
+{
+    if (!*w16) return 0;
+    oma_tensor f;
+    if (oma_tensor_alloc(&f, t->ndim, t->shape) != 0) return -1;
+    oma_half_widen(*w16, (oma_half_kind)kind, f.data, (size_t)oma_tensor_numel(&f));
+    free(*w16);
+    *w16 = NULL;
+    *t = f;
+    return 0;
+}
 
 int oma_arena_like(oma_arena *ar, const oma_tensor *x, oma_tensor *y)
 {
@@ -28,7 +117,7 @@ int oma_linear_load(oma_linear *l, const oma_weights *w, const char *prefix, int
     l->in = in;
     l->out = out;
     int64_t s[2] = {out, in};
-    if (oma_weights_load(w, prefix, "weight", 2, s, &l->w, err, errlen) != 0) return -1;
+    if (load_weight(w, prefix, 2, s, &l->w, &l->w16, &l->w16_kind, err, errlen) != 0) return -1;
     if (load_bias(w, prefix, out, bias, &l->b, err, errlen) != 0) {
         oma_linear_free(l);
         return -1;
@@ -40,6 +129,14 @@ void oma_linear_free(oma_linear *l)
 {
     oma_tensor_free(&l->w);
     oma_tensor_free(&l->b);
+    free(l->w16);
+    l->w16 = NULL;
+}
+
+size_t oma_linear_bytes(const oma_linear *l)
+{
+    size_t n = (size_t)oma_tensor_numel(&l->w) * (l->w16 ? 2 : 4);
+    return n + (l->b.data ? (size_t)oma_tensor_numel(&l->b) * 4 : 0);
 }
 
 int oma_linear_forward(const oma_linear *l, const oma_tensor *x, oma_arena *ar, oma_tensor *y)
@@ -49,7 +146,10 @@ int oma_linear_forward(const oma_linear *l, const oma_tensor *x, oma_arena *ar, 
     memcpy(s, x->shape, sizeof s);
     s[x->ndim - 1] = l->out;
     if (oma_arena_tensor(ar, y, x->ndim, s) != 0) return -1;
-    return oma_op_linear(x, &l->w, l->b.data ? &l->b : NULL, y);
+    oma_tensor wt = l->w;
+    wt.data = (float *)weights_f32(&l->w, l->w16, l->w16_kind);
+    if (!wt.data) return -1;
+    return oma_op_linear(x, &wt, l->b.data ? &l->b : NULL, y);
 }
 
 /* W[out, inner] += scale * up[out, r] @ down[r, inner] */
@@ -68,6 +168,7 @@ static int merge(oma_tensor *wt, int64_t out, int64_t inner, const oma_tensor *u
 int oma_linear_merge_lora(oma_linear *l, const oma_tensor *up, const oma_tensor *down, float scale)
 {
     if (up->ndim != 2 || down->ndim != 2) return -1;
+    if (materialize(&l->w, &l->w16, l->w16_kind) != 0) return -1;
     return merge(&l->w, l->out, l->in, up, down, scale);
 }
 
@@ -81,7 +182,7 @@ int oma_conv2d_load(oma_conv2d *c, const oma_weights *w, const char *prefix, int
     c->stride = stride;
     c->pad = pad;
     int64_t s[4] = {out, in, k, k};
-    if (oma_weights_load(w, prefix, "weight", 4, s, &c->w, err, errlen) != 0) return -1;
+    if (load_weight(w, prefix, 4, s, &c->w, &c->w16, &c->w16_kind, err, errlen) != 0) return -1;
     if (load_bias(w, prefix, out, bias, &c->b, err, errlen) != 0) {
         oma_conv2d_free(c);
         return -1;
@@ -93,6 +194,22 @@ void oma_conv2d_free(oma_conv2d *c)
 {
     oma_tensor_free(&c->w);
     oma_tensor_free(&c->b);
+    free(c->w16);
+    c->w16 = NULL;
+}
+
+size_t oma_conv2d_bytes(const oma_conv2d *c)
+{
+    size_t n = (size_t)oma_tensor_numel(&c->w) * (c->w16 ? 2 : 4);
+    return n + (c->b.data ? (size_t)oma_tensor_numel(&c->b) * 4 : 0);
+}
+
+int oma_conv2d_run(const oma_conv2d *c, const oma_tensor *x, int stride, int pad, oma_tensor *y)
+{
+    oma_tensor wt = c->w;
+    wt.data = (float *)weights_f32(&c->w, c->w16, c->w16_kind);
+    if (!wt.data) return -1;
+    return oma_op_conv2d(x, &wt, c->b.data ? &c->b : NULL, stride, pad, y);
 }
 
 int oma_conv2d_forward(const oma_conv2d *c, const oma_tensor *x, oma_arena *ar, oma_tensor *y)
@@ -103,7 +220,7 @@ int oma_conv2d_forward(const oma_conv2d *c, const oma_tensor *x, oma_arena *ar, 
     if (oh < 1 || ow < 1) return -1;
     int64_t s[4] = {x->shape[0], c->out, oh, ow};
     if (oma_arena_tensor(ar, y, 4, s) != 0) return -1;
-    return oma_op_conv2d(x, &c->w, c->b.data ? &c->b : NULL, c->stride, c->pad, y);
+    return oma_conv2d_run(c, x, c->stride, c->pad, y);
 }
 
 int oma_conv2d_merge_lora(oma_conv2d *c, const oma_tensor *up, const oma_tensor *down, float scale)
@@ -113,6 +230,7 @@ int oma_conv2d_merge_lora(oma_conv2d *c, const oma_tensor *up, const oma_tensor 
     if (down->ndim == 4 && (down->shape[1] != c->in || down->shape[2] != c->k || down->shape[3] != c->k))
         return -1;
     if (down->ndim == 2 && (c->k != 1 || down->shape[1] != c->in)) return -1;
+    if (materialize(&c->w, &c->w16, c->w16_kind) != 0) return -1;
     return merge(&c->w, c->out, c->in * c->k * c->k, up, down, scale);
 }
 

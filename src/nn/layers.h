@@ -4,6 +4,9 @@
  * allocates its output in the caller's arena (see tensor/arena.h). A LoRA adapter is applied
  * by merging: W += scale * up @ down (for a conv, up [out, r, 1, 1] @ down [r, in, kh, kw]),
  * and removed by merging with -scale, so inference costs nothing extra.
+ * With oma_weights.keep_half, linear and conv weights stored as fp16/bf16 stay 16-bit (half the
+ * memory) and are widened into a per-thread buffer just before each GEMM; the results are the
+ * same as with float32 weights, since widening is exact. Merging a LoRA widens them for good.
  */
 #ifndef OMA_NN_LAYERS_H
 #define OMA_NN_LAYERS_H
@@ -14,8 +17,10 @@
 
 typedef struct oma_linear {
     int64_t in, out;
-    oma_tensor w;       /* [out, in] */
+    oma_tensor w;       /* [out, in]; data NULL while the weights are kept 16-bit */
     oma_tensor b;       /* [out] or empty (data NULL) */
+    uint16_t *w16;      /* fp16/bf16 weights (keep_half), or NULL */
+    int w16_kind;       /* oma_half_kind */
 } oma_linear;
 
 /* bias: 1 required, 0 none, -1 optional (loaded when present). */
@@ -30,14 +35,18 @@ int oma_linear_merge_lora(oma_linear *l, const oma_tensor *up, const oma_tensor 
 typedef struct oma_conv2d {
     int64_t in, out, k;
     int stride, pad;
-    oma_tensor w;       /* [out, in, k, k] */
+    oma_tensor w;       /* [out, in, k, k]; data NULL while kept 16-bit */
     oma_tensor b;       /* [out] or empty */
+    uint16_t *w16;      /* fp16/bf16 weights (keep_half), or NULL */
+    int w16_kind;
 } oma_conv2d;
 
 int oma_conv2d_load(oma_conv2d *c, const oma_weights *w, const char *prefix, int64_t in,
                     int64_t out, int64_t k, int stride, int pad, int bias, char *err, size_t errlen);
 void oma_conv2d_free(oma_conv2d *c);
 int oma_conv2d_forward(const oma_conv2d *c, const oma_tensor *x, oma_arena *ar, oma_tensor *y);
+/* The convolution into a caller-allocated y, with another stride/padding (VAE downsample). */
+int oma_conv2d_run(const oma_conv2d *c, const oma_tensor *x, int stride, int pad, oma_tensor *y);
 /* W += scale * up[out, r(,1,1)] @ down[r, in(, k, k)]. */
 int oma_conv2d_merge_lora(oma_conv2d *c, const oma_tensor *up, const oma_tensor *down, float scale);
 
@@ -54,6 +63,10 @@ int oma_layer_norm_load(oma_norm *n, const oma_weights *w, const char *prefix, i
 void oma_norm_free(oma_norm *n);
 /* Group norm on [N, C, H, W] (silu fuses SiLU), or layer norm on [..., C]. */
 int oma_norm_forward(const oma_norm *n, const oma_tensor *x, int silu, oma_arena *ar, oma_tensor *y);
+
+/* Bytes of weights a layer holds (to report a model's memory). */
+size_t oma_linear_bytes(const oma_linear *l);
+size_t oma_conv2d_bytes(const oma_conv2d *c);
 
 /* Allocates a tensor of x's shape in the arena. */
 int oma_arena_like(oma_arena *ar, const oma_tensor *x, oma_tensor *y);

@@ -21,6 +21,13 @@ typedef struct oma_weights {
                 char *err, size_t errlen);
     /* Non-zero when the tensor exists (for optional parts: biases, shortcuts). */
     int (*has)(void *ctx, const char *name);
+    /* Optional (may be NULL): the raw values of a tensor stored as fp16 (*kind = 1) or bf16
+     * (*kind = 2), for keep_half loading. 0 on success, 1 when the tensor is not 16-bit (read it
+     * as float instead), -1 with err. */
+    int (*read_half)(void *ctx, const char *name, int ndim, const int64_t *shape, uint16_t *dst,
+                     int *kind, char *err, size_t errlen);
+    /* Non-zero: linear and conv weights stored as fp16/bf16 stay 16-bit in memory. */
+    int keep_half;
 } oma_weights;
 
 /* Allocates t with the shape and reads prefix + suffix into it. 0, or -1 with err. */

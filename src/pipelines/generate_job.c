@@ -195,8 +195,11 @@ static int ensure_model(const char *path, int need_encoder, char *err, size_t er
         oma_sd_model_free(&g_model);
         g_loaded = 0;
     }
-    /* load the encoder too: img2img is the Background page's main use */
-    if (oma_sd_model_load(path, NULL, 1, &g_model, err, errlen) != 0) return -1;
+    /* load the encoder too: img2img is the Background page's main use. OMA_HALF_WEIGHTS=1
+     * keeps fp16/bf16 weights 16-bit (half the memory, same results). */
+    const char *half = getenv("OMA_HALF_WEIGHTS");
+    int flags = OMA_SD_LOAD_ENCODER | ((half && *half == '1') ? OMA_SD_LOAD_HALF : 0);
+    if (oma_sd_model_load(path, NULL, flags, &g_model, err, errlen) != 0) return -1;
     snprintf(g_path, sizeof g_path, "%s", path);
     g_loaded = 1;
     g_has_encoder = 1;

@@ -104,7 +104,7 @@ static int compare(const char *what, const oma_tensor *got, const oma_tensor *wa
 
 static void test_text(void)
 {
-    oma_weights w = {NULL, fx_read, fx_has};
+    oma_weights w = {.ctx = NULL, .read = fx_read, .has = fx_has};
     oma_clip_text_params p = {1000, 48, 192, 2, 12, 77, 1e-5f, 1};
     oma_clip_text m;
     char err[256], path[2048];
@@ -158,7 +158,7 @@ static void tiny_unet(oma_unet_config *c)
 
 static void test_unet(void)
 {
-    oma_weights w = {NULL, fx_read, fx_has};
+    oma_weights w = {.ctx = NULL, .read = fx_read, .has = fx_has};
     oma_unet_config c;
     tiny_unet(&c);
     oma_unet u;
@@ -183,7 +183,7 @@ static void test_unet(void)
 
 static void test_vae(void)
 {
-    oma_weights w = {NULL, fx_read, fx_has};
+    oma_weights w = {.ctx = NULL, .read = fx_read, .has = fx_has};
     oma_vae_config c;
     memset(&c, 0, sizeof c);
     c.in_channels = c.out_channels = 3;

@@ -76,7 +76,7 @@ static float maxdiff(const float *a, const float *b, int64_t n)
 static void test_clip(void)
 {
     fake_src f = {0};
-    oma_weights w = {&f, fake_read, fake_has};
+    oma_weights w = {.ctx = &f, .read = fake_read, .has = fake_has};
     oma_clip_text_params p = {50, 16, 32, 3, 2, 10, 1e-5f, 1};
     oma_clip_text m;
     char err[256];
@@ -131,7 +131,7 @@ static void tiny_unet_config(oma_unet_config *c)
 static void test_unet(void)
 {
     fake_src f = {0};
-    oma_weights w = {&f, fake_read, fake_has};
+    oma_weights w = {.ctx = &f, .read = fake_read, .has = fake_has};
     oma_unet_config c;
     tiny_unet_config(&c);
     oma_unet u;
@@ -178,7 +178,7 @@ static void test_unet(void)
 static void test_vae(void)
 {
     fake_src f = {0};
-    oma_weights w = {&f, fake_read, fake_has};
+    oma_weights w = {.ctx = &f, .read = fake_read, .has = fake_has};
     oma_vae_config c;
     memset(&c, 0, sizeof c);
     c.in_channels = c.out_channels = 3;

@@ -70,7 +70,7 @@ static int fake_read(void *ctx, const char *name, int ndim, const int64_t *shape
 
 static oma_weights src_of(fake_src *f)
 {
-    oma_weights w = {f, fake_read, fake_has};
+    oma_weights w = {.ctx = f, .read = fake_read, .has = fake_has};
     return w;
 }
 

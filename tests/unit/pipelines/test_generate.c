@@ -182,7 +182,7 @@ int main(void)
     oma_sd_model m;
     memset(&m, 0, sizeof m);
     tiny_config(&m.cfg);
-    oma_weights w = {NULL, fx_read, fx_has};
+    oma_weights w = {.ctx = NULL, .read = fx_read, .has = fx_has};
     char err[512], path[2048];
     CHECK(oma_unet_load(&m.unet, &w, "unet", &m.cfg.unet, err, sizeof err) == 0);
     CHECK(oma_vae_load(&m.vae, &w, "vae", &m.cfg.vae, 1, err, sizeof err) == 0);

@@ -1,6 +1,7 @@
 /* test_sd_layouts.c — the whole chain from checkpoint file to PNG pixels, in both layouts:
  * oma_sd_model_load on the tiny diffusers folder and on the single-file checkpoint (with the
- * folder as config source), then oma_generate from the prompt text (tokenizer + text encoder
+ * folder as config source), and on the folder with 16-bit weights kept in memory (half the
+ * bytes, same pixels), then oma_generate from the prompt text (tokenizer + text encoder
  * included) for the DDIM fixture run; the 8-bit image must match diffusers' within mean 0.5 and
  * max 2 of 255. Then bad checkpoints: a single file missing one tensor, one with a tensor of the
  * wrong shape, and a truncated file must fail to load with an error naming the problem. */
@@ -98,6 +99,20 @@ int main(void)
     CHECK(rc0 == 0);
     if (rc0 == 0) run_ddim("folder", &m);
     else fprintf(stderr, "%s\n", err);
+    oma_sd_model_free(&m);
+
+    /* 16-bit weights kept in memory: half the bytes, the same pixels */
+    size_t full = 0;
+    if (oma_sd_model_load(folder, NULL, 0, &m, err, sizeof err) == 0) full = oma_sd_model_unet_bytes(&m);
+    oma_sd_model_free(&m);
+    rc0 = oma_sd_model_load(folder, NULL, OMA_SD_LOAD_HALF, &m, err, sizeof err);
+    CHECK(rc0 == 0);
+    if (rc0 == 0) {
+        size_t half = oma_sd_model_unet_bytes(&m);
+        printf("  UNet weights: %zu bytes as float32, %zu kept 16-bit\n", full, half);
+        CHECK(half < full * 0.55 && half > full * 0.45);
+        run_ddim("folder, half", &m);
+    }
     oma_sd_model_free(&m);
 
     oma_sd_open_opts o;

@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
 #include "tensor/arena.h"
+#include "tensor/half.h"
 #include "tensor/tensor.h"
 #include "tensor/threadpool.h"
 
@@ -109,12 +112,43 @@ static void test_pool(void)
     oma_threads_shutdown();
 }
 
+static void test_half(void)
+{
+    CHECK(oma_half_to_f32(0x3c00, OMA_HALF_F16) == 1.0f);
+    CHECK(oma_half_to_f32(0xc000, OMA_HALF_F16) == -2.0f);
+    CHECK(oma_half_to_f32(0x7bff, OMA_HALF_F16) == 65504.0f);
+    CHECK(oma_half_to_f32(0x0001, OMA_HALF_F16) == ldexpf(1.0f, -24));      /* smallest subnormal */
+    CHECK(oma_half_to_f32(0x03ff, OMA_HALF_F16) == 1023.0f * ldexpf(1.0f, -24));
+    CHECK(isinf(oma_half_to_f32(0x7c00, OMA_HALF_F16)) && oma_half_to_f32(0xfc00, OMA_HALF_F16) < 0);
+    CHECK(isnan(oma_half_to_f32(0x7e00, OMA_HALF_F16)));
+    CHECK(signbit(oma_half_to_f32(0x8000, OMA_HALF_F16)) && oma_half_to_f32(0x8000, OMA_HALF_F16) == 0.0f);
+    CHECK(oma_half_to_f32(0x3f80, OMA_HALF_BF16) == 1.0f && oma_half_to_f32(0xc049, OMA_HALF_BF16) == -3.140625f);
+    /* the bulk path (F16C where present) equals the scalar one on all 65536 values */
+    uint16_t *all = malloc(65536 * sizeof *all);
+    float *out = malloc(65536 * sizeof *out);
+    CHECK(all && out);
+    if (!all || !out) return;
+    for (int i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    for (int k = OMA_HALF_F16; k <= OMA_HALF_BF16; k++) {
+        oma_half_widen(all, (oma_half_kind)k, out, 65536);
+        int ok = 1;
+        for (int i = 0; i < 65536; i++) {
+            float want = oma_half_to_f32((uint16_t)i, (oma_half_kind)k);
+            ok &= isnan(want) ? isnan(out[i]) : memcmp(&want, &out[i], sizeof want) == 0;
+        }
+        CHECK(ok);
+    }
+    free(all);
+    free(out);
+}
+
 int main(void)
 {
     setenv("OMA_THREADS", "3", 1);
     test_shapes();
     test_arena();
     test_pool();
+    test_half();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
