@@ -399,6 +399,41 @@ test('pose: detect a real photo, drag the target pose, render it and warp the ph
   await shot('browser-pose-warp.png');
 });
 
+test('background without SD: line + tone conversion of a real photo with the learned style (convert.lineart)', async (t) => {
+  const caps = await (await page.request.get(server.url + '/api/capabilities')).json();
+  const photo = join(SOURCE_DIR, 'tests', 'data', 'pose', 'camera.png');
+  if (!caps.kinds.some((k) => k.name === 'convert.lineart' && k.available) || !existsSync(photo)) {
+    t.skip(`needs convert.lineart and ${photo} (scripts/fetch-test-data.sh)`);
+    return;
+  }
+  await page.getByRole('link', { name: 'Background' }).click();
+  await page.getByRole('heading', { name: 'Line + tone conversion' }).waitFor();
+  await page.locator('main input[type=file]').setInputFiles(photo);
+  await page.locator('main figcaption', { hasText: '512×512' }).waitFor();
+  const styleSelect = page.getByLabel(/^Style/);
+  const learned = await styleSelect.locator('option', { hasText: 'Test panels' }).count();
+  if (learned) await styleSelect.selectOption({ label: 'Test panels' });
+  t.diagnostic(learned ? 'using the style learned above' : 'no learned style: default options');
+  await page.getByLabel('Tone type').selectOption('dots');
+  await page.getByLabel('Layered PSD too').check();
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await page.getByTestId('job').first().waitFor({ timeout: 10000 }).catch(async () => {
+    throw new Error('no job started: ' + await page.locator('main [role=alert]').allTextContents());
+  });
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid=job]')?.getAttribute('data-status');
+    return s && s !== 'running';
+  }, null, { timeout: 120000 });
+  const job = page.getByTestId('job').first();
+  assert.equal(await job.getAttribute('data-status'), 'succeeded', await job.getByTestId('job-message').textContent());
+  const names = (await job.getByTestId('job-output').locator('.small').allTextContents()).map((n) => n.split(' ·')[0]);
+  for (const want of ['image.png', 'lines.png', 'flats.png', 'tones.png', 'layers.psd']) assert.ok(names.includes(want), `output ${want} in ${names}`);
+  for (const img of await job.getByTestId('job-output').locator('img').elementHandles()) {
+    await page.waitForFunction((el) => el.complete && el.naturalWidth === 512, img);
+  }
+  await shot('browser-lineart.png');
+});
+
 test('every page renders, says plainly what is unavailable, and no script error happened', async () => {
   const caps = await (await page.request.get(server.url + '/api/capabilities')).json();
   const available = new Set(caps.kinds.filter((k) => k.available).map((k) => k.name));

@@ -103,7 +103,7 @@ test('styles: style.profile gets the webtoon samples; profiles show as cards, a 
     { id: 's1', name: 'Ink night', kind: 'profile', status: 'ready', created_at: '2026-11-25T10:00:00Z', data: {
       palette: [{ rgb: '#102030', lab: [12, 0, -10], weight: 0.6 }, { rgb: '#f0e0d0', lab: [90, 2, 8], weight: 0.4 }, { rgb: 'red', weight: 1 }],
       tone_levels: [30, 128, 220], line: { weight_px: 2.5, darkness: 0.9 },
-      screentone: { present: true, density: 0.3, frequency: 12 }, saturation: 0.4, contrast: 0.7 } },
+      screentone: { present: true, density: 0.3, frequency: 0.125 }, saturation: 0.4, contrast: 0.7 } },
     { id: 's2', name: 'Broken', kind: 'profile', status: 'ready', created_at: '2026-11-25T10:00:00Z', data: { palette: 'no', tone_levels: [1e9, 'x'] } },
   ] };
   mock.plan = () => ({ final: { status: 'succeeded', progress: 1, result: { style: {} } } });
@@ -130,7 +130,7 @@ test('styles: style.profile gets the webtoon samples; profiles show as cards, a 
   assert.deepEqual(tones, ['rgb(30, 30, 30)', 'rgb(128, 128, 128)', 'rgb(220, 220, 220)']);
   const text = await card.textContent();
   assert.match(text, /2\.5 px, darkness 0\.90/);
-  assert.match(text, /density 0\.30 · frequency 12\.0/);
+  assert.match(text, /density 0\.30 · dots every 8\.0 px/);
   const broken = page.getByTestId('style-card').filter({ hasText: 'Broken' });
   assert.equal(await broken.locator('.swatch').count(), 0);
   await shot('pages-styles.png');
@@ -158,7 +158,7 @@ test('background without SD: convert.lineart gets the LT options and the chosen 
   assert.equal(body.kind, 'convert.lineart');
   assert.equal(typeof body.inputs.image, 'string');
   assert.deepEqual(body.params, { tone_type: 'lines', color: false, style_id: 's1', line_width: 3, line_threshold: 0.5,
-    tone_levels: 3, tone_frequency: 60, tone_angle: 30 });
+    tone_levels: 3, tone_frequency: 0.1667, tone_angle: 30 });
   const names = await page.getByTestId('job-output').locator('.small').allTextContents();
   assert.deepEqual(names.map((n) => n.split(' ·')[0]), ['image.png', 'lines.png', 'flats.png', 'tones.png']);
   // Saving a result the server does not know (this job is scripted) shows the server's refusal.

@@ -63,7 +63,7 @@ export function JobView({ jobId, title, onFinished, renderResult, showOutputs, c
         <div className="outputs">
           {outputs.map((o) => {
             const url = api.jobOutputUrl(jobId, o.name);
-            const isImage = o.mime?.startsWith('image/');
+            const isImage = /^image\/(png|jpeg|webp|gif)$/.test(o.mime ?? ''); // a PSD is image/* but no browser shows it
             return (
               <div key={o.name} className="output" data-testid="job-output">
                 {isImage ? <a href={url} target="_blank" rel="noreferrer"><img src={url} alt={o.name} /></a>

@@ -37,6 +37,8 @@ function grey(v: number, scale: number): string {
 }
 
 const fmt = (x: number | undefined, digits = 2) => (x === undefined ? '—' : x.toFixed(digits));
+// Screentone frequency is in cycles per pixel (as convert.lineart takes it); people read spacing.
+const toneSpacing = (f: number | undefined) => (f === undefined || f <= 0 ? '' : f <= 1 ? ` · dots every ${(1 / f).toFixed(1)} px` : ` · frequency ${f.toFixed(1)}`);
 
 export function ProfileView({ data }: { data: unknown }) {
   const p = readProfile(data);
@@ -58,7 +60,7 @@ export function ProfileView({ data }: { data: unknown }) {
       )}
       <dl className="facts">
         <dt>Line</dt><dd>{fmt(p.line?.weight_px, 1)} px, darkness {fmt(p.line?.darkness)}</dd>
-        <dt>Screentone</dt><dd>{p.screentone?.present ? `yes · density ${fmt(p.screentone.density)} · frequency ${fmt(p.screentone.frequency, 1)}` : 'none found'}</dd>
+        <dt>Screentone</dt><dd>{p.screentone?.present ? `yes · density ${fmt(p.screentone.density)}${toneSpacing(p.screentone.frequency)}` : 'none found'}</dd>
         <dt>Saturation</dt><dd>{fmt(p.saturation)}</dd>
         <dt>Contrast</dt><dd>{fmt(p.contrast)}</dd>
       </dl>

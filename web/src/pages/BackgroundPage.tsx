@@ -125,9 +125,10 @@ function LineartForm() {
   const [lineThreshold, setLineThreshold] = useState(0.5);
   const [toneLevels, setToneLevels] = useState(3);
   const [toneType, setToneType] = useState<'none' | 'dots' | 'lines'>('dots');
-  const [toneFrequency, setToneFrequency] = useState(60);
+  const [toneSpacing, setToneSpacing] = useState(6);   // px between dots/lines (frequency = 1/spacing)
   const [toneAngle, setToneAngle] = useState(45);
   const [color, setColor] = useState(true);
+  const [psd, setPsd] = useState(false);
   const [useStyleValues, setUseStyleValues] = useState(true);
   const [jobId, setJobId] = useStoredState<string | null>(`oma.${s.artist?.id}.${s.webtoon?.id}.lineart.job`, null, isStringOrNull);
   const [error, setError] = useState<string | null>(null);
@@ -150,7 +151,8 @@ function LineartForm() {
     if (!styleId || !useStyleValues) {
       Object.assign(params, { line_width: lineWidth, line_threshold: lineThreshold, tone_levels: toneLevels });
     }
-    if (toneType !== 'none') Object.assign(params, { tone_frequency: toneFrequency, tone_angle: toneAngle });
+    if (toneType !== 'none') Object.assign(params, { tone_frequency: Math.round(10000 / toneSpacing) / 10000, tone_angle: toneAngle });
+    if (psd) params.psd = true;
     setBusy(true); setError(null);
     try {
       const j = await api.createJob('convert.lineart', params, { image: photo[0].id }, webtoonId);
@@ -171,19 +173,20 @@ function LineartForm() {
         {styleId && <label className="check"><input type="checkbox" checked={useStyleValues} onChange={(e) => setUseStyleValues(e.target.checked)} />
           Take line width, threshold and tone levels from the style</label>}
         <div className="grid-form">
-          <label>Line width (px)<input type="number" min={0.5} max={20} step={0.5} value={lineWidth} disabled={!!styleId && useStyleValues}
-            onChange={(e) => setLineWidth(clampNum(e.target.value, 0.5, 20, 2))} /></label>
+          <label>Line width (px)<input type="number" min={0.5} max={32} step={0.5} value={lineWidth} disabled={!!styleId && useStyleValues}
+            onChange={(e) => setLineWidth(clampNum(e.target.value, 0.5, 32, 2))} /></label>
           <label>Line threshold<input type="range" min={0} max={1} step={0.05} value={lineThreshold} disabled={!!styleId && useStyleValues}
             onChange={(e) => setLineThreshold(Number(e.target.value))} /><span className="small muted">{lineThreshold.toFixed(2)}</span></label>
-          <label>Tone levels<input type="number" min={1} max={8} value={toneLevels} disabled={!!styleId && useStyleValues}
-            onChange={(e) => setToneLevels(clampInt(e.target.value, 1, 8, 3))} /></label>
+          <label>Tone levels<input type="number" min={2} max={8} value={toneLevels} disabled={!!styleId && useStyleValues}
+            onChange={(e) => setToneLevels(clampInt(e.target.value, 2, 8, 3))} /></label>
           <label>Tone type<select value={toneType} onChange={(e) => setToneType(e.target.value as typeof toneType)}>
             <option value="none">none</option><option value="dots">dots</option><option value="lines">lines</option></select></label>
           {toneType !== 'none' && <>
-            <label>Tone frequency (lpi)<input type="number" min={5} max={200} value={toneFrequency} onChange={(e) => setToneFrequency(clampNum(e.target.value, 5, 200, 60))} /></label>
+            <label>Tone spacing (px)<input type="number" min={2} max={50} step={0.5} value={toneSpacing} onChange={(e) => setToneSpacing(clampNum(e.target.value, 2, 50, 6))} /></label>
             <label>Tone angle (°)<input type="number" min={0} max={180} value={toneAngle} onChange={(e) => setToneAngle(clampNum(e.target.value, 0, 180, 45))} /></label>
           </>}
           <label className="check"><input type="checkbox" checked={color} onChange={(e) => setColor(e.target.checked)} /> Colour flats</label>
+          <label className="check"><input type="checkbox" checked={psd} onChange={(e) => setPsd(e.target.checked)} /> Layered PSD too</label>
         </div>
         {error && <div className="error-text" role="alert">{error}</div>}
         <button className="primary" onClick={run} disabled={busy || photo.length === 0}>Convert</button>

@@ -54,7 +54,7 @@ export function GalleryPage() {
         {assets.map((a) => (
           <article key={a.id} className="asset card" data-testid="asset">
             <a href={api.assetFileUrl(a.id)} target="_blank" rel="noreferrer" className="asset-thumb">
-              {a.mime?.startsWith('image/') ? <img src={api.assetFileUrl(a.id)} alt={a.name} loading="lazy" /> : <div className="file-chip">{a.mime}</div>}
+              {/^image\/(png|jpeg|webp|gif)$/.test(a.mime ?? '') ? <img src={api.assetFileUrl(a.id)} alt={a.name} loading="lazy" /> : <div className="file-chip">{a.mime}</div>}
             </a>
             <h3 className="asset-name">{a.name}</h3>
             {a.description && <p className="asset-desc">{a.description}</p>}
