@@ -49,8 +49,9 @@ static inline __attribute__((always_inline)) v16 splat(float x)
 }
 
 /* e^x for a vector, Cephes expf polynomial; x <= -87 gives exactly 0 (masked scores). */
-static inline __attribute__((always_inline)) v16 vexp(v16 x)
+static inline __attribute__((always_inline)) void vexp(v16 *px)
 {
+    v16 x = *px;
     v16 zero_mask_src = x;
     v16 hi = SPLAT(88.0f), lo = SPLAT(-87.0f);
     x = SEL(x > hi, hi, x);
@@ -72,7 +73,7 @@ static inline __attribute__((always_inline)) v16 vexp(v16 x)
     v16i pow2 = (ix + 127) << 23;
     v16 r = y * (v16)pow2;
     v16i keep = zero_mask_src > lo;                  /* -1 where x > -87 */
-    return (v16)((v16i)r & keep);
+    *px = (v16)((v16i)r & keep);
 }
 
 typedef struct {

@@ -87,7 +87,8 @@ ATTN_ATTR static void ATTN_FN(const attn_ctx *t, int64_t task, float *scratch)
             float corr = m[r] == -INFINITY ? 0.0f : expf(m[r] - mnew);
             v16 sum = SPLAT(0.0f), mv = SPLAT(mnew);
             for (int jv = 0; jv < BK; jv += VL) {
-                v16 p = vexp(LD(sr + jv) - mv);
+                v16 p = LD(sr + jv) - mv;
+                vexp(&p);
                 ST(sr + jv, p);
                 sum += p;
             }
