@@ -2,7 +2,8 @@
  *
  * A kind is offered when OMA_MODELS holds a Stable Diffusion 1.x model: the folder itself is a
  * diffusers model (model_index.json), or it contains one (a sub-folder with model_index.json or
- * a .safetensors single file; the first by name, or the one params.model names). Loading SD
+ * a .safetensors single file with SD's UNet in it — LoRAs beside it are skipped; the first by
+ * name, or the one params.model names). Loading SD
  * takes seconds and gigabytes, so the last model loaded stays in memory, shared by the workers
  * behind one lock (generations run one at a time: each already uses every core).
  * Outputs image-0.png .. image-(batch-1).png with A1111 "parameters" chunks; progress after
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "formats/safetensors.h"
 #include "pipelines/generate.h"
 #include "pipelines/job_kind.h"
 
@@ -34,6 +36,18 @@ static int ends_with(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+/* A single-file SD 1.x checkpoint (not a LoRA or another network): its header names the UNet's
+ * first convolution in the original layout. */
+static int is_sd_single_file(const char *path)
+{
+    oma_safetensors *st = NULL;
+    char err[256];
+    if (oma_st_open(path, &st, err, sizeof err) != 0) return 0;
+    int ok = oma_st_find(st, "model.diffusion_model.input_blocks.0.0.weight") != NULL;
+    oma_st_close(st);
+    return ok;
+}
+
 static int name_ok(const char *n)
 {
     return n && *n && n[0] != '.' && !strchr(n, '/') && strlen(n) < 256;
@@ -49,7 +63,7 @@ static int find_model(const char *models_dir, const char *want, char *path, size
         struct stat st;
         if (stat(path, &st) != 0) return -1;
         if (S_ISDIR(st.st_mode)) return is_dir_with_index(path) ? 0 : -1;
-        return S_ISREG(st.st_mode) && ends_with(want, ".safetensors") ? 0 : -1;
+        return S_ISREG(st.st_mode) && ends_with(want, ".safetensors") && is_sd_single_file(path) ? 0 : -1;
     }
     if (is_dir_with_index(models_dir)) return snprintf(path, len, "%s", models_dir) < (int)len ? 0 : -1;
     struct dirent **names = NULL;
@@ -62,7 +76,7 @@ static int find_model(const char *models_dir, const char *want, char *path, size
             struct stat st;
             if (stat(path, &st) == 0 &&
                 ((S_ISDIR(st.st_mode) && is_dir_with_index(path)) ||
-                 (S_ISREG(st.st_mode) && ends_with(e, ".safetensors") && st.st_size > 1024 * 1024)))
+                 (S_ISREG(st.st_mode) && ends_with(e, ".safetensors") && is_sd_single_file(path))))
                 found = 0;
         }
         free(names[i]);

@@ -92,6 +92,12 @@ int main(void)
     CHECK(!t2i->available("/nonexistent-models-dir"));
     CHECK(!t2i->available(NULL));
     CHECK(i2i->required_inputs && !strcmp(i2i->required_inputs[0], "image"));
+    /* a folder with only the single file (and its tokenizer/) is a models folder too; a
+     * safetensors file that is not an SD checkpoint (the fixture's reference outputs) is not */
+    snprintf(path, sizeof path, "%s/single", models);
+    CHECK(t2i->available(path));
+    snprintf(path, sizeof path, "%s/ref", models);
+    CHECK(!t2i->available(path));
 
     CHECK(validate(t2i, "{\"prompt\": \"a cat\"}") == 0);
     CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"sampler\": \"PLMS\"}") == -1);
