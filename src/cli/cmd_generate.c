@@ -84,6 +84,12 @@ static int progress(void *ctx, int step, int total, const oma_image *preview)
     return 0;
 }
 
+/* Pipeline errors start with "generate: "; the CLI line already says it. */
+static const char *why(const char *err)
+{
+    return strncmp(err, "generate: ", 10) == 0 ? err + 10 : err;
+}
+
 static int out_name(const char *out, int batch, int i, char *buf, size_t len)
 {
     if (batch == 1) return snprintf(buf, len, "%s", out) < (int)len ? 0 : -1;
@@ -169,7 +175,7 @@ int oma_cmd_generate(int argc, char **argv)
         p.init = &init_img;
     }
     if (oma_generate_check(&p, err, sizeof err) != 0) {
-        oma_cli_error("generate", "%s", err);
+        oma_cli_error("generate", "%s", why(err));
         oma_image_free(&init_img);
         return OMA_EXIT_USAGE;
     }
@@ -190,7 +196,7 @@ int oma_cmd_generate(int argc, char **argv)
     int rc = oma_generate(&m, &p, imgs, err, sizeof err);
     int status = OMA_EXIT_OK;
     if (rc != 0) {
-        oma_cli_error("generate", "%s", err);
+        oma_cli_error("generate", "%s", why(err));
         status = OMA_EXIT_FAIL;
     }
     for (int i = 0; rc == 0 && i < p.batch; i++) {
