@@ -1,8 +1,11 @@
 /* pose_render.c — OpenPose/DWPose skeleton drawing (see pose_render.h for the look).
- * Shapes are rasterised directly: a pixel is painted when its integer coordinate lies inside
- * the rotated ellipse, the disc or within 1 px of the hand segment, which matches OpenCV's
- * non-antialiased fills closely enough for conditioning images. Only the bounding box of each
- * shape (clipped to the image) is visited, so huge or off-canvas coordinates cost nothing. */
+ * Shapes are rasterised the way the annotator's OpenCV calls do, so a skeleton drawn here is
+ * (almost) pixel-identical to ControlNet's conditioning images: coordinates truncated to
+ * integers, limbs as OpenCV's one-vertex-per-degree ellipse polygon filled convex, discs as
+ * the pixels within the radius, 2 px hand lines as a filled quadrilateral with round ends.
+ * tests/unit/pipelines/test_pose_render.c compares with tools/pose_render_reference.py (OpenCV).
+ * Only the bounding box of each shape (clipped to the image) is visited, and absurd coordinates
+ * are skipped, so off-canvas points cost nothing. */
 #include "pipelines/pose_render.h"
 
 #include <math.h>
@@ -60,23 +63,78 @@ static void fill_disc(canvas *c, double cx, double cy, double r, const uint8_t c
     fill_ellipse(c, cx, cy, r, r, 0.0, col);
 }
 
-/* Segment of half-width hw (pixels within hw of the segment). */
-static void draw_segment(canvas *c, double x0d, double y0d, double x1d, double y1d, double hw,
-                         const uint8_t col[3])
+/* Fills a convex polygon the way OpenCV's fillConvexPoly does for 8-connected drawing: on
+ * every row from the rounded lowest to the rounded highest vertex, from the rounded leftmost
+ * to the rounded rightmost crossing of the outline (clamped to the edges' ends), inclusive. */
+static void fill_convex(canvas *c, const double (*pt)[2], int n, const uint8_t col[3])
 {
-    double minx = fmin(x0d, x1d) - hw, maxx = fmax(x0d, x1d) + hw;
-    double miny = fmin(y0d, y1d) - hw, maxy = fmax(y0d, y1d) + hw;
-    if (maxx < 0 || maxy < 0 || minx > c->w - 1 || miny > c->h - 1) return;
-    int xa = clampi(floor(minx), 0, c->w - 1), xb = clampi(ceil(maxx), 0, c->w - 1);
-    int ya = clampi(floor(miny), 0, c->h - 1), yb = clampi(ceil(maxy), 0, c->h - 1);
-    double vx = x1d - x0d, vy = y1d - y0d, l2 = vx * vx + vy * vy;
-    for (int y = ya; y <= yb; y++)
-        for (int x = xa; x <= xb; x++) {
-            double t = l2 > 0 ? ((x - x0d) * vx + (y - y0d) * vy) / l2 : 0.0;
+    double ymin = pt[0][1], ymax = pt[0][1];
+    for (int i = 1; i < n; i++) {
+        ymin = fmin(ymin, pt[i][1]);
+        ymax = fmax(ymax, pt[i][1]);
+    }
+    if (!(ymax >= -0.5 && ymin <= c->h - 0.5)) return;
+    int y0 = clampi(floor(ymin + 0.5), 0, c->h - 1), y1 = clampi(floor(ymax + 0.5), 0, c->h - 1);
+    for (int y = y0; y <= y1; y++) {
+        double xl = 1e300, xr = -1e300;
+        for (int i = 0; i < n; i++) {
+            const double *a = pt[i], *b = pt[(i + 1) % n];
+            double lo = fmin(a[1], b[1]), hi = fmax(a[1], b[1]);
+            /* rows are matched after rounding, so an edge covers [lo - 0.5, hi + 0.5) */
+            if (y < floor(lo + 0.5) || y > floor(hi + 0.5)) continue;
+            double x;
+            if (hi - lo < 1e-9) {
+                xl = fmin(xl, fmin(a[0], b[0]));
+                xr = fmax(xr, fmax(a[0], b[0]));
+                continue;
+            }
+            double t = (y - a[1]) / (b[1] - a[1]);
             t = t < 0 ? 0 : t > 1 ? 1 : t;
-            double dx = x - (x0d + t * vx), dy = y - (y0d + t * vy);
-            if (dx * dx + dy * dy <= hw * hw) put(c, x, y, col);
+            x = a[0] + (b[0] - a[0]) * t;
+            xl = fmin(xl, x);
+            xr = fmax(xr, x);
         }
+        if (xl > xr || xr + 0.5 < 0 || xl - 0.5 > c->w - 1) continue;
+        int x0 = clampi(floor(xl + 0.5), 0, c->w - 1), x1 = clampi(floor(xr + 0.5), 0, c->w - 1);
+        for (int x = x0; x <= x1; x++) put(c, x, y, col);
+    }
+}
+
+/* A limb as the annotator draws it: the ellipse polygon OpenCV's ellipse2Poly makes (one
+ * vertex per degree, rounded, centre and angle truncated to integers), filled convex. */
+static void fill_limb(canvas *c, double cx, double cy, int a, int b, int angle_deg, const uint8_t col[3])
+{
+    if (!(fabs(cx) < 1e6 && fabs(cy) < 1e6) || a > 100000) return;
+    double pts[361][2];
+    int n = 0;
+    int icx = (int)cx, icy = (int)cy;
+    double ca = cos(angle_deg * M_PI / 180.0), sa = sin(angle_deg * M_PI / 180.0);
+    for (int t = 0; t <= 360; t++) {
+        double x = a * cos(t * M_PI / 180.0), y = b * sin(t * M_PI / 180.0);
+        double px = icx + lrint(x * ca - y * sa), py = icy + lrint(x * sa + y * ca);
+        if (n > 0 && pts[n - 1][0] == px && pts[n - 1][1] == py) continue;
+        pts[n][0] = px;
+        pts[n][1] = py;
+        n++;
+    }
+    fill_convex(c, (const double(*)[2])pts, n, col);
+}
+
+/* A 2 px line as OpenCV draws it (thickness 2, 8-connected): the quadrilateral 1 px either
+ * side of the segment, filled convex, plus a radius-1 disc on each end. */
+static void draw_segment(canvas *c, double x0, double y0, double x1, double y1, const uint8_t col[3])
+{
+    if (!(fabs(x0) < 1e6 && fabs(y0) < 1e6 && fabs(x1) < 1e6 && fabs(y1) < 1e6)) return;
+    double dx = x0 - x1, dy = y0 - y1, r = hypot(dx, dy);
+    if (r > 0) {
+        double px = dy / r, py = dx / r;   /* 1 px perpendicular (OpenCV's dp, rounded to 1/65536) */
+        px = round(px * 65536) / 65536;
+        py = round(py * 65536) / 65536;
+        double q[4][2] = {{x0 + px, y0 - py}, {x0 - px, y0 + py}, {x1 - px, y1 + py}, {x1 + px, y1 - py}};
+        fill_convex(c, (const double(*)[2])q, 4, col);
+    }
+    fill_ellipse(c, x0, y0, 1, 1, 0, col);
+    fill_ellipse(c, x1, y1, 1, 1, 0, col);
 }
 
 static void hsv_to_rgb(double h, uint8_t out[3])
@@ -113,14 +171,15 @@ static void draw_body(canvas *c, const oma_pose_person *p, double sx, double sy)
         if (!present(a) || !present(b)) continue;
         double ax = a->x * sx, ay = a->y * sy, bx = b->x * sx, by = b->y * sy;
         double len = hypot(ax - bx, ay - by);
+        if (!(len < 1e6)) continue;
         uint8_t col[3];
         for (int k = 0; k < 3; k++) col[k] = (uint8_t)(oma_op_colors[i][k] * 0.6);
-        fill_ellipse(c, 0.5 * (ax + bx), 0.5 * (ay + by), floor(len / 2), 4.0,
-                     atan2(by - ay, bx - ax), col);
+        fill_limb(c, 0.5 * (ax + bx), 0.5 * (ay + by), (int)(len / 2), 4,
+                  (int)(atan2(ay - by, ax - bx) * 180.0 / M_PI), col);
     }
     for (int i = 0; i < OMA_OP_BODY; i++)
         if (present(&p->body[i]))
-            fill_disc(c, p->body[i].x * sx, p->body[i].y * sy, 4.0, oma_op_colors[i]);
+            fill_disc(c, trunc(p->body[i].x * sx), trunc(p->body[i].y * sy), 4.0, oma_op_colors[i]);
 }
 
 static void draw_hand(canvas *c, const oma_kp *h, double sx, double sy)
@@ -131,10 +190,10 @@ static void draw_hand(canvas *c, const oma_kp *h, double sx, double sy)
         if (!present(a) || !present(b)) continue;
         uint8_t col[3];
         hsv_to_rgb((double)e / OMA_OP_HAND_EDGES, col);
-        draw_segment(c, a->x * sx, a->y * sy, b->x * sx, b->y * sy, 1.0, col);
+        draw_segment(c, trunc(a->x * sx), trunc(a->y * sy), trunc(b->x * sx), trunc(b->y * sy), col);
     }
     for (int i = 0; i < OMA_OP_HAND; i++)
-        if (present(&h[i])) fill_disc(c, h[i].x * sx, h[i].y * sy, 4.0, blue);
+        if (present(&h[i])) fill_disc(c, trunc(h[i].x * sx), trunc(h[i].y * sy), 4.0, blue);
 }
 
 void oma_pose_draw(const oma_pose *pose, uint8_t *rgb, int w, int h, int what)
@@ -154,7 +213,7 @@ void oma_pose_draw(const oma_pose *pose, uint8_t *rgb, int w, int h, int what)
         for (int i = 0; i < pose->n_people; i++)
             for (int k = 0; k < OMA_OP_FACE; k++) {
                 const oma_kp *q = &pose->people[i].face[k];
-                if (present(q)) fill_disc(&c, q->x * sx, q->y * sy, 3.0, white);
+                if (present(q)) fill_disc(&c, trunc(q->x * sx), trunc(q->y * sy), 3.0, white);
             }
 }
 
