@@ -81,6 +81,31 @@ static int tile_cmp(const void *a, const void *b)
     return ea < eb ? 1 : ea > eb ? -1 : 0;
 }
 
+/* Number of dots in a TILE x TILE ink map: local maxima of the ink blurred at about a
+ * quarter period, counted away from the border. Pinched or touching dots still give one
+ * maximum each, at their centres. Returns the dots per pixel of the counted area. */
+static double dots_per_pixel(const uint8_t *bin, double period_guess)
+{
+    float f[TILE * TILE];
+    for (int i = 0; i < TILE * TILE; i++) f[i] = bin[i] ? 1.0f : 0.0f;
+    float sigma = (float)(0.2 * period_guess);
+    if (sigma < 0.8f) sigma = 0.8f;
+    if (oma_gauss_blur(f, f, TILE, TILE, sigma) != 0) return 0;
+    int count = 0;
+    const int B = 4;
+    for (int y = B; y < TILE - B; y++)
+        for (int x = B; x < TILE - B; x++) {
+            float v = f[y * TILE + x];
+            /* strict against the neighbours before, not below those after: plateaus count once
+             * at most, flat areas never */
+            if (v > f[(y - 1) * TILE + x - 1] && v > f[(y - 1) * TILE + x] && v > f[(y - 1) * TILE + x + 1] &&
+                v > f[y * TILE + x - 1] && v >= f[y * TILE + x + 1] && v >= f[(y + 1) * TILE + x - 1] &&
+                v >= f[(y + 1) * TILE + x] && v >= f[(y + 1) * TILE + x + 1] && v > 0.05f)
+                count++;
+        }
+    return (double)count / (double)((TILE - 2 * B) * (TILE - 2 * B));
+}
+
 int oma_measure_screentone(const float *grey, int w, int h, oma_tone_stats *st)
 {
     if (w < TILE || h < TILE) return 0;
@@ -170,10 +195,19 @@ int oma_measure_screentone(const float *grey, int w, int h, oma_tone_stats *st)
             }
         float mid = (lo + hi) / 2;
         int ink = 0;
+        uint8_t bin[TILE * TILE];
         for (int y = 0; y < TILE; y++)
-            for (int x = 0; x < TILE; x++) ink += grey[(size_t)(y0 + y) * w + tx0 + x] < mid;
+            for (int x = 0; x < TILE; x++) ink += bin[y * TILE + x] = grey[(size_t)(y0 + y) * w + tx0 + x] < mid;
+        /* Dots: the lattice spacing is sqrt(area per dot), whatever the screen angle (the
+         * autocorrelation only sees whole-pixel lags and misses a rotated lattice, where it
+         * finds a longer lattice vector, up to sqrt(2) too long at 45 degrees). */
+        double period = bestlen, dpp = dots_per_pixel(bin, bestlen);
+        if (dpp > 0) {
+            double pd = sqrt(1.0 / dpp);
+            if (pd <= bestlen / 1.15 && pd >= bestlen / 1.6) period = pd;
+        }
         st->tone_tiles++;
-        st->period_sum += bestlen;
+        st->period_sum += period;
         st->density_sum += (double)ink / (TILE * TILE);
     }
     free(hp);

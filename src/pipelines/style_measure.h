@@ -4,7 +4,9 @@
  * transformed; local maxima of the distance (the medial axis) at thin strokes give the stroke
  * width 2d-1 and the ink darkness there. Screentone: tiles of the high-passed image with the
  * most texture are autocorrelated over small 2-D lags; a strong off-centre peak means a
- * periodic pattern whose lattice spacing is the screen period.
+ * periodic pattern. Its period is the lattice spacing: the area per dot when ink (or paper)
+ * forms separate dots, so rotated screens measure right (whole-pixel lags miss a rotated
+ * lattice), else the shortest strong autocorrelation lag.
  */
 #ifndef OMA_PIPELINES_STYLE_MEASURE_H
 #define OMA_PIPELINES_STYLE_MEASURE_H

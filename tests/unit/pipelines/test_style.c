@@ -1,5 +1,6 @@
 /* test_style.c — style profile learning on images whose truth is known by construction
- * (flat colours, grey levels, 3 px black strokes, a dot screen of period 6) and on real photos
+ * (flat colours, grey levels, 3 px black strokes, a dot screen of period 6, screens at 0/15/45
+ * degrees) and on real photos
  * (no screentone in them), the sample-count rules, and the JSON form: round trip and refusal
  * of malformed profiles. */
 #include <math.h>
@@ -17,6 +18,7 @@
 #include "pipelines/colorspace.h"
 #include "pipelines/style_measure.h"
 #include "pipelines/style_profile.h"
+#include "pipelines/tone.h"
 
 static const uint8_t COLOURS[4][3] = {{200, 60, 50}, {60, 120, 230}, {240, 225, 190}, {120, 160, 80}};
 
@@ -112,6 +114,39 @@ static void test_screentone(void **state)
     if (fabsf(p.screentone_frequency - 1.0f / 6) > 0.015f) fail_msg("frequency %f", p.screentone_frequency);
     /* 12 of 36 cell pixels are ink for radius-2 dots at these centres */
     assert_true(p.screentone_density > 0.2f && p.screentone_density < 0.5f);
+}
+
+/* Screens at several angles, periods and densities: the measured frequency is within 7%. */
+static void test_rotated_screens(void **state)
+{
+    (void)state;
+    const float angles[3] = {0, 15, 45}, freqs[2] = {0.125f, 0.2f}, dens[3] = {0.2f, 0.5f, 0.7f};
+    enum { W = 192 };
+    float *g = malloc(W * W * sizeof *g);
+    assert_non_null(g);
+    for (int a = 0; a < 3; a++)
+        for (int f = 0; f < 2; f++)
+            for (int d = 0; d < 3; d++) {
+                oma_screen sc;
+                oma_screen_init(&sc, OMA_TONE_DOTS, freqs[f], angles[a]);
+                int ink = 0;   /* the true coverage: whole pixels quantise small axis-aligned screens */
+                for (int y = 0; y < W; y++)
+                    for (int x = 0; x < W; x++) {
+                        int on = oma_screen_ink(&sc, x, y, dens[d]);
+                        ink += on;
+                        g[y * W + x] = on ? 15.0f : 245.0f;
+                    }
+                double truth = (double)ink / (W * W);
+                oma_tone_stats st = {0};
+                assert_int_equal(oma_measure_screentone(g, W, W, &st), 0);
+                if (st.tone_tiles * 2 < st.tiles)
+                    fail_msg("angle %g freq %g: %d of %d tiles periodic", angles[a], freqs[f], st.tone_tiles, st.tiles);
+                double fm = st.tone_tiles / st.period_sum, dm = st.density_sum / st.tone_tiles;
+                if (fabs(fm - freqs[f]) > 0.07 * freqs[f] || fabs(dm - truth) > 0.04)
+                    fail_msg("angle %g freq %g density %.3f: measured freq %.4f density %.3f", angles[a], freqs[f],
+                             truth, fm, dm);
+            }
+    free(g);
 }
 
 static int load(const char *name, oma_image *img)
@@ -247,7 +282,7 @@ static void test_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_comic_profile), cmocka_unit_test(test_screentone),
+        cmocka_unit_test(test_comic_profile), cmocka_unit_test(test_screentone), cmocka_unit_test(test_rotated_screens),
         cmocka_unit_test(test_photos_have_no_screentone), cmocka_unit_test(test_sample_counts),
         cmocka_unit_test(test_json),
     };
