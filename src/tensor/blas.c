@@ -12,9 +12,22 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void init_once(void) { openblas_set_num_threads(oma_threads()); }
+static int current = -1;
+
+static void init_once(void)
+{
+    openblas_set_num_threads(oma_threads());
+    __atomic_store_n(&current, oma_threads(), __ATOMIC_RELAXED);
+}
 
 void oma_blas_init(void) { pthread_once(&once, init_once); }
+
+void oma_blas_set_threads(int n)
+{
+    if (__atomic_load_n(&current, __ATOMIC_RELAXED) == n) return;
+    openblas_set_num_threads(n);
+    __atomic_store_n(&current, n, __ATOMIC_RELAXED);
+}
 
 const char *oma_blas_corename(void)
 {

@@ -10,6 +10,8 @@
 
 /* Sets OpenBLAS's thread count to oma_threads() once (idempotent, thread-safe). */
 void oma_blas_init(void);
+/* Sets OpenBLAS's thread count when it differs from the last one set (cheap to call often). */
+void oma_blas_set_threads(int n);
 
 /* If OPENBLAS_CORETYPE is set and OMA_KEEP_CORETYPE is not, unsets it and re-executes the
  * running program with the same arguments (from /proc/self/cmdline). Returns only when no

@@ -18,14 +18,86 @@
 
 int oma_cpu_attention(const oma_attn_args *a);   /* cpu_attention.c */
 
+/* GEMM. With several threads, OpenBLAS runs single-threaded and we split the product into
+ * column (or row) blocks over our own pool: one set of threads for everything, no OpenBLAS
+ * threads spinning against ours between calls. OMA_GEMM_SPLIT=0 leaves the threading to
+ * OpenBLAS instead (for comparison in bench/). */
+typedef struct {
+    int ta, tb;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    int64_t lda, ldb, ldc;
+    float *c;
+    int by_rows;
+} gemm_ctx;
+
+static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb,
+                beta, c, (blasint)ldc);
+}
+
+static void gemm_range(void *p, int64_t i0, int64_t i1)
+{
+    const gemm_ctx *g = p;
+    if (g->by_rows) {   /* rows [i0, i1) of C: rows of op(A) */
+        const float *a = g->ta ? g->a + i0 : g->a + i0 * g->lda;
+        sgemm(g->ta, g->tb, i1 - i0, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb, g->beta,
+              g->c + i0 * g->ldc, g->ldc);
+    } else {            /* columns [i0, i1) of C: columns of op(B) */
+        const float *b = g->tb ? g->b + i0 * g->ldb : g->b + i0;
+        sgemm(g->ta, g->tb, g->m, i1 - i0, g->k, g->alpha, g->a, g->lda, b, g->ldb, g->beta,
+              g->c + i0, g->ldc);
+    }
+}
+
+typedef struct {
+    const gemm_ctx *g;
+    int64_t grain, len;
+} split_ctx;
+
+static void split_range(void *p, int64_t b0, int64_t b1)
+{
+    const split_ctx *s = p;
+    int64_t i0 = b0 * s->grain, i1 = b1 * s->grain;
+    if (i1 > s->len) i1 = s->len;
+    if (i0 < i1) gemm_range((void *)s->g, i0, i1);
+}
+
+static int gemm_split(void)
+{
+    static int mode = -1;   /* benign race: every thread computes the same value */
+    if (mode < 0) {
+        const char *e = getenv("OMA_GEMM_SPLIT");
+        mode = (e && *e == '0') ? 0 : 1;
+    }
+    return mode;
+}
+
 static void cpu_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                      const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                      float *c, int64_t ldc)
 {
     oma_blas_init();
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb,
-                beta, c, (blasint)ldc);
+    int threads = oma_threads();
+    if (!gemm_split() || threads < 2 || (double)m * n * k < 4e6) {
+        oma_blas_set_threads(gemm_split() ? 1 : threads);
+        sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    oma_blas_set_threads(1);
+    gemm_ctx g = {ta, tb, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c, 0};
+    /* split the longer side, in blocks of at least 64 (a multiple of the kernels' widths) */
+    g.by_rows = m > n;
+    int64_t len = g.by_rows ? m : n;
+    int64_t pieces = threads, grain = (len + pieces - 1) / pieces;
+    grain = (grain + 63) / 64 * 64;
+    int64_t nblocks = (len + grain - 1) / grain;
+    split_ctx sc = {&g, grain, len};
+    oma_parallel_for(nblocks, 1, split_range, &sc);
 }
 
 /* ---- conv2d ---- */

@@ -69,10 +69,9 @@ static double *dalloc(int64_t n)
     return d;
 }
 
-static void test_gemm(void)
+static void gemm_case(int64_t M, int64_t N, int64_t K)
 {
     const oma_backend *b = oma_backend_cpu();
-    int64_t M = 37, N = 53, K = 29;
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             oma_tensor A = rnd(2, M, K, 0, 0, 1), B = rnd(2, K, N, 0, 0, 1), C = rnd(2, M, N, 0, 0, 1);
@@ -91,11 +90,21 @@ static void test_gemm(void)
                 }
             b->gemm(ta, tb, M, N, K, 1.5f, ta ? At.data : A.data, ta ? M : K, tb ? Bt.data : B.data,
                     tb ? K : N, 0.5f, C.data, N);
-            CHECK(close_to("gemm", C.data, want, M * N, 2e-5));
+            char what[64];
+            snprintf(what, sizeof what, "gemm %lldx%lldx%lld ta%d tb%d", (long long)M, (long long)N,
+                     (long long)K, ta, tb);
+            CHECK(close_to(what, C.data, want, M * N, 2e-5));
             free(want);
             oma_tensor_free(&A), oma_tensor_free(&B), oma_tensor_free(&C);
             oma_tensor_free(&At), oma_tensor_free(&Bt);
         }
+}
+
+static void test_gemm(void)
+{
+    gemm_case(37, 53, 29);       /* small: one call */
+    gemm_case(150, 300, 100);    /* split by columns over the pool (N > M) */
+    gemm_case(300, 70, 200);     /* split by rows (M > N) */
 }
 
 static void test_linear(void)
