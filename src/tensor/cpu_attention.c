@@ -1,7 +1,8 @@
 /* cpu_attention.c — fused scaled-dot-product attention for the CPU backend.
  *
  * The idea (FlashAttention's, on a CPU): never build the full [nq, nk] score matrix. Each task
- * takes one (batch, head, block of 32 queries), walks the keys in blocks of 64, and keeps for
+ * takes one (batch, head, block of 32 queries), walks the keys in blocks of 64 (K transposed and
+ * V packed once per head, zero-padded, shared by all query blocks), and keeps for
  * every query row a running max m, a running sum l and an unnormalised output O (the online
  * softmax): for a new block with scores S, m' = max(m, max S), O = O * e^(m - m') + e^(S - m') V,
  * l = l * e^(m - m') + sum e^(S - m'). Everything a block touches (a 32 x D query tile, a
@@ -80,6 +81,9 @@ typedef struct {
     const oma_attn_args *a;
     int64_t dp;             /* head_dim padded to a multiple of VL */
     int64_t qblocks;
+    int64_t nkp;            /* keys padded to a multiple of BK */
+    float *kt;              /* per (batch, head): K^T [dp][nkp], zero-padded, packed once */
+    float *vp;              /* per (batch, head): V [nkp][dp], zero-padded */
     int failed;
 } attn_ctx;
 
@@ -104,7 +108,8 @@ static inline __attribute__((always_inline)) float hsum(const v16 *v)
  * one key (or value) vector load feeding 8 FMAs with broadcast query (or probability) values. */
 #define R8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-__attribute__((target("avx512f"))) static void qk_avx512(const float *qp, const float *kt, float *s, int64_t dp)
+__attribute__((target("avx512f"))) static void qk_avx512(const float *qp, const float *kt, int64_t ldk, float *s,
+                                                        int64_t dp)
 {
     for (int r0 = 0; r0 < BQ; r0 += 8) {
         for (int jv = 0; jv < BK; jv += VL) {
@@ -112,7 +117,7 @@ __attribute__((target("avx512f"))) static void qk_avx512(const float *qp, const 
             R8(Z)
 #undef Z
             for (int64_t d = 0; d < dp; d++) {
-                __m512 kv = _mm512_loadu_ps(kt + d * BK + jv);
+                __m512 kv = _mm512_loadu_ps(kt + d * ldk + jv);
                 const float *q = qp + (int64_t)r0 * dp + d;
 #define F(i) a##i = _mm512_fmadd_ps(_mm512_set1_ps(q[(i) * dp]), kv, a##i);
                 R8(F)
@@ -149,7 +154,7 @@ __attribute__((target("avx512f"))) static void pv_avx512(const float *s, const f
 
 #define ATTN_FN attn_task_avx512
 #define ATTN_ATTR __attribute__((target("avx512f")))
-#define ATTN_QK(qp, kt, s, dp) qk_avx512(qp, kt, s, dp)
+#define ATTN_QK(qp, kt, ldk, s, dp) qk_avx512(qp, kt, ldk, s, dp)
 #define ATTN_PV(s, vp, op, dp, kn) pv_avx512(s, vp, op, dp, kn)
 #include "tensor/cpu_attention_body.h"
 
@@ -183,7 +188,7 @@ static attn_fn pick_kernel(void)
 static void attn_range(void *p, int64_t t0, int64_t t1)
 {
     attn_ctx *t = p;
-    size_t floats = (size_t)(2 * BQ * t->dp + 2 * t->dp * BK + BQ * BK);
+    size_t floats = (size_t)(2 * BQ * t->dp + BQ * BK);
     float *scratch = oma_aligned_alloc(floats * sizeof(float));
     if (!scratch) {
         __atomic_store_n(&t->failed, 1, __ATOMIC_RELAXED);
@@ -194,10 +199,37 @@ static void attn_range(void *p, int64_t t0, int64_t t1)
     oma_aligned_free(scratch);
 }
 
+/* Packs K^T and V of each (batch, head) once, for every query block to share. */
+static void pack_range(void *p, int64_t b0, int64_t b1)
+{
+    attn_ctx *t = p;
+    const oma_attn_args *a = t->a;
+    const int64_t D = a->head_dim, dp = t->dp, ld = t->nkp;
+    for (int64_t bh = b0; bh < b1; bh++) {
+        int64_t h = bh % a->heads, b = bh / a->heads;
+        float *kt = t->kt + bh * dp * ld, *vp = t->vp + bh * ld * dp;
+        memset(kt, 0, sizeof(float) * (size_t)(dp * ld));
+        memset(vp, 0, sizeof(float) * (size_t)(ld * dp));
+        for (int64_t j = 0; j < a->nk; j++) {
+            const float *ks = a->k + (b * a->nk + j) * a->ldk + h * D;
+            const float *vs = a->v + (b * a->nk + j) * a->ldv + h * D;
+            for (int64_t d = 0; d < D; d++) kt[d * ld + j] = ks[d];
+            memcpy(vp + j * dp, vs, sizeof(float) * (size_t)D);
+        }
+    }
+}
+
 int oma_cpu_attention(const oma_attn_args *a)
 {
     if (a->batch <= 0 || a->heads <= 0 || a->nq <= 0 || a->nk <= 0 || a->head_dim <= 0) return 0;
-    attn_ctx t = {a, (a->head_dim + VL - 1) / VL * VL, (a->nq + BQ - 1) / BQ, 0};
+    attn_ctx t = {a, (a->head_dim + VL - 1) / VL * VL, (a->nq + BQ - 1) / BQ, (a->nk + BK - 1) / BK * BK,
+                  NULL, NULL, 0};
+    size_t per = (size_t)(t.dp * t.nkp), bh = (size_t)(a->batch * a->heads);
+    t.kt = oma_aligned_alloc(2 * per * bh * sizeof(float));
+    if (!t.kt) return -1;
+    t.vp = t.kt + per * bh;
+    oma_parallel_for(a->batch * a->heads, 1, pack_range, &t);
     oma_parallel_for(a->batch * a->heads * t.qblocks, 1, attn_range, &t);
+    oma_aligned_free(t.kt);
     return __atomic_load_n(&t.failed, __ATOMIC_RELAXED) ? -1 : 0;
 }

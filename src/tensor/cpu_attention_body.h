@@ -16,9 +16,9 @@ ATTN_ATTR static void ATTN_FN(const attn_ctx *t, int64_t task, float *scratch)
 
     float *qp = scratch;                /* [BQ][dp], scaled */
     float *op = qp + BQ * dp;           /* [BQ][dp] */
-    float *kt = op + BQ * dp;           /* [dp][BK] */
-    float *vp = kt + dp * BK;           /* [BK][dp] */
-    float *s = vp + BK * dp;            /* [BQ][BK] */
+    float *s = op + BQ * dp;            /* [BQ][BK] */
+    const int64_t ldk = t->nkp;         /* row stride of the packed K^T */
+    const float *kt_all = t->kt + bh * dp * ldk, *vp_all = t->vp + bh * ldk * dp;
     float m[BQ], l[BQ];
 
     memset(qp, 0, sizeof(float) * BQ * dp);
@@ -36,25 +36,18 @@ ATTN_ATTR static void ATTN_FN(const attn_ctx *t, int64_t task, float *scratch)
     if (a->causal && q0 + qn < kend) kend = q0 + qn;   /* keys after the last query are masked */
     for (int64_t k0 = 0; k0 < kend; k0 += BK) {
         int64_t kn = kend - k0 < BK ? kend - k0 : BK;
-        /* pack K transposed and V, zero-padded */
-        memset(kt, 0, sizeof(float) * dp * BK);
-        memset(vp, 0, sizeof(float) * BK * dp);
-        for (int64_t j = 0; j < kn; j++) {
-            const float *ks = a->k + (b * a->nk + k0 + j) * a->ldk + h * D;
-            const float *vs = a->v + (b * a->nk + k0 + j) * a->ldv + h * D;
-            for (int64_t d = 0; d < D; d++) kt[d * BK + j] = ks[d];
-            memcpy(vp + j * dp, vs, sizeof(float) * (size_t)D);
-        }
+        const float *kt = kt_all + k0;          /* [dp][ldk], this block's 64 columns */
+        const float *vp = vp_all + k0 * dp;     /* [BK][dp] */
         /* S = Q K^T */
 #ifdef ATTN_QK
-        ATTN_QK(qp, kt, s, dp);
+        ATTN_QK(qp, kt, ldk, s, dp);
 #else
         for (int r0 = 0; r0 < BQ; r0 += RB) {
             for (int jv = 0; jv < BK; jv += VL) {
                 v16 acc[RB];
                 for (int r = 0; r < RB; r++) acc[r] = SPLAT(0.0f);
                 for (int64_t d = 0; d < dp; d++) {
-                    v16 kv = LD(kt + d * BK + jv);
+                    v16 kv = LD(kt + d * ldk + jv);
                     for (int r = 0; r < RB; r++) acc[r] += SPLAT(qp[(r0 + r) * dp + d]) * kv;
                 }
                 for (int r = 0; r < RB; r++) ST(s + (r0 + r) * BK + jv, acc[r]);
