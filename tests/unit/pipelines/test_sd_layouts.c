@@ -3,8 +3,10 @@
  * folder as config source), and on the folder with 16-bit weights kept in memory (half the
  * bytes, same pixels), then oma_generate from the prompt text (tokenizer + text encoder
  * included) for the DDIM fixture run; the 8-bit image must match diffusers' within mean 0.5 and
- * max 2 of 255. Then bad checkpoints: a single file missing one tensor, one with a tensor of the
+ * max 2 of 255; A1111 emphasis weights are applied to the right tokens with the mean kept.
+ * Then bad checkpoints: a single file missing one tensor, one with a tensor of the
  * wrong shape, and a truncated file must fail to load with an error naming the problem. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,41 @@ static void run_ddim(const char *what, const oma_sd_model *m)
     oma_image_free(&ref);
 }
 
+/* A1111 emphasis: "(city street:1.5)" scales those tokens' embeddings by 1.5 and the whole
+ * embedding is rescaled to keep its original mean. Checked against the formula on the ids and
+ * weights the tokenizer gives (the tokenizer itself is checked by sd-formats' tests). */
+static void check_emphasis(const oma_sd_model *m)
+{
+    char err[512];
+    oma_arena ar;
+    oma_arena_init(&ar, 1 << 20);
+    const char *prompt = "a (city street:1.5) at [night]";
+    oma_clip_tokens tk;
+    CHECK(oma_clip_encode_weighted(m->tok, prompt, &tk, err, sizeof err) == 0);
+    int weighted = 0;
+    for (int i = 0; i < OMA_CLIP_CONTEXT; i++) weighted += tk.weights[i] != 1.0f;
+    CHECK(weighted >= 3);
+    int32_t ids[OMA_CLIP_CONTEXT];
+    for (int i = 0; i < OMA_CLIP_CONTEXT; i++) ids[i] = tk.ids[i];
+    oma_tensor z, got;
+    CHECK(oma_clip_text_forward(&m->text, ids, 1, OMA_CLIP_CONTEXT, 0, &ar, &z, err, sizeof err) == 0);
+    CHECK(oma_generate_embed(m, prompt, 0, &ar, &got, err, sizeof err) == 0);
+    int64_t H = z.shape[2], n = oma_tensor_numel(&z);
+    double before = 0, after = 0;
+    for (int64_t i = 0; i < n; i++) before += z.data[i];
+    for (int64_t i = 0; i < n; i++) after += z.data[i] * tk.weights[i / H];
+    double f = before / after, maxerr = 0, gsum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double want = z.data[i] * tk.weights[i / H] * f;
+        maxerr = fmax(maxerr, fabs(want - got.data[i]));
+        gsum += got.data[i];
+    }
+    printf("  emphasis: %d weighted tokens, max err %.3g, mean kept %.6f vs %.6f\n", weighted, maxerr,
+           gsum / n, before / n);
+    CHECK(maxerr < 1e-4 && fabs(gsum - before) / n < 1e-5);
+    oma_arena_destroy(&ar);
+}
+
 /* Writes a copy of the single file with one tensor dropped (drop) or replaced by a wrong shape
  * (reshape); returns 0. */
 static int write_variant(const char *src, const char *dst, const char *drop, const char *reshape)
@@ -97,7 +134,10 @@ int main(void)
     oma_sd_model m;
     int rc0 = oma_sd_model_load(folder, NULL, 0, &m, err, sizeof err);
     CHECK(rc0 == 0);
-    if (rc0 == 0) run_ddim("folder", &m);
+    if (rc0 == 0) {
+        run_ddim("folder", &m);
+        check_emphasis(&m);
+    }
     else fprintf(stderr, "%s\n", err);
     oma_sd_model_free(&m);
 
