@@ -488,7 +488,7 @@ async function centre(locator) {
   return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
 }
 
-test('background: txt2img candidates from the tiny SD fixture model, one saved to the gallery (generate.* kinds)', async (t) => {
+test('background: txt2img and img2img candidates from the tiny SD fixture model, saved to the gallery with the photo (generate.* kinds)', async (t) => {
   const models = join(SOURCE_DIR, 'tests', 'fixtures', 'sd', 'tiny-sd');
   const sd = await startServer({ env: { OMA_MODELS: models } });
   try {
@@ -528,6 +528,41 @@ test('background: txt2img candidates from the tiny SD fixture model, one saved t
     await shot('browser-background-generated.png');
     await page.getByRole('link', { name: 'Gallery' }).click();
     await page.getByTestId('asset').filter({ hasText: 'Harbour dawn' }).waitFor();
+
+    // img2img from a photo: one job per candidate strength; the saved one keeps the photo beside it.
+    if (caps.kinds.some((k) => k.name === 'generate.img2img' && k.available)) {
+      await page.getByRole('link', { name: 'Background' }).click();
+      await page.locator('main input[type=file]').setInputFiles({ name: 'quay.png', mimeType: 'image/png',
+        buffer: makePng(256, 256, (x, y) => [(x * 7) % 256, (y * 3) % 256, ((x + y) * 5) % 256]) });
+      await page.locator('main figcaption', { hasText: '256×256' }).waitFor();
+      await page.getByLabel('Candidates').fill('2');
+      // The form kept the prompt and settings from the txt2img run across the page switch; 2 steps
+      // at strength 0.45 would run no step at all, which the form says before asking the server.
+      assert.equal(await page.getByLabel('Prompt', { exact: true }).inputValue(), 'a harbour at dawn, (clean lines:1.2)');
+      await page.getByRole('button', { name: 'Generate' }).click();
+      await page.getByRole('alert').filter({ hasText: 'runs no denoising step' }).waitFor();
+      await page.getByLabel('Steps').fill('4');
+      await page.getByRole('button', { name: 'Generate' }).click();
+      await page.getByText('Strength 0.65').waitFor();
+      await page.waitForFunction(() => {
+        const jobs = [...document.querySelectorAll('[data-testid=job]')];
+        return jobs.length === 2 && jobs.every((j) => j.getAttribute('data-status') !== 'running');
+      }, null, { timeout: 300000 });
+      const cards = page.getByTestId('job');
+      for (let i = 0; i < 2; i++) {
+        assert.equal(await cards.nth(i).getAttribute('data-status'), 'succeeded', await cards.nth(i).getByTestId('job-message').textContent());
+      }
+      const strong = cards.filter({ hasText: 'Strength 0.65' }).getByTestId('job-output').first();
+      await strong.getByRole('button', { name: 'Save to gallery' }).click();
+      await strong.getByLabel('Asset name').fill('Quay strong');
+      await strong.getByRole('button', { name: 'Save', exact: true }).click();
+      await strong.getByText('Saved to “Quay strong”').waitFor();
+      await page.getByRole('link', { name: 'Gallery' }).click();
+      const asset = page.getByTestId('asset').filter({ hasText: 'Quay strong' });
+      await asset.waitFor();
+      await page.waitForFunction((el) => el.complete && el.naturalWidth === 256, await asset.getByTestId('asset-inputs').locator('img').elementHandle());
+      await shot('browser-background-img2img-gallery.png');
+    }
   } finally {
     await sd.stop();
     assert.doesNotMatch(sd.log(), /AddressSanitizer|LeakSanitizer|runtime error:/);

@@ -8,7 +8,7 @@ import { ImagePicker } from '../components/ImagePicker';
 import { JobView } from '../components/JobView';
 import { NeedWebtoon, Unavailable } from '../components/Unavailable';
 import { useSession } from '../session';
-import { isJobRefs, isStringOrNull, useStoredState } from '../stored';
+import { isJobRefs, isString, isStringOrNull, isUploads, useStoredForm, useStoredState } from '../stored';
 
 const SAMPLERS = ['DPM++ 2M Karras', 'Euler a', 'DDIM'];
 // img2img candidates spread over these strengths: low keeps the photo, high follows the prompt.
@@ -50,16 +50,21 @@ export function BackgroundPage() {
 
 function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean }) {
   const s = useSession();
-  const [photo, setPhoto] = useState<Upload[]>([]);
-  const [prompt, setPrompt] = useState('');
-  const [negative, setNegative] = useState('lowres, blurry, text, watermark');
-  const [sampler, setSampler] = useState(SAMPLERS[0]);
-  const [steps, setSteps] = useState(20);
-  const [cfg, setCfg] = useState(7.5);
-  const [seed, setSeed] = useState(() => Math.floor(Math.random() * 2 ** 31));
-  const [size, setSize] = useState(512);
-  const [count, setCount] = useState(4);
-  const [photoCount, setPhotoCount] = useState(6);
+  const [photo, setPhoto] = useStoredState<Upload[]>(`oma.${s.artist?.id}.background.photo`, [], isUploads);
+  const [f, set] = useStoredForm(`oma.${s.artist?.id}.background.form`, {
+    prompt: '', negative: 'lowres, blurry, text, watermark', sampler: SAMPLERS[0], steps: 20, cfg: 7.5,
+    seed: Math.floor(Math.random() * 2 ** 31), size: 512, count: 4, photoCount: 6,
+  });
+  const { prompt, negative, sampler, steps, cfg, seed, size, count, photoCount } = f;
+  const setPrompt = (v: string) => set('prompt', v);
+  const setNegative = (v: string) => set('negative', v);
+  const setSampler = (v: string) => set('sampler', v);
+  const setSteps = (v: number) => set('steps', v);
+  const setCfg = (v: number) => set('cfg', v);
+  const setSeed = (v: number) => set('seed', v);
+  const setSize = (v: number) => set('size', v);
+  const setCount = (v: number) => set('count', v);
+  const setPhotoCount = (v: number) => set('photoCount', v);
   const [jobs, setJobs] = useStoredState(`oma.${s.artist?.id}.${s.webtoon?.id}.background.jobs`, [] as Array<{ id: string; title: string }>, isJobRefs);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -68,6 +73,9 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
     if (!prompt.trim()) { setError('Describe the background in the prompt.'); return; }
     if (photo.length > 0 && !canImg) { setError('This server cannot run img2img; remove the photo to draw from the prompt.'); return; }
     if (photo.length === 0 && !canTxt) { setError('This server only runs img2img: add a photo.'); return; }
+    if (photo.length > 0 && Math.floor(steps * Math.min(...strengths(photoCount))) < 1) {
+      setError(`With ${steps} steps, strength ${Math.min(...strengths(photoCount))} runs no denoising step: use more steps.`); return;
+    }
     setBusy(true); setError(null);
     const base = { prompt: prompt.trim(), negative, sampler, steps, cfg, seed, width: size, height: size };
     try {
@@ -90,9 +98,9 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
       <section className="card stack">
         <h2>Generate a background</h2>
         <ImagePicker label={canImg ? 'Photo (optional, for img2img)' : 'Photo'} uploads={photo} onChange={setPhoto} />
-        <label>Prompt<textarea rows={3} value={prompt} maxLength={2000} onChange={(e) => setPrompt(e.target.value)}
+        <label>Prompt<textarea aria-label="Prompt" rows={3} value={prompt} maxLength={2000} onChange={(e) => setPrompt(e.target.value)}
           placeholder="a quiet school corridor at dusk, webtoon background, clean lines" /></label>
-        <label>Negative prompt<textarea rows={2} value={negative} maxLength={2000} onChange={(e) => setNegative(e.target.value)} /></label>
+        <label>Negative prompt<textarea aria-label="Negative prompt" rows={2} value={negative} maxLength={2000} onChange={(e) => setNegative(e.target.value)} /></label>
         <div className="grid-form">
           <label>Sampler<select value={sampler} onChange={(e) => setSampler(e.target.value)}>{SAMPLERS.map((x) => <option key={x}>{x}</option>)}</select></label>
           <label>Steps<input type="number" min={1} max={150} value={steps} onChange={(e) => setSteps(clampInt(e.target.value, 1, 150, 20))} /></label>
@@ -118,18 +126,24 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
 
 function LineartForm() {
   const s = useSession();
-  const [photo, setPhoto] = useState<Upload[]>([]);
+  const [photo, setPhoto] = useStoredState<Upload[]>(`oma.${s.artist?.id}.lineart.photo`, [], isUploads);
   const [styles, setStyles] = useState<Style[]>([]);
-  const [styleId, setStyleId] = useState('');
-  const [lineWidth, setLineWidth] = useState(2);
-  const [lineThreshold, setLineThreshold] = useState(0.5);
-  const [toneLevels, setToneLevels] = useState(3);
-  const [toneType, setToneType] = useState<'none' | 'dots' | 'lines'>('dots');
-  const [toneSpacing, setToneSpacing] = useState(6);   // px between dots/lines (frequency = 1/spacing)
-  const [toneAngle, setToneAngle] = useState(45);
-  const [color, setColor] = useState(true);
-  const [psd, setPsd] = useState(false);
-  const [useStyleValues, setUseStyleValues] = useState(true);
+  const [styleId, setStyleId] = useStoredState<string>(`oma.${s.artist?.id}.${s.webtoon?.id}.lineart.style`, '', isString);
+  const [f, set] = useStoredForm(`oma.${s.artist?.id}.lineart.form`, {
+    lineWidth: 2, lineThreshold: 0.5, toneLevels: 3, toneType: 'dots', toneSpacing: 6, toneAngle: 45,
+    color: true as boolean, psd: false as boolean, useStyleValues: true as boolean,
+  });
+  const { lineWidth, lineThreshold, toneLevels, toneSpacing, toneAngle, color, psd, useStyleValues } = f;
+  const toneType = (['none', 'dots', 'lines'].includes(f.toneType) ? f.toneType : 'dots') as 'none' | 'dots' | 'lines';
+  const setLineWidth = (v: number) => set('lineWidth', v);
+  const setLineThreshold = (v: number) => set('lineThreshold', v);
+  const setToneLevels = (v: number) => set('toneLevels', v);
+  const setToneType = (v: string) => set('toneType', v);
+  const setToneSpacing = (v: number) => set('toneSpacing', v);
+  const setToneAngle = (v: number) => set('toneAngle', v);
+  const setColor = (v: boolean) => set('color', v);
+  const setPsd = (v: boolean) => set('psd', v);
+  const setUseStyleValues = (v: boolean) => set('useStyleValues', v);
   const [jobId, setJobId] = useStoredState<string | null>(`oma.${s.artist?.id}.${s.webtoon?.id}.lineart.job`, null, isStringOrNull);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);

@@ -10,10 +10,7 @@ import { JobView } from '../components/JobView';
 import { useSession } from '../session';
 import { PoseEditor } from '../pose/PoseEditor';
 import { BODY_NAMES, PoseError, addBodyPoint, addPerson, removePerson, clonePose, defaultPose, downloadBlob, isPoseOrNull, parsePose, poseToPng, toOpenPose, type Pose } from '../pose/openpose';
-import { isJobRefs, isStringOrNull, useStoredState } from '../stored';
-
-const isUploads = (v: unknown): v is Upload[] => Array.isArray(v) && v.length <= 1 && v.every((u) =>
-  u && typeof u === 'object' && typeof (u as Upload).id === 'string' && typeof (u as Upload).width === 'number' && typeof (u as Upload).height === 'number');
+import { isJobRefs, isStringOrNull, isUploads, useStoredState } from '../stored';
 
 export function PosePage() {
   const s = useSession();

@@ -6,11 +6,11 @@ import { ImagePicker } from '../components/ImagePicker';
 import { JobView } from '../components/JobView';
 import { Unavailable } from '../components/Unavailable';
 import { useSession } from '../session';
-import { isJobRefs, useStoredState, type JobRef } from '../stored';
+import { isJobRefs, isUploads, useStoredState, type JobRef } from '../stored';
 
 export function ToolsPage() {
   const s = useSession();
-  const [uploads, setUploads] = useState<Upload[]>([]);
+  const [uploads, setUploads] = useStoredState<Upload[]>(`oma.${s.artist?.id}.tools.photo`, [], isUploads);
   const [maxSide, setMaxSide] = useState(1024);
   const [fit, setFit] = useState<'contain' | 'cover' | 'none'>('contain');
   const [multiple, setMultiple] = useState(8);
