@@ -48,6 +48,14 @@ int oma_route_dberr(oma_req *r, const char *what);
 /* 1 if the row `SELECT 1 FROM <table> WHERE id = ? AND artist_id = ?` exists, 0 if not,
  * -1 on error (table is one of ours, never user input). */
 int oma_route_owned(oma_req *r, const char *table, const char *id);
+/* 0 when the artist owns row id of table; else replies (404 "no such <what>", or 500 while
+ * "finding the <what>") and returns -1. */
+int oma_route_require_owned(oma_req *r, const char *table, const char *id, const char *what);
+/* Steps st (prepared and bound; its first column an id), finalises it and returns the array of
+ * one(db, id, artist) for each row, leaving out rows gone in between. NULL when it failed, after
+ * replying (500 "while <what>" for the db). */
+json_t *oma_route_list(oma_req *r, oma_stmt *st, const char *what,
+                       json_t *(*one)(oma_db *db, const char *id, const char *artist_id));
 /* Reads the whole object at key (bounded); replies on failure; returns 0 ok. */
 int oma_route_storage_get(oma_req *r, const char *key, size_t max, uint8_t **data, size_t *len);
 /* Parses a non-negative integer query parameter within [lo, hi], default def. -1 (replied) if bad. */

@@ -48,17 +48,6 @@ static json_t *asset_json(oma_db *db, const char *id, const char *artist_id)
     return o;
 }
 
-static int owned_webtoon(oma_req *r, const char *id)
-{
-    int own = oma_route_owned(r, "webtoons", id);
-    if (own < 0) return oma_route_dberr(r, "finding the webtoon");
-    if (own == 0) {
-        oma_reply_error(r, 404, "not_found", "no such webtoon");
-        return -1;
-    }
-    return 0;
-}
-
 static int insert_input(oma_db *db, const char *asset, const char *name, const char *upload)
 {
     oma_stmt *st = NULL;
@@ -132,7 +121,7 @@ void oma_route_asset_create(oma_req *r)
             oma_reply_error(r, 400, "bad_request", "name must not contain control characters");
             goto out;
         }
-    if (owned_webtoon(r, webtoon) != 0) goto out;
+    if (oma_route_require_owned(r, "webtoons", webtoon, "webtoon") != 0) goto out;
     if (!oma_http_id_valid(job_id) || !(job = oma_jobs_get_json(r->db, job_id, r->artist_id))) {
         oma_reply_error(r, 404, "not_found", "no such job");
         goto out;
@@ -207,7 +196,7 @@ void oma_route_asset_list(oma_req *r)
     if (oma_route_query_int(r, "limit", 1, 100, 20, &limit) != 0 ||
         oma_route_query_int(r, "offset", 0, 1000000000L, 0, &offset) != 0)
         return;
-    if (owned_webtoon(r, webtoon) != 0) return;
+    if (oma_route_require_owned(r, "webtoons", webtoon, "webtoon") != 0) return;
     oma_stmt *st = NULL;
     int64_t total = 0;
     if (oma_db_prepare(r->db, "SELECT COUNT(*) FROM assets WHERE webtoon_id = ? AND artist_id = ?", &st) != 0) {
@@ -227,29 +216,8 @@ void oma_route_asset_list(oma_req *r)
     oma_stmt_bind_text(st, 2, r->artist_id);
     oma_stmt_bind_int(st, 3, limit);
     oma_stmt_bind_int(st, 4, offset);
-    json_t *ids = json_array();
-    int rc = 0;
-    while (ids && (rc = oma_stmt_step(st)) == 1)
-        json_array_append_new(ids, json_string(oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : ""));
-    oma_stmt_finalize(st);
-    if (!ids || rc < 0) {
-        json_decref(ids);
-        oma_route_dberr(r, "listing assets");
-        return;
-    }
-    json_t *arr = json_array();
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v) {
-        json_t *a = asset_json(r->db, json_string_value(v), r->artist_id);
-        if (a && arr) json_array_append_new(arr, a);
-        else json_decref(a);
-    }
-    json_decref(ids);
-    if (!arr) {
-        oma_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
+    json_t *arr = oma_route_list(r, st, "listing assets", asset_json);
+    if (!arr) return;
     oma_reply_json(r, 200, json_pack("{s:o,s:I,s:i,s:i}", "assets", arr, "total", (json_int_t)total,
                                      "limit", (int)limit, "offset", (int)offset));
 }
@@ -314,12 +282,7 @@ void oma_route_asset_delete(oma_req *r)
 {
     const char *id = oma_route_id(r, 0, "asset");
     if (!id) return;
-    int own = oma_route_owned(r, "assets", id);
-    if (own <= 0) {
-        if (own < 0) oma_route_dberr(r, "finding the asset");
-        else oma_reply_error(r, 404, "not_found", "no such asset");
-        return;
-    }
+    if (oma_route_require_owned(r, "assets", id, "asset") != 0) return;
     oma_stmt *st = NULL;
     int ok = oma_db_begin(r->db) == 0;
     if (ok && oma_db_prepare(r->db, "DELETE FROM asset_inputs WHERE asset_id = ?", &st) == 0) {

@@ -138,29 +138,8 @@ void oma_route_job_list(oma_req *r)
     }
     oma_stmt_bind_text(st, 1, r->artist_id);
     oma_stmt_bind_int(st, 2, limit);
-    json_t *ids = json_array();
-    int rc = 0;
-    while (ids && (rc = oma_stmt_step(st)) == 1)
-        json_array_append_new(ids, json_string(oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : ""));
-    oma_stmt_finalize(st);
-    if (!ids || rc < 0) {
-        json_decref(ids);
-        oma_route_dberr(r, "listing jobs");
-        return;
-    }
-    json_t *arr = json_array();
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v) {
-        json_t *j = oma_jobs_get_json(r->db, json_string_value(v), r->artist_id);
-        if (j && arr) json_array_append_new(arr, j);
-        else json_decref(j);
-    }
-    json_decref(ids);
-    if (!arr) {
-        oma_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
+    json_t *arr = oma_route_list(r, st, "listing jobs", oma_jobs_get_json);
+    if (!arr) return;
     oma_reply_json(r, 200, json_pack("{s:o}", "jobs", arr));
 }
 
@@ -197,12 +176,7 @@ void oma_route_job_events(oma_req *r)
 {
     const char *id = oma_route_id(r, 0, "job");
     if (!id) return;
-    int own = oma_route_owned(r, "jobs", id);
-    if (own <= 0) {
-        if (own < 0) oma_route_dberr(r, "finding the job");
-        else oma_reply_error(r, 404, "not_found", "no such job");
-        return;
-    }
+    if (oma_route_require_owned(r, "jobs", id, "job") != 0) return;
     oma_http_sse_job(r, id);
 }
 
@@ -210,12 +184,7 @@ void oma_route_job_events(oma_req *r)
 static void send_job_file(oma_req *r, const char *sql, const char *id, const char *name,
                           const char *what)
 {
-    int own = oma_route_owned(r, "jobs", id);
-    if (own <= 0) {
-        if (own < 0) oma_route_dberr(r, "finding the job");
-        else oma_reply_error(r, 404, "not_found", "no such job");
-        return;
-    }
+    if (oma_route_require_owned(r, "jobs", id, "job") != 0) return;
     oma_stmt *st = NULL;
     if (oma_db_prepare(r->db, sql, &st) != 0) {
         oma_route_dberr(r, what);

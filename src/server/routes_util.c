@@ -1,5 +1,5 @@
 /* routes_util.c — small helpers every route group uses: id checks, ownership checks,
- * bounded storage reads, query integers, the upload metadata object. */
+ * bounded storage reads, id lists, query integers, the upload metadata object. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +35,45 @@ int oma_route_owned(oma_req *r, const char *table, const char *id)
     int rc = oma_stmt_step(st);
     oma_stmt_finalize(st);
     return rc;
+}
+
+int oma_route_require_owned(oma_req *r, const char *table, const char *id, const char *what)
+{
+    int own = oma_route_owned(r, table, id);
+    if (own > 0) return 0;
+    if (own < 0) {
+        char doing[96];
+        snprintf(doing, sizeof doing, "finding the %s", what);
+        return oma_route_dberr(r, doing);
+    }
+    oma_reply_error(r, 404, "not_found", "no such %s", what);
+    return -1;
+}
+
+json_t *oma_route_list(oma_req *r, oma_stmt *st, const char *what,
+                       json_t *(*one)(oma_db *db, const char *id, const char *artist_id))
+{
+    json_t *ids = json_array();
+    int rc = 0;
+    while (ids && (rc = oma_stmt_step(st)) == 1)
+        json_array_append_new(ids, json_string(oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : ""));
+    oma_stmt_finalize(st);
+    if (!ids || rc < 0) {
+        json_decref(ids);
+        oma_route_dberr(r, what);
+        return NULL;
+    }
+    json_t *arr = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) {
+        json_t *o = one(r->db, json_string_value(v), r->artist_id);
+        if (o && arr) json_array_append_new(arr, o);
+        else json_decref(o);
+    }
+    json_decref(ids);
+    if (!arr) oma_reply_error(r, 500, "internal", "out of memory");
+    return arr;
 }
 
 int oma_route_storage_get(oma_req *r, const char *key, size_t max, uint8_t **data, size_t *len)

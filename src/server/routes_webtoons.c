@@ -70,7 +70,7 @@ static json_t *samples_json(oma_db *db, const char *webtoon_id, const char *arti
 }
 
 /* The webtoon object with samples and styles, or NULL when absent (or on error). */
-static json_t *webtoon_json(oma_db *db, const char *id, const char *artist_id, int full)
+static json_t *webtoon_json(oma_db *db, const char *id, const char *artist_id)
 {
     oma_stmt *st = NULL;
     if (oma_db_prepare(db, "SELECT id, name, description, created_at FROM webtoons "
@@ -86,7 +86,7 @@ static json_t *webtoon_json(oma_db *db, const char *id, const char *artist_id, i
                       "created_at", c[3]);
     }
     oma_stmt_finalize(st);
-    if (o && full) {
+    if (o) {
         json_t *s = samples_json(db, id, artist_id), *y = styles_json(db, id);
         if (!s || !y) {
             json_decref(s);
@@ -133,7 +133,7 @@ void oma_route_webtoon_create(oma_req *r)
         oma_route_dberr(r, "creating the webtoon");
         return;
     }
-    json_t *o = webtoon_json(r->db, id, r->artist_id, 1);
+    json_t *o = webtoon_json(r->db, id, r->artist_id);
     if (!o) {
         oma_route_dberr(r, "reading the webtoon");
         return;
@@ -150,29 +150,8 @@ void oma_route_webtoon_list(oma_req *r)
         return;
     }
     oma_stmt_bind_text(st, 1, r->artist_id);
-    json_t *ids = json_array();
-    int rc = 0;
-    while (ids && (rc = oma_stmt_step(st)) == 1)
-        json_array_append_new(ids, json_string(oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : ""));
-    oma_stmt_finalize(st);
-    if (!ids || rc < 0) {
-        json_decref(ids);
-        oma_route_dberr(r, "listing webtoons");
-        return;
-    }
-    json_t *arr = json_array();
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v) {
-        json_t *w = webtoon_json(r->db, json_string_value(v), r->artist_id, 1);
-        if (w && arr) json_array_append_new(arr, w);
-        else json_decref(w);
-    }
-    json_decref(ids);
-    if (!arr) {
-        oma_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
+    json_t *arr = oma_route_list(r, st, "listing webtoons", webtoon_json);
+    if (!arr) return;
     oma_reply_json(r, 200, json_pack("{s:o}", "webtoons", arr));
 }
 
@@ -180,7 +159,7 @@ void oma_route_webtoon_get(oma_req *r)
 {
     const char *id = oma_route_id(r, 0, "webtoon");
     if (!id) return;
-    json_t *o = webtoon_json(r->db, id, r->artist_id, 1);
+    json_t *o = webtoon_json(r->db, id, r->artist_id);
     if (!o) {
         oma_reply_error(r, 404, "not_found", "no such webtoon");
         return;
@@ -203,15 +182,7 @@ void oma_route_webtoon_delete(oma_req *r)
 {
     const char *id = oma_route_id(r, 0, "webtoon");
     if (!id) return;
-    int own = oma_route_owned(r, "webtoons", id);
-    if (own < 0) {
-        oma_route_dberr(r, "finding the webtoon");
-        return;
-    }
-    if (own == 0) {
-        oma_reply_error(r, 404, "not_found", "no such webtoon");
-        return;
-    }
+    if (oma_route_require_owned(r, "webtoons", id, "webtoon") != 0) return;
     if (oma_db_begin(r->db) != 0) {
         oma_route_dberr(r, "deleting the webtoon");
         return;
@@ -241,15 +212,7 @@ void oma_route_sample_add(oma_req *r)
     const char *u = oma_json_str(b, "upload_id");
     snprintf(upload, sizeof upload, "%s", u && strlen(u) < sizeof upload ? u : "");
     json_decref(b);
-    int own = oma_route_owned(r, "webtoons", id);
-    if (own < 0) {
-        oma_route_dberr(r, "finding the webtoon");
-        return;
-    }
-    if (own == 0) {
-        oma_reply_error(r, 404, "not_found", "no such webtoon");
-        return;
-    }
+    if (oma_route_require_owned(r, "webtoons", id, "webtoon") != 0) return;
     if (!oma_http_id_valid(upload)) {
         oma_reply_error(r, 404, "not_found", "no such upload");
         return;
@@ -289,12 +252,7 @@ void oma_route_sample_delete(oma_req *r)
     const char *id = oma_route_id(r, 0, "webtoon");
     const char *upload = id ? oma_route_id(r, 1, "sample") : NULL;
     if (!upload) return;
-    int own = oma_route_owned(r, "webtoons", id);
-    if (own <= 0) {
-        if (own < 0) oma_route_dberr(r, "finding the webtoon");
-        else oma_reply_error(r, 404, "not_found", "no such webtoon");
-        return;
-    }
+    if (oma_route_require_owned(r, "webtoons", id, "webtoon") != 0) return;
     if (exec_bound(r->db, "DELETE FROM webtoon_samples WHERE webtoon_id = ? AND upload_id = ?", id,
                    upload) != 0) {
         oma_route_dberr(r, "removing the sample");
@@ -311,12 +269,7 @@ void oma_route_styles_list(oma_req *r)
 {
     const char *id = oma_route_id(r, 0, "webtoon");
     if (!id) return;
-    int own = oma_route_owned(r, "webtoons", id);
-    if (own <= 0) {
-        if (own < 0) oma_route_dberr(r, "finding the webtoon");
-        else oma_reply_error(r, 404, "not_found", "no such webtoon");
-        return;
-    }
+    if (oma_route_require_owned(r, "webtoons", id, "webtoon") != 0) return;
     json_t *s = styles_json(r->db, id);
     if (!s) {
         oma_route_dberr(r, "listing styles");
