@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipelines/image_job.h"
 #include "pipelines/job_kind.h"
 
 oma_normalize_opts oma_normalize_defaults(void)
@@ -194,54 +195,25 @@ static int kind_run(oma_job_ctx *ctx)
 {
     oma_normalize_opts o;
     oma_image src = {0}, out = {0};
-    uint8_t *png = NULL;
-    size_t png_len = 0;
     int rc = -1;
     char err[256] = "";
     if (oma_normalize_opts_from_json(ctx->params, &o, err, sizeof err) != 0) {
         snprintf(ctx->error, sizeof ctx->error, "invalid params: %s", err);
         return -1;
     }
-    const oma_job_input *in = oma_job_input_find(ctx, "image");
-    if (!in) {
-        snprintf(ctx->error, sizeof ctx->error, "missing input: image");
-        return -1;
-    }
-    if (ctx->progress && ctx->progress(ctx, 0.05, "decoding", NULL, 0)) goto cancelled;
-    if (oma_image_decode(in->data, in->len, 0, 1, NULL, &src, err, sizeof err) != 0) {
-        snprintf(ctx->error, sizeof ctx->error, "image: %s", err);
+    if (oma_image_job_decode(ctx, "image", &src) != 0) goto done;
+    if (ctx->progress && ctx->progress(ctx, 0.3, "resizing", NULL, 0)) {
+        snprintf(ctx->error, sizeof ctx->error, "cancelled");
         goto done;
     }
-    if (ctx->progress && ctx->progress(ctx, 0.3, "resizing", NULL, 0)) goto cancelled;
     if (oma_normalize_image(&src, &o, &out, err, sizeof err) != 0) {
         snprintf(ctx->error, sizeof ctx->error, "%s", err);
         goto done;
     }
-    if (ctx->progress && ctx->progress(ctx, 0.7, "encoding", NULL, 0)) goto cancelled;
-    if (oma_image_encode_png(&out, NULL, NULL, &png, &png_len, err, sizeof err) != 0) {
-        snprintf(ctx->error, sizeof ctx->error, "%s", err);
-        goto done;
-    }
-    if (!ctx->add_output || ctx->add_output(ctx, "image.png", "image/png", png, png_len) != 0) {
-        snprintf(ctx->error, sizeof ctx->error, "could not store image.png");
-        goto done;
-    }
-    json_t *res = json_pack("{s:i,s:i,s:i,s:i}", "width", out.w, "height", out.h, "source_width", src.w,
-                            "source_height", src.h);
-    if (!res) {
-        snprintf(ctx->error, sizeof ctx->error, "out of memory");
-        goto done;
-    }
-    json_decref(ctx->result);
-    ctx->result = res;
-    if (ctx->progress && ctx->progress(ctx, 1.0, "done", NULL, 0)) goto cancelled;
-    rc = 0;
-    goto done;
-cancelled:
-    snprintf(ctx->error, sizeof ctx->error, "cancelled");
-    rc = -1;
+    rc = oma_image_job_finish(ctx, 0.7, &out,
+                              json_pack("{s:i,s:i,s:i,s:i}", "width", out.w, "height", out.h,
+                                        "source_width", src.w, "source_height", src.h));
 done:
-    free(png);
     oma_image_free(&out);
     oma_image_free(&src);
     return rc;

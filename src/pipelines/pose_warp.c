@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipelines/image_job.h"
 #include "pipelines/job_kind.h"
 
 oma_warp_opts oma_warp_defaults(void)
@@ -163,54 +164,26 @@ static int kind_run(oma_job_ctx *ctx)
     oma_image img = {0}, out = {0};
     oma_pose from = {0}, to = {0};
     oma_warp_opts o = oma_warp_defaults();
-    uint8_t *png = NULL;
-    size_t png_len = 0;
     char err[256] = "";
     int rc = -1;
-    const oma_job_input *in = oma_job_input_find(ctx, "image");
-    if (!in) {
-        snprintf(ctx->error, sizeof ctx->error, "missing input: image");
-        return -1;
-    }
-    if (ctx->progress && ctx->progress(ctx, 0.05, "decoding", NULL, 0)) goto cancelled;
-    if (oma_image_decode(in->data, in->len, 0, 1, NULL, &img, err, sizeof err) != 0) {
-        snprintf(ctx->error, sizeof ctx->error, "image: %s", err);
-        goto done;
-    }
+    if (oma_image_job_decode(ctx, "image", &img) != 0) goto done;
     if (read_grid(ctx->params, &o.grid, err, sizeof err) != 0 ||
         read_poses(ctx->params, img.w, img.h, &from, &to, err, sizeof err) != 0) {
         snprintf(ctx->error, sizeof ctx->error, "%s", err);
         goto done;
     }
-    if (ctx->progress && ctx->progress(ctx, 0.2, "warping", NULL, 0)) goto cancelled;
+    if (ctx->progress && ctx->progress(ctx, 0.2, "warping", NULL, 0)) {
+        snprintf(ctx->error, sizeof ctx->error, "cancelled");
+        goto done;
+    }
     if (oma_pose_warp(&img, &from, &to, &o, &out, err, sizeof err) != 0) {
         snprintf(ctx->error, sizeof ctx->error, "%s", err);
         goto done;
     }
-    if (ctx->progress && ctx->progress(ctx, 0.8, "encoding", NULL, 0)) goto cancelled;
-    if (oma_image_encode_png(&out, NULL, NULL, &png, &png_len, err, sizeof err) != 0) {
-        snprintf(ctx->error, sizeof ctx->error, "%s", err);
-        goto done;
-    }
-    if (!ctx->add_output || ctx->add_output(ctx, "image.png", "image/png", png, png_len) != 0) {
-        snprintf(ctx->error, sizeof ctx->error, "could not store image.png");
-        goto done;
-    }
-    json_t *res = json_pack("{s:i,s:i,s:s}", "width", out.w, "height", out.h, "method", "mls-rigid-mesh");
-    if (!res) {
-        snprintf(ctx->error, sizeof ctx->error, "out of memory");
-        goto done;
-    }
-    json_decref(ctx->result);
-    ctx->result = res;
-    if (ctx->progress && ctx->progress(ctx, 1.0, "done", NULL, 0)) goto cancelled;
-    rc = 0;
-    goto done;
-cancelled:
-    snprintf(ctx->error, sizeof ctx->error, "cancelled");
-    rc = -1;
+    rc = oma_image_job_finish(ctx, 0.8, &out,
+                              json_pack("{s:i,s:i,s:s}", "width", out.w, "height", out.h,
+                                        "method", "mls-rigid-mesh"));
 done:
-    free(png);
     oma_image_free(&img);
     oma_image_free(&out);
     oma_pose_free(&from);
