@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "formats/fail.h"  /* oma_fail: how the codecs and their users fill err */
+
 typedef struct oma_image {
     int w, h, c;        /* width, height, channels (1, 3 or 4) */
     uint8_t *px;        /* w*h*c bytes, owned */
@@ -84,7 +86,5 @@ int oma_image_webp_decode(const uint8_t *data, size_t len, const oma_image_limit
 /* Checks w x h against lim (NULL = defaults); -1 with "<fmt>: ..." in err when refused. */
 int oma_image_check_limits(const char *fmt, int w, int h, const oma_image_limits *lim,
                            char *err, size_t errlen);
-/* snprintf into err when err is not NULL; returns -1 so callers can `return oma_image_err(..)`. */
-int oma_image_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -7,23 +7,11 @@
 #include "formats/image.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define OMA_IMAGE_MAX_FILE (256u << 20)   /* a file larger than this is not an image we take */
-
-int oma_image_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 oma_image_limits oma_image_default_limits(void)
 {
@@ -36,9 +24,9 @@ int oma_image_check_limits(const char *fmt, int w, int h, const oma_image_limits
 {
     oma_image_limits d = oma_image_default_limits();
     if (!lim) lim = &d;
-    if (w <= 0 || h <= 0) return oma_image_err(err, errlen, "%s: invalid size %dx%d", fmt, w, h);
+    if (w <= 0 || h <= 0) return oma_fail(err, errlen, "%s: invalid size %dx%d", fmt, w, h);
     if (w > lim->max_side || h > lim->max_side || (int64_t)w * h > lim->max_pixels)
-        return oma_image_err(err, errlen,
+        return oma_fail(err, errlen,
                              "%s: image is %dx%d, over the limit (%d per side, %lld pixels): "
                              "refused before decoding (decompression bomb?)",
                              fmt, w, h, lim->max_side, (long long)lim->max_pixels);
@@ -79,12 +67,12 @@ int oma_image_probe(const uint8_t *data, size_t len, oma_image_format *fmt, int 
     switch (f) {
     case OMA_IMG_PNG:
         /* signature, then the first chunk must be IHDR of length 13 */
-        if (len < 8 + 8 + 13) return oma_image_err(err, errlen, "png: truncated");
+        if (len < 8 + 8 + 13) return oma_fail(err, errlen, "png: truncated");
         if (be32(data + 8) != 13 || memcmp(data + 12, "IHDR", 4) != 0)
-            return oma_image_err(err, errlen, "png: first chunk is not IHDR");
+            return oma_fail(err, errlen, "png: first chunk is not IHDR");
         if (be32(data + 16) > 0x7fffffffu || be32(data + 20) > 0x7fffffffu || be32(data + 16) == 0 ||
             be32(data + 20) == 0)
-            return oma_image_err(err, errlen, "png: invalid size in IHDR");
+            return oma_fail(err, errlen, "png: invalid size in IHDR");
         ww = (int)be32(data + 16);
         hh = (int)be32(data + 20);
         rc = 0;
@@ -92,8 +80,8 @@ int oma_image_probe(const uint8_t *data, size_t len, oma_image_format *fmt, int 
     case OMA_IMG_JPEG: rc = oma_image_jpeg_probe(data, len, &ww, &hh, err, errlen); break;
     case OMA_IMG_WEBP: rc = oma_image_webp_probe(data, len, &ww, &hh, err, errlen); break;
     default:
-        if (!data || len == 0) return oma_image_err(err, errlen, "image: empty input");
-        return oma_image_err(err, errlen, "image: not a PNG, JPEG or WebP file");
+        if (!data || len == 0) return oma_fail(err, errlen, "image: empty input");
+        return oma_fail(err, errlen, "image: not a PNG, JPEG or WebP file");
     }
     if (rc != 0) return -1;
     if (w) *w = ww;
@@ -106,17 +94,17 @@ int oma_image_decode(const uint8_t *data, size_t len, int want_c, int apply_exif
 {
     oma_image nat = {0};
     int rc;
-    if (!out) return oma_image_err(err, errlen, "image: no output");
+    if (!out) return oma_fail(err, errlen, "image: no output");
     memset(out, 0, sizeof *out);
     if (want_c != 0 && want_c != 1 && want_c != 3 && want_c != 4)
-        return oma_image_err(err, errlen, "image: unsupported channel count %d", want_c);
+        return oma_fail(err, errlen, "image: unsupported channel count %d", want_c);
     switch (oma_image_sniff(data, len)) {
     case OMA_IMG_PNG: rc = oma_image_png_decode(data, len, limits, &nat, err, errlen); break;
     case OMA_IMG_JPEG: rc = oma_image_jpeg_decode(data, len, apply_exif, limits, &nat, err, errlen); break;
     case OMA_IMG_WEBP: rc = oma_image_webp_decode(data, len, limits, &nat, err, errlen); break;
     default:
-        if (!data || len == 0) return oma_image_err(err, errlen, "image: empty input");
-        return oma_image_err(err, errlen, "image: not a PNG, JPEG or WebP file");
+        if (!data || len == 0) return oma_fail(err, errlen, "image: empty input");
+        return oma_fail(err, errlen, "image: not a PNG, JPEG or WebP file");
     }
     if (rc != 0) return -1;
     if (want_c == 0 || want_c == nat.c) {
@@ -125,7 +113,7 @@ int oma_image_decode(const uint8_t *data, size_t len, int want_c, int apply_exif
     }
     rc = oma_image_convert(&nat, want_c, out);
     oma_image_free(&nat);
-    if (rc != 0) return oma_image_err(err, errlen, "image: out of memory");
+    if (rc != 0) return oma_fail(err, errlen, "image: out of memory");
     return 0;
 }
 
@@ -229,16 +217,16 @@ int oma_image_load(const char *path, int want_c, const oma_image_limits *limits,
                    char *err, size_t errlen)
 {
     if (out) memset(out, 0, sizeof *out);
-    if (!path) return oma_image_err(err, errlen, "image: no path");
+    if (!path) return oma_fail(err, errlen, "image: no path");
     FILE *f = fopen(path, "rb");
-    if (!f) return oma_image_err(err, errlen, "%s: %s", path, strerror(errno));
+    if (!f) return oma_fail(err, errlen, "%s: %s", path, strerror(errno));
     uint8_t *buf = NULL;
     size_t len = 0, cap = 0;
     int rc = -1;
     for (;;) {
         if (len == cap) {
             if (cap >= OMA_IMAGE_MAX_FILE) {
-                oma_image_err(err, errlen, "%s: file too large (over %u MiB)", path,
+                oma_fail(err, errlen, "%s: file too large (over %u MiB)", path,
                               OMA_IMAGE_MAX_FILE >> 20);
                 goto done;
             }
@@ -246,7 +234,7 @@ int oma_image_load(const char *path, int want_c, const oma_image_limits *limits,
             if (ncap > OMA_IMAGE_MAX_FILE) ncap = OMA_IMAGE_MAX_FILE;
             uint8_t *nb = realloc(buf, ncap);
             if (!nb) {
-                oma_image_err(err, errlen, "%s: out of memory", path);
+                oma_fail(err, errlen, "%s: out of memory", path);
                 goto done;
             }
             buf = nb;
@@ -256,7 +244,7 @@ int oma_image_load(const char *path, int want_c, const oma_image_limits *limits,
         len += n;
         if (n == 0) {
             if (ferror(f)) {
-                oma_image_err(err, errlen, "%s: read error", path);
+                oma_fail(err, errlen, "%s: read error", path);
                 goto done;
             }
             break;
@@ -273,16 +261,16 @@ int oma_image_save_png(const char *path, const oma_image *img, char *err, size_t
 {
     uint8_t *png = NULL;
     size_t len = 0;
-    if (!path) return oma_image_err(err, errlen, "image: no path");
+    if (!path) return oma_fail(err, errlen, "image: no path");
     if (oma_image_encode_png(img, NULL, NULL, &png, &len, err, errlen) != 0) return -1;
     FILE *f = fopen(path, "wb");
     if (!f) {
         free(png);
-        return oma_image_err(err, errlen, "%s: %s", path, strerror(errno));
+        return oma_fail(err, errlen, "%s: %s", path, strerror(errno));
     }
     size_t wr = fwrite(png, 1, len, f);
     int cl = fclose(f);
     free(png);
-    if (wr != len || cl != 0) return oma_image_err(err, errlen, "%s: write failed", path);
+    if (wr != len || cl != 0) return oma_fail(err, errlen, "%s: write failed", path);
     return 0;
 }

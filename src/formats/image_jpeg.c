@@ -160,9 +160,9 @@ static int dec_run(jpeg_dec *s)
 static int jpeg_run(const uint8_t *data, size_t len, int header_only, int apply_exif,
                     const oma_image_limits *lim, oma_image *out, int *w, int *h, char *err, size_t errlen)
 {
-    if (!data || len == 0) return oma_image_err(err, errlen, "jpeg: empty input");
+    if (!data || len == 0) return oma_fail(err, errlen, "jpeg: empty input");
     jpeg_dec *s = calloc(1, sizeof *s);
-    if (!s) return oma_image_err(err, errlen, "jpeg: out of memory");
+    if (!s) return oma_fail(err, errlen, "jpeg: out of memory");
     s->ci.err = jpeg_std_error(&s->je.pub);
     s->je.pub.error_exit = j_error_exit;
     s->je.pub.emit_message = j_emit;
@@ -174,7 +174,7 @@ static int jpeg_run(const uint8_t *data, size_t len, int header_only, int apply_
     s->apply_exif = apply_exif;
     s->orientation = 1;
     int rc = dec_run(s);
-    if (rc != 0) oma_image_err(err, errlen, "%s", s->msg[0] ? s->msg : "jpeg: corrupt data");
+    if (rc != 0) oma_fail(err, errlen, "%s", s->msg[0] ? s->msg : "jpeg: corrupt data");
     if (s->created) jpeg_destroy_decompress(&s->ci);
     if (rc == 0) {
         if (w) *w = s->w;
@@ -182,7 +182,7 @@ static int jpeg_run(const uint8_t *data, size_t len, int header_only, int apply_
         if (out && !header_only) {
             if (s->orientation != 1) {
                 if (oma_image_orient(&s->img, s->orientation, out) != 0)
-                    rc = oma_image_err(err, errlen, "jpeg: out of memory");
+                    rc = oma_fail(err, errlen, "jpeg: out of memory");
             } else {
                 *out = s->img;
                 s->img.px = NULL;

@@ -94,20 +94,20 @@ int oma_image_png_decode(const uint8_t *data, size_t len, const oma_image_limits
     png_dec *s = calloc(1, sizeof *s);
     int rc = -1;
     memset(out, 0, sizeof *out);
-    if (!s) return oma_image_err(err, errlen, "png: out of memory");
+    if (!s) return oma_fail(err, errlen, "png: out of memory");
     s->data = data;
     s->len = len;
     s->lim = lim;
     s->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, s, dec_error, quiet_warning);
     if (s->png) s->info = png_create_info_struct(s->png);
     if (!s->png || !s->info) {
-        oma_image_err(err, errlen, "png: out of memory");
+        oma_fail(err, errlen, "png: out of memory");
     } else if (dec_run(s) == 0) {
         *out = s->img;
         s->img.px = NULL;
         rc = 0;
     } else {
-        oma_image_err(err, errlen, "%s", s->msg[0] ? s->msg : "png: corrupt data");
+        oma_fail(err, errlen, "%s", s->msg[0] ? s->msg : "png: corrupt data");
     }
     if (s->png) png_destroy_read_struct(&s->png, s->info ? &s->info : NULL, NULL);
     free(s->rows);
@@ -188,18 +188,18 @@ static int enc_run(png_enc *s)
 int oma_image_encode_png(const oma_image *img, const char *text_key, const char *text_value,
                          uint8_t **out, size_t *out_len, char *err, size_t errlen)
 {
-    if (!out || !out_len) return oma_image_err(err, errlen, "png: no output");
+    if (!out || !out_len) return oma_fail(err, errlen, "png: no output");
     *out = NULL;
     *out_len = 0;
     if (!img || !img->px || img->w <= 0 || img->h <= 0 || (img->c != 1 && img->c != 3 && img->c != 4))
-        return oma_image_err(err, errlen, "png: invalid image");
+        return oma_fail(err, errlen, "png: invalid image");
     if (text_key) {
         size_t kl = strlen(text_key);
-        if (kl < 1 || kl > 79) return oma_image_err(err, errlen, "png: text key must be 1..79 bytes");
+        if (kl < 1 || kl > 79) return oma_fail(err, errlen, "png: text key must be 1..79 bytes");
         if (!text_value) text_key = NULL;
     }
     png_enc *s = calloc(1, sizeof *s);
-    if (!s) return oma_image_err(err, errlen, "png: out of memory");
+    if (!s) return oma_fail(err, errlen, "png: out of memory");
     s->img = img;
     s->key = text_key;
     s->value = text_value;
@@ -207,14 +207,14 @@ int oma_image_encode_png(const oma_image *img, const char *text_key, const char 
     s->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, s, enc_error, quiet_warning);
     if (s->png) s->info = png_create_info_struct(s->png);
     if (!s->png || !s->info) {
-        oma_image_err(err, errlen, "png: out of memory");
+        oma_fail(err, errlen, "png: out of memory");
     } else if (enc_run(s) == 0) {
         *out = s->buf;
         *out_len = s->len;
         s->buf = NULL;
         rc = 0;
     } else {
-        oma_image_err(err, errlen, "%s", s->msg[0] ? s->msg : "png: encoding failed");
+        oma_fail(err, errlen, "%s", s->msg[0] ? s->msg : "png: encoding failed");
     }
     if (s->png) png_destroy_write_struct(&s->png, s->info ? &s->info : NULL);
     free(s->rows);

@@ -10,11 +10,11 @@
 
 static int features(const uint8_t *data, size_t len, WebPBitstreamFeatures *f, char *err, size_t errlen)
 {
-    if (!data || len == 0) return oma_image_err(err, errlen, "webp: empty input");
+    if (!data || len == 0) return oma_fail(err, errlen, "webp: empty input");
     VP8StatusCode st = WebPGetFeatures(data, len, f);
-    if (st == VP8_STATUS_NOT_ENOUGH_DATA) return oma_image_err(err, errlen, "webp: truncated");
-    if (st != VP8_STATUS_OK) return oma_image_err(err, errlen, "webp: corrupt header (status %d)", (int)st);
-    if (f->width <= 0 || f->height <= 0) return oma_image_err(err, errlen, "webp: invalid size");
+    if (st == VP8_STATUS_NOT_ENOUGH_DATA) return oma_fail(err, errlen, "webp: truncated");
+    if (st != VP8_STATUS_OK) return oma_fail(err, errlen, "webp: corrupt header (status %d)", (int)st);
+    if (f->width <= 0 || f->height <= 0) return oma_fail(err, errlen, "webp: invalid size");
     return 0;
 }
 
@@ -33,17 +33,17 @@ int oma_image_webp_decode(const uint8_t *data, size_t len, const oma_image_limit
     WebPBitstreamFeatures f;
     memset(out, 0, sizeof *out);
     if (features(data, len, &f, err, errlen) != 0) return -1;
-    if (f.has_animation) return oma_image_err(err, errlen, "webp: animated WebP is not supported");
+    if (f.has_animation) return oma_fail(err, errlen, "webp: animated WebP is not supported");
     if (oma_image_check_limits("webp", f.width, f.height, lim, err, errlen) != 0) return -1;
     int c = f.has_alpha ? 4 : 3;
-    if (oma_image_alloc(out, f.width, f.height, c) != 0) return oma_image_err(err, errlen, "webp: out of memory");
+    if (oma_image_alloc(out, f.width, f.height, c) != 0) return oma_fail(err, errlen, "webp: out of memory");
     size_t size = (size_t)f.width * (size_t)f.height * (size_t)c;
     int stride = f.width * c;
     uint8_t *r = c == 4 ? WebPDecodeRGBAInto(data, len, out->px, size, stride)
                         : WebPDecodeRGBInto(data, len, out->px, size, stride);
     if (!r) {
         oma_image_free(out);
-        return oma_image_err(err, errlen, "webp: truncated or corrupt data");
+        return oma_fail(err, errlen, "webp: truncated or corrupt data");
     }
     return 0;
 }

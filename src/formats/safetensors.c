@@ -11,13 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "formats/fail.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader assumes a little-endian host"
@@ -38,16 +39,6 @@ struct oma_safetensors {
     meta_kv *meta;
     size_t n_meta;
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 const char *oma_st_dtype_name(oma_st_dtype d) {
     switch (d) {
@@ -123,11 +114,11 @@ static int json_nonneg(const json_t *v, int64_t *out) {
 
 static int parse_tensor(const char *name, const json_t *v, const uint8_t *data, uint64_t data_len,
                         oma_st_tensor *t, char *err, size_t errlen) {
-    if (!json_is_object(v)) return fail(err, errlen, "tensor '%s': entry is not an object", name);
+    if (!json_is_object(v)) return oma_fail(err, errlen, "tensor '%s': entry is not an object", name);
     const json_t *jd = json_object_get(v, "dtype");
     const json_t *js = json_object_get(v, "shape");
     const json_t *jo = json_object_get(v, "data_offsets");
-    if (!json_is_string(jd)) return fail(err, errlen, "tensor '%s': missing dtype", name);
+    if (!json_is_string(jd)) return oma_fail(err, errlen, "tensor '%s': missing dtype", name);
     const char *ds = json_string_value(jd);
     size_t esize = 0;
     if (oma_st_dtype_parse(ds, &t->dtype) == 0) {
@@ -136,40 +127,40 @@ static int parse_tensor(const char *name, const json_t *v, const uint8_t *data, 
         for (size_t i = 0; i < sizeof other_dtypes / sizeof other_dtypes[0]; i++)
             if (!strcmp(ds, other_dtypes[i].name)) esize = other_dtypes[i].size;
         if (!esize)
-            return fail(err, errlen, "tensor '%s': unknown dtype '%.16s'", name, ds);
+            return oma_fail(err, errlen, "tensor '%s': unknown dtype '%.16s'", name, ds);
         t->dtype = OMA_ST_OTHER;
     }
     snprintf(t->dtype_str, sizeof t->dtype_str, "%s", ds);
-    if (!json_is_array(js)) return fail(err, errlen, "tensor '%s': missing shape", name);
+    if (!json_is_array(js)) return oma_fail(err, errlen, "tensor '%s': missing shape", name);
     size_t nd = json_array_size(js);
     if (nd > OMA_ST_MAX_DIMS)
-        return fail(err, errlen, "tensor '%s': %zu dims (at most %d)", name, nd, OMA_ST_MAX_DIMS);
+        return oma_fail(err, errlen, "tensor '%s': %zu dims (at most %d)", name, nd, OMA_ST_MAX_DIMS);
     t->ndim = (int)nd;
     int64_t numel = 1;
     const int64_t limit = INT64_MAX / 8;
     for (size_t i = 0; i < nd; i++) {
         int64_t d;
         if (json_nonneg(json_array_get(js, i), &d))
-            return fail(err, errlen, "tensor '%s': shape[%zu] is not a non-negative integer", name, i);
+            return oma_fail(err, errlen, "tensor '%s': shape[%zu] is not a non-negative integer", name, i);
         t->shape[i] = d;
         if (d != 0 && numel > limit / d)
-            return fail(err, errlen, "tensor '%s': shape too large", name);
+            return oma_fail(err, errlen, "tensor '%s': shape too large", name);
         numel *= d;
     }
     t->numel = numel;
     if (!json_is_array(jo) || json_array_size(jo) != 2)
-        return fail(err, errlen, "tensor '%s': data_offsets must be [begin, end]", name);
+        return oma_fail(err, errlen, "tensor '%s': data_offsets must be [begin, end]", name);
     int64_t b, e;
     if (json_nonneg(json_array_get(jo, 0), &b) || json_nonneg(json_array_get(jo, 1), &e))
-        return fail(err, errlen, "tensor '%s': data_offsets are not non-negative integers", name);
-    if (b > e) return fail(err, errlen, "tensor '%s': data_offsets begin %lld > end %lld", name,
+        return oma_fail(err, errlen, "tensor '%s': data_offsets are not non-negative integers", name);
+    if (b > e) return oma_fail(err, errlen, "tensor '%s': data_offsets begin %lld > end %lld", name,
                            (long long)b, (long long)e);
     if ((uint64_t)e > data_len)
-        return fail(err, errlen, "tensor '%s': data_offsets end %lld beyond the data (%llu bytes)",
+        return oma_fail(err, errlen, "tensor '%s': data_offsets end %lld beyond the data (%llu bytes)",
                     name, (long long)e, (unsigned long long)data_len);
     uint64_t want = (uint64_t)numel * esize;
     if ((uint64_t)(e - b) != want)
-        return fail(err, errlen, "tensor '%s': %lld bytes in file but shape and dtype need %llu",
+        return oma_fail(err, errlen, "tensor '%s': %lld bytes in file but shape and dtype need %llu",
                     name, (long long)(e - b), (unsigned long long)want);
     t->nbytes = (size_t)want;
     t->data = data + b;
@@ -177,21 +168,21 @@ static int parse_tensor(const char *name, const json_t *v, const uint8_t *data, 
 }
 
 static int parse_metadata(oma_safetensors *st, const json_t *m, char *err, size_t errlen) {
-    if (!json_is_object(m)) return fail(err, errlen, "__metadata__ is not an object");
+    if (!json_is_object(m)) return oma_fail(err, errlen, "__metadata__ is not an object");
     size_t n = json_object_size(m);
     st->meta = calloc(n ? n : 1, sizeof *st->meta);
-    if (!st->meta) return fail(err, errlen, "out of memory");
+    if (!st->meta) return oma_fail(err, errlen, "out of memory");
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)m, k, v) {
-        if (!json_is_string(v)) return fail(err, errlen, "__metadata__ '%s' is not a string", k);
+        if (!json_is_string(v)) return oma_fail(err, errlen, "__metadata__ '%s' is not a string", k);
         meta_kv *kv = &st->meta[st->n_meta];
         kv->key = strdup(k);
         kv->value = strdup(json_string_value(v));
         if (!kv->key || !kv->value) {
             free(kv->key);
             free(kv->value);
-            return fail(err, errlen, "out of memory");
+            return oma_fail(err, errlen, "out of memory");
         }
         st->n_meta++;
     }
@@ -199,32 +190,32 @@ static int parse_metadata(oma_safetensors *st, const json_t *m, char *err, size_
 }
 
 static int parse_all(oma_safetensors *st, char *err, size_t errlen) {
-    if (st->len < 8) return fail(err, errlen, "safetensors: file too short (%zu bytes)", st->len);
+    if (st->len < 8) return oma_fail(err, errlen, "safetensors: file too short (%zu bytes)", st->len);
     uint64_t hlen;
     memcpy(&hlen, st->base, 8);
     if (hlen > OMA_ST_MAX_HEADER)
-        return fail(err, errlen, "safetensors: header length %llu over the %llu limit",
+        return oma_fail(err, errlen, "safetensors: header length %llu over the %llu limit",
                     (unsigned long long)hlen, (unsigned long long)OMA_ST_MAX_HEADER);
     if (hlen > st->len - 8)
-        return fail(err, errlen, "safetensors: truncated (header says %llu bytes, file has %zu)",
+        return oma_fail(err, errlen, "safetensors: truncated (header says %llu bytes, file has %zu)",
                     (unsigned long long)hlen, st->len - 8);
-    if (hlen < 2) return fail(err, errlen, "safetensors: header too short");
+    if (hlen < 2) return oma_fail(err, errlen, "safetensors: header too short");
     const uint8_t *data = st->base + 8 + hlen;
     uint64_t data_len = st->len - 8 - hlen;
 
     json_error_t je;
     json_t *root = json_loadb((const char *)st->base + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return fail(err, errlen, "safetensors: header JSON: %s", je.text);
+    if (!root) return oma_fail(err, errlen, "safetensors: header JSON: %s", je.text);
     int rc = -1;
     if (!json_is_object(root)) {
-        fail(err, errlen, "safetensors: header is not a JSON object");
+        oma_fail(err, errlen, "safetensors: header is not a JSON object");
         goto out;
     }
     size_t n = json_object_size(root);
     st->tensors = calloc(n ? n : 1, sizeof *st->tensors);
     st->by_name = calloc(n ? n : 1, sizeof *st->by_name);
     if (!st->tensors || !st->by_name) {
-        fail(err, errlen, "out of memory");
+        oma_fail(err, errlen, "out of memory");
         goto out;
     }
     const char *k;
@@ -238,7 +229,7 @@ static int parse_all(oma_safetensors *st, char *err, size_t errlen) {
         if (parse_tensor(k, v, data, data_len, t, err, errlen)) goto out;
         t->name = strdup(k);
         if (!t->name) {
-            fail(err, errlen, "out of memory");
+            oma_fail(err, errlen, "out of memory");
             goto out;
         }
         st->by_name[st->n] = t;
@@ -247,7 +238,7 @@ static int parse_all(oma_safetensors *st, char *err, size_t errlen) {
     /* overlaps: sort a copy of the pointers by offset */
     oma_st_tensor **ord = malloc((st->n ? st->n : 1) * sizeof *ord);
     if (!ord) {
-        fail(err, errlen, "out of memory");
+        oma_fail(err, errlen, "out of memory");
         goto out;
     }
     memcpy(ord, st->by_name, st->n * sizeof *ord);
@@ -255,7 +246,7 @@ static int parse_all(oma_safetensors *st, char *err, size_t errlen) {
     for (size_t i = 1; i < st->n; i++) {
         const oma_st_tensor *a = ord[i - 1], *b = ord[i];
         if (a->nbytes && b->nbytes && b->data < a->data + a->nbytes) {
-            fail(err, errlen, "tensor '%s': data overlaps tensor '%s'", b->name, a->name);
+            oma_fail(err, errlen, "tensor '%s': data overlaps tensor '%s'", b->name, a->name);
             free(ord);
             goto out;
         }
@@ -272,12 +263,12 @@ int oma_st_open_memory(const void *data, size_t len, oma_safetensors **out, char
                        size_t errlen) {
     *out = NULL;
     oma_safetensors *st = calloc(1, sizeof *st);
-    if (!st) return fail(err, errlen, "out of memory");
+    if (!st) return oma_fail(err, errlen, "out of memory");
     st->path = strdup("<memory>");
     st->base = data;
     st->len = len;
     if (!st->path || parse_all(st, err, errlen)) {
-        if (!st->path) fail(err, errlen, "out of memory");
+        if (!st->path) oma_fail(err, errlen, "out of memory");
         oma_st_close(st);
         return -1;
     }
@@ -288,23 +279,23 @@ int oma_st_open_memory(const void *data, size_t len, oma_safetensors **out, char
 int oma_st_open(const char *path, oma_safetensors **out, char *err, size_t errlen) {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (fd < 0) return oma_fail(err, errlen, "%s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return fail(err, errlen, "%s: not a regular file", path);
+        return oma_fail(err, errlen, "%s: not a regular file", path);
     }
     oma_safetensors *st = calloc(1, sizeof *st);
     if (!st) {
         close(fd);
-        return fail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     st->path = strdup(path);
     st->len = (size_t)sb.st_size;
     if (!st->path) {
         close(fd);
         oma_st_close(st);
-        return fail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     if (st->len > 0) {
         void *m = mmap(NULL, st->len, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -312,7 +303,7 @@ int oma_st_open(const char *path, oma_safetensors **out, char *err, size_t errle
             int e = errno;
             close(fd);
             oma_st_close(st);
-            return fail(err, errlen, "%s: mmap: %s", path, strerror(e));
+            return oma_fail(err, errlen, "%s: mmap: %s", path, strerror(e));
         }
         st->base = m;
         st->mapped = 1;
@@ -320,7 +311,7 @@ int oma_st_open(const char *path, oma_safetensors **out, char *err, size_t errle
     close(fd);
     char inner[384];
     if (parse_all(st, inner, sizeof inner)) {
-        fail(err, errlen, "%s: %s", path, inner);
+        oma_fail(err, errlen, "%s: %s", path, inner);
         oma_st_close(st);
         return -1;
     }
@@ -370,7 +361,7 @@ int oma_st_check_shape(const oma_st_tensor *t, int ndim, const int64_t *shape, c
     char a[128], b[128];
     fmt_shape(a, sizeof a, t->ndim, t->shape);
     fmt_shape(b, sizeof b, ndim, shape);
-    return fail(err, errlen, "tensor '%s': shape %s expected %s", t->name, a, b);
+    return oma_fail(err, errlen, "tensor '%s': shape %s expected %s", t->name, a, b);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -399,10 +390,10 @@ static void f16_to_f32_f16c(const uint8_t *src, float *dst, size_t n) { (void)sr
 
 int oma_st_read_f32(const oma_st_tensor *t, float *dst, size_t n, char *err, size_t errlen) {
     if (t->dtype == OMA_ST_OTHER)
-        return fail(err, errlen, "tensor '%s': dtype %s not supported (F32, F16, BF16 only)",
+        return oma_fail(err, errlen, "tensor '%s': dtype %s not supported (F32, F16, BF16 only)",
                     t->name, t->dtype_str);
     if ((int64_t)n != t->numel)
-        return fail(err, errlen, "tensor '%s': %lld elements, buffer holds %zu", t->name,
+        return oma_fail(err, errlen, "tensor '%s': %lld elements, buffer holds %zu", t->name,
                     (long long)t->numel, n);
     if (t->dtype == OMA_ST_F32) {
         if (n) memcpy(dst, t->data, n * 4);

@@ -9,10 +9,11 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "formats/fail.h"
 
 typedef struct wt {
     char *name;
@@ -28,16 +29,6 @@ struct oma_st_writer {
     size_t n, cap;
     json_t *meta;
 };
-
-static int wfail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 oma_st_writer *oma_st_writer_new(void) {
     oma_st_writer *w = calloc(1, sizeof *w);
@@ -65,26 +56,26 @@ void oma_st_writer_free(oma_st_writer *w) {
 static wt *reserve(oma_st_writer *w, const char *name, oma_st_dtype dtype, int ndim,
                    const int64_t *shape, char *err, size_t errlen) {
     if (!name || !*name || !strcmp(name, "__metadata__")) {
-        wfail(err, errlen, "safetensors writer: bad tensor name");
+        oma_fail(err, errlen, "safetensors writer: bad tensor name");
         return NULL;
     }
     if (dtype != OMA_ST_F32 && dtype != OMA_ST_F16 && dtype != OMA_ST_BF16) {
-        wfail(err, errlen, "tensor '%s': bad dtype", name);
+        oma_fail(err, errlen, "tensor '%s': bad dtype", name);
         return NULL;
     }
     if (ndim < 0 || ndim > OMA_ST_MAX_DIMS) {
-        wfail(err, errlen, "tensor '%s': %d dims", name, ndim);
+        oma_fail(err, errlen, "tensor '%s': %d dims", name, ndim);
         return NULL;
     }
     for (size_t i = 0; i < w->n; i++)
         if (!strcmp(w->t[i].name, name)) {
-            wfail(err, errlen, "tensor '%s': added twice", name);
+            oma_fail(err, errlen, "tensor '%s': added twice", name);
             return NULL;
         }
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0 || (shape[i] && numel > (INT64_MAX / 8) / shape[i])) {
-            wfail(err, errlen, "tensor '%s': bad shape", name);
+            oma_fail(err, errlen, "tensor '%s': bad shape", name);
             return NULL;
         }
         numel *= shape[i];
@@ -93,7 +84,7 @@ static wt *reserve(oma_st_writer *w, const char *name, oma_st_dtype dtype, int n
         size_t nc = w->cap ? w->cap * 2 : 16;
         wt *nt = realloc(w->t, nc * sizeof *nt);
         if (!nt) {
-            wfail(err, errlen, "out of memory");
+            oma_fail(err, errlen, "out of memory");
             return NULL;
         }
         w->t = nt;
@@ -107,7 +98,7 @@ static wt *reserve(oma_st_writer *w, const char *name, oma_st_dtype dtype, int n
     if (!t->name || !t->bytes) {
         free(t->name);
         free(t->bytes);
-        wfail(err, errlen, "out of memory");
+        oma_fail(err, errlen, "out of memory");
         return NULL;
     }
     t->dtype = dtype;
@@ -146,7 +137,7 @@ int oma_st_writer_set_metadata(oma_st_writer *w, const char *key, const char *va
                                size_t errlen) {
     json_t *s = json_string(value);
     if (!s || json_object_set_new(w->meta, key, s))
-        return wfail(err, errlen, "safetensors writer: bad metadata '%s'", key ? key : "");
+        return oma_fail(err, errlen, "safetensors writer: bad metadata '%s'", key ? key : "");
     return 0;
 }
 
@@ -155,7 +146,7 @@ int oma_st_writer_to_memory(const oma_st_writer *w, uint8_t **out, size_t *out_l
     *out = NULL;
     *out_len = 0;
     json_t *root = json_object();
-    if (!root) return wfail(err, errlen, "out of memory");
+    if (!root) return oma_fail(err, errlen, "out of memory");
     int bad = 0;
     if (json_object_size(w->meta)) bad |= json_object_set(root, "__metadata__", w->meta);
     uint64_t off = 0;
@@ -181,14 +172,14 @@ int oma_st_writer_to_memory(const oma_st_writer *w, uint8_t **out, size_t *out_l
     }
     char *hdr = bad ? NULL : json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
-    if (!hdr) return wfail(err, errlen, "safetensors writer: header encoding failed");
+    if (!hdr) return oma_fail(err, errlen, "safetensors writer: header encoding failed");
     size_t hl = strlen(hdr);
     size_t padded = (hl + 7) / 8 * 8;
     size_t total = 8 + padded + (size_t)off;
     uint8_t *buf = malloc(total);
     if (!buf) {
         free(hdr);
-        return wfail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     uint64_t h64 = padded;
     memcpy(buf, &h64, 8);
@@ -213,7 +204,7 @@ int oma_st_writer_save(const oma_st_writer *w, const char *path, char *err, size
     char *tmp = malloc(pl + 5);
     if (!tmp) {
         free(buf);
-        return wfail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     memcpy(tmp, path, pl);
     memcpy(tmp + pl, ".tmp", 5);
@@ -222,7 +213,7 @@ int oma_st_writer_save(const oma_st_writer *w, const char *path, char *err, size
         int e = errno;
         free(buf);
         free(tmp);
-        return wfail(err, errlen, "%s: %s", path, strerror(e));
+        return oma_fail(err, errlen, "%s: %s", path, strerror(e));
     }
     size_t wr = fwrite(buf, 1, len, f);
     int cl = fclose(f);
@@ -231,7 +222,7 @@ int oma_st_writer_save(const oma_st_writer *w, const char *path, char *err, size
         int e = errno;
         remove(tmp);
         free(tmp);
-        return wfail(err, errlen, "%s: write failed: %s", path, strerror(e));
+        return oma_fail(err, errlen, "%s: write failed: %s", path, strerror(e));
     }
     free(tmp);
     return 0;

@@ -11,12 +11,12 @@
 #include "models/clip_tokenizer.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/fail.h"
 #include "models/clip_tokenizer_unicode.h"
 
 #define MAX_VOCAB 1000000
@@ -86,16 +86,6 @@ struct oma_clip_tokenizer {
     char byte_sym[256][4]; /* byte -> UTF-8 of its printable stand-in */
     int bos, eos, pad;
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static size_t utf8_put(uint32_t cp, char *out) {
     if (cp < 0x80) {
@@ -173,7 +163,7 @@ static void build_byte_table(oma_clip_tokenizer *t) {
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fail(err, errlen, "%s: cannot open", path);
+        oma_fail(err, errlen, "%s: cannot open", path);
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;
@@ -186,7 +176,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen) 
             if (cap >= MAX_FILE) {
                 free(buf);
                 fclose(f);
-                fail(err, errlen, "%s: larger than %u bytes", path, MAX_FILE);
+                oma_fail(err, errlen, "%s: larger than %u bytes", path, MAX_FILE);
                 return NULL;
             }
             char *nb = realloc(buf, cap * 2 + 1);
@@ -202,12 +192,12 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen) 
     int bad = ferror(f);
     fclose(f);
     if (!buf) {
-        fail(err, errlen, "out of memory");
+        oma_fail(err, errlen, "out of memory");
         return NULL;
     }
     if (bad) {
         free(buf);
-        fail(err, errlen, "%s: read error", path);
+        oma_fail(err, errlen, "%s: read error", path);
         return NULL;
     }
     buf[n] = 0;
@@ -218,15 +208,15 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen) 
 static int load_vocab(oma_clip_tokenizer *t, const char *path, char *err, size_t errlen) {
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
-    if (!root) return fail(err, errlen, "%s: %s (line %d)", path, je.text, je.line);
+    if (!root) return oma_fail(err, errlen, "%s: %s (line %d)", path, je.text, je.line);
     int rc = -1;
     if (!json_is_object(root) || json_object_size(root) == 0 ||
         json_object_size(root) > MAX_VOCAB) {
-        fail(err, errlen, "%s: not a token -> id object", path);
+        oma_fail(err, errlen, "%s: not a token -> id object", path);
         goto out;
     }
     if (strmap_init(&t->vocab, json_object_size(root))) {
-        fail(err, errlen, "out of memory");
+        oma_fail(err, errlen, "out of memory");
         goto out;
     }
     const char *k;
@@ -234,11 +224,11 @@ static int load_vocab(oma_clip_tokenizer *t, const char *path, char *err, size_t
     json_object_foreach(root, k, v) {
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
             json_integer_value(v) >= MAX_VOCAB) {
-            fail(err, errlen, "%s: id of '%.40s' is not an integer in [0, %d)", path, k, MAX_VOCAB);
+            oma_fail(err, errlen, "%s: id of '%.40s' is not an integer in [0, %d)", path, k, MAX_VOCAB);
             goto out;
         }
         if (strmap_put(&t->vocab, k, (int)json_integer_value(v))) {
-            fail(err, errlen, "out of memory");
+            oma_fail(err, errlen, "out of memory");
             goto out;
         }
     }
@@ -256,7 +246,7 @@ static int load_merges(oma_clip_tokenizer *t, const char *path, char *err, size_
     for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
     if (strmap_init(&t->ranks, lines)) {
         free(buf);
-        return fail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     int rank = 0;
     size_t lineno = 0;
@@ -271,18 +261,18 @@ static int load_merges(oma_clip_tokenizer *t, const char *path, char *err, size_
             char *sp = strchr(p, ' ');
             if (!sp || sp == p || !sp[1] || strchr(sp + 1, ' ')) {
                 free(buf);
-                return fail(err, errlen, "%s:%zu: a merge is two symbols separated by one space",
+                return oma_fail(err, errlen, "%s:%zu: a merge is two symbols separated by one space",
                             path, lineno);
             }
             if (strmap_put(&t->ranks, p, rank++)) {
                 free(buf);
-                return fail(err, errlen, "out of memory");
+                return oma_fail(err, errlen, "out of memory");
             }
         }
         p = end + 1;
     }
     free(buf);
-    if (rank == 0) return fail(err, errlen, "%s: no merges", path);
+    if (rank == 0) return oma_fail(err, errlen, "%s: no merges", path);
     return 0;
 }
 
@@ -302,7 +292,7 @@ int oma_clip_tokenizer_load_files(const char *vocab_json, const char *merges_txt
                                   size_t errlen) {
     *out = NULL;
     oma_clip_tokenizer *t = calloc(1, sizeof *t);
-    if (!t) return fail(err, errlen, "out of memory");
+    if (!t) return oma_fail(err, errlen, "out of memory");
     build_byte_table(t);
     if (load_vocab(t, vocab_json, err, errlen) || load_merges(t, merges_txt, err, errlen)) {
         oma_clip_tokenizer_free(t);
@@ -312,20 +302,20 @@ int oma_clip_tokenizer_load_files(const char *vocab_json, const char *merges_txt
     t->eos = strmap_get(&t->vocab, "<|endoftext|>", 13);
     if (t->bos < 0 || t->eos < 0) {
         oma_clip_tokenizer_free(t);
-        return fail(err, errlen, "%s: no <|startoftext|> / <|endoftext|> token", vocab_json);
+        return oma_fail(err, errlen, "%s: no <|startoftext|> / <|endoftext|> token", vocab_json);
     }
     t->pad = t->eos;
     if (pad_token) {
         t->pad = strmap_get(&t->vocab, pad_token, strlen(pad_token));
         if (t->pad < 0) {
             oma_clip_tokenizer_free(t);
-            return fail(err, errlen, "%s: pad token '%.40s' not in the vocab", vocab_json, pad_token);
+            return oma_fail(err, errlen, "%s: pad token '%.40s' not in the vocab", vocab_json, pad_token);
         }
     }
     for (int b = 0; b < 256; b++)
         if (strmap_get(&t->vocab, t->byte_sym[b], strlen(t->byte_sym[b])) < 0) {
             oma_clip_tokenizer_free(t);
-            return fail(err, errlen, "%s: byte 0x%02x has no token: not a CLIP byte-level vocab",
+            return oma_fail(err, errlen, "%s: byte 0x%02x has no token: not a CLIP byte-level vocab",
                         vocab_json, b);
         }
     *out = t;
@@ -339,7 +329,7 @@ int oma_clip_tokenizer_load(const char *dir, oma_clip_tokenizer **out, char *err
         free(v);
         free(m);
         free(c);
-        return fail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     snprintf(v, dl + 32, "%s/vocab.json", dir);
     snprintf(m, dl + 32, "%s/merges.txt", dir);
@@ -690,11 +680,11 @@ int oma_clip_tokenize(const oma_clip_tokenizer *tok, const char *text, int **ids
     *ids = NULL;
     *n = 0;
     if (strlen(text) > MAX_PROMPT)
-        return fail(err, errlen, "prompt longer than %u bytes", MAX_PROMPT);
+        return oma_fail(err, errlen, "prompt longer than %u bytes", MAX_PROMPT);
     ivec v = {0};
     if (tokenize_into(tok, text, &v)) {
         free(v.v);
-        return fail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     *ids = v.v;
     *n = v.n;
@@ -734,7 +724,7 @@ int oma_clip_encode(const oma_clip_tokenizer *tok, const char *text, oma_clip_to
 int oma_clip_encode_weighted(const oma_clip_tokenizer *tok, const char *prompt,
                              oma_clip_tokens *out, char *err, size_t errlen) {
     if (strlen(prompt) > MAX_PROMPT)
-        return fail(err, errlen, "prompt longer than %u bytes", MAX_PROMPT);
+        return oma_fail(err, errlen, "prompt longer than %u bytes", MAX_PROMPT);
     oma_prompt_span *spans;
     size_t ns;
     if (oma_prompt_parse_emphasis(prompt, &spans, &ns, err, errlen)) return -1;
@@ -764,7 +754,7 @@ int oma_clip_encode_weighted(const oma_clip_tokenizer *tok, const char *prompt,
     if (rc) {
         free(ids.v);
         free(w);
-        return fail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     frame(tok, ids.v, w, ids.n, out);
     free(ids.v);

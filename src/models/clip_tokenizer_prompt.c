@@ -9,11 +9,11 @@
  * Differences, on purpose: digits in ":W)" are ASCII only, a malformed number (":1.2.3)") is plain
  * text where A1111 raises an error, and "BREAK" is plain text (we encode one 77-token chunk).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/fail.h"
 #include "models/clip_tokenizer.h"
 
 typedef struct span {
@@ -25,16 +25,6 @@ typedef struct spans {
     span *v;
     size_t n, cap;
 } spans;
-
-static int pfail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static int push_text(spans *s, const char *t, size_t len, double w) {
     if (s->n == s->cap) {
@@ -182,12 +172,12 @@ int oma_prompt_parse_emphasis(const char *p, oma_prompt_span **out, size_t *n_ou
     if (total) s.n = w;
     if (oom) {
         spans_free(&s);
-        return pfail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     oma_prompt_span *o = malloc(s.n * sizeof *o);
     if (!o) {
         spans_free(&s);
-        return pfail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     for (size_t k = 0; k < s.n; k++) {
         o[k].text = s.v[k].text;

@@ -8,12 +8,12 @@
  */
 #include "models/sd_checkpoint.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "formats/fail.h"
 #include "models/sd_checkpoint_internal.h"
 
 typedef struct sd_entry {
@@ -31,16 +31,6 @@ struct oma_sd_checkpoint {
     oma_sd_config cfg;
     char *tokenizer_dir;
 };
-
-static int sfail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static int is_dir(const char *p) {
     struct stat sb;
@@ -79,7 +69,7 @@ static int add_entry(oma_sd_checkpoint *ck, const char *name, const oma_st_tenso
     if (ck->n == ck->cap) {
         size_t nc = ck->cap ? ck->cap * 2 : 512;
         sd_entry *ne = realloc(ck->e, nc * sizeof *ne);
-        if (!ne) return sfail(err, errlen, "out of memory");
+        if (!ne) return oma_fail(err, errlen, "out of memory");
         ck->e = ne;
         ck->cap = nc;
     }
@@ -89,7 +79,7 @@ static int add_entry(oma_sd_checkpoint *ck, const char *name, const oma_st_tenso
     if (!e->name || !e->src) {
         free(e->name);
         free(e->src);
-        return sfail(err, errlen, "out of memory");
+        return oma_fail(err, errlen, "out of memory");
     }
     e->t = *t;
     e->t.name = e->name;
@@ -97,7 +87,7 @@ static int add_entry(oma_sd_checkpoint *ck, const char *name, const oma_st_tenso
         if (t->ndim != 4 || t->shape[2] != 1 || t->shape[3] != 1) {
             free(e->name);
             free(e->src);
-            return sfail(err, errlen, "sd: tensor '%s': expected a 1x1 conv weight [C,C,1,1]", t->name);
+            return oma_fail(err, errlen, "sd: tensor '%s': expected a 1x1 conv weight [C,C,1,1]", t->name);
         }
         e->t.ndim = 2;
     }
@@ -113,7 +103,7 @@ static int finish_table(oma_sd_checkpoint *ck, char *err, size_t errlen) {
     qsort(ck->e, ck->n, sizeof *ck->e, cmp_entry);
     for (size_t i = 1; i < ck->n; i++)
         if (!strcmp(ck->e[i - 1].name, ck->e[i].name))
-            return sfail(err, errlen, "sd: tensor '%s' appears twice (from '%s' and '%s')",
+            return oma_fail(err, errlen, "sd: tensor '%s' appears twice (from '%s' and '%s')",
                          ck->e[i].name, ck->e[i - 1].src, ck->e[i].src);
     return 0;
 }
@@ -138,13 +128,13 @@ static void modern_vae_name(const char *in, char *out, size_t outlen) {
 static int open_component(oma_sd_checkpoint *ck, const char *dir, const char *sub,
                           const char *const *names, const char *prefix, char *err, size_t errlen) {
     char *cdir = join(dir, sub);
-    if (!cdir) return sfail(err, errlen, "out of memory");
+    if (!cdir) return oma_fail(err, errlen, "out of memory");
     char *path = NULL;
     for (int i = 0; names[i] && !path; i++) {
         char *p = join(cdir, names[i]);
         if (!p) {
             free(cdir);
-            return sfail(err, errlen, "out of memory");
+            return oma_fail(err, errlen, "out of memory");
         }
         if (is_file(p)) path = p;
         else free(p);
@@ -154,7 +144,7 @@ static int open_component(oma_sd_checkpoint *ck, const char *dir, const char *su
         char *b = join(cdir, strcmp(sub, "text_encoder") ? "diffusion_pytorch_model.bin" : "pytorch_model.bin");
         if (b) has_bin = is_file(b);
         free(b);
-        sfail(err, errlen, "sd: %s: no %s%s", cdir, names[0],
+        oma_fail(err, errlen, "sd: %s: no %s%s", cdir, names[0],
               has_bin ? " (only a pickle .bin: convert it to .safetensors)" : "");
         free(cdir);
         return -1;
@@ -170,7 +160,7 @@ static int open_component(oma_sd_checkpoint *ck, const char *dir, const char *su
         const oma_st_tensor *t = oma_st_at(st, i);
         char local[480];
         if (strlen(t->name) >= sizeof local - 32)
-            return sfail(err, errlen, "sd: tensor '%.60s...': name too long", t->name);
+            return oma_fail(err, errlen, "sd: tensor '%.60s...': name too long", t->name);
         if (!strcmp(prefix, "vae")) modern_vae_name(t->name, local, sizeof local);
         else snprintf(local, sizeof local, "%s", t->name);
         snprintf(name, sizeof name, "%s.%s", prefix, local);
@@ -226,7 +216,7 @@ static int open_single(oma_sd_checkpoint *ck, const char *path, char *err, size_
         mapped++;
     }
     if (mapped == 0)
-        return sfail(err, errlen, "sd: %s: no Stable Diffusion tensors (model.diffusion_model.*)", path);
+        return oma_fail(err, errlen, "sd: %s: no Stable Diffusion tensors (model.diffusion_model.*)", path);
     return finish_table(ck, err, errlen);
 }
 
@@ -235,10 +225,10 @@ static int configs_from_dir(oma_sd_config *cfg, const char *dir, char *err, size
                                          "text_encoder/config.json", "scheduler/scheduler_config.json"};
     for (int i = 0; i < 4; i++) {
         char *p = join(dir, files[i]);
-        if (!p) return sfail(err, errlen, "out of memory");
+        if (!p) return oma_fail(err, errlen, "out of memory");
         int rc = 0;
         if (!is_file(p)) {
-            if (i < 3) rc = sfail(err, errlen, "sd: %s: missing", p);
+            if (i < 3) rc = oma_fail(err, errlen, "sd: %s: missing", p);
         } else if (i == 0) rc = sd_parse_unet_config(p, &cfg->unet, err, errlen);
         else if (i == 1) rc = sd_parse_vae_config(p, &cfg->vae, err, errlen);
         else if (i == 2) rc = sd_parse_text_config(p, &cfg->text, err, errlen);
@@ -266,7 +256,7 @@ int oma_sd_open_ex(const char *path, const oma_sd_open_opts *opts, oma_sd_checkp
     oma_sd_open_opts none = {0};
     if (!opts) opts = &none;
     oma_sd_checkpoint *ck = calloc(1, sizeof *ck);
-    if (!ck) return sfail(err, errlen, "out of memory");
+    if (!ck) return oma_fail(err, errlen, "out of memory");
     oma_sd_config_defaults(&ck->cfg);
     int rc = -1;
     char *tdir = NULL;
@@ -275,7 +265,7 @@ int oma_sd_open_ex(const char *path, const oma_sd_open_opts *opts, oma_sd_checkp
         if (configs_from_dir(&ck->cfg, path, err, errlen) || open_folder(ck, path, err, errlen)) goto out;
         if (!(tdir = join(path, "tokenizer"))) goto oom;
         if (opts->tokenizer_dir && !try_tokenizer(ck, opts->tokenizer_dir)) {
-            sfail(err, errlen, "sd: %s: no vocab.json + merges.txt", opts->tokenizer_dir);
+            oma_fail(err, errlen, "sd: %s: no vocab.json + merges.txt", opts->tokenizer_dir);
             goto out;
         }
         try_tokenizer(ck, tdir);
@@ -288,7 +278,7 @@ int oma_sd_open_ex(const char *path, const oma_sd_open_opts *opts, oma_sd_checkp
             goto out;
         }
         if (opts->tokenizer_dir && !try_tokenizer(ck, opts->tokenizer_dir)) {
-            sfail(err, errlen, "sd: %s: no vocab.json + merges.txt", opts->tokenizer_dir);
+            oma_fail(err, errlen, "sd: %s: no vocab.json + merges.txt", opts->tokenizer_dir);
             goto out;
         }
         const char *slash = strrchr(path, '/');
@@ -307,14 +297,14 @@ int oma_sd_open_ex(const char *path, const oma_sd_open_opts *opts, oma_sd_checkp
             try_tokenizer(ck, tdir);
         }
     } else {
-        sfail(err, errlen, "sd: %s: no such model folder or file", path);
+        oma_fail(err, errlen, "sd: %s: no such model folder or file", path);
         goto out;
     }
     if (sd_validate_config(ck, &ck->cfg, err, errlen)) goto out;
     rc = 0;
     goto out;
 oom:
-    sfail(err, errlen, "out of memory");
+    oma_fail(err, errlen, "out of memory");
 out:
     free(tdir);
     if (rc) oma_sd_close(ck);
@@ -363,12 +353,12 @@ int oma_sd_get(const oma_sd_checkpoint *ck, const char *name, int ndim, const in
                const oma_st_tensor **out, char *err, size_t errlen) {
     *out = NULL;
     const sd_entry *e = find_entry(ck, name);
-    if (!e) return sfail(err, errlen, "sd: tensor '%s': missing", name);
+    if (!e) return oma_fail(err, errlen, "sd: tensor '%s': missing", name);
     char inner[300];
     if (oma_st_check_shape(&e->t, ndim, shape, inner, sizeof inner)) {
         if (strcmp(e->src, e->name))
-            return sfail(err, errlen, "sd: %s (in the file: '%s')", inner, e->src);
-        return sfail(err, errlen, "sd: %s", inner);
+            return oma_fail(err, errlen, "sd: %s (in the file: '%s')", inner, e->src);
+        return oma_fail(err, errlen, "sd: %s", inner);
     }
     *out = &e->t;
     return 0;
@@ -379,6 +369,6 @@ int oma_sd_read_f32(const oma_sd_checkpoint *ck, const char *name, int ndim,
     const oma_st_tensor *t;
     if (oma_sd_get(ck, name, ndim, shape, &t, err, errlen)) return -1;
     char inner[300];
-    if (oma_st_read_f32(t, dst, n, inner, sizeof inner)) return sfail(err, errlen, "sd: %s", inner);
+    if (oma_st_read_f32(t, dst, n, inner, sizeof inner)) return oma_fail(err, errlen, "sd: %s", inner);
     return 0;
 }

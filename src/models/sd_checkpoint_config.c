@@ -13,19 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "formats/fail.h"
 #include "models/sd_checkpoint_internal.h"
 
 #define MAX_CH 16384
-
-static int cfail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 void oma_sd_config_defaults(oma_sd_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -107,7 +98,7 @@ static int get_int(const jctx *c, json_t *o, const char *k, int lo, int hi, int 
         return 0;
     }
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return cfail(c->err, c->errlen, "%s: '%s' must be an integer in [%d, %d]", c->path, k, lo, hi);
+        return oma_fail(c->err, c->errlen, "%s: '%s' must be an integer in [%d, %d]", c->path, k, lo, hi);
     *out = (int)json_integer_value(v);
     return 0;
 }
@@ -116,7 +107,7 @@ static int get_float(const jctx *c, json_t *o, const char *k, double lo, double 
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi)
-        return cfail(c->err, c->errlen, "%s: '%s' must be a number in [%g, %g]", c->path, k, lo, hi);
+        return oma_fail(c->err, c->errlen, "%s: '%s' must be a number in [%g, %g]", c->path, k, lo, hi);
     *out = (float)json_number_value(v);
     return 0;
 }
@@ -125,7 +116,7 @@ static int get_str(const jctx *c, json_t *o, const char *k, char *out, size_t ou
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_string(v) || strlen(json_string_value(v)) >= outlen)
-        return cfail(c->err, c->errlen, "%s: '%s' must be a short string", c->path, k);
+        return oma_fail(c->err, c->errlen, "%s: '%s' must be a short string", c->path, k);
     snprintf(out, outlen, "%s", json_string_value(v));
     return 0;
 }
@@ -135,12 +126,12 @@ static int get_int_list(const jctx *c, json_t *o, const char *k, int lo, int hi,
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > OMA_SD_MAX_BLOCKS)
-        return cfail(c->err, c->errlen, "%s: '%s' must be a list of 1..%d integers", c->path, k,
+        return oma_fail(c->err, c->errlen, "%s: '%s' must be a list of 1..%d integers", c->path, k,
                      OMA_SD_MAX_BLOCKS);
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *e = json_array_get(v, i);
         if (!json_is_integer(e) || json_integer_value(e) < lo || json_integer_value(e) > hi)
-            return cfail(c->err, c->errlen, "%s: '%s'[%zu] must be an integer in [%d, %d]", c->path,
+            return oma_fail(c->err, c->errlen, "%s: '%s'[%zu] must be an integer in [%d, %d]", c->path,
                          k, i, lo, hi);
         out[i] = (int)json_integer_value(e);
     }
@@ -152,11 +143,11 @@ static int get_str_list(const jctx *c, json_t *o, const char *k, char (*out)[40]
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_array(v) || (int)json_array_size(v) != want)
-        return cfail(c->err, c->errlen, "%s: '%s' must list %d block types", c->path, k, want);
+        return oma_fail(c->err, c->errlen, "%s: '%s' must list %d block types", c->path, k, want);
     for (int i = 0; i < want; i++) {
         json_t *e = json_array_get(v, (size_t)i);
         if (!json_is_string(e) || strlen(json_string_value(e)) >= 40)
-            return cfail(c->err, c->errlen, "%s: '%s'[%d] must be a block type name", c->path, k, i);
+            return oma_fail(c->err, c->errlen, "%s: '%s'[%d] must be a block type name", c->path, k, i);
         snprintf(out[i], 40, "%s", json_string_value(e));
     }
     return 0;
@@ -166,12 +157,12 @@ static json_t *load_obj(const char *path, char *err, size_t errlen) {
     json_error_t je;
     json_t *o = json_load_file(path, 0, &je);
     if (!o) {
-        cfail(err, errlen, "%s: %s", path, je.text);
+        oma_fail(err, errlen, "%s: %s", path, je.text);
         return NULL;
     }
     if (!json_is_object(o)) {
         json_decref(o);
-        cfail(err, errlen, "%s: not a JSON object", path);
+        oma_fail(err, errlen, "%s: not a JSON object", path);
         return NULL;
     }
     return o;
@@ -191,7 +182,7 @@ int sd_parse_unet_config(const char *path, oma_unet_config *u, char *err, size_t
     if (json_is_array(json_object_get(o, "layers_per_block")) ||
         json_is_array(json_object_get(o, "cross_attention_dim")) ||
         json_is_array(json_object_get(o, "transformer_layers_per_block"))) {
-        cfail(err, errlen, "%s: per-block layers / cross-attention widths (SDXL-style) are not supported", path);
+        oma_fail(err, errlen, "%s: per-block layers / cross-attention widths (SDXL-style) are not supported", path);
         goto out;
     }
     if (get_int(&c, o, "layers_per_block", 1, 16, &u->layers_per_block) ||
@@ -220,12 +211,12 @@ int sd_parse_unet_config(const char *path, oma_unet_config *u, char *err, size_t
     } else if (json_is_array(hv)) {
         if (get_int_list(&c, o, hk, 1, 1024, heads, &nh)) goto out;
         if (nh != n) {
-            cfail(err, errlen, "%s: '%s' lists %d blocks, block_out_channels %d", path, hk, nh, n);
+            oma_fail(err, errlen, "%s: '%s' lists %d blocks, block_out_channels %d", path, hk, nh, n);
             goto out;
         }
         for (int i = 0; i < n; i++) u->attention_head_dim[i] = heads[i];
     } else if (hv && !json_is_null(hv)) {
-        cfail(err, errlen, "%s: '%s' must be an integer or a list", path, hk);
+        oma_fail(err, errlen, "%s: '%s' must be an integer or a list", path, hk);
         goto out;
     } else {
         for (int i = 0; i < n; i++)
@@ -233,12 +224,12 @@ int sd_parse_unet_config(const char *path, oma_unet_config *u, char *err, size_t
     }
     for (int i = 0; i < n; i++) {
         if (u->block_out_channels[i] % u->norm_num_groups) {
-            cfail(err, errlen, "%s: block %d has %d channels, not a multiple of %d groups", path, i,
+            oma_fail(err, errlen, "%s: block %d has %d channels, not a multiple of %d groups", path, i,
                   u->block_out_channels[i], u->norm_num_groups);
             goto out;
         }
         if (u->block_out_channels[i] % u->attention_head_dim[i]) {
-            cfail(err, errlen, "%s: block %d: %d channels do not split into %d heads", path, i,
+            oma_fail(err, errlen, "%s: block %d: %d channels do not split into %d heads", path, i,
                   u->block_out_channels[i], u->attention_head_dim[i]);
             goto out;
         }
@@ -267,7 +258,7 @@ int sd_parse_vae_config(const char *path, oma_vae_config *v, char *err, size_t e
     v->n_blocks = n;
     for (int i = 0; i < n; i++)
         if (v->block_out_channels[i] % v->norm_num_groups) {
-            cfail(err, errlen, "%s: block %d has %d channels, not a multiple of %d groups", path, i,
+            oma_fail(err, errlen, "%s: block %d has %d channels, not a multiple of %d groups", path, i,
                   v->block_out_channels[i], v->norm_num_groups);
             goto out;
         }
@@ -295,7 +286,7 @@ int sd_parse_text_config(const char *path, oma_text_config *t, char *err, size_t
         get_int(&c, o, "pad_token_id", 0, 1000000, &t->pad_token_id))
         goto out;
     if (t->hidden_size % t->num_attention_heads) {
-        cfail(err, errlen, "%s: hidden_size %d does not split into %d heads", path, t->hidden_size,
+        oma_fail(err, errlen, "%s: hidden_size %d does not split into %d heads", path, t->hidden_size,
               t->num_attention_heads);
         goto out;
     }
@@ -341,13 +332,13 @@ int sd_infer_config(const oma_sd_checkpoint *ck, oma_sd_config *cfg, char *err, 
     const oma_st_tensor *t;
     int n = 0;
     while (n < OMA_SD_MAX_BLOCKS && T(ck, "unet.down_blocks.%d.resnets.0.conv1.weight", n)) n++;
-    if (n == 0) return cfail(err, errlen, "sd: tensor 'unet.down_blocks.0.resnets.0.conv1.weight': missing");
+    if (n == 0) return oma_fail(err, errlen, "sd: tensor 'unet.down_blocks.0.resnets.0.conv1.weight': missing");
     int heads = u->attention_head_dim[0] > 0 ? u->attention_head_dim[0] : 8;
     u->n_blocks = n;
     for (int i = 0; i < n; i++) {
         t = T(ck, "unet.down_blocks.%d.resnets.0.conv1.weight", i);
         if (t->ndim != 4 || t->shape[0] < 1 || t->shape[0] > MAX_CH)
-            return cfail(err, errlen, "sd: tensor '%s': not a conv weight", t->name);
+            return oma_fail(err, errlen, "sd: tensor '%s': not a conv weight", t->name);
         u->block_out_channels[i] = (int)t->shape[0];
         u->attention_head_dim[i] = heads;
         int down_attn = T(ck, "unet.down_blocks.%d.attentions.0.proj_in.weight", i) != NULL;
@@ -372,12 +363,12 @@ int sd_infer_config(const oma_sd_checkpoint *ck, oma_sd_config *cfg, char *err, 
     n = 0;
     while (n < OMA_SD_MAX_BLOCKS && T(ck, "vae.encoder.down_blocks.%d.resnets.0.conv1.weight", n)) n++;
     if (n == 0)
-        return cfail(err, errlen, "sd: tensor 'vae.encoder.down_blocks.0.resnets.0.conv1.weight': missing");
+        return oma_fail(err, errlen, "sd: tensor 'vae.encoder.down_blocks.0.resnets.0.conv1.weight': missing");
     v->n_blocks = n;
     for (int i = 0; i < n; i++) {
         t = T(ck, "vae.encoder.down_blocks.%d.resnets.0.conv1.weight", i);
         if (t->ndim != 4 || t->shape[0] < 1 || t->shape[0] > MAX_CH)
-            return cfail(err, errlen, "sd: tensor '%s': not a conv weight", t->name);
+            return oma_fail(err, errlen, "sd: tensor '%s': not a conv weight", t->name);
         v->block_out_channels[i] = (int)t->shape[0];
     }
     L = 0;
@@ -417,7 +408,7 @@ int sd_validate_config(const oma_sd_checkpoint *ck, const oma_sd_config *cfg, ch
     if (u->n_blocks < 1 || v->n_blocks < 1 || u->layers_per_block < 1 || v->layers_per_block < 1 ||
         t->num_hidden_layers < 1 || t->hidden_size < 1 || t->num_attention_heads < 1 ||
         t->hidden_size % t->num_attention_heads)
-        return cfail(err, errlen, "sd: the model's configuration is incomplete or inconsistent");
+        return oma_fail(err, errlen, "sd: the model's configuration is incomplete or inconsistent");
     if (expect(ck, "unet.conv_in.weight", 4, u->block_out_channels[0], u->in_channels, 3, 3, err, errlen) ||
         expect(ck, "unet.conv_out.weight", 4, u->out_channels, u->block_out_channels[0], 3, 3, err, errlen) ||
         expect(ck, "vae.encoder.conv_in.weight", 4, v->block_out_channels[0], v->in_channels, 3, 3, err, errlen) ||

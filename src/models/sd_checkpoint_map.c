@@ -27,17 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/fail.h"
 #include "models/sd_checkpoint_internal.h"
-
-static int mfail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static int starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
@@ -186,16 +177,16 @@ int sd_map_original(const sd_orig_layout *lay, const char *orig, char *out, size
     *reshape = 0;
     if (starts(orig, "model.diffusion_model.")) {
         if (map_unet(lay->unet_layers, orig + 22, out, outlen))
-            return mfail(err, errlen, "sd: tensor '%s': not part of an SD 1.x UNet", orig);
+            return oma_fail(err, errlen, "sd: tensor '%s': not part of an SD 1.x UNet", orig);
         return 0;
     }
     if (starts(orig, "first_stage_model.")) {
         if (map_vae(lay->vae_blocks, orig + 18, out, outlen, reshape))
-            return mfail(err, errlen, "sd: tensor '%s': not part of an SD 1.x VAE", orig);
+            return oma_fail(err, errlen, "sd: tensor '%s': not part of an SD 1.x VAE", orig);
         return 0;
     }
     if (starts(orig, "cond_stage_model.model."))
-        return mfail(err, errlen, "sd: tensor '%s': an OpenCLIP (SD 2.x) text encoder is not supported",
+        return oma_fail(err, errlen, "sd: tensor '%s': an OpenCLIP (SD 2.x) text encoder is not supported",
                      orig);
     if (starts(orig, "cond_stage_model.transformer.")) {
         const char *r = orig + 29;
@@ -204,7 +195,7 @@ int sd_map_original(const sd_orig_layout *lay, const char *orig, char *out, size
         else if (starts(r, "embeddings.") || starts(r, "encoder.") || starts(r, "final_layer_norm."))
             rc = put(out, outlen, "text_encoder.text_model.%s", r);
         else return 1;
-        if (rc) return mfail(err, errlen, "sd: tensor '%s': name too long", orig);
+        if (rc) return oma_fail(err, errlen, "sd: tensor '%s': name too long", orig);
         return 0;
     }
     return 1;

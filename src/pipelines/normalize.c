@@ -26,19 +26,19 @@ int oma_normalize_check(const oma_normalize_opts *o, char *err, size_t errlen)
 {
     const int M = OMA_NORMALIZE_MAX_SIDE;
     if (o->multiple_of < 1 || o->multiple_of > OMA_NORMALIZE_MAX_MULTIPLE)
-        return oma_image_err(err, errlen, "multiple_of: must be in 1..%d", OMA_NORMALIZE_MAX_MULTIPLE);
-    if (o->max_side < 1 || o->max_side > M) return oma_image_err(err, errlen, "max_side: must be in 1..%d", M);
-    if (o->width < 0 || o->width > M) return oma_image_err(err, errlen, "width: must be in 1..%d", M);
-    if (o->height < 0 || o->height > M) return oma_image_err(err, errlen, "height: must be in 1..%d", M);
-    if (o->max_side < o->multiple_of) return oma_image_err(err, errlen, "max_side: must be at least multiple_of");
-    if (o->width && o->width < o->multiple_of) return oma_image_err(err, errlen, "width: must be at least multiple_of");
+        return oma_fail(err, errlen, "multiple_of: must be in 1..%d", OMA_NORMALIZE_MAX_MULTIPLE);
+    if (o->max_side < 1 || o->max_side > M) return oma_fail(err, errlen, "max_side: must be in 1..%d", M);
+    if (o->width < 0 || o->width > M) return oma_fail(err, errlen, "width: must be in 1..%d", M);
+    if (o->height < 0 || o->height > M) return oma_fail(err, errlen, "height: must be in 1..%d", M);
+    if (o->max_side < o->multiple_of) return oma_fail(err, errlen, "max_side: must be at least multiple_of");
+    if (o->width && o->width < o->multiple_of) return oma_fail(err, errlen, "width: must be at least multiple_of");
     if (o->height && o->height < o->multiple_of)
-        return oma_image_err(err, errlen, "height: must be at least multiple_of");
+        return oma_fail(err, errlen, "height: must be at least multiple_of");
     oma_image_limits lim = oma_image_default_limits();
     if ((int64_t)o->width * o->height > lim.max_pixels)
-        return oma_image_err(err, errlen, "width x height: over %lld pixels", (long long)lim.max_pixels);
+        return oma_fail(err, errlen, "width x height: over %lld pixels", (long long)lim.max_pixels);
     if (o->fit != OMA_FIT_CONTAIN && o->fit != OMA_FIT_COVER && o->fit != OMA_FIT_NONE)
-        return oma_image_err(err, errlen, "fit: must be contain, cover or none");
+        return oma_fail(err, errlen, "fit: must be contain, cover or none");
     return 0;
 }
 
@@ -50,9 +50,9 @@ static int get_int(const json_t *params, const char *key, int max, int *out, cha
     double d;
     if (json_is_integer(v)) d = (double)json_integer_value(v);
     else if (json_is_real(v)) d = json_real_value(v);
-    else return oma_image_err(err, errlen, "%s: must be an integer in 1..%d", key, max);
+    else return oma_fail(err, errlen, "%s: must be an integer in 1..%d", key, max);
     if (!(d >= 1 && d <= max) || d != floor(d))
-        return oma_image_err(err, errlen, "%s: must be an integer in 1..%d", key, max);
+        return oma_fail(err, errlen, "%s: must be an integer in 1..%d", key, max);
     *out = (int)d;
     return 0;
 }
@@ -61,7 +61,7 @@ int oma_normalize_opts_from_json(const json_t *params, oma_normalize_opts *o, ch
 {
     *o = oma_normalize_defaults();
     if (!params) return 0;
-    if (!json_is_object(params)) return oma_image_err(err, errlen, "params: must be an object");
+    if (!json_is_object(params)) return oma_fail(err, errlen, "params: must be an object");
     const int M = OMA_NORMALIZE_MAX_SIDE;
     if (get_int(params, "max_side", M, &o->max_side, err, errlen) != 0 ||
         get_int(params, "width", M, &o->width, err, errlen) != 0 ||
@@ -71,11 +71,11 @@ int oma_normalize_opts_from_json(const json_t *params, oma_normalize_opts *o, ch
     const json_t *fit = json_object_get(params, "fit");
     if (fit && !json_is_null(fit)) {
         const char *f = json_string_value(fit);
-        if (!f) return oma_image_err(err, errlen, "fit: must be contain, cover or none");
+        if (!f) return oma_fail(err, errlen, "fit: must be contain, cover or none");
         if (strcmp(f, "contain") == 0) o->fit = OMA_FIT_CONTAIN;
         else if (strcmp(f, "cover") == 0) o->fit = OMA_FIT_COVER;
         else if (strcmp(f, "none") == 0) o->fit = OMA_FIT_NONE;
-        else return oma_image_err(err, errlen, "fit: must be contain, cover or none");
+        else return oma_fail(err, errlen, "fit: must be contain, cover or none");
     }
     return oma_normalize_check(o, err, errlen);
 }
@@ -123,11 +123,11 @@ int oma_normalize_image(const oma_image *src, const oma_normalize_opts *o, oma_i
     int W, H;
     memset(out, 0, sizeof *out);
     if (oma_normalize_check(o, err, errlen) != 0) return -1;
-    if (!src || !src->px) return oma_image_err(err, errlen, "normalize: no image");
+    if (!src || !src->px) return oma_fail(err, errlen, "normalize: no image");
     oma_normalize_target(o, src->w, src->h, &W, &H);
     oma_fit fit = (o->width && o->height) ? o->fit : OMA_FIT_COVER;
     if (fit == OMA_FIT_NONE || (W == src->w && H == src->h)) {
-        if (oma_image_resize(src, W, H, out) != 0) return oma_image_err(err, errlen, "normalize: out of memory");
+        if (oma_image_resize(src, W, H, out) != 0) return oma_fail(err, errlen, "normalize: out of memory");
         return 0;
     }
     double sx = (double)W / src->w, sy = (double)H / src->h;
@@ -144,7 +144,7 @@ int oma_normalize_image(const oma_image *src, const oma_normalize_opts *o, oma_i
     if (rw < 1) rw = 1;
     if (rh < 1) rh = 1;
     oma_image scaled;
-    if (oma_image_resize(src, rw, rh, &scaled) != 0) return oma_image_err(err, errlen, "normalize: out of memory");
+    if (oma_image_resize(src, rw, rh, &scaled) != 0) return oma_fail(err, errlen, "normalize: out of memory");
     int rc = 0;
     if (fit == OMA_FIT_COVER) {
         rc = oma_image_crop(&scaled, (rw - W) / 2, (rh - H) / 2, W, H, out);
@@ -172,7 +172,7 @@ int oma_normalize_image(const oma_image *src, const oma_normalize_opts *o, oma_i
     oma_image_free(&scaled);
     if (rc != 0) {
         oma_image_free(out);
-        return oma_image_err(err, errlen, "normalize: out of memory");
+        return oma_fail(err, errlen, "normalize: out of memory");
     }
     return 0;
 }

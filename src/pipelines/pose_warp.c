@@ -61,19 +61,19 @@ int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to
     int n = 0, mode = 0, rc = -1;
     memset(out, 0, sizeof *out);
     if (!o) o = &def;
-    if (!img || !img->px || img->w <= 0 || img->h <= 0) return oma_image_err(err, errlen, "pose warp: no image");
+    if (!img || !img->px || img->w <= 0 || img->h <= 0) return oma_fail(err, errlen, "pose warp: no image");
     if ((int64_t)img->w * img->h > OMA_WARP_MAX_PIXELS)
-        return oma_image_err(err, errlen, "pose warp: the image is %dx%d, over %d pixels (normalise it first)",
+        return oma_fail(err, errlen, "pose warp: the image is %dx%d, over %d pixels (normalise it first)",
                              img->w, img->h, OMA_WARP_MAX_PIXELS);
     if (img->c == 1) {
-        if (oma_image_convert(img, 3, &rgb) != 0) return oma_image_err(err, errlen, "pose warp: out of memory");
+        if (oma_image_convert(img, 3, &rgb) != 0) return oma_fail(err, errlen, "pose warp: out of memory");
         src = &rgb;
     }
     if (oma_warp_handles(from, to, src->w, src->h, o->bone_samples, &h, &n, err, errlen) != 0) goto done;
     const int grid = o->grid < 2 ? 2 : o->grid > 64 ? 64 : o->grid;
     if (oma_warp_mask(src, h, n, 2 * grid + 4, &mask, &mode, err, errlen) != 0) goto done;
     if (oma_image_convert(src, 4, &plate) != 0) {
-        oma_image_err(err, errlen, "pose warp: out of memory");
+        oma_fail(err, errlen, "pose warp: out of memory");
         goto done;
     }
     const size_t np = (size_t)src->w * src->h;
@@ -83,7 +83,7 @@ int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to
     } else if (mode == OMA_WARP_MASK_COLOR || mode == OMA_WARP_MASK_CUT) {
         hole = dilate(mask, src->w, src->h, 2);
         if (!hole || oma_warp_fill(&plate, hole) != 0) {
-            oma_image_err(err, errlen, "pose warp: out of memory");
+            oma_fail(err, errlen, "pose warp: out of memory");
             goto done;
         }
     } else if (oma_warp_anchors(mask, src->w, src->h, 2 * grid, &h, &n, err, errlen) != 0) {
@@ -94,7 +94,7 @@ int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to
         *out = plate;
         plate.px = NULL;
     } else if (oma_image_convert(&plate, 3, out) != 0) {
-        oma_image_err(err, errlen, "pose warp: out of memory");
+        oma_fail(err, errlen, "pose warp: out of memory");
         goto done;
     }
     rc = 0;
@@ -116,13 +116,13 @@ static int read_poses(const json_t *params, int dw, int dh, oma_pose *from, oma_
     char e[256];
     memset(from, 0, sizeof *from);
     memset(to, 0, sizeof *to);
-    if (!json_is_object(params)) return oma_image_err(err, errlen, "params: must be an object");
+    if (!json_is_object(params)) return oma_fail(err, errlen, "params: must be an object");
     const json_t *f = json_object_get(params, "from"), *t = json_object_get(params, "to");
-    if (!f || !t) return oma_image_err(err, errlen, "params: \"from\" and \"to\" (OpenPose JSON) are required");
-    if (oma_pose_from_json(f, dw, dh, from, e, sizeof e) != 0) return oma_image_err(err, errlen, "from: %s", e);
+    if (!f || !t) return oma_fail(err, errlen, "params: \"from\" and \"to\" (OpenPose JSON) are required");
+    if (oma_pose_from_json(f, dw, dh, from, e, sizeof e) != 0) return oma_fail(err, errlen, "from: %s", e);
     if (oma_pose_from_json(t, dw, dh, to, e, sizeof e) != 0) {
         oma_pose_free(from);
-        return oma_image_err(err, errlen, "to: %s", e);
+        return oma_fail(err, errlen, "to: %s", e);
     }
     return 0;
 }
@@ -132,7 +132,7 @@ static int read_grid(const json_t *params, int *grid, char *err, size_t errlen)
     const json_t *g = json_object_get(params, "grid");
     if (!g || json_is_null(g)) return 0;
     if (!json_is_integer(g) || json_integer_value(g) < 2 || json_integer_value(g) > 64)
-        return oma_image_err(err, errlen, "grid: must be an integer in 2..64");
+        return oma_fail(err, errlen, "grid: must be an integer in 2..64");
     *grid = (int)json_integer_value(g);
     return 0;
 }

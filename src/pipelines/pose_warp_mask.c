@@ -129,7 +129,7 @@ int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, int mar
     *mask = NULL;
     *mode = OMA_WARP_MASK_ALPHA;
     uint8_t *m = calloc(np, 1);
-    if (!m) return oma_image_err(err, errlen, "pose warp: out of memory");
+    if (!m) return oma_fail(err, errlen, "pose warp: out of memory");
     if (c == 4) {
         size_t transparent = 0;
         for (size_t i = 0; i < np; i++) transparent += img->px[i * 4 + 3] < 250;
@@ -153,7 +153,7 @@ int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, int mar
         free(m);
         free(region);
         free(b);
-        return oma_image_err(err, errlen, "pose warp: out of memory");
+        return oma_fail(err, errlen, "pose warp: out of memory");
     }
     skeleton_region(region, w, H, h, n, 0, r);
     /* the border's median colour, and how uniform the border is */
@@ -205,7 +205,7 @@ int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, int mar
         free(region);
         if (morph(m, w, H, 2, 1) != 0 || morph(m, w, H, 2, 0) != 0) {
             free(m);
-            return oma_image_err(err, errlen, "pose warp: out of memory");
+            return oma_fail(err, errlen, "pose warp: out of memory");
         }
         *mask = m;
         return 0;
@@ -221,7 +221,7 @@ int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, int mar
         *mode = OMA_WARP_MASK_CUT;
         if (feather(region, w, H, 4) != 0) {   /* a soft edge, so the moved patch blends in */
             free(region);
-            return oma_image_err(err, errlen, "pose warp: out of memory");
+            return oma_fail(err, errlen, "pose warp: out of memory");
         }
         *mask = region;
         return 0;
@@ -230,7 +230,7 @@ int oma_warp_mask(const oma_image *img, const oma_warp_handle *h, int n, int mar
     skeleton_region(region, w, H, h, n, 1, r);
     if (morph(region, w, H, margin, 1) != 0) {
         free(region);
-        return oma_image_err(err, errlen, "pose warp: out of memory");
+        return oma_fail(err, errlen, "pose warp: out of memory");
     }
     *mask = region;
     return 0;
@@ -258,7 +258,7 @@ int oma_warp_anchors(const uint8_t *mask, int w, int h, int spacing, oma_warp_ha
             if (*n == cap) {
                 int nc = cap * 2 + 64;
                 oma_warp_handle *nh = realloc(*hs, sizeof *nh * (size_t)nc);
-                if (!nh) return oma_image_err(err, errlen, "pose warp: out of memory");
+                if (!nh) return oma_fail(err, errlen, "pose warp: out of memory");
                 *hs = nh;
                 cap = nc;
             }

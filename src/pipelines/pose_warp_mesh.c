@@ -87,7 +87,7 @@ int oma_warp_render(const oma_image *src, const uint8_t *mask, const oma_warp_ha
 {
     const int w = src->w, H = src->h;
     const int g = o->grid < 2 ? 2 : o->grid > 64 ? 64 : o->grid;
-    if (dst->w != w || dst->h != H || dst->c != 4) return oma_image_err(err, errlen, "pose warp: bad target");
+    if (dst->w != w || dst->h != H || dst->c != 4) return oma_fail(err, errlen, "pose warp: bad target");
     /* bounding box of the figure */
     int bx0 = w, by0 = H, bx1 = -1, by1 = -1;
     for (int y = 0; y < H; y++)
@@ -106,7 +106,7 @@ int oma_warp_render(const oma_image *src, const uint8_t *mask, const oma_warp_ha
     float *layer = calloc((size_t)w * H * 4, sizeof *layer);
     int rc = -1;
     if (!vt || !cells || !layer) {
-        oma_image_err(err, errlen, "pose warp: out of memory");
+        oma_fail(err, errlen, "pose warp: out of memory");
         goto done;
     }
     int nc = 0;
@@ -158,7 +158,7 @@ int oma_warp_render(const oma_image *src, const uint8_t *mask, const oma_warp_ha
         /* a sane deformation covers each target pixel a few times; a pose that flings the
          * mesh across the picture would cost without bound */
         if (work > 64 * (int64_t)w * H + 4 * 1024 * 1024) {
-            oma_image_err(err, errlen, "pose warp: the target pose tears the figure apart (mesh too stretched)");
+            oma_fail(err, errlen, "pose warp: the target pose tears the figure apart (mesh too stretched)");
             goto done;
         }
     }
