@@ -155,11 +155,16 @@ void oma_route_asset_create(oma_req *r)
     }
     oma_stmt_bind_text(st, 1, job_id);
     oma_stmt_bind_text(st, 2, oname);
-    if (oma_stmt_step(st) == 1) {
+    int found = oma_stmt_step(st);
+    if (found == 1) {
         snprintf(key, sizeof key, "%s", oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : "");
         snprintf(mime, sizeof mime, "%s", oma_stmt_text(st, 1) ? oma_stmt_text(st, 1) : "");
     }
     oma_stmt_finalize(st);
+    if (found < 0) {
+        oma_route_dberr(r, "reading the output");
+        goto out;
+    }
     if (!key[0]) {
         oma_reply_error(r, 404, "not_found", "the job has no output %s", oname);
         goto out;
@@ -247,7 +252,8 @@ void oma_route_asset_file(oma_req *r)
     oma_stmt_bind_text(st, 1, id);
     oma_stmt_bind_text(st, 2, r->artist_id);
     char key[600] = "", mime[96] = "", fname[128] = "";
-    if (oma_stmt_step(st) == 1) {
+    int rc = oma_stmt_step(st);
+    if (rc == 1) {
         snprintf(key, sizeof key, "%s", oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : "");
         snprintf(mime, sizeof mime, "%s", oma_stmt_text(st, 1) ? oma_stmt_text(st, 1) : "");
         const char *n = oma_stmt_text(st, 2) ? oma_stmt_text(st, 2) : "";
@@ -261,6 +267,10 @@ void oma_route_asset_file(oma_req *r)
         fname[k] = '\0';
     }
     oma_stmt_finalize(st);
+    if (rc < 0) {
+        oma_route_dberr(r, "reading the asset");
+        return;
+    }
     if (!key[0]) {
         oma_reply_error(r, 404, "not_found", "no such asset");
         return;
