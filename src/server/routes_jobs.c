@@ -130,17 +130,12 @@ void oma_route_job_list(oma_req *r)
 {
     long limit;
     if (oma_route_query_int(r, "limit", 1, 100, 20, &limit) != 0) return;
-    oma_stmt *st = NULL;
-    if (oma_db_prepare(r->db, "SELECT id FROM jobs WHERE artist_id = ? "
-                              "ORDER BY created_at DESC, id DESC LIMIT ?", &st) != 0) {
+    json_t *list = oma_jobs_list_json(r->db, r->artist_id, (int)limit);
+    if (!list) {
         oma_route_dberr(r, "listing jobs");
         return;
     }
-    oma_stmt_bind_text(st, 1, r->artist_id);
-    oma_stmt_bind_int(st, 2, limit);
-    json_t *arr = oma_route_list(r, st, "listing jobs", oma_jobs_get_json);
-    if (!arr) return;
-    oma_reply_json(r, 200, json_pack("{s:o}", "jobs", arr));
+    oma_reply_json(r, 200, list);
 }
 
 void oma_route_job_get(oma_req *r)
