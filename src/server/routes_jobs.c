@@ -182,38 +182,21 @@ static void send_job_file(oma_req *r, const char *sql, const char *id, const cha
     if (oma_route_require_owned(r, "jobs", id, "job") != 0) return;
     oma_stmt *st = NULL;
     if (oma_db_prepare(r->db, sql, &st) != 0) {
-        oma_route_dberr(r, what);
+        char doing[64];
+        snprintf(doing, sizeof doing, "reading the %s", what);
+        oma_route_dberr(r, doing);
         return;
     }
     oma_stmt_bind_text(st, 1, id);
     if (name) oma_stmt_bind_text(st, 2, name);
-    char key[600] = "", mime[96] = "";
-    int rc = oma_stmt_step(st);
-    if (rc == 1) {
-        snprintf(key, sizeof key, "%s", oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : "");
-        snprintf(mime, sizeof mime, "%s", oma_stmt_text(st, 1) ? oma_stmt_text(st, 1) : "");
-    }
-    oma_stmt_finalize(st);
-    if (rc < 0) {
-        oma_route_dberr(r, what);
-        return;
-    }
-    if (!key[0]) {
-        oma_reply_error(r, 404, "not_found", "no such %s", name ? "output" : "preview");
-        return;
-    }
-    uint8_t *data = NULL;
-    size_t len = 0;
-    if (oma_route_storage_get(r, key, JOB_OUTPUT_MAX, &data, &len) != 0) return;
-    oma_reply_bytes(r, 200, mime[0] ? mime : "application/octet-stream", data, len);
+    oma_route_send_stored(r, st, JOB_OUTPUT_MAX, what);
 }
 
 void oma_route_job_preview(oma_req *r)
 {
     const char *id = oma_route_id(r, 0, "job");
     if (!id) return;
-    send_job_file(r, "SELECT preview_key, 'image/png' FROM jobs WHERE id = ?", id, NULL,
-                  "reading the preview");
+    send_job_file(r, "SELECT preview_key, 'image/png' FROM jobs WHERE id = ?", id, NULL, "preview");
 }
 
 void oma_route_job_output(oma_req *r)
@@ -226,5 +209,5 @@ void oma_route_job_output(oma_req *r)
         return;
     }
     send_job_file(r, "SELECT storage_key, mime FROM job_outputs WHERE job_id = ? AND name = ?", id,
-                  name, "reading the output");
+                  name, "output");
 }

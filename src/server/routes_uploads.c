@@ -108,23 +108,5 @@ void oma_route_upload_file(oma_req *r)
     }
     oma_stmt_bind_text(st, 1, id);
     oma_stmt_bind_text(st, 2, r->artist_id);
-    char key[600] = "", mime[64] = "";
-    int rc = oma_stmt_step(st);
-    if (rc == 1) {
-        snprintf(key, sizeof key, "%s", oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : "");
-        snprintf(mime, sizeof mime, "%s", oma_stmt_text(st, 1) ? oma_stmt_text(st, 1) : "");
-    }
-    oma_stmt_finalize(st);
-    if (rc < 0) {
-        oma_route_dberr(r, "reading the upload");
-        return;
-    }
-    if (rc == 0 || !key[0]) {
-        oma_reply_error(r, 404, "not_found", "no such upload");
-        return;
-    }
-    uint8_t *data = NULL;
-    size_t len = 0;
-    if (oma_route_storage_get(r, key, OMA_HTTP_UPLOAD_LIMIT, &data, &len) != 0) return;
-    oma_reply_bytes(r, 200, mime[0] ? mime : "application/octet-stream", data, len);
+    oma_route_send_stored(r, st, OMA_HTTP_UPLOAD_LIMIT, "upload");
 }

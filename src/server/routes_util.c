@@ -1,5 +1,5 @@
 /* routes_util.c — small helpers every route group uses: id checks, ownership checks,
- * bounded storage reads, id lists, query integers, the upload metadata object. */
+ * bounded storage reads, sending a stored file, id lists, query integers, the upload metadata object. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +90,31 @@ int oma_route_storage_get(oma_req *r, const char *key, size_t max, uint8_t **dat
         return -1;
     }
     return 0;
+}
+
+void oma_route_send_stored(oma_req *r, oma_stmt *st, size_t max, const char *what)
+{
+    char key[600] = "", mime[96] = "";
+    int rc = oma_stmt_step(st);
+    if (rc == 1) {
+        snprintf(key, sizeof key, "%s", oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : "");
+        snprintf(mime, sizeof mime, "%s", oma_stmt_text(st, 1) ? oma_stmt_text(st, 1) : "");
+    }
+    oma_stmt_finalize(st);
+    if (rc < 0) {
+        char doing[96];
+        snprintf(doing, sizeof doing, "reading the %s", what);
+        oma_route_dberr(r, doing);
+        return;
+    }
+    if (!key[0]) {
+        oma_reply_error(r, 404, "not_found", "no such %s", what);
+        return;
+    }
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (oma_route_storage_get(r, key, max, &data, &len) != 0) return;
+    oma_reply_bytes(r, 200, mime[0] ? mime : "application/octet-stream", data, len);
 }
 
 int oma_route_query_int(oma_req *r, const char *name, long lo, long hi, long def, long *out)
