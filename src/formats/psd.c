@@ -159,7 +159,7 @@ int oma_psd_write(const oma_image *comp, const oma_psd_layer *layers, int n_laye
     free(pk);
     if (b.oom || b.n > UINT32_MAX) {
         free(b.p);
-        snprintf(err, errlen, "psd: out of memory");
+        snprintf(err, errlen, "psd: %s", b.oom ? "out of memory" : "the file would pass 4 GiB (PSD's limit)");
         return -1;
     }
     *out = b.p;
