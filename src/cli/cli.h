@@ -20,4 +20,7 @@ void oma_cli_error(const char *what, const char *fmt, ...) __attribute__((format
 /* True if argv holds -h or --help. */
 int oma_cli_wants_help(int argc, char **argv);
 
+/* Parses s as a whole decimal integer in lo..hi into *out: 0, or -1 (out untouched) if not. */
+int oma_cli_int(const char *s, long lo, long hi, int *out);
+
 #endif

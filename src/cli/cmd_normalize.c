@@ -1,7 +1,6 @@
 /* cmd_normalize.c — `oma normalize IN -o OUT.png [...]`: the image.normalize pipeline from the
  * command line (same options, same code: pipelines/normalize.h). Reads PNG, JPEG or WebP,
  * applies EXIF rotation, writes PNG. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +19,6 @@ static void help(FILE *f)
             "  --fit             how W x H is filled: contain (letterbox, transparent bars; default),\n"
             "                    cover (fill and centre-crop), none (stretch)\n"
             "  --multiple-of N   both sides rounded down to a multiple of N (default 8)\n");
-}
-
-static int parse_int(const char *s, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < -1000000 || v > 1000000) return -1;
-    *out = (int)v;
-    return 0;
 }
 
 int oma_cmd_normalize(int argc, char **argv)
@@ -66,7 +55,7 @@ int oma_cmd_normalize(int argc, char **argv)
         else if (strcmp(a, "--multiple-of") == 0) target = &o.multiple_of;
         if (target) {
             if (i + 1 >= argc) goto missing;
-            if (parse_int(argv[++i], target) != 0 || *target <= 0) {
+            if (oma_cli_int(argv[++i], 1, 1000000, target) != 0) {
                 oma_cli_error("normalize", "%s: expected a positive integer, got '%s'", a, argv[i]);
                 return OMA_EXIT_USAGE;
             }

@@ -91,18 +91,14 @@ int oma_cmd_pose_warp(int argc, char **argv)
         else if (!strcmp(argv[i], "--to")) target = &to_path;
         else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) target = &out;
         else if (!strcmp(argv[i], "--grid")) {
-            char *end = NULL;
             if (i + 1 >= argc) {
                 oma_cli_error(WHAT, "--grid needs a value");
                 return OMA_EXIT_USAGE;
             }
-            errno = 0;
-            long g = strtol(argv[++i], &end, 10);
-            if (!*argv[i] || *end || errno || g < 2 || g > 64) {
+            if (oma_cli_int(argv[++i], 2, 64, &o.grid) != 0) {
                 oma_cli_error(WHAT, "--grid: expected 2..64, got '%s'", argv[i]);
                 return OMA_EXIT_USAGE;
             }
-            o.grid = (int)g;
             continue;
         } else {
             oma_cli_error(WHAT, "unexpected argument %s (try oma pose warp --help)", argv[i]);

@@ -6,7 +6,6 @@
  * shutdown runs in normal code, not in a signal handler. When ready it prints exactly
  * `oma: listening on http://HOST:PORT` (the real port, also with --port 0).
  */
-#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,16 +29,6 @@ static void help(FILE *f)
             "OMA_JOB_LEASE_SECONDS (default 30): a dead worker's job is re-queued after this.\n"
             "The database is DATA/oma.db (SQLite), files live in DATA/store.\n"
             "The web UI is served from --web, else ./web/dist, else <binary>/../web/dist.\n");
-}
-
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
 }
 
 static int has_index(const char *dir)
@@ -86,11 +75,11 @@ int oma_cmd_serve(int argc, char **argv)
     if ((env = getenv("OMA_HOST")) && *env) cfg.host = env;
     if ((env = getenv("OMA_DATA")) && *env) cfg.data_dir = env;
     if ((env = getenv("OMA_MODELS")) && *env) cfg.models_dir = env;
-    if ((env = getenv("OMA_PORT")) && *env && parse_int(env, 0, 65535, &cfg.port) != 0) {
+    if ((env = getenv("OMA_PORT")) && *env && oma_cli_int(env, 0, 65535, &cfg.port) != 0) {
         oma_cli_error("serve", "OMA_PORT must be 0..65535");
         return OMA_EXIT_USAGE;
     }
-    if ((env = getenv("OMA_WORKERS")) && *env && parse_int(env, 0, 64, &cfg.workers) != 0) {
+    if ((env = getenv("OMA_WORKERS")) && *env && oma_cli_int(env, 0, 64, &cfg.workers) != 0) {
         oma_cli_error("serve", "OMA_WORKERS must be 0..64");
         return OMA_EXIT_USAGE;
     }
@@ -98,7 +87,7 @@ int oma_cmd_serve(int argc, char **argv)
      * is re-queued after this. Default 30 s; tests shorten it to see recovery sooner. */
     if ((env = getenv("OMA_JOB_LEASE_SECONDS")) && *env) {
         int lease = 0;
-        if (parse_int(env, 2, 3600, &lease) != 0) {
+        if (oma_cli_int(env, 2, 3600, &lease) != 0) {
             oma_cli_error("serve", "OMA_JOB_LEASE_SECONDS must be 2..3600");
             return OMA_EXIT_USAGE;
         }
@@ -123,10 +112,10 @@ int oma_cmd_serve(int argc, char **argv)
         else if (strcmp(a, "--data") == 0) cfg.data_dir = v;
         else if (strcmp(a, "--models") == 0) cfg.models_dir = v;
         else if (strcmp(a, "--web") == 0) web_flag = v;
-        else if (strcmp(a, "--port") == 0 && parse_int(v, 0, 65535, &cfg.port) != 0) {
+        else if (strcmp(a, "--port") == 0 && oma_cli_int(v, 0, 65535, &cfg.port) != 0) {
             oma_cli_error("serve", "--port must be 0..65535");
             return OMA_EXIT_USAGE;
-        } else if (strcmp(a, "--workers") == 0 && parse_int(v, 0, 64, &cfg.workers) != 0) {
+        } else if (strcmp(a, "--workers") == 0 && oma_cli_int(v, 0, 64, &cfg.workers) != 0) {
             oma_cli_error("serve", "--workers must be 0..64");
             return OMA_EXIT_USAGE;
         }

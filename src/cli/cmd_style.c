@@ -2,7 +2,6 @@
  * `oma style show NAME|PATH`: learns a style profile (palette, tone levels, line weight,
  * screentone, saturation, contrast) from 3..50 of an artist's images and stores it by name in
  * the data folder, where `oma convert --style NAME` finds it (pipelines/style_profile*.h). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,15 +42,11 @@ static int learn(int argc, char **argv)
             if (strcmp(opt, "--name") == 0) name = v;
             else if (strcmp(opt, "-o") == 0) out = v;
             else {
-                char *end = NULL;
-                errno = 0;
-                long kv = strtol(v, &end, 10);
-                if (!*v || *end || errno || kv < 1 || kv > OMA_PALETTE_MAX) {
+                if (oma_cli_int(v, 1, OMA_PALETTE_MAX, &k) != 0) {
                     oma_cli_error("style learn", "--colors must be 1..%d", OMA_PALETTE_MAX);
                     free(files);
                     return OMA_EXIT_USAGE;
                 }
-                k = (int)kv;
             }
         } else if (argv[i][0] == '-' && argv[i][1]) {
             oma_cli_error("style learn", "unknown option %s", argv[i]);
