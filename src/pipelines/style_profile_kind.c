@@ -70,7 +70,7 @@ static int run(oma_job_ctx *ctx)
     oma_style_profile p;
     if (oma_style_learner_finish(l, &p, ctx->error, sizeof ctx->error) != 0) goto end;
     json_t *style = oma_style_profile_to_json(&p);
-    ctx->result = style ? json_pack("{s:o,s:i}", "style", style, "samples", (json_int_t)done) : NULL;
+    ctx->result = style ? json_pack("{s:o,s:I}", "style", style, "samples", (json_int_t)done) : NULL;
     if (!ctx->result) { snprintf(ctx->error, sizeof ctx->error, "out of memory"); goto end; }
     if (ctx->progress) ctx->progress(ctx, 1.0, "done", NULL, 0);
     rc = 0;
