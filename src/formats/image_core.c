@@ -27,9 +27,9 @@ int oma_image_check_limits(const char *fmt, int w, int h, const oma_image_limits
     if (w <= 0 || h <= 0) return oma_fail(err, errlen, "%s: invalid size %dx%d", fmt, w, h);
     if (w > lim->max_side || h > lim->max_side || (int64_t)w * h > lim->max_pixels)
         return oma_fail(err, errlen,
-                             "%s: image is %dx%d, over the limit (%d per side, %lld pixels): "
-                             "refused before decoding (decompression bomb?)",
-                             fmt, w, h, lim->max_side, (long long)lim->max_pixels);
+                        "%s: image is %dx%d, over the limit (%d per side, %lld pixels): "
+                        "refused before decoding (decompression bomb?)",
+                        fmt, w, h, lim->max_side, (long long)lim->max_pixels);
     return 0;
 }
 
@@ -227,7 +227,7 @@ int oma_image_load(const char *path, int want_c, const oma_image_limits *limits,
         if (len == cap) {
             if (cap >= OMA_IMAGE_MAX_FILE) {
                 oma_fail(err, errlen, "%s: file too large (over %u MiB)", path,
-                              OMA_IMAGE_MAX_FILE >> 20);
+                         OMA_IMAGE_MAX_FILE >> 20);
                 goto done;
             }
             size_t ncap = cap ? cap * 2 : 65536;

@@ -154,14 +154,14 @@ static int parse_tensor(const char *name, const json_t *v, const uint8_t *data, 
     if (json_nonneg(json_array_get(jo, 0), &b) || json_nonneg(json_array_get(jo, 1), &e))
         return oma_fail(err, errlen, "tensor '%s': data_offsets are not non-negative integers", name);
     if (b > e) return oma_fail(err, errlen, "tensor '%s': data_offsets begin %lld > end %lld", name,
-                           (long long)b, (long long)e);
+                               (long long)b, (long long)e);
     if ((uint64_t)e > data_len)
         return oma_fail(err, errlen, "tensor '%s': data_offsets end %lld beyond the data (%llu bytes)",
-                    name, (long long)e, (unsigned long long)data_len);
+                        name, (long long)e, (unsigned long long)data_len);
     uint64_t want = (uint64_t)numel * esize;
     if ((uint64_t)(e - b) != want)
         return oma_fail(err, errlen, "tensor '%s': %lld bytes in file but shape and dtype need %llu",
-                    name, (long long)(e - b), (unsigned long long)want);
+                        name, (long long)(e - b), (unsigned long long)want);
     t->nbytes = (size_t)want;
     t->data = data + b;
     return 0;
@@ -195,10 +195,10 @@ static int parse_all(oma_safetensors *st, char *err, size_t errlen) {
     memcpy(&hlen, st->base, 8);
     if (hlen > OMA_ST_MAX_HEADER)
         return oma_fail(err, errlen, "safetensors: header length %llu over the %llu limit",
-                    (unsigned long long)hlen, (unsigned long long)OMA_ST_MAX_HEADER);
+                        (unsigned long long)hlen, (unsigned long long)OMA_ST_MAX_HEADER);
     if (hlen > st->len - 8)
         return oma_fail(err, errlen, "safetensors: truncated (header says %llu bytes, file has %zu)",
-                    (unsigned long long)hlen, st->len - 8);
+                        (unsigned long long)hlen, st->len - 8);
     if (hlen < 2) return oma_fail(err, errlen, "safetensors: header too short");
     const uint8_t *data = st->base + 8 + hlen;
     uint64_t data_len = st->len - 8 - hlen;
@@ -391,10 +391,10 @@ static void f16_to_f32_f16c(const uint8_t *src, float *dst, size_t n) { (void)sr
 int oma_st_read_f32(const oma_st_tensor *t, float *dst, size_t n, char *err, size_t errlen) {
     if (t->dtype == OMA_ST_OTHER)
         return oma_fail(err, errlen, "tensor '%s': dtype %s not supported (F32, F16, BF16 only)",
-                    t->name, t->dtype_str);
+                        t->name, t->dtype_str);
     if ((int64_t)n != t->numel)
         return oma_fail(err, errlen, "tensor '%s': %lld elements, buffer holds %zu", t->name,
-                    (long long)t->numel, n);
+                        (long long)t->numel, n);
     if (t->dtype == OMA_ST_F32) {
         if (n) memcpy(dst, t->data, n * 4);
         return 0;

@@ -262,7 +262,7 @@ static int load_merges(oma_clip_tokenizer *t, const char *path, char *err, size_
             if (!sp || sp == p || !sp[1] || strchr(sp + 1, ' ')) {
                 free(buf);
                 return oma_fail(err, errlen, "%s:%zu: a merge is two symbols separated by one space",
-                            path, lineno);
+                                path, lineno);
             }
             if (strmap_put(&t->ranks, p, rank++)) {
                 free(buf);
@@ -316,7 +316,7 @@ int oma_clip_tokenizer_load_files(const char *vocab_json, const char *merges_txt
         if (strmap_get(&t->vocab, t->byte_sym[b], strlen(t->byte_sym[b])) < 0) {
             oma_clip_tokenizer_free(t);
             return oma_fail(err, errlen, "%s: byte 0x%02x has no token: not a CLIP byte-level vocab",
-                        vocab_json, b);
+                            vocab_json, b);
         }
     *out = t;
     return 0;

@@ -104,7 +104,7 @@ static int finish_table(oma_sd_checkpoint *ck, char *err, size_t errlen) {
     for (size_t i = 1; i < ck->n; i++)
         if (!strcmp(ck->e[i - 1].name, ck->e[i].name))
             return oma_fail(err, errlen, "sd: tensor '%s' appears twice (from '%s' and '%s')",
-                         ck->e[i].name, ck->e[i - 1].src, ck->e[i].src);
+                            ck->e[i].name, ck->e[i - 1].src, ck->e[i].src);
     return 0;
 }
 
@@ -145,7 +145,7 @@ static int open_component(oma_sd_checkpoint *ck, const char *dir, const char *su
         if (b) has_bin = is_file(b);
         free(b);
         oma_fail(err, errlen, "sd: %s: no %s%s", cdir, names[0],
-              has_bin ? " (only a pickle .bin: convert it to .safetensors)" : "");
+                 has_bin ? " (only a pickle .bin: convert it to .safetensors)" : "");
         free(cdir);
         return -1;
     }

@@ -127,12 +127,12 @@ static int get_int_list(const jctx *c, json_t *o, const char *k, int lo, int hi,
     if (!v || json_is_null(v)) return 0;
     if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > OMA_SD_MAX_BLOCKS)
         return oma_fail(c->err, c->errlen, "%s: '%s' must be a list of 1..%d integers", c->path, k,
-                     OMA_SD_MAX_BLOCKS);
+                        OMA_SD_MAX_BLOCKS);
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *e = json_array_get(v, i);
         if (!json_is_integer(e) || json_integer_value(e) < lo || json_integer_value(e) > hi)
             return oma_fail(c->err, c->errlen, "%s: '%s'[%zu] must be an integer in [%d, %d]", c->path,
-                         k, i, lo, hi);
+                            k, i, lo, hi);
         out[i] = (int)json_integer_value(e);
     }
     *n = (int)json_array_size(v);
@@ -225,12 +225,12 @@ int sd_parse_unet_config(const char *path, oma_unet_config *u, char *err, size_t
     for (int i = 0; i < n; i++) {
         if (u->block_out_channels[i] % u->norm_num_groups) {
             oma_fail(err, errlen, "%s: block %d has %d channels, not a multiple of %d groups", path, i,
-                  u->block_out_channels[i], u->norm_num_groups);
+                     u->block_out_channels[i], u->norm_num_groups);
             goto out;
         }
         if (u->block_out_channels[i] % u->attention_head_dim[i]) {
             oma_fail(err, errlen, "%s: block %d: %d channels do not split into %d heads", path, i,
-                  u->block_out_channels[i], u->attention_head_dim[i]);
+                     u->block_out_channels[i], u->attention_head_dim[i]);
             goto out;
         }
     }
@@ -259,7 +259,7 @@ int sd_parse_vae_config(const char *path, oma_vae_config *v, char *err, size_t e
     for (int i = 0; i < n; i++)
         if (v->block_out_channels[i] % v->norm_num_groups) {
             oma_fail(err, errlen, "%s: block %d has %d channels, not a multiple of %d groups", path, i,
-                  v->block_out_channels[i], v->norm_num_groups);
+                     v->block_out_channels[i], v->norm_num_groups);
             goto out;
         }
     rc = 0;
@@ -287,7 +287,7 @@ int sd_parse_text_config(const char *path, oma_text_config *t, char *err, size_t
         goto out;
     if (t->hidden_size % t->num_attention_heads) {
         oma_fail(err, errlen, "%s: hidden_size %d does not split into %d heads", path, t->hidden_size,
-              t->num_attention_heads);
+                 t->num_attention_heads);
         goto out;
     }
     rc = 0;

@@ -187,7 +187,7 @@ int sd_map_original(const sd_orig_layout *lay, const char *orig, char *out, size
     }
     if (starts(orig, "cond_stage_model.model."))
         return oma_fail(err, errlen, "sd: tensor '%s': an OpenCLIP (SD 2.x) text encoder is not supported",
-                     orig);
+                        orig);
     if (starts(orig, "cond_stage_model.transformer.")) {
         const char *r = orig + 29;
         int rc;

@@ -64,7 +64,7 @@ int oma_pose_warp(const oma_image *img, const oma_pose *from, const oma_pose *to
     if (!img || !img->px || img->w <= 0 || img->h <= 0) return oma_fail(err, errlen, "pose warp: no image");
     if ((int64_t)img->w * img->h > OMA_WARP_MAX_PIXELS)
         return oma_fail(err, errlen, "pose warp: the image is %dx%d, over %d pixels (normalise it first)",
-                             img->w, img->h, OMA_WARP_MAX_PIXELS);
+                        img->w, img->h, OMA_WARP_MAX_PIXELS);
     if (img->c == 1) {
         if (oma_image_convert(img, 3, &rgb) != 0) return oma_fail(err, errlen, "pose warp: out of memory");
         src = &rgb;

@@ -105,8 +105,8 @@ int oma_warp_handles(const oma_pose *from, const oma_pose *to, int img_w, int im
     if (to->n_people == 0) return oma_fail(err, errlen, "pose warp: the target pose has no people");
     if (from->n_people != to->n_people)
         return oma_fail(err, errlen,
-                             "pose warp: mismatched keypoints: the source pose has %d people, the target %d",
-                             from->n_people, to->n_people);
+                        "pose warp: mismatched keypoints: the source pose has %d people, the target %d",
+                        from->n_people, to->n_people);
     if (from->canvas_w <= 0 || from->canvas_h <= 0 || to->canvas_w <= 0 || to->canvas_h <= 0)
         return oma_fail(err, errlen, "pose warp: pose without a canvas size");
     if (bone_samples < 0) bone_samples = 0;
@@ -145,14 +145,14 @@ int oma_warp_handles(const oma_pose *from, const oma_pose *to, int img_w, int im
     if (n_joints < 2) {
         free(b.h);
         return oma_fail(err, errlen,
-                             "pose warp: fewer than 2 keypoints are present in both poses (%d); "
-                             "points with confidence 0 are ignored",
-                             n_joints);
+                        "pose warp: fewer than 2 keypoints are present in both poses (%d); "
+                        "points with confidence 0 are ignored",
+                        n_joints);
     }
     if (b.n > OMA_WARP_MAX_HANDLES) {
         free(b.h);
         return oma_fail(err, errlen, "pose warp: too many keypoints (%d control points, at most %d)", b.n,
-                             OMA_WARP_MAX_HANDLES);
+                        OMA_WARP_MAX_HANDLES);
     }
     dedupe(&b);
     *out = b.h;
