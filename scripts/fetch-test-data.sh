@@ -28,11 +28,12 @@ skimage=usr/lib/python3/dist-packages/skimage/data
 # (pipelines add their sources here)
 # pose: photos of people from Debian packages:
 #   python3-skimage: astronaut (NASA, public domain), camera (cameraman), chelsea (a cat: nobody)
-#   opencv-doc: basketball1 (two people, one hand visible; OpenCV sample data)
+#   opencv-doc: basketball1, basketball2 (two people, one hand visible; OpenCV sample data,
+#   Apache-2.0/BSD-3-Clause per the package's copyright file)
 [ -f tests/data/pose/chelsea.png ] ||
   from_deb python3-skimage "$skimage" pose astronaut.png camera.png chelsea.png
-[ -f tests/data/pose/basketball1.png ] ||
-  from_deb opencv-doc usr/share/doc/opencv-doc/examples/data pose basketball1.png
+[ -f tests/data/pose/basketball2.png ] ||
+  from_deb opencv-doc usr/share/doc/opencv-doc/examples/data pose basketball1.png basketball2.png
 # classic (line + tone conversion, style profiles): photos from python3-skimage (scikit-image's
 # sample data: coffee, chelsea, astronaut (public domain), rocket (public domain), motorcycle).
 [ -f tests/data/classic/rocket.jpg ] ||

@@ -215,12 +215,91 @@ async function faceOf(img, lm, fm) {
   return FACE68.map((k) => [pts[k][0], pts[k][1], score].map((v) => Number(v.toFixed(3))));
 }
 
-async function handOf(img, lm, wrist, pinky, index, hm) {
-  if (lm[wrist][2] < 0.3) return null;
-  const w = lm[wrist], mx = (2 * lm[index][0] + lm[pinky][0]) / 3, my = (2 * lm[index][1] + lm[pinky][1]) / 3;
-  const angle = normAngle(Math.PI / 2 - Math.atan2(-(my - w[1]), mx - w[0]));
-  const size = 2 * Math.hypot(mx - w[0], my - w[1]) * 2.7;
-  let roi = { angle, size, cx: mx + 0.1 * size * Math.sin(angle), cy: my - 0.1 * size * Math.cos(angle) };
+// Hands: same rules as estimate_hand() / palms_for_wrists() in src/pipelines/pose_estimate.c —
+// MediaPipe's palm detector (handdetect, 256x256 in [-1, 1], 2944 anchors, weighted NMS) on the
+// square around the body's 33 points (x1.25); each palm goes to the nearer sure wrist when its
+// own wrist point is within one palm box side; the hand net runs on the palm's region (wrist ->
+// middle knuckle up, x2.6, shifted half a box to the fingers), else on the wrist-placed crop.
+function palmAnchors() {
+  const strides = [8, 16, 32, 32, 32], a = [];
+  for (let l = 0; l < 5;) {
+    let last = l, per = 0;
+    while (last < 5 && strides[last] === strides[l]) { per += 2; last++; }
+    const fm = 256 / strides[l];
+    for (let y = 0; y < fm; y++) for (let x = 0; x < fm; x++) for (let k = 0; k < per; k++) a.push([(x + 0.5) / fm, (y + 0.5) / fm]);
+    l = last;
+  }
+  return a;
+}
+
+function decodePalms(raw, anc) {
+  const cand = [];
+  for (let i = 0; i < anc.length; i++) {
+    const r = raw.subarray(i * 19, i * 19 + 19), s = 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, r[0]))));
+    if (s < 0.5 || !(r[3] > 0) || !(r[4] > 0)) continue;
+    const ax = anc[i][0] * 256, ay = anc[i][1] * 256, kp = [];
+    for (let k = 0; k < 7; k++) kp.push([r[5 + 2 * k] + ax, r[6 + 2 * k] + ay]);
+    cand.push({ score: s, cx: r[1] + ax, cy: r[2] + ay, w: r[3], h: r[4], kp });
+  }
+  cand.sort((p, q) => q.score - p.score);
+  const iou = (p, q) => {
+    const iw = Math.min(p.cx + p.w / 2, q.cx + q.w / 2) - Math.max(p.cx - p.w / 2, q.cx - q.w / 2);
+    const ih = Math.min(p.cy + p.h / 2, q.cy + q.h / 2) - Math.max(p.cy - p.h / 2, q.cy - q.h / 2);
+    return iw <= 0 || ih <= 0 ? 0 : (iw * ih) / (p.w * p.h + q.w * q.h - iw * ih);
+  };
+  const used = new Array(cand.length).fill(false), out = [];
+  for (let i = 0; i < cand.length && out.length < 8; i++) {
+    if (used[i]) continue;
+    let ws = 0; const acc = new Array(18).fill(0);
+    for (let j = i; j < cand.length; j++) {
+      if (used[j] || (j !== i && iou(cand[i], cand[j]) <= 0.3)) continue;
+      used[j] = true; const c = cand[j], w = c.score; ws += w;
+      acc[0] += w * c.cx; acc[1] += w * c.cy; acc[2] += w * c.w; acc[3] += w * c.h;
+      for (let k = 0; k < 7; k++) { acc[4 + 2 * k] += w * c.kp[k][0]; acc[5 + 2 * k] += w * c.kp[k][1]; }
+    }
+    out.push({ score: cand[i].score, cx: acc[0] / ws, cy: acc[1] / ws, w: acc[2] / ws, h: acc[3] / ws,
+      kp: [0, 1, 2, 3, 4, 5, 6].map((k) => [acc[4 + 2 * k] / ws, acc[5 + 2 * k] / ws]) });
+  }
+  return out;
+}
+
+function palmsForWrists(img, lm, pd) {
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  for (const [x, y] of lm) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+  const region = { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, size: 1.25 * Math.max(x1 - x0, y1 - y0), angle: 0 };
+  const of = [-1, -1];
+  if (!(region.size >= 16)) return { palms: [], of };
+  const t = tf.tensor(crop(img, region, 256, 1 / 127.5, -1), [1, 256, 256, 3]);
+  const raw = pd.execute({ input: t }, 'Identity').dataSync();
+  const sc = region.size / 256, ox = region.cx - region.size / 2, oy = region.cy - region.size / 2;
+  const palms = decodePalms(raw, palmAnchors()).map((d) => ({ ...d, cx: d.cx * sc + ox, cy: d.cy * sc + oy, w: d.w * sc, h: d.h * sc,
+    kp: d.kp.map(([a, b]) => [a * sc + ox, b * sc + oy]) }));
+  const wrists = [15, 16], taken = new Set();
+  for (let round = 0; round < 2; round++) {
+    let best = Infinity, bw = -1, bp = -1;
+    for (let w = 0; w < 2; w++) {
+      const q = lm[wrists[w]];
+      if (of[w] >= 0 || q[2] < 0.3) continue;
+      palms.forEach((p, i) => {
+        if (taken.has(i)) return;
+        const d = Math.hypot(p.kp[0][0] - q[0], p.kp[0][1] - q[1]);
+        if (d <= Math.max(p.w, p.h) && d < best) { best = d; bw = w; bp = i; }
+      });
+    }
+    if (bw < 0) break;
+    of[bw] = bp; taken.add(bp);
+  }
+  return { palms, of };
+}
+
+function palmHandRoi(d) {
+  const [x0, y0] = d.kp[0], [x1, y1] = d.kp[2], side = Math.max(d.w, d.h);
+  const angle = normAngle(Math.PI / 2 - Math.atan2(-(y1 - y0), x1 - x0));
+  return { angle, cx: d.cx + 0.5 * side * Math.sin(angle), cy: d.cy - 0.5 * side * Math.cos(angle), size: side * 2.6 };
+}
+
+async function handFromRoi(img, roi, hm) {
+  if (!(roi.size >= 8)) return null;
   let pts, score;
   const palm = [0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18];
   for (let pass = 0; pass < 2; pass++) {
@@ -234,10 +313,22 @@ async function handOf(img, lm, wrist, pinky, index, hm) {
   return pts.map(([x, y]) => [x, y, score].map((v) => Number(v.toFixed(3))));
 }
 
+async function handOf(img, lm, wrist, pinky, index, hm, palm) {
+  if (lm[wrist][2] < 0.3) return { hand: null, fromPalm: false };
+  if (palm) {
+    const h = await handFromRoi(img, palmHandRoi(palm), hm);
+    if (h) return { hand: h, fromPalm: true };
+  }
+  const w = lm[wrist], mx = (2 * lm[index][0] + lm[pinky][0]) / 3, my = (2 * lm[index][1] + lm[pinky][1]) / 3;
+  const angle = normAngle(Math.PI / 2 - Math.atan2(-(my - w[1]), mx - w[0]));
+  const size = 2 * Math.hypot(mx - w[0], my - w[1]) * 2.7;
+  return { hand: await handFromRoi(img, { angle, size, cx: mx + 0.1 * size * Math.sin(angle), cy: my - 0.1 * size * Math.cos(angle) }, hm), fromPalm: false };
+}
+
 export async function estimatePhoto(file) {
   const img = decodePng(fs.readFileSync(file));
   const det = await loadModel('blazepose-detector'), lmm = await loadModel('blazepose-full');
-  const fm = await loadModel('facemesh'), hm = await loadModel('handlandmark-full');
+  const fm = await loadModel('facemesh'), hm = await loadModel('handlandmark-full'), pd = await loadModel('handdetect');
   const side = Math.max(img.w, img.h);
   const x = tf.tensor(crop(img, { cx: img.w / 2, cy: img.h / 2, size: side, angle: 0 }, 224, 1 / 127.5, -1), [1, 224, 224, 3]);
   const raw = det.execute({ input: x }, 'Identity').dataSync();
@@ -258,8 +349,12 @@ export async function estimatePhoto(file) {
       const sig = (v) => 1 / (1 + Math.exp(-v));
       pts.push([roi.cx + (nx * ca - ny * sa) * roi.size, roi.cy + (nx * sa + ny * ca) * roi.size, Math.min(sig(lm[i * 5 + 3]), sig(lm[i * 5 + 4]))].map((v) => Number(v.toFixed(3))));
     }
+    const { palms, of } = palmsForWrists(img, pts, pd);
+    const left = await handOf(img, pts, 15, 17, 19, hm, of[0] >= 0 ? palms[of[0]] : null);
+    const right = await handOf(img, pts, 16, 18, 20, hm, of[1] >= 0 ? palms[of[1]] : null);
     people.push({ flag: flag[0], blazepose33: pts, face68: await faceOf(img, pts, fm),
-      left_hand21: await handOf(img, pts, 15, 17, 19, hm), right_hand21: await handOf(img, pts, 16, 18, 20, hm) });
+      palms: palms.map((p) => ({ score: Number(p.score.toFixed(4)), box: [p.cx, p.cy, p.w, p.h].map((v) => Number(v.toFixed(2))) })),
+      left_hand21: left.hand, right_hand21: right.hand, left_hand_from_palm: left.fromPalm, right_hand_from_palm: right.fromPalm });
   }
   return { image: path.basename(file), width: img.w, height: img.h, people };
 }

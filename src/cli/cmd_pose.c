@@ -111,8 +111,9 @@ static int estimate(int argc, char **argv)
         oma_cli_error(overlay, "%s", err);
         goto end;
     }
-    printf("%d %s, %d %s, %d %s\n", res.pose.n_people, res.pose.n_people == 1 ? "person" : "people",
-           res.hands_found, res.hands_found == 1 ? "hand" : "hands", res.faces_found,
+    printf("%d %s, %d %s (%d from palms), %d %s\n", res.pose.n_people,
+           res.pose.n_people == 1 ? "person" : "people", res.hands_found,
+           res.hands_found == 1 ? "hand" : "hands", res.hands_from_palm, res.faces_found,
            res.faces_found == 1 ? "face" : "faces");
     rc = OMA_EXIT_OK;
 end:

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const int oma_face68_from_mesh[68] = {
     127, 234, 132, 58, 172, 150, 149, 148, 152, 377, 378, 379, 397, 288, 361, 454, 356,   /* jaw */
@@ -35,6 +36,9 @@ int oma_pose_parts_open(const char *dir, int hands, int face, oma_pose_parts **o
     if (hands) {
         snprintf(path, sizeof path, "%s/handlandmark-full.json", dir);
         if (oma_graph_load(path, &p->hand, err, errlen)) goto fail;
+        snprintf(path, sizeof path, "%s/handdetect.json", dir);
+        if (access(path, R_OK) == 0 && oma_graph_load(path, &p->palm, err, errlen)) goto fail;
+        oma_palm_anchors(p->palm_anchors);
     }
     if (face) {
         snprintf(path, sizeof path, "%s/facemesh.json", dir);
@@ -52,6 +56,7 @@ void oma_pose_parts_close(oma_pose_parts *p)
     if (!p) return;
     oma_graph_free(p->hand);
     oma_graph_free(p->face);
+    oma_graph_free(p->palm);
     free(p);
 }
 
@@ -111,4 +116,173 @@ int oma_pose_face(oma_pose_parts *p, const oma_image *rgb, const oma_bp_roi *roi
 {
     return run_crop(p->face, rgb, roi, OMA_FACE_SIZE, "Identity_2", "Identity_1",
                     OMA_FACE_MESH_POINTS, 3, xy, score, err, errlen);
+}
+
+void oma_palm_anchors(float anchors[OMA_PALM_ANCHORS][2])
+{
+    /* Layers of equal stride share one grid with 2 anchors per layer and cell: 32x32x2 +
+     * 16x16x2 + 8x8x6 = 2944, fixed anchor size (only centres matter). */
+    static const int strides[5] = {8, 16, 32, 32, 32};
+    int n = 0, layer = 0;
+    while (layer < 5) {
+        int per_cell = 0, last = layer;
+        while (last < 5 && strides[last] == strides[layer]) {
+            per_cell += 2;
+            last++;
+        }
+        int fm = OMA_PALM_SIZE / strides[layer];
+        for (int y = 0; y < fm; y++)
+            for (int x = 0; x < fm; x++)
+                for (int a = 0; a < per_cell && n < OMA_PALM_ANCHORS; a++) {
+                    anchors[n][0] = ((float)x + 0.5f) / (float)fm;
+                    anchors[n][1] = ((float)y + 0.5f) / (float)fm;
+                    n++;
+                }
+        layer = last;
+    }
+}
+
+static float palm_iou(const oma_palm *a, const oma_palm *b)
+{
+    float iw = fminf(a->cx + a->w / 2, b->cx + b->w / 2) - fmaxf(a->cx - a->w / 2, b->cx - b->w / 2);
+    float ih = fminf(a->cy + a->h / 2, b->cy + b->h / 2) - fmaxf(a->cy - a->h / 2, b->cy - b->h / 2);
+    if (iw <= 0 || ih <= 0) return 0;
+    float inter = iw * ih, uni = a->w * a->h + b->w * b->h - inter;
+    return uni > 0 ? inter / uni : 0;
+}
+
+static int palm_by_score(const void *pa, const void *pb)
+{
+    const oma_palm *a = pa, *b = pb;
+    return (a->score < b->score) - (a->score > b->score);
+}
+
+int oma_palm_decode(const float anchors[OMA_PALM_ANCHORS][2], const float *raw, float min_score,
+                    oma_palm *out, int max)
+{
+    const float S = (float)OMA_PALM_SIZE;
+    const int stride = 5 + 2 * OMA_PALM_KP;
+    oma_palm *cand = malloc(sizeof *cand * OMA_PALM_ANCHORS);
+    char *used = calloc(OMA_PALM_ANCHORS, 1);
+    if (!cand || !used) {
+        free(cand);
+        free(used);
+        return 0;
+    }
+    int nc = 0;
+    for (int i = 0; i < OMA_PALM_ANCHORS; i++) {
+        const float *r = raw + (size_t)i * (size_t)stride;
+        int finite = 1;
+        for (int k = 0; k < stride; k++) finite &= isfinite(r[k]) != 0;
+        if (!finite) continue;
+        float l = r[0] < -100 ? -100 : r[0] > 100 ? 100 : r[0];
+        float s = 1.0f / (1.0f + expf(-l));
+        if (s < min_score || !(r[3] > 0) || !(r[4] > 0)) continue;
+        oma_palm *d = &cand[nc++];
+        float ax = anchors[i][0] * S, ay = anchors[i][1] * S;
+        d->score = s;
+        d->cx = r[1] + ax;
+        d->cy = r[2] + ay;
+        d->w = r[3];
+        d->h = r[4];
+        for (int k = 0; k < OMA_PALM_KP; k++) {
+            d->kp[k][0] = r[5 + 2 * k] + ax;
+            d->kp[k][1] = r[6 + 2 * k] + ay;
+        }
+    }
+    qsort(cand, (size_t)nc, sizeof *cand, palm_by_score);
+    int n = 0;
+    for (int i = 0; i < nc && n < max; i++) {
+        if (used[i]) continue;
+        double wsum = 0, acc[4 + 2 * OMA_PALM_KP] = {0};
+        for (int j = i; j < nc; j++) {
+            if (used[j] || (j != i && palm_iou(&cand[i], &cand[j]) <= 0.3f)) continue;
+            used[j] = 1;
+            double w = cand[j].score;
+            wsum += w;
+            acc[0] += w * cand[j].cx;
+            acc[1] += w * cand[j].cy;
+            acc[2] += w * cand[j].w;
+            acc[3] += w * cand[j].h;
+            for (int k = 0; k < OMA_PALM_KP; k++) {
+                acc[4 + 2 * k] += w * cand[j].kp[k][0];
+                acc[5 + 2 * k] += w * cand[j].kp[k][1];
+            }
+        }
+        oma_palm d = cand[i];
+        d.cx = (float)(acc[0] / wsum);
+        d.cy = (float)(acc[1] / wsum);
+        d.w = (float)(acc[2] / wsum);
+        d.h = (float)(acc[3] / wsum);
+        for (int k = 0; k < OMA_PALM_KP; k++) {
+            d.kp[k][0] = (float)(acc[4 + 2 * k] / wsum);
+            d.kp[k][1] = (float)(acc[5 + 2 * k] / wsum);
+        }
+        out[n++] = d;
+    }
+    free(cand);
+    free(used);
+    return n;
+}
+
+int oma_pose_palms(oma_pose_parts *p, const oma_image *rgb, const oma_bp_roi *region,
+                   float min_score, oma_palm *out, int max, int *n, char *err, size_t errlen)
+{
+    *n = 0;
+    if (!p->palm || max <= 0) return 0;
+    if (!(region->size > 1) || !isfinite(region->size) || !isfinite(region->cx) || !isfinite(region->cy)) {
+        snprintf(err, errlen, "pose parts: degenerate palm region");
+        return -1;
+    }
+    const int S = OMA_PALM_SIZE;
+    oma_bp_roi r = *region;
+    r.angle = 0;
+    float *x = malloc(sizeof(float) * (size_t)S * (size_t)S * 3);
+    if (!x) {
+        snprintf(err, errlen, "pose parts: out of memory");
+        return -1;
+    }
+    oma_blazepose_crop(rgb, &r, S, 1.0f / 127.5f, -1.0f, x);
+    int64_t d[4] = {1, S, S, 3};
+    oma_gt in = oma_gt_view_f32(x, 4, d), o;
+    const char *oname = "Identity";
+    int rc = oma_graph_run(p->palm, "input", &in, 1, &oname, &o, err, errlen);
+    free(x);
+    if (rc) return -1;
+    if (o.n != (size_t)OMA_PALM_ANCHORS * (5 + 2 * OMA_PALM_KP)) {
+        snprintf(err, errlen, "pose parts: palm detector output has %zu values", o.n);
+        oma_gt_free(&o);
+        return -1;
+    }
+    int k = oma_palm_decode((const float(*)[2])p->palm_anchors, o.f, min_score, out, max);
+    oma_gt_free(&o);
+    /* crop pixels -> image pixels */
+    float sc = r.size / (float)S, ox = r.cx - r.size / 2, oy = r.cy - r.size / 2;
+    for (int i = 0; i < k; i++) {
+        oma_palm *e = &out[i];
+        e->cx = e->cx * sc + ox;
+        e->cy = e->cy * sc + oy;
+        e->w *= sc;
+        e->h *= sc;
+        for (int q = 0; q < OMA_PALM_KP; q++) {
+            e->kp[q][0] = e->kp[q][0] * sc + ox;
+            e->kp[q][1] = e->kp[q][1] * sc + oy;
+        }
+    }
+    *n = k;
+    return 0;
+}
+
+oma_bp_roi oma_palm_hand_roi(const oma_palm *d)
+{
+    float x0 = d->kp[0][0], y0 = d->kp[0][1], x1 = d->kp[2][0], y1 = d->kp[2][1];
+    float a = (float)(M_PI / 2) - atan2f(-(y1 - y0), x1 - x0);
+    a = a - 2.0f * (float)M_PI * floorf((a + (float)M_PI) / (2.0f * (float)M_PI));
+    float side = fmaxf(d->w, d->h);
+    oma_bp_roi r;
+    r.angle = a;
+    r.cx = d->cx + 0.5f * side * sinf(a);
+    r.cy = d->cy - 0.5f * side * cosf(a);
+    r.size = side * 2.6f;
+    return r;
 }

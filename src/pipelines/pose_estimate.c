@@ -3,7 +3,9 @@
  * foot index, heel); the small toes have no BlazePose counterpart and stay absent. A person is
  * kept when the landmark model's pose flag is at least 0.5 (MediaPipe's threshold); two
  * detections whose landmarks land on the same body (hip centres closer than a tenth of the
- * region) are reported once. */
+ * region) are reported once. Hands: MediaPipe's palm detector (handdetect) looks at the square
+ * around the person's body points; a palm whose wrist point lies within one palm box of a body
+ * wrist gives that hand's crop (nearest pairs first), else the wrist/index/pinky points place it. */
 #include "pipelines/pose_estimate.h"
 
 #include <math.h>
@@ -157,15 +159,13 @@ static oma_bp_roi hand_roi_from_body(const oma_bp_landmark *w, const oma_bp_land
     return r;
 }
 
-/* Runs the hand net twice: on the body-derived region, then on the region its own points give
- * (MediaPipe's landmarks-to-ROI: palm points, wrist->middle knuckle up, x2, shift 0.1). */
-static int estimate_hand(oma_pose_estimator *e, const oma_image *img, const oma_bp_landmark *lm,
-                         int wrist, int pinky, int index, oma_kp out[OMA_OP_HAND], char *err,
-                         size_t errlen)
+/* Runs the hand net twice from roi: then on the region its own points give (MediaPipe's
+ * landmarks-to-ROI: palm points, wrist->middle knuckle up, x2, shift 0.1). Gives the hand
+ * presence score (0 when the first pass is not sure of a hand). */
+static int hand_from_roi(oma_pose_estimator *e, const oma_image *img, oma_bp_roi roi,
+                         oma_kp out[OMA_OP_HAND], float *found, char *err, size_t errlen)
 {
-    memset(out, 0, sizeof(oma_kp) * OMA_OP_HAND);
-    if (fminf(lm[wrist].visibility, lm[wrist].presence) < OMA_POSE_KP_THRESHOLD) return 0;
-    oma_bp_roi roi = hand_roi_from_body(&lm[wrist], &lm[index], &lm[pinky]);
+    *found = 0;
     if (!(roi.size >= 8)) return 0;
     float xy[OMA_HAND_POINTS][2], score;
     static const int palm[12] = {0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18};
@@ -178,6 +178,67 @@ static int estimate_hand(oma_pose_estimator *e, const oma_image *img, const oma_
         if (pass == 0) roi = next;
     }
     for (int i = 0; i < OMA_OP_HAND; i++) out[i] = (oma_kp){xy[i][0], xy[i][1], score};
+    *found = score;
+    return 0;
+}
+
+/* One hand of a body: from the palm the detector found at this wrist when there is one, else
+ * (or when the hand net is not sure of a hand there) from the crop the wrist, index and pinky
+ * points place. *from_palm says which gave the points. */
+static int estimate_hand(oma_pose_estimator *e, const oma_image *img, const oma_bp_landmark *lm,
+                         int wrist, int pinky, int index, const oma_palm *palm,
+                         oma_kp out[OMA_OP_HAND], int *from_palm, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(oma_kp) * OMA_OP_HAND);
+    *from_palm = 0;
+    if (fminf(lm[wrist].visibility, lm[wrist].presence) < OMA_POSE_KP_THRESHOLD) return 0;
+    float found = 0;
+    if (palm) {
+        if (hand_from_roi(e, img, oma_palm_hand_roi(palm), out, &found, err, errlen)) return -1;
+        if (found > 0) {
+            *from_palm = 1;
+            return 0;
+        }
+    }
+    return hand_from_roi(e, img, hand_roi_from_body(&lm[wrist], &lm[index], &lm[pinky]), out, &found,
+                         err, errlen);
+}
+
+/* Palms in the person's region (the square around all 33 body points, x1.25), each given to
+ * the nearer of the body's wrists whose point is sure enough, nearest pairs first; a pair
+ * counts when the palm's wrist point is within one palm box side of the body's wrist.
+ * palm_of[0] (left wrist, 15) and palm_of[1] (right, 16) get an index into palms or -1. */
+static int palms_for_wrists(oma_pose_estimator *e, const oma_image *img, const oma_bp_landmark *lm,
+                            oma_palm *palms, int max, int palm_of[2], char *err, size_t errlen)
+{
+    palm_of[0] = palm_of[1] = -1;
+    float x0 = 1e30f, x1 = -1e30f, y0 = 1e30f, y1 = -1e30f;
+    for (int k = 0; k < OMA_BP_BODY; k++) {
+        x0 = fminf(x0, lm[k].x), x1 = fmaxf(x1, lm[k].x);
+        y0 = fminf(y0, lm[k].y), y1 = fmaxf(y1, lm[k].y);
+    }
+    oma_bp_roi region = {(x0 + x1) / 2, (y0 + y1) / 2, 1.25f * fmaxf(x1 - x0, y1 - y0), 0};
+    if (!(region.size >= 16) || !isfinite(region.size)) return 0;
+    int n = 0;
+    if (oma_pose_palms(e->parts, img, &region, 0.5f, palms, max, &n, err, errlen)) return -1;
+    static const int wrists[2] = {15, 16};
+    int taken = 0;
+    for (int round = 0; round < 2; round++) {
+        float best = 1e30f;
+        int bw = -1, bp = -1;
+        for (int w = 0; w < 2; w++) {
+            const oma_bp_landmark *q = &lm[wrists[w]];
+            if (palm_of[w] >= 0 || fminf(q->visibility, q->presence) < OMA_POSE_KP_THRESHOLD) continue;
+            for (int i = 0; i < n; i++) {
+                if (taken & (1 << i)) continue;
+                float d = hypotf(palms[i].kp[0][0] - q->x, palms[i].kp[0][1] - q->y);
+                if (d <= fmaxf(palms[i].w, palms[i].h) && d < best) best = d, bw = w, bp = i;
+            }
+        }
+        if (bw < 0) break;
+        palm_of[bw] = bp;
+        taken |= 1 << bp;
+    }
     return 0;
 }
 
@@ -283,12 +344,18 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, in
         }
         oma_kp part[OMA_OP_FACE];
         if (hands) {
-            if (estimate_hand(e, img, lm, 15, 17, 19, part, err, errlen)) goto fail;
-            memcpy(p + OMA_WB_LHAND0, part, sizeof(oma_kp) * OMA_OP_HAND);
-            out->hands_found += part[0].c > 0;
-            if (estimate_hand(e, img, lm, 16, 18, 20, part, err, errlen)) goto fail;
-            memcpy(p + OMA_WB_RHAND0, part, sizeof(oma_kp) * OMA_OP_HAND);
-            out->hands_found += part[0].c > 0;
+            oma_palm palms[OMA_POSE_MAX_PALMS];
+            int palm_of[2], from_palm;
+            if (palms_for_wrists(e, img, lm, palms, OMA_POSE_MAX_PALMS, palm_of, err, errlen)) goto fail;
+            for (int side = 0; side < 2; side++) {
+                const oma_palm *pm = palm_of[side] >= 0 ? &palms[palm_of[side]] : NULL;
+                if (estimate_hand(e, img, lm, 15 + side, 17 + side, 19 + side, pm, part, &from_palm,
+                                  err, errlen))
+                    goto fail;
+                memcpy(p + (side ? OMA_WB_RHAND0 : OMA_WB_LHAND0), part, sizeof(oma_kp) * OMA_OP_HAND);
+                out->hands_found += part[0].c > 0;
+                out->hands_from_palm += from_palm;
+            }
         }
         if (face) {
             if (estimate_face(e, img, lm, part, err, errlen)) goto fail;

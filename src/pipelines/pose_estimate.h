@@ -17,6 +17,7 @@
 #include "formats/openpose.h"
 
 #define OMA_POSE_MAX_DETECT 8
+#define OMA_POSE_MAX_PALMS 8      /* palms looked at per person (fits an int bit mask) */
 #define OMA_POSE_MIN_SIDE 16      /* smaller images are refused */
 #define OMA_POSE_KP_THRESHOLD 0.3f   /* below this a point is absent in OpenPose JSON (DWPose's) */
 
@@ -39,10 +40,12 @@ typedef struct oma_pose_result {
     oma_kp *wholebody;        /* pose.n_people x 133, raw scores */
     int hands_estimated, face_estimated;   /* whether those parts were asked for and run */
     int hands_found, faces_found;          /* how many hands / faces were found, all people */
+    int hands_from_palm;                   /* of hands_found, how many from a detected palm */
 } oma_pose_result;
 
 /* Estimates every person in img (1, 3 or 4 channels); with hands / face non-zero also their
- * hands (hand landmark model on wrist-driven crops, refined once on its own points) and face
+ * hands (hand landmark model on the crop of a palm that the palm detector finds at the wrist,
+ * else on a wrist-driven crop; refined once on its own points) and face
  * (face mesh -> 68 points, refined once). An image with nobody gives 0 people.
  * 0 on success, -1 with err. */
 int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, int face,

@@ -2,8 +2,8 @@
  * out as pose.json (OpenPose), wholebody.json (133 points per person with scores),
  * skeleton.png (OpenPose colours on black, input size) and overlay.png (skeleton over the
  * dimmed photo); result {"people": N, "hands": bool, "face": bool, "hands_found": k,
- * "faces_found": m, "model": "..."} — hands/face say whether those parts were asked for, the
- * counts how many were found. Available when the TFJS pose models are found
+ * "hands_from_palm": j, "faces_found": m, "model": "..."} — hands/face say whether those parts
+ * were asked for, the counts how many were found (j of the k hands placed from a detected palm). Available when the TFJS pose models are found
  * (pipelines/pose_estimate.h says where it looks). The models are loaded once per process and
  * shared by the workers: running them only reads the loaded graphs. */
 #include <pthread.h>
@@ -113,10 +113,11 @@ static int run(oma_job_ctx *ctx)
     if (oma_pose_overlay(&img, &res.pose, &over, ctx->error, sizeof ctx->error) ||
         add_png(ctx, "overlay.png", &over))
         goto end;
-    ctx->result = json_pack("{s:i,s:b,s:b,s:i,s:i,s:s}", "people", res.pose.n_people, "hands",
+    ctx->result = json_pack("{s:i,s:b,s:b,s:i,s:i,s:i,s:s}", "people", res.pose.n_people, "hands",
                             res.hands_estimated, "face", res.face_estimated, "hands_found",
-                            res.hands_found, "faces_found", res.faces_found, "model",
-                            "blazepose-full + handlandmark-full + facemesh");
+                            res.hands_found, "hands_from_palm", res.hands_from_palm, "faces_found",
+                            res.faces_found, "model",
+                            "blazepose-full + handdetect + handlandmark-full + facemesh");
     rc = 0;
 end:
     oma_pose_result_free(&res);

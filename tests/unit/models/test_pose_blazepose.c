@@ -3,7 +3,10 @@
  * keypoints in letterbox pixels, weighted NMS (overlapping boxes merge into their score-weighted
  * mean, separate ones stay apart, low scores are dropped, NaN logits ignored), the landmark
  * region (upright body -> angle 0, side 2.5 x hip-to-scale distance; lying body -> +-90 deg),
- * and the rotated crop (a rotated region samples the image rotated). */
+ * and the rotated crop (a rotated region samples the image rotated).
+ * Palm detector (handdetect): 2944 anchors (32x32x2, 16x16x2, 8x8x6 on 256), one confident
+ * anchor decoded into box and 7 palm points, overlapping palms merged, the hand region from a
+ * palm (fingers up -> angle 0, side 2.6 x box, shifted half a box towards the fingers). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,8 +18,72 @@
 #include <string.h>
 
 #include "models/pose_blazepose.h"
+#include "models/pose_parts.h"
 
 static float anchors[OMA_BP_ANCHORS][2];
+
+static float palm_anchors[OMA_PALM_ANCHORS][2];
+
+static void test_palm_anchors(void **s)
+{
+    (void)s;
+    oma_palm_anchors(palm_anchors);
+    assert_float_equal(palm_anchors[0][0], 0.5f / 32, 1e-6);
+    assert_float_equal(palm_anchors[1][0], 0.5f / 32, 1e-6);
+    assert_float_equal(palm_anchors[2][0], 1.5f / 32, 1e-6);
+    assert_float_equal(palm_anchors[2048][0], 0.5f / 16, 1e-6);
+    assert_float_equal(palm_anchors[2048 + 512][0], 0.5f / 8, 1e-6);
+    assert_float_equal(palm_anchors[2048 + 512 + 6][0], 1.5f / 8, 1e-6);
+    assert_float_equal(palm_anchors[OMA_PALM_ANCHORS - 1][0], 7.5f / 8, 1e-6);
+    assert_float_equal(palm_anchors[OMA_PALM_ANCHORS - 1][1], 7.5f / 8, 1e-6);
+}
+
+static void test_palm_decode(void **s)
+{
+    (void)s;
+    oma_palm_anchors(palm_anchors);
+    float *raw = malloc(sizeof(float) * OMA_PALM_ANCHORS * 19);
+    assert_non_null(raw);
+    for (int i = 0; i < OMA_PALM_ANCHORS * 19; i++) raw[i] = (i % 19) ? 1.0f : -20.0f;
+    /* anchor 2048 + 2 * (16 * 5 + 3): cell (3, 5) of the 16x16 grid, centre (56, 88) */
+    int a = 2048 + 2 * (16 * 5 + 3);
+    float *r = raw + (size_t)a * 19;
+    r[0] = 5;
+    r[1] = 4, r[2] = -8, r[3] = 20, r[4] = 20;
+    for (int k = 0; k < 7; k++) r[5 + 2 * k] = (float)k, r[6 + 2 * k] = -(float)k;
+    /* a weaker, overlapping twin on the neighbouring anchor: merges into the first */
+    float *t = raw + (size_t)(a + 1) * 19;
+    memcpy(t, r, sizeof(float) * 19);
+    t[0] = 0.5f;
+    t[1] = 6;
+    /* NaN and a far, weak palm below the threshold are ignored */
+    raw[(size_t)7 * 19] = NAN;
+    raw[(size_t)9 * 19] = -1;
+    oma_palm out[4];
+    int n = oma_palm_decode((const float(*)[2])palm_anchors, raw, 0.5f, out, 4);
+    assert_int_equal(n, 1);
+    float w1 = 1 / (1 + expf(-5.0f)), w2 = 1 / (1 + expf(-0.5f));
+    assert_float_equal(out[0].score, w1, 1e-5);
+    assert_float_equal(out[0].cx, 56 + (4 * w1 + 6 * w2) / (w1 + w2), 1e-3);
+    assert_float_equal(out[0].cy, 88 - 8, 1e-3);
+    assert_float_equal(out[0].w, 20, 1e-3);
+    assert_float_equal(out[0].kp[6][0], 56 + 6, 1e-3);
+    assert_float_equal(out[0].kp[6][1], 88 - 6, 1e-3);
+    free(raw);
+    /* hand region: wrist below the middle knuckle -> upright, side 2.6 x 20, centre moved up */
+    oma_palm p = {0.9f, 100, 100, 20, 16, {{100, 110}, {0, 0}, {100, 90}, {0, 0}, {0, 0}, {0, 0}, {0, 0}}};
+    oma_bp_roi roi = oma_palm_hand_roi(&p);
+    assert_float_equal(roi.angle, 0, 1e-5);
+    assert_float_equal(roi.size, 52, 1e-4);
+    assert_float_equal(roi.cx, 100, 1e-4);
+    assert_float_equal(roi.cy, 90, 1e-4);
+    /* fingers pointing right -> rotated +90 degrees, centre moved right */
+    p.kp[0][0] = 90, p.kp[0][1] = 100, p.kp[2][0] = 110, p.kp[2][1] = 100;
+    roi = oma_palm_hand_roi(&p);
+    assert_float_equal(roi.angle, (float)M_PI / 2, 1e-5);
+    assert_float_equal(roi.cx, 110, 1e-4);
+    assert_float_equal(roi.cy, 100, 1e-4);
+}
 
 static void test_anchors(void **s)
 {
@@ -127,6 +194,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_anchors),
+        cmocka_unit_test(test_palm_anchors),
+        cmocka_unit_test(test_palm_decode),
         cmocka_unit_test(test_decode_nms),
         cmocka_unit_test(test_roi),
         cmocka_unit_test(test_crop),

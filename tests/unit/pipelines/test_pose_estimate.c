@@ -67,7 +67,7 @@ static void check_photo(const char *name)
     oma_pose_result r;
     if (oma_pose_estimate(est, &img, 1, 1, &r, err, sizeof err)) fail_msg("%s", err);
     json_t *people = json_object_get(fx, "people");
-    int face_ref = 0, hand_ref = 0;
+    int face_ref = 0, hand_ref = 0, palm_ref = 0;
     assert_int_equal(r.pose.n_people, (int)json_array_size(people));
     for (int p = 0; p < r.pose.n_people; p++) {
         json_t *ref = json_object_get(json_array_get(people, (size_t)p), "blazepose33");
@@ -99,6 +99,8 @@ static void check_photo(const char *name)
          * then at the same places (PCK at the same threshold). */
         static const struct { const char *key; int first, count; } parts[3] = {
             {"face68", OMA_WB_FACE0, 68}, {"left_hand21", OMA_WB_LHAND0, 21}, {"right_hand21", OMA_WB_RHAND0, 21}};
+        palm_ref += json_is_true(json_object_get(json_array_get(people, (size_t)p), "left_hand_from_palm"));
+        palm_ref += json_is_true(json_object_get(json_array_get(people, (size_t)p), "right_hand_from_palm"));
         for (int q = 0; q < 3; q++) {
             json_t *rp = json_object_get(json_array_get(people, (size_t)p), parts[q].key);
             int ours = 0;
@@ -125,6 +127,9 @@ static void check_photo(const char *name)
     }
     assert_int_equal(r.faces_found, face_ref);
     assert_int_equal(r.hands_found, hand_ref);
+    /* hands placed from a detected palm (handdetect) exactly where the reference placed them so */
+    printf("%s: %d hands, %d from palms (reference %d, %d)\n", name, r.hands_found, r.hands_from_palm, hand_ref, palm_ref);
+    assert_int_equal(r.hands_from_palm, palm_ref);
     oma_pose_result_free(&r);
     oma_image_free(&img);
     json_decref(fx);
@@ -134,6 +139,7 @@ static void test_astronaut(void **s) { (void)s; check_photo("astronaut"); }
 static void test_camera(void **s) { (void)s; check_photo("camera"); }
 static void test_cat_nobody(void **s) { (void)s; check_photo("chelsea"); }
 static void test_basketball(void **s) { (void)s; check_photo("basketball1"); }
+static void test_basketball2(void **s) { (void)s; check_photo("basketball2"); }
 
 static void test_blank_and_tiny(void **s)
 {
@@ -290,6 +296,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_astronaut),   cmocka_unit_test(test_camera),
         cmocka_unit_test(test_cat_nobody),  cmocka_unit_test(test_basketball),
+        cmocka_unit_test(test_basketball2),
         cmocka_unit_test(test_blank_and_tiny),
         cmocka_unit_test(test_kind_estimate), cmocka_unit_test(test_kind_render),
     };
