@@ -1,6 +1,7 @@
 /* pose_kind_render.c — job kind "pose.render": an (edited) OpenPose JSON object in params.pose
  * becomes skeleton.png at its canvas size. The pose is validated before the job is queued, and
- * the canvas is held to the same 8192-per-side / 40-megapixel limits as uploaded images. */
+ * the canvas is held to the same 8192-per-side / 40-megapixel limits as uploaded images; any
+ * parameter besides pose is refused (as pose.estimate does). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,15 @@ static int read_pose(const json_t *params, oma_pose *pose, char *err, size_t err
 
 static int validate(const json_t *params, char *err, size_t errlen)
 {
+    const char *key;
+    json_t *v;
+    if (json_is_object(params))
+        json_object_foreach((json_t *)params, key, v) {
+            if (strcmp(key, "pose")) {
+                snprintf(err, errlen, "unknown parameter %s", key);
+                return -1;
+            }
+        }
     oma_pose pose;
     if (read_pose(params, &pose, err, errlen)) return -1;
     oma_pose_free(&pose);
