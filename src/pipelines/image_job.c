@@ -28,32 +28,32 @@ int oma_image_job_decode(oma_job_ctx *ctx, const char *name, oma_image *img)
     return 0;
 }
 
-int oma_image_job_finish(oma_job_ctx *ctx, double at, const oma_image *out, json_t *res)
+int oma_image_job_put_png(oma_job_ctx *ctx, const char *name, const oma_image *img)
 {
     uint8_t *png = NULL;
-    size_t png_len = 0;
-    char err[256] = "";
-    int rc = -1;
-    if (cancelled(ctx, at, "encoding")) goto done;
-    if (oma_image_encode_png(out, NULL, NULL, &png, &png_len, err, sizeof err) != 0) {
-        snprintf(ctx->error, sizeof ctx->error, "%s", err);
-        goto done;
+    size_t len = 0;
+    char err[256];
+    if (oma_image_encode_png(img, NULL, NULL, &png, &len, err, sizeof err) != 0) {
+        snprintf(ctx->error, sizeof ctx->error, "%s: %s", name, err);
+        return -1;
     }
-    if (!ctx->add_output || ctx->add_output(ctx, "image.png", "image/png", png, png_len) != 0) {
-        snprintf(ctx->error, sizeof ctx->error, "could not store image.png");
-        goto done;
+    int rc = ctx->add_output ? ctx->add_output(ctx, name, "image/png", png, len) : -1;
+    free(png);
+    if (rc) snprintf(ctx->error, sizeof ctx->error, "could not store %s", name);
+    return rc ? -1 : 0;
+}
+
+int oma_image_job_finish(oma_job_ctx *ctx, double at, const oma_image *out, json_t *res)
+{
+    if (cancelled(ctx, at, "encoding") || oma_image_job_put_png(ctx, "image.png", out) != 0) {
+        json_decref(res);
+        return -1;
     }
     if (!res) {
         snprintf(ctx->error, sizeof ctx->error, "out of memory");
-        goto done;
+        return -1;
     }
     json_decref(ctx->result);
     ctx->result = res;
-    res = NULL;
-    if (cancelled(ctx, 1.0, "done")) goto done;
-    rc = 0;
-done:
-    json_decref(res);
-    free(png);
-    return rc;
+    return cancelled(ctx, 1.0, "done") ? -1 : 0;
 }

@@ -10,6 +10,7 @@
 
 #include "formats/image.h"
 #include "formats/psd.h"
+#include "pipelines/image_job.h"
 #include "pipelines/job_kind.h"
 #include "pipelines/lineart.h"
 
@@ -107,21 +108,6 @@ static int on_progress(void *pctx, double f, const char *msg)
     return ctx->progress ? ctx->progress(ctx, 0.9 * f, msg, NULL, 0) : 0;
 }
 
-static int put_png(oma_job_ctx *ctx, const char *name, const oma_image *img)
-{
-    uint8_t *png = NULL;
-    size_t len = 0;
-    char err[256];
-    if (oma_image_encode_png(img, NULL, NULL, &png, &len, err, sizeof err) != 0) {
-        snprintf(ctx->error, sizeof ctx->error, "%s: %s", name, err);
-        return -1;
-    }
-    int rc = ctx->add_output(ctx, name, "image/png", png, len);
-    free(png);
-    if (rc) snprintf(ctx->error, sizeof ctx->error, "could not store %s", name);
-    return rc ? -1 : 0;
-}
-
 static int run(oma_job_ctx *ctx)
 {
     oma_convert_opts o;
@@ -142,8 +128,10 @@ static int run(oma_job_ctx *ctx)
     oma_image_free(&photo);
     if (rc) return -1;
     rc = -1;
-    if (put_png(ctx, "image.png", &r.composite) || put_png(ctx, "lines.png", &r.lines) ||
-        put_png(ctx, "flats.png", &r.flats) || put_png(ctx, "tones.png", &r.tones))
+    if (oma_image_job_put_png(ctx, "image.png", &r.composite) ||
+        oma_image_job_put_png(ctx, "lines.png", &r.lines) ||
+        oma_image_job_put_png(ctx, "flats.png", &r.flats) ||
+        oma_image_job_put_png(ctx, "tones.png", &r.tones))
         goto end;
     if (want_psd) {
         oma_psd_layer layers[3] = {{"flats", &r.flats}, {"tones", &r.tones}, {"lines", &r.lines}};
