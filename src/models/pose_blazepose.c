@@ -205,11 +205,29 @@ int oma_blazepose_detect(oma_blazepose *bp, const oma_image *rgb, float min_scor
         snprintf(err, errlen, "blazepose: bad image");
         return -1;
     }
-    const int S = OMA_BP_DET_SIZE;
     /* Letterbox: the long side fills 224, the image is centred, black around it. A square
      * "roi" covering the padded frame lets the rotated-crop sampler do the resize. */
     float side = (float)(rgb->w > rgb->h ? rgb->w : rgb->h);
     oma_bp_roi frame = {rgb->w / 2.0f, rgb->h / 2.0f, side, 0};
+    return oma_blazepose_detect_region(bp, rgb, &frame, min_score, dets, max, n, err, errlen);
+}
+
+int oma_blazepose_detect_region(oma_blazepose *bp, const oma_image *rgb, const oma_bp_roi *region,
+                                float min_score, oma_bp_detection *dets, int max, int *n, char *err,
+                                size_t errlen)
+{
+    *n = 0;
+    if (!rgb || !rgb->px || rgb->w < 1 || rgb->h < 1 || (rgb->c != 3 && rgb->c != 4 && rgb->c != 1)) {
+        snprintf(err, errlen, "blazepose: bad image");
+        return -1;
+    }
+    if (!(region->size >= 1) || !isfinite(region->size) || !isfinite(region->cx) || !isfinite(region->cy)) {
+        snprintf(err, errlen, "blazepose: degenerate detection region");
+        return -1;
+    }
+    const int S = OMA_BP_DET_SIZE;
+    oma_bp_roi frame = *region;
+    frame.angle = 0;
     float *x = malloc(sizeof(float) * S * S * 3);
     if (!x) {
         snprintf(err, errlen, "blazepose: out of memory");
@@ -231,17 +249,17 @@ int oma_blazepose_detect(oma_blazepose *bp, const oma_image *rgb, float min_scor
     }
     int k = oma_blazepose_decode((const float(*)[2])bp->anchors, out.f, min_score, dets, max);
     oma_gt_free(&out);
-    /* letterbox pixels -> image pixels */
-    float sc = side / (float)S, ox = (side - (float)rgb->w) / 2, oy = (side - (float)rgb->h) / 2;
+    /* region pixels (0..224) -> image pixels */
+    float sc = frame.size / (float)S, ox = frame.cx - frame.size / 2, oy = frame.cy - frame.size / 2;
     for (int i = 0; i < k; i++) {
         oma_bp_detection *e = &dets[i];
-        e->cx = e->cx * sc - ox;
-        e->cy = e->cy * sc - oy;
+        e->cx = e->cx * sc + ox;
+        e->cy = e->cy * sc + oy;
         e->w *= sc;
         e->h *= sc;
         for (int q = 0; q < 4; q++) {
-            e->kp[q][0] = e->kp[q][0] * sc - ox;
-            e->kp[q][1] = e->kp[q][1] * sc - oy;
+            e->kp[q][0] = e->kp[q][0] * sc + ox;
+            e->kp[q][1] = e->kp[q][1] * sc + oy;
         }
     }
     *n = k;

@@ -68,6 +68,13 @@ void oma_blazepose_crop(const oma_image *img, const oma_bp_roi *roi, int size, f
 int oma_blazepose_detect(oma_blazepose *bp, const oma_image *rgb, float min_score,
                          oma_bp_detection *dets, int max, int *n, char *err, size_t errlen);
 
+/* Stage 1 on an axis-aligned square region of the image (region->angle ignored; outside the
+ * image is black), detections in image pixels. oma_blazepose_detect is this on the square
+ * that letterboxes the whole image. */
+int oma_blazepose_detect_region(oma_blazepose *bp, const oma_image *rgb, const oma_bp_roi *region,
+                                float min_score, oma_bp_detection *dets, int max, int *n, char *err,
+                                size_t errlen);
+
 /* Stage 2 for one region: 39 landmarks in image pixels and the pose-presence flag (0..1). */
 int oma_blazepose_landmarks(oma_blazepose *bp, const oma_image *rgb, const oma_bp_roi *roi,
                             oma_bp_landmark lm[OMA_BP_LANDMARKS], float *flag, char *err,

@@ -290,6 +290,66 @@ static int estimate_face(oma_pose_estimator *e, const oma_image *img, const oma_
     return 0;
 }
 
+static float box_iou(const oma_bp_detection *a, const oma_bp_detection *b)
+{
+    float iw = fminf(a->cx + a->w / 2, b->cx + b->w / 2) - fmaxf(a->cx - a->w / 2, b->cx - b->w / 2);
+    float ih = fminf(a->cy + a->h / 2, b->cy + b->h / 2) - fmaxf(a->cy - a->h / 2, b->cy - b->h / 2);
+    if (iw <= 0 || ih <= 0) return 0;
+    float uni = a->w * a->h + b->w * b->h - iw * ih;
+    return uni > 0 ? iw * ih / uni : 0;
+}
+
+static int by_score(const void *pa, const void *pb)
+{
+    const oma_bp_detection *a = pa, *b = pb;
+    return (a->score < b->score) - (a->score > b->score);
+}
+
+/* Keeps those of the k detections in d that overlap none of the *nd already in dets (IoU > 0.3). */
+static void add_new(oma_bp_detection *dets, int *nd, int max, const oma_bp_detection *d, int k)
+{
+    for (int i = 0; i < k && *nd < max; i++) {
+        int dup = 0;
+        for (int q = 0; q < *nd && !dup; q++) dup = box_iou(&d[i], &dets[q]) > 0.3f;
+        if (!dup) dets[(*nd)++] = d[i];
+    }
+}
+
+/* Person detections: MediaPipe's pass over the whole image (letterboxed). When the image is at
+ * least 1.5 times as long as it is wide (or tall), square tiles along its long side (side
+ * max(short side, long side / 4), overlapping by half or more) are searched first: there people
+ * beside the dominant one are seen larger; of the tiles' detections of one person the most
+ * confident is kept (the tile that shows it whole), then the whole-image ones; a detection overlapping a kept one (IoU > 0.3) is dropped. The score
+ * threshold stays MediaPipe's 0.5 everywhere. */
+static int detect_people(oma_pose_estimator *e, const oma_image *img, oma_bp_detection *dets,
+                         int max, int *n, char *err, size_t errlen)
+{
+    int nd = 0, k = 0, nt = 0;
+    oma_bp_detection td[OMA_POSE_MAX_DETECT], all[OMA_POSE_MAX_TILES * OMA_POSE_MAX_DETECT];
+    int lo = img->w < img->h ? img->w : img->h, hi = img->w < img->h ? img->h : img->w;
+    if ((float)hi >= 1.5f * (float)lo) {
+        float side = fmaxf((float)lo, (float)hi / 4);
+        int tiles = (int)ceilf(2.0f * (float)hi / side) - 1;
+        if (tiles > OMA_POSE_MAX_TILES) tiles = OMA_POSE_MAX_TILES;
+        if (tiles < 2) tiles = 2;
+        for (int t = 0; t < tiles; t++) {
+            float along = side / 2 + ((float)hi - side) * (float)t / (float)(tiles - 1);
+            oma_bp_roi region = {img->w >= img->h ? along : img->w / 2.0f,
+                                 img->w >= img->h ? img->h / 2.0f : along, side, 0};
+            if (oma_blazepose_detect_region(e->bp, img, &region, 0.5f, td, OMA_POSE_MAX_DETECT, &k, err,
+                                            errlen))
+                return -1;
+            for (int i = 0; i < k; i++) all[nt++] = td[i];
+        }
+        qsort(all, (size_t)nt, sizeof *all, by_score);   /* the clearest view of a person first */
+        add_new(dets, &nd, max, all, nt);
+    }
+    if (oma_blazepose_detect(e->bp, img, 0.5f, td, OMA_POSE_MAX_DETECT, &k, err, errlen)) return -1;
+    add_new(dets, &nd, max, td, k);
+    *n = nd;
+    return 0;
+}
+
 int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, int face,
                       oma_pose_result *out, char *err, size_t errlen)
 {
@@ -307,9 +367,9 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, in
         snprintf(err, errlen, "pose: image too large (%dx%d)", img->w, img->h);
         return -1;
     }
-    oma_bp_detection dets[OMA_POSE_MAX_DETECT];
+    oma_bp_detection dets[OMA_POSE_MAX_CANDIDATES];
     int nd;
-    if (oma_blazepose_detect(e->bp, img, 0.5f, dets, OMA_POSE_MAX_DETECT, &nd, err, errlen)) return -1;
+    if (detect_people(e, img, dets, OMA_POSE_MAX_CANDIDATES, &nd, err, errlen)) return -1;
     oma_kp *wb = calloc((size_t)(nd > 0 ? nd : 1) * OMA_WB_POINTS, sizeof(oma_kp));
     float (*hips)[3] = calloc((size_t)(nd > 0 ? nd : 1), sizeof *hips);
     if (!wb || !hips) {

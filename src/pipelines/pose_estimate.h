@@ -16,7 +16,9 @@
 #include "formats/image.h"
 #include "formats/openpose.h"
 
-#define OMA_POSE_MAX_DETECT 8
+#define OMA_POSE_MAX_DETECT 8      /* detections kept per detector pass */
+#define OMA_POSE_MAX_TILES 8       /* extra detector passes on tiles of a long image */
+#define OMA_POSE_MAX_CANDIDATES 24 /* detections looked at, all passes together */
 #define OMA_POSE_MAX_PALMS 8      /* palms looked at per person (fits an int bit mask) */
 #define OMA_POSE_MIN_SIDE 16      /* smaller images are refused */
 #define OMA_POSE_KP_THRESHOLD 0.3f   /* below this a point is absent in OpenPose JSON (DWPose's) */
@@ -43,7 +45,8 @@ typedef struct oma_pose_result {
     int hands_from_palm;                   /* of hands_found, how many from a detected palm */
 } oma_pose_result;
 
-/* Estimates every person in img (1, 3 or 4 channels); with hands / face non-zero also their
+/* Estimates every person in img (1, 3 or 4 channels; people from MediaPipe's detector on the
+ * whole image and, for a long image, on square tiles along it); with hands / face non-zero also their
  * hands (hand landmark model on the crop of a palm that the palm detector finds at the wrist,
  * else on a wrist-driven crop; refined once on its own points) and face
  * (face mesh -> 68 points, refined once). An image with nobody gives 0 people.

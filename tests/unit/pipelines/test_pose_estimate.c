@@ -141,6 +141,84 @@ static void test_cat_nobody(void **s) { (void)s; check_photo("chelsea"); }
 static void test_basketball(void **s) { (void)s; check_photo("basketball1"); }
 static void test_basketball2(void **s) { (void)s; check_photo("basketball2"); }
 
+/* Several people: the detector's whole-image pass at MediaPipe's 0.5 finds mainly the dominant
+ * person, so a long image is also searched in square tiles. Two photos side by side (astronaut
+ * | cameraman, and the other way round) must give two people, each where the single photo's
+ * reference puts that person's body (PCK@0.05 of its box, shifted by the placement). */
+static void check_pair(const char *left, const char *right)
+{
+    const char *names[2] = {left, right};
+    oma_image im[2];
+    json_t *fx[2];
+    char path[4096], err[512];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/tests/data/pose/%s.png", src_dir, names[i]);
+        if (access(path, R_OK) != 0) {
+            printf("SKIP %s+%s: photo not fetched (run scripts/fetch-test-data.sh)\n", left, right);
+            if (i) oma_image_free(&im[0]), json_decref(fx[0]);
+            skip();
+        }
+        if (oma_image_load(path, 3, NULL, &im[i], err, sizeof err)) fail_msg("%s", err);
+        snprintf(path, sizeof path, "%s/tests/fixtures/pose/%s.keypoints.json", src_dir, names[i]);
+        json_error_t je;
+        if (!(fx[i] = json_load_file(path, 0, &je))) fail_msg("%s: %s", path, je.text);
+        assert_int_equal(json_array_size(json_object_get(fx[i], "people")), 1);
+    }
+    int h = im[0].h > im[1].h ? im[0].h : im[1].h, w = im[0].w + im[1].w;
+    oma_image pair;
+    assert_int_equal(oma_image_alloc(&pair, w, h, 3), 0);
+    memset(pair.px, 0, (size_t)w * (size_t)h * 3);
+    for (int i = 0, x0 = 0; i < 2; x0 += im[i].w, i++)
+        for (int y = 0; y < im[i].h; y++)
+            memcpy(pair.px + ((size_t)y * (size_t)w + (size_t)x0) * 3, im[i].px + (size_t)y * (size_t)im[i].w * 3,
+                   (size_t)im[i].w * 3);
+    oma_pose_result r;
+    if (oma_pose_estimate(est, &pair, 0, 0, &r, err, sizeof err)) fail_msg("%s", err);
+    printf("%s+%s (%dx%d): %d people\n", left, right, w, h, r.pose.n_people);
+    assert_int_equal(r.pose.n_people, 2);
+    for (int i = 0, x0 = 0; i < 2; x0 += im[i].w, i++) {
+        json_t *ref = json_object_get(json_array_get(json_object_get(fx[i], "people"), 0), "blazepose33");
+        float bx0 = 1e9f, by0 = 1e9f, bx1 = -1e9f, by1 = -1e9f;
+        for (size_t k = 0; k < json_array_size(ref); k++) {
+            json_t *q = json_array_get(ref, k);
+            if (json_number_value(json_array_get(q, 2)) < 0.5) continue;
+            float x = (float)json_number_value(json_array_get(q, 0)), y = (float)json_number_value(json_array_get(q, 1));
+            bx0 = fminf(bx0, x), bx1 = fmaxf(bx1, x), by0 = fminf(by0, y), by1 = fmaxf(by1, y);
+        }
+        float thr = 0.05f * fmaxf(bx1 - bx0, by1 - by0);
+        int best_ok = -1, best_n = 0;
+        float best_worst = 0;
+        for (int p = 0; p < r.pose.n_people; p++) {   /* the person that matches best */
+            const oma_kp *wb = r.wholebody + (size_t)p * OMA_WB_POINTS;
+            int n = 0, ok = 0;
+            float worst = 0;
+            for (int k = 0; k < 23; k++) {
+                if (bp_of_wb[k] < 0) continue;
+                json_t *q = json_array_get(ref, (size_t)bp_of_wb[k]);
+                if (json_number_value(json_array_get(q, 2)) < 0.5) continue;
+                float d = hypotf(wb[k].x - (float)x0 - (float)json_number_value(json_array_get(q, 0)),
+                                 wb[k].y - (float)json_number_value(json_array_get(q, 1)));
+                n++, ok += d <= thr, worst = fmaxf(worst, d);
+            }
+            if (ok > best_ok) best_ok = ok, best_n = n, best_worst = worst;
+        }
+        printf("%s+%s, %s: PCK@0.05 %d/%d vs its single-photo reference (threshold %.1f px, worst %.2f px)\n",
+               left, right, names[i], best_ok, best_n, thr, best_worst);
+        assert_true(best_n >= 5);
+        assert_true(best_ok >= 0.9 * best_n);
+    }
+    oma_pose_result_free(&r);
+    oma_image_free(&pair);
+    for (int i = 0; i < 2; i++) oma_image_free(&im[i]), json_decref(fx[i]);
+}
+
+static void test_two_people(void **s)
+{
+    (void)s;
+    check_pair("astronaut", "camera");
+    check_pair("camera", "astronaut");
+}
+
 static void test_blank_and_tiny(void **s)
 {
     (void)s;
@@ -297,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_astronaut),   cmocka_unit_test(test_camera),
         cmocka_unit_test(test_cat_nobody),  cmocka_unit_test(test_basketball),
         cmocka_unit_test(test_basketball2),
+        cmocka_unit_test(test_two_people),
         cmocka_unit_test(test_blank_and_tiny),
         cmocka_unit_test(test_kind_estimate), cmocka_unit_test(test_kind_render),
     };
