@@ -2,8 +2,11 @@
  *
  *   bench_sd unet [latent=64] [batch=2]   one UNet forward (SD 1.5 config, context 2x77x768)
  *   bench_sd vae [latent=64]              one VAE decode (latent 64 -> 512x512 image)
+ *   bench_sd vae-check [latent=64]        the VAE decode's output, default convolutions vs im2col
  *   bench_sd clip                         one CLIP ViT-L/14 text encoder pass (77 tokens)
  *   bench_sd attn [tokens=4096]           the fused attention kernel vs GEMM + softmax + GEMM
+ *   bench_sd conv [reps=3]                SD's big convolutions: im2col + OpenBLAS vs oneDNN
+ *                                         direct vs oneDNN with Winograd (the default, "auto")
  * Prints wall seconds, peak RSS and whether every output value is finite (the full-size smoke
  * test: SD 1.5's architecture runs end to end without NaN). Threads: OMA_THREADS.
  * The weights are made up (uniform, scaled by 1/sqrt(fan-in)), so only speed and finiteness
@@ -156,9 +159,9 @@ static int bench_unet(int latent, int batch)
         return 1;
     }
     int ok = all_finite(&out);
-    printf("unet_sd15 latent=%d batch=%d threads=%d blas=%s: load %.1f s, forward %.2f s (cpu %.1f s), finite=%s, "
+    printf("unet_sd15 latent=%d batch=%d threads=%d blas=%s conv=%s: load %.1f s, forward %.2f s (cpu %.1f s), finite=%s, "
            "arena peak %.2f GB, peak RSS %.2f GB\n",
-           latent, batch, oma_threads(), oma_blas_corename(), tl, tf, tc, ok ? "yes" : "NO",
+           latent, batch, oma_threads(), oma_blas_corename(), oma_cpu_conv_name(), tl, tf, tc, ok ? "yes" : "NO",
            oma_arena_peak(&ar) / 1e9, peak_rss_gb());
     oma_arena_destroy(&ar);
     oma_unet_free(&u);
@@ -189,11 +192,55 @@ static int bench_vae(int latent)
         return 1;
     }
     int ok = all_finite(&img);
-    printf("vae_decode_sd15 %dx%d threads=%d: %.2f s (cpu %.1f s), finite=%s, arena peak %.2f GB, peak RSS %.2f GB\n",
-           latent * 8, latent * 8, oma_threads(), tf, tc, ok ? "yes" : "NO", oma_arena_peak(&ar) / 1e9, peak_rss_gb());
+    printf("vae_decode_sd15 %dx%d threads=%d conv=%s: %.2f s (cpu %.1f s), finite=%s, arena peak %.2f GB, peak RSS %.2f GB\n",
+           latent * 8, latent * 8, oma_threads(), oma_cpu_conv_name(), tf, tc, ok ? "yes" : "NO", oma_arena_peak(&ar) / 1e9, peak_rss_gb());
     oma_arena_destroy(&ar);
     oma_vae_free(&v);
     return ok ? 0 : 1;
+}
+
+/* The same VAE decode with the default convolutions and with im2col + OpenBLAS: how far apart
+ * the outputs are, in 1/255 of the image range [-1, 1] (Winograd's rounding at full size, which
+ * the tiny conformance models are too small to reach). */
+static int bench_vae_check(int latent)
+{
+    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = rnd_has};
+    oma_vae_config c;
+    sd15_vae(&c);
+    oma_vae v;
+    char err[512];
+    if (oma_vae_load(&v, &w, "vae", &c, 0, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_sd: %s\n", err);
+        return 1;
+    }
+    oma_arena ar;
+    oma_arena_init(&ar, 0);
+    oma_tensor lat, img[2];
+    oma_arena_tensor(&ar, &lat, 4, (int64_t[]){1, 4, latent, latent});
+    fill(&lat, 3);
+    char def[16];
+    snprintf(def, sizeof def, "%s", oma_cpu_conv_name());
+    const char *impl[2] = {def, "im2col"};
+    for (int i = 0; i < 2; i++)
+        if (oma_cpu_conv_set(impl[i]) != 0 || oma_vae_decode(&v, &lat, &ar, &img[i], err, sizeof err) != 0) {
+            fprintf(stderr, "bench_sd: %s\n", err);
+            return 1;
+        }
+    oma_cpu_conv_set(def);
+    double md = 0, sum = 0, lo = 1e9, hi = -1e9;
+    int64_t n = oma_tensor_numel(&img[0]);
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)img[0].data[i] - img[1].data[i]);
+        md = d > md ? d : md;
+        sum += d;
+        lo = fmin(lo, img[1].data[i]), hi = fmax(hi, img[1].data[i]);
+    }
+    printf("vae_decode_sd15 %dx%d conv=%s vs im2col: max |diff| %.3g (%.3f of 255), mean %.3g (%.4f of 255), "
+           "output range [%.3g, %.3g]\n",
+           latent * 8, latent * 8, def, md, md * 127.5, sum / (double)n, sum / (double)n * 127.5, lo, hi);
+    oma_arena_destroy(&ar);
+    oma_vae_free(&v);
+    return 0;
 }
 
 static int bench_clip(void)
@@ -263,6 +310,65 @@ static int bench_attn(int64_t n)
     return md < 1e-4f ? 0 : 1;
 }
 
+/* One convolution shape, each CPU implementation: best of `reps` runs (wall and CPU seconds). */
+static int bench_conv_shape(int64_t n, int64_t c, int64_t hw, int64_t oc, int64_t k, int reps)
+{
+    char def[16];
+    snprintf(def, sizeof def, "%s", oma_cpu_conv_name());
+    int64_t pad = k / 2;
+    oma_tensor x, w, b, y, ref;
+    oma_tensor_alloc4(&x, 4, n, c, hw, hw);
+    oma_tensor_alloc4(&w, 4, oc, c, k, k);
+    oma_tensor_alloc4(&b, 1, oc, 0, 0, 0);
+    oma_tensor_alloc4(&y, 4, n, oc, hw, hw);
+    if (oma_tensor_alloc4(&ref, 4, n, oc, hw, hw) != 0 || !x.data || !w.data || !b.data || !y.data) {
+        fprintf(stderr, "bench_sd: out of memory\n");
+        return 1;
+    }
+    fill(&x, 11), fill(&w, 12), fill(&b, 13);
+    double flop = 2.0 * (double)n * oc * c * k * k * hw * hw;
+    const char *impl[3] = {"im2col", "direct", "auto"};
+    double best[3] = {0, 0, 0}, bestc[3] = {0, 0, 0};
+    float md[3] = {0, 0, 0}, mag = 0;
+    printf("conv n%lld c%lld->%lld %lldx%lld k%lld (%.1f GFLOP):", (long long)n, (long long)c, (long long)oc,
+           (long long)hw, (long long)hw, (long long)k, flop / 1e9);
+    for (int i = 0; i < 3; i++) {
+        if (oma_cpu_conv_set(impl[i]) != 0) continue;
+        for (int r = 0; r < reps; r++) {
+            double t0 = now(), c0 = cpu_s();
+            if (oma_op_conv2d(&x, &w, &b, 1, (int)pad, i ? &y : &ref) != 0) return 1;
+            double t = now() - t0, tc = cpu_s() - c0;
+            if (r == 0 || t < best[i]) best[i] = t;
+            if (r == 0 || tc < bestc[i]) bestc[i] = tc;
+        }
+        for (int64_t j = 0; i && j < oma_tensor_numel(&y); j++) md[i] = fmaxf(md[i], fabsf(y.data[j] - ref.data[j]));
+        printf(" %s %.3f s (cpu %.3f s)%s", impl[i], best[i], bestc[i], i < 2 ? " |" : "");
+    }
+    for (int64_t j = 0; j < oma_tensor_numel(&ref); j++) mag = fmaxf(mag, fabsf(ref.data[j]));
+    printf("; cpu ratio vs im2col: direct %.2f, auto %.2f; max |diff| vs im2col: direct %.2g, auto %.2g (max |y| %.3g)\n",
+           bestc[0] > 0 ? bestc[1] / bestc[0] : 0.0, bestc[0] > 0 ? bestc[2] / bestc[0] : 0.0, (double)md[1],
+           (double)md[2], (double)mag);
+    oma_tensor_free(&x), oma_tensor_free(&w), oma_tensor_free(&b), oma_tensor_free(&y);
+    oma_tensor_free(&ref);
+    oma_cpu_conv_set(def);
+    return 0;
+}
+
+/* The convolution shapes that dominate SD 1.5 (UNet batch 2 at latent 64, VAE decode 512x512):
+ * im2col + OpenBLAS, oneDNN direct, and the backend's default ("auto": Winograd where it wins). */
+static int bench_conv(int reps)
+{
+    static const int64_t shapes[][5] = {
+        {2, 320, 64, 320, 3},  {2, 640, 32, 640, 3},   {2, 1280, 16, 1280, 3}, {2, 1280, 8, 1280, 3},
+        {2, 2560, 16, 1280, 3}, {2, 960, 64, 320, 3},  {2, 320, 64, 320, 1},   {1, 512, 64, 512, 3},
+        {1, 512, 128, 512, 3},  {1, 256, 256, 256, 3}, {1, 128, 512, 128, 3},  {1, 256, 512, 128, 3},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        if (bench_conv_shape(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4], reps))
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     oma_blas_fix_coretype();
@@ -273,6 +379,8 @@ int main(int argc, char **argv)
     if (!strcmp(what, "vae")) return bench_vae(a > 0 ? a : 64);
     if (!strcmp(what, "clip")) return bench_clip();
     if (!strcmp(what, "attn")) return bench_attn(a > 0 ? a : 4096);
-    fprintf(stderr, "usage: bench_sd unet|vae|clip|attn [size] [batch]\n");
+    if (!strcmp(what, "conv")) return bench_conv(a > 0 ? a : 3);
+    if (!strcmp(what, "vae-check")) return bench_vae_check(a > 0 ? a : 64);
+    fprintf(stderr, "usage: bench_sd unet|vae|vae-check|clip|attn|conv [size|reps] [batch]\n");
     return 2;
 }

@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "server/jobs.h"
 #include "server/server.h"
+#include "tensor/blas.h"
 
 static void help(FILE *f)
 {
@@ -70,6 +71,7 @@ int oma_cmd_serve(int argc, char **argv)
         help(stdout);
         return OMA_EXIT_OK;
     }
+    oma_blas_fix_coretype();   /* jobs run SD in-process: OpenBLAS must pick its AVX-512 kernels */
     const char *env;
     oma_server_config cfg = {"127.0.0.1", 8080, "./data", 2, NULL, NULL};
     if ((env = getenv("OMA_HOST")) && *env) cfg.host = env;

@@ -67,6 +67,12 @@ typedef struct oma_backend {
  * freed when the thread exits). */
 void oma_cpu_scratch_release(void);
 
+/* The CPU backend's convolution: "auto" (oneDNN, Winograd for large 3x3 layers; the default
+ * when built in), "direct" (oneDNN's direct kernels only) or "im2col" (im2col + OpenBLAS GEMM).
+ * _set returns -1 for an unknown or unavailable name. */
+int oma_cpu_conv_set(const char *name);
+const char *oma_cpu_conv_name(void);
+
 /* The CPU backend (OpenBLAS GEMM + our own kernels). */
 const oma_backend *oma_backend_cpu(void);
 /* The backend in use (the CPU one unless another was set). */

@@ -1,5 +1,5 @@
-/* cpu_backend.c — the CPU backend table: OpenBLAS for GEMM and convolutions (im2col, or a
- * plain GEMM for 1x1), our pool for the memory-bound kernels (norms, activations, copies).
+/* cpu_backend.c — the CPU backend table: OpenBLAS for GEMM, oneDNN's direct kernels for
+ * convolutions when built with it (cpu_dnnl.c; else im2col + GEMM, a plain GEMM for 1x1), our pool for the memory-bound kernels (norms, activations, copies).
  *
  * The memory-bound kernels split their outer dimension over oma_parallel_for; each piece is
  * a simple loop the compiler vectorises. GEMM runs on OpenBLAS's own threads while our pool
@@ -13,6 +13,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/blas.h"
+#include "tensor/cpu_internal.h"
 #include "tensor/tensor.h"
 #include "tensor/threadpool.h"
 
@@ -150,26 +151,28 @@ static void im2col_range(void *p, int64_t c0, int64_t c1)
 
 static void cpu_add_bias(float *x, const float *bias, int64_t n, int64_t c, int64_t inner);
 
-/* Per-thread scratch for im2col, kept between calls: a fresh 50 MB buffer per convolution
- * costs more in page faults (the kernel zeroing new pages) than the copy itself. */
+/* Per-thread scratch (im2col's columns, oneDNN's blocked copies), kept between calls: a fresh
+ * 50 MB buffer per convolution costs more in page faults (the kernel zeroing new pages) than
+ * the copy itself. */
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 typedef struct {
-    float *p;
-    size_t cap;
+    void *p[OMA_CPU_SCRATCH_SLOTS];
+    size_t cap[OMA_CPU_SCRATCH_SLOTS];
 } scratch_buf;
 
 static void scratch_free(void *v)
 {
     scratch_buf *s = v;
-    if (s) oma_aligned_free(s->p);
+    if (s)
+        for (int i = 0; i < OMA_CPU_SCRATCH_SLOTS; i++) oma_aligned_free(s->p[i]);
     free(s);
 }
 
 static void scratch_init(void) { (void)pthread_key_create(&scratch_key, scratch_free); }
 
-static float *scratch_get(size_t floats)
+void *oma_cpu_scratch(int slot, size_t bytes)
 {
     pthread_once(&scratch_once, scratch_init);
     scratch_buf *s = pthread_getspecific(scratch_key);
@@ -181,24 +184,65 @@ static float *scratch_get(size_t floats)
             return NULL;
         }
     }
-    if (s->cap < floats) {
-        oma_aligned_free(s->p);
-        s->p = oma_aligned_alloc(floats * sizeof(float));
-        s->cap = s->p ? floats : 0;
+    if (s->cap[slot] < bytes) {
+        oma_aligned_free(s->p[slot]);
+        s->p[slot] = oma_aligned_alloc(bytes);
+        s->cap[slot] = s->p[slot] ? bytes : 0;
     }
-    return s->p;
+    return s->p[slot];
 }
 
 void oma_cpu_scratch_release(void)
 {
     pthread_once(&scratch_once, scratch_init);
     scratch_buf *s = pthread_getspecific(scratch_key);
-    if (s) {
-        oma_aligned_free(s->p);
-        s->p = NULL;
-        s->cap = 0;
-    }
+    if (s)
+        for (int i = 0; i < OMA_CPU_SCRATCH_SLOTS; i++) {
+            oma_aligned_free(s->p[i]);
+            s->p[i] = NULL;
+            s->cap[i] = 0;
+        }
 }
+
+/* Which convolution (measured with `bench_sd conv`, SD 1.5's shapes, 2 threads):
+ *   CONV_AUTO   oneDNN: Winograd F(4x4,3x3) for 3x3 stride-1 layers over >= 8192 output pixels
+ *               (batch x H x W; 2.5-3x less CPU than im2col at the VAE's 128..512 px), its
+ *               direct kernels for the other 3x3 and strided layers (0.8-1x), a plain GEMM for
+ *               1x1 (oneDNN's 1x1 kernels were slower there); the default when built in;
+ *   CONV_DIRECT the same without Winograd;
+ *   CONV_IM2COL im2col + OpenBLAS GEMM, the only one without oneDNN.
+ * OMA_CONV=auto|direct|im2col or oma_cpu_conv_set picks one; a forced im2col band size
+ * (OMA_CONV_TILE_FLOATS, the tests' knob) selects im2col. */
+enum { CONV_IM2COL, CONV_DIRECT, CONV_AUTO };
+static const char *const conv_names[] = {"im2col", "direct", "auto"};
+static int conv_mode = -1;   /* every thread computes the same value */
+
+static int conv_impl(void)
+{
+    if (getenv("OMA_CONV_TILE_FLOATS")) return CONV_IM2COL;
+    int m = __atomic_load_n(&conv_mode, __ATOMIC_RELAXED);
+    if (m < 0) {
+        m = oma_dnnl_available() ? CONV_AUTO : CONV_IM2COL;
+        const char *e = getenv("OMA_CONV");
+        if (e && strcmp(e, "im2col") == 0) m = CONV_IM2COL;
+        if (e && strcmp(e, "direct") == 0 && m != CONV_IM2COL) m = CONV_DIRECT;
+        __atomic_store_n(&conv_mode, m, __ATOMIC_RELAXED);
+    }
+    return m;
+}
+
+int oma_cpu_conv_set(const char *name)
+{
+    for (int m = 0; m < 3; m++)
+        if (strcmp(name, conv_names[m]) == 0) {
+            if (m != CONV_IM2COL && !oma_dnnl_available()) return -1;
+            __atomic_store_n(&conv_mode, m, __ATOMIC_RELAXED);
+            return 0;
+        }
+    return -1;
+}
+
+const char *oma_cpu_conv_name(void) { return conv_names[conv_impl()]; }
 
 /* The im2col tile holds at most this many floats (32 MB): big layers are done in bands of
  * output rows, so the buffer stays cache- and memory-friendly at 512x512. */
@@ -210,6 +254,12 @@ static int cpu_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w
 {
     int64_t ohw = oh * ow, kdim = c * kh * kw;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+    int impl = conv_impl();
+    if (impl != CONV_IM2COL && !direct) {
+        int wino = impl == CONV_AUTO && kh == 3 && kw == 3 && stride == 1 && n * ohw >= 8192;
+        int rc = oma_dnnl_conv2d(x, n, c, h, w, weight, bias, oc, kh, kw, stride, pad, y, oh, ow, wino);
+        if (rc != -2) return rc;
+    }
     int64_t rows = oh;
     float *col = NULL;
     if (!direct) {
@@ -219,7 +269,7 @@ static int cpu_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w
         rows = tile / (kdim * ow);
         if (rows < 1) rows = 1;
         if (rows > oh) rows = oh;
-        col = scratch_get((size_t)(kdim * rows * ow));
+        col = oma_cpu_scratch(0, (size_t)(kdim * rows * ow) * sizeof(float));
         if (!col) return -1;
     }
     for (int64_t b = 0; b < n; b++) {

@@ -1,0 +1,26 @@
+/* cpu_internal.h — what the CPU backend's files share (not for use above src/tensor). */
+#ifndef OMA_TENSOR_CPU_INTERNAL_H
+#define OMA_TENSOR_CPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Per-thread scratch buffer number `slot` (0..OMA_CPU_SCRATCH_SLOTS-1) of at least `bytes`,
+ * 64-byte aligned, kept between calls (freed by oma_cpu_scratch_release or at thread exit).
+ * Slot 0 is im2col's; 1..4 are the oneDNN convolution's. NULL when memory cannot be had. */
+#define OMA_CPU_SCRATCH_SLOTS 5
+void *oma_cpu_scratch(int slot, size_t bytes);
+
+/* Convolution on oneDNN (cpu_dnnl.c), same contract as oma_backend.conv2d; winograd != 0 asks
+ * for Winograd (direct when oneDNN has none for the shape). Returns 0, -1 when scratch memory
+ * cannot be had, -2 when oneDNN is not built in or cannot do this shape (the caller then uses
+ * im2col + GEMM). */
+int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                    const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
+                    int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd);
+/* 1 when oneDNN is built in and its CPU engine works. */
+int oma_dnnl_available(void);
+/* Drops the cached oneDNN primitives. */
+void oma_dnnl_release(void);
+
+#endif
