@@ -107,6 +107,16 @@ int oma_db_exec(oma_db *db, const char *sql)
     return db->drv->exec(db, sql);
 }
 
+int oma_db_exec_bound(oma_db *db, const char *sql, const char *a, const char *b, const char *c)
+{
+    oma_stmt *st = NULL;
+    int ok = oma_db_prepare(db, sql, &st) == 0 && (!a || oma_stmt_bind_text(st, 1, a) == 0) &&
+             (!b || oma_stmt_bind_text(st, 2, b) == 0) && (!c || oma_stmt_bind_text(st, 3, c) == 0) &&
+             oma_stmt_step(st) == 0;
+    oma_stmt_finalize(st);
+    return ok ? 0 : -1;
+}
+
 int oma_db_prepare(oma_db *db, const char *sql, oma_stmt **out)
 {
     *out = NULL;

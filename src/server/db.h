@@ -30,6 +30,9 @@ int oma_db_rollback(oma_db *db);
 
 /* Runs one or more statements without results (no parameters). */
 int oma_db_exec(oma_db *db, const char *sql);
+/* Runs one statement that returns no rows, binding each non-NULL text of a, b, c as
+ * parameter 1, 2, 3. 0, or -1 (oma_db_errmsg says why). */
+int oma_db_exec_bound(oma_db *db, const char *sql, const char *a, const char *b, const char *c);
 
 int oma_db_prepare(oma_db *db, const char *sql, oma_stmt **out);
 /* Bind by 1-based index. text/blob are copied. */

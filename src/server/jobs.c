@@ -268,29 +268,20 @@ json_t *oma_jobs_list_json(oma_db *db, const char *artist_id, int limit)
 
 /* ---- state changes ---- */
 
-static int exec_bound(oma_db *db, const char *sql, const char *a, const char *b, const char *c)
-{
-    oma_stmt *st = NULL;
-    int ok = oma_db_prepare(db, sql, &st) == 0 && (!a || oma_stmt_bind_text(st, 1, a) == 0) &&
-             (!b || oma_stmt_bind_text(st, 2, b) == 0) && (!c || oma_stmt_bind_text(st, 3, c) == 0) &&
-             oma_stmt_step(st) == 0;
-    oma_stmt_finalize(st);
-    return ok ? 0 : -1;
-}
-
 int oma_jobs_cancel(oma_db *db, const char *job_id, const char *artist_id)
 {
     if (!job_id || !artist_id) return 1;
     char now[32];
     oma_db_now(now, sizeof now);
-    if (exec_bound(db,
-                   "UPDATE jobs SET status = 'cancelled', finished_at = ?, message = 'cancelled' "
-                   "WHERE id = ? AND artist_id = ? AND status = 'queued'",
-                   now, job_id, artist_id) != 0)
+    if (oma_db_exec_bound(db,
+                          "UPDATE jobs SET status = 'cancelled', finished_at = ?, message = 'cancelled' "
+                          "WHERE id = ? AND artist_id = ? AND status = 'queued'",
+                          now, job_id, artist_id) != 0)
         return -1;
     if (oma_db_changes(db) > 0) return 0;
-    if (exec_bound(db, "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND artist_id = ? AND status = 'running'",
-                   job_id, artist_id, NULL) != 0)
+    if (oma_db_exec_bound(db,
+                          "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND artist_id = ? AND status = 'running'",
+                          job_id, artist_id, NULL) != 0)
         return -1;
     if (oma_db_changes(db) > 0) return 0;
     oma_stmt *st = NULL;
@@ -467,7 +458,7 @@ int oma_jobs_finish(oma_db *db, const char *job_id, const char *worker_id, const
     free(rtext);
     if (!ok) return -1;
     if (oma_db_changes(db) == 0) return 1;
-    if (!success && exec_bound(db, "DELETE FROM job_outputs WHERE job_id = ?", job_id, NULL, NULL) != 0) return -1;
+    if (!success && oma_db_exec_bound(db, "DELETE FROM job_outputs WHERE job_id = ?", job_id, NULL, NULL) != 0) return -1;
     return 0;
 }
 

@@ -293,26 +293,13 @@ void oma_route_asset_delete(oma_req *r)
     const char *id = oma_route_id(r, 0, "asset");
     if (!id) return;
     if (oma_route_require_owned(r, "assets", id, "asset") != 0) return;
-    oma_stmt *st = NULL;
-    int ok = oma_db_begin(r->db) == 0;
-    if (ok && oma_db_prepare(r->db, "DELETE FROM asset_inputs WHERE asset_id = ?", &st) == 0) {
-        oma_stmt_bind_text(st, 1, id);
-        ok = oma_stmt_step(st) >= 0;
-        oma_stmt_finalize(st);
-    } else {
-        ok = 0;
-    }
-    if (ok && oma_db_prepare(r->db, "DELETE FROM assets WHERE id = ? AND artist_id = ?", &st) == 0) {
-        oma_stmt_bind_text(st, 1, id);
-        oma_stmt_bind_text(st, 2, r->artist_id);
-        ok = oma_stmt_step(st) >= 0;
-        oma_stmt_finalize(st);
-    } else {
-        ok = 0;
-    }
-    if (!ok || oma_db_commit(r->db) != 0) {
-        oma_db_rollback(r->db);
+    if (oma_db_begin(r->db) != 0 ||
+        oma_db_exec_bound(r->db, "DELETE FROM asset_inputs WHERE asset_id = ?", id, NULL, NULL) != 0 ||
+        oma_db_exec_bound(r->db, "DELETE FROM assets WHERE id = ? AND artist_id = ?", id, r->artist_id,
+                          NULL) != 0 ||
+        oma_db_commit(r->db) != 0) {
         oma_route_dberr(r, "deleting the asset");
+        oma_db_rollback(r->db);
         return;
     }
     oma_reply_empty(r, 204);

@@ -167,17 +167,6 @@ void oma_route_webtoon_get(oma_req *r)
     oma_reply_json(r, 200, o);
 }
 
-static int exec_bound(oma_db *db, const char *sql, const char *a, const char *b)
-{
-    oma_stmt *st = NULL;
-    if (oma_db_prepare(db, sql, &st) != 0) return -1;
-    oma_stmt_bind_text(st, 1, a);
-    if (b) oma_stmt_bind_text(st, 2, b);
-    int rc = oma_stmt_step(st);
-    oma_stmt_finalize(st);
-    return rc < 0 ? -1 : 0;
-}
-
 void oma_route_webtoon_delete(oma_req *r)
 {
     const char *id = oma_route_id(r, 0, "webtoon");
@@ -187,13 +176,15 @@ void oma_route_webtoon_delete(oma_req *r)
         oma_route_dberr(r, "deleting the webtoon");
         return;
     }
-    if (exec_bound(r->db, "UPDATE jobs SET webtoon_id = NULL WHERE webtoon_id = ?", id, NULL) ||
-        exec_bound(r->db, "DELETE FROM asset_inputs WHERE asset_id IN "
-                          "(SELECT id FROM assets WHERE webtoon_id = ?)", id, NULL) ||
-        exec_bound(r->db, "DELETE FROM assets WHERE webtoon_id = ?", id, NULL) ||
-        exec_bound(r->db, "DELETE FROM styles WHERE webtoon_id = ?", id, NULL) ||
-        exec_bound(r->db, "DELETE FROM webtoon_samples WHERE webtoon_id = ?", id, NULL) ||
-        exec_bound(r->db, "DELETE FROM webtoons WHERE id = ? AND artist_id = ?", id, r->artist_id) ||
+    if (oma_db_exec_bound(r->db, "UPDATE jobs SET webtoon_id = NULL WHERE webtoon_id = ?", id, NULL,
+                          NULL) ||
+        oma_db_exec_bound(r->db, "DELETE FROM asset_inputs WHERE asset_id IN "
+                                 "(SELECT id FROM assets WHERE webtoon_id = ?)", id, NULL, NULL) ||
+        oma_db_exec_bound(r->db, "DELETE FROM assets WHERE webtoon_id = ?", id, NULL, NULL) ||
+        oma_db_exec_bound(r->db, "DELETE FROM styles WHERE webtoon_id = ?", id, NULL, NULL) ||
+        oma_db_exec_bound(r->db, "DELETE FROM webtoon_samples WHERE webtoon_id = ?", id, NULL, NULL) ||
+        oma_db_exec_bound(r->db, "DELETE FROM webtoons WHERE id = ? AND artist_id = ?", id,
+                          r->artist_id, NULL) ||
         oma_db_commit(r->db) != 0) {
         oma_route_dberr(r, "deleting the webtoon");
         oma_db_rollback(r->db);
@@ -253,8 +244,8 @@ void oma_route_sample_delete(oma_req *r)
     const char *upload = id ? oma_route_id(r, 1, "sample") : NULL;
     if (!upload) return;
     if (oma_route_require_owned(r, "webtoons", id, "webtoon") != 0) return;
-    if (exec_bound(r->db, "DELETE FROM webtoon_samples WHERE webtoon_id = ? AND upload_id = ?", id,
-                   upload) != 0) {
+    if (oma_db_exec_bound(r->db, "DELETE FROM webtoon_samples WHERE webtoon_id = ? AND upload_id = ?",
+                          id, upload, NULL) != 0) {
         oma_route_dberr(r, "removing the sample");
         return;
     }
