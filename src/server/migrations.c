@@ -121,6 +121,10 @@ static const oma_migration migrations[] = {
      "CREATE INDEX asset_inputs_asset ON asset_inputs(asset_id);"},
     {2, "job outputs keep their order",
      "ALTER TABLE job_outputs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"},
+    /* created_at has whole seconds: lists ordered "newest first" break ties by this. */
+    {3, "webtoons and assets keep their creation order",
+     "ALTER TABLE webtoons ADD COLUMN created_us INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE assets ADD COLUMN created_us INTEGER NOT NULL DEFAULT 0;"},
 };
 
 size_t oma_migrations_count(void) { return sizeof migrations / sizeof migrations[0]; }

@@ -69,7 +69,7 @@ static int store_asset(oma_req *r, const char *id, const char *webtoon, json_t *
     if (oma_db_begin(r->db) != 0) return -1;
     oma_stmt *st = NULL;
     if (oma_db_prepare(r->db, "INSERT INTO assets (id, webtoon_id, artist_id, job_id, name, description, "
-                              "mime, kind, storage_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              "mime, kind, storage_key, created_at, created_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        &st) != 0)
         goto fail;
     oma_stmt_bind_text(st, 1, id);
@@ -82,6 +82,7 @@ static int store_asset(oma_req *r, const char *id, const char *webtoon, json_t *
     oma_stmt_bind_text(st, 8, oma_json_str(job, "kind"));
     oma_stmt_bind_text(st, 9, key);
     oma_stmt_bind_text(st, 10, now);
+    oma_stmt_bind_int(st, 11, oma_db_unix_now_us());
     int rc = oma_stmt_step(st);
     oma_stmt_finalize(st);
     if (rc < 0) goto fail;
@@ -213,7 +214,7 @@ void oma_route_asset_list(oma_req *r)
     if (oma_stmt_step(st) == 1) total = oma_stmt_int(st, 0);
     oma_stmt_finalize(st);
     if (oma_db_prepare(r->db, "SELECT id FROM assets WHERE webtoon_id = ? AND artist_id = ? "
-                              "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", &st) != 0) {
+                              "ORDER BY created_at DESC, created_us DESC, id DESC LIMIT ? OFFSET ?", &st) != 0) {
         oma_route_dberr(r, "listing assets");
         return;
     }

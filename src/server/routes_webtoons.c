@@ -118,13 +118,14 @@ void oma_route_webtoon_create(oma_req *r)
     oma_db_now(now, sizeof now);
     oma_stmt *st = NULL;
     int rc = -1;
-    if (oma_db_prepare(r->db, "INSERT INTO webtoons (id, artist_id, name, description, created_at) "
-                              "VALUES (?, ?, ?, ?, ?)", &st) == 0) {
+    if (oma_db_prepare(r->db, "INSERT INTO webtoons (id, artist_id, name, description, created_at, created_us) "
+                              "VALUES (?, ?, ?, ?, ?, ?)", &st) == 0) {
         oma_stmt_bind_text(st, 1, id);
         oma_stmt_bind_text(st, 2, r->artist_id);
         oma_stmt_bind_text(st, 3, name);
         oma_stmt_bind_text(st, 4, desc ? desc : "");
         oma_stmt_bind_text(st, 5, now);
+        oma_stmt_bind_int(st, 6, oma_db_unix_now_us());
         rc = oma_stmt_step(st);
         oma_stmt_finalize(st);
     }
@@ -145,7 +146,7 @@ void oma_route_webtoon_list(oma_req *r)
 {
     oma_stmt *st = NULL;
     if (oma_db_prepare(r->db, "SELECT id FROM webtoons WHERE artist_id = ? "
-                              "ORDER BY created_at DESC, id DESC LIMIT 1000", &st) != 0) {
+                              "ORDER BY created_at DESC, created_us DESC, id DESC LIMIT 1000", &st) != 0) {
         oma_route_dberr(r, "listing webtoons");
         return;
     }

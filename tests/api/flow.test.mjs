@@ -199,7 +199,7 @@ test('a second artist gets 404 for everything of the first', async () => {
   assert.equal(still.status, 200);
 });
 
-test('assets are paged; every asset appears exactly once', async () => {
+test('assets are paged, newest first; every asset appears exactly once', async () => {
   const { token } = S.a;
   const wt = await api(srv.url, 'POST', '/api/webtoons', { token, body: { name: 'Paged' } });
   assert.equal(wt.status, 201);
@@ -220,6 +220,8 @@ test('assets are paged; every asset appears exactly once', async () => {
     seen.push(...page.body.assets.map((a) => a.id));
   }
   assert.deepEqual([...seen].sort(), [...made].sort());
+  // Saved within the same second, still newest first (the order the gallery shows).
+  assert.deepEqual(seen, [...made].reverse());
   const missing = await api(srv.url, 'POST', `/api/webtoons/${wt.body.id}/assets`, { token, body: { job_id: S.job, output: 'nope.png', name: 'x' } });
   assert.equal(missing.status, 404);
   const bad = await api(srv.url, 'GET', `/api/webtoons/${wt.body.id}/assets?limit=0`, { token });

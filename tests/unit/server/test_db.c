@@ -1,6 +1,7 @@
 /* test_db.c — the database layer: driver choice by URL, SQLite set-up (WAL, foreign keys),
  * migrations (applied once, recorded, safe when several processes open a new file at once),
  * binding and reading every type, transactions, cascades, ids and clocks. */
+#include "server/db_driver.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,7 +51,7 @@ static void test_open_and_pragmas(void **state)
     oma_db *db = open_ok();
     assert_string_equal(oma_db_driver(db), "sqlite");
     assert_string_equal(oma_db_url(db), url);
-    assert_int_equal(oma_db_schema_version(db), 2);
+    assert_int_equal(oma_db_schema_version(db), (int)oma_migrations_count());
     oma_stmt *st = NULL;
     assert_int_equal(oma_db_prepare(db, "PRAGMA journal_mode", &st), 0);
     assert_int_equal(oma_stmt_step(st), 1);
@@ -70,7 +71,7 @@ static void test_open_and_pragmas(void **state)
     db = open_ok();
     assert_int_equal(oma_db_prepare(db, "SELECT COUNT(*) FROM schema_migrations", &st), 0);
     assert_int_equal(oma_stmt_step(st), 1);
-    assert_int_equal(oma_stmt_int(st, 0), 2);
+    assert_int_equal(oma_stmt_int(st, 0), (int64_t)oma_migrations_count());
     oma_stmt_finalize(st);
     oma_db_close(db);
 }
@@ -78,18 +79,24 @@ static void test_open_and_pragmas(void **state)
 static void test_upgrade_from_v1(void **state)
 {
     (void)state;
-    /* Turn a fresh database back into a version-1 one, then open it again: only step 2 runs. */
+    /* Turn a fresh database back into a version-1 one, then open it again: only steps 2.. run. */
     oma_db *db = open_ok();
     assert_int_equal(oma_db_exec(db, "INSERT INTO artists VALUES ('a1','a@x','A','h','x');"
                                      "ALTER TABLE job_outputs DROP COLUMN seq;"
-                                     "DELETE FROM schema_migrations WHERE version = 2;"),
+                                     "ALTER TABLE webtoons DROP COLUMN created_us;"
+                                     "ALTER TABLE assets DROP COLUMN created_us;"
+                                     "DELETE FROM schema_migrations WHERE version >= 2;"),
                      0);
     assert_int_equal(oma_db_schema_version(db), 1);
     oma_db_close(db);
     db = open_ok();
-    assert_int_equal(oma_db_schema_version(db), 2);
+    assert_int_equal(oma_db_schema_version(db), 3);
     oma_stmt *st = NULL;
     assert_int_equal(oma_db_prepare(db, "SELECT seq FROM job_outputs", &st), 0);
+    oma_stmt_finalize(st);
+    assert_int_equal(oma_db_prepare(db, "SELECT created_us FROM webtoons", &st), 0);
+    oma_stmt_finalize(st);
+    assert_int_equal(oma_db_prepare(db, "SELECT created_us FROM assets", &st), 0);
     oma_stmt_finalize(st);
     /* Data from before the upgrade is still there. */
     assert_int_equal(oma_db_prepare(db, "SELECT COUNT(*) FROM artists", &st), 0);
@@ -191,7 +198,7 @@ static void test_transactions_and_cascade(void **state)
     assert_int_equal(oma_db_begin(db), 0);
     assert_int_equal(oma_db_exec(db, "INSERT INTO artists VALUES ('a1','a@x','A','h','2026-01-01T00:00:00Z');"
                                      "INSERT INTO sessions VALUES ('t1','a1','x','y');"
-                                     "INSERT INTO webtoons VALUES ('w1','a1','W','', 'x');"),
+                                     "INSERT INTO webtoons (id, artist_id, name, description, created_at) VALUES ('w1','a1','W','', 'x');"),
                      0);
     assert_int_equal(oma_db_commit(db), 0);
     /* Unique email. */
@@ -235,7 +242,7 @@ static void test_concurrent_first_open(void **state)
     oma_stmt *st = NULL;
     assert_int_equal(oma_db_prepare(db, "SELECT COUNT(*) FROM schema_migrations", &st), 0);
     assert_int_equal(oma_stmt_step(st), 1);
-    assert_int_equal(oma_stmt_int(st, 0), 2);
+    assert_int_equal(oma_stmt_int(st, 0), (int64_t)oma_migrations_count());
     oma_stmt_finalize(st);
     oma_db_close(db);
 }

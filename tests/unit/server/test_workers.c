@@ -74,7 +74,7 @@ static int setup(void **state)
     oma_jobs_set_lease_seconds(OMA_JOB_LEASE_SECONDS);
     if (oma_db_exec(db, "INSERT INTO artists VALUES ('art1','a@x','A','h','2026-01-01T00:00:00Z');"
                         "INSERT INTO artists VALUES ('art2','b@x','B','h','2026-01-01T00:00:00Z');"
-                        "INSERT INTO webtoons VALUES ('w1','art1','W','', '2026-01-01T00:00:00Z');") != 0)
+                        "INSERT INTO webtoons (id, artist_id, name, description, created_at) VALUES ('w1','art1','W','', '2026-01-01T00:00:00Z');") != 0)
         return -1;
     uint8_t *png = NULL;
     size_t len = 0;

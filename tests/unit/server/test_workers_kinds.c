@@ -38,7 +38,7 @@ static int setup(void **state)
     }
     /* Count every write of the progress column (test-only trigger). */
     return oma_db_exec(db, "INSERT INTO artists VALUES ('art1','a@x','A','h','2026-01-01T00:00:00Z');"
-                           "INSERT INTO webtoons VALUES ('w1','art1','W','', '2026-01-01T00:00:00Z');"
+                           "INSERT INTO webtoons (id, artist_id, name, description, created_at) VALUES ('w1','art1','W','', '2026-01-01T00:00:00Z');"
                            "CREATE TABLE progress_log (job_id TEXT, progress REAL);"
                            "CREATE TRIGGER log_progress AFTER UPDATE OF progress ON jobs "
                            "WHEN NEW.status = 'running' BEGIN "
