@@ -12,7 +12,10 @@ from_deb() {
   local pkg=$1 dir=$2 dest=$3 f
   shift 3
   if [ ! -d "$debs/$pkg" ] && [ ! -e "$debs/$pkg.failed" ]; then
-    (cd "$debs" && apt-get download "$pkg" >/dev/null 2>&1 && dpkg -x "$pkg"_*.deb "$pkg") ||
+    # A machine whose package lists were never fetched (or were cleaned) can't download:
+    # refresh them once and try again.
+    get() { (cd "$debs" && apt-get download "$pkg" >/dev/null 2>&1 && dpkg -x "$pkg"_*.deb "$pkg"); }
+    get || { [ -e "$debs/.updated" ] || { touch "$debs/.updated"; apt-get update -q >/dev/null 2>&1 || true; }; get; } ||
       { rm -rf "${debs:?}/$pkg"; touch "$debs/$pkg.failed"; }
   fi
   if [ ! -d "$debs/$pkg" ]; then
