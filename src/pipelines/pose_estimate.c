@@ -316,18 +316,19 @@ static void add_new(oma_bp_detection *dets, int *nd, int max, const oma_bp_detec
 }
 
 /* Person detections: MediaPipe's pass over the whole image (letterboxed). When the image is at
- * least 1.5 times as long as it is wide (or tall), square tiles along its long side (side
- * max(short side, long side / 4), overlapping by half or more) are searched first: there people
- * beside the dominant one are seen larger; of the tiles' detections of one person the most
- * confident is kept (the tile that shows it whole), then the whole-image ones; a detection overlapping a kept one (IoU > 0.3) is dropped. The score
- * threshold stays MediaPipe's 0.5 everywhere. */
+ * least 1.25 times as long as it is wide (or tall; 4:3 photos included), square tiles along
+ * its long side (side max(short side, long side / 4), overlapping by half or more) are searched
+ * first: there people beside the dominant one are seen larger; of the tiles' detections of one
+ * person the most confident is kept (the tile that shows it whole), then the whole-image ones;
+ * a detection overlapping a kept one (IoU > 0.3) is dropped. The score threshold stays
+ * MediaPipe's 0.5 everywhere. */
 static int detect_people(oma_pose_estimator *e, const oma_image *img, oma_bp_detection *dets,
                          int max, int *n, char *err, size_t errlen)
 {
     int nd = 0, k = 0, nt = 0;
     oma_bp_detection td[OMA_POSE_MAX_DETECT], all[OMA_POSE_MAX_TILES * OMA_POSE_MAX_DETECT];
     int lo = img->w < img->h ? img->w : img->h, hi = img->w < img->h ? img->h : img->w;
-    if ((float)hi >= 1.5f * (float)lo) {
+    if ((float)hi >= 1.25f * (float)lo) {
         float side = fmaxf((float)lo, (float)hi / 4);
         int tiles = (int)ceilf(2.0f * (float)hi / side) - 1;
         if (tiles > OMA_POSE_MAX_TILES) tiles = OMA_POSE_MAX_TILES;
