@@ -40,7 +40,9 @@ void *oma_arena_alloc(oma_arena *a, size_t bytes);
 int oma_arena_tensor(oma_arena *a, oma_tensor *t, int ndim, const int64_t *shape);
 
 oma_arena_mark oma_arena_get_mark(const oma_arena *a);
-/* Frees everything allocated after the mark (whole newer chunks are returned to the system). */
+/* Frees everything allocated after the mark. The memory stays mapped (newer chunks go to the
+ * spare list) until oma_arena_destroy: a caller may still read a released buffer, e.g. to move
+ * a result down to the mark, until it allocates over it. */
 void oma_arena_release(oma_arena *a, oma_arena_mark m);
 
 size_t oma_arena_peak(const oma_arena *a);

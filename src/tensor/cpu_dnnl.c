@@ -29,7 +29,7 @@ typedef struct {
     int64_t key[12];
     int used;
     dnnl_primitive_t conv, r_src, r_wei, r_dst;      /* reorders are NULL when not needed */
-    dnnl_memory_desc_t usr_src, usr_wei, usr_dst, bias, src, wei, dst;
+    dnnl_memory_desc_t usr_src, usr_wei, usr_dst, bias, src, wei, dst, scratch;
 } conv_entry;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -93,6 +93,9 @@ static int entry_build(conv_entry *e, const int64_t *key)
     dnnl_primitive_attr_t attr;
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return -1;
     dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_strict);
+    /* our own scratchpad (per-thread, kept): oneDNN's is allocated and freed per execution,
+     * hundreds of MB of fresh pages for Winograd at 512x512 */
+    dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     dnnl_primitive_desc_t pd;
     dnnl_status_t st = dnnl_unimplemented;
     /* Winograd first where it was asked for (the shapes where it wins), direct otherwise or
@@ -111,6 +114,7 @@ static int entry_build(conv_entry *e, const int64_t *key)
     e->src = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     e->wei = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     e->dst = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    e->scratch = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     st = dnnl_primitive_create(&e->conv, pd);
     dnnl_primitive_desc_destroy(pd);
     if (st != dnnl_success) {
@@ -173,14 +177,18 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
     int64_t key[12] = {n, c, h, w, oc, kh, kw, stride, pad, oh, ow, winograd != 0};
     conv_entry *e = entry_get(key);
     if (!e) return -2;
-    /* blocked buffers: per-thread scratch slots 1..3 (slot 0 is im2col's) */
+    /* per-thread scratch: slots 1..3 the reordered tensors, 4 oneDNN's scratchpad, 5 zero bias
+     * (slot 0 is im2col's) */
     float *bsrc = (float *)x, *bwei = (float *)weight, *bdst = y;
     if (e->r_src && !(bsrc = oma_cpu_scratch(1, dnnl_memory_desc_get_size(&e->src)))) return -1;
     if (e->r_wei && !(bwei = oma_cpu_scratch(2, dnnl_memory_desc_get_size(&e->wei)))) return -1;
     if (e->r_dst && !(bdst = oma_cpu_scratch(3, dnnl_memory_desc_get_size(&e->dst)))) return -1;
+    size_t scratch_bytes = dnnl_memory_desc_get_size(&e->scratch);
+    void *scratch = NULL;
+    if (scratch_bytes && !(scratch = oma_cpu_scratch(4, scratch_bytes))) return -1;
     float *zb = NULL;
     if (!bias) {   /* the primitive was built with a bias: feed zeros */
-        zb = oma_cpu_scratch(4, (size_t)oc * sizeof(float));
+        zb = oma_cpu_scratch(5, (size_t)oc * sizeof(float));
         if (!zb) return -1;
         memset(zb, 0, (size_t)oc * sizeof(float));
     }
@@ -188,17 +196,19 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
     dnnl_stream_t s;
     if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) != dnnl_success) return -2;
     dnnl_memory_t m_usrc = NULL, m_uwei = NULL, m_udst = NULL, m_src = NULL, m_wei = NULL,
-                  m_dst = NULL, m_bias = NULL;
+                  m_dst = NULL, m_bias = NULL, m_scratch = NULL;
     int rc = -2;
     if (mem(&m_usrc, &e->usr_src, x) || mem(&m_uwei, &e->usr_wei, weight) ||
         mem(&m_udst, &e->usr_dst, y) || mem(&m_src, &e->src, bsrc) || mem(&m_wei, &e->wei, bwei) ||
-        mem(&m_dst, &e->dst, bdst) || mem(&m_bias, &e->bias, bias ? bias : zb))
+        mem(&m_dst, &e->dst, bdst) || mem(&m_bias, &e->bias, bias ? bias : zb) ||
+        mem(&m_scratch, &e->scratch, scratch))
         goto out;
     if (e->r_src && exec2(e->r_src, s, m_usrc, m_src)) goto out;
     if (e->r_wei && exec2(e->r_wei, s, m_uwei, m_wei)) goto out;
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_WEIGHTS, m_wei},
-                               {DNNL_ARG_BIAS, m_bias}, {DNNL_ARG_DST, m_dst}};
-    if (dnnl_primitive_execute(e->conv, s, 4, args) != dnnl_success) goto out;
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_WEIGHTS, m_wei},
+                               {DNNL_ARG_BIAS, m_bias}, {DNNL_ARG_DST, m_dst},
+                               {DNNL_ARG_SCRATCHPAD, m_scratch}};
+    if (dnnl_primitive_execute(e->conv, s, 5, args) != dnnl_success) goto out;
     if (e->r_dst && exec2(e->r_dst, s, m_dst, m_udst)) goto out;
     if (dnnl_stream_wait(s) != dnnl_success) goto out;
     rc = 0;
@@ -210,6 +220,7 @@ out:
     dnnl_memory_destroy(m_wei);
     dnnl_memory_destroy(m_dst);
     dnnl_memory_destroy(m_bias);
+    dnnl_memory_destroy(m_scratch);
     dnnl_stream_destroy(s);
     return rc;
 }

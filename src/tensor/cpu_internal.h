@@ -7,8 +7,8 @@
 
 /* Per-thread scratch buffer number `slot` (0..OMA_CPU_SCRATCH_SLOTS-1) of at least `bytes`,
  * 64-byte aligned, kept between calls (freed by oma_cpu_scratch_release or at thread exit).
- * Slot 0 is im2col's; 1..4 are the oneDNN convolution's. NULL when memory cannot be had. */
-#define OMA_CPU_SCRATCH_SLOTS 5
+ * Slot 0 is im2col's; 1..5 are the oneDNN convolution's. NULL when memory cannot be had. */
+#define OMA_CPU_SCRATCH_SLOTS 6
 void *oma_cpu_scratch(int slot, size_t bytes);
 
 /* Convolution on oneDNN (cpu_dnnl.c), same contract as oma_backend.conv2d; winograd != 0 asks
