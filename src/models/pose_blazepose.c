@@ -135,7 +135,9 @@ oma_bp_roi oma_blazepose_roi(const oma_bp_detection *d)
 
 static float sample(const oma_image *img, float x, float y, int c)
 {
-    /* x, y in pixel-index space; bilinear; zero outside. */
+    /* x, y in pixel-index space; bilinear; zero outside (also for NaN and huge values from a
+     * region a hostile model placed, before any float -> int conversion). */
+    if (!(x > -2.0f && x < (float)img->w + 1.0f && y > -2.0f && y < (float)img->h + 1.0f)) return 0;
     float fx = floorf(x), fy = floorf(y);
     int x0 = (int)fx, y0 = (int)fy;
     float ax = x - fx, ay = y - fy, v = 0;

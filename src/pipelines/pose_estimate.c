@@ -166,7 +166,7 @@ static int hand_from_roi(oma_pose_estimator *e, const oma_image *img, oma_bp_roi
                          oma_kp out[OMA_OP_HAND], float *found, char *err, size_t errlen)
 {
     *found = 0;
-    if (!(roi.size >= 8)) return 0;
+    if (!(roi.size >= 8) || !isfinite(roi.size) || !isfinite(roi.cx) || !isfinite(roi.cy)) return 0;
     float xy[OMA_HAND_POINTS][2], score;
     static const int palm[12] = {0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18};
     for (int pass = 0; pass < 2; pass++) {

@@ -187,6 +187,12 @@ static void test_crop(void **s)
     oma_bp_roi outside = {-500, -500, 40, 0};                  /* fully outside: zeros, no crash */
     oma_blazepose_crop(&img, &outside, 8, 1.0f / 255, 0.5f, out);
     for (int i = 0; i < 8 * 8 * 3; i++) assert_float_equal(out[i], 0.5f, 1e-6);
+    /* regions a hostile model could place (huge, infinite, NaN): zeros, no float->int overflow */
+    const oma_bp_roi bad[3] = {{20, 20, 1e30f, 0.3f}, {INFINITY, 20, 40, 0}, {NAN, NAN, NAN, NAN}};
+    for (int k = 0; k < 3; k++) {
+        oma_blazepose_crop(&img, &bad[k], 8, 1.0f / 255, 0.25f, out);
+        for (int i = 0; i < 8 * 8 * 3; i++) assert_true(out[i] == 0.25f || (k == 0 && out[i] >= 0.25f));
+    }
     oma_image_free(&img);
 }
 
