@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh — `make bench`: builds the benchmarks (release) and runs them.
 #  1. Stable Diffusion 1.5-sized passes in our engine (bench_sd: UNet batch 2 at 64x64 latents,
-#     VAE decode 512x512, CLIP, fused attention vs GEMM+softmax+GEMM), random weights;
+#     VAE decode 512x512, CLIP, fused attention vs GEMM+softmax+GEMM, convolutions im2col vs
+#     oneDNN), random weights;
 #  2. the same UNet and VAE in PyTorch (Debian's python3-torch + diffusers source from
 #     OMA_DIFFUSERS_SRC, see tools/bench_torch_unet.py) in the same run, and the ratios;
 #  3. every other bench_* executable, and http_wrk.sh.
@@ -23,6 +24,9 @@ echo "== Stable Diffusion (our engine), latent ${L}x${L}, ${OMA_THREADS} threads
 "$B/bench_sd" clip | tee -a "$log"
 "$B/bench_sd" unet "$L" 2 | tee -a "$log"
 "$B/bench_sd" vae "$L" | tee -a "$log"
+# convolution implementations side by side (im2col + OpenBLAS, oneDNN direct, oneDNN with
+# Winograd = the default "auto"): the measurement behind the backend's choice
+"$B/bench_sd" conv | tee -a "$log"
 
 PY=/usr/bin/python3
 if [ -n "${OMA_DIFFUSERS_SRC:-}" ] && "$PY" -c "import torch" 2>/dev/null; then
