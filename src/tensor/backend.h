@@ -66,6 +66,9 @@ typedef struct oma_backend {
 /* Frees the calling thread's cached convolution scratch (it is otherwise kept for reuse and
  * freed when the thread exits). */
 void oma_cpu_scratch_release(void);
+/* The same on every thread of the pool, the caller included (a long-lived server calls it after
+ * a job, so idle workers do not hold a large model's buffers). */
+void oma_cpu_scratch_release_all(void);
 
 /* The CPU backend's convolution: "auto" (oneDNN, Winograd for large 3x3 layers; the default
  * when built in), "direct" (oneDNN's direct kernels only) or "im2col" (im2col + OpenBLAS GEMM).

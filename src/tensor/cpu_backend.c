@@ -204,6 +204,20 @@ void oma_cpu_scratch_release(void)
         }
 }
 
+static void release_piece(void *ctx, int64_t begin, int64_t end)
+{
+    (void)ctx;
+    (void)begin;
+    (void)end;
+    oma_cpu_scratch_release();
+}
+
+void oma_cpu_scratch_release_all(void)
+{
+    /* One piece per pool thread: each frees its own cache. */
+    oma_parallel_for(oma_threads(), 1, release_piece, NULL);
+}
+
 /* Which convolution (measured with `bench_sd conv`, SD 1.5's shapes, 2 threads):
  *   CONV_AUTO   oneDNN: Winograd F(4x4,3x3) for 3x3 stride-1 layers over >= 8192 output pixels
  *               (batch x H x W; 2.5-3x less CPU than im2col at the VAE's 128..512 px), its
