@@ -212,6 +212,10 @@ static int palms_for_wrists(oma_pose_estimator *e, const oma_image *img, const o
                             oma_palm *palms, int max, int palm_of[2], char *err, size_t errlen)
 {
     palm_of[0] = palm_of[1] = -1;
+    /* no sure wrist, nothing to give a palm to: skip the detector (about 80 ms a person) */
+    if (fminf(lm[15].visibility, lm[15].presence) < OMA_POSE_KP_THRESHOLD &&
+        fminf(lm[16].visibility, lm[16].presence) < OMA_POSE_KP_THRESHOLD)
+        return 0;
     float x0 = 1e30f, x1 = -1e30f, y0 = 1e30f, y1 = -1e30f;
     for (int k = 0; k < OMA_BP_BODY; k++) {
         x0 = fminf(x0, lm[k].x), x1 = fmaxf(x1, lm[k].x);
