@@ -2,9 +2,9 @@
  * OpenPose 18-point mapping. See openpose.h for the layouts. Every number read is checked to be
  * finite and within a generous range around the canvas; counts are fixed by the format. */
 #include "formats/openpose.h"
+#include "formats/fail.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,17 +28,6 @@ const int oma_op_body_from_coco[OMA_OP_BODY] = {
 /* BODY_25 index for each of the 18 points (BODY_25 adds mid-hip at 8 and the feet). */
 static const int body25_to_18[OMA_OP_BODY] = {0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14,
                                               15, 16, 17, 18};
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int oma_pose_init(oma_pose *pose, int canvas_w, int canvas_h, int n_people)
 {
@@ -68,31 +57,23 @@ static int read_points(const json_t *arr, const char *what, int src_n, const int
                        oma_kp *kp, float lim_x, float lim_y, char *err, size_t errlen)
 {
     size_t len = json_array_size(arr);
-    if (len != (size_t)src_n * 3) {
-        seterr(err, errlen, "openpose: %s has %d numbers", what, (int)len);
-        return -1;
-    }
+    if (len != (size_t)src_n * 3)
+        return oma_fail(err, errlen, "openpose: %s has %d numbers", what, (int)len);
     for (size_t i = 0; i < len; i++) {
         json_t *v = json_array_get(arr, i);
-        if (!json_is_number(v)) {
-            seterr(err, errlen, "openpose: %s: value %d is not a number", what, (int)i);
-            return -1;
-        }
+        if (!json_is_number(v))
+            return oma_fail(err, errlen, "openpose: %s: value %d is not a number", what, (int)i);
         double d = json_number_value(v);
-        if (!isfinite(d)) {
-            seterr(err, errlen, "openpose: %s: value %d is not finite", what, (int)i);
-            return -1;
-        }
+        if (!isfinite(d))
+            return oma_fail(err, errlen, "openpose: %s: value %d is not finite", what, (int)i);
     }
     for (int i = 0; i < n; i++) {
         int s = map ? map[i] : i;
         double x = json_number_value(json_array_get(arr, (size_t)s * 3));
         double y = json_number_value(json_array_get(arr, (size_t)s * 3 + 1));
         double c = json_number_value(json_array_get(arr, (size_t)s * 3 + 2));
-        if (fabs(x) > lim_x || fabs(y) > lim_y || c > 1e6 || c < -1e6) {
-            seterr(err, errlen, "openpose: %s: point %d is far outside the canvas", what, i);
-            return -1;
-        }
+        if (fabs(x) > lim_x || fabs(y) > lim_y || c > 1e6 || c < -1e6)
+            return oma_fail(err, errlen, "openpose: %s: point %d is far outside the canvas", what, i);
         kp[i].x = (float)x;
         kp[i].y = (float)y;
         kp[i].c = (float)c;
@@ -105,10 +86,8 @@ static int read_part(const json_t *person, const char *key, int n, oma_kp *kp, f
 {
     const json_t *arr = json_object_get(person, key);
     if (!arr || json_is_null(arr)) return 0;
-    if (!json_is_array(arr)) {
-        seterr(err, errlen, "openpose: %s is not an array", key);
-        return -1;
-    }
+    if (!json_is_array(arr))
+        return oma_fail(err, errlen, "openpose: %s is not an array", key);
     if (json_array_size(arr) == 0) return 0;
     if (n == OMA_OP_FACE && json_array_size(arr) == 70 * 3)
         return read_points(arr, key, 70, NULL, n, kp, lx, ly, err, errlen);
@@ -124,16 +103,13 @@ static int canvas_dim(const json_t *root, const char *key, int def, int *out, ch
             *out = def;
             return 0;
         }
-        seterr(err, errlen, "openpose: %s is missing", key);
-        return -1;
+        return oma_fail(err, errlen, "openpose: %s is missing", key);
     }
     double d = json_is_integer(v) ? (double)json_integer_value(v)
                : json_is_real(v)  ? json_real_value(v)
                                   : -1.0;
-    if (!(d >= 1 && d <= OMA_POSE_MAX_CANVAS) || d != floor(d)) {
-        seterr(err, errlen, "openpose: %s must be an integer 1..%d", key, OMA_POSE_MAX_CANVAS);
-        return -1;
-    }
+    if (!(d >= 1 && d <= OMA_POSE_MAX_CANVAS) || d != floor(d))
+        return oma_fail(err, errlen, "openpose: %s must be an integer 1..%d", key, OMA_POSE_MAX_CANVAS);
     *out = (int)d;
     return 0;
 }
@@ -143,48 +119,38 @@ int oma_pose_from_json(const json_t *root, int default_w, int default_h, oma_pos
 {
     memset(out, 0, sizeof *out);
     if (json_is_array(root)) {
-        if (json_array_size(root) < 1) {
-            seterr(err, errlen, "openpose: empty list");
-            return -1;
-        }
+        if (json_array_size(root) < 1)
+            return oma_fail(err, errlen, "openpose: empty list");
         root = json_array_get(root, 0);
     }
-    if (!json_is_object(root)) {
-        seterr(err, errlen, "openpose: expected an object");
-        return -1;
-    }
+    if (!json_is_object(root))
+        return oma_fail(err, errlen, "openpose: expected an object");
     int w, h;
     if (canvas_dim(root, "canvas_width", default_w, &w, err, errlen) ||
         canvas_dim(root, "canvas_height", default_h, &h, err, errlen))
         return -1;
     const json_t *people = json_object_get(root, "people");
-    if (people && !json_is_array(people)) {
-        seterr(err, errlen, "openpose: people is not an array");
-        return -1;
-    }
+    if (people && !json_is_array(people))
+        return oma_fail(err, errlen, "openpose: people is not an array");
     size_t n = people ? json_array_size(people) : 0;
-    if (n > OMA_POSE_MAX_PEOPLE) {
-        seterr(err, errlen, "openpose: too many people (%d max)", OMA_POSE_MAX_PEOPLE);
-        return -1;
-    }
-    if (oma_pose_init(out, w, h, (int)n)) {
-        seterr(err, errlen, "openpose: out of memory");
-        return -1;
-    }
+    if (n > OMA_POSE_MAX_PEOPLE)
+        return oma_fail(err, errlen, "openpose: too many people (%d max)", OMA_POSE_MAX_PEOPLE);
+    if (oma_pose_init(out, w, h, (int)n))
+        return oma_fail(err, errlen, "openpose: out of memory");
     /* Points may sit a little outside the canvas (editors allow it), not absurdly far. */
     float lx = 4.0f * (float)w + 16, ly = 4.0f * (float)h + 16;
     for (size_t i = 0; i < n; i++) {
         const json_t *p = json_array_get(people, i);
         oma_pose_person *pp = &out->people[i];
         if (!json_is_object(p)) {
-            seterr(err, errlen, "openpose: person %d is not an object", (int)i);
+            oma_fail(err, errlen, "openpose: person %d is not an object", (int)i);
             goto fail;
         }
         const json_t *body = json_object_get(p, "pose_keypoints_2d");
         if (body && !json_is_null(body)) {
             if (!json_is_array(body)) {
-                seterr(err, errlen, "openpose: %s of person %d is not an array",
-                       "pose_keypoints_2d", (int)i);
+                oma_fail(err, errlen, "openpose: %s of person %d is not an array",
+                         "pose_keypoints_2d", (int)i);
                 goto fail;
             }
             size_t bl = json_array_size(body);
@@ -213,16 +179,12 @@ int oma_pose_parse(const char *text, size_t len, int default_w, int default_h, o
                    char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (!text || len == 0 || len > (16u << 20)) {
-        seterr(err, errlen, "openpose: empty or larger than 16 MiB");
-        return -1;
-    }
+    if (!text || len == 0 || len > (16u << 20))
+        return oma_fail(err, errlen, "openpose: empty or larger than 16 MiB");
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!root) {
-        seterr(err, errlen, "openpose: invalid JSON: %s (line %d)", je.text, je.line);
-        return -1;
-    }
+    if (!root)
+        return oma_fail(err, errlen, "openpose: invalid JSON: %s (line %d)", je.text, je.line);
     int rc = oma_pose_from_json(root, default_w, default_h, out, err, errlen);
     json_decref(root);
     return rc;

@@ -3,11 +3,11 @@
  * a weight's stored size is its element count times the stored dtype's width (float32/int32:
  * 4, float16: 2, uint16: 2, uint8: 1). Quantised values decode as q * scale + min. */
 #include "formats/tfjs.h"
+#include "formats/fail.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +15,6 @@
 #define MAX_JSON_BYTES (64u << 20)
 #define MAX_WEIGHT_BYTES ((size_t)1 << 30)
 #define MAX_NODES 20000   /* the packaged models have at most ~2100 nodes */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 float oma_tfjs_half_to_float(uint16_t h)
 {
@@ -44,10 +33,8 @@ static int read_file(const char *path, size_t max, uint8_t **out, size_t *len, c
     *out = NULL;
     *len = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        seterr(err, errlen, "tfjs: %s: %s", path, strerror(errno));
-        return -1;
-    }
+    if (!f)
+        return oma_fail(err, errlen, "tfjs: %s: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
     uint8_t *buf = malloc(cap);
     if (!buf) goto oom;
@@ -65,11 +52,11 @@ static int read_file(const char *path, size_t max, uint8_t **out, size_t *len, c
         if (r == 0) break;
     }
     if (ferror(f)) {
-        seterr(err, errlen, "tfjs: %s: read error", path);
+        oma_fail(err, errlen, "tfjs: %s: read error", path);
         goto fail;
     }
     if (n > max) {
-        seterr(err, errlen, "tfjs: %s: larger than %zu bytes", path, max);
+        oma_fail(err, errlen, "tfjs: %s: larger than %zu bytes", path, max);
         goto fail;
     }
     fclose(f);
@@ -77,7 +64,7 @@ static int read_file(const char *path, size_t max, uint8_t **out, size_t *len, c
     *len = n;
     return 0;
 oom:
-    seterr(err, errlen, "tfjs: %s: out of memory", path);
+    oma_fail(err, errlen, "tfjs: %s: out of memory", path);
 fail:
     free(buf);
     fclose(f);
@@ -88,53 +75,39 @@ static int parse_nodes(oma_tfjs_model *m, char *err, size_t errlen)
 {
     json_t *topo = json_object_get(m->root, "modelTopology");
     json_t *nodes = topo ? json_object_get(topo, "node") : NULL;
-    if (!json_is_array(nodes) || json_array_size(nodes) == 0 || json_array_size(nodes) > MAX_NODES) {
-        seterr(err, errlen, "tfjs: modelTopology.node missing or too large");
-        return -1;
-    }
+    if (!json_is_array(nodes) || json_array_size(nodes) == 0 || json_array_size(nodes) > MAX_NODES)
+        return oma_fail(err, errlen, "tfjs: modelTopology.node missing or too large");
     size_t nn = json_array_size(nodes);
     m->nodes = calloc(nn, sizeof *m->nodes);
-    if (!m->nodes) {
-        seterr(err, errlen, "tfjs: out of memory");
-        return -1;
-    }
+    if (!m->nodes)
+        return oma_fail(err, errlen, "tfjs: out of memory");
     for (size_t i = 0; i < nn; i++) {
         json_t *n = json_array_get(nodes, i);
         oma_tfjs_node *d = &m->nodes[i];
         m->n_nodes = (int)i + 1;
         const char *name = json_string_value(json_object_get(n, "name"));
         const char *op = json_string_value(json_object_get(n, "op"));
-        if (!name || !op || !*name) {
-            seterr(err, errlen, "tfjs: node %zu has no name or op", i);
-            return -1;
-        }
+        if (!name || !op || !*name)
+            return oma_fail(err, errlen, "tfjs: node %zu has no name or op", i);
         d->name = name;
         d->op = op;
         json_t *attr = json_object_get(n, "attr");
         d->attr = json_is_object(attr) ? attr : NULL;
         json_t *ins = json_object_get(n, "input");
-        if (ins && !json_is_array(ins)) {
-            seterr(err, errlen, "tfjs: node %s: input is not a list", name);
-            return -1;
-        }
+        if (ins && !json_is_array(ins))
+            return oma_fail(err, errlen, "tfjs: node %s: input is not a list", name);
         size_t ni = json_array_size(ins);
-        if (ni > 1024) {
-            seterr(err, errlen, "tfjs: node %s: too many inputs", name);
-            return -1;
-        }
+        if (ni > 1024)
+            return oma_fail(err, errlen, "tfjs: node %s: too many inputs", name);
         if (ni) {
             d->inputs = calloc(ni, sizeof *d->inputs);
-            if (!d->inputs) {
-                seterr(err, errlen, "tfjs: out of memory");
-                return -1;
-            }
+            if (!d->inputs)
+                return oma_fail(err, errlen, "tfjs: out of memory");
         }
         for (size_t k = 0; k < ni; k++) {
             const char *s = json_string_value(json_array_get(ins, k));
-            if (!s || !*s) {
-                seterr(err, errlen, "tfjs: node %s: input %zu is not a name", name, k);
-                return -1;
-            }
+            if (!s || !*s)
+                return oma_fail(err, errlen, "tfjs: node %s: input %zu is not a name", name, k);
             if (s[0] == '^') continue;   /* control dependency: order only */
             d->inputs[d->n_inputs++] = s;
         }
@@ -156,10 +129,8 @@ static int decode_weight(oma_tfjs_weight *w, const uint8_t *p, const char *qdt, 
 {
     if (w->dtype == OMA_TFJS_F32) w->f = malloc((w->n ? w->n : 1) * sizeof(float));
     else w->i = malloc((w->n ? w->n : 1) * sizeof(int32_t));
-    if (!w->f && !w->i) {
-        seterr(err, errlen, "tfjs: out of memory for %s", w->name);
-        return -1;
-    }
+    if (!w->f && !w->i)
+        return oma_fail(err, errlen, "tfjs: out of memory for %s", w->name);
     for (size_t k = 0; k < w->n; k++) {
         double v;
         if (!qdt) {
@@ -183,55 +154,41 @@ static int decode_weight(oma_tfjs_weight *w, const uint8_t *p, const char *qdt, 
             w->f[k] = (float)v;
         } else {
             double r = round(v);
-            if (!(r >= INT32_MIN && r <= INT32_MAX)) {
-                seterr(err, errlen, "tfjs: %s: quantised int out of range", w->name);
-                return -1;
-            }
+            if (!(r >= INT32_MIN && r <= INT32_MAX))
+                return oma_fail(err, errlen, "tfjs: %s: quantised int out of range", w->name);
             w->i[k] = (int32_t)r;
         }
     }
     if (w->dtype == OMA_TFJS_F32)
         for (size_t k = 0; k < w->n; k++)
-            if (!isfinite(w->f[k])) {
-                seterr(err, errlen, "tfjs: %s: value %zu is not finite", w->name, k);
-                return -1;
-            }
+            if (!isfinite(w->f[k]))
+                return oma_fail(err, errlen, "tfjs: %s: value %zu is not finite", w->name, k);
     return 0;
 }
 
 static int parse_weights(oma_tfjs_model *m, const char *dir, char *err, size_t errlen)
 {
     json_t *man = json_object_get(m->root, "weightsManifest");
-    if (!json_is_array(man)) {
-        seterr(err, errlen, "tfjs: weightsManifest missing");
-        return -1;
-    }
+    if (!json_is_array(man))
+        return oma_fail(err, errlen, "tfjs: weightsManifest missing");
     size_t total = 0;
     for (size_t g = 0; g < json_array_size(man); g++) {
         json_t *ws = json_object_get(json_array_get(man, g), "weights");
-        if (!json_is_array(ws)) {
-            seterr(err, errlen, "tfjs: weightsManifest[%zu].weights missing", g);
-            return -1;
-        }
+        if (!json_is_array(ws))
+            return oma_fail(err, errlen, "tfjs: weightsManifest[%zu].weights missing", g);
         total += json_array_size(ws);
-        if (total > MAX_NODES) {
-            seterr(err, errlen, "tfjs: too many weights");
-            return -1;
-        }
+        if (total > MAX_NODES)
+            return oma_fail(err, errlen, "tfjs: too many weights");
     }
     m->weights = calloc(total ? total : 1, sizeof *m->weights);
-    if (!m->weights) {
-        seterr(err, errlen, "tfjs: out of memory");
-        return -1;
-    }
+    if (!m->weights)
+        return oma_fail(err, errlen, "tfjs: out of memory");
     size_t all_bytes = 0;
     for (size_t g = 0; g < json_array_size(man); g++) {
         json_t *grp = json_array_get(man, g);
         json_t *paths = json_object_get(grp, "paths"), *ws = json_object_get(grp, "weights");
-        if (!json_is_array(paths)) {
-            seterr(err, errlen, "tfjs: weightsManifest[%zu].paths missing", g);
-            return -1;
-        }
+        if (!json_is_array(paths))
+            return oma_fail(err, errlen, "tfjs: weightsManifest[%zu].paths missing", g);
         /* Concatenate this group's shards. */
         uint8_t *buf = NULL;
         size_t len = 0;
@@ -239,15 +196,13 @@ static int parse_weights(oma_tfjs_model *m, const char *dir, char *err, size_t e
             const char *p = json_string_value(json_array_get(paths, k));
             if (!p || !*p || strstr(p, "..") || p[0] == '/' || strlen(p) > 255) {
                 free(buf);
-                seterr(err, errlen, "tfjs: bad shard path in manifest");
-                return -1;
+                return oma_fail(err, errlen, "tfjs: bad shard path in manifest");
             }
             char full[4400];
             int fl = snprintf(full, sizeof full, "%s/%s", dir, p);
             if (fl < 0 || (size_t)fl >= sizeof full) {
                 free(buf);
-                seterr(err, errlen, "tfjs: shard path too long");
-                return -1;
+                return oma_fail(err, errlen, "tfjs: shard path too long");
             }
             uint8_t *part;
             size_t plen;
@@ -259,8 +214,7 @@ static int parse_weights(oma_tfjs_model *m, const char *dir, char *err, size_t e
             if (!nb) {
                 free(part);
                 free(buf);
-                seterr(err, errlen, "tfjs: out of memory");
-                return -1;
+                return oma_fail(err, errlen, "tfjs: out of memory");
             }
             buf = nb;
             memcpy(buf + len, part, plen);
@@ -276,7 +230,7 @@ static int parse_weights(oma_tfjs_model *m, const char *dir, char *err, size_t e
             const char *dt = json_string_value(json_object_get(wj, "dtype"));
             json_t *shape = json_object_get(wj, "shape");
             if (!name || !dt || !json_is_array(shape)) {
-                seterr(err, errlen, "tfjs: weight %zu of group %zu lacks name/dtype/shape", k, g);
+                oma_fail(err, errlen, "tfjs: weight %zu of group %zu lacks name/dtype/shape", k, g);
                 goto gfail;
             }
             m->n_weights++;
@@ -284,11 +238,11 @@ static int parse_weights(oma_tfjs_model *m, const char *dir, char *err, size_t e
             if (!strcmp(dt, "float32")) w->dtype = OMA_TFJS_F32;
             else if (!strcmp(dt, "int32")) w->dtype = OMA_TFJS_I32;
             else {
-                seterr(err, errlen, "tfjs: %s: unsupported dtype %s", name, dt);
+                oma_fail(err, errlen, "tfjs: %s: unsupported dtype %s", name, dt);
                 goto gfail;
             }
             if (json_array_size(shape) > OMA_TFJS_MAX_RANK) {
-                seterr(err, errlen, "tfjs: %s: rank too large", name);
+                oma_fail(err, errlen, "tfjs: %s: rank too large", name);
                 goto gfail;
             }
             w->rank = (int)json_array_size(shape);
@@ -297,7 +251,7 @@ static int parse_weights(oma_tfjs_model *m, const char *dir, char *err, size_t e
                 json_t *v = json_array_get(shape, (size_t)d);
                 json_int_t s = json_is_integer(v) ? json_integer_value(v) : -1;
                 if (s < 0 || s > (1 << 24) || (s && n > (MAX_WEIGHT_BYTES / 4) / (size_t)s)) {
-                    seterr(err, errlen, "tfjs: %s: bad shape", name);
+                    oma_fail(err, errlen, "tfjs: %s: bad shape", name);
                     goto gfail;
                 }
                 w->shape[d] = s;
@@ -310,36 +264,36 @@ static int parse_weights(oma_tfjs_model *m, const char *dir, char *err, size_t e
             if (q) {
                 qdt = json_string_value(json_object_get(q, "dtype"));
                 if (!qdt || !stored_width(qdt) || !strcmp(qdt, "float32") || !strcmp(qdt, "int32")) {
-                    seterr(err, errlen, "tfjs: %s: unsupported quantisation", name);
+                    oma_fail(err, errlen, "tfjs: %s: unsupported quantisation", name);
                     goto gfail;
                 }
                 if (strcmp(qdt, "float16") != 0) {
                     json_t *sj = json_object_get(q, "scale"), *mj = json_object_get(q, "min");
                     if (!json_is_number(sj) || !json_is_number(mj)) {
-                        seterr(err, errlen, "tfjs: %s: quantisation lacks scale/min", name);
+                        oma_fail(err, errlen, "tfjs: %s: quantisation lacks scale/min", name);
                         goto gfail;
                     }
                     scale = json_number_value(sj);
                     mn = json_number_value(mj);
                     if (!isfinite(scale) || !isfinite(mn)) {
-                        seterr(err, errlen, "tfjs: %s: bad scale/min", name);
+                        oma_fail(err, errlen, "tfjs: %s: bad scale/min", name);
                         goto gfail;
                     }
                 } else if (w->dtype != OMA_TFJS_F32) {
-                    seterr(err, errlen, "tfjs: %s: float16 quantised int", name);
+                    oma_fail(err, errlen, "tfjs: %s: float16 quantised int", name);
                     goto gfail;
                 }
             }
             size_t bytes = n * (size_t)stored_width(qdt ? qdt : dt);
             if (bytes > len - off) {
-                seterr(err, errlen, "tfjs: weights truncated at %s (shards hold %zu bytes)", name, len);
+                oma_fail(err, errlen, "tfjs: weights truncated at %s (shards hold %zu bytes)", name, len);
                 goto gfail;
             }
             if (decode_weight(w, buf + off, qdt, scale, mn, err, errlen)) goto gfail;
             off += bytes;
         }
         if (off != len) {
-            seterr(err, errlen, "tfjs: shards of group %zu hold %zu bytes, manifest needs %zu", g, len, off);
+            oma_fail(err, errlen, "tfjs: shards of group %zu hold %zu bytes, manifest needs %zu", g, len, off);
             goto gfail;
         }
         free(buf);
@@ -361,7 +315,7 @@ int oma_tfjs_load(const char *path, oma_tfjs_model *m, char *err, size_t errlen)
     m->root = json_loadb((const char *)txt, len, 0, &je);
     free(txt);
     if (!m->root || !json_is_object(m->root)) {
-        seterr(err, errlen, "tfjs: %s: invalid JSON: %s", path, m->root ? "not an object" : je.text);
+        oma_fail(err, errlen, "tfjs: %s: invalid JSON: %s", path, m->root ? "not an object" : je.text);
         oma_tfjs_free(m);
         return -1;
     }

@@ -3,8 +3,8 @@
  * ops), as is any op graph_ops.c does not implement, so a model we cannot run fails when it is
  * loaded, not half-way through a job. */
 #include "models/graph_exec.h"
+#include "formats/fail.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +17,6 @@ struct oma_graph {
     const oma_tfjs_weight **weight;   /* per node: its weight when op == Const */
     int *by_name;        /* node indices sorted by name, for binary search */
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void oma_graph_free(oma_graph *g)
 {
@@ -89,10 +79,8 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
 {
     *out = NULL;
     oma_graph *g = calloc(1, sizeof *g);
-    if (!g) {
-        seterr(err, errlen, "graph: out of memory");
-        return -1;
-    }
+    if (!g)
+        return oma_fail(err, errlen, "graph: out of memory");
     if (oma_tfjs_load(model_json, &g->m, err, errlen)) {
         free(g);
         return -1;
@@ -114,7 +102,7 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
     qsort_r(g->by_name, nn, sizeof(int), by_name_cmp, g);   /* glibc (_GNU_SOURCE) */
     for (int i = 0; i + 1 < g->n; i++)
         if (!strcmp(g->m.nodes[g->by_name[i]].name, g->m.nodes[g->by_name[i + 1]].name)) {
-            seterr(err, errlen, "graph: duplicate node %s", g->m.nodes[g->by_name[i]].name);
+            oma_fail(err, errlen, "graph: duplicate node %s", g->m.nodes[g->by_name[i]].name);
             goto fail;
         }
     for (int i = 0; i < g->n; i++) {
@@ -122,11 +110,11 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
         if (!strcmp(nd->op, "Const")) {
             g->weight[i] = find_weight(wsorted, g->m.n_weights, nd->name);
             if (!g->weight[i]) {
-                seterr(err, errlen, "graph: constant %s has no weight", nd->name);
+                oma_fail(err, errlen, "graph: constant %s has no weight", nd->name);
                 goto fail;
             }
         } else if (strcmp(nd->op, "Placeholder") != 0 && !oma_gop_supported(nd->op)) {
-            seterr(err, errlen, "graph: op %s (node %s) is not supported", nd->op, nd->name);
+            oma_fail(err, errlen, "graph: op %s (node %s) is not supported", nd->op, nd->name);
             goto fail;
         }
         if (nd->n_inputs) {
@@ -139,14 +127,14 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
             size_t len = strlen(s);
             if (colon) {
                 if (strcmp(colon, ":0") != 0) {
-                    seterr(err, errlen, "graph: node %s reads output %s (multi-output unsupported)", nd->name, s);
+                    oma_fail(err, errlen, "graph: node %s reads output %s (multi-output unsupported)", nd->name, s);
                     goto fail;
                 }
                 len = (size_t)(colon - s);
             }
             int j = find_node(g, s, len);
             if (j < 0) {
-                seterr(err, errlen, "graph: node %s reads unknown node %s", nd->name, s);
+                oma_fail(err, errlen, "graph: node %s reads unknown node %s", nd->name, s);
                 goto fail;
             }
             g->in_idx[i][k] = j;
@@ -183,7 +171,7 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
             if (--indeg[cons[c]] == 0) g->order[tail++] = cons[c];
     }
     if (tail != g->n) {
-        seterr(err, errlen, "graph: the graph has a cycle");
+        oma_fail(err, errlen, "graph: the graph has a cycle");
         goto fail;
     }
     free(indeg);
@@ -193,7 +181,7 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
     *out = g;
     return 0;
 oom:
-    seterr(err, errlen, "graph: out of memory");
+    oma_fail(err, errlen, "graph: out of memory");
 fail:
     free(indeg);
     free(cons_start);
@@ -208,17 +196,13 @@ static int check_placeholder(const oma_tfjs_node *nd, const oma_gt *x, char *err
     const json_t *a = nd->attr ? json_object_get(nd->attr, "shape") : NULL;
     const json_t *dims = a ? json_object_get(json_object_get(a, "shape"), "dim") : NULL;
     if (!json_is_array(dims)) return 0;
-    if (json_array_size(dims) != (size_t)x->rank) {
-        seterr(err, errlen, "graph: input %s wants rank %zu", nd->name, json_array_size(dims));
-        return -1;
-    }
+    if (json_array_size(dims) != (size_t)x->rank)
+        return oma_fail(err, errlen, "graph: input %s wants rank %zu", nd->name, json_array_size(dims));
     for (int k = 0; k < x->rank; k++) {
         const json_t *s = json_object_get(json_array_get(dims, (size_t)k), "size");
         long long v = json_is_integer(s) ? json_integer_value(s) : json_string_value(s) ? atoll(json_string_value(s)) : -1;
-        if (v >= 0 && v != x->d[k]) {
-            seterr(err, errlen, "graph: input %s dim %d must be %lld, got %lld", nd->name, k, v, (long long)x->d[k]);
-            return -1;
-        }
+        if (v >= 0 && v != x->d[k])
+            return oma_fail(err, errlen, "graph: input %s dim %d must be %lld, got %lld", nd->name, k, v, (long long)x->d[k]);
     }
     return 0;
 }
@@ -234,23 +218,23 @@ int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
     oma_gt *val = calloc((size_t)g->n, sizeof *val);
     char *done = calloc((size_t)g->n, 1);
     if (!need || !uses || !stack || !out_idx || !val || !done) {
-        seterr(err, errlen, "graph: out of memory");
+        oma_fail(err, errlen, "graph: out of memory");
         goto end;
     }
     int in_node = find_node(g, input, strlen(input));
     if (in_node < 0 || strcmp(g->m.nodes[in_node].op, "Placeholder") != 0) {
-        seterr(err, errlen, "graph: no input named %s", input);
+        oma_fail(err, errlen, "graph: no input named %s", input);
         goto end;
     }
     if (x->dtype != OMA_TFJS_F32 || check_placeholder(&g->m.nodes[in_node], x, err, errlen)) {
-        if (x->dtype != OMA_TFJS_F32) seterr(err, errlen, "graph: input must be float");
+        if (x->dtype != OMA_TFJS_F32) oma_fail(err, errlen, "graph: input must be float");
         goto end;
     }
     int sp = 0;
     for (int k = 0; k < n_out; k++) {
         out_idx[k] = find_node(g, outputs[k], strlen(outputs[k]));
         if (out_idx[k] < 0) {
-            seterr(err, errlen, "graph: no output named %s", outputs[k]);
+            oma_fail(err, errlen, "graph: no output named %s", outputs[k]);
             goto end;
         }
         if (!need[out_idx[k]]) {
@@ -276,7 +260,7 @@ int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
         const oma_tfjs_node *nd = &g->m.nodes[u];
         if (!strcmp(nd->op, "Placeholder")) {
             if (u != in_node) {
-                seterr(err, errlen, "graph: placeholder %s was not fed", nd->name);
+                oma_fail(err, errlen, "graph: placeholder %s was not fed", nd->name);
                 goto end;
             }
             val[u] = *x;
@@ -294,7 +278,7 @@ int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
         } else {
             oma_gt *ins[64];
             if (nd->n_inputs > 64) {
-                seterr(err, errlen, "graph: node %s has too many inputs", nd->name);
+                oma_fail(err, errlen, "graph: node %s has too many inputs", nd->name);
                 goto end;
             }
             for (int k = 0; k < nd->n_inputs; k++) ins[k] = &val[g->in_idx[u][k]];
@@ -312,7 +296,7 @@ int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
             /* An output that is a constant or the input itself: hand back a copy. */
             oma_gt c;
             if (oma_gt_alloc(&c, v->dtype, v->rank, v->d)) {
-                seterr(err, errlen, "graph: out of memory");
+                oma_fail(err, errlen, "graph: out of memory");
                 goto end;
             }
             if (v->dtype == OMA_TFJS_F32) memcpy(c.f, v->f, v->n * sizeof(float));
@@ -325,7 +309,7 @@ int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
                 if (out_idx[q] == out_idx[k]) {
                     oma_gt c;
                     if (oma_gt_alloc(&c, v->dtype, v->rank, v->d)) {
-                        seterr(err, errlen, "graph: out of memory");
+                        oma_fail(err, errlen, "graph: out of memory");
                         goto end;
                     }
                     if (v->dtype == OMA_TFJS_F32) memcpy(c.f, v->f, v->n * sizeof(float));
