@@ -291,35 +291,24 @@ int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
         }
     }
     for (int k = 0; k < n_out; k++) {
-        oma_gt *v = &val[out_idx[k]];
-        if (v->borrowed) {
-            /* An output that is a constant or the input itself: hand back a copy. */
-            oma_gt c;
-            if (oma_gt_alloc(&c, v->dtype, v->rank, v->d)) {
+        /* A constant, the input itself or a node asked for twice (its first result was moved
+         * out) is handed back as a copy; any other value is moved, so that on failure each
+         * buffer has one owner: results[] or val[]. */
+        int q = 0;
+        while (q < k && out_idx[q] != out_idx[k]) q++;
+        oma_gt *v = q < k ? &results[q] : &val[out_idx[k]];
+        if (q < k || v->borrowed) {
+            if (oma_gt_alloc(&results[k], v->dtype, v->rank, v->d)) {
                 oma_fail(err, errlen, "graph: out of memory");
                 goto end;
             }
-            if (v->dtype == OMA_TFJS_F32) memcpy(c.f, v->f, v->n * sizeof(float));
-            else memcpy(c.i, v->i, v->n * sizeof(int32_t));
-            results[k] = c;
+            if (v->dtype == OMA_TFJS_F32) memcpy(results[k].f, v->f, v->n * sizeof(float));
+            else memcpy(results[k].i, v->i, v->n * sizeof(int32_t));
         } else {
             results[k] = *v;
-            /* the same node may be asked for twice: the second gets a copy */
-            for (int q = 0; q < k; q++)
-                if (out_idx[q] == out_idx[k]) {
-                    oma_gt c;
-                    if (oma_gt_alloc(&c, v->dtype, v->rank, v->d)) {
-                        oma_fail(err, errlen, "graph: out of memory");
-                        goto end;
-                    }
-                    if (v->dtype == OMA_TFJS_F32) memcpy(c.f, v->f, v->n * sizeof(float));
-                    else memcpy(c.i, v->i, v->n * sizeof(int32_t));
-                    results[k] = c;
-                    break;
-                }
+            memset(v, 0, sizeof *v);
         }
     }
-    for (int k = 0; k < n_out; k++) memset(&val[out_idx[k]], 0, sizeof(oma_gt));
     rc = 0;
 end:
     if (val)

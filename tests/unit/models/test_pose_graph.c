@@ -3,7 +3,8 @@
  * tools/pose_reference.mjs and its raw outputs must match the fixture in
  * tests/fixtures/pose/<model>.raw.json within |a-b| <= 2e-3 + 2e-3*|b| per value (float32
  * summation order differs between our im2col+sgemm and tfjs's loops; fp16 weights are exact
- * in both). Also: corrupted and truncated model files are refused with a clear error. */
+ * in both). Also: corrupted and truncated model files are refused with a clear error, and
+ * repeated or borrowed outputs come back as buffers of their own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -185,6 +186,39 @@ static void test_corrupted(void **s)
     oma_graph_free(g);
 }
 
+/* Outputs that are the input itself or the same node asked for twice each come back as their
+ * own buffer (copies), so every result can be freed on its own. */
+static void test_repeated_outputs(void **s)
+{
+    (void)s;
+    char path[] = "/tmp/oma_graph_XXXXXX", err[512];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static const char json[] =
+        "{\"modelTopology\":{\"node\":[{\"name\":\"x\",\"op\":\"Placeholder\"},"
+        "{\"name\":\"r\",\"op\":\"Relu\",\"input\":[\"x\"]}]},\"weightsManifest\":[]}";
+    assert_int_equal(write(fd, json, sizeof json - 1), (ssize_t)(sizeof json - 1));
+    close(fd);
+    oma_graph *g;
+    assert_int_equal(oma_graph_load(path, &g, err, sizeof err), 0);
+    unlink(path);
+    float v[4] = {-1, 2, -3, 4};
+    int64_t d[2] = {1, 4};
+    oma_gt x = oma_gt_view_f32(v, 2, d);
+    const char *names[3] = {"r", "r", "x"};
+    oma_gt r[3];
+    if (oma_graph_run(g, "x", &x, 3, names, r, err, sizeof err)) fail_msg("%s", err);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(r[k].n, 4);
+        assert_false(r[k].borrowed);
+        for (int i = 0; i < 4; i++) assert_float_equal(r[k].f[i], k < 2 && v[i] < 0 ? 0 : v[i], 0);
+    }
+    assert_ptr_not_equal(r[0].f, r[1].f);
+    assert_ptr_not_equal(r[2].f, v);
+    for (int k = 0; k < 3; k++) oma_gt_free(&r[k]);
+    oma_graph_free(g);
+}
+
 int main(void)
 {
     setup_paths();
@@ -196,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_face_mesh),
         cmocka_unit_test(test_hand_detector),
         cmocka_unit_test(test_corrupted),
+        cmocka_unit_test(test_repeated_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
