@@ -166,6 +166,8 @@ static int conv_geom(const oma_tfjs_node *node, int64_t in, int64_t k, int64_t s
         int64_t ep[8];
         int c;
         if (oma_tfjs_attr_ints(node, "explicit_paddings", ep, 8, &c) || c != 8) return -1;
+        for (int k = 2 + 2 * axis; k < 4 + 2 * axis; k++)   /* TF's own rule: not negative */
+            if (ep[k] < 0 || ep[k] > (int64_t)OMA_GT_MAX_ELEMS) return -1;
         *pad = ep[2 + 2 * axis];
         int64_t tot = in + ep[2 + 2 * axis] + ep[3 + 2 * axis];
         *out = tot >= eff ? (tot - eff) / s + 1 : 0;
@@ -195,27 +197,50 @@ static int strides_dil(const oma_tfjs_node *node, int64_t *sh, int64_t *sw, int6
 
 /* ---- convolutions ---- */
 
-static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
-                     char *err, size_t errlen, int fused)
+/* What conv2d and depthwise share: input [N,H,W,C], filter [KH,KW,C,O or multiplier],
+ * strides/dilations/padding, the fused bias and activation, and a fresh [N,OH,OW,O] output. */
+typedef struct {
+    int64_t N, H, W, C, KH, KW, O, sh, sw, dh, dw, oh, ow, ph, pw;
+    const float *bias, *alpha;
+    act_kind act;
+    float leaky;
+} conv_spec;
+
+static int conv_setup(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
+                      char *err, size_t errlen, int fused, int depthwise, conv_spec *c)
 {
     NEED_IN(2);
     const oma_gt *x = in[0], *w = in[1];
     if (!is_f4(x) || !is_f4(w) || w->d[2] != x->d[3])
         return fail(err, errlen, node, "bad input/filter shapes");
-    int64_t sh, sw, dh, dw, oh, ow, ph, pw;
-    if (strides_dil(node, &sh, &sw, &dh, &dw)) return fail(err, errlen, node, "bad strides/format");
-    int64_t N = x->d[0], H = x->d[1], W = x->d[2], C = x->d[3];
-    int64_t KH = w->d[0], KW = w->d[1], O = w->d[3];
-    if (conv_geom(node, H, KH, sh, dh, 0, &oh, &ph) || conv_geom(node, W, KW, sw, dw, 1, &ow, &pw))
+    if (strides_dil(node, &c->sh, &c->sw, &c->dh, &c->dw))
+        return fail(err, errlen, node, "bad strides/format");
+    c->N = x->d[0], c->H = x->d[1], c->W = x->d[2], c->C = x->d[3];
+    c->KH = w->d[0], c->KW = w->d[1];
+    c->O = depthwise ? c->C * w->d[3] : w->d[3];
+    if (c->KH < 1 || c->KW < 1 || c->C < 1) return fail(err, errlen, node, "empty input or filter");
+    if (conv_geom(node, c->H, c->KH, c->sh, c->dh, 0, &c->oh, &c->ph) ||
+        conv_geom(node, c->W, c->KW, c->sw, c->dw, 1, &c->ow, &c->pw))
         return fail(err, errlen, node, "bad padding/geometry");
-    const float *bias = NULL, *alpha = NULL;
-    act_kind act = ACT_NONE;
-    float leaky;
-    if (fused && fused_spec(node, in, n_in, (int)O, &bias, &act, &alpha, &leaky, err, errlen)) return -1;
-    int64_t dims[4] = {N, oh, ow, O};
+    c->bias = c->alpha = NULL;
+    c->act = ACT_NONE;
+    c->leaky = 0;
+    if (fused && fused_spec(node, in, n_in, (int)c->O, &c->bias, &c->act, &c->alpha, &c->leaky, err, errlen))
+        return -1;
+    int64_t dims[4] = {c->N, c->oh, c->ow, c->O};
     if (oma_gt_alloc(out, OMA_TFJS_F32, 4, dims)) return fail(err, errlen, node, "output too large");
+    return 0;
+}
+
+static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
+                     char *err, size_t errlen, int fused)
+{
+    conv_spec c;
+    if (conv_setup(node, in, n_in, out, err, errlen, fused, 0, &c)) return -1;
+    const oma_gt *x = in[0], *w = in[1];
+    int64_t H = c.H, W = c.W, C = c.C, KH = c.KH, KW = c.KW, O = c.O, oh = c.oh, ow = c.ow;
     int64_t K = KH * KW * C, M = oh * ow;
-    int direct = KH == 1 && KW == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && oh == H && ow == W;
+    int direct = KH == 1 && KW == 1 && c.sh == 1 && c.sw == 1 && c.ph == 0 && c.pw == 0 && oh == H && ow == W;
     float *col = NULL;
     if (!direct) {
         if ((size_t)M > OMA_GT_MAX_ELEMS / (size_t)K || !(col = malloc((size_t)(M * K) * sizeof(float)))) {
@@ -223,7 +248,7 @@ static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
             return fail(err, errlen, node, "out of memory for im2col");
         }
     }
-    for (int64_t b = 0; b < N; b++) {
+    for (int64_t b = 0; b < c.N; b++) {
         const float *xb = x->f + (size_t)(b * H * W * C);
         float *ob = out->f + (size_t)(b * M * O);
         const float *A = xb;
@@ -232,9 +257,9 @@ static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
                 for (int64_t xx = 0; xx < ow; xx++) {
                     float *row = col + (size_t)((y * ow + xx) * K);
                     for (int64_t ky = 0; ky < KH; ky++) {
-                        int64_t iy = y * sh - ph + ky * dh;
+                        int64_t iy = y * c.sh - c.ph + ky * c.dh;
                         for (int64_t kx = 0; kx < KW; kx++) {
-                            int64_t ix = xx * sw - pw + kx * dw;
+                            int64_t ix = xx * c.sw - c.pw + kx * c.dw;
                             float *dst = row + (ky * KW + kx) * C;
                             if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(dst, 0, (size_t)C * sizeof(float));
                             else memcpy(dst, xb + (size_t)((iy * W + ix) * C), (size_t)C * sizeof(float));
@@ -245,56 +270,45 @@ static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)O, (int)K, 1.0f, A,
                     (int)K, w->f, (int)O, 0.0f, ob, (int)O);
-        if (bias)
+        if (c.bias)
             for (int64_t m = 0; m < M; m++)
-                for (int64_t o = 0; o < O; o++) ob[m * O + o] += bias[o];
+                for (int64_t o = 0; o < O; o++) ob[m * O + o] += c.bias[o];
     }
     free(col);
-    apply_act(out->f, out->n, (int)O, act, alpha, leaky);
+    apply_act(out->f, out->n, (int)O, c.act, c.alpha, c.leaky);
     return 0;
 }
 
 static int op_depthwise(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                         char *err, size_t errlen, int fused)
 {
-    NEED_IN(2);
+    conv_spec c;
+    if (conv_setup(node, in, n_in, out, err, errlen, fused, 1, &c)) return -1;
     const oma_gt *x = in[0], *w = in[1];
-    if (!is_f4(x) || !is_f4(w) || w->d[2] != x->d[3])
-        return fail(err, errlen, node, "bad input/filter shapes");
-    int64_t sh, sw, dh, dw, oh, ow, ph, pw;
-    if (strides_dil(node, &sh, &sw, &dh, &dw)) return fail(err, errlen, node, "bad strides/format");
-    int64_t N = x->d[0], H = x->d[1], W = x->d[2], C = x->d[3];
-    int64_t KH = w->d[0], KW = w->d[1], Mu = w->d[3], O = C * Mu;
-    if (conv_geom(node, H, KH, sh, dh, 0, &oh, &ph) || conv_geom(node, W, KW, sw, dw, 1, &ow, &pw))
-        return fail(err, errlen, node, "bad padding/geometry");
-    const float *bias = NULL, *alpha = NULL;
-    act_kind act = ACT_NONE;
-    float leaky;
-    if (fused && fused_spec(node, in, n_in, (int)O, &bias, &act, &alpha, &leaky, err, errlen)) return -1;
-    int64_t dims[4] = {N, oh, ow, O};
-    if (oma_gt_alloc(out, OMA_TFJS_F32, 4, dims)) return fail(err, errlen, node, "output too large");
-    for (int64_t b = 0; b < N; b++)
+    int64_t H = c.H, W = c.W, C = c.C, KH = c.KH, KW = c.KW, O = c.O, oh = c.oh, ow = c.ow;
+    int64_t Mu = w->d[3];
+    for (int64_t b = 0; b < c.N; b++)
         for (int64_t y = 0; y < oh; y++)
             for (int64_t xx = 0; xx < ow; xx++) {
                 float *o = out->f + (size_t)(((b * oh + y) * ow + xx) * O);
-                if (bias) memcpy(o, bias, (size_t)O * sizeof(float));
+                if (c.bias) memcpy(o, c.bias, (size_t)O * sizeof(float));
                 for (int64_t ky = 0; ky < KH; ky++) {
-                    int64_t iy = y * sh - ph + ky * dh;
+                    int64_t iy = y * c.sh - c.ph + ky * c.dh;
                     if (iy < 0 || iy >= H) continue;
                     for (int64_t kx = 0; kx < KW; kx++) {
-                        int64_t ix = xx * sw - pw + kx * dw;
+                        int64_t ix = xx * c.sw - c.pw + kx * c.dw;
                         if (ix < 0 || ix >= W) continue;
                         const float *xi = x->f + (size_t)(((b * H + iy) * W + ix) * C);
                         const float *wk = w->f + (size_t)((ky * KW + kx) * O);
                         if (Mu == 1)
-                            for (int64_t c = 0; c < C; c++) o[c] += xi[c] * wk[c];
+                            for (int64_t ch = 0; ch < C; ch++) o[ch] += xi[ch] * wk[ch];
                         else
-                            for (int64_t c = 0; c < C; c++)
-                                for (int64_t m = 0; m < Mu; m++) o[c * Mu + m] += xi[c] * wk[c * Mu + m];
+                            for (int64_t ch = 0; ch < C; ch++)
+                                for (int64_t m = 0; m < Mu; m++) o[ch * Mu + m] += xi[ch] * wk[ch * Mu + m];
                     }
                 }
             }
-    apply_act(out->f, out->n, (int)O, act, alpha, leaky);
+    apply_act(out->f, out->n, (int)O, c.act, c.alpha, c.leaky);
     return 0;
 }
 

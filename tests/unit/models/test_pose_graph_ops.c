@@ -3,7 +3,7 @@
  * end), broadcasting, strided slice (negative stride, shrink), slice, squeeze/expand, mean with
  * keep_dims, SAME average pooling (divides by the count of real pixels), depth-to-space order,
  * half-pixel bilinear resize at the borders, and the refusals (bad reshape, integer division
- * by zero, negative padding, unknown op). */
+ * by zero, negative padding, unknown op, empty conv filter, negative explicit conv padding). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,6 +78,35 @@ static void test_conv_same_stride2(void **s)
     assert_float_equal(o.f[1], 45, 1e-4);
     assert_float_equal(o.f[2], 72, 1e-4);
     assert_float_equal(o.f[3], 54, 1e-4);
+    oma_gt_free(&o);
+    oma_gt_free(&x);
+    oma_gt_free(&w);
+}
+
+/* A convolution with an empty filter (im2col would divide by its zero row length) or a
+ * negative explicit padding (TF refuses it too) is refused. "EXPLICIT" is RVhQTElDSVQ=. */
+static void test_conv_refusals(void **s)
+{
+    (void)s;
+    float v[16] = {0};
+    int64_t xd[4] = {1, 4, 4, 0}, wd[4] = {3, 3, 0, 1};
+    oma_gt x = f32(4, xd, v), w = f32(4, wd, v), o;
+    oma_gt *in[2] = {&x, &w};
+    tnode t = mk("Conv2D", "{\"padding\":{\"s\":\"VkFMSUQ=\"}}");
+    assert_int_equal(run(&t, in, 2, &o), -1);
+    oma_gt_free(&x);
+    oma_gt_free(&w);
+    int64_t xd1[4] = {1, 4, 4, 1}, wd1[4] = {3, 3, 1, 1};
+    x = f32(4, xd1, v);
+    w = f32(4, wd1, v);
+    t = mk("Conv2D", "{\"padding\":{\"s\":\"RVhQTElDSVQ=\"},\"explicit_paddings\":{\"list\":{\"i\":"
+                     "[\"0\",\"0\",\"-1\",\"1\",\"1\",\"1\",\"0\",\"0\"]}}}");
+    assert_int_equal(run(&t, in, 2, &o), -1);
+    t = mk("Conv2D", "{\"padding\":{\"s\":\"RVhQTElDSVQ=\"},\"explicit_paddings\":{\"list\":{\"i\":"
+                     "[\"0\",\"0\",\"1\",\"1\",\"1\",\"1\",\"0\",\"0\"]}}}");
+    assert_int_equal(run(&t, in, 2, &o), 0);
+    assert_int_equal(o.d[1], 4);
+    assert_int_equal(o.d[2], 4);
     oma_gt_free(&o);
     oma_gt_free(&x);
     oma_gt_free(&w);
@@ -235,6 +264,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_same_stride2),
+        cmocka_unit_test(test_conv_refusals),
         cmocka_unit_test(test_broadcast_and_errors),
         cmocka_unit_test(test_slices),
         cmocka_unit_test(test_reduce_pool_space),
