@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void oma_blazepose_anchors(float anchors[OMA_BP_ANCHORS][2])
+void oma_ssd_anchors(int size, float (*anchors)[2], int max)
 {
     static const int strides[5] = {8, 16, 32, 32, 32};
     int n = 0, layer = 0;
@@ -21,16 +21,21 @@ void oma_blazepose_anchors(float anchors[OMA_BP_ANCHORS][2])
             per_cell += 2;
             last++;
         }
-        int fm = (OMA_BP_DET_SIZE + strides[layer] - 1) / strides[layer];
+        int fm = (size + strides[layer] - 1) / strides[layer];
         for (int y = 0; y < fm; y++)
             for (int x = 0; x < fm; x++)
-                for (int a = 0; a < per_cell && n < OMA_BP_ANCHORS; a++) {
+                for (int a = 0; a < per_cell && n < max; a++) {
                     anchors[n][0] = ((float)x + 0.5f) / (float)fm;
                     anchors[n][1] = ((float)y + 0.5f) / (float)fm;
                     n++;
                 }
         layer = last;
     }
+}
+
+void oma_blazepose_anchors(float anchors[OMA_BP_ANCHORS][2])
+{
+    oma_ssd_anchors(OMA_BP_DET_SIZE, anchors, OMA_BP_ANCHORS);
 }
 
 static float iou(const oma_bp_detection *a, const oma_bp_detection *b)

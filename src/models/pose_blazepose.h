@@ -48,6 +48,12 @@ int oma_blazepose_open(const char *dir, const char *variant, oma_blazepose **out
                        size_t errlen);
 void oma_blazepose_close(oma_blazepose *bp);
 
+/* MediaPipe SSD anchor centres (normalised) for a square input of size pixels: strides 8, 16,
+ * 32, 32, 32 with ceil(size / stride) cells a side, layers of equal stride sharing one grid with
+ * 2 anchors per layer and cell, fixed anchor size (only centres matter); at most max of them.
+ * The pose and palm detectors both use this layout. */
+void oma_ssd_anchors(int size, float (*anchors)[2], int max);
+
 /* MediaPipe SSD anchors for the pose detector (centres, normalised), 2254 of them. */
 void oma_blazepose_anchors(float anchors[OMA_BP_ANCHORS][2]);
 

@@ -120,26 +120,8 @@ int oma_pose_face(oma_pose_parts *p, const oma_image *rgb, const oma_bp_roi *roi
 
 void oma_palm_anchors(float anchors[OMA_PALM_ANCHORS][2])
 {
-    /* Layers of equal stride share one grid with 2 anchors per layer and cell: 32x32x2 +
-     * 16x16x2 + 8x8x6 = 2944, fixed anchor size (only centres matter). */
-    static const int strides[5] = {8, 16, 32, 32, 32};
-    int n = 0, layer = 0;
-    while (layer < 5) {
-        int per_cell = 0, last = layer;
-        while (last < 5 && strides[last] == strides[layer]) {
-            per_cell += 2;
-            last++;
-        }
-        int fm = OMA_PALM_SIZE / strides[layer];
-        for (int y = 0; y < fm; y++)
-            for (int x = 0; x < fm; x++)
-                for (int a = 0; a < per_cell && n < OMA_PALM_ANCHORS; a++) {
-                    anchors[n][0] = ((float)x + 0.5f) / (float)fm;
-                    anchors[n][1] = ((float)y + 0.5f) / (float)fm;
-                    n++;
-                }
-        layer = last;
-    }
+    /* 32x32x2 + 16x16x2 + 8x8x6 = 2944 */
+    oma_ssd_anchors(OMA_PALM_SIZE, anchors, OMA_PALM_ANCHORS);
 }
 
 static float palm_iou(const oma_palm *a, const oma_palm *b)
