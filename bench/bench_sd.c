@@ -5,8 +5,11 @@
  *   bench_sd vae-check [latent=64]        the VAE decode's output, default convolutions vs im2col
  *   bench_sd clip                         one CLIP ViT-L/14 text encoder pass (77 tokens)
  *   bench_sd attn [tokens=4096]           the fused attention kernel vs GEMM + softmax + GEMM
+ *   bench_sd bf16 [reps=3]                the opt-in bf16 mode vs fp32 on SD's big GEMMs and 3x3
+ *                                         convolutions
  *   bench_sd conv [reps=3]                SD's big convolutions: im2col + OpenBLAS vs oneDNN
  *                                         direct vs oneDNN with Winograd (the default, "auto")
+ * OMA_PRECISION=bf16 runs the unet/vae passes in the opt-in bf16 mode.
  * Prints wall seconds, peak RSS and whether every output value is finite (the full-size smoke
  * test: SD 1.5's architecture runs end to end without NaN). Threads: OMA_THREADS.
  * The weights are made up (uniform, scaled by 1/sqrt(fan-in)), so only speed and finiteness
@@ -159,9 +162,9 @@ static int bench_unet(int latent, int batch)
         return 1;
     }
     int ok = all_finite(&out);
-    printf("unet_sd15 latent=%d batch=%d threads=%d blas=%s conv=%s: load %.1f s, forward %.2f s (cpu %.1f s), finite=%s, "
+    printf("unet_sd15 latent=%d batch=%d threads=%d blas=%s conv=%s precision=%s: load %.1f s, forward %.2f s (cpu %.1f s), finite=%s, "
            "arena peak %.2f GB, peak RSS %.2f GB\n",
-           latent, batch, oma_threads(), oma_blas_corename(), oma_cpu_conv_name(), tl, tf, tc, ok ? "yes" : "NO",
+           latent, batch, oma_threads(), oma_blas_corename(), oma_cpu_conv_name(), oma_precision_name(), tl, tf, tc, ok ? "yes" : "NO",
            oma_arena_peak(&ar) / 1e9, peak_rss_gb());
     oma_arena_destroy(&ar);
     oma_unet_free(&u);
@@ -192,8 +195,8 @@ static int bench_vae(int latent)
         return 1;
     }
     int ok = all_finite(&img);
-    printf("vae_decode_sd15 %dx%d threads=%d conv=%s: %.2f s (cpu %.1f s), finite=%s, arena peak %.2f GB, peak RSS %.2f GB\n",
-           latent * 8, latent * 8, oma_threads(), oma_cpu_conv_name(), tf, tc, ok ? "yes" : "NO", oma_arena_peak(&ar) / 1e9, peak_rss_gb());
+    printf("vae_decode_sd15 %dx%d threads=%d conv=%s precision=%s: %.2f s (cpu %.1f s), finite=%s, arena peak %.2f GB, peak RSS %.2f GB\n",
+           latent * 8, latent * 8, oma_threads(), oma_cpu_conv_name(), oma_precision_name(), tf, tc, ok ? "yes" : "NO", oma_arena_peak(&ar) / 1e9, peak_rss_gb());
     oma_arena_destroy(&ar);
     oma_vae_free(&v);
     return ok ? 0 : 1;
@@ -369,6 +372,80 @@ static int bench_conv(int reps)
     return 0;
 }
 
+/* The opt-in bf16 mode against fp32 on SD 1.5's big products (linear layers as x W^T, 1x1
+ * convolutions as W X) and 3x3 convolutions: best of `reps` (wall and CPU seconds). */
+static double best_of(int reps, int what, const int64_t *s, oma_tensor *t, double *bestc)
+{
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now(), c0 = cpu_s();
+        if (what == 0)
+            oma_backend_cpu()->gemm(0, (int)s[3], s[0], s[1], s[2], 1.0f, t[0].data, s[2], t[1].data,
+                                    s[3] ? s[2] : s[1], 0.0f, t[2].data, s[1]);
+        else if (oma_op_conv2d(&t[0], &t[1], &t[3], 1, 1, &t[2]) != 0)
+            return -1;
+        double dt = now() - t0, dc = cpu_s() - c0;
+        if (r == 0 || dt < best) best = dt;
+        if (r == 0 || dc < *bestc) *bestc = dc;
+    }
+    return best;
+}
+
+static int bench_bf16(int reps)
+{
+    if (oma_precision_set("bf16") != 0) {
+        printf("bf16: not available in this build (no oneDNN)\n");
+        return 0;
+    }
+    oma_precision_set("fp32");
+    /* gemm: M, N, K, tb (1: linear x W^T) | conv: N, C, HW, OC */
+    static const int64_t gemms[][4] = {{8192, 320, 320, 1}, {8192, 2560, 320, 1}, {8192, 320, 1280, 1},
+                                       {2048, 5120, 640, 1}, {512, 1280, 1280, 1}, {320, 4096, 320, 0}};
+    static const int64_t convs[][4] = {{2, 320, 64, 320}, {2, 640, 32, 640}, {2, 1280, 16, 1280}, {2, 1280, 8, 1280}};
+    for (int what = 0; what < 2; what++)
+        for (int i = 0; i < (what ? 4 : 6); i++) {
+            const int64_t *s = what ? convs[i] : gemms[i];
+            oma_tensor t[4];
+            memset(t, 0, sizeof t);
+            double flop;
+            if (what == 0) {
+                oma_tensor_alloc4(&t[0], 2, s[0], s[2], 0, 0);
+                oma_tensor_alloc4(&t[1], 2, s[3] ? s[1] : s[2], s[3] ? s[2] : s[1], 0, 0);
+                oma_tensor_alloc4(&t[2], 2, s[0], s[1], 0, 0);
+                oma_tensor_alloc4(&t[3], 1, 1, 0, 0, 0);
+                flop = 2.0 * s[0] * s[1] * s[2];
+            } else {
+                oma_tensor_alloc4(&t[0], 4, s[0], s[1], s[2], s[2]);
+                oma_tensor_alloc4(&t[1], 4, s[3], s[1], 3, 3);
+                oma_tensor_alloc4(&t[2], 4, s[0], s[3], s[2], s[2]);
+                oma_tensor_alloc4(&t[3], 1, s[3], 0, 0, 0);
+                flop = 2.0 * s[0] * s[3] * s[1] * 9 * s[2] * s[2];
+            }
+            if (!t[0].data || !t[1].data || !t[2].data || !t[3].data) {
+                fprintf(stderr, "bench_sd: out of memory\n");
+                return 1;
+            }
+            fill(&t[0], 21), fill(&t[1], 22), fill(&t[3], 23);
+            double c32 = 0, c16 = 0;
+            oma_precision_set("fp32");
+            double w32 = best_of(reps, what, s, t, &c32);
+            oma_precision_set("bf16");
+            double w16 = best_of(reps, what, s, t, &c16);
+            oma_precision_set("fp32");
+            if (w32 < 0 || w16 < 0) return 1;
+            if (what == 0)
+                printf("gemm %lldx%lldx%lld%s (%.1f GFLOP):", (long long)s[0], (long long)s[1], (long long)s[2],
+                       s[3] ? " x.W^T" : " W.X", flop / 1e9);
+            else
+                printf("conv3x3 n%lld c%lld->%lld %lldx%lld (%.1f GFLOP):", (long long)s[0], (long long)s[1],
+                       (long long)s[3], (long long)s[2], (long long)s[2], flop / 1e9);
+            printf(" fp32 %.3f s (cpu %.3f, %.0f GFLOP/s) | bf16 %.3f s (cpu %.3f, %.0f GFLOP/s); cpu ratio %.2f\n", w32,
+                   c32, flop / w32 / 1e9, w16, c16, flop / w16 / 1e9, c32 > 0 ? c16 / c32 : 0.0);
+            for (int j = 0; j < 4; j++) oma_tensor_free(&t[j]);
+        }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     oma_blas_fix_coretype();
@@ -381,6 +458,7 @@ int main(int argc, char **argv)
     if (!strcmp(what, "attn")) return bench_attn(a > 0 ? a : 4096);
     if (!strcmp(what, "conv")) return bench_conv(a > 0 ? a : 3);
     if (!strcmp(what, "vae-check")) return bench_vae_check(a > 0 ? a : 64);
-    fprintf(stderr, "usage: bench_sd unet|vae|vae-check|clip|attn|conv [size|reps] [batch]\n");
+    if (!strcmp(what, "bf16")) return bench_bf16(a > 0 ? a : 3);
+    fprintf(stderr, "usage: bench_sd unet|vae|vae-check|clip|attn|conv|bf16 [size|reps] [batch]\n");
     return 2;
 }

@@ -3,6 +3,9 @@
 #  1. Stable Diffusion 1.5-sized passes in our engine (bench_sd: UNet batch 2 at 64x64 latents,
 #     VAE decode 512x512, CLIP, fused attention vs GEMM+softmax+GEMM, convolutions im2col vs
 #     oneDNN), random weights;
+#     the opt-in bf16 mode (OMA_PRECISION=bf16): the same UNet pass, bench_sd bf16 (GEMM and
+#     3x3 convolution, fp32 vs bf16) and its image quality on the tiny fixture model
+#     (pipelines_test_generate_bf16: bf16 images vs the diffusers reference and our fp32);
 #  2. the same UNet and VAE in PyTorch (Debian's python3-torch + diffusers source from
 #     OMA_DIFFUSERS_SRC, see tools/bench_torch_unet.py) in the same run, and the ratios;
 #  3. every other bench_* executable, and http_wrk.sh.
@@ -13,7 +16,7 @@ cd "$(dirname "$0")/.."
 B=${OMA_BENCH_BUILD:-build}
 [ -f "$B/CMakeCache.txt" ] || cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
 targets=$(ls bench/bench_*.c 2>/dev/null | xargs -n1 basename | sed 's/\.c$//')
-cmake --build "$B" -j "${JOBS:-2}" --target $targets oma >/dev/null || { echo "bench: build failed" >&2; exit 1; }
+cmake --build "$B" -j "${JOBS:-2}" --target $targets oma pipelines_test_generate_bf16 >/dev/null || { echo "bench: build failed" >&2; exit 1; }
 export OMA_THREADS=${OMA_THREADS:-$(nproc)}
 L=${SD_LATENT:-64}
 log=$(mktemp)
@@ -27,6 +30,11 @@ echo "== Stable Diffusion (our engine), latent ${L}x${L}, ${OMA_THREADS} threads
 # convolution implementations side by side (im2col + OpenBLAS, oneDNN direct, oneDNN with
 # Winograd = the default "auto"): the measurement behind the backend's choice
 "$B/bench_sd" conv | tee -a "$log"
+echo "== opt-in bf16 compute mode (OMA_PRECISION=bf16; default fp32 above)"
+OMA_PRECISION=bf16 "$B/bench_sd" unet "$L" 2 | tee -a "$log"
+"$B/bench_sd" bf16 | tee -a "$log"
+echo "-- bf16 quality, tiny fixture model (8-bit images, of 255):"
+OMA_SOURCE_DIR="$PWD" "$B/pipelines_test_generate_bf16" | tee -a "$log"
 
 PY=/usr/bin/python3
 if [ -n "${OMA_DIFFUSERS_SRC:-}" ] && "$PY" -c "import torch" 2>/dev/null; then
@@ -34,12 +42,14 @@ if [ -n "${OMA_DIFFUSERS_SRC:-}" ] && "$PY" -c "import torch" 2>/dev/null; then
     "$PY" tools/bench_torch_unet.py unet "$L" 2 | tee -a "$log"
     "$PY" tools/bench_torch_unet.py vae "$L" | tee -a "$log"
     awk '
-      /^unet_sd15/ { for (i = 1; i <= NF; i++) if ($i == "forward") ou = $(i + 1) }
+      function prec(   i) { for (i = 1; i <= NF; i++) if ($i ~ /^precision=/) return substr($i, 11, 4); return "fp32" }
+      /^unet_sd15/ { for (i = 1; i <= NF; i++) if ($i == "forward") ou[prec()] = $(i + 1) }
       /^torch_unet_sd15/ { for (i = 1; i <= NF; i++) if ($i == "forward") tu = $(i + 1) }
-      /^vae_decode_sd15/ { for (i = 1; i <= NF; i++) if ($i ~ /threads=/) ov = $(i + 1) }
+      /^vae_decode_sd15/ { for (i = 2; i <= NF; i++) if ($i ~ /:$/) { ov = $(i + 1); break } }
       /^torch_vae_decode_sd15/ { for (i = 1; i <= NF; i++) if ($i ~ /threads=/) tv = $(i + 1) }
       END {
-        if (ou && tu) printf "ratio UNet ours/torch = %.2f (%.2f s / %.2f s); 20-step 512x512 txt2img estimate %.0f s\n", ou / tu, ou, tu, 20 * ou + ov
+        if (ou["fp32"] && tu) printf "ratio UNet ours/torch = %.2f (%.2f s / %.2f s); 20-step 512x512 txt2img estimate %.0f s\n", ou["fp32"] / tu, ou["fp32"], tu, 20 * ou["fp32"] + ov
+        if (ou["bf16"] && tu) printf "ratio UNet ours (bf16 mode)/torch = %.2f (%.2f s / %.2f s)\n", ou["bf16"] / tu, ou["bf16"], tu
         if (ov && tv) printf "ratio VAE decode ours/torch = %.2f (%.2f s / %.2f s)\n", ov / tv, ov, tv
       }' "$log"
 else

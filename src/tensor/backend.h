@@ -76,6 +76,14 @@ void oma_cpu_scratch_release_all(void);
 int oma_cpu_conv_set(const char *name);
 const char *oma_cpu_conv_name(void);
 
+/* The CPU backend's compute precision: "fp32" (the default: results match the reference) or
+ * "bf16" (opt-in, faster on CPUs with AVX512_BF16: 3x3 convolutions and the large matrix
+ * products round their inputs and weights to bfloat16 and accumulate in f32; activations stay
+ * f32 between ops; attention, norms and activations stay f32). OMA_PRECISION=bf16 picks it at
+ * first use. _set returns -1 for an unknown name, or bf16 without oneDNN. */
+int oma_precision_set(const char *name);
+const char *oma_precision_name(void);
+
 /* The CPU backend (OpenBLAS GEMM + our own kernels). */
 const oma_backend *oma_backend_cpu(void);
 /* The backend in use (the CPU one unless another was set). */

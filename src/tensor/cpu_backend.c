@@ -78,10 +78,45 @@ static int gemm_split(void)
     return mode;
 }
 
+/* ---- compute precision (see backend.h) ---- */
+
+enum { PREC_FP32, PREC_BF16 };
+static const char *const prec_names[] = {"fp32", "bf16"};
+static int prec_mode = -1;
+
+static int prec(void)
+{
+    int m = __atomic_load_n(&prec_mode, __ATOMIC_RELAXED);
+    if (m < 0) {
+        const char *e = getenv("OMA_PRECISION");
+        m = e && strcmp(e, "bf16") == 0 && oma_dnnl_available() ? PREC_BF16 : PREC_FP32;
+        __atomic_store_n(&prec_mode, m, __ATOMIC_RELAXED);
+    }
+    return m;
+}
+
+int oma_precision_set(const char *name)
+{
+    for (int m = 0; m < 2; m++)
+        if (strcmp(name, prec_names[m]) == 0) {
+            if (m == PREC_BF16 && !oma_dnnl_available()) return -1;
+            __atomic_store_n(&prec_mode, m, __ATOMIC_RELAXED);
+            return 0;
+        }
+    return -1;
+}
+
+const char *oma_precision_name(void) { return prec_names[prec()]; }
+
 static void cpu_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                      const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                      float *c, int64_t ldc)
 {
+    /* bf16 mode: the big plain products (linear layers, 1x1 convolutions) on oneDNN's bf16
+     * matmul; anything it cannot do stays f32 */
+    if (prec() == PREC_BF16 && alpha == 1.0f && beta == 0.0f && (double)m * n * k >= 4e6 &&
+        oma_dnnl_matmul_bf16(ta, tb, m, n, k, a, lda, b, ldb, c, ldc) == 0)
+        return;
     oma_blas_init();
     int threads = oma_threads();
     if (!gemm_split() || threads < 2 || (double)m * n * k < 4e6) {
@@ -271,7 +306,11 @@ static int cpu_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w
     int impl = conv_impl();
     if (impl != CONV_IM2COL && !direct) {
         int wino = impl == CONV_AUTO && kh == 3 && kw == 3 && stride == 1 && n * ohw >= 8192;
-        int rc = oma_dnnl_conv2d(x, n, c, h, w, weight, bias, oc, kh, kw, stride, pad, y, oh, ow, wino);
+        int rc = -2;
+        if (prec() == PREC_BF16)
+            rc = oma_dnnl_conv2d(x, n, c, h, w, weight, bias, oc, kh, kw, stride, pad, y, oh, ow, 0, 1);
+        if (rc == -2)
+            rc = oma_dnnl_conv2d(x, n, c, h, w, weight, bias, oc, kh, kw, stride, pad, y, oh, ow, wino, 0);
         if (rc != -2) return rc;
     }
     int64_t rows = oh;

@@ -11,6 +11,12 @@
  * Primitives are built once per shape and kept in a small table (they are safe to execute from
  * several threads at once). oneDNN runs them on its OpenMP threads while our pool sleeps; the
  * team size follows oma_threads(). fpmath mode is strict: no silent down-conversion to bf16.
+ *
+ * Reduced precision (opt-in, oma_precision_set("bf16")): convolutions read bf16 input and
+ * weights (rounded by the reorders, always the direct kernels: oneDNN has no bf16 Winograd)
+ * and matrix products run on oneDNN's matmul with bf16 operands packed here; both accumulate
+ * in f32 and write f32, so activations stay f32 between ops. Where oneDNN has only its
+ * reference kernel for bf16 (a CPU without AVX-512), the caller keeps f32.
  */
 #include "tensor/cpu_internal.h"
 
@@ -26,7 +32,7 @@
 #define CACHE_SLOTS 128
 
 typedef struct {
-    int64_t key[12];
+    int64_t key[13];    /* shape, winograd, bf16 */
     int used;
     dnnl_primitive_t conv, r_src, r_wei, r_dst;      /* reorders are NULL when not needed */
     dnnl_memory_desc_t usr_src, usr_wei, usr_dst, bias, src, wei, dst, scratch;
@@ -71,6 +77,15 @@ static int make_reorder(dnnl_primitive_t *out, const dnnl_memory_desc_t *from,
     return st == dnnl_success ? 0 : -1;
 }
 
+/* 1 when oneDNN picked its slow reference implementation (no JIT kernel for this CPU). */
+static int is_reference(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+        return 1;
+    return strncmp(impl, "ref", 3) == 0;
+}
+
 static int entry_build(conv_entry *e, const int64_t *key)
 {
     int64_t n = key[0], c = key[1], h = key[2], w = key[3], oc = key[4], kh = key[5], kw = key[6];
@@ -82,12 +97,15 @@ static int entry_build(conv_entry *e, const int64_t *key)
     dnnl_dims_t pr = {(oh - 1) * stride + kh - h - pad, (ow - 1) * stride + kw - w - pad};
     dnnl_memory_desc_t any_src, any_wei, any_dst;
     dnnl_format_tag_t act = dnnl_format_tag_any;
+    /* bf16 mode: the primitive reads bf16 input and weights (our reorders round them) and
+     * accumulates and writes f32 */
+    dnnl_data_type_t in_t = key[12] ? dnnl_bf16 : dnnl_f32;
     if (dnnl_memory_desc_init_by_tag(&e->usr_src, 4, sd, dnnl_f32, dnnl_nchw) ||
         dnnl_memory_desc_init_by_tag(&e->usr_wei, 4, wd, dnnl_f32, dnnl_oihw) ||
         dnnl_memory_desc_init_by_tag(&e->usr_dst, 4, dd, dnnl_f32, dnnl_nchw) ||
         dnnl_memory_desc_init_by_tag(&e->bias, 1, bd, dnnl_f32, dnnl_x) ||
-        dnnl_memory_desc_init_by_tag(&any_src, 4, sd, dnnl_f32, act) ||
-        dnnl_memory_desc_init_by_tag(&any_wei, 4, wd, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&any_src, 4, sd, in_t, act) ||
+        dnnl_memory_desc_init_by_tag(&any_wei, 4, wd, in_t, dnnl_format_tag_any) ||
         dnnl_memory_desc_init_by_tag(&any_dst, 4, dd, dnnl_f32, act))
         return -1;
     dnnl_primitive_attr_t attr;
@@ -111,6 +129,10 @@ static int entry_build(conv_entry *e, const int64_t *key)
     }
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) return -1;
+    if (key[12] && is_reference(pd)) {   /* no bf16 hardware kernel: f32 is faster */
+        dnnl_primitive_desc_destroy(pd);
+        return -1;
+    }
     e->src = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     e->wei = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     e->dst = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
@@ -170,11 +192,12 @@ int oma_dnnl_available(void)
 
 int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                     const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
-                    int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd)
+                    int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd, int bf16)
 {
     pthread_once(&once, init_once);
     if (!engine_ok) return -2;
-    int64_t key[12] = {n, c, h, w, oc, kh, kw, stride, pad, oh, ow, winograd != 0};
+    /* oneDNN has no bf16 Winograd: bf16 is always direct */
+    int64_t key[13] = {n, c, h, w, oc, kh, kw, stride, pad, oh, ow, winograd != 0 && !bf16, bf16 != 0};
     conv_entry *e = entry_get(key);
     if (!e) return -2;
     /* per-thread scratch: slots 1..3 the reordered tensors, 4 oneDNN's scratchpad, 5 zero bias
@@ -225,12 +248,150 @@ out:
     return rc;
 }
 
+/* ---- bf16 matrix products (oma_dnnl_matmul_bf16) ---- */
+
+#define MM_SLOTS 256
+
+typedef struct {
+    int64_t key[6];   /* m, n, k, ta, tb, ldc */
+    int used;
+    dnnl_primitive_t mm;
+    dnnl_memory_desc_t a, b, c, scratch;
+} mm_entry;
+
+static mm_entry mm_cache[MM_SLOTS];
+static int mm_next;
+
+static int mm_build(mm_entry *e, const int64_t *key)
+{
+    int64_t m = key[0], n = key[1], k = key[2], ta = key[3], tb = key[4], ldc = key[5];
+    memset(e, 0, sizeof *e);
+    /* the operands are packed in their stored layout: op(A) [M,K] and op(B) [K,N] by strides */
+    dnnl_dims_t ad = {m, k}, bd = {k, n}, cd = {m, n};
+    dnnl_dims_t as = {ta ? 1 : k, ta ? m : 1}, bs = {tb ? 1 : n, tb ? k : 1}, cs = {ldc, 1};
+    if (dnnl_memory_desc_init_by_strides(&e->a, 2, ad, dnnl_bf16, as) ||
+        dnnl_memory_desc_init_by_strides(&e->b, 2, bd, dnnl_bf16, bs) ||
+        dnnl_memory_desc_init_by_strides(&e->c, 2, cd, dnnl_f32, cs))
+        return -1;
+    dnnl_matmul_desc_t md;
+    if (dnnl_matmul_desc_init(&md, &e->a, &e->b, NULL, &e->c) != dnnl_success) return -1;
+    dnnl_primitive_attr_t attr;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return -1;
+    dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) return -1;
+    if (is_reference(pd)) {
+        dnnl_primitive_desc_destroy(pd);
+        return -1;
+    }
+    e->scratch = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    st = dnnl_primitive_create(&e->mm, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (st != dnnl_success) {
+        e->mm = NULL;
+        return -1;
+    }
+    memcpy(e->key, key, sizeof e->key);
+    e->used = 1;
+    return 0;
+}
+
+static mm_entry *mm_get(const int64_t *key)
+{
+    pthread_mutex_lock(&mu);
+    mm_entry *hit = NULL;
+    for (int i = 0; i < MM_SLOTS && !hit; i++)
+        if (mm_cache[i].used && memcmp(mm_cache[i].key, key, sizeof mm_cache[i].key) == 0) hit = &mm_cache[i];
+    if (!hit && mm_next < MM_SLOTS && mm_build(&mm_cache[mm_next], key) == 0) hit = &mm_cache[mm_next++];
+    pthread_mutex_unlock(&mu);
+    return hit;
+}
+
+/* float -> bfloat16, round to nearest even; NaN stays NaN */
+static inline uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40u) : (uint16_t)r;
+}
+
+typedef struct {
+    const float *src;
+    int64_t cols, ld;
+    uint16_t *dst;
+} pack_ctx;
+
+static void pack_rows(void *p, int64_t r0, int64_t r1)
+{
+    const pack_ctx *t = p;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *s = t->src + r * t->ld;
+        uint16_t *d = t->dst + r * t->cols;
+        for (int64_t j = 0; j < t->cols; j++) d[j] = to_bf16(s[j]);
+    }
+}
+
+/* rows x cols floats (row stride ld) -> packed bf16 */
+static void pack(const float *src, int64_t rows, int64_t cols, int64_t ld, uint16_t *dst)
+{
+    pack_ctx t = {src, cols, ld, dst};
+    int64_t grain = (1 << 16) / (cols > 0 ? cols : 1);
+    oma_parallel_for(rows, grain > 0 ? grain : 1, pack_rows, &t);
+}
+
+int oma_dnnl_matmul_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                         int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    pthread_once(&once, init_once);
+    if (!engine_ok) return -2;
+    int64_t key[6] = {m, n, k, ta != 0, tb != 0, ldc};
+    mm_entry *e = mm_get(key);
+    if (!e) return -2;
+    /* per-thread scratch: 6 and 7 the bf16 operands, 4 oneDNN's scratchpad */
+    uint16_t *pa = oma_cpu_scratch(6, (size_t)(m * k) * sizeof(uint16_t));
+    uint16_t *pb = oma_cpu_scratch(7, (size_t)(k * n) * sizeof(uint16_t));
+    if (!pa || !pb) return -1;
+    size_t scratch_bytes = dnnl_memory_desc_get_size(&e->scratch);
+    void *scratch = NULL;
+    if (scratch_bytes && !(scratch = oma_cpu_scratch(4, scratch_bytes))) return -1;
+    if (ta) pack(a, k, m, lda, pa);
+    else pack(a, m, k, lda, pa);
+    if (tb) pack(b, n, k, ldb, pb);
+    else pack(b, k, n, ldb, pb);
+    if (set_omp_threads) set_omp_threads(oma_threads());
+    dnnl_stream_t s;
+    if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) != dnnl_success) return -2;
+    dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, msc = NULL;
+    int rc = -2;
+    if (mem(&ma, &e->a, pa) || mem(&mb, &e->b, pb) || mem(&mc, &e->c, c) || mem(&msc, &e->scratch, scratch))
+        goto out;
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc},
+                               {DNNL_ARG_SCRATCHPAD, msc}};
+    if (dnnl_primitive_execute(e->mm, s, 4, args) != dnnl_success) goto out;
+    if (dnnl_stream_wait(s) != dnnl_success) goto out;
+    rc = 0;
+out:
+    dnnl_memory_destroy(ma);
+    dnnl_memory_destroy(mb);
+    dnnl_memory_destroy(mc);
+    dnnl_memory_destroy(msc);
+    dnnl_stream_destroy(s);
+    return rc;
+}
+
 void oma_dnnl_release(void)
 {
     pthread_mutex_lock(&mu);
     for (int i = 0; i < CACHE_SLOTS; i++)
         if (cache[i].used) entry_free(&cache[i]);
     cache_next = 0;
+    for (int i = 0; i < MM_SLOTS; i++)
+        if (mm_cache[i].used) dnnl_primitive_destroy(mm_cache[i].mm);
+    memset(mm_cache, 0, sizeof mm_cache);
+    mm_next = 0;
     pthread_mutex_unlock(&mu);
 }
 
@@ -238,14 +399,21 @@ void oma_dnnl_release(void)
 
 int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                     const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
-                    int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd)
+                    int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd, int bf16)
 {
-    (void)winograd, (void)x, (void)n, (void)c, (void)h, (void)w, (void)weight, (void)bias, (void)oc, (void)kh;
+    (void)bf16, (void)winograd, (void)x, (void)n, (void)c, (void)h, (void)w, (void)weight, (void)bias, (void)oc, (void)kh;
     (void)kw, (void)stride, (void)pad, (void)y, (void)oh, (void)ow;
     return -2;
 }
 
 int oma_dnnl_available(void) { return 0; }
+
+int oma_dnnl_matmul_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                         int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc;
+    return -2;
+}
 
 void oma_dnnl_release(void) {}
 

@@ -7,17 +7,24 @@
 
 /* Per-thread scratch buffer number `slot` (0..OMA_CPU_SCRATCH_SLOTS-1) of at least `bytes`,
  * 64-byte aligned, kept between calls (freed by oma_cpu_scratch_release or at thread exit).
- * Slot 0 is im2col's; 1..5 are the oneDNN convolution's. NULL when memory cannot be had. */
-#define OMA_CPU_SCRATCH_SLOTS 6
+ * Slot 0 is im2col's; 1..5 are the oneDNN convolution's (4 also the bf16 matmul's); 6..7 the
+ * bf16 matmul's packed operands. NULL when memory cannot be had. */
+#define OMA_CPU_SCRATCH_SLOTS 8
 void *oma_cpu_scratch(int slot, size_t bytes);
 
 /* Convolution on oneDNN (cpu_dnnl.c), same contract as oma_backend.conv2d; winograd != 0 asks
  * for Winograd (direct when oneDNN has none for the shape). Returns 0, -1 when scratch memory
  * cannot be had, -2 when oneDNN is not built in or cannot do this shape (the caller then uses
- * im2col + GEMM). */
+ * im2col + GEMM). bf16 != 0: bf16 input and weights, f32 accumulation and output (-2 where
+ * oneDNN has no fast bf16 kernel for it).  */
 int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                     const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
-                    int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd);
+                    int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd, int bf16);
+/* C[M,N] = op(A) op(B) (row-major, alpha 1, beta 0) with A and B rounded to bf16 and f32
+ * accumulation, on oneDNN's matmul. Returns 0, -1 when scratch memory cannot be had, -2 when
+ * oneDNN is not built in or has no fast bf16 kernel (the caller then uses f32 GEMM). */
+int oma_dnnl_matmul_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                         int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
 /* 1 when oneDNN is built in and its CPU engine works. */
 int oma_dnnl_available(void);
 /* Drops the cached oneDNN primitives. */

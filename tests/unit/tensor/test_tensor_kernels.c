@@ -69,6 +69,8 @@ static double *dalloc(int64_t n)
     return d;
 }
 
+static double conv_tol = 2e-5;   /* loosened for the bf16 mode */
+
 static void gemm_case(int64_t M, int64_t N, int64_t K)
 {
     const oma_backend *b = oma_backend_cpu();
@@ -152,7 +154,7 @@ static void conv_case(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, in
     char what[96];
     snprintf(what, sizeof what, "conv2d n%lld c%lld %lldx%lld oc%lld k%lld s%d p%d", (long long)n,
              (long long)c, (long long)h, (long long)w, (long long)oc, (long long)k, stride, pad);
-    CHECK(close_to(what, y.data, want, n * oc * oh * ow, 2e-5));
+    CHECK(close_to(what, y.data, want, n * oc * oh * ow, conv_tol));
     free(want);
     oma_tensor_free(&x), oma_tensor_free(&wt), oma_tensor_free(&b), oma_tensor_free(&y);
 }
@@ -173,6 +175,63 @@ static void test_conv(void)
     oma_tensor x = zeros(4, 1, 3, 4, 4), w = zeros(4, 2, 4, 3, 3), y = zeros(4, 1, 2, 4, 4);
     CHECK(oma_op_conv2d(&x, &w, NULL, 1, 1, &y) == -1);   /* channel mismatch */
     oma_tensor_free(&x), oma_tensor_free(&w), oma_tensor_free(&y);
+}
+
+/* The opt-in bf16 mode (oma_precision_set): products and 3x3 convolutions with bf16 inputs
+ * and f32 accumulation. bf16 keeps 8 significant bits (relative rounding 2^-9 per operand), so
+ * the bound is 1e-2 * (1 + max |reference|) against the double reference (measured on
+ * AVX512_BF16: max abs err 0.03-0.04 on sums up to ~16, bound ~0.17); this catches a wrong layout or operand, not rounding. Shapes
+ * are large enough (M*N*K >= 4e6) for the bf16 matmul path. Skipped without oneDNN. */
+static void bf16_gemm_case(int64_t M, int64_t N, int64_t K)
+{
+    const oma_backend *b = oma_backend_cpu();
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            oma_tensor A = rnd(2, M, K, 0, 0, 1), B = rnd(2, K, N, 0, 0, 1), C = zeros(2, M, N, 0, 0);
+            oma_tensor At = zeros(2, K, M, 0, 0), Bt = zeros(2, N, K, 0, 0);
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t k = 0; k < K; k++) At.data[k * M + i] = A.data[i * K + k];
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t j = 0; j < N; j++) Bt.data[j * K + k] = B.data[k * N + j];
+            double *want = dalloc(M * N);
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    double s = 0;
+                    for (int64_t k = 0; k < K; k++) s += (double)A.data[i * K + k] * B.data[k * N + j];
+                    want[i * N + j] = s;
+                }
+            b->gemm(ta, tb, M, N, K, 1.0f, ta ? At.data : A.data, ta ? M : K, tb ? Bt.data : B.data,
+                    tb ? K : N, 0.0f, C.data, N);
+            double maxerr = 0;
+            for (int64_t i = 0; i < M * N; i++) maxerr = fmax(maxerr, fabs(C.data[i] - want[i]));
+            char what[64];
+            snprintf(what, sizeof what, "bf16 gemm %lldx%lldx%lld ta%d tb%d", (long long)M, (long long)N,
+                     (long long)K, ta, tb);
+            printf("  %s: max abs err %.3g\n", what, maxerr);
+            CHECK(close_to(what, C.data, want, M * N, 1e-2));
+            free(want);
+            oma_tensor_free(&A), oma_tensor_free(&B), oma_tensor_free(&C);
+            oma_tensor_free(&At), oma_tensor_free(&Bt);
+        }
+}
+
+static void test_bf16(void)
+{
+    if (oma_precision_set("bf16") != 0) {
+        printf("  bf16 mode: not in this build (no oneDNN), skipped\n");
+        return;
+    }
+    CHECK(strcmp(oma_precision_name(), "bf16") == 0);
+    bf16_gemm_case(160, 200, 130);
+    bf16_gemm_case(300, 120, 112);
+    conv_tol = 1e-2;
+    conv_case(2, 5, 9, 7, 6, 3, 1, 1, 1);
+    conv_case(1, 4, 9, 8, 3, 3, 2, 1, 1);
+    conv_case(2, 32, 16, 16, 48, 3, 1, 1, 1);
+    conv_tol = 2e-5;
+    CHECK(oma_precision_set("fp32") == 0);
+    CHECK(strcmp(oma_precision_name(), "fp32") == 0);
+    CHECK(oma_precision_set("fp8") == -1);
 }
 
 static void test_norms(void)
@@ -352,6 +411,7 @@ int main(void)
     test_linear();
     test_conv();
     test_norms();
+    test_bf16();
     /* every attention kernel this CPU can run: the best one, then the AVX2 and portable ones */
     test_attention();
     setenv("OMA_ATTN_KERNEL", "avx2", 1);

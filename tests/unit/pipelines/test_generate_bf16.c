@@ -1,0 +1,233 @@
+/* test_generate_bf16.c — the opt-in bf16 compute mode (oma_precision_set("bf16"): 3x3
+ * convolutions and large matrix products with bf16 inputs/weights and f32 accumulation) on the
+ * same complete runs as test_generate.c (tiny SD fixtures, diffusers 0.21.4 reference, 4 steps,
+ * CFG 7.5, DDIM / Euler a / DPM++ 2M Karras txt2img and DDIM img2img at strength 0.55).
+ * bf16 keeps 8 significant bits, so this is not a conformance test: it guards against the mode
+ * silently breaking (wrong layout, wrong operand, garbage) with a loose bound on the 8-bit
+ * images against the reference: mean abs difference <= 2 and max <= 16 of 255 (measured on
+ * AVX512_BF16: mean 0.52-0.61, max 4-6; fp32 gives mean 0.000, max 1), and final latents
+ * within 0.03 * (1 + max |ref|) (measured 0.008 relative at most). Each case also runs in fp32 first and
+ * prints how far bf16 lands from our own fp32 image. Skipped (passes) where the build has no
+ * oneDNN. The default (fp32) mode's tolerances stay test_generate.c's. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/image.h"
+#include "formats/safetensors.h"
+#include "pipelines/generate.h"
+#include "tensor/backend.h"
+#include "tensor/threadpool.h"
+
+/* loose bounds for bf16 vs the fp32 reference, 8-bit images (measured: see the header) */
+#define BF16_MEAN 2.0
+#define BF16_MAX 16.0
+#define BF16_LAT 0.03   /* final latents: max abs err <= BF16_LAT * (1 + max |ref|) */
+
+static int failures;
+#define CHECK(c)                                                                   \
+    do {                                                                           \
+        if (!(c)) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+            failures++;                                                            \
+        }                                                                          \
+    } while (0)
+
+static char root[1024];
+static oma_safetensors *f_unet, *f_vae;
+
+static oma_safetensors *open_st(const char *rel)
+{
+    char p[2048], err[256];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    oma_safetensors *st = NULL;
+    if (oma_st_open(p, &st, err, sizeof err) != 0) {
+        fprintf(stderr, "open %s: %s\n", p, err);
+        exit(1);
+    }
+    return st;
+}
+
+static const oma_st_tensor *lookup(const char *name)
+{
+    if (!strncmp(name, "unet.", 5)) return oma_st_find(f_unet, name + 5);
+    if (!strncmp(name, "vae.", 4)) return oma_st_find(f_vae, name + 4);
+    return NULL;
+}
+
+static int fx_has(void *ctx, const char *name)
+{
+    (void)ctx;
+    return lookup(name) != NULL;
+}
+
+static int fx_read(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst, char *err,
+                   size_t errlen)
+{
+    (void)ctx;
+    const oma_st_tensor *t = lookup(name);
+    if (!t) {
+        snprintf(err, errlen, "tensor '%s': missing", name);
+        return -1;
+    }
+    if (oma_st_check_shape(t, ndim, shape, err, errlen) != 0) return -1;
+    return oma_st_read_f32(t, dst, (size_t)oma_shape_numel(ndim, shape), err, errlen);
+}
+
+static void tiny_config(oma_sd_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    oma_unet_config *c = &cfg->unet;
+    c->in_channels = c->out_channels = 4;
+    c->n_blocks = 4;
+    for (int i = 0; i < 4; i++) {
+        c->block_out_channels[i] = 32;
+        c->attention_head_dim[i] = 8;
+        strcpy(c->down_block_types[i], i < 3 ? "CrossAttnDownBlock2D" : "DownBlock2D");
+        strcpy(c->up_block_types[i], i == 0 ? "UpBlock2D" : "CrossAttnUpBlock2D");
+    }
+    c->layers_per_block = 2;
+    c->cross_attention_dim = 48;
+    c->norm_num_groups = 8;
+    c->norm_eps = 1e-5f;
+    c->transformer_layers_per_block = 1;
+    c->flip_sin_to_cos = 1;
+    c->downsample_padding = 1;
+    oma_vae_config *v = &cfg->vae;
+    v->in_channels = v->out_channels = 3;
+    v->latent_channels = 4;
+    v->n_blocks = 4;
+    for (int i = 0; i < 4; i++) v->block_out_channels[i] = 32;
+    v->layers_per_block = 2;
+    v->norm_num_groups = 8;
+    v->scaling_factor = 0.18215f;
+    oma_scheduler_config *s = &cfg->scheduler;
+    s->num_train_timesteps = 1000;
+    s->beta_start = 0.00085f;
+    s->beta_end = 0.012f;
+    strcpy(s->beta_schedule, "scaled_linear");
+    strcpy(s->prediction_type, "epsilon");
+    s->steps_offset = 1;
+    strcpy(s->timestep_spacing, "leading");
+}
+
+static int read_ref(oma_safetensors *st, const char *name, float *dst, size_t n)
+{
+    const oma_st_tensor *t = oma_st_find(st, name);
+    char err[256];
+    if (!t || (size_t)t->numel != n) {
+        fprintf(stderr, "reference %s missing or wrong size\n", name);
+        return -1;
+    }
+    return oma_st_read_f32(t, dst, n, err, sizeof err);
+}
+
+static void run_case(const oma_sd_model *m, const char *file, oma_sampler_kind kind, int seed,
+                     const oma_image *init, float strength)
+{
+    char rel[256], err[512];
+    snprintf(rel, sizeof rel, "ref/%s", file);
+    oma_safetensors *r = open_st(rel);
+    float emb[2 * 77 * 48], lat[256], want_lat[256];
+    float *img_ref = malloc(sizeof(float) * 64 * 64 * 3);
+    CHECK(img_ref != NULL);
+    if (!img_ref) return;
+    CHECK(read_ref(r, "prompt_embeds", emb, sizeof emb / sizeof emb[0]) == 0);
+    CHECK(read_ref(r, "final_latents", want_lat, 256) == 0);
+    CHECK(read_ref(r, "image_u8", img_ref, 64 * 64 * 3) == 0);
+    oma_tensor neg, pos;
+    oma_tensor_view(&neg, emb, 3, (int64_t[]){1, 77, 48});
+    oma_tensor_view(&pos, emb + 77 * 48, 3, (int64_t[]){1, 77, 48});
+    oma_generate_params p;
+    oma_generate_defaults(&p);
+    p.prompt = "(embeddings given)";
+    p.steps = 4;
+    p.cfg = 7.5f;
+    p.sampler = kind;
+    p.seed = (uint64_t)seed;
+    p.width = p.height = 64;
+    p.init = init;
+    p.strength = strength;
+    oma_image out = {0}, out32 = {0};
+    CHECK(oma_precision_set("fp32") == 0);
+    int rc = oma_generate_embeds(m, &p, &neg, &pos, &out32, lat, err, sizeof err);
+    CHECK(rc == 0);
+    CHECK(oma_precision_set("bf16") == 0);
+    if (rc == 0) rc = oma_generate_embeds(m, &p, &neg, &pos, &out, lat, err, sizeof err);
+    CHECK(rc == 0);
+    oma_precision_set("fp32");
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s\n", file, err);
+        oma_image_free(&out32);
+        free(img_ref);
+        oma_st_close(r);
+        return;
+    }
+    double maxref = 0, maxerr = 0;
+    for (int i = 0; i < 256; i++) {
+        maxref = fmax(maxref, fabs(want_lat[i]));
+        maxerr = fmax(maxerr, fabs((double)lat[i] - want_lat[i]));
+    }
+    double sum = 0, mx = 0, sum32 = 0, mx32 = 0;
+    for (int i = 0; i < 64 * 64 * 3; i++) {
+        double d = fabs((double)out.px[i] - img_ref[i]), d32 = fabs((double)out.px[i] - out32.px[i]);
+        sum += d;
+        mx = fmax(mx, d);
+        sum32 += d32;
+        mx32 = fmax(mx32, d32);
+    }
+    double mean = sum / (64 * 64 * 3), mean32 = sum32 / (64 * 64 * 3);
+    int ok = maxerr <= BF16_LAT * (1 + maxref) && mean <= BF16_MEAN && mx <= BF16_MAX;
+    printf("  %-32s bf16: latents max err %.3g (max |ref| %.3g); image vs reference mean %.3f max %.0f, "
+           "vs our fp32 mean %.3f max %.0f of 255 %s\n", file, maxerr, maxref, mean, mx, mean32, mx32,
+           ok ? "ok" : "FAIL");
+    CHECK(ok);
+    oma_image_free(&out32);
+    oma_image_free(&out);
+    free(img_ref);
+    oma_st_close(r);
+}
+
+
+int main(void)
+{
+    const char *src = getenv("OMA_SOURCE_DIR");
+    snprintf(root, sizeof root, "%s/tests/fixtures/sd", src ? src : ".");
+    f_unet = open_st("tiny-sd/unet/diffusion_pytorch_model.safetensors");
+    f_vae = open_st("tiny-sd/vae/diffusion_pytorch_model.safetensors");
+    oma_sd_model m;
+    memset(&m, 0, sizeof m);
+    tiny_config(&m.cfg);
+    oma_weights w = {.ctx = NULL, .read = fx_read, .has = fx_has};
+    char err[512], path[2048];
+    CHECK(oma_unet_load(&m.unet, &w, "unet", &m.cfg.unet, err, sizeof err) == 0);
+    CHECK(oma_vae_load(&m.vae, &w, "vae", &m.cfg.vae, 1, err, sizeof err) == 0);
+    m.has_encoder = 1;
+    /* seeds as tools/make_sd_fixtures.py sets them (1000 + len(sampler key); img2img 77), also in
+     * ref/index.json (which jansson cannot read: it holds a -Infinity) */
+    int have_bf16 = oma_precision_set("bf16") == 0;
+    if (!have_bf16) printf("test_generate_bf16: skipped (no bf16 mode in this build: oneDNN missing)\n");
+    oma_precision_set("fp32");
+    if (have_bf16 && m.unet.loaded && m.vae.loaded) {
+        run_case(&m, "txt2img_ddim.safetensors", OMA_SAMPLER_DDIM, 1004, NULL, 0);
+        run_case(&m, "txt2img_euler_a.safetensors", OMA_SAMPLER_EULER_A, 1007, NULL, 0);
+        run_case(&m, "txt2img_dpmpp_2m_karras.safetensors", OMA_SAMPLER_DPMPP_2M_KARRAS, 1015, NULL, 0);
+        oma_image init = {0};
+        snprintf(path, sizeof path, "%s/ref/init.png", root);
+        CHECK(oma_image_load(path, 3, NULL, &init, err, sizeof err) == 0);
+        run_case(&m, "img2img_ddim.safetensors", OMA_SAMPLER_DDIM, 77, &init, 0.55f);
+        oma_image_free(&init);
+    }
+    oma_unet_free(&m.unet);
+    oma_vae_free(&m.vae);
+    oma_st_close(f_unet);
+    oma_st_close(f_vae);
+    oma_threads_shutdown();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("test_generate_bf16: ok\n");
+    return 0;
+}
