@@ -298,12 +298,10 @@ int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
         while (q < k && out_idx[q] != out_idx[k]) q++;
         oma_gt *v = q < k ? &results[q] : &val[out_idx[k]];
         if (q < k || v->borrowed) {
-            if (oma_gt_alloc(&results[k], v->dtype, v->rank, v->d)) {
+            if (oma_gt_copy(v, &results[k])) {
                 oma_fail(err, errlen, "graph: out of memory");
                 goto end;
             }
-            if (v->dtype == OMA_TFJS_F32) memcpy(results[k].f, v->f, v->n * sizeof(float));
-            else memcpy(results[k].i, v->i, v->n * sizeof(int32_t));
         } else {
             results[k] = *v;
             memset(v, 0, sizeof *v);

@@ -543,6 +543,11 @@ static int copy_tensor(const oma_gt *x, oma_gt *out, int rank, const int64_t *d)
     return 0;
 }
 
+int oma_gt_copy(const oma_gt *x, oma_gt *out)
+{
+    return copy_tensor(x, out, x->rank, x->d);
+}
+
 static int op_reshape(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                       char *err, size_t errlen)
 {

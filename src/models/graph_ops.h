@@ -32,6 +32,8 @@ typedef struct oma_gt {
 /* Allocates data for the given shape (zeroed). 0 on success, -1 if too large / out of memory. */
 int oma_gt_alloc(oma_gt *t, oma_tfjs_dtype dt, int rank, const int64_t *dims);
 void oma_gt_free(oma_gt *t);
+/* A fresh copy of x into out (its own data, never borrowed). 0, or -1 when out of memory. */
+int oma_gt_copy(const oma_gt *x, oma_gt *out);
 /* A borrowed float view (no copy). */
 oma_gt oma_gt_view_f32(float *data, int rank, const int64_t *dims);
 
