@@ -33,9 +33,13 @@ static void help(FILE *f)
             "          its canvas size (or --width/--height when the file has no canvas size).\n");
 }
 
+/* Writes j (taken) to path; -1 with errno set when it fails (ENOMEM when j could not be built). */
 static int write_json(const char *path, json_t *j)
 {
-    if (!j) return -1;
+    if (!j) {
+        errno = ENOMEM;
+        return -1;
+    }
     int rc = json_dump_file(j, path, JSON_COMPACT | JSON_REAL_PRECISION(9));
     json_decref(j);
     return rc;
@@ -125,16 +129,6 @@ end:
     return rc;
 }
 
-static int parse_side(const char *s, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < 1 || v > 8192) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static int render_cmd(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
@@ -148,7 +142,7 @@ static int render_cmd(int argc, char **argv)
             }
             const char *v = argv[++i];
             if (argv[i - 1][1] == 'o' || !strcmp(argv[i - 1], "--output")) out = v;
-            else if (parse_side(v, !strcmp(argv[i - 1], "--width") ? &w : &h)) {
+            else if (oma_cli_int(v, 1, 8192, !strcmp(argv[i - 1], "--width") ? &w : &h)) {
                 oma_cli_error("pose render", "%s: expected 1..8192, got '%s'", argv[i - 1], v);
                 return OMA_EXIT_USAGE;
             }
@@ -173,6 +167,7 @@ static int render_cmd(int argc, char **argv)
     size_t cap = 16u << 20;
     char *buf = malloc(cap + 1);
     size_t n = buf ? fread(buf, 1, cap + 1, f) : 0;
+    int read_failed = ferror(f);
     fclose(f);
     if (!buf) {
         oma_cli_error("pose render", "out of memory");
@@ -182,6 +177,10 @@ static int render_cmd(int argc, char **argv)
     oma_pose pose;
     oma_image img = {0};
     int rc = OMA_EXIT_FAIL;
+    if (read_failed) {
+        oma_cli_error(in, "read error");
+        goto end;
+    }
     if (n > cap) {
         oma_cli_error(in, "larger than 16 MiB");
         goto end;
