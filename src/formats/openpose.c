@@ -2,12 +2,13 @@
  * OpenPose 18-point mapping. See openpose.h for the layouts. Every number read is checked to be
  * finite and within a generous range around the canvas; counts are fixed by the format. */
 #include "formats/openpose.h"
-#include "formats/fail.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "formats/fail.h"
 
 const int oma_op_limbs[OMA_OP_LIMBS][2] = {
     {1, 2}, {1, 5}, {2, 3}, {3, 4}, {5, 6}, {6, 7}, {1, 8}, {8, 9}, {9, 10},

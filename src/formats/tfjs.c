@@ -3,7 +3,6 @@
  * a weight's stored size is its element count times the stored dtype's width (float32/int32:
  * 4, float16: 2, uint16: 2, uint8: 1). Quantised values decode as q * scale + min. */
 #include "formats/tfjs.h"
-#include "formats/fail.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -11,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "formats/fail.h"
 
 #define MAX_JSON_BYTES (64u << 20)
 #define MAX_WEIGHT_BYTES ((size_t)1 << 30)

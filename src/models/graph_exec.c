@@ -3,11 +3,12 @@
  * ops), as is any op graph_ops.c does not implement, so a model we cannot run fails when it is
  * loaded, not half-way through a job. */
 #include "models/graph_exec.h"
-#include "formats/fail.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "formats/fail.h"
 
 struct oma_graph {
     oma_tfjs_model m;

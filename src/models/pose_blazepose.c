@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/fail.h"
+
 void oma_ssd_anchors(int size, float (*anchors)[2], int max)
 {
     static const int strides[5] = {8, 16, 32, 32, 32};
@@ -174,15 +176,11 @@ int oma_blazepose_open(const char *dir, const char *variant, oma_blazepose **out
                        size_t errlen)
 {
     *out = NULL;
-    if (strcmp(variant, "lite") && strcmp(variant, "full") && strcmp(variant, "heavy")) {
-        snprintf(err, errlen, "blazepose: unknown variant %s", variant);
-        return -1;
-    }
+    if (strcmp(variant, "lite") && strcmp(variant, "full") && strcmp(variant, "heavy"))
+        return oma_fail(err, errlen, "blazepose: unknown variant %s", variant);
     oma_blazepose *bp = calloc(1, sizeof *bp);
-    if (!bp) {
-        snprintf(err, errlen, "blazepose: out of memory");
-        return -1;
-    }
+    if (!bp)
+        return oma_fail(err, errlen, "blazepose: out of memory");
     char path[4096];
     snprintf(path, sizeof path, "%s/blazepose-detector.json", dir);
     if (oma_graph_load(path, &bp->detector, err, errlen)) goto fail;
@@ -208,10 +206,8 @@ int oma_blazepose_detect(oma_blazepose *bp, const oma_image *rgb, float min_scor
                          oma_bp_detection *dets, int max, int *n, char *err, size_t errlen)
 {
     *n = 0;
-    if (!rgb || !rgb->px || rgb->w < 1 || rgb->h < 1 || (rgb->c != 3 && rgb->c != 4 && rgb->c != 1)) {
-        snprintf(err, errlen, "blazepose: bad image");
-        return -1;
-    }
+    if (!rgb || !rgb->px || rgb->w < 1 || rgb->h < 1 || (rgb->c != 3 && rgb->c != 4 && rgb->c != 1))
+        return oma_fail(err, errlen, "blazepose: bad image");
     /* Letterbox: the long side fills 224, the image is centred, black around it. A square
      * "roi" covering the padded frame lets the rotated-crop sampler do the resize. */
     float side = (float)(rgb->w > rgb->h ? rgb->w : rgb->h);
@@ -224,22 +220,16 @@ int oma_blazepose_detect_region(oma_blazepose *bp, const oma_image *rgb, const o
                                 size_t errlen)
 {
     *n = 0;
-    if (!rgb || !rgb->px || rgb->w < 1 || rgb->h < 1 || (rgb->c != 3 && rgb->c != 4 && rgb->c != 1)) {
-        snprintf(err, errlen, "blazepose: bad image");
-        return -1;
-    }
-    if (!(region->size >= 1) || !isfinite(region->size) || !isfinite(region->cx) || !isfinite(region->cy)) {
-        snprintf(err, errlen, "blazepose: degenerate detection region");
-        return -1;
-    }
+    if (!rgb || !rgb->px || rgb->w < 1 || rgb->h < 1 || (rgb->c != 3 && rgb->c != 4 && rgb->c != 1))
+        return oma_fail(err, errlen, "blazepose: bad image");
+    if (!(region->size >= 1) || !isfinite(region->size) || !isfinite(region->cx) || !isfinite(region->cy))
+        return oma_fail(err, errlen, "blazepose: degenerate detection region");
     const int S = OMA_BP_DET_SIZE;
     oma_bp_roi frame = *region;
     frame.angle = 0;
     float *x = malloc(sizeof(float) * S * S * 3);
-    if (!x) {
-        snprintf(err, errlen, "blazepose: out of memory");
-        return -1;
-    }
+    if (!x)
+        return oma_fail(err, errlen, "blazepose: out of memory");
     oma_blazepose_crop(rgb, &frame, S, 1.0f / 127.5f, -1.0f, x);
     /* outside the image the sampler gives 0 -> -1 after the offset; MediaPipe pads with black
      * (-1 in this range) too. */
@@ -251,8 +241,7 @@ int oma_blazepose_detect_region(oma_blazepose *bp, const oma_image *rgb, const o
     if (rc) return -1;
     if (out.n != (size_t)OMA_BP_ANCHORS * 13) {
         oma_gt_free(&out);
-        snprintf(err, errlen, "blazepose: detector output has %zu values", out.n);
-        return -1;
+        return oma_fail(err, errlen, "blazepose: detector output has %zu values", out.n);
     }
     int k = oma_blazepose_decode((const float(*)[2])bp->anchors, out.f, min_score, dets, max);
     oma_gt_free(&out);
@@ -280,15 +269,11 @@ int oma_blazepose_landmarks(oma_blazepose *bp, const oma_image *rgb, const oma_b
                             size_t errlen)
 {
     const int S = OMA_BP_LM_SIZE;
-    if (!(roi->size > 1) || !isfinite(roi->cx) || !isfinite(roi->cy) || !isfinite(roi->angle)) {
-        snprintf(err, errlen, "blazepose: degenerate region");
-        return -1;
-    }
+    if (!(roi->size > 1) || !isfinite(roi->cx) || !isfinite(roi->cy) || !isfinite(roi->angle))
+        return oma_fail(err, errlen, "blazepose: degenerate region");
     float *x = malloc(sizeof(float) * S * S * 3);
-    if (!x) {
-        snprintf(err, errlen, "blazepose: out of memory");
-        return -1;
-    }
+    if (!x)
+        return oma_fail(err, errlen, "blazepose: out of memory");
     oma_blazepose_crop(rgb, roi, S, 1.0f / 255.0f, 0.0f, x);
     int64_t d[4] = {1, S, S, 3};
     oma_gt in = oma_gt_view_f32(x, 4, d), out[2];
@@ -297,7 +282,7 @@ int oma_blazepose_landmarks(oma_blazepose *bp, const oma_image *rgb, const oma_b
     free(x);
     if (rc) return -1;
     if (out[0].n != OMA_BP_LANDMARKS * 5 || out[1].n != 1) {
-        snprintf(err, errlen, "blazepose: landmark outputs have %zu/%zu values", out[0].n, out[1].n);
+        oma_fail(err, errlen, "blazepose: landmark outputs have %zu/%zu values", out[0].n, out[1].n);
         oma_gt_free(&out[0]);
         oma_gt_free(&out[1]);
         return -1;

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "formats/fail.h"
+
 const int oma_face68_from_mesh[68] = {
     127, 234, 132, 58, 172, 150, 149, 148, 152, 377, 378, 379, 397, 288, 361, 454, 356,   /* jaw */
     70, 63, 105, 66, 107,          /* right brow */
@@ -28,10 +30,8 @@ int oma_pose_parts_open(const char *dir, int hands, int face, oma_pose_parts **o
 {
     *out = NULL;
     oma_pose_parts *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "pose parts: out of memory");
-        return -1;
-    }
+    if (!p)
+        return oma_fail(err, errlen, "pose parts: out of memory");
     char path[4096];
     if (hands) {
         snprintf(path, sizeof path, "%s/handlandmark-full.json", dir);
@@ -66,19 +66,13 @@ static int run_crop(oma_graph *g, const oma_image *rgb, const oma_bp_roi *roi, i
                     const char *pts_name, const char *score_name, int n, int stride,
                     float (*xy)[2], float *score, char *err, size_t errlen)
 {
-    if (!g) {
-        snprintf(err, errlen, "pose parts: model not loaded");
-        return -1;
-    }
-    if (!(roi->size > 1) || !isfinite(roi->cx) || !isfinite(roi->cy) || !isfinite(roi->angle)) {
-        snprintf(err, errlen, "pose parts: degenerate region");
-        return -1;
-    }
+    if (!g)
+        return oma_fail(err, errlen, "pose parts: model not loaded");
+    if (!(roi->size > 1) || !isfinite(roi->cx) || !isfinite(roi->cy) || !isfinite(roi->angle))
+        return oma_fail(err, errlen, "pose parts: degenerate region");
     float *x = malloc(sizeof(float) * (size_t)size * (size_t)size * 3);
-    if (!x) {
-        snprintf(err, errlen, "pose parts: out of memory");
-        return -1;
-    }
+    if (!x)
+        return oma_fail(err, errlen, "pose parts: out of memory");
     oma_blazepose_crop(rgb, roi, size, 1.0f / 255.0f, 0.0f, x);
     int64_t d[4] = {1, size, size, 3};
     oma_gt in = oma_gt_view_f32(x, 4, d), out[2];
@@ -87,7 +81,7 @@ static int run_crop(oma_graph *g, const oma_image *rgb, const oma_bp_roi *roi, i
     free(x);
     if (rc) return -1;
     if (out[0].n != (size_t)n * (size_t)stride || out[1].n != 1) {
-        snprintf(err, errlen, "pose parts: outputs have %zu/%zu values", out[0].n, out[1].n);
+        oma_fail(err, errlen, "pose parts: outputs have %zu/%zu values", out[0].n, out[1].n);
         oma_gt_free(&out[0]);
         oma_gt_free(&out[1]);
         return -1;
@@ -212,18 +206,14 @@ int oma_pose_palms(oma_pose_parts *p, const oma_image *rgb, const oma_bp_roi *re
 {
     *n = 0;
     if (!p->palm || max <= 0) return 0;
-    if (!(region->size > 1) || !isfinite(region->size) || !isfinite(region->cx) || !isfinite(region->cy)) {
-        snprintf(err, errlen, "pose parts: degenerate palm region");
-        return -1;
-    }
+    if (!(region->size > 1) || !isfinite(region->size) || !isfinite(region->cx) || !isfinite(region->cy))
+        return oma_fail(err, errlen, "pose parts: degenerate palm region");
     const int S = OMA_PALM_SIZE;
     oma_bp_roi r = *region;
     r.angle = 0;
     float *x = malloc(sizeof(float) * (size_t)S * (size_t)S * 3);
-    if (!x) {
-        snprintf(err, errlen, "pose parts: out of memory");
-        return -1;
-    }
+    if (!x)
+        return oma_fail(err, errlen, "pose parts: out of memory");
     oma_blazepose_crop(rgb, &r, S, 1.0f / 127.5f, -1.0f, x);
     int64_t d[4] = {1, S, S, 3};
     oma_gt in = oma_gt_view_f32(x, 4, d), o;
@@ -232,7 +222,7 @@ int oma_pose_palms(oma_pose_parts *p, const oma_image *rgb, const oma_bp_roi *re
     free(x);
     if (rc) return -1;
     if (o.n != (size_t)OMA_PALM_ANCHORS * (5 + 2 * OMA_PALM_KP)) {
-        snprintf(err, errlen, "pose parts: palm detector output has %zu values", o.n);
+        oma_fail(err, errlen, "pose parts: palm detector output has %zu values", o.n);
         oma_gt_free(&o);
         return -1;
     }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "formats/fail.h"
 #include "models/pose_blazepose.h"
 #include "models/pose_parts.h"
 
@@ -83,16 +84,13 @@ int oma_pose_estimator_open(const char *dir, oma_pose_estimator **out, char *err
     char d[4096];
     if (!dir) {
         if (oma_pose_models_dir(d, sizeof d)) {
-            snprintf(err, errlen, "pose models not found (looked in %s; set OMA_POSE_MODELS)", d);
-            return -1;
+            return oma_fail(err, errlen, "pose models not found (looked in %s; set OMA_POSE_MODELS)", d);
         }
         dir = d;
     }
     oma_pose_estimator *e = calloc(1, sizeof *e);
-    if (!e) {
-        snprintf(err, errlen, "pose: out of memory");
-        return -1;
-    }
+    if (!e)
+        return oma_fail(err, errlen, "pose: out of memory");
     if (oma_blazepose_open(dir, "full", &e->bp, err, errlen) ||
         oma_pose_parts_open(dir, 1, 1, &e->parts, err, errlen)) {
         oma_pose_estimator_close(e);
@@ -265,10 +263,8 @@ static int estimate_face(oma_pose_estimator *e, const oma_image *img, const oma_
     roi.size = 1.6f * fmaxf(fmaxf(ear, 2.2f * eye), 3.0f * em);
     if (!(roi.size >= 8)) return 0;
     float(*pts)[2] = malloc(sizeof(float[2]) * OMA_FACE_MESH_POINTS);
-    if (!pts) {
-        snprintf(err, errlen, "pose: out of memory");
-        return -1;
-    }
+    if (!pts)
+        return oma_fail(err, errlen, "pose: out of memory");
     float score = 0;
     for (int pass = 0; pass < 2; pass++) {
         if (oma_pose_face(e->parts, img, &roi, pts, &score, err, errlen)) {
@@ -359,19 +355,13 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, in
                       oma_pose_result *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (!img || !img->px || (img->c != 1 && img->c != 3 && img->c != 4)) {
-        snprintf(err, errlen, "pose: bad image");
-        return -1;
-    }
-    if (img->w < OMA_POSE_MIN_SIDE || img->h < OMA_POSE_MIN_SIDE) {
-        snprintf(err, errlen, "pose: image too small (%dx%d, need at least %dx%d)", img->w, img->h,
-                 OMA_POSE_MIN_SIDE, OMA_POSE_MIN_SIDE);
-        return -1;
-    }
-    if (img->w > OMA_POSE_MAX_CANVAS || img->h > OMA_POSE_MAX_CANVAS) {
-        snprintf(err, errlen, "pose: image too large (%dx%d)", img->w, img->h);
-        return -1;
-    }
+    if (!img || !img->px || (img->c != 1 && img->c != 3 && img->c != 4))
+        return oma_fail(err, errlen, "pose: bad image");
+    if (img->w < OMA_POSE_MIN_SIDE || img->h < OMA_POSE_MIN_SIDE)
+        return oma_fail(err, errlen, "pose: image too small (%dx%d, need at least %dx%d)", img->w, img->h,
+                        OMA_POSE_MIN_SIDE, OMA_POSE_MIN_SIDE);
+    if (img->w > OMA_POSE_MAX_CANVAS || img->h > OMA_POSE_MAX_CANVAS)
+        return oma_fail(err, errlen, "pose: image too large (%dx%d)", img->w, img->h);
     oma_bp_detection dets[OMA_POSE_MAX_CANDIDATES];
     int nd;
     if (detect_people(e, img, dets, OMA_POSE_MAX_CANDIDATES, &nd, err, errlen)) return -1;
@@ -380,8 +370,7 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, in
     if (!wb || !hips) {
         free(wb);
         free(hips);
-        snprintf(err, errlen, "pose: out of memory");
-        return -1;
+        return oma_fail(err, errlen, "pose: out of memory");
     }
     int np = 0;
     for (int i = 0; i < nd; i++) {
@@ -433,8 +422,7 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, in
     hips = NULL;
     if (oma_pose_init(&out->pose, img->w, img->h, np)) {
         free(wb);
-        snprintf(err, errlen, "pose: out of memory");
-        return -1;
+        return oma_fail(err, errlen, "pose: out of memory");
     }
     for (int i = 0; i < np; i++) {
         oma_kp tmp[OMA_WB_POINTS];

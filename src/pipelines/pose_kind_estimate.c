@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/fail.h"
 #include "pipelines/job_kind.h"
 #include "pipelines/pose_estimate.h"
 #include "pipelines/pose_render.h"
@@ -26,21 +27,16 @@ static int available(const char *models_dir)
 
 static int validate(const json_t *params, char *err, size_t errlen)
 {
-    if (params && !json_is_object(params)) {
-        snprintf(err, errlen, "params must be an object");
-        return -1;
-    }
+    if (params && !json_is_object(params))
+        return oma_fail(err, errlen, "params must be an object");
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)params, key, v) {
         if (!strcmp(key, "hands") || !strcmp(key, "face")) {
-            if (!json_is_boolean(v)) {
-                snprintf(err, errlen, "params.%s must be true or false", key);
-                return -1;
-            }
+            if (!json_is_boolean(v))
+                return oma_fail(err, errlen, "params.%s must be true or false", key);
         } else {
-            snprintf(err, errlen, "unknown parameter %s", key);
-            return -1;
+            return oma_fail(err, errlen, "unknown parameter %s", key);
         }
     }
     return 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/fail.h"
 #include "pipelines/job_kind.h"
 #include "pipelines/pose_render.h"
 
@@ -21,14 +22,12 @@ static int always(const char *models_dir)
 static int read_pose(const json_t *params, oma_pose *pose, char *err, size_t errlen)
 {
     const json_t *p = json_is_object(params) ? json_object_get(params, "pose") : NULL;
-    if (!p) {
-        snprintf(err, errlen, "params.pose (an OpenPose JSON object) is required");
-        return -1;
-    }
+    if (!p)
+        return oma_fail(err, errlen, "params.pose (an OpenPose JSON object) is required");
     if (oma_pose_from_json(p, 0, 0, pose, err, errlen)) return -1;
     if (pose->canvas_w > RENDER_MAX_SIDE || pose->canvas_h > RENDER_MAX_SIDE ||
         (long long)pose->canvas_w * pose->canvas_h > RENDER_MAX_PIXELS) {
-        snprintf(err, errlen, "pose canvas %dx%d is larger than %d per side / 40 megapixels",
+        oma_fail(err, errlen, "pose canvas %dx%d is larger than %d per side / 40 megapixels",
                  pose->canvas_w, pose->canvas_h, RENDER_MAX_SIDE);
         oma_pose_free(pose);
         return -1;
@@ -42,10 +41,8 @@ static int validate(const json_t *params, char *err, size_t errlen)
     json_t *v;
     if (json_is_object(params))
         json_object_foreach((json_t *)params, key, v) {
-            if (strcmp(key, "pose")) {
-                snprintf(err, errlen, "unknown parameter %s", key);
-                return -1;
-            }
+            if (strcmp(key, "pose"))
+                return oma_fail(err, errlen, "unknown parameter %s", key);
         }
     oma_pose pose;
     if (read_pose(params, &pose, err, errlen)) return -1;

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/fail.h"
+
 const uint8_t oma_op_colors[18][3] = {
     {255, 0, 0},   {255, 85, 0},  {255, 170, 0}, {255, 255, 0}, {170, 255, 0}, {85, 255, 0},
     {0, 255, 0},   {0, 255, 85},  {0, 255, 170}, {0, 255, 255}, {0, 170, 255}, {0, 85, 255},
@@ -222,15 +224,12 @@ int oma_pose_render(const oma_pose *pose, int what, oma_image *out, char *err, s
     memset(out, 0, sizeof *out);
     if (!pose || pose->canvas_w < 1 || pose->canvas_h < 1 || pose->canvas_w > OMA_POSE_MAX_CANVAS ||
         pose->canvas_h > OMA_POSE_MAX_CANVAS) {
-        snprintf(err, errlen, "pose render: canvas size out of range");
-        return -1;
+        return oma_fail(err, errlen, "pose render: canvas size out of range");
     }
     size_t n = (size_t)pose->canvas_w * (size_t)pose->canvas_h * 3;
     out->px = calloc(n, 1);
-    if (!out->px) {
-        snprintf(err, errlen, "pose render: out of memory");
-        return -1;
-    }
+    if (!out->px)
+        return oma_fail(err, errlen, "pose render: out of memory");
     out->w = pose->canvas_w;
     out->h = pose->canvas_h;
     out->c = 3;
@@ -242,10 +241,8 @@ int oma_pose_overlay(const oma_image *photo, const oma_pose *pose, oma_image *ou
                      size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (!photo || !photo->px || photo->w < 1 || photo->h < 1 || (photo->c != 3 && photo->c != 4 && photo->c != 1)) {
-        snprintf(err, errlen, "pose overlay: bad image");
-        return -1;
-    }
+    if (!photo || !photo->px || photo->w < 1 || photo->h < 1 || (photo->c != 3 && photo->c != 4 && photo->c != 1))
+        return oma_fail(err, errlen, "pose overlay: bad image");
     size_t npx = (size_t)photo->w * (size_t)photo->h;
     uint8_t *skel = calloc(npx, 3);
     out->px = malloc(npx * 3);
@@ -253,8 +250,7 @@ int oma_pose_overlay(const oma_image *photo, const oma_pose *pose, oma_image *ou
         free(skel);
         free(out->px);
         out->px = NULL;
-        snprintf(err, errlen, "pose overlay: out of memory");
-        return -1;
+        return oma_fail(err, errlen, "pose overlay: out of memory");
     }
     oma_pose_draw(pose, skel, photo->w, photo->h, OMA_DRAW_ALL);
     for (size_t i = 0; i < npx; i++) {
