@@ -37,7 +37,9 @@ const char *oma_blas_corename(void)
 
 void oma_blas_fix_coretype(void)
 {
-    if (!getenv("OPENBLAS_CORETYPE") || getenv("OMA_KEEP_CORETYPE")) return;
+    int fix_core = getenv("OPENBLAS_CORETYPE") && !getenv("OMA_KEEP_CORETYPE");
+    int fix_omp = !getenv("OMP_WAIT_POLICY");
+    if (!fix_core && !fix_omp) return;
     /* Read our own command line: NUL-separated arguments. */
     FILE *f = fopen("/proc/self/cmdline", "rb");
     if (!f) return;
@@ -69,9 +71,10 @@ void oma_blas_fix_coretype(void)
     size_t k = 0;
     for (size_t i = 0; i < len && k < argc; i += strlen(buf + i) + 1) argv[k++] = buf + i;
     argv[k] = NULL;
-    unsetenv("OPENBLAS_CORETYPE");
+    if (fix_core) unsetenv("OPENBLAS_CORETYPE");
+    if (fix_omp) setenv("OMP_WAIT_POLICY", "passive", 1);
     execv("/proc/self/exe", argv);
-    /* exec failed: keep going with the slow kernels */
+    /* exec failed: keep going with the slow kernels / spinning OpenMP threads */
     free(argv);
     free(buf);
 }
