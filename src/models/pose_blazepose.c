@@ -40,33 +40,58 @@ void oma_blazepose_anchors(float anchors[OMA_BP_ANCHORS][2])
     oma_ssd_anchors(OMA_BP_DET_SIZE, anchors, OMA_BP_ANCHORS);
 }
 
-static float iou(const oma_bp_detection *a, const oma_bp_detection *b)
+/* IoU of two rows' boxes (centre x, y, width, height at 1..4). */
+static float box_iou(const float *a, const float *b)
 {
-    float ax0 = a->cx - a->w / 2, ax1 = a->cx + a->w / 2, ay0 = a->cy - a->h / 2, ay1 = a->cy + a->h / 2;
-    float bx0 = b->cx - b->w / 2, bx1 = b->cx + b->w / 2, by0 = b->cy - b->h / 2, by1 = b->cy + b->h / 2;
-    float iw = fminf(ax1, bx1) - fmaxf(ax0, bx0), ih = fminf(ay1, by1) - fmaxf(ay0, by0);
+    float iw = fminf(a[1] + a[3] / 2, b[1] + b[3] / 2) - fmaxf(a[1] - a[3] / 2, b[1] - b[3] / 2);
+    float ih = fminf(a[2] + a[4] / 2, b[2] + b[4] / 2) - fmaxf(a[2] - a[4] / 2, b[2] - b[4] / 2);
     if (iw <= 0 || ih <= 0) return 0;
-    float inter = iw * ih, uni = a->w * a->h + b->w * b->h - inter;
+    float inter = iw * ih, uni = a[3] * a[4] + b[3] * b[4] - inter;
     return uni > 0 ? inter / uni : 0;
 }
 
 static int by_score(const void *pa, const void *pb)
 {
-    const oma_bp_detection *a = pa, *b = pb;
-    return (a->score < b->score) - (a->score > b->score);
+    float a = *(const float *)pa, b = *(const float *)pb;
+    return (a < b) - (a > b);
+}
+
+int oma_ssd_weighted_nms(float *rows, int n, int nf, float thr, int max)
+{
+    if (nf < 5 || nf > OMA_SSD_MAX_ROW) return 0;
+    char *used = calloc(n > 0 ? (size_t)n : 1, 1);
+    if (!used) return -1;
+    qsort(rows, (size_t)n, sizeof(float) * (size_t)nf, by_score);
+    int kept = 0;
+    for (int i = 0; i < n && kept < max; i++) {
+        if (used[i]) continue;
+        const float *lead = rows + (size_t)i * (size_t)nf;
+        double wsum = 0, acc[OMA_SSD_MAX_ROW] = {0};
+        for (int j = i; j < n; j++) {
+            const float *r = rows + (size_t)j * (size_t)nf;
+            if (used[j] || (j != i && box_iou(lead, r) <= thr)) continue;
+            used[j] = 1;
+            double w = r[0];
+            wsum += w;
+            for (int k = 1; k < nf; k++) acc[k] += w * r[k];
+        }
+        /* every row before i is taken, so the kept row can go to the front (at or before i) */
+        float *o = rows + (size_t)kept * (size_t)nf;
+        o[0] = lead[0];
+        for (int k = 1; k < nf; k++) o[k] = (float)(acc[k] / wsum);
+        kept++;
+    }
+    free(used);
+    return kept;
 }
 
 int oma_blazepose_decode(const float anchors[OMA_BP_ANCHORS][2], const float *raw, float min_score,
                          oma_bp_detection *out, int max)
 {
+    enum { NF = 5 + 2 * 4 };
     const float S = (float)OMA_BP_DET_SIZE;
-    oma_bp_detection *cand = malloc(sizeof *cand * OMA_BP_ANCHORS);
-    char *used = calloc(OMA_BP_ANCHORS, 1);
-    if (!cand || !used) {
-        free(cand);
-        free(used);
-        return 0;
-    }
+    float *cand = malloc(sizeof(float) * NF * OMA_BP_ANCHORS);
+    if (!cand) return 0;
     int nc = 0;
     for (int i = 0; i < OMA_BP_ANCHORS; i++) {
         const float *r = raw + (size_t)i * 13;
@@ -74,56 +99,34 @@ int oma_blazepose_decode(const float anchors[OMA_BP_ANCHORS][2], const float *ra
         if (!isfinite(l)) continue;
         float s = 1.0f / (1.0f + expf(-l));
         if (s < min_score) continue;
-        oma_bp_detection *d = &cand[nc++];
+        float *d = cand + (size_t)nc++ * NF;
         float ax = anchors[i][0], ay = anchors[i][1];
-        d->score = s;
-        d->cx = (r[1] / S + ax) * S;
-        d->cy = (r[2] / S + ay) * S;
-        d->w = r[3];
-        d->h = r[4];
+        d[0] = s;
+        d[1] = (r[1] / S + ax) * S;
+        d[2] = (r[2] / S + ay) * S;
+        d[3] = r[3];
+        d[4] = r[4];
         for (int k = 0; k < 4; k++) {
-            d->kp[k][0] = (r[5 + 2 * k] / S + ax) * S;
-            d->kp[k][1] = (r[6 + 2 * k] / S + ay) * S;
+            d[5 + 2 * k] = (r[5 + 2 * k] / S + ax) * S;
+            d[6 + 2 * k] = (r[6 + 2 * k] / S + ay) * S;
         }
     }
-    qsort(cand, (size_t)nc, sizeof *cand, by_score);
-    /* Weighted NMS: each kept detection is the score-weighted mean of the candidates that
-     * overlap it by more than the threshold (MediaPipe's WEIGHTED overlap handling). */
-    int n = 0;
-    for (int i = 0; i < nc && n < max; i++) {
-        if (used[i]) continue;
-        double wsum = 0, acc[4 + 8] = {0};
-        for (int j = i; j < nc; j++) {
-            if (used[j] || iou(&cand[i], &cand[j]) <= 0.3f) continue;
-            used[j] = 1;
-            double w = cand[j].score;
-            wsum += w;
-            acc[0] += w * cand[j].cx;
-            acc[1] += w * cand[j].cy;
-            acc[2] += w * cand[j].w;
-            acc[3] += w * cand[j].h;
-            for (int k = 0; k < 4; k++) {
-                acc[4 + 2 * k] += w * cand[j].kp[k][0];
-                acc[5 + 2 * k] += w * cand[j].kp[k][1];
-            }
+    int n = oma_ssd_weighted_nms(cand, nc, NF, 0.3f, max);
+    for (int i = 0; i < n; i++) {
+        const float *d = cand + (size_t)i * NF;
+        oma_bp_detection *o = &out[i];
+        o->score = d[0];
+        o->cx = d[1];
+        o->cy = d[2];
+        o->w = d[3];
+        o->h = d[4];
+        for (int k = 0; k < 4; k++) {
+            o->kp[k][0] = d[5 + 2 * k];
+            o->kp[k][1] = d[6 + 2 * k];
         }
-        used[i] = 1;
-        oma_bp_detection d = cand[i];
-        if (wsum > 0) {
-            d.cx = (float)(acc[0] / wsum);
-            d.cy = (float)(acc[1] / wsum);
-            d.w = (float)(acc[2] / wsum);
-            d.h = (float)(acc[3] / wsum);
-            for (int k = 0; k < 4; k++) {
-                d.kp[k][0] = (float)(acc[4 + 2 * k] / wsum);
-                d.kp[k][1] = (float)(acc[5 + 2 * k] / wsum);
-            }
-        }
-        out[n++] = d;
     }
     free(cand);
-    free(used);
-    return n;
+    return n > 0 ? n : 0;
 }
 
 oma_bp_roi oma_blazepose_roi(const oma_bp_detection *d)

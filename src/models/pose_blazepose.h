@@ -54,6 +54,15 @@ void oma_blazepose_close(oma_blazepose *bp);
  * The pose and palm detectors both use this layout. */
 void oma_ssd_anchors(int size, float (*anchors)[2], int max);
 
+#define OMA_SSD_MAX_ROW 32
+/* MediaPipe's WEIGHTED non-maximum suppression over n rows of nf (5..OMA_SSD_MAX_ROW) floats:
+ * score, box centre x, y, width, height, then keypoint coordinates. Rows are sorted by score;
+ * each row not yet taken takes itself and the later rows whose boxes overlap it by IoU > thr,
+ * and becomes their score-weighted mean (its own score kept). The kept rows, at most max, are
+ * moved to the front of rows; returns how many, or -1 when out of memory. The pose and palm
+ * detectors both decode through this. */
+int oma_ssd_weighted_nms(float *rows, int n, int nf, float thr, int max);
+
 /* MediaPipe SSD anchors for the pose detector (centres, normalised), 2254 of them. */
 void oma_blazepose_anchors(float anchors[OMA_BP_ANCHORS][2]);
 

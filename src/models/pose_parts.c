@@ -118,87 +118,50 @@ void oma_palm_anchors(float anchors[OMA_PALM_ANCHORS][2])
     oma_ssd_anchors(OMA_PALM_SIZE, anchors, OMA_PALM_ANCHORS);
 }
 
-static float palm_iou(const oma_palm *a, const oma_palm *b)
-{
-    float iw = fminf(a->cx + a->w / 2, b->cx + b->w / 2) - fmaxf(a->cx - a->w / 2, b->cx - b->w / 2);
-    float ih = fminf(a->cy + a->h / 2, b->cy + b->h / 2) - fmaxf(a->cy - a->h / 2, b->cy - b->h / 2);
-    if (iw <= 0 || ih <= 0) return 0;
-    float inter = iw * ih, uni = a->w * a->h + b->w * b->h - inter;
-    return uni > 0 ? inter / uni : 0;
-}
-
-static int palm_by_score(const void *pa, const void *pb)
-{
-    const oma_palm *a = pa, *b = pb;
-    return (a->score < b->score) - (a->score > b->score);
-}
-
 int oma_palm_decode(const float anchors[OMA_PALM_ANCHORS][2], const float *raw, float min_score,
                     oma_palm *out, int max)
 {
+    enum { NF = 5 + 2 * OMA_PALM_KP };   /* also the raw output's row length */
     const float S = (float)OMA_PALM_SIZE;
-    const int stride = 5 + 2 * OMA_PALM_KP;
-    oma_palm *cand = malloc(sizeof *cand * OMA_PALM_ANCHORS);
-    char *used = calloc(OMA_PALM_ANCHORS, 1);
-    if (!cand || !used) {
-        free(cand);
-        free(used);
-        return 0;
-    }
+    float *cand = malloc(sizeof(float) * NF * OMA_PALM_ANCHORS);
+    if (!cand) return 0;
     int nc = 0;
     for (int i = 0; i < OMA_PALM_ANCHORS; i++) {
-        const float *r = raw + (size_t)i * (size_t)stride;
+        const float *r = raw + (size_t)i * NF;
         int finite = 1;
-        for (int k = 0; k < stride; k++) finite &= isfinite(r[k]) != 0;
+        for (int k = 0; k < NF; k++) finite &= isfinite(r[k]) != 0;
         if (!finite) continue;
         float l = r[0] < -100 ? -100 : r[0] > 100 ? 100 : r[0];
         float s = 1.0f / (1.0f + expf(-l));
         if (s < min_score || !(r[3] > 0) || !(r[4] > 0)) continue;
-        oma_palm *d = &cand[nc++];
+        float *d = cand + (size_t)nc++ * NF;
         float ax = anchors[i][0] * S, ay = anchors[i][1] * S;
-        d->score = s;
-        d->cx = r[1] + ax;
-        d->cy = r[2] + ay;
-        d->w = r[3];
-        d->h = r[4];
+        d[0] = s;
+        d[1] = r[1] + ax;
+        d[2] = r[2] + ay;
+        d[3] = r[3];
+        d[4] = r[4];
         for (int k = 0; k < OMA_PALM_KP; k++) {
-            d->kp[k][0] = r[5 + 2 * k] + ax;
-            d->kp[k][1] = r[6 + 2 * k] + ay;
+            d[5 + 2 * k] = r[5 + 2 * k] + ax;
+            d[6 + 2 * k] = r[6 + 2 * k] + ay;
         }
     }
-    qsort(cand, (size_t)nc, sizeof *cand, palm_by_score);
-    int n = 0;
-    for (int i = 0; i < nc && n < max; i++) {
-        if (used[i]) continue;
-        double wsum = 0, acc[4 + 2 * OMA_PALM_KP] = {0};
-        for (int j = i; j < nc; j++) {
-            if (used[j] || (j != i && palm_iou(&cand[i], &cand[j]) <= 0.3f)) continue;
-            used[j] = 1;
-            double w = cand[j].score;
-            wsum += w;
-            acc[0] += w * cand[j].cx;
-            acc[1] += w * cand[j].cy;
-            acc[2] += w * cand[j].w;
-            acc[3] += w * cand[j].h;
-            for (int k = 0; k < OMA_PALM_KP; k++) {
-                acc[4 + 2 * k] += w * cand[j].kp[k][0];
-                acc[5 + 2 * k] += w * cand[j].kp[k][1];
-            }
-        }
-        oma_palm d = cand[i];
-        d.cx = (float)(acc[0] / wsum);
-        d.cy = (float)(acc[1] / wsum);
-        d.w = (float)(acc[2] / wsum);
-        d.h = (float)(acc[3] / wsum);
+    int n = oma_ssd_weighted_nms(cand, nc, NF, 0.3f, max);
+    for (int i = 0; i < n; i++) {
+        const float *d = cand + (size_t)i * NF;
+        oma_palm *o = &out[i];
+        o->score = d[0];
+        o->cx = d[1];
+        o->cy = d[2];
+        o->w = d[3];
+        o->h = d[4];
         for (int k = 0; k < OMA_PALM_KP; k++) {
-            d.kp[k][0] = (float)(acc[4 + 2 * k] / wsum);
-            d.kp[k][1] = (float)(acc[5 + 2 * k] / wsum);
+            o->kp[k][0] = d[5 + 2 * k];
+            o->kp[k][1] = d[6 + 2 * k];
         }
-        out[n++] = d;
     }
     free(cand);
-    free(used);
-    return n;
+    return n > 0 ? n : 0;
 }
 
 int oma_pose_palms(oma_pose_parts *p, const oma_image *rgb, const oma_bp_roi *region,
