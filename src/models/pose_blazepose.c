@@ -91,7 +91,7 @@ int oma_blazepose_decode(const float anchors[OMA_BP_ANCHORS][2], const float *ra
     enum { NF = 5 + 2 * 4 };
     const float S = (float)OMA_BP_DET_SIZE;
     float *cand = malloc(sizeof(float) * NF * OMA_BP_ANCHORS);
-    if (!cand) return 0;
+    if (!cand) return -1;
     int nc = 0;
     for (int i = 0; i < OMA_BP_ANCHORS; i++) {
         const float *r = raw + (size_t)i * 13;
@@ -126,7 +126,7 @@ int oma_blazepose_decode(const float anchors[OMA_BP_ANCHORS][2], const float *ra
         }
     }
     free(cand);
-    return n > 0 ? n : 0;
+    return n;
 }
 
 oma_bp_roi oma_blazepose_roi(const oma_bp_detection *d)
@@ -248,6 +248,8 @@ int oma_blazepose_detect_region(oma_blazepose *bp, const oma_image *rgb, const o
     }
     int k = oma_blazepose_decode((const float(*)[2])bp->anchors, out.f, min_score, dets, max);
     oma_gt_free(&out);
+    if (k < 0)
+        return oma_fail(err, errlen, "blazepose: out of memory");
     /* region pixels (0..224) -> image pixels */
     float sc = frame.size / (float)S, ox = frame.cx - frame.size / 2, oy = frame.cy - frame.size / 2;
     for (int i = 0; i < k; i++) {

@@ -67,7 +67,8 @@ int oma_ssd_weighted_nms(float *rows, int n, int nf, float thr, int max);
 void oma_blazepose_anchors(float anchors[OMA_BP_ANCHORS][2]);
 
 /* Decodes raw detector output [2254 x 13] (letterbox-normalised) into detections in the
- * letterbox frame's pixels (0..224), then weighted NMS (IoU 0.3). Returns how many (<= max). */
+ * letterbox frame's pixels (0..224), then weighted NMS (IoU 0.3). Returns how many (<= max), or -1
+ * when out of memory. */
 int oma_blazepose_decode(const float anchors[OMA_BP_ANCHORS][2], const float *raw, float min_score,
                          oma_bp_detection *out, int max);
 

@@ -124,7 +124,7 @@ int oma_palm_decode(const float anchors[OMA_PALM_ANCHORS][2], const float *raw, 
     enum { NF = 5 + 2 * OMA_PALM_KP };   /* also the raw output's row length */
     const float S = (float)OMA_PALM_SIZE;
     float *cand = malloc(sizeof(float) * NF * OMA_PALM_ANCHORS);
-    if (!cand) return 0;
+    if (!cand) return -1;
     int nc = 0;
     for (int i = 0; i < OMA_PALM_ANCHORS; i++) {
         const float *r = raw + (size_t)i * NF;
@@ -161,7 +161,7 @@ int oma_palm_decode(const float anchors[OMA_PALM_ANCHORS][2], const float *raw, 
         }
     }
     free(cand);
-    return n > 0 ? n : 0;
+    return n;
 }
 
 int oma_pose_palms(oma_pose_parts *p, const oma_image *rgb, const oma_bp_roi *region,
@@ -191,6 +191,8 @@ int oma_pose_palms(oma_pose_parts *p, const oma_image *rgb, const oma_bp_roi *re
     }
     int k = oma_palm_decode((const float(*)[2])p->palm_anchors, o.f, min_score, out, max);
     oma_gt_free(&o);
+    if (k < 0)
+        return oma_fail(err, errlen, "pose parts: out of memory");
     /* crop pixels -> image pixels */
     float sc = r.size / (float)S, ox = r.cx - r.size / 2, oy = r.cy - r.size / 2;
     for (int i = 0; i < k; i++) {

@@ -53,7 +53,7 @@ void oma_palm_anchors(float anchors[OMA_PALM_ANCHORS][2]);
 
 /* Decodes raw handdetect output [2944 x 19] (score logit, box dx dy w h, 7 x keypoint dx dy,
  * in 256-input pixels) into palms in input pixels, weighted NMS (IoU 0.3), best first.
- * Returns how many (<= max). */
+ * Returns how many (<= max), or -1 when out of memory. */
 int oma_palm_decode(const float anchors[OMA_PALM_ANCHORS][2], const float *raw, float min_score,
                     oma_palm *out, int max);
 
