@@ -522,7 +522,8 @@ static int op_addn(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_g
 {
     NEED_IN(1);
     for (int k = 0; k < n_in; k++)
-        if (in[k]->dtype != OMA_TFJS_F32 || in[k]->n != in[0]->n || in[k]->rank != in[0]->rank)
+        if (in[k]->dtype != OMA_TFJS_F32 || in[k]->rank != in[0]->rank ||
+            memcmp(in[k]->d, in[0]->d, sizeof(int64_t) * (size_t)in[0]->rank) != 0)
             return fail(err, errlen, node, "inputs differ");
     if (oma_gt_alloc(out, OMA_TFJS_F32, in[0]->rank, in[0]->d)) return fail(err, errlen, node, "output too large");
     for (int k = 0; k < n_in; k++)

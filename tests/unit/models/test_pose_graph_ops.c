@@ -3,7 +3,8 @@
  * end), broadcasting, strided slice (negative stride, shrink), slice, squeeze/expand, mean with
  * keep_dims, SAME average pooling (divides by the count of real pixels), depth-to-space order,
  * half-pixel bilinear resize at the borders, and the refusals (bad reshape, integer division
- * by zero, negative padding, unknown op, empty conv filter, negative explicit conv padding). */
+ * by zero, negative padding, unknown op, AddN of other shapes, empty conv filter, negative
+ * explicit conv padding). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,6 +126,17 @@ static void test_broadcast_and_errors(void **s)
     assert_float_equal(o.f[5], 23, 0);
     assert_float_equal(o.f[3], 21, 0);
     oma_gt_free(&o);
+    int64_t dc[2] = {1, 2};
+    oma_gt c = f32(2, dc, av);
+    oma_gt *in_addn[2] = {&a, &c};
+    t = mk("AddN", NULL);
+    assert_int_equal(run(&t, in_addn, 2, &o), -1);   /* [2,1] + [1,2]: same count, other shape */
+    in_addn[1] = &a;
+    t = mk("AddN", NULL);
+    assert_int_equal(run(&t, in_addn, 2, &o), 0);
+    assert_float_equal(o.f[1], 40, 0);
+    oma_gt_free(&o);
+    oma_gt_free(&c);
     oma_gt_free(&a);
     oma_gt_free(&b);
 
