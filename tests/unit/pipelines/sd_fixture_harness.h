@@ -1,0 +1,113 @@
+/* sd_fixture_harness.h — what test_generate.c and test_generate_bf16.c share: the tiny SD
+ * fixture model (tests/fixtures/sd) read straight from its safetensors files, its config, the
+ * reference tensors, and a CHECK that counts failures instead of stopping. Included by exactly
+ * those single-file tests; each defines main() and sets `root` to the fixture folder. */
+#ifndef OMA_TEST_SD_FIXTURE_HARNESS_H
+#define OMA_TEST_SD_FIXTURE_HARNESS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/safetensors.h"
+#include "pipelines/generate.h"
+
+static int failures;
+#define CHECK(c)                                                                   \
+    do {                                                                           \
+        if (!(c)) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+            failures++;                                                            \
+        }                                                                          \
+    } while (0)
+
+static char root[1024];
+static oma_safetensors *f_unet, *f_vae;
+
+static oma_safetensors *open_st(const char *rel)
+{
+    char p[2048], err[256];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    oma_safetensors *st = NULL;
+    if (oma_st_open(p, &st, err, sizeof err) != 0) {
+        fprintf(stderr, "open %s: %s\n", p, err);
+        exit(1);
+    }
+    return st;
+}
+
+static const oma_st_tensor *lookup(const char *name)
+{
+    if (!strncmp(name, "unet.", 5)) return oma_st_find(f_unet, name + 5);
+    if (!strncmp(name, "vae.", 4)) return oma_st_find(f_vae, name + 4);
+    return NULL;
+}
+
+static int fx_has(void *ctx, const char *name)
+{
+    (void)ctx;
+    return lookup(name) != NULL;
+}
+
+static int fx_read(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst, char *err,
+                   size_t errlen)
+{
+    (void)ctx;
+    const oma_st_tensor *t = lookup(name);
+    if (!t) {
+        snprintf(err, errlen, "tensor '%s': missing", name);
+        return -1;
+    }
+    if (oma_st_check_shape(t, ndim, shape, err, errlen) != 0) return -1;
+    return oma_st_read_f32(t, dst, (size_t)oma_shape_numel(ndim, shape), err, errlen);
+}
+
+static void tiny_config(oma_sd_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    oma_unet_config *c = &cfg->unet;
+    c->in_channels = c->out_channels = 4;
+    c->n_blocks = 4;
+    for (int i = 0; i < 4; i++) {
+        c->block_out_channels[i] = 32;
+        c->attention_head_dim[i] = 8;
+        strcpy(c->down_block_types[i], i < 3 ? "CrossAttnDownBlock2D" : "DownBlock2D");
+        strcpy(c->up_block_types[i], i == 0 ? "UpBlock2D" : "CrossAttnUpBlock2D");
+    }
+    c->layers_per_block = 2;
+    c->cross_attention_dim = 48;
+    c->norm_num_groups = 8;
+    c->norm_eps = 1e-5f;
+    c->transformer_layers_per_block = 1;
+    c->flip_sin_to_cos = 1;
+    c->downsample_padding = 1;
+    oma_vae_config *v = &cfg->vae;
+    v->in_channels = v->out_channels = 3;
+    v->latent_channels = 4;
+    v->n_blocks = 4;
+    for (int i = 0; i < 4; i++) v->block_out_channels[i] = 32;
+    v->layers_per_block = 2;
+    v->norm_num_groups = 8;
+    v->scaling_factor = 0.18215f;
+    oma_scheduler_config *s = &cfg->scheduler;
+    s->num_train_timesteps = 1000;
+    s->beta_start = 0.00085f;
+    s->beta_end = 0.012f;
+    strcpy(s->beta_schedule, "scaled_linear");
+    strcpy(s->prediction_type, "epsilon");
+    s->steps_offset = 1;
+    strcpy(s->timestep_spacing, "leading");
+}
+
+static int read_ref(oma_safetensors *st, const char *name, float *dst, size_t n)
+{
+    const oma_st_tensor *t = oma_st_find(st, name);
+    char err[256];
+    if (!t || (size_t)t->numel != n) {
+        fprintf(stderr, "reference %s missing or wrong size\n", name);
+        return -1;
+    }
+    return oma_st_read_f32(t, dst, n, err, sizeof err);
+}
+
+#endif
