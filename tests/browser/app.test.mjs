@@ -264,6 +264,15 @@ test('pose editor: dragging a wrist carries its hand, and the saved OpenPose JSO
   await jsonInput.setInputFiles({ name: 'short.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(short)) });
   await page.getByRole('alert').filter({ hasText: 'expected 54' }).waitFor();
   assert.equal(await page.locator('[data-kp^="0:body:"]').count(), 18, 'the edited pose is kept after a bad file');
+  // A point absurdly far off the canvas is refused here, as the server's reader refuses it.
+  const far = { canvas_width: 300, canvas_height: 400, people: [{ pose_keypoints_2d: Array.from({ length: 18 }, () => [1e6, 5, 1]).flat() }] };
+  await jsonInput.setInputFiles({ name: 'far.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(far)) });
+  await page.getByRole('alert').filter({ hasText: 'far.json' }).filter({ hasText: 'far outside the canvas' }).waitFor();
+  // BODY_25 (OpenPose's default body model) loads as the 18-point body: mid-hip and feet dropped.
+  const b25 = { canvas_width: 300, canvas_height: 400, people: [{ pose_keypoints_2d: Array.from({ length: 25 }, (_, i) => [20 + i * 10, 30 + i * 10, 1]).flat() }] };
+  await jsonInput.setInputFiles({ name: 'body25.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(b25)) });
+  await page.getByText('Loaded body25.json').waitFor();
+  assert.equal(await page.locator('[data-kp^="0:body:"]').count(), 18);
   const body = (dx) => Array.from({ length: 18 }, (_, i) => [40 + dx + (i % 4) * 10, 40 + i * 15, 1]).flat();
   const two = { canvas_width: 300, canvas_height: 400, people: [{ pose_keypoints_2d: body(0) }, { pose_keypoints_2d: body(150), hand_left_keypoints_2d: [] }] };
   await jsonInput.setInputFiles({ name: 'two.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(two)) });

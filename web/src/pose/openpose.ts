@@ -39,23 +39,34 @@ export function handEdgeColor(i: number): string {
 
 export class PoseError extends Error {}
 
+// BODY_25 (OpenPose's default body model: mid-hip at 8, feet at 19..24) index of each of the 18
+// COCO-order points this editor uses; the server's reader maps BODY_25 files the same way.
+const BODY25_TO_18 = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+
 function readPoints(v: unknown, n: number, what: string, w: number, h: number): Kp[] {
   const empty = () => Array.from({ length: n }, () => ({ x: 0, y: 0, c: 0 }));
   if (v === undefined || v === null) return empty();
   if (!Array.isArray(v)) throw new PoseError(`${what} must be an array of numbers.`);
   if (v.length === 0) return empty();
-  if (v.length !== n * 3) throw new PoseError(`${what} has ${v.length} numbers; expected ${n * 3} (${n} points × x, y, confidence).`);
+  const body25 = n === 18 && v.length === 25 * 3;
+  if (v.length !== n * 3 && !body25) throw new PoseError(`${what} has ${v.length} numbers; expected ${n * 3} (${n} points × x, y, confidence).`);
   const out: Kp[] = [];
   for (let i = 0; i < n; i++) {
-    const [x, y, c] = [v[3 * i], v[3 * i + 1], v[3 * i + 2]];
+    const s = body25 ? BODY25_TO_18[i] : i;
+    const [x, y, c] = [v[3 * s], v[3 * s + 1], v[3 * s + 2]];
     if (![x, y, c].every((t) => typeof t === 'number' && Number.isFinite(t))) throw new PoseError(`${what}: point ${i} is not three numbers.`);
-    // Some tools write coordinates normalised to 0..1; scale those to the canvas.
     out.push({ x: x as number, y: y as number, c: Math.max(0, Math.min(1, c as number)) });
   }
+  // Some tools write coordinates normalised to 0..1; scale those to the canvas.
   const present = out.filter((p) => p.c > 0);
   if (present.length > 0 && present.every((p) => p.x >= 0 && p.x <= 1 && p.y >= 0 && p.y <= 1) && (w > 2 || h > 2)) {
     for (const p of out) { p.x *= w; p.y *= h; }
   }
+  // Points may sit a little outside the canvas (editors allow it), not absurdly far: the same
+  // bound as the server's reader, so a pose loaded here is one the server will render.
+  const limX = 4 * w + 16, limY = 4 * h + 16;
+  const far = out.findIndex((p) => Math.abs(p.x) > limX || Math.abs(p.y) > limY);
+  if (far >= 0) throw new PoseError(`${what}: point ${far} is far outside the canvas.`);
   return out;
 }
 
