@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, SOURCE_DIR } from './lib/server.mjs';
 import { launchBrowser } from './lib/browser.mjs';
-import { makePng, pngSize } from './lib/png.mjs';
+import { makePng, pngSize } from '../lib/png.mjs';
 
 const OUT = join(SOURCE_DIR, 'tests', 'out');
 let server;

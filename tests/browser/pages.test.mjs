@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, SOURCE_DIR } from './lib/server.mjs';
 import { launchBrowser } from './lib/browser.mjs';
-import { makePng } from './lib/png.mjs';
+import { makePng } from '../lib/png.mjs';
 
 const OUT = join(SOURCE_DIR, 'tests', 'out');
 const PNG = makePng(32, 32, (x, y) => [x * 8, y * 8, 128]);

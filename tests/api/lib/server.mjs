@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { makePng as encodePng, pngFromIdat } from '../../lib/png.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '..', '..', '..');
@@ -164,61 +165,20 @@ export function raw(base, { method = 'GET', path: p, headers = {}, body, size, c
   });
 }
 
-// ---- PNG builders ----
-const crcTable = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-
-function ihdr(w, h) {
-  const d = Buffer.alloc(13);
-  d.writeUInt32BE(w, 0);
-  d.writeUInt32BE(h, 4);
-  d[8] = 8; d[9] = 2; d[10] = 0; d[11] = 0; d[12] = 0;   // 8-bit RGB
-  return chunk('IHDR', d);
-}
-
-const SIG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
+// ---- PNG builders (the encoder is tests/lib/png.mjs, shared with the browser tests) ----
 // An RGB PNG of w x h with a gradient (noise = true adds pseudo-random texture).
 export function makePng(w, h, { noise = false, seed = 1 } = {}) {
-  const raw = Buffer.alloc((w * 3 + 1) * h);
   let s = seed >>> 0;
-  for (let y = 0; y < h; y++) {
-    const row = y * (w * 3 + 1);
-    raw[row] = 0;
-    for (let x = 0; x < w; x++) {
-      let r = (x * 255 / Math.max(1, w - 1)) | 0, g = (y * 255 / Math.max(1, h - 1)) | 0, b = 128;
-      if (noise) { s = (s * 1664525 + 1013904223) >>> 0; b = s >>> 24; }
-      raw.set([r, g, b], row + 1 + x * 3);
-    }
-  }
-  return Buffer.concat([SIG, ihdr(w, h), chunk('IDAT', zlib.deflateSync(raw, { level: 1 })), chunk('IEND', Buffer.alloc(0))]);
+  return encodePng(w, h, (x, y) => {
+    const r = (x * 255 / Math.max(1, w - 1)) | 0, g = (y * 255 / Math.max(1, h - 1)) | 0;
+    let b = 128;
+    if (noise) { s = (s * 1664525 + 1013904223) >>> 0; b = s >>> 24; }
+    return [r, g, b];
+  }, { level: 1 });
 }
 
 // A decompression bomb: a tiny file whose header claims w x h (default 60000 x 60000,
 // ~10 GB of pixels) and whose IDAT inflates to `inflated` bytes of zeros.
 export function makeBombPng(w = 60000, h = 60000, inflated = 64 << 20) {
-  const idat = zlib.deflateSync(Buffer.alloc(inflated, 0), { level: 9 });
-  return Buffer.concat([SIG, ihdr(w, h), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+  return pngFromIdat(w, h, zlib.deflateSync(Buffer.alloc(inflated, 0), { level: 9 }));
 }

@@ -1,6 +1,9 @@
-// png.mjs — writes small RGB PNG files for tests with node's zlib, so a test never depends on
-// an image it cannot see being generated. makePng(w, h, (x, y) => [r, g, b]).
+// png.mjs — writes small 8-bit RGB PNG files for the API and browser tests with node's zlib (so a
+// test never depends on an image it cannot see being made), and reads a PNG's size back.
+//   makePng(w, h, (x, y) => [r, g, b], { level })   pngFromIdat(w, h, idat)   pngSize(buf)
 import { deflateSync } from 'node:zlib';
+
+const SIG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -27,11 +30,18 @@ function chunk(type, data) {
   return Buffer.concat([len, td, crc]);
 }
 
-export function makePng(width, height, pixel) {
+/** A PNG whose header says width x height (8-bit RGB) around the given compressed IDAT data,
+ *  which need not match the header (the API tests build decompression bombs with it). */
+export function pngFromIdat(width, height, idat) {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0; // 8-bit RGB
+  return Buffer.concat([SIG, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** An RGB PNG; pixel(x, y) is called row by row, left to right, and returns [r, g, b]. */
+export function makePng(width, height, pixel, { level } = {}) {
   const raw = Buffer.alloc((width * 3 + 1) * height);
   let o = 0;
   for (let y = 0; y < height; y++) {
@@ -41,10 +51,7 @@ export function makePng(width, height, pixel) {
       raw[o++] = r; raw[o++] = g; raw[o++] = b;
     }
   }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
-  ]);
+  return pngFromIdat(width, height, deflateSync(raw, level === undefined ? {} : { level }));
 }
 
 /** Reads width and height from a PNG's IHDR (throws if it is not a PNG). */
