@@ -5,10 +5,12 @@
 #ifndef OMA_TEST_SD_FIXTURE_HARNESS_H
 #define OMA_TEST_SD_FIXTURE_HARNESS_H
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/image.h"
 #include "formats/safetensors.h"
 #include "pipelines/generate.h"
 
@@ -108,6 +110,75 @@ static int read_ref(oma_safetensors *st, const char *name, float *dst, size_t n)
         return -1;
     }
     return oma_st_read_f32(t, dst, n, err, sizeof err);
+}
+
+/* One reference run (ref/<file>): its text embeddings as the negative/prompt pair, its final
+ * latents and 8-bit image, and generation params set as the reference ran (4 steps, CFG 7.5,
+ * 64x64). case_open returns 0, or -1 (counted as a failure) when the reference can't be read. */
+typedef struct sd_case {
+    oma_safetensors *ref;
+    float emb[2 * 77 * 48], want_lat[256];
+    float *img_ref;                 /* 64 * 64 * 3 */
+    oma_tensor neg, pos;
+    oma_generate_params p;
+} sd_case;
+
+static int case_open(sd_case *c, const char *file, oma_sampler_kind kind, int seed, const oma_image *init,
+                     float strength)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "ref/%s", file);
+    c->ref = open_st(rel);
+    c->img_ref = malloc(sizeof(float) * 64 * 64 * 3);
+    CHECK(c->img_ref != NULL);
+    if (!c->img_ref) {
+        oma_st_close(c->ref);
+        return -1;
+    }
+    CHECK(read_ref(c->ref, "prompt_embeds", c->emb, sizeof c->emb / sizeof c->emb[0]) == 0);
+    CHECK(read_ref(c->ref, "final_latents", c->want_lat, 256) == 0);
+    CHECK(read_ref(c->ref, "image_u8", c->img_ref, 64 * 64 * 3) == 0);
+    oma_tensor_view(&c->neg, c->emb, 3, (int64_t[]){1, 77, 48});
+    oma_tensor_view(&c->pos, c->emb + 77 * 48, 3, (int64_t[]){1, 77, 48});
+    oma_generate_defaults(&c->p);
+    c->p.prompt = "(embeddings given)";
+    c->p.steps = 4;
+    c->p.cfg = 7.5f;
+    c->p.sampler = kind;
+    c->p.seed = (uint64_t)seed;
+    c->p.width = c->p.height = 64;
+    c->p.init = init;
+    c->p.strength = strength;
+    return 0;
+}
+
+static void case_close(sd_case *c)
+{
+    free(c->img_ref);
+    oma_st_close(c->ref);
+}
+
+/* Largest |lat - reference| over the final latents, and the reference's largest |value|. */
+static void latent_error(const sd_case *c, const float *lat, double *maxerr, double *maxref)
+{
+    *maxref = *maxerr = 0;
+    for (int i = 0; i < 256; i++) {
+        *maxref = fmax(*maxref, fabs(c->want_lat[i]));
+        *maxerr = fmax(*maxerr, fabs((double)lat[i] - c->want_lat[i]));
+    }
+}
+
+/* Mean and largest absolute difference between a 64x64 RGB image and 64*64*3 values. */
+static void image_diff(const oma_image *img, const float *ref, double *mean, double *mx)
+{
+    double sum = 0;
+    *mx = 0;
+    for (int i = 0; i < 64 * 64 * 3; i++) {
+        double d = fabs((double)img->px[i] - ref[i]);
+        sum += d;
+        *mx = fmax(*mx, d);
+    }
+    *mean = sum / (64 * 64 * 3);
 }
 
 #endif

@@ -23,57 +23,27 @@
 static void run_case(const oma_sd_model *m, const char *file, oma_sampler_kind kind, int seed,
                      const oma_image *init, float strength)
 {
-    char rel[256], err[512];
-    snprintf(rel, sizeof rel, "ref/%s", file);
-    oma_safetensors *r = open_st(rel);
-    float emb[2 * 77 * 48], lat[256], want_lat[256];
-    float *img_ref = malloc(sizeof(float) * 64 * 64 * 3);
-    CHECK(img_ref != NULL);
-    if (!img_ref) return;
-    CHECK(read_ref(r, "prompt_embeds", emb, sizeof emb / sizeof emb[0]) == 0);
-    CHECK(read_ref(r, "final_latents", want_lat, 256) == 0);
-    CHECK(read_ref(r, "image_u8", img_ref, 64 * 64 * 3) == 0);
-    oma_tensor neg, pos;
-    oma_tensor_view(&neg, emb, 3, (int64_t[]){1, 77, 48});
-    oma_tensor_view(&pos, emb + 77 * 48, 3, (int64_t[]){1, 77, 48});
-    oma_generate_params p;
-    oma_generate_defaults(&p);
-    p.prompt = "(embeddings given)";
-    p.steps = 4;
-    p.cfg = 7.5f;
-    p.sampler = kind;
-    p.seed = (uint64_t)seed;
-    p.width = p.height = 64;
-    p.init = init;
-    p.strength = strength;
+    sd_case c;
+    if (case_open(&c, file, kind, seed, init, strength) != 0) return;
+    char err[512];
+    float lat[256];
     oma_image out = {0};
-    int rc = oma_generate_embeds(m, &p, &neg, &pos, &out, lat, err, sizeof err);
+    int rc = oma_generate_embeds(m, &c.p, &c.neg, &c.pos, &out, lat, err, sizeof err);
     CHECK(rc == 0);
     if (rc != 0) {
         fprintf(stderr, "%s: %s\n", file, err);
-        free(img_ref);
-        oma_st_close(r);
+        case_close(&c);
         return;
     }
-    double maxref = 0, maxerr = 0;
-    for (int i = 0; i < 256; i++) {
-        maxref = fmax(maxref, fabs(want_lat[i]));
-        maxerr = fmax(maxerr, fabs((double)lat[i] - want_lat[i]));
-    }
-    double sum = 0, mx = 0;
-    for (int i = 0; i < 64 * 64 * 3; i++) {
-        double d = fabs((double)out.px[i] - img_ref[i]);
-        sum += d;
-        mx = fmax(mx, d);
-    }
-    double mean = sum / (64 * 64 * 3);
+    double maxerr, maxref, mean, mx;
+    latent_error(&c, lat, &maxerr, &maxref);
+    image_diff(&out, c.img_ref, &mean, &mx);
     int ok = maxerr <= 2e-5 * (1 + maxref) && mean <= 0.5 && mx <= 2;
     printf("  %-32s final latents max err %.3g (max |ref| %.3g); image mean %.3f max %.0f of 255 %s\n", file,
            maxerr, maxref, mean, mx, ok ? "ok" : "FAIL");
     CHECK(ok);
     oma_image_free(&out);
-    free(img_ref);
-    oma_st_close(r);
+    case_close(&c);
 }
 
 

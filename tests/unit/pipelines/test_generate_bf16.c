@@ -30,58 +30,34 @@
 static void run_case(const oma_sd_model *m, const char *file, oma_sampler_kind kind, int seed,
                      const oma_image *init, float strength)
 {
-    char rel[256], err[512];
-    snprintf(rel, sizeof rel, "ref/%s", file);
-    oma_safetensors *r = open_st(rel);
-    float emb[2 * 77 * 48], lat[256], want_lat[256];
-    float *img_ref = malloc(sizeof(float) * 64 * 64 * 3);
-    CHECK(img_ref != NULL);
-    if (!img_ref) return;
-    CHECK(read_ref(r, "prompt_embeds", emb, sizeof emb / sizeof emb[0]) == 0);
-    CHECK(read_ref(r, "final_latents", want_lat, 256) == 0);
-    CHECK(read_ref(r, "image_u8", img_ref, 64 * 64 * 3) == 0);
-    oma_tensor neg, pos;
-    oma_tensor_view(&neg, emb, 3, (int64_t[]){1, 77, 48});
-    oma_tensor_view(&pos, emb + 77 * 48, 3, (int64_t[]){1, 77, 48});
-    oma_generate_params p;
-    oma_generate_defaults(&p);
-    p.prompt = "(embeddings given)";
-    p.steps = 4;
-    p.cfg = 7.5f;
-    p.sampler = kind;
-    p.seed = (uint64_t)seed;
-    p.width = p.height = 64;
-    p.init = init;
-    p.strength = strength;
+    sd_case c;
+    if (case_open(&c, file, kind, seed, init, strength) != 0) return;
+    char err[512];
+    float lat[256];
     oma_image out = {0}, out32 = {0};
     CHECK(oma_precision_set("fp32") == 0);
-    int rc = oma_generate_embeds(m, &p, &neg, &pos, &out32, lat, err, sizeof err);
+    int rc = oma_generate_embeds(m, &c.p, &c.neg, &c.pos, &out32, lat, err, sizeof err);
     CHECK(rc == 0);
     CHECK(oma_precision_set("bf16") == 0);
-    if (rc == 0) rc = oma_generate_embeds(m, &p, &neg, &pos, &out, lat, err, sizeof err);
+    if (rc == 0) rc = oma_generate_embeds(m, &c.p, &c.neg, &c.pos, &out, lat, err, sizeof err);
     CHECK(rc == 0);
     oma_precision_set("fp32");
     if (rc != 0) {
         fprintf(stderr, "%s: %s\n", file, err);
         oma_image_free(&out32);
-        free(img_ref);
-        oma_st_close(r);
+        case_close(&c);
         return;
     }
-    double maxref = 0, maxerr = 0;
-    for (int i = 0; i < 256; i++) {
-        maxref = fmax(maxref, fabs(want_lat[i]));
-        maxerr = fmax(maxerr, fabs((double)lat[i] - want_lat[i]));
+    double maxerr, maxref, mean, mx, mean32 = 0, mx32 = 0;
+    latent_error(&c, lat, &maxerr, &maxref);
+    image_diff(&out, c.img_ref, &mean, &mx);
+    float *own = malloc(sizeof(float) * 64 * 64 * 3);   /* our fp32 image, as floats */
+    CHECK(own != NULL);
+    if (own) {
+        for (int i = 0; i < 64 * 64 * 3; i++) own[i] = out32.px[i];
+        image_diff(&out, own, &mean32, &mx32);
+        free(own);
     }
-    double sum = 0, mx = 0, sum32 = 0, mx32 = 0;
-    for (int i = 0; i < 64 * 64 * 3; i++) {
-        double d = fabs((double)out.px[i] - img_ref[i]), d32 = fabs((double)out.px[i] - out32.px[i]);
-        sum += d;
-        mx = fmax(mx, d);
-        sum32 += d32;
-        mx32 = fmax(mx32, d32);
-    }
-    double mean = sum / (64 * 64 * 3), mean32 = sum32 / (64 * 64 * 3);
     int ok = maxerr <= BF16_LAT * (1 + maxref) && mean <= BF16_MEAN && mx <= BF16_MAX;
     printf("  %-32s bf16: latents max err %.3g (max |ref| %.3g); image vs reference mean %.3f max %.0f, "
            "vs our fp32 mean %.3f max %.0f of 255 %s\n", file, maxerr, maxref, mean, mx, mean32, mx32,
@@ -89,8 +65,7 @@ static void run_case(const oma_sd_model *m, const char *file, oma_sampler_kind k
     CHECK(ok);
     oma_image_free(&out32);
     oma_image_free(&out);
-    free(img_ref);
-    oma_st_close(r);
+    case_close(&c);
 }
 
 
