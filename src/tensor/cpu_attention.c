@@ -1,17 +1,22 @@
-/* cpu_attention.c — fused scaled-dot-product attention for the CPU backend.
+/* cpu_attention.c — fused scaled-dot-product attention for the CPU backend: dispatch, packing,
+ * and the portable kernels.
  *
  * The idea (FlashAttention's, on a CPU): never build the full [nq, nk] score matrix. Each task
- * takes one (batch, head, block of 32 queries), walks the keys in blocks of 64 (K transposed and
- * V packed once per head, zero-padded, shared by all query blocks), and keeps for
- * every query row a running max m, a running sum l and an unnormalised output O (the online
- * softmax): for a new block with scores S, m' = max(m, max S), O = O * e^(m - m') + e^(S - m') V,
- * l = l * e^(m - m') + sum e^(S - m'). Everything a block touches (a 32 x D query tile, a
- * transposed 64 x D key tile, a 64 x D value tile, 32 x 64 scores) stays in L1/L2, so the
- * 4096-token attentions of SD's 64x64 latents run at arithmetic speed instead of streaming a
- * 64 MB score matrix through memory. Tiles are padded to multiples of 16 floats so the inner
- * loops are whole 16-wide vectors (GCC vector extensions; the kernel in cpu_attention_body.h is
- * compiled for AVX-512, AVX2+FMA and a portable baseline, picked at run time). exp is a Cephes-style polynomial
- * (about 2 ulp), vectorised with the rest.
+ * takes one (batch, head, block of 32 queries), walks the keys in blocks (K transposed and V
+ * packed once per head, zero-padded, shared by all query blocks), and keeps for every query row
+ * a running max m, a running sum l and an unnormalised output O (the online softmax): for a new
+ * block with scores S, m' = max(m, max S), O = O * e^(m - m') + e^(S - m') V,
+ * l = l * e^(m - m') + sum e^(S - m'). Everything a block touches (a 32 x D query tile, a key
+ * tile, a value tile, the block's scores) stays in L1/L2, so the 4096-token attentions of SD's
+ * 64x64 latents run at arithmetic speed instead of streaming a 64 MB score matrix through memory.
+ *
+ * Kernels, picked at run time: on AVX-512 CPUs the hand-written ones in cpu_attention_avx512.c
+ * (queries along the vector lanes; fp32, or bf16 products with AVX512_BF16 when the precision
+ * mode is bf16). Elsewhere (and with OMA_ATTN_KERNEL=avx2|generic) the kernel in
+ * cpu_attention_body.h, with query rows along the registers and head dims along the lanes, padded
+ * to multiples of 16 floats so its loops are whole 16-wide vectors (GCC vector extensions,
+ * compiled for AVX2 and a portable baseline). exp is the Cephes expf polynomial (about 2 ulp),
+ * vectorised with the rest.
  */
 #include <math.h>
 #include <stdint.h>
@@ -19,6 +24,7 @@
 #include <string.h>
 
 #include "tensor/backend.h"
+#include "tensor/cpu_attention_impl.h"
 #include "tensor/tensor.h"
 #include "tensor/threadpool.h"
 
@@ -27,7 +33,7 @@
 #define BQ 32       /* query rows per task */
 #define BK 64       /* keys per block */
 #define RB 8        /* query rows per register block */
-#define VL 16       /* floats per vector */
+#define VL ATTN_VL   /* floats per vector */
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
@@ -77,16 +83,6 @@ static inline __attribute__((always_inline)) void vexp(v16 *px)
     *px = (v16)((v16i)r & keep);
 }
 
-typedef struct {
-    const oma_attn_args *a;
-    int64_t dp;             /* head_dim padded to a multiple of VL */
-    int64_t qblocks;
-    int64_t nkp;            /* keys padded to a multiple of BK */
-    float *kt;              /* per (batch, head): K^T [dp][nkp], zero-padded, packed once */
-    float *vp;              /* per (batch, head): V [nkp][dp], zero-padded */
-    int failed;
-} attn_ctx;
-
 static inline __attribute__((always_inline)) float hmax(const v16 *v)
 {
     float m = (*v)[0];
@@ -102,62 +98,6 @@ static inline __attribute__((always_inline)) float hsum(const v16 *v)
 }
 
 #if OMA_X86
-#include <immintrin.h>
-
-/* The two hot loops written with AVX-512 intrinsics: 8 query rows in 8 zmm accumulators,
- * one key (or value) vector load feeding 8 FMAs with broadcast query (or probability) values. */
-#define R8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-
-__attribute__((target("avx512f"))) static void qk_avx512(const float *qp, const float *kt, int64_t ldk, float *s,
-                                                        int64_t dp)
-{
-    for (int r0 = 0; r0 < BQ; r0 += 8) {
-        for (int jv = 0; jv < BK; jv += VL) {
-#define Z(i) __m512 a##i = _mm512_setzero_ps();
-            R8(Z)
-#undef Z
-            for (int64_t d = 0; d < dp; d++) {
-                __m512 kv = _mm512_loadu_ps(kt + d * ldk + jv);
-                const float *q = qp + (int64_t)r0 * dp + d;
-#define F(i) a##i = _mm512_fmadd_ps(_mm512_set1_ps(q[(i) * dp]), kv, a##i);
-                R8(F)
-#undef F
-            }
-#define S(i) _mm512_storeu_ps(s + (r0 + (i)) * BK + jv, a##i);
-            R8(S)
-#undef S
-        }
-    }
-}
-
-__attribute__((target("avx512f"))) static void pv_avx512(const float *s, const float *vp, float *op, int64_t dp,
-                                                        int64_t kn)
-{
-    for (int r0 = 0; r0 < BQ; r0 += 8) {
-        for (int64_t d = 0; d < dp; d += VL) {
-#define L(i) __m512 a##i = _mm512_loadu_ps(op + (r0 + (i)) * dp + d);
-            R8(L)
-#undef L
-            for (int64_t j = 0; j < kn; j++) {
-                __m512 vv = _mm512_loadu_ps(vp + j * dp + d);
-                const float *p = s + r0 * BK + j;
-#define F(i) a##i = _mm512_fmadd_ps(_mm512_set1_ps(p[(i) * BK]), vv, a##i);
-                R8(F)
-#undef F
-            }
-#define S(i) _mm512_storeu_ps(op + (r0 + (i)) * dp + d, a##i);
-            R8(S)
-#undef S
-        }
-    }
-}
-
-#define ATTN_FN attn_task_avx512
-#define ATTN_ATTR __attribute__((target("avx512f")))
-#define ATTN_QK(qp, kt, ldk, s, dp) qk_avx512(qp, kt, ldk, s, dp)
-#define ATTN_PV(s, vp, op, dp, kn) pv_avx512(s, vp, op, dp, kn)
-#include "tensor/cpu_attention_body.h"
-
 /* AVX2 build of the portable loops (no FMA contraction in ISO C mode). */
 #define ATTN_FN attn_task_avx2
 #define ATTN_ATTR __attribute__((target("avx2")))
@@ -171,31 +111,43 @@ __attribute__((target("avx512f"))) static void pv_avx512(const float *s, const f
 
 typedef void (*attn_fn)(const attn_ctx *, int64_t, float *);
 
-/* The best kernel this CPU runs; OMA_ATTN_KERNEL=generic|avx2 forces a lesser one (tests). */
-static attn_fn pick_kernel(void)
+enum { KERNEL_GENERIC, KERNEL_AVX2, KERNEL_AVX512, KERNEL_BF16 };
+
+/* The best kernel this CPU runs: the bf16 one in bf16 mode on a CPU with AVX512_BF16, else the
+ * fp32 AVX-512 one; OMA_ATTN_KERNEL=generic|avx2 forces a lesser fp32 one (tests). */
+static int pick_kernel(void)
 {
     const char *force = getenv("OMA_ATTN_KERNEL");
-    if (force && strcmp(force, "generic") == 0) return attn_task_generic;
+    if (force && strcmp(force, "generic") == 0) return KERNEL_GENERIC;
 #if OMA_X86
     __builtin_cpu_init();
-    if (force && strcmp(force, "avx2") == 0 && __builtin_cpu_supports("avx2")) return attn_task_avx2;
-    if (__builtin_cpu_supports("avx512f")) return attn_task_avx512;
-    if (__builtin_cpu_supports("avx2")) return attn_task_avx2;
+    if (force && strcmp(force, "avx2") == 0 && __builtin_cpu_supports("avx2")) return KERNEL_AVX2;
+    if (__builtin_cpu_supports("avx512f")) {
+        if (strcmp(oma_precision_name(), "bf16") == 0 && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16"))
+            return KERNEL_BF16;
+        return KERNEL_AVX512;
+    }
+    if (__builtin_cpu_supports("avx2")) return KERNEL_AVX2;
 #endif
-    return attn_task_generic;
+    return KERNEL_GENERIC;
 }
+
+typedef struct {
+    attn_ctx c;
+    attn_fn fn;
+    int64_t scratch;        /* floats per thread */
+} attn_run;
 
 static void attn_range(void *p, int64_t t0, int64_t t1)
 {
-    attn_ctx *t = p;
-    size_t floats = (size_t)(2 * BQ * t->dp + BQ * BK);
-    float *scratch = oma_aligned_alloc(floats * sizeof(float));
+    attn_run *r = p;
+    float *scratch = oma_aligned_alloc((size_t)r->scratch * sizeof(float));
     if (!scratch) {
-        __atomic_store_n(&t->failed, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->c.failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    attn_fn fn = pick_kernel();
-    for (int64_t i = t0; i < t1; i++) fn(t, i, scratch);
+    for (int64_t i = t0; i < t1; i++) r->fn(&r->c, i, scratch);
     oma_aligned_free(scratch);
 }
 
@@ -219,17 +171,74 @@ static void pack_range(void *p, int64_t b0, int64_t b1)
     }
 }
 
+/* The same in bf16 pairs (see cpu_attention_impl.h): K^T pairs of dims, V pairs of keys. */
+static void pack_range_bf16(void *p, int64_t b0, int64_t b1)
+{
+    attn_ctx *t = p;
+    const oma_attn_args *a = t->a;
+    const int64_t D = a->head_dim, d2 = t->d2, ld = t->nkp;
+    for (int64_t bh = b0; bh < b1; bh++) {
+        int64_t h = bh % a->heads, b = bh / a->heads;
+        uint32_t *kt = t->kt2 + bh * d2 * ld, *vp = t->vp2 + bh * (ld / 2) * D;
+        memset(kt, 0, sizeof(uint32_t) * (size_t)(d2 * ld));
+        memset(vp, 0, sizeof(uint32_t) * (size_t)(ld / 2 * D));
+        for (int64_t j = 0; j < a->nk; j++) {
+            const float *ks = a->k + (b * a->nk + j) * a->ldk + h * D;
+            const float *vs = a->v + (b * a->nk + j) * a->ldv + h * D;
+            unsigned sh = 16 * (unsigned)(j & 1);
+            for (int64_t d = 0; d < D; d++) {
+                kt[(d / 2) * ld + j] |= (uint32_t)oma_attn_bf16(ks[d]) << (16 * (d & 1));
+                vp[(j / 2) * D + d] |= (uint32_t)oma_attn_bf16(vs[d]) << sh;
+            }
+        }
+    }
+}
+
 int oma_cpu_attention(const oma_attn_args *a)
 {
     if (a->batch <= 0 || a->heads <= 0 || a->nq <= 0 || a->nk <= 0 || a->head_dim <= 0) return 0;
-    attn_ctx t = {a, (a->head_dim + VL - 1) / VL * VL, (a->nq + BQ - 1) / BQ, (a->nk + BK - 1) / BK * BK,
-                  NULL, NULL, 0};
-    size_t per = (size_t)(t.dp * t.nkp), bh = (size_t)(a->batch * a->heads);
-    t.kt = oma_aligned_alloc(2 * per * bh * sizeof(float));
-    if (!t.kt) return -1;
-    t.vp = t.kt + per * bh;
-    oma_parallel_for(a->batch * a->heads, 1, pack_range, &t);
-    oma_parallel_for(a->batch * a->heads * t.qblocks, 1, attn_range, &t);
-    oma_aligned_free(t.kt);
-    return __atomic_load_n(&t.failed, __ATOMIC_RELAXED) ? -1 : 0;
+    attn_run r;
+    memset(&r, 0, sizeof r);
+    attn_ctx *t = &r.c;
+    const int64_t D = a->head_dim;
+    t->a = a;
+    t->dp = (D + VL - 1) / VL * VL;
+    t->d2 = (D + 1) / 2;
+    t->nkp = (a->nk + ATTN_KPAD - 1) / ATTN_KPAD * ATTN_KPAD;
+    int kernel = pick_kernel();
+    int64_t bq = BQ;
+    r.scratch = 2 * BQ * t->dp + BQ * BK;
+    switch (kernel) {
+    case KERNEL_GENERIC: r.fn = attn_task_generic; break;
+#if OMA_X86
+    case KERNEL_AVX2: r.fn = attn_task_avx2; break;
+    case KERNEL_AVX512: r.fn = oma_attn_task_avx512; break;
+    case KERNEL_BF16: r.fn = oma_attn_task_bf16; break;
+#endif
+    default: return -1;
+    }
+#if OMA_X86
+    if (kernel == KERNEL_AVX512 || kernel == KERNEL_BF16) {
+        bq = ATTN_X86_BQ;
+        r.scratch = oma_attn_avx512_scratch(D);
+    }
+#endif
+    t->qblocks = (a->nq + bq - 1) / bq;
+    size_t bh = (size_t)(a->batch * a->heads);
+    if (kernel == KERNEL_BF16) {
+        size_t per = (size_t)(t->d2 * t->nkp + t->nkp / 2 * D);
+        t->kt2 = oma_aligned_alloc(per * bh * sizeof(uint32_t));
+        if (!t->kt2) return -1;
+        t->vp2 = t->kt2 + (size_t)(t->d2 * t->nkp) * bh;
+        oma_parallel_for(a->batch * a->heads, 1, pack_range_bf16, t);
+    } else {
+        size_t per = (size_t)(t->dp * t->nkp);
+        t->kt = oma_aligned_alloc(2 * per * bh * sizeof(float));
+        if (!t->kt) return -1;
+        t->vp = t->kt + per * bh;
+        oma_parallel_for(a->batch * a->heads, 1, pack_range, t);
+    }
+    oma_parallel_for(a->batch * a->heads * t->qblocks, 1, attn_range, &r);
+    oma_aligned_free(kernel == KERNEL_BF16 ? (void *)t->kt2 : (void *)t->kt);
+    return __atomic_load_n(&t->failed, __ATOMIC_RELAXED) ? -1 : 0;
 }

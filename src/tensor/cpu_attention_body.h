@@ -1,9 +1,8 @@
 /* cpu_attention_body.h — the per-task attention kernel, compiled once per instruction set.
  *
  * Included by cpu_attention.c with ATTN_FN (the function name) and ATTN_ATTR (its target
- * attribute) defined, and optionally ATTN_QK / ATTN_PV: hand-written versions of the two hot
- * loops (S = Q K^T and O += P V) for an instruction set; otherwise the portable vector-extension
- * loops are used. See cpu_attention.c for the algorithm.
+ * attribute) defined; portable vector-extension loops (the AVX-512 kernels are in
+ * cpu_attention_avx512.c). See cpu_attention.c for the algorithm.
  */
 ATTN_ATTR static void ATTN_FN(const attn_ctx *t, int64_t task, float *scratch)
 {
@@ -39,9 +38,6 @@ ATTN_ATTR static void ATTN_FN(const attn_ctx *t, int64_t task, float *scratch)
         const float *kt = kt_all + k0;          /* [dp][ldk], this block's 64 columns */
         const float *vp = vp_all + k0 * dp;     /* [BK][dp] */
         /* S = Q K^T */
-#ifdef ATTN_QK
-        ATTN_QK(qp, kt, ldk, s, dp);
-#else
         for (int r0 = 0; r0 < BQ; r0 += RB) {
             for (int jv = 0; jv < BK; jv += VL) {
                 v16 acc[RB];
@@ -53,7 +49,6 @@ ATTN_ATTR static void ATTN_FN(const attn_ctx *t, int64_t task, float *scratch)
                 for (int r = 0; r < RB; r++) ST(s + (r0 + r) * BK + jv, acc[r]);
             }
         }
-#endif
         /* masks: padding keys, and causal (key index > query index) */
         for (int r = 0; r < BQ; r++) {
             int64_t lim = kn;
@@ -93,9 +88,6 @@ ATTN_ATTR static void ATTN_FN(const attn_ctx *t, int64_t task, float *scratch)
             }
         }
         /* O += P V */
-#ifdef ATTN_PV
-        ATTN_PV(s, vp, op, dp, kn);
-#else
         for (int r0 = 0; r0 < BQ; r0 += RB) {
             for (int64_t d = 0; d < dp; d += VL) {
                 v16 acc[RB];
@@ -107,7 +99,6 @@ ATTN_ATTR static void ATTN_FN(const attn_ctx *t, int64_t task, float *scratch)
                 for (int r = 0; r < RB; r++) ST(op + (r0 + r) * dp + d, acc[r]);
             }
         }
-#endif
     }
     for (int64_t r = 0; r < qn; r++) {
         float *dst = a->out + (b * a->nq + q0 + r) * a->ldo + h * D;
@@ -118,5 +109,3 @@ ATTN_ATTR static void ATTN_FN(const attn_ctx *t, int64_t task, float *scratch)
 
 #undef ATTN_FN
 #undef ATTN_ATTR
-#undef ATTN_QK
-#undef ATTN_PV

@@ -1,0 +1,394 @@
+/* cpu_attention_avx512.c — the AVX-512 kernels of the fused attention: fp32 (AVX-512F), and
+ * bf16 products with AVX512_BF16 (opt-in precision mode). Only called after a run-time CPU check
+ * (cpu_attention.c); each function carries its own target attribute, so the build stays generic.
+ *
+ * The idea: queries along the vector lanes. A task holds 32 queries of one (batch, head) as
+ * Q^T [D][32] (two zmm per head dim), and walks the keys in blocks of 96:
+ *   S^T [96][32] = K Q^T      12 keys x 2 query vectors = 24 zmm accumulators, each head dim
+ *                             one Q^T row load per vector and 12 broadcast K values (K^T packed);
+ *   online softmax            all vertical: the running max m, the sum l and the correction
+ *                             e^(m - m') are per lane, so no horizontal reductions at all;
+ *   O^T [D][32] += V^T P^T    10 head dims x 2 query vectors = 20 accumulators, each key one P^T
+ *                             row per vector and 10 broadcast V values; the correction is applied
+ *                             when the accumulators are loaded.
+ * The head dim is only ever a loop count or a broadcast index, never a vector width, so 40, 80 and
+ * 160 waste nothing (the old layout padded 40 to 48). exp is the Cephes expf polynomial (same
+ * coefficients and accuracy as before) with AVX-512's round-to-integer and scalef doing the range
+ * reduction and the 2^n scaling in one instruction each.
+ *
+ * bf16: the same loops with _mm512_dpbf16_ps, which multiplies bf16 pairs and accumulates in f32
+ * per lane. The pairs run along the sum of each product: head dims for S = K Q^T (Q^T and K^T
+ * packed as pairs of dims), keys for O += V^T P^T (P^T and V packed as pairs of keys). Operands
+ * are rounded to bf16 to nearest even; scores, softmax and O stay f32.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "tensor/cpu_attention_impl.h"
+
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#define BQ ATTN_X86_BQ      /* queries per task */
+#define NRV (BQ / 16)       /* query vectors */
+#define BK 96               /* keys per block (divides ATTN_KPAD, even) */
+#define NJ 12               /* keys per register block of S = K Q^T */
+#define ND 10               /* head dims per register block of O += V^T P^T */
+
+#define F512 __attribute__((target("avx512f")))
+#define INL static inline __attribute__((always_inline, target("avx512f")))
+#define BF16_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define INLBF static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+int64_t oma_attn_avx512_scratch(int64_t head_dim)
+{
+    /* fp32: Q^T, O^T [D][BQ], S^T [BK][BQ]; bf16 adds Q^T pairs [D2][BQ] and P^T pairs [BK/2][BQ] */
+    return (2 * head_dim + BK + (head_dim + 1) / 2 + BK / 2) * BQ;
+}
+
+/* e^x per lane: x <= -104 (and -inf, masked scores) gives 0. Cephes expf: n = round(x / ln 2),
+ * r = x - n ln 2 in two steps, e^r by its degree-7 polynomial, times 2^n. */
+INL __m512 exp512(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+typedef struct {
+    const oma_attn_args *a;
+    int64_t D, b, h, bh, q0, qn, kend;
+} task_info;
+
+static inline void task_setup(const attn_ctx *t, int64_t task, task_info *ti)
+{
+    const oma_attn_args *a = t->a;
+    ti->a = a;
+    ti->D = a->head_dim;
+    int64_t qb = task % t->qblocks;
+    ti->bh = task / t->qblocks;
+    ti->h = ti->bh % a->heads;
+    ti->b = ti->bh / a->heads;
+    ti->q0 = qb * BQ;
+    ti->qn = a->nq - ti->q0 < BQ ? a->nq - ti->q0 : BQ;
+    ti->kend = a->nk;
+    if (a->causal && ti->q0 + ti->qn < ti->kend) ti->kend = ti->q0 + ti->qn;  /* later keys: masked */
+}
+
+static inline const float *q_row(const task_info *ti, int64_t r)
+{
+    const oma_attn_args *a = ti->a;
+    return a->q + (ti->b * a->nq + ti->q0 + r) * a->ldq + ti->h * ti->D;
+}
+
+/* Causal mask of one S^T row: lanes whose query comes before key (cut + jj relative to the
+ * task's first query) get -inf. */
+INL __m512 causal_mask(__m512 s, int64_t cut, int rv)
+{
+    int64_t lim = cut - 16 * rv;        /* lanes < lim are masked */
+    if (lim <= 0) return s;
+    if (lim > 16) lim = 16;
+    __mmask16 k = (__mmask16)((1u << lim) - 1u);
+    return _mm512_mask_mov_ps(s, k, _mm512_set1_ps(-INFINITY));
+}
+
+/* Stores a register block of S^T (rows j0.., `nj` keys of which `valid` are real) with the causal
+ * mask (when `mask_on`; `cut` = key j0's index minus the first query's), and folds the real rows
+ * into the block max. */
+INL void store_scores(__m512 acc[NJ][NRV], float *st, int valid, int mask_on, int64_t cut, __m512 *bmax)
+{
+#pragma GCC unroll 16
+    for (int jj = 0; jj < NJ; jj++) {
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) {
+            __m512 s = acc[jj][rv];
+            if (mask_on) s = causal_mask(s, cut + jj, rv);
+            _mm512_storeu_ps(st + jj * BQ + 16 * rv, s);
+            if (jj < valid) bmax[rv] = _mm512_max_ps(bmax[rv], s);
+        }
+    }
+}
+
+/* ---- fp32 ---- */
+
+/* S^T rows j0 .. j0+NJ-1: st[j][r] = sum_d kt[d][j] qt[d][r]. */
+INL void qk_chunk(const float *qt, const float *kt, int64_t ldk, int64_t D, float *st, int valid, int mask_on,
+                  int64_t cut, __m512 *bmax)
+{
+    __m512 acc[NJ][NRV];
+#pragma GCC unroll 16
+    for (int jj = 0; jj < NJ; jj++)
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) acc[jj][rv] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d++) {
+        const float *k = kt + d * ldk;
+        __m512 q[NRV];
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) q[rv] = _mm512_loadu_ps(qt + d * BQ + 16 * rv);
+#pragma GCC unroll 16
+        for (int jj = 0; jj < NJ; jj++) {
+            __m512 kb = _mm512_set1_ps(k[jj]);
+#pragma GCC unroll 4
+            for (int rv = 0; rv < NRV; rv++) acc[jj][rv] = _mm512_fmadd_ps(kb, q[rv], acc[jj][rv]);
+        }
+    }
+    store_scores(acc, st, valid, mask_on, cut, bmax);
+}
+
+/* P = e^(S - m') in place over `kn` rows of S^T; updates m, l and returns the correction. */
+INL void softmax_block(float *st, int64_t kn, const __m512 *bmax, __m512 *m, __m512 *l, __m512 *corr)
+{
+    __m512 mn[NRV], sum[NRV];
+#pragma GCC unroll 4
+    for (int rv = 0; rv < NRV; rv++) {
+        mn[rv] = _mm512_max_ps(m[rv], bmax[rv]);
+        corr[rv] = exp512(_mm512_sub_ps(m[rv], mn[rv]));
+        sum[rv] = _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < kn; j++) {
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) {
+            float *p = st + j * BQ + 16 * rv;
+            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(p), mn[rv]));
+            _mm512_storeu_ps(p, e);
+            sum[rv] = _mm512_add_ps(sum[rv], e);
+        }
+    }
+#pragma GCC unroll 4
+    for (int rv = 0; rv < NRV; rv++) {
+        l[rv] = _mm512_fmadd_ps(l[rv], corr[rv], sum[rv]);
+        m[rv] = mn[rv];
+    }
+}
+
+/* O^T rows d0 .. d0+nd-1 = corr * O^T + sum_j v[j][d] P^T[j]. */
+INL void pv_dims(const float *st, const float *v, int64_t ldv, int64_t kn, float *ot, const __m512 *corr,
+                 const int nd)
+{
+    __m512 acc[ND][NRV];
+#pragma GCC unroll 16
+    for (int dd = 0; dd < nd; dd++)
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++)
+            acc[dd][rv] = _mm512_mul_ps(_mm512_loadu_ps(ot + dd * BQ + 16 * rv), corr[rv]);
+    for (int64_t j = 0; j < kn; j++) {
+        __m512 p[NRV];
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) p[rv] = _mm512_loadu_ps(st + j * BQ + 16 * rv);
+        const float *vr = v + j * ldv;
+#pragma GCC unroll 16
+        for (int dd = 0; dd < nd; dd++) {
+            __m512 vb = _mm512_set1_ps(vr[dd]);
+#pragma GCC unroll 4
+            for (int rv = 0; rv < NRV; rv++) acc[dd][rv] = _mm512_fmadd_ps(vb, p[rv], acc[dd][rv]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int dd = 0; dd < nd; dd++)
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) _mm512_storeu_ps(ot + dd * BQ + 16 * rv, acc[dd][rv]);
+}
+
+/* Writes out[q][d] = O^T[d][q] / l[q] for the task's real queries. */
+static void write_out(const task_info *ti, const float *ot, const float *lsum)
+{
+    const oma_attn_args *a = ti->a;
+    for (int64_t r = 0; r < ti->qn; r++) {
+        float *dst = a->out + (ti->b * a->nq + ti->q0 + r) * a->ldo + ti->h * ti->D;
+        float inv = lsum[r] > 0.0f ? 1.0f / lsum[r] : 0.0f;
+        for (int64_t d = 0; d < ti->D; d++) dst[d] = ot[d * BQ + r] * inv;
+    }
+}
+
+F512 void oma_attn_task_avx512(const attn_ctx *t, int64_t task, float *scratch)
+{
+    task_info ti;
+    task_setup(t, task, &ti);
+    const oma_attn_args *a = ti.a;
+    const int64_t D = ti.D, dp = t->dp, ldk = t->nkp;
+    float *qt = scratch;            /* [D][BQ], scaled */
+    float *ot = qt + D * BQ;        /* [D][BQ] */
+    float *st = ot + D * BQ;        /* [BK][BQ] */
+    const float *kt_all = t->kt + ti.bh * dp * ldk, *vp_all = t->vp + ti.bh * ldk * dp;
+
+    memset(qt, 0, sizeof(float) * (size_t)(D * BQ));
+    memset(ot, 0, sizeof(float) * (size_t)(D * BQ));
+    for (int64_t r = 0; r < ti.qn; r++) {
+        const float *src = q_row(&ti, r);
+        for (int64_t d = 0; d < D; d++) qt[d * BQ + r] = src[d] * a->scale;
+    }
+    __m512 m[NRV], l[NRV], corr[NRV], bmax[NRV];
+    for (int rv = 0; rv < NRV; rv++) {
+        m[rv] = _mm512_set1_ps(-INFINITY);
+        l[rv] = _mm512_setzero_ps();
+    }
+    for (int64_t k0 = 0; k0 < ti.kend; k0 += BK) {
+        int64_t kn = ti.kend - k0 < BK ? ti.kend - k0 : BK;
+        for (int rv = 0; rv < NRV; rv++) bmax[rv] = _mm512_set1_ps(-INFINITY);
+        for (int64_t j0 = 0; j0 < kn; j0 += NJ) {
+            int64_t cut = k0 + j0 - ti.q0;
+            int mask_on = a->causal && cut + NJ - 1 > 0;
+            int valid = kn - j0 < NJ ? (int)(kn - j0) : NJ;
+            qk_chunk(qt, kt_all + k0 + j0, ldk, D, st + j0 * BQ, valid, mask_on, cut, bmax);
+        }
+        softmax_block(st, kn, bmax, m, l, corr);
+        const float *vp = vp_all + k0 * dp;
+        int64_t d0 = 0;
+        for (; d0 + ND <= D; d0 += ND) pv_dims(st, vp + d0, dp, kn, ot + d0 * BQ, corr, ND);
+        switch (D - d0) {
+#define TAIL(n) case n: pv_dims(st, vp + d0, dp, kn, ot + d0 * BQ, corr, n); break;
+            TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9)
+#undef TAIL
+        default: break;
+        }
+    }
+    float lsum[BQ];
+    for (int rv = 0; rv < NRV; rv++) _mm512_storeu_ps(lsum + 16 * rv, l[rv]);
+    write_out(&ti, ot, lsum);
+}
+
+/* ---- bf16 ---- */
+
+/* S^T rows j0 .. j0+NJ-1 from bf16 pairs: st[j][r] = sum_i kt2[i][j] . qt2[i][r]. */
+INLBF void qk_chunk_bf16(const uint32_t *qt2, const uint32_t *kt2, int64_t ldk, int64_t d2, float *st, int valid,
+                         int mask_on, int64_t cut, __m512 *bmax)
+{
+    __m512 acc[NJ][NRV];
+#pragma GCC unroll 16
+    for (int jj = 0; jj < NJ; jj++)
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) acc[jj][rv] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < d2; i++) {
+        const uint32_t *k = kt2 + i * ldk;
+        __m512bh q[NRV];
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) q[rv] = (__m512bh)_mm512_loadu_si512(qt2 + i * BQ + 16 * rv);
+#pragma GCC unroll 16
+        for (int jj = 0; jj < NJ; jj++) {
+            __m512bh kb = (__m512bh)_mm512_set1_epi32((int)k[jj]);
+#pragma GCC unroll 4
+            for (int rv = 0; rv < NRV; rv++) acc[jj][rv] = _mm512_dpbf16_ps(acc[jj][rv], q[rv], kb);
+        }
+    }
+    store_scores(acc, st, valid, mask_on, cut, bmax);
+}
+
+/* P = e^(S - m') over `kn` rows of S^T, written as bf16 pairs of keys pp[kn/2][BQ]; updates m and
+ * l (with the f32 probabilities) and returns the correction. */
+INLBF void softmax_block_bf16(const float *st, int64_t kn, const __m512 *bmax, __m512 *m, __m512 *l,
+                              __m512 *corr, uint32_t *pp)
+{
+    const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                           23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __m512 mn[NRV], sum[NRV];
+#pragma GCC unroll 4
+    for (int rv = 0; rv < NRV; rv++) {
+        mn[rv] = _mm512_max_ps(m[rv], bmax[rv]);
+        corr[rv] = exp512(_mm512_sub_ps(m[rv], mn[rv]));
+        sum[rv] = _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < kn; j += 2) {
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) {
+            const float *s = st + j * BQ + 16 * rv;
+            __m512 e0 = exp512(_mm512_sub_ps(_mm512_loadu_ps(s), mn[rv]));
+            __m512 e1 = j + 1 < kn ? exp512(_mm512_sub_ps(_mm512_loadu_ps(s + BQ), mn[rv])) : _mm512_setzero_ps();
+            sum[rv] = _mm512_add_ps(sum[rv], _mm512_add_ps(e0, e1));
+            __m512i h = (__m512i)_mm512_cvtne2ps_pbh(e1, e0);     /* words 0-15: e0, 16-31: e1 */
+            _mm512_storeu_si512(pp + (j / 2) * BQ + 16 * rv, _mm512_permutexvar_epi16(inter, h));
+        }
+    }
+#pragma GCC unroll 4
+    for (int rv = 0; rv < NRV; rv++) {
+        l[rv] = _mm512_fmadd_ps(l[rv], corr[rv], sum[rv]);
+        m[rv] = mn[rv];
+    }
+}
+
+/* O^T rows d0 .. d0+nd-1 = corr * O^T + sum over key pairs of vp2[jp][d] . pp[jp]. */
+INLBF void pv_dims_bf16(const uint32_t *pp, const uint32_t *v2, int64_t ldv, int64_t kp, float *ot,
+                        const __m512 *corr, const int nd)
+{
+    __m512 acc[ND][NRV];
+#pragma GCC unroll 16
+    for (int dd = 0; dd < nd; dd++)
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++)
+            acc[dd][rv] = _mm512_mul_ps(_mm512_loadu_ps(ot + dd * BQ + 16 * rv), corr[rv]);
+    for (int64_t jp = 0; jp < kp; jp++) {
+        __m512bh p[NRV];
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) p[rv] = (__m512bh)_mm512_loadu_si512(pp + jp * BQ + 16 * rv);
+        const uint32_t *vr = v2 + jp * ldv;
+#pragma GCC unroll 16
+        for (int dd = 0; dd < nd; dd++) {
+            __m512bh vb = (__m512bh)_mm512_set1_epi32((int)vr[dd]);
+#pragma GCC unroll 4
+            for (int rv = 0; rv < NRV; rv++) acc[dd][rv] = _mm512_dpbf16_ps(acc[dd][rv], p[rv], vb);
+        }
+    }
+#pragma GCC unroll 16
+    for (int dd = 0; dd < nd; dd++)
+#pragma GCC unroll 4
+        for (int rv = 0; rv < NRV; rv++) _mm512_storeu_ps(ot + dd * BQ + 16 * rv, acc[dd][rv]);
+}
+
+BF16_ATTR void oma_attn_task_bf16(const attn_ctx *t, int64_t task, float *scratch)
+{
+    task_info ti;
+    task_setup(t, task, &ti);
+    const oma_attn_args *a = ti.a;
+    const int64_t D = ti.D, d2 = t->d2, ldk = t->nkp;
+    float *ot = scratch;                        /* [D][BQ] */
+    float *st = ot + D * BQ;                    /* [BK][BQ] */
+    uint32_t *qt2 = (uint32_t *)(st + BK * BQ); /* [d2][BQ] bf16 pairs of dims, scaled */
+    uint32_t *pp = qt2 + d2 * BQ;               /* [BK/2][BQ] bf16 pairs of keys */
+    const uint32_t *kt2_all = t->kt2 + ti.bh * d2 * ldk, *vp2_all = t->vp2 + ti.bh * (ldk / 2) * D;
+
+    memset(qt2, 0, sizeof(uint32_t) * (size_t)(d2 * BQ));
+    memset(ot, 0, sizeof(float) * (size_t)(D * BQ));
+    for (int64_t r = 0; r < ti.qn; r++) {
+        const float *src = q_row(&ti, r);
+        for (int64_t d = 0; d < D; d++)
+            qt2[(d / 2) * BQ + r] |= (uint32_t)oma_attn_bf16(src[d] * a->scale) << (16 * (d & 1));
+    }
+    __m512 m[NRV], l[NRV], corr[NRV], bmax[NRV];
+    for (int rv = 0; rv < NRV; rv++) {
+        m[rv] = _mm512_set1_ps(-INFINITY);
+        l[rv] = _mm512_setzero_ps();
+    }
+    for (int64_t k0 = 0; k0 < ti.kend; k0 += BK) {
+        int64_t kn = ti.kend - k0 < BK ? ti.kend - k0 : BK;
+        for (int rv = 0; rv < NRV; rv++) bmax[rv] = _mm512_set1_ps(-INFINITY);
+        for (int64_t j0 = 0; j0 < kn; j0 += NJ) {
+            int64_t cut = k0 + j0 - ti.q0;
+            int mask_on = a->causal && cut + NJ - 1 > 0;
+            int valid = kn - j0 < NJ ? (int)(kn - j0) : NJ;
+            qk_chunk_bf16(qt2, kt2_all + k0 + j0, ldk, d2, st + j0 * BQ, valid, mask_on, cut, bmax);
+        }
+        softmax_block_bf16(st, kn, bmax, m, l, corr, pp);
+        const uint32_t *vp2 = vp2_all + (k0 / 2) * D;
+        int64_t kp = (kn + 1) / 2, d0 = 0;
+        for (; d0 + ND <= D; d0 += ND) pv_dims_bf16(pp, vp2 + d0, D, kp, ot + d0 * BQ, corr, ND);
+        switch (D - d0) {
+#define TAIL(n) case n: pv_dims_bf16(pp, vp2 + d0, D, kp, ot + d0 * BQ, corr, n); break;
+            TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9)
+#undef TAIL
+        default: break;
+        }
+    }
+    float lsum[BQ];
+    for (int rv = 0; rv < NRV; rv++) _mm512_storeu_ps(lsum + 16 * rv, l[rv]);
+    write_out(&ti, ot, lsum);
+}
