@@ -13,8 +13,8 @@
 /* ---- 16-bit weights ---- */
 
 /* Loads prefix.weight: 16-bit when asked and stored so (*w16 set, t left empty), else float. */
-static int load_weight(const oma_weights *w, const char *prefix, int ndim, const int64_t *shape,
-                       oma_tensor *t, uint16_t **w16, int *kind, char *err, size_t errlen)
+static int load_weight_data(const oma_weights *w, const char *prefix, int ndim, const int64_t *shape,
+                            oma_tensor *t, uint16_t **w16, int *kind, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
     *w16 = NULL;
@@ -40,6 +40,15 @@ static int load_weight(const oma_weights *w, const char *prefix, int ndim, const
         if (rc < 0) return -1;
     }
     return oma_weights_load(w, prefix, "weight", ndim, shape, t, err, errlen);
+}
+
+/* Loads a layer's weight and stamps it (tensor.h: the backend may keep a prepared copy). */
+static int load_weight(const oma_weights *w, const char *prefix, int ndim, const int64_t *shape,
+                       oma_tensor *t, uint16_t **w16, int *kind, char *err, size_t errlen)
+{
+    if (load_weight_data(w, prefix, ndim, shape, t, w16, kind, err, errlen) != 0) return -1;
+    t->stamp = oma_stamp_next();
+    return 0;
 }
 
 static pthread_key_t wkey;
@@ -92,6 +101,7 @@ static int materialize(oma_tensor *t, uint16_t **w16, int kind)
     oma_half_widen(*w16, (oma_half_kind)kind, f.data, (size_t)oma_tensor_numel(&f));
     free(*w16);
     *w16 = NULL;
+    f.stamp = t->stamp;
     *t = f;
     return 0;
 }
@@ -127,6 +137,7 @@ int oma_linear_load(oma_linear *l, const oma_weights *w, const char *prefix, int
 
 void oma_linear_free(oma_linear *l)
 {
+    oma_op_forget_weights(&l->w);
     oma_tensor_free(&l->w);
     oma_tensor_free(&l->b);
     free(l->w16);
@@ -160,8 +171,10 @@ static int merge(oma_tensor *wt, int64_t out, int64_t inner, const oma_tensor *u
     if (up->shape[0] != out || oma_tensor_numel(up) != out * r || down->shape[0] != r ||
         oma_tensor_numel(down) != r * inner)
         return -1;
+    oma_op_forget_weights(wt);      /* what the backend prepared from the old values */
     oma_backend_current()->gemm(0, 0, out, inner, r, scale, up->data, r, down->data, inner, 1.0f,
                                 wt->data, inner);
+    wt->stamp = oma_stamp_next();
     return 0;
 }
 
@@ -192,6 +205,7 @@ int oma_conv2d_load(oma_conv2d *c, const oma_weights *w, const char *prefix, int
 
 void oma_conv2d_free(oma_conv2d *c)
 {
+    oma_op_forget_weights(&c->w);
     oma_tensor_free(&c->w);
     oma_tensor_free(&c->b);
     free(c->w16);

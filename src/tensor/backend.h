@@ -9,6 +9,7 @@
 #ifndef OMA_TENSOR_BACKEND_H
 #define OMA_TENSOR_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Scaled dot-product attention over token-major buffers: token t of batch b starts at
@@ -30,10 +31,15 @@ typedef struct oma_backend {
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                  float *c, int64_t ldc);
     /* y[N,OC,OH,OW] = conv(x[N,C,H,W], w[OC,C,KH,KW]) + bias[OC] (bias may be NULL).
+     * weight_stamp: the weights' oma_tensor.stamp (0 when they are not long-lived weights); the
+     * backend may keep a prepared form of the weights under it until forget_weights.
      * Returns 0, or -1 when scratch memory cannot be had. */
     int (*conv2d)(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
-                  const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
-                  int stride, int pad, float *y, int64_t oh, int64_t ow);
+                  const float *weight, uint64_t weight_stamp, const float *bias, int64_t oc,
+                  int64_t kh, int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow);
+    /* Drops whatever the backend keeps under this weight stamp (the layer changed or freed the
+     * weights). */
+    void (*forget_weights)(uint64_t weight_stamp);
     /* Group norm over x[N,C,HW] with per-channel affine; silu != 0 applies SiLU after it. */
     void (*group_norm)(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
                        const float *gamma, const float *beta, float eps, int silu, float *y);
@@ -70,6 +76,9 @@ void oma_cpu_scratch_release(void);
  * a job, so idle workers do not hold a large model's buffers). */
 void oma_cpu_scratch_release_all(void);
 
+/* Bytes of prepared weights the CPU backend keeps now (Winograd-transformed convolution
+ * weights; budget OMA_WEIGHT_CACHE_MB, see cpu_kept.c). */
+size_t oma_cpu_kept_bytes(void);
 /* The CPU backend's convolution: "auto" (oneDNN, Winograd for large 3x3 layers; the default
  * when built in), "direct" (oneDNN's direct kernels only) or "im2col" (im2col + OpenBLAS GEMM).
  * _set returns -1 for an unknown or unavailable name. */

@@ -298,19 +298,30 @@ const char *oma_cpu_conv_name(void) { return conv_names[conv_impl()]; }
 #define CONV_TILE_FLOATS ((int64_t)8 << 20)
 
 static int cpu_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
-                      const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
-                      int stride, int pad, float *y, int64_t oh, int64_t ow)
+                      const float *weight, uint64_t stamp, const float *bias, int64_t oc,
+                      int64_t kh, int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow)
 {
     int64_t ohw = oh * ow, kdim = c * kh * kw;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
     int impl = conv_impl();
     if (impl != CONV_IM2COL && !direct) {
-        int wino = impl == CONV_AUTO && kh == 3 && kw == 3 && stride == 1 && n * ohw >= 8192;
+        /* Winograd is ~3x the speed of the direct kernels once its weights are transformed,
+         * but the transform costs more than the convolution on small images: layers whose
+         * transformed weights are kept (cpu_dnnl.c) use it from 32x32 up, the others only on
+         * large images */
+        int wino = 0;
+        if (impl == CONV_AUTO && kh == 3 && kw == 3 && stride == 1)
+            wino = n * ohw >= 8192 ? 2 : ohw >= 1024 ? 1 : 0;
         int rc = -2;
-        if (prec() == PREC_BF16)
-            rc = oma_dnnl_conv2d(x, n, c, h, w, weight, bias, oc, kh, kw, stride, pad, y, oh, ow, 0, 1);
+        if (prec() == PREC_BF16) {
+            /* f32 Winograd on kept weights beats the bf16 direct kernels (and is exact) */
+            if (wino)
+                rc = oma_dnnl_conv2d(x, n, c, h, w, weight, stamp, bias, oc, kh, kw, stride, pad, y, oh, ow, -1, 0);
+            if (rc == -2)
+                rc = oma_dnnl_conv2d(x, n, c, h, w, weight, 0, bias, oc, kh, kw, stride, pad, y, oh, ow, 0, 1);
+        }
         if (rc == -2)
-            rc = oma_dnnl_conv2d(x, n, c, h, w, weight, bias, oc, kh, kw, stride, pad, y, oh, ow, wino, 0);
+            rc = oma_dnnl_conv2d(x, n, c, h, w, weight, stamp, bias, oc, kh, kw, stride, pad, y, oh, ow, wino, 0);
         if (rc != -2) return rc;
     }
     int64_t rows = oh;
@@ -769,6 +780,7 @@ static const oma_backend cpu_backend = {
     .name = "cpu",
     .gemm = cpu_gemm,
     .conv2d = cpu_conv2d,
+    .forget_weights = oma_kept_forget,
     .group_norm = cpu_group_norm,
     .layer_norm = cpu_layer_norm,
     .softmax = cpu_softmax,

@@ -6,7 +6,10 @@
  * layout the primitive chose, runs it with the bias fused, and reorders the output back. The
  * reorders are memory-bound and cheap next to the convolution; the blocked buffers are
  * per-thread scratch kept between calls (no page faults per call). Weights are reordered every
- * call, never cached: a LoRA merge may change them in place.
+ * call, except Winograd-transformed ones: that transform is slow (longer than the convolution
+ * on a 32x32 latent), so they are kept under the layer's weight stamp (cpu_kept.c, within its
+ * budget; a LoRA merge gives the weights a new stamp). Without kept weights, Winograd is used
+ * only where it pays even with the per-call transform (large images).
  *
  * Primitives are built once per shape and kept in a small table (they are safe to execute from
  * several threads at once). oneDNN runs them on its OpenMP threads while our pool sleeps; the
@@ -34,6 +37,7 @@
 typedef struct {
     int64_t key[13];    /* shape, winograd, bf16 */
     int used;
+    int wino;           /* 1 when the primitive is a Winograd one */
     dnnl_primitive_t conv, r_src, r_wei, r_dst;      /* reorders are NULL when not needed */
     dnnl_memory_desc_t usr_src, usr_wei, usr_dst, bias, src, wei, dst, scratch;
 } conv_entry;
@@ -126,6 +130,7 @@ static int entry_build(conv_entry *e, const int64_t *key)
                                                pr) != dnnl_success)
             continue;
         st = dnnl_primitive_desc_create(&pd, &cd, attr, engine, NULL);
+        e->wino = wino;
     }
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) return -1;
@@ -190,9 +195,36 @@ int oma_dnnl_available(void)
     return engine_ok;
 }
 
+/* The Winograd weights kept under `stamp` for entry e, transformed from `weight` on first use;
+ * NULL when they are not kept and cannot be (budget, memory, a failed transform). */
+static float *kept_wino(conv_entry *e, uint64_t stamp, const float *weight)
+{
+    /* the form: the weights' memory descriptor (format, blocking, sizes), hashed */
+    uint64_t form = 1469598103934665603ull;
+    const unsigned char *b = (const unsigned char *)&e->wei;
+    for (size_t i = 0; i < sizeof e->wei; i++) form = (form ^ b[i]) * 1099511628211ull;
+    int fresh;
+    float *k = oma_kept_acquire(stamp, form, dnnl_memory_desc_get_size(&e->wei), &fresh);
+    if (!k || !fresh) return k;
+    int ok = 0;
+    dnnl_stream_t s;
+    if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) == dnnl_success) {
+        dnnl_memory_t from = NULL, to = NULL;
+        if (set_omp_threads) set_omp_threads(oma_threads());
+        ok = mem(&from, &e->usr_wei, weight) == 0 && mem(&to, &e->wei, k) == 0 &&
+             exec2(e->r_wei, s, from, to) == 0 && dnnl_stream_wait(s) == dnnl_success;
+        dnnl_memory_destroy(from);
+        dnnl_memory_destroy(to);
+        dnnl_stream_destroy(s);
+    }
+    oma_kept_filled(stamp, form, ok);
+    return ok ? k : NULL;
+}
+
 int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
-                    const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
-                    int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd, int bf16)
+                    const float *weight, uint64_t stamp, const float *bias, int64_t oc, int64_t kh,
+                    int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd,
+                    int bf16)
 {
     pthread_once(&once, init_once);
     if (!engine_ok) return -2;
@@ -200,11 +232,18 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
     int64_t key[13] = {n, c, h, w, oc, kh, kw, stride, pad, oh, ow, winograd != 0 && !bf16, bf16 != 0};
     conv_entry *e = entry_get(key);
     if (!e) return -2;
+    float *kept = NULL;
+    if (e->wino && e->r_wei) kept = kept_wino(e, stamp, weight);
+    if (e->wino && !kept && winograd != 2) {
+        if (winograd < 0) return -2;
+        key[11] = 0;    /* Winograd only pays with kept weights here: direct */
+        if (!(e = entry_get(key))) return -2;
+    }
     /* per-thread scratch: slots 1..3 the reordered tensors, 4 oneDNN's scratchpad, 5 zero bias
      * (slot 0 is im2col's) */
-    float *bsrc = (float *)x, *bwei = (float *)weight, *bdst = y;
+    float *bsrc = (float *)x, *bwei = kept ? kept : (float *)weight, *bdst = y;
     if (e->r_src && !(bsrc = oma_cpu_scratch(1, dnnl_memory_desc_get_size(&e->src)))) return -1;
-    if (e->r_wei && !(bwei = oma_cpu_scratch(2, dnnl_memory_desc_get_size(&e->wei)))) return -1;
+    if (e->r_wei && !kept && !(bwei = oma_cpu_scratch(2, dnnl_memory_desc_get_size(&e->wei)))) return -1;
     if (e->r_dst && !(bdst = oma_cpu_scratch(3, dnnl_memory_desc_get_size(&e->dst)))) return -1;
     size_t scratch_bytes = dnnl_memory_desc_get_size(&e->scratch);
     void *scratch = NULL;
@@ -227,7 +266,7 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
         mem(&m_scratch, &e->scratch, scratch))
         goto out;
     if (e->r_src && exec2(e->r_src, s, m_usrc, m_src)) goto out;
-    if (e->r_wei && exec2(e->r_wei, s, m_uwei, m_wei)) goto out;
+    if (e->r_wei && !kept && exec2(e->r_wei, s, m_uwei, m_wei)) goto out;
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_WEIGHTS, m_wei},
                                {DNNL_ARG_BIAS, m_bias}, {DNNL_ARG_DST, m_dst},
                                {DNNL_ARG_SCRATCHPAD, m_scratch}};
@@ -398,10 +437,12 @@ void oma_dnnl_release(void)
 #else
 
 int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
-                    const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
-                    int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd, int bf16)
+                    const float *weight, uint64_t stamp, const float *bias, int64_t oc, int64_t kh,
+                    int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd,
+                    int bf16)
 {
     (void)bf16, (void)winograd, (void)x, (void)n, (void)c, (void)h, (void)w, (void)weight, (void)bias, (void)oc, (void)kh;
+    (void)stamp;
     (void)kw, (void)stride, (void)pad, (void)y, (void)oh, (void)ow;
     return -2;
 }

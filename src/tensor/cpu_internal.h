@@ -12,14 +12,27 @@
 #define OMA_CPU_SCRATCH_SLOTS 8
 void *oma_cpu_scratch(int slot, size_t bytes);
 
-/* Convolution on oneDNN (cpu_dnnl.c), same contract as oma_backend.conv2d; winograd != 0 asks
- * for Winograd (direct when oneDNN has none for the shape). Returns 0, -1 when scratch memory
- * cannot be had, -2 when oneDNN is not built in or cannot do this shape (the caller then uses
- * im2col + GEMM). bf16 != 0: bf16 input and weights, f32 accumulation and output (-2 where
- * oneDNN has no fast bf16 kernel for it).  */
+/* Convolution on oneDNN (cpu_dnnl.c), same contract as oma_backend.conv2d. winograd: 0 direct;
+ * 1 Winograd on transformed weights kept under the stamp (kept now if the budget allows, see
+ * cpu_dnnl.c), else direct; 2 the same, else Winograd transforming the weights in this call;
+ * -1 Winograd on kept weights or nothing (-2). Direct where oneDNN has no Winograd for the
+ * shape. Returns 0, -1 when memory cannot be had, -2 when oneDNN is not built in or cannot do
+ * this (the caller then uses im2col + GEMM). bf16 != 0: bf16 input and weights, f32
+ * accumulation and output, direct (-2 where oneDNN has no fast bf16 kernel for it). */
 int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
-                    const float *weight, const float *bias, int64_t oc, int64_t kh, int64_t kw,
-                    int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd, int bf16);
+                    const float *weight, uint64_t stamp, const float *bias, int64_t oc, int64_t kh,
+                    int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd,
+                    int bf16);
+/* Prepared weights kept between calls (cpu_kept.c), keyed by weight stamp and a key naming the
+ * exact prepared form. oma_kept_acquire returns the kept buffer of `bytes` for (stamp, form); when there is none
+ * and the budget allows, it makes one, sets *fresh = 1 and returns with the store locked: the
+ * caller fills it and calls oma_kept_filled (ok = 0 drops it again). NULL when there is none
+ * and none can be made (over budget, stamp 0, out of memory). */
+void *oma_kept_acquire(uint64_t stamp, uint64_t form, size_t bytes, int *fresh);
+void oma_kept_filled(uint64_t stamp, uint64_t form, int ok);
+/* Frees everything kept under this stamp (oma_backend.forget_weights). */
+void oma_kept_forget(uint64_t stamp);
+
 /* C[M,N] = op(A) op(B) (row-major, alpha 1, beta 0) with A and B rounded to bf16 and f32
  * accumulation, on oneDNN's matmul. Returns 0, -1 when scratch memory cannot be had, -2 when
  * oneDNN is not built in or has no fast bf16 kernel (the caller then uses f32 GEMM). */

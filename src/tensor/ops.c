@@ -30,6 +30,11 @@ int oma_op_linear(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b,
     return 0;
 }
 
+void oma_op_forget_weights(const oma_tensor *w)
+{
+    if (w->stamp) be()->forget_weights(w->stamp);
+}
+
 int64_t oma_conv_out_size(int64_t in, int64_t k, int stride, int pad)
 {
     if (stride < 1 || pad < 0 || k < 1) return -1;
@@ -50,7 +55,7 @@ int oma_op_conv2d(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b,
         return -1;
     if (b && oma_tensor_numel(b) != w->shape[0]) return -1;
     return be()->conv2d(x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->data,
-                        b ? b->data : NULL, w->shape[0], w->shape[2], w->shape[3], stride, pad,
+                        w->stamp, b ? b->data : NULL, w->shape[0], w->shape[2], w->shape[3], stride, pad,
                         y->data, oh, ow);
 }
 

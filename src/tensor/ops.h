@@ -15,6 +15,9 @@ int oma_op_linear(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b,
 /* y[N, OC, OH, OW] = conv2d(x[N, C, H, W], w[OC, C, KH, KW]) + b[OC]. */
 int oma_op_conv2d(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b, int stride,
                   int pad, oma_tensor *y);
+/* Tells the backend that weights w (w->stamp) are changing or going away: it drops what it
+ * prepared from them. A no-op for stamp 0. */
+void oma_op_forget_weights(const oma_tensor *w);
 /* Output size of a convolution along one axis; -1 when it would be < 1. */
 int64_t oma_conv_out_size(int64_t in, int64_t k, int stride, int pad);
 /* Group norm of x[N, C, ...] (C % groups == 0); gamma/beta [C] or NULL; silu fuses SiLU. */

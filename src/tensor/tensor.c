@@ -1,6 +1,7 @@
 /* tensor.c — construction, views and shape helpers for oma_tensor (see tensor.h). */
 #include "tensor/tensor.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,12 @@ int64_t oma_shape_numel(int ndim, const int64_t *shape)
         n *= shape[i];
     }
     return n;
+}
+
+uint64_t oma_stamp_next(void)
+{
+    static atomic_uint_fast64_t counter;
+    return (uint64_t)atomic_fetch_add(&counter, 1) + 1;
 }
 
 void *oma_aligned_alloc(size_t bytes)

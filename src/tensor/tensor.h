@@ -20,7 +20,14 @@ typedef struct oma_tensor {
     int64_t shape[OMA_TENSOR_MAX_DIMS];
     float *data;
     int owns;           /* non-zero when data was allocated by oma_tensor_alloc */
+    /* Non-zero for weights: a value from oma_stamp_next() that stays the same exactly as long as
+     * the values do (a layer takes a new one when it changes them, e.g. a LoRA merge), so a
+     * backend may keep a prepared copy of them keyed by it. 0 for everything else. */
+    uint64_t stamp;
 } oma_tensor;
+
+/* A fresh, never-repeated stamp (thread-safe). */
+uint64_t oma_stamp_next(void);
 
 /* Element count of a shape; -1 when a dimension is < 0, ndim is out of range, or the count
  * overflows OMA_TENSOR_MAX_NUMEL. */

@@ -1,0 +1,122 @@
+/* cpu_kept.c — weights the CPU backend keeps in a prepared form between calls.
+ *
+ * Some kernels want their weights in a form that is costly to make: oneDNN's Winograd
+ * convolution runs ~3x faster than the direct one, but only on weights transformed into the
+ * Winograd domain, and that transform takes longer than the convolution itself on a 32x32
+ * latent. So the first call keeps the prepared weights here, keyed by the layer's weight stamp
+ * (oma_tensor.stamp: it changes whenever the weights do, see tensor.h) and a key naming the
+ * exact prepared form (layout and all: oneDNN's Winograd weight layout depends on the image
+ * size), and later calls reuse them. The layer drops them (forget_weights) when it changes or
+ * frees its weights.
+ *
+ * Kept weights cost memory on top of the model (Winograd F(4x4,3x3) weights are 4x the size of
+ * the 3x3 ones), so the store has a byte budget: OMA_WEIGHT_CACHE_MB (default 1536, 0 turns
+ * keeping off), and keeps no single form over OMA_KEPT_MAX_ONE (a Winograd convolution also
+ * needs scratch as large as its transformed weights, so one huge layer costs twice its size;
+ * measured on SD 1.5's UNet, leaving out its two layers over 128 MB saved 0.4 GB of peak memory
+ * and no measurable time). Past that, callers prepare per call or use another kernel.
+ * A fill happens under the store's lock, once per layer; lookups are a short list walk.
+ */
+#include "tensor/cpu_internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "tensor/backend.h"
+#include "tensor/tensor.h"
+
+typedef struct kept {
+    uint64_t stamp, form;
+    size_t bytes;
+    void *data;
+    struct kept *next;
+} kept;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static kept *head;
+static size_t total;
+static size_t budget = (size_t)-1;   /* read from the environment at first use */
+
+#define OMA_KEPT_MAX_ONE ((size_t)128 << 20)
+
+static size_t budget_bytes(void)
+{
+    if (budget == (size_t)-1) {
+        const char *e = getenv("OMA_WEIGHT_CACHE_MB");
+        char *end = NULL;
+        long long mb = e && *e ? strtoll(e, &end, 10) : 1536;
+        if (e && *e && (*end != '\0' || mb < 0)) mb = 1536;    /* not a number: the default */
+        if (mb > ((long long)1 << 40)) mb = (long long)1 << 40;
+        budget = (size_t)mb << 20;
+    }
+    return budget;
+}
+
+void *oma_kept_acquire(uint64_t stamp, uint64_t form, size_t bytes, int *fresh)
+{
+    *fresh = 0;
+    if (!stamp || !bytes) return NULL;
+    pthread_mutex_lock(&mu);
+    for (kept *k = head; k; k = k->next)
+        if (k->stamp == stamp && k->form == form) {
+            void *d = k->bytes == bytes ? k->data : NULL;
+            pthread_mutex_unlock(&mu);
+            return d;
+        }
+    kept *k = NULL;
+    if (bytes <= OMA_KEPT_MAX_ONE && bytes <= budget_bytes() && total <= budget_bytes() - bytes && (k = calloc(1, sizeof *k)) &&
+        (k->data = oma_aligned_alloc(bytes))) {
+        k->stamp = stamp;
+        k->form = form;
+        k->bytes = bytes;
+        k->next = head;
+        head = k;
+        total += bytes;
+        *fresh = 1;
+        return k->data;     /* still locked: the caller fills it, then oma_kept_filled */
+    }
+    free(k);
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+void oma_kept_filled(uint64_t stamp, uint64_t form, int ok)
+{
+    if (!ok) {
+        for (kept **p = &head; *p; p = &(*p)->next)
+            if ((*p)->stamp == stamp && (*p)->form == form) {
+                kept *k = *p;
+                *p = k->next;
+                total -= k->bytes;
+                oma_aligned_free(k->data);
+                free(k);
+                break;
+            }
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void oma_kept_forget(uint64_t stamp)
+{
+    pthread_mutex_lock(&mu);
+    for (kept **p = &head; *p;) {
+        kept *k = *p;
+        if (k->stamp == stamp) {
+            *p = k->next;
+            total -= k->bytes;
+            oma_aligned_free(k->data);
+            free(k);
+        } else {
+            p = &k->next;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+size_t oma_cpu_kept_bytes(void)
+{
+    pthread_mutex_lock(&mu);
+    size_t n = total;
+    pthread_mutex_unlock(&mu);
+    return n;
+}

@@ -1,0 +1,175 @@
+/* test_conv_kept.c — 3x3 convolution layers whose Winograd-transformed weights the CPU backend
+ * keeps between calls (tensor/cpu_kept.c, keyed by the layer's weight stamp).
+ *
+ * Checked against a double-precision direct convolution: the first and the repeated call on a
+ * 32x32 image (kept weights), a 64x64 batch of two through the same layer (oneDNN may pick
+ * another Winograd layout for it: kept weights are keyed by layout too) and back to 32x32, an 8x8 image (direct kernels); after a LoRA
+ * merge the next call must use the merged weights (a stale kept copy would give the old
+ * output); freeing the layers gives the memory back; and with OMA_WEIGHT_CACHE_MB=0 (in a
+ * child process, since the budget is read once) nothing is kept and the results are the same.
+ * Tolerance: 1e-4 of the output's magnitude (Winograd F(4x4,3x3) in f32 is ~1e-6 here; a wrong
+ * layout or stale weights are off by the output's whole size).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nn/layers.h"
+#include "tensor/backend.h"
+#include "tensor/ops.h"
+#include "tensor/threadpool.h"
+
+static int failures;
+#define CHECK(c)                                                                   \
+    do {                                                                           \
+        if (!(c)) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+            failures++;                                                            \
+        }                                                                          \
+    } while (0)
+
+enum { C = 32, OC = 48 };
+
+static uint64_t rs = 0x9e3779b97f4a7c15ull;
+static float rnd(void)
+{
+    rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+    return (float)((rs >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+static int fake_has(void *ctx, const char *name)
+{
+    (void)ctx, (void)name;
+    return 1;
+}
+
+static int fake_read(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst,
+                     char *err, size_t errlen)
+{
+    (void)ctx, (void)name, (void)err, (void)errlen;
+    int64_t n = oma_shape_numel(ndim, shape);
+    for (int64_t i = 0; i < n; i++) dst[i] = 0.2f * rnd();
+    return 0;
+}
+
+/* y = conv3x3(x, w) + b, pad 1, in double; then the max error of got against it, relative. */
+static double conv_err(const oma_tensor *x, const float *w, const float *b, const oma_tensor *got)
+{
+    int64_t n = x->shape[0], h = x->shape[2], wd = x->shape[3];
+    double maxref = 0, maxerr = 0;
+    for (int64_t bi = 0; bi < n; bi++)
+        for (int64_t o = 0; o < OC; o++)
+            for (int64_t i = 0; i < h; i++)
+                for (int64_t j = 0; j < wd; j++) {
+                    double s = b[o];
+                    for (int64_t c = 0; c < C; c++)
+                        for (int ki = 0; ki < 3; ki++)
+                            for (int kj = 0; kj < 3; kj++) {
+                                int64_t ii = i + ki - 1, jj = j + kj - 1;
+                                if (ii < 0 || jj < 0 || ii >= h || jj >= wd) continue;
+                                s += (double)w[((o * C + c) * 3 + ki) * 3 + kj] *
+                                     x->data[((bi * C + c) * h + ii) * wd + jj];
+                            }
+                    double g = got->data[((bi * OC + o) * h + i) * wd + j];
+                    maxref = fmax(maxref, fabs(s));
+                    double e = fabs(g - s);
+                    if (!(e <= maxerr)) maxerr = isnan(e) ? INFINITY : e;
+                }
+    return maxerr / (1 + maxref);
+}
+
+/* One forward of layer l over a fresh random [n, C, hw, hw] input, checked. */
+static void run_check(const char *what, const oma_conv2d *l, int64_t n, int64_t hw)
+{
+    oma_arena ar;
+    oma_arena_init(&ar, 1 << 20);
+    oma_tensor x, y;
+    int64_t xs[4] = {n, C, hw, hw};
+    CHECK(oma_arena_tensor(&ar, &x, 4, xs) == 0);
+    for (int64_t i = 0; i < oma_tensor_numel(&x); i++) x.data[i] = rnd();
+    CHECK(oma_conv2d_forward(l, &x, &ar, &y) == 0);
+    double e = conv_err(&x, l->w.data, l->b.data, &y);
+    printf("  %-36s n=%lld %lldx%lld: max error %.2e of the output's size, kept %.2f MB\n", what,
+           (long long)n, (long long)hw, (long long)hw, e, oma_cpu_kept_bytes() / 1048576.0);
+    CHECK(e <= 1e-4);
+    oma_arena_destroy(&ar);
+}
+
+static int oneDNN(void) { return strcmp(oma_cpu_conv_name(), "auto") == 0; }
+
+/* The child's half: no budget, nothing kept, same results. */
+static int without_budget(void)
+{
+    oma_weights w = {.read = fake_read, .has = fake_has};
+    char err[256];
+    oma_conv2d l;
+    if (oma_conv2d_load(&l, &w, "c", C, OC, 3, 1, 1, 1, err, sizeof err) != 0) return 1;
+    run_check("budget 0: 32x32", &l, 1, 32);
+    run_check("budget 0: 64x64 (per-call Winograd)", &l, 2, 64);
+    CHECK(oma_cpu_kept_bytes() == 0);
+    oma_conv2d_free(&l);
+    oma_threads_shutdown();
+    return failures ? 1 : 0;
+}
+
+int main(void)
+{
+    setenv("OMA_THREADS", "2", 1);
+    /* fork before any thread exists */
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("OMA_WEIGHT_CACHE_MB", "0", 1);
+        int rc = without_budget();
+        fflush(stdout);
+        _exit(rc);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    unsetenv("OMA_WEIGHT_CACHE_MB");
+
+    oma_weights w = {.read = fake_read, .has = fake_has};
+    char err[256];
+    oma_conv2d l, l2;
+    CHECK(oma_conv2d_load(&l, &w, "c", C, OC, 3, 1, 1, 1, err, sizeof err) == 0);
+    CHECK(oma_conv2d_load(&l2, &w, "d", C, OC, 3, 1, 1, 1, err, sizeof err) == 0);
+    CHECK(l.w.stamp != 0 && l2.w.stamp != 0 && l.w.stamp != l2.w.stamp);
+    run_check("8x8 (direct, not kept)", &l, 1, 8);
+    CHECK(oma_cpu_kept_bytes() == 0);
+    run_check("32x32 (kept on first use)", &l, 1, 32);
+    size_t one = oma_cpu_kept_bytes();
+    if (oneDNN()) CHECK(one > 0);
+    run_check("32x32 again (kept weights)", &l, 1, 32);
+    CHECK(oma_cpu_kept_bytes() == one);
+    run_check("64x64 batch 2 (larger image)", &l, 2, 64);
+    size_t two = oma_cpu_kept_bytes();     /* the same layout reused, or a second one kept */
+    CHECK(two >= one);
+    run_check("32x32 after 64x64", &l, 1, 32);
+    run_check("second layer 32x32", &l2, 1, 32);
+    if (oneDNN()) CHECK(oma_cpu_kept_bytes() > two);
+
+    /* LoRA: up [OC, 2, 1, 1], down [2, C, 3, 3] */
+    oma_tensor up, down;
+    int64_t us[4] = {OC, 2, 1, 1}, ds[4] = {2, C, 3, 3};
+    CHECK(oma_tensor_alloc(&up, 4, us) == 0 && oma_tensor_alloc(&down, 4, ds) == 0);
+    for (int64_t i = 0; i < oma_tensor_numel(&up); i++) up.data[i] = rnd();
+    for (int64_t i = 0; i < oma_tensor_numel(&down); i++) down.data[i] = rnd();
+    uint64_t before = l.w.stamp;
+    CHECK(oma_conv2d_merge_lora(&l, &up, &down, 0.8f) == 0);
+    CHECK(l.w.stamp != before);
+    run_check("32x32 after a LoRA merge", &l, 1, 32);
+    run_check("64x64 batch 2 after the merge", &l, 2, 64);
+    oma_conv2d_free(&l);
+    oma_conv2d_free(&l2);
+    CHECK(oma_cpu_kept_bytes() == 0);
+    oma_tensor_free(&up), oma_tensor_free(&down);
+    oma_threads_shutdown();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("test_conv_kept: ok\n");
+    return 0;
+}
