@@ -122,7 +122,7 @@ static int pick_kernel(void)
 #if OMA_X86
     __builtin_cpu_init();
     if (force && strcmp(force, "avx2") == 0 && __builtin_cpu_supports("avx2")) return KERNEL_AVX2;
-    if (__builtin_cpu_supports("avx512f")) {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) {
         if (strcmp(oma_precision_name(), "bf16") == 0 && __builtin_cpu_supports("avx512bw") &&
             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16"))
             return KERNEL_BF16;
@@ -171,28 +171,29 @@ static void pack_range(void *p, int64_t b0, int64_t b1)
     }
 }
 
-/* The same in bf16 pairs (see cpu_attention_impl.h): K^T pairs of dims, V pairs of keys. */
-static void pack_range_bf16(void *p, int64_t b0, int64_t b1)
+#if OMA_X86
+/* The same for the AVX-512 kernel (see cpu_attention_impl.h): K^T per key block, V unpadded. */
+static void pack_range_x86(void *p, int64_t b0, int64_t b1)
 {
     attn_ctx *t = p;
     const oma_attn_args *a = t->a;
-    const int64_t D = a->head_dim, d2 = t->d2, ld = t->nkp;
+    const int64_t D = a->head_dim, ld = t->nkp;
     for (int64_t bh = b0; bh < b1; bh++) {
         int64_t h = bh % a->heads, b = bh / a->heads;
-        uint32_t *kt = t->kt2 + bh * d2 * ld, *vp = t->vp2 + bh * (ld / 2) * D;
-        memset(kt, 0, sizeof(uint32_t) * (size_t)(d2 * ld));
-        memset(vp, 0, sizeof(uint32_t) * (size_t)(ld / 2 * D));
+        float *kt = t->kt + bh * D * ld, *vp = t->vp + bh * ld * D;
+        memset(kt, 0, sizeof(float) * (size_t)(D * ld));
+        memset(vp, 0, sizeof(float) * (size_t)(ld * D));
         for (int64_t j = 0; j < a->nk; j++) {
             const float *ks = a->k + (b * a->nk + j) * a->ldk + h * D;
             const float *vs = a->v + (b * a->nk + j) * a->ldv + h * D;
-            unsigned sh = 16 * (unsigned)(j & 1);
-            for (int64_t d = 0; d < D; d++) {
-                kt[(d / 2) * ld + j] |= (uint32_t)oma_attn_bf16(ks[d]) << (16 * (d & 1));
-                vp[(j / 2) * D + d] |= (uint32_t)oma_attn_bf16(vs[d]) << sh;
-            }
+            float *kb = kt + (j / ATTN_X86_BK) * D * ATTN_X86_BK + j % ATTN_X86_BK;
+            for (int64_t d = 0; d < D; d++) kb[d * ATTN_X86_BK] = ks[d];
+            memcpy(vp + j * D, vs, sizeof(float) * (size_t)D);
         }
     }
 }
+
+#endif
 
 int oma_cpu_attention(const oma_attn_args *a)
 {
@@ -225,18 +226,25 @@ int oma_cpu_attention(const oma_attn_args *a)
 #endif
     t->qblocks = (a->nq + bq - 1) / bq;
     size_t bh = (size_t)(a->batch * a->heads);
+#if OMA_X86
     if (kernel == KERNEL_BF16) {
         size_t per = (size_t)(t->d2 * t->nkp + t->nkp / 2 * D);
         t->kt2 = oma_aligned_alloc(per * bh * sizeof(uint32_t));
         if (!t->kt2) return -1;
         t->vp2 = t->kt2 + (size_t)(t->d2 * t->nkp) * bh;
-        oma_parallel_for(a->batch * a->heads, 1, pack_range_bf16, t);
-    } else {
+        oma_parallel_for(a->batch * a->heads, 1, oma_attn_pack_bf16, t);
+    } else
+#endif
+    {
         size_t per = (size_t)(t->dp * t->nkp);
         t->kt = oma_aligned_alloc(2 * per * bh * sizeof(float));
         if (!t->kt) return -1;
         t->vp = t->kt + per * bh;
-        oma_parallel_for(a->batch * a->heads, 1, pack_range, t);
+        void (*pack)(void *, int64_t, int64_t) = pack_range;
+#if OMA_X86
+        if (kernel == KERNEL_AVX512) pack = pack_range_x86;
+#endif
+        oma_parallel_for(a->batch * a->heads, 1, pack, t);
     }
     oma_parallel_for(a->batch * a->heads * t->qblocks, 1, attn_range, &r);
     oma_aligned_free(kernel == KERNEL_BF16 ? (void *)t->kt2 : (void *)t->kt);

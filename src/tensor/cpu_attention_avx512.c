@@ -31,14 +31,15 @@
 
 #define BQ ATTN_X86_BQ      /* queries per task */
 #define NRV (BQ / 16)       /* query vectors */
-#define BK 96               /* keys per block (divides ATTN_KPAD, even) */
+#define BK ATTN_X86_BK       /* keys per block */
 #define NJ 12               /* keys per register block of S = K Q^T */
 #define ND 10               /* head dims per register block of O += V^T P^T */
+#define ATTN_MAX_PAIRS_ROW 128  /* bf16 pairs converted at a time (a multiple of 16) */
 
-#define F512 __attribute__((target("avx512f")))
-#define INL static inline __attribute__((always_inline, target("avx512f")))
-#define BF16_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-#define INLBF static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define F512 __attribute__((target("avx512f,avx512dq")))
+#define INL static inline __attribute__((always_inline, target("avx512f,avx512dq")))
+#define BF16_ATTR __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16")))
+#define INLBF static inline __attribute__((always_inline, target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16")))
 
 int64_t oma_attn_avx512_scratch(int64_t head_dim)
 {
@@ -46,24 +47,41 @@ int64_t oma_attn_avx512_scratch(int64_t head_dim)
     return (2 * head_dim + BK + (head_dim + 1) / 2 + BK / 2) * BQ;
 }
 
-/* e^x per lane: x <= -104 (and -inf, masked scores) gives 0. Cephes expf: n = round(x / ln 2),
- * r = x - n ln 2 in two steps, e^r by its degree-7 polynomial, times 2^n. */
-INL __m512 exp512(__m512 x)
+/* 2^t per lane (t = -inf gives 0, NaN stays NaN): 2^t = 2^floor(t) * 2^f with f = t - floor(t)
+ * in [0, 1] (vreduceps, exact), 2^f by a polynomial, and the 2^floor(t) scaling by vscalefps
+ * (which itself takes floor(t) and flushes to 0 below the float range). The fp32 polynomial has
+ * degree 6 (relative error 6e-8 in float arithmetic: as accurate as a float exp gets); the bf16
+ * path's has degree 4 (3e-6, a thousandth of bf16's rounding step). Coefficients: our own Remez
+ * fits of 2^f on [0, 1] for relative error. */
+INL __m512 exp2_f32(__m512 t)
 {
-    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
+    __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 p = _mm512_set1_ps(2.170225489e-04f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.243968727e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.678840637e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.548334122e-02f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402298301e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470037e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, t);
+}
+
+INL __m512 exp2_bf16(__m512 t)
+{
+    __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 p = _mm512_set1_ps(1.353416778e-02f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.201146007e-02f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.414427549e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.930038333e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.000002623e+00f));
+    return _mm512_scalef_ps(p, t);
+}
+
+/* e^x = 2^(x log2 e); x is a difference of scores (exact), so the one rounding of the product
+ * costs at most e^x |x| 2^-24 in absolute terms, below the float rounding of the result. */
+INL __m512 exp_f32(__m512 x)
+{
+    return exp2_f32(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)));
 }
 
 typedef struct {
@@ -153,14 +171,14 @@ INL void softmax_block(float *st, int64_t kn, const __m512 *bmax, __m512 *m, __m
 #pragma GCC unroll 4
     for (int rv = 0; rv < NRV; rv++) {
         mn[rv] = _mm512_max_ps(m[rv], bmax[rv]);
-        corr[rv] = exp512(_mm512_sub_ps(m[rv], mn[rv]));
+        corr[rv] = exp_f32(_mm512_sub_ps(m[rv], mn[rv]));
         sum[rv] = _mm512_setzero_ps();
     }
     for (int64_t j = 0; j < kn; j++) {
 #pragma GCC unroll 4
         for (int rv = 0; rv < NRV; rv++) {
             float *p = st + j * BQ + 16 * rv;
-            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(p), mn[rv]));
+            __m512 e = exp_f32(_mm512_sub_ps(_mm512_loadu_ps(p), mn[rv]));
             _mm512_storeu_ps(p, e);
             sum[rv] = _mm512_add_ps(sum[rv], e);
         }
@@ -216,11 +234,11 @@ F512 void oma_attn_task_avx512(const attn_ctx *t, int64_t task, float *scratch)
     task_info ti;
     task_setup(t, task, &ti);
     const oma_attn_args *a = ti.a;
-    const int64_t D = ti.D, dp = t->dp, ldk = t->nkp;
+    const int64_t D = ti.D, nkp = t->nkp;
     float *qt = scratch;            /* [D][BQ], scaled */
     float *ot = qt + D * BQ;        /* [D][BQ] */
     float *st = ot + D * BQ;        /* [BK][BQ] */
-    const float *kt_all = t->kt + ti.bh * dp * ldk, *vp_all = t->vp + ti.bh * ldk * dp;
+    const float *kt_all = t->kt + ti.bh * D * nkp, *vp_all = t->vp + ti.bh * nkp * D;
 
     memset(qt, 0, sizeof(float) * (size_t)(D * BQ));
     memset(ot, 0, sizeof(float) * (size_t)(D * BQ));
@@ -240,14 +258,14 @@ F512 void oma_attn_task_avx512(const attn_ctx *t, int64_t task, float *scratch)
             int64_t cut = k0 + j0 - ti.q0;
             int mask_on = a->causal && cut + NJ - 1 > 0;
             int valid = kn - j0 < NJ ? (int)(kn - j0) : NJ;
-            qk_chunk(qt, kt_all + k0 + j0, ldk, D, st + j0 * BQ, valid, mask_on, cut, bmax);
+            qk_chunk(qt, kt_all + k0 * D + j0, BK, D, st + j0 * BQ, valid, mask_on, cut, bmax);
         }
         softmax_block(st, kn, bmax, m, l, corr);
-        const float *vp = vp_all + k0 * dp;
+        const float *vp = vp_all + k0 * D;
         int64_t d0 = 0;
-        for (; d0 + ND <= D; d0 += ND) pv_dims(st, vp + d0, dp, kn, ot + d0 * BQ, corr, ND);
+        for (; d0 + ND <= D; d0 += ND) pv_dims(st, vp + d0, D, kn, ot + d0 * BQ, corr, ND);
         switch (D - d0) {
-#define TAIL(n) case n: pv_dims(st, vp + d0, dp, kn, ot + d0 * BQ, corr, n); break;
+#define TAIL(n) case n: pv_dims(st, vp + d0, D, kn, ot + d0 * BQ, corr, n); break;
             TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9)
 #undef TAIL
         default: break;
@@ -259,6 +277,61 @@ F512 void oma_attn_task_avx512(const attn_ctx *t, int64_t task, float *scratch)
 }
 
 /* ---- bf16 ---- */
+
+/* One row of n floats times `scale` as bf16 pairs of neighbours (low half = even index, zero past
+ * n), rounded to nearest even: (n + 1) / 2 words to out. */
+INLBF void bf16_pairs(const float *src, int64_t n, float scale, uint32_t *out)
+{
+    const __m512 sv = _mm512_set1_ps(scale);
+    for (int64_t d = 0; d < n; d += 32) {
+        int64_t left = n - d;
+        __mmask16 k0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1u);
+        __mmask16 k1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1u);
+        __m512 lo = _mm512_mul_ps(_mm512_maskz_loadu_ps(k0, src + d), sv);
+        __m512 hi = _mm512_mul_ps(_mm512_maskz_loadu_ps(k1, src + d + 16), sv);
+        int64_t words = (left + 1) / 2;
+        __mmask16 kw = words >= 16 ? 0xffff : (__mmask16)((1u << words) - 1u);
+        _mm512_mask_storeu_epi32(out + d / 2, kw, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+}
+
+BF16_ATTR void oma_attn_pack_bf16(void *ctx, int64_t bh0, int64_t bh1)
+{
+    const attn_ctx *t = ctx;
+    const oma_attn_args *a = t->a;
+    const int64_t D = a->head_dim, d2 = t->d2, ld = t->nkp;
+    const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                           23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    uint32_t row[ATTN_MAX_PAIRS_ROW];
+    for (int64_t bh = bh0; bh < bh1; bh++) {
+        int64_t h = bh % a->heads, b = bh / a->heads;
+        uint32_t *kt = t->kt2 + bh * d2 * ld, *vp = t->vp2 + bh * (ld / 2) * D;
+        memset(kt, 0, sizeof(uint32_t) * (size_t)(d2 * ld));
+        memset(vp, 0, sizeof(uint32_t) * (size_t)(ld / 2 * D));
+        for (int64_t j = 0; j < a->nk; j++) {
+            const float *ks = a->k + (b * a->nk + j) * a->ldk + h * D;
+            uint32_t *kb = kt + (j / BK) * d2 * BK + j % BK;
+            for (int64_t i0 = 0; i0 < d2; i0 += ATTN_MAX_PAIRS_ROW) {
+                int64_t n = d2 - i0 < ATTN_MAX_PAIRS_ROW ? d2 - i0 : ATTN_MAX_PAIRS_ROW;
+                bf16_pairs(ks + 2 * i0, D - 2 * i0 < 2 * n ? D - 2 * i0 : 2 * n, 1.0f, row);
+                for (int64_t i = 0; i < n; i++) kb[(i0 + i) * BK] = row[i];
+            }
+        }
+        for (int64_t j = 0; j < a->nk; j += 2) {
+            const float *v0 = a->v + (b * a->nk + j) * a->ldv + h * D;
+            const float *v1 = v0 + a->ldv;
+            int has1 = j + 1 < a->nk;
+            uint32_t *dst = vp + (j / 2) * D;
+            for (int64_t d = 0; d < D; d += 16) {
+                __mmask16 k = D - d >= 16 ? 0xffff : (__mmask16)((1u << (D - d)) - 1u);
+                __m512 x0 = _mm512_maskz_loadu_ps(k, v0 + d);
+                __m512 x1 = has1 ? _mm512_maskz_loadu_ps(k, v1 + d) : _mm512_setzero_ps();
+                __m512i w = _mm512_permutexvar_epi16(inter, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+                _mm512_mask_storeu_epi32(dst + d, k, w);
+            }
+        }
+    }
+}
 
 /* S^T rows j0 .. j0+NJ-1 from bf16 pairs: st[j][r] = sum_i kt2[i][j] . qt2[i][r]. */
 INLBF void qk_chunk_bf16(const uint32_t *qt2, const uint32_t *kt2, int64_t ldk, int64_t d2, float *st, int valid,
@@ -295,15 +368,15 @@ INLBF void softmax_block_bf16(const float *st, int64_t kn, const __m512 *bmax, _
 #pragma GCC unroll 4
     for (int rv = 0; rv < NRV; rv++) {
         mn[rv] = _mm512_max_ps(m[rv], bmax[rv]);
-        corr[rv] = exp512(_mm512_sub_ps(m[rv], mn[rv]));
+        corr[rv] = exp2_bf16(_mm512_sub_ps(m[rv], mn[rv]));
         sum[rv] = _mm512_setzero_ps();
     }
     for (int64_t j = 0; j < kn; j += 2) {
 #pragma GCC unroll 4
         for (int rv = 0; rv < NRV; rv++) {
             const float *s = st + j * BQ + 16 * rv;
-            __m512 e0 = exp512(_mm512_sub_ps(_mm512_loadu_ps(s), mn[rv]));
-            __m512 e1 = j + 1 < kn ? exp512(_mm512_sub_ps(_mm512_loadu_ps(s + BQ), mn[rv])) : _mm512_setzero_ps();
+            __m512 e0 = exp2_bf16(_mm512_sub_ps(_mm512_loadu_ps(s), mn[rv]));
+            __m512 e1 = j + 1 < kn ? exp2_bf16(_mm512_sub_ps(_mm512_loadu_ps(s + BQ), mn[rv])) : _mm512_setzero_ps();
             sum[rv] = _mm512_add_ps(sum[rv], _mm512_add_ps(e0, e1));
             __m512i h = (__m512i)_mm512_cvtne2ps_pbh(e1, e0);     /* words 0-15: e0, 16-31: e1 */
             _mm512_storeu_si512(pp + (j / 2) * BQ + 16 * rv, _mm512_permutexvar_epi16(inter, h));
@@ -349,19 +422,25 @@ BF16_ATTR void oma_attn_task_bf16(const attn_ctx *t, int64_t task, float *scratc
     task_info ti;
     task_setup(t, task, &ti);
     const oma_attn_args *a = ti.a;
-    const int64_t D = ti.D, d2 = t->d2, ldk = t->nkp;
+    const int64_t D = ti.D, d2 = t->d2, nkp = t->nkp;
     float *ot = scratch;                        /* [D][BQ] */
     float *st = ot + D * BQ;                    /* [BK][BQ] */
     uint32_t *qt2 = (uint32_t *)(st + BK * BQ); /* [d2][BQ] bf16 pairs of dims, scaled */
     uint32_t *pp = qt2 + d2 * BQ;               /* [BK/2][BQ] bf16 pairs of keys */
-    const uint32_t *kt2_all = t->kt2 + ti.bh * d2 * ldk, *vp2_all = t->vp2 + ti.bh * (ldk / 2) * D;
+    const uint32_t *kt2_all = t->kt2 + ti.bh * d2 * nkp, *vp2_all = t->vp2 + ti.bh * (nkp / 2) * D;
 
+    /* scores in log2 units: the softmax is 2^(s - m) (log2 e folded into the bf16-rounded Q) */
+    const float scale2 = a->scale * 1.44269504088896341f;
     memset(qt2, 0, sizeof(uint32_t) * (size_t)(d2 * BQ));
     memset(ot, 0, sizeof(float) * (size_t)(D * BQ));
+    uint32_t row[ATTN_MAX_PAIRS_ROW];
     for (int64_t r = 0; r < ti.qn; r++) {
         const float *src = q_row(&ti, r);
-        for (int64_t d = 0; d < D; d++)
-            qt2[(d / 2) * BQ + r] |= (uint32_t)oma_attn_bf16(src[d] * a->scale) << (16 * (d & 1));
+        for (int64_t i0 = 0; i0 < d2; i0 += ATTN_MAX_PAIRS_ROW) {
+            int64_t n = d2 - i0 < ATTN_MAX_PAIRS_ROW ? d2 - i0 : ATTN_MAX_PAIRS_ROW;
+            bf16_pairs(src + 2 * i0, D - 2 * i0 < 2 * n ? D - 2 * i0 : 2 * n, scale2, row);
+            for (int64_t i = 0; i < n; i++) qt2[(i0 + i) * BQ + r] = row[i];
+        }
     }
     __m512 m[NRV], l[NRV], corr[NRV], bmax[NRV];
     for (int rv = 0; rv < NRV; rv++) {
@@ -375,7 +454,7 @@ BF16_ATTR void oma_attn_task_bf16(const attn_ctx *t, int64_t task, float *scratc
             int64_t cut = k0 + j0 - ti.q0;
             int mask_on = a->causal && cut + NJ - 1 > 0;
             int valid = kn - j0 < NJ ? (int)(kn - j0) : NJ;
-            qk_chunk_bf16(qt2, kt2_all + k0 + j0, ldk, d2, st + j0 * BQ, valid, mask_on, cut, bmax);
+            qk_chunk_bf16(qt2, kt2_all + k0 * d2 + j0, BK, d2, st + j0 * BQ, valid, mask_on, cut, bmax);
         }
         softmax_block_bf16(st, kn, bmax, m, l, corr, pp);
         const uint32_t *vp2 = vp2_all + (k0 / 2) * D;
