@@ -15,8 +15,8 @@
  * mode is bf16). Elsewhere (and with OMA_ATTN_KERNEL=avx2|generic) the kernel in
  * cpu_attention_body.h, with query rows along the registers and head dims along the lanes, padded
  * to multiples of 16 floats so its loops are whole 16-wide vectors (GCC vector extensions,
- * compiled for AVX2 and a portable baseline). exp is the Cephes expf polynomial (about 2 ulp),
- * vectorised with the rest.
+ * compiled for AVX2 and a portable baseline); its exp is the Cephes expf polynomial (about 2
+ * ulp), vectorised with the rest.
  */
 #include <math.h>
 #include <stdint.h>

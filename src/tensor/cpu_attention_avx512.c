@@ -1,25 +1,28 @@
-/* cpu_attention_avx512.c — the AVX-512 kernels of the fused attention: fp32 (AVX-512F), and
+/* cpu_attention_avx512.c — the AVX-512 kernels of the fused attention: fp32 (AVX-512F + DQ), and
  * bf16 products with AVX512_BF16 (opt-in precision mode). Only called after a run-time CPU check
  * (cpu_attention.c); each function carries its own target attribute, so the build stays generic.
  *
  * The idea: queries along the vector lanes. A task holds 32 queries of one (batch, head) as
- * Q^T [D][32] (two zmm per head dim), and walks the keys in blocks of 96:
+ * Q^T [D][32] (two zmm per head dim), and walks the keys in blocks of 96 (K^T and V of a block
+ * are contiguous tiles, packed once per head):
  *   S^T [96][32] = K Q^T      12 keys x 2 query vectors = 24 zmm accumulators, each head dim
- *                             one Q^T row load per vector and 12 broadcast K values (K^T packed);
+ *                             one Q^T row load per vector and 12 broadcast K values;
  *   online softmax            all vertical: the running max m, the sum l and the correction
  *                             e^(m - m') are per lane, so no horizontal reductions at all;
  *   O^T [D][32] += V^T P^T    10 head dims x 2 query vectors = 20 accumulators, each key one P^T
  *                             row per vector and 10 broadcast V values; the correction is applied
  *                             when the accumulators are loaded.
  * The head dim is only ever a loop count or a broadcast index, never a vector width, so 40, 80 and
- * 160 waste nothing (the old layout padded 40 to 48). exp is the Cephes expf polynomial (same
- * coefficients and accuracy as before) with AVX-512's round-to-integer and scalef doing the range
- * reduction and the 2^n scaling in one instruction each.
+ * 160 waste nothing (the portable layout pads 40 to 48). The key loops stop at the last real key
+ * (no padded keys to mask); only the causal diagonal blocks get a lane mask. exp(x) is computed
+ * as 2^(x log2 e) with vreduceps / vscalefps doing the range reduction and the 2^n scaling in
+ * one instruction each (see exp2_f32).
  *
  * bf16: the same loops with _mm512_dpbf16_ps, which multiplies bf16 pairs and accumulates in f32
  * per lane. The pairs run along the sum of each product: head dims for S = K Q^T (Q^T and K^T
  * packed as pairs of dims), keys for O += V^T P^T (P^T and V packed as pairs of keys). Operands
- * are rounded to bf16 to nearest even; scores, softmax and O stay f32.
+ * are rounded to bf16 to nearest even; scores, max, sums, softmax and O stay f32 (log2 e is folded
+ * into Q's scale, so the scores come out in log2 units and the softmax is a plain 2^x).
  */
 #include <immintrin.h>
 #include <math.h>
@@ -218,14 +221,53 @@ INL void pv_dims(const float *st, const float *v, int64_t ldv, int64_t kn, float
         for (int rv = 0; rv < NRV; rv++) _mm512_storeu_ps(ot + dd * BQ + 16 * rv, acc[dd][rv]);
 }
 
-/* Writes out[q][d] = O^T[d][q] / l[q] for the task's real queries. */
-static void write_out(const task_info *ti, const float *ot, const float *lsum)
+/* Writes out[q][d] = O^T[d][q] / l[q] for the task's real queries (a gather down each O^T column). */
+INL void write_out(const task_info *ti, const float *ot, const __m512 *l)
 {
     const oma_attn_args *a = ti->a;
+    float lsum[BQ];
+    for (int rv = 0; rv < NRV; rv++) _mm512_storeu_ps(lsum + 16 * rv, l[rv]);
+    const __m512i col = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(BQ));
     for (int64_t r = 0; r < ti->qn; r++) {
         float *dst = a->out + (ti->b * a->nq + ti->q0 + r) * a->ldo + ti->h * ti->D;
-        float inv = lsum[r] > 0.0f ? 1.0f / lsum[r] : 0.0f;
-        for (int64_t d = 0; d < ti->D; d++) dst[d] = ot[d * BQ + r] * inv;
+        __m512 inv = _mm512_set1_ps(lsum[r] > 0.0f ? 1.0f / lsum[r] : 0.0f);
+        for (int64_t d = 0; d < ti->D; d += 16) {
+            __mmask16 k = ti->D - d >= 16 ? 0xffff : (__mmask16)((1u << (ti->D - d)) - 1u);
+            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, col, ot + d * BQ + r, 4);
+            _mm512_mask_storeu_ps(dst + d, k, _mm512_mul_ps(v, inv));
+        }
+    }
+}
+
+/* Q^T [D][BQ] = scale * the task's query rows (a gather down each head dim; zero past qn). */
+INL void load_qt(const task_info *ti, float *qt)
+{
+    const oma_attn_args *a = ti->a;
+    if (a->ldq > INT32_MAX / 16) {      /* row offsets beyond a gather's 32-bit indices */
+        memset(qt, 0, sizeof(float) * (size_t)(ti->D * BQ));
+        for (int64_t r = 0; r < ti->qn; r++) {
+            const float *src = q_row(ti, r);
+            for (int64_t d = 0; d < ti->D; d++) qt[d * BQ + r] = src[d] * a->scale;
+        }
+        return;
+    }
+    const float *q0 = q_row(ti, 0);
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512 sv = _mm512_set1_ps(a->scale);
+    for (int rv = 0; rv < NRV; rv++) {
+        int64_t left = ti->qn - 16 * rv;
+        if (left <= 0) {
+            for (int64_t d = 0; d < ti->D; d++) _mm512_storeu_ps(qt + d * BQ + 16 * rv, _mm512_setzero_ps());
+            continue;
+        }
+        __mmask16 k = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1u);
+        const float *base = q0 + 16 * rv * a->ldq;
+        __m512i idx = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)a->ldq));
+        for (int64_t d = 0; d < ti->D; d++) {
+            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx, base + d, 4);
+            _mm512_storeu_ps(qt + d * BQ + 16 * rv, _mm512_mul_ps(v, sv));
+        }
     }
 }
 
@@ -240,12 +282,8 @@ F512 void oma_attn_task_avx512(const attn_ctx *t, int64_t task, float *scratch)
     float *st = ot + D * BQ;        /* [BK][BQ] */
     const float *kt_all = t->kt + ti.bh * D * nkp, *vp_all = t->vp + ti.bh * nkp * D;
 
-    memset(qt, 0, sizeof(float) * (size_t)(D * BQ));
     memset(ot, 0, sizeof(float) * (size_t)(D * BQ));
-    for (int64_t r = 0; r < ti.qn; r++) {
-        const float *src = q_row(&ti, r);
-        for (int64_t d = 0; d < D; d++) qt[d * BQ + r] = src[d] * a->scale;
-    }
+    load_qt(&ti, qt);
     __m512 m[NRV], l[NRV], corr[NRV], bmax[NRV];
     for (int rv = 0; rv < NRV; rv++) {
         m[rv] = _mm512_set1_ps(-INFINITY);
@@ -265,15 +303,13 @@ F512 void oma_attn_task_avx512(const attn_ctx *t, int64_t task, float *scratch)
         int64_t d0 = 0;
         for (; d0 + ND <= D; d0 += ND) pv_dims(st, vp + d0, D, kn, ot + d0 * BQ, corr, ND);
         switch (D - d0) {
-#define TAIL(n) case n: pv_dims(st, vp + d0, D, kn, ot + d0 * BQ, corr, n); break;
+#define TAIL(n) case n: if (n < ND) pv_dims(st, vp + d0, D, kn, ot + d0 * BQ, corr, n); break;
             TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9)
 #undef TAIL
         default: break;
         }
     }
-    float lsum[BQ];
-    for (int rv = 0; rv < NRV; rv++) _mm512_storeu_ps(lsum + 16 * rv, l[rv]);
-    write_out(&ti, ot, lsum);
+    write_out(&ti, ot, l);
 }
 
 /* ---- bf16 ---- */
@@ -461,13 +497,11 @@ BF16_ATTR void oma_attn_task_bf16(const attn_ctx *t, int64_t task, float *scratc
         int64_t kp = (kn + 1) / 2, d0 = 0;
         for (; d0 + ND <= D; d0 += ND) pv_dims_bf16(pp, vp2 + d0, D, kp, ot + d0 * BQ, corr, ND);
         switch (D - d0) {
-#define TAIL(n) case n: pv_dims_bf16(pp, vp2 + d0, D, kp, ot + d0 * BQ, corr, n); break;
+#define TAIL(n) case n: if (n < ND) pv_dims_bf16(pp, vp2 + d0, D, kp, ot + d0 * BQ, corr, n); break;
             TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9)
 #undef TAIL
         default: break;
         }
     }
-    float lsum[BQ];
-    for (int rv = 0; rv < NRV; rv++) _mm512_storeu_ps(lsum + 16 * rv, l[rv]);
-    write_out(&ti, ot, lsum);
+    write_out(&ti, ot, l);
 }
