@@ -54,7 +54,8 @@ int oma_tensor_same_shape(const oma_tensor *a, const oma_tensor *b);
 /* Writes "[2, 3, 4]" into buf; returns buf. */
 const char *oma_tensor_shape_str(const oma_tensor *t, char *buf, size_t len);
 
-/* Aligned allocation used for all engine buffers (64 bytes: a cache line, an AVX-512 vector). */
+/* Aligned allocation used for all engine buffers (64 bytes: a cache line, an AVX-512 vector;
+ * from 4 MB up, 2 MB huge pages where the kernel gives them, see tensor.c). */
 void *oma_aligned_alloc(size_t bytes);
 void oma_aligned_free(void *p);
 
