@@ -173,9 +173,9 @@ static int bench_unet(int latent, int batch)
     }
     int ok = all_finite(&out);
     printf("unet_sd15 latent=%d batch=%d threads=%d blas=%s conv=%s precision=%s: load %.1f s, first forward %.2f s, "
-           "forward %.2f s (cpu %.1f s), finite=%s, arena peak %.2f GB, kept weights %.2f GB, peak RSS %.2f GB\n",
+           "forward %.2f s (cpu %.1f s), finite=%s, arena peak %.2f GB, kept weights %.2f GB, scratch %.2f GB, peak RSS %.2f GB\n",
            latent, batch, oma_threads(), oma_blas_corename(), oma_cpu_conv_name(), oma_precision_name(), tl, first, tf, tc,
-           ok ? "yes" : "NO", oma_arena_peak(&ar) / 1e9, oma_cpu_kept_bytes() / 1e9, peak_rss_gb());
+           ok ? "yes" : "NO", oma_arena_peak(&ar) / 1e9, oma_cpu_kept_bytes() / 1e9, oma_cpu_scratch_bytes() / 1e9, peak_rss_gb());
     oma_arena_destroy(&ar);
     oma_unet_free(&u);
     return ok ? 0 : 1;
@@ -205,8 +205,9 @@ static int bench_vae(int latent)
         return 1;
     }
     int ok = all_finite(&img);
-    printf("vae_decode_sd15 %dx%d threads=%d conv=%s precision=%s: %.2f s (cpu %.1f s), finite=%s, arena peak %.2f GB, peak RSS %.2f GB\n",
-           latent * 8, latent * 8, oma_threads(), oma_cpu_conv_name(), oma_precision_name(), tf, tc, ok ? "yes" : "NO", oma_arena_peak(&ar) / 1e9, peak_rss_gb());
+    printf("vae_decode_sd15 %dx%d threads=%d conv=%s precision=%s: %.2f s (cpu %.1f s), finite=%s, arena peak %.2f GB, kept weights %.2f GB, scratch %.2f GB, peak RSS %.2f GB\n",
+           latent * 8, latent * 8, oma_threads(), oma_cpu_conv_name(), oma_precision_name(), tf, tc, ok ? "yes" : "NO", oma_arena_peak(&ar) / 1e9,
+           oma_cpu_kept_bytes() / 1e9, oma_cpu_scratch_bytes() / 1e9, peak_rss_gb());
     oma_arena_destroy(&ar);
     oma_vae_free(&v);
     return ok ? 0 : 1;

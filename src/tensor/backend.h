@@ -75,6 +75,8 @@ void oma_cpu_scratch_release(void);
 /* The same on every thread of the pool, the caller included (a long-lived server calls it after
  * a job, so idle workers do not hold a large model's buffers). */
 void oma_cpu_scratch_release_all(void);
+/* Bytes of scratch the calling thread holds now (what oma_cpu_scratch_release would free). */
+size_t oma_cpu_scratch_bytes(void);
 
 /* Bytes of prepared weights the CPU backend keeps now (Winograd-transformed convolution
  * weights; budget OMA_WEIGHT_CACHE_MB, see cpu_kept.c). */

@@ -9,7 +9,8 @@
  * call, except Winograd-transformed ones: that transform is slow (longer than the convolution
  * on a 32x32 latent), so they are kept under the layer's weight stamp (cpu_kept.c, within its
  * budget; a LoRA merge gives the weights a new stamp). Without kept weights, Winograd is used
- * only where it pays even with the per-call transform (large images).
+ * only where it pays even with the per-call transform (large images), and from 256x256 up
+ * they are not kept at all. Large images go in bands of output rows (see BAND_BYTES).
  *
  * Primitives are built once per shape and kept in a small table (they are safe to execute from
  * several threads at once). oneDNN runs them on its OpenMP threads while our pool sleeps; the
@@ -28,14 +29,19 @@
 #include <dlfcn.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/threadpool.h"
 
-#define CACHE_SLOTS 128
+#define CACHE_SLOTS 256
+#define KEY_LEN 17
 
+/* A primitive's key: n, c, h, w, oc, kh, kw, stride, pad (left/right), oh, ow, winograd, bf16,
+ * pad top, pad bottom, and the image heights h and oh of the whole tensors (channel strides)
+ * when this is a band of rows out of a taller image. */
 typedef struct {
-    int64_t key[13];    /* shape, winograd, bf16 */
+    int64_t key[KEY_LEN];
     int used;
     int wino;           /* 1 when the primitive is a Winograd one */
     dnnl_primitive_t conv, r_src, r_wei, r_dst;      /* reorders are NULL when not needed */
@@ -94,19 +100,22 @@ static int entry_build(conv_entry *e, const int64_t *key)
 {
     int64_t n = key[0], c = key[1], h = key[2], w = key[3], oc = key[4], kh = key[5], kw = key[6];
     int64_t stride = key[7], pad = key[8], oh = key[9], ow = key[10];
+    int64_t full_h = key[15], full_oh = key[16];
     memset(e, 0, sizeof *e);
     dnnl_dims_t sd = {n, c, h, w}, wd = {oc, c, kh, kw}, bd = {oc}, dd = {n, oc, oh, ow};
-    dnnl_dims_t strides = {stride, stride}, pl = {pad, pad};
+    dnnl_dims_t strides = {stride, stride}, pl = {key[13], pad};
     /* right padding: whatever makes the output size come out (PyTorch drops the remainder) */
-    dnnl_dims_t pr = {(oh - 1) * stride + kh - h - pad, (ow - 1) * stride + kw - w - pad};
+    dnnl_dims_t pr = {key[14], (ow - 1) * stride + kw - w - pad};
+    /* NCHW, rows of a taller image when banded */
+    dnnl_dims_t s_str = {c * full_h * w, full_h * w, w, 1}, d_str = {oc * full_oh * ow, full_oh * ow, ow, 1};
     dnnl_memory_desc_t any_src, any_wei, any_dst;
     dnnl_format_tag_t act = dnnl_format_tag_any;
     /* bf16 mode: the primitive reads bf16 input and weights (our reorders round them) and
      * accumulates and writes f32 */
     dnnl_data_type_t in_t = key[12] ? dnnl_bf16 : dnnl_f32;
-    if (dnnl_memory_desc_init_by_tag(&e->usr_src, 4, sd, dnnl_f32, dnnl_nchw) ||
+    if (dnnl_memory_desc_init_by_strides(&e->usr_src, 4, sd, dnnl_f32, s_str) ||
         dnnl_memory_desc_init_by_tag(&e->usr_wei, 4, wd, dnnl_f32, dnnl_oihw) ||
-        dnnl_memory_desc_init_by_tag(&e->usr_dst, 4, dd, dnnl_f32, dnnl_nchw) ||
+        dnnl_memory_desc_init_by_strides(&e->usr_dst, 4, dd, dnnl_f32, d_str) ||
         dnnl_memory_desc_init_by_tag(&e->bias, 1, bd, dnnl_f32, dnnl_x) ||
         dnnl_memory_desc_init_by_tag(&any_src, 4, sd, in_t, act) ||
         dnnl_memory_desc_init_by_tag(&any_wei, 4, wd, in_t, dnnl_format_tag_any) ||
@@ -221,29 +230,15 @@ static float *kept_wino(conv_entry *e, uint64_t stamp, const float *weight)
     return ok ? k : NULL;
 }
 
-int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
-                    const float *weight, uint64_t stamp, const float *bias, int64_t oc, int64_t kh,
-                    int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd,
-                    int bf16)
+/* Runs entry e on one tensor (or band): x and y point at its first row; bwei holds the weights
+ * in e's layout (kept, or reordered by the caller). */
+static int conv_run(const conv_entry *e, const float *x, const float *bwei, const float *bias,
+                    int64_t oc, float *y)
 {
-    pthread_once(&once, init_once);
-    if (!engine_ok) return -2;
-    /* oneDNN has no bf16 Winograd: bf16 is always direct */
-    int64_t key[13] = {n, c, h, w, oc, kh, kw, stride, pad, oh, ow, winograd != 0 && !bf16, bf16 != 0};
-    conv_entry *e = entry_get(key);
-    if (!e) return -2;
-    float *kept = NULL;
-    if (e->wino && e->r_wei) kept = kept_wino(e, stamp, weight);
-    if (e->wino && !kept && winograd != 2) {
-        if (winograd < 0) return -2;
-        key[11] = 0;    /* Winograd only pays with kept weights here: direct */
-        if (!(e = entry_get(key))) return -2;
-    }
-    /* per-thread scratch: slots 1..3 the reordered tensors, 4 oneDNN's scratchpad, 5 zero bias
-     * (slot 0 is im2col's) */
-    float *bsrc = (float *)x, *bwei = kept ? kept : (float *)weight, *bdst = y;
+    /* per-thread scratch: slots 1 and 3 the reordered tensors, 4 oneDNN's scratchpad, 5 zero
+     * bias (slot 0 is im2col's, 2 the reordered weights) */
+    float *bsrc = (float *)x, *bdst = y;
     if (e->r_src && !(bsrc = oma_cpu_scratch(1, dnnl_memory_desc_get_size(&e->src)))) return -1;
-    if (e->r_wei && !kept && !(bwei = oma_cpu_scratch(2, dnnl_memory_desc_get_size(&e->wei)))) return -1;
     if (e->r_dst && !(bdst = oma_cpu_scratch(3, dnnl_memory_desc_get_size(&e->dst)))) return -1;
     size_t scratch_bytes = dnnl_memory_desc_get_size(&e->scratch);
     void *scratch = NULL;
@@ -257,16 +252,14 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
     if (set_omp_threads) set_omp_threads(oma_threads());
     dnnl_stream_t s;
     if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) != dnnl_success) return -2;
-    dnnl_memory_t m_usrc = NULL, m_uwei = NULL, m_udst = NULL, m_src = NULL, m_wei = NULL,
-                  m_dst = NULL, m_bias = NULL, m_scratch = NULL;
+    dnnl_memory_t m_usrc = NULL, m_udst = NULL, m_src = NULL, m_wei = NULL, m_dst = NULL,
+                  m_bias = NULL, m_scratch = NULL;
     int rc = -2;
-    if (mem(&m_usrc, &e->usr_src, x) || mem(&m_uwei, &e->usr_wei, weight) ||
-        mem(&m_udst, &e->usr_dst, y) || mem(&m_src, &e->src, bsrc) || mem(&m_wei, &e->wei, bwei) ||
-        mem(&m_dst, &e->dst, bdst) || mem(&m_bias, &e->bias, bias ? bias : zb) ||
-        mem(&m_scratch, &e->scratch, scratch))
+    if (mem(&m_usrc, &e->usr_src, x) || mem(&m_udst, &e->usr_dst, y) || mem(&m_src, &e->src, bsrc) ||
+        mem(&m_wei, &e->wei, bwei) || mem(&m_dst, &e->dst, bdst) ||
+        mem(&m_bias, &e->bias, bias ? bias : zb) || mem(&m_scratch, &e->scratch, scratch))
         goto out;
     if (e->r_src && exec2(e->r_src, s, m_usrc, m_src)) goto out;
-    if (e->r_wei && !kept && exec2(e->r_wei, s, m_uwei, m_wei)) goto out;
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_WEIGHTS, m_wei},
                                {DNNL_ARG_BIAS, m_bias}, {DNNL_ARG_DST, m_dst},
                                {DNNL_ARG_SCRATCHPAD, m_scratch}};
@@ -276,7 +269,6 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
     rc = 0;
 out:
     dnnl_memory_destroy(m_usrc);
-    dnnl_memory_destroy(m_uwei);
     dnnl_memory_destroy(m_udst);
     dnnl_memory_destroy(m_src);
     dnnl_memory_destroy(m_wei);
@@ -285,6 +277,90 @@ out:
     dnnl_memory_destroy(m_scratch);
     dnnl_stream_destroy(s);
     return rc;
+}
+
+/* Reorders `weight` (OIHW) into e's layout in scratch slot 2; NULL on failure. */
+static float *reorder_weights(const conv_entry *e, const float *weight)
+{
+    float *bwei = oma_cpu_scratch(2, dnnl_memory_desc_get_size(&e->wei));
+    if (!bwei) return NULL;
+    int ok = 0;
+    dnnl_stream_t s;
+    if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) == dnnl_success) {
+        dnnl_memory_t from = NULL, to = NULL;
+        if (set_omp_threads) set_omp_threads(oma_threads());
+        ok = mem(&from, &e->usr_wei, weight) == 0 && mem(&to, &e->wei, bwei) == 0 &&
+             exec2(e->r_wei, s, from, to) == 0 && dnnl_stream_wait(s) == dnnl_success;
+        dnnl_memory_destroy(from);
+        dnnl_memory_destroy(to);
+        dnnl_stream_destroy(s);
+    }
+    return ok ? bwei : NULL;
+}
+
+/* Large images are convolved in bands of output rows, each a primitive of its own over a
+ * strided view (padding only where the band meets the image's edge): the blocked copies and
+ * the Winograd scratchpad then hold one band, not the whole image (at 512x512 with 256
+ * channels: 1.8 GB of scratch for the VAE decode before, a few dozen MB after), and a band's
+ * copies are still warm in cache when the kernel reads them. A band holds about this much of
+ * the input or the output (OMA_CONV_BAND_BYTES overrides it, for the tests). */
+#define BAND_BYTES ((int64_t)24 << 20)
+
+static int64_t band_bytes(void)
+{
+    const char *env = getenv("OMA_CONV_BAND_BYTES");
+    if (env && atoll(env) > 0) return atoll(env);
+    return BAND_BYTES;
+}
+
+int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                    const float *weight, uint64_t stamp, const float *bias, int64_t oc, int64_t kh,
+                    int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd,
+                    int bf16)
+{
+    pthread_once(&once, init_once);
+    if (!engine_ok) return -2;
+    /* rows per band: the whole image when it fits */
+    int64_t row_bytes = (c * w * stride > oc * ow ? c * w * stride : oc * ow) * (int64_t)sizeof(float);
+    int64_t rows = band_bytes() / row_bytes;
+    if (rows < 4) rows = 4;
+    int banded = rows < oh;
+    if (!banded) rows = oh;
+    /* oneDNN has no bf16 Winograd: bf16 is always direct */
+    int wino = winograd != 0 && !bf16;
+    const float *bwei = NULL;          /* weights in the layout of the last primitive run */
+    dnnl_memory_desc_t bwei_md;
+    memset(&bwei_md, 0, sizeof bwei_md);
+    for (int64_t b = 0; b < (banded ? n : 1); b++)
+        for (int64_t o0 = 0; o0 < oh; o0 += rows) {
+            int64_t r = oh - o0 < rows ? oh - o0 : rows;
+            int64_t vs = o0 * stride - pad, ve = (o0 + r - 1) * stride - pad + kh;   /* rows read */
+            int64_t lo = vs > 0 ? vs : 0, hi = ve < h ? ve : h;
+            int64_t key[KEY_LEN] = {banded ? 1 : n, c, hi - lo, w, oc, kh, kw, stride, pad, r, ow, wino,
+                                    bf16 != 0, lo - vs, ve - hi, h, oh};
+            conv_entry *e = entry_get(key);
+            if (!e) return -2;
+            const float *kw_ = NULL;
+            if (e->wino && e->r_wei && winograd != 3) kw_ = kept_wino(e, stamp, weight);
+            if (e->wino && !kw_ && winograd != 2 && winograd != 3) {
+                if (winograd < 0) return -2;
+                key[11] = 0;    /* Winograd only pays with kept weights here: direct */
+                if (!(e = entry_get(key))) return -2;
+            }
+            if (kw_) bwei = kw_;
+            else if (!e->r_wei) bwei = weight;
+            else if (!bwei || bwei == weight || !dnnl_memory_desc_equal(&bwei_md, &e->wei)) {
+                /* reorder once per call; bands share the layout unless oneDNN picked another */
+                if (!(bwei = reorder_weights(e, weight))) return -1;
+            }
+            bwei_md = e->wei;
+            const float *xb = x + b * c * h * w + lo * w;
+            float *yb = y + b * oc * oh * ow + o0 * ow;
+            int rc = conv_run(e, xb, bwei, bias, oc, yb);
+            if (kw_) bwei = NULL;      /* kept weights are not slot 2: reorder afresh if needed */
+            if (rc != 0) return rc;
+        }
+    return 0;
 }
 
 /* ---- bf16 matrix products (oma_dnnl_matmul_bf16) ---- */

@@ -39,10 +39,11 @@ void *oma_aligned_alloc(size_t bytes)
     size_t rounded = (bytes + 63) & ~(size_t)63;
     if (rounded < bytes) return NULL;
     if (rounded < OMA_HUGE_FROM) return aligned_alloc(64, rounded);
-    void *p = aligned_alloc(OMA_HUGE_PAGE, rounded);
+    void *p = NULL;     /* posix_memalign: aligned_alloc wants the size a multiple of 2 MB */
+    if (posix_memalign(&p, OMA_HUGE_PAGE, rounded) != 0) return NULL;
 #ifdef MADV_HUGEPAGE
     /* whole huge pages only: the tail stays in small pages, so nothing past the end is touched */
-    if (p) (void)madvise(p, rounded & ~(OMA_HUGE_PAGE - 1), MADV_HUGEPAGE);
+    (void)madvise(p, rounded & ~(OMA_HUGE_PAGE - 1), MADV_HUGEPAGE);
 #endif
     return p;
 }

@@ -172,6 +172,28 @@ static void test_conv(void)
     setenv("OMA_CONV_TILE_FLOATS", "1", 1);
     conv_case(1, 3, 6, 5, 2, 3, 1, 1, 1);
     unsetenv("OMA_CONV_TILE_FLOATS");
+    /* oneDNN in bands of output rows (forced small: 4 rows, the least): a last band of 1 row
+     * with padding below, stride 2 with and without padding (the remainder row dropped),
+     * Winograd over a 256x256 image in 16 bands (less scratch than in one piece) and a
+     * batch of two 64x64 ones (mode 2) */
+    setenv("OMA_CONV_BAND_BYTES", "600", 1);
+    conv_case(2, 5, 9, 7, 6, 3, 1, 1, 1);
+    conv_case(1, 4, 9, 8, 3, 3, 2, 1, 1);
+    conv_case(1, 3, 20, 8, 4, 3, 2, 0, 0);
+    setenv("OMA_CONV_BAND_BYTES", "262144", 1);
+    oma_cpu_scratch_release();
+    conv_case(1, 16, 256, 256, 16, 3, 1, 1, 1);
+    size_t banded = oma_cpu_scratch_bytes();
+    /* the same image in one piece needs more scratch: the copies hold the whole image */
+    unsetenv("OMA_CONV_BAND_BYTES");
+    oma_cpu_scratch_release();
+    conv_case(1, 16, 256, 256, 16, 3, 1, 1, 1);
+    size_t whole = oma_cpu_scratch_bytes();
+    printf("  256x256 Winograd: scratch %.2f MB in bands, %.2f MB whole\n", banded / 1e6, whole / 1e6);
+    if (strcmp(oma_cpu_conv_name(), "auto") == 0) CHECK(banded < whole);
+    setenv("OMA_CONV_BAND_BYTES", "16384", 1);
+    conv_case(2, 8, 64, 64, 8, 3, 1, 1, 0);
+    unsetenv("OMA_CONV_BAND_BYTES");
     oma_tensor x = zeros(4, 1, 3, 4, 4), w = zeros(4, 2, 4, 3, 3), y = zeros(4, 1, 2, 4, 4);
     CHECK(oma_op_conv2d(&x, &w, NULL, 1, 1, &y) == -1);   /* channel mismatch */
     oma_tensor_free(&x), oma_tensor_free(&w), oma_tensor_free(&y);
