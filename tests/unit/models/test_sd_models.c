@@ -87,8 +87,10 @@ static void test_clip(void)
     oma_tensor out, out1;
     CHECK(oma_clip_text_forward(&m, ids, 2, 10, 0, &ar, &out, err, sizeof err) == 0);
     CHECK(out.shape[0] == 2 && out.shape[1] == 10 && out.shape[2] == 16 && finite_all(&out));
-    /* batch items differ only from position 5 on */
-    CHECK(maxdiff(out.data, out.data + 160, 5 * 16) == 0.0f);
+    /* batch items differ only from position 5 on (the causal mask). Not bit-equal: OpenBLAS's
+     * Haswell kernel (OPENBLAS_CORETYPE=Haswell, which tests do not drop) rounds the rows of a
+     * matrix's last block in another order, ~1e-7; a leak past the mask is ~1e-1 */
+    CHECK(maxdiff(out.data, out.data + 160, 5 * 16) < 1e-5f);
     CHECK(maxdiff(out.data + 5 * 16, out.data + 160 + 5 * 16, 16) > 1e-3f);
     /* one item alone equals the batch */
     CHECK(oma_clip_text_forward(&m, ids + 10, 1, 10, 0, &ar, &out1, err, sizeof err) == 0);
