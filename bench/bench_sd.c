@@ -9,7 +9,8 @@
  *                                         convolutions
  *   bench_sd conv [reps=3]                SD's big convolutions: im2col + OpenBLAS vs oneDNN
  *                                         direct vs oneDNN with Winograd (the default, "auto")
- * OMA_PRECISION=bf16 runs the unet/vae passes in the opt-in bf16 mode.
+ * OMA_PRECISION=bf16 runs the unet/vae passes in the opt-in bf16 mode; OMA_BENCH_PASSES=N
+ * times N UNet passes instead of 2 (for profiling the steady state).
  * Prints wall seconds, peak RSS and whether every output value is finite (the full-size smoke
  * test: SD 1.5's architecture runs end to end without NaN). Threads: OMA_THREADS.
  * The weights are made up (uniform, scaled by 1/sqrt(fan-in)), so only speed and finiteness
@@ -156,7 +157,10 @@ static int bench_unet(int latent, int batch)
     /* two passes: the first also builds the oneDNN primitives and the kept (Winograd) weights
      * once per model; the second is what every later sampling step costs */
     double tf = 0, tc = 0, first = 0;
-    for (int pass = 0; pass < 2; pass++) {
+    /* OMA_BENCH_PASSES=N runs more steady passes (for profiling; the last one is reported) */
+    int passes = getenv("OMA_BENCH_PASSES") ? atoi(getenv("OMA_BENCH_PASSES")) : 2;
+    if (passes < 2) passes = 2;
+    for (int pass = 0; pass < passes; pass++) {
         oma_arena_mark mark = oma_arena_get_mark(&ar);
         t0 = now();
         double c0 = cpu_s();
@@ -166,10 +170,8 @@ static int bench_unet(int latent, int batch)
             fprintf(stderr, "bench_sd: %s\n", err);
             return 1;
         }
-        if (pass == 0) {
-            first = tf;
-            oma_arena_release(&ar, mark);
-        }
+        if (pass == 0) first = tf;
+        if (pass < passes - 1) oma_arena_release(&ar, mark);
     }
     int ok = all_finite(&out);
     printf("unet_sd15 latent=%d batch=%d threads=%d blas=%s conv=%s precision=%s: load %.1f s, first forward %.2f s, "

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "tensor/cpu_attention_impl.h"
+#include "tensor/cpu_vexp_avx512.h"
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -50,24 +51,10 @@ int64_t oma_attn_avx512_scratch(int64_t head_dim)
     return (2 * head_dim + BK + (head_dim + 1) / 2 + BK / 2) * BQ;
 }
 
-/* 2^t per lane (t = -inf gives 0, NaN stays NaN): 2^t = 2^floor(t) * 2^f with f = t - floor(t)
- * in [0, 1] (vreduceps, exact), 2^f by a polynomial, and the 2^floor(t) scaling by vscalefps
- * (which itself takes floor(t) and flushes to 0 below the float range). The fp32 polynomial has
- * degree 6 (relative error 6e-8 in float arithmetic: as accurate as a float exp gets); the bf16
- * path's has degree 4 (3e-6, a thousandth of bf16's rounding step). Coefficients: our own Remez
- * fits of 2^f on [0, 1] for relative error. */
-INL __m512 exp2_f32(__m512 t)
-{
-    __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    __m512 p = _mm512_set1_ps(2.170225489e-04f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.243968727e-03f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.678840637e-03f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.548334122e-02f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402298301e-01f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470037e-01f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, t);
-}
+/* 2^t per lane: oma_vexp2_f32 (cpu_vexp_avx512.h) for fp32. The bf16 path's polynomial has
+ * degree 4 (relative error 3e-6, a thousandth of bf16's rounding step); coefficients: our own
+ * Remez fit of 2^f on [0, 1] for relative error. */
+#define exp2_f32 oma_vexp2_f32
 
 INL __m512 exp2_bf16(__m512 t)
 {

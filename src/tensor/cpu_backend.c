@@ -614,7 +614,17 @@ typedef struct {
     int op;
     const float *a, *b;
     float *y;
+    int avx512;
 } ew_ctx;
+
+/* 1 when the activations run on cpu_activation_avx512.c (OMA_ACT_KERNEL=generic forces the
+ * portable loops below, for the tests) */
+static int act_avx512(void)
+{
+    const char *force = getenv("OMA_ACT_KERNEL");
+    if (force && strcmp(force, "generic") == 0) return 0;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
 
 static inline float gelu1(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
 
@@ -623,6 +633,14 @@ static void ew_range(void *p, int64_t i0, int64_t i1)
     const ew_ctx *t = p;
     const float *a = t->a, *b = t->b;
     float *y = t->y;
+    if (t->avx512 && t->op == EW_GELU) {
+        oma_gelu_avx512(a + i0, y + i0, i1 - i0);
+        return;
+    }
+    if (t->avx512 && (t->op == EW_QGELU || t->op == EW_SILU)) {
+        oma_sigmoid_mul_avx512(a + i0, y + i0, i1 - i0, t->op == EW_QGELU ? 1.702f : 1.0f);
+        return;
+    }
     switch (t->op) {
     case EW_GELU:
         for (int64_t i = i0; i < i1; i++) y[i] = gelu1(a[i]);
@@ -644,7 +662,7 @@ static void ew_range(void *p, int64_t i0, int64_t i1)
 
 static void ew(int op, const float *a, const float *b, float *y, int64_t n)
 {
-    ew_ctx t = {op, a, b, y};
+    ew_ctx t = {op, a, b, y, op <= EW_SILU && act_avx512()};
     oma_parallel_for(n, 1 << 14, ew_range, &t);
 }
 
@@ -658,6 +676,7 @@ typedef struct {
     const float *x;
     float *y;
     int64_t dim;
+    int avx512;
 } geglu_ctx;
 
 static void geglu_range(void *p, int64_t r0, int64_t r1)
@@ -666,13 +685,17 @@ static void geglu_range(void *p, int64_t r0, int64_t r1)
     for (int64_t r = r0; r < r1; r++) {
         const float *xr = t->x + r * 2 * t->dim;
         float *yr = t->y + r * t->dim;
+        if (t->avx512) {
+            oma_geglu_avx512(xr, xr + t->dim, yr, t->dim);
+            continue;
+        }
         for (int64_t j = 0; j < t->dim; j++) yr[j] = xr[j] * gelu1(xr[t->dim + j]);
     }
 }
 
 static void cpu_geglu(const float *x, int64_t rows, int64_t dim, float *y)
 {
-    geglu_ctx t = {x, y, dim};
+    geglu_ctx t = {x, y, dim, act_avx512()};
     oma_parallel_for(rows, 16, geglu_range, &t);
 }
 

@@ -40,6 +40,13 @@ void oma_kept_forget(uint64_t stamp);
  * oneDNN is not built in or has no fast bf16 kernel (the caller then uses f32 GEMM). */
 int oma_dnnl_matmul_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                          int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
+/* The activations on AVX-512 (cpu_activation_avx512.c; call only when the CPU has AVX-512F
+ * and DQ): y = gelu(x) (the exact, erf one); y = a * gelu(gate) (GEGLU's second half);
+ * y = x / (1 + e^(-a x)) (SiLU with a = 1, quick-GELU with a = 1.702). n elements each. */
+void oma_gelu_avx512(const float *x, float *y, int64_t n);
+void oma_geglu_avx512(const float *a, const float *gate, float *y, int64_t n);
+void oma_sigmoid_mul_avx512(const float *x, float *y, int64_t n, float a);
+
 /* 1 when oneDNN is built in and its CPU engine works. */
 int oma_dnnl_available(void);
 /* Drops the cached oneDNN primitives. */

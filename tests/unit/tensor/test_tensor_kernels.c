@@ -365,6 +365,65 @@ static void test_attention(void)
     oma_tensor_free(&q), oma_tensor_free(&k), oma_tensor_free(&o);
 }
 
+/* The activations to within a few float steps of the exact value, element by element, over
+ * [-12, 12] in steps of 1/512 (both sides of erf's two pieces at |v| = sqrt 2, GELU's negative
+ * tail, where 1 + erf would cancel) and some odd sizes for the vector tails. For the AVX-512
+ * kernels (cpu_activation_avx512.c) only: the portable loops, on libm's erff, lose GELU's
+ * tail to cancellation (test_elementwise holds them to the looser absolute bound). */
+static int rel_close(const char *what, const float *got, const double *want, int64_t n, double tol)
+{
+    int64_t worst = -1;
+    double wr = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + 1e-37);
+        if (!(e <= wr)) wr = isnan(e) ? INFINITY : e, worst = i;
+    }
+    printf("  %-11s max relative error %.2g\n", what, wr);
+    if (!(wr <= tol)) {
+        fprintf(stderr, "%s: relative error %g at %lld (got %.9g, want %.9g) > %g\n", what, wr,
+                (long long)worst, got[worst], want[worst], tol);
+        return 0;
+    }
+    return 1;
+}
+
+static void test_activation_accuracy(void)
+{
+    int64_t n = 12289;      /* [-12, 12] at 1/512, and an odd tail */
+    oma_tensor x = zeros(1, n, 0, 0, 0), y = zeros(1, n, 0, 0, 0), g = zeros(2, 1, 2 * n, 0, 0);
+    oma_tensor gy = zeros(2, 1, n, 0, 0);
+    double *want = dalloc(n);
+    for (int64_t i = 0; i < n; i++) x.data[i] = (float)(-12.0 + i / 512.0);
+    for (int64_t i = 0; i < n; i++) want[i] = 0.5 * x.data[i] * erfc(-x.data[i] / sqrt(2.0));
+    CHECK(oma_op_gelu(&x, &y) == 0 && rel_close("gelu", y.data, want, n, 6e-7));
+    for (int64_t i = 0; i < n; i++) want[i] = x.data[i] / (1 + exp(-(double)x.data[i]));
+    CHECK(oma_op_silu(&x, &y) == 0 && rel_close("silu", y.data, want, n, 4e-7));
+    /* quick-GELU's constant as the float it is in every implementation (1.702f) */
+    for (int64_t i = 0; i < n; i++) want[i] = x.data[i] / (1 + exp(-(double)1.702f * x.data[i]));
+    CHECK(oma_op_quick_gelu(&x, &y) == 0 && rel_close("quick_gelu", y.data, want, n, 4e-7));
+    /* GEGLU: [a | gate], a = 1 + i/n */
+    for (int64_t i = 0; i < n; i++) {
+        g.data[i] = 1.0f + (float)i / (float)n;
+        g.data[n + i] = x.data[i];
+        want[i] = (double)g.data[i] * 0.5 * x.data[i] * erfc(-x.data[i] / sqrt(2.0));
+    }
+    CHECK(oma_op_geglu(&g, &gy) == 0 && rel_close("geglu", gy.data, want, n, 7e-7));
+    /* tails of every length 1..33 through one vector kernel call each */
+    for (int64_t m = 1; m <= 33; m++) {
+        oma_tensor xs = zeros(1, m, 0, 0, 0), ys = zeros(1, m, 0, 0, 0);
+        for (int64_t i = 0; i < m; i++) {
+            xs.data[i] = (float)(i - 16) * 0.37f;
+            want[i] = 0.5 * xs.data[i] * erfc(-xs.data[i] / sqrt(2.0));
+        }
+        int ok = oma_op_gelu(&xs, &ys) == 0;
+        for (int64_t i = 0; i < m; i++) ok &= fabs(ys.data[i] - want[i]) <= 6e-7 * fabs(want[i]) + 1e-37;
+        CHECK(ok);
+        oma_tensor_free(&xs), oma_tensor_free(&ys);
+    }
+    free(want);
+    oma_tensor_free(&x), oma_tensor_free(&y), oma_tensor_free(&g), oma_tensor_free(&gy);
+}
+
 static void test_elementwise(void)
 {
     int64_t n = 40000;
@@ -441,7 +500,12 @@ int main(void)
     setenv("OMA_ATTN_KERNEL", "generic", 1);
     test_attention();
     unsetenv("OMA_ATTN_KERNEL");
+    /* the activations: the vector kernels where the CPU has them, then the portable loops */
     test_elementwise();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) test_activation_accuracy();
+    setenv("OMA_ACT_KERNEL", "generic", 1);
+    test_elementwise();
+    unsetenv("OMA_ACT_KERNEL");
     oma_threads_shutdown();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
