@@ -156,7 +156,7 @@ int oma_linear_forward(const oma_linear *l, const oma_tensor *x, oma_arena *ar, 
     int64_t s[OMA_TENSOR_MAX_DIMS];
     memcpy(s, x->shape, sizeof s);
     s[x->ndim - 1] = l->out;
-    if (oma_arena_tensor(ar, y, x->ndim, s) != 0) return -1;
+    if (oma_arena_tensor_uninit(ar, y, x->ndim, s) != 0) return -1;     /* the product fills it */
     oma_tensor wt = l->w;
     wt.data = (float *)weights_f32(&l->w, l->w16, l->w16_kind);
     if (!wt.data) return -1;
@@ -233,7 +233,7 @@ int oma_conv2d_forward(const oma_conv2d *c, const oma_tensor *x, oma_arena *ar, 
     int64_t ow = oma_conv_out_size(x->shape[3], c->k, c->stride, c->pad);
     if (oh < 1 || ow < 1) return -1;
     int64_t s[4] = {x->shape[0], c->out, oh, ow};
-    if (oma_arena_tensor(ar, y, 4, s) != 0) return -1;
+    if (oma_arena_tensor_uninit(ar, y, 4, s) != 0) return -1;     /* the convolution fills it */
     return oma_conv2d_run(c, x, c->stride, c->pad, y);
 }
 

@@ -76,14 +76,20 @@ void *oma_arena_alloc(oma_arena *a, size_t bytes)
     return p;
 }
 
-int oma_arena_tensor(oma_arena *a, oma_tensor *t, int ndim, const int64_t *shape)
+int oma_arena_tensor_uninit(oma_arena *a, oma_tensor *t, int ndim, const int64_t *shape)
 {
     int64_t n = oma_shape_numel(ndim, shape);
     if (n < 0) return -1;
     float *d = oma_arena_alloc(a, (size_t)n * sizeof(float));
     if (!d) return -1;
-    memset(d, 0, (size_t)n * sizeof(float));
     return oma_tensor_view(t, d, ndim, shape);
+}
+
+int oma_arena_tensor(oma_arena *a, oma_tensor *t, int ndim, const int64_t *shape)
+{
+    if (oma_arena_tensor_uninit(a, t, ndim, shape) != 0) return -1;
+    memset(t->data, 0, (size_t)oma_tensor_numel(t) * sizeof(float));
+    return 0;
 }
 
 oma_arena_mark oma_arena_get_mark(const oma_arena *a)
