@@ -58,15 +58,14 @@ int oma_attention_forward(const oma_attention *a, const oma_tensor *x, const oma
     if (ctx->ndim != 3 || ctx->shape[0] != x->shape[0] || ctx->shape[2] != a->context_dim) return -1;
     if (oma_arena_like(ar, x, y) != 0) return -1;   /* output first, temporaries after */
     oma_arena_mark m = oma_arena_get_mark(ar);
-    oma_tensor q, k, v, o, out;
+    oma_tensor q, k, v, o;
     int rc = -1;
     TRY(oma_linear_forward(&a->to_q, x, ar, &q));
     TRY(oma_linear_forward(&a->to_k, ctx, ar, &k));
     TRY(oma_linear_forward(&a->to_v, ctx, ar, &v));
     TRY(oma_arena_like(ar, &q, &o));
     TRY(oma_op_attention(&q, &k, &v, a->heads, 0.0f, 0, &o));
-    TRY(oma_linear_forward(&a->to_out, &o, ar, &out));
-    memcpy(y->data, out.data, sizeof(float) * (size_t)oma_tensor_numel(y));
+    TRY(oma_linear_into(&a->to_out, &o, y));
     rc = 0;
 fail:
     oma_arena_release(ar, m);
@@ -102,16 +101,14 @@ int oma_feedforward_forward(const oma_feedforward *f, const oma_tensor *x, oma_a
     if (oma_arena_like(ar, x, y) != 0) return -1;
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
-    oma_tensor h, g, out;
+    oma_tensor h, g;
     TRY(oma_linear_forward(&f->proj, x, ar, &h));
     int64_t s[OMA_TENSOR_MAX_DIMS];
     memcpy(s, h.shape, sizeof s);
     s[h.ndim - 1] /= 2;
-    TRY(oma_arena_tensor(ar, &g, h.ndim, s));
+    TRY(oma_arena_tensor_uninit(ar, &g, h.ndim, s));
     TRY(oma_op_geglu(&h, &g));
-    TRY(oma_linear_forward(&f->out, &g, ar, &out));
-    if (!oma_tensor_same_shape(&out, y)) goto fail;
-    memcpy(y->data, out.data, sizeof(float) * (size_t)oma_tensor_numel(y));
+    TRY(oma_linear_into(&f->out, &g, y));
     rc = 0;
 fail:
     oma_arena_release(ar, m);
@@ -234,12 +231,12 @@ int oma_transformer2d_forward(const oma_transformer2d *t, const oma_tensor *x,
     oma_tensor h, tok, tmp, img;
     TRY(oma_norm_forward(&t->norm, x, 0, ar, &h));
     if (t->linear_proj) {
-        TRY(oma_arena_tensor(ar, &tmp, 3, ts));
+        TRY(oma_arena_tensor_uninit(ar, &tmp, 3, ts));
         TRY(oma_op_nchw_to_tokens(&h, &tmp));
         TRY(oma_linear_forward(&t->proj_in_lin, &tmp, ar, &tok));
     } else {
         TRY(oma_conv2d_forward(&t->proj_in_conv, &h, ar, &tmp));
-        TRY(oma_arena_tensor(ar, &tok, 3, ts));
+        TRY(oma_arena_tensor_uninit(ar, &tok, 3, ts));
         TRY(oma_op_nchw_to_tokens(&tmp, &tok));
     }
     for (int i = 0; i < t->n_blocks; i++) TRY(oma_transformer_forward(&t->blocks[i], &tok, context, ar));
@@ -291,7 +288,7 @@ int oma_vae_attention_forward(const oma_vae_attention *a, const oma_tensor *x, o
     int64_t ts[3] = {x->shape[0], x->shape[2] * x->shape[3], x->shape[1]};
     oma_tensor h, tok, o;
     TRY(oma_norm_forward(&a->norm, x, 0, ar, &h));
-    TRY(oma_arena_tensor(ar, &tok, 3, ts));
+    TRY(oma_arena_tensor_uninit(ar, &tok, 3, ts));
     TRY(oma_op_nchw_to_tokens(&h, &tok));
     TRY(oma_attention_forward(&a->attn, &tok, NULL, ar, &o));
     TRY(oma_op_tokens_to_nchw(&o, &h));

@@ -64,7 +64,7 @@ int oma_resnet_forward(const oma_resnet *r, const oma_tensor *x, const oma_tenso
     if (x->ndim != 4 || x->shape[1] != r->in) return -1;
     if (r->temb > 0 && (!temb || temb->ndim != 2 || temb->shape[0] != x->shape[0])) return -1;
     int64_t ys[4] = {x->shape[0], r->out, x->shape[2], x->shape[3]};
-    if (oma_arena_tensor(ar, y, 4, ys) != 0) return -1;
+    if (oma_arena_tensor_uninit(ar, y, 4, ys) != 0) return -1;     /* the final add fills it */
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
     oma_tensor h, h2, t, te, sc;
@@ -158,12 +158,12 @@ int oma_upsample_forward(const oma_upsample *u, const oma_tensor *x, oma_arena *
 {
     if (x->ndim != 4) return -1;
     int64_t ys[4] = {x->shape[0], u->conv.out, 2 * x->shape[2], 2 * x->shape[3]};
-    if (oma_arena_tensor(ar, y, 4, ys) != 0) return -1;
+    if (oma_arena_tensor_uninit(ar, y, 4, ys) != 0) return -1;    /* the convolution fills it */
     oma_arena_mark m = oma_arena_get_mark(ar);
     int64_t us[4] = {x->shape[0], x->shape[1], 2 * x->shape[2], 2 * x->shape[3]};
     oma_tensor up;
     int rc = -1;
-    if (oma_arena_tensor(ar, &up, 4, us) == 0 && oma_op_upsample_nearest2x(x, &up) == 0)
+    if (oma_arena_tensor_uninit(ar, &up, 4, us) == 0 && oma_op_upsample_nearest2x(x, &up) == 0)
         rc = oma_conv2d_run(&u->conv, &up, 1, 1, y);
     oma_arena_release(ar, m);
     return rc;

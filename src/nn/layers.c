@@ -108,7 +108,7 @@ static int materialize(oma_tensor *t, uint16_t **w16, int kind)
 
 int oma_arena_like(oma_arena *ar, const oma_tensor *x, oma_tensor *y)
 {
-    return oma_arena_tensor(ar, y, x->ndim, x->shape);
+    return oma_arena_tensor_uninit(ar, y, x->ndim, x->shape);
 }
 
 static int load_bias(const oma_weights *w, const char *prefix, int64_t n, int bias, oma_tensor *b,
@@ -157,6 +157,11 @@ int oma_linear_forward(const oma_linear *l, const oma_tensor *x, oma_arena *ar, 
     memcpy(s, x->shape, sizeof s);
     s[x->ndim - 1] = l->out;
     if (oma_arena_tensor_uninit(ar, y, x->ndim, s) != 0) return -1;     /* the product fills it */
+    return oma_linear_into(l, x, y);
+}
+
+int oma_linear_into(const oma_linear *l, const oma_tensor *x, oma_tensor *y)
+{
     oma_tensor wt = l->w;
     wt.data = (float *)weights_f32(&l->w, l->w16, l->w16_kind);
     if (!wt.data) return -1;

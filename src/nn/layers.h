@@ -29,6 +29,9 @@ int oma_linear_load(oma_linear *l, const oma_weights *w, const char *prefix, int
 void oma_linear_free(oma_linear *l);
 /* y[..., out] for x[..., in]; y is allocated in the arena. */
 int oma_linear_forward(const oma_linear *l, const oma_tensor *x, oma_arena *ar, oma_tensor *y);
+/* The same into an existing y of the right shape (a block's output allocated before its
+ * temporaries). 0, or -1 on a shape mismatch. */
+int oma_linear_into(const oma_linear *l, const oma_tensor *x, oma_tensor *y);
 /* W += scale * up[out, r] @ down[r, in]. */
 int oma_linear_merge_lora(oma_linear *l, const oma_tensor *up, const oma_tensor *down, float scale);
 
@@ -68,7 +71,7 @@ int oma_norm_forward(const oma_norm *n, const oma_tensor *x, int silu, oma_arena
 size_t oma_linear_bytes(const oma_linear *l);
 size_t oma_conv2d_bytes(const oma_conv2d *c);
 
-/* Allocates a tensor of x's shape in the arena. */
+/* Allocates a tensor of x's shape in the arena, uninitialised: for an op that fills it. */
 int oma_arena_like(oma_arena *ar, const oma_tensor *x, oma_tensor *y);
 
 #endif

@@ -82,6 +82,11 @@ int oma_arena_tensor_uninit(oma_arena *a, oma_tensor *t, int ndim, const int64_t
     if (n < 0) return -1;
     float *d = oma_arena_alloc(a, (size_t)n * sizeof(float));
     if (!d) return -1;
+#ifndef NDEBUG
+    /* debug builds (the tests) fill it with NaN, so an op that leaves a gap shows at once
+     * instead of reading zeros from fresh pages */
+    memset(d, 0xff, (size_t)n * sizeof(float));
+#endif
     return oma_tensor_view(t, d, ndim, shape);
 }
 
