@@ -226,30 +226,16 @@ int oma_transformer2d_forward(const oma_transformer2d *t, const oma_tensor *x,
     if (oma_arena_like(ar, x, y) != 0) return -1;
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
-    int64_t b = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
-    int64_t ts[3] = {b, hw, c};
-    oma_tensor h, tok, tmp, img;
+    oma_tensor h, tok, out;
+    const oma_conv2d *cin = t->linear_proj ? NULL : &t->proj_in_conv;
+    const oma_conv2d *cout = t->linear_proj ? NULL : &t->proj_out_conv;
+    /* norm, projection into tokens (1x1 conv or linear, the transpose folded in), the blocks,
+     * projection back to NCHW, residual */
     TRY(oma_norm_forward(&t->norm, x, 0, ar, &h));
-    if (t->linear_proj) {
-        TRY(oma_arena_tensor_uninit(ar, &tmp, 3, ts));
-        TRY(oma_op_nchw_to_tokens(&h, &tmp));
-        TRY(oma_linear_forward(&t->proj_in_lin, &tmp, ar, &tok));
-    } else {
-        TRY(oma_conv2d_forward(&t->proj_in_conv, &h, ar, &tmp));
-        TRY(oma_arena_tensor_uninit(ar, &tok, 3, ts));
-        TRY(oma_op_nchw_to_tokens(&tmp, &tok));
-    }
+    TRY(oma_proj_to_tokens(cin, &t->proj_in_lin, &h, ar, &tok));
     for (int i = 0; i < t->n_blocks; i++) TRY(oma_transformer_forward(&t->blocks[i], &tok, context, ar));
-    TRY(oma_arena_like(ar, x, &img));
-    if (t->linear_proj) {
-        TRY(oma_linear_forward(&t->proj_out_lin, &tok, ar, &tmp));
-        TRY(oma_op_tokens_to_nchw(&tmp, &img));
-        TRY(oma_op_add(&img, x, y));
-    } else {
-        TRY(oma_op_tokens_to_nchw(&tok, &img));
-        TRY(oma_conv2d_forward(&t->proj_out_conv, &img, ar, &tmp));
-        TRY(oma_op_add(&tmp, x, y));
-    }
+    TRY(oma_proj_to_nchw(cout, &t->proj_out_lin, &tok, x->shape[2], x->shape[3], ar, &out));
+    TRY(oma_op_add(&out, x, y));
     rc = 0;
 fail:
     oma_arena_release(ar, m);

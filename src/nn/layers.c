@@ -242,6 +242,45 @@ int oma_conv2d_forward(const oma_conv2d *c, const oma_tensor *x, oma_arena *ar, 
     return oma_conv2d_run(c, x, c->stride, c->pad, y);
 }
 
+/* The weight matrix [O, C] and bias of a 1x1 convolution or a linear layer. */
+static int proj_weights(const oma_conv2d *c, const oma_linear *l, oma_tensor *w, const oma_tensor **b)
+{
+    if (c && (c->k != 1 || c->stride != 1 || c->pad != 0)) return -1;
+    const oma_tensor *src = c ? &c->w : &l->w;
+    *w = *src;
+    w->data = (float *)weights_f32(src, c ? c->w16 : l->w16, c ? c->w16_kind : l->w16_kind);
+    if (!w->data) return -1;
+    w->ndim = 2;
+    w->shape[0] = c ? c->out : l->out;
+    w->shape[1] = c ? c->in : l->in;
+    w->shape[2] = w->shape[3] = 1;
+    const oma_tensor *bias = c ? &c->b : &l->b;
+    *b = bias->data ? bias : NULL;
+    return 0;
+}
+
+int oma_proj_to_tokens(const oma_conv2d *c, const oma_linear *l, const oma_tensor *x,
+                       oma_arena *ar, oma_tensor *y)
+{
+    oma_tensor w;
+    const oma_tensor *b;
+    if (x->ndim != 4 || proj_weights(c, l, &w, &b) != 0) return -1;
+    int64_t s[3] = {x->shape[0], x->shape[2] * x->shape[3], w.shape[0]};
+    if (oma_arena_tensor_uninit(ar, y, 3, s) != 0) return -1;
+    return oma_op_linear_nchw_to_tokens(x, &w, b, y);
+}
+
+int oma_proj_to_nchw(const oma_conv2d *c, const oma_linear *l, const oma_tensor *x, int64_t h,
+                     int64_t wd, oma_arena *ar, oma_tensor *y)
+{
+    oma_tensor w;
+    const oma_tensor *b;
+    if (x->ndim != 3 || proj_weights(c, l, &w, &b) != 0) return -1;
+    int64_t s[4] = {x->shape[0], w.shape[0], h, wd};
+    if (oma_arena_tensor_uninit(ar, y, 4, s) != 0) return -1;
+    return oma_op_linear_tokens_to_nchw(x, &w, b, y);
+}
+
 int oma_conv2d_merge_lora(oma_conv2d *c, const oma_tensor *up, const oma_tensor *down, float scale)
 {
     if (up->ndim != 2 && !(up->ndim == 4 && up->shape[2] == 1 && up->shape[3] == 1)) return -1;

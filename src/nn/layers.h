@@ -71,6 +71,14 @@ int oma_norm_forward(const oma_norm *n, const oma_tensor *x, int silu, oma_arena
 size_t oma_linear_bytes(const oma_linear *l);
 size_t oma_conv2d_bytes(const oma_conv2d *c);
 
+/* A 1x1 convolution (or a linear layer: pass one of the two, the other NULL) that reads
+ * x[B, C, H, W] and writes tokens y[B, HW, O], or reads tokens x[B, HW, C] and writes
+ * y[B, O, H, W]; y allocated in the arena. The transposes are folded into the products. */
+int oma_proj_to_tokens(const oma_conv2d *c, const oma_linear *l, const oma_tensor *x,
+                       oma_arena *ar, oma_tensor *y);
+int oma_proj_to_nchw(const oma_conv2d *c, const oma_linear *l, const oma_tensor *x, int64_t h,
+                     int64_t w, oma_arena *ar, oma_tensor *y);
+
 /* Allocates a tensor of x's shape in the arena, uninitialised: for an op that fills it. */
 int oma_arena_like(oma_arena *ar, const oma_tensor *x, oma_tensor *y);
 

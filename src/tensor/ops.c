@@ -192,6 +192,37 @@ int oma_op_nchw_to_tokens(const oma_tensor *x, oma_tensor *y)
     return 0;
 }
 
+int oma_op_linear_nchw_to_tokens(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b,
+                                 oma_tensor *y)
+{
+    if (!x->data || !w->data || !y->data || x->ndim != 4 || w->ndim != 2 || y->ndim != 3) return -1;
+    int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3], o = w->shape[0];
+    if (w->shape[1] != c || y->shape[0] != n || y->shape[1] != hw || y->shape[2] != o) return -1;
+    if (b && (!b->data || oma_tensor_numel(b) != o)) return -1;
+    /* y_b[hw, o] = x_b^T (x_b is [c, hw]) times w^T */
+    for (int64_t i = 0; i < n; i++)
+        be()->gemm(1, 1, hw, o, c, 1.0f, x->data + i * c * hw, hw, w->data, c, 0.0f,
+                   y->data + i * hw * o, o);
+    if (b) be()->add_bias(y->data, b->data, n * hw, o, 1);
+    return 0;
+}
+
+int oma_op_linear_tokens_to_nchw(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b,
+                                 oma_tensor *y)
+{
+    if (!x->data || !w->data || !y->data || x->ndim != 3 || w->ndim != 2 || y->ndim != 4) return -1;
+    int64_t n = x->shape[0], hw = x->shape[1], c = x->shape[2], o = w->shape[0];
+    if (w->shape[1] != c || y->shape[0] != n || y->shape[1] != o || y->shape[2] * y->shape[3] != hw)
+        return -1;
+    if (b && (!b->data || oma_tensor_numel(b) != o)) return -1;
+    /* y_b[o, hw] = w times x_b^T (x_b is [hw, c]) */
+    for (int64_t i = 0; i < n; i++)
+        be()->gemm(0, 1, o, hw, c, 1.0f, w->data, c, x->data + i * hw * c, c, 0.0f,
+                   y->data + i * o * hw, hw);
+    if (b) be()->add_bias(y->data, b->data, n, o, hw);
+    return 0;
+}
+
 int oma_op_tokens_to_nchw(const oma_tensor *x, oma_tensor *y)
 {
     if (x->ndim != 3 || y->ndim != 4 || y->shape[0] != x->shape[0] ||

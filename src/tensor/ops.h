@@ -45,6 +45,13 @@ int oma_op_axpby(float alpha, const oma_tensor *x, float beta, oma_tensor *y);
 /* y[B, HW, C] from x[B, C, H, W] (to tokens) and back (y must have the target shape). */
 int oma_op_nchw_to_tokens(const oma_tensor *x, oma_tensor *y);
 int oma_op_tokens_to_nchw(const oma_tensor *x, oma_tensor *y);
+/* A linear layer (w[O, C], optional b[O]) across the layout change, the transpose folded into
+ * the product: y[B, HW, O] = tokens(x[B, C, H, W]) w^T + b, and y[B, O, H, W] from x[B, HW, C]
+ * (a transformer's 1x1 projections in and out). */
+int oma_op_linear_nchw_to_tokens(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b,
+                                 oma_tensor *y);
+int oma_op_linear_tokens_to_nchw(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b,
+                                 oma_tensor *y);
 /* x[N, C, H, W] += b[C], or x[..., C] += b[C] for 1-3-D x. */
 int oma_op_add_bias(oma_tensor *x, const oma_tensor *b);
 

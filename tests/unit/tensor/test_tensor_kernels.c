@@ -128,6 +128,41 @@ static void test_linear(void)
     oma_tensor_free(&x), oma_tensor_free(&w), oma_tensor_free(&bias), oma_tensor_free(&y), oma_tensor_free(&bad);
 }
 
+/* The projections across the layout change (oma_op_linear_nchw_to_tokens / _tokens_to_nchw):
+ * against a double product over the transposed data, with and without bias, batch 2. */
+static void test_linear_layout(void)
+{
+    int64_t n = 2, c = 24, h = 5, w = 7, o = 19, hw = h * w;
+    oma_tensor x = rnd(4, n, c, h, w, 1), wt = rnd(2, o, c, 0, 0, 1), b = rnd(1, o, 0, 0, 0, 1);
+    oma_tensor tok = zeros(3, n, hw, o, 0), tx = rnd(3, n, hw, c, 0, 1), img = zeros(4, n, o, h, w);
+    double *want = dalloc(n * hw * o);
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t p = 0; p < hw; p++)
+                for (int64_t j = 0; j < o; j++) {
+                    double s = with_bias ? b.data[j] : 0.0;
+                    for (int64_t k = 0; k < c; k++) s += (double)x.data[(i * c + k) * hw + p] * wt.data[j * c + k];
+                    want[(i * hw + p) * o + j] = s;
+                }
+        CHECK(oma_op_linear_nchw_to_tokens(&x, &wt, with_bias ? &b : NULL, &tok) == 0);
+        CHECK(close_to("linear nchw->tokens", tok.data, want, n * hw * o, 2e-6));
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < o; j++)
+                for (int64_t p = 0; p < hw; p++) {
+                    double s = with_bias ? b.data[j] : 0.0;
+                    for (int64_t k = 0; k < c; k++) s += (double)tx.data[(i * hw + p) * c + k] * wt.data[j * c + k];
+                    want[(i * o + j) * hw + p] = s;
+                }
+        CHECK(oma_op_linear_tokens_to_nchw(&tx, &wt, with_bias ? &b : NULL, &img) == 0);
+        CHECK(close_to("linear tokens->nchw", img.data, want, n * hw * o, 2e-6));
+    }
+    CHECK(oma_op_linear_nchw_to_tokens(&x, &wt, NULL, &img) == -1);     /* wrong output shape */
+    CHECK(oma_op_linear_tokens_to_nchw(&x, &wt, NULL, &img) == -1);     /* x not tokens */
+    free(want);
+    oma_tensor_free(&x), oma_tensor_free(&wt), oma_tensor_free(&b), oma_tensor_free(&tok);
+    oma_tensor_free(&tx), oma_tensor_free(&img);
+}
+
 static void conv_case(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, int64_t k, int stride,
                       int pad, int with_bias)
 {
@@ -490,6 +525,7 @@ int main(void)
     setenv("OMA_THREADS", "2", 1);
     test_gemm();
     test_linear();
+    test_linear_layout();
     test_conv();
     test_norms();
     test_bf16();
