@@ -46,14 +46,16 @@ void *oma_arena_alloc(oma_arena *a, size_t bytes)
     if (need == 0) need = 64;
     oma_arena_chunk *c = a->head;
     if (!c || c->cap - c->off < need) {
-        /* reuse a released chunk that is big enough (fresh memory costs page faults) */
-        oma_arena_chunk **pp = &a->spare, *n = NULL;
-        for (; *pp; pp = &(*pp)->prev)
-            if ((*pp)->cap >= need) {
-                n = *pp;
-                *pp = n->prev;
-                break;
-            }
+        /* reuse the smallest released chunk that is big enough (fresh memory costs page
+         * faults; the first fit would hand a big chunk to a small tensor and leave the next
+         * big one to fresh memory, growing the arena every pass) */
+        oma_arena_chunk **best = NULL, *n = NULL;
+        for (oma_arena_chunk **pp = &a->spare; *pp; pp = &(*pp)->prev)
+            if ((*pp)->cap >= need && (!best || (*pp)->cap < (*best)->cap)) best = pp;
+        if (best) {
+            n = *best;
+            *best = n->prev;
+        }
         if (!n) {
             size_t cap = need > a->chunk_size ? need : a->chunk_size;
             n = malloc(sizeof *n);
