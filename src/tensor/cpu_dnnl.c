@@ -204,6 +204,23 @@ int oma_dnnl_available(void)
     return engine_ok;
 }
 
+/* Reorders (or Winograd-transforms) `weight` (OIHW) into e's weight layout at dst. 0, or -1. */
+static int weights_into(const conv_entry *e, const float *weight, float *dst)
+{
+    int ok = 0;
+    dnnl_stream_t s;
+    if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) == dnnl_success) {
+        dnnl_memory_t from = NULL, to = NULL;
+        if (set_omp_threads) set_omp_threads(oma_threads());
+        ok = mem(&from, &e->usr_wei, weight) == 0 && mem(&to, &e->wei, dst) == 0 &&
+             exec2(e->r_wei, s, from, to) == 0 && dnnl_stream_wait(s) == dnnl_success;
+        dnnl_memory_destroy(from);
+        dnnl_memory_destroy(to);
+        dnnl_stream_destroy(s);
+    }
+    return ok ? 0 : -1;
+}
+
 /* The Winograd weights kept under `stamp` for entry e, transformed from `weight` on first use;
  * NULL when they are not kept and cannot be (budget, memory, a failed transform). */
 static float *kept_wino(conv_entry *e, uint64_t stamp, const float *weight)
@@ -215,17 +232,7 @@ static float *kept_wino(conv_entry *e, uint64_t stamp, const float *weight)
     int fresh;
     float *k = oma_kept_acquire(stamp, form, dnnl_memory_desc_get_size(&e->wei), &fresh);
     if (!k || !fresh) return k;
-    int ok = 0;
-    dnnl_stream_t s;
-    if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) == dnnl_success) {
-        dnnl_memory_t from = NULL, to = NULL;
-        if (set_omp_threads) set_omp_threads(oma_threads());
-        ok = mem(&from, &e->usr_wei, weight) == 0 && mem(&to, &e->wei, k) == 0 &&
-             exec2(e->r_wei, s, from, to) == 0 && dnnl_stream_wait(s) == dnnl_success;
-        dnnl_memory_destroy(from);
-        dnnl_memory_destroy(to);
-        dnnl_stream_destroy(s);
-    }
+    int ok = weights_into(e, weight, k) == 0;
     oma_kept_filled(stamp, form, ok);
     return ok ? k : NULL;
 }
@@ -283,19 +290,7 @@ out:
 static float *reorder_weights(const conv_entry *e, const float *weight)
 {
     float *bwei = oma_cpu_scratch(2, dnnl_memory_desc_get_size(&e->wei));
-    if (!bwei) return NULL;
-    int ok = 0;
-    dnnl_stream_t s;
-    if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) == dnnl_success) {
-        dnnl_memory_t from = NULL, to = NULL;
-        if (set_omp_threads) set_omp_threads(oma_threads());
-        ok = mem(&from, &e->usr_wei, weight) == 0 && mem(&to, &e->wei, bwei) == 0 &&
-             exec2(e->r_wei, s, from, to) == 0 && dnnl_stream_wait(s) == dnnl_success;
-        dnnl_memory_destroy(from);
-        dnnl_memory_destroy(to);
-        dnnl_stream_destroy(s);
-    }
-    return ok ? bwei : NULL;
+    return bwei && weights_into(e, weight, bwei) == 0 ? bwei : NULL;
 }
 
 /* Large images are convolved in bands of output rows, each a primitive of its own over a
