@@ -363,7 +363,7 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
 #define MM_SLOTS 256
 
 typedef struct {
-    int64_t key[6];   /* m, n, k, ta, tb, ldc */
+    int64_t key[9];   /* m, n, k, ta, tb, ldc, f32 (operands read in place), lda, ldb */
     int used;
     dnnl_primitive_t mm;
     dnnl_memory_desc_t a, b, c, scratch;
@@ -375,12 +375,15 @@ static int mm_next;
 static int mm_build(mm_entry *e, const int64_t *key)
 {
     int64_t m = key[0], n = key[1], k = key[2], ta = key[3], tb = key[4], ldc = key[5];
+    int64_t f32 = key[6], lda = key[7], ldb = key[8];
     memset(e, 0, sizeof *e);
-    /* the operands are packed in their stored layout: op(A) [M,K] and op(B) [K,N] by strides */
+    /* bf16: the operands are packed densely in their stored layout; f32: read where they are.
+     * op(A) [M,K] and op(B) [K,N] by strides */
     dnnl_dims_t ad = {m, k}, bd = {k, n}, cd = {m, n};
-    dnnl_dims_t as = {ta ? 1 : k, ta ? m : 1}, bs = {tb ? 1 : n, tb ? k : 1}, cs = {ldc, 1};
-    if (dnnl_memory_desc_init_by_strides(&e->a, 2, ad, dnnl_bf16, as) ||
-        dnnl_memory_desc_init_by_strides(&e->b, 2, bd, dnnl_bf16, bs) ||
+    dnnl_dims_t as = {ta ? 1 : lda, ta ? lda : 1}, bs = {tb ? 1 : ldb, tb ? ldb : 1}, cs = {ldc, 1};
+    dnnl_data_type_t in_t = f32 ? dnnl_f32 : dnnl_bf16;
+    if (dnnl_memory_desc_init_by_strides(&e->a, 2, ad, in_t, as) ||
+        dnnl_memory_desc_init_by_strides(&e->b, 2, bd, in_t, bs) ||
         dnnl_memory_desc_init_by_strides(&e->c, 2, cd, dnnl_f32, cs))
         return -1;
     dnnl_matmul_desc_t md;
@@ -388,6 +391,7 @@ static int mm_build(mm_entry *e, const int64_t *key)
     dnnl_primitive_attr_t attr;
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return -1;
     dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_strict);
     dnnl_primitive_desc_t pd;
     dnnl_status_t st = dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL);
     dnnl_primitive_attr_destroy(attr);
@@ -452,25 +456,31 @@ static void pack(const float *src, int64_t rows, int64_t cols, int64_t ld, uint1
     oma_parallel_for(rows, grain > 0 ? grain : 1, pack_rows, &t);
 }
 
-int oma_dnnl_matmul_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
-                         int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+static int matmul(int f32, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
 {
     pthread_once(&once, init_once);
     if (!engine_ok) return -2;
-    int64_t key[6] = {m, n, k, ta != 0, tb != 0, ldc};
+    /* packed bf16 operands are dense: their leading dimensions are the stored row lengths */
+    int64_t key[9] = {m, n, k, ta != 0, tb != 0, ldc, f32 != 0, f32 ? lda : (ta ? m : k),
+                      f32 ? ldb : (tb ? k : n)};
     mm_entry *e = mm_get(key);
     if (!e) return -2;
-    /* per-thread scratch: 6 and 7 the bf16 operands, 4 oneDNN's scratchpad */
-    uint16_t *pa = oma_cpu_scratch(6, (size_t)(m * k) * sizeof(uint16_t));
-    uint16_t *pb = oma_cpu_scratch(7, (size_t)(k * n) * sizeof(uint16_t));
-    if (!pa || !pb) return -1;
     size_t scratch_bytes = dnnl_memory_desc_get_size(&e->scratch);
     void *scratch = NULL;
     if (scratch_bytes && !(scratch = oma_cpu_scratch(4, scratch_bytes))) return -1;
-    if (ta) pack(a, k, m, lda, pa);
-    else pack(a, m, k, lda, pa);
-    if (tb) pack(b, n, k, ldb, pb);
-    else pack(b, k, n, ldb, pb);
+    const void *pa = a, *pb = b;
+    if (!f32) {
+        /* per-thread scratch: 6 and 7 the bf16 operands, 4 oneDNN's scratchpad */
+        uint16_t *qa = oma_cpu_scratch(6, (size_t)(m * k) * sizeof(uint16_t));
+        uint16_t *qb = oma_cpu_scratch(7, (size_t)(k * n) * sizeof(uint16_t));
+        if (!qa || !qb) return -1;
+        if (ta) pack(a, k, m, lda, qa);
+        else pack(a, m, k, lda, qa);
+        if (tb) pack(b, n, k, ldb, qb);
+        else pack(b, k, n, ldb, qb);
+        pa = qa, pb = qb;
+    }
     if (set_omp_threads) set_omp_threads(oma_threads());
     dnnl_stream_t s;
     if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) != dnnl_success) return -2;
@@ -490,6 +500,18 @@ out:
     dnnl_memory_destroy(msc);
     dnnl_stream_destroy(s);
     return rc;
+}
+
+int oma_dnnl_matmul_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                         int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    return matmul(0, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+int oma_dnnl_matmul_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                        int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    return matmul(1, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
 }
 
 void oma_dnnl_release(void)
@@ -522,6 +544,13 @@ int oma_dnnl_available(void) { return 0; }
 
 int oma_dnnl_matmul_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                          int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc;
+    return -2;
+}
+
+int oma_dnnl_matmul_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                        int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
 {
     (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc;
     return -2;

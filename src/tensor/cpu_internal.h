@@ -47,6 +47,9 @@ void oma_gelu_avx512(const float *x, float *y, int64_t n);
 void oma_geglu_avx512(const float *a, const float *gate, float *y, int64_t n);
 void oma_sigmoid_mul_avx512(const float *x, float *y, int64_t n, float a);
 
+/* The same in f32 on oneDNN's matmul, operands read in place (strict f32 math). */
+int oma_dnnl_matmul_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                        int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
 /* 1 when oneDNN is built in and its CPU engine works. */
 int oma_dnnl_available(void);
 /* Drops the cached oneDNN primitives. */

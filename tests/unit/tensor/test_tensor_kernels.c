@@ -102,11 +102,45 @@ static void gemm_case(int64_t M, int64_t N, int64_t K)
         }
 }
 
+/* C = op(A) op(B) with alpha 1 and beta 0 and at least 4e6 multiply-adds: the backend's
+ * oneDNN matmul path (f32, operands read in place with their leading dimensions). */
+static void plain_gemm_case(int64_t M, int64_t N, int64_t K)
+{
+    const oma_backend *b = oma_backend_cpu();
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            /* stored with 3 spare columns, so the leading dimensions are not the widths */
+            int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 3, ldc = N + 3;
+            oma_tensor A = rnd(2, ta ? K : M, lda, 0, 0, 1), B = rnd(2, tb ? N : K, ldb, 0, 0, 1);
+            oma_tensor C = rnd(2, M, ldc, 0, 0, 1);
+            double *want = dalloc(M * N);
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    double s = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        s += (double)(ta ? A.data[k * lda + i] : A.data[i * lda + k]) *
+                             (tb ? B.data[j * ldb + k] : B.data[k * ldb + j]);
+                    want[i * N + j] = s;
+                }
+            b->gemm(ta, tb, M, N, K, 1.0f, A.data, lda, B.data, ldb, 0.0f, C.data, ldc);
+            float *got = malloc(sizeof(float) * (size_t)(M * N));
+            if (!got) exit(1);
+            for (int64_t i = 0; i < M; i++) memcpy(got + i * N, C.data + i * ldc, sizeof(float) * (size_t)N);
+            char what[64];
+            snprintf(what, sizeof what, "plain gemm %lldx%lldx%lld ta%d tb%d", (long long)M,
+                     (long long)N, (long long)K, ta, tb);
+            CHECK(close_to(what, got, want, M * N, 2e-5));
+            free(want), free(got);
+            oma_tensor_free(&A), oma_tensor_free(&B), oma_tensor_free(&C);
+        }
+}
+
 static void test_gemm(void)
 {
     gemm_case(37, 53, 29);       /* small: one call */
     gemm_case(150, 300, 100);    /* split by columns over the pool (N > M) */
     gemm_case(300, 70, 200);     /* split by rows (M > N) */
+    plain_gemm_case(300, 200, 100);
 }
 
 static void test_linear(void)
