@@ -336,11 +336,11 @@ static int cpu_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w
         /* Winograd is ~3x the speed of the direct kernels once its weights are transformed,
          * but the transform costs more than the convolution on small images: layers whose
          * transformed weights are kept (cpu_dnnl.c) use it from 32x32 up, the others only on
-         * large images; from 256x256 up the transform is lost in the convolution, and the
-         * weights are not kept (the VAE's would take 0.8 GB) */
+         * large images (where it still costs 14-30% of the convolution if done per call: kept
+         * within the budget, first come first kept) */
         int wino = 0;
         if (impl == CONV_AUTO && kh == 3 && kw == 3 && stride == 1)
-            wino = n * ohw >= 16384 ? 3 : n * ohw >= 8192 ? 2 : ohw >= 1024 ? 1 : 0;
+            wino = n * ohw >= 8192 ? 2 : ohw >= 1024 ? 1 : 0;
         int rc = -2;
         if (prec() == PREC_BF16) {
             /* f32 Winograd on kept weights beats the bf16 direct kernels (and is exact) */

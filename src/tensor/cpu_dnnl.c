@@ -9,8 +9,9 @@
  * call, except Winograd-transformed ones: that transform is slow (longer than the convolution
  * on a 32x32 latent), so they are kept under the layer's weight stamp (cpu_kept.c, within its
  * budget; a LoRA merge gives the weights a new stamp). Without kept weights, Winograd is used
- * only where it pays even with the per-call transform (large images), and from 256x256 up
- * they are not kept at all. Large images go in bands of output rows (see BAND_BYTES).
+ * only where it pays even with the per-call transform (large images; there the transform
+ * still costs 14-30% of the convolution, so those are kept too while the budget lasts).
+ * Large images go in bands of output rows (see BAND_BYTES).
  *
  * Primitives are built once per shape and kept in a small table (they are safe to execute from
  * several threads at once). oneDNN runs them on its OpenMP threads while our pool sleeps; the
@@ -337,8 +338,8 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
             conv_entry *e = entry_get(key);
             if (!e) return -2;
             const float *kw_ = NULL;
-            if (e->wino && e->r_wei && winograd != 3) kw_ = kept_wino(e, stamp, weight);
-            if (e->wino && !kw_ && winograd != 2 && winograd != 3) {
+            if (e->wino && e->r_wei) kw_ = kept_wino(e, stamp, weight);
+            if (e->wino && !kw_ && winograd != 2) {
                 if (winograd < 0) return -2;
                 key[11] = 0;    /* Winograd only pays with kept weights here: direct */
                 if (!(e = entry_get(key))) return -2;

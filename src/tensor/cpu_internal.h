@@ -15,9 +15,8 @@ void *oma_cpu_scratch(int slot, size_t bytes);
 /* Convolution on oneDNN (cpu_dnnl.c), same contract as oma_backend.conv2d. winograd: 0 direct;
  * 1 Winograd on transformed weights kept under the stamp (kept now if the budget allows, see
  * cpu_dnnl.c), else direct; 2 the same, else Winograd transforming the weights in this call;
- * 3 Winograd transforming the weights in this call, never kept (large images, where the
- * transform is lost in the convolution); -1 Winograd on kept weights or nothing (-2). Large
- * images are done in bands of rows (cpu_dnnl.c). Direct where oneDNN has no Winograd for the
+ * -1 Winograd on kept weights or nothing (-2). Large images are done in bands of rows
+ * (cpu_dnnl.c). Direct where oneDNN has no Winograd for the
  * shape. Returns 0, -1 when memory cannot be had, -2 when oneDNN is not built in or cannot do
  * this (the caller then uses im2col + GEMM). bf16 != 0: bf16 input and weights, f32
  * accumulation and output, direct (-2 where oneDNN has no fast bf16 kernel for it). */
