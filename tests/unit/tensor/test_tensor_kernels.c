@@ -162,6 +162,21 @@ static void test_linear(void)
     oma_tensor_free(&x), oma_tensor_free(&w), oma_tensor_free(&bias), oma_tensor_free(&y), oma_tensor_free(&bad);
 }
 
+/* want[i][p][j] (at i*ys_i + p*ys_p + j*ys_j) = b[j] + sum_k x[i][p][k] w[j][k], with x's element
+ * (i, p, k) at i*xs_i + p*xs_p + k*xs_k: one double reference for either layout */
+static void ref_proj(const float *x, int64_t xs_i, int64_t xs_p, int64_t xs_k, const float *w,
+                     const float *b, int64_t n, int64_t hw, int64_t c, int64_t o, double *want,
+                     int64_t ys_i, int64_t ys_p, int64_t ys_j)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t p = 0; p < hw; p++)
+            for (int64_t j = 0; j < o; j++) {
+                double s = b ? b[j] : 0.0;
+                for (int64_t k = 0; k < c; k++) s += (double)x[i * xs_i + p * xs_p + k * xs_k] * w[j * c + k];
+                want[i * ys_i + p * ys_p + j * ys_j] = s;
+            }
+}
+
 /* The projections across the layout change (oma_op_linear_nchw_to_tokens / _tokens_to_nchw):
  * against a double product over the transposed data, with and without bias, batch 2. */
 static void test_linear_layout(void)
@@ -171,22 +186,13 @@ static void test_linear_layout(void)
     oma_tensor tok = zeros(3, n, hw, o, 0), tx = rnd(3, n, hw, c, 0, 1), img = zeros(4, n, o, h, w);
     double *want = dalloc(n * hw * o);
     for (int with_bias = 0; with_bias < 2; with_bias++) {
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t p = 0; p < hw; p++)
-                for (int64_t j = 0; j < o; j++) {
-                    double s = with_bias ? b.data[j] : 0.0;
-                    for (int64_t k = 0; k < c; k++) s += (double)x.data[(i * c + k) * hw + p] * wt.data[j * c + k];
-                    want[(i * hw + p) * o + j] = s;
-                }
+        const float *bias = with_bias ? b.data : NULL;
+        /* NCHW in, tokens out */
+        ref_proj(x.data, c * hw, 1, hw, wt.data, bias, n, hw, c, o, want, hw * o, o, 1);
         CHECK(oma_op_linear_nchw_to_tokens(&x, &wt, with_bias ? &b : NULL, &tok) == 0);
         CHECK(close_to("linear nchw->tokens", tok.data, want, n * hw * o, 2e-6));
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < o; j++)
-                for (int64_t p = 0; p < hw; p++) {
-                    double s = with_bias ? b.data[j] : 0.0;
-                    for (int64_t k = 0; k < c; k++) s += (double)tx.data[(i * hw + p) * c + k] * wt.data[j * c + k];
-                    want[(i * o + j) * hw + p] = s;
-                }
+        /* tokens in, NCHW out */
+        ref_proj(tx.data, hw * c, c, 1, wt.data, bias, n, hw, c, o, want, o * hw, 1, hw);
         CHECK(oma_op_linear_tokens_to_nchw(&tx, &wt, with_bias ? &b : NULL, &img) == 0);
         CHECK(close_to("linear tokens->nchw", img.data, want, n * hw * o, 2e-6));
     }
