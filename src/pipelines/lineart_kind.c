@@ -145,7 +145,13 @@ static int run(oma_job_ctx *ctx)
     ctx->result = json_pack("{s:i,s:i,s:i,s:b,s:s}", "width", r.composite.w, "height", r.composite.h,
                             "levels", r.levels, "color", r.color, "tone", oma_tone_type_name(r.tone));
     if (!ctx->result) { snprintf(ctx->error, sizeof ctx->error, "out of memory"); goto end; }
-    if (ctx->progress) ctx->progress(ctx, 1.0, "done", NULL, 0);
+    if (ctx->progress && ctx->progress(ctx, 1.0, "done", NULL, 0)) {
+        /* cancelled at the very end: the contract still says stop (job_kind.h) */
+        json_decref(ctx->result);
+        ctx->result = NULL;
+        snprintf(ctx->error, sizeof ctx->error, "cancelled");
+        goto end;
+    }
     rc = 0;
 end:
     oma_convert_result_free(&r);

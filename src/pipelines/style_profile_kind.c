@@ -72,7 +72,13 @@ static int run(oma_job_ctx *ctx)
     json_t *style = oma_style_profile_to_json(&p);
     ctx->result = style ? json_pack("{s:o,s:I}", "style", style, "samples", (json_int_t)done) : NULL;
     if (!ctx->result) { snprintf(ctx->error, sizeof ctx->error, "out of memory"); goto end; }
-    if (ctx->progress) ctx->progress(ctx, 1.0, "done", NULL, 0);
+    if (ctx->progress && ctx->progress(ctx, 1.0, "done", NULL, 0)) {
+        /* cancelled at the very end: the contract still says stop (job_kind.h) */
+        json_decref(ctx->result);
+        ctx->result = NULL;
+        snprintf(ctx->error, sizeof ctx->error, "cancelled");
+        goto end;
+    }
     rc = 0;
 end:
     oma_style_learner_free(l);

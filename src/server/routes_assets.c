@@ -33,18 +33,26 @@ static json_t *asset_json(oma_db *db, const char *id, const char *artist_id)
     }
     oma_stmt_finalize(st);
     if (!o) return NULL;
+    /* the inputs kept beside it; if they cannot be read, no asset rather than one that
+     * silently lists none */
     json_t *inputs = json_array();
+    int rc = -1;
     if (inputs && oma_db_prepare(db, "SELECT name, upload_id FROM asset_inputs WHERE asset_id = ? "
                                      "ORDER BY name, upload_id", &st) == 0) {
         oma_stmt_bind_text(st, 1, id);
-        while (oma_stmt_step(st) == 1) {
+        while ((rc = oma_stmt_step(st)) == 1) {
             const char *n = oma_stmt_text(st, 0), *u = oma_stmt_text(st, 1);
             json_array_append_new(inputs, json_pack("{s:s,s:s}", "name", n ? n : "", "upload_id",
                                                     u ? u : ""));
         }
         oma_stmt_finalize(st);
     }
-    json_object_set_new(o, "inputs", inputs ? inputs : json_array());
+    if (rc != 0) {
+        json_decref(inputs);
+        json_decref(o);
+        return NULL;
+    }
+    json_object_set_new(o, "inputs", inputs);
     return o;
 }
 

@@ -165,9 +165,12 @@ typedef struct job_row {
 static int load_row(oma_db *db, const char *job_id, job_row *row, char *err, size_t errlen)
 {
     oma_stmt *st = NULL;
+    int step = -1;
     if (oma_db_prepare(db, "SELECT kind, artist_id, webtoon_id, params, inputs FROM jobs WHERE id = ?", &st) != 0 ||
-        oma_stmt_bind_text(st, 1, job_id) != 0 || oma_stmt_step(st) != 1) {
-        snprintf(err, errlen, "cannot load job %s: %s", job_id, oma_db_errmsg(db));
+        oma_stmt_bind_text(st, 1, job_id) != 0 || (step = oma_stmt_step(st)) != 1) {
+        /* no row is not a database error: say so rather than print an unrelated message */
+        if (step == 0) snprintf(err, errlen, "job %s no longer exists", job_id);
+        else snprintf(err, errlen, "cannot load job %s: %s", job_id, oma_db_errmsg(db));
         oma_stmt_finalize(st);
         return -1;
     }
