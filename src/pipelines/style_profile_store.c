@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "formats/files.h"
+
 int oma_style_name_valid(const char *name)
 {
     if (!name || !*name || name[0] == '.') return 0;
@@ -26,22 +28,6 @@ static int styles_dir(char *buf, size_t n)
     const char *data = getenv("OMA_DATA");
     int k = snprintf(buf, n, "%s/styles", data && *data ? data : "./data");
     return k > 0 && (size_t)k < n ? 0 : -1;
-}
-
-static int mkdir_p(const char *dir)
-{
-    char tmp[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof tmp) return -1;
-    memcpy(tmp, dir, n + 1);
-    for (size_t i = 1; i <= n; i++)
-        if (tmp[i] == '/' || tmp[i] == '\0') {
-            char c = tmp[i];
-            tmp[i] = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            tmp[i] = c;
-        }
-    return 0;
 }
 
 int oma_style_profile_write_file(const oma_style_profile *p, const char *path, char *err, size_t errlen)
@@ -67,9 +53,9 @@ int oma_style_profile_save_named(const oma_style_profile *p, const char *name, c
         snprintf(err, errlen, "style name must be 1..64 of A-Z a-z 0-9 _ . - (not starting with '.')");
         return -1;
     }
-    char dir[4096];
-    if (styles_dir(dir, sizeof dir) != 0 || mkdir_p(dir) != 0) {
-        snprintf(err, errlen, "cannot create the styles folder %s", dir);
+    char dir[4096], why[600] = "path too long";
+    if (styles_dir(dir, sizeof dir) != 0 || oma_mkdir_p(dir, why, sizeof why) != 0) {
+        snprintf(err, errlen, "cannot create the styles folder: %s", why);
         return -1;
     }
     int k = snprintf(path_out, path_len, "%s/%s.json", dir, name);

@@ -15,33 +15,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "formats/files.h"
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/server_internal.h"
-
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-    char tmp[1024];
-    int n = snprintf(tmp, sizeof tmp, "%s", path);
-    if (n <= 0 || (size_t)n >= sizeof tmp) {
-        snprintf(err, errlen, "data folder path too long");
-        return -1;
-    }
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-            return -1;
-        }
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 static int copy_str(char *dst, size_t n, const char *src, const char *what, char *err, size_t errlen)
 {
@@ -82,7 +59,7 @@ int oma_server_start(oma_server **out, const oma_server_config *cfg, char *err, 
         copy_str(s->models_dir, sizeof s->models_dir, cfg->models_dir, "models folder", err, errlen) ||
         copy_str(s->web_dir, sizeof s->web_dir, cfg->web_dir, "web folder", err, errlen))
         goto fail;
-    if (mkdir_p(cfg->data_dir ? cfg->data_dir : "./data", err, errlen) != 0) goto fail;
+    if (oma_mkdir_p(cfg->data_dir ? cfg->data_dir : "./data", err, errlen) != 0) goto fail;
     char *real = realpath(cfg->data_dir ? cfg->data_dir : "./data", NULL);
     if (!real) {
         snprintf(err, errlen, "data folder: %s", strerror(errno));

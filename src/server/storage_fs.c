@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "formats/files.h"
+
 #define KEY_MAX 512
 #define LIST_MAX_DEPTH 64
 #define PATHBUF (KEY_MAX + 8)
@@ -29,24 +31,6 @@ typedef struct fs_store {
 
 static fs_store *F(oma_storage *s) { return (fs_store *)s->impl; }
 
-static int mkdir_p(const char *path)
-{
-    char *tmp = strdup(path);
-    if (!tmp) return -1;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-            free(tmp);
-            return -1;
-        }
-        *p = '/';
-    }
-    int rc = (mkdir(tmp, 0755) != 0 && errno != EEXIST) ? -1 : 0;
-    free(tmp);
-    return rc;
-}
-
 static int fs_open(oma_storage *s, const char *rest, char *err, size_t errlen)
 {
     if (sodium_init() < 0) {
@@ -57,8 +41,9 @@ static int fs_open(oma_storage *s, const char *rest, char *err, size_t errlen)
         snprintf(err, errlen, "storage: empty folder (use file:/path/to/folder)");
         return -1;
     }
-    if (mkdir_p(rest) != 0) {
-        snprintf(err, errlen, "storage: cannot create %s: %s", rest, strerror(errno));
+    char why[600];
+    if (oma_mkdir_p(rest, why, sizeof why) != 0) {
+        snprintf(err, errlen, "storage: %s", why);
         return -1;
     }
     int fd = open(rest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
