@@ -17,14 +17,7 @@
 #include "models/vae.h"
 #include "tensor/threadpool.h"
 
-static int failures;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (!(c)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-            failures++;                                                            \
-        }                                                                          \
-    } while (0)
+#include "check.h"
 
 static char root[1024];
 static oma_safetensors *f_unet, *f_vae, *f_text, *r_text, *r_unet, *r_vae;

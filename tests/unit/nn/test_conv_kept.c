@@ -22,14 +22,7 @@
 #include "tensor/ops.h"
 #include "tensor/threadpool.h"
 
-static int failures;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (!(c)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-            failures++;                                                            \
-        }                                                                          \
-    } while (0)
+#include "check.h"
 
 enum { C = 32, OC = 48 };
 

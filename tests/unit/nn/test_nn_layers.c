@@ -15,14 +15,7 @@
 #include "tensor/ops.h"
 #include "tensor/threadpool.h"
 
-static int failures;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (!(c)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-            failures++;                                                            \
-        }                                                                          \
-    } while (0)
+#include "check.h"
 
 /* A weight source that makes up deterministic values from each name's hash. Names containing
  * `missing` do not exist; a name equal to `badshape` reports a wrong shape. */

@@ -14,14 +14,7 @@
 #include "formats/safetensors.h"
 #include "pipelines/generate.h"
 
-static int failures;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (!(c)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-            failures++;                                                            \
-        }                                                                          \
-    } while (0)
+#include "check.h"
 
 static char root[1024];
 static oma_safetensors *f_unet, *f_vae;

@@ -10,14 +10,7 @@
 #include "formats/image.h"
 #include "pipelines/job_kind.h"
 
-static int failures;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (!(c)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-            failures++;                                                            \
-        }                                                                          \
-    } while (0)
+#include "check.h"
 
 typedef struct {
     oma_job_ctx ctx;

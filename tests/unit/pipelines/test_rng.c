@@ -17,14 +17,7 @@
 #include "formats/safetensors.h"
 #include "pipelines/rng.h"
 
-static int failures;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (!(c)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-            failures++;                                                            \
-        }                                                                          \
-    } while (0)
+#include "check.h"
 
 static int near(const float *got, const double *want, int n)
 {

@@ -12,14 +12,7 @@
 #include "tensor/tensor.h"
 #include "tensor/threadpool.h"
 
-static int failures;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (!(c)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-            failures++;                                                            \
-        }                                                                          \
-    } while (0)
+#include "check.h"
 
 static uint64_t rng_state = 88172645463325252ull;
 static float frand(void)      /* uniform in [-1, 1) */
