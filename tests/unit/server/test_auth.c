@@ -9,14 +9,7 @@
 #include "server/auth.h"
 #include "server/db.h"
 
-static int failures = 0;
-#define CHECK(c)                                                                  \
-    do {                                                                          \
-        if (!(c)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-            failures++;                                                           \
-        }                                                                         \
-    } while (0)
+#include "check.h"
 
 static void test_passwords(void)
 {

@@ -5,14 +5,7 @@
 
 #include "server/http.h"
 
-static int failures = 0;
-#define CHECK(c)                                                                  \
-    do {                                                                          \
-        if (!(c)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-            failures++;                                                           \
-        }                                                                         \
-    } while (0)
+#include "check.h"
 
 static const oma_route *route(oma_req *r, const char *method, const char *url, int *pm, char *allow)
 {
