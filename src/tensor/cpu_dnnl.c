@@ -325,9 +325,11 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
     if (!banded) rows = oh;
     /* oneDNN has no bf16 Winograd: bf16 is always direct */
     int wino = winograd != 0 && !bf16;
-    const float *bwei = NULL;          /* weights in the layout of the last primitive run */
-    dnnl_memory_desc_t bwei_md;
-    memset(&bwei_md, 0, sizeof bwei_md);
+    /* weights reordered into scratch slot 2 at most once per call: bands share the layout
+     * unless oneDNN picked another for some band */
+    const float *slot2 = NULL;
+    dnnl_memory_desc_t slot2_md;
+    memset(&slot2_md, 0, sizeof slot2_md);
     for (int64_t b = 0; b < (banded ? n : 1); b++)
         for (int64_t o0 = 0; o0 < oh; o0 += rows) {
             int64_t r = oh - o0 < rows ? oh - o0 : rows;
@@ -337,24 +339,24 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                                     bf16 != 0, lo - vs, ve - hi, h, oh};
             conv_entry *e = entry_get(key);
             if (!e) return -2;
-            const float *kw_ = NULL;
-            if (e->wino && e->r_wei) kw_ = kept_wino(e, stamp, weight);
-            if (e->wino && !kw_ && winograd != 2) {
+            const float *kept = NULL;
+            if (e->wino && e->r_wei) kept = kept_wino(e, stamp, weight);
+            if (e->wino && !kept && winograd != 2) {
                 if (winograd < 0) return -2;
                 key[11] = 0;    /* Winograd only pays with kept weights here: direct */
                 if (!(e = entry_get(key))) return -2;
             }
-            if (kw_) bwei = kw_;
-            else if (!e->r_wei) bwei = weight;
-            else if (!bwei || bwei == weight || !dnnl_memory_desc_equal(&bwei_md, &e->wei)) {
-                /* reorder once per call; bands share the layout unless oneDNN picked another */
-                if (!(bwei = reorder_weights(e, weight))) return -1;
+            const float *bwei = kept ? kept : weight;
+            if (!kept && e->r_wei) {
+                if (!slot2 || !dnnl_memory_desc_equal(&slot2_md, &e->wei)) {
+                    if (!(slot2 = reorder_weights(e, weight))) return -1;
+                    slot2_md = e->wei;
+                }
+                bwei = slot2;
             }
-            bwei_md = e->wei;
             const float *xb = x + b * c * h * w + lo * w;
             float *yb = y + b * oc * oh * ow + o0 * ow;
             int rc = conv_run(e, xb, bwei, bias, oc, yb);
-            if (kw_) bwei = NULL;      /* kept weights are not slot 2: reorder afresh if needed */
             if (rc != 0) return rc;
         }
     return 0;

@@ -28,7 +28,7 @@ uint64_t oma_stamp_next(void)
 /* Big buffers (activations, arena chunks, kept weights, scratch) start on a 2 MB boundary and ask
  * the kernel for transparent huge pages over their whole 2 MB pages: first touching a fresh 4 KB page
  * costs a fault, and on a virtual machine faults are dear; at 2 MB the SD 1.5 VAE decode went
- * from 19.2 s to 10.5 s on 2 threads (half its time had been page faults). The hint is only a
+ * from 19.2 s to 8.4 s on 2 threads (half its time had been page faults). The hint is only a
  * hint: where THP is off the buffer is an ordinary one. */
 #define OMA_HUGE_FROM ((size_t)4 << 20)
 #define OMA_HUGE_PAGE ((size_t)2 << 20)
