@@ -4,12 +4,18 @@
 #   make test   install what the tests need, build with ASan+UBSan, run the whole suite (ctest)
 #   make bench  build and run the benchmarks in bench/
 # CMake/ctest do the work underneath; this file only orders the steps.
+# A build folder counts as configured only when CMake finished (the .configured stamp, written
+# after a successful configure); a failed configure removes its cache, so the next `make` simply
+# configures again instead of building in a half-made folder.
 JOBS   ?= $(shell nproc)
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DATA   ?= ./data
+BUILD_DIR ?= build
+TEST_DIR  ?= build-test
+CMAKE  ?= cmake
 
-.PHONY: all build web deps deps-test run test bench clean
+.PHONY: all build configure configure-test web deps deps-test run test bench clean
 
 all: build web
 
@@ -19,11 +25,22 @@ deps:
 deps-test:
 	@bash scripts/install-deps.sh test
 
-build/CMakeCache.txt:
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+# configure DIR ARGS...: run CMake; on failure drop what it cached (a compiler or library it did
+# not find stays "NOTFOUND" in the cache otherwise) and fail; on success write the stamp.
+define configure
+	@rm -f $(1)/.configured
+	$(CMAKE) -S . -B $(1) $(2) || { rm -rf $(1)/CMakeCache.txt $(1)/CMakeFiles; \
+	  echo "make: configuring $(1) failed (see above); the next make starts it again" >&2; exit 1; }
+	@touch $(1)/.configured
+endef
 
-build: build/CMakeCache.txt
-	cmake --build build -j $(JOBS)
+$(BUILD_DIR)/.configured: CMakeLists.txt
+	$(call configure,$(BUILD_DIR),-DCMAKE_BUILD_TYPE=Release -DOMA_TESTS=OFF)
+
+configure: $(BUILD_DIR)/.configured
+
+build: configure
+	$(CMAKE) --build $(BUILD_DIR) -j $(JOBS)
 
 web: web/dist/index.html
 
@@ -39,18 +56,20 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	touch $@
 
 run: deps all
-	./build/oma serve --host $(HOST) --port $(PORT) --data $(DATA)
+	./$(BUILD_DIR)/oma serve --host $(HOST) --port $(PORT) --data $(DATA)
 
-build-test/CMakeCache.txt:
-	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DOMA_SANITIZE=ON
+$(TEST_DIR)/.configured: CMakeLists.txt
+	$(call configure,$(TEST_DIR),-DCMAKE_BUILD_TYPE=Debug -DOMA_SANITIZE=ON -DOMA_TESTS=ON)
 
-test: deps-test web tests/node_modules/.installed build-test/CMakeCache.txt
+configure-test: $(TEST_DIR)/.configured
+
+test: deps-test web tests/node_modules/.installed configure-test
 	bash scripts/fetch-test-data.sh
-	cmake --build build-test -j $(JOBS)
-	cd build-test && ctest --output-on-failure -j $(JOBS)
+	$(CMAKE) --build $(TEST_DIR) -j $(JOBS)
+	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS)
 
-bench: build/CMakeCache.txt
+bench: deps-test
 	bash bench/run.sh
 
 clean:
-	rm -rf build build-test web/dist
+	rm -rf $(BUILD_DIR) $(TEST_DIR) build-bench web/dist

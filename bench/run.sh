@@ -14,8 +14,10 @@
 # Numbers are wall-clock seconds on this machine, now: compare them only within one run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-B=${OMA_BENCH_BUILD:-build}
-[ -f "$B/CMakeCache.txt" ] || cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
+# Its own release folder, with the test programs (one of them measures bf16 quality).
+B=${OMA_BENCH_BUILD:-build-bench}
+[ -f "$B/.configured" ] || { cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DOMA_TESTS=ON >/dev/null && touch "$B/.configured"; } ||
+  { rm -rf "$B/CMakeCache.txt" "$B/CMakeFiles"; echo "bench: configure failed" >&2; exit 1; }
 targets=$(ls bench/bench_*.c 2>/dev/null | xargs -n1 basename | sed 's/\.c$//')
 cmake --build "$B" -j "${JOBS:-2}" --target $targets oma pipelines_test_generate_bf16 >/dev/null || { echo "bench: build failed" >&2; exit 1; }
 export OMA_THREADS=${OMA_THREADS:-$(nproc)}
