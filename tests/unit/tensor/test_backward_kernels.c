@@ -3,7 +3,8 @@
  * Group norm (+ fused SiLU) and layer norm: central finite differences of the double-precision
  * forward's L = sum(dy * norm(x)) for every input entry. Activations (GELU, quick-GELU, SiLU,
  * GEGLU): finite differences per element. Convolution backward-data (3x3 pad 1 stride 1 and 2,
- * 1x1, odd sizes, small forced column bands): the adjoint written out naively in double.
+ * 1x1, odd sizes; stride 1 both as the flipped-weight convolution and through col2im, with small
+ * forced column bands): the adjoint written out naively in double.
  * Upsample, channel split and embedding scatter-add: their definitions. Tolerance 1e-4 of the
  * largest gradient magnitude (the kernels are f32).
  */
@@ -282,6 +283,10 @@ int main(void)
     conv_case(1, 3, 4, 9, 7, 3, 1, 1);
     conv_case(2, 2, 3, 9, 10, 3, 2, 1);
     unsetenv("OMA_CONV_TILE_FLOATS");
+    setenv("OMA_CONV_BWD", "im2col", 1);        /* stride 1 through col2im too */
+    conv_case(1, 3, 4, 5, 7, 3, 1, 1);
+    conv_case(2, 4, 3, 6, 6, 3, 1, 0);
+    unsetenv("OMA_CONV_BWD");
     layout_cases();
     oma_threads_shutdown();
     if (failures) fprintf(stderr, "%d failure(s)\n", failures);
