@@ -47,6 +47,12 @@ int oma_dnnl_matmul_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, const 
 void oma_gelu_avx512(const float *x, float *y, int64_t n);
 void oma_geglu_avx512(const float *a, const float *gate, float *y, int64_t n);
 void oma_sigmoid_mul_avx512(const float *x, float *y, int64_t n, float a);
+/* Their backward: dx = dy * gelu'(x); GEGLU da = dy * gelu(gate), dg = dy * a * gelu'(gate);
+ * dx = dy * (x sigmoid(a x))'. n elements each. */
+void oma_gelu_backward_avx512(const float *x, const float *dy, float *dx, int64_t n);
+void oma_geglu_backward_avx512(const float *a, const float *gate, const float *dy, float *da,
+                               float *dg, int64_t n);
+void oma_sigmoid_mul_backward_avx512(const float *x, const float *dy, float *dx, int64_t n, float a);
 
 /* The same in f32 on oneDNN's matmul, operands read in place (strict f32 math). */
 int oma_dnnl_matmul_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
