@@ -3,7 +3,8 @@
  * AVX-512 where the CPU has it: cpu_activation_avx512.c), nearest upsample, channel split (the
  * skip concat's backward) and the embedding scatter-add.
  *
- * Norms recompute their statistics from the input exactly as the forward does (double sums),
+ * Norms recompute their statistics from the input as the forward does (double sums; group norm
+ * on AVX-512 in cpu_backward_norm_avx512.c where the CPU has it),
  * then use the closed form dx = inv * (g - mean(g) - xhat * mean(g * xhat)) with g the
  * gradient of the normalised value (dy times gamma, through SiLU's derivative when fused).
  * Weights, gammas and betas are frozen, so none of their gradients is formed.
@@ -23,7 +24,7 @@ typedef struct {
     float *dx;
     int64_t c, hw, groups;
     float eps;
-    int silu;
+    int silu, avx512;
 } gnb_ctx;
 
 static void gnb_range(void *p, int64_t i0, int64_t i1)
@@ -34,6 +35,12 @@ static void gnb_range(void *p, int64_t i0, int64_t i1)
         int64_t ch0 = (i % t->groups) * cpg;
         const float *xg = t->x + i * cnt, *dyg = t->dy + i * cnt;
         float *dxg = t->dx + i * cnt;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (t->avx512) {
+            oma_gn_backward_group_avx512(xg, dyg, dxg, cpg, t->hw, t->gamma, t->beta, ch0, t->eps, t->silu);
+            continue;
+        }
+#endif
         double sum = 0.0, var = 0.0;
         for (int64_t j = 0; j < cnt; j++) sum += xg[j];
         double mean = sum / (double)cnt;
@@ -71,7 +78,12 @@ void oma_cpu_group_norm_backward(const float *x, int64_t n, int64_t c, int64_t h
                                  const float *gamma, const float *beta, float eps, int silu,
                                  const float *dy, float *dx)
 {
-    gnb_ctx t = {x, dy, gamma, beta, dx, c, hw, groups, eps, silu};
+    gnb_ctx t = {x, dy, gamma, beta, dx, c, hw, groups, eps, silu, 0};
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *force = getenv("OMA_GN_KERNEL");      /* "generic": the portable loops (tests) */
+    t.avx512 = !(force && strcmp(force, "generic") == 0) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512dq");
+#endif
     oma_parallel_for(n * groups, 1, gnb_range, &t);
 }
 
