@@ -240,6 +240,10 @@ int main(int argc, char **argv)
         oma_downsample_free(&dn);
         oma_upsample_free(&up);
     }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("train_peak_rss_gb %.2f (arena peak %.2f GB)\n", (double)ru.ru_maxrss / 1048576.0,
+           (double)oma_arena_peak(&ar) / 1e9);
     oma_arena_destroy(&ar);
     oma_threads_shutdown();
     return 0;
