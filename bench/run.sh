@@ -54,7 +54,7 @@ if [ -n "${OMA_DIFFUSERS_SRC:-}" ] && "$PY" -c "import torch" 2>/dev/null; then
     "${tenv[@]}" "$PY" tools/bench_torch_unet.py unet "$L" 2 | tee -a "$log"
     "${tenv[@]}" "$PY" tools/bench_torch_unet.py vae "$L" | tee -a "$log"
     # training pieces (compare with bench_train below: its forward + backward)
-    "${tenv[@]}" "$PY" tools/bench_torch_train.py "$L" | tee -a "$log"
+    "${tenv[@]}" "$PY" tools/bench_torch_train_blocks.py "$L" | tee -a "$log"
     if [ -n "${TORCH_AS_IS:-}" ]; then
         echo "== PyTorch as installed (default environment)"
         "$PY" tools/bench_torch_unet.py unet "$L" 2 | sed 's/^torch_/torch_as_is_/'

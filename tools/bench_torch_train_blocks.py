@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""bench_torch_train.py — the PyTorch side of bench/bench_train.c: SD 1.5 UNet pieces at training
-shapes (batch 1, 64x64 latents, context 77x768), random weights, in diffusers v0.21.4 on Debian's
+"""bench_torch_train_blocks.py — the PyTorch side of bench/bench_train.c: SD 1.5 UNet pieces at
+training shapes (batch 1, 64x64 latents, context 77x768), random weights, in diffusers v0.21.4 on Debian's
 python3-torch, with rank-16 LoRA (forward hooks: y += up(down(x))) on the attention q/k/v/out and
 ff.net.0.proj linears, base weights frozen, as the style recipe trains.
 
-  OMA_DIFFUSERS_SRC=/path/to/diffusers/src /usr/bin/python3 tools/bench_torch_train.py [latent=64] [reps=2]
+  OMA_DIFFUSERS_SRC=/path/to/diffusers/src /usr/bin/python3 tools/bench_torch_train_blocks.py [latent=64] [reps=2]
 
 For each piece, best of `reps`: a forward without autograd, and a training pass (forward with
 autograd, then backward of sum(dy * y) into the input and the adapters), wall and CPU seconds.
@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "sd_fixture_shims"))
 src = os.environ.get("OMA_DIFFUSERS_SRC")
 if not src or not os.path.isdir(os.path.join(src, "diffusers")):
-    sys.exit("bench_torch_train: set OMA_DIFFUSERS_SRC to the folder holding the diffusers package")
+    sys.exit("bench_torch_train_blocks: set OMA_DIFFUSERS_SRC to the folder holding the diffusers package")
 sys.path.insert(1, src)
 
 import torch  # noqa: E402
