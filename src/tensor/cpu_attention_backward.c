@@ -1,8 +1,8 @@
 /* cpu_attention_backward.c — fused attention backward for the CPU backend (training).
  *
  * The idea (FlashAttention's backward, arranged for BLAS): the n x n probabilities are never
- * stored. One task per (batch, head) owns that head's dK and dV, so tasks never write the same
- * memory. It walks the queries in tiles of BQ rows; for each tile it forms the tile's full row
+ * stored. One task per (batch, head) owns that head's dK and dV (or private sums of them, see
+ * below), so tasks never write the same memory. It walks the queries in tiles of BQ rows; for each tile it forms the tile's full row
  * slab of scores S = scale Q_t K^T (BQ x nk, a few MB at SD's 4096 tokens: BQ rows, not n),
  * turns it into the probabilities P with an exact per-row softmax (no online rescaling needed:
  * the whole row is there), and with D_i = dO_i . O_i (O is the forward's output, which the
