@@ -191,7 +191,14 @@ static void begin(oma_req *r)
     const char *m = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
     r->method = m;
     r->body_limit = OMA_HTTP_JSON_LIMIT;
-    if (oma_http_split_path(r, r->url) != 0) {
+    if (oma_http_guard_framing(r) != 0) return;
+    int split = r->raw_overlong ? -1 : oma_http_split_path(r, r->rawpath);
+    if (split == -2) {
+        oma_reply_error(r, 400, "bad_request",
+                        "the path has a broken escape or an escaped NUL, slash or control character");
+        return;
+    }
+    if (split != 0) {
         oma_reply_error(r, 404, "not_found", "no such path");
         return;
     }
@@ -224,7 +231,9 @@ static void begin(oma_req *r)
             return;
         }
     }
+    if (oma_http_guard_origin(r) != 0) return;
     if ((r->route->flags & OMA_ROUTE_AUTH) && authenticate(r) != 0) return;
+    if (oma_http_guard_media_type(r) != 0) return;
     if (r->body_kind == OMA_BODY_MULTIPART) {
         char boundary[OMA_MP_MAX_BOUNDARY + 1];
         if (oma_multipart_boundary(oma_req_header(r, "Content-Type"), boundary, sizeof boundary) != 0) {
@@ -266,6 +275,7 @@ static int answer_now(oma_req *r)
     const char *cl = oma_req_header(r, "Content-Length");
     const char *te = oma_req_header(r, "Transfer-Encoding");
     const char *ex = oma_req_header(r, "Expect");
+    if (r->close_now) return 1;
     if (ex && strcasecmp(ex, "100-continue") == 0) return 1;
     if (!te && (!cl || strcmp(cl, "0") == 0)) return 1;
     if (cl) {
@@ -298,16 +308,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     oma_req *r = *con_cls;
-    if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r) return MHD_NO;
-        *con_cls = r;
+    if (!r) return MHD_NO;   /* uri_logged() made it; NULL means it ran out of memory */
+    if (!r->started) {
+        r->started = 1;
         r->srv = cls;
         r->conn = conn;
         r->method = method;
         r->url = url;
+        r->version = version;
         begin(r);
         if (r->resp && answer_now(r)) return queue(r);
         return MHD_YES;   /* a reply made already waits in r->resp while the body drains */
@@ -330,6 +339,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (!r->resp) finish(r);
     return queue(r);
+}
+
+/* MHD calls this with the request line's URI before it decodes it in place: the request's
+ * state starts here so that routing sees the path as sent (see http_router.c). */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    oma_req *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    size_t n = uri ? strcspn(uri, "?") : 0;
+    if (n >= sizeof r->rawpath) {
+        r->raw_overlong = 1;
+        n = 0;
+    }
+    if (n) memcpy(r->rawpath, uri, n);
+    r->rawpath[n] = '\0';
+    return r;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -364,6 +391,7 @@ int oma_http_start(struct oma_server *s, char *err, size_t errlen)
                               (uint16_t)s->port, NULL, NULL, on_request, s,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                              MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),

@@ -32,7 +32,11 @@ typedef struct oma_req {
     struct oma_server *srv;
     struct MHD_Connection *conn;
     const char *method;
-    const char *url;
+    const char *url;           /* as MHD decoded it (not used for routing) */
+    char rawpath[OMA_HTTP_MAX_PATH];   /* the request line's path, still percent-encoded */
+    int raw_overlong;          /* the raw path did not fit rawpath */
+    int started;               /* begin() has run */
+    const char *version;       /* "HTTP/1.1" */
     const struct oma_route *route;
     /* path split on '/', without the empty first segment; points into pathbuf */
     char pathbuf[OMA_HTTP_MAX_PATH];
@@ -69,6 +73,7 @@ typedef struct oma_req {
     unsigned status;
     struct MHD_Response *resp;
     int done;                  /* handler has run */
+    int close_now;             /* a framing error: answer at once and close the connection */
 } oma_req;
 
 typedef void (*oma_route_fn)(oma_req *r);
@@ -87,7 +92,10 @@ typedef struct oma_route {
 extern const oma_route oma_routes[];
 extern const size_t oma_routes_count;
 
-/* Router (http_router.c). Splits url into r->segs; 0 ok, -1 if the path is unacceptable. */
+/* Router (http_router.c). Splits the raw (still percent-encoded) url into r->segs, decoding
+ * each segment after the split; the query after '?' is ignored. 0 ok, -1 if the path is
+ * unacceptable (404), -2 if an escape is broken or decodes to NUL, '/', '\\' or a control
+ * character (400). */
 int oma_http_split_path(oma_req *r, const char *url);
 /* Finds the route for r->method and r->segs, filling r->param. Returns the route, or NULL
  * with *path_matched = 1 when the path exists for another method (405). */
@@ -96,6 +104,15 @@ const oma_route *oma_http_match(oma_req *r, int *path_matched, char *allow, size
 int oma_http_id_valid(const char *s);
 /* 1 when s is a safe file-name segment: [A-Za-z0-9._-], 1..128 chars, not starting with '.'. */
 int oma_http_name_valid(const char *s);
+
+/* Header checks (http_guard.c); each replies and returns -1 when the request stops here.
+ * framing: one Content-Length (digits only) and not beside Transfer-Encoding, one Host (needed
+ * from HTTP/1.1 on): else 400 and the connection closes. origin: an unsafe request without a
+ * Bearer token must not be cross-site (Sec-Fetch-Site, Origin vs Host / X-Forwarded-Host):
+ * else 403. media_type: a JSON route takes only application/json: else 415. */
+int oma_http_guard_framing(oma_req *r);
+int oma_http_guard_origin(oma_req *r);
+int oma_http_guard_media_type(oma_req *r);
 
 /* Replies (http_reply.c). All take ownership of what they are given. */
 void oma_reply_json(oma_req *r, unsigned status, json_t *body);
