@@ -38,6 +38,34 @@ const char *oma_req_cookie(oma_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
 }
 
+void oma_req_client_addr(oma_req *r, char *out, size_t outlen)
+{
+    if (!outlen) return;
+    snprintf(out, outlen, "unknown");
+    const union MHD_ConnectionInfo *ci =
+        r->conn ? MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+    if (!ci || !ci->client_addr) return;
+    int loopback = 0;
+    if (ci->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ci->client_addr;
+        inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)outlen);
+        loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    } else if (ci->client_addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ci->client_addr;
+        inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)outlen);
+        loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+    }
+    const char *xff = loopback ? oma_req_header(r, "X-Forwarded-For") : NULL;
+    if (!xff) return;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ' || *last == '\t') last++;
+    size_t n = strcspn(last, " \t");
+    if (n == 0 || n > 64 || n >= outlen) return;
+    memcpy(out, last, n);
+    out[n] = '\0';
+}
+
 const char *oma_json_str(const json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);

@@ -130,6 +130,9 @@ void oma_reply_response(oma_req *r, unsigned status, struct MHD_Response *resp);
 const char *oma_req_header(oma_req *r, const char *name);
 const char *oma_req_query(oma_req *r, const char *name);
 const char *oma_req_cookie(oma_req *r, const char *name);
+/* The client's address as text: the peer's, or, when the peer is a loopback address (a
+ * reverse proxy on this machine), the last entry of X-Forwarded-For. */
+void oma_req_client_addr(oma_req *r, char *out, size_t outlen);
 /* The session token sent (Bearer header first, then the oma_session cookie), or NULL. */
 const char *oma_req_token(oma_req *r);
 /* The parsed JSON body, which must be an object; on failure replies 400 and returns NULL.

@@ -55,6 +55,12 @@ int oma_server_start(oma_server **out, const oma_server_config *cfg, char *err, 
     atomic_init(&s->stopping, 0);
     s->port = cfg->port;
     s->n_workers = cfg->workers;
+    s->login_by_account = oma_throttle_new((oma_throttle_policy){OMA_LOGIN_FREE_PER_ACCOUNT, 300, 900});
+    s->login_by_address = oma_throttle_new((oma_throttle_policy){OMA_LOGIN_FREE_PER_ADDRESS, 300, 900});
+    if (!s->login_by_account || !s->login_by_address) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (copy_str(s->host, sizeof s->host, cfg->host ? cfg->host : "127.0.0.1", "host", err, errlen) ||
         copy_str(s->models_dir, sizeof s->models_dir, cfg->models_dir, "models folder", err, errlen) ||
         copy_str(s->web_dir, sizeof s->web_dir, cfg->web_dir, "web folder", err, errlen))
@@ -118,6 +124,8 @@ void oma_server_stop(oma_server *s)
     s->workers = NULL;
     if (s->storage) oma_storage_close(s->storage);
     oma_server_db_close_all(s);
+    oma_throttle_free(s->login_by_account);
+    oma_throttle_free(s->login_by_address);
     pthread_mutex_destroy(&s->pool_mu);
     free(s);
 }

@@ -10,8 +10,12 @@
 #include "server/jobs.h"
 #include "server/server.h"
 #include "server/storage.h"
+#include "server/throttle.h"
 
 #define OMA_DBPOOL_MAX 32
+/* Log-in back-off (throttle.h): wrong passwords allowed before a wait starts. */
+#define OMA_LOGIN_FREE_PER_ACCOUNT 5
+#define OMA_LOGIN_FREE_PER_ADDRESS 20
 
 struct MHD_Daemon;
 
@@ -28,6 +32,8 @@ struct oma_server {
     oma_workers *workers;
     struct MHD_Daemon *mhd;
     atomic_int stopping;
+    oma_throttle *login_by_account;   /* wrong passwords per lowercased email */
+    oma_throttle *login_by_address;   /* wrong passwords per client address */
 
     pthread_mutex_t pool_mu;
     oma_db *pool[OMA_DBPOOL_MAX];
