@@ -43,6 +43,11 @@ int oma_jobs_cancel(oma_db *db, const char *job_id, const char *artist_id);
  * Returns how many jobs it changed; -1 on error. */
 int oma_jobs_requeue_expired(oma_db *db, int64_t now);
 
+/* Ends now the lease of running jobs whose worker id ("host:pid:...") names this host and a
+ * process that no longer exists (jobs_recover.c), so that oma_jobs_requeue_expired(now) takes
+ * them at once. Returns how many; -1 on error. */
+int oma_jobs_release_dead_local(oma_db *db, const char *host, int64_t now);
+
 /* The artist's recent jobs, newest first, as {"jobs":[job objects]}; limit clamped to 1..100. */
 json_t *oma_jobs_list_json(oma_db *db, const char *artist_id, int limit);
 
