@@ -177,7 +177,16 @@ void oma_route_webtoon_delete(oma_req *r)
         oma_route_dberr(r, "deleting the webtoon");
         return;
     }
-    if (oma_db_exec_bound(r->db, "UPDATE jobs SET webtoon_id = NULL WHERE webtoon_id = ?", id, NULL,
+    /* its jobs end now: queued ones never start, running ones are no longer their worker's
+     * (its next write sees that and stops); nothing of theirs is stored afterwards */
+    char now[32];
+    oma_db_now(now, sizeof now);
+    if (oma_db_exec_bound(r->db, "UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_until = NULL, "
+                                 "cancel_requested = 1, error = 'its webtoon was deleted', "
+                                 "message = 'cancelled: its webtoon was deleted' "
+                                 "WHERE webtoon_id = ? AND status IN ('queued', 'running')",
+                          now, id, NULL) ||
+        oma_db_exec_bound(r->db, "UPDATE jobs SET webtoon_id = NULL WHERE webtoon_id = ?", id, NULL,
                           NULL) ||
         oma_db_exec_bound(r->db, "DELETE FROM asset_inputs WHERE asset_id IN "
                                  "(SELECT id FROM assets WHERE webtoon_id = ?)", id, NULL, NULL) ||
