@@ -345,6 +345,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         r->url = url;
         r->version = version;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (ci) oma_conns_serving(r->srv->conns, ci->socket_context, 1);
         begin(r);
         if (r->resp && answer_now(r)) return queue(r);
         return MHD_YES;   /* a reply made already waits in r->resp while the body drains */
@@ -390,8 +392,10 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
+    struct oma_server *srv = cls;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci) oma_conns_serving(srv->conns, ci->socket_context, 0);
     oma_req *r = *con_cls;
     if (!r) return;
     if (r->resp) MHD_destroy_response(r->resp);
@@ -401,6 +405,33 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->file);
     free(r);
     *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct oma_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci) oma_conns_opened(s->conns, ci->connect_fd, socket_context);
+        else *socket_context = NULL;
+    } else {
+        oma_conns_closed(s->conns, socket_context);
+    }
+}
+
+/* A positive integer from the environment, or def. */
+static unsigned env_uint(const char *name, unsigned def, unsigned max)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return def;
+    char *end = NULL;
+    unsigned long n = strtoul(v, &end, 10);
+    if (!end || *end || n > max) {
+        fprintf(stderr, "oma: %s=%s is not a number 0..%u; using %u\n", name, v, max, def);
+        return def;
+    }
+    return (unsigned)n;
 }
 
 int oma_http_start(struct oma_server *s, char *err, size_t errlen)
@@ -414,12 +445,21 @@ int oma_http_start(struct oma_server *s, char *err, size_t errlen)
         snprintf(err, errlen, "host %s is not an IPv4 address", s->host);
         return -1;
     }
+    unsigned per_addr = env_uint("OMA_MAX_CONNECTIONS_PER_ADDRESS", OMA_HTTP_PER_ADDRESS_DEFAULT, 100000);
+    unsigned deadline_ms = env_uint("OMA_HEADER_DEADLINE_MS", OMA_HTTP_HEADER_DEADLINE_MS, 3600000);
+    s->conns = oma_conns_start((int)(deadline_ms ? deadline_ms : 3600000));
+    if (!s->conns) {
+        snprintf(err, errlen, "cannot start the connection watchdog");
+        return -1;
+    }
     /* no MHD_USE_ERROR_LOG: it reports every malformed request a stranger sends on stderr */
     s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
                               (uint16_t)s->port, NULL, NULL, on_request, s,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                               MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_addr,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
@@ -437,4 +477,6 @@ void oma_http_stop(struct oma_server *s)
 {
     if (s->mhd) MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    oma_conns_stop(s->conns);
+    s->conns = NULL;
 }

@@ -20,6 +20,10 @@
 #define OMA_HTTP_JSON_LIMIT (1u << 20)          /* 1 MiB */
 #define OMA_HTTP_UPLOAD_LIMIT (20u << 20)       /* 20 MiB */
 #define OMA_HTTP_MAX_SEGS 8
+/* Connections one client address may hold (env OMA_MAX_CONNECTIONS_PER_ADDRESS, 0 = no cap)
+ * and the time a connection has to deliver a request head (env OMA_HEADER_DEADLINE_MS). */
+#define OMA_HTTP_PER_ADDRESS_DEFAULT 32
+#define OMA_HTTP_HEADER_DEADLINE_MS 15000
 #define OMA_HTTP_MAX_PATH 1024
 
 struct oma_server;

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "server/db.h"
+#include "server/http_conns.h"
 #include "server/jobs.h"
 #include "server/server.h"
 #include "server/storage.h"
@@ -31,6 +32,7 @@ struct oma_server {
     oma_storage *storage;
     oma_workers *workers;
     struct MHD_Daemon *mhd;
+    oma_conns *conns;                 /* the header deadline (http_conns.c) */
     atomic_int stopping;
     oma_throttle *login_by_account;   /* wrong passwords per lowercased email */
     oma_throttle *login_by_address;   /* wrong passwords per client address */
