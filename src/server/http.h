@@ -24,6 +24,9 @@
  * and the time a connection has to deliver a request head (env OMA_HEADER_DEADLINE_MS). */
 #define OMA_HTTP_PER_ADDRESS_DEFAULT 32
 #define OMA_HTTP_HEADER_DEADLINE_MS 15000
+#define OMA_HTTP_MAX_CONNECTIONS 4096       /* in all (the daemon's I/O threads are few) */
+#define OMA_HTTP_LANE_THREADS 4             /* slow handlers at once */
+#define OMA_HTTP_LANE_QUEUE 256             /* slow handlers waiting; more is a 503 */
 #define OMA_HTTP_MAX_PATH 1024
 
 struct oma_server;
@@ -78,17 +81,21 @@ typedef struct oma_req {
     struct MHD_Response *resp;
     int done;                  /* handler has run */
     int close_now;             /* a framing error: answer at once and close the connection */
+    int lane_state;            /* 0 not on the slow lane, 1 its handler runs there, 2 done */
 } oma_req;
 
 typedef void (*oma_route_fn)(oma_req *r);
 
-enum { OMA_ROUTE_AUTH = 1 };
+/* AUTH: needs a session. SLOW: the handler may take long (password hashing, storing an
+ * upload): it runs on the slow lane (http_lane.h) with its connection suspended, never on
+ * one of the daemon's I/O threads. */
+enum { OMA_ROUTE_AUTH = 1, OMA_ROUTE_SLOW = 2 };
 
 typedef struct oma_route {
     const char *method;        /* "GET", "POST", "DELETE" */
     const char *pattern;       /* "/api/jobs/:id/events"; ":name" captures one safe segment */
     oma_route_fn fn;
-    int flags;                 /* OMA_ROUTE_AUTH */
+    int flags;                 /* OMA_ROUTE_AUTH | OMA_ROUTE_SLOW */
     oma_body_kind body;
 } oma_route;
 

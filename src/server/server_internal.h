@@ -8,6 +8,7 @@
 
 #include "server/db.h"
 #include "server/http_conns.h"
+#include "server/http_lane.h"
 #include "server/jobs.h"
 #include "server/server.h"
 #include "server/storage.h"
@@ -19,6 +20,13 @@
 #define OMA_LOGIN_FREE_PER_ADDRESS 20
 
 struct MHD_Daemon;
+typedef struct oma_sse_ticker oma_sse_ticker;
+
+/* The event-stream ticker (http_sse.c): start; quiesce (resume every stream, file no more);
+ * stop (quiesce, join, free). */
+oma_sse_ticker *oma_sse_ticker_start(void);
+void oma_sse_ticker_quiesce(oma_sse_ticker *t);
+void oma_sse_ticker_stop(oma_sse_ticker *t);
 
 struct oma_server {
     char host[256];
@@ -33,6 +41,8 @@ struct oma_server {
     oma_workers *workers;
     struct MHD_Daemon *mhd;
     oma_conns *conns;                 /* the header deadline (http_conns.c) */
+    oma_lane *lane;                   /* slow handlers, off the I/O threads (http_lane.c) */
+    struct oma_sse_ticker *sse;       /* resumes event streams (http_sse.c) */
     atomic_int stopping;
     oma_throttle *login_by_account;   /* wrong passwords per lowercased email */
     oma_throttle *login_by_address;   /* wrong passwords per client address */
