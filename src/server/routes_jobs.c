@@ -78,6 +78,17 @@ void oma_route_job_create(oma_req *r)
         oma_reply_error(r, 409, "conflict", "%s is not available on this server (missing weights)", k->name);
         goto out;
     }
+    int waiting = oma_jobs_count_queued(r->db, r->artist_id);
+    if (waiting < 0) {
+        oma_route_dberr(r, "counting your jobs");
+        goto out;
+    }
+    if (waiting >= OMA_JOB_QUEUED_PER_ARTIST) {
+        oma_reply_error(r, 429, "too_many_requests",
+                        "you have %d jobs waiting already; submit more when some have started", waiting);
+        oma_reply_header(r, "Retry-After", "10");
+        goto out;
+    }
     if (params && !json_is_object(params) && !json_is_null(params)) {
         oma_reply_error(r, 400, "invalid_params", "params must be an object");
         goto out;
