@@ -128,8 +128,8 @@ const char *oma_auth_check_password(const char *p)
 const char *oma_auth_check_name(const char *s)
 {
     if (!s) return "name is required";
-    size_t n = strnlen(s, 101);
-    if (n < 1 || n > 100) return "name must be 1..100 characters";
+    size_t n = strnlen(s, 401);   /* 100 characters are at most 400 bytes of UTF-8 */
+    if (n < 1 || n > 400 || oma_auth_utf8_chars(s) > 100) return "name must be 1..100 characters";
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p < ' ' || *p == 0x7f) return "name must not contain control characters";
     return NULL;

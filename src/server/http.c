@@ -93,8 +93,9 @@ json_t *oma_req_json_object(oma_req *r)
     json_error_t e;
     json_t *j = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
     if (!j) {
-        oma_reply_error(r, 400, "invalid_json", "malformed JSON at line %d column %d: %s", e.line,
-                        e.column, e.text);
+        /* where, but not the parser's own words (they echo its internals and the input) */
+        oma_reply_error(r, 400, "invalid_json", "the body is not valid JSON (line %d, column %d)", e.line,
+                        e.column);
         return NULL;
     }
     if (!json_is_object(j)) {
