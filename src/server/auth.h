@@ -25,7 +25,7 @@ int oma_auth_init(void);
  * verify: 1 if password matches the stored hash, 0 if not, -2 busy. */
 int oma_auth_hash_password(const char *password, char *out, size_t outlen);
 int oma_auth_verify_password(const char *hash, const char *password);
-/* Runs fn(arg) on a low-priority hashing thread and waits. 0 done, -1 the queue is full. */
+/* Runs fn(arg) on a hashing thread (half the CPUs at most) and waits. 0 done, -1 the queue is full. */
 int oma_auth_hasher_run(void (*fn)(void *), void *arg);
 
 /* 64 hex digits of fresh randomness + NUL (out >= 65 bytes). */

@@ -12,7 +12,8 @@
  * half-close: measured 15-20 s to notice instead of under 10 ms), each serving many
  * connections, so nothing
  * here may block for long: routes flagged SLOW run on the slow lane (http_lane.c) with their
- * connection suspended, and event streams suspend between polls (http_sse.c).
+ * connection suspended, routes flagged HASH (sign-up, log-in) on a lane of their own with a
+ * short queue (full: 429), after their cheap checks (precheck: the log-in back-off) ran here, and event streams suspend between polls (http_sse.c).
  */
 #include "server/http.h"
 
@@ -383,17 +384,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         consume(r, upload_data, n);
         return MHD_YES;
     }
-    if (!r->resp && r->route && (r->route->flags & OMA_ROUTE_SLOW) && !r->body_error) {
+    int lane_flags = r->route ? r->route->flags & (OMA_ROUTE_SLOW | OMA_ROUTE_HASH) : 0;
+    if (!r->resp && lane_flags && !r->body_error) {
         if (r->lane_state == 1) return MHD_YES;   /* not done yet (should not be called) */
         if (r->lane_state == 0) {
-            /* suspend first: the lane may finish (and resume) before we return */
-            r->lane_state = 1;
-            MHD_suspend_connection(conn);
-            if (oma_lane_submit(r->srv->lane, lane_run, r) == 0) return MHD_YES;
-            MHD_resume_connection(conn);
-            r->lane_state = 2;
-            oma_reply_error(r, 503, "busy", "the server is busy; try again in a moment");
-            oma_reply_header(r, "Retry-After", "1");
+            /* what can be refused cheaply is refused here, before it waits for a lane */
+            for (size_t i = 0; i < oma_route_prechecks_count; i++)
+                if (oma_route_prechecks[i].handler == r->route->fn) oma_route_prechecks[i].precheck(r);
+            if (!r->resp) {
+                int hashing = (lane_flags & OMA_ROUTE_HASH) != 0;
+                /* suspend first: the lane may finish (and resume) before we return */
+                r->lane_state = 1;
+                MHD_suspend_connection(conn);
+                if (oma_lane_submit(hashing ? r->srv->hash_lane : r->srv->lane, lane_run, r) == 0)
+                    return MHD_YES;
+                MHD_resume_connection(conn);
+                r->lane_state = 2;
+                if (hashing) {
+                    oma_reply_error(r, 429, "too_many_requests",
+                                    "the server is busy checking passwords; try again in a moment");
+                    oma_reply_header(r, "Retry-After", "2");
+                } else {
+                    oma_reply_error(r, 503, "busy", "the server is busy; try again in a moment");
+                    oma_reply_header(r, "Retry-After", "1");
+                }
+            }
         }
     }
     if (!r->resp) finish(r);
@@ -478,8 +493,9 @@ int oma_http_start(struct oma_server *s, char *err, size_t errlen)
     unsigned deadline_ms = env_uint("OMA_HEADER_DEADLINE_MS", OMA_HTTP_HEADER_DEADLINE_MS, 3600000);
     s->conns = oma_conns_start((int)(deadline_ms ? deadline_ms : 3600000));
     s->lane = oma_lane_start(OMA_HTTP_LANE_THREADS, OMA_HTTP_LANE_QUEUE);
+    s->hash_lane = oma_lane_start(OMA_HTTP_HASH_LANE_THREADS, OMA_HTTP_HASH_LANE_QUEUE);
     s->sse = oma_sse_ticker_start();
-    if (!s->conns || !s->lane || !s->sse) {
+    if (!s->conns || !s->lane || !s->hash_lane || !s->sse) {
         snprintf(err, errlen, "cannot start the server's helper threads");
         return -1;
     }
@@ -512,11 +528,14 @@ void oma_http_stop(struct oma_server *s)
     /* nothing may stay suspended when the daemon stops: finish the slow handlers (new ones
      * are refused from now on with a 503) and resume every stream */
     oma_lane_close(s->lane);
+    oma_lane_close(s->hash_lane);
     oma_sse_ticker_quiesce(s->sse);
     if (s->mhd) MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
     oma_lane_stop(s->lane);
     s->lane = NULL;
+    oma_lane_stop(s->hash_lane);
+    s->hash_lane = NULL;
     oma_sse_ticker_stop(s->sse);
     s->sse = NULL;
     oma_conns_stop(s->conns);

@@ -27,6 +27,8 @@
 #define OMA_HTTP_MAX_CONNECTIONS 4096       /* in all (the daemon's I/O threads are few) */
 #define OMA_HTTP_LANE_THREADS 4             /* slow handlers at once */
 #define OMA_HTTP_LANE_QUEUE 256             /* slow handlers waiting; more is a 503 */
+#define OMA_HTTP_HASH_LANE_THREADS 2        /* sign-ups and log-ins at once */
+#define OMA_HTTP_HASH_LANE_QUEUE 16         /* waiting; more is a 429 */
 #define OMA_HTTP_MAX_PATH 1024
 
 struct oma_server;
@@ -86,18 +88,27 @@ typedef struct oma_req {
 
 typedef void (*oma_route_fn)(oma_req *r);
 
-/* AUTH: needs a session. SLOW: the handler may take long (password hashing, storing an
- * upload): it runs on the slow lane (http_lane.h) with its connection suspended, never on
- * one of the daemon's I/O threads. */
-enum { OMA_ROUTE_AUTH = 1, OMA_ROUTE_SLOW = 2 };
+/* AUTH: needs a session. SLOW: the handler may take long (storing an upload): it runs on
+ * the slow lane (http_lane.h) with its connection suspended, never on one of the daemon's
+ * I/O threads. HASH: the same on the password-hashing lane, whose short queue keeps a log-in
+ * flood from delaying anything else (full: 429). */
+enum { OMA_ROUTE_AUTH = 1, OMA_ROUTE_SLOW = 2, OMA_ROUTE_HASH = 4 };
 
 typedef struct oma_route {
     const char *method;        /* "GET", "POST", "DELETE" */
     const char *pattern;       /* "/api/jobs/:id/events"; ":name" captures one safe segment */
     oma_route_fn fn;
-    int flags;                 /* OMA_ROUTE_AUTH | OMA_ROUTE_SLOW */
+    int flags;                 /* OMA_ROUTE_AUTH | OMA_ROUTE_SLOW | OMA_ROUTE_HASH */
     oma_body_kind body;
 } oma_route;
+
+/* Cheap checks a SLOW/HASH route runs on the I/O thread before it waits for a lane (they may
+ * reply): handler -> its precheck (routes_table.c). */
+typedef struct oma_route_precheck {
+    oma_route_fn handler, precheck;
+} oma_route_precheck;
+extern const oma_route_precheck oma_route_prechecks[];
+extern const size_t oma_route_prechecks_count;
 
 /* The route table (routes_table.c). */
 extern const oma_route oma_routes[];

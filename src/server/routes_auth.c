@@ -82,6 +82,29 @@ void oma_route_signup(oma_req *r)
     reply_session(r, 201, id);
 }
 
+/* Fills the throttle keys; 1 (and a 429 reply) when either is held back now. */
+static int throttled(oma_req *r, const char *email, char *acct, size_t acctlen, char *addr, size_t addrlen)
+{
+    oma_auth_fold_email(email, acct, acctlen);
+    oma_req_client_addr(r, addr, addrlen);
+    int64_t now = oma_throttle_now_ms();
+    int wa = oma_throttle_wait_s(r->srv->login_by_account, acct, now);
+    int wb = oma_throttle_wait_s(r->srv->login_by_address, addr, now);
+    if (!wa && !wb) return 0;
+    reply_throttled(r, wa > wb ? wa : wb);
+    return 1;
+}
+
+void oma_route_login_precheck(oma_req *r)
+{
+    json_t *b = oma_req_json_object(r);
+    if (!b) return;   /* replied 400 */
+    const char *email = oma_json_str(b, "email");
+    char acct[260], addr[80];
+    if (email && strlen(email) <= 254) (void)throttled(r, email, acct, sizeof acct, addr, sizeof addr);
+    json_decref(b);
+}
+
 void oma_route_login(oma_req *r)
 {
     json_t *b = oma_req_json_object(r);
@@ -98,15 +121,9 @@ void oma_route_login(oma_req *r)
     }
     /* back-off per account and per address: a blocked key is refused before any hashing */
     char acct[260], addr[80];
-    oma_auth_fold_email(email, acct, sizeof acct);
-    oma_req_client_addr(r, addr, sizeof addr);
     struct oma_server *srv = r->srv;
-    int64_t now = oma_throttle_now_ms();
-    int wa = oma_throttle_wait_s(srv->login_by_account, acct, now);
-    int wb = oma_throttle_wait_s(srv->login_by_address, addr, now);
-    if (wa || wb) {
+    if (throttled(r, email, acct, sizeof acct, addr, sizeof addr)) {
         json_decref(b);
-        reply_throttled(r, wa > wb ? wa : wb);
         return;
     }
     char id[OMA_AUTH_ID_MAX];
@@ -117,7 +134,7 @@ void oma_route_login(oma_req *r)
         return;
     }
     if (rc == 1) {
-        now = oma_throttle_now_ms();
+        int64_t now = oma_throttle_now_ms();
         oma_throttle_fail(srv->login_by_account, acct, now);
         oma_throttle_fail(srv->login_by_address, addr, now);
         oma_reply_error(r, 401, "unauthorized", "wrong email or password");

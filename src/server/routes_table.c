@@ -4,6 +4,7 @@
 
 #define A OMA_ROUTE_AUTH
 #define S OMA_ROUTE_SLOW
+#define H OMA_ROUTE_HASH
 #define J OMA_BODY_JSON
 #define M OMA_BODY_MULTIPART
 #define N OMA_BODY_NONE
@@ -11,8 +12,8 @@
 const oma_route oma_routes[] = {
     {"GET", "/api/health", oma_route_health, 0, N},
     {"GET", "/api/capabilities", oma_route_capabilities, 0, N},
-    {"POST", "/api/auth/signup", oma_route_signup, S, J},
-    {"POST", "/api/auth/login", oma_route_login, S, J},
+    {"POST", "/api/auth/signup", oma_route_signup, H, J},
+    {"POST", "/api/auth/login", oma_route_login, H, J},
     {"POST", "/api/auth/logout", oma_route_logout, A, N},
     {"GET", "/api/me", oma_route_me, A, N},
     {"POST", "/api/uploads", oma_route_upload_create, A | S, M},
@@ -40,3 +41,9 @@ const oma_route oma_routes[] = {
 };
 
 const size_t oma_routes_count = sizeof oma_routes / sizeof oma_routes[0];
+
+const oma_route_precheck oma_route_prechecks[] = {
+    {oma_route_login, oma_route_login_precheck},
+};
+
+const size_t oma_route_prechecks_count = sizeof oma_route_prechecks / sizeof oma_route_prechecks[0];

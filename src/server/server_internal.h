@@ -42,6 +42,7 @@ struct oma_server {
     struct MHD_Daemon *mhd;
     oma_conns *conns;                 /* the header deadline (http_conns.c) */
     oma_lane *lane;                   /* slow handlers, off the I/O threads (http_lane.c) */
+    oma_lane *hash_lane;              /* sign-up and log-in (password hashing) */
     struct oma_sse_ticker *sse;       /* resumes event streams (http_sse.c) */
     atomic_int stopping;
     oma_throttle *login_by_account;   /* wrong passwords per lowercased email */
