@@ -135,14 +135,25 @@ const char *oma_auth_check_name(const char *s)
     return NULL;
 }
 
+/* The form emails were stored in before Unicode folding (ASCII letters lowered only): an
+ * account made then is still found under it. */
+static void legacy_lower(const char *s, char *out, size_t outlen)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < outlen; i++) out[i] = (char)tolower((unsigned char)s[i]);
+    out[i] = '\0';
+}
+
 int oma_auth_create_artist(oma_db *db, const char *email, const char *name, const char *password,
                            char *id_out, char *err, size_t errlen)
 {
-    char em[256], hash[crypto_pwhash_STRBYTES], now[32];
+    char em[256], old_em[256], hash[crypto_pwhash_STRBYTES], now[32];
     oma_auth_fold_email(email, em, sizeof em);
+    legacy_lower(email, old_em, sizeof old_em);
     oma_stmt *st = NULL;
-    if (oma_db_prepare(db, "SELECT id FROM artists WHERE email = ?", &st) != 0) goto dberr;
+    if (oma_db_prepare(db, "SELECT id FROM artists WHERE email = ? OR email = ?", &st) != 0) goto dberr;
     oma_stmt_bind_text(st, 1, em);
+    oma_stmt_bind_text(st, 2, old_em);
     int rc = oma_stmt_step(st);
     oma_stmt_finalize(st);
     if (rc < 0) goto dberr;
@@ -194,11 +205,17 @@ static void make_dummy(void)
 int oma_auth_login(oma_db *db, const char *email, const char *password, char *id_out)
 {
     char em[256];
+    char old_em[256];
     oma_auth_fold_email(email, em, sizeof em);
+    legacy_lower(email, old_em, sizeof old_em);
     oma_stmt *st = NULL;
-    if (oma_db_prepare(db, "SELECT id, password_hash FROM artists WHERE email = ?", &st) != 0)
+    /* the folded form first; an account from before folding under its old form */
+    if (oma_db_prepare(db, "SELECT id, password_hash FROM artists WHERE email = ? OR email = ? "
+                           "ORDER BY email = ? DESC LIMIT 1", &st) != 0)
         return -1;
     oma_stmt_bind_text(st, 1, em);
+    oma_stmt_bind_text(st, 2, old_em);
+    oma_stmt_bind_text(st, 3, em);
     int rc = oma_stmt_step(st), ok = 0;
     char id[OMA_AUTH_ID_MAX], h[crypto_pwhash_STRBYTES];
     id[0] = h[0] = '\0';

@@ -99,6 +99,17 @@ static void test_db(void)
     CHECK(oma_auth_login(db, "KIM@example.com", "password1", id2) == 0 && strcmp(id, id2) == 0);
     CHECK(oma_auth_login(db, "kim@example.com", "password2", id2) == 1);
     CHECK(oma_auth_login(db, "nobody@example.com", "password1", id2) == 1);
+    /* an account stored before Unicode folding (ASCII letters lowered only) still logs in */
+    char legacy_hash[160];
+    CHECK(oma_auth_hash_password("password4", legacy_hash, sizeof legacy_hash) == 0);
+    oma_stmt *ls = NULL;
+    CHECK(oma_db_prepare(db, "INSERT INTO artists (id, email, name, password_hash, created_at) "
+                             "VALUES ('legacy1', '\xc3\x9cn\xc3\x8f@example.com', 'Old', ?, '2026-01-01T00:00:00Z')",
+                         &ls) == 0 &&
+          oma_stmt_bind_text(ls, 1, legacy_hash) == 0 && oma_stmt_step(ls) == 0);
+    oma_stmt_finalize(ls);
+    CHECK(oma_auth_login(db, "\xc3\x9cN\xc3\x8f@EXAMPLE.COM", "password4", id2) == 0 && strcmp(id2, "legacy1") == 0);
+    CHECK(oma_auth_create_artist(db, "\xc3\x9cN\xc3\x8f@example.com", "Dup", "password5", id2, err, sizeof err) == 1);
 
     json_t *a = oma_auth_artist_json(db, id);
     CHECK(a && strcmp(json_string_value(json_object_get(a, "email")), "kim@example.com") == 0);
