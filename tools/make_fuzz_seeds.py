@@ -104,4 +104,7 @@ for i, p in enumerate(['/api/jobs/%00/outputs/image.png', '/api/webtoons/abc%00/
                        '/assets/%2e%2e/%2e%2e/oma.db', '/a%', '/\xc3\x9cN\xc3\x8f@EX\xc3\x84MPLE.COM',
                        '/api/webtoons/0a1b/samples/2c3d']):
     put('fuzz_http_path', f'path{i}.txt', p.encode('latin-1') if isinstance(p, str) else p)
+# PSD writer inputs: size, channels, layer count, name length, name, pixels (see fuzz_psd.c)
+put('fuzz_psd', 'two_layers.bin', bytes([15, 9, 1, 2, 5]) + b'Inks\xc3' + bytes(range(256)))
+put('fuzz_psd', 'bad_layer.bin', bytes([7, 7, 0, 3, 0]) + bytes([0xAB]) + b'\x00' * 40 + b'\xff' * 40)
 print('seeds written under', ROOT)
