@@ -10,10 +10,12 @@
  * the one "file" field (20 MiB in all). The handler runs on the last call.
  * MHD runs a small pool of I/O threads (poll(2); its epoll mode in 0.9.75 missed a client's
  * half-close: measured 15-20 s to notice instead of under 10 ms), each serving many
- * connections, so nothing
- * here may block for long: routes flagged SLOW run on the slow lane (http_lane.c) with their
- * connection suspended, routes flagged HASH (sign-up, log-in) on a lane of their own with a
- * short queue (full: 429), after their cheap checks (precheck: the log-in back-off) ran here, and event streams suspend between polls (http_sse.c).
+ * connections, so nothing here may block for long: routes flagged SLOW run on the slow lane
+ * (http_lane.c) with their connection suspended, routes flagged HASH (sign-up, log-in) on a
+ * lane of their own with a short queue (full: 429) after their cheap checks (the log-in
+ * back-off) ran here, and event streams suspend between polls (http_sse.c).
+ * Before routing, the request line's raw path (uri_logged) is split and decoded by the
+ * router, and the framing, cross-site and media-type guards (http_guard.c) run.
  */
 #include "server/http.h"
 
@@ -349,6 +351,14 @@ static void lane_run(void *arg)
     MHD_resume_connection(r->conn);
 }
 
+/* The lane took the request: suspend its connection before a lane thread can start it (the
+ * lane may finish, and resume, before on_request returns). */
+static void lane_admitted(void *arg)
+{
+    oma_req *r = arg;
+    MHD_suspend_connection(r->conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -393,12 +403,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (oma_route_prechecks[i].handler == r->route->fn) oma_route_prechecks[i].precheck(r);
             if (!r->resp) {
                 int hashing = (lane_flags & OMA_ROUTE_HASH) != 0;
-                /* suspend first: the lane may finish (and resume) before we return */
                 r->lane_state = 1;
-                MHD_suspend_connection(conn);
-                if (oma_lane_submit(hashing ? r->srv->hash_lane : r->srv->lane, lane_run, r) == 0)
+                if (oma_lane_submit(hashing ? r->srv->hash_lane : r->srv->lane, lane_run, r, lane_admitted) == 0)
                     return MHD_YES;
-                MHD_resume_connection(conn);
                 r->lane_state = 2;
                 if (hashing) {
                     oma_reply_error(r, 429, "too_many_requests",
@@ -411,7 +418,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             }
         }
     }
-    if (!r->resp) finish(r);
+    if (!r->resp && r->lane_state != 2) finish(r);   /* a lane handler ran already */
     return queue(r);
 }
 

@@ -69,13 +69,14 @@ oma_lane *oma_lane_start(int threads, int queue_max)
     return l;
 }
 
-int oma_lane_submit(oma_lane *l, void (*fn)(void *), void *arg)
+int oma_lane_submit(oma_lane *l, void (*fn)(void *), void *arg, void (*admitted)(void *))
 {
     pthread_mutex_lock(&l->mu);
     if (l->closing || l->count >= l->cap) {
         pthread_mutex_unlock(&l->mu);
         return -1;
     }
+    if (admitted) admitted(arg);   /* before any lane thread can see the job */
     l->ring[(l->head + l->count) % l->cap] = (lane_job){fn, arg};
     l->count++;
     l->busy++;

@@ -9,8 +9,10 @@ typedef struct oma_lane oma_lane;
 
 /* NULL when out of memory or threads. */
 oma_lane *oma_lane_start(int threads, int queue_max);
-/* 0 queued, -1 the queue is full (or the lane is closed). fn runs on a lane thread. */
-int oma_lane_submit(oma_lane *l, void (*fn)(void *), void *arg);
+/* 0 queued, -1 the queue is full (or the lane is closed). fn runs on a lane thread;
+ * admitted (may be NULL) runs first, in the caller, only when the job is taken, and before a
+ * lane thread can start it (http.c suspends the connection there). */
+int oma_lane_submit(oma_lane *l, void (*fn)(void *), void *arg, void (*admitted)(void *));
 /* Refuses new jobs from now on and waits until nothing is queued or running. */
 void oma_lane_close(oma_lane *l);
 /* Closes, then ends the threads and frees the lane. */
