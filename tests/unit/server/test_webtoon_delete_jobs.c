@@ -1,8 +1,10 @@
 /* test_webtoon_delete_jobs.c — a webtoon deleted while its job runs (issue 16): the job ends
- * at once, cancelled, with a message that says why, stores no style and never runs again; a
+ * at once, cancelled, with a message that says why, stores no style, keeps no output it wrote
+ * before, and never runs again; a
  * queued job of that webtoon is cancelled the same way and never starts. Before the fix the
  * running job's finish failed on the styles foreign key, it sat "running" for its lease, ran
  * again and ended "succeeded" with its style stored nowhere. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,8 @@ static int runs;
 static int style_run(oma_job_ctx *ctx)
 {
     runs++;
+    static const uint8_t note[] = "half a style";
+    CHECK(ctx->add_output(ctx, "partial.txt", "text/plain", note, sizeof note) == 0);
     char path[160];
     snprintf(path, sizeof path, "/api/webtoons/%s", webtoon);
     CHECK(raw_json(port, "DELETE", path, token, NULL, buf, sizeof buf) == 204);
@@ -96,6 +100,21 @@ int main(void)
     CHECK(oma_db_prepare(db, "SELECT COUNT(*) FROM styles", &q) == 0 && oma_stmt_step(q) == 1 &&
           oma_stmt_int(q, 0) == 0);
     oma_stmt_finalize(q);
+    /* what it stored before the delete is gone too: no output rows, no files */
+    q = NULL;
+    CHECK(oma_db_prepare(db, "SELECT COUNT(*) FROM job_outputs", &q) == 0 && oma_stmt_step(q) == 1 &&
+          oma_stmt_int(q, 0) == 0);
+    oma_stmt_finalize(q);
+    char jobdir[700];
+    snprintf(jobdir, sizeof jobdir, "%s/store/jobs/%s", dir, running);
+    DIR *d = opendir(jobdir);
+    int files = 0;
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) files += e->d_name[0] != '.';
+        closedir(d);
+    }
+    CHECK(files == 0);
 
     /* once the lease would have run out, nothing runs again */
     struct timespec ts = {1, 200000000L};
