@@ -3,6 +3,7 @@
 #   make run    install what is missing, build, start `oma serve` on http://127.0.0.1:8080
 #   make test   install what the tests need, build with ASan+UBSan, run the whole suite (ctest)
 #   make bench  build and run the benchmarks in bench/
+#   make fuzz   build the libFuzzer targets (clang) and run each FUZZ_SECONDS (60) on tests/fuzz
 # CMake/ctest do the work underneath; this file only orders the steps.
 # A build folder counts as configured only when CMake finished (the .configured stamp, written
 # after a successful configure); a failed configure removes its cache, so the next `make` simply
@@ -15,7 +16,7 @@ BUILD_DIR ?= build
 TEST_DIR  ?= build-test
 CMAKE  ?= cmake
 
-.PHONY: all build configure configure-test web deps deps-test run test bench clean
+.PHONY: all build configure configure-test web deps deps-test run test fuzz bench clean
 
 all: build web
 
@@ -67,9 +68,21 @@ test: deps-test web tests/node_modules/.installed configure-test
 	bash scripts/fetch-test-data.sh
 	$(CMAKE) --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS)
+	@if command -v clang >/dev/null; then $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5; \
+	  else echo "make: clang not found: the fuzz targets were not run (apt-get install clang)"; fi
+
+# Fuzzing with clang's libFuzzer: FUZZ_SECONDS per target (make test runs 5 s each).
+FUZZ_DIR     ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+$(FUZZ_DIR)/.configured: CMakeLists.txt
+	$(call configure,$(FUZZ_DIR),-DCMAKE_BUILD_TYPE=Debug -DOMA_FUZZ=ON -DCMAKE_C_COMPILER=clang "-DCMAKE_C_FLAGS=$(FUZZ_CFLAGS)")
+
+fuzz: $(FUZZ_DIR)/.configured
+	bash tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 bench: deps-test
 	bash bench/run.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(TEST_DIR) build-bench web/dist
+	rm -rf $(BUILD_DIR) $(TEST_DIR) $(FUZZ_DIR) build-bench web/dist

@@ -14,7 +14,9 @@ command -v wrk >/dev/null || { echo "oma: bench: wrk is not installed (apt-get i
 [ -x "$BIN" ] || { echo "oma: bench: $BIN not found (make build, or set OMA_BIN)" >&2; exit 1; }
 DATA=$(mktemp -d)
 OUT=$(mktemp)
-"$BIN" serve --port 0 --data "$DATA" --workers 0 >"$OUT" 2>&1 &
+# every wrk connection comes from 127.0.0.1: lift the per-address connection cap (default 32)
+OMA_MAX_CONNECTIONS_PER_ADDRESS=${OMA_MAX_CONNECTIONS_PER_ADDRESS:-0} \
+  "$BIN" serve --port 0 --data "$DATA" --workers 0 >"$OUT" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA" "$OUT"' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$OUT" && break; sleep 0.1; done

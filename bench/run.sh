@@ -9,7 +9,7 @@
 #  2. the same UNet and VAE in PyTorch (Debian's python3-torch + diffusers source from
 #     OMA_DIFFUSERS_SRC, see tools/bench_torch_unet.py) in the same run, given the set-up that
 #     made it fastest here (see below), and the ratios of the steady-state passes;
-#  3. every other bench_* executable, and http_wrk.sh.
+#  3. every other bench_* executable, http_wrk.sh and server_hostile.mjs.
 # Threads: OMA_THREADS for both engines (default: all CPUs). SD_LATENT=32 for a quick run.
 # Numbers are wall-clock seconds on this machine, now: compare them only within one run.
 set -uo pipefail
@@ -85,4 +85,8 @@ done
 if [ -x bench/http_wrk.sh ] && command -v wrk >/dev/null; then
     echo "== http_wrk.sh"
     OMA_BIN="$B/oma" bench/http_wrk.sh 5s || true
+fi
+if command -v node >/dev/null; then
+    echo "== server_hostile.mjs (issue 16: log-in floods, slow clients; give an older oma too for ratios)"
+    node bench/server_hostile.mjs "$B/oma" || true
 fi

@@ -187,6 +187,17 @@ static int kind_available(const char *models_dir)
 
 static int kind_validate(const json_t *params, char *err, size_t errlen)
 {
+    /* like the other kinds, a parameter we do not know is an error, not ignored (style_id:
+     * any job may name one of the artist's styles; the server checks it) */
+    static const char *const known[] = {"max_side", "width", "height", "multiple_of", "fit", "style_id", NULL};
+    const char *key;
+    json_t *v;
+    if (json_is_object(params))
+        json_object_foreach((json_t *)params, key, v) {
+            int ok = 0;
+            for (const char *const *k = known; *k && !ok; k++) ok = strcmp(key, *k) == 0;
+            if (!ok) return oma_fail(err, errlen, "unknown parameter %.64s", key);
+        }
     oma_normalize_opts o;
     return oma_normalize_opts_from_json(params, &o, err, errlen);
 }

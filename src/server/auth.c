@@ -8,23 +8,17 @@
 
 #include <ctype.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-/* Each argon2id hash takes 64 MiB for a moment: at most this many run at once, so a burst of
- * sign-ups or log-ins cannot run the machine out of memory. */
-#define AUTH_MAX_HASHING 4
-static sem_t hashing;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_rc = -1;
 
 static void init_all(void)
 {
     if (sodium_init() < 0) return;
-    if (sem_init(&hashing, 0, AUTH_MAX_HASHING) != 0) return;
     init_rc = 0;
 }
 
@@ -33,14 +27,6 @@ int oma_auth_init(void)
     pthread_once(&init_once, init_all);
     return init_rc;
 }
-
-static void hashing_enter(void)
-{
-    while (sem_wait(&hashing) != 0) {
-    }
-}
-
-static void hashing_leave(void) { sem_post(&hashing); }
 
 static void hex(const unsigned char *b, size_t n, char *out)
 {
@@ -52,23 +38,40 @@ static void hex(const unsigned char *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* The argon2id work, run on a hashing thread (auth_hasher.c). */
+typedef struct pw_work {
+    const char *pw, *hash;
+    char *out;
+    int rc;
+} pw_work;
+
+static void do_hash(void *arg)
+{
+    pw_work *w = arg;
+    w->rc = crypto_pwhash_str(w->out, w->pw, strlen(w->pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE);
+}
+
+static void do_verify(void *arg)
+{
+    pw_work *w = arg;
+    w->rc = crypto_pwhash_str_verify(w->hash, w->pw, strlen(w->pw));
+}
+
 int oma_auth_hash_password(const char *pw, char *out, size_t outlen)
 {
-    if (outlen < crypto_pwhash_STRBYTES || oma_auth_init() != 0) return -1;
-    hashing_enter();
-    int rc = crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                               crypto_pwhash_MEMLIMIT_INTERACTIVE);
-    hashing_leave();
-    return rc == 0 ? 0 : -1;
+    if (!pw || outlen < crypto_pwhash_STRBYTES || oma_auth_init() != 0) return -1;
+    pw_work w = {pw, NULL, out, -1};
+    if (oma_auth_hasher_run(do_hash, &w) != 0) return -2;
+    return w.rc == 0 ? 0 : -1;
 }
 
 int oma_auth_verify_password(const char *hash, const char *pw)
 {
     if (!hash || !pw || oma_auth_init() != 0) return 0;
-    hashing_enter();
-    int rc = crypto_pwhash_str_verify(hash, pw, strlen(pw));
-    hashing_leave();
-    return rc == 0;
+    pw_work w = {pw, hash, NULL, -1};
+    if (oma_auth_hasher_run(do_verify, &w) != 0) return -2;
+    return w.rc == 0;
 }
 
 void oma_auth_new_token(char *out)
@@ -125,14 +128,16 @@ const char *oma_auth_check_password(const char *p)
 const char *oma_auth_check_name(const char *s)
 {
     if (!s) return "name is required";
-    size_t n = strnlen(s, 101);
-    if (n < 1 || n > 100) return "name must be 1..100 characters";
+    size_t n = strnlen(s, 401);   /* 100 characters are at most 400 bytes of UTF-8 */
+    if (n < 1 || n > 400 || oma_auth_utf8_chars(s) > 100) return "name must be 1..100 characters";
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p < ' ' || *p == 0x7f) return "name must not contain control characters";
     return NULL;
 }
 
-static void lower_copy(const char *s, char *out, size_t outlen)
+/* The form emails were stored in before Unicode folding (ASCII letters lowered only): an
+ * account made then is still found under it. */
+static void legacy_lower(const char *s, char *out, size_t outlen)
 {
     size_t i = 0;
     for (; s[i] && i + 1 < outlen; i++) out[i] = (char)tolower((unsigned char)s[i]);
@@ -142,16 +147,20 @@ static void lower_copy(const char *s, char *out, size_t outlen)
 int oma_auth_create_artist(oma_db *db, const char *email, const char *name, const char *password,
                            char *id_out, char *err, size_t errlen)
 {
-    char em[256], hash[crypto_pwhash_STRBYTES], now[32];
-    lower_copy(email, em, sizeof em);
+    char em[256], old_em[256], hash[crypto_pwhash_STRBYTES], now[32];
+    oma_auth_fold_email(email, em, sizeof em);
+    legacy_lower(email, old_em, sizeof old_em);
     oma_stmt *st = NULL;
-    if (oma_db_prepare(db, "SELECT id FROM artists WHERE email = ?", &st) != 0) goto dberr;
+    if (oma_db_prepare(db, "SELECT id FROM artists WHERE email = ? OR email = ?", &st) != 0) goto dberr;
     oma_stmt_bind_text(st, 1, em);
+    oma_stmt_bind_text(st, 2, old_em);
     int rc = oma_stmt_step(st);
     oma_stmt_finalize(st);
     if (rc < 0) goto dberr;
     if (rc == 1) return 1;
-    if (oma_auth_hash_password(password, hash, sizeof hash) != 0) {
+    int hrc = oma_auth_hash_password(password, hash, sizeof hash);
+    if (hrc == -2) return 2;
+    if (hrc != 0) {
         snprintf(err, errlen, "password hashing failed (out of memory)");
         return -1;
     }
@@ -196,28 +205,40 @@ static void make_dummy(void)
 int oma_auth_login(oma_db *db, const char *email, const char *password, char *id_out)
 {
     char em[256];
-    lower_copy(email, em, sizeof em);
+    char old_em[256];
+    oma_auth_fold_email(email, em, sizeof em);
+    legacy_lower(email, old_em, sizeof old_em);
     oma_stmt *st = NULL;
-    if (oma_db_prepare(db, "SELECT id, password_hash FROM artists WHERE email = ?", &st) != 0)
+    /* the folded form first; an account from before folding under its old form */
+    if (oma_db_prepare(db, "SELECT id, password_hash FROM artists WHERE email = ? OR email = ? "
+                           "ORDER BY email = ? DESC LIMIT 1", &st) != 0)
         return -1;
     oma_stmt_bind_text(st, 1, em);
+    oma_stmt_bind_text(st, 2, old_em);
+    oma_stmt_bind_text(st, 3, em);
     int rc = oma_stmt_step(st), ok = 0;
+    char id[OMA_AUTH_ID_MAX], h[crypto_pwhash_STRBYTES];
+    id[0] = h[0] = '\0';
     if (rc == 1) {
-        const char *id = oma_stmt_text(st, 0), *h = oma_stmt_text(st, 1);
-        if (id && h && strlen(id) < OMA_AUTH_ID_MAX && oma_auth_verify_password(h, password)) {
-            snprintf(id_out, OMA_AUTH_ID_MAX, "%s", id);
-            ok = 1;
+        const char *i = oma_stmt_text(st, 0), *ph = oma_stmt_text(st, 1);
+        if (i && ph && strlen(i) < sizeof id && strlen(ph) < sizeof h) {
+            memcpy(id, i, strlen(i) + 1);
+            memcpy(h, ph, strlen(ph) + 1);
         }
     }
-    oma_stmt_finalize(st);
+    oma_stmt_finalize(st);   /* the statement is not held while the hash runs */
     if (rc < 0) return -1;
-    if (rc == 0) {
+    if (rc == 1 && id[0] && h[0]) {
+        ok = oma_auth_verify_password(h, password);
+        if (ok == 1) snprintf(id_out, OMA_AUTH_ID_MAX, "%s", id);
+    } else {
         /* unknown email: spend the same work as a wrong password, so timing does not tell
          * which emails have accounts */
         pthread_once(&dummy_once, make_dummy);
-        if (dummy_hash[0]) (void)oma_auth_verify_password(dummy_hash, password);
+        if (dummy_hash[0]) ok = oma_auth_verify_password(dummy_hash, password) == -2 ? -2 : 0;
     }
-    return ok ? 0 : 1;
+    if (ok == -2) return 2;
+    return ok == 1 ? 0 : 1;
 }
 
 static void rfc3339_in(int64_t secs_from_now, char *out, size_t len)

@@ -20,10 +20,13 @@
 /* Must be called once before any other function (sodium_init). 0 ok. */
 int oma_auth_init(void);
 
-/* out must hold crypto_pwhash_STRBYTES (128). 0 ok, -1 (out of memory). */
+/* Both run the argon2id work on the hashing threads (auth_hasher.c) and wait for it.
+ * hash: out must hold crypto_pwhash_STRBYTES (128). 0 ok, -1 (out of memory), -2 busy.
+ * verify: 1 if password matches the stored hash, 0 if not, -2 busy. */
 int oma_auth_hash_password(const char *password, char *out, size_t outlen);
-/* 1 if password matches the stored hash, 0 if not. */
 int oma_auth_verify_password(const char *hash, const char *password);
+/* Runs fn(arg) on a hashing thread (half the CPUs at most) and waits. 0 done, -1 the queue is full. */
+int oma_auth_hasher_run(void (*fn)(void *), void *arg);
 
 /* 64 hex digits of fresh randomness + NUL (out >= 65 bytes). */
 void oma_auth_new_token(char *out);
@@ -37,10 +40,17 @@ const char *oma_auth_check_email(const char *email);
 const char *oma_auth_check_password(const char *password);
 const char *oma_auth_check_name(const char *name);
 
-/* Creates an artist. 0 ok, 1 the email is taken, -1 error. id_out >= OMA_AUTH_ID_MAX. */
+/* Case-folds an e-mail address for storing and comparing (auth_fold.c): ASCII and the
+ * upper-case letters of Latin-1, Latin Extended-A/Additional, Greek and Cyrillic. */
+void oma_auth_fold_email(const char *in, char *out, size_t outlen);
+/* Characters (UTF-8 code points) in s. */
+size_t oma_auth_utf8_chars(const char *s);
+
+/* Creates an artist. 0 ok, 1 the email is taken, 2 busy (too many hashes queued), -1 error.
+ * id_out >= OMA_AUTH_ID_MAX. */
 int oma_auth_create_artist(oma_db *db, const char *email, const char *name, const char *password,
                            char *id_out, char *err, size_t errlen);
-/* Checks credentials. 0 ok (id_out set), 1 wrong email or password, -1 error. */
+/* Checks credentials. 0 ok (id_out set), 1 wrong email or password, 2 busy, -1 error. */
 int oma_auth_login(oma_db *db, const char *email, const char *password, char *id_out);
 /* Creates a session for artist_id; token_out gets the token (>= 65). 0 ok. */
 int oma_auth_session_create(oma_db *db, const char *artist_id, char *token_out);

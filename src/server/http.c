@@ -8,7 +8,14 @@
  * a body far over the limit just gets the connection closed. Body chunks are bounded as they arrive:
  * JSON bodies are gathered (1 MiB), multipart bodies are streamed through the parser into
  * the one "file" field (20 MiB in all). The handler runs on the last call.
- * MHD runs one thread per connection, so a handler (and an SSE stream) may block.
+ * MHD runs a small pool of I/O threads (poll(2); its epoll mode in 0.9.75 missed a client's
+ * half-close: measured 15-20 s to notice instead of under 10 ms), each serving many
+ * connections, so nothing here may block for long: routes flagged SLOW run on the slow lane
+ * (http_lane.c) with their connection suspended, routes flagged HASH (sign-up, log-in) on a
+ * lane of their own with a short queue (full: 429) after their cheap checks (the log-in
+ * back-off) ran here, and event streams suspend between polls (http_sse.c).
+ * Before routing, the request line's raw path (uri_logged) is split and decoded by the
+ * router, and the framing, cross-site and media-type guards (http_guard.c) run.
  */
 #include "server/http.h"
 
@@ -19,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "server/auth.h"
 #include "server/server_internal.h"
@@ -36,6 +44,34 @@ const char *oma_req_query(oma_req *r, const char *name)
 const char *oma_req_cookie(oma_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+void oma_req_client_addr(oma_req *r, char *out, size_t outlen)
+{
+    if (!outlen) return;
+    snprintf(out, outlen, "unknown");
+    const union MHD_ConnectionInfo *ci =
+        r->conn ? MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+    if (!ci || !ci->client_addr) return;
+    int loopback = 0;
+    if (ci->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ci->client_addr;
+        inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)outlen);
+        loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    } else if (ci->client_addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ci->client_addr;
+        inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)outlen);
+        loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+    }
+    const char *xff = loopback ? oma_req_header(r, "X-Forwarded-For") : NULL;
+    if (!xff) return;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ' || *last == '\t') last++;
+    size_t n = strcspn(last, " \t");
+    if (n == 0 || n > 64 || n >= outlen) return;
+    memcpy(out, last, n);
+    out[n] = '\0';
 }
 
 const char *oma_json_str(const json_t *o, const char *key)
@@ -60,8 +96,9 @@ json_t *oma_req_json_object(oma_req *r)
     json_error_t e;
     json_t *j = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
     if (!j) {
-        oma_reply_error(r, 400, "invalid_json", "malformed JSON at line %d column %d: %s", e.line,
-                        e.column, e.text);
+        /* where, but not the parser's own words (they echo its internals and the input) */
+        oma_reply_error(r, 400, "invalid_json", "the body is not valid JSON (line %d, column %d)", e.line,
+                        e.column);
         return NULL;
     }
     if (!json_is_object(j)) {
@@ -191,7 +228,14 @@ static void begin(oma_req *r)
     const char *m = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
     r->method = m;
     r->body_limit = OMA_HTTP_JSON_LIMIT;
-    if (oma_http_split_path(r, r->url) != 0) {
+    if (oma_http_guard_framing(r) != 0) return;
+    int split = r->raw_overlong ? -1 : oma_http_split_path(r, r->rawpath);
+    if (split == -2) {
+        oma_reply_error(r, 400, "bad_request",
+                        "the path has a broken escape or an escaped NUL, slash or control character");
+        return;
+    }
+    if (split != 0) {
         oma_reply_error(r, 404, "not_found", "no such path");
         return;
     }
@@ -224,7 +268,9 @@ static void begin(oma_req *r)
             return;
         }
     }
+    if (oma_http_guard_origin(r) != 0) return;
     if ((r->route->flags & OMA_ROUTE_AUTH) && authenticate(r) != 0) return;
+    if (oma_http_guard_media_type(r) != 0) return;
     if (r->body_kind == OMA_BODY_MULTIPART) {
         char boundary[OMA_MP_MAX_BOUNDARY + 1];
         if (oma_multipart_boundary(oma_req_header(r, "Content-Type"), boundary, sizeof boundary) != 0) {
@@ -266,6 +312,7 @@ static int answer_now(oma_req *r)
     const char *cl = oma_req_header(r, "Content-Length");
     const char *te = oma_req_header(r, "Transfer-Encoding");
     const char *ex = oma_req_header(r, "Expect");
+    if (r->close_now) return 1;
     if (ex && strcasecmp(ex, "100-continue") == 0) return 1;
     if (!te && (!cl || strcmp(cl, "0") == 0)) return 1;
     if (cl) {
@@ -294,20 +341,39 @@ static enum MHD_Result queue(oma_req *r)
     return rc;
 }
 
+/* On the slow lane: the handler, then the connection is resumed and MHD calls on_request
+ * again, which sends the reply. */
+static void lane_run(void *arg)
+{
+    oma_req *r = arg;
+    finish(r);
+    r->lane_state = 2;
+    MHD_resume_connection(r->conn);
+}
+
+/* The lane took the request: suspend its connection before a lane thread can start it (the
+ * lane may finish, and resume, before on_request returns). */
+static void lane_admitted(void *arg)
+{
+    oma_req *r = arg;
+    MHD_suspend_connection(r->conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     oma_req *r = *con_cls;
-    if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r) return MHD_NO;
-        *con_cls = r;
+    if (!r) return MHD_NO;   /* uri_logged() made it; NULL means it ran out of memory */
+    if (!r->started) {
+        r->started = 1;
         r->srv = cls;
         r->conn = conn;
         r->method = method;
         r->url = url;
+        r->version = version;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (ci) oma_conns_serving(r->srv->conns, ci->socket_context, 1);
         begin(r);
         if (r->resp && answer_now(r)) return queue(r);
         return MHD_YES;   /* a reply made already waits in r->resp while the body drains */
@@ -328,15 +394,59 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         consume(r, upload_data, n);
         return MHD_YES;
     }
-    if (!r->resp) finish(r);
+    int lane_flags = r->route ? r->route->flags & (OMA_ROUTE_SLOW | OMA_ROUTE_HASH) : 0;
+    if (!r->resp && lane_flags && !r->body_error) {
+        if (r->lane_state == 1) return MHD_YES;   /* not done yet (should not be called) */
+        if (r->lane_state == 0) {
+            /* what can be refused cheaply is refused here, before it waits for a lane */
+            for (size_t i = 0; i < oma_route_prechecks_count; i++)
+                if (oma_route_prechecks[i].handler == r->route->fn) oma_route_prechecks[i].precheck(r);
+            if (!r->resp) {
+                int hashing = (lane_flags & OMA_ROUTE_HASH) != 0;
+                r->lane_state = 1;
+                if (oma_lane_submit(hashing ? r->srv->hash_lane : r->srv->lane, lane_run, r, lane_admitted) == 0)
+                    return MHD_YES;
+                r->lane_state = 2;
+                if (hashing) {
+                    oma_reply_error(r, 429, "too_many_requests",
+                                    "the server is busy checking passwords; try again in a moment");
+                    oma_reply_header(r, "Retry-After", "2");
+                } else {
+                    oma_reply_error(r, 503, "busy", "the server is busy; try again in a moment");
+                    oma_reply_header(r, "Retry-After", "1");
+                }
+            }
+        }
+    }
+    if (!r->resp && r->lane_state != 2) finish(r);   /* a lane handler ran already */
     return queue(r);
+}
+
+/* MHD calls this with the request line's URI before it decodes it in place: the request's
+ * state starts here so that routing sees the path as sent (see http_router.c). */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    oma_req *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    size_t n = uri ? strcspn(uri, "?") : 0;
+    if (n >= sizeof r->rawpath) {
+        r->raw_overlong = 1;
+        n = 0;
+    }
+    if (n) memcpy(r->rawpath, uri, n);
+    r->rawpath[n] = '\0';
+    return r;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
+    struct oma_server *srv = cls;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci) oma_conns_serving(srv->conns, ci->socket_context, 0);
     oma_req *r = *con_cls;
     if (!r) return;
     if (r->resp) MHD_destroy_response(r->resp);
@@ -346,6 +456,33 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->file);
     free(r);
     *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct oma_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci) oma_conns_opened(s->conns, ci->connect_fd, socket_context);
+        else *socket_context = NULL;
+    } else {
+        oma_conns_closed(s->conns, socket_context);
+    }
+}
+
+/* A positive integer from the environment, or def. */
+static unsigned env_uint(const char *name, unsigned def, unsigned max)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return def;
+    char *end = NULL;
+    unsigned long n = strtoul(v, &end, 10);
+    if (!end || *end || n > max) {
+        fprintf(stderr, "oma: %s=%s is not a number 0..%u; using %u\n", name, v, max, def);
+        return def;
+    }
+    return (unsigned)n;
 }
 
 int oma_http_start(struct oma_server *s, char *err, size_t errlen)
@@ -359,12 +496,28 @@ int oma_http_start(struct oma_server *s, char *err, size_t errlen)
         snprintf(err, errlen, "host %s is not an IPv4 address", s->host);
         return -1;
     }
+    unsigned per_addr = env_uint("OMA_MAX_CONNECTIONS_PER_ADDRESS", OMA_HTTP_PER_ADDRESS_DEFAULT, 100000);
+    unsigned deadline_ms = env_uint("OMA_HEADER_DEADLINE_MS", OMA_HTTP_HEADER_DEADLINE_MS, 3600000);
+    s->conns = oma_conns_start((int)(deadline_ms ? deadline_ms : 3600000));
+    s->lane = oma_lane_start(OMA_HTTP_LANE_THREADS, OMA_HTTP_LANE_QUEUE);
+    s->hash_lane = oma_lane_start(OMA_HTTP_HASH_LANE_THREADS, OMA_HTTP_HASH_LANE_QUEUE);
+    s->sse = oma_sse_ticker_start();
+    if (!s->conns || !s->lane || !s->hash_lane || !s->sse) {
+        snprintf(err, errlen, "cannot start the server's helper threads");
+        return -1;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned io_threads = cpus >= 4 ? (unsigned)(cpus > 16 ? 16 : cpus) : 4;
     /* no MHD_USE_ERROR_LOG: it reports every malformed request a stranger sends on stderr */
-    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+    s->mhd = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME,
                               (uint16_t)s->port, NULL, NULL, on_request, s,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+                              MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_addr,
+                              MHD_OPTION_THREAD_POOL_SIZE, io_threads,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)OMA_HTTP_MAX_CONNECTIONS,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                               MHD_OPTION_END);
@@ -379,6 +532,19 @@ int oma_http_start(struct oma_server *s, char *err, size_t errlen)
 
 void oma_http_stop(struct oma_server *s)
 {
+    /* nothing may stay suspended when the daemon stops: finish the slow handlers (new ones
+     * are refused from now on with a 503) and resume every stream */
+    oma_lane_close(s->lane);
+    oma_lane_close(s->hash_lane);
+    oma_sse_ticker_quiesce(s->sse);
     if (s->mhd) MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    oma_lane_stop(s->lane);
+    s->lane = NULL;
+    oma_lane_stop(s->hash_lane);
+    s->hash_lane = NULL;
+    oma_sse_ticker_stop(s->sse);
+    s->sse = NULL;
+    oma_conns_stop(s->conns);
+    s->conns = NULL;
 }

@@ -1,7 +1,10 @@
 /* http_router.c — splits a request path into safe segments and finds its route.
  *
- * The idea: a path is accepted only if every segment is made of a small set of characters
- * (so "..", "%00", backslashes and friends never reach a handler), and a route pattern is
+ * The idea: the path arrives still percent-encoded (the raw request line), is split on '/'
+ * first and only then decoded segment by segment, so an encoded '/' can never make a new
+ * segment and an encoded NUL can never cut a path short: either (or a broken escape, or an
+ * escaped control character) refuses the whole path. Raw control characters and backslashes
+ * refuse it too, and handlers validate ids and names on top of that. A route pattern is
  * matched segment by segment; ":name" segments are captured. A path that matches some route
  * with another method gives 405 with an Allow list, anything else 404.
  */
@@ -36,14 +39,45 @@ int oma_http_name_valid(const char *s)
     return 1;
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX in place in one segment. 0 ok, -2 a broken escape or an escape that decodes to
+ * a byte a segment must not hold (NUL, '/', '\\', a control character). */
+static int decode_segment(char *seg)
+{
+    char *w = seg;
+    for (const char *p = seg; *p; p++) {
+        if (*p != '%') {
+            *w++ = *p;
+            continue;
+        }
+        int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+        if (hi < 0 || lo < 0) return -2;
+        unsigned char c = (unsigned char)(hi * 16 + lo);
+        if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') return -2;
+        *w++ = (char)c;
+        p += 2;
+    }
+    *w = '\0';
+    return 0;
+}
+
 int oma_http_split_path(oma_req *r, const char *url)
 {
     r->nseg = 0;
     if (!url || url[0] != '/') return -1;
-    size_t n = strlen(url);
+    size_t n = strcspn(url, "?#");   /* the query is MHD's to parse; a fragment is never sent */
     if (n >= sizeof r->pathbuf) return -1;
-    memcpy(r->pathbuf, url, n + 1);
+    memcpy(r->pathbuf, url, n);
+    r->pathbuf[n] = '\0';
     char *p = r->pathbuf + 1;
+    int bad_escape = 0;
     while (*p) {
         char *slash = strchr(p, '/');
         if (slash) *slash = '\0';
@@ -53,12 +87,13 @@ int oma_http_split_path(oma_req *r, const char *url)
                 unsigned char c = (unsigned char)*q;
                 if (c < 0x20 || c == 0x7f || c == '\\') return -1;
             }
+            if (decode_segment(p) != 0) bad_escape = 1;
             r->segs[r->nseg++] = p;
         }
         if (!slash) break;
         p = slash + 1;
     }
-    return 0;
+    return bad_escape ? -2 : 0;
 }
 
 /* Matches pattern against r->segs, capturing ":x" segments into r->param. */

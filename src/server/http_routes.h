@@ -10,6 +10,8 @@ void oma_route_health(oma_req *r);
 void oma_route_capabilities(oma_req *r);
 /* routes_auth.c */
 void oma_route_signup(oma_req *r);
+/* The log-in back-off, on the I/O thread before the hashing lane: 429 when blocked. */
+void oma_route_login_precheck(oma_req *r);
 void oma_route_login(oma_req *r);
 void oma_route_logout(oma_req *r);
 void oma_route_me(oma_req *r);

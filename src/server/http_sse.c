@@ -1,15 +1,20 @@
 /* http_sse.c — GET /api/jobs/{id}/events as Server-Sent Events.
  *
  * The idea: the job row is the single source of truth (workers may be other processes), so
- * the stream polls it every ~150 ms from MHD's content callback, which runs in this
- * connection's own thread and may block. An event is written when progress, message,
- * preview or status changed; the first event is always the current state. When the job is
- * final the full job object goes out as `event: done` and the stream ends. A comment line
- * every 15 s finds out when the client has gone (the write fails and MHD frees us).
+ * the stream polls it from MHD's content callback. The daemon's I/O threads serve many
+ * connections each, so the callback never sleeps: when nothing changed it suspends its
+ * connection, files it with the ticker and returns 0; the ticker thread resumes every filed
+ * connection each ~150 ms, and MHD calls the callback again. An event is written when
+ * progress, message, preview or status changed; the first event is always the current state.
+ * When the job is final the full job object goes out as `event: done` and the stream ends.
+ * A comment line every 15 s finds out when the client has gone (the write fails and MHD frees
+ * us). On shutdown the ticker resumes everything and refuses new filings, so no connection
+ * is left suspended when the daemon stops (MHD requires that).
  */
 #include "server/http.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +27,18 @@
 #define SSE_POLL_MS 150
 #define SSE_KEEPALIVE_MS 15000
 
+struct oma_sse_ticker {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct sse_state *filed;   /* suspended streams waiting for the next tick */
+    int stop;
+    pthread_t thread;
+};
+
 typedef struct sse_state {
     struct oma_server *srv;
+    struct MHD_Connection *conn;
+    struct sse_state *next_filed;
     oma_db *db;
     char job_id[72];
     char artist_id[72];
@@ -44,10 +59,85 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int ms)
+static void resume_all(oma_sse_ticker *t)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    while (t->filed) {
+        sse_state *s = t->filed;
+        t->filed = s->next_filed;
+        s->next_filed = NULL;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+static void *ticker_main(void *arg)
+{
+    oma_sse_ticker *t = arg;
+    pthread_mutex_lock(&t->mu);
+    while (!t->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += SSE_POLL_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+        resume_all(t);
+    }
+    resume_all(t);
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+oma_sse_ticker *oma_sse_ticker_start(void)
+{
+    oma_sse_ticker *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    if (pthread_mutex_init(&t->mu, NULL) != 0) {
+        free(t);
+        return NULL;
+    }
+    if (pthread_cond_init(&t->cv, NULL) != 0 || pthread_create(&t->thread, NULL, ticker_main, t) != 0) {
+        pthread_mutex_destroy(&t->mu);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void oma_sse_ticker_quiesce(oma_sse_ticker *t)
+{
+    if (!t) return;
+    pthread_mutex_lock(&t->mu);
+    t->stop = 1;
+    resume_all(t);
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+void oma_sse_ticker_stop(oma_sse_ticker *t)
+{
+    if (!t) return;
+    oma_sse_ticker_quiesce(t);
+    pthread_join(t->thread, NULL);
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+/* Suspends the stream's connection until the next tick. 0 filed, -1 shutting down. */
+static int file_for_tick(sse_state *s)
+{
+    oma_sse_ticker *t = s->srv->sse;
+    if (!t) return -1;
+    pthread_mutex_lock(&t->mu);
+    if (t->stop) {
+        pthread_mutex_unlock(&t->mu);
+        return -1;
+    }
+    MHD_suspend_connection(s->conn);
+    s->next_filed = t->filed;
+    t->filed = s;
+    pthread_mutex_unlock(&t->mu);
+    return 0;
 }
 
 static int set_buf(sse_state *s, const char *event, const char *data)
@@ -140,7 +230,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
             if (set_buf(s, "", ": keep-alive\n\n") != 0) return MHD_CONTENT_READER_END_WITH_ERROR;
             continue;
         }
-        sleep_ms(SSE_POLL_MS);
+        if (file_for_tick(s) != 0) return MHD_CONTENT_READER_END_OF_STREAM;
+        return 0;   /* called again once the ticker resumes the connection */
     }
 }
 
@@ -160,6 +251,7 @@ void oma_http_sse_job(oma_req *r, const char *job_id)
         return;
     }
     s->srv = r->srv;
+    s->conn = r->conn;
     snprintf(s->job_id, sizeof s->job_id, "%s", job_id);
     snprintf(s->artist_id, sizeof s->artist_id, "%s", r->artist_id);
     /* the stream outlives the handler: it takes over the request's handle */

@@ -295,6 +295,20 @@ int oma_jobs_cancel(oma_db *db, const char *job_id, const char *artist_id)
     return rc == 1 ? 0 : rc == 0 ? 1 : -1;
 }
 
+int oma_jobs_count_queued(oma_db *db, const char *artist_id)
+{
+    oma_stmt *st = NULL;
+    if (oma_db_prepare(db, "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND artist_id = ?", &st) != 0 ||
+        oma_stmt_bind_text(st, 1, artist_id) != 0) {
+        oma_stmt_finalize(st);
+        return -1;
+    }
+    int rc = oma_stmt_step(st);
+    int n = rc == 1 ? (int)oma_stmt_int(st, 0) : -1;
+    oma_stmt_finalize(st);
+    return n;
+}
+
 int oma_jobs_claim(oma_db *db, const char *worker_id, int64_t now, char *id_out, size_t id_len)
 {
     if (!worker_id || !id_out || id_len < 33) return oma_db_fail(db, "claim: bad arguments");
@@ -302,7 +316,13 @@ int oma_jobs_claim(oma_db *db, const char *worker_id, int64_t now, char *id_out,
     oma_stmt *st = NULL;
     int rc = -1;
     char id[48] = "";
-    if (oma_db_prepare(db, "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, enqueued_us LIMIT 1",
+    /* fair across artists: the oldest queued job of the artist with the fewest running jobs
+     * (running jobs are few, so the count per artist is cheap; the queue per artist is capped) */
+    if (oma_db_prepare(db,
+                       "SELECT q.id FROM jobs q LEFT JOIN "
+                       "(SELECT artist_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY artist_id) r "
+                       "ON r.artist_id = q.artist_id WHERE q.status = 'queued' "
+                       "ORDER BY COALESCE(r.n, 0), q.created_at, q.enqueued_us LIMIT 1",
                        &st) != 0)
         goto fail;
     int step = oma_stmt_step(st);

@@ -20,6 +20,7 @@
 
 #define OMA_JOB_LEASE_SECONDS 30
 #define OMA_JOB_MAX_ATTEMPTS 3
+#define OMA_JOB_QUEUED_PER_ARTIST 20   /* more waiting jobs of one artist: 429 at submission */
 
 /* Inserts a queued job owned by artist_id. inputs: object name -> upload id, or an array of
  * upload ids (already checked to belong to the artist by the caller); NULL = {}. params: an
@@ -43,6 +44,11 @@ int oma_jobs_cancel(oma_db *db, const char *job_id, const char *artist_id);
  * Returns how many jobs it changed; -1 on error. */
 int oma_jobs_requeue_expired(oma_db *db, int64_t now);
 
+/* Ends now the lease of running jobs whose worker id ("host:pid:...") names this host and a
+ * process that no longer exists (jobs_recover.c), so that oma_jobs_requeue_expired(now) takes
+ * them at once. Returns how many; -1 on error. */
+int oma_jobs_release_dead_local(oma_db *db, const char *host, int64_t now);
+
 /* The artist's recent jobs, newest first, as {"jobs":[job objects]}; limit clamped to 1..100. */
 json_t *oma_jobs_list_json(oma_db *db, const char *artist_id, int limit);
 
@@ -53,7 +59,11 @@ json_t *oma_jobs_list_json(oma_db *db, const char *artist_id, int limit);
 void oma_jobs_set_lease_seconds(int seconds);
 int oma_jobs_lease_seconds(void);
 
-/* Claims the oldest queued job for worker_id in one BEGIN IMMEDIATE transaction: status
+/* How many of the artist's jobs are queued; -1 on error. */
+int oma_jobs_count_queued(oma_db *db, const char *artist_id);
+
+/* Claims a queued job for worker_id in one BEGIN IMMEDIATE transaction, fairly across
+ * artists: the oldest queued job of the artist with the fewest running jobs. Status
  * running, attempts+1, lease_until = now + lease, worker_id, started_at. Returns 1 with the id
  * in id_out (>= 40 bytes), 0 if nothing is queued, -1 on error. */
 int oma_jobs_claim(oma_db *db, const char *worker_id, int64_t now, char *id_out, size_t id_len);

@@ -119,7 +119,8 @@ void oma_route_asset_create(oma_req *r)
     json_t *job = NULL;
     const char *job_id = oma_json_str(b, "job_id"), *output = oma_json_str(b, "output"),
                *name = oma_json_str(b, "name"), *desc = oma_json_str(b, "description");
-    if (!name || !name[0] || strlen(name) > 200 || (desc && strlen(desc) > 4000) ||
+    if (!name || !name[0] || strlen(name) > 800 || oma_auth_utf8_chars(name) > 200 ||
+        (desc && (strlen(desc) > 16000 || oma_auth_utf8_chars(desc) > 4000)) ||
         (json_object_get(b, "output") && !output)) {
         oma_reply_error(r, 400, "bad_request", "name (1..200 chars) is required; output and "
                                                "description are optional strings");

@@ -1,4 +1,7 @@
 /* routes_auth.c — sign up, log in, log out, who am I.
+ * Log-ins back off per account and per client address (throttle.h): 429 with Retry-After,
+ * decided before any password is hashed; the hashing itself runs off the serving threads
+ * (auth_hasher.c) and a full hashing queue is a 429 too.
  * A successful sign-up or log-in answers the token in the body (for Bearer clients) and
  * as the oma_session cookie (HttpOnly, SameSite=Lax, Path=/) for the browser. */
 #include <stdio.h>
@@ -6,6 +9,7 @@
 
 #include "server/auth.h"
 #include "server/http_routes.h"
+#include "server/server_internal.h"
 
 static void reply_session(oma_req *r, unsigned status, const char *artist_id)
 {
@@ -24,6 +28,21 @@ static void reply_session(oma_req *r, unsigned status, const char *artist_id)
     snprintf(cookie, sizeof cookie, "oma_session=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%d",
              token, OMA_SESSION_DAYS * 86400);
     oma_reply_header(r, "Set-Cookie", cookie);
+}
+
+/* Too many password hashes are waiting already. */
+static void reply_busy(oma_req *r)
+{
+    oma_reply_error(r, 429, "too_many_requests", "the server is busy checking passwords; try again in a moment");
+    oma_reply_header(r, "Retry-After", "2");
+}
+
+static void reply_throttled(oma_req *r, int wait_s)
+{
+    oma_reply_error(r, 429, "too_many_requests", "too many failed log-ins; try again in %d s", wait_s);
+    char v[16];
+    snprintf(v, sizeof v, "%d", wait_s);
+    oma_reply_header(r, "Retry-After", v);
 }
 
 void oma_route_signup(oma_req *r)
@@ -51,12 +70,39 @@ void oma_route_signup(oma_req *r)
         oma_reply_error(r, 409, "conflict", "an account with this email exists");
         return;
     }
+    if (rc == 2) {
+        reply_busy(r);
+        return;
+    }
     if (rc != 0) {
         fprintf(stderr, "oma: signup: %s\n", err);
         oma_reply_error(r, 500, "internal", "could not create the account");
         return;
     }
     reply_session(r, 201, id);
+}
+
+/* Fills the throttle keys; 1 (and a 429 reply) when either is held back now. */
+static int throttled(oma_req *r, const char *email, char *acct, size_t acctlen, char *addr, size_t addrlen)
+{
+    oma_auth_fold_email(email, acct, acctlen);
+    oma_req_client_addr(r, addr, addrlen);
+    int64_t now = oma_throttle_now_ms();
+    int wa = oma_throttle_wait_s(r->srv->login_by_account, acct, now);
+    int wb = oma_throttle_wait_s(r->srv->login_by_address, addr, now);
+    if (!wa && !wb) return 0;
+    reply_throttled(r, wa > wb ? wa : wb);
+    return 1;
+}
+
+void oma_route_login_precheck(oma_req *r)
+{
+    json_t *b = oma_req_json_object(r);
+    if (!b) return;   /* replied 400 */
+    const char *email = oma_json_str(b, "email");
+    char acct[260], addr[80];
+    if (email && strlen(email) <= 254) (void)throttled(r, email, acct, sizeof acct, addr, sizeof addr);
+    json_decref(b);
 }
 
 void oma_route_login(oma_req *r)
@@ -73,13 +119,28 @@ void oma_route_login(oma_req *r)
         json_decref(b);
         return;
     }
+    /* back-off per account and per address: a blocked key is refused before any hashing */
+    char acct[260], addr[80];
+    struct oma_server *srv = r->srv;
+    if (throttled(r, email, acct, sizeof acct, addr, sizeof addr)) {
+        json_decref(b);
+        return;
+    }
     char id[OMA_AUTH_ID_MAX];
     int rc = oma_auth_login(r->db, email, pw, id);
     json_decref(b);
+    if (rc == 2) {
+        reply_busy(r);
+        return;
+    }
     if (rc == 1) {
+        int64_t now = oma_throttle_now_ms();
+        oma_throttle_fail(srv->login_by_account, acct, now);
+        oma_throttle_fail(srv->login_by_address, addr, now);
         oma_reply_error(r, 401, "unauthorized", "wrong email or password");
         return;
     }
+    if (rc == 0) oma_throttle_clear(srv->login_by_account, acct);
     if (rc != 0) {
         oma_route_dberr(r, "logging in");
         return;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pipelines/job_kind.h"
+#include "pipelines/style_profile.h"
 #include "server/http_routes.h"
 #include "server/jobs.h"
 #include "server/server_internal.h"
@@ -59,6 +60,63 @@ static int check_inputs(oma_req *r, json_t *inputs, const oma_job_kind *k)
     return 0;
 }
 
+/* What would otherwise only fail once the job runs (202, then failed) is refused now: a
+ * style_id that is not a ready style of the artist (here), and a style.profile without a
+ * webtoon to keep its style or with a number of samples it cannot use (check_style_profile).
+ * 0 fine, else replied. */
+static int check_style_id(oma_req *r, const json_t *params)
+{
+    json_t *sid = json_object_get(params, "style_id");
+    if (sid && !json_is_null(sid)) {
+        const char *id = json_string_value(sid);
+        if (!id) {
+            oma_reply_error(r, 400, "invalid_params", "style_id must be a string");
+            return -1;
+        }
+        oma_stmt *st = NULL;
+        if (!oma_http_id_valid(id)) {
+            oma_reply_error(r, 404, "not_found", "no such style");
+            return -1;
+        }
+        if (oma_db_prepare(r->db, "SELECT status FROM styles WHERE id = ? AND artist_id = ?", &st) != 0 ||
+            oma_stmt_bind_text(st, 1, id) != 0 || oma_stmt_bind_text(st, 2, r->artist_id) != 0) {
+            oma_stmt_finalize(st);
+            return oma_route_dberr(r, "finding the style");
+        }
+        int rc = oma_stmt_step(st);
+        int ready = rc == 1 && oma_stmt_text(st, 0) && strcmp(oma_stmt_text(st, 0), "ready") == 0;
+        oma_stmt_finalize(st);
+        if (rc < 0) return oma_route_dberr(r, "finding the style");
+        if (rc == 0) {
+            oma_reply_error(r, 404, "not_found", "no such style");
+            return -1;
+        }
+        if (!ready) {
+            oma_reply_error(r, 409, "conflict", "the style is not ready");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_style_profile(oma_req *r, const oma_job_kind *k, const json_t *inputs, const char *webtoon)
+{
+    if (strcmp(k->name, "style.profile") == 0) {
+        if (!webtoon) {
+            oma_reply_error(r, 400, "invalid_params", "style.profile keeps its style with a webtoon: give webtoon_id");
+            return -1;
+        }
+        json_t *samples = json_object_get(inputs, "samples");
+        size_t n = json_is_array(samples) ? json_array_size(samples) : samples ? 1 : 0;
+        if (n < OMA_STYLE_MIN_SAMPLES || n > OMA_STYLE_MAX_SAMPLES) {
+            oma_reply_error(r, 400, "invalid_params", "style.profile needs %d..%d sample images, got %zu",
+                            OMA_STYLE_MIN_SAMPLES, OMA_STYLE_MAX_SAMPLES, n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void oma_route_job_create(oma_req *r)
 {
     json_t *b = oma_req_json_object(r);
@@ -76,6 +134,17 @@ void oma_route_job_create(oma_req *r)
     const char *models = r->srv->models_dir[0] ? r->srv->models_dir : NULL;
     if (k->available && !k->available(models)) {
         oma_reply_error(r, 409, "conflict", "%s is not available on this server (missing weights)", k->name);
+        goto out;
+    }
+    int waiting = oma_jobs_count_queued(r->db, r->artist_id);
+    if (waiting < 0) {
+        oma_route_dberr(r, "counting your jobs");
+        goto out;
+    }
+    if (waiting >= OMA_JOB_QUEUED_PER_ARTIST) {
+        oma_reply_error(r, 429, "too_many_requests",
+                        "you have %d jobs waiting already; submit more when some have started", waiting);
+        oma_reply_header(r, "Retry-After", "10");
         goto out;
     }
     if (params && !json_is_object(params) && !json_is_null(params)) {
@@ -98,9 +167,11 @@ void oma_route_job_create(oma_req *r)
         oma_reply_error(r, 500, "internal", "out of memory");
         goto out;
     }
-    if (k->validate && k->validate(p, err, sizeof err) != 0) {
+    if (check_style_id(r, p) != 0) {
+        /* replied */
+    } else if (k->validate && k->validate(p, err, sizeof err) != 0) {
         oma_reply_error(r, 400, "invalid_params", "%s", err[0] ? err : "invalid params");
-    } else if (check_inputs(r, in, k) == 0) {
+    } else if (check_inputs(r, in, k) == 0 && check_style_profile(r, k, in, webtoon) == 0) {
         int own = 1;
         if (webtoon) {
             own = oma_http_id_valid(webtoon) ? oma_route_owned(r, "webtoons", webtoon) : 0;

@@ -106,13 +106,20 @@ void oma_route_webtoon_create(oma_req *r)
     if (!b) return;
     const char *name = oma_json_str(b, "name"), *desc = oma_json_str(b, "description");
     json_t *dv = json_object_get(b, "description");
-    if (!name || strlen(name) < 1 || strlen(name) > 200 ||
-        (dv && !json_is_null(dv) && !desc) || (desc && strlen(desc) > 4000)) {
+    /* limits count characters (UTF-8 code points), as docs/API.md says */
+    if (!name || !name[0] || strlen(name) > 800 || oma_auth_utf8_chars(name) > 200 ||
+        (dv && !json_is_null(dv) && !desc) || (desc && (strlen(desc) > 16000 || oma_auth_utf8_chars(desc) > 4000))) {
         oma_reply_error(r, 400, "bad_request", "name (1..200 chars) is required; description is "
                                                "an optional string up to 4000 chars");
         json_decref(b);
         return;
     }
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            oma_reply_error(r, 400, "bad_request", "name must not contain control characters");
+            json_decref(b);
+            return;
+        }
     char id[40], now[32];
     oma_auth_new_id(id);
     oma_db_now(now, sizeof now);
@@ -177,7 +184,16 @@ void oma_route_webtoon_delete(oma_req *r)
         oma_route_dberr(r, "deleting the webtoon");
         return;
     }
-    if (oma_db_exec_bound(r->db, "UPDATE jobs SET webtoon_id = NULL WHERE webtoon_id = ?", id, NULL,
+    /* its jobs end now: queued ones never start, running ones are no longer their worker's
+     * (its next write sees that and stops); nothing of theirs is stored afterwards */
+    char now[32];
+    oma_db_now(now, sizeof now);
+    if (oma_db_exec_bound(r->db, "UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_until = NULL, "
+                                 "cancel_requested = 1, error = 'its webtoon was deleted', "
+                                 "message = 'cancelled: its webtoon was deleted' "
+                                 "WHERE webtoon_id = ? AND status IN ('queued', 'running')",
+                          now, id, NULL) ||
+        oma_db_exec_bound(r->db, "UPDATE jobs SET webtoon_id = NULL WHERE webtoon_id = ?", id, NULL,
                           NULL) ||
         oma_db_exec_bound(r->db, "DELETE FROM asset_inputs WHERE asset_id IN "
                                  "(SELECT id FROM assets WHERE webtoon_id = ?)", id, NULL, NULL) ||

@@ -1,8 +1,8 @@
 /* server.c — starting and stopping the whole service (see server.h).
  *
  * Order matters: the database is opened once with migrations applied (so every later handle
- * sees the current schema), jobs whose lease ran out while no server was running are put
- * back in the queue, then storage, workers and finally the HTTP daemon. Stop goes in
+ * sees the current schema), jobs whose lease ran out while no server was running, or whose
+ * worker was a process on this host that is gone, are put back in the queue, then storage, workers and finally the HTTP daemon. Stop goes in
  * reverse: streams are told to end, the daemon joins its connection threads, workers put
  * their running jobs back to queued, and the handles are closed.
  */
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "formats/files.h"
 #include "server/auth.h"
@@ -55,6 +56,12 @@ int oma_server_start(oma_server **out, const oma_server_config *cfg, char *err, 
     atomic_init(&s->stopping, 0);
     s->port = cfg->port;
     s->n_workers = cfg->workers;
+    s->login_by_account = oma_throttle_new((oma_throttle_policy){OMA_LOGIN_FREE_PER_ACCOUNT, 300, 900});
+    s->login_by_address = oma_throttle_new((oma_throttle_policy){OMA_LOGIN_FREE_PER_ADDRESS, 300, 900});
+    if (!s->login_by_account || !s->login_by_address) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (copy_str(s->host, sizeof s->host, cfg->host ? cfg->host : "127.0.0.1", "host", err, errlen) ||
         copy_str(s->models_dir, sizeof s->models_dir, cfg->models_dir, "models folder", err, errlen) ||
         copy_str(s->web_dir, sizeof s->web_dir, cfg->web_dir, "web folder", err, errlen))
@@ -77,7 +84,15 @@ int oma_server_start(oma_server **out, const oma_server_config *cfg, char *err, 
         snprintf(err, errlen, "database: %s", e2);
         goto fail;
     }
-    int requeued = oma_jobs_requeue_expired(db, oma_db_unix_now());
+    /* a predecessor on this data folder that died (kill -9, a crash) held its jobs under
+     * leases that would run for up to OMA_JOB_LEASE_SECONDS more: take them back now */
+    char hostname[64];   /* as workers_pool.c names its workers */
+    if (gethostname(hostname, sizeof hostname) != 0) snprintf(hostname, sizeof hostname, "host");
+    hostname[sizeof hostname - 1] = '\0';
+    int64_t now = oma_db_unix_now();
+    if (oma_jobs_release_dead_local(db, hostname, now) < 0)
+        fprintf(stderr, "oma: jobs: cannot check for a dead predecessor's jobs: %s\n", oma_db_errmsg(db));
+    int requeued = oma_jobs_requeue_expired(db, now);
     if (requeued > 0) fprintf(stderr, "oma: jobs: %d interrupted job(s) back in the queue\n", requeued);
     oma_server_db_put(s, db);
 
@@ -118,6 +133,8 @@ void oma_server_stop(oma_server *s)
     s->workers = NULL;
     if (s->storage) oma_storage_close(s->storage);
     oma_server_db_close_all(s);
+    oma_throttle_free(s->login_by_account);
+    oma_throttle_free(s->login_by_address);
     pthread_mutex_destroy(&s->pool_mu);
     free(s);
 }

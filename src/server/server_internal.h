@@ -7,13 +7,26 @@
 #include <stdatomic.h>
 
 #include "server/db.h"
+#include "server/http_conns.h"
+#include "server/http_lane.h"
 #include "server/jobs.h"
 #include "server/server.h"
 #include "server/storage.h"
+#include "server/throttle.h"
 
 #define OMA_DBPOOL_MAX 32
+/* Log-in back-off (throttle.h): wrong passwords allowed before a wait starts. */
+#define OMA_LOGIN_FREE_PER_ACCOUNT 5
+#define OMA_LOGIN_FREE_PER_ADDRESS 20
 
 struct MHD_Daemon;
+typedef struct oma_sse_ticker oma_sse_ticker;
+
+/* The event-stream ticker (http_sse.c): start; quiesce (resume every stream, file no more);
+ * stop (quiesce, join, free). */
+oma_sse_ticker *oma_sse_ticker_start(void);
+void oma_sse_ticker_quiesce(oma_sse_ticker *t);
+void oma_sse_ticker_stop(oma_sse_ticker *t);
 
 struct oma_server {
     char host[256];
@@ -27,7 +40,13 @@ struct oma_server {
     oma_storage *storage;
     oma_workers *workers;
     struct MHD_Daemon *mhd;
+    oma_conns *conns;                 /* the header deadline (http_conns.c) */
+    oma_lane *lane;                   /* slow handlers, off the I/O threads (http_lane.c) */
+    oma_lane *hash_lane;              /* sign-up and log-in (password hashing) */
+    struct oma_sse_ticker *sse;       /* resumes event streams (http_sse.c) */
     atomic_int stopping;
+    oma_throttle *login_by_account;   /* wrong passwords per lowercased email */
+    oma_throttle *login_by_address;   /* wrong passwords per client address */
 
     pthread_mutex_t pool_mu;
     oma_db *pool[OMA_DBPOOL_MAX];

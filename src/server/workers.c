@@ -388,6 +388,35 @@ static void drop_output_files(oma_storage *s, const char *job_id)
     free(acc);
 }
 
+/* 1 when the job ended cancelled or failed. */
+static int ended_unsuccessfully(oma_db *db, const char *job_id)
+{
+    oma_stmt *st = NULL;
+    if (oma_db_prepare(db, "SELECT status FROM jobs WHERE id = ?", &st) != 0 || oma_stmt_bind_text(st, 1, job_id) != 0) {
+        oma_stmt_finalize(st);
+        return 0;
+    }
+    int rc = oma_stmt_step(st);
+    const char *status = rc == 1 ? oma_stmt_text(st, 0) : NULL;
+    int ended = status && (strcmp(status, "cancelled") == 0 || strcmp(status, "failed") == 0);
+    oma_stmt_finalize(st);
+    return ended;
+}
+
+/* 0 when job_id is still running under worker_id, 1 when not, -1 on error. */
+static int still_mine(oma_db *db, const char *job_id, const char *worker_id)
+{
+    oma_stmt *st = NULL;
+    if (oma_db_prepare(db, "SELECT 1 FROM jobs WHERE id = ? AND worker_id = ? AND status = 'running'", &st) != 0 ||
+        oma_stmt_bind_text(st, 1, job_id) != 0 || oma_stmt_bind_text(st, 2, worker_id) != 0) {
+        oma_stmt_finalize(st);
+        return -1;
+    }
+    int rc = oma_stmt_step(st);
+    oma_stmt_finalize(st);
+    return rc == 1 ? 0 : rc == 0 ? 1 : -1;
+}
+
 /* Writes the end state; a failure to write is reported on stderr (the lease then expires and
  * the job is retried). */
 static void finish(oma_db *db, const char *job_id, const char *worker_id, const char *status, const job_row *row,
@@ -397,8 +426,10 @@ static void finish(oma_db *db, const char *job_id, const char *worker_id, const 
         fprintf(stderr, "oma: job %s: cannot finish: %s\n", job_id, oma_db_errmsg(db));
         return;
     }
-    int rc = 0;
-    if (strcmp(status, "succeeded") == 0 && row && result)
+    /* if the job is no longer this worker's (its lease was taken back, or its webtoon was
+     * deleted and the job cancelled) nothing is written, no style either */
+    int rc = still_mine(db, job_id, worker_id);
+    if (rc == 0 && strcmp(status, "succeeded") == 0 && row && result)
         rc = oma_workers_save_style(db, job_id, row->artist_id, row->has_webtoon ? row->webtoon_id : NULL,
                                     row->params, result);
     if (rc == 0) rc = oma_jobs_finish(db, job_id, worker_id, status, result, error);
@@ -477,7 +508,15 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
     }
     int cancel = atomic_load(&rs.cancel);
     if (cancel == 2) {
-        fprintf(stderr, "oma: job %s: lease lost while running; its result is discarded\n", job_id);
+        fprintf(stderr, "oma: job %s: no longer this worker's (lease lost, or cancelled with its webtoon); "
+                        "its result is discarded\n", job_id);
+        /* ended for good (its webtoon was deleted, or it failed): what this run stored goes
+         * too; a job another worker runs or finished keeps its files */
+        if (ended_unsuccessfully(db, job_id)) {
+            drop_output_files(st, job_id);
+            if (oma_db_exec_bound(db, "DELETE FROM job_outputs WHERE job_id = ?", job_id, NULL, NULL) != 0)
+                fprintf(stderr, "oma: job %s: cannot drop its outputs: %s\n", job_id, oma_db_errmsg(db));
+        }
     } else if (cancel == 1) {
         drop_output_files(st, job_id);
         finish(db, job_id, worker_id, "cancelled", NULL, NULL, NULL);

@@ -137,6 +137,7 @@ static void test_validate(void **st)
         "{\"width\": 12.5}", "{\"fit\": \"stretch\"}", "{\"fit\": 3}", "{\"multiple_of\": 0}",
         "{\"multiple_of\": 1000}", "{\"width\": 4, \"multiple_of\": 8}", "{\"max_side\": 4}",
         "{\"width\": 8192, \"height\": 8192}", "[1, 2]", "{\"width\": true}",
+        "{\"something_else\": 1}", "{\"max_sidee\": 512}",
     };
     char err[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -152,7 +153,7 @@ static void test_validate(void **st)
     }
     const char *good[] = {"{}", "{\"max_side\": 512}", "{\"width\": 512, \"height\": 768, \"fit\": \"cover\"}",
                           "{\"width\": 512.0, \"height\": 512, \"fit\": \"none\", \"multiple_of\": 64}",
-                          "{\"fit\": null, \"width\": 64}", "{\"something_else\": 1}"};
+                          "{\"fit\": null, \"width\": 64}", "{\"style_id\": \"abc\", \"max_side\": 64}"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         json_t *p = json_loads(good[i], 0, NULL);
         assert_non_null(p);

@@ -82,12 +82,34 @@ static void test_db(void)
     CHECK(oma_db_open(&db, url, 1, err, sizeof err) == 0);
     if (!db) return;
     char id[OMA_AUTH_ID_MAX], id2[OMA_AUTH_ID_MAX], other[OMA_AUTH_ID_MAX];
+    /* e-mail case folding beyond ASCII */
+    char f[64];
+    oma_auth_fold_email("\xc3\x9cN\xc3\x8f@EX\xc3\x84MPLE.COM", f, sizeof f);
+    CHECK(strcmp(f, "\xc3\xbcn\xc3\xaf@ex\xc3\xa4mple.com") == 0);
+    oma_auth_fold_email("\xc5\xb8\xc4\x80\xce\xa3\xd0\x94\xd0\x81\xc3\x97", f, sizeof f); /* Ÿ Ā Σ Д Ё × */
+    CHECK(strcmp(f, "\xc3\xbf\xc4\x81\xcf\x83\xd0\xb4\xd1\x91\xc3\x97") == 0);
+    oma_auth_fold_email("A\xff\xc3" "B", f, sizeof f);   /* not UTF-8: bytes kept */
+    CHECK(strcmp(f, "a\xff\xc3" "b") == 0);
+    oma_auth_fold_email("\xc3\x9c\xc3\x9c", f, 4);   /* never past outlen, never half a character */
+    CHECK(strcmp(f, "\xc3\xbc") == 0);
+    CHECK(oma_auth_utf8_chars("\xc3\xbcn\xc3\xaf") == 3);
     CHECK(oma_auth_create_artist(db, "Kim@Example.com", "Kim", "password1", id, err, sizeof err) == 0);
     CHECK(oma_auth_create_artist(db, "kim@example.com", "Kim2", "password2", id2, err, sizeof err) == 1);
     CHECK(oma_auth_create_artist(db, "lee@example.com", "Lee", "password3", other, err, sizeof err) == 0);
     CHECK(oma_auth_login(db, "KIM@example.com", "password1", id2) == 0 && strcmp(id, id2) == 0);
     CHECK(oma_auth_login(db, "kim@example.com", "password2", id2) == 1);
     CHECK(oma_auth_login(db, "nobody@example.com", "password1", id2) == 1);
+    /* an account stored before Unicode folding (ASCII letters lowered only) still logs in */
+    char legacy_hash[160];
+    CHECK(oma_auth_hash_password("password4", legacy_hash, sizeof legacy_hash) == 0);
+    oma_stmt *ls = NULL;
+    CHECK(oma_db_prepare(db, "INSERT INTO artists (id, email, name, password_hash, created_at) "
+                             "VALUES ('legacy1', '\xc3\x9cn\xc3\x8f@example.com', 'Old', ?, '2026-01-01T00:00:00Z')",
+                         &ls) == 0 &&
+          oma_stmt_bind_text(ls, 1, legacy_hash) == 0 && oma_stmt_step(ls) == 0);
+    oma_stmt_finalize(ls);
+    CHECK(oma_auth_login(db, "\xc3\x9cN\xc3\x8f@EXAMPLE.COM", "password4", id2) == 0 && strcmp(id2, "legacy1") == 0);
+    CHECK(oma_auth_create_artist(db, "\xc3\x9cN\xc3\x8f@example.com", "Dup", "password5", id2, err, sizeof err) == 1);
 
     json_t *a = oma_auth_artist_json(db, id);
     CHECK(a && strcmp(json_string_value(json_object_get(a, "email")), "kim@example.com") == 0);

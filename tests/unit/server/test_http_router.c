@@ -48,6 +48,20 @@ int main(void)
     CHECK(oma_http_split_path(&r, "/a\\b") == -1);
     CHECK(oma_http_split_path(&r, "/a/b/c/d/e/f/g/h/i") == -1);
     CHECK(oma_http_split_path(&r, "/a\x01") == -1);
+    /* the path arrives still encoded: split first, then decode each segment */
+    CHECK(oma_http_split_path(&r, "/api/jobs/%00/outputs/x") == -2);
+    CHECK(oma_http_split_path(&r, "/api/webtoons/ab%00/samples/cd") == -2);
+    CHECK(oma_http_split_path(&r, "/api%2Fme") == -2);
+    CHECK(oma_http_split_path(&r, "/api%2fme") == -2);
+    CHECK(oma_http_split_path(&r, "/a%5Cb") == -2);
+    CHECK(oma_http_split_path(&r, "/a%1Fb") == -2);
+    CHECK(oma_http_split_path(&r, "/a%7f") == -2);
+    CHECK(oma_http_split_path(&r, "/a%") == -2);
+    CHECK(oma_http_split_path(&r, "/a%4") == -2);
+    CHECK(oma_http_split_path(&r, "/a%zz") == -2);
+    CHECK(oma_http_split_path(&r, "/%61pi/me%20x?q=%00%2F") == 0 && r.nseg == 2 &&
+          strcmp(r.segs[0], "api") == 0 && strcmp(r.segs[1], "me x") == 0);
+    CHECK(oma_http_split_path(&r, "/%2e%2e/x") == 0 && r.nseg == 2 && strcmp(r.segs[0], "..") == 0);
 
     const oma_route *rt = route(&r, "GET", "/api/me", &pm, allow);
     CHECK(rt && rt->fn && (rt->flags & OMA_ROUTE_AUTH));
