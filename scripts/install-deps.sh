@@ -10,7 +10,7 @@ build_pkgs="build-essential cmake pkg-config git ca-certificates
   libmicrohttpd-dev libsqlite3-dev libpq-dev libjansson-dev libsodium-dev
   libpng-dev libjpeg62-turbo-dev libwebp-dev libcurl4-openssl-dev zlib1g-dev
   libopenblas-dev libopenblas0-openmp libdnnl-dev nodejs npm"
-test_pkgs="libcmocka-dev chromium fonts-dejavu-core wrk"
+test_pkgs="libcmocka-dev chromium fonts-dejavu-core wrk clang libclang-rt-14-dev"
 
 want="$build_pkgs"
 [ "$mode" = test ] && want="$want $test_pkgs"
