@@ -6,7 +6,9 @@
  * oma_generate_styled on the same files must give the same 8-bit image within the tolerances of
  * test_sd_layouts (mean 0.5, max 2 of 255), and an image far from the plain run's (the LoRA did
  * something). After each run every UNet/text-encoder weight, the embedding table and the
- * tokenizer must be bit-for-bit those of a freshly loaded model. Also: <lora:NAME:W> and
+ * tokenizer must be bit-for-bit those of a freshly loaded model. The attention-processor file
+ * also as the torch .bin diffusers saved it, and the lora_pti file also with its keys in the
+ * order diffusers <= 0.14 registered the layers (found by shape), give the same pictures. Also: <lora:NAME:W> and
  * embeddings by name from an OMA_MODELS-style folder, and 16-bit weights kept in memory.
  */
 #include <math.h>
@@ -128,6 +130,8 @@ static void all_cases(const char *tag, oma_sd_model *m, oma_sd_model *fresh)
     run_case(W("kohya+LoCon"), m, fresh, "kohya_locon.png", PROMPT, &l1, 1, NULL, 0, NULL);
     oma_sd_lora l2 = {L("diffusers_attnproc.safetensors"), 1.0f, 1.0f};
     run_case(W("diffusers attn-proc"), m, fresh, "diffusers_attnproc.png", PROMPT, &l2, 1, NULL, 0, NULL);
+    oma_sd_lora l2b = {L("pytorch_lora_weights.bin"), 1.0f, 1.0f};
+    run_case(W("diffusers .bin (torch)"), m, fresh, "diffusers_attnproc.png", PROMPT, &l2b, 1, NULL, 0, NULL);
     oma_sd_lora l3 = {L("diffusers_peft.safetensors"), 0.7f, 0.5f};
     run_case(W("diffusers PEFT-era"), m, fresh, "diffusers_peft.png", PROMPT, &l3, 1, NULL, 0, NULL);
     oma_sd_lora l4 = {L("peft_unet/adapter_model.safetensors"), 0.5f, 0.5f};
@@ -135,6 +139,8 @@ static void all_cases(const char *tag, oma_sd_model *m, oma_sd_model *fresh)
     oma_sd_lora l5 = {L("lora_pti.safetensors"), 0.8f, 0.9f};
     snprintf(pr, sizeof pr, "%s <s1><s2>", PROMPT);
     run_case(W("lora_pti <s1><s2>"), m, fresh, "lora_pti.png", pr, &l5, 1, NULL, 0, NULL);
+    oma_sd_lora l5b = {L("lora_pti_old_order.safetensors"), 0.8f, 0.9f};
+    run_case(W("lora_pti, <=0.14 order"), m, fresh, "lora_pti.png", pr, &l5b, 1, NULL, 0, NULL);
     const char *embs[] = {L("myemb.pt"), L("kohyaemb.safetensors"), L("learned_embeds.safetensors"),
                           L("learned_embeds_dog.bin")};
     snprintf(pr, sizeof pr, "%s myemb kohyaemb <cat-toy> <dog>", PROMPT);
