@@ -21,6 +21,7 @@ typedef struct saved_layer {
     uint16_t **w16;         /* the layer's 16-bit pointer */
     float *f;               /* copy of the float weights, or NULL */
     uint16_t *h;            /* the original 16-bit weights (taken over from the layer), or NULL */
+    oma_tensor orig;        /* with h: the layer's tensor as it was (shape, no data) */
     int64_t n;
 } saved_layer;
 
@@ -54,6 +55,7 @@ static int save_layer(oma_sd_patch *p, const lora_target *lt)
         if (oma_tensor_alloc(&f, w->ndim, w->shape) != 0) return -1;
         oma_half_widen(*w16, (oma_half_kind)(lt->lin ? lt->lin->w16_kind : lt->conv->w16_kind), f.data, (size_t)s->n);
         f.stamp = w->stamp;
+        s->orig = *w;
         s->h = *w16;
         *w16 = NULL;
         *w = f;
@@ -73,7 +75,7 @@ static void restore_layers(oma_sd_patch *p)
         oma_op_forget_weights(s->w);
         if (s->h) {
             oma_tensor_free(s->w);
-            s->w->data = NULL;      /* shape kept: the layer reads its 16-bit weights again */
+            *s->w = s->orig;        /* shape, no data: the layer reads its 16-bit weights again */
             *s->w16 = s->h;
         } else {
             memcpy(s->w->data, s->f, (size_t)s->n * sizeof(float));
