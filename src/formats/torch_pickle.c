@@ -21,6 +21,8 @@
 #define MAX_MEMO 1000000
 #define MAX_STR (1 << 20)
 #define MAX_DEPTH 32
+#define MAX_VISITS 1000000              /* dict entries walked while flattening (a dict may hold itself) */
+#define MAX_OUT_FLOATS ((int64_t)1 << 29) /* floats produced in all (a stride-0 view is cheap to write) */
 
 typedef enum { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL, V_STORAGE, V_TENSOR, V_MARK } vkind;
 typedef enum { G_REBUILD, G_FLOAT, G_HALF, G_BF16, G_ODICT } gkind;
@@ -48,6 +50,8 @@ typedef struct vm {
     size_t n_memo;
     char *err;
     size_t errlen;
+    size_t visits;
+    int64_t out_floats;
 } vm;
 
 static val *new_val(vm *m, vkind k)
@@ -388,6 +392,9 @@ static int tensor_floats(vm *m, const val *t, oma_torch_storage_fn storage, void
                         (long long)s->i);
     int64_t n = 1;
     for (int64_t i = 0; i < t->ndim; i++) n *= t->shape[i];
+    m->out_floats += n;
+    if (m->out_floats > MAX_OUT_FLOATS)
+        return oma_fail(m->err, m->errlen, "the archive's tensors hold more than %lld values", (long long)MAX_OUT_FLOATS);
     float *d = malloc((size_t)(n ? n : 1) * sizeof *d);
     if (!d) return oma_fail(m->err, m->errlen, "out of memory");
     int64_t idx[OMA_TF_MAX_DIMS] = {0};
@@ -412,6 +419,7 @@ static int flatten(vm *m, const val *v, const char *prefix, int depth, oma_torch
                    oma_tensor_file *f)
 {
     if (depth > MAX_DEPTH) return oma_fail(m->err, m->errlen, "pickle: dicts nested deeper than %d", MAX_DEPTH);
+    if (++m->visits > MAX_VISITS) return oma_fail(m->err, m->errlen, "pickle: more than %d values to walk", MAX_VISITS);
     if (v->k == V_TENSOR) {
         float *d;
         int64_t n;

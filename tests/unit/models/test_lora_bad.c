@@ -185,6 +185,17 @@ static void pickle_cases(oma_sd_model *m)
     write_pickle_zip("view.pt", p4, sizeof p4 - 1, 0);
     const char *e4[] = {T("view.pt")};
     expect_fail(m, "tensor beyond its storage", NULL, 0, e4, 1, "view.pt", "storage");
+    /* a dict that holds itself twice (exponential to walk) and a stride-0 view of 2^40 values */
+    static const uint8_t p6[] = "\x80\x02}q\x00X\x01\x00\x00\x00" "ah\x00sX\x01\x00\x00\x00" "bh\x00s.";
+    write_pickle_zip("selfref.pt", p6, sizeof p6 - 1, 0);
+    const char *e7[] = {T("selfref.pt")};
+    expect_fail(m, "dict holding itself", NULL, 0, e7, 1, "selfref.pt", "pickle");
+    static const uint8_t p7[] = "\x80\x02}X\x03\x00\x00\x00" "embctorch._utils\n_rebuild_tensor_v2\n"
+                                "((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x00" "0"
+                                "X\x03\x00\x00\x00" "cpuK\x08tQK\x00J\x00\x00\x10\x00J\x00\x00\x10\x00\x86K\x00K\x00\x86\x89)tRs.";
+    write_pickle_zip("broadcast.pt", p7, sizeof p7 - 1, 0);
+    const char *e8[] = {T("broadcast.pt")};
+    expect_fail(m, "stride-0 view of 2^40", NULL, 0, e8, 1, "broadcast.pt", "more than");
     /* compressed entries (torch never writes them) */
     write_pickle_zip("deflate.pt", p4, sizeof p4 - 1, 8);
     const char *e5[] = {T("deflate.pt")};
