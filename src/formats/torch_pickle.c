@@ -421,8 +421,8 @@ static int flatten(vm *m, const val *v, const char *prefix, int depth, oma_torch
     if (depth > MAX_DEPTH) return oma_fail(m->err, m->errlen, "pickle: dicts nested deeper than %d", MAX_DEPTH);
     if (++m->visits > MAX_VISITS) return oma_fail(m->err, m->errlen, "pickle: more than %d values to walk", MAX_VISITS);
     if (v->k == V_TENSOR) {
-        float *d;
-        int64_t n;
+        float *d = NULL;
+        int64_t n = 0;
         if (tensor_floats(m, v, storage, ctx, &d, &n)) return -1;
         return oma_tensor_file_add(f, prefix, (int)v->ndim, v->shape, d, m->err, m->errlen);
     }
