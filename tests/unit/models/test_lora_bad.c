@@ -278,12 +278,30 @@ int main(void)
         expect_fail(&m, "Inf value", &l2, 1, NULL, 0, "inf.safetensors", kd);
     }
     {   /* SDXL: two text encoders; and an SDXL UNet's 2048-wide cross-attention */
-        const char *nm[] = {"lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"};
+        const char *nm[] = {"lora_te2_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"};
         int nd[] = {2};
-        const int64_t sh[][4] = {{4, 768}};
+        const int64_t sh[][4] = {{4, 1280}};
         write_st("sdxl.safetensors", nm, nd, sh, 1, 0);
         oma_sd_lora l = {T("sdxl.safetensors"), 1, 1};
-        expect_fail(&m, "SDXL LoRA (lora_te1_)", &l, 1, NULL, 0, "sdxl.safetensors", "SDXL");
+        expect_fail(&m, "SDXL LoRA (lora_te2_)", &l, 1, NULL, 0, "sdxl.safetensors", "SDXL");
+        /* SDXL's first encoder is 768 wide: it does not fit this (48-wide) one either, by shape */
+        const char *nm1[] = {"lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight",
+                             "lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight"};
+        int nd1[] = {2, 2};
+        const int64_t sh1[][4] = {{4, 768}, {768, 4}};
+        write_st("te1.safetensors", nm1, nd1, sh1, 2, 0);
+        oma_sd_lora l1 = {T("te1.safetensors"), 1, 1};
+        expect_fail(&m, "SDXL te1 (768 wide)", &l1, 1, NULL, 0, "te1.safetensors", nm1[0]);
+        /* while lora_te1_ keys that fit (diffusers' kohya export of an SD 1.x LoRA) apply */
+        const int64_t sh48[][4] = {{4, 48}, {48, 4}};
+        write_st("te1_ok.safetensors", nm1, nd1, sh48, 2, 0);
+        oma_sd_lora l3 = {T("te1_ok.safetensors"), 1, 1};
+        oma_sd_patch *pt = NULL;
+        uint64_t h0 = model_hash(&m);
+        CHECK(oma_sd_patch_apply(&m, &l3, 1, NULL, 0, &pt, err, sizeof err) == 0 && oma_sd_patch_layers(pt) == 1);
+        CHECK(model_hash(&m) != h0);
+        oma_sd_patch_restore(&m, pt);
+        CHECK(model_hash(&m) == h0);
         snprintf(kk, sizeof kk, "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight");
         char ku2[256];
         snprintf(ku2, sizeof ku2, "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k.lora_up.weight");
