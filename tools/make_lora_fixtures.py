@@ -208,7 +208,16 @@ def main():
         sd[f"text_encoder.{n}.lora_linear_layer.down.weight"], sd[f"text_encoder.{n}.lora_linear_layer.up.weight"] = d, u
         merge_te(te, n, d, u, 1.0)
     save("diffusers_attnproc.safetensors", sd)
-    torch.save({k: v.clone() for k, v in sd.items()}, os.path.join(out, "pytorch_lora_weights.bin"))  # the .bin it saved
+    # the .bin diffusers <= 0.20 saved, text keys in its processor style (self_attn.to_q_lora.down.weight)
+    ren = {"q_proj": "to_q", "k_proj": "to_k", "v_proj": "to_v", "out_proj": "to_out"}
+    old_sd = {}
+    for k, v in sd.items():
+        if k.startswith("text_encoder."):
+            mod, part = k.split(".lora_linear_layer.")
+            base, proj = mod.rsplit(".", 1)
+            k = f"{base}.{ren[proj]}_lora.{part}"
+        old_sd[k] = v.clone()
+    torch.save(old_sd, os.path.join(out, "pytorch_lora_weights.bin"))
     lat, img = generate(unet, te)
     record("diffusers_attnproc", lat, img, "diffusers attention-processor LoRA (to_q_lora...), unet.load_attn_procs; "
            "text lora_linear_layer merged by hand", {"loras": [{"file": "diffusers_attnproc.safetensors"}]})

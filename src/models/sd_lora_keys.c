@@ -65,6 +65,25 @@ static int diffusers_key(const lora_targets *tt, const char *key, int *part)
         body = key + 13;
         area = "text_encoder.";
     }
+    /* diffusers <= 0.20 wrote the text encoder's attention LoRA with processor-style names */
+    static const struct {
+        const char *suf, *proj;
+        int part;
+    } te_sufs[] = {
+        {".to_q_lora.down.weight", ".q_proj", PART_DOWN}, {".to_q_lora.up.weight", ".q_proj", PART_UP},
+        {".to_k_lora.down.weight", ".k_proj", PART_DOWN}, {".to_k_lora.up.weight", ".k_proj", PART_UP},
+        {".to_v_lora.down.weight", ".v_proj", PART_DOWN}, {".to_v_lora.up.weight", ".v_proj", PART_UP},
+        {".to_out_lora.down.weight", ".out_proj", PART_DOWN}, {".to_out_lora.up.weight", ".out_proj", PART_UP},
+    };
+    for (size_t i = 0; area[0] == 't' && i < sizeof te_sufs / sizeof te_sufs[0]; i++) {
+        size_t stem;
+        if (!ends(body, te_sufs[i].suf, &stem)) continue;
+        char name[256];
+        if (snprintf(name, sizeof name, "%s%.*s%s", area, (int)stem, body, te_sufs[i].proj) >= (int)sizeof name)
+            return -1;
+        *part = te_sufs[i].part;
+        return lora_targets_find(tt, name);
+    }
     for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++) {
         size_t stem;
         if (!ends(body, sufs[i].suf, &stem)) continue;
