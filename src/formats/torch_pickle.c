@@ -387,7 +387,7 @@ static int tensor_floats(vm *m, const val *t, oma_torch_storage_fn storage, void
     size_t len;
     if (storage(ctx, s->s, &bytes, &len) != 0)
         return oma_fail(m->err, m->errlen, "storage '%.64s' is missing from the archive (truncated?)", s->s);
-    if ((uint64_t)s->i * es > len)
+    if ((uint64_t)s->i > len / es)
         return oma_fail(m->err, m->errlen, "storage '%.64s' holds %zu bytes, %lld elements expected", s->s, len,
                         (long long)s->i);
     int64_t n = 1;

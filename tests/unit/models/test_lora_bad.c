@@ -196,6 +196,14 @@ static void pickle_cases(oma_sd_model *m)
     write_pickle_zip("broadcast.pt", p7, sizeof p7 - 1, 0);
     const char *e8[] = {T("broadcast.pt")};
     expect_fail(m, "stride-0 view of 2^40", NULL, 0, e8, 1, "broadcast.pt", "more than");
+    /* a storage claiming 2^62 elements (x4 bytes wraps around 2^64) and a view 2^32 elements in */
+    static const uint8_t p8[] = "\x80\x02}X\x03\x00\x00\x00" "embctorch._utils\n_rebuild_tensor_v2\n"
+                                "((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x00" "0"
+                                "X\x03\x00\x00\x00" "cpu\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40tQ"
+                                "\x8a\x05\x00\x00\x00\x00\x01K\x02\x85K\x01\x85\x89)tRs.";
+    write_pickle_zip("huge_storage.pt", p8, sizeof p8 - 1, 0);
+    const char *e9[] = {T("huge_storage.pt")};
+    expect_fail(m, "storage of 2^62 elements", NULL, 0, e9, 1, "huge_storage.pt", "storage '0' holds");
     /* compressed entries (torch never writes them) */
     write_pickle_zip("deflate.pt", p4, sizeof p4 - 1, 8);
     const char *e5[] = {T("deflate.pt")};
