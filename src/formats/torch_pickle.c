@@ -16,13 +16,14 @@
 #include "formats/torch_pickle.h"
 
 #define MAX_PICKLE ((size_t)64 << 20)
-#define MAX_VALUES 2000000
+#define MAX_VALUES 500000
+#define MAX_ITEMS 4000000                /* container entries in all (memo refs cost no value) */
 #define MAX_STACK 100000
 #define MAX_MEMO 1000000
 #define MAX_STR (1 << 20)
 #define MAX_DEPTH 32
 #define MAX_VISITS 1000000              /* dict entries walked while flattening (a dict may hold itself) */
-#define MAX_OUT_FLOATS ((int64_t)1 << 29) /* floats produced in all (a stride-0 view is cheap to write) */
+#define MAX_OUT_FLOATS ((int64_t)1 << 29) /* floats produced in all, and never more than 1 + bytes of the archive */
 
 typedef enum { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL, V_STORAGE, V_TENSOR, V_MARK } vkind;
 typedef enum { G_REBUILD, G_FLOAT, G_HALF, G_BF16, G_ODICT } gkind;
@@ -50,8 +51,8 @@ typedef struct vm {
     size_t n_memo;
     char *err;
     size_t errlen;
-    size_t visits;
-    int64_t out_floats;
+    size_t visits, items;
+    int64_t out_floats, budget;
 } vm;
 
 static val *new_val(vm *m, vkind k)
@@ -87,6 +88,7 @@ static val *pop(vm *m)
 
 static int append_item(vm *m, val *c, val *x)
 {
+    if (++m->items > MAX_ITEMS) return oma_fail(m->err, m->errlen, "pickle containers hold more than %d entries", MAX_ITEMS);
     if (c->n == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 4;
         val **ni = realloc(c->items, nc * sizeof *ni);
@@ -392,9 +394,11 @@ static int tensor_floats(vm *m, const val *t, oma_torch_storage_fn storage, void
                         (long long)s->i);
     int64_t n = 1;
     for (int64_t i = 0; i < t->ndim; i++) n *= t->shape[i];
+    if (n > s->i) return oma_fail(m->err, m->errlen, "tensor of %lld values is larger than its storage", (long long)n);
     m->out_floats += n;
-    if (m->out_floats > MAX_OUT_FLOATS)
-        return oma_fail(m->err, m->errlen, "the archive's tensors hold more than %lld values", (long long)MAX_OUT_FLOATS);
+    if (m->out_floats > MAX_OUT_FLOATS || m->out_floats > m->budget)
+        return oma_fail(m->err, m->errlen, "the archive's tensors hold more values (%lld) than its %lld bytes allow",
+                        (long long)m->out_floats, (long long)m->budget - (1 << 20));
     float *d = malloc((size_t)(n ? n : 1) * sizeof *d);
     if (!d) return oma_fail(m->err, m->errlen, "out of memory");
     int64_t idx[OMA_TF_MAX_DIMS] = {0};
@@ -438,11 +442,11 @@ static int flatten(vm *m, const val *v, const char *prefix, int depth, oma_torch
     return 0;
 }
 
-int oma_torch_unpickle(const uint8_t *pkl, size_t len, oma_torch_storage_fn storage, void *ctx,
+int oma_torch_unpickle(const uint8_t *pkl, size_t len, size_t archive_len, oma_torch_storage_fn storage, void *ctx,
                        oma_tensor_file *f, char *err, size_t errlen)
 {
     if (len > MAX_PICKLE) return oma_fail(err, errlen, "pickle of %zu bytes is too large", len);
-    vm m = {.p = pkl, .end = pkl + len, .err = err, .errlen = errlen};
+    vm m = {.p = pkl, .end = pkl + len, .err = err, .errlen = errlen, .budget = (int64_t)archive_len + (1 << 20)};
     m.stack = malloc(MAX_STACK * sizeof *m.stack);
     int rc = m.stack ? 0 : oma_fail(err, errlen, "out of memory"), stop = 0;
     while (rc == 0 && !stop) rc = step(&m, &stop);
