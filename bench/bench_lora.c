@@ -1,7 +1,7 @@
 /* bench_lora.c — applying and taking off a LoRA on SD 1.5 shapes, ours vs diffusers, one run.
  *
  *   bench_lora [rank=16]
- * Builds an SD 1.5-shaped UNet with made-up weights, writes a kohya LoRA of that rank on every
+ * Builds an SD 1.5-shaped UNet with made-up weights (fp16 values, as checkpoints ship), writes a kohya LoRA of that rank on every
  * layer kohya's default covers in the UNet (attention q/k/v/out, ff, proj_in/out: 192 layers),
  * then times oma_sd_patch_apply (read + check + merge, copies kept) and oma_sd_patch_restore, and
  * the extra memory. When OMA_DIFFUSERS_SRC is set and /usr/bin/python3 has torch, the same file
@@ -63,6 +63,7 @@ static int rnd_read(void *ctx, const char *name, int ndim, const int64_t *shape,
     rnd(dst, n, hash(name), ndim >= 2 ? sqrtf(3.0f / (float)(n / shape[0])) : 0.05f);
     if (strstr(name, "norm") && strstr(name, ".weight"))
         for (int64_t i = 0; i < n; i++) dst[i] += 1.0f;
+    for (int64_t i = 0; i < n; i++) dst[i] = oma_f16_to_f32(oma_f32_to_f16(dst[i]));   /* as an fp16 checkpoint's */
     return 0;
 }
 

@@ -368,6 +368,29 @@ int main(void)
         CHECK(oma_sd_patch_apply(&m, twice, 2, NULL, 0, &p, err, sizeof err) == 0);
         oma_sd_patch_restore(&m, p);
         CHECK(model_hash(&m) == h0);
+        /* restore is exact whatever the values: one layer made not 16-bit representable (a plain
+         * float copy is kept), one made bf16-only (packed bf16), the rest fp16 values (packed fp16) */
+        lora_targets tt;
+        CHECK(lora_targets_build(&m, &tt, err, sizeof err) == 0);
+        int iq = lora_targets_find(&tt, "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q");
+        int it = lora_targets_find(&tt, "text_encoder.text_model.encoder.layers.0.self_attn.q_proj");
+        CHECK(iq >= 0 && it >= 0);
+        if (iq >= 0 && it >= 0) {
+            oma_tensor *wq = &tt.t[iq].lin->w, *wt = &tt.t[it].lin->w;
+            wq->data[3] = nextafterf(wq->data[3], 1.0f);
+            for (int64_t i = 0; i < oma_tensor_numel(wt); i++) {
+                uint32_t b;
+                memcpy(&b, &wt->data[i], 4);
+                b &= 0xFFFF0000u;
+                memcpy(&wt->data[i], &b, 4);
+            }
+            uint64_t h1 = model_hash(&m);
+            CHECK(oma_sd_patch_apply(&m, l, 1, NULL, 0, &p, err, sizeof err) == 0);
+            CHECK(model_hash(&m) != h1);
+            oma_sd_patch_restore(&m, p);
+            CHECK(model_hash(&m) == h1);
+        }
+        lora_targets_free(&tt);
         /* an embedding whose token is already there */
         const char *dup[] = {goode, goode};
         expect_fail(&m, "same embedding twice", NULL, 0, dup, 2, "myemb.pt", "already");
