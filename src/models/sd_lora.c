@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "formats/fail.h"
 #include "formats/safetensors.h"
@@ -162,12 +163,31 @@ static int add_embeddings(oma_sd_model *m, oma_sd_patch *p, lora_parsed *parsed,
     p->vocab_size = m->text.p.vocab_size;
     for (size_t i = 0; i < n_parsed; i++)
         for (size_t j = 0; j < parsed[i].n_e; j++) {
-            const lora_embedding *e = &parsed[i].e[j];
+            lora_embedding *e = &parsed[i].e[j];
+            /* the same token twice (a style's file carries its embedding and the embeddings folder
+             * holds it too): loaded once when the vectors are the same, refused when they differ */
+            const lora_embedding *first = NULL;
+            const char *first_path = NULL;
+            for (size_t a = 0; a <= i && !first; a++)
+                for (size_t b = 0; b < (a == i ? j : parsed[a].n_e) && !first; b++)
+                    if (parsed[a].e[b].n > 0 && !strcasecmp(parsed[a].e[b].name, e->name))
+                        first = &parsed[a].e[b], first_path = oma_tensor_file_path(parsed[a].file);
+            if (first) {
+                if (first->n != e->n || memcmp(first->data, e->data, (size_t)(e->n * H) * sizeof(float)) != 0) {
+                    oma_clip_drop_added(m->tok, p->tok_added);
+                    p->n_tokens = 0;
+                    return oma_fail(err, errlen, "%s: token '%s' is also in %s, with other vectors",
+                                    oma_tensor_file_path(parsed[i].file), e->name, first_path);
+                }
+                e->n = 0;   /* skipped */
+                continue;
+            }
             char e2[256] = "";
             if (oma_clip_token_id(m->tok, e->name) >= 0 ||
                 oma_clip_add_token(m->tok, e->name, e->n, e2, sizeof e2) < 0) {
                 if (!e2[0] || oma_clip_token_id(m->tok, e->name) >= 0) snprintf(e2, sizeof e2, "'%s' is already a token", e->name);
                 oma_clip_drop_added(m->tok, p->tok_added);
+                p->n_tokens = 0;
                 return oma_fail(err, errlen, "%s: %s", oma_tensor_file_path(parsed[i].file), e2);
             }
             p->n_tokens++;
@@ -185,6 +205,7 @@ static int add_embeddings(oma_sd_model *m, oma_sd_patch *p, lora_parsed *parsed,
     for (size_t i = 0; i < n_parsed; i++)
         for (size_t j = 0; j < parsed[i].n_e; j++) {
             const lora_embedding *e = &parsed[i].e[j];
+            if (e->n == 0) continue;
             memcpy(t.data + row * H, e->data, (size_t)(e->n * H) * sizeof(float));
             row += e->n;
         }

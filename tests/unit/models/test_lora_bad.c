@@ -391,9 +391,22 @@ int main(void)
             CHECK(model_hash(&m) == h1);
         }
         lora_targets_free(&tt);
-        /* an embedding whose token is already there */
+        /* the same embedding twice (flag and folder, a style file and its separate embedding):
+         * loaded once; the same token with other vectors: refused */
         const char *dup[] = {goode, goode};
-        expect_fail(&m, "same embedding twice", NULL, 0, dup, 2, "myemb.pt", "already");
+        uint64_t h2 = model_hash(&m);
+        CHECK(oma_sd_patch_apply(&m, NULL, 0, dup, 2, &p, err, sizeof err) == 0 && oma_sd_patch_tokens(p) == 1);
+        oma_sd_patch_restore(&m, p);
+        CHECK(model_hash(&m) == h2);
+        char style[2048];
+        snprintf(style, sizeof style, "%s/style_bundle.safetensors", lroot);
+        const char *nm[] = {"emb_params"};
+        int nd[] = {2};
+        const int64_t sh[][4] = {{2, 48}};
+        write_st("s1s2.safetensors", nm, nd, sh, 1, 0);
+        oma_sd_lora ls = {style, 0.8f, 0.9f};
+        const char *es[] = {T("s1s2.safetensors")};
+        expect_fail(&m, "token twice, other vectors", &ls, 1, es, 1, "s1s2.safetensors", "with other vectors");
     }
     pickle_cases(&m);
     oma_sd_model_free(&m);
