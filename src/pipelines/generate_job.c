@@ -8,6 +8,9 @@
  * behind one lock (generations run one at a time: each already uses every core).
  * Outputs image-0.png .. image-(batch-1).png with A1111 "parameters" chunks; progress after
  * every step with a cheap latent preview every 4 steps.
+ * Styles: params "loras" / "embeddings" (and <lora:NAME:W> in the prompt) are applied to the
+ * shared model for the job and taken off after it (pipelines/generate.h, oma_generate_styled),
+ * so the next job starts from the exact base weights.
  */
 #include <dirent.h>
 #include <pthread.h>
