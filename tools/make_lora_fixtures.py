@@ -296,6 +296,9 @@ def main():
     torch.save({"string_to_token": {"*": 265}, "string_to_param": {"*": a.clone().requires_grad_(True)},
                 "name": "myemb", "step": 1000, "sd_checkpoint": "deadbeef", "sd_checkpoint_name": "tiny"},
                os.path.join(out, "myemb.pt"))
+    # several tokens in one torch.save dict, as DreamStyler saves its stages ({"<x>-T0": [W], ...}):
+    # the same vectors as myemb.pt (the C test compares them)
+    torch.save({"<sty>-T0": a[0].clone(), "<sty>-T1": a[1].clone()}, os.path.join(out, "multi_token.bin"))
     b = rnd(3, W, sc=0.4)
     save("kohyaemb.safetensors", {"emb_params": b})
     c = rnd(W, sc=0.4)

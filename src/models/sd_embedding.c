@@ -1,8 +1,10 @@
 /* sd_embedding.c — textual-inversion embeddings: which tensors of a file are token vectors.
  *
  * Standalone files: A1111 .pt ({"string_to_param": {"*": [n, H]}}), kohya/A1111 .safetensors
- * ({"emb_params": [n, H]}), diffusers learned_embeds ({"<tok>": [H]}), or any single tensor;
- * the prompt word is the "<tok>" key when there is one, else the file name without extension.
+ * ({"emb_params": [n, H]}), diffusers learned_embeds ({"<tok>": [H]}), several tokens in one
+ * dict of [H] vectors (lora_pti's step_inv files, DreamStyler's {"<x>-T0": [H], ...}), or any
+ * single tensor; the prompt word is the "<tok>" key when there is one, else the file name
+ * without extension; in a dict of several vectors each key is its own token.
  * Inside LoRA files: "<s1>" entries (lora_pti) and A1111's "bundle_emb.NAME.string_to_param.*".
  * SDXL embeddings (clip_l / clip_g) are refused by name.
  */
@@ -69,12 +71,13 @@ int lora_parse_embedding(const char *path, int hidden, lora_parsed *out, char *e
     const char *dot = strchr(base, '.');
     size_t stem = dot ? (size_t)(dot - base) : strlen(base);
     int rc = 0;
-    size_t n_stp = 0, n_tok = 0;
+    size_t n_stp = 0, n_tok = 0, n_vec = 0;
     const oma_tf_tensor *stp = NULL;
     for (size_t i = 0; i < n; i++) {
         const oma_tf_tensor *t = oma_tensor_file_at(out->file, i);
         if (!strncmp(t->name, "string_to_param.", 16)) n_stp++, stp = t;
         if (is_token_key(t->name)) n_tok++;
+        if ((t->ndim == 1 && t->shape[0] == hidden) || (t->ndim == 2 && t->shape[0] == 1 && t->shape[1] == hidden)) n_vec++;
         if (!strcmp(t->name, "clip_g") || !strcmp(t->name, "clip_l") || strstr(t->name, ".clip_g"))
             rc = oma_fail(err, errlen, "%s: tensor '%s': an SDXL embedding (clip_l/clip_g) does not fit an SD 1.x model",
                           path, t->name);
@@ -84,7 +87,7 @@ int lora_parse_embedding(const char *path, int hidden, lora_parsed *out, char *e
         else if (n_stp > 1) rc = oma_fail(err, errlen, "%s: string_to_param holds %zu entries, one expected", path, n_stp);
         else if (oma_tensor_file_find(out->file, "emb_params"))
             rc = add_emb(path, oma_tensor_file_find(out->file, "emb_params"), base, stem, hidden, out, err, errlen);
-        else if (n_tok > 0 && n_tok == n)
+        else if (n > 0 && (n_tok == n || (n > 1 && n_vec == n)))   /* {"<s1>": v, "<s2>": v}, {"<x>-T0": v, ...} */
             for (size_t i = 0; i < n && rc == 0; i++) {
                 const oma_tf_tensor *t = oma_tensor_file_at(out->file, i);
                 rc = add_emb(path, t, t->name, strlen(t->name), hidden, out, err, errlen);

@@ -236,6 +236,24 @@ static void pickle_cases(oma_sd_model *m)
         CHECK(t && t->ndim == 1 && t->shape[0] == 48);
         oma_tensor_file_free(tf);
     }
+    /* several tokens in one torch.save dict (DreamStyler's way): each key its own token, the
+     * vectors those of myemb.pt (the generator saved the same ones) */
+    {
+        lora_parsed a, b;
+        char pa[2048], pb[2048];
+        snprintf(pa, sizeof pa, "%s/myemb.pt", lroot);
+        snprintf(pb, sizeof pb, "%s/multi_token.bin", lroot);
+        CHECK(lora_parse_embedding(pa, 48, &a, err, sizeof err) == 0);
+        CHECK(lora_parse_embedding(pb, 48, &b, err, sizeof err) == 0);
+        CHECK(a.n_e == 1 && a.e[0].n == 2 && !strcmp(a.e[0].name, "myemb"));
+        CHECK(b.n_e == 2 && !strcmp(b.e[0].name, "<sty>-T0") && !strcmp(b.e[1].name, "<sty>-T1"));
+        if (a.n_e == 1 && b.n_e == 2) {
+            CHECK(memcmp(a.e[0].data, b.e[0].data, 48 * sizeof(float)) == 0);
+            CHECK(memcmp(a.e[0].data + 48, b.e[1].data, 48 * sizeof(float)) == 0);
+        }
+        lora_parsed_free(&a);
+        lora_parsed_free(&b);
+    }
     /* 2000 random mutations of the .pt: errors or tensors, never a crash */
     srand(7);
     int ok = 0;
