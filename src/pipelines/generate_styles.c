@@ -158,6 +158,9 @@ static int scan_embeddings(const char *models_dir, const char *prompt, const cha
 
 int oma_generate_styled(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err, size_t errlen)
 {
+    if (!p->prompt) return oma_fail(err, errlen, "generate: prompt is required");
+    if ((p->n_loras > 0 && !p->loras) || (p->n_embeddings > 0 && !p->embeddings))
+        return oma_fail(err, errlen, "generate: LoRA or embedding list missing");
     if (p->n_loras < 0 || p->n_embeddings < 0 || p->n_loras > MAX_STYLE_FILES || p->n_embeddings > MAX_STYLE_FILES)
         return oma_fail(err, errlen, "generate: at most %d LoRAs and %d embeddings", MAX_STYLE_FILES, MAX_STYLE_FILES);
     char *clean = NULL, *tag_names[MAX_STYLE_FILES] = {0}, *lora_paths[2 * MAX_STYLE_FILES] = {0};
