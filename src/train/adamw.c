@@ -33,7 +33,7 @@ int oma_adamw_add_group(oma_adamw *o, double lr, double weight_decay)
     return o->n_groups++;
 }
 
-int oma_adamw_add_param(oma_adamw *o, int group, float *p, const float *g, int64_t n)
+int oma_adamw_add_param(oma_adamw *o, int group, float *p, float *g, int64_t n)
 {
     if (group < 0 || group >= o->n_groups || !p || !g || n <= 0 || (uint64_t)n > SIZE_MAX / 4)
         return -1;
@@ -100,6 +100,13 @@ void oma_adamw_step(oma_adamw *o)
         step_one(o, &o->params[i]);
 }
 
+static double scale_coef(double total, double max_norm)
+{
+    /* torch keeps these in float tensors */
+    float coef = (float)max_norm / ((float)total + 1e-6f);
+    return coef > 1.0f ? 1.0f : coef;
+}
+
 double oma_clip_grad_norm(float *const *g, const int64_t *n, int count, double max_norm)
 {
     double sq = 0;
@@ -107,12 +114,23 @@ double oma_clip_grad_norm(float *const *g, const int64_t *n, int count, double m
         for (int64_t j = 0; j < n[i]; j++)
             sq += (double)g[i][j] * g[i][j];
     double total = sqrt(sq);
-    /* torch keeps these in float tensors */
-    float coef = (float)max_norm / ((float)total + 1e-6f);
-    if (coef > 1.0f)
-        coef = 1.0f;
+    float coef = (float)scale_coef(total, max_norm);
     for (int i = 0; i < count; i++)
         for (int64_t j = 0; j < n[i]; j++)
             g[i][j] *= coef;
+    return total;
+}
+
+double oma_adamw_clip_grad_norm(oma_adamw *o, double max_norm)
+{
+    double sq = 0;
+    for (int i = 0; i < o->n_params; i++)
+        for (int64_t j = 0; j < o->params[i].n; j++)
+            sq += (double)o->params[i].g[j] * o->params[i].g[j];
+    double total = sqrt(sq);
+    float coef = (float)scale_coef(total, max_norm);
+    for (int i = 0; i < o->n_params; i++)
+        for (int64_t j = 0; j < o->params[i].n; j++)
+            o->params[i].g[j] *= coef;
     return total;
 }

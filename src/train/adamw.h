@@ -23,7 +23,7 @@ typedef struct oma_adamw_group {
 
 typedef struct oma_adamw_param {
     float *p;               /* the parameter (not owned) */
-    const float *g;         /* its gradient (not owned) */
+    float *g;               /* its gradient (not owned) */
     float *m, *v;           /* first and second moments (owned, zero at the start) */
     int64_t n;
     int group;
@@ -44,7 +44,7 @@ void oma_adamw_free(oma_adamw *o);
 /* A new group; returns its index, -1 when there are too many. */
 int oma_adamw_add_group(oma_adamw *o, double lr, double weight_decay);
 /* Registers n floats at p with gradient g in a group; 0, or -1 (bad group/size, no memory). */
-int oma_adamw_add_param(oma_adamw *o, int group, float *p, const float *g, int64_t n);
+int oma_adamw_add_param(oma_adamw *o, int group, float *p, float *g, int64_t n);
 /* Sets every group's lr to base_lr x factor (what torch's LambdaLR does). */
 void oma_adamw_set_factor(oma_adamw *o, double factor);
 /* One update of every registered parameter. */
@@ -53,5 +53,7 @@ void oma_adamw_step(oma_adamw *o);
 /* clip_grad_norm_(params, max_norm): total = L2 norm over all n[i] floats of g[i];
  * every gradient is multiplied by min(1, max_norm / (total + 1e-6)). Returns total. */
 double oma_clip_grad_norm(float *const *g, const int64_t *n, int count, double max_norm);
+/* The same over every parameter registered with the optimizer. */
+double oma_adamw_clip_grad_norm(oma_adamw *o, double max_norm);
 
 #endif
