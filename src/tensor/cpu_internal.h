@@ -8,8 +8,10 @@
 /* Per-thread scratch buffer number `slot` (0..OMA_CPU_SCRATCH_SLOTS-1) of at least `bytes`,
  * 64-byte aligned, kept between calls (freed by oma_cpu_scratch_release or at thread exit).
  * Slot 0 is im2col's; 1..5 are the oneDNN convolution's (4 also the bf16 matmul's); 6..7 the
- * bf16 matmul's packed operands. NULL when memory cannot be had. */
-#define OMA_CPU_SCRATCH_SLOTS 8
+ * bf16 matmul's packed operands; 8 the convolution backward's flipped weights (5 also the
+ * attention backward's score slabs: no convolution runs inside it). NULL when memory cannot be
+ * had. */
+#define OMA_CPU_SCRATCH_SLOTS 9
 void *oma_cpu_scratch(int slot, size_t bytes);
 
 /* Convolution on oneDNN (cpu_dnnl.c), same contract as oma_backend.conv2d. winograd: 0 direct;
@@ -53,8 +55,11 @@ int oma_dnnl_matmul_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const f
  * same-named oma_backend members. */
 struct oma_attn_bwd_args;
 int oma_cpu_conv2d_backward_data(const float *dy, int64_t n, int64_t oc, int64_t oh, int64_t ow,
-                                 const float *weight, int64_t c, int64_t kh, int64_t kw,
-                                 int stride, int pad, float *dx, int64_t h, int64_t w);
+                                 const float *weight, uint64_t stamp, int64_t c, int64_t kh,
+                                 int64_t kw, int stride, int pad, float *dx, int64_t h, int64_t w);
+/* What the backward keeps of a layer's weights is filed under the weight stamp with this bit
+ * set (stamps count up from 1 and never reach it); oma_kept_forget drops both. */
+#define OMA_STAMP_BACKWARD ((uint64_t)1 << 63)
 void oma_cpu_group_norm_backward(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
                                  const float *gamma, const float *beta, float eps, int silu,
                                  const float *dy, float *dx);
