@@ -6,7 +6,8 @@
  *
  * `only`: run just the pieces whose name contains it (for profiling).
  * For each piece: the best wall time of `reps` forwards and of `reps` backwards (a backward
- * recomputes its own forward: per-block gradient checkpointing), and their ratio. Pieces: the
+ * recomputes its own forward: per-block gradient checkpointing), and their ratio; the same for
+ * CPU seconds (steadier than wall time on a shared machine). Pieces: the
  * fused attention kernel (4096 tokens, 8 heads of 40), a 3x3 320->320 convolution, group
  * norm + SiLU, ResnetBlock2D 320, Transformer2DModel 320 (1 block, 8 heads), Downsample2D and
  * Upsample2D 320. Threads: OMA_THREADS. Only ratios within one run mean anything.
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "nn/attention.h"
@@ -31,6 +33,16 @@ static double now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
+static double cpu_best[2];   /* CPU seconds of the forward's and the backward's best-CPU pass */
 
 static uint64_t hash(const char *s)
 {
@@ -87,24 +99,28 @@ static int wanted(const char *what) { return !only || strstr(what, only) != NULL
 static void report(const char *what, double f, double b)
 {
     if (!wanted(what)) return;
-    printf("%-40s forward %8.3f s  backward %8.3f s  backward/forward %5.2f\n", what, f, b, b / f);
+    printf("%-34s forward %7.3f s  backward %7.3f s  ratio %5.2f | CPU %7.3f / %7.3f s  ratio %5.2f\n",
+           what, f, b, b / f, cpu_best[0], cpu_best[1], cpu_best[1] / cpu_best[0]);
     fflush(stdout);
 }
 
 #define BEST(var, reps, stmt)                                  \
     do {                                                       \
         var = 1e30;                                            \
+        double *cb_ = &cpu_best[&var == &tb];                  \
+        *cb_ = 1e30;                                           \
         if (!wanted(piece)) break;                             \
         for (int r_ = 0; r_ < (reps); r_++) {                  \
             oma_arena_mark m_ = oma_arena_get_mark(&ar);       \
-            double t0_ = now();                                \
+            double c0_ = cpu_s(), t0_ = now();                 \
             if ((stmt) != 0) {                                 \
                 fprintf(stderr, "bench_train: %s failed\n", #stmt); \
                 return 1;                                      \
             }                                                  \
-            double t_ = now() - t0_;                           \
+            double t_ = now() - t0_, c_ = cpu_s() - c0_;       \
             oma_arena_release(&ar, m_);                        \
             if (t_ < var) var = t_;                            \
+            if (c_ < *cb_) *cb_ = c_;                          \
         }                                                      \
     } while (0)
 
@@ -224,6 +240,10 @@ int main(int argc, char **argv)
         oma_downsample_free(&dn);
         oma_upsample_free(&up);
     }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("train_peak_rss_gb %.2f (arena peak %.2f GB)\n", (double)ru.ru_maxrss / 1048576.0,
+           (double)oma_arena_peak(&ar) / 1e9);
     oma_arena_destroy(&ar);
     oma_threads_shutdown();
     return 0;

@@ -55,6 +55,8 @@ if [ -n "${OMA_DIFFUSERS_SRC:-}" ] && "$PY" -c "import torch" 2>/dev/null; then
     echo "== the same in PyTorch (huge pages, OpenMP OpenBLAS, own core type)"
     "${tenv[@]}" "$PY" tools/bench_torch_unet.py unet "$L" 2 | tee -a "$log"
     "${tenv[@]}" "$PY" tools/bench_torch_unet.py vae "$L" | tee -a "$log"
+    # training pieces (compare with bench_train below: its forward + backward)
+    "${tenv[@]}" "$PY" tools/bench_torch_train_blocks.py "$L" | tee -a "$log"
     if [ -n "${TORCH_AS_IS:-}" ]; then
         echo "== PyTorch as installed (default environment)"
         "$PY" tools/bench_torch_unet.py unet "$L" 2 | sed 's/^torch_/torch_as_is_/'

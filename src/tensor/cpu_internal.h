@@ -47,6 +47,12 @@ int oma_dnnl_matmul_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, const 
 void oma_gelu_avx512(const float *x, float *y, int64_t n);
 void oma_geglu_avx512(const float *a, const float *gate, float *y, int64_t n);
 void oma_sigmoid_mul_avx512(const float *x, float *y, int64_t n, float a);
+/* Their backward: dx = dy * gelu'(x); GEGLU da = dy * gelu(gate), dg = dy * a * gelu'(gate);
+ * dx = dy * (x sigmoid(a x))'. n elements each. */
+void oma_gelu_backward_avx512(const float *x, const float *dy, float *dx, int64_t n);
+void oma_geglu_backward_avx512(const float *a, const float *gate, const float *dy, float *da,
+                               float *dg, int64_t n);
+void oma_sigmoid_mul_backward_avx512(const float *x, const float *dy, float *dx, int64_t n, float a);
 
 /* The same in f32 on oneDNN's matmul, operands read in place (strict f32 math). */
 int oma_dnnl_matmul_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
@@ -63,6 +69,11 @@ int oma_cpu_conv2d_backward_data(const float *dy, int64_t n, int64_t oc, int64_t
 void oma_cpu_group_norm_backward(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
                                  const float *gamma, const float *beta, float eps, int silu,
                                  const float *dy, float *dx);
+/* One group of the group-norm backward on AVX-512 (cpu_backward_norm_avx512.c): x, dy, dx of
+ * the group's cpg channels of hw values, its channels starting at ch0. */
+void oma_gn_backward_group_avx512(const float *xg, const float *dyg, float *dxg, int64_t cpg,
+                                  int64_t hw, const float *gamma, const float *beta,
+                                  int64_t ch0, float eps, int silu);
 void oma_cpu_layer_norm_backward(const float *x, int64_t rows, int64_t dim, const float *gamma,
                                  float eps, const float *dy, float *dx);
 int oma_cpu_attention_backward(const struct oma_attn_bwd_args *a);

@@ -1,8 +1,8 @@
 /* test_backward_kernels.c — the CPU backward kernels other than attention, on fuzzed shapes.
  *
- * Group norm (+ fused SiLU) and layer norm: central finite differences of the double-precision
+ * Group norm (+ fused SiLU; AVX-512 and portable kernels) and layer norm: central finite differences of the double-precision
  * forward's L = sum(dy * norm(x)) for every input entry. Activations (GELU, quick-GELU, SiLU,
- * GEGLU): finite differences per element. Convolution backward-data (3x3 pad 1 stride 1 and 2,
+ * GEGLU, AVX-512 and portable kernels): finite differences per element. Convolution backward-data (3x3 pad 1 stride 1 and 2,
  * 1x1, odd sizes; stride 1 both as the flipped-weight convolution and through col2im, with small
  * forced column bands): the adjoint written out naively in double.
  * Upsample, channel split and embedding scatter-add: their definitions. Tolerance 1e-4 of the
@@ -264,15 +264,25 @@ static void layout_cases(void)
 
 int main(void)
 {
-    for (int t = 0; t < 10; t++) {
-        int64_t groups = irand(1, 4);
-        norm_case(irand(1, 2), groups * irand(1, 4), irand(1, 30), groups, t & 1, t % 3 == 0 ? 20.0 : 1.0);
+    for (int pass = 0; pass < 2; pass++) {      /* AVX-512 group norm (where the CPU has it), then portable */
+        if (pass) setenv("OMA_GN_KERNEL", "generic", 1);
+        for (int t = 0; t < 10; t++) {
+            int64_t groups = irand(1, 4);
+            norm_case(irand(1, 2), groups * irand(1, 4), irand(1, 30), groups, t & 1, t % 3 == 0 ? 20.0 : 1.0);
+        }
+        norm_case(1, 32, 64, 32, 1, 1.0);       /* one channel per group */
+        norm_case(1, 8, 1100, 2, 1, 3.0);       /* more than one 1024-value chunk per group */
     }
-    norm_case(1, 32, 64, 32, 1, 1.0);       /* one channel per group */
+    unsetenv("OMA_GN_KERNEL");
     for (int t = 0; t < 6; t++) norm_case(irand(1, 3), irand(1, 5), irand(2, 90), 0, 0, t & 1 ? 10.0 : 1.0);
-    for (int w = 0; w < 3; w++) act_case(w, 4099);
-    geglu_case(7, 33);
-    geglu_case(1, 1);
+    for (int pass = 0; pass < 2; pass++) {      /* the AVX-512 kernels (where the CPU has them), then the portable ones */
+        if (pass) setenv("OMA_ACT_KERNEL", "generic", 1);
+        for (int w = 0; w < 3; w++) act_case(w, 4099);
+        geglu_case(7, 33);
+        geglu_case(1, 1);
+        geglu_case(3, 1280);
+    }
+    unsetenv("OMA_ACT_KERNEL");
     conv_case(1, 3, 4, 5, 7, 3, 1, 1);
     conv_case(2, 5, 3, 8, 8, 3, 2, 1);
     conv_case(1, 4, 6, 7, 9, 3, 2, 1);
