@@ -26,15 +26,21 @@ uint64_t oma_fnv1a64(uint64_t h, const void *p, size_t n)
 uint64_t oma_file_fnv1a64(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!f || !buf) {
+        if (f)
+            fclose(f);
+        free(buf);
         return 0;
+    }
     uint64_t h = 0xcbf29ce484222325ULL;
-    static __thread unsigned char buf[1 << 16];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    while ((n = fread(buf, 1, CHUNK, f)) > 0)
         h = oma_fnv1a64(h, buf, n);
     int bad = ferror(f);
     fclose(f);
+    free(buf);
     return bad ? 0 : h;
 }
 
