@@ -4,7 +4,8 @@
  * (every entry of q, k, v, on small shapes: checks the kernel and reference 2 alike), and
  * (2) the closed-form gradient written out naively (full P matrix, dS = P (dP - rowsum(dO O))),
  * on fuzzed shapes that cross the kernel's 32-query and 64-key tiles, causal (CLIP) or not,
- * cross-attention with 77 keys, and the SD head dims 40/64/80/160. The kernel gets O from the
+ * cross-attention with 77 keys, and the SD head dims 40/64/80/160; heads split over several
+ * tasks too. The kernel gets O from the
  * forward kernel, as the layer will. Tolerance: 1e-4 of the largest gradient magnitude.
  */
 #include <math.h>
@@ -204,6 +205,15 @@ int main(void)
         if (c.causal) c.nk = c.nq;
         run_case(&c, t % 4 == 1 ? 4.0 : 1.0, 0);
     }
+    /* each head split over 2 and 3 tasks with private dK/dV sums (many-thread machines) */
+    for (int ways = 2; ways <= 3; ways++) {
+        char w[8];
+        snprintf(w, sizeof w, "%d", ways);
+        setenv("OMA_ATTN_BWD_SPLIT", w, 1);
+        static const acase sp[] = {{1, 2, 200, 150, 8, 0}, {2, 1, 130, 130, 5, 1}, {1, 1, 64, 9, 3, 0}};
+        for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++) run_case(&sp[i], 1.0, 0);
+    }
+    unsetenv("OMA_ATTN_BWD_SPLIT");
     /* SD / CLIP shapes (small token counts) */
     static const acase sd[] = {
         {1, 8, 64, 64, 40, 0}, {2, 8, 40, 77, 40, 0}, {1, 8, 33, 77, 80, 0},
