@@ -1,95 +1,28 @@
 /* generate_job.c — the generate.txt2img and generate.img2img job kinds.
  *
- * A kind is offered when OMA_MODELS holds a Stable Diffusion 1.x model: the folder itself is a
- * diffusers model (model_index.json), or it contains one (a sub-folder with model_index.json or
- * a .safetensors single file with SD's UNet in it — LoRAs beside it are skipped; the first by
- * name, or the one params.model names). Loading SD
+ * A kind is offered when OMA_MODELS holds a Stable Diffusion 1.x model (sd_find.h: the first
+ * by name, or the one params.model names). Loading SD
  * takes seconds and gigabytes, so the last model loaded stays in memory, shared by the workers
  * behind one lock (generations run one at a time: each already uses every core).
  * Outputs image-0.png .. image-(batch-1).png with A1111 "parameters" chunks; progress after
  * every step with a cheap latent preview every 4 steps.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "formats/safetensors.h"
 #include "pipelines/generate.h"
 #include "pipelines/job_kind.h"
+#include "pipelines/sd_find.h"
 #include "tensor/backend.h"
 
 #define PATH_MAX_LEN 4096
 
-static int is_dir_with_index(const char *dir)
-{
-    char p[PATH_MAX_LEN];
-    struct stat st;
-    if (snprintf(p, sizeof p, "%s/model_index.json", dir) >= (int)sizeof p) return 0;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int ends_with(const char *s, const char *suf)
-{
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
-/* A single-file SD 1.x checkpoint (not a LoRA or another network): its header names the UNet's
- * first convolution in the original layout. */
-static int is_sd_single_file(const char *path)
-{
-    oma_safetensors *st = NULL;
-    char err[256];
-    if (oma_st_open(path, &st, err, sizeof err) != 0) return 0;
-    int ok = oma_st_find(st, "model.diffusion_model.input_blocks.0.0.weight") != NULL;
-    oma_st_close(st);
-    return ok;
-}
-
-static int name_ok(const char *n)
-{
-    return n && *n && n[0] != '.' && !strchr(n, '/') && strlen(n) < 256;
-}
-
-/* Finds the model to use; 0 with path filled, or -1. want may be NULL. */
-static int find_model(const char *models_dir, const char *want, char *path, size_t len)
-{
-    if (!models_dir || !*models_dir) return -1;
-    if (want) {
-        if (!name_ok(want)) return -1;
-        if (snprintf(path, len, "%s/%s", models_dir, want) >= (int)len) return -1;
-        struct stat st;
-        if (stat(path, &st) != 0) return -1;
-        if (S_ISDIR(st.st_mode)) return is_dir_with_index(path) ? 0 : -1;
-        return S_ISREG(st.st_mode) && ends_with(want, ".safetensors") && is_sd_single_file(path) ? 0 : -1;
-    }
-    if (is_dir_with_index(models_dir)) return snprintf(path, len, "%s", models_dir) < (int)len ? 0 : -1;
-    struct dirent **names = NULL;
-    int n = scandir(models_dir, &names, NULL, alphasort);
-    if (n < 0) return -1;
-    int found = -1;
-    for (int i = 0; i < n; i++) {
-        const char *e = names[i]->d_name;
-        if (found != 0 && name_ok(e) && snprintf(path, len, "%s/%s", models_dir, e) < (int)len) {
-            struct stat st;
-            if (stat(path, &st) == 0 &&
-                ((S_ISDIR(st.st_mode) && is_dir_with_index(path)) ||
-                 (S_ISREG(st.st_mode) && ends_with(e, ".safetensors") && is_sd_single_file(path))))
-                found = 0;
-        }
-        free(names[i]);
-    }
-    free(names);
-    return found;
-}
-
 static int available(const char *models_dir)
 {
     char p[PATH_MAX_LEN];
-    return find_model(models_dir, NULL, p, sizeof p) == 0;
+    return oma_sd_find_model(models_dir, NULL, p, sizeof p) == 0;
 }
 
 /* ---- params ---- */
@@ -163,7 +96,7 @@ static int read_params(const json_t *params, int img2img, oma_generate_params *p
         snprintf(err, errlen, "sampler must be \"DDIM\", \"Euler a\" or \"DPM++ 2M Karras\"");
         return -1;
     }
-    if (*model && !name_ok(*model)) {
+    if (*model && !oma_sd_model_name_ok(*model)) {
         snprintf(err, errlen, "model must be a name inside the models folder");
         return -1;
     }
@@ -247,7 +180,7 @@ static int run(oma_job_ctx *ctx, int img2img)
     const char *model = NULL;
     if (read_params(ctx->params, img2img, &p, &model, ctx->error, sizeof ctx->error) != 0) return -1;
     char path[PATH_MAX_LEN];
-    if (find_model(ctx->models_dir, model, path, sizeof path) != 0) {
+    if (oma_sd_find_model(ctx->models_dir, model, path, sizeof path) != 0) {
         snprintf(ctx->error, sizeof ctx->error, "no Stable Diffusion model found in the models folder");
         return -1;
     }

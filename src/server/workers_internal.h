@@ -25,4 +25,14 @@ int oma_workers_fill_style(oma_db *db, const char *artist_id, json_t *params, ch
 int oma_workers_save_style(oma_db *db, const char *job_id, const char *artist_id, const char *webtoon_id,
                            const json_t *params, json_t *result);
 
+/* A job's state files (workers_state.c): kept across attempts under jobstate/<job_id>/<name>
+ * (name: [A-Za-z0-9._-], up to 64 bytes). put copies the file at path in; get writes it back
+ * to path (0), or returns 1 when nothing is stored under name, -1 on error (err). drop
+ * deletes them all. */
+int oma_job_state_put(oma_storage *s, const char *job_id, const char *name, const char *path, char *err,
+                      size_t errlen);
+int oma_job_state_get(oma_storage *s, const char *job_id, const char *name, const char *path, size_t max_len,
+                      char *err, size_t errlen);
+void oma_job_state_drop(oma_storage *s, const char *job_id);
+
 #endif
