@@ -39,8 +39,36 @@ static void help(FILE *f)
             "  --precision P       fp32 (default: matches the reference) or bf16 (faster on CPUs with\n"
             "                      AVX512_BF16: convolutions and matrix products round their inputs\n"
             "                      to bfloat16; images move by ~0.5 of 255 on average); env OMA_PRECISION\n"
+            "  --lora FILE[:W[:TEXT_W]]  apply a LoRA (kohya, diffusers, PEFT or lora_pti file, or a\n"
+            "                      NAME in $OMA_MODELS/Lora) with weight W on the UNet and TEXT_W\n"
+            "                      (default W) on the text encoder; repeat for several\n"
+            "  --embedding FILE    a textual-inversion embedding (.pt, .safetensors, .bin, or a NAME in\n"
+            "                      $OMA_MODELS/embeddings); its token is its file name, or its <tok>\n"
+            "                      The prompt may also say <lora:NAME:W>, and use any embedding of\n"
+            "                      $OMA_MODELS/embeddings by name.\n"
             "  -o, --output FILE   where to write the PNG\n"
             "Threads: OMA_THREADS (default: all CPUs).\n");
+}
+
+/* FILE[:W[:TEXT_W]] -> path (copied into buf) and weights. */
+static int parse_lora(const char *v, char *buf, size_t len, oma_sd_lora *l)
+{
+    if (snprintf(buf, len, "%s", v) >= (int)len) return -1;
+    float w[2];
+    int nw = 0;
+    for (;;) {
+        char *c = strrchr(buf, ':'), *end;
+        if (!c || nw == 2) break;
+        double x = strtod(c + 1, &end);
+        if (end == c + 1 || *end || !(x >= -10 && x <= 10)) break;
+        w[nw++] = (float)x;
+        *c = 0;
+    }
+    l->path = buf;
+    l->unet_weight = l->text_weight = 1.0f;
+    if (nw == 1) l->unet_weight = l->text_weight = w[0];
+    if (nw == 2) l->unet_weight = w[1], l->text_weight = w[0];
+    return *buf ? 0 : -1;
 }
 
 static int parse_long(const char *s, long long lo, long long hi, long long *out)
@@ -117,6 +145,12 @@ int oma_cmd_generate(int argc, char **argv)
     oma_sd_open_opts opts;
     memset(&opts, 0, sizeof opts);
     int have_prompt = 0, half = 0;
+    oma_sd_lora loras[16];
+    char lora_buf[16][1024];
+    const char *embs[16];
+    p.loras = loras;
+    p.embeddings = embs;
+    p.models_dir = getenv("OMA_MODELS");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--half")) {
@@ -135,6 +169,16 @@ int oma_cmd_generate(int argc, char **argv)
         else if (!strcmp(a, "--prompt")) p.prompt = v, have_prompt = 1;
         else if (!strcmp(a, "--negative")) p.negative = v;
         else if (!strcmp(a, "--init")) init = v;
+        else if (!strcmp(a, "--lora")) {
+            if (p.n_loras >= 16 || parse_lora(v, lora_buf[p.n_loras], sizeof lora_buf[0], &loras[p.n_loras]) != 0) {
+                oma_cli_error("generate", "--lora: bad value '%s' (FILE[:W[:TEXT_W]], at most 16)", v);
+                return OMA_EXIT_USAGE;
+            }
+            p.n_loras++;
+        } else if (!strcmp(a, "--embedding")) {
+            if (p.n_embeddings >= 16) goto bad;
+            embs[p.n_embeddings++] = v;
+        }
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
         else if (!strcmp(a, "--precision")) {
             if (strcmp(v, "fp32") != 0 && strcmp(v, "bf16") != 0) {
@@ -206,7 +250,7 @@ int oma_cmd_generate(int argc, char **argv)
     p.progress_ctx = &bs;
     oma_image imgs[OMA_GEN_MAX_BATCH];
     memset(imgs, 0, sizeof imgs);
-    int rc = oma_generate(&m, &p, imgs, err, sizeof err);
+    int rc = oma_generate_styled(&m, &p, imgs, err, sizeof err);
     int status = OMA_EXIT_OK;
     if (rc != 0) {
         oma_cli_error("generate", "%s", why(err));

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "formats/fail.h"
 #include "models/clip_tokenizer_unicode.h"
@@ -85,6 +86,13 @@ struct oma_clip_tokenizer {
     strmap ranks;       /* "a b" -> merge rank */
     char byte_sym[256][4]; /* byte -> UTF-8 of its printable stand-in */
     int bos, eos, pad;
+    struct added_token {   /* textual-inversion names: text -> n consecutive ids */
+        char *text;
+        size_t len;
+        int first, n;
+    } *added;
+    size_t n_added;
+    int next_id;           /* vocab size + ids added so far */
 };
 
 static size_t utf8_put(uint32_t cp, char *out) {
@@ -349,6 +357,7 @@ int oma_clip_tokenizer_load(const char *dir, oma_clip_tokenizer **out, char *err
 
 void oma_clip_tokenizer_free(oma_clip_tokenizer *tok) {
     if (!tok) return;
+    oma_clip_drop_added(tok, 0);
     strmap_free(&tok->vocab);
     strmap_free(&tok->ranks);
     free(tok);
@@ -657,7 +666,7 @@ static int encode_piece(const oma_clip_tokenizer *t, const uint32_t *c, size_t l
     return rc;
 }
 
-static int tokenize_into(const oma_clip_tokenizer *tok, const char *text, ivec *ids) {
+static int bpe_text(const oma_clip_tokenizer *tok, const char *text, ivec *ids) {
     size_t n;
     uint32_t *c = clean_text(text, &n);
     if (!c) return -1;
@@ -673,6 +682,81 @@ static int tokenize_into(const oma_clip_tokenizer *tok, const char *text, ivec *
     }
     free(c);
     return rc;
+}
+
+static int is_word_char(unsigned char c) { return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z') || c >= 0x80; }
+
+/* Does added token a match text at i? Case-insensitive; a name that starts (ends) with a word
+ * character must not continue a word before (after) it. */
+static int added_at(const struct added_token *a, const char *text, size_t i, size_t len) {
+    if (len - i < a->len || strncasecmp(text + i, a->text, a->len) != 0) return 0;
+    if (is_word_char((unsigned char)a->text[0]) && i > 0 && is_word_char((unsigned char)text[i - 1])) return 0;
+    if (is_word_char((unsigned char)a->text[a->len - 1]) && i + a->len < len &&
+        is_word_char((unsigned char)text[i + a->len]))
+        return 0;
+    return 1;
+}
+
+/* Added tokens are split out of the text first (as transformers does with added tokens), the
+ * pieces between go through BPE. */
+static int tokenize_into(const oma_clip_tokenizer *tok, const char *text, ivec *ids) {
+    if (tok->n_added == 0) return bpe_text(tok, text, ids);
+    size_t len = strlen(text), start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        const struct added_token *best = NULL;
+        for (size_t k = 0; i < len && k < tok->n_added; k++)
+            if (added_at(&tok->added[k], text, i, len) && (!best || tok->added[k].len > best->len)) best = &tok->added[k];
+        if (!best && i < len) continue;
+        if (i > start) {
+            char *piece = strndup(text + start, i - start);
+            if (!piece) return -1;
+            int rc = bpe_text(tok, piece, ids);
+            free(piece);
+            if (rc) return -1;
+        }
+        if (!best) break;
+        for (int j = 0; j < best->n; j++)
+            if (ivec_push(ids, best->first + j)) return -1;
+        i += best->len - 1;
+        start = i + 1;
+    }
+    return 0;
+}
+
+int oma_clip_add_token(oma_clip_tokenizer *tok, const char *text, int n_ids, char *err, size_t errlen) {
+    size_t len = strlen(text);
+    if (len == 0 || len > 256 || n_ids < 1 || n_ids > OMA_CLIP_CONTEXT - 2)
+        return oma_fail(err, errlen, "token '%.64s': bad name or %d vectors", text, n_ids);
+    for (size_t k = 0; k < tok->n_added; k++)
+        if (strcasecmp(tok->added[k].text, text) == 0) return oma_fail(err, errlen, "token '%s' is already added", text);
+    if (tok->next_id > (1 << 24)) return oma_fail(err, errlen, "too many added tokens");
+    struct added_token *na = realloc(tok->added, (tok->n_added + 1) * sizeof *na);
+    if (!na) return oma_fail(err, errlen, "out of memory");
+    tok->added = na;
+    char *t = strdup(text);
+    if (!t) return oma_fail(err, errlen, "out of memory");
+    if (tok->next_id < (int)tok->vocab.n) tok->next_id = (int)tok->vocab.n;
+    tok->added[tok->n_added++] = (struct added_token){t, len, tok->next_id, n_ids};
+    tok->next_id += n_ids;
+    return tok->added[tok->n_added - 1].first;
+}
+
+size_t oma_clip_added_count(const oma_clip_tokenizer *tok) { return tok->n_added; }
+
+size_t oma_clip_total_ids(const oma_clip_tokenizer *tok) {
+    return tok->next_id > (int)tok->vocab.n ? (size_t)tok->next_id : tok->vocab.n;
+}
+
+void oma_clip_drop_added(oma_clip_tokenizer *tok, size_t keep) {
+    while (tok->n_added > keep) {
+        struct added_token *a = &tok->added[--tok->n_added];
+        tok->next_id = a->first;
+        free(a->text);
+    }
+    if (tok->n_added == 0) {
+        free(tok->added);
+        tok->added = NULL;
+    }
 }
 
 int oma_clip_tokenize(const oma_clip_tokenizer *tok, const char *text, int **ids, size_t *n,

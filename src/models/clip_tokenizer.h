@@ -52,6 +52,16 @@ size_t oma_clip_vocab_size(const oma_clip_tokenizer *tok);
 /* Id of an exact vocab entry ("cat</w>"), -1 if absent. */
 int oma_clip_token_id(const oma_clip_tokenizer *tok, const char *token);
 
+/* Added tokens (textual-inversion names, A1111 embeddings by file name, "<s1>"): before BPE
+ * the text is split at each added name (matched case-insensitively; a name that starts or ends
+ * with a letter/digit only as a whole word), which becomes n_ids consecutive new ids after the
+ * vocab (multi-vector embeddings, as A1111 expands them). Returns the first id, or -1 with err
+ * (empty/duplicate name). drop_added(keep) removes the ones added after the first keep. */
+int oma_clip_add_token(oma_clip_tokenizer *tok, const char *text, int n_ids, char *err, size_t errlen);
+size_t oma_clip_added_count(const oma_clip_tokenizer *tok);
+void oma_clip_drop_added(oma_clip_tokenizer *tok, size_t keep);
+/* Vocab size plus every added id (the text encoder's table must have this many rows). */
+size_t oma_clip_total_ids(const oma_clip_tokenizer *tok);
 /* Plain BPE of text, no BOS/EOS: *ids malloc'ed (may be NULL when *n == 0). Characters whose
  * bytes have no vocab entry are skipped, as CLIP's tokenizer does with unknown pieces. */
 int oma_clip_tokenize(const oma_clip_tokenizer *tok, const char *text, int **ids, size_t *n,

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "formats/image.h"
+#include "models/sd_lora.h"
 #include "models/sd_model.h"
 #include "pipelines/scheduler.h"
 
@@ -35,6 +36,17 @@ typedef struct oma_generate_params {
     const oma_image *init;          /* img2img when non-NULL (resized to width x height) */
     float strength;                 /* img2img: 0..1 */
     int preview_every;              /* 0 = no previews */
+    /* Styles (oma_generate_styled only; oma_generate ignores them). loras[i].path is a file, or
+     * a NAME looked up as models_dir/Lora/NAME.{safetensors,pt,bin}; weights apply to the UNet
+     * and the text encoder separately (a trained style: 0.8 / 0.9 txt2img, 0.3 / 0.3 img2img).
+     * embeddings[i] is a file or a NAME in models_dir/embeddings. The prompt may also say
+     * <lora:NAME:W> or <lora:NAME:TEXT_W:UNET_W> (A1111; taken out of the text) and use any
+     * embedding of models_dir/embeddings by its file name. */
+    const oma_sd_lora *loras;
+    int n_loras;
+    const char *const *embeddings;
+    int n_embeddings;
+    const char *models_dir;         /* OMA_MODELS, or NULL */
     /* Called after each step; preview may be NULL. Return non-zero to cancel. */
     int (*progress)(void *ctx, int step, int total, const oma_image *preview);
     void *progress_ctx;
@@ -50,6 +62,16 @@ int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen);
  * Returns 0, -1 on failure (err), or 1 when cancelled by the progress callback. */
 int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image *out,
                  char *err, size_t errlen);
+
+/* oma_generate with the styles of p applied first (all or nothing: a bad file fails with the
+ * model untouched) and taken off after, restoring the exact base weights. Same returns. */
+int oma_generate_styled(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                        size_t errlen);
+
+/* The prompt without its <lora:...> tags (malloc'ed) and those tags as LoRAs (names in
+ * names[i], malloc'ed, weights in loras[i]); at most max. 0, or -1 with err on a bad tag. */
+int oma_generate_lora_tags(const char *prompt, char **clean, char **names, oma_sd_lora *loras, int max,
+                           int *n, char *err, size_t errlen);
 
 /* The same run from text embeddings already computed: neg and pos [1, 77, hidden] (what
  * oma_generate_embed gives). final_latents, when non-NULL, receives the batch's last latents

@@ -65,6 +65,93 @@ static int get_str(const json_t *o, const char *k, const char **v, char *err, si
     return 0;
 }
 
+/* ---- styles: "loras": [{"name"|"path", "weight", "unet_weight", "text_weight"}],
+ * "embeddings": ["NAME" | {"name"|"path"}]. A name is looked up in OMA_MODELS/Lora or
+ * OMA_MODELS/embeddings; a path (a trained style's file) must lie inside the server's data folder
+ * or the models folder, so a request cannot make the worker read any other file. ---- */
+
+#define JOB_MAX_STYLES 16
+
+typedef struct job_styles {
+    oma_sd_lora loras[JOB_MAX_STYLES];
+    const char *embs[JOB_MAX_STYLES];
+    char paths[2 * JOB_MAX_STYLES][PATH_MAX_LEN];
+    int n_loras, n_embs;
+} job_styles;
+
+static int inside(const char *path, const char *dir)
+{
+    if (!dir || !*dir) return 0;
+    char rp[PATH_MAX_LEN], rd[PATH_MAX_LEN];
+    if (!realpath(path, rp) || !realpath(dir, rd)) return 0;
+    size_t l = strlen(rd);
+    return strncmp(rp, rd, l) == 0 && (rp[l] == '/' || rp[l] == 0);
+}
+
+/* One entry: a name (string or {"name"}) or {"path"}; into *out (points into params or buf). */
+static int style_ref(const json_t *j, const char *what, const char *data_dir, const char *models_dir, int check_path,
+                     char *buf, const char **out, char *err, size_t errlen)
+{
+    const json_t *name = json_is_string(j) ? j : json_object_get(j, "name"), *path = json_object_get(j, "path");
+    if (json_is_string(name) && !path) {
+        if (!name_ok(json_string_value(name))) {
+            snprintf(err, errlen, "%s: name must be a file name inside the models folder", what);
+            return -1;
+        }
+        *out = json_string_value(name);
+        return 0;
+    }
+    if (json_is_string(path) && !name && json_string_length(path) < PATH_MAX_LEN - 1) {
+        if (check_path && !inside(json_string_value(path), data_dir) && !inside(json_string_value(path), models_dir)) {
+            snprintf(err, errlen, "%s: path must be a file inside the data or models folder", what);
+            return -1;
+        }
+        snprintf(buf, PATH_MAX_LEN, "%s", json_string_value(path));
+        *out = buf;
+        return 0;
+    }
+    snprintf(err, errlen, "%s: give a \"name\" or a \"path\"", what);
+    return -1;
+}
+
+static int read_styles(const json_t *params, const char *data_dir, const char *models_dir, int check_path,
+                       job_styles *s, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    const json_t *l = json_object_get(params, "loras"), *e = json_object_get(params, "embeddings");
+    if ((l && (!json_is_array(l) || json_array_size(l) > JOB_MAX_STYLES)) ||
+        (e && (!json_is_array(e) || json_array_size(e) > JOB_MAX_STYLES))) {
+        snprintf(err, errlen, "loras and embeddings must be arrays of at most %d entries", JOB_MAX_STYLES);
+        return -1;
+    }
+    size_t i;
+    json_t *it;
+    json_array_foreach(l, i, it) {
+        oma_sd_lora *x = &s->loras[s->n_loras];
+        if (!json_is_object(it) ||
+            style_ref(it, "loras", data_dir, models_dir, check_path, s->paths[i], &x->path, err, errlen) != 0) {
+            if (!json_is_object(it)) snprintf(err, errlen, "loras: each entry must be an object");
+            return -1;
+        }
+        double w = 1, uw, tw;
+        if (get_num(it, "weight", -10, 10, &w, err, errlen) != 0) return -1;
+        uw = tw = w;
+        if (get_num(it, "unet_weight", -10, 10, &uw, err, errlen) != 0 ||
+            get_num(it, "text_weight", -10, 10, &tw, err, errlen) != 0)
+            return -1;
+        x->unet_weight = (float)uw;
+        x->text_weight = (float)tw;
+        s->n_loras++;
+    }
+    json_array_foreach(e, i, it) {
+        if (style_ref(it, "embeddings", data_dir, models_dir, check_path, s->paths[JOB_MAX_STYLES + i],
+                      &s->embs[s->n_embs], err, errlen) != 0)
+            return -1;
+        s->n_embs++;
+    }
+    return 0;
+}
+
 /* Reads params into p (strings point into params). */
 static int read_params(const json_t *params, int img2img, oma_generate_params *p, const char **model,
                        char *err, size_t errlen)
@@ -109,6 +196,12 @@ static int read_params(const json_t *params, int img2img, oma_generate_params *p
     p->clip_skip = (int)clip_skip - 1;
     p->cfg = (float)cfg;
     p->strength = (float)strength;
+    static job_styles chk_styles;     /* validation only: shapes of the entries, no file access */
+    static pthread_mutex_t chk_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&chk_lock);
+    int bad = read_styles(params, NULL, NULL, 0, &chk_styles, err, errlen);
+    pthread_mutex_unlock(&chk_lock);
+    if (bad) return -1;
     oma_generate_params chk = *p;
     static const oma_image dummy = {64, 64, 3, NULL};
     if (img2img) chk.init = &dummy;
@@ -198,6 +291,19 @@ static int run(oma_job_ctx *ctx, int img2img)
         }
         p.init = &init;
     }
+    job_styles *styles = calloc(1, sizeof *styles);
+    if (!styles || read_styles(ctx->params, ctx->data_dir, ctx->models_dir, 1, styles, ctx->error,
+                               sizeof ctx->error) != 0) {
+        if (!styles) snprintf(ctx->error, sizeof ctx->error, "out of memory");
+        free(styles);
+        oma_image_free(&init);
+        return -1;
+    }
+    p.loras = styles->loras;
+    p.n_loras = styles->n_loras;
+    p.embeddings = styles->embs;
+    p.n_embeddings = styles->n_embs;
+    p.models_dir = ctx->models_dir;
     prog_ctx pc = {ctx, p.steps};
     p.progress = on_progress;
     p.progress_ctx = &pc;
@@ -207,8 +313,9 @@ static int run(oma_job_ctx *ctx, int img2img)
     pthread_mutex_lock(&g_lock);
     int rc = ctx->progress(ctx, 0.0, "loading the model", NULL, 0) ? 1 : 0;
     if (rc == 0 && ensure_model(path, img2img, ctx->error, sizeof ctx->error) != 0) rc = -1;
-    if (rc == 0) rc = oma_generate(&g_model, &p, imgs, ctx->error, sizeof ctx->error);
+    if (rc == 0) rc = oma_generate_styled(&g_model, &p, imgs, ctx->error, sizeof ctx->error);
     pthread_mutex_unlock(&g_lock);
+    free(styles);
     oma_image_free(&init);
     if (rc != 0) {
         if (rc == 1) snprintf(ctx->error, sizeof ctx->error, "cancelled");

@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""make_lora_fixtures.py — LoRA and textual-inversion fixtures for the tiny SD model (tests/fixtures/lora/).
+
+The idea: random LoRA / embedding files in every format users have, for tests/fixtures/sd/tiny-sd,
+and what the REFERENCE draws with them (4 DDIM steps, CFG 7.5, 64x64, seed 1004, the prompt and
+negative prompt of tests/fixtures/sd/ref/txt2img_ddim), so the C engine is checked image for image.
+  * diffusers v0.21.4 (non-PEFT path) applies what it can load itself: kohya files through
+    LoraLoaderMixin.lora_state_dict (its kohya conversion) + load_lora_into_unet, and the attention-
+    processor format through unet.load_attn_procs — LoRA layers at run time, not merged;
+  * the rest is merged by hand into the modules' weights following each format's documented
+    semantics (W += weight * scale * up @ down; kohya scale alpha/rank, PEFT lora_alpha/r, lora_pti
+    1 with its positional order found by walking unet.modules() as lora_pti's _find_modules does);
+  * the text encoder is transformers' CLIPTextModel maths written out in torch here (transformers
+    is not in Debian), checked first against tests/fixtures/sd/ref/text_encoder.safetensors (made
+    from OpenAI CLIP), and a textual-inversion token is its vector put where the token stands, as
+    diffusers' load_textual_inversion / A1111 do (multi-vector: consecutive positions).
+Token ids of the plain words come from tests/fixtures/sd/ref/index.json (OpenAI CLIP's tokenizer).
+
+Usage: OMA_DIFFUSERS_SRC=/tmp/sdref/src /usr/bin/python3 tools/make_lora_fixtures.py [--out tests/fixtures/lora]
+"""
+import argparse
+import copy
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(HERE, "sd_fixture_shims"))
+
+SD = os.path.join(ROOT, "tests", "fixtures", "sd")
+W = 48
+PROMPT, NEGATIVE = "a city street at night in the rain", "lowres, bad anatomy, blurry, worst quality"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "lora"))
+    args = ap.parse_args()
+    import torch
+    _baddbmm = torch.baddbmm  # same defined-memory fix as make_sd_fixtures.py
+
+    def baddbmm_defined(inp, b1, b2, *, beta=1, alpha=1):
+        if beta == 0:
+            inp, beta = torch.zeros(b1.shape[0], b1.shape[1], b2.shape[2], dtype=b1.dtype), 1
+        return _baddbmm(inp, b1, b2, beta=beta, alpha=alpha)
+    torch.baddbmm = baddbmm_defined
+    torch.bmm = lambda b1, b2: _baddbmm(torch.zeros(b1.shape[0], b1.shape[1], b2.shape[2], dtype=b1.dtype), b1, b2)
+    torch.set_num_threads(1)
+    sys.path.insert(1, os.environ["OMA_DIFFUSERS_SRC"])
+    import diffusers
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from diffusers.loaders import LoraLoaderMixin
+    from safetensors.torch import load_file, save_file
+    from PIL import Image
+
+    out = args.out
+    os.makedirs(out, exist_ok=True)
+    for f in os.listdir(out):
+        if f != "README.md" and os.path.isfile(os.path.join(out, f)):
+            os.remove(os.path.join(out, f))
+    unet0 = UNet2DConditionModel.from_pretrained(os.path.join(SD, "tiny-sd", "unet")).float().eval()
+    vae = AutoencoderKL.from_pretrained(os.path.join(SD, "tiny-sd", "vae")).float().eval()
+    te0 = {k: v.float() for k, v in load_file(os.path.join(SD, "tiny-sd", "text_encoder", "model.safetensors")).items()}
+    index = json.load(open(os.path.join(SD, "ref", "index.json")))
+    meta = index["files"]["ref/txt2img_ddim.safetensors"]["meta"]
+    assert meta["prompt"] == PROMPT and meta["negative"] == NEGATIVE
+    ids_p = [i for i in meta["ids_prompt"] if i not in (998, 999)]  # words only
+    ids_n = meta["ids_negative"]
+    BOS, EOS = 998, 999
+    HEADS, LAYERS = 12, 2
+
+    def text_encoder(te, rows):
+        """rows: 77 token vectors (ids looked up or embedding vectors) -> last_hidden_state [1,77,W]."""
+        with torch.no_grad():
+            x = (torch.stack(rows) + te["text_model.embeddings.position_embedding.weight"])[None]
+            mask = torch.full((77, 77), float("-inf")).triu(1)
+            ln = lambda v, p: torch.nn.functional.layer_norm(v, (W,), te[p + ".weight"], te[p + ".bias"], 1e-5)
+            lin = lambda v, p: v @ te[p + ".weight"].T + te[p + ".bias"]
+            for layer in range(LAYERS):
+                p = f"text_model.encoder.layers.{layer}"
+                h = ln(x, p + ".layer_norm1")
+                q = lin(h, p + ".self_attn.q_proj") * (W // HEADS) ** -0.5
+                k, v = lin(h, p + ".self_attn.k_proj"), lin(h, p + ".self_attn.v_proj")
+                sh = lambda t: t.view(1, 77, HEADS, W // HEADS).transpose(1, 2)
+                a = torch.softmax(sh(q) @ sh(k).transpose(-1, -2) + mask, -1) @ sh(v)
+                x = x + lin(a.transpose(1, 2).reshape(1, 77, W), p + ".self_attn.out_proj")
+                h = lin(ln(x, p + ".layer_norm2"), p + ".mlp.fc1")
+                x = x + lin(h * torch.sigmoid(1.702 * h), p + ".mlp.fc2")
+            return ln(x, "text_model.final_layer_norm")
+
+    def frame(te, pieces):
+        """pieces: ids (int) or vectors -> 77 rows: BOS, pieces, EOS, pad."""
+        tab = te["text_model.embeddings.token_embedding.weight"]
+        rows = [tab[BOS]] + [tab[p] if isinstance(p, int) else p for p in pieces][:75] + [tab[EOS]]
+        return rows + [tab[EOS]] * (77 - len(rows))
+
+    # self-check of the text encoder against the OpenAI CLIP reference
+    ref_te = load_file(os.path.join(SD, "ref", "text_encoder.safetensors"))
+    ids0 = index["files"]["ref/text_encoder.safetensors"]["meta"][0]["ids"]
+    tab0 = te0["text_model.embeddings.token_embedding.weight"]
+    err = (text_encoder(te0, [tab0[i] for i in ids0]) - ref_te["p0.last_hidden_state"]).abs().max().item()
+    assert err < 1e-5, f"text encoder differs from the reference by {err}"
+
+    sched_cfg = json.load(open(os.path.join(SD, "tiny-sd", "scheduler", "scheduler_config.json")))
+
+    def generate(unet, te, extra_words=()):
+        neg = text_encoder(te, frame(te, [i for i in ids_n if i not in (998, 999)][:]))
+        pos = text_encoder(te, frame(te, ids_p + list(extra_words)))
+        emb = torch.cat([neg, pos])
+        sched = DDIMScheduler.from_config(sched_cfg)
+        sched.set_timesteps(4)
+        g = torch.Generator().manual_seed(1004)
+        lat = torch.randn((1, 4, 8, 8), generator=g) * sched.init_noise_sigma
+        with torch.no_grad():
+            for t in sched.timesteps:
+                noise = unet(sched.scale_model_input(torch.cat([lat] * 2), t), t, encoder_hidden_states=emb).sample
+                un, tx = noise.chunk(2)
+                lat = sched.step(un + 7.5 * (tx - un), t, lat, eta=0.0).prev_sample
+            im = vae.decode(lat / vae.config.scaling_factor).sample
+        assert torch.isfinite(lat).all()
+        return lat, ((im / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1) * 255).round()[0].byte().numpy()
+
+    # the plain run must be the existing reference image (same inputs, same numbers)
+    base_lat, base_img = generate(unet0, te0)
+    want = load_file(os.path.join(SD, "ref", "txt2img_ddim.safetensors"))["final_latents"]
+    assert (base_lat - want).abs().max().item() < 1e-4, "the plain DDIM run differs from the SD fixture"
+
+    gen = torch.Generator().manual_seed(2024)
+    rnd = lambda *s, sc=0.25: (torch.randn(s, generator=gen) * sc).contiguous()
+    unet_mods = dict(unet0.named_modules())
+    R = 4
+    cases = {}
+
+    def lin_or_conv(name):
+        m = unet_mods[name]
+        if isinstance(m, torch.nn.Conv2d):
+            return m.out_channels, m.in_channels, m.kernel_size[0]
+        return m.out_features, m.in_features, 0
+
+    def pair(name, rank=R):
+        o, i, k = lin_or_conv(name)
+        down = rnd(rank, i, k, k) if k else rnd(rank, i)
+        up = rnd(o, rank, 1, 1) if k else rnd(o, rank)
+        return down, up
+
+    def merge_unet(unet, name, down, up, scale):
+        m = dict(unet.named_modules())[name]
+        with torch.no_grad():
+            delta = up.reshape(up.shape[0], -1) @ down.reshape(down.shape[0], -1)
+            m.weight += scale * delta.reshape(m.weight.shape)
+
+    def te_pair(name, rank=R):
+        o, i = te0[name + ".weight"].shape
+        return rnd(rank, i), rnd(o, rank)
+
+    def merge_te(te, name, down, up, scale):
+        te[name + ".weight"] = te[name + ".weight"] + scale * (up.reshape(up.shape[0], -1) @ down.reshape(down.shape[0], -1))
+
+    attn_names = [n for n in unet_mods if n.endswith((".to_q", ".to_k", ".to_v", ".to_out.0", ".ff.net.0.proj", ".ff.net.2"))]
+    proj_names = [n for n in unet_mods if n.endswith((".proj_in", ".proj_out"))]
+    conv_names = [n for n in unet_mods if n.endswith((".conv1", ".conv2")) or n.endswith("samplers.0.conv")]
+    te_names = [f"text_model.encoder.layers.{l}.{p}" for l in range(LAYERS)
+                for p in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1", "mlp.fc2")]
+
+    def save(name, tensors, metadata=None):
+        save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out, name), metadata=metadata)
+
+    def record(case, lat, img, what, params):
+        Image.fromarray(img).save(os.path.join(out, f"{case}.png"))
+        cases[case] = dict(params, what=what, png=f"{case}.png", final_latents=[float(v) for v in lat.flatten()])
+
+    # ---- 1. kohya with LoCon (3x3 resnet/sampler convs, 1x1 proj_in/out) + text encoder, alpha != rank:
+    #         UNet through diffusers' own kohya loader, text encoder merged with alpha/rank
+    sd = {}
+    for n in attn_names + proj_names + conv_names:
+        d, u = pair(n)
+        key = "lora_unet_" + n.replace(".", "_")
+        sd[key + ".lora_down.weight"], sd[key + ".lora_up.weight"] = d, u
+        sd[key + ".alpha"] = torch.tensor(2.0)
+    te = dict(te0)
+    for n in te_names:
+        d, u = te_pair(n)
+        key = "lora_te_" + n.replace(".", "_")
+        sd[key + ".lora_down.weight"], sd[key + ".lora_up.weight"], sd[key + ".alpha"] = d, u, torch.tensor(3.0)
+        merge_te(te, n, d, u, 3.0 / R)
+    save("kohya_locon.safetensors", sd, {"ss_network_dim": "4", "ss_network_alpha": "2"})
+    unet = copy.deepcopy(unet0)
+    state, alphas = LoraLoaderMixin.lora_state_dict({k: v.clone() for k, v in sd.items()})
+    LoraLoaderMixin.load_lora_into_unet(state, alphas, unet)
+    lat, img = generate(unet, te)
+    record("kohya_locon", lat, img, "kohya LoRA with LoCon convs, alpha 2 (UNet) / 3 (text), rank 4; diffusers "
+           "lora_state_dict + load_lora_into_unet for the UNet, text encoder merged by hand",
+           {"loras": [{"file": "kohya_locon.safetensors", "unet_weight": 1.0, "text_weight": 1.0}]})
+
+    # ---- 2. diffusers attention processors (old format: no prefix), through unet.load_attn_procs;
+    #         text encoder lora_linear_layer keys (text_encoder. prefix) merged by hand
+    sd, te = {}, dict(te0)
+    for n in [x for x in attn_names if ".attn" in x]:
+        d, u = pair(n)
+        base, proj = n.rsplit(".attn", 1)[0] + ".attn" + n.rsplit(".attn", 1)[1].split(".")[0], n.split(".")[-1]
+        proj = "to_out" if n.endswith("to_out.0") else proj
+        sd[f"{base}.processor.{proj}_lora.down.weight"], sd[f"{base}.processor.{proj}_lora.up.weight"] = d, u
+    unet = copy.deepcopy(unet0)
+    unet.load_attn_procs({k: v.clone() for k, v in sd.items()})
+    for n in te_names[:4]:
+        d, u = te_pair(n)
+        sd[f"text_encoder.{n}.lora_linear_layer.down.weight"], sd[f"text_encoder.{n}.lora_linear_layer.up.weight"] = d, u
+        merge_te(te, n, d, u, 1.0)
+    save("diffusers_attnproc.safetensors", sd)
+    lat, img = generate(unet, te)
+    record("diffusers_attnproc", lat, img, "diffusers attention-processor LoRA (to_q_lora...), unet.load_attn_procs; "
+           "text lora_linear_layer merged by hand", {"loras": [{"file": "diffusers_attnproc.safetensors"}]})
+
+    # ---- 3. diffusers PEFT-era keys (unet./text_encoder. + lora_A/lora_B), weights 0.7 / 0.5, merged by hand
+    sd, te, unet = {}, dict(te0), copy.deepcopy(unet0)
+    for n in attn_names:
+        d, u = pair(n)
+        sd[f"unet.{n}.lora_A.weight"], sd[f"unet.{n}.lora_B.weight"] = d, u
+        merge_unet(unet, n, d, u, 0.7)
+    for n in te_names:
+        d, u = te_pair(n)
+        sd[f"text_encoder.{n}.lora_A.weight"], sd[f"text_encoder.{n}.lora_B.weight"] = d, u
+        merge_te(te, n, d, u, 0.5)
+    save("diffusers_peft.safetensors", sd)
+    lat, img = generate(unet, te)
+    record("diffusers_peft", lat, img, "diffusers PEFT-era LoRA (lora_A/lora_B), UNet weight 0.7, text 0.5, merged",
+           {"loras": [{"file": "diffusers_peft.safetensors", "unet_weight": 0.7, "text_weight": 0.5}]})
+
+    # ---- 4. PEFT native adapter (base_model.model.*) of the UNet, adapter_config lora_alpha 8, r 4 -> scale 2
+    os.makedirs(os.path.join(out, "peft_unet"), exist_ok=True)
+    sd, unet = {}, copy.deepcopy(unet0)
+    for n in attn_names + proj_names:
+        d, u = pair(n)
+        sd[f"base_model.model.{n}.lora_A.weight"], sd[f"base_model.model.{n}.lora_B.weight"] = d, u
+        merge_unet(unet, n, d, u, 8.0 / R * 0.5)
+    save_file(sd, os.path.join(out, "peft_unet", "adapter_model.safetensors"))
+    json.dump({"peft_type": "LORA", "r": R, "lora_alpha": 8, "use_rslora": False,
+               "target_modules": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]},
+              open(os.path.join(out, "peft_unet", "adapter_config.json"), "w"), indent=1)
+    lat, img = generate(unet, te0)
+    record("peft_native", lat, img, "PEFT adapter_model.safetensors + adapter_config.json (alpha 8 / r 4), weight 0.5",
+           {"loras": [{"file": "peft_unet/adapter_model.safetensors", "unet_weight": 0.5, "text_weight": 0.5}]})
+
+    # ---- 5. lora_pti: positional unet:{i} (Attention/GEGLU linears in unet.modules() order), text_encoder:{i}
+    #         (CLIPAttention k, v, q, out), <s1> <s2> tokens; up pre-scaled; tune_lora_scale 0.8 / 0.9
+    targets = []
+    for mod in unet0.modules():  # lora_pti _find_modules: ancestors of these classes, their Linear children
+        if type(mod).__name__ in ("Attention", "CrossAttention", "GEGLU"):
+            for fname, child in mod.named_modules():
+                if isinstance(child, torch.nn.Linear):
+                    targets.append(next(n for n, m in unet0.named_modules() if m is child))
+    sd, te, unet = {}, dict(te0), copy.deepcopy(unet0)
+    for i, n in enumerate(targets):
+        d, u = pair(n)
+        sd[f"unet:{i}:down"], sd[f"unet:{i}:up"] = d.half(), u.half()
+        merge_unet(unet, n, d.half().float(), u.half().float(), 0.8)
+    te_pti = [f"text_model.encoder.layers.{l}.self_attn.{p}" for l in range(LAYERS) for p in ("k_proj", "v_proj", "q_proj", "out_proj")]
+    for i, n in enumerate(te_pti):
+        d, u = te_pair(n)
+        sd[f"text_encoder:{i}:down"], sd[f"text_encoder:{i}:up"] = d.half(), u.half()
+        merge_te(te, n, d.half().float(), u.half().float(), 0.9)
+    s1, s2 = rnd(W, sc=0.4), rnd(W, sc=0.4)
+    sd["<s1>"], sd["<s2>"] = s1, s2
+    md = {"<s1>": "<embed>", "<s2>": "<embed>", "unet": '["CrossAttention", "Attention", "GEGLU"]',
+          "text_encoder": '["CLIPAttention"]'}
+    md.update({f"unet:{i}:rank": str(R) for i in range(len(targets))})
+    save("lora_pti.safetensors", sd, md)
+    lat, img = generate(unet, te, [s1, s2])
+    record("lora_pti", lat, img, "lora_pti file (positional, fp16, <s1><s2>), UNet 0.8 / text 0.9, prompt + ' <s1><s2>'",
+           {"loras": [{"file": "lora_pti.safetensors", "unet_weight": 0.8, "text_weight": 0.9}], "prompt_suffix": " <s1><s2>"})
+
+    # ---- 6. embeddings: A1111 .pt (2 vectors), kohya emb_params .safetensors (3), diffusers learned_embeds
+    #         .safetensors ({"<cat-toy>": [W]}) and .bin (torch.save {"<dog>": [W]})
+    a = rnd(2, W, sc=0.4)
+    torch.save({"string_to_token": {"*": 265}, "string_to_param": {"*": a.clone().requires_grad_(True)},
+                "name": "myemb", "step": 1000, "sd_checkpoint": "deadbeef", "sd_checkpoint_name": "tiny"},
+               os.path.join(out, "myemb.pt"))
+    b = rnd(3, W, sc=0.4)
+    save("kohyaemb.safetensors", {"emb_params": b})
+    c = rnd(W, sc=0.4)
+    save("learned_embeds.safetensors", {"<cat-toy>": c})
+    dd = rnd(W, sc=0.4)
+    torch.save({"<dog>": dd}, os.path.join(out, "learned_embeds_dog.bin"))
+    lat, img = generate(unet0, te0, [a[0], a[1], b[0], b[1], b[2], c, dd])
+    record("embeddings", lat, img, "four embedding files; prompt + ' myemb kohyaemb <cat-toy> <dog>'",
+           {"embeddings": ["myemb.pt", "kohyaemb.safetensors", "learned_embeds.safetensors", "learned_embeds_dog.bin"],
+            "prompt_suffix": " myemb kohyaemb <cat-toy> <dog>"})
+
+    # ---- 7. a trained style as the training engine writes it: kohya keys (attention + ff, text q/k/v/out)
+    #         with the embedding inside (bundle_emb.s1s2.string_to_param.*), plus a second kohya LoRA at 0.5
+    sd, te, unet = {}, dict(te0), copy.deepcopy(unet0)
+    for n in attn_names:
+        d, u = pair(n)
+        key = "lora_unet_" + n.replace(".", "_")
+        sd[key + ".lora_down.weight"], sd[key + ".lora_up.weight"], sd[key + ".alpha"] = d, u, torch.tensor(float(R))
+        merge_unet(unet, n, d, u, 0.8)
+    for n in te_names[:4] + te_names[6:10]:
+        d, u = te_pair(n)
+        key = "lora_te_" + n.replace(".", "_")
+        sd[key + ".lora_down.weight"], sd[key + ".lora_up.weight"] = d, u  # no alpha: scale 1
+        merge_te(te, n, d, u, 0.9)
+    e2 = rnd(2, W, sc=0.4)
+    sd["bundle_emb.s1s2.string_to_param.*"] = e2
+    save("style_bundle.safetensors", sd, {"ss_network_dim": "4", "oma_tokens": "s1s2"})
+    sd2 = {}
+    for n in conv_names:
+        d, u = pair(n, 2)
+        key = "lora_unet_" + n.replace(".", "_")
+        sd2[key + ".lora_down.weight"], sd2[key + ".lora_up.weight"], sd2[key + ".alpha"] = d, u, torch.tensor(1.0)
+        merge_unet(unet, n, d, u, 0.5 * 1.0 / 2)
+    save("second_locon.safetensors", sd2)
+    lat, img = generate(unet, te, [e2[0], e2[1]])
+    record("style_bundle", lat, img, "kohya style file with bundle_emb (UNet 0.8, text 0.9) + a LoCon LoRA at 0.5; "
+           "prompt + ', style of s1s2' is NOT used: prompt + ' s1s2'",
+           {"loras": [{"file": "style_bundle.safetensors", "unet_weight": 0.8, "text_weight": 0.9},
+                      {"file": "second_locon.safetensors", "unet_weight": 0.5, "text_weight": 0.5}],
+            "prompt_suffix": " s1s2"})
+
+    Image.fromarray(base_img).save(os.path.join(out, "base.png"))
+    json.dump({"generator": "tools/make_lora_fixtures.py", "diffusers_version": diffusers.__version__,
+               "torch_version": torch.__version__, "prompt": PROMPT, "negative": NEGATIVE, "sampler": "DDIM",
+               "steps": 4, "cfg": 7.5, "seed": 1004, "width": 64, "height": 64, "cases": cases},
+              open(os.path.join(out, "index.json"), "w"), indent=1)
+    for k, v in cases.items():
+        diff = (torch.tensor(v["final_latents"]) - base_lat.flatten()).abs().max().item()
+        print(f"{k}: final latents differ from the plain run by up to {diff:.3f}")
+
+
+if __name__ == "__main__":
+    main()
