@@ -94,7 +94,7 @@ static int style_ref(const json_t *j, const char *what, const char *data_dir, co
 {
     const json_t *name = json_is_string(j) ? j : json_object_get(j, "name"), *path = json_object_get(j, "path");
     if (json_is_string(name) && !path) {
-        if (!name_ok(json_string_value(name))) {
+        if (!oma_sd_model_name_ok(json_string_value(name))) {
             snprintf(err, errlen, "%s: name must be a file name inside the models folder", what);
             return -1;
         }
@@ -149,6 +149,58 @@ static int read_styles(const json_t *params, const char *data_dir, const char *m
             return -1;
         s->n_embs++;
     }
+    return 0;
+}
+
+/* A trained style picked on the Background page (params.style of kind "lora", which the worker
+ * fills from params.style_id with lora_path set to the style's file in the data folder), the
+ * original service's way: the prompt becomes "{prompt}, style of <s1><s2>" and the style's LoRA,
+ * which holds its embedding too, is applied at UNet 0.8 / text 0.9 for txt2img and 0.3 / 0.3
+ * for img2img. *prompt_out gets the new prompt (malloc'ed) or stays NULL when there is no
+ * trained style. 0, or -1 with err. */
+static int add_trained_style(const json_t *params, int img2img, const char *data_dir, job_styles *s,
+                             char **prompt_out, char *err, size_t errlen)
+{
+    *prompt_out = NULL;
+    const json_t *style = json_object_get(params, "style");
+    const char *kind = json_string_value(json_object_get(style, "kind"));
+    if (!kind || strcmp(kind, "lora") != 0) return 0;
+    const char *tokens = json_string_value(json_object_get(style, "tokens"));
+    const char *lora = json_string_value(json_object_get(style, "lora_path"));
+    const char *prompt = json_string_value(json_object_get(params, "prompt"));
+    size_t nt = tokens ? strlen(tokens) : 0;
+    int ok = nt >= 3 && nt <= 64 && tokens[0] == '<' && tokens[nt - 1] == '>';
+    for (size_t i = 0; ok && i < nt; i++) {
+        char c = tokens[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '<' ||
+             c == '>' || c == '-';
+    }
+    if (!ok) {
+        snprintf(err, errlen, "style: tokens must look like <s1><s2>");
+        return -1;
+    }
+    if (!lora || strlen(lora) >= PATH_MAX_LEN || !inside(lora, data_dir)) {
+        snprintf(err, errlen, "style: its LoRA file is not in the server's data folder");
+        return -1;
+    }
+    if (s->n_loras >= JOB_MAX_STYLES) {
+        snprintf(err, errlen, "too many LoRAs with the style's own");
+        return -1;
+    }
+    size_t n = strlen(prompt ? prompt : "") + nt + 16;
+    char *np = malloc(n);
+    if (!np) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(np, n, "%s, style of %s", prompt ? prompt : "", tokens);
+    oma_sd_lora *x = &s->loras[s->n_loras];
+    snprintf(s->paths[s->n_loras], PATH_MAX_LEN, "%s", lora);
+    x->path = s->paths[s->n_loras];
+    x->unet_weight = img2img ? 0.3f : 0.8f;
+    x->text_weight = img2img ? 0.3f : 0.9f;
+    s->n_loras++;
+    *prompt_out = np;
     return 0;
 }
 
@@ -299,6 +351,14 @@ static int run(oma_job_ctx *ctx, int img2img)
         oma_image_free(&init);
         return -1;
     }
+    char *styled_prompt = NULL;
+    if (add_trained_style(ctx->params, img2img, ctx->data_dir, styles, &styled_prompt, ctx->error,
+                          sizeof ctx->error) != 0) {
+        free(styles);
+        oma_image_free(&init);
+        return -1;
+    }
+    if (styled_prompt) p.prompt = styled_prompt;
     p.loras = styles->loras;
     p.n_loras = styles->n_loras;
     p.embeddings = styles->embs;
@@ -319,6 +379,7 @@ static int run(oma_job_ctx *ctx, int img2img)
     oma_image_free(&init);
     if (rc != 0) {
         if (rc == 1) snprintf(ctx->error, sizeof ctx->error, "cancelled");
+        free(styled_prompt);
         return -1;
     }
     json_t *seeds = json_array();
@@ -338,6 +399,7 @@ static int run(oma_job_ctx *ctx, int img2img)
         if (status == 0) json_array_append_new(seeds, json_integer((json_int_t)(p.seed + (uint64_t)i)));
     }
     for (int i = 0; i < p.batch; i++) oma_image_free(&imgs[i]);
+    free(styled_prompt);
     if (status != 0) {
         json_decref(seeds);
         return -1;

@@ -224,44 +224,6 @@ static int load_row(oma_db *db, const char *job_id, job_row *row, char *err, siz
     return 0;
 }
 
-/* params.style_id -> params.style, from a style of the same artist. */
-int oma_workers_fill_style(oma_db *db, const char *artist_id, json_t *params, char *err, size_t errlen)
-{
-    json_t *sid = json_object_get(params, "style_id");
-    if (!sid || json_is_null(sid)) return 0;
-    if (!json_is_string(sid)) {
-        snprintf(err, errlen, "style_id must be a string");
-        return -1;
-    }
-    oma_stmt *st = NULL;
-    if (oma_db_prepare(db, "SELECT status, data FROM styles WHERE id = ? AND artist_id = ?", &st) != 0 ||
-        oma_stmt_bind_text(st, 1, json_string_value(sid)) != 0 || oma_stmt_bind_text(st, 2, artist_id) != 0) {
-        snprintf(err, errlen, "cannot look up the style: %s", oma_db_errmsg(db));
-        oma_stmt_finalize(st);
-        return -1;
-    }
-    int rc = oma_stmt_step(st);
-    if (rc != 1) {
-        snprintf(err, errlen, rc == 0 ? "style not found" : "cannot look up the style");
-        oma_stmt_finalize(st);
-        return -1;
-    }
-    const char *status = oma_stmt_text(st, 0), *data = oma_stmt_text(st, 1);
-    json_t *style = data ? json_loads(data, 0, NULL) : NULL;
-    int ready = status && strcmp(status, "ready") == 0;
-    oma_stmt_finalize(st);
-    if (!ready || !json_is_object(style)) {
-        json_decref(style);
-        snprintf(err, errlen, "the style is not ready");
-        return -1;
-    }
-    if (json_object_set_new(params, "style", style) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
 typedef struct loaded_inputs {
     oma_job_input *v;
     uint8_t **bufs;
@@ -366,37 +328,6 @@ static int load_inputs(oma_db *db, oma_storage *s, const char *artist_id, json_t
     return 0;
 }
 
-/* After success: a result.style object becomes a styles row of the job's webtoon. */
-int oma_workers_save_style(oma_db *db, const char *job_id, const char *artist_id, const char *webtoon_id,
-                           const json_t *params, json_t *result)
-{
-    json_t *style = json_object_get(result, "style");
-    if (!webtoon_id || !json_is_object(style)) return 0;
-    const char *name = json_string_value(json_object_get(params, "name"));
-    /* a trained style (style.train) says so; everything else is a weight-free profile */
-    const char *kind = json_string_value(json_object_get(style, "kind"));
-    if (!kind || strcmp(kind, "lora") != 0) kind = "profile";
-    char id[33], now[32];
-    if (oma_db_new_id(id, sizeof id) != 0) return oma_db_fail(db, "cannot make a random id");
-    oma_db_now(now, sizeof now);
-    char *data = json_dumps(style, JSON_COMPACT);
-    if (!data) return oma_db_fail(db, "cannot serialise the style");
-    oma_stmt *st = NULL;
-    int ok = oma_db_prepare(db,
-                            "INSERT INTO styles (id, webtoon_id, artist_id, name, kind, status, data, job_id, "
-                            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'ready', ?, ?, ?, ?)",
-                            &st) == 0 &&
-             oma_stmt_bind_text(st, 1, id) == 0 && oma_stmt_bind_text(st, 2, webtoon_id) == 0 &&
-             oma_stmt_bind_text(st, 3, artist_id) == 0 &&
-             oma_stmt_bind_text(st, 4, name && *name ? name : "Style") == 0 && oma_stmt_bind_text(st, 5, kind) == 0 &&
-             oma_stmt_bind_text(st, 6, data) == 0 && oma_stmt_bind_text(st, 7, job_id) == 0 &&
-             oma_stmt_bind_text(st, 8, now) == 0 && oma_stmt_bind_text(st, 9, now) == 0 && oma_stmt_step(st) == 0;
-    oma_stmt_finalize(st);
-    free(data);
-    if (!ok) return -1;
-    return json_object_set_new(result, "style_id", json_string(id)) == 0 ? 0 : oma_db_fail(db, "out of memory");
-}
-
 typedef struct key_list {
     char keys[OUTPUTS_MAX + 2][160];
     int n;
@@ -471,7 +402,7 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
         snprintf(why, sizeof why, "%s is not available on this server (its model weights are missing)", row.kind);
         goto failed;
     }
-    if (oma_workers_fill_style(db, row.artist_id, row.params, why, sizeof why) != 0) goto failed;
+    if (oma_workers_fill_style(db, st, data_dir, row.artist_id, row.params, why, sizeof why) != 0) goto failed;
     if (load_inputs(db, st, row.artist_id, row.inputs, &li, why, sizeof why) != 0) goto failed;
 
     run_state rs = {.db = db, .st = st, .job_id = job_id, .worker_id = worker_id, .stop = stop};
