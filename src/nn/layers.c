@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tensor/backend.h"
+#include "nn/layers_internal.h"
 #include "tensor/half.h"
 #include "tensor/ops.h"
 
@@ -69,7 +70,7 @@ static void wkey_init(void) { (void)pthread_key_create(&wkey, wbuf_free); }
 
 /* The float32 weights of a layer: its own, or its 16-bit ones widened into this thread's
  * buffer (valid until the next call on this thread). NULL when out of memory. */
-static const float *weights_f32(const oma_tensor *t, const uint16_t *w16, int kind)
+const float *oma_layer_weights_f32(const oma_tensor *t, const uint16_t *w16, int kind)
 {
     if (!w16) return t->data;
     size_t n = (size_t)oma_tensor_numel(t);
@@ -163,9 +164,10 @@ int oma_linear_forward(const oma_linear *l, const oma_tensor *x, oma_arena *ar, 
 int oma_linear_into(const oma_linear *l, const oma_tensor *x, oma_tensor *y)
 {
     oma_tensor wt = l->w;
-    wt.data = (float *)weights_f32(&l->w, l->w16, l->w16_kind);
+    wt.data = (float *)oma_layer_weights_f32(&l->w, l->w16, l->w16_kind);
     if (!wt.data) return -1;
-    return oma_op_linear(x, &wt, l->b.data ? &l->b : NULL, y);
+    if (oma_op_linear(x, &wt, l->b.data ? &l->b : NULL, y) != 0) return -1;
+    return l->lora ? oma_lora_forward_add(l->lora, x, y) : 0;
 }
 
 /* W[out, inner] += scale * up[out, r] @ down[r, inner] */
@@ -226,7 +228,7 @@ size_t oma_conv2d_bytes(const oma_conv2d *c)
 int oma_conv2d_run(const oma_conv2d *c, const oma_tensor *x, int stride, int pad, oma_tensor *y)
 {
     oma_tensor wt = c->w;
-    wt.data = (float *)weights_f32(&c->w, c->w16, c->w16_kind);
+    wt.data = (float *)oma_layer_weights_f32(&c->w, c->w16, c->w16_kind);
     if (!wt.data) return -1;
     return oma_op_conv2d(x, &wt, c->b.data ? &c->b : NULL, stride, pad, y);
 }
@@ -246,9 +248,10 @@ int oma_conv2d_forward(const oma_conv2d *c, const oma_tensor *x, oma_arena *ar, 
 static int proj_weights(const oma_conv2d *c, const oma_linear *l, oma_tensor *w, const oma_tensor **b)
 {
     if (c && (c->k != 1 || c->stride != 1 || c->pad != 0)) return -1;
+    if (!c && l->lora) return -1;   /* adapters on the projections are not supported */
     const oma_tensor *src = c ? &c->w : &l->w;
     *w = *src;
-    w->data = (float *)weights_f32(src, c ? c->w16 : l->w16, c ? c->w16_kind : l->w16_kind);
+    w->data = (float *)oma_layer_weights_f32(src, c ? c->w16 : l->w16, c ? c->w16_kind : l->w16_kind);
     if (!w->data) return -1;
     w->ndim = 2;
     w->shape[0] = c ? c->out : l->out;

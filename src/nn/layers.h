@@ -11,6 +11,7 @@
 #ifndef OMA_NN_LAYERS_H
 #define OMA_NN_LAYERS_H
 
+#include "nn/lora.h"
 #include "nn/weights.h"
 #include "tensor/arena.h"
 #include "tensor/tensor.h"
@@ -21,13 +22,17 @@ typedef struct oma_linear {
     oma_tensor b;       /* [out] or empty (data NULL) */
     uint16_t *w16;      /* fp16/bf16 weights (keep_half), or NULL */
     int w16_kind;       /* oma_half_kind */
+    /* A trainable adapter (nn/lora.h) the forward adds, or NULL (inference: merged instead).
+     * Not owned: whoever attaches it frees it. */
+    oma_lora *lora;
 } oma_linear;
 
 /* bias: 1 required, 0 none, -1 optional (loaded when present). */
 int oma_linear_load(oma_linear *l, const oma_weights *w, const char *prefix, int64_t in,
                     int64_t out, int bias, char *err, size_t errlen);
 void oma_linear_free(oma_linear *l);
-/* y[..., out] for x[..., in]; y is allocated in the arena. */
+/* y[..., out] for x[..., in] (+ scale * up(down(x)) when l->lora is attached); y is allocated
+ * in the arena. */
 int oma_linear_forward(const oma_linear *l, const oma_tensor *x, oma_arena *ar, oma_tensor *y);
 /* The same into an existing y of the right shape (a block's output allocated before its
  * temporaries). 0, or -1 on a shape mismatch. */

@@ -24,6 +24,18 @@ typedef struct oma_attn_args {
     int causal;                     /* query i sees keys j <= i only (CLIP text) */
 } oma_attn_args;
 
+/* Attention backward over the same layouts (flash-style: nothing n x n is kept, the scores
+ * are recomputed per tile). o is the forward's output, dout its gradient (both with ldo);
+ * dq/dk/dv are written whole (not accumulated) with the strides ldq/ldk/ldv of q/k/v. */
+typedef struct oma_attn_bwd_args {
+    const float *q, *k, *v, *o, *dout;
+    float *dq, *dk, *dv;
+    int64_t batch, heads, nq, nk, head_dim;
+    int64_t ldq, ldk, ldv, ldo;
+    float scale;
+    int causal;
+} oma_attn_bwd_args;
+
 typedef struct oma_backend {
     const char *name;
     /* Row-major C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C. */
@@ -67,6 +79,37 @@ typedef struct oma_backend {
     void (*transpose)(const float *x, int64_t batch, int64_t rows, int64_t cols, float *y);
     /* x[N, C, inner] += bias[C] (inner = HW for images, 1 with C = dim for rows). */
     void (*add_bias)(float *x, const float *bias, int64_t n, int64_t c, int64_t inner);
+
+    /* ---- backward (training): input gradients only; weights are frozen ---- */
+    /* dx[N,C,H,W] = the gradient of conv2d's input for dy[N,OC,OH,OW] (written whole).
+     * Returns 0, or -1 when scratch memory cannot be had. */
+    int (*conv2d_backward_data)(const float *dy, int64_t n, int64_t oc, int64_t oh, int64_t ow,
+                                const float *weight, int64_t c, int64_t kh, int64_t kw,
+                                int stride, int pad, float *dx, int64_t h, int64_t w);
+    /* dx for group norm (+ fused SiLU) of x[N,C,HW]; statistics recomputed from x. */
+    void (*group_norm_backward)(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
+                                const float *gamma, const float *beta, float eps, int silu,
+                                const float *dy, float *dx);
+    /* dx for layer norm over the last dim of x[rows, dim]. */
+    void (*layer_norm_backward)(const float *x, int64_t rows, int64_t dim, const float *gamma,
+                                float eps, const float *dy, float *dx);
+    /* Returns 0, or -1 when scratch memory cannot be had. */
+    int (*attention_backward)(const oma_attn_bwd_args *a);
+    /* dx = dy * f'(x) for GELU (erf), quick-GELU, SiLU; n elements. dx may alias dy. */
+    void (*gelu_backward)(const float *x, const float *dy, float *dx, int64_t n);
+    void (*quick_gelu_backward)(const float *x, const float *dy, float *dx, int64_t n);
+    void (*silu_backward)(const float *x, const float *dy, float *dx, int64_t n);
+    /* GEGLU: dx[rows, 2*dim] from x[rows, 2*dim] and dy[rows, dim]. */
+    void (*geglu_backward)(const float *x, const float *dy, int64_t rows, int64_t dim, float *dx);
+    /* dx[NC,H,W] = the sum of each 2x2 block of dy[NC,2H,2W]. */
+    void (*upsample_nearest2x_backward)(const float *dy, int64_t nc, int64_t h, int64_t w,
+                                        float *dx);
+    /* da[N,ca,HW], db[N,cb,HW] from dy[N,ca+cb,HW] (either may be NULL: not wanted). */
+    void (*split_channels)(const float *dy, int64_t n, int64_t ca, int64_t cb, int64_t hw,
+                           float *da, float *db);
+    /* dtable[id[i], :] += dy[i, :] for i < count (ids already checked < rows of dtable). */
+    void (*embedding_backward)(const int32_t *ids, int64_t count, const float *dy, int64_t dim,
+                               float *dtable);
 } oma_backend;
 
 /* Frees the calling thread's cached convolution scratch (it is otherwise kept for reuse and

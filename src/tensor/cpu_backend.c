@@ -848,6 +848,17 @@ static const oma_backend cpu_backend = {
     .axpby = cpu_axpby,
     .add_bias = cpu_add_bias,
     .transpose = cpu_transpose,
+    .conv2d_backward_data = oma_cpu_conv2d_backward_data,
+    .group_norm_backward = oma_cpu_group_norm_backward,
+    .layer_norm_backward = oma_cpu_layer_norm_backward,
+    .attention_backward = oma_cpu_attention_backward,
+    .gelu_backward = oma_cpu_gelu_backward,
+    .quick_gelu_backward = oma_cpu_quick_gelu_backward,
+    .silu_backward = oma_cpu_silu_backward,
+    .geglu_backward = oma_cpu_geglu_backward,
+    .upsample_nearest2x_backward = oma_cpu_upsample_nearest2x_backward,
+    .split_channels = oma_cpu_split_channels,
+    .embedding_backward = oma_cpu_embedding_backward,
 };
 
 static const oma_backend *current = &cpu_backend;

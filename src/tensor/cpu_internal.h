@@ -49,6 +49,29 @@ void oma_sigmoid_mul_avx512(const float *x, float *y, int64_t n, float a);
 /* The same in f32 on oneDNN's matmul, operands read in place (strict f32 math). */
 int oma_dnnl_matmul_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                         int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
+/* The backward kernels (cpu_backward*.c, cpu_attention_backward.c): the contracts of the
+ * same-named oma_backend members. */
+struct oma_attn_bwd_args;
+int oma_cpu_conv2d_backward_data(const float *dy, int64_t n, int64_t oc, int64_t oh, int64_t ow,
+                                 const float *weight, int64_t c, int64_t kh, int64_t kw,
+                                 int stride, int pad, float *dx, int64_t h, int64_t w);
+void oma_cpu_group_norm_backward(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
+                                 const float *gamma, const float *beta, float eps, int silu,
+                                 const float *dy, float *dx);
+void oma_cpu_layer_norm_backward(const float *x, int64_t rows, int64_t dim, const float *gamma,
+                                 float eps, const float *dy, float *dx);
+int oma_cpu_attention_backward(const struct oma_attn_bwd_args *a);
+void oma_cpu_gelu_backward(const float *x, const float *dy, float *dx, int64_t n);
+void oma_cpu_quick_gelu_backward(const float *x, const float *dy, float *dx, int64_t n);
+void oma_cpu_silu_backward(const float *x, const float *dy, float *dx, int64_t n);
+void oma_cpu_geglu_backward(const float *x, const float *dy, int64_t rows, int64_t dim, float *dx);
+void oma_cpu_upsample_nearest2x_backward(const float *dy, int64_t nc, int64_t h, int64_t w,
+                                         float *dx);
+void oma_cpu_split_channels(const float *dy, int64_t n, int64_t ca, int64_t cb, int64_t hw,
+                            float *da, float *db);
+void oma_cpu_embedding_backward(const int32_t *ids, int64_t count, const float *dy, int64_t dim,
+                                float *dtable);
+
 /* 1 when oneDNN is built in and its CPU engine works. */
 int oma_dnnl_available(void);
 /* Drops the cached oneDNN primitives. */
