@@ -53,7 +53,6 @@ typedef struct train_job {
     oma_loss_history hist;
     int sample_steps[MAX_SAMPLE_IMAGES];
     int n_samples;
-    int steps_ti;                /* stage 1's length: "lora" step k is total step steps_ti + k */
     int resumed_from;            /* total step of the checkpoint resumed from, -1 none */
     oma_style_train_progress last;
     char stage[16];
@@ -139,7 +138,9 @@ static int on_progress(void *c, const oma_style_train_progress *p)
 static void on_sample(void *c, const char *stage, int step, const uint8_t *rgb, int w, int h)
 {
     train_job *j = c;
-    int at = stage && strcmp(stage, "lora") == 0 ? j->steps_ti + step : step;
+    (void)stage;
+    /* the engine reports a step's progress before its sample: name the sample by that step */
+    int at = j->last.total_step > 0 ? j->last.total_step : step;
     oma_image img = {w, h, 3, (uint8_t *)rgb};
     uint8_t *png = NULL;
     size_t len = 0;
@@ -346,7 +347,7 @@ static int run(oma_job_ctx *ctx)
         snprintf(ctx->error, sizeof ctx->error, "no Stable Diffusion model found in the models folder");
         return -1;
     }
-    train_job j = {.ctx = ctx, .resumed_from = -1, .stage = "prepare", .steps_ti = o.steps_ti};
+    train_job j = {.ctx = ctx, .resumed_from = -1, .stage = "prepare"};
     j.last.loss = NAN;
     j.last.eta_s = -1;
     char **images = NULL;
