@@ -12,9 +12,7 @@ extern const oma_job_kind oma_kind_pose_warp;
 extern const oma_job_kind oma_kind_generate_txt2img;
 extern const oma_job_kind oma_kind_generate_img2img;
 extern const oma_job_kind oma_kind_style_profile;
-#if OMA_HAVE_STYLE_TRAIN /* the training engine is built in (CMakeLists.txt) */
 extern const oma_job_kind oma_kind_style_train;
-#endif
 extern const oma_job_kind oma_kind_convert_lineart;
 
 static const oma_job_kind *const kinds[] = {
@@ -25,9 +23,7 @@ static const oma_job_kind *const kinds[] = {
     &oma_kind_generate_txt2img,
     &oma_kind_generate_img2img,
     &oma_kind_style_profile,
-#if OMA_HAVE_STYLE_TRAIN
     &oma_kind_style_train,
-#endif
     &oma_kind_convert_lineart,
 };
 

@@ -53,6 +53,7 @@ typedef struct train_job {
     oma_loss_history hist;
     int sample_steps[MAX_SAMPLE_IMAGES];
     int n_samples;
+    int restored;                /* a stored checkpoint was fetched for the engine */
     int resumed_from;            /* total step of the checkpoint resumed from, -1 none */
     oma_style_train_progress last;
     char stage[16];
@@ -129,6 +130,9 @@ static int on_progress(void *c, const oma_style_train_progress *p)
 {
     train_job *j = c;
     j->last = *p;
+    /* the engine's first step after a resume is the one after its checkpoint */
+    if (j->restored && j->resumed_from < 0 && isfinite(p->loss) && p->total_step > 0)
+        j->resumed_from = p->total_step - 1;
     snprintf(j->stage, sizeof j->stage, "%s", p->stage ? p->stage : "");
     if (isfinite(p->loss) && p->total_step > 0 && oma_loss_history_add(&j->hist, p->total_step, p->loss) != 0)
         return 1; /* out of memory: stop rather than lose the curve */
@@ -189,15 +193,18 @@ static void on_checkpoint(void *c, const char *path, int total_step)
     train_job *j = c;
     if (!j->ctx->state_put) return;
     char err[256] = "";
-    if (j->ctx->state_put(j->ctx, "checkpoint", path, err, sizeof err) != 0 ||
-        save_history(j, total_step, err, sizeof err) != 0)
+    /* the history first: a crash between the two leaves a history ahead of the checkpoint,
+     * which is harmless (the resumed run reports those steps again and they replace what was
+     * there); the other way round would leave a gap in the curve */
+    if (save_history(j, total_step, err, sizeof err) != 0 ||
+        j->ctx->state_put(j->ctx, "checkpoint", path, err, sizeof err) != 0)
         snprintf(j->checkpoint_error, sizeof j->checkpoint_error, "could not store the checkpoint of step %d: %s",
                  total_step, err);
     else
         j->checkpoint_error[0] = '\0';
 }
 
-/* Fetches a stored checkpoint and its history; 0 (resumed_from set, or -1 when none) or -1. */
+/* Fetches a stored checkpoint and its history; 0 (restored set when there was one) or -1. */
 static int restore(train_job *j, const char *ckpt, char *err, size_t errlen)
 {
     j->resumed_from = -1;
@@ -244,7 +251,7 @@ static int restore(train_job *j, const char *ckpt, char *err, size_t errlen)
         j->n_samples = 0;
         return 0;
     }
-    j->resumed_from = step;
+    j->restored = 1;
     return 0;
 }
 

@@ -1,9 +1,7 @@
 /* test_style_train_job.c — the style.train job kind's own rules: its params (bounds, the
  * recipe's defaults, unknown names refused at submission) and the loss history that keeps the
  * curve continuous when a run resumes from a checkpoint (a step reported again replaces what
- * came after it; a checkpoint keeps what it had seen; damaged stored histories are refused).
- * The params part needs the training engine (its defaults): without it that part is skipped
- * and the program says so. */
+ * came after it; a checkpoint keeps what it had seen; damaged stored histories are refused). */
 #include <math.h>
 #include <string.h>
 
@@ -47,7 +45,6 @@ static void test_history(void)
     oma_loss_history_free(&h);
 }
 
-#if OMA_HAVE_STYLE_TRAIN
 static int params_ok(const char *text, oma_style_train_opts *o)
 {
     json_t *p = json_loads(text, 0, NULL);
@@ -103,15 +100,10 @@ static void test_params(void)
         CHECK(!k->available(NULL) && !k->available("/nonexistent"));
     }
 }
-#endif
 
 int main(void)
 {
     test_history();
-#if OMA_HAVE_STYLE_TRAIN
     test_params();
-#else
-    printf("test_style_train_job: params part skipped (the training engine oma_style_train is not built in)\n");
-#endif
     return failures != 0;
 }

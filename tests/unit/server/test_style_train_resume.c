@@ -5,7 +5,7 @@
  * steps before the checkpoint exactly as first reported), the resumed run's losses equal
  * those of a run that was never interrupted (the engine restores its RNG and optimizer), the
  * LoRA and embedding files and samples are outputs, the webtoon gets a "lora" style, and the
- * job's state is gone at the end. Needs the training engine; skipped (77) without it. */
+ * job's state is gone at the end. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,8 +17,6 @@
 #include "pipelines/job_kind.h"
 #include "server/jobs.h"
 #include "server/workers_internal.h"
-
-#if OMA_HAVE_STYLE_TRAIN
 
 #include "check.h"
 
@@ -237,13 +235,3 @@ int main(void)
     CHECK(system(cmd) == 0);
     return failures != 0;
 }
-
-#else
-
-int main(void)
-{
-    printf("test_style_train_resume: skipped (the training engine oma_style_train is not built in)\n");
-    return 77;
-}
-
-#endif
