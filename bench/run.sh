@@ -9,7 +9,9 @@
 #  2. the same UNet and VAE in PyTorch (Debian's python3-torch + diffusers source from
 #     OMA_DIFFUSERS_SRC, see tools/bench_torch_unet.py) in the same run, given the set-up that
 #     made it fastest here (see below), and the ratios of the steady-state passes;
-#  3. every other bench_* executable, and http_wrk.sh.
+#  3. one style-training step (bench_train_step) and the same step in PyTorch
+#     (tools/bench_torch_train.py), with the ratio and the default recipe's projected time;
+#  4. every other bench_* executable, and http_wrk.sh.
 # Threads: OMA_THREADS for both engines (default: all CPUs). SD_LATENT=32 for a quick run.
 # Numbers are wall-clock seconds on this machine, now: compare them only within one run.
 set -uo pipefail
@@ -53,6 +55,8 @@ if [ -n "${OMA_DIFFUSERS_SRC:-}" ] && "$PY" -c "import torch" 2>/dev/null; then
     echo "== the same in PyTorch (huge pages, OpenMP OpenBLAS, own core type)"
     "${tenv[@]}" "$PY" tools/bench_torch_unet.py unet "$L" 2 | tee -a "$log"
     "${tenv[@]}" "$PY" tools/bench_torch_unet.py vae "$L" | tee -a "$log"
+    # training pieces (compare with bench_train below: its forward + backward)
+    "${tenv[@]}" "$PY" tools/bench_torch_train_blocks.py "$L" | tee -a "$log"
     if [ -n "${TORCH_AS_IS:-}" ]; then
         echo "== PyTorch as installed (default environment)"
         "$PY" tools/bench_torch_unet.py unet "$L" 2 | sed 's/^torch_/torch_as_is_/'
@@ -75,8 +79,27 @@ else
     echo "== PyTorch comparison skipped (needs /usr/bin/python3 with torch, and OMA_DIFFUSERS_SRC)"
 fi
 
+# One style-training step (UNet + rank-16 LoRA, forward + backward, batch 1) side by side with
+# the same step in PyTorch (tools/bench_torch_train.py, same set-up as above), and what the
+# default recipe's 1000 micro-steps would take at this size.
+echo "== style training step, latent ${L}x${L} (ours, then PyTorch)"
+"$B/bench_train_step" "$L" | tee -a "$log"
+if [ -n "${OMA_DIFFUSERS_SRC:-}" ] && "$PY" -c "import torch" 2>/dev/null; then
+    tenv=(env -u OPENBLAS_CORETYPE GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
+    omp=/usr/lib/x86_64-linux-gnu/openblas-openmp
+    [ -d "$omp" ] && tenv+=("LD_LIBRARY_PATH=$omp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+    "${tenv[@]}" "$PY" tools/bench_torch_train.py "$L" | tee -a "$log"
+    awk '
+      function last(word,   i, v) { for (i = 1; i < NF; i++) if ($i == word) v = $(i + 1); return v }
+      function rss(   i) { for (i = 1; i < NF; i++) if ($i == "RSS") return $(i + 1) }
+      /^train_step_sd15/ { o = last("step"); orss = rss() }
+      /^torch_train_step_sd15/ { t = last("step"); trss = rss() }
+      END { if (o && t) printf "ratio training step ours/torch = %.2f (%.2f s / %.2f s), peak RSS %s / %s GB\n", o / t, o, t, orss, trss }' "$log"
+fi
+
 for t in $targets; do
     [ "$t" = bench_sd ] && continue
+    [ "$t" = bench_train_step ] && continue
     echo "== $t"
     "$B/$t" || echo "bench: $t failed" >&2
 done

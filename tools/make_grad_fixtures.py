@@ -153,7 +153,7 @@ def main():
             p = f"transformer_blocks.{i}."
             names += attn_names(p + "attn1.") + attn_names(p + "attn2.") + [p + "ff.net.0.proj"]
         lo = add_lora(t, names)
-        x, ctx = leaf(1, 32, 6, 5), leaf(1, 7, 24)
+        x, ctx = leaf(2, 32, 6, 5), leaf(2, 7, 24)
         y = t(x, encoder_hidden_states=ctx, return_dict=False)[0]
         record(case, t, {"x": x, "context": ctx}, lo, y,
                {"channels": 32, "heads": 4, "context_dim": 24, "layers": layers,

@@ -15,6 +15,7 @@ extern int oma_cmd_pose(int argc, char **argv);
 extern int oma_cmd_generate(int argc, char **argv);
 extern int oma_cmd_style(int argc, char **argv);
 extern int oma_cmd_convert(int argc, char **argv);
+extern int oma_cmd_train(int argc, char **argv);
 
 static const oma_command commands[] = {
     {"serve", "run the HTTP server, the web UI and the workers", oma_cmd_serve},
@@ -23,6 +24,7 @@ static const oma_command commands[] = {
     {"generate", "draw with Stable Diffusion 1.x (txt2img, img2img) on the CPU", oma_cmd_generate},
     {"style", "learn a style profile (palette, tones, lines, screentone) from samples", oma_cmd_style},
     {"convert", "turn a photo into line + tone art in a learned style", oma_cmd_convert},
+    {"train", "learn an artist's style as a LoRA + embedding (SD 1.x, on the CPU)", oma_cmd_train},
 };
 
 void oma_cli_error(const char *what, const char *fmt, ...)

@@ -3,7 +3,8 @@
  *
  * Each recomputes its forward from its input (gradient checkpointing per block), keeps the
  * intermediates in the arena for the call only, and returns dx allocated before them. Attention
- * recomputes q, k, v and o (the fused forward), then the fused backward gives dq, dk, dv; each
+ * recomputes q, k, v and o (the fused forward), then the fused backward gives dq, dk, dv; a
+ * transformer block recomputes each attention once and keeps that state for its backward; each
  * projection's backward also feeds its adapter's gradients. Self-attention adds the k and v
  * paths into dx; cross-attention adds them into dcontext (the text encoder's output, needed
  * for textual inversion and the text-encoder LoRA).
@@ -19,35 +20,70 @@
 
 #define TRY(x) do { if ((x) != 0) goto fail; } while (0)
 
-int oma_attention_backward(const oma_attention *a, const oma_tensor *x, const oma_tensor *context,
-                           const oma_tensor *dy, oma_arena *ar, oma_tensor *dx,
-                           oma_tensor *dcontext)
+/* What an attention's backward needs of its forward: the projections and the output before
+ * to_out (recomputed once, shared by a block's forward recompute and its backward). */
+typedef struct {
+    oma_tensor q, k, v, o;
+} attn_state;
+
+static int attention_recompute(const oma_attention *a, const oma_tensor *x, const oma_tensor *ctx,
+                               oma_arena *ar, attn_state *st)
 {
-    if (x->ndim != 3 || x->shape[2] != a->dim || !oma_tensor_same_shape(x, dy)) return -1;
+    if (oma_linear_forward(&a->to_q, x, ar, &st->q) != 0 ||
+        oma_linear_forward(&a->to_k, ctx, ar, &st->k) != 0 ||
+        oma_linear_forward(&a->to_v, ctx, ar, &st->v) != 0 || oma_arena_like(ar, &st->q, &st->o) != 0)
+        return -1;
+    return oma_op_attention(&st->q, &st->k, &st->v, a->heads, 0.0f, 0, &st->o);
+}
+
+/* dx (allocated by the caller, written whole) and dcontext += from a recomputed state */
+static int attention_backward_from(const oma_attention *a, const oma_tensor *x,
+                                   const oma_tensor *context, const attn_state *st,
+                                   const oma_tensor *dy, oma_arena *ar, oma_tensor *dx,
+                                   oma_tensor *dcontext)
+{
     const oma_tensor *ctx = context ? context : x;
-    if (ctx->ndim != 3 || ctx->shape[0] != x->shape[0] || ctx->shape[2] != a->context_dim) return -1;
-    if (context && dcontext && !oma_tensor_same_shape(context, dcontext)) return -1;
-    if (oma_arena_like(ar, x, dx) != 0) return -1;
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
-    oma_tensor q, k, v, o, dout, dq, dk, dv;
-    TRY(oma_linear_forward(&a->to_q, x, ar, &q));
-    TRY(oma_linear_forward(&a->to_k, ctx, ar, &k));
-    TRY(oma_linear_forward(&a->to_v, ctx, ar, &v));
-    TRY(oma_arena_like(ar, &q, &o));
-    TRY(oma_op_attention(&q, &k, &v, a->heads, 0.0f, 0, &o));
-    TRY(oma_arena_like(ar, &o, &dout));
-    TRY(oma_linear_grad(&a->to_out, &o, dy, dout.data, 0.0f));
-    TRY(oma_arena_like(ar, &q, &dq));
-    TRY(oma_arena_like(ar, &k, &dk));
-    TRY(oma_arena_like(ar, &v, &dv));
-    TRY(oma_op_attention_backward(&q, &k, &v, &o, &dout, a->heads, 0.0f, 0, &dq, &dk, &dv));
+    oma_tensor dout, dq, dk, dv;
+    TRY(oma_arena_like(ar, &st->o, &dout));
+    TRY(oma_linear_grad(&a->to_out, &st->o, dy, dout.data, 0.0f));
+    TRY(oma_arena_like(ar, &st->q, &dq));
+    TRY(oma_arena_like(ar, &st->k, &dk));
+    TRY(oma_arena_like(ar, &st->v, &dv));
+    TRY(oma_op_attention_backward(&st->q, &st->k, &st->v, &st->o, &dout, a->heads, 0.0f, 0, &dq,
+                                  &dk, &dv));
     TRY(oma_linear_grad(&a->to_q, x, &dq, dx->data, 0.0f));
     float *dc = context ? (dcontext ? dcontext->data : NULL) : dx->data;
     TRY(oma_linear_grad(&a->to_k, ctx, &dk, dc, 1.0f));
     TRY(oma_linear_grad(&a->to_v, ctx, &dv, dc, 1.0f));
     rc = 0;
 fail:
+    oma_arena_release(ar, m);
+    return rc;
+}
+
+static int attention_check(const oma_attention *a, const oma_tensor *x, const oma_tensor *context,
+                           const oma_tensor *dy, const oma_tensor *dcontext)
+{
+    if (x->ndim != 3 || x->shape[2] != a->dim || !oma_tensor_same_shape(x, dy)) return -1;
+    const oma_tensor *ctx = context ? context : x;
+    if (ctx->ndim != 3 || ctx->shape[0] != x->shape[0] || ctx->shape[2] != a->context_dim) return -1;
+    if (context && dcontext && !oma_tensor_same_shape(context, dcontext)) return -1;
+    return 0;
+}
+
+int oma_attention_backward(const oma_attention *a, const oma_tensor *x, const oma_tensor *context,
+                           const oma_tensor *dy, oma_arena *ar, oma_tensor *dx,
+                           oma_tensor *dcontext)
+{
+    if (attention_check(a, x, context, dy, dcontext) != 0) return -1;
+    if (oma_arena_like(ar, x, dx) != 0) return -1;
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    attn_state st;
+    int rc = -1;
+    if (attention_recompute(a, x, context ? context : x, ar, &st) == 0)
+        rc = attention_backward_from(a, x, context, &st, dy, ar, dx, dcontext);
     oma_arena_release(ar, m);
     return rc;
 }
@@ -76,21 +112,37 @@ fail:
     return rc;
 }
 
-/* g += norm_backward(x, sub_backward(norm(x))) for one residual branch of the block */
-typedef enum { BR_ATTN1, BR_ATTN2, BR_FF } branch;
-
-static int branch_backward(const oma_transformer *t, branch br, const oma_tensor *x,
-                           const oma_tensor *context, oma_tensor *g, oma_arena *ar,
-                           oma_tensor *dcontext)
+/* One attention branch of the block, forward: h = norm(x), its attention state, and
+ * xo = x + to_out(o) (the next branch's input). */
+static int attn_branch_forward(const oma_norm *n, const oma_attention *a, const oma_tensor *x,
+                               const oma_tensor *context, oma_arena *ar, oma_tensor *h,
+                               attn_state *st, oma_tensor *xo)
 {
-    const oma_norm *n = br == BR_ATTN1 ? &t->norm1 : br == BR_ATTN2 ? &t->norm2 : &t->norm3;
+    if (oma_norm_forward(n, x, 0, ar, h) != 0) return -1;
+    if (context && (context->ndim != 3 || context->shape[0] != x->shape[0] ||
+                    context->shape[2] != a->context_dim))
+        return -1;
+    if (attention_recompute(a, h, context ? context : h, ar, st) != 0) return -1;
+    if (oma_arena_copy(ar, x, xo) != 0) return -1;
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    oma_tensor y;
+    int rc = -1;
+    if (oma_linear_forward(&a->to_out, &st->o, ar, &y) == 0) rc = oma_op_add(xo, &y, xo);
+    oma_arena_release(ar, m);
+    return rc;
+}
+
+/* g += norm_backward(x, attention_backward(h = norm(x), g)) */
+static int attn_branch_backward(const oma_norm *n, const oma_attention *a, const oma_tensor *x,
+                                const oma_tensor *h, const attn_state *st,
+                                const oma_tensor *context, oma_tensor *g, oma_arena *ar,
+                                oma_tensor *dcontext)
+{
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
-    oma_tensor h, dh, dn;
-    TRY(oma_norm_forward(n, x, 0, ar, &h));
-    if (br == BR_FF) TRY(oma_feedforward_backward(&t->ff, &h, g, ar, &dh));
-    else if (br == BR_ATTN1) TRY(oma_attention_backward(&t->attn1, &h, NULL, g, ar, &dh, NULL));
-    else TRY(oma_attention_backward(&t->attn2, &h, context, g, ar, &dh, dcontext));
+    oma_tensor dh, dn;
+    TRY(oma_arena_like(ar, h, &dh));
+    TRY(attention_backward_from(a, h, context, st, g, ar, &dh, dcontext));
     TRY(oma_norm_backward(n, x, 0, &dh, ar, &dn));
     TRY(oma_op_add(g, &dn, g));
     rc = 0;
@@ -104,27 +156,24 @@ int oma_transformer_backward(const oma_transformer *t, const oma_tensor *x,
                              oma_tensor *dx, oma_tensor *dcontext)
 {
     if (x->ndim != 3 || !oma_tensor_same_shape(x, dy)) return -1;
+    if (context && dcontext && !oma_tensor_same_shape(context, dcontext)) return -1;
     if (oma_arena_copy(ar, dy, dx) != 0) return -1;     /* dx is the running gradient */
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
-    oma_tensor x1, x2, h, a;
-    /* recompute the inputs of the second and third branches */
-    TRY(oma_arena_copy(ar, x, &x1));
-    oma_arena_mark m1 = oma_arena_get_mark(ar);
-    TRY(oma_norm_forward(&t->norm1, x, 0, ar, &h));
-    TRY(oma_attention_forward(&t->attn1, &h, NULL, ar, &a));
-    TRY(oma_op_add(&x1, &a, &x1));
-    oma_arena_release(ar, m1);
-    TRY(oma_arena_copy(ar, &x1, &x2));
-    oma_arena_mark m2 = oma_arena_get_mark(ar);
-    TRY(oma_norm_forward(&t->norm2, &x1, 0, ar, &h));
-    TRY(oma_attention_forward(&t->attn2, &h, context, ar, &a));
-    TRY(oma_op_add(&x2, &a, &x2));
-    oma_arena_release(ar, m2);
+    oma_tensor h1, h2, h3, x1, x2, dh3, dn;
+    attn_state s1, s2;
+    /* the forward again, keeping what the attention backwards need (x1, x2: branch inputs) */
+    TRY(attn_branch_forward(&t->norm1, &t->attn1, x, NULL, ar, &h1, &s1, &x1));
+    TRY(attn_branch_forward(&t->norm2, &t->attn2, &x1, context, ar, &h2, &s2, &x2));
     /* back through the branches, last first */
-    TRY(branch_backward(t, BR_FF, &x2, context, dx, ar, NULL));
-    TRY(branch_backward(t, BR_ATTN2, &x1, context, dx, ar, dcontext));
-    TRY(branch_backward(t, BR_ATTN1, x, context, dx, ar, NULL));
+    oma_arena_mark mf = oma_arena_get_mark(ar);
+    TRY(oma_norm_forward(&t->norm3, &x2, 0, ar, &h3));
+    TRY(oma_feedforward_backward(&t->ff, &h3, dx, ar, &dh3));
+    TRY(oma_norm_backward(&t->norm3, &x2, 0, &dh3, ar, &dn));
+    TRY(oma_op_add(dx, &dn, dx));
+    oma_arena_release(ar, mf);
+    TRY(attn_branch_backward(&t->norm2, &t->attn2, &x1, &h2, &s2, context, dx, ar, dcontext));
+    TRY(attn_branch_backward(&t->norm1, &t->attn1, x, &h1, &s1, NULL, dx, ar, NULL));
     rc = 0;
 fail:
     oma_arena_release(ar, m);

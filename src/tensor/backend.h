@@ -82,10 +82,13 @@ typedef struct oma_backend {
 
     /* ---- backward (training): input gradients only; weights are frozen ---- */
     /* dx[N,C,H,W] = the gradient of conv2d's input for dy[N,OC,OH,OW] (written whole).
-     * Returns 0, or -1 when scratch memory cannot be had. */
+     * weight_stamp as for conv2d: the backend may keep a prepared form of the weights for the
+     * backward too (forget_weights drops it with the rest). Returns 0, or -1 when scratch
+     * memory cannot be had. */
     int (*conv2d_backward_data)(const float *dy, int64_t n, int64_t oc, int64_t oh, int64_t ow,
-                                const float *weight, int64_t c, int64_t kh, int64_t kw,
-                                int stride, int pad, float *dx, int64_t h, int64_t w);
+                                const float *weight, uint64_t weight_stamp, int64_t c,
+                                int64_t kh, int64_t kw, int stride, int pad, float *dx,
+                                int64_t h, int64_t w);
     /* dx for group norm (+ fused SiLU) of x[N,C,HW]; statistics recomputed from x. */
     void (*group_norm_backward)(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
                                 const float *gamma, const float *beta, float eps, int silu,

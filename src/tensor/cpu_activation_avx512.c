@@ -13,8 +13,11 @@
  * v / (1 + e^(-a v)). Accuracy: a few float steps of the exact result (tests check 6e-7
  * relative for GELU, 4e-7 for SiLU), everywhere, GELU's negative tail included.
  *
- * Each function carries its own target attribute; cpu_backend.c calls them only when the CPU
- * has AVX-512F and DQ.
+ * The backward (training) kernels at the end give dy times the derivatives, from the same
+ * pieces: GELU' = (1 + erf)/2 + v e^(-v^2/2) / sqrt(2 pi), (v s(a v))' = s + a v s (1 - s).
+ *
+ * Each function carries its own target attribute; cpu_backend.c and cpu_backward.c call them
+ * only when the CPU has AVX-512F and DQ.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -119,5 +122,54 @@ F512 void oma_sigmoid_mul_avx512(const float *x, float *y, int64_t n, float a)
     if (i < n) {
         __mmask16 m = tail_mask(n - i);
         _mm512_mask_storeu_ps(y + i, m, sigmoid_mul16(_mm512_maskz_loadu_ps(m, x + i), a));
+    }
+}
+
+/* ---- backward ---- */
+
+/* GELU's value and derivative at v */
+INL void gelu_grad16(__m512 v, __m512 *g, __m512 *d)
+{
+    const __m512 C = _mm512_set1_ps(7.07106769e-01f), C_lo = _mm512_set1_ps(1.21016175e-08f);
+    __m512 x = _mm512_mul_ps(v, C);
+    __m512 x_lo = _mm512_fmadd_ps(v, C_lo, _mm512_fmsub_ps(v, C, x));
+    __m512 cdf = _mm512_mul_ps(_mm512_set1_ps(0.5f), one_plus_erf(x, x_lo));
+    __m512 e = oma_vexp_f32(_mm512_mul_ps(_mm512_set1_ps(-0.5f), _mm512_mul_ps(v, v)));
+    *g = _mm512_mul_ps(v, cdf);
+    *d = _mm512_fmadd_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.398942280401432678f)), e, cdf);
+}
+
+F512 void oma_gelu_backward_avx512(const float *x, const float *dy, float *dx, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);
+        __m512 g, d;
+        gelu_grad16(_mm512_maskz_loadu_ps(m, x + i), &g, &d);
+        _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dy + i), d));
+    }
+}
+
+F512 void oma_geglu_backward_avx512(const float *a, const float *gate, const float *dy, float *da,
+                                    float *dg, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);
+        __m512 g, d, y = _mm512_maskz_loadu_ps(m, dy + i);
+        gelu_grad16(_mm512_maskz_loadu_ps(m, gate + i), &g, &d);
+        _mm512_mask_storeu_ps(da + i, m, _mm512_mul_ps(y, g));
+        _mm512_mask_storeu_ps(dg + i, m, _mm512_mul_ps(_mm512_mul_ps(y, _mm512_maskz_loadu_ps(m, a + i)), d));
+    }
+}
+
+F512 void oma_sigmoid_mul_backward_avx512(const float *x, const float *dy, float *dx, int64_t n, float a)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), va = _mm512_set1_ps(a), na = _mm512_set1_ps(-a);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i), u = _mm512_mul_ps(v, na);
+        __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, oma_vexp_f32_hilo(u, _mm512_fmsub_ps(v, na, u))));
+        /* s + a v s (1 - s) */
+        __m512 d = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(va, v), s), _mm512_sub_ps(one, s), s);
+        _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dy + i), d));
     }
 }

@@ -1,31 +1,94 @@
 /* cpu_attention_backward.c — fused attention backward for the CPU backend (training).
  *
- * The idea (FlashAttention-2's backward, on a CPU): the n x n probabilities are never stored.
- * One task per (batch, head) owns that head's dK and dV, so tasks never write the same memory.
- * For each tile of BQ queries it (1) walks the keys once for the row maxima and sums of the
- * scaled scores, giving each row's log-sum-exp L, and forms D_i = dO_i . O_i (O is the
- * forward's output, which the layer recomputed anyway); (2) walks the keys again in tiles of BK,
- * recomputing P = exp(S - L), and accumulates dV += P^T dO, dP = dO V^T, dS = P (dP - D),
- * dQ += scale dS K, dK += scale dS^T Q. Scratch per task: a few BQ x BK tiles and the BQ x D
- * query-gradient tile. Causal (CLIP): key j is seen by query i only when j <= i, and key tiles
- * wholly after a query tile are skipped.
+ * The idea (FlashAttention's backward, arranged for BLAS): the n x n probabilities are never
+ * stored. One task per (batch, head) owns that head's dK and dV, so tasks never write the same
+ * memory. It walks the queries in tiles of BQ rows; for each tile it forms the tile's full row
+ * slab of scores S = scale Q_t K^T (BQ x nk, a few MB at SD's 4096 tokens: BQ rows, not n),
+ * turns it into the probabilities P with an exact per-row softmax (no online rescaling needed:
+ * the whole row is there), and with D_i = dO_i . O_i (O is the forward's output, which the
+ * layer recomputed anyway) and dP = dO_t V^T: dS = P (dP - D), then dV += P^T dO_t,
+ * dK += scale dS^T Q_t, dQ_t = scale dS K. The five products are single-threaded OpenBLAS
+ * GEMMs over strided views (our pool runs the tasks); the exponentials are AVX-512 vectors
+ * (cpu_vexp_avx512.h) where the CPU has them. Causal (CLIP): a tile sees keys up to its last
+ * query, and each row's entries past its own position are zero.
+ * Measured (bench/bench_train.c): see README, training section.
  */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tensor/backend.h"
+#include "tensor/blas.h"
 #include "tensor/cpu_internal.h"
 #include "tensor/tensor.h"
 #include "tensor/threadpool.h"
 
-#define BQ 32
-#define BK 64
+#if defined(__x86_64__) && defined(__GNUC__)
+#include "tensor/cpu_vexp_avx512.h"
+#define OMA_X86 1
+#else
+#define OMA_X86 0
+#endif
+
+#define BQ 64       /* query rows per tile: 32, 128 and 256 measured slower (bench_train) */
 
 typedef struct {
     const oma_attn_bwd_args *a;
+    int avx512;
     int failed;
 } attb_ctx;
+
+/* One row of the tile, scores p and dP ds (n entries seen, kn in the slab): p = softmax(p),
+ * ds = p (ds - Di), zeros past n. */
+static void row_generic(float *p, float *ds, int64_t n, int64_t kn, float Di)
+{
+    float m = -INFINITY;
+    for (int64_t j = 0; j < n; j++) m = p[j] > m ? p[j] : m;
+    double sum = 0.0;
+    for (int64_t j = 0; j < n; j++) sum += (p[j] = expf(p[j] - m));
+    float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < n; j++) {
+        float pj = p[j] * inv;
+        p[j] = pj;
+        ds[j] = pj * (ds[j] - Di);
+    }
+    for (int64_t j = n; j < kn; j++) p[j] = ds[j] = 0.0f;
+}
+
+#if OMA_X86
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
+static inline AVX512 __mmask16 tail_mask(int64_t left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+static AVX512 void row_avx512(float *p, float *ds, int64_t n, int64_t kn, float Di)
+{
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    int64_t j16 = n & ~(int64_t)15;
+    for (int64_t j = 0; j < j16; j += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(p + j));
+    float m = _mm512_reduce_max_ps(vm);
+    for (int64_t j = j16; j < n; j++) m = p[j] > m ? p[j] : m;
+    __m512 mv = _mm512_set1_ps(m), acc = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 k = tail_mask(n - j);
+        __m512 e = oma_vexp_f32(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, p + j), mv));
+        e = _mm512_maskz_mov_ps(k, e);
+        _mm512_mask_storeu_ps(p + j, k, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(acc)), vd = _mm512_set1_ps(Di);
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 k = tail_mask(n - j);
+        __m512 pj = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + j), inv);
+        _mm512_mask_storeu_ps(p + j, k, pj);
+        __m512 d = _mm512_mul_ps(pj, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, ds + j), vd));
+        _mm512_mask_storeu_ps(ds + j, k, d);
+    }
+    for (int64_t j = n; j < kn; j++) p[j] = ds[j] = 0.0f;
+}
+#endif
 
 static float dot(const float *x, const float *y, int64_t n)
 {
@@ -34,20 +97,23 @@ static float dot(const float *x, const float *y, int64_t n)
     return s;
 }
 
-static void axpy(float a, const float *x, float *y, int64_t n)
+static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb,
+                beta, c, (blasint)ldc);
 }
 
-/* One (batch, head); scratch holds 2 * BQ * BK + BQ * (2 + D) floats. */
-static void head_backward(const oma_attn_bwd_args *a, int64_t b, int64_t h, float *scratch)
+/* One (batch, head); P and dS are BQ x nk slabs. */
+static void head_backward(const oma_attn_bwd_args *a, int avx512, int64_t b, int64_t h, float *P,
+                          float *dS)
 {
     int64_t D = a->head_dim, nq = a->nq, nk = a->nk;
-    float *P = scratch, *dP = P + BQ * BK, *lse = dP + BQ * BK, *Dv = lse + BQ, *dq = Dv + BQ;
     const float *q = a->q + b * nq * a->ldq + h * D, *o = a->o + b * nq * a->ldo + h * D;
     const float *dout = a->dout + b * nq * a->ldo + h * D;
     const float *k = a->k + b * nk * a->ldk + h * D, *v = a->v + b * nk * a->ldv + h * D;
-    float *dqg = a->dq + b * nq * a->ldq + h * D;
+    float *dq = a->dq + b * nq * a->ldq + h * D;
     float *dk = a->dk + b * nk * a->ldk + h * D, *dv = a->dv + b * nk * a->ldv + h * D;
     for (int64_t j = 0; j < nk; j++) {
         memset(dk + j * a->ldk, 0, sizeof(float) * (size_t)D);
@@ -55,61 +121,24 @@ static void head_backward(const oma_attn_bwd_args *a, int64_t b, int64_t h, floa
     }
     for (int64_t i0 = 0; i0 < nq; i0 += BQ) {
         int64_t bq = nq - i0 < BQ ? nq - i0 : BQ;
-        /* keys this tile can see: all, or up to its last query when causal */
-        int64_t kend = a->causal ? (i0 + bq < nk ? i0 + bq : nk) : nk;
-        /* (1) log-sum-exp per row, D_i */
+        int64_t kn = a->causal ? (i0 + bq < nk ? i0 + bq : nk) : nk;   /* keys the tile sees */
+        const float *qt = q + i0 * a->ldq, *gt = dout + i0 * a->ldo;
+        sgemm(0, 1, bq, kn, D, a->scale, qt, a->ldq, k, a->ldk, 0.0f, P, kn);        /* S */
+        sgemm(0, 1, bq, kn, D, 1.0f, gt, a->ldo, v, a->ldv, 0.0f, dS, kn);            /* dP */
         for (int64_t r = 0; r < bq; r++) {
-            int64_t i = i0 + r;
-            const float *qi = q + i * a->ldq;
-            int64_t jn = a->causal ? (i + 1 < nk ? i + 1 : nk) : nk;
-            float m = -INFINITY;
-            double l = 0.0;
-            for (int64_t j = 0; j < jn; j++) {
-                float s = a->scale * dot(qi, k + j * a->ldk, D);
-                if (s > m) {
-                    l = l * exp((double)m - s);
-                    m = s;
-                }
-                l += exp((double)s - m);
+            int64_t i = i0 + r, jn = a->causal ? (i + 1 < kn ? i + 1 : kn) : kn;
+            float Di = dot(gt + r * a->ldo, o + i * a->ldo, D);
+#if OMA_X86
+            if (avx512) {
+                row_avx512(P + r * kn, dS + r * kn, jn, kn, Di);
+                continue;
             }
-            lse[r] = jn > 0 ? m + (float)log(l) : INFINITY;
-            Dv[r] = dot(dout + i * a->ldo, o + i * a->ldo, D);
+#endif
+            row_generic(P + r * kn, dS + r * kn, jn, kn, Di);
         }
-        memset(dq, 0, sizeof(float) * (size_t)(bq * D));
-        /* (2) per key tile: P, dV, dP, dS, dQ, dK */
-        for (int64_t j0 = 0; j0 < kend; j0 += BK) {
-            int64_t bk = kend - j0 < BK ? kend - j0 : BK;
-            for (int64_t r = 0; r < bq; r++) {
-                int64_t i = i0 + r;
-                const float *qi = q + i * a->ldq, *gi = dout + i * a->ldo;
-                for (int64_t c = 0; c < bk; c++) {
-                    int64_t j = j0 + c;
-                    if (a->causal && j > i) {
-                        P[r * BK + c] = 0.0f;
-                        dP[r * BK + c] = 0.0f;
-                        continue;
-                    }
-                    float p = expf(a->scale * dot(qi, k + j * a->ldk, D) - lse[r]);
-                    P[r * BK + c] = p;
-                    dP[r * BK + c] = p * (dot(gi, v + j * a->ldv, D) - Dv[r]);   /* dS */
-                }
-            }
-            for (int64_t c = 0; c < bk; c++) {
-                int64_t j = j0 + c;
-                float *dvj = dv + j * a->ldv, *dkj = dk + j * a->ldk;
-                const float *kj = k + j * a->ldk;
-                for (int64_t r = 0; r < bq; r++) {
-                    float p = P[r * BK + c], ds = dP[r * BK + c] * a->scale;
-                    if (p == 0.0f && ds == 0.0f) continue;
-                    int64_t i = i0 + r;
-                    axpy(p, dout + i * a->ldo, dvj, D);
-                    axpy(ds, q + i * a->ldq, dkj, D);
-                    axpy(ds, kj, dq + r * D, D);
-                }
-            }
-        }
-        for (int64_t r = 0; r < bq; r++)
-            memcpy(dqg + (i0 + r) * a->ldq, dq + r * D, sizeof(float) * (size_t)D);
+        sgemm(1, 0, kn, D, bq, 1.0f, P, kn, gt, a->ldo, 1.0f, dv, a->ldv);            /* dV */
+        sgemm(1, 0, kn, D, bq, a->scale, dS, kn, qt, a->ldq, 1.0f, dk, a->ldk);       /* dK */
+        sgemm(0, 0, bq, D, kn, a->scale, dS, kn, k, a->ldk, 0.0f, dq + i0 * a->ldq, a->ldq);
     }
 }
 
@@ -117,18 +146,33 @@ static void attb_range(void *p, int64_t t0, int64_t t1)
 {
     attb_ctx *c = p;
     const oma_attn_bwd_args *a = c->a;
-    float *scratch = oma_aligned_alloc(sizeof(float) * (size_t)(2 * BQ * BK + BQ * (2 + a->head_dim)));
-    if (!scratch) {
+    size_t slab = (size_t)(BQ * a->nk);
+    /* the thread's kept scratch (slot 5 is otherwise the oneDNN convolution's, which never runs
+     * inside this kernel): a fresh slab per call cost 9% of the block's backward in page faults */
+    float *P = oma_cpu_scratch(5, 2 * slab * sizeof(float));
+    if (!P) {
         __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    for (int64_t t = t0; t < t1; t++) head_backward(a, t / a->heads, t % a->heads, scratch);
-    oma_aligned_free(scratch);
+    for (int64_t t = t0; t < t1; t++) head_backward(a, c->avx512, t / a->heads, t % a->heads, P, P + slab);
 }
 
 int oma_cpu_attention_backward(const oma_attn_bwd_args *a)
 {
-    attb_ctx c = {a, 0};
+    attb_ctx c = {a, 0, 0};
+#if OMA_X86
+    const char *force = getenv("OMA_ATTN_KERNEL");
+    c.avx512 = !(force && strcmp(force, "generic") == 0) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512dq");
+#endif
+    if (a->batch * a->heads == 0 || a->nq == 0) return 0;
+    if (a->nk == 0) {
+        /* no keys: the output is 0 whatever q, k, v are */
+        for (int64_t i = 0; i < a->batch * a->nq; i++) memset(a->dq + i * a->ldq, 0, sizeof(float) * (size_t)(a->heads * a->head_dim));
+        return 0;
+    }
+    oma_blas_init();
+    oma_blas_set_threads(1);
     oma_parallel_for(a->batch * a->heads, 1, attb_range, &c);
     return c.failed ? -1 : 0;
 }

@@ -1,13 +1,16 @@
 /* cpu_backward.c — the CPU backend's element-wise and normalisation backward kernels
- * (training): group norm (+ fused SiLU), layer norm, GELU / quick-GELU / SiLU / GEGLU, nearest
- * upsample, channel split (the skip concat's backward) and the embedding scatter-add.
+ * (training): group norm (+ fused SiLU), layer norm, GELU / quick-GELU / SiLU / GEGLU (on
+ * AVX-512 where the CPU has it: cpu_activation_avx512.c), nearest upsample, channel split (the
+ * skip concat's backward) and the embedding scatter-add.
  *
- * Norms recompute their statistics from the input exactly as the forward does (double sums),
+ * Norms recompute their statistics from the input as the forward does (double sums; group norm
+ * on AVX-512 in cpu_backward_norm_avx512.c where the CPU has it),
  * then use the closed form dx = inv * (g - mean(g) - xhat * mean(g * xhat)) with g the
  * gradient of the normalised value (dy times gamma, through SiLU's derivative when fused).
  * Weights, gammas and betas are frozen, so none of their gradients is formed.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/backend.h"
@@ -21,7 +24,7 @@ typedef struct {
     float *dx;
     int64_t c, hw, groups;
     float eps;
-    int silu;
+    int silu, avx512;
 } gnb_ctx;
 
 static void gnb_range(void *p, int64_t i0, int64_t i1)
@@ -32,6 +35,12 @@ static void gnb_range(void *p, int64_t i0, int64_t i1)
         int64_t ch0 = (i % t->groups) * cpg;
         const float *xg = t->x + i * cnt, *dyg = t->dy + i * cnt;
         float *dxg = t->dx + i * cnt;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (t->avx512) {
+            oma_gn_backward_group_avx512(xg, dyg, dxg, cpg, t->hw, t->gamma, t->beta, ch0, t->eps, t->silu);
+            continue;
+        }
+#endif
         double sum = 0.0, var = 0.0;
         for (int64_t j = 0; j < cnt; j++) sum += xg[j];
         double mean = sum / (double)cnt;
@@ -69,7 +78,12 @@ void oma_cpu_group_norm_backward(const float *x, int64_t n, int64_t c, int64_t h
                                  const float *gamma, const float *beta, float eps, int silu,
                                  const float *dy, float *dx)
 {
-    gnb_ctx t = {x, dy, gamma, beta, dx, c, hw, groups, eps, silu};
+    gnb_ctx t = {x, dy, gamma, beta, dx, c, hw, groups, eps, silu, 0};
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *force = getenv("OMA_GN_KERNEL");      /* "generic": the portable loops (tests) */
+    t.avx512 = !(force && strcmp(force, "generic") == 0) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512dq");
+#endif
     oma_parallel_for(n * groups, 1, gnb_range, &t);
 }
 
@@ -120,6 +134,18 @@ void oma_cpu_layer_norm_backward(const float *x, int64_t rows, int64_t dim, cons
 
 /* ---- activations ---- */
 
+/* the AVX-512 kernels (cpu_activation_avx512.c), unless OMA_ACT_KERNEL=generic (tests) */
+static int act_avx512(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *force = getenv("OMA_ACT_KERNEL");
+    if (force && strcmp(force, "generic") == 0) return 0;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
 enum { ACT_GELU, ACT_QGELU, ACT_SILU };
 
 static inline float gelu_d(float x)
@@ -140,11 +166,20 @@ typedef struct {
     int op;
     const float *x, *dy;
     float *dx;
+    int avx512;
 } actb_ctx;
 
 static void actb_range(void *p, int64_t i0, int64_t i1)
 {
     const actb_ctx *t = p;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (t->avx512) {
+        if (t->op == ACT_GELU) oma_gelu_backward_avx512(t->x + i0, t->dy + i0, t->dx + i0, i1 - i0);
+        else oma_sigmoid_mul_backward_avx512(t->x + i0, t->dy + i0, t->dx + i0, i1 - i0,
+                                             t->op == ACT_QGELU ? 1.702f : 1.0f);
+        return;
+    }
+#endif
     for (int64_t i = i0; i < i1; i++) {
         float d = t->op == ACT_GELU ? gelu_d(t->x[i])
                                     : sigmul_d(t->x[i], t->op == ACT_QGELU ? 1.702f : 1.0f);
@@ -154,7 +189,7 @@ static void actb_range(void *p, int64_t i0, int64_t i1)
 
 static void actb(int op, const float *x, const float *dy, float *dx, int64_t n)
 {
-    actb_ctx t = {op, x, dy, dx};
+    actb_ctx t = {op, x, dy, dx, act_avx512()};
     oma_parallel_for(n, 1 << 14, actb_range, &t);
 }
 
@@ -177,6 +212,7 @@ typedef struct {
     const float *x, *dy;
     float *dx;
     int64_t dim;
+    int avx512;
 } geglub_ctx;
 
 static void geglub_range(void *p, int64_t r0, int64_t r1)
@@ -186,6 +222,12 @@ static void geglub_range(void *p, int64_t r0, int64_t r1)
     for (int64_t r = r0; r < r1; r++) {
         const float *a = t->x + r * 2 * d, *g = a + d, *dy = t->dy + r * d;
         float *da = t->dx + r * 2 * d, *dg = da + d;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (t->avx512) {
+            oma_geglu_backward_avx512(a, g, dy, da, dg, d);
+            continue;
+        }
+#endif
         for (int64_t j = 0; j < d; j++) {
             float gv = g[j], gl = 0.5f * gv * (1.0f + erff(gv * 0.70710678118654752f));
             float dyj = dy[j], aj = a[j];
@@ -197,7 +239,7 @@ static void geglub_range(void *p, int64_t r0, int64_t r1)
 
 void oma_cpu_geglu_backward(const float *x, const float *dy, int64_t rows, int64_t dim, float *dx)
 {
-    geglub_ctx t = {x, dy, dx, dim};
+    geglub_ctx t = {x, dy, dx, dim, act_avx512()};
     oma_parallel_for(rows, 4, geglub_range, &t);
 }
 

@@ -8,8 +8,10 @@
 /* Per-thread scratch buffer number `slot` (0..OMA_CPU_SCRATCH_SLOTS-1) of at least `bytes`,
  * 64-byte aligned, kept between calls (freed by oma_cpu_scratch_release or at thread exit).
  * Slot 0 is im2col's; 1..5 are the oneDNN convolution's (4 also the bf16 matmul's); 6..7 the
- * bf16 matmul's packed operands. NULL when memory cannot be had. */
-#define OMA_CPU_SCRATCH_SLOTS 8
+ * bf16 matmul's packed operands; 8 the convolution backward's flipped weights (5 also the
+ * attention backward's score slabs: no convolution runs inside it). NULL when memory cannot be
+ * had. */
+#define OMA_CPU_SCRATCH_SLOTS 9
 void *oma_cpu_scratch(int slot, size_t bytes);
 
 /* Convolution on oneDNN (cpu_dnnl.c), same contract as oma_backend.conv2d. winograd: 0 direct;
@@ -45,6 +47,12 @@ int oma_dnnl_matmul_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, const 
 void oma_gelu_avx512(const float *x, float *y, int64_t n);
 void oma_geglu_avx512(const float *a, const float *gate, float *y, int64_t n);
 void oma_sigmoid_mul_avx512(const float *x, float *y, int64_t n, float a);
+/* Their backward: dx = dy * gelu'(x); GEGLU da = dy * gelu(gate), dg = dy * a * gelu'(gate);
+ * dx = dy * (x sigmoid(a x))'. n elements each. */
+void oma_gelu_backward_avx512(const float *x, const float *dy, float *dx, int64_t n);
+void oma_geglu_backward_avx512(const float *a, const float *gate, const float *dy, float *da,
+                               float *dg, int64_t n);
+void oma_sigmoid_mul_backward_avx512(const float *x, const float *dy, float *dx, int64_t n, float a);
 
 /* The same in f32 on oneDNN's matmul, operands read in place (strict f32 math). */
 int oma_dnnl_matmul_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
@@ -53,11 +61,19 @@ int oma_dnnl_matmul_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const f
  * same-named oma_backend members. */
 struct oma_attn_bwd_args;
 int oma_cpu_conv2d_backward_data(const float *dy, int64_t n, int64_t oc, int64_t oh, int64_t ow,
-                                 const float *weight, int64_t c, int64_t kh, int64_t kw,
-                                 int stride, int pad, float *dx, int64_t h, int64_t w);
+                                 const float *weight, uint64_t stamp, int64_t c, int64_t kh,
+                                 int64_t kw, int stride, int pad, float *dx, int64_t h, int64_t w);
+/* What the backward keeps of a layer's weights is filed under the weight stamp with this bit
+ * set (stamps count up from 1 and never reach it); oma_kept_forget drops both. */
+#define OMA_STAMP_BACKWARD ((uint64_t)1 << 63)
 void oma_cpu_group_norm_backward(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
                                  const float *gamma, const float *beta, float eps, int silu,
                                  const float *dy, float *dx);
+/* One group of the group-norm backward on AVX-512 (cpu_backward_norm_avx512.c): x, dy, dx of
+ * the group's cpg channels of hw values, its channels starting at ch0. */
+void oma_gn_backward_group_avx512(const float *xg, const float *dyg, float *dxg, int64_t cpg,
+                                  int64_t hw, const float *gamma, const float *beta,
+                                  int64_t ch0, float eps, int silu);
 void oma_cpu_layer_norm_backward(const float *x, int64_t rows, int64_t dim, const float *gamma,
                                  float eps, const float *dy, float *dx);
 int oma_cpu_attention_backward(const struct oma_attn_bwd_args *a);

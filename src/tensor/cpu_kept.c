@@ -101,7 +101,7 @@ void oma_kept_forget(uint64_t stamp)
     pthread_mutex_lock(&mu);
     for (kept **p = &head; *p;) {
         kept *k = *p;
-        if (k->stamp == stamp) {
+        if (k->stamp == stamp || k->stamp == (stamp | OMA_STAMP_BACKWARD)) {
             *p = k->next;
             total -= k->bytes;
             oma_aligned_free(k->data);

@@ -22,7 +22,7 @@ int oma_op_conv2d_backward(const oma_tensor *dy, const oma_tensor *w, int stride
     int64_t ow = oma_conv_out_size(dx->shape[3], w->shape[3], stride, pad);
     if (oh < 1 || ow < 1 || dy->shape[2] != oh || dy->shape[3] != ow) return -1;
     return be()->conv2d_backward_data(dy->data, dy->shape[0], dy->shape[1], oh, ow, w->data,
-                                      dx->shape[1], w->shape[2], w->shape[3], stride, pad,
+                                      w->stamp, dx->shape[1], w->shape[2], w->shape[3], stride, pad,
                                       dx->data, dx->shape[2], dx->shape[3]);
 }
 

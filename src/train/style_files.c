@@ -165,8 +165,10 @@ int oma_style_checkpoint_load(const char *path, oma_style_trainer *tr, oma_style
     oma_safetensors *st = NULL;
     char e[512] = "";
     int rc = -1;
-    if (oma_st_open(path, &st, e, sizeof e) != 0)
-        goto fail;
+    if (oma_st_open(path, &st, e, sizeof e) != 0) {
+        snprintf(err, errlen, "train: checkpoint %s", e);   /* e names the file */
+        return -1;
+    }
     const char *fmt = oma_st_metadata(st, "format"), *fp = oma_st_metadata(st, "fingerprint");
     const char *rs = oma_st_metadata(st, "rng");
     if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0) {

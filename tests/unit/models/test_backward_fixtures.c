@@ -23,6 +23,9 @@
 
 #include "check.h"
 
+/* the larger error; a NaN counts as infinite (fmax would drop it) */
+static double worse(double e, double d) { return d <= e ? e : isnan(d) ? INFINITY : d; }
+
 #define RANK 4
 #define SCALE 0.75f
 
@@ -84,7 +87,7 @@ static void compare(const char *cs, const char *what, const float *got, const ch
     }
     double e = 0.0, mag = 0.0;
     for (int64_t i = 0; i < oma_tensor_numel(&ref); i++) {
-        e = fmax(e, fabs((double)got[i] - ref.data[i]));
+        e = worse(e, fabs((double)got[i] - ref.data[i]));
         mag = fmax(mag, fabs(ref.data[i]));
     }
     int ok = e <= 1e-4 * mag && mag > 0.0;
@@ -172,6 +175,8 @@ static void case_linear(oma_arena *ar)
     T(cs, "x", &x); T(cs, "dy", &dy);
     CHECK(oma_linear_backward(&l, &x, &dy, ar, &dx) == 0);
     REF(cs, "dx", dx.data);
+    CHECK(oma_linear_backward(&l, &x, &x, ar, &dx) != 0);      /* dy's last dim 24 != 20 */
+    CHECK(oma_linear_backward(&l, &dy, &dy, ar, &dx) != 0);    /* x's last dim 20 != 24 */
     check_loras(cs);
     oma_linear_free(&l), oma_tensor_free(&x), oma_tensor_free(&dy);
 }
@@ -191,6 +196,17 @@ static void case_attention(oma_arena *ar, const char *cs, int64_t cdim, int64_t 
     }
     CHECK(oma_attention_backward(&a, &x, cross ? &ctx : NULL, &dy, ar, &dx, cross ? &dctx : NULL) == 0);
     REF(cs, "dx", dx.data);
+    if (cross) {
+        CHECK(oma_attention_backward(&a, &x, &ctx, &dy, ar, &dx, &dy) != 0);    /* dcontext shape */
+        CHECK(oma_attention_backward(&a, &x, &x, &dy, ar, &dx, NULL) != 0);     /* context dim */
+    }
+    {
+        oma_tensor bad;
+        int64_t bs[3] = {x.shape[0], x.shape[1] + 1, x.shape[2]};
+        CHECK(oma_tensor_alloc(&bad, 3, bs) == 0);
+        CHECK(oma_attention_backward(&a, &x, cross ? &ctx : NULL, &bad, ar, &dx, NULL) != 0);
+        oma_tensor_free(&bad);
+    }
     if (cross) {
         REF(cs, "dcontext", dctx.data);
         oma_tensor_free(&ctx), oma_tensor_free(&dctx);
@@ -262,6 +278,10 @@ static void case_resnet(oma_arena *ar, const char *cs, int64_t out)
     T(cs, "x", &x); T(cs, "dy", &dy); T(cs, "temb", &temb);
     CHECK(oma_resnet_backward(&r, &x, &temb, &dy, ar, &dx) == 0);
     REF(cs, "dx", dx.data);
+    /* bad shapes: refused before anything is touched (adapter gradients included) */
+    if (out != 16) CHECK(oma_resnet_backward(&r, &x, &temb, &x, ar, &dx) != 0);
+    CHECK(oma_resnet_backward(&r, &dy, &temb, &dy, ar, &dx) != 0 || out == 16);
+    CHECK(oma_resnet_backward(&r, &x, NULL, &dy, ar, &dx) != 0);
     oma_resnet_free(&r);
     oma_tensor_free(&x), oma_tensor_free(&dy), oma_tensor_free(&temb);
 }

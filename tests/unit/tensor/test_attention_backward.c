@@ -18,6 +18,9 @@
 
 #include "check.h"
 
+/* the larger error; a NaN counts as infinite (fmax would drop it) */
+static double worse(double e, double d) { return d <= e ? e : isnan(d) ? INFINITY : d; }
+
 static uint64_t rs = 0x9e3779b97f4a7c15ull;
 static double urand(void) /* [-1, 1) */
 {
@@ -122,7 +125,7 @@ static double maxdiff(const float *a, const double *b, int64_t n, double *mag)
 {
     double e = 0.0;
     for (int64_t i = 0; i < n; i++) {
-        e = fmax(e, fabs(a[i] - b[i]));
+        e = worse(e, fabs(a[i] - b[i]));
         *mag = fmax(*mag, fabs(b[i]));
     }
     return e;
@@ -153,9 +156,9 @@ static void run_case(const acase *c, double amp, int fd)
     CHECK(oma_op_attention_backward(&q, &k, &v, &o, &g, c->h, 0.0f, c->causal, &dq, &dk, &dv) == 0);
     attn_bwd_ref(c, Q, K, V, G, DQ, DK, DV);
     double mag = 0.0, e = 0.0;
-    e = fmax(e, maxdiff(dq.data, DQ, nqe, &mag));
-    e = fmax(e, maxdiff(dk.data, DK, nke, &mag));
-    e = fmax(e, maxdiff(dv.data, DV, nke, &mag));
+    e = worse(e, maxdiff(dq.data, DQ, nqe, &mag));
+    e = worse(e, maxdiff(dk.data, DK, nke, &mag));
+    e = worse(e, maxdiff(dv.data, DV, nke, &mag));
     if (!(e <= 1e-4 * mag)) {
         fprintf(stderr, "attention backward b%lld h%lld nq%lld nk%lld d%lld causal%d: err %g of %g\n",
                 (long long)c->b, (long long)c->h, (long long)c->nq, (long long)c->nk, (long long)c->d,
@@ -176,7 +179,7 @@ static void run_case(const acase *c, double amp, int fd)
                 double lm = loss(c, Q, K, V, G, O);
                 arrs[a][i] = s;
                 double num = (lp - lm) / (2 * hh);
-                fe = fmax(fe, fabs(num - ref[a][i]));
+                fe = worse(fe, fabs(num - ref[a][i]));
                 fm = fmax(fm, fabs(num));
             }
         if (!(fe <= 1e-6 * fm + 1e-9)) fprintf(stderr, "finite differences: %g of %g\n", fe, fm);
@@ -207,6 +210,33 @@ int main(void)
         {1, 8, 16, 16, 160, 0}, {1, 12, 77, 77, 64, 1}, {1, 2, 65, 65, 64, 1},
     };
     for (size_t i = 0; i < sizeof sd / sizeof sd[0]; i++) run_case(&sd[i], 1.0, 0);
+    /* every score of a row far below 0 (-200 .. -400): the softmax must subtract the row's own
+     * maximum, not 0 (else every e^s underflows and the gradients are NaN); vector tails too */
+    for (int nk = 7; nk <= 40; nk += 33) {
+        acase c = {1, 1, 3, nk, 1, 0};
+        int64_t nq = c.nq;
+        oma_tensor q, k, v, o, g, dq, dk, dv;
+        CHECK(oma_tensor_alloc4(&q, 3, 1, nq, 1, 0) == 0 && oma_tensor_alloc4(&o, 3, 1, nq, 1, 0) == 0);
+        CHECK(oma_tensor_alloc4(&g, 3, 1, nq, 1, 0) == 0 && oma_tensor_alloc4(&dq, 3, 1, nq, 1, 0) == 0);
+        CHECK(oma_tensor_alloc4(&k, 3, 1, nk, 1, 0) == 0 && oma_tensor_alloc4(&v, 3, 1, nk, 1, 0) == 0);
+        CHECK(oma_tensor_alloc4(&dk, 3, 1, nk, 1, 0) == 0 && oma_tensor_alloc4(&dv, 3, 1, nk, 1, 0) == 0);
+        double *Q = malloc(sizeof(double) * 3), *G = malloc(sizeof(double) * 3), *DQ = malloc(sizeof(double) * 3);
+        double *K = malloc(sizeof(double) * (size_t)nk), *V = malloc(sizeof(double) * (size_t)nk);
+        double *DK = malloc(sizeof(double) * (size_t)nk), *DV = malloc(sizeof(double) * (size_t)nk);
+        for (int64_t i = 0; i < nq; i++) Q[i] = q.data[i] = 20.0f, G[i] = g.data[i] = (float)urand();
+        for (int64_t j = 0; j < nk; j++)
+            K[j] = k.data[j] = (float)(-15.0 + 5.0 * urand()), V[j] = v.data[j] = (float)urand();
+        CHECK(oma_op_attention(&q, &k, &v, 1, 0.0f, 0, &o) == 0);
+        CHECK(oma_op_attention_backward(&q, &k, &v, &o, &g, 1, 0.0f, 0, &dq, &dk, &dv) == 0);
+        attn_bwd_ref(&c, Q, K, V, G, DQ, DK, DV);
+        double mag = 0.0, e = worse(maxdiff(dq.data, DQ, nq, &mag), worse(maxdiff(dk.data, DK, nk, &mag),
+                                                                         maxdiff(dv.data, DV, nk, &mag)));
+        if (!(e <= 1e-4 * mag)) fprintf(stderr, "negative scores, %d keys: err %g of %g\n", nk, e, mag);
+        CHECK(e <= 1e-4 * mag);
+        free(Q), free(G), free(DQ), free(K), free(V), free(DK), free(DV);
+        oma_tensor *all[] = {&q, &k, &v, &o, &g, &dq, &dk, &dv};
+        for (size_t i = 0; i < 8; i++) oma_tensor_free(all[i]);
+    }
     /* shape errors */
     oma_tensor a, b;
     CHECK(oma_tensor_alloc4(&a, 3, 1, 4, 8, 0) == 0);

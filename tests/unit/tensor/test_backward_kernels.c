@@ -1,9 +1,10 @@
 /* test_backward_kernels.c — the CPU backward kernels other than attention, on fuzzed shapes.
  *
- * Group norm (+ fused SiLU) and layer norm: central finite differences of the double-precision
+ * Group norm (+ fused SiLU; AVX-512 and portable kernels) and layer norm: central finite differences of the double-precision
  * forward's L = sum(dy * norm(x)) for every input entry. Activations (GELU, quick-GELU, SiLU,
- * GEGLU): finite differences per element. Convolution backward-data (3x3 pad 1 stride 1 and 2,
- * 1x1, odd sizes, small forced column bands): the adjoint written out naively in double.
+ * GEGLU, AVX-512 and portable kernels): finite differences per element. Convolution backward-data (3x3 pad 1 stride 1 and 2,
+ * 1x1, odd sizes; stride 1 both as the flipped-weight convolution and through col2im, with small
+ * forced column bands): the adjoint written out naively in double.
  * Upsample, channel split and embedding scatter-add: their definitions. Tolerance 1e-4 of the
  * largest gradient magnitude (the kernels are f32).
  */
@@ -17,6 +18,9 @@
 #include "tensor/threadpool.h"
 
 #include "check.h"
+
+/* the larger error; a NaN counts as infinite (fmax would drop it) */
+static double worse(double e, double d) { return d <= e ? e : isnan(d) ? INFINITY : d; }
 
 static uint64_t rs = 0x2545f4914f6cdd1dull;
 static double urand(void) /* [-1, 1) */
@@ -89,7 +93,7 @@ static void norm_case(int64_t n, int64_t c, int64_t hw, int64_t groups, int silu
                            : norm_loss(xd, n * c, hw, 1, 0, g.data, b.data, eps, 0, dy.data);
         xd[i] = s;
         double num = (lp - lm) / (2 * h);
-        e = fmax(e, fabs(num - dx.data[i]));
+        e = worse(e, fabs(num - dx.data[i]));
         mag = fmax(mag, fabs(num));
     }
     if (!(e <= 1e-4 * mag))
@@ -147,8 +151,8 @@ static void geglu_case(int64_t rows, int64_t dim)
             double h = 1e-6;
             double na = d * gelu_d(g);      /* d/da a gelu(g) */
             double ng = d * a * (gelu_d(g + h) - gelu_d(g - h)) / (2 * h);
-            e = fmax(e, fabs(na - dx.data[r * 2 * dim + j]));
-            e = fmax(e, fabs(ng - dx.data[r * 2 * dim + dim + j]));
+            e = worse(e, fabs(na - dx.data[r * 2 * dim + j]));
+            e = worse(e, fabs(ng - dx.data[r * 2 * dim + dim + j]));
             mag = fmax(mag, fmax(fabs(na), fabs(ng)));
         }
     CHECK(e <= 1e-5 * mag);
@@ -184,7 +188,7 @@ static void conv_case(int64_t n, int64_t c, int64_t oc, int64_t h, int64_t w, in
                 }
     double e = 0.0, mag = 0.0;
     for (int64_t i = 0; i < n * c * h * w; i++) {
-        e = fmax(e, fabs(ref[i] - dx.data[i]));
+        e = worse(e, fabs(ref[i] - dx.data[i]));
         mag = fmax(mag, fabs(ref[i]));
     }
     if (!(e <= 1e-5 * mag))
@@ -260,15 +264,25 @@ static void layout_cases(void)
 
 int main(void)
 {
-    for (int t = 0; t < 10; t++) {
-        int64_t groups = irand(1, 4);
-        norm_case(irand(1, 2), groups * irand(1, 4), irand(1, 30), groups, t & 1, t % 3 == 0 ? 20.0 : 1.0);
+    for (int pass = 0; pass < 2; pass++) {      /* AVX-512 group norm (where the CPU has it), then portable */
+        if (pass) setenv("OMA_GN_KERNEL", "generic", 1);
+        for (int t = 0; t < 10; t++) {
+            int64_t groups = irand(1, 4);
+            norm_case(irand(1, 2), groups * irand(1, 4), irand(1, 30), groups, t & 1, t % 3 == 0 ? 20.0 : 1.0);
+        }
+        norm_case(1, 32, 64, 32, 1, 1.0);       /* one channel per group */
+        norm_case(1, 8, 1100, 2, 1, 3.0);       /* more than one 1024-value chunk per group */
     }
-    norm_case(1, 32, 64, 32, 1, 1.0);       /* one channel per group */
+    unsetenv("OMA_GN_KERNEL");
     for (int t = 0; t < 6; t++) norm_case(irand(1, 3), irand(1, 5), irand(2, 90), 0, 0, t & 1 ? 10.0 : 1.0);
-    for (int w = 0; w < 3; w++) act_case(w, 4099);
-    geglu_case(7, 33);
-    geglu_case(1, 1);
+    for (int pass = 0; pass < 2; pass++) {      /* the AVX-512 kernels (where the CPU has them), then the portable ones */
+        if (pass) setenv("OMA_ACT_KERNEL", "generic", 1);
+        for (int w = 0; w < 3; w++) act_case(w, 4099);
+        geglu_case(7, 33);
+        geglu_case(1, 1);
+        geglu_case(3, 1280);
+    }
+    unsetenv("OMA_ACT_KERNEL");
     conv_case(1, 3, 4, 5, 7, 3, 1, 1);
     conv_case(2, 5, 3, 8, 8, 3, 2, 1);
     conv_case(1, 4, 6, 7, 9, 3, 2, 1);
@@ -282,6 +296,10 @@ int main(void)
     conv_case(1, 3, 4, 9, 7, 3, 1, 1);
     conv_case(2, 2, 3, 9, 10, 3, 2, 1);
     unsetenv("OMA_CONV_TILE_FLOATS");
+    setenv("OMA_CONV_BWD", "im2col", 1);        /* stride 1 through col2im too */
+    conv_case(1, 3, 4, 5, 7, 3, 1, 1);
+    conv_case(2, 4, 3, 6, 6, 3, 1, 0);
+    unsetenv("OMA_CONV_BWD");
     layout_cases();
     oma_threads_shutdown();
     if (failures) fprintf(stderr, "%d failure(s)\n", failures);

@@ -279,6 +279,34 @@ static void test_run_and_resume(void)
     snprintf(lb, sizeof lb, "%s/style_b.embedding.safetensors", dir);
     CHECK(same_tensors(la, lb));
 
+    /* a broken checkpoint (truncated, then garbage) is refused with the file named */
+    char ck_bad[600];
+    snprintf(ck_bad, sizeof ck_bad, "%s/bad.ckpt", dir);
+    FILE *src_f = fopen(ck_a, "rb"), *dst_f = fopen(ck_bad, "wb");
+    CHECK(src_f && dst_f);
+    char buf[4096];
+    size_t got = src_f ? fread(buf, 1, sizeof buf, src_f) : 0;
+    if (dst_f)
+        fwrite(buf, 1, got / 2, dst_f);
+    if (src_f)
+        fclose(src_f);
+    if (dst_f)
+        fclose(dst_f);
+    base_opts(&o, "style_e");
+    o.checkpoint_path = ck_bad;
+    rc = oma_style_train(&o, NULL, NULL, 0, NULL, 0, err, sizeof err);
+    printf("truncated checkpoint -> %s\n", err);
+    CHECK(rc == -1 && strstr(err, "bad.ckpt"));
+    dst_f = fopen(ck_bad, "wb");
+    if (dst_f) {
+        static const char junk[] = "\x10\0\0\0\0\0\0\0{\"a\": [1, 2]}  garbage";
+        fwrite(junk, 1, sizeof junk - 1, dst_f);
+        fclose(dst_f);
+    }
+    rc = oma_style_train(&o, NULL, NULL, 0, NULL, 0, err, sizeof err);
+    printf("garbage checkpoint -> %s\n", err);
+    CHECK(rc == -1 && strstr(err, "bad.ckpt"));
+
     /* a wrong checkpoint (another run's) is refused */
     base_opts(&o, "style_c");
     o.checkpoint_path = ck_a;
