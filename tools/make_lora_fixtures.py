@@ -208,6 +208,16 @@ def main():
         sd[f"text_encoder.{n}.lora_linear_layer.down.weight"], sd[f"text_encoder.{n}.lora_linear_layer.up.weight"] = d, u
         merge_te(te, n, d, u, 1.0)
     save("diffusers_attnproc.safetensors", sd)
+    # the .bin diffusers <= 0.20 saved, text keys in its processor style (self_attn.to_q_lora.down.weight)
+    ren = {"q_proj": "to_q", "k_proj": "to_k", "v_proj": "to_v", "out_proj": "to_out"}
+    old_sd = {}
+    for k, v in sd.items():
+        if k.startswith("text_encoder."):
+            mod, part = k.split(".lora_linear_layer.")
+            base, proj = mod.rsplit(".", 1)
+            k = f"{base}.{ren[proj]}_lora.{part}"
+        old_sd[k] = v.clone()
+    torch.save(old_sd, os.path.join(out, "pytorch_lora_weights.bin"))
     lat, img = generate(unet, te)
     record("diffusers_attnproc", lat, img, "diffusers attention-processor LoRA (to_q_lora...), unet.load_attn_procs; "
            "text lora_linear_layer merged by hand", {"loras": [{"file": "diffusers_attnproc.safetensors"}]})
@@ -266,6 +276,16 @@ def main():
           "text_encoder": '["CLIPAttention"]'}
     md.update({f"unet:{i}:rank": str(R) for i in range(len(targets))})
     save("lora_pti.safetensors", sd, md)
+    # the same file as lora_pti wrote it against diffusers <= 0.14 (attn1, ff, attn2 per block): same image
+    old = []
+    for b in range(0, len(targets), 9):
+        blk = targets[b:b + 9]  # attn1 x4, attn2 x4, ff
+        old += blk[0:4] + blk[8:9] + blk[4:8]
+    sd_old = {k: v for k, v in sd.items() if not k.startswith("unet:")}
+    for i, n in enumerate(old):
+        j = targets.index(n)
+        sd_old[f"unet:{i}:down"], sd_old[f"unet:{i}:up"] = sd[f"unet:{j}:down"], sd[f"unet:{j}:up"]
+    save("lora_pti_old_order.safetensors", sd_old, md)
     lat, img = generate(unet, te, [s1, s2])
     record("lora_pti", lat, img, "lora_pti file (positional, fp16, <s1><s2>), UNet 0.8 / text 0.9, prompt + ' <s1><s2>'",
            {"loras": [{"file": "lora_pti.safetensors", "unet_weight": 0.8, "text_weight": 0.9}], "prompt_suffix": " <s1><s2>"})

@@ -16,11 +16,14 @@
 #include "formats/torch_pickle.h"
 
 #define MAX_PICKLE ((size_t)64 << 20)
-#define MAX_VALUES 2000000
+#define MAX_VALUES 500000
+#define MAX_ITEMS 4000000                /* container entries in all (memo refs cost no value) */
 #define MAX_STACK 100000
 #define MAX_MEMO 1000000
 #define MAX_STR (1 << 20)
 #define MAX_DEPTH 32
+#define MAX_VISITS 1000000              /* dict entries walked while flattening (a dict may hold itself) */
+#define MAX_OUT_FLOATS ((int64_t)1 << 29) /* floats produced in all, and never more than 1 + bytes of the archive */
 
 typedef enum { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL, V_STORAGE, V_TENSOR, V_MARK } vkind;
 typedef enum { G_REBUILD, G_FLOAT, G_HALF, G_BF16, G_ODICT } gkind;
@@ -48,6 +51,8 @@ typedef struct vm {
     size_t n_memo;
     char *err;
     size_t errlen;
+    size_t visits, items;
+    int64_t out_floats, budget;
 } vm;
 
 static val *new_val(vm *m, vkind k)
@@ -83,6 +88,7 @@ static val *pop(vm *m)
 
 static int append_item(vm *m, val *c, val *x)
 {
+    if (++m->items > MAX_ITEMS) return oma_fail(m->err, m->errlen, "pickle containers hold more than %d entries", MAX_ITEMS);
     if (c->n == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 4;
         val **ni = realloc(c->items, nc * sizeof *ni);
@@ -383,11 +389,16 @@ static int tensor_floats(vm *m, const val *t, oma_torch_storage_fn storage, void
     size_t len;
     if (storage(ctx, s->s, &bytes, &len) != 0)
         return oma_fail(m->err, m->errlen, "storage '%.64s' is missing from the archive (truncated?)", s->s);
-    if ((uint64_t)s->i * es > len)
+    if ((uint64_t)s->i > len / es)
         return oma_fail(m->err, m->errlen, "storage '%.64s' holds %zu bytes, %lld elements expected", s->s, len,
                         (long long)s->i);
     int64_t n = 1;
     for (int64_t i = 0; i < t->ndim; i++) n *= t->shape[i];
+    if (n > s->i) return oma_fail(m->err, m->errlen, "tensor of %lld values is larger than its storage", (long long)n);
+    m->out_floats += n;
+    if (m->out_floats > MAX_OUT_FLOATS || m->out_floats > m->budget)
+        return oma_fail(m->err, m->errlen, "the archive's tensors hold more values (%lld) than its %lld bytes allow",
+                        (long long)m->out_floats, (long long)m->budget - (1 << 20));
     float *d = malloc((size_t)(n ? n : 1) * sizeof *d);
     if (!d) return oma_fail(m->err, m->errlen, "out of memory");
     int64_t idx[OMA_TF_MAX_DIMS] = {0};
@@ -412,9 +423,10 @@ static int flatten(vm *m, const val *v, const char *prefix, int depth, oma_torch
                    oma_tensor_file *f)
 {
     if (depth > MAX_DEPTH) return oma_fail(m->err, m->errlen, "pickle: dicts nested deeper than %d", MAX_DEPTH);
+    if (++m->visits > MAX_VISITS) return oma_fail(m->err, m->errlen, "pickle: more than %d values to walk", MAX_VISITS);
     if (v->k == V_TENSOR) {
-        float *d;
-        int64_t n;
+        float *d = NULL;
+        int64_t n = 0;
         if (tensor_floats(m, v, storage, ctx, &d, &n)) return -1;
         return oma_tensor_file_add(f, prefix, (int)v->ndim, v->shape, d, m->err, m->errlen);
     }
@@ -430,11 +442,11 @@ static int flatten(vm *m, const val *v, const char *prefix, int depth, oma_torch
     return 0;
 }
 
-int oma_torch_unpickle(const uint8_t *pkl, size_t len, oma_torch_storage_fn storage, void *ctx,
+int oma_torch_unpickle(const uint8_t *pkl, size_t len, size_t archive_len, oma_torch_storage_fn storage, void *ctx,
                        oma_tensor_file *f, char *err, size_t errlen)
 {
     if (len > MAX_PICKLE) return oma_fail(err, errlen, "pickle of %zu bytes is too large", len);
-    vm m = {.p = pkl, .end = pkl + len, .err = err, .errlen = errlen};
+    vm m = {.p = pkl, .end = pkl + len, .err = err, .errlen = errlen, .budget = (int64_t)archive_len + (1 << 20)};
     m.stack = malloc(MAX_STACK * sizeof *m.stack);
     int rc = m.stack ? 0 : oma_fail(err, errlen, "out of memory"), stop = 0;
     while (rc == 0 && !stop) rc = step(&m, &stop);

@@ -32,9 +32,11 @@ int oma_torch_zip_parse(const uint8_t *data, size_t len, oma_tensor_file *f, cha
                         size_t errlen);
 
 /* The pickle machine alone (torch_pickle.c): storage(ctx, key, &bytes, &len) gives the raw
- * bytes of the storage named key (0, or -1 when absent). */
+ * bytes of the storage named key (0, or -1 when absent). The tensors may hold at most
+ * archive_len + 2^20 values in all (each view no larger than its storage; shared storages
+ * referenced over and over cannot blow up memory). */
 typedef int (*oma_torch_storage_fn)(void *ctx, const char *key, const uint8_t **bytes, size_t *len);
-int oma_torch_unpickle(const uint8_t *pkl, size_t len, oma_torch_storage_fn storage, void *ctx,
+int oma_torch_unpickle(const uint8_t *pkl, size_t len, size_t archive_len, oma_torch_storage_fn storage, void *ctx,
                        oma_tensor_file *f, char *err, size_t errlen);
 
 #endif

@@ -108,7 +108,7 @@ int oma_torch_zip_parse(const uint8_t *data, size_t len, oma_tensor_file *f, cha
     if (rc == 0) {
         z.prefix = pkl->name;
         z.prefix_len = pkl->name_len - 8;
-        rc = oma_torch_unpickle(pkl->data, pkl->size, storage, &z, f, err, errlen);
+        rc = oma_torch_unpickle(pkl->data, pkl->size, len, storage, &z, f, err, errlen);
     }
     free(z.e);
     return rc;

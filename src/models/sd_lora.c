@@ -1,16 +1,19 @@
 /* sd_lora.c — apply LoRAs and embeddings to a loaded model, all or nothing, and undo exactly.
  *
  * The idea: first read and check every file (sd_lora_keys.c, sd_embedding.c); only then touch
- * the model. Before a layer's first merge its weight is copied (the float values, or the 16-bit
- * values when the layer keeps them 16-bit), so restoring is a copy back — bit-exact, no drift
+ * the model. Before a layer's first merge its weight is copied (the float values — packed to
+ * 16 bits when every one of them is an fp16 or bf16 value, as checkpoint weights are — or the
+ * layer's own 16-bit values when it keeps them), so restoring is a copy back — bit-exact, no drift
  * however many styles a server switches through. The token-embedding table is swapped for a
  * longer one holding the new vectors; the original tensor is kept and swapped back.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "formats/fail.h"
+#include "formats/safetensors.h"
 #include "models/sd_lora_internal.h"
 #include "tensor/backend.h"
 #include "tensor/half.h"
@@ -20,7 +23,10 @@ typedef struct saved_layer {
     oma_tensor *w;          /* the layer's weight tensor */
     uint16_t **w16;         /* the layer's 16-bit pointer */
     float *f;               /* copy of the float weights, or NULL */
+    uint16_t *p16;          /* or the same values packed as bf16/fp16 (when all of them are such values) */
+    int kind16;
     uint16_t *h;            /* the original 16-bit weights (taken over from the layer), or NULL */
+    oma_tensor orig;        /* with h: the layer's tensor as it was (shape, no data) */
     int64_t n;
 } saved_layer;
 
@@ -36,6 +42,44 @@ struct oma_sd_patch {
 
 size_t oma_sd_patch_layers(const oma_sd_patch *p) { return p ? p->n_layers : 0; }
 size_t oma_sd_patch_tokens(const oma_sd_patch *p) { return p ? p->n_tokens : 0; }
+
+/* A copy of float weights in half the room when every value is a bf16 or an fp16 value (as the
+ * weights of fp16/bf16 checkpoints are): widening it back is exact. 0, or -1 when they are not. */
+static int pack16(saved_layer *s, const float *w)
+{
+    size_t n = (size_t)s->n;
+    uint32_t b = 0;
+    size_t i = 0;
+    for (; i < n; i++) {
+        memcpy(&b, &w[i], 4);
+        if (b & 0xFFFFu) break;
+    }
+    int bf16 = i == n;
+    if (!bf16) {            /* the first value tells quickly whether fp16 can hold them */
+        float back = oma_f16_to_f32(oma_f32_to_f16(w[0]));
+        if (memcmp(&back, &w[0], 4) != 0) return -1;
+    }
+    s->p16 = malloc(n * sizeof *s->p16);
+    if (!s->p16) return -1;
+    for (i = 0; i < n; i++) {
+        if (bf16) {
+            memcpy(&b, &w[i], 4);
+            s->p16[i] = (uint16_t)(b >> 16);
+            continue;
+        }
+        uint16_t h = oma_f32_to_f16(w[i]);
+        float back = oma_f16_to_f32(h);
+        if (memcmp(&back, &w[i], 4) != 0) break;
+        s->p16[i] = h;
+    }
+    if (i < n) {
+        free(s->p16);
+        s->p16 = NULL;
+        return -1;
+    }
+    s->kind16 = bf16 ? OMA_HALF_BF16 : OMA_HALF_F16;
+    return 0;
+}
 
 static int save_layer(oma_sd_patch *p, const lora_target *lt)
 {
@@ -54,10 +98,11 @@ static int save_layer(oma_sd_patch *p, const lora_target *lt)
         if (oma_tensor_alloc(&f, w->ndim, w->shape) != 0) return -1;
         oma_half_widen(*w16, (oma_half_kind)(lt->lin ? lt->lin->w16_kind : lt->conv->w16_kind), f.data, (size_t)s->n);
         f.stamp = w->stamp;
+        s->orig = *w;
         s->h = *w16;
         *w16 = NULL;
         *w = f;
-    } else {
+    } else if (pack16(s, w->data) != 0) {
         s->f = malloc((size_t)s->n * sizeof(float));
         if (!s->f) return -1;
         memcpy(s->f, w->data, (size_t)s->n * sizeof(float));
@@ -73,8 +118,11 @@ static void restore_layers(oma_sd_patch *p)
         oma_op_forget_weights(s->w);
         if (s->h) {
             oma_tensor_free(s->w);
-            s->w->data = NULL;      /* shape kept: the layer reads its 16-bit weights again */
+            *s->w = s->orig;        /* shape, no data: the layer reads its 16-bit weights again */
             *s->w16 = s->h;
+        } else if (s->p16) {
+            oma_half_widen(s->p16, (oma_half_kind)s->kind16, s->w->data, (size_t)s->n);
+            free(s->p16);
         } else {
             memcpy(s->w->data, s->f, (size_t)s->n * sizeof(float));
             free(s->f);
@@ -115,12 +163,31 @@ static int add_embeddings(oma_sd_model *m, oma_sd_patch *p, lora_parsed *parsed,
     p->vocab_size = m->text.p.vocab_size;
     for (size_t i = 0; i < n_parsed; i++)
         for (size_t j = 0; j < parsed[i].n_e; j++) {
-            const lora_embedding *e = &parsed[i].e[j];
+            lora_embedding *e = &parsed[i].e[j];
+            /* the same token twice (a style's file carries its embedding and the embeddings folder
+             * holds it too): loaded once when the vectors are the same, refused when they differ */
+            const lora_embedding *first = NULL;
+            const char *first_path = NULL;
+            for (size_t a = 0; a <= i && !first; a++)
+                for (size_t b = 0; b < (a == i ? j : parsed[a].n_e) && !first; b++)
+                    if (parsed[a].e[b].n > 0 && !strcasecmp(parsed[a].e[b].name, e->name))
+                        first = &parsed[a].e[b], first_path = oma_tensor_file_path(parsed[a].file);
+            if (first) {
+                if (first->n != e->n || memcmp(first->data, e->data, (size_t)(e->n * H) * sizeof(float)) != 0) {
+                    oma_clip_drop_added(m->tok, p->tok_added);
+                    p->n_tokens = 0;
+                    return oma_fail(err, errlen, "%s: token '%s' is also in %s, with other vectors",
+                                    oma_tensor_file_path(parsed[i].file), e->name, first_path);
+                }
+                e->n = 0;   /* skipped */
+                continue;
+            }
             char e2[256] = "";
             if (oma_clip_token_id(m->tok, e->name) >= 0 ||
                 oma_clip_add_token(m->tok, e->name, e->n, e2, sizeof e2) < 0) {
                 if (!e2[0] || oma_clip_token_id(m->tok, e->name) >= 0) snprintf(e2, sizeof e2, "'%s' is already a token", e->name);
                 oma_clip_drop_added(m->tok, p->tok_added);
+                p->n_tokens = 0;
                 return oma_fail(err, errlen, "%s: %s", oma_tensor_file_path(parsed[i].file), e2);
             }
             p->n_tokens++;
@@ -138,6 +205,7 @@ static int add_embeddings(oma_sd_model *m, oma_sd_patch *p, lora_parsed *parsed,
     for (size_t i = 0; i < n_parsed; i++)
         for (size_t j = 0; j < parsed[i].n_e; j++) {
             const lora_embedding *e = &parsed[i].e[j];
+            if (e->n == 0) continue;
             memcpy(t.data + row * H, e->data, (size_t)(e->n * H) * sizeof(float));
             row += e->n;
         }

@@ -2,7 +2,8 @@
  *
  * LoRA files are read as users have them (the format is told by the keys, never by the name):
  *   kohya / A1111   lora_unet_<path with _>.lora_down.weight / .lora_up.weight / .alpha, lora_te_…
- *                   (conv "LoCon" on resnet/sampler convs and 1x1 proj_in/out too); scale alpha/rank
+ *                   (conv "LoCon" on resnet/sampler convs and 1x1 proj_in/out too); scale alpha/rank;
+ *                   lora_te1_ as diffusers' kohya export names SD 1.x's encoder (lora_te2_: SDXL)
  *   diffusers       [unet.]<module>.processor.to_q_lora.down.weight (attention processors),
  *                   text_encoder.<module>.lora_linear_layer.down.weight, <module>.lora.down.weight
  *   diffusers PEFT  unet.<module>.lora_A.weight / lora_B.weight

@@ -65,6 +65,25 @@ static int diffusers_key(const lora_targets *tt, const char *key, int *part)
         body = key + 13;
         area = "text_encoder.";
     }
+    /* diffusers <= 0.20 wrote the text encoder's attention LoRA with processor-style names */
+    static const struct {
+        const char *suf, *proj;
+        int part;
+    } te_sufs[] = {
+        {".to_q_lora.down.weight", ".q_proj", PART_DOWN}, {".to_q_lora.up.weight", ".q_proj", PART_UP},
+        {".to_k_lora.down.weight", ".k_proj", PART_DOWN}, {".to_k_lora.up.weight", ".k_proj", PART_UP},
+        {".to_v_lora.down.weight", ".v_proj", PART_DOWN}, {".to_v_lora.up.weight", ".v_proj", PART_UP},
+        {".to_out_lora.down.weight", ".out_proj", PART_DOWN}, {".to_out_lora.up.weight", ".out_proj", PART_UP},
+    };
+    for (size_t i = 0; area[0] == 't' && i < sizeof te_sufs / sizeof te_sufs[0]; i++) {
+        size_t stem;
+        if (!ends(body, te_sufs[i].suf, &stem)) continue;
+        char name[256];
+        if (snprintf(name, sizeof name, "%s%.*s%s", area, (int)stem, body, te_sufs[i].proj) >= (int)sizeof name)
+            return -1;
+        *part = te_sufs[i].part;
+        return lora_targets_find(tt, name);
+    }
     for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++) {
         size_t stem;
         if (!ends(body, sufs[i].suf, &stem)) continue;
@@ -79,6 +98,11 @@ static int diffusers_key(const lora_targets *tt, const char *key, int *part)
 
 static int kohya_key(const lora_targets *tt, const char *key, int *part)
 {
+    char te[256];
+    if (!strncmp(key, "lora_te1_", 9)) {     /* diffusers' kohya export names SD 1.x's one encoder te1 */
+        if (snprintf(te, sizeof te, "lora_te_%s", key + 9) >= (int)sizeof te) return -1;
+        key = te;
+    }
     const char *dot = strchr(key, '.');
     if (!dot || dot - key >= 200) return -1;
     const char *suf = dot + 1;
@@ -196,7 +220,7 @@ int lora_parse_file(const char *path, const lora_targets *tt, int hidden, lora_p
         const char *k = t->name;
         int part = 0, area;
         long idx;
-        if (!strncmp(k, "lora_te1_", 9) || !strncmp(k, "lora_te2_", 9)) {
+        if (!strncmp(k, "lora_te2_", 9)) {
             rc = oma_fail(err, errlen, "%s: tensor '%s': an SDXL LoRA (two text encoders) does not fit an SD 1.x model",
                           path, k);
             break;
@@ -215,7 +239,8 @@ int lora_parse_file(const char *path, const lora_targets *tt, int hidden, lora_p
             has_pti = 1;
             continue;
         }
-        int li = !strncmp(k, "lora_unet_", 10) || !strncmp(k, "lora_te_", 8) ? kohya_key(tt, k, &part)
+        int li = !strncmp(k, "lora_unet_", 10) || !strncmp(k, "lora_te_", 8) || !strncmp(k, "lora_te1_", 9)
+                     ? kohya_key(tt, k, &part)
                                                                                : diffusers_key(tt, k, &part);
         if (li < 0) {
             rc = oma_fail(err, errlen, "%s: tensor '%s': not a LoRA key of an SD 1.x model", path, k);
@@ -260,6 +285,12 @@ int lora_parse_file(const char *path, const lora_targets *tt, int hidden, lora_p
         }
     }
     if (rc == 0 && out->n_d == 0 && out->n_e == 0) rc = oma_fail(err, errlen, "%s: no LoRA weights in the file", path);
+    int te1 = 0;
+    for (size_t i = 0; rc && i < n; i++) te1 |= !strncmp(oma_tensor_file_at(out->file, i)->name, "lora_te1_", 9);
+    if (rc && te1 && !strstr(err, "SDXL")) {
+        size_t l = strlen(err);
+        snprintf(err + l, errlen > l ? errlen - l : 0, " (lora_te1_ keys: an SDXL LoRA?)");
+    }
     free(slots);
     free(pti[0]);
     free(pti[1]);

@@ -41,7 +41,12 @@ typedef struct oma_generate_params {
      * and the text encoder separately (a trained style: 0.8 / 0.9 txt2img, 0.3 / 0.3 img2img).
      * embeddings[i] is a file or a NAME in models_dir/embeddings. The prompt may also say
      * <lora:NAME:W> or <lora:NAME:TEXT_W:UNET_W> (A1111; taken out of the text) and use any
-     * embedding of models_dir/embeddings by its file name. */
+     * embedding of models_dir/embeddings by its file name.
+     * A trained style (kohya NAME.safetensors with its embedding inside):
+     *   oma_sd_lora style = {"/data/styles/NAME.safetensors", 0.8f, 0.9f};   (img2img: 0.3, 0.3)
+     *   p.loras = &style; p.n_loras = 1; p.prompt = "{prompt}, style of <s1><s2>";
+     *   oma_generate_styled(&model, &p, images, err, sizeof err);
+     * The model is changed only during that call (serialise calls on a shared model). */
     const oma_sd_lora *loras;
     int n_loras;
     const char *const *embeddings;

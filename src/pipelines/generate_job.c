@@ -6,6 +6,9 @@
  * behind one lock (generations run one at a time: each already uses every core).
  * Outputs image-0.png .. image-(batch-1).png with A1111 "parameters" chunks; progress after
  * every step with a cheap latent preview every 4 steps.
+ * Styles: params "loras" / "embeddings" (and <lora:NAME:W> in the prompt) are applied to the
+ * shared model for the job and taken off after it (pipelines/generate.h, oma_generate_styled),
+ * so the next job starts from the exact base weights.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -79,13 +82,20 @@ typedef struct job_styles {
     int n_loras, n_embs;
 } job_styles;
 
+/* path lies inside dir: written under it with no ".." (links the owner put there are followed),
+ * or resolving inside it. */
 static int inside(const char *path, const char *dir)
 {
-    if (!dir || !*dir) return 0;
+    if (!dir || !*dir || strstr(path, "/../") || !strncmp(path, "../", 3) ||
+        (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")))
+        return 0;
+    size_t l = strlen(dir);
+    while (l > 1 && dir[l - 1] == '/') l--;
+    if (strncmp(path, dir, l) == 0 && path[l] == '/') return 1;
     char rp[PATH_MAX_LEN], rd[PATH_MAX_LEN];
     if (!realpath(path, rp) || !realpath(dir, rd)) return 0;
-    size_t l = strlen(rd);
-    return strncmp(rp, rd, l) == 0 && (rp[l] == '/' || rp[l] == 0);
+    l = strlen(rd);
+    return strncmp(rp, rd, l) == 0 && rp[l] == '/';
 }
 
 /* One entry: a name (string or {"name"}) or {"path"}; into *out (points into params or buf). */

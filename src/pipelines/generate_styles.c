@@ -105,6 +105,13 @@ static int resolve(const char *what, const char *given, const char *models_dir, 
                     sub);
 }
 
+static int same_file(const char *a, const char *b)
+{
+    struct stat x, y;
+    if (!strcmp(a, b)) return 1;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
 /* Does word appear in text as a whole word (case-insensitive)? */
 static int has_word(const char *text, const char *word)
 {
@@ -184,7 +191,7 @@ int oma_generate_styled(oma_sd_model *m, const oma_generate_params *p, oma_image
     /* an embedding named twice (flag and prompt) is loaded once */
     for (int i = 0; rc == 0 && i < n_emb; i++)
         for (int j = i + 1; j < n_emb; j++)
-            if (emb_paths[j] && emb_paths[i] && !strcmp(emb_paths[i], emb_paths[j])) {
+            if (emb_paths[j] && emb_paths[i] && same_file(emb_paths[i], emb_paths[j])) {
                 free(emb_paths[j]);
                 emb_paths[j] = emb_paths[--n_emb];
                 emb_paths[n_emb] = NULL;

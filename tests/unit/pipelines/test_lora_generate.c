@@ -6,7 +6,9 @@
  * oma_generate_styled on the same files must give the same 8-bit image within the tolerances of
  * test_sd_layouts (mean 0.5, max 2 of 255), and an image far from the plain run's (the LoRA did
  * something). After each run every UNet/text-encoder weight, the embedding table and the
- * tokenizer must be bit-for-bit those of a freshly loaded model. Also: <lora:NAME:W> and
+ * tokenizer must be bit-for-bit those of a freshly loaded model. The attention-processor file
+ * also as the torch .bin diffusers saved it, and the lora_pti file also with its keys in the
+ * order diffusers <= 0.14 registered the layers (found by shape), give the same pictures. Also: <lora:NAME:W> and
  * embeddings by name from an OMA_MODELS-style folder, and 16-bit weights kept in memory.
  */
 #include <math.h>
@@ -15,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "formats/image.h"
 #include "models/sd_lora_internal.h"
 #include "pipelines/generate.h"
@@ -22,6 +26,43 @@
 #include "check.h"
 
 static char root[1024], lroot[1024];
+static json_t *g_index;
+
+/* The final latents of the same run against the reference's (index.json), with the tolerance of
+ * test_generate.c: max error <= 2e-5 * (1 + max |ref|). Patch applied by hand around
+ * oma_generate_embed / oma_generate_embeds. */
+static void latents_check(const char *key, oma_sd_model *m, const oma_generate_params *p, const oma_sd_lora *loras,
+                          int n_loras, const char *const *embs, int n_embs)
+{
+    json_t *want = json_object_get(json_object_get(json_object_get(g_index, "cases"), key), "final_latents");
+    CHECK(json_array_size(want) == 256);
+    if (json_array_size(want) != 256) return;
+    char err[1024];
+    oma_sd_patch *patch = NULL;
+    CHECK(oma_sd_patch_apply(m, loras, (size_t)n_loras, embs, (size_t)n_embs, &patch, err, sizeof err) == 0);
+    oma_arena ar;
+    oma_arena_init(&ar, 1 << 22);
+    oma_tensor neg, pos;
+    float got[256];
+    oma_image img = {0};
+    int rc = oma_generate_embed(m, p->negative, 0, &ar, &neg, err, sizeof err);
+    if (rc == 0) rc = oma_generate_embed(m, p->prompt, 0, &ar, &pos, err, sizeof err);
+    if (rc == 0) rc = oma_generate_embeds(m, p, &neg, &pos, &img, got, err, sizeof err);
+    CHECK(rc == 0);
+    oma_sd_patch_restore(m, patch);
+    if (rc == 0) {
+        double maxerr = 0, maxref = 0;
+        for (int i = 0; i < 256; i++) {
+            double r = json_number_value(json_array_get(want, (size_t)i));
+            maxref = fmax(maxref, fabs(r));
+            maxerr = fmax(maxerr, fabs(got[i] - r));
+        }
+        printf("  %-22s final latents max err %.3g (max |ref| %.3g)\n", key, maxerr, maxref);
+        CHECK(maxerr <= 2e-5 * (1 + maxref));
+    }
+    oma_image_free(&img);
+    oma_arena_destroy(&ar);
+}
 static const char *PROMPT = "a city street at night in the rain";
 
 /* Every LoRA-reachable weight, the token table and the tokenizer equal to the fresh model's. */
@@ -37,7 +78,8 @@ static int same_as_fresh(oma_sd_model *m, oma_sd_model *fresh)
         const uint16_t *ha = a.t[i].lin ? a.t[i].lin->w16 : a.t[i].conv->w16;
         const uint16_t *hb = b.t[i].lin ? b.t[i].lin->w16 : b.t[i].conv->w16;
         size_t n = (size_t)oma_tensor_numel(wa);
-        if ((ha == NULL) != (hb == NULL)) same = 0;
+        if ((ha == NULL) != (hb == NULL) || wa->ndim != wb->ndim || memcmp(wa->shape, wb->shape, sizeof wa->shape))
+            same = 0;
         else if (ha) same = memcmp(ha, hb, n * 2) == 0 && wa->data == NULL;
         else same = memcmp(wa->data, wb->data, n * sizeof(float)) == 0;
         if (!same) fprintf(stderr, "  %s differs from the base weights\n", a.t[i].name);
@@ -72,7 +114,8 @@ static int load_png(const char *name, oma_image *img)
 }
 
 /* One generation with styles; compares with the reference picture and the plain one. */
-static void run_case(const char *what, oma_sd_model *m, oma_sd_model *fresh, const char *png, const char *prompt,
+static void run_case(const char *what, const char *key, oma_sd_model *m, oma_sd_model *fresh, const char *png,
+                     const char *prompt,
                      const oma_sd_lora *loras, int n_loras, const char *const *embs, int n_embs, const char *models)
 {
     char err[1024];
@@ -106,6 +149,10 @@ static void run_case(const char *what, oma_sd_model *m, oma_sd_model *fresh, con
         CHECK(mb > 3.0);
     }
     CHECK(same_as_fresh(m, fresh));
+    if (key) {
+        latents_check(key, m, &p, loras, n_loras, embs, n_embs);
+        CHECK(same_as_fresh(m, fresh));
+    }
     oma_image_free(&out);
     oma_image_free(&ref);
     oma_image_free(&base);
@@ -125,23 +172,27 @@ static void all_cases(const char *tag, oma_sd_model *m, oma_sd_model *fresh)
     char pr[512], what[64];
 #define W(x) (snprintf(what, sizeof what, "%s%s", tag, x), what)
     oma_sd_lora l1 = {L("kohya_locon.safetensors"), 1.0f, 1.0f};
-    run_case(W("kohya+LoCon"), m, fresh, "kohya_locon.png", PROMPT, &l1, 1, NULL, 0, NULL);
+    run_case(W("kohya+LoCon"), "kohya_locon", m, fresh, "kohya_locon.png", PROMPT, &l1, 1, NULL, 0, NULL);
     oma_sd_lora l2 = {L("diffusers_attnproc.safetensors"), 1.0f, 1.0f};
-    run_case(W("diffusers attn-proc"), m, fresh, "diffusers_attnproc.png", PROMPT, &l2, 1, NULL, 0, NULL);
+    run_case(W("diffusers attn-proc"), "diffusers_attnproc", m, fresh, "diffusers_attnproc.png", PROMPT, &l2, 1, NULL, 0, NULL);
+    oma_sd_lora l2b = {L("pytorch_lora_weights.bin"), 1.0f, 1.0f};
+    run_case(W("diffusers .bin (torch)"), NULL, m, fresh, "diffusers_attnproc.png", PROMPT, &l2b, 1, NULL, 0, NULL);
     oma_sd_lora l3 = {L("diffusers_peft.safetensors"), 0.7f, 0.5f};
-    run_case(W("diffusers PEFT-era"), m, fresh, "diffusers_peft.png", PROMPT, &l3, 1, NULL, 0, NULL);
+    run_case(W("diffusers PEFT-era"), "diffusers_peft", m, fresh, "diffusers_peft.png", PROMPT, &l3, 1, NULL, 0, NULL);
     oma_sd_lora l4 = {L("peft_unet/adapter_model.safetensors"), 0.5f, 0.5f};
-    run_case(W("PEFT native"), m, fresh, "peft_native.png", PROMPT, &l4, 1, NULL, 0, NULL);
+    run_case(W("PEFT native"), "peft_native", m, fresh, "peft_native.png", PROMPT, &l4, 1, NULL, 0, NULL);
     oma_sd_lora l5 = {L("lora_pti.safetensors"), 0.8f, 0.9f};
     snprintf(pr, sizeof pr, "%s <s1><s2>", PROMPT);
-    run_case(W("lora_pti <s1><s2>"), m, fresh, "lora_pti.png", pr, &l5, 1, NULL, 0, NULL);
+    run_case(W("lora_pti <s1><s2>"), "lora_pti", m, fresh, "lora_pti.png", pr, &l5, 1, NULL, 0, NULL);
+    oma_sd_lora l5b = {L("lora_pti_old_order.safetensors"), 0.8f, 0.9f};
+    run_case(W("lora_pti, <=0.14 order"), NULL, m, fresh, "lora_pti.png", pr, &l5b, 1, NULL, 0, NULL);
     const char *embs[] = {L("myemb.pt"), L("kohyaemb.safetensors"), L("learned_embeds.safetensors"),
                           L("learned_embeds_dog.bin")};
     snprintf(pr, sizeof pr, "%s myemb kohyaemb <cat-toy> <dog>", PROMPT);
-    run_case(W("4 embedding files"), m, fresh, "embeddings.png", pr, NULL, 0, embs, 4, NULL);
+    run_case(W("4 embedding files"), "embeddings", m, fresh, "embeddings.png", pr, NULL, 0, embs, 4, NULL);
     oma_sd_lora l7[2] = {{L("style_bundle.safetensors"), 0.8f, 0.9f}, {L("second_locon.safetensors"), 0.5f, 0.5f}};
     snprintf(pr, sizeof pr, "%s s1s2", PROMPT);
-    run_case(W("style + bundle_emb"), m, fresh, "style_bundle.png", pr, l7, 2, NULL, 0, NULL);
+    run_case(W("style + bundle_emb"), "style_bundle", m, fresh, "style_bundle.png", pr, l7, 2, NULL, 0, NULL);
 #undef W
 }
 
@@ -150,7 +201,14 @@ int main(void)
     const char *src = getenv("OMA_SOURCE_DIR");
     snprintf(root, sizeof root, "%s/tests/fixtures/sd/tiny-sd", src ? src : ".");
     snprintf(lroot, sizeof lroot, "%s/tests/fixtures/lora", src ? src : ".");
-    char err[512];
+    char err[512], ipath[2048];
+    snprintf(ipath, sizeof ipath, "%s/index.json", lroot);
+    json_error_t je;
+    g_index = json_load_file(ipath, 0, &je);
+    if (!g_index) {
+        fprintf(stderr, "%s: %s\n", ipath, je.text);
+        return 1;
+    }
     oma_sd_model m, fresh, half;
     if (oma_sd_model_load(root, NULL, 0, &m, err, sizeof err) != 0 ||
         oma_sd_model_load(root, NULL, 0, &fresh, err, sizeof err) != 0) {
@@ -170,13 +228,13 @@ int main(void)
     CHECK(symlink(abs_l, b) == 0);
     char pr[512];
     snprintf(pr, sizeof pr, "%s <lora:diffusers_peft:0.5:0.7>", PROMPT);
-    run_case("<lora:NAME:TE:UNET>", &m, &fresh, "diffusers_peft.png", pr, NULL, 0, NULL, 0, models);
+    run_case("<lora:NAME:TE:UNET>", NULL, &m, &fresh, "diffusers_peft.png", pr, NULL, 0, NULL, 0, models);
     const char *embs2[] = {"learned_embeds", "learned_embeds_dog.bin"};
     snprintf(pr, sizeof pr, "%s myemb kohyaemb <cat-toy> <dog>", PROMPT);
-    run_case("embeddings by name", &m, &fresh, "embeddings.png", pr, NULL, 0, embs2, 2, models);
+    run_case("embeddings by name", NULL, &m, &fresh, "embeddings.png", pr, NULL, 0, embs2, 2, models);
     oma_sd_lora byname = {"lora_pti", 0.8f, 0.9f};
     snprintf(pr, sizeof pr, "%s <s1><s2>", PROMPT);
-    run_case("--lora NAME", &m, &fresh, "lora_pti.png", pr, &byname, 1, NULL, 0, models);
+    run_case("--lora NAME", NULL, &m, &fresh, "lora_pti.png", pr, &byname, 1, NULL, 0, models);
     unlink(a);
     unlink(b);
     rmdir(models);
@@ -186,7 +244,7 @@ int main(void)
         oma_sd_model fresh_half;
         if (oma_sd_model_load(root, NULL, OMA_SD_LOAD_HALF, &fresh_half, err, sizeof err) == 0) {
             oma_sd_lora l1 = {L("kohya_locon.safetensors"), 1.0f, 1.0f};
-            run_case("half: kohya+LoCon", &half, &fresh_half, "kohya_locon.png", PROMPT, &l1, 1, NULL, 0, NULL);
+            run_case("half: kohya+LoCon", "kohya_locon", &half, &fresh_half, "kohya_locon.png", PROMPT, &l1, 1, NULL, 0, NULL);
             oma_sd_model_free(&fresh_half);
         }
         oma_sd_model_free(&half);
@@ -195,6 +253,7 @@ int main(void)
     }
     oma_sd_model_free(&m);
     oma_sd_model_free(&fresh);
+    json_decref(g_index);
     printf("%s\n", failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }
