@@ -1,14 +1,16 @@
 /* generate_job.c — the generate.txt2img and generate.img2img job kinds.
  *
  * A kind is offered when OMA_MODELS holds a Stable Diffusion 1.x model (sd_find.h: the first
- * by name, or the one params.model names). Loading SD
- * takes seconds and gigabytes, so the last model loaded stays in memory, shared by the workers
+ * by name, or the one params.model names). Loading SD takes seconds and gigabytes, so the
+ * last model loaded stays in memory, shared by the workers
  * behind one lock (generations run one at a time: each already uses every core).
  * Outputs image-0.png .. image-(batch-1).png with A1111 "parameters" chunks; progress after
  * every step with a cheap latent preview every 4 steps.
  * Styles: params "loras" / "embeddings" (and <lora:NAME:W> in the prompt) are applied to the
  * shared model for the job and taken off after it (pipelines/generate.h, oma_generate_styled),
- * so the next job starts from the exact base weights.
+ * so the next job starts from the exact base weights. A trained style of the webtoon
+ * (params.style_id of a "lora" style; the worker fills params.style with its file's path) adds
+ * ", style of <s1><s2>" and its LoRA at the original service's weights (add_trained_style).
  */
 #include <pthread.h>
 #include <stdio.h>

@@ -96,7 +96,15 @@ int oma_workers_fill_style(oma_db *db, oma_storage *s, const char *data_dir, con
                            char *err, size_t errlen)
 {
     json_t *sid = json_object_get(params, "style_id");
-    if (!sid || json_is_null(sid)) return 0;
+    if (!sid || json_is_null(sid)) {
+        /* file paths in a style come from this worker only, never from a request */
+        json_t *given = json_object_get(params, "style");
+        if (json_is_object(given)) {
+            json_object_del(given, "lora_path");
+            json_object_del(given, "embedding_path");
+        }
+        return 0;
+    }
     if (!json_is_string(sid)) {
         snprintf(err, errlen, "style_id must be a string");
         return -1;

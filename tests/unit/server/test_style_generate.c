@@ -3,7 +3,8 @@
  * given to generate.txt2img as params.style_id; the worker copies the file into
  * data/cache/styles/<id>/ and the kind adds ", style of <s1><s2>" and the LoRA at UNet 0.8 /
  * text 0.9. The image must equal the one made by spelling all of that out in the params
- * (prompt + loras), and differ from the plain prompt's. The LoRA is the lora_pti fixture of the
+ * (prompt + loras), and differ from the plain prompt's; a style sent in the request cannot name
+ * a file. The LoRA is the lora_pti fixture of the
  * tiny SD model (tests/fixtures/lora, its own conformance test compares it with diffusers). A
  * style whose file is gone fails the job with a clear error. */
 #include <stdio.h>
@@ -128,6 +129,12 @@ int main(void)
     s = generate("{\"prompt\":\"" PROMPT "\"," COMMON ",\"style_id\":\"sty2\"}", &none, err, sizeof err);
     CHECK(strcmp(s, "failed") == 0 && strstr(err, "Gone.safetensors") && strstr(err, "gone"));
     if (!strstr(err, "gone")) fprintf(stderr, "missing file error: %s\n", err);
+    /* a request cannot name the file itself: a style without style_id loses its paths */
+    snprintf(params, sizeof params,
+             "{\"prompt\":\"" PROMPT "\"," COMMON ",\"style\":{\"kind\":\"lora\",\"tokens\":\"<s1><s2>\",\"lora_path\":\"%s\"}}",
+             cached);
+    s = generate(params, &none, err, sizeof err);
+    CHECK(strcmp(s, "failed") == 0 && strstr(err, "not in the server's data folder"));
     s = generate("{\"prompt\":\"" PROMPT "\"," COMMON ",\"style_id\":\"nope\"}", &none, err, sizeof err);
     CHECK(strcmp(s, "failed") == 0 && strstr(err, "style not found"));
 
