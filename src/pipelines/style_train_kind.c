@@ -12,7 +12,8 @@
  *   starts the engine, which resumes from the checkpoint: same step, the curve continues.
  * Result files NAME.safetensors (kohya LoRA with the embedding inside),
  * NAME.embedding.safetensors and losses.json; result {"style": {"kind": "lora", ...}} becomes
- * the webtoon's style (the worker stores it; style_train_job.h has the fields).
+ * the webtoon's style (the worker stores it; docs/API.md lists the fields). The work folder
+ * (<data>/tmp/train-XXXXXX) is removed when the run ends; one left by a killed process stays.
  */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
