@@ -1,98 +1,33 @@
 /* generate_job.c — the generate.txt2img and generate.img2img job kinds.
  *
- * A kind is offered when OMA_MODELS holds a Stable Diffusion 1.x model: the folder itself is a
- * diffusers model (model_index.json), or it contains one (a sub-folder with model_index.json or
- * a .safetensors single file with SD's UNet in it — LoRAs beside it are skipped; the first by
- * name, or the one params.model names). Loading SD
- * takes seconds and gigabytes, so the last model loaded stays in memory, shared by the workers
+ * A kind is offered when OMA_MODELS holds a Stable Diffusion 1.x model (sd_find.h: the first
+ * by name, or the one params.model names). Loading SD takes seconds and gigabytes, so the
+ * last model loaded stays in memory, shared by the workers
  * behind one lock (generations run one at a time: each already uses every core).
  * Outputs image-0.png .. image-(batch-1).png with A1111 "parameters" chunks; progress after
  * every step with a cheap latent preview every 4 steps.
  * Styles: params "loras" / "embeddings" (and <lora:NAME:W> in the prompt) are applied to the
  * shared model for the job and taken off after it (pipelines/generate.h, oma_generate_styled),
- * so the next job starts from the exact base weights.
+ * so the next job starts from the exact base weights. A trained style of the webtoon
+ * (params.style_id of a "lora" style; the worker fills params.style with its file's path) adds
+ * ", style of <s1><s2>" and its LoRA at the original service's weights (add_trained_style).
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "formats/safetensors.h"
 #include "pipelines/generate.h"
 #include "pipelines/job_kind.h"
+#include "pipelines/sd_find.h"
 #include "tensor/backend.h"
 
 #define PATH_MAX_LEN 4096
 
-static int is_dir_with_index(const char *dir)
-{
-    char p[PATH_MAX_LEN];
-    struct stat st;
-    if (snprintf(p, sizeof p, "%s/model_index.json", dir) >= (int)sizeof p) return 0;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int ends_with(const char *s, const char *suf)
-{
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
-/* A single-file SD 1.x checkpoint (not a LoRA or another network): its header names the UNet's
- * first convolution in the original layout. */
-static int is_sd_single_file(const char *path)
-{
-    oma_safetensors *st = NULL;
-    char err[256];
-    if (oma_st_open(path, &st, err, sizeof err) != 0) return 0;
-    int ok = oma_st_find(st, "model.diffusion_model.input_blocks.0.0.weight") != NULL;
-    oma_st_close(st);
-    return ok;
-}
-
-static int name_ok(const char *n)
-{
-    return n && *n && n[0] != '.' && !strchr(n, '/') && strlen(n) < 256;
-}
-
-/* Finds the model to use; 0 with path filled, or -1. want may be NULL. */
-static int find_model(const char *models_dir, const char *want, char *path, size_t len)
-{
-    if (!models_dir || !*models_dir) return -1;
-    if (want) {
-        if (!name_ok(want)) return -1;
-        if (snprintf(path, len, "%s/%s", models_dir, want) >= (int)len) return -1;
-        struct stat st;
-        if (stat(path, &st) != 0) return -1;
-        if (S_ISDIR(st.st_mode)) return is_dir_with_index(path) ? 0 : -1;
-        return S_ISREG(st.st_mode) && ends_with(want, ".safetensors") && is_sd_single_file(path) ? 0 : -1;
-    }
-    if (is_dir_with_index(models_dir)) return snprintf(path, len, "%s", models_dir) < (int)len ? 0 : -1;
-    struct dirent **names = NULL;
-    int n = scandir(models_dir, &names, NULL, alphasort);
-    if (n < 0) return -1;
-    int found = -1;
-    for (int i = 0; i < n; i++) {
-        const char *e = names[i]->d_name;
-        if (found != 0 && name_ok(e) && snprintf(path, len, "%s/%s", models_dir, e) < (int)len) {
-            struct stat st;
-            if (stat(path, &st) == 0 &&
-                ((S_ISDIR(st.st_mode) && is_dir_with_index(path)) ||
-                 (S_ISREG(st.st_mode) && ends_with(e, ".safetensors") && is_sd_single_file(path))))
-                found = 0;
-        }
-        free(names[i]);
-    }
-    free(names);
-    return found;
-}
-
 static int available(const char *models_dir)
 {
     char p[PATH_MAX_LEN];
-    return find_model(models_dir, NULL, p, sizeof p) == 0;
+    return oma_sd_find_model(models_dir, NULL, p, sizeof p) == 0;
 }
 
 /* ---- params ---- */
@@ -171,7 +106,7 @@ static int style_ref(const json_t *j, const char *what, const char *data_dir, co
 {
     const json_t *name = json_is_string(j) ? j : json_object_get(j, "name"), *path = json_object_get(j, "path");
     if (json_is_string(name) && !path) {
-        if (!name_ok(json_string_value(name))) {
+        if (!oma_sd_model_name_ok(json_string_value(name))) {
             snprintf(err, errlen, "%s: name must be a file name inside the models folder", what);
             return -1;
         }
@@ -229,6 +164,58 @@ static int read_styles(const json_t *params, const char *data_dir, const char *m
     return 0;
 }
 
+/* A trained style picked on the Background page (params.style of kind "lora", which the worker
+ * fills from params.style_id with lora_path set to the style's file in the data folder), the
+ * original service's way: the prompt becomes "{prompt}, style of <s1><s2>" and the style's LoRA,
+ * which holds its embedding too, is applied at UNet 0.8 / text 0.9 for txt2img and 0.3 / 0.3
+ * for img2img. *prompt_out gets the new prompt (malloc'ed) or stays NULL when there is no
+ * trained style. 0, or -1 with err. */
+static int add_trained_style(const json_t *params, int img2img, const char *data_dir, job_styles *s,
+                             char **prompt_out, char *err, size_t errlen)
+{
+    *prompt_out = NULL;
+    const json_t *style = json_object_get(params, "style");
+    const char *kind = json_string_value(json_object_get(style, "kind"));
+    if (!kind || strcmp(kind, "lora") != 0) return 0;
+    const char *tokens = json_string_value(json_object_get(style, "tokens"));
+    const char *lora = json_string_value(json_object_get(style, "lora_path"));
+    const char *prompt = json_string_value(json_object_get(params, "prompt"));
+    size_t nt = tokens ? strlen(tokens) : 0;
+    int ok = nt >= 3 && nt <= 64 && tokens[0] == '<' && tokens[nt - 1] == '>';
+    for (size_t i = 0; ok && i < nt; i++) {
+        char c = tokens[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '<' ||
+             c == '>' || c == '-';
+    }
+    if (!ok) {
+        snprintf(err, errlen, "style: tokens must look like <s1><s2>");
+        return -1;
+    }
+    if (!lora || strlen(lora) >= PATH_MAX_LEN || !inside(lora, data_dir)) {
+        snprintf(err, errlen, "style: its LoRA file is not in the server's data folder");
+        return -1;
+    }
+    if (s->n_loras >= JOB_MAX_STYLES) {
+        snprintf(err, errlen, "too many LoRAs with the style's own");
+        return -1;
+    }
+    size_t n = strlen(prompt ? prompt : "") + nt + 16;
+    char *np = malloc(n);
+    if (!np) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(np, n, "%s, style of %s", prompt ? prompt : "", tokens);
+    oma_sd_lora *x = &s->loras[s->n_loras];
+    snprintf(s->paths[s->n_loras], PATH_MAX_LEN, "%s", lora);
+    x->path = s->paths[s->n_loras];
+    x->unet_weight = img2img ? 0.3f : 0.8f;
+    x->text_weight = img2img ? 0.3f : 0.9f;
+    s->n_loras++;
+    *prompt_out = np;
+    return 0;
+}
+
 /* Reads params into p (strings point into params). */
 static int read_params(const json_t *params, int img2img, oma_generate_params *p, const char **model,
                        char *err, size_t errlen)
@@ -260,7 +247,7 @@ static int read_params(const json_t *params, int img2img, oma_generate_params *p
         snprintf(err, errlen, "sampler must be \"DDIM\", \"Euler a\" or \"DPM++ 2M Karras\"");
         return -1;
     }
-    if (*model && !name_ok(*model)) {
+    if (*model && !oma_sd_model_name_ok(*model)) {
         snprintf(err, errlen, "model must be a name inside the models folder");
         return -1;
     }
@@ -350,7 +337,7 @@ static int run(oma_job_ctx *ctx, int img2img)
     const char *model = NULL;
     if (read_params(ctx->params, img2img, &p, &model, ctx->error, sizeof ctx->error) != 0) return -1;
     char path[PATH_MAX_LEN];
-    if (find_model(ctx->models_dir, model, path, sizeof path) != 0) {
+    if (oma_sd_find_model(ctx->models_dir, model, path, sizeof path) != 0) {
         snprintf(ctx->error, sizeof ctx->error, "no Stable Diffusion model found in the models folder");
         return -1;
     }
@@ -376,6 +363,14 @@ static int run(oma_job_ctx *ctx, int img2img)
         oma_image_free(&init);
         return -1;
     }
+    char *styled_prompt = NULL;
+    if (add_trained_style(ctx->params, img2img, ctx->data_dir, styles, &styled_prompt, ctx->error,
+                          sizeof ctx->error) != 0) {
+        free(styles);
+        oma_image_free(&init);
+        return -1;
+    }
+    if (styled_prompt) p.prompt = styled_prompt;
     p.loras = styles->loras;
     p.n_loras = styles->n_loras;
     p.embeddings = styles->embs;
@@ -396,6 +391,7 @@ static int run(oma_job_ctx *ctx, int img2img)
     oma_image_free(&init);
     if (rc != 0) {
         if (rc == 1) snprintf(ctx->error, sizeof ctx->error, "cancelled");
+        free(styled_prompt);
         return -1;
     }
     json_t *seeds = json_array();
@@ -415,6 +411,7 @@ static int run(oma_job_ctx *ctx, int img2img)
         if (status == 0) json_array_append_new(seeds, json_integer((json_int_t)(p.seed + (uint64_t)i)));
     }
     for (int i = 0; i < p.batch; i++) oma_image_free(&imgs[i]);
+    free(styled_prompt);
     if (status != 0) {
         json_decref(seeds);
         return -1;

@@ -35,6 +35,18 @@ struct oma_job_ctx {
     /* Adds a result file; name like "image.png" or "pose.json". 0 on success. */
     int (*add_output)(oma_job_ctx *ctx, const char *name, const char *mime,
                       const uint8_t *data, size_t len);
+    /* Optional (NULL when the job system does not offer them; tests may leave them out).
+     * progress_detail: progress as above plus a JSON object the job carries as "detail"
+     * (the API and SSE pass it on as it is, e.g. stage, step, loss, eta_s). Same return. */
+    int (*progress_detail)(oma_job_ctx *ctx, double fraction, const char *message, const json_t *detail,
+                           const uint8_t *preview_png, size_t preview_len);
+    /* Job state that outlives one attempt (a training checkpoint): a file copied into the
+     * job's storage under name ([A-Za-z0-9._-], up to 64 bytes), and back. state_get returns
+     * 0 with the file written to path, 1 when nothing is stored under name, -1 on error;
+     * max_len bounds what is read. The state is deleted once the job ends (succeeded, failed, cancelled). */
+    int (*state_put)(oma_job_ctx *ctx, const char *name, const char *path, char *err, size_t errlen);
+    int (*state_get)(oma_job_ctx *ctx, const char *name, const char *path, size_t max_len, char *err,
+                     size_t errlen);
     json_t *result;                     /* the kind may set an object summarising the result */
     char error[512];                    /* on failure: for a person, one line */
     void *opaque;                       /* the job system's own state */

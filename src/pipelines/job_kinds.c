@@ -12,6 +12,7 @@ extern const oma_job_kind oma_kind_pose_warp;
 extern const oma_job_kind oma_kind_generate_txt2img;
 extern const oma_job_kind oma_kind_generate_img2img;
 extern const oma_job_kind oma_kind_style_profile;
+extern const oma_job_kind oma_kind_style_train;
 extern const oma_job_kind oma_kind_convert_lineart;
 
 static const oma_job_kind *const kinds[] = {
@@ -22,6 +23,7 @@ static const oma_job_kind *const kinds[] = {
     &oma_kind_generate_txt2img,
     &oma_kind_generate_img2img,
     &oma_kind_style_profile,
+    &oma_kind_style_train,
     &oma_kind_convert_lineart,
 };
 

@@ -5,10 +5,10 @@
  * connections each, so the callback never sleeps: when nothing changed it suspends its
  * connection, files it with the ticker and returns 0; the ticker thread resumes every filed
  * connection each ~150 ms, and MHD calls the callback again. An event is written when
- * progress, message, preview or status changed; the first event is always the current state.
- * When the job is final the full job object goes out as `event: done` and the stream ends.
- * A comment line every 15 s finds out when the client has gone (the write fails and MHD frees
- * us). On shutdown the ticker resumes everything and refuses new filings, so no connection
+ * progress, message, preview, status or the kind's detail object changed; the first event is
+ * always the current state. When the job is final the full job object goes out as
+ * `event: done` and the stream ends. A comment line every 15 s finds out when the client has
+ * gone (the write fails and MHD frees us). On shutdown the ticker resumes everything and refuses new filings, so no connection
  * is left suspended when the daemon stops (MHD requires that).
  */
 #include "server/http.h"
@@ -49,6 +49,7 @@ typedef struct sse_state {
     char message[256];
     char preview[160];
     char status[16];
+    char *detail;             /* the job's detail JSON text as last sent (NULL: none) */
     int64_t last_ms;
 } sse_state;
 
@@ -160,7 +161,7 @@ static int set_buf(sse_state *s, const char *event, const char *data)
 static int poll_job(sse_state *s)
 {
     oma_stmt *st = NULL;
-    if (oma_db_prepare(s->db, "SELECT status, progress, message, preview_key FROM jobs "
+    if (oma_db_prepare(s->db, "SELECT status, progress, message, preview_key, detail FROM jobs "
                               "WHERE id = ? AND artist_id = ?", &st) != 0)
         return -1;
     oma_stmt_bind_text(st, 1, s->job_id);
@@ -175,14 +176,19 @@ static int poll_job(sse_state *s)
     double progress = oma_stmt_is_null(st, 1) ? 0.0 : oma_stmt_double(st, 1);
     snprintf(message, sizeof message, "%s", oma_stmt_text(st, 2) ? oma_stmt_text(st, 2) : "");
     int has_preview = !oma_stmt_is_null(st, 3);
+    const char *dt = oma_stmt_text(st, 4);
+    char *detail = dt ? strdup(dt) : NULL;
     oma_stmt_finalize(st);
+    if (dt && !detail) return -1;
     if (has_preview) snprintf(preview, sizeof preview, "/api/jobs/%s/preview", s->job_id);
     else preview[0] = '\0';
 
     int final = strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
                 strcmp(status, "cancelled") == 0;
     int changed = !s->sent_any || progress != s->progress || strcmp(message, s->message) != 0 ||
-                  strcmp(preview, s->preview) != 0 || strcmp(status, s->status) != 0;
+                  strcmp(preview, s->preview) != 0 || strcmp(status, s->status) != 0 ||
+                  (detail ? !s->detail || strcmp(detail, s->detail) != 0 : s->detail != NULL);
+    if (!changed) free(detail);
     if (!changed && !final) return 0;
     if (!changed && final) {   /* the last progress event showed the final state: now done */
         json_t *job = oma_jobs_get_json(s->db, s->job_id, s->artist_id);
@@ -194,9 +200,12 @@ static int poll_job(sse_state *s)
         s->finished = 1;
         return e == 0 ? 1 : -1;
     }
-    json_t *ev = json_pack("{s:f,s:s,s:s,s:o}", "progress", progress, "message", message,
+    json_t *dj = detail ? json_loads(detail, JSON_DECODE_ANY, NULL) : NULL;
+    json_t *ev = json_pack("{s:f,s:s,s:s,s:o,s:o}", "progress", progress, "message", message,
                            "status", status, "preview",
-                           preview[0] ? json_string(preview) : json_null());
+                           preview[0] ? json_string(preview) : json_null(), "detail", dj ? dj : json_null());
+    free(s->detail);
+    s->detail = detail;
     char *d = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     if (!d) return -1;
@@ -240,6 +249,7 @@ static void sse_free(void *cls)
     sse_state *s = cls;
     if (s->db) oma_server_db_put(s->srv, s->db);
     free(s->buf);
+    free(s->detail);
     free(s);
 }
 

@@ -157,7 +157,7 @@ static json_t *jparsed(const char *s, json_t *fallback)
 
 #define JOB_COLS                                                                                              \
     "id, kind, status, progress, message, params, inputs, result, error, attempts, created_at, started_at, " \
-    "finished_at, webtoon_id, preview_key, cancel_requested, max_attempts"
+    "finished_at, webtoon_id, preview_key, cancel_requested, max_attempts, detail"
 
 static json_t *outputs_json(oma_db *db, const char *job_id)
 {
@@ -204,7 +204,7 @@ static json_t *row_json(oma_db *db, oma_stmt *st)
         json_decref(preview);
         return NULL;
     }
-    return json_pack("{s:o, s:o, s:o, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:b}",
+    return json_pack("{s:o, s:o, s:o, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:b, s:o}",
                      "id", jtext(id), "kind", jtext(oma_stmt_text(st, 1)), "status", jtext(oma_stmt_text(st, 2)),
                      "progress", oma_stmt_double(st, 3), "message", jtext(oma_stmt_text(st, 4)), "params",
                      jparsed(oma_stmt_text(st, 5), json_object()), "inputs",
@@ -214,7 +214,7 @@ static json_t *row_json(oma_db *db, oma_stmt *st)
                      (json_int_t)oma_stmt_int(st, 16), "created_at", jtext(oma_stmt_text(st, 10)), "started_at",
                      jtext(oma_stmt_text(st, 11)), "finished_at", jtext(oma_stmt_text(st, 12)), "webtoon_id",
                      jtext(oma_stmt_text(st, 13)), "preview", preview, "cancel_requested",
-                     oma_stmt_int(st, 15) != 0);
+                     oma_stmt_int(st, 15) != 0, "detail", jparsed(oma_stmt_text(st, 17), json_null()));
 }
 
 json_t *oma_jobs_get_json(oma_db *db, const char *job_id, const char *artist_id)
@@ -413,6 +413,26 @@ int oma_jobs_heartbeat(oma_db *db, const char *job_id, const char *worker_id, in
     oma_stmt_finalize(st);
     if (rc < 0) return -1;
     return cancel ? 1 : 0;
+}
+
+int oma_jobs_set_detail(oma_db *db, const char *job_id, const char *worker_id, const json_t *detail)
+{
+    if (!job_id || !worker_id) return oma_db_fail(db, "set_detail: bad arguments");
+    char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    if (detail && !text) return oma_db_fail(db, "set_detail: cannot serialise the detail");
+    if (text && strlen(text) > OMA_JOB_DETAIL_MAX) {
+        free(text);
+        return oma_db_fail(db, "set_detail: the detail is over %d bytes", OMA_JOB_DETAIL_MAX);
+    }
+    oma_stmt *st = NULL;
+    int ok = oma_db_prepare(db, "UPDATE jobs SET detail = ? WHERE id = ? AND worker_id = ? AND status = 'running'",
+                            &st) == 0 &&
+             oma_stmt_bind_text(st, 1, text) == 0 && oma_stmt_bind_text(st, 2, job_id) == 0 &&
+             oma_stmt_bind_text(st, 3, worker_id) == 0 && oma_stmt_step(st) == 0;
+    oma_stmt_finalize(st);
+    free(text);
+    if (!ok) return -1;
+    return oma_db_changes(db) == 0 ? 2 : 0;
 }
 
 int oma_jobs_add_output_row(oma_db *db, const char *job_id, const char *name, const char *mime,

@@ -74,6 +74,13 @@ int oma_jobs_claim(oma_db *db, const char *worker_id, int64_t now, char *id_out,
 int oma_jobs_heartbeat(oma_db *db, const char *job_id, const char *worker_id, int64_t now,
                        double progress, const char *message, const char *preview_key);
 
+/* Sets the job's progress detail (a kind's own fields, the API's "detail"; NULL clears it),
+ * if worker_id still runs it. It stays after the job ends and across attempts, so a resumed
+ * job shows its history until it reports again. 0, 2 not this worker's, -1 error (also when
+ * the JSON is over OMA_JOB_DETAIL_MAX bytes). */
+#define OMA_JOB_DETAIL_MAX (1 << 20)
+int oma_jobs_set_detail(oma_db *db, const char *job_id, const char *worker_id, const json_t *detail);
+
 /* Records one output file (its bytes already stored under storage_key); replaces a same-named
  * one. Outputs keep the order they were added in. */
 int oma_jobs_add_output_row(oma_db *db, const char *job_id, const char *name, const char *mime,

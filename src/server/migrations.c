@@ -125,6 +125,8 @@ static const oma_migration migrations[] = {
     {3, "webtoons and assets keep their creation order",
      "ALTER TABLE webtoons ADD COLUMN created_us INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE assets ADD COLUMN created_us INTEGER NOT NULL DEFAULT 0;"},
+    /* a kind's own progress fields (style.train: stage, step, loss, eta_s, the loss curve) */
+    {4, "jobs carry a progress detail object", "ALTER TABLE jobs ADD COLUMN detail TEXT;"},
 };
 
 size_t oma_migrations_count(void) { return sizeof migrations / sizeof migrations[0]; }

@@ -6,7 +6,9 @@
  * progress/message/preview at most ~5 times a second, each write renewing the lease and
  * reading cancel_requested; a timer thread renews the lease too, so a kind that reports
  * rarely does not lose its job. Outputs go to storage under jobs/<id>/<name>. The end state
- * is written only if the job is still this worker's. The thread pool that loops over this
+ * is written only if the job is still this worker's. A kind may also report a detail object
+ * (the row's detail column) and keep state files that outlive an attempt (a training
+ * checkpoint) under jobstate/<id>/, dropped once the job ends. The thread pool that loops over this
  * lives in workers_pool.c.
  */
 #include "server/jobs.h"
@@ -57,14 +59,18 @@ static int interrupted(run_state *rs)
     return atomic_load(&rs->cancel) != 0 || (rs->stop && atomic_load(rs->stop));
 }
 
-static int cb_progress(oma_job_ctx *ctx, double fraction, const char *message, const uint8_t *preview_png,
-                       size_t preview_len)
+/* Writes progress into the row, at most ~5 times a second; the final report, a detail that
+ * comes with a preview (a sample image is never lost to the rate limit) and a detail reported
+ * while the job is being stopped (the state it is left in) are always written. */
+static int report(oma_job_ctx *ctx, double fraction, const char *message, const json_t *detail,
+                  const uint8_t *preview_png, size_t preview_len)
 {
     run_state *rs = ctx->opaque;
     int64_t now_us = oma_db_unix_now_us();
     int64_t last = atomic_load(&rs->last_write_us);
-    if ((now_us - last >= PROGRESS_MIN_INTERVAL_US || fraction >= 1.0) &&
-        atomic_compare_exchange_strong(&rs->last_write_us, &last, now_us)) {
+    int must = fraction >= 1.0 || (preview_png && preview_len > 0 && detail) || (detail && interrupted(rs));
+    if ((now_us - last >= PROGRESS_MIN_INTERVAL_US || must) &&
+        (atomic_compare_exchange_strong(&rs->last_write_us, &last, now_us) || must)) {
         if (!(fraction >= 0)) fraction = 0;
         if (fraction > 1) fraction = 1;
         char key[96];
@@ -75,12 +81,40 @@ static int cb_progress(oma_job_ctx *ctx, double fraction, const char *message, c
             if (oma_storage_put(rs->st, key, preview_png, preview_len, err, sizeof err) == 0) preview_key = key;
         }
         pthread_mutex_lock(&rs->mu);
-        int rc = oma_jobs_heartbeat(rs->db, rs->job_id, rs->worker_id, oma_db_unix_now(), fraction, message,
-                                    preview_key);
+        int rc = detail ? oma_jobs_set_detail(rs->db, rs->job_id, rs->worker_id, detail) : 0;
+        if (rc < 0) fprintf(stderr, "oma: job %s: cannot write progress detail: %s\n", rs->job_id, oma_db_errmsg(rs->db));
+        rc = oma_jobs_heartbeat(rs->db, rs->job_id, rs->worker_id, oma_db_unix_now(), fraction, message,
+                                preview_key);
         pthread_mutex_unlock(&rs->mu);
         note_heartbeat(rs, rc);
     }
     return interrupted(rs);
+}
+
+static int cb_progress(oma_job_ctx *ctx, double fraction, const char *message, const uint8_t *preview_png,
+                       size_t preview_len)
+{
+    return report(ctx, fraction, message, NULL, preview_png, preview_len);
+}
+
+static int cb_progress_detail(oma_job_ctx *ctx, double fraction, const char *message, const json_t *detail,
+                              const uint8_t *preview_png, size_t preview_len)
+{
+    if (detail && !json_is_object(detail)) detail = NULL;
+    return report(ctx, fraction, message, detail, preview_png, preview_len);
+}
+
+static int cb_state_put(oma_job_ctx *ctx, const char *name, const char *path, char *err, size_t errlen)
+{
+    run_state *rs = ctx->opaque;
+    return oma_job_state_put(rs->st, rs->job_id, name, path, err, errlen);
+}
+
+static int cb_state_get(oma_job_ctx *ctx, const char *name, const char *path, size_t max_len, char *err,
+                        size_t errlen)
+{
+    run_state *rs = ctx->opaque;
+    return oma_job_state_get(rs->st, rs->job_id, name, path, max_len, err, errlen);
 }
 
 static int output_name_ok(const char *name)
@@ -190,44 +224,6 @@ static int load_row(oma_db *db, const char *job_id, job_row *row, char *err, siz
     return 0;
 }
 
-/* params.style_id -> params.style, from a style of the same artist. */
-int oma_workers_fill_style(oma_db *db, const char *artist_id, json_t *params, char *err, size_t errlen)
-{
-    json_t *sid = json_object_get(params, "style_id");
-    if (!sid || json_is_null(sid)) return 0;
-    if (!json_is_string(sid)) {
-        snprintf(err, errlen, "style_id must be a string");
-        return -1;
-    }
-    oma_stmt *st = NULL;
-    if (oma_db_prepare(db, "SELECT status, data FROM styles WHERE id = ? AND artist_id = ?", &st) != 0 ||
-        oma_stmt_bind_text(st, 1, json_string_value(sid)) != 0 || oma_stmt_bind_text(st, 2, artist_id) != 0) {
-        snprintf(err, errlen, "cannot look up the style: %s", oma_db_errmsg(db));
-        oma_stmt_finalize(st);
-        return -1;
-    }
-    int rc = oma_stmt_step(st);
-    if (rc != 1) {
-        snprintf(err, errlen, rc == 0 ? "style not found" : "cannot look up the style");
-        oma_stmt_finalize(st);
-        return -1;
-    }
-    const char *status = oma_stmt_text(st, 0), *data = oma_stmt_text(st, 1);
-    json_t *style = data ? json_loads(data, 0, NULL) : NULL;
-    int ready = status && strcmp(status, "ready") == 0;
-    oma_stmt_finalize(st);
-    if (!ready || !json_is_object(style)) {
-        json_decref(style);
-        snprintf(err, errlen, "the style is not ready");
-        return -1;
-    }
-    if (json_object_set_new(params, "style", style) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
 typedef struct loaded_inputs {
     oma_job_input *v;
     uint8_t **bufs;
@@ -332,34 +328,6 @@ static int load_inputs(oma_db *db, oma_storage *s, const char *artist_id, json_t
     return 0;
 }
 
-/* After success: a result.style object becomes a styles row of the job's webtoon. */
-int oma_workers_save_style(oma_db *db, const char *job_id, const char *artist_id, const char *webtoon_id,
-                           const json_t *params, json_t *result)
-{
-    json_t *style = json_object_get(result, "style");
-    if (!webtoon_id || !json_is_object(style)) return 0;
-    const char *name = json_string_value(json_object_get(params, "name"));
-    char id[33], now[32];
-    if (oma_db_new_id(id, sizeof id) != 0) return oma_db_fail(db, "cannot make a random id");
-    oma_db_now(now, sizeof now);
-    char *data = json_dumps(style, JSON_COMPACT);
-    if (!data) return oma_db_fail(db, "cannot serialise the style");
-    oma_stmt *st = NULL;
-    int ok = oma_db_prepare(db,
-                            "INSERT INTO styles (id, webtoon_id, artist_id, name, kind, status, data, job_id, "
-                            "created_at, updated_at) VALUES (?, ?, ?, ?, 'profile', 'ready', ?, ?, ?, ?)",
-                            &st) == 0 &&
-             oma_stmt_bind_text(st, 1, id) == 0 && oma_stmt_bind_text(st, 2, webtoon_id) == 0 &&
-             oma_stmt_bind_text(st, 3, artist_id) == 0 &&
-             oma_stmt_bind_text(st, 4, name && *name ? name : "Style") == 0 && oma_stmt_bind_text(st, 5, data) == 0 &&
-             oma_stmt_bind_text(st, 6, job_id) == 0 && oma_stmt_bind_text(st, 7, now) == 0 &&
-             oma_stmt_bind_text(st, 8, now) == 0 && oma_stmt_step(st) == 0;
-    oma_stmt_finalize(st);
-    free(data);
-    if (!ok) return -1;
-    return json_object_set_new(result, "style_id", json_string(id)) == 0 ? 0 : oma_db_fail(db, "out of memory");
-}
-
 typedef struct key_list {
     char keys[OUTPUTS_MAX + 2][160];
     int n;
@@ -418,13 +386,13 @@ static int still_mine(oma_db *db, const char *job_id, const char *worker_id)
 }
 
 /* Writes the end state; a failure to write is reported on stderr (the lease then expires and
- * the job is retried). */
-static void finish(oma_db *db, const char *job_id, const char *worker_id, const char *status, const job_row *row,
+ * the job is retried). 0 when written, -1 when not. */
+static int finish(oma_db *db, const char *job_id, const char *worker_id, const char *status, const job_row *row,
                    json_t *result, const char *error)
 {
     if (oma_db_begin(db) != 0) {
         fprintf(stderr, "oma: job %s: cannot finish: %s\n", job_id, oma_db_errmsg(db));
-        return;
+        return -1;
     }
     /* if the job is no longer this worker's (its lease was taken back, or its webtoon was
      * deleted and the job cancelled) nothing is written, no style either */
@@ -433,9 +401,10 @@ static void finish(oma_db *db, const char *job_id, const char *worker_id, const 
         rc = oma_workers_save_style(db, job_id, row->artist_id, row->has_webtoon ? row->webtoon_id : NULL,
                                     row->params, result);
     if (rc == 0) rc = oma_jobs_finish(db, job_id, worker_id, status, result, error);
-    if (rc == 0 && oma_db_commit(db) == 0) return;
+    if (rc == 0 && oma_db_commit(db) == 0) return 0;
     if (rc != 1) fprintf(stderr, "oma: job %s: cannot finish: %s\n", job_id, oma_db_errmsg(db));
     oma_db_rollback(db);
+    return -1;
 }
 
 int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, const char *data_dir,
@@ -464,7 +433,7 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
         snprintf(why, sizeof why, "%s is not available on this server (its model weights are missing)", row.kind);
         goto failed;
     }
-    if (oma_workers_fill_style(db, row.artist_id, row.params, why, sizeof why) != 0) goto failed;
+    if (oma_workers_fill_style(db, st, data_dir, row.artist_id, row.params, why, sizeof why) != 0) goto failed;
     if (load_inputs(db, st, row.artist_id, row.inputs, &li, why, sizeof why) != 0) goto failed;
 
     run_state rs = {.db = db, .st = st, .job_id = job_id, .worker_id = worker_id, .stop = stop};
@@ -487,6 +456,9 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
         .data_dir = data_dir,
         .progress = cb_progress,
         .add_output = cb_add_output,
+        .progress_detail = cb_progress_detail,
+        .state_put = cb_state_put,
+        .state_get = cb_state_get,
         .opaque = &rs,
     };
     int timer_ok = pthread_create(&rs.timer, NULL, lease_timer, &rs) == 0;
@@ -519,17 +491,18 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
         }
     } else if (cancel == 1) {
         drop_output_files(st, job_id);
-        finish(db, job_id, worker_id, "cancelled", NULL, NULL, NULL);
+        if (finish(db, job_id, worker_id, "cancelled", NULL, NULL, NULL) == 0) oma_job_state_drop(st, job_id);
     } else if (rc == 0) {
         json_t *result = json_is_object(ctx.result) ? json_incref(ctx.result) : json_object();
-        finish(db, job_id, worker_id, "succeeded", &row, result, NULL);
+        if (finish(db, job_id, worker_id, "succeeded", &row, result, NULL) == 0) oma_job_state_drop(st, job_id);
         json_decref(result);
     } else if (stop && atomic_load(stop)) {
         drop_output_files(st, job_id);
-        finish(db, job_id, worker_id, "queued", NULL, NULL, NULL);
+        finish(db, job_id, worker_id, "queued", NULL, NULL, NULL); /* the state stays: the next attempt resumes */
     } else {
         drop_output_files(st, job_id);
-        finish(db, job_id, worker_id, "failed", NULL, NULL, ctx.error[0] ? ctx.error : "the job failed");
+        if (finish(db, job_id, worker_id, "failed", NULL, NULL, ctx.error[0] ? ctx.error : "the job failed") == 0)
+            oma_job_state_drop(st, job_id);
     }
     json_decref(ctx.result);
     free_inputs(&li);
@@ -538,7 +511,7 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
     return 1;
 
 failed:
-    finish(db, job_id, worker_id, "failed", NULL, NULL, why);
+    if (finish(db, job_id, worker_id, "failed", NULL, NULL, why) == 0) oma_job_state_drop(st, job_id);
     free_inputs(&li);
     json_decref(row.params);
     json_decref(row.inputs);

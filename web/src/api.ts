@@ -28,6 +28,8 @@ export interface Job {
   id: string; kind: string; status: JobStatus; progress: number; message?: string | null;
   params?: unknown; inputs?: unknown; result?: Record<string, unknown> | null;
   outputs?: JobOutput[]; error?: unknown; created_at?: string;
+  detail?: unknown;         // a kind's own progress fields (style.train: stage, step, loss, eta_s, losses)
+  attempts?: number;
 }
 export interface Asset {
   id: string; webtoon_id: string; name: string; description?: string; mime: string; kind?: string;

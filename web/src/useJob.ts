@@ -13,6 +13,7 @@ export interface JobState {
   done: boolean;
   error: string | null;     // transport trouble (not the job's own failure)
   status: string | null;    // 'queued' | 'running' while live, as the server last said
+  detail: unknown;          // the kind's own progress object (job.detail), as last seen
 }
 
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -23,14 +24,14 @@ function clamp01(x: unknown): number {
 }
 
 export function useJob(jobId: string | null): JobState {
-  const [state, setState] = useState<JobState>({ job: null, progress: 0, message: 'Queued', preview: null, done: false, error: null, status: null });
+  const [state, setState] = useState<JobState>({ job: null, progress: 0, message: 'Queued', preview: null, done: false, error: null, status: null, detail: null });
   const previewN = useRef(0);
 
   useEffect(() => {
     if (!jobId) return;
     let closed = false;
     let poll: number | undefined;
-    setState({ job: null, progress: 0, message: 'Queued', preview: null, done: false, error: null, status: null });
+    setState({ job: null, progress: 0, message: 'Queued', preview: null, done: false, error: null, status: null, detail: null });
 
     const finish = (job: Job) => {
       if (closed) return;
@@ -38,7 +39,7 @@ export function useJob(jobId: string | null): JobState {
       es?.close();
       if (poll !== undefined) window.clearTimeout(poll);
       setState((s) => ({
-        ...s, job, done: true, error: null,
+        ...s, job, done: true, error: null, detail: job.detail ?? s.detail,
         progress: job.status === 'succeeded' ? 1 : clamp01(job.progress ?? s.progress),
         message: job.status === 'succeeded' ? 'Done' : job.status === 'cancelled' ? 'Cancelled'
           : (jobErrorText(job) ?? 'Failed'),
@@ -50,7 +51,7 @@ export function useJob(jobId: string | null): JobState {
       try {
         const job = await api.job(jobId);
         if (FINAL.has(job.status)) { finish(job); return; }
-        setState((s) => ({ ...s, job, progress: clamp01(job.progress), message: job.message ?? s.message, error: null, status: job.status }));
+        setState((s) => ({ ...s, job, progress: clamp01(job.progress), message: job.message ?? s.message, error: null, status: job.status, detail: job.detail ?? s.detail }));
       } catch (e) {
         if (e instanceof ApiError && (e.status === 404 || e.status === 401)) {
           closed = true;
@@ -68,14 +69,15 @@ export function useJob(jobId: string | null): JobState {
       es = new EventSource(api.jobEventsUrl(jobId));
       es.addEventListener('progress', (ev) => {
         try {
-          const d = JSON.parse((ev as MessageEvent).data) as { progress?: number; message?: string; preview?: string | null; status?: string };
+          const d = JSON.parse((ev as MessageEvent).data) as { progress?: number; message?: string; preview?: string | null; status?: string; detail?: unknown };
           let preview: string | null = null;
           if (typeof d.preview === 'string' && d.preview.startsWith('/api/')) {
             previewN.current += 1;
             preview = d.preview + (d.preview.includes('?') ? '&' : '?') + 'n=' + previewN.current;
           }
           setState((s) => ({ ...s, progress: clamp01(d.progress), message: d.message ?? s.message,
-            preview: preview ?? s.preview, error: null, status: typeof d.status === 'string' ? d.status : s.status }));
+            preview: preview ?? s.preview, error: null, status: typeof d.status === 'string' ? d.status : s.status,
+            detail: d.detail ?? s.detail }));
         } catch { /* a malformed event is skipped; the final one decides */ }
       });
       es.addEventListener('done', (ev) => {

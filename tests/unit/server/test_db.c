@@ -85,13 +85,16 @@ static void test_upgrade_from_v1(void **state)
                                      "ALTER TABLE job_outputs DROP COLUMN seq;"
                                      "ALTER TABLE webtoons DROP COLUMN created_us;"
                                      "ALTER TABLE assets DROP COLUMN created_us;"
+                                     "ALTER TABLE jobs DROP COLUMN detail;"
                                      "DELETE FROM schema_migrations WHERE version >= 2;"),
                      0);
     assert_int_equal(oma_db_schema_version(db), 1);
     oma_db_close(db);
     db = open_ok();
-    assert_int_equal(oma_db_schema_version(db), 3);
+    assert_int_equal(oma_db_schema_version(db), 4);
     oma_stmt *st = NULL;
+    assert_int_equal(oma_db_prepare(db, "SELECT detail FROM jobs", &st), 0);
+    oma_stmt_finalize(st);
     assert_int_equal(oma_db_prepare(db, "SELECT seq FROM job_outputs", &st), 0);
     oma_stmt_finalize(st);
     assert_int_equal(oma_db_prepare(db, "SELECT created_us FROM webtoons", &st), 0);

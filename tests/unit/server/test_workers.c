@@ -257,23 +257,23 @@ static void test_style_rules(void **state)
     insert_style("s3", "art1", "training", NULL);
     char err[256];
     json_t *p = json_pack("{s:s, s:i}", "style_id", "s1", "line_width", 2);
-    assert_int_equal(oma_workers_fill_style(db, "art1", p, err, sizeof err), 0);
+    assert_int_equal(oma_workers_fill_style(db, NULL, NULL, "art1", p, err, sizeof err), 0);
     assert_true(json_real_value(json_object_get(json_object_get(p, "style"), "saturation")) == 0.5);
     json_decref(p);
     p = json_pack("{s:s}", "style_id", "s2");
-    assert_int_equal(oma_workers_fill_style(db, "art1", p, err, sizeof err), -1);
+    assert_int_equal(oma_workers_fill_style(db, NULL, NULL, "art1", p, err, sizeof err), -1);
     assert_string_equal(err, "style not found");
     assert_null(json_object_get(p, "style"));
     json_decref(p);
     p = json_pack("{s:s}", "style_id", "s3");
-    assert_int_equal(oma_workers_fill_style(db, "art1", p, err, sizeof err), -1);
+    assert_int_equal(oma_workers_fill_style(db, NULL, NULL, "art1", p, err, sizeof err), -1);
     assert_non_null(strstr(err, "not ready"));
     json_decref(p);
     p = json_pack("{s:i}", "style_id", 5);
-    assert_int_equal(oma_workers_fill_style(db, "art1", p, err, sizeof err), -1);
+    assert_int_equal(oma_workers_fill_style(db, NULL, NULL, "art1", p, err, sizeof err), -1);
     json_decref(p);
     p = json_pack("{s:i}", "line_width", 2);
-    assert_int_equal(oma_workers_fill_style(db, "art1", p, err, sizeof err), 0);
+    assert_int_equal(oma_workers_fill_style(db, NULL, NULL, "art1", p, err, sizeof err), 0);
     assert_null(json_object_get(p, "style"));
     json_decref(p);
 

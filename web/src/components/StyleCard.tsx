@@ -68,12 +68,26 @@ export function ProfileView({ data }: { data: unknown }) {
   );
 }
 
+// A trained style (style.train): what it is and how the Background page uses it.
+export function TrainedView({ data }: { data: unknown }) {
+  const d = data && typeof data === 'object' ? data as Record<string, unknown> : {};
+  const str = (x: unknown) => (typeof x === 'string' ? x.slice(0, 100) : '—');
+  return (
+    <dl className="facts" data-testid="trained-style">
+      <dt>Words</dt><dd><code>{str(d.tokens)}</code></dd>
+      <dt>LoRA</dt><dd>{str(d.lora)} · rank {num(d.rank) ?? '—'}</dd>
+      <dt>Training</dt><dd>{num(d.steps_ti) ?? '—'} + {num(d.steps_lora) ?? '—'} steps at {num(d.resolution) ?? '—'} px on {num(d.samples) ?? '—'} samples{num(d.final_loss) !== undefined ? `, final loss ${num(d.final_loss)!.toPrecision(3)}` : ''}</dd>
+      <dt>Use</dt><dd>Pick it on the Background page: the prompt gets “, style of {str(d.tokens)}” and the LoRA (0.8 / 0.9 from a prompt, 0.3 / 0.3 from a photo).</dd>
+    </dl>
+  );
+}
+
 export function StyleCard({ style }: { style: Style }) {
   return (
     <article className="card style-card" data-testid="style-card">
       <div className="job-head"><strong>{style.name}</strong><span className="status-pill">{style.kind}</span>
         {style.status && style.status !== 'ready' && <span className="muted small">{style.status}</span>}</div>
-      <ProfileView data={style.data} />
+      {style.kind === 'lora' ? <TrainedView data={style.data} /> : <ProfileView data={style.data} />}
     </article>
   );
 }

@@ -1,6 +1,7 @@
 // BackgroundPage.tsx — backgrounds in the webtoon's style. With a Stable Diffusion model
-// (generate.*): a prompt, an optional photo, sampler/steps/cfg/seed, and several candidates to
-// pick from (img2img at strengths 0.45..0.65). Without one: line + tone conversion of a photo
+// (generate.*): a prompt, an optional photo, sampler/steps/cfg/seed, a trained style of the
+// webtoon (style.train: the server adds its words and LoRA), and several candidates to pick
+// from (img2img at strengths 0.45..0.65). Without one: line + tone conversion of a photo
 // (convert.lineart) with LT-conversion options and a style picker, showing composite + layers.
 import { useEffect, useState } from 'react';
 import { api, errorText, type Style, type Upload } from '../api';
@@ -68,6 +69,15 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
   const [jobs, setJobs] = useStoredState(`oma.${s.artist?.id}.${s.webtoon?.id}.background.jobs`, [] as Array<{ id: string; title: string }>, isJobRefs);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [trained, setTrained] = useState<Style[]>([]);
+  const [trainedId, setTrainedId] = useStoredState<string>(`oma.${s.artist?.id}.${s.webtoon?.id}.background.trained`, '', isString);
+  const webtoonId = s.webtoon?.id;
+  useEffect(() => {
+    if (!webtoonId) return;
+    api.styles(webtoonId).then((r) => setTrained((Array.isArray(r.styles) ? r.styles : []).filter((x) => x.kind === 'lora' && x.status === 'ready')))
+      .catch(() => setTrained([]));
+  }, [webtoonId]);
+  const styleId = trained.some((x) => x.id === trainedId) ? trainedId : '';
 
   const run = async () => {
     if (!prompt.trim()) { setError('Describe the background in the prompt.'); return; }
@@ -77,7 +87,7 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
       setError(`With ${steps} steps, strength ${Math.min(...strengths(photoCount))} runs no denoising step: use more steps.`); return;
     }
     setBusy(true); setError(null);
-    const base = { prompt: prompt.trim(), negative, sampler, steps, cfg, seed, width: size, height: size };
+    const base = { prompt: prompt.trim(), negative, sampler, steps, cfg, seed, width: size, height: size, ...(styleId ? { style_id: styleId } : {}) };
     try {
       const made: Array<{ id: string; title: string }> = [];
       if (photo.length > 0) {
@@ -101,6 +111,13 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
         <label>Prompt<textarea aria-label="Prompt" rows={3} value={prompt} maxLength={2000} onChange={(e) => setPrompt(e.target.value)}
           placeholder="a quiet school corridor at dusk, webtoon background, clean lines" /></label>
         <label>Negative prompt<textarea aria-label="Negative prompt" rows={2} value={negative} maxLength={2000} onChange={(e) => setNegative(e.target.value)} /></label>
+        {trained.length > 0 && (
+          <label>Trained style<select aria-label="Trained style" value={styleId} onChange={(e) => setTrainedId(e.target.value)}>
+            <option value="">None</option>
+            {trained.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
+          </select></label>
+        )}
+        {styleId && <p className="muted small">The prompt gets “, style of &lt;s1&gt;&lt;s2&gt;” and the style's LoRA ({photo.length > 0 ? 'UNet 0.3, text 0.3 from a photo' : 'UNet 0.8, text 0.9'}).</p>}
         <div className="grid-form">
           <label>Sampler<select value={sampler} onChange={(e) => setSampler(e.target.value)}>{SAMPLERS.map((x) => <option key={x}>{x}</option>)}</select></label>
           <label>Steps<input type="number" min={1} max={150} value={steps} onChange={(e) => setSteps(clampInt(e.target.value, 1, 150, 20))} /></label>
