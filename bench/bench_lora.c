@@ -19,7 +19,7 @@
 
 #include "formats/safetensors.h"
 #include "models/sd_lora_internal.h"
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 #include "tensor/threadpool.h"
 
 static double now(void)

@@ -27,7 +27,7 @@
 #include "models/unet.h"
 #include "models/vae.h"
 #include "tensor/backend.h"
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 #include "tensor/ops.h"
 #include "tensor/threadpool.h"
 

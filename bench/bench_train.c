@@ -22,7 +22,7 @@
 #include "nn/attention.h"
 #include "nn/backward.h"
 #include "nn/blocks.h"
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 #include "tensor/ops.h"
 #include "tensor/ops_backward.h"
 #include "tensor/threadpool.h"

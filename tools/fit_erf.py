@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """fit_erf.py — the polynomial coefficients of the vectorised erf in
-src/tensor/cpu_activation_avx512.c (GELU, GEGLU), fitted here so that they can be checked and
+src/tensor/cpu/cpu_activation_avx512.c (GELU, GEGLU), fitted here so that they can be checked and
 refitted. Needs only Debian's python3-numpy. Prints the C initialisers.
 
 Two pieces, each a least-squares fit reweighted towards minimax relative error (Lawson):

@@ -11,7 +11,7 @@
 #include "cli/cli.h"
 #include "pipelines/generate.h"
 #include "tensor/backend.h"
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 #include "tensor/threadpool.h"
 
 static void help(FILE *f)

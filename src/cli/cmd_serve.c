@@ -18,7 +18,7 @@
 #include "cli/cli.h"
 #include "server/jobs.h"
 #include "server/server.h"
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 
 static void help(FILE *f)
 {

@@ -1,5 +1,5 @@
 /* test_conv_kept.c — 3x3 convolution layers whose Winograd-transformed weights the CPU backend
- * keeps between calls (tensor/cpu_kept.c, keyed by the layer's weight stamp).
+ * keeps between calls (tensor/cpu/cpu_kept.c, keyed by the layer's weight stamp).
  *
  * Checked against a double-precision direct convolution: the first and the repeated call on a
  * 32x32 image (kept weights), a 64x64 batch of two through the same layer (oneDNN may pick

@@ -1,5 +1,5 @@
 /* blas.c — OpenBLAS set-up: thread count and the OPENBLAS_CORETYPE re-exec (see blas.h). */
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 
 #include <cblas.h>
 #include <pthread.h>

@@ -17,7 +17,7 @@
  * and no measurable time). Past that, callers prepare per call or use another kernel.
  * A fill happens under the store's lock, once per layer; lookups are a short list walk.
  */
-#include "tensor/cpu_internal.h"
+#include "tensor/cpu/cpu_internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>

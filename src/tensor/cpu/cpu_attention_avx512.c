@@ -28,8 +28,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "tensor/cpu_attention_impl.h"
-#include "tensor/cpu_vexp_avx512.h"
+#include "tensor/cpu/cpu_attention_impl.h"
+#include "tensor/cpu/cpu_vexp_avx512.h"
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 

@@ -22,8 +22,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "tensor/cpu_internal.h"
-#include "tensor/cpu_vexp_avx512.h"
+#include "tensor/cpu/cpu_internal.h"
+#include "tensor/cpu/cpu_vexp_avx512.h"
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 

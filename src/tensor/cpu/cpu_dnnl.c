@@ -23,7 +23,7 @@
  * in f32 and write f32, so activations stay f32 between ops. Where oneDNN has only its
  * reference kernel for bf16 (a CPU without AVX-512), the caller keeps f32.
  */
-#include "tensor/cpu_internal.h"
+#include "tensor/cpu/cpu_internal.h"
 
 #ifdef OMA_HAVE_DNNL
 

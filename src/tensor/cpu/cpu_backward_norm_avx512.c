@@ -12,8 +12,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "tensor/cpu_internal.h"
-#include "tensor/cpu_vexp_avx512.h"
+#include "tensor/cpu/cpu_internal.h"
+#include "tensor/cpu/cpu_vexp_avx512.h"
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "tensor/backend.h"
-#include "tensor/blas.h"
-#include "tensor/cpu_internal.h"
+#include "tensor/cpu/blas.h"
+#include "tensor/cpu/cpu_internal.h"
 #include "tensor/tensor.h"
 #include "tensor/threadpool.h"
 

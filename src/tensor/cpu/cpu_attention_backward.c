@@ -21,13 +21,13 @@
 #include <string.h>
 
 #include "tensor/backend.h"
-#include "tensor/blas.h"
-#include "tensor/cpu_internal.h"
+#include "tensor/cpu/blas.h"
+#include "tensor/cpu/cpu_internal.h"
 #include "tensor/tensor.h"
 #include "tensor/threadpool.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include "tensor/cpu_vexp_avx512.h"
+#include "tensor/cpu/cpu_vexp_avx512.h"
 #define OMA_X86 1
 #else
 #define OMA_X86 0

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "tensor/backend.h"
-#include "tensor/cpu_internal.h"
+#include "tensor/cpu/cpu_internal.h"
 #include "tensor/threadpool.h"
 
 /* ---- group norm ---- */

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "tensor/backend.h"
-#include "tensor/cpu_internal.h"
+#include "tensor/cpu/cpu_internal.h"
 #include "tensor/threadpool.h"
 
 #define BWD_TILE_FLOATS ((int64_t)8 << 20)

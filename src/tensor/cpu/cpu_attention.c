@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "tensor/backend.h"
-#include "tensor/cpu_attention_impl.h"
+#include "tensor/cpu/cpu_attention_impl.h"
 #include "tensor/tensor.h"
 #include "tensor/threadpool.h"
 
@@ -101,13 +101,13 @@ static inline __attribute__((always_inline)) float hsum(const v16 *v)
 /* AVX2 build of the portable loops (no FMA contraction in ISO C mode). */
 #define ATTN_FN attn_task_avx2
 #define ATTN_ATTR __attribute__((target("avx2")))
-#include "tensor/cpu_attention_body.h"
+#include "tensor/cpu/cpu_attention_body.h"
 #endif
 
 /* Portable baseline. */
 #define ATTN_FN attn_task_generic
 #define ATTN_ATTR
-#include "tensor/cpu_attention_body.h"
+#include "tensor/cpu/cpu_attention_body.h"
 
 typedef void (*attn_fn)(const attn_ctx *, int64_t, float *);
 
