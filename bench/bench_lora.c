@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "formats/safetensors.h"
-#include "models/sd_lora_internal.h"
+#include "models/sd/sd_lora_internal.h"
 #include "tensor/cpu/blas.h"
 #include "tensor/threadpool.h"
 

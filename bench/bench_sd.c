@@ -23,9 +23,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "models/clip_text.h"
-#include "models/unet.h"
-#include "models/vae.h"
+#include "models/sd/clip_text.h"
+#include "models/sd/unet.h"
+#include "models/sd/vae.h"
 #include "tensor/backend.h"
 #include "tensor/cpu/blas.h"
 #include "tensor/ops.h"

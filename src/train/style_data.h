@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "formats/image.h"
-#include "models/clip_tokenizer.h"
+#include "models/sd/clip_tokenizer.h"
 #include "train/train_rng.h"
 
 #define OMA_STYLE_N_TEMPLATES 19

@@ -13,8 +13,8 @@
 
 #include <stddef.h>
 
-#include "models/clip_text.h"
-#include "models/unet.h"
+#include "models/sd/clip_text.h"
+#include "models/sd/unet.h"
 #include "nn/lora.h"
 
 #define OMA_STYLE_NAME_MAX 112

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "models/sd_model.h"
+#include "models/sd/sd_model.h"
 #include "train/adamw.h"
 #include "train/noise_schedule.h"
 #include "train/style_net.h"

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "models/unet.h"
+#include "models/sd/unet.h"
 #include "tensor/arena.h"
 
 /* noisy [B, 4, h, w], timesteps [B], context [B, n, ctx_dim], target (the noise) like noisy.

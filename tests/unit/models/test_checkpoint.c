@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "formats/safetensors.h"
-#include "models/sd_checkpoint.h"
+#include "models/sd/sd_checkpoint.h"
 
 static char fixdir[1024];
 

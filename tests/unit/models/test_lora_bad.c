@@ -20,7 +20,7 @@
 #include "formats/safetensors.h"
 #include "formats/tensor_file.h"
 #include "formats/torch_pickle.h"
-#include "models/sd_lora_internal.h"
+#include "models/sd/sd_lora_internal.h"
 
 #include "check.h"
 

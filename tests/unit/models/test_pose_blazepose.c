@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/pose_blazepose.h"
-#include "models/pose_parts.h"
+#include "models/pose/pose_blazepose.h"
+#include "models/pose/pose_parts.h"
 
 static float anchors[OMA_BP_ANCHORS][2];
 

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "models/graph_exec.h"
+#include "models/pose/graph_exec.h"
 
 static char models_dir[2048], fixtures_dir[2048];
 

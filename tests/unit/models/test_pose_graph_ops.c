@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/graph_ops.h"
+#include "models/pose/graph_ops.h"
 
 typedef struct tnode {
     oma_tfjs_node n;

@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "formats/safetensors.h"
-#include "models/clip_text.h"
-#include "models/unet.h"
-#include "models/vae.h"
+#include "models/sd/clip_text.h"
+#include "models/sd/unet.h"
+#include "models/sd/vae.h"
 #include "tensor/threadpool.h"
 
 #include "check.h"

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/clip_text.h"
-#include "models/unet.h"
-#include "models/vae.h"
+#include "models/sd/clip_text.h"
+#include "models/sd/unet.h"
+#include "models/sd/vae.h"
 #include "tensor/threadpool.h"
 
 #include "check.h"

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "models/clip_tokenizer.h"
+#include "models/sd/clip_tokenizer.h"
 
 static char fixdir[1024];
 

@@ -22,7 +22,7 @@
 #include <jansson.h>
 
 #include "formats/image.h"
-#include "models/sd_lora_internal.h"
+#include "models/sd/sd_lora_internal.h"
 #include "pipelines/generate.h"
 
 #include "check.h"

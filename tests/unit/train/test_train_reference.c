@@ -11,7 +11,7 @@
  * 3.1, 2.5e-3 as the backward kernels changed), 290-295 of the 304 tensors within 1e-4. */
 #include "check.h"
 #include "formats/safetensors.h"
-#include "models/sd_model.h"
+#include "models/sd/sd_model.h"
 #include "train/schedule.h"
 #include "train/style_data.h"
 #include "train/style_trainer.h"

@@ -4,7 +4,7 @@
  * size; box/keypoint regressions are in input pixels (scale 224); score = sigmoid(clip(l,100));
  * weighted NMS with IoU 0.3; ROI from keypoints 0 (centre) and 1 (scale), rotation target 90
  * degrees, enlarged 1.25x and made square. */
-#include "models/pose_blazepose.h"
+#include "models/pose/pose_blazepose.h"
 
 #include <math.h>
 #include <stdio.h>

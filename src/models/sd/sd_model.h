@@ -9,11 +9,11 @@
 #ifndef OMA_MODELS_SD_MODEL_H
 #define OMA_MODELS_SD_MODEL_H
 
-#include "models/clip_text.h"
-#include "models/clip_tokenizer.h"
-#include "models/sd_checkpoint.h"
-#include "models/unet.h"
-#include "models/vae.h"
+#include "models/sd/clip_text.h"
+#include "models/sd/clip_tokenizer.h"
+#include "models/sd/sd_checkpoint.h"
+#include "models/sd/unet.h"
+#include "models/sd/vae.h"
 #include "nn/weights.h"
 
 typedef struct oma_sd_model {

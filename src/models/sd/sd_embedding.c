@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "formats/fail.h"
-#include "models/sd_lora_internal.h"
+#include "models/sd/sd_lora_internal.h"
 
 static int add_emb(const char *path, const oma_tf_tensor *t, const char *name, size_t name_len, int hidden,
                    lora_parsed *out, char *err, size_t errlen)

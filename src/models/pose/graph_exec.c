@@ -2,7 +2,7 @@
  * "name:k" inputs with k > 0 are refused at load (none of the pose graphs need multi-output
  * ops), as is any op graph_ops.c does not implement, so a model we cannot run fails when it is
  * loaded, not half-way through a job. */
-#include "models/graph_exec.h"
+#include "models/pose/graph_exec.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "models/sd_checkpoint.h"
+#include "models/sd/sd_checkpoint.h"
 
 /* The block structure the original numbering depends on. */
 typedef struct sd_orig_layout {

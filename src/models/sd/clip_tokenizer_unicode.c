@@ -6,7 +6,7 @@
  * fix_character_width, uncurl_quotes, remove_control_chars), so the C tokenizer cleans, splits and
  * lowercases text as CLIP's Python tokenizer does. Sorted tables, searched by bisection. Do not edit.
  */
-#include "models/clip_tokenizer_unicode.h"
+#include "models/sd/clip_tokenizer_unicode.h"
 
 static const uint32_t letter_ranges[][2] = {
     {0x41, 0x5A},

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "models/pose_blazepose.h"
+#include "models/pose/pose_blazepose.h"
 
 #define OMA_HAND_POINTS 21
 #define OMA_HAND_SIZE 224

@@ -1,5 +1,5 @@
 /* unet.c — UNet2DConditionModel load and forward (see unet.h). */
-#include "models/unet.h"
+#include "models/sd/unet.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "formats/fail.h"
-#include "models/sd_lora_internal.h"
+#include "models/sd/sd_lora_internal.h"
 
 enum { PART_DOWN, PART_UP, PART_ALPHA };
 

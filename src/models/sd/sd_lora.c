@@ -14,7 +14,7 @@
 
 #include "formats/fail.h"
 #include "formats/safetensors.h"
-#include "models/sd_lora_internal.h"
+#include "models/sd/sd_lora_internal.h"
 #include "tensor/backend.h"
 #include "tensor/half.h"
 #include "tensor/ops.h"

@@ -3,7 +3,7 @@
  * Convolutions: im2col into a [OH*OW, KH*KW*C] matrix times the HWIO filter viewed as
  * [KH*KW*C, O] with cblas_sgemm (1x1 stride-1 convolutions skip im2col). Depthwise: direct
  * loops, innermost over channels so memory is walked contiguously. */
-#include "models/graph_ops.h"
+#include "models/pose/graph_ops.h"
 
 #include <cblas.h>
 #include <math.h>

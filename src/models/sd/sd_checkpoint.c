@@ -6,7 +6,7 @@
  * name, tensor view) sorted by name, so a lookup is a binary search and a duplicate is caught at
  * open. Tensor views point into the mapped files, which stay open until oma_sd_close.
  */
-#include "models/sd_checkpoint.h"
+#include "models/sd/sd_checkpoint.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 
 #include "formats/fail.h"
-#include "models/sd_checkpoint_internal.h"
+#include "models/sd/sd_checkpoint_internal.h"
 
 typedef struct sd_entry {
     char *name;          /* diffusers name */

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "formats/fail.h"
-#include "models/clip_tokenizer.h"
+#include "models/sd/clip_tokenizer.h"
 
 typedef struct span {
     char *text;

@@ -4,7 +4,7 @@
 #define OMA_MODELS_SD_LORA_INTERNAL_H
 
 #include "formats/tensor_file.h"
-#include "models/sd_lora.h"
+#include "models/sd/sd_lora.h"
 
 /* One layer a LoRA can adapt, under its diffusers name ("unet.down_blocks.0.attentions.0.
  * transformer_blocks.0.attn1.to_q", "text_encoder.text_model.encoder.layers.0.self_attn.q_proj")

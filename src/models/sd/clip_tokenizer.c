@@ -8,7 +8,7 @@
  * is the reference's: repeatedly merge every occurrence (left to right) of the adjacent pair
  * with the lowest rank until no ranked pair is left.
  */
-#include "models/clip_tokenizer.h"
+#include "models/sd/clip_tokenizer.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -18,7 +18,7 @@
 #include <strings.h>
 
 #include "formats/fail.h"
-#include "models/clip_tokenizer_unicode.h"
+#include "models/sd/clip_tokenizer_unicode.h"
 
 #define MAX_VOCAB 1000000
 #define MAX_FILE (64u * 1024 * 1024)

@@ -1,5 +1,5 @@
 /* clip_text.c — CLIP text encoder forward pass (see clip_text.h). */
-#include "models/clip_text.h"
+#include "models/sd/clip_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 #ifndef OMA_MODELS_VAE_H
 #define OMA_MODELS_VAE_H
 
-#include "models/sd_checkpoint.h"
+#include "models/sd/sd_checkpoint.h"
 #include "nn/attention.h"
 #include "nn/blocks.h"
 

@@ -1,5 +1,5 @@
 /* vae.c — AutoencoderKL encoder and decoder (see vae.h). */
-#include "models/vae.h"
+#include "models/sd/vae.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "formats/fail.h"
-#include "models/sd_lora_internal.h"
+#include "models/sd/sd_lora_internal.h"
 
 static int add(lora_targets *tt, oma_linear *lin, oma_conv2d *conv, int text, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 #include "formats/image.h"
-#include "models/graph_exec.h"
+#include "models/pose/graph_exec.h"
 
 #define OMA_BP_ANCHORS 2254
 #define OMA_BP_DET_SIZE 224

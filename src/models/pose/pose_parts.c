@@ -3,7 +3,7 @@
  * (rotate about the crop centre, scale by the crop side). The 68-point face subset picks, for
  * each iBUG point (jaw 17, brows 5+5, nose 4+5, eyes 6+6, lips 12+8), the mesh vertex at the
  * same anatomical place. */
-#include "models/pose_parts.h"
+#include "models/pose/pose_parts.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -28,7 +28,7 @@
 
 #include <stddef.h>
 
-#include "models/sd_model.h"
+#include "models/sd/sd_model.h"
 
 #define OMA_LORA_MAX_FILE_BYTES ((size_t)2 << 30)
 #define OMA_LORA_MAX_FILES 64

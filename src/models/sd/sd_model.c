@@ -1,5 +1,5 @@
 /* sd_model.c — loading the SD 1.x networks from a checkpoint (see sd_model.h). */
-#include "models/sd_model.h"
+#include "models/sd/sd_model.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "formats/fail.h"
-#include "models/sd_checkpoint_internal.h"
+#include "models/sd/sd_checkpoint_internal.h"
 
 #define MAX_CH 16384
 

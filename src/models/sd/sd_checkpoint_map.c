@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "formats/fail.h"
-#include "models/sd_checkpoint_internal.h"
+#include "models/sd/sd_checkpoint_internal.h"
 
 static int starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "models/graph_ops.h"
+#include "models/pose/graph_ops.h"
 
 typedef struct oma_graph oma_graph;
 
