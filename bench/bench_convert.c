@@ -12,8 +12,8 @@
 
 #include "formats/image.h"
 #include "formats/psd.h"
-#include "pipelines/lineart.h"
-#include "pipelines/style_profile.h"
+#include "pipelines/style/lineart.h"
+#include "pipelines/style/style_profile.h"
 
 #define S 1024
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pipelines/pose_estimate.h"
+#include "pipelines/pose/pose_estimate.h"
 
 static double now(void)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pipelines/pose_warp.h"
+#include "pipelines/pose/pose_warp.h"
 
 #define S 1024
 

@@ -201,7 +201,7 @@ function roiAround(pts, angle, scale, shiftY) {
 }
 
 async function faceOf(img, lm, fm) {
-  // lm: 33 x [x, y, score]; same rules as estimate_face() in src/pipelines/pose_estimate.c
+  // lm: 33 x [x, y, score]; same rules as estimate_face() in src/pipelines/pose/pose_estimate.c
   if (lm[0][2] < 0.5) return null;
   const em = [(lm[2][0] + lm[5][0]) / 2, (lm[2][1] + lm[5][1]) / 2], mm = [(lm[9][0] + lm[10][0]) / 2, (lm[9][1] + lm[10][1]) / 2];
   const eye = Math.hypot(lm[2][0] - lm[5][0], lm[2][1] - lm[5][1]), ear = Math.hypot(lm[7][0] - lm[8][0], lm[7][1] - lm[8][1]);
@@ -219,7 +219,7 @@ async function faceOf(img, lm, fm) {
   return FACE68.map((k) => [pts[k][0], pts[k][1], score].map((v) => Number(v.toFixed(3))));
 }
 
-// Hands: same rules as estimate_hand() / palms_for_wrists() in src/pipelines/pose_estimate.c —
+// Hands: same rules as estimate_hand() / palms_for_wrists() in src/pipelines/pose/pose_estimate.c —
 // MediaPipe's palm detector (handdetect, 256x256 in [-1, 1], 2944 anchors, weighted NMS) on the
 // square around the body's 33 points (x1.25); each palm goes to the nearer sure wrist when its
 // own wrist point is within one palm box side; the hand net runs on the palm's region (wrist ->
@@ -333,7 +333,7 @@ export async function estimatePhoto(file) {
   const img = decodePng(fs.readFileSync(file));
   const det = await loadModel('blazepose-detector'), lmm = await loadModel('blazepose-full');
   const fm = await loadModel('facemesh'), hm = await loadModel('handlandmark-full'), pd = await loadModel('handdetect');
-  // detections as detect_people() in src/pipelines/pose_estimate.c: for an image at least 1.25
+  // detections as detect_people() in src/pipelines/pose/pose_estimate.c: for an image at least 1.25
   // times as long as wide, square tiles along the long side first (most confident first), then
   // the whole letterboxed image; IoU > 0.3 with a kept detection drops one.
   const detectIn = (region) => {

@@ -1,5 +1,5 @@
 /* cmd_convert.c — `oma convert PHOTO --style NAME -o out.png [...]`: line + tone ("LT")
- * conversion of a photo in an artist's style profile (pipelines/lineart.h), writing the
+ * conversion of a photo in an artist's style profile (pipelines/style/lineart.h), writing the
  * composite PNG and optionally its layers (lines/flats/tones RGBA PNGs) and a layered PSD. */
 #include <errno.h>
 #include <math.h>
@@ -11,8 +11,8 @@
 #include "cli/cli.h"
 #include "formats/image.h"
 #include "formats/psd.h"
-#include "pipelines/lineart.h"
-#include "pipelines/style_profile_store.h"
+#include "pipelines/style/lineart.h"
+#include "pipelines/style/style_profile_store.h"
 
 static void help(FILE *f)
 {

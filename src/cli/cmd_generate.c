@@ -1,5 +1,5 @@
 /* cmd_generate.c — `oma generate`: Stable Diffusion 1.x txt2img / img2img from the command line.
- * Same code as the generate.txt2img/img2img job kinds (pipelines/generate.h); writes PNGs with
+ * Same code as the generate.txt2img/img2img job kinds (pipelines/generate/generate.h); writes PNGs with
  * an A1111-style "parameters" text chunk, and draws a progress bar on stderr. */
 #include <errno.h>
 #include <inttypes.h>
@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "pipelines/generate.h"
+#include "pipelines/generate/generate.h"
 #include "tensor/backend.h"
 #include "tensor/cpu/blas.h"
 #include "tensor/threadpool.h"

@@ -1,12 +1,12 @@
 /* cmd_normalize.c — `oma normalize IN -o OUT.png [...]`: the image.normalize pipeline from the
- * command line (same options, same code: pipelines/normalize.h). Reads PNG, JPEG or WebP,
+ * command line (same options, same code: pipelines/image/normalize.h). Reads PNG, JPEG or WebP,
  * applies EXIF rotation, writes PNG. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "pipelines/normalize.h"
+#include "pipelines/image/normalize.h"
 
 static void help(FILE *f)
 {

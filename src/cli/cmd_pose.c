@@ -1,6 +1,6 @@
 /* cmd_pose.c — `oma pose estimate|render`: whole-body pose estimation and skeleton rendering
  * from the command line, with the same code as the pose.estimate / pose.render job kinds
- * (pipelines/pose_estimate.h, pipelines/pose_render.h).
+ * (pipelines/pose/pose_estimate.h, pipelines/pose/pose_render.h).
  *   oma pose estimate IMAGE -o pose.json [--wholebody wb.json] [--render skeleton.png] [--overlay out.png]
  *   oma pose render pose.json -o skeleton.png [--width W --height H]
  *   oma pose warp ...   (dispatched to cmd_pose_warp.c, the warp pipeline's command)
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "pipelines/pose_estimate.h"
-#include "pipelines/pose_render.h"
+#include "pipelines/pose/pose_estimate.h"
+#include "pipelines/pose/pose_render.h"
 
 /* `oma pose warp` lives in cmd_pose_warp.c (the pose warp pipeline's own command). */
 int oma_cmd_pose_warp(int argc, char **argv);

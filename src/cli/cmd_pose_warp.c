@@ -1,5 +1,5 @@
 /* cmd_pose_warp.c — `oma pose warp --image CHAR.png --from POSE.json --to TARGET.json -o OUT.png`:
- * the pose.warp pipeline from the command line (same code: pipelines/pose_warp.h). `oma pose`
+ * the pose.warp pipeline from the command line (same code: pipelines/pose/pose_warp.h). `oma pose`
  * (cmd_pose.c) hands "warp" to oma_cmd_pose_warp with argv[0] = "warp". The poses are OpenPose
  * JSON; a pose without a canvas size is taken to be at the image's size.
  */
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "pipelines/pose_warp.h"
+#include "pipelines/pose/pose_warp.h"
 
 #define WHAT "pose warp"
 

@@ -8,8 +8,8 @@
 
 #include "cli/cli.h"
 #include "formats/image.h"
-#include "pipelines/style_profile.h"
-#include "pipelines/style_profile_store.h"
+#include "pipelines/style/style_profile.h"
+#include "pipelines/style/style_profile_store.h"
 
 static void help(FILE *f)
 {

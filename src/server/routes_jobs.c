@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "pipelines/job_kind.h"
-#include "pipelines/style_profile.h"
+#include "pipelines/style/style_profile.h"
 #include "server/http_routes.h"
 #include "server/jobs.h"
 #include "server/server_internal.h"

@@ -1,7 +1,7 @@
 /* pose_parts.h — hands and face for whole-body pose: MediaPipe's hand landmark model
  * (handlandmark-full: 224x224 crop in [0, 1] -> 21 points + hand presence) and face mesh
  * (facemesh: 192x192 crop in [0, 1] -> 468 points + face presence), run on rotated square
- * crops that the caller places from the body landmarks (see pipelines/pose_estimate.c).
+ * crops that the caller places from the body landmarks (see pipelines/pose/pose_estimate.c).
  * Points come back in image pixels, through the same crop/projection as BlazePose. */
 #ifndef OMA_MODELS_POSE_PARTS_H
 #define OMA_MODELS_POSE_PARTS_H

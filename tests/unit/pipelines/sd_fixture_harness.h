@@ -12,7 +12,7 @@
 
 #include "formats/image.h"
 #include "formats/safetensors.h"
-#include "pipelines/generate.h"
+#include "pipelines/generate/generate.h"
 
 #include "check.h"
 

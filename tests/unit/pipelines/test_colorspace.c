@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "pipelines/colorspace.h"
+#include "pipelines/style/colorspace.h"
 
 static void near(float got, float want, float tol)
 {

@@ -15,7 +15,7 @@
 
 #include "formats/image.h"
 #include "formats/safetensors.h"
-#include "pipelines/generate.h"
+#include "pipelines/generate/generate.h"
 #include "tensor/threadpool.h"
 
 #include "sd_fixture_harness.h"

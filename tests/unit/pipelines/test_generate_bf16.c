@@ -16,7 +16,7 @@
 
 #include "formats/image.h"
 #include "formats/safetensors.h"
-#include "pipelines/generate.h"
+#include "pipelines/generate/generate.h"
 #include "tensor/backend.h"
 #include "tensor/threadpool.h"
 

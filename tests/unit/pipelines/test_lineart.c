@@ -18,10 +18,10 @@
 #include <cmocka.h>
 
 #include "formats/image.h"
-#include "pipelines/colorspace.h"
-#include "pipelines/filters.h"
-#include "pipelines/lineart.h"
-#include "pipelines/style_profile.h"
+#include "pipelines/style/colorspace.h"
+#include "pipelines/style/filters.h"
+#include "pipelines/style/lineart.h"
+#include "pipelines/style/style_profile.h"
 
 static oma_style_profile g_style;
 static oma_image g_photo[3];

@@ -23,7 +23,7 @@
 
 #include "formats/image.h"
 #include "models/sd/sd_lora_internal.h"
-#include "pipelines/generate.h"
+#include "pipelines/generate/generate.h"
 
 #include "check.h"
 

@@ -15,7 +15,7 @@
 
 #include "formats/image.h"
 #include "pipelines/job_kind.h"
-#include "pipelines/normalize.h"
+#include "pipelines/image/normalize.h"
 
 typedef struct fake {
     oma_job_ctx ctx;

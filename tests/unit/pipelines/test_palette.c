@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "pipelines/palette.h"
+#include "pipelines/style/palette.h"
 
 static void test_three_clusters(void **state)
 {

@@ -21,7 +21,7 @@
 #include <zlib.h>
 
 #include "pipelines/job_kind.h"
-#include "pipelines/pose_estimate.h"
+#include "pipelines/pose/pose_estimate.h"
 
 static oma_pose_estimator *est;
 static char src_dir[2048];

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipelines/pose_render.h"
+#include "pipelines/pose/pose_render.h"
 
 static const uint8_t *px(const oma_image *im, int x, int y)
 {

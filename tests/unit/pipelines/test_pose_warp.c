@@ -18,7 +18,7 @@
 #include "formats/image.h"
 #include "formats/openpose.h"
 #include "pipelines/job_kind.h"
-#include "pipelines/pose_warp.h"
+#include "pipelines/pose/pose_warp.h"
 
 #define S 256
 

@@ -18,7 +18,7 @@
 
 #include "formats/image.h"
 #include "formats/openpose.h"
-#include "pipelines/pose_warp.h"
+#include "pipelines/pose/pose_warp.h"
 
 /* nose, neck, r/l shoulder, r/l eye, r/l ear (OpenPose 18 indices) */
 static const int IDX[8] = {0, 1, 2, 5, 14, 15, 16, 17};

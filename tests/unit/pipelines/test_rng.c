@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "formats/safetensors.h"
-#include "pipelines/rng.h"
+#include "pipelines/generate/rng.h"
 
 #include "check.h"
 

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pipelines/scheduler.h"
+#include "pipelines/generate/scheduler.h"
 
 #include "check.h"
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "formats/safetensors.h"
-#include "pipelines/generate.h"
+#include "pipelines/generate/generate.h"
 #include "tensor/threadpool.h"
 
 #include "check.h"

@@ -15,10 +15,10 @@
 #include <cmocka.h>
 
 #include "formats/image.h"
-#include "pipelines/colorspace.h"
-#include "pipelines/style_measure.h"
-#include "pipelines/style_profile.h"
-#include "pipelines/tone.h"
+#include "pipelines/style/colorspace.h"
+#include "pipelines/style/style_measure.h"
+#include "pipelines/style/style_profile.h"
+#include "pipelines/style/tone.h"
 
 static const uint8_t COLOURS[4][3] = {{200, 60, 50}, {60, 120, 230}, {240, 225, 190}, {120, 160, 80}};
 

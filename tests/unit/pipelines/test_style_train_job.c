@@ -7,7 +7,7 @@
 
 #include "check.h"
 #include "pipelines/job_kind.h"
-#include "pipelines/style_train_job.h"
+#include "pipelines/style/style_train_job.h"
 
 static void test_history(void)
 {

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "pipelines/tone.h"
+#include "pipelines/style/tone.h"
 
 static void test_disc_coverage(void **state)
 {

@@ -1,0 +1,349 @@
+/* generate.c — the txt2img / img2img loop (see generate.h). */
+#include "pipelines/generate/generate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/ops.h"
+
+void oma_generate_defaults(oma_generate_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->prompt = "";
+    p->negative = "";
+    p->steps = 20;
+    p->cfg = 7.5f;
+    p->sampler = OMA_SAMPLER_EULER_A;
+    p->width = p->height = 512;
+    p->batch = 1;
+    p->strength = 0.55f;
+}
+
+int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen)
+{
+    if (!p->prompt) {
+        snprintf(err, errlen, "generate: prompt is required");
+        return -1;
+    }
+    if (p->steps < 1 || p->steps > 150) {
+        snprintf(err, errlen, "generate: steps must be 1..150");
+        return -1;
+    }
+    if (!(p->cfg >= 0.0f && p->cfg <= 30.0f)) {
+        snprintf(err, errlen, "generate: cfg must be 0..30");
+        return -1;
+    }
+    if (p->width < 64 || p->height < 64 || p->width > OMA_GEN_MAX_SIDE || p->height > OMA_GEN_MAX_SIDE ||
+        p->width % 64 || p->height % 64) {
+        snprintf(err, errlen, "generate: width and height must be multiples of 64 in 64..%d", OMA_GEN_MAX_SIDE);
+        return -1;
+    }
+    if (p->batch < 1 || p->batch > OMA_GEN_MAX_BATCH) {
+        snprintf(err, errlen, "generate: batch must be 1..%d", OMA_GEN_MAX_BATCH);
+        return -1;
+    }
+    if (p->clip_skip < 0 || p->clip_skip > 4) {
+        snprintf(err, errlen, "generate: clip skip must be 0..4");
+        return -1;
+    }
+    if (p->init && !(p->strength > 0.0f && p->strength <= 1.0f)) {
+        snprintf(err, errlen, "generate: strength must be in (0, 1]");
+        return -1;
+    }
+    return 0;
+}
+
+int oma_generate_embed(const oma_sd_model *m, const char *prompt, int clip_skip, oma_arena *ar,
+                       oma_tensor *out, char *err, size_t errlen)
+{
+    oma_clip_tokens tk;
+    if (oma_clip_encode_weighted(m->tok, prompt ? prompt : "", &tk, err, errlen) != 0) return -1;
+    int32_t ids[OMA_CLIP_CONTEXT];
+    for (int i = 0; i < OMA_CLIP_CONTEXT; i++) ids[i] = tk.ids[i];
+    if (oma_clip_text_forward(&m->text, ids, 1, OMA_CLIP_CONTEXT, clip_skip, ar, out, err, errlen) != 0)
+        return -1;
+    int weighted = 0;
+    for (int i = 0; i < OMA_CLIP_CONTEXT; i++) weighted |= tk.weights[i] != 1.0f;
+    if (weighted) {
+        /* A1111: scale each token's embedding by its weight, then restore the original mean */
+        int64_t H = out->shape[2];
+        double before = 0, after = 0;
+        for (int64_t i = 0; i < oma_tensor_numel(out); i++) before += out->data[i];
+        for (int t = 0; t < OMA_CLIP_CONTEXT; t++)
+            for (int64_t j = 0; j < H; j++) out->data[t * H + j] *= tk.weights[t];
+        for (int64_t i = 0; i < oma_tensor_numel(out); i++) after += out->data[i];
+        if (after != 0.0) {
+            float f = (float)(before / after);
+            for (int64_t i = 0; i < oma_tensor_numel(out); i++) out->data[i] *= f;
+        }
+    }
+    return 0;
+}
+
+static uint8_t to_u8(float v)
+{
+    float x = (v / 2.0f + 0.5f);
+    x = x < 0 ? 0 : (x > 1 ? 1 : x);
+    return (uint8_t)nearbyintf(x * 255.0f);
+}
+
+int oma_generate_decode(const oma_sd_model *m, const oma_tensor *latents, oma_arena *ar,
+                        oma_image *out, char *err, size_t errlen)
+{
+    oma_arena_mark mk = oma_arena_get_mark(ar);
+    oma_tensor img;
+    if (oma_vae_decode(&m->vae, latents, ar, &img, err, errlen) != 0) return -1;
+    int64_t B = img.shape[0], H = img.shape[2], W = img.shape[3];
+    for (int64_t b = 0; b < B; b++) {
+        if (oma_image_alloc(&out[b], (int)W, (int)H, 3) != 0) {
+            for (int64_t k = 0; k < b; k++) oma_image_free(&out[k]);
+            oma_arena_release(ar, mk);
+            snprintf(err, errlen, "generate: out of memory");
+            return -1;
+        }
+        const float *src = img.data + b * 3 * H * W;
+        for (int64_t y = 0; y < H; y++)
+            for (int64_t x = 0; x < W; x++)
+                for (int c = 0; c < 3; c++)
+                    out[b].px[(y * W + x) * 3 + c] = to_u8(src[(c * H + y) * W + x]);
+    }
+    oma_arena_release(ar, mk);
+    return 0;
+}
+
+/* Cheap preview: SD 1.x latents -> RGB by a fixed linear map (A1111's "approx cheap"). */
+static int preview_image(const float *lat, int64_t h, int64_t w, oma_image *img)
+{
+    static const float F[4][3] = {{0.298f, 0.207f, 0.208f},
+                                  {0.187f, 0.286f, 0.173f},
+                                  {-0.158f, 0.189f, 0.264f},
+                                  {-0.184f, -0.271f, -0.473f}};
+    if (oma_image_alloc(img, (int)w, (int)h, 3) != 0) return -1;
+    for (int64_t i = 0; i < h * w; i++)
+        for (int c = 0; c < 3; c++) {
+            float v = 0;
+            for (int k = 0; k < 4; k++) v += lat[k * h * w + i] * F[k][c];
+            img->px[i * 3 + c] = to_u8(v);
+        }
+    return 0;
+}
+
+/* init image -> [1, 3, H, W] in [-1, 1] */
+static int image_tensor(const oma_image *src, int W, int H, oma_arena *ar, oma_tensor *t, char *err,
+                        size_t errlen)
+{
+    oma_image rgb = {0}, sized = {0};
+    if (oma_image_convert(src, 3, &rgb) != 0) {
+        snprintf(err, errlen, "generate: cannot convert the init image");
+        return -1;
+    }
+    int rc = -1;
+    const oma_image *use = &rgb;
+    if (rgb.w != W || rgb.h != H) {
+        if (oma_image_resize(&rgb, W, H, &sized) != 0) {
+            snprintf(err, errlen, "generate: cannot resize the init image");
+            goto done;
+        }
+        use = &sized;
+    }
+    int64_t s[4] = {1, 3, H, W};
+    if (oma_arena_tensor(ar, t, 4, s) != 0) {
+        snprintf(err, errlen, "generate: out of memory");
+        goto done;
+    }
+    for (int64_t y = 0; y < H; y++)
+        for (int64_t x = 0; x < W; x++)
+            for (int c = 0; c < 3; c++)
+                t->data[(c * H + y) * W + x] = (float)use->px[(y * W + x) * 3 + c] / 127.5f - 1.0f;
+    rc = 0;
+done:
+    oma_image_free(&rgb);
+    oma_image_free(&sized);
+    return rc;
+}
+
+int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                 size_t errlen)
+{
+    if (oma_generate_check(p, err, errlen) != 0) return -1;
+    oma_arena ar;
+    oma_arena_init(&ar, 1 << 20);
+    oma_tensor neg, pos;
+    int rc = -1;
+    if (oma_generate_embed(m, p->negative ? p->negative : "", p->clip_skip, &ar, &neg, err, errlen) == 0 &&
+        oma_generate_embed(m, p->prompt, p->clip_skip, &ar, &pos, err, errlen) == 0)
+        rc = oma_generate_embeds(m, p, &neg, &pos, out, NULL, err, errlen);
+    oma_arena_destroy(&ar);
+    return rc;
+}
+
+int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, const oma_tensor *neg,
+                        const oma_tensor *pos, oma_image *out, float *final_latents, char *err,
+                        size_t errlen)
+{
+    if (oma_generate_check(p, err, errlen) != 0) return -1;
+    if (neg->ndim != 3 || !oma_tensor_same_shape(neg, pos) || neg->shape[0] != 1 ||
+        neg->shape[2] != m->cfg.unet.cross_attention_dim) {
+        snprintf(err, errlen, "generate: text embeddings must be [1, n, %d]", m->cfg.unet.cross_attention_dim);
+        return -1;
+    }
+    if (p->init && !m->has_encoder) {
+        snprintf(err, errlen, "generate: img2img needs the VAE encoder loaded");
+        return -1;
+    }
+    const int B = p->batch;
+    const int64_t lc = m->cfg.unet.in_channels, h = p->height / 8, w = p->width / 8;
+    const size_t per = (size_t)(lc * h * w);
+    const float SF = m->cfg.vae.scaling_factor > 0 ? m->cfg.vae.scaling_factor : 0.18215f;
+    int rc = -1;
+    oma_scheduler s;
+    memset(&s, 0, sizeof s);
+    oma_rng *rngs = calloc((size_t)B, sizeof *rngs);
+    oma_arena ar;
+    oma_arena_init(&ar, 0);
+    if (!rngs) {
+        snprintf(err, errlen, "generate: out of memory");
+        goto done;
+    }
+    if (oma_scheduler_init(&s, p->sampler, &m->cfg.scheduler, p->steps, err, errlen) != 0) goto done;
+
+    /* text: context [2B, 77, H] = B x negative, then B x positive */
+    oma_tensor ctx, lat;
+    int64_t cs[3] = {2 * B, neg->shape[1], neg->shape[2]};
+    int64_t ls[4] = {B, lc, h, w};
+    if (oma_arena_tensor(&ar, &ctx, 3, cs) != 0 || oma_arena_tensor(&ar, &lat, 4, ls) != 0) goto oom;
+    size_t esz = (size_t)(neg->shape[1] * neg->shape[2]);
+    for (int b = 0; b < B; b++) {
+        memcpy(ctx.data + (size_t)b * esz, neg->data, esz * sizeof(float));
+        memcpy(ctx.data + (size_t)(B + b) * esz, pos->data, esz * sizeof(float));
+    }
+    for (int b = 0; b < B; b++) oma_rng_seed(&rngs[b], p->seed + (uint64_t)b);
+
+    int start = 0;
+    if (!p->init) {
+        float sigma0 = (float)oma_scheduler_init_sigma(&s);
+        for (int b = 0; b < B; b++) {
+            float *lb = lat.data + (size_t)b * per;
+            oma_rng_randn(&rngs[b], lb, per);
+            for (size_t k = 0; k < per; k++) lb[k] *= sigma0;
+        }
+    } else {
+        start = oma_scheduler_img2img_start(&s, p->strength);
+        if (start >= s.n) {
+            snprintf(err, errlen, "generate: strength %.2f with %d steps leaves no step to run", p->strength, p->steps);
+            goto done;
+        }
+        oma_arena_mark mk = oma_arena_get_mark(&ar);
+        oma_tensor img, mom;
+        if (image_tensor(p->init, p->width, p->height, &ar, &img, err, errlen) != 0) goto done;
+        if (oma_vae_encode(&m->vae, &img, &ar, &mom, err, errlen) != 0) goto done;
+        float *noise = malloc(per * sizeof(float)), *clean = malloc(per * sizeof(float));
+        if (!noise || !clean) {
+            free(noise);
+            free(clean);
+            goto oom;
+        }
+        for (int b = 0; b < B; b++) {
+            /* posterior sample (first draw), scaled; then the noise (second draw) */
+            oma_rng_randn(&rngs[b], noise, per);
+            for (size_t k = 0; k < per; k++) {
+                float mean = mom.data[k], lv = mom.data[per + k];
+                lv = lv < -30.0f ? -30.0f : (lv > 20.0f ? 20.0f : lv);
+                clean[k] = (mean + expf(0.5f * lv) * noise[k]) * SF;
+            }
+            oma_rng_randn(&rngs[b], noise, per);
+            oma_scheduler_add_noise(&s, start, clean, noise, lat.data + (size_t)b * per, per);
+        }
+        free(noise);
+        free(clean);
+        oma_arena_release(&ar, mk);
+    }
+
+    oma_arena_mark loop = oma_arena_get_mark(&ar);
+    float *ts = malloc(sizeof(float) * (size_t)(2 * B));
+    if (!ts) goto oom;
+    for (int i = start; i < s.n; i++) {
+        oma_tensor inp, eps;
+        int64_t is[4] = {2 * B, lc, h, w};
+        if (oma_arena_tensor(&ar, &inp, 4, is) != 0) {
+            free(ts);
+            goto oom;
+        }
+        float sc = (float)oma_scheduler_input_scale(&s, i);
+        for (int half = 0; half < 2; half++)
+            for (size_t k = 0; k < (size_t)B * per; k++) inp.data[(size_t)half * B * per + k] = lat.data[k] * sc;
+        for (int b = 0; b < 2 * B; b++) ts[b] = (float)oma_scheduler_timestep(&s, i);
+        if (oma_unet_forward(&m->unet, &inp, ts, &ctx, &ar, &eps, err, errlen) != 0) {
+            free(ts);
+            goto done;
+        }
+        float *guided = eps.data;       /* overwrite the negative half with the guided prediction */
+        for (size_t k = 0; k < (size_t)B * per; k++) {
+            float un = eps.data[k], te = eps.data[(size_t)B * per + k];
+            guided[k] = un + p->cfg * (te - un);
+        }
+        if (oma_scheduler_step(&s, i, guided, lat.data, B, per, rngs) != 0) {
+            free(ts);
+            goto oom;
+        }
+        oma_arena_release(&ar, loop);
+        if (p->progress) {
+            oma_image pv = {0};
+            int want = p->preview_every > 0 && ((i - start + 1) % p->preview_every == 0) && i + 1 < s.n;
+            if (want && preview_image(lat.data, h, w, &pv) != 0) want = 0;
+            int cancel = p->progress(p->progress_ctx, i - start + 1, s.n - start, want ? &pv : NULL);
+            oma_image_free(&pv);
+            if (cancel) {
+                free(ts);
+                rc = 1;
+                snprintf(err, errlen, "generate: cancelled");
+                goto done;
+            }
+        }
+    }
+    free(ts);
+    if (final_latents) memcpy(final_latents, lat.data, sizeof(float) * (size_t)B * per);
+    /* decode one candidate at a time (the VAE's activations at full size are the peak) */
+    for (int b = 0; b < B; b++) {
+        oma_tensor one;
+        int64_t os[4] = {1, lc, h, w};
+        if (oma_arena_tensor(&ar, &one, 4, os) != 0) goto oom;
+        for (size_t k = 0; k < per; k++) one.data[k] = lat.data[(size_t)b * per + k] / SF;
+        if (oma_generate_decode(m, &one, &ar, &out[b], err, errlen) != 0) {
+            for (int k = 0; k < b; k++) oma_image_free(&out[k]);
+            goto done;
+        }
+        oma_arena_release(&ar, loop);
+    }
+    rc = 0;
+    goto done;
+oom:
+    snprintf(err, errlen, "generate: out of memory");
+done:
+    oma_scheduler_free(&s);
+    free(rngs);
+    oma_arena_destroy(&ar);
+    return rc;
+}
+
+int oma_generate_parameters_text(const oma_generate_params *p, uint64_t seed, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s\nNegative prompt: %s\nSteps: %d, Sampler: %s, CFG scale: %g, Seed: %llu, "
+                               "Size: %dx%d",
+                     p->prompt ? p->prompt : "", p->negative ? p->negative : "", p->steps,
+                     oma_sampler_name(p->sampler), (double)p->cfg, (unsigned long long)seed, p->width,
+                     p->height);
+    if (n < 0 || (size_t)n >= len) return -1;
+    if (p->init) {
+        int k = snprintf(buf + n, len - (size_t)n, ", Denoising strength: %g", (double)p->strength);
+        if (k < 0 || (size_t)(n + k) >= len) return -1;
+        n += k;
+    }
+    if (p->clip_skip > 0) {
+        int k = snprintf(buf + n, len - (size_t)n, ", Clip skip: %d", p->clip_skip + 1);
+        if (k < 0 || (size_t)(n + k) >= len) return -1;
+    }
+    return 0;
+}

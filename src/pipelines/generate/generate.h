@@ -1,0 +1,99 @@
+/* generate.h — txt2img and img2img with a loaded SD 1.x model, as diffusers runs them.
+ *
+ * The loop is StableDiffusionPipeline's / StableDiffusionImg2ImgPipeline's: the prompt and the
+ * negative prompt become CLIP embeddings (A1111 emphasis weights applied with the mean kept),
+ * the UNet runs on [negative, positive] as one batch (classifier-free guidance
+ * eps = eps_neg + cfg * (eps_pos - eps_neg)), the sampler steps, the VAE decodes latents / 0.18215.
+ * Noise: batch item b uses torch.Generator().manual_seed(seed + b), so each candidate is the
+ * image diffusers would make with that seed. txt2img draws the latent noise; img2img draws
+ * the VAE posterior sample first and then the noise, and starts at step
+ * steps - int(steps * strength). Progress is reported after each step with an optional cheap
+ * preview (latents mapped to RGB by a fixed 4x3 matrix, no VAE) every preview_every steps.
+ */
+#ifndef OMA_PIPELINES_GENERATE_H
+#define OMA_PIPELINES_GENERATE_H
+
+#include <stdint.h>
+
+#include "formats/image.h"
+#include "models/sd/sd_lora.h"
+#include "models/sd/sd_model.h"
+#include "pipelines/generate/scheduler.h"
+
+#define OMA_GEN_MAX_BATCH 16
+#define OMA_GEN_MAX_SIDE 2048
+
+typedef struct oma_generate_params {
+    const char *prompt;
+    const char *negative;           /* may be NULL = "" */
+    int steps;                      /* 1..150 */
+    float cfg;                      /* guidance scale, 0..30 */
+    oma_sampler_kind sampler;
+    uint64_t seed;
+    int width, height;              /* multiples of 64 (the UNet's factor 8 in latent space) */
+    int batch;                      /* 1..OMA_GEN_MAX_BATCH candidates, seeds seed, seed+1, ... */
+    int clip_skip;                  /* 0 = none, 1 = A1111 "clip skip 2" */
+    const oma_image *init;          /* img2img when non-NULL (resized to width x height) */
+    float strength;                 /* img2img: 0..1 */
+    int preview_every;              /* 0 = no previews */
+    /* Styles (oma_generate_styled only; oma_generate ignores them). loras[i].path is a file, or
+     * a NAME looked up as models_dir/Lora/NAME.{safetensors,pt,bin}; weights apply to the UNet
+     * and the text encoder separately (a trained style: 0.8 / 0.9 txt2img, 0.3 / 0.3 img2img).
+     * embeddings[i] is a file or a NAME in models_dir/embeddings. The prompt may also say
+     * <lora:NAME:W> or <lora:NAME:TEXT_W:UNET_W> (A1111; taken out of the text) and use any
+     * embedding of models_dir/embeddings by its file name.
+     * A trained style (kohya NAME.safetensors with its embedding inside):
+     *   oma_sd_lora style = {"/data/styles/NAME.safetensors", 0.8f, 0.9f};   (img2img: 0.3, 0.3)
+     *   p.loras = &style; p.n_loras = 1; p.prompt = "{prompt}, style of <s1><s2>";
+     *   oma_generate_styled(&model, &p, images, err, sizeof err);
+     * The model is changed only during that call (serialise calls on a shared model). */
+    const oma_sd_lora *loras;
+    int n_loras;
+    const char *const *embeddings;
+    int n_embeddings;
+    const char *models_dir;         /* OMA_MODELS, or NULL */
+    /* Called after each step; preview may be NULL. Return non-zero to cancel. */
+    int (*progress)(void *ctx, int step, int total, const oma_image *preview);
+    void *progress_ctx;
+} oma_generate_params;
+
+/* Defaults: steps 20, cfg 7.5, Euler a, seed 0, 512x512, batch 1, strength 0.55. */
+void oma_generate_defaults(oma_generate_params *p);
+
+/* Checks ranges; 0 or -1 with err. */
+int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen);
+
+/* Runs; out[0..batch-1] receive RGB images (caller frees with oma_image_free).
+ * Returns 0, -1 on failure (err), or 1 when cancelled by the progress callback. */
+int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image *out,
+                 char *err, size_t errlen);
+
+/* oma_generate with the styles of p applied first (all or nothing: a bad file fails with the
+ * model untouched) and taken off after, restoring the exact base weights. Same returns. */
+int oma_generate_styled(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                        size_t errlen);
+
+/* The prompt without its <lora:...> tags (malloc'ed) and those tags as LoRAs (names in
+ * names[i], malloc'ed, weights in loras[i]); at most max. 0, or -1 with err on a bad tag. */
+int oma_generate_lora_tags(const char *prompt, char **clean, char **names, oma_sd_lora *loras, int max,
+                           int *n, char *err, size_t errlen);
+
+/* The same run from text embeddings already computed: neg and pos [1, 77, hidden] (what
+ * oma_generate_embed gives). final_latents, when non-NULL, receives the batch's last latents
+ * (batch * 4 * h/8 * w/8 floats, before the 1/scaling-factor) for the conformance tests. */
+int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, const oma_tensor *neg,
+                        const oma_tensor *pos, oma_image *out, float *final_latents, char *err,
+                        size_t errlen);
+
+/* The A1111-style "parameters" text for a result (prompt, Negative prompt:, Steps:, ...). */
+int oma_generate_parameters_text(const oma_generate_params *p, uint64_t seed, char *buf, size_t len);
+
+/* Lower-level pieces, exposed for the conformance tests. */
+/* Embeds one prompt (weighted syntax) into [1, 77, hidden] in the arena. */
+int oma_generate_embed(const oma_sd_model *m, const char *prompt, int clip_skip, oma_arena *ar,
+                       oma_tensor *out, char *err, size_t errlen);
+/* Latents [B, 4, h, w] (already divided by the scaling factor by the caller) -> RGB images. */
+int oma_generate_decode(const oma_sd_model *m, const oma_tensor *latents, oma_arena *ar,
+                        oma_image *out, char *err, size_t errlen);
+
+#endif

