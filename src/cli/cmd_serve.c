@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "server/jobs.h"
+#include "server/jobs/jobs.h"
 #include "server/server.h"
 #include "tensor/cpu/blas.h"
 

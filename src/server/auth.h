@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "server/db.h"
+#include "server/store/db.h"
 
 #define OMA_SESSION_DAYS 30
 #define OMA_TOKEN_HEX 64            /* characters, without the NUL */

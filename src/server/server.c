@@ -18,7 +18,7 @@
 
 #include "formats/files.h"
 #include "server/auth.h"
-#include "server/http.h"
+#include "server/http/http.h"
 #include "server/server_internal.h"
 
 static int copy_str(char *dst, size_t n, const char *src, const char *what, char *err, size_t errlen)

@@ -6,13 +6,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "server/db.h"
-#include "server/http_conns.h"
-#include "server/http_lane.h"
-#include "server/jobs.h"
+#include "server/store/db.h"
+#include "server/http/http_conns.h"
+#include "server/http/http_lane.h"
+#include "server/jobs/jobs.h"
 #include "server/server.h"
-#include "server/storage.h"
-#include "server/throttle.h"
+#include "server/store/storage.h"
+#include "server/http/throttle.h"
 
 #define OMA_DBPOOL_MAX 32
 /* Log-in back-off (throttle.h): wrong passwords allowed before a wait starts. */

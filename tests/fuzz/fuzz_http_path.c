@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "server/auth.h"
-#include "server/http.h"
+#include "server/http/http.h"
 
 static void handler(oma_req *r) { (void)r; }
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "server/multipart.h"
+#include "server/http/multipart.h"
 
 typedef struct sink {
     size_t bytes, parts;

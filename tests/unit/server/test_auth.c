@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "server/auth.h"
-#include "server/db.h"
+#include "server/store/db.h"
 
 #include "check.h"
 

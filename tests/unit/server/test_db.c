@@ -1,7 +1,7 @@
 /* test_db.c — the database layer: driver choice by URL, SQLite set-up (WAL, foreign keys),
  * migrations (applied once, recorded, safe when several processes open a new file at once),
  * binding and reading every type, transactions, cascades, ids and clocks. */
-#include "server/db_driver.h"
+#include "server/store/db_driver.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/db.h"
+#include "server/store/db.h"
 
 static char tmpdir[256];
 static char url[512];

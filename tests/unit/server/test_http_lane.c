@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "server/http_lane.h"
+#include "server/http/http_lane.h"
 
 #include "check.h"
 

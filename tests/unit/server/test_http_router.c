@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/http.h"
+#include "server/http/http.h"
 
 #include "check.h"
 

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/jobs.h"
+#include "server/jobs/jobs.h"
 #include "server/server.h"
 
 #include "check.h"

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "pipelines/job_kind.h"
-#include "server/jobs.h"
-#include "server/workers_internal.h"
+#include "server/jobs/jobs.h"
+#include "server/jobs/workers_internal.h"
 
 static char tmpdir[256], db_url[512], st_url[512];
 static oma_db *db;

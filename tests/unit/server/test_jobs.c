@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/jobs.h"
+#include "server/jobs/jobs.h"
 
 static char tmpdir[256];
 static char url[512];

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/jobs.h"
+#include "server/jobs/jobs.h"
 #include "server/server.h"
 
 #include "check.h"

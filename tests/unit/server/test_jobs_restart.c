@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/jobs.h"
+#include "server/jobs/jobs.h"
 #include "server/server.h"
 
 #include "check.h"

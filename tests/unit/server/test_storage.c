@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/storage.h"
+#include "server/store/storage.h"
 
 static char tmpdir[256];   /* holds store/ and outside/ */
 static char root[300];

@@ -14,8 +14,8 @@
 #include "check.h"
 #include "formats/files.h"
 #include "formats/image.h"
-#include "server/jobs.h"
-#include "server/workers_internal.h"
+#include "server/jobs/jobs.h"
+#include "server/jobs/workers_internal.h"
 
 static char tmpdir[256], models[1024], fixture[1024];
 static oma_db *db;

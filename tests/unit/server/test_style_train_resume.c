@@ -15,8 +15,8 @@
 
 #include "formats/image.h"
 #include "pipelines/job_kind.h"
-#include "server/jobs.h"
-#include "server/workers_internal.h"
+#include "server/jobs/jobs.h"
+#include "server/jobs/workers_internal.h"
 
 #include "check.h"
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/throttle.h"
+#include "server/http/throttle.h"
 
 #include "check.h"
 

@@ -11,9 +11,9 @@
 #include <time.h>
 
 #include "pipelines/job_kind.h"
-#include "server/jobs.h"
+#include "server/jobs/jobs.h"
 #include "server/server.h"
-#include "server/workers_internal.h"
+#include "server/jobs/workers_internal.h"
 
 #include "check.h"
 #include "raw_http.h"

@@ -1,0 +1,30 @@
+/* routes_meta.c — GET /api/health and GET /api/capabilities (no session needed).
+ * Capabilities come straight from the job-kind registry: a kind is available when its
+ * own check says so for this server's models folder. */
+#include "pipelines/job_kind.h"
+#include "server/http/http_routes.h"
+#include "server/server_internal.h"
+
+void oma_route_health(oma_req *r)
+{
+    oma_db *db = oma_req_db(r);
+    if (!db) return;
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:i}", "status", "ok", "version", "0.1.0", "db",
+                          oma_db_driver(db), "storage", oma_storage_driver(r->srv->storage),
+                          "workers", r->srv->n_workers);
+    oma_reply_json(r, 200, o);
+}
+
+void oma_route_capabilities(oma_req *r)
+{
+    json_t *kinds = json_array();
+    if (!kinds) return;
+    const char *models = r->srv->models_dir[0] ? r->srv->models_dir : NULL;
+    for (size_t i = 0; i < oma_job_kinds_count(); i++) {
+        const oma_job_kind *k = oma_job_kind_at(i);
+        int avail = k->available ? k->available(models) != 0 : 1;
+        json_array_append_new(kinds, json_pack("{s:s,s:s,s:b}", "name", k->name, "title",
+                                               k->title ? k->title : k->name, "available", avail));
+    }
+    oma_reply_json(r, 200, json_pack("{s:o}", "kinds", kinds));
+}

@@ -1,0 +1,31 @@
+/* storage_driver.h — the private table behind storage.h: one struct of function pointers per
+ * backend, chosen by URL scheme ("file:" now, "s3:" later). storage.c validates every key
+ * before a backend sees it, and does content addressing once for all backends.
+ */
+#ifndef OMA_SERVER_STORAGE_DRIVER_H
+#define OMA_SERVER_STORAGE_DRIVER_H
+
+#include "server/store/storage.h"
+
+typedef struct oma_storage_engine {
+    const char *name;    /* "fs" */
+    const char *scheme;  /* "file:" */
+    int (*open)(oma_storage *s, const char *rest, char *err, size_t errlen);
+    void (*close)(oma_storage *s);
+    int (*put)(oma_storage *s, const char *key, const void *data, size_t len, char *err, size_t errlen);
+    int (*get)(oma_storage *s, const char *key, size_t max_len, uint8_t **data, size_t *len, char *err,
+               size_t errlen);
+    int (*exists)(oma_storage *s, const char *key);
+    int (*del)(oma_storage *s, const char *key, char *err, size_t errlen);
+    int (*list)(oma_storage *s, const char *prefix, int (*fn)(const char *key, size_t len, void *ud),
+                void *ud, char *err, size_t errlen);
+} oma_storage_engine;
+
+struct oma_storage {
+    const oma_storage_engine *drv;
+    void *impl;
+};
+
+extern const oma_storage_engine oma_storage_engine_fs;
+
+#endif
