@@ -209,29 +209,33 @@ int oma_auth_login(oma_db *db, const char *email, const char *password, char *id
     oma_auth_fold_email(email, em, sizeof em);
     legacy_lower(email, old_em, sizeof old_em);
     oma_stmt *st = NULL;
-    /* the folded form first; an account from before folding under its old form */
+    /* the folded form first; then an account from before folding under its old form (one the
+     * e-fold migration left there because its folded key was taken: both stay usable) */
     if (oma_db_prepare(db, "SELECT id, password_hash FROM artists WHERE email = ? OR email = ? "
-                           "ORDER BY email = ? DESC LIMIT 1", &st) != 0)
+                           "ORDER BY email = ? DESC LIMIT 2", &st) != 0)
         return -1;
     oma_stmt_bind_text(st, 1, em);
     oma_stmt_bind_text(st, 2, old_em);
     oma_stmt_bind_text(st, 3, em);
-    int rc = oma_stmt_step(st), ok = 0;
-    char id[OMA_AUTH_ID_MAX], h[crypto_pwhash_STRBYTES];
-    id[0] = h[0] = '\0';
-    if (rc == 1) {
+    char id[2][OMA_AUTH_ID_MAX], h[2][crypto_pwhash_STRBYTES];
+    int rc = 0, found = 0, ok = 0;
+    while (found < 2 && (rc = oma_stmt_step(st)) == 1) {
         const char *i = oma_stmt_text(st, 0), *ph = oma_stmt_text(st, 1);
-        if (i && ph && strlen(i) < sizeof id && strlen(ph) < sizeof h) {
-            memcpy(id, i, strlen(i) + 1);
-            memcpy(h, ph, strlen(ph) + 1);
+        if (i && ph && strlen(i) < sizeof id[0] && strlen(ph) < sizeof h[0]) {
+            memcpy(id[found], i, strlen(i) + 1);
+            memcpy(h[found], ph, strlen(ph) + 1);
+            found++;
         }
     }
     oma_stmt_finalize(st);   /* the statement is not held while the hash runs */
     if (rc < 0) return -1;
-    if (rc == 1 && id[0] && h[0]) {
-        ok = oma_auth_verify_password(h, password);
-        if (ok == 1) snprintf(id_out, OMA_AUTH_ID_MAX, "%s", id);
-    } else {
+    for (int k = 0; k < found && ok != 1; k++) {
+        int v = oma_auth_verify_password(h[k], password);
+        if (v == -2) return 2;
+        ok = v;
+        if (ok == 1) snprintf(id_out, OMA_AUTH_ID_MAX, "%s", id[k]);
+    }
+    if (!found) {
         /* unknown email: spend the same work as a wrong password, so timing does not tell
          * which emails have accounts */
         pthread_once(&dummy_once, make_dummy);

@@ -53,11 +53,15 @@ extern const oma_db_engine oma_db_engine_sqlite;
 typedef struct oma_migration {
     int version;
     const char *name;
-    const char *sql;
+    const char *sql;   /* may be NULL for a step done in C */
+    /* a step SQL cannot express (runs after sql, inside the same transaction); NULL if none */
+    int (*run)(oma_db *db, char *err, size_t errlen);
 } oma_migration;
 size_t oma_migrations_count(void);
 const oma_migration *oma_migration_at(size_t i);
 /* Applies every pending migration in one transaction; 0 or -1 with err. */
 int oma_migrations_apply(oma_db *db, char *err, size_t errlen);
+/* migrate_email_fold.c: step 5, artists' e-mails re-stored under Unicode case folding. */
+int oma_migrate_email_fold(oma_db *db, char *err, size_t errlen);
 
 #endif

@@ -4,7 +4,8 @@
  * recorded maximum runs inside one write transaction (BEGIN IMMEDIATE), so two processes
  * opening a new database at once cannot both apply a step, and a failed step leaves the schema
  * as it was. Never edit a released step: append a new one. The SQL sticks to what SQLite and
- * PostgreSQL share (TEXT, INTEGER, BIGINT, REAL, BLOB; times as RFC 3339 TEXT).
+ * PostgreSQL share (TEXT, INTEGER, BIGINT, REAL, BLOB; times as RFC 3339 TEXT). A step SQL
+ * cannot express has a C function instead (run), inside the same transaction.
  */
 #include "server/store/db_driver.h"
 
@@ -118,15 +119,17 @@ static const oma_migration migrations[] = {
      "  asset_id TEXT NOT NULL REFERENCES assets(id) ON DELETE CASCADE,"
      "  name TEXT NOT NULL,"
      "  upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE);"
-     "CREATE INDEX asset_inputs_asset ON asset_inputs(asset_id);"},
+     "CREATE INDEX asset_inputs_asset ON asset_inputs(asset_id);", NULL},
     {2, "job outputs keep their order",
-     "ALTER TABLE job_outputs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"},
+     "ALTER TABLE job_outputs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;", NULL},
     /* created_at has whole seconds: lists ordered "newest first" break ties by this. */
     {3, "webtoons and assets keep their creation order",
      "ALTER TABLE webtoons ADD COLUMN created_us INTEGER NOT NULL DEFAULT 0;"
-     "ALTER TABLE assets ADD COLUMN created_us INTEGER NOT NULL DEFAULT 0;"},
+     "ALTER TABLE assets ADD COLUMN created_us INTEGER NOT NULL DEFAULT 0;", NULL},
     /* a kind's own progress fields (style.train: stage, step, loss, eta_s, the loss curve) */
-    {4, "jobs carry a progress detail object", "ALTER TABLE jobs ADD COLUMN detail TEXT;"},
+    {4, "jobs carry a progress detail object", "ALTER TABLE jobs ADD COLUMN detail TEXT;", NULL},
+    /* e-mails stored with ASCII-only lowering re-stored under Unicode folding (SQL cannot fold) */
+    {5, "artists' e-mails re-folded (Unicode)", NULL, oma_migrate_email_fold},
 };
 
 size_t oma_migrations_count(void) { return sizeof migrations / sizeof migrations[0]; }
@@ -172,14 +175,15 @@ int oma_migrations_apply(oma_db *db, char *err, size_t errlen)
         const oma_migration *m = &migrations[i];
         if (m->version <= have) continue;
         oma_stmt *st = NULL;
-        int ok = oma_db_exec(db, m->sql) == 0 &&
+        char why[256] = "";
+        int ok = (!m->sql || oma_db_exec(db, m->sql) == 0) && (!m->run || m->run(db, why, sizeof why) == 0) &&
                  oma_db_prepare(db, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
                                 &st) == 0 &&
                  oma_stmt_bind_int(st, 1, m->version) == 0 && oma_stmt_bind_text(st, 2, m->name) == 0 &&
                  oma_stmt_bind_text(st, 3, now) == 0 && oma_stmt_step(st) == 0;
         oma_stmt_finalize(st);
         if (!ok) {
-            snprintf(err, errlen, "migration %d (%s): %s", m->version, m->name, oma_db_errmsg(db));
+            snprintf(err, errlen, "migration %d (%s): %s", m->version, m->name, why[0] ? why : oma_db_errmsg(db));
             oma_db_rollback(db);
             return -1;
         }
