@@ -176,14 +176,16 @@ int oma_migrations_apply(oma_db *db, char *err, size_t errlen)
         if (m->version <= have) continue;
         oma_stmt *st = NULL;
         char why[256] = "";
-        int ok = (!m->sql || oma_db_exec(db, m->sql) == 0) && (!m->run || m->run(db, why, sizeof why) == 0) &&
+        int ok = (!m->sql || oma_db_exec(db, m->sql) == 0) &&
+                 (!m->run || m->run(db, why, sizeof why) == 0) &&
                  oma_db_prepare(db, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
                                 &st) == 0 &&
                  oma_stmt_bind_int(st, 1, m->version) == 0 && oma_stmt_bind_text(st, 2, m->name) == 0 &&
                  oma_stmt_bind_text(st, 3, now) == 0 && oma_stmt_step(st) == 0;
         oma_stmt_finalize(st);
         if (!ok) {
-            snprintf(err, errlen, "migration %d (%s): %s", m->version, m->name, why[0] ? why : oma_db_errmsg(db));
+            snprintf(err, errlen, "migration %d (%s): %s", m->version, m->name,
+                     why[0] ? why : oma_db_errmsg(db));
             oma_db_rollback(db);
             return -1;
         }

@@ -34,7 +34,8 @@ static int make_old_db(const char *url, const char *hx, const char *hy)
                                "2025-01-01T00:00:00Z") == 0;
     }
     static const char *rows[][4] = {
-        {"oldA", "\xc3\x9cn\xc3\x8f@ex\xc3\x84mple.com", "x", "2025-01-01T00:00:00Z"},   /* ÜnÏ@exÄmple.com */
+        /* ÜnÏ@exÄmple.com */
+        {"oldA", "\xc3\x9cn\xc3\x8f@ex\xc3\x84mple.com", "x", "2025-01-01T00:00:00Z"},
         {"oldC1", "\xc3\x80\xc3\x89@c.com", "x", "2025-01-02T00:00:00Z"},                /* ÀÉ@c.com */
         {"oldC2", "\xc3\x80\xc3\xa9@c.com", "y", "2025-01-03T00:00:00Z"},                /* Àé@c.com */
         {"oldE", "\xc3\x96n@d.com", "y", "2025-01-04T00:00:00Z"},                        /* Ön@d.com */
@@ -58,8 +59,8 @@ static int email_is(oma_db *db, const char *id, const char *want)
 {
     oma_stmt *st = NULL;
     int same = 0;
-    if (oma_db_prepare(db, "SELECT email FROM artists WHERE id = ?", &st) == 0 && oma_stmt_bind_text(st, 1, id) == 0 &&
-        oma_stmt_step(st) == 1) {
+    if (oma_db_prepare(db, "SELECT email FROM artists WHERE id = ?", &st) == 0 &&
+        oma_stmt_bind_text(st, 1, id) == 0 && oma_stmt_step(st) == 1) {
         const char *e = oma_stmt_text(st, 0);
         same = e && strcmp(e, want) == 0;
         if (!same) fprintf(stderr, "  %s: email is '%s', want '%s'\n", id, e ? e : "(null)", want);
