@@ -326,7 +326,8 @@ static int make_workdir(train_job *j)
     char parent[PATH_LEN], err[300];
     if (snprintf(parent, sizeof parent, "%s/tmp", base) >= (int)sizeof parent ||
         oma_mkdir_p(parent, err, sizeof err) != 0 ||
-        snprintf(j->dir, sizeof j->dir, "%s/train-%ld-XXXXXX", parent, (long)getpid()) >= (int)sizeof j->dir || !mkdtemp(j->dir)) {
+        snprintf(j->dir, sizeof j->dir, "%s/train-%ld-XXXXXX", parent, (long)getpid()) >= (int)sizeof j->dir ||
+        !mkdtemp(j->dir)) {
         snprintf(j->ctx->error, sizeof j->ctx->error, "cannot create a work folder under %.300s", parent);
         j->dir[0] = '\0';
         return -1;

@@ -45,9 +45,10 @@ json_t *oma_jobs_losses_json(oma_db *db, const char *job_id, const char *artist_
     json_t *d = json_object_get(job, "detail");
     json_t *losses = json_object_get(d, "losses");
     size_t n = json_array_size(losses); /* 0 when not an array */
-    json_t *out = json_pack("{s:o, s:I, s:o, s:o, s:o}", "losses", json_is_array(losses) ? json_incref(losses) : json_array(),
-                            "loss_count", (json_int_t)n, "resumed_from", field(d, "resumed_from"), "sample_steps",
-                            field(d, "sample_steps"), "status", field(job, "status"));
+    json_t *all = json_is_array(losses) ? json_incref(losses) : json_array();
+    json_t *out = json_pack("{s:o, s:I, s:o, s:o, s:o}", "losses", all, "loss_count", (json_int_t)n,
+                            "resumed_from", field(d, "resumed_from"), "sample_steps", field(d, "sample_steps"),
+                            "status", field(job, "status"));
     json_decref(job);
     return out;
 }
