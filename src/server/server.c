@@ -19,6 +19,7 @@
 #include "formats/files.h"
 #include "server/auth.h"
 #include "server/http/http.h"
+#include "server/jobs/workers_internal.h"
 #include "server/server_internal.h"
 
 static int copy_str(char *dst, size_t n, const char *src, const char *what, char *err, size_t errlen)
@@ -100,6 +101,13 @@ int oma_server_start(oma_server **out, const oma_server_config *cfg, char *err, 
         snprintf(err, errlen, "storage: %s", e2);
         goto fail;
     }
+    /* leftovers of jobs that ended away from a worker, and of a killed predecessor's runs */
+    db = oma_server_db_get(s);
+    if (db && oma_job_state_sweep(db, s->storage) < 0)
+        fprintf(stderr, "oma: jobs: cannot sweep the state of ended jobs: %s\n", oma_db_errmsg(db));
+    if (db) oma_server_db_put(s, db);
+    int swept = oma_train_tmp_sweep(s->data_dir);
+    if (swept > 0) fprintf(stderr, "oma: jobs: removed %d work folder(s) of killed training runs\n", swept);
     if (s->n_workers > 0) {
         oma_workers_config wc = {
             .db_url = s->db_url,

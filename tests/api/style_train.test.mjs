@@ -60,6 +60,7 @@ async function follow(base, id, token, onEvent = () => false, timeoutMs = 600000
 
 const PARAMS = { name: 'Night scenes', steps_ti: 6, steps_lora: 6, rank: 2, resolution: 64, grad_accum: 1, checkpoint_every: 2, sample_every: 4 };
 const TOTAL = PARAMS.steps_ti + PARAMS.steps_lora;
+const WINDOW = 50; // OMA_JOB_LOSS_WINDOW (server/jobs/jobs.h)
 
 test('style.train: progress over SSE, SIGKILL mid-run, resume from the checkpoint, a lora style', async () => {
   srv = await startServer({ dataDir, workers: 1, env });
@@ -117,11 +118,26 @@ test('style.train: progress over SSE, SIGKILL mid-run, resume from the checkpoin
   srv = await startServer({ dataDir, workers: 1, env });
   const again = await api(srv.url, 'GET', `/api/jobs/${id}`, { token });
   assert.ok(again.body.detail && again.body.detail.losses.length >= 1, 'the curve is still there after the restart');
+  // the whole history is one GET (a page opened mid-run starts from it)
+  const hist = await api(srv.url, 'GET', `/api/jobs/${id}/losses`, { token });
+  assert.equal(hist.status, 200);
+  assert.equal(hist.body.losses.length, hist.body.loss_count);
+  hist.body.losses.forEach(([s], i) => assert.equal(s, i + 1, 'GET losses: steps 1.. each once'));
+  const { token: token2 } = await signup(srv.url, 'not-the-trainer');
+  assert.equal((await api(srv.url, 'GET', `/api/jobs/${id}/losses`, { token: token2 })).status, 404, "another artist's job");
   let firstAfter = null;
   const events = await follow(srv.url, id, token, (ev) => {
     if (!firstAfter && ev.event === 'progress' && ev.data.status === 'running' && ev.data.detail?.resumed_from != null) firstAfter = ev.data.detail;
     return false;
   });
+  // every event's detail is bounded: the latest WINDOW points, loss_count the total so far
+  for (const ev of events) {
+    const dl = ev.data?.detail;
+    if (!dl || !Array.isArray(dl.losses)) continue;
+    assert.ok(dl.losses.length <= WINDOW, `an event holds at most ${WINDOW} losses (${dl.losses.length})`);
+    assert.ok(dl.loss_count >= dl.losses.length);
+    if (dl.losses.length) assert.equal(dl.losses.at(-1)[0], dl.loss_count, 'the window ends at the latest step');
+  }
   const done = events.at(-1);
   assert.equal(done.event, 'done');
   const fin = done.data;
@@ -134,6 +150,10 @@ test('style.train: progress over SSE, SIGKILL mid-run, resume from the checkpoin
   if (firstAfter) assert.ok(firstAfter.losses.length >= resumed, 'the resumed run showed the old curve from its first event');
   const losses = fin.result.losses;
   assert.equal(losses.length, TOTAL);
+  const full = await api(srv.url, 'GET', `/api/jobs/${id}/losses`, { token });
+  assert.equal(full.status, 200);
+  assert.deepEqual(full.body.losses, losses, 'GET losses returns every step once the job is done');
+  assert.equal(full.body.loss_count, TOTAL);
   losses.forEach(([s, l], i) => { assert.equal(s, i + 1); assert.ok(Number.isFinite(l)); });
   for (let s = 1; s <= Math.min(resumed, before.length); s++) assert.equal(losses[s - 1][1], before[s - 1][1], `step ${s} kept as first reported`);
 

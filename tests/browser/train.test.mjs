@@ -49,8 +49,9 @@ test('Styles page: Train shows the live loss curve, the time left and the sample
   await page.getByText('3 / 50').waitFor();
   await page.getByLabel('Style name').fill('Rooftop nights');
   await page.locator('details', { hasText: 'Training settings' }).evaluate((d) => { d.open = true; });
-  await page.getByLabel('Steps, stage 1 (style words)').fill('15');
-  await page.getByLabel('Steps, stage 2 (LoRA)').fill('15');
+  // 70 steps: more than the 50 latest losses each event carries (the rest comes from one GET)
+  await page.getByLabel('Steps, stage 1 (style words)').fill('35');
+  await page.getByLabel('Steps, stage 2 (LoRA)').fill('35');
   await page.getByLabel('Resolution (px)').fill('64');
   await page.getByLabel('Sample image every (steps)').fill('10');
   await page.getByRole('button', { name: 'Train', exact: true }).click();
@@ -63,10 +64,21 @@ test('Styles page: Train shows the live loss curve, the time left and the sample
   const d = await page.getByTestId('loss-line').getAttribute('d');
   assert.ok(d && (d.match(/L/g) ?? []).length >= 2, `a polyline, got ${d}`);
   await shot('browser-train-running.png');
+  // a reload past the event window: the page fetches the whole history once, the curve keeps every step
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=loss-curve]')?.getAttribute('data-points') ?? 0) >= 55,
+    null, { timeout: 300000 });
+  await page.reload();
+  await view.waitFor();
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=loss-curve]')?.getAttribute('data-points') ?? 0) >= 55,
+    null, { timeout: 60000 });
+  const pts = await page.getByTestId('loss-curve').getAttribute('data-points');
+  const ev = await page.request.get(server.url + '/api/jobs?limit=1');
+  const dl = (await ev.json()).jobs[0].detail;
+  assert.ok(dl.losses.length <= 50 && dl.loss_count >= 55, `the job JSON holds the latest 50 of ${dl.loss_count} (page shows ${pts})`);
   await page.waitForFunction(() => document.querySelector('[data-testid=train-job]')?.getAttribute('data-status') !== 'running',
     null, { timeout: 600000 });
   assert.equal(await view.getAttribute('data-status'), 'succeeded', await view.getByTestId('job-message').textContent());
-  assert.equal(Number(await page.getByTestId('loss-curve').getAttribute('data-points')), 30, 'every step on the curve');
+  assert.equal(Number(await page.getByTestId('loss-curve').getAttribute('data-points')), 70, 'every step on the curve');
   assert.ok(await view.getByTestId('train-samples').locator('img').count() >= 2, 'the sample images');
   await view.getByText('Rooftop_nights.safetensors').waitFor();
   const card = page.getByTestId('style-card').filter({ hasText: 'Rooftop nights' });

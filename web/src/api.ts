@@ -108,6 +108,8 @@ export const api = {
   job: (id: string) => request<Job>('GET', `/api/jobs/${encodeURIComponent(id)}`),
   cancelJob: (id: string) => request<Job>('DELETE', `/api/jobs/${encodeURIComponent(id)}`),
   jobEventsUrl: (id: string) => `/api/jobs/${encodeURIComponent(id)}/events`,
+  /** A training job's whole loss history (its events carry only the latest points). */
+  jobLosses: (id: string) => request<{ losses: unknown; loss_count: number }>('GET', `/api/jobs/${encodeURIComponent(id)}/losses`),
   jobOutputUrl: (id: string, name: string) =>
     `/api/jobs/${encodeURIComponent(id)}/outputs/${encodeURIComponent(name)}`,
 

@@ -13,7 +13,8 @@
  * Result files NAME.safetensors (kohya LoRA with the embedding inside),
  * NAME.embedding.safetensors and losses.json; result {"style": {"kind": "lora", ...}} becomes
  * the webtoon's style (the worker stores it; docs/API.md lists the fields). The work folder
- * (<data>/tmp/train-XXXXXX) is removed when the run ends; one left by a killed process stays.
+ * (<data>/tmp/train-<pid>-XXXXXX) is removed when the run ends; one left by a killed process is
+ * removed at the next server start (server/jobs/workers_tmp.c).
  */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
@@ -325,7 +326,8 @@ static int make_workdir(train_job *j)
     char parent[PATH_LEN], err[300];
     if (snprintf(parent, sizeof parent, "%s/tmp", base) >= (int)sizeof parent ||
         oma_mkdir_p(parent, err, sizeof err) != 0 ||
-        snprintf(j->dir, sizeof j->dir, "%s/train-XXXXXX", parent) >= (int)sizeof j->dir || !mkdtemp(j->dir)) {
+        snprintf(j->dir, sizeof j->dir, "%s/train-%ld-XXXXXX", parent, (long)getpid()) >= (int)sizeof j->dir ||
+        !mkdtemp(j->dir)) {
         snprintf(j->ctx->error, sizeof j->ctx->error, "cannot create a work folder under %.300s", parent);
         j->dir[0] = '\0';
         return -1;

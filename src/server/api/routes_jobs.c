@@ -221,6 +221,19 @@ void oma_route_job_get(oma_req *r)
     oma_reply_json(r, 200, j);
 }
 
+/* The whole loss history of a (training) job: events carry only the latest points. */
+void oma_route_job_losses(oma_req *r)
+{
+    const char *id = oma_route_id(r, 0, "job");
+    if (!id) return;
+    json_t *j = oma_jobs_losses_json(r->db, id, r->artist_id);
+    if (!j) {
+        oma_reply_error(r, 404, "not_found", "no such job");
+        return;
+    }
+    oma_reply_json(r, 200, j);
+}
+
 void oma_route_job_cancel(oma_req *r)
 {
     const char *id = oma_route_id(r, 0, "job");

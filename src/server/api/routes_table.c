@@ -34,6 +34,7 @@ const oma_route oma_routes[] = {
     {"DELETE", "/api/jobs/:id", oma_route_job_cancel, A, N},
     {"GET", "/api/jobs/:id/events", oma_route_job_events, A, N},
     {"GET", "/api/jobs/:id/preview", oma_route_job_preview, A, N},
+    {"GET", "/api/jobs/:id/losses", oma_route_job_losses, A, N},
     {"GET", "/api/jobs/:id/outputs/:name", oma_route_job_output, A, N},
     {"GET", "/api/assets/:id", oma_route_asset_get, A, N},
     {"GET", "/api/assets/:id/file", oma_route_asset_file, A, N},

@@ -33,6 +33,7 @@ void oma_route_job_list(oma_req *r);
 void oma_route_job_get(oma_req *r);
 void oma_route_job_events(oma_req *r);
 void oma_route_job_preview(oma_req *r);
+void oma_route_job_losses(oma_req *r);
 void oma_route_job_output(oma_req *r);
 void oma_route_job_cancel(oma_req *r);
 /* routes_assets.c */

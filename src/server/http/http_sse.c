@@ -200,7 +200,8 @@ static int poll_job(sse_state *s)
         s->finished = 1;
         return e == 0 ? 1 : -1;
     }
-    json_t *dj = detail ? json_loads(detail, JSON_DECODE_ANY, NULL) : NULL;
+    /* the latest losses only: the whole history is one GET /api/jobs/{id}/losses */
+    json_t *dj = detail ? oma_jobs_detail_window(json_loads(detail, JSON_DECODE_ANY, NULL)) : NULL;
     json_t *ev = json_pack("{s:f,s:s,s:s,s:o,s:o}", "progress", progress, "message", message,
                            "status", status, "preview",
                            preview[0] ? json_string(preview) : json_null(), "detail", dj ? dj : json_null());

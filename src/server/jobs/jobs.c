@@ -187,8 +187,9 @@ static json_t *outputs_json(oma_db *db, const char *job_id)
     return arr;
 }
 
-/* Builds the API object from a row selected with JOB_COLS. */
-static json_t *row_json(oma_db *db, oma_stmt *st)
+/* Builds the API object from a row selected with JOB_COLS; full: the detail's whole loss
+ * history, else its latest window (jobs_losses.c). */
+static json_t *row_json(oma_db *db, oma_stmt *st, int full)
 {
     const char *id = oma_stmt_text(st, 0);
     if (!id) return NULL;
@@ -214,10 +215,12 @@ static json_t *row_json(oma_db *db, oma_stmt *st)
                      (json_int_t)oma_stmt_int(st, 16), "created_at", jtext(oma_stmt_text(st, 10)), "started_at",
                      jtext(oma_stmt_text(st, 11)), "finished_at", jtext(oma_stmt_text(st, 12)), "webtoon_id",
                      jtext(oma_stmt_text(st, 13)), "preview", preview, "cancel_requested",
-                     oma_stmt_int(st, 15) != 0, "detail", jparsed(oma_stmt_text(st, 17), json_null()));
+                     oma_stmt_int(st, 15) != 0, "detail",
+                     full ? jparsed(oma_stmt_text(st, 17), json_null())
+                          : oma_jobs_detail_window(jparsed(oma_stmt_text(st, 17), json_null())));
 }
 
-json_t *oma_jobs_get_json(oma_db *db, const char *job_id, const char *artist_id)
+static json_t *get_json(oma_db *db, const char *job_id, const char *artist_id, int full)
 {
     if (!job_id) return NULL;
     oma_stmt *st = NULL;
@@ -228,9 +231,19 @@ json_t *oma_jobs_get_json(oma_db *db, const char *job_id, const char *artist_id)
         oma_stmt_finalize(st);
         return NULL;
     }
-    json_t *out = oma_stmt_step(st) == 1 ? row_json(db, st) : NULL;
+    json_t *out = oma_stmt_step(st) == 1 ? row_json(db, st, full) : NULL;
     oma_stmt_finalize(st);
     return out;
+}
+
+json_t *oma_jobs_get_json(oma_db *db, const char *job_id, const char *artist_id)
+{
+    return get_json(db, job_id, artist_id, 0);
+}
+
+json_t *oma_jobs_get_json_full(oma_db *db, const char *job_id, const char *artist_id)
+{
+    return get_json(db, job_id, artist_id, 1);
 }
 
 json_t *oma_jobs_list_json(oma_db *db, const char *artist_id, int limit)
@@ -252,7 +265,7 @@ json_t *oma_jobs_list_json(oma_db *db, const char *artist_id, int limit)
     }
     int rc;
     while ((rc = oma_stmt_step(st)) == 1) {
-        json_t *o = row_json(db, st);
+        json_t *o = row_json(db, st, 0);
         if (!o || json_array_append_new(arr, o) != 0) {
             rc = -1;
             break;

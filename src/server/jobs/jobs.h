@@ -33,6 +33,18 @@ int oma_jobs_enqueue(oma_db *db, const char *artist_id, const char *kind, const 
  * artist's (artist_id NULL = any owner). Besides the documented fields it carries
  * "webtoon_id", "preview" ("/api/jobs/ID/preview" or null) and "cancel_requested". */
 json_t *oma_jobs_get_json(oma_db *db, const char *job_id, const char *artist_id);
+/* The same with the detail's whole loss history (the job JSON above carries its latest
+ * OMA_JOB_LOSS_WINDOW points and "loss_count"). */
+json_t *oma_jobs_get_json_full(oma_db *db, const char *job_id, const char *artist_id);
+
+/* jobs_losses.c. A detail object (owned, as parsed from the row) with a "losses" array cut to
+ * its last OMA_JOB_LOSS_WINDOW points and "loss_count" (the full length) added; anything else
+ * comes back as it is. Returns the (owned) result. */
+#define OMA_JOB_LOSS_WINDOW 50
+json_t *oma_jobs_detail_window(json_t *detail);
+/* {"losses": [[total_step, loss], ...] (all), "loss_count", "resumed_from", "sample_steps",
+ * "status"} of the artist's job (artist_id NULL = any); NULL when there is no such job. */
+json_t *oma_jobs_losses_json(oma_db *db, const char *job_id, const char *artist_id);
 
 /* Cancels a job of the artist: a queued one becomes cancelled at once; a running one gets
  * cancel_requested and ends cancelled when its worker next reports progress; a finished one

@@ -38,5 +38,14 @@ int oma_job_state_put(oma_storage *s, const char *job_id, const char *name, cons
 int oma_job_state_get(oma_storage *s, const char *job_id, const char *name, const char *path, size_t max_len,
                       char *err, size_t errlen);
 void oma_job_state_drop(oma_storage *s, const char *job_id);
+/* Drops the state of every job that is final (succeeded, failed, cancelled) or no longer
+ * exists: those that ended away from the run loop (worker died max_attempts times, a cancel
+ * of a queued job). The number of jobs dropped, or -1 (a list or database error). */
+int oma_job_state_sweep(oma_db *db, oma_storage *s);
+
+/* Removes <data_dir>/tmp/train-<pid>-* work folders whose process is gone (or is this one:
+ * call before any worker starts) and the older train-XXXXXX ones that name no process. The
+ * number removed, or -1 when the folder cannot be read (a missing one is 0). */
+int oma_train_tmp_sweep(const char *data_dir);
 
 #endif

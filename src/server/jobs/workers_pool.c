@@ -85,6 +85,7 @@ static void *janitor_main(void *arg)
 {
     oma_workers *p = arg;
     oma_db *db = NULL;
+    oma_storage *st = NULL;
     char err[512];
     while (!atomic_load(&p->stop)) {
         if (!db && oma_db_open(&db, p->db_url, 1, err, sizeof err) != 0) {
@@ -95,9 +96,15 @@ static void *janitor_main(void *arg)
             int n = oma_jobs_requeue_expired(db, oma_db_unix_now());
             if (n < 0) fprintf(stderr, "oma: workers: requeue: %s\n", oma_db_errmsg(db));
             else if (n > 0) fprintf(stderr, "oma: workers: %d job(s) whose worker stopped responding handled\n", n);
+            /* a job failed above (its worker died max_attempts times) or cancelled while queued
+             * ended away from the run loop: its state goes here */
+            if (!st && oma_storage_open(&st, p->storage_url, err, sizeof err) != 0) st = NULL;
+            if (st && oma_job_state_sweep(db, st) < 0)
+                fprintf(stderr, "oma: workers: state sweep: %s\n", oma_db_errmsg(db));
         }
         nap(p, REQUEUE_EVERY_S * 1000);
     }
+    oma_storage_close(st);
     oma_db_close(db);
     return NULL;
 }

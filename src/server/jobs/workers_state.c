@@ -82,3 +82,69 @@ void oma_job_state_drop(oma_storage *s, const char *job_id)
         for (size_t i = 0; i < k.n; i++) oma_storage_delete(s, k.keys[i], err, sizeof err);
     free(k.keys);
 }
+
+/* ---- sweep: state of jobs that ended without their worker dropping it ----
+ * A job can reach a final state away from the run loop: its worker died max_attempts times
+ * (oma_jobs_requeue_expired fails it), a pending cancel lands after the worker is gone, a
+ * queued job (holding state from an earlier attempt) is cancelled. The sweep lists
+ * jobstate/, and drops the state of every job whose row is final or gone. */
+
+/* Job ids (the part between "jobstate/" and the next '/'), each once: keys come sorted. */
+static int collect_job(const char *key, size_t len, void *ud)
+{
+    (void)len;
+    state_keys *k = ud;
+    const char *id = key + strlen("jobstate/");
+    const char *slash = strchr(id, '/');
+    size_t n = slash ? (size_t)(slash - id) : 0;
+    if (n == 0 || n >= sizeof k->keys[0]) return 0;
+    if (k->n && strncmp(k->keys[k->n - 1], id, n) == 0 && k->keys[k->n - 1][n] == '\0') return 0;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 32;
+        char(*v)[160] = realloc(k->keys, cap * sizeof *v);
+        if (!v) return 1;
+        k->keys = v;
+        k->cap = cap;
+    }
+    memcpy(k->keys[k->n], id, n);
+    k->keys[k->n++][n] = '\0';
+    return 0;
+}
+
+/* 1 when the job's row is final (succeeded, failed, cancelled) or gone, 0 when it still
+ * runs or waits, -1 on a database error. */
+static int job_over(oma_db *db, const char *job_id)
+{
+    oma_stmt *st = NULL;
+    if (oma_db_prepare(db, "SELECT status FROM jobs WHERE id = ?", &st) != 0) return -1;
+    int rc = oma_stmt_bind_text(st, 1, job_id) == 0 ? oma_stmt_step(st) : -1;
+    int over = -1;
+    if (rc == 0) over = 1; /* no row */
+    else if (rc == 1) {
+        const char *s = oma_stmt_text(st, 0);
+        over = s && (strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0);
+    }
+    oma_stmt_finalize(st);
+    return over;
+}
+
+int oma_job_state_sweep(oma_db *db, oma_storage *s)
+{
+    char err[256];
+    state_keys k = {0};
+    if (oma_storage_list(s, "jobstate/", collect_job, &k, err, sizeof err) != 0) {
+        free(k.keys);
+        return -1;
+    }
+    int dropped = 0, rc = 0;
+    for (size_t i = 0; i < k.n; i++) {
+        int over = job_over(db, k.keys[i]);
+        if (over < 0) rc = -1;
+        else if (over) {
+            oma_job_state_drop(s, k.keys[i]);
+            dropped++;
+        }
+    }
+    free(k.keys);
+    return rc < 0 ? -1 : dropped;
+}

@@ -31,6 +31,22 @@ export function readTrainDetail(d: unknown): TrainDetail | null {
   };
 }
 
+/** Reads [[step, loss], ...] from untrusted JSON (bad entries dropped, at most 50000). */
+export function readLosses(v: unknown): Array<[number, number]> {
+  return readTrainDetail({ losses: v })?.losses ?? [];
+}
+
+/** The curve so far with newer points added: base's points before add's first step, then
+ * add. Points of base past add's last step are dropped too (a resumed run reports again from
+ * its checkpoint, so its points replace the abandoned ones). Both sorted by step. */
+export function mergeLosses(base: Array<[number, number]>, add: Array<[number, number]>): Array<[number, number]> {
+  if (!add.length) return base;
+  const first = add[0][0];
+  let n = 0;
+  while (n < base.length && base[n][0] < first) n++;
+  return n === 0 ? add : [...base.slice(0, n), ...add];
+}
+
 const W = 520, H = 200, PADL = 52, PADR = 12, PADT = 12, PADB = 28;
 
 export function LossCurve({ detail, stageSplit }: { detail: TrainDetail; stageSplit?: number }) {

@@ -3,12 +3,15 @@
 // job's preview is its latest sample image; each time detail.sample_steps gains a step the
 // preview is fetched once and kept, so the strip grows while the job runs (after it ends, the
 // job's sample-NNNNNN.png outputs are shown instead). A job that was interrupted and resumed
-// keeps its curve: the server keeps the history with the checkpoint.
+// keeps its curve: the server keeps the history with the checkpoint. Events carry only the
+// latest losses (detail.losses is a window, detail.loss_count the total): the whole history
+// is fetched once (GET /api/jobs/{id}/losses) when the view opens, then each event's window
+// is merged in, so the curve shows every step, also after a reload mid-run.
 import { useEffect, useRef, useState } from 'react';
 import { api, errorText, type Job } from '../api';
 import { useJob } from '../useJob';
 import { ProgressBar } from './JobView';
-import { LossCurve, readTrainDetail } from './LossCurve';
+import { LossCurve, mergeLosses, readLosses, readTrainDetail } from './LossCurve';
 
 const STAGES: Record<string, string> = {
   prepare: 'Preparing (loading the model, encoding the samples)',
@@ -34,6 +37,21 @@ export function TrainView({ jobId, onFinished, onDismiss }: { jobId: string; onF
   const [cancelling, setCancelling] = useState(false);
   const [cancelError, setCancelError] = useState<string | null>(null);
   const reported = useRef(false);
+  const [curve, setCurve] = useState<Array<[number, number]>>([]);
+  const rawDetail = st.detail;
+
+  // the whole history once; the points events brought meanwhile are newer and win
+  useEffect(() => {
+    let gone = false;
+    api.jobLosses(jobId).then((r) => { if (!gone) setCurve((c) => mergeLosses(readLosses(r.losses), c)); })
+      .catch(() => { /* the curve still grows from the events */ });
+    return () => { gone = true; };
+  }, [jobId]);
+  // each event's window of latest points
+  useEffect(() => {
+    const w = readTrainDetail(rawDetail)?.losses;
+    if (w && w.length) setCurve((c) => mergeLosses(c, w));
+  }, [rawDetail]);
   const lastSample = d && d.sampleSteps.length ? d.sampleSteps[d.sampleSteps.length - 1] : null;
 
   useEffect(() => {
@@ -89,7 +107,7 @@ export function TrainView({ jobId, onFinished, onDismiss }: { jobId: string; onF
       {d?.checkpointError && <div className="warn-text small">{d.checkpointError}</div>}
       {st.error && <div className="warn-text small">{st.error}</div>}
       {cancelError && <div className="error-text small">{cancelError}</div>}
-      {d ? <LossCurve detail={d} stageSplit={split} /> : <div className="muted small">The loss curve appears with the first step.</div>}
+      {d ? <LossCurve detail={{ ...d, losses: curve.length ? curve : d.losses }} stageSplit={split} /> : <div className="muted small">The loss curve appears with the first step.</div>}
       {shown.length > 0 && (
         <div className="thumbs samples" data-testid="train-samples">
           {shown.map((x) => (
