@@ -17,17 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "formats/safetensors.h"
 #include "models/sd/sd_lora_internal.h"
 #include "tensor/cpu/blas.h"
 #include "tensor/threadpool.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static double rss_gb(void)
 {
@@ -38,13 +32,6 @@ static double rss_gb(void)
         fclose(f);
     }
     return (double)res * (double)sysconf(_SC_PAGESIZE) / 1e9;
-}
-
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
 }
 
 static void rnd(float *d, int64_t n, uint64_t s, float amp)
@@ -71,29 +58,6 @@ static int rnd_has(void *ctx, const char *name)
 {
     (void)ctx, (void)name;
     return 1;
-}
-
-static void sd15_unet(oma_unet_config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->in_channels = c->out_channels = 4;
-    c->sample_size = 64;
-    c->n_blocks = 4;
-    int ch[4] = {320, 640, 1280, 1280};
-    for (int i = 0; i < 4; i++) {
-        c->block_out_channels[i] = ch[i];
-        c->attention_head_dim[i] = 8;
-        strcpy(c->down_block_types[i], i < 3 ? "CrossAttnDownBlock2D" : "DownBlock2D");
-        strcpy(c->up_block_types[i], i == 0 ? "UpBlock2D" : "CrossAttnUpBlock2D");
-    }
-    c->layers_per_block = 2;
-    c->cross_attention_dim = 768;
-    c->norm_num_groups = 32;
-    c->norm_eps = 1e-5f;
-    c->transformer_layers_per_block = 1;
-    c->flip_sin_to_cos = 1;
-    c->downsample_padding = 1;
-    strcpy(c->act_fn, "silu");
 }
 
 /* The kohya file: every transformer-block linear and proj_in/out of the UNet. */

@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "models/sd/clip_text.h"
 #include "models/sd/unet.h"
 #include "models/sd/vae.h"
@@ -30,35 +31,6 @@
 #include "tensor/cpu/blas.h"
 #include "tensor/ops.h"
 #include "tensor/threadpool.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec * 1e-6;
-}
-
-static double peak_rss_gb(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / (1024.0 * 1024.0);
-}
-
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 static int rnd_read(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst, char *err,
                     size_t errlen)
@@ -95,29 +67,6 @@ static void fill(oma_tensor *t, uint64_t seed)
         seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
         t->data[i] = (float)((seed >> 40) * (1.0 / 8388608.0)) - 1.0f;
     }
-}
-
-static void sd15_unet(oma_unet_config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->in_channels = c->out_channels = 4;
-    c->sample_size = 64;
-    c->n_blocks = 4;
-    int ch[4] = {320, 640, 1280, 1280};
-    for (int i = 0; i < 4; i++) {
-        c->block_out_channels[i] = ch[i];
-        c->attention_head_dim[i] = 8;
-        strcpy(c->down_block_types[i], i < 3 ? "CrossAttnDownBlock2D" : "DownBlock2D");
-        strcpy(c->up_block_types[i], i == 0 ? "UpBlock2D" : "CrossAttnUpBlock2D");
-    }
-    c->layers_per_block = 2;
-    c->cross_attention_dim = 768;
-    c->norm_num_groups = 32;
-    c->norm_eps = 1e-5f;
-    c->transformer_layers_per_block = 1;
-    c->flip_sin_to_cos = 1;
-    c->downsample_padding = 1;
-    strcpy(c->act_fn, "silu");
 }
 
 static void sd15_vae(oma_vae_config *c)

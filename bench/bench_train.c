@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "nn/attention.h"
 #include "nn/backward.h"
 #include "nn/blocks.h"
@@ -27,29 +28,7 @@
 #include "tensor/ops_backward.h"
 #include "tensor/threadpool.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec * 1e-6;
-}
-
 static double cpu_best[2];   /* CPU seconds of the forward's and the backward's best-CPU pass */
-
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 static int rnd_read(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst,
                     char *err, size_t errlen)

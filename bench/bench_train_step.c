@@ -16,34 +16,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "models/sd/clip_text.h"
 #include "models/sd/unet.h"
 #include "tensor/threadpool.h"
 #include "train/style_net.h"
 #include "train/train_rng.h"
 #include "train/unet_train.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec * 1e-6;
-}
-
-static double peak_rss_gb(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / (1024.0 * 1024.0);
-}
 
 /* uniform weights scaled by 1/sqrt(fan-in), per-name seeds (as bench_sd) */
 static int rnd_read(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst,
@@ -69,29 +48,6 @@ static int rnd_has(void *ctx, const char *name)
 {
     (void)ctx, (void)name;
     return 1;
-}
-
-static void sd15_unet(oma_unet_config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->in_channels = c->out_channels = 4;
-    c->sample_size = 64;
-    c->n_blocks = 4;
-    int ch[4] = {320, 640, 1280, 1280};
-    for (int i = 0; i < 4; i++) {
-        c->block_out_channels[i] = ch[i];
-        c->attention_head_dim[i] = 8;
-        strcpy(c->down_block_types[i], i < 3 ? "CrossAttnDownBlock2D" : "DownBlock2D");
-        strcpy(c->up_block_types[i], i == 0 ? "UpBlock2D" : "CrossAttnUpBlock2D");
-    }
-    c->layers_per_block = 2;
-    c->cross_attention_dim = 768;
-    c->norm_num_groups = 32;
-    c->norm_eps = 1e-5f;
-    c->transformer_layers_per_block = 1;
-    c->flip_sin_to_cos = 1;
-    c->downsample_padding = 1;
-    strcpy(c->act_fn, "silu");
 }
 
 int main(int argc, char **argv)
