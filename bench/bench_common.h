@@ -4,12 +4,14 @@
 #ifndef OMA_BENCH_COMMON_H
 #define OMA_BENCH_COMMON_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
 #include "models/sd/unet.h"
+#include "tensor/tensor.h"
 
 static inline double now(void)
 {
@@ -61,6 +63,38 @@ static inline void sd15_unet(oma_unet_config *c)
     c->flip_sin_to_cos = 1;
     c->downsample_padding = 1;
     strcpy(c->act_fn, "silu");
+}
+
+/* Made-up weights read by name (uniform, scaled by 1/sqrt(fan-in); norm scales near 1),
+ * seeded from the name so every run draws the same model. */
+static inline int random_weight_read(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst, char *err,
+                    size_t errlen)
+{
+    (void)ctx, (void)err, (void)errlen;
+    uint64_t s = hash(name) | 1;
+    int64_t n = oma_shape_numel(ndim, shape);
+    int norm_w = strstr(name, "norm") && strstr(name, ".weight");
+    float amp = ndim >= 2 ? sqrtf(3.0f / (float)(n / shape[0])) : 0.05f;
+    for (int64_t i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        float u = (float)((s >> 40) * (1.0 / 8388608.0)) - 1.0f;
+        dst[i] = norm_w ? 1.0f + 0.05f * u : amp * u;
+    }
+    return 0;
+}
+
+static inline int random_weight_has(void *ctx, const char *name)
+{
+    (void)ctx, (void)name;
+    return 1;
+}
+
+static inline void fill(oma_tensor *t, uint64_t seed)
+{
+    for (int64_t i = 0; i < oma_tensor_numel(t); i++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        t->data[i] = (float)((seed >> 40) * (1.0 / 8388608.0)) - 1.0f;
+    }
 }
 
 #endif

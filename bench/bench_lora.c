@@ -54,12 +54,6 @@ static int rnd_read(void *ctx, const char *name, int ndim, const int64_t *shape,
     return 0;
 }
 
-static int rnd_has(void *ctx, const char *name)
-{
-    (void)ctx, (void)name;
-    return 1;
-}
-
 /* The kohya file: every transformer-block linear and proj_in/out of the UNet. */
 static int write_lora(const lora_targets *tt, int rank, const char *path, int *n_layers)
 {
@@ -103,7 +97,7 @@ int main(int argc, char **argv)
     int rank = argc > 1 && atoi(argv[1]) > 0 ? atoi(argv[1]) : 16;
     oma_sd_model m;
     memset(&m, 0, sizeof m);
-    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = rnd_has};
+    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = random_weight_has};
     oma_unet_config cfg;
     sd15_unet(&cfg);
     char err[512], path[] = "/tmp/oma-bench-lora-XXXXXX";

@@ -32,41 +32,11 @@
 #include "tensor/ops.h"
 #include "tensor/threadpool.h"
 
-static int rnd_read(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst, char *err,
-                    size_t errlen)
-{
-    (void)ctx, (void)err, (void)errlen;
-    uint64_t s = hash(name) | 1;
-    int64_t n = oma_shape_numel(ndim, shape);
-    int norm_w = strstr(name, "norm") && strstr(name, ".weight");
-    float amp = ndim >= 2 ? sqrtf(3.0f / (float)(n / shape[0])) : 0.05f;
-    for (int64_t i = 0; i < n; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        float u = (float)((s >> 40) * (1.0 / 8388608.0)) - 1.0f;
-        dst[i] = norm_w ? 1.0f + 0.05f * u : amp * u;
-    }
-    return 0;
-}
-
-static int rnd_has(void *ctx, const char *name)
-{
-    (void)ctx, (void)name;
-    return 1;
-}
-
 static int all_finite(const oma_tensor *t)
 {
     for (int64_t i = 0; i < oma_tensor_numel(t); i++)
         if (!isfinite(t->data[i])) return 0;
     return 1;
-}
-
-static void fill(oma_tensor *t, uint64_t seed)
-{
-    for (int64_t i = 0; i < oma_tensor_numel(t); i++) {
-        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-        t->data[i] = (float)((seed >> 40) * (1.0 / 8388608.0)) - 1.0f;
-    }
 }
 
 static void sd15_vae(oma_vae_config *c)
@@ -84,7 +54,7 @@ static void sd15_vae(oma_vae_config *c)
 
 static int bench_unet(int latent, int batch)
 {
-    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = rnd_has};
+    oma_weights w = {.ctx = NULL, .read = random_weight_read, .has = random_weight_has};
     oma_unet_config c;
     sd15_unet(&c);
     oma_unet u;
@@ -134,7 +104,7 @@ static int bench_unet(int latent, int batch)
 
 static int bench_vae(int latent)
 {
-    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = rnd_has};
+    oma_weights w = {.ctx = NULL, .read = random_weight_read, .has = random_weight_has};
     oma_vae_config c;
     sd15_vae(&c);
     oma_vae v;
@@ -179,7 +149,7 @@ static int bench_vae(int latent)
  * the tiny conformance models are too small to reach). */
 static int bench_vae_check(int latent)
 {
-    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = rnd_has};
+    oma_weights w = {.ctx = NULL, .read = random_weight_read, .has = random_weight_has};
     oma_vae_config c;
     sd15_vae(&c);
     oma_vae v;
@@ -220,7 +190,7 @@ static int bench_vae_check(int latent)
 
 static int bench_clip(void)
 {
-    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = rnd_has};
+    oma_weights w = {.ctx = NULL, .read = random_weight_read, .has = random_weight_has};
     oma_clip_text_params p = {49408, 768, 3072, 12, 12, 77, 1e-5f, 1};
     oma_clip_text m;
     char err[512];

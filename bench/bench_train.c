@@ -30,36 +30,6 @@
 
 static double cpu_best[2];   /* CPU seconds of the forward's and the backward's best-CPU pass */
 
-static int rnd_read(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst,
-                    char *err, size_t errlen)
-{
-    (void)ctx, (void)err, (void)errlen;
-    uint64_t s = hash(name) | 1;
-    int64_t n = oma_shape_numel(ndim, shape);
-    int norm_w = strstr(name, "norm") && strstr(name, ".weight");
-    float amp = ndim >= 2 ? sqrtf(3.0f / (float)(n / shape[0])) : 0.05f;
-    for (int64_t i = 0; i < n; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        float u = (float)((s >> 40) * (1.0 / 8388608.0)) - 1.0f;
-        dst[i] = norm_w ? 1.0f + 0.05f * u : amp * u;
-    }
-    return 0;
-}
-
-static int rnd_has(void *ctx, const char *name)
-{
-    (void)ctx, (void)name;
-    return 1;
-}
-
-static void fill(oma_tensor *t, uint64_t seed)
-{
-    for (int64_t i = 0; i < oma_tensor_numel(t); i++) {
-        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-        t->data[i] = (float)((seed >> 40) * (1.0 / 8388608.0)) - 1.0f;
-    }
-}
-
 static uint64_t rng = 0x1234567ull;
 static float randn(void *ctx)
 {
@@ -121,7 +91,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_train [latent=64] [reps=2]\n");
         return 2;
     }
-    oma_weights w = {NULL, rnd_read, rnd_has, NULL, 0};
+    oma_weights w = {NULL, random_weight_read, random_weight_has, NULL, 0};
     char err[256];
     oma_arena ar;
     oma_arena_init(&ar, 0);

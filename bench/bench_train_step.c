@@ -44,12 +44,6 @@ static int rnd_read(void *ctx, const char *name, int ndim, const int64_t *shape,
     return 0;
 }
 
-static int rnd_has(void *ctx, const char *name)
-{
-    (void)ctx, (void)name;
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     int latent = argc > 1 ? atoi(argv[1]) : 64;
@@ -57,7 +51,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_train_step [latent=64, a multiple of 8]\n");
         return 2;
     }
-    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = rnd_has};
+    oma_weights w = {.ctx = NULL, .read = rnd_read, .has = random_weight_has};
     oma_unet_config c;
     sd15_unet(&c);
     oma_unet u;
