@@ -75,6 +75,11 @@ typedef struct oma_scheduler_config {
     int set_alpha_to_one;                           /* 0 */
     int clip_sample;                                /* 0 */
     char timestep_spacing[16];                      /* "leading" */
+    /* 1 when the config file states the field; 0 = absent, and each sampler takes its own
+     * diffusers class default (Euler: "linspace", DDIM/DPM: "leading"; prediction "epsilon"). */
+    int timestep_spacing_set;
+    int prediction_type_set;
+    int rescale_betas_zero_snr;                     /* 0 (Moore's AnimateAnyone: 1) */
 } oma_scheduler_config;
 
 typedef struct oma_sd_config {

@@ -32,6 +32,33 @@ const char *oma_sampler_name(oma_sampler_kind k)
     return "?";
 }
 
+static const oma_sampler_kind all_samplers[] = {
+    OMA_SAMPLER_DPMPP_2M_KARRAS, OMA_SAMPLER_EULER_A, OMA_SAMPLER_DDIM,
+};
+
+int oma_sampler_count(void) { return (int)(sizeof all_samplers / sizeof all_samplers[0]); }
+
+oma_sampler_kind oma_sampler_at(int i)
+{
+    if (i < 0 || i >= oma_sampler_count()) return all_samplers[0];
+    return all_samplers[i];
+}
+
+int oma_sampler_parse_a1111(const char *sampler, const char *scheduler, oma_sampler_kind *out)
+{
+    if (!sampler) return -1;
+    int automatic = !scheduler || !scheduler[0] || !strcasecmp(scheduler, "Automatic");
+    if (automatic) return oma_sampler_parse(sampler, out);
+    if (!strcasecmp(scheduler, "Karras") && !strcasecmp(sampler, "DPM++ 2M")) {
+        *out = OMA_SAMPLER_DPMPP_2M_KARRAS;
+        return 0;
+    }
+    if (oma_sampler_parse(sampler, out) != 0) return -1;
+    /* A sampler whose own schedule is already the one asked for. */
+    if (!strcasecmp(scheduler, "Karras") && *out == OMA_SAMPLER_DPMPP_2M_KARRAS) return 0;
+    return -1;
+}
+
 static int make_alphas(oma_scheduler *s, const oma_scheduler_config *c, char *err, size_t errlen)
 {
     int T = c->num_train_timesteps;

@@ -43,6 +43,13 @@ typedef struct oma_scheduler {
  * "dpmpp_2m_karras"). 0, or -1 for an unknown name. */
 int oma_sampler_parse(const char *name, oma_sampler_kind *out);
 const char *oma_sampler_name(oma_sampler_kind k);
+/* Every sampler, in A1111's listing order (for /sdapi/v1/samplers, the CLI help and the UI). */
+int oma_sampler_count(void);
+oma_sampler_kind oma_sampler_at(int i);
+/* An A1111 request's pair: sampler_name ("DPM++ 2M", "Euler a", "DPM++ 2M Karras", ...) and
+ * scheduler (NULL, "", "Automatic" = the sampler's own; "Karras", ...). 0, or -1 when the
+ * pair names no sampler we have. */
+int oma_sampler_parse_a1111(const char *sampler, const char *scheduler, oma_sampler_kind *out);
 
 /* Sets the schedule for `steps` steps (1..OMA_SCHED_MAX_STEPS). 0, or -1 with err. */
 int oma_scheduler_init(oma_scheduler *s, oma_sampler_kind kind, const oma_scheduler_config *cfg,
