@@ -21,8 +21,9 @@ imports exist there). LMSDiscreteScheduler needs scipy (Debian python3-scipy).
 i2i_* cases are img2img at strength 0.55 as StableDiffusionImg2ImgPipeline runs it (init image = the
 posterior sample of ref/init.png, first draw, times the scaling factor; noise = second draw; add_noise at
 timesteps[t_start * order]; the remaining timesteps).
-Each case gives <case>.safetensors: final_latents [1,4,8,8], noise (the first randn), stepN.latents, and
-timesteps (as the UNet got them); index.json lists sampler, config, seed, steps, timesteps, sigmas.
+Each case gives <case>.safetensors: final_latents [1,4,8,8], noise (the first randn; img2img: the second),
+start_latents (before the first step), stepN.model_output (the guided UNet output step N got), stepN.latents
+(after it), and timesteps (as the UNet got them); index.json lists sampler, config, seed, steps, timesteps, sigmas.
 
 Usage (Debian's python, torch 1.13; byte-for-byte reproducible):
   OMA_DIFFUSERS_SRC=/tmp/sdref/src OMA_DIFFUSERS027_SRC=/tmp/sdref/d027/src \
@@ -165,6 +166,7 @@ def main():
             noise = torch.randn(init.shape, generator=g)
             rec["noise"] = noise
             lat = sched.add_noise(init, noise, timesteps[:1])
+        rec["start_latents"] = lat
         ts = []
         for i, t in enumerate(timesteps):
             with torch.no_grad():
@@ -172,6 +174,7 @@ def main():
                 out = unet(inp, t, encoder_hidden_states=emb).sample
             un, te = out.chunk(2)
             guided = un + cfg_scale * (te - un)
+            rec[f"step{i}.model_output"] = guided
             kw = {"generator": g} if "generator" in sched.step.__code__.co_varnames else {}
             if cls == "DDIMScheduler":
                 kw["eta"] = 0.0

@@ -1,5 +1,7 @@
-/* test_samplers_ref.c — every sampler against diffusers' own scheduler class on the tiny SD model
- * (tests/fixtures/sd/samplers, made by tools/make_sampler_fixtures.py: diffusers v0.21.4, LCM and
+/* test_samplers_ref.c — samplers end to end against diffusers' own scheduler classes on the tiny
+ * SD model: the cases marked e2e in samplers_cases.h (one or two per family: float UNet timesteps,
+ * two-evaluation steps, noise draws, img2img; every case is checked step by step on the scheduler
+ * alone by test_samplers_steps.c; an argument runs the cases whose name contains it) (tests/fixtures/sd/samplers, made by tools/make_sampler_fixtures.py: diffusers v0.21.4, LCM and
  * TCD from v0.27.2). Each case: the scheduler config file read by the engine's JSON reader (SD
  * 1.5's own, which states no spacing / prediction type; Moore-AnimateAnyone's v-prediction +
  * trailing + zero-SNR + linear betas; "sample" + linspace; v-prediction + leading), our
@@ -13,55 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/image.h"
-#include "formats/safetensors.h"
 #include "models/sd/sd_checkpoint_internal.h"
 #include "pipelines/generate/generate.h"
 #include "tensor/threadpool.h"
 
+#include "samplers_cases.h"
 #include "sd_fixture_harness.h"
 
-typedef struct {
-    const char *file, *config;
-    oma_sampler_kind kind;
-    int seed, steps;
-    float strength;         /* > 0: img2img of ref/init.png */
-} ref_case;
-
-/* seeds as the tool sets them: 2000 + the case's position in its CASES list */
-static const ref_case cases[] = {
-    {"ddim_sd15", "sd15", OMA_SAMPLER_DDIM, 2000, 4, 0},
-    {"ddim_vtz", "vtz", OMA_SAMPLER_DDIM, 2001, 4, 0},
-    {"ddim_vtz_7", "vtz", OMA_SAMPLER_DDIM, 2002, 7, 0},
-    {"ddim_sample_lin", "sample_lin", OMA_SAMPLER_DDIM, 2003, 4, 0},
-    {"ddim_v_lead", "v_lead", OMA_SAMPLER_DDIM, 2004, 4, 0},
-    {"euler_a_sd15", "sd15", OMA_SAMPLER_EULER_A, 2005, 4, 0},
-    {"euler_a_v_lead", "v_lead", OMA_SAMPLER_EULER_A, 2006, 4, 0},
-    {"euler_sd15", "sd15", OMA_SAMPLER_EULER, 2007, 4, 0},
-    {"euler_vtz", "vtz", OMA_SAMPLER_EULER, 2008, 4, 0},
-    {"lms_sd15", "sd15", OMA_SAMPLER_LMS, 2009, 6, 0},
-    {"heun_sd15", "sd15", OMA_SAMPLER_HEUN, 2010, 4, 0},
-    {"dpm2_sd15", "sd15", OMA_SAMPLER_DPM2, 2011, 4, 0},
-    {"dpmpp_2m_sd15", "sd15", OMA_SAMPLER_DPMPP_2M, 2012, 4, 0},
-    {"dpmpp_2m_karras_sd15", "sd15", OMA_SAMPLER_DPMPP_2M_KARRAS, 2013, 4, 0},
-    {"dpmpp_2m_sde_karras_sd15", "sd15", OMA_SAMPLER_DPMPP_2M_SDE_KARRAS, 2014, 4, 0},
-    {"dpmpp_2m_v_lead", "v_lead", OMA_SAMPLER_DPMPP_2M, 2015, 4, 0},
-    {"unipc_sd15", "sd15", OMA_SAMPLER_UNIPC, 2016, 5, 0},
-    {"unipc_v_lead", "v_lead", OMA_SAMPLER_UNIPC, 2017, 4, 0},
-    {"plms_sd15", "sd15", OMA_SAMPLER_PLMS, 2018, 5, 0},
-    {"lcm_sd15", "sd15", OMA_SAMPLER_LCM, 2019, 4, 0},
-    {"lcm_sd15_8", "sd15", OMA_SAMPLER_LCM, 2020, 8, 0},
-    {"tcd_sd15", "sd15", OMA_SAMPLER_TCD, 2021, 4, 0},
-    {"tcd_sd15_8", "sd15", OMA_SAMPLER_TCD, 2022, 8, 0},
-    /* img2img, strength 0.55, seeds 3000 + i */
-    {"i2i_euler_sd15", "sd15", OMA_SAMPLER_EULER, 3000, 4, 0.55f},
-    {"i2i_heun_sd15", "sd15", OMA_SAMPLER_HEUN, 3001, 4, 0.55f},
-    {"i2i_lms_sd15", "sd15", OMA_SAMPLER_LMS, 3002, 6, 0.55f},
-    {"i2i_unipc_sd15", "sd15", OMA_SAMPLER_UNIPC, 3003, 5, 0.55f},
-    {"i2i_plms_sd15", "sd15", OMA_SAMPLER_PLMS, 3004, 5, 0.55f},
-    {"i2i_lcm_sd15", "sd15", OMA_SAMPLER_LCM, 3005, 4, 0.55f},
-};
 static oma_image init_img;
+
 
 static void run_ref(oma_sd_model *m, const sd_case *base, const ref_case *rc)
 {
@@ -147,8 +109,8 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/ref/init.png", root);
         CHECK(oma_image_load(path, 3, NULL, &init_img, err, sizeof err) == 0);
         if (case_open(&base, "txt2img_ddim.safetensors", OMA_SAMPLER_DDIM, 0, NULL, 0) == 0) {
-            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-                if (argc < 2 || strstr(cases[i].file, argv[1])) run_ref(&m, &base, &cases[i]);
+            for (size_t i = 0; i < N_CASES; i++)
+                if (argc < 2 ? cases[i].e2e : strstr(cases[i].file, argv[1]) != NULL) run_ref(&m, &base, &cases[i]);
             case_close(&base);
         }
         oma_image_free(&init_img);
@@ -162,6 +124,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
     }
-    printf("test_samplers_ref: ok\n");
+    printf("%s: ok\n", argv[0]);
     return 0;
 }
+
