@@ -122,6 +122,8 @@ def main():
     from safetensors.torch import load_file, save_file
     assert diffusers.__version__ == "0.21.4", diffusers.__version__
     d027 = os.path.join(os.environ["OMA_DIFFUSERS027_SRC"], "diffusers", "schedulers")
+    with open(os.path.join(os.environ["OMA_DIFFUSERS027_SRC"], "diffusers", "__init__.py")) as f:
+        assert '__version__ = "0.27.2"' in f.read(), "OMA_DIFFUSERS027_SRC must be diffusers v0.27.2"
     classes = {n: getattr(diffusers, n) for n in (
         "DDIMScheduler", "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler", "LMSDiscreteScheduler",
         "HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "DPMSolverMultistepScheduler",
