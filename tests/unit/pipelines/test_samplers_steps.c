@@ -118,10 +118,31 @@ static void run_case(const ref_case *rc)
     oma_st_close(st);
 }
 
+/* The JSON reader says which fields a file states: SD 1.5's own config states no spacing or
+ * prediction type; Moore's states clip_sample but not set_alpha_to_one, and zero-SNR. */
+static void reader_flags(void)
+{
+    char path[2048], err[256];
+    oma_sd_config c;
+    oma_sd_config_defaults(&c);
+    snprintf(path, sizeof path, "%s/samplers/sd15.json", root);
+    CHECK(sd_parse_scheduler_config(path, &c.scheduler, err, sizeof err) == 0);
+    CHECK(!c.scheduler.timestep_spacing_set && !c.scheduler.prediction_type_set);
+    CHECK(c.scheduler.set_alpha_to_one_set && c.scheduler.clip_sample_set && !c.scheduler.rescale_betas_zero_snr);
+    oma_sd_config_defaults(&c);
+    snprintf(path, sizeof path, "%s/samplers/vtz.json", root);
+    CHECK(sd_parse_scheduler_config(path, &c.scheduler, err, sizeof err) == 0);
+    CHECK(c.scheduler.timestep_spacing_set && !strcmp(c.scheduler.timestep_spacing, "trailing"));
+    CHECK(c.scheduler.prediction_type_set && !strcmp(c.scheduler.prediction_type, "v_prediction"));
+    CHECK(!c.scheduler.set_alpha_to_one_set && c.scheduler.clip_sample_set && c.scheduler.rescale_betas_zero_snr);
+    CHECK(!strcmp(c.scheduler.beta_schedule, "linear"));
+}
+
 int main(void)
 {
     const char *src = getenv("OMA_SOURCE_DIR");
     snprintf(root, sizeof root, "%s/tests/fixtures/sd", src ? src : ".");
+    reader_flags();
     for (size_t i = 0; i < N_CASES; i++) run_case(&cases[i]);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
