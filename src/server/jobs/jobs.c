@@ -331,13 +331,14 @@ int oma_jobs_claim(oma_db *db, const char *worker_id, int64_t now, char *id_out,
     char id[48] = "";
     /* fair across artists: the oldest queued job of the artist with the fewest running jobs
      * (running jobs are few, so the count per artist is cheap; the queue per artist is capped) */
-    if (oma_db_prepare(db,
-                       "SELECT q.id FROM jobs q LEFT JOIN "
-                       "(SELECT artist_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY artist_id) r "
-                       "ON r.artist_id = q.artist_id WHERE q.status = 'queued' "
-                       "ORDER BY COALESCE(r.n, 0), q.created_at, q.enqueued_us LIMIT 1",
-                       &st) != 0)
-        goto fail;
+    char sql[512];
+    snprintf(sql, sizeof sql, "%s%s",
+             "SELECT q.id FROM jobs q LEFT JOIN "
+             "(SELECT artist_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY artist_id) r "
+             "ON r.artist_id = q.artist_id WHERE q.status = 'queued' "
+             "ORDER BY COALESCE(r.n, 0), q.created_at, q.enqueued_us LIMIT 1",
+             oma_db_claim_lock(db));
+    if (oma_db_prepare(db, sql, &st) != 0) goto fail;
     int step = oma_stmt_step(st);
     if (step == 1) snprintf(id, sizeof id, "%s", oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : "");
     oma_stmt_finalize(st);
@@ -360,7 +361,11 @@ int oma_jobs_claim(oma_db *db, const char *worker_id, int64_t now, char *id_out,
         goto fail;
     oma_stmt_finalize(st);
     st = NULL;
+    /* 0 rows: another claimer took it first (cannot happen under the row lock, but an
+     * engine without one must never hand the same job to two workers) */
+    int64_t took = oma_db_changes(db);
     if (oma_db_commit(db) != 0) goto fail;
+    if (took != 1) return 0;
     snprintf(id_out, id_len, "%s", id);
     return 1;
 fail:

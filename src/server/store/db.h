@@ -16,12 +16,16 @@
 typedef struct oma_db oma_db;
 typedef struct oma_stmt oma_stmt;
 
-/* url: "sqlite:/path/to/oma.db" (WAL mode, foreign keys on, busy timeout) or, later,
- * "postgres://...". Applies pending migrations when migrate is non-zero. */
+/* url: "sqlite:/path/to/oma.db" (WAL mode, foreign keys on, busy timeout) or
+ * "postgres://USER:PASS@HOST:PORT/DB" (libpq; postgresql:// too). Applies pending migrations
+ * when migrate is non-zero. */
 int oma_db_open(oma_db **out, const char *url, int migrate, char *err, size_t errlen);
 void oma_db_close(oma_db *db);
 const char *oma_db_errmsg(oma_db *db);
-const char *oma_db_driver(oma_db *db);              /* "sqlite" */
+const char *oma_db_driver(oma_db *db);              /* "sqlite" or "postgres" */
+/* What the job claim appends to its SELECT over `jobs q` so that concurrent claimers skip
+ * each other's row ("" on sqlite; " FOR UPDATE OF q SKIP LOCKED" on postgres). */
+const char *oma_db_claim_lock(oma_db *db);
 int oma_db_schema_version(oma_db *db);              /* highest applied migration */
 
 int oma_db_begin(oma_db *db);                       /* BEGIN IMMEDIATE on sqlite */

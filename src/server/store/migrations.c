@@ -156,7 +156,8 @@ int oma_migrations_apply(oma_db *db, char *err, size_t errlen)
         return -1;
     }
     int have = 0;
-    if (oma_db_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    if ((db->drv->migrate_lock && oma_db_exec(db, db->drv->migrate_lock) != 0) ||
+        oma_db_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                         "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)") != 0 ||
         current_version(db, &have) != 0) {
         snprintf(err, errlen, "migrations: %s", oma_db_errmsg(db));
