@@ -22,9 +22,17 @@ case $cmd in
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
            node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
     "${runas[@]}" "$bin/initdb" -D "$dir/data" -A trust -U oma -E UTF8 --no-sync >"$dir/initdb.log" 2>&1
-    "${runas[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-      start >/dev/null
+    # in postgresql.conf (not -o) so a plain `pg_ctl start` after a stop comes back the same
+    cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+unix_socket_directories = '$dir'
+listen_addresses = '127.0.0.1'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 300
+CONF
+    "${runas[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
     "${runas[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U oma oma
     echo "postgres://oma@127.0.0.1:$port/oma"
     ;;

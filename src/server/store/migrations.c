@@ -130,6 +130,15 @@ static const oma_migration migrations[] = {
     {4, "jobs carry a progress detail object", "ALTER TABLE jobs ADD COLUMN detail TEXT;", NULL},
     /* e-mails stored with ASCII-only lowering re-stored under Unicode folding (SQL cannot fold) */
     {5, "artists' e-mails re-folded (Unicode)", NULL, oma_migrate_email_fold},
+    /* worker pools in other processes/machines say they are alive and which kinds they run */
+    {6, "worker pools register",
+     "CREATE TABLE worker_pools ("
+     "  id TEXT PRIMARY KEY,"
+     "  host TEXT NOT NULL,"
+     "  kinds TEXT NOT NULL,"
+     "  threads INTEGER NOT NULL,"
+     "  started_at TEXT NOT NULL,"
+     "  seen_at BIGINT NOT NULL);", NULL},
 };
 
 size_t oma_migrations_count(void) { return sizeof migrations / sizeof migrations[0]; }
