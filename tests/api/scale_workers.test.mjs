@@ -159,7 +159,9 @@ test('the API fails while the database is down and recovers when it returns', { 
   const ctl = (...args) => execFileSync(asPg[0] || `${bin}/pg_ctl`, asPg.length ? [...asPg.slice(1), `${bin}/pg_ctl`, ...args] : args);
   ctl('-D', `${pg.dir}/data`, '-m', 'fast', '-w', 'stop');
   const down = await api(a.url, 'GET', '/api/me', { token });
-  assert.ok(down.status >= 500, `a request while the database is down fails (${down.status})`);
+  assert.equal(down.status, 503, `a request while the database is down: 503 (${down.text})`);
+  assert.equal(down.body.error.code, 'unavailable');
+  assert.equal(down.headers.get('retry-after'), '2');
   ctl('-D', `${pg.dir}/data`, '-l', `${pg.dir}/server.log`, '-w', 'start');
   let ok = 0;
   for (let k = 0; k < 20 && ok !== 200; k++) {

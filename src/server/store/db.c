@@ -148,6 +148,7 @@ double oma_stmt_double(oma_stmt *st, int col) { return st->db->drv->col_double(s
 const void *oma_stmt_blob(oma_stmt *st, int col, size_t *n) { return st->db->drv->blob(st, col, n); }
 int oma_stmt_is_null(oma_stmt *st, int col) { return st->db->drv->is_null(st, col); }
 int64_t oma_db_changes(oma_db *db) { return db->drv->changes(db); }
+int oma_db_unreachable(oma_db *db) { return db && db->impl && db->drv->unreachable ? db->drv->unreachable(db) : 0; }
 
 void oma_stmt_finalize(oma_stmt *st)
 {

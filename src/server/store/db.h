@@ -54,6 +54,9 @@ double oma_stmt_double(oma_stmt *st, int col);
 const void *oma_stmt_blob(oma_stmt *st, int col, size_t *n);
 int oma_stmt_is_null(oma_stmt *st, int col);
 int64_t oma_db_changes(oma_db *db);                 /* rows changed by the last statement */
+/* 1 when the last failure was the database being unreachable (postgres: the connection is
+ * broken and could not be re-opened); the API answers 503 then, not 500. */
+int oma_db_unreachable(oma_db *db);
 void oma_stmt_finalize(oma_stmt *st);
 
 /* Current time as RFC 3339 UTC ("2026-11-25T10:00:00Z"), into buf (>= 21 bytes). */

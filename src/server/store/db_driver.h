@@ -41,6 +41,8 @@ typedef struct oma_db_engine {
     int (*is_null)(oma_stmt *st, int col);
     int64_t (*changes)(oma_db *db);
     void (*finalize)(oma_stmt *st);
+    /* 1 when the database cannot be reached right now (its connection is broken); NULL = never */
+    int (*unreachable)(oma_db *db);
 } oma_db_engine;
 
 struct oma_db {

@@ -372,6 +372,7 @@ static int pg_is_null(oma_stmt *st, int col)
 }
 
 static int64_t pg_changes(oma_db *db) { return C(db)->changes; }
+static int pg_unreachable(oma_db *db) { return PQstatus(C(db)->c) != CONNECTION_OK; }
 
 static void pg_finalize(oma_stmt *st)
 {
@@ -404,4 +405,5 @@ const oma_db_engine oma_db_engine_postgres = {
     .is_null = pg_is_null,
     .changes = pg_changes,
     .finalize = pg_finalize,
+    .unreachable = pg_unreachable,
 };
