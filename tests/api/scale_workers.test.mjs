@@ -3,7 +3,8 @@
 // and one bucket; 50 jobs from 3 artists; one worker is killed (SIGKILL) while it runs a job
 // and one API process is killed too. Every job ends succeeded exactly once: the killed
 // worker's job ran again after its lease expired (attempts 2), every other job once, each has
-// exactly one output row and its bytes come back from the bucket through the surviving API.
+// exactly one output row and its bytes come back from the bucket through the surviving API;
+// the surviving API streams (SSE) a job that a worker process runs.
 // Also: capabilities follow the live workers' kinds, bad URLs at start give one line and
 // exit 1, and the API recovers when the database restarts. Skips (with the reason) when
 // PostgreSQL or tests/scale/node_modules are missing.
@@ -12,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { api, download, makePng, removeDir, signup, startServer, tempDataDir, upload } from './lib/server.mjs';
+import { api, download, makePng, readEvents, removeDir, signup, startServer, tempDataDir, upload } from './lib/server.mjs';
 import { runOma, s3Env, scaleAvailable, startPostgres, startS3, startWorker } from './lib/scale.mjs';
 
 const why = scaleAvailable();
@@ -80,6 +81,8 @@ test('2 API + 3 worker processes: 50 jobs, a worker and an API process killed, e
     }
   }
   assert.equal(ids.length, 50);
+  // progress of a job that runs in a worker process, streamed by an API process (it reads the row)
+  const sse = readEvents(a2.url, `/api/jobs/${ids[49]}/events`, tokens[ids[49]], 240000);
 
   // catch worker 0 running a job, then kill it without warning
   let victimJob = null;
@@ -118,6 +121,11 @@ test('2 API + 3 worker processes: 50 jobs, a worker and an API process killed, e
     assert.equal(j.outputs[0].name, 'image.png');
     assert.equal(j.attempts, j.id === victimJob ? 2 : 1, `attempts of ${j.id}`);
   }
+  const ev = await sse;
+  assert.equal(ev.status, 200);
+  assert.equal(ev.events.at(-1).event, 'done');
+  assert.equal(ev.events.at(-1).data.status, 'succeeded');
+  assert.ok(ev.events.length >= 2, `state changes streamed (${ev.events.map((e) => e.data.status).join(',')})`);
   // one output row per job in the database, and its bytes in the bucket
   assert.equal(pg.psql('SELECT COUNT(*) FROM job_outputs'), '50');
   assert.equal(pg.psql('SELECT COUNT(*) FROM (SELECT job_id FROM job_outputs GROUP BY job_id HAVING COUNT(*) <> 1) x'), '0');
@@ -137,6 +145,7 @@ test('bad database or bucket at start: one line, exit 1', { skip: why || false }
   const storage = s3.storageUrl('bad');
   const cases = [
     [['worker', '--db', 'postgres://oma:pw@127.0.0.1:1/oma', '--storage', storage], /^oma: worker: database: postgres: cannot connect/],
+    [['worker', '--db', pg.url.replace('oma-test-pw', 'pw'), '--storage', storage], /password authentication failed/],
     [['worker', '--db', pg.url.replace(/\/oma$/, '/nosuchdb'), '--storage', storage], /does not exist/],
     [['worker', '--db', pg.url, '--storage', s3.storageUrl('x').replace('oma-test', 'no-bucket')], /^oma: worker: storage: s3: bucket no-bucket does not exist/],
     [['serve', '--port', '0', '--data', dir('bad'), '--db', 'postgres://oma@127.0.0.1:1/oma'], /^oma: serve: database: postgres: cannot connect/],
@@ -146,7 +155,7 @@ test('bad database or bucket at start: one line, exit 1', { skip: why || false }
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, re);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.ok(!r.stderr.includes('pw@'), 'no password in the message');
+    assert.ok(!r.stderr.includes('pw@') && !r.stderr.includes(':pw'), 'no password in the message');
   }
 });
 

@@ -87,7 +87,7 @@ static int put_single(oma_s3 *s3, const char *key, const void *data, size_t len,
 
 static void abort_upload(oma_s3 *s3, const char *key, const char *enc_id)
 {
-    char q[600], e[200];
+    char q[1400], e[200];
     snprintf(q, sizeof q, "uploadId=%s", enc_id);
     oma_s3_response r;
     if (oma_s3_request(s3, "DELETE", key, q, NULL, 0, SMALL_BODY, &r, e, sizeof e) == 0) free(r.body);
