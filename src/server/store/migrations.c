@@ -10,6 +10,20 @@
 #include "server/store/db_driver.h"
 
 #include <stdio.h>
+#include <string.h>
+
+/* Step 7. SQLite's INTEGER is 64-bit, PostgreSQL's is 32-bit: the microsecond clocks of step 3
+ * (created_us, ~1.8e15) need BIGINT there. SQLite has no ALTER COLUMN and needs nothing. */
+static int widen_created_us(oma_db *db, char *err, size_t errlen)
+{
+    if (strcmp(oma_db_driver(db), "postgres") != 0) return 0;
+    if (oma_db_exec(db, "ALTER TABLE webtoons ALTER COLUMN created_us TYPE BIGINT;"
+                        "ALTER TABLE assets ALTER COLUMN created_us TYPE BIGINT;") != 0) {
+        snprintf(err, errlen, "%s", oma_db_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
 
 static const oma_migration migrations[] = {
     {1, "initial schema",
@@ -139,6 +153,7 @@ static const oma_migration migrations[] = {
      "  threads INTEGER NOT NULL,"
      "  started_at TEXT NOT NULL,"
      "  seen_at BIGINT NOT NULL);", NULL},
+    {7, "microsecond clocks are 64-bit on every engine", NULL, widen_created_us},
 };
 
 size_t oma_migrations_count(void) { return sizeof migrations / sizeof migrations[0]; }

@@ -39,7 +39,9 @@ export function startPostgres() {
 // Starts s3rver; { endpoint, storageUrl(prefix), stop() }.
 export function startS3() {
   const dir = mkdtempSync(path.join(tmpdir(), 'oma-s3t-'));
-  const proc = spawn(process.execPath, [s3Script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // stderr ignored and the process unref'd once ready: it must not keep a test file's event
+  // loop (or the runner's pipes) alive; stop() or the exit hook ends it
+  const proc = spawn(process.execPath, [s3Script, dir], { stdio: ['ignore', 'pipe', 'ignore'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('s3rver did not start')); }, 20000);
@@ -50,6 +52,8 @@ export function startS3() {
       if (!m) return;
       clearTimeout(timer);
       proc.removeAllListeners('exit');
+      proc.unref();
+      proc.stdout.unref();
       resolve({
         endpoint: m[1],
         storageUrl: (prefix) => `s3://oma-test/${prefix}?endpoint=${m[1]}&region=us-east-1`,

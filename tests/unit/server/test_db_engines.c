@@ -71,6 +71,14 @@ static void test_driver_and_schema(void **state)
     oma_db_close(db);
     db = open_ok(); /* re-opening applies nothing twice */
     assert_int_equal(count(db, "SELECT COUNT(*) FROM schema_migrations"), (int64_t)oma_migrations_count());
+    /* microsecond clocks fit (32-bit INTEGER on postgres did not: migration 7) */
+    assert_int_equal(oma_db_exec(db, "INSERT INTO artists VALUES ('a1','a@x','A','h','x');"
+                                     "INSERT INTO webtoons (id, artist_id, name, description, created_at, created_us) "
+                                     "VALUES ('w1','a1','W','','x', 1800000000123456);"
+                                     "INSERT INTO assets (id, webtoon_id, artist_id, name, mime, kind, storage_key, "
+                                     "created_at, created_us) VALUES ('s1','w1','a1','n','m','k','key','x', 1800000000123457)"),
+                     0);
+    assert_true(count(db, "SELECT created_us FROM assets") == INT64_C(1800000000123457));
     oma_db_close(db);
 }
 
