@@ -44,7 +44,7 @@ export function startS3() {
   const proc = spawn(process.execPath, [s3Script, dir], { stdio: ['ignore', 'pipe', 'ignore'] });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('s3rver did not start')); }, 20000);
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('s3rver did not start')); }, 90000);
     proc.on('exit', (c) => { clearTimeout(timer); reject(new Error(`s3rver exited (${c})`)); });
     proc.stdout.on('data', (d) => {
       out += d;
