@@ -13,9 +13,9 @@ JOBS=${1:-1000}
 DUR=${2:-5s}
 [ -x "$B/bench_queue" ] || { echo "queue.sh: $B/bench_queue missing (cmake --build $B --target bench_queue oma)" >&2; exit 1; }
 tmp=$(mktemp -d)
-pgdir="$tmp/pg"
+pgdir=$(mktemp -u /tmp/oma-bench-pg-XXXXXX)   # outside $tmp (0700): the postgres user must reach it
 trap 'bash tests/scale/pg_cluster.sh stop "$pgdir" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
-PG=$(bash tests/scale/pg_cluster.sh start "$pgdir") || { echo "queue.sh: PostgreSQL comparison skipped (not installed)"; PG=""; }
+PG=$(bash tests/scale/pg_cluster.sh start "$pgdir") || { echo "queue.sh: PostgreSQL comparison skipped (no cluster, see above)"; PG=""; }
 log="$tmp/log"
 for p in 1 2 4; do
   "$B/bench_queue" "sqlite:$tmp/q.db" "$p" "$JOBS" | tee -a "$log"
@@ -25,7 +25,7 @@ awk '
   function v(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2) }
   /^queue_jobs_per_s/ { r[v("engine") "/" v("procs")] = v("jobs_per_s") }
   END { for (p = 1; p <= 4; p *= 2) if (r["sqlite/" p] && r["postgres/" p])
-          printf "ratio queue jobs/s postgres/sqlite, %d process%s = %.2f (%s / %s)\n", p, p > 1 ? "es" : "", r["postgres/" p] / r["sqlite/" p], r["postgres/" p], r["sqlite/" p] }' "$log"
+          printf "ratio queue jobs/s postgres/sqlite, %d process%s = %.2f (%s / %s)\n", p, (p > 1 ? "es" : ""), r["postgres/" p] / r["sqlite/" p], r["postgres/" p], r["sqlite/" p] }' "$log"
 
 if command -v wrk >/dev/null && command -v curl >/dev/null && [ -x "$B/oma" ]; then
   me() { # $1 = engine name, rest = extra serve flags; prints "api_me engine=... req_per_s=..."
