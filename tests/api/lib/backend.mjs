@@ -18,6 +18,8 @@ async function setUp() {
   const pg = startPostgres();
   const s3 = await startS3();
   process.on('exit', () => { s3.stop(); pg.stop(); });
+  // a test file ended by a signal (the runner's timeout, ^C) still stops them
+  for (const sig of ['SIGTERM', 'SIGINT']) process.once(sig, () => process.exit(128 + (sig === 'SIGTERM' ? 15 : 2)));
   return { pg, s3, env: s3Env };
 }
 
