@@ -11,7 +11,7 @@ tests/fixtures/sd/ref already holds, made by the reference CLIP):
      diffusers' upsamplers interpolate to the skip connection's size (forward_upsample_size).
   2. tiny-f4/: a diffusers folder whose VAE has 3 blocks (latent factor 4), scaling factor
      0.13025 and whose UNet has 2 blocks, 1 layer per block, 4 heads, sample_size 16
-     (default size 64), with the tiny-sd text encoder and tokenizer; txt2img at 88x56 (DDIM).
+     (default size 64), with the tiny-sd text encoder and tokenizer; txt2img at 88x72 (DDIM).
   3. ldm-v/: an original single-file checkpoint tiny-ldm-v.safetensors with its LDM yaml beside it
      (tiny-ldm-v.yaml): parameterization "v", linear_start/linear_end 0.001/0.015, scale_factor 0.2,
      a 2-block UNet (model_channels 32, channel_mult [1, 2], attention only at resolution 2,
@@ -375,9 +375,9 @@ def main():
     for sub in ("text_encoder", "tokenizer", "scheduler"):
         shutil.copytree(os.path.join(SD, "tiny-sd", sub), os.path.join(f4, sub))
     shutil.copy(os.path.join(SD, "tiny-sd", "model_index.json"), f4)
-    run("f4_txt2img_88x56_ddim", pipe_for(StableDiffusionPipeline, unet4, vae4, DDIMScheduler.from_config(sched_cfg)),
-        2004, "tiny-f4 txt2img 88 wide x 56 high (VAE factor 4: latent 22x14), DDIM",
-        {"model": "tests/fixtures/sd_cfg/tiny-f4", "width": 88, "height": 56}, width=88, height=56)
+    run("f4_txt2img_88x72_ddim", pipe_for(StableDiffusionPipeline, unet4, vae4, DDIMScheduler.from_config(sched_cfg)),
+        2004, "tiny-f4 txt2img 88 wide x 72 high (VAE factor 4: latent 22x18), DDIM",
+        {"model": "tests/fixtures/sd_cfg/tiny-f4", "width": 88, "height": 72}, width=88, height=72)
 
     # ---- 3. ldm-v: single file + LDM yaml, v-prediction, read by diffusers' conversion
     ldm = os.path.join(out, "ldm-v")
