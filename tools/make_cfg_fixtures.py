@@ -419,6 +419,19 @@ def main():
                             num_train_timesteps=p.timesteps, steps_offset=1, clip_sample=False,
                             set_alpha_to_one=False, prediction_type="v_prediction")
     sched_v.register_to_config(clip_sample=False)
+    # the converted networks alone (no sampler): UNet at t=500 on an odd-sized latent, VAE decode
+    g = torch.Generator().manual_seed(506)
+    x = torch.randn((1, 4, 11, 6), generator=g)
+    z = torch.randn((1, 4, 5, 7), generator=g)
+    with torch.no_grad():
+        u = unet_r(x, 500, encoder_hidden_states=pos).sample
+        d = vae_r.decode(z).sample
+    t = {"sample": x, "out_t500": u, "latent": z, "decoded": d}
+    save_file({k: v.contiguous() for k, v in t.items()}, os.path.join(ref, "ldm_v_nets.safetensors"))
+    index["files"]["ref/ldm_v_nets.safetensors"] = {
+        "what": "ldm-v's UNet (as diffusers converts it with the yaml) at t=500 on sample [1,4,11,6] with "
+                "the prompt's embedding (prompt_embeds[1]); its VAE decode(latent [1,4,5,7]) (no scaling)",
+        "meta": {}, "tensors": {k: list(v.shape) for k, v in t.items()}}
     run("ldm_v_txt2img_64x64_ddim", pipe_for(StableDiffusionPipeline, unet_r, vae_r, sched_v), 2005,
         "ldm-v/tiny-ldm-v.safetensors with its yaml (v-prediction), converted by diffusers; txt2img 64x64, DDIM",
         {"model": "tests/fixtures/sd_cfg/ldm-v/tiny-ldm-v.safetensors", "width": 64, "height": 64,
