@@ -414,11 +414,17 @@ int oma_style_train(const oma_style_train_opts *o, const oma_style_train_hooks *
         rc = 1;
         goto done;
     }
-    if (oma_sd_model_load(o->model_path, NULL, OMA_SD_LOAD_ENCODER, m, e, sizeof e) != 0) {
+    oma_sd_open_opts oo = {NULL, o->config_path};
+    if (oma_sd_model_load(o->model_path, &oo, OMA_SD_LOAD_ENCODER, m, e, sizeof e) != 0) {
         snprintf(err, errlen, "train: %s", e);
         goto done;
     }
     model_loaded = 1;
+    if (strcmp(m->cfg.scheduler.prediction_type, "epsilon") != 0) {
+        snprintf(err, errlen, "train: %s: a %s model cannot be trained (the loss here is epsilon prediction's)",
+                 o->model_path, m->cfg.scheduler.prediction_type);
+        goto done;
+    }
     if (oma_style_trainer_init(&c->tr, m, err, errlen) != 0)
         goto done;
     trainer = 1;
