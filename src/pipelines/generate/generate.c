@@ -222,6 +222,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
 {
     oma_generate_params q = *p;
     oma_generate_resolve_size(m, &q);
+    if (m->cfg.unet.in_channels != 4) q.preview_every = 0;   /* the cheap preview's matrix is for 4 channels */
     p = &q;
     if (oma_generate_check(p, err, errlen) != 0) return -1;
     const int F = oma_generate_latent_factor(m);
@@ -341,8 +342,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         oma_arena_release(&ar, loop);
         if (p->progress) {
             oma_image pv = {0};
-            int want = p->preview_every > 0 && ((i - start + 1) % p->preview_every == 0) && i + 1 < s.n &&
-                       lc == 4;     /* the cheap preview's matrix is SD 1.x's 4 latent channels */
+            int want = p->preview_every > 0 && ((i - start + 1) % p->preview_every == 0) && i + 1 < s.n;
             if (want && preview_image(lat.data, h, w, &pv) != 0) want = 0;
             int cancel = p->progress(p->progress_ctx, i - start + 1, s.n - start, want ? &pv : NULL);
             oma_image_free(&pv);
