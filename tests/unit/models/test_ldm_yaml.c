@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "formats/safetensors.h"
+#include "models/sd/sd_checkpoint_internal.h"
 #include "models/sd/sd_model.h"
 
 #include "check.h"
@@ -152,6 +153,113 @@ static void refused_edit(const char *base, const char *from, const char *to, con
     free(s);
 }
 
+/* SD 1.x's own v1-inference.yaml numbers, in its layout (lists at the key's indent, flow lists,
+ * comments, the scheduler_config and lossconfig blocks the engine ignores): must give exactly the
+ * SD 1.x defaults the engine assumes for a single file without a yaml. */
+static const char *V1_YAML =
+    "model:\n"
+    "  base_learning_rate: 1.0e-04\n"
+    "  target: ldm.models.diffusion.ddpm.LatentDiffusion\n"
+    "  params:\n"
+    "    linear_start: 0.00085\n"
+    "    linear_end: 0.0120\n"
+    "    num_timesteps_cond: 1\n"
+    "    log_every_t: 200\n"
+    "    timesteps: 1000\n"
+    "    first_stage_key: \"jpg\"\n"
+    "    cond_stage_key: \"txt\"\n"
+    "    image_size: 64\n"
+    "    channels: 4\n"
+    "    cond_stage_trainable: false   # Note: different from the one we trained before\n"
+    "    conditioning_key: crossattn\n"
+    "    monitor: val/loss_simple_ema\n"
+    "    scale_factor: 0.18215\n"
+    "    use_ema: False\n"
+    "\n"
+    "    scheduler_config: # 10000 warmup steps\n"
+    "      target: ldm.lr_scheduler.LambdaLinearScheduler\n"
+    "      params:\n"
+    "        warm_up_steps: [ 10000 ]\n"
+    "        cycle_lengths: [ 10000000000000 ] # incredibly large number to prevent corner cases\n"
+    "        f_start: [ 1.e-6 ]\n"
+    "        f_max: [ 1. ]\n"
+    "        f_min: [ 1. ]\n"
+    "\n"
+    "    unet_config:\n"
+    "      target: ldm.modules.diffusionmodules.openaimodel.UNetModel\n"
+    "      params:\n"
+    "        image_size: 32 # unused\n"
+    "        in_channels: 4\n"
+    "        out_channels: 4\n"
+    "        model_channels: 320\n"
+    "        attention_resolutions: [ 4, 2, 1 ]\n"
+    "        num_res_blocks: 2\n"
+    "        channel_mult: [ 1, 2, 4, 4 ]\n"
+    "        num_heads: 8\n"
+    "        use_spatial_transformer: True\n"
+    "        transformer_depth: 1\n"
+    "        context_dim: 768\n"
+    "        use_checkpoint: True\n"
+    "        legacy: False\n"
+    "\n"
+    "    first_stage_config:\n"
+    "      target: ldm.models.autoencoder.AutoencoderKL\n"
+    "      params:\n"
+    "        embed_dim: 4\n"
+    "        monitor: val/rec_loss\n"
+    "        ddconfig:\n"
+    "          double_z: true\n"
+    "          z_channels: 4\n"
+    "          resolution: 256\n"
+    "          in_channels: 3\n"
+    "          out_ch: 3\n"
+    "          ch: 128\n"
+    "          ch_mult:\n"
+    "          - 1\n"
+    "          - 2\n"
+    "          - 4\n"
+    "          - 4\n"
+    "          num_res_blocks: 2\n"
+    "          attn_resolutions: []\n"
+    "          dropout: 0.0\n"
+    "        lossconfig:\n"
+    "          target: torch.nn.Identity\n"
+    "\n"
+    "    cond_stage_config:\n"
+    "      target: ldm.modules.encoders.modules.FrozenCLIPEmbedder\n";
+
+static void check_v1_defaults(void)
+{
+    char path[2048], err[512];
+    snprintf(path, sizeof path, "%s/v1.yaml", tmp);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs(V1_YAML, f);
+    fclose(f);
+    oma_sd_config want, got;
+    oma_sd_config_defaults(&want);
+    oma_sd_config_defaults(&got);
+    memset(got.unet.attention_head_dim, 0, sizeof got.unet.attention_head_dim);   /* all must be set */
+    got.unet.n_blocks = got.vae.n_blocks = 0;
+    int rc = sd_parse_ldm_yaml(path, &got, err, sizeof err);
+    CHECK(rc == 0);
+    if (rc) {
+        fprintf(stderr, "v1 yaml: %s\n", err);
+        return;
+    }
+    /* what the yaml states equals the defaults; the yaml path marks its scheduler fields stated */
+    want.scheduler.prediction_type_set = want.scheduler.timestep_spacing_set = 1;
+    CHECK(!memcmp(&want.unet, &got.unet, sizeof want.unet));
+    CHECK(!memcmp(&want.vae, &got.vae, sizeof want.vae));
+    CHECK(!memcmp(&want.scheduler, &got.scheduler, sizeof want.scheduler));
+    printf("  v1-inference.yaml layout -> the SD 1.x defaults: %s\n",
+           !memcmp(&want.unet, &got.unet, sizeof want.unet) && !memcmp(&want.vae, &got.vae, sizeof want.vae) &&
+                   !memcmp(&want.scheduler, &got.scheduler, sizeof want.scheduler)
+               ? "identical"
+               : "DIFFERENT");
+}
+
 int main(void)
 {
     const char *src = getenv("OMA_SOURCE_DIR");
@@ -195,6 +303,7 @@ int main(void)
         CHECK(oma_sd_config_path(ck) == NULL);
         oma_sd_close(ck);
     }
+    check_v1_defaults();
     size_t len = 0;
     char *base = read_all(yaml, &len);
     CHECK(base != NULL);
