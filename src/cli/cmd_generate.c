@@ -257,6 +257,9 @@ int oma_cmd_generate(int argc, char **argv)
     }
     fprintf(stderr, "oma: generate: model loaded in %.1f s (UNet weights %.2f GB, %s, %d threads, %s)\n", now() - t0,
             oma_sd_model_unet_bytes(&m) / 1e9, oma_blas_corename(), oma_threads(), oma_precision_name());
+    if (m.config_path[0])
+        fprintf(stderr, "oma: generate: config %s (%s, %dx%d)\n", m.config_path, m.cfg.scheduler.prediction_type,
+                p.width, p.height);
     bar_state bs = {now()};
     p.progress = progress;
     p.progress_ctx = &bs;
