@@ -340,7 +340,11 @@ static int prepare(ctx *c, oma_image *imgs, char *err, size_t errlen)
     oma_train_rng prep;
     oma_train_rng_seed(&prep, o->seed);
     int res = o->resolution;
-    int64_t lh = res / 8, ln = c->tr.lat_c * lh * lh;
+    int64_t f = oma_style_trainer_factor(&c->tr), lh = res / f, ln = c->tr.lat_c * lh * lh;
+    if (res % f) {
+        snprintf(err, errlen, "train: resolution %d is not a multiple of the VAE's factor %lld", res, (long long)f);
+        return -1;
+    }
     float *px = malloc(sizeof(float) * (size_t)(3 * (int64_t)res * res));
     float *noise = malloc(sizeof(float) * (size_t)ln), *lat = malloc(sizeof(float) * (size_t)ln);
     int rc = -1;
