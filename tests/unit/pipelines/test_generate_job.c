@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "formats/image.h"
+#include "pipelines/generate/scheduler.h"
 #include "pipelines/job_kind.h"
 #include "tensor/threadpool.h"
 
@@ -93,7 +94,12 @@ int main(void)
     CHECK(!t2i->available(path));
 
     CHECK(validate(t2i, "{\"prompt\": \"a cat\"}") == 0);
-    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"sampler\": \"Euler z\"}") == -1);  /* PLMS exists since the samplers landed */
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"sampler\": \"DPM fast\"}") == -1);
+    for (int i = 0; i < oma_sampler_count(); i++) {     /* every listed sampler is accepted */
+        char js[160];
+        snprintf(js, sizeof js, "{\"prompt\": \"a cat\", \"sampler\": \"%s\"}", oma_sampler_name(oma_sampler_at(i)));
+        CHECK(validate(t2i, js) == 0);
+    }
     CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"width\": 100}") == -1);
     CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"width\": 96, \"height\": 72}") == 0);
     CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"width\": 2056}") == -1);
