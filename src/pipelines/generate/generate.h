@@ -3,9 +3,7 @@
  * The loop is StableDiffusionPipeline's / StableDiffusionImg2ImgPipeline's: the prompt and the
  * negative prompt become CLIP embeddings (A1111 emphasis weights applied with the mean kept),
  * the UNet runs on [negative, positive] as one batch (classifier-free guidance
- * eps = eps_neg + cfg * (eps_pos - eps_neg)), the sampler steps, the VAE decodes latents / scaling
- * factor. Sizes: any multiple of 8; latents are [B, latent channels, H/f, W/f] with f the VAE's
- * factor 2^(blocks-1) and the scaling factor from the VAE config (SD 1.x: 4, 8, 0.18215).
+ * eps = eps_neg + cfg * (eps_pos - eps_neg)), the sampler steps, the VAE decodes latents / 0.18215.
  * Noise: batch item b uses torch.Generator().manual_seed(seed + b), so each candidate is the
  * image diffusers would make with that seed. txt2img draws the latent noise; img2img draws
  * the VAE posterior sample first and then the noise, and starts at step
@@ -24,6 +22,9 @@
 
 #define OMA_GEN_MAX_BATCH 16
 #define OMA_GEN_MAX_SIDE 2048
+/* Sizes: any multiple of 8 per side; latents are [B, latent channels, H/f, W/f] with f the VAE's
+ * factor 2^(blocks-1), and the scaling factor (0.18215 above) comes from the VAE config (SD 1.x:
+ * 4 channels, f 8, 0.18215). */
 #define OMA_GEN_MIN_SIDE 64
 #define OMA_GEN_SIDE_STEP 8         /* any multiple of 8 on each side, as diffusers and A1111 */
 
@@ -66,12 +67,6 @@ typedef struct oma_generate_params {
 /* Defaults: steps 20, cfg 7.5, Euler a, seed 0, size 0x0 (the model's), batch 1, strength 0.55. */
 void oma_generate_defaults(oma_generate_params *p);
 
-/* The latent factor of m: 2^(len(vae block_out_channels) - 1) (8 for SD 1.x). */
-int oma_generate_latent_factor(const oma_sd_model *m);
-/* Fills a width / height of 0: txt2img the model's default (unet sample_size x latent factor, as
- * StableDiffusionPipeline), img2img the init picture's size (rounded down to a multiple of 8,
- * kept within 64..2048). Sizes already set are kept. */
-void oma_generate_resolve_size(const oma_sd_model *m, oma_generate_params *p);
 
 /* Checks ranges; 0 or -1 with err. */
 int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen);
@@ -109,5 +104,12 @@ int oma_generate_embed(const oma_sd_model *m, const char *prompt, int clip_skip,
 /* Latents [B, 4, h, w] (already divided by the scaling factor by the caller) -> RGB images. */
 int oma_generate_decode(const oma_sd_model *m, const oma_tensor *latents, oma_arena *ar,
                         oma_image *out, char *err, size_t errlen);
+
+/* The latent factor of m: 2^(len(vae block_out_channels) - 1) (8 for SD 1.x). */
+int oma_generate_latent_factor(const oma_sd_model *m);
+/* Fills a width / height of 0: txt2img the model's default (unet sample_size x latent factor, as
+ * StableDiffusionPipeline), img2img the init picture's size (rounded down to a multiple of 8,
+ * kept within 64..2048). Sizes already set are kept. */
+void oma_generate_resolve_size(const oma_sd_model *m, oma_generate_params *p);
 
 #endif
