@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -32,6 +33,7 @@ static void help(FILE *f)
             "  --sampler NAME      \"Euler a\" (default), \"Euler\", \"DDIM\", \"DPM++ 2M Karras\", \"DPM++ 2M\",\n"
             "                      \"DPM++ 2M SDE Karras\", \"LMS\", \"Heun\", \"DPM2\", \"UniPC\", \"PLMS\",\n"
             "                      \"LCM\", \"TCD\" (see README: samplers)\n"
+            "  --scheduler S       A1111's split: karras (with \"DPM++ 2M\" / \"DPM++ 2M SDE\") or uniform\n"
             "  --seed N            seed; candidate i uses N+i (default 0), same noise as diffusers'\n"
             "                      torch.Generator('cpu').manual_seed(N)\n"
             "  --width W --height H  any multiples of 8 from 64 to 2048 (default: the model's size,\n"
@@ -150,6 +152,7 @@ int oma_cmd_generate(int argc, char **argv)
     oma_sd_open_opts opts;
     memset(&opts, 0, sizeof opts);
     int have_prompt = 0, half = 0;
+    const char *sampler_name = NULL, *schedule = NULL;
     oma_sd_lora loras[16];
     char lora_buf[16][1024];
     const char *embs[16];
@@ -195,10 +198,13 @@ int oma_cmd_generate(int argc, char **argv)
                 return OMA_EXIT_USAGE;
             }
         } else if (!strcmp(a, "--sampler")) {
-            if (oma_sampler_parse(v, &p.sampler) != 0) {
+            if (oma_sampler_parse(v, &p.sampler) != 0 && strcasecmp(v, "DPM++ 2M SDE") != 0) {
                 oma_cli_error("generate", "--sampler: expected one of %s, got '%s'", oma_sampler_names_line(), v);
                 return OMA_EXIT_USAGE;
             }
+            sampler_name = v;
+        } else if (!strcmp(a, "--scheduler")) {
+            schedule = v;
         } else if (!strcmp(a, "--steps") || !strcmp(a, "--width") || !strcmp(a, "--height") ||
                    !strcmp(a, "--batch") || !strcmp(a, "--clip-skip")) {
             if (parse_long(v, 0, 100000, &n) != 0) goto bad;
@@ -226,6 +232,15 @@ int oma_cmd_generate(int argc, char **argv)
     if (!model || !have_prompt || !out) {
         oma_cli_error("generate", "--model, --prompt and -o are required (see --help)");
         return OMA_EXIT_USAGE;
+    }
+    if (schedule || (sampler_name && !strcasecmp(sampler_name, "DPM++ 2M SDE"))) {
+        /* A1111's split: --sampler "DPM++ 2M" --scheduler karras */
+        const char *sn = sampler_name ? sampler_name : oma_sampler_name(p.sampler);
+        if (!schedule || oma_sampler_parse_a1111(sn, schedule, &p.sampler) != 0) {
+            oma_cli_error("generate", "--sampler '%s' with --scheduler '%s': no such sampler (karras: \"DPM++ 2M\", "
+                          "\"DPM++ 2M SDE\"; uniform: the others)", sn, schedule ? schedule : "(none)");
+            return OMA_EXIT_USAGE;
+        }
     }
     char err[512];
     oma_image init_img = {0};

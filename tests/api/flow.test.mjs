@@ -36,6 +36,9 @@ test('health and capabilities need no session', async () => {
   const norm = c.body.kinds.find((k) => k.name === 'image.normalize');
   assert.ok(norm, 'image.normalize is listed');
   assert.equal(norm.available, true);
+  // the generate samplers, A1111's names in its order (scheduler_names.c)
+  assert.deepEqual(c.body.samplers, ['DPM++ 2M Karras', 'DPM++ 2M SDE Karras', 'Euler a', 'Euler', 'LMS', 'Heun',
+    'DPM2', 'DPM++ 2M', 'DDIM', 'PLMS', 'UniPC', 'LCM', 'TCD']);
 });
 
 test('sign up, log in, me, duplicate email', async () => {

@@ -37,7 +37,8 @@ async function route(r) {
   const json = (status, body) => r.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
   if (p === '/api/capabilities') {
     const all = ['image.normalize', 'style.profile', 'convert.lineart', 'generate.txt2img', 'generate.img2img', 'pose.estimate', 'pose.render', 'pose.warp'];
-    return json(200, { kinds: all.map((name) => ({ name, title: name, available: mock.kinds.includes(name) })) });
+    return json(200, { kinds: all.map((name) => ({ name, title: name, available: mock.kinds.includes(name) })),
+      samplers: ['DPM++ 2M Karras', 'Euler a', 'DDIM', 'UniPC', 'LCM'] });
   }
   if (p === '/api/jobs' && req.method() === 'POST') {
     const body = req.postDataJSON();
@@ -180,7 +181,10 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
   await page.locator('main input[type=file]').setInputFiles({ name: 'street.png', mimeType: 'image/png', buffer: makePng(64, 48, (x, y) => [x * 3, y * 5, 90]) });
   await page.locator('main figcaption', { hasText: '64×48' }).waitFor();
   await page.getByLabel('Prompt', { exact: true }).fill('rainy street, webtoon background');
-  await page.getByLabel('Sampler').selectOption('DDIM');
+  // the sampler list is the server's (UniPC is not in the page's fallback list)
+  assert.deepEqual(await page.getByLabel('Sampler').locator('option').allTextContents(),
+    ['DPM++ 2M Karras', 'Euler a', 'DDIM', 'UniPC', 'LCM']);
+  await page.getByLabel('Sampler').selectOption('UniPC');
   await page.getByLabel('Steps').fill('12');
   await page.getByLabel('Seed').fill('1234');
   await page.getByLabel('Candidates').fill('3');
@@ -193,13 +197,13 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
   assert.deepEqual(mock.posted.map((b) => b.kind), ['generate.img2img', 'generate.img2img', 'generate.img2img']);
   assert.deepEqual(mock.posted.map((b) => b.params.strength), [0.45, 0.55, 0.65]);
   for (const b of mock.posted) {
-    assert.equal(b.params.seed, 1234); assert.equal(b.params.steps, 12); assert.equal(b.params.sampler, 'DDIM');
+    assert.equal(b.params.seed, 1234); assert.equal(b.params.steps, 12); assert.equal(b.params.sampler, 'UniPC');
     assert.equal(b.params.prompt, 'rainy street, webtoon background'); assert.equal(b.params.batch, 1);
     assert.equal(typeof b.inputs.image, 'string');
     assert.equal(b.params.width, 680); assert.equal(b.params.height, 512);   // 64:48 -> 682.7 -> 680
   }
   assert.ok([...mock.jobs.values()].every((j) => j.polls >= 3), 'each job was followed by polling after its stream dropped');
-  assert.match(await page.getByTestId('job-result').first().textContent(), /generate\.img2img.*sampler: DDIM/);
+  assert.match(await page.getByTestId('job-result').first().textContent(), /generate\.img2img.*sampler: UniPC/);
   await shot('pages-img2img.png');
 
   // Without a photo: one txt2img job with batch = candidates.

@@ -1,6 +1,8 @@
 /* routes_meta.c — GET /api/health and GET /api/capabilities (no session needed).
  * Capabilities come straight from the job-kind registry: a kind is available when its
- * own check says so for this server's models folder. */
+ * own check says so for this server's models folder; "samplers" lists the generate samplers
+ * (scheduler.c's table, A1111's order) so the UI offers exactly what the engine accepts. */
+#include "pipelines/generate/scheduler.h"
 #include "pipelines/job_kind.h"
 #include "server/http/http_routes.h"
 #include "server/server_internal.h"
@@ -26,5 +28,12 @@ void oma_route_capabilities(oma_req *r)
         json_array_append_new(kinds, json_pack("{s:s,s:s,s:b}", "name", k->name, "title",
                                                k->title ? k->title : k->name, "available", avail));
     }
-    oma_reply_json(r, 200, json_pack("{s:o}", "kinds", kinds));
+    json_t *samplers = json_array();
+    for (int i = 0; samplers && i < oma_sampler_count(); i++)
+        json_array_append_new(samplers, json_string(oma_sampler_name(oma_sampler_at(i))));
+    if (!samplers) {
+        json_decref(kinds);
+        return;
+    }
+    oma_reply_json(r, 200, json_pack("{s:o,s:o}", "kinds", kinds, "samplers", samplers));
 }

@@ -11,6 +11,7 @@ import { NeedWebtoon, Unavailable } from '../components/Unavailable';
 import { useSession } from '../session';
 import { isJobRefs, isString, isStringOrNull, isUploads, useStoredForm, useStoredState } from '../stored';
 
+// shown until /api/capabilities answers with the server's own list (s.samplers)
 const SAMPLERS = ['DPM++ 2M Karras', 'Euler a', 'DDIM'];
 // img2img candidates spread over these strengths: low keeps the photo, high follows the prompt.
 const STRENGTH_LO = 0.45, STRENGTH_HI = 0.65;
@@ -134,7 +135,7 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
         )}
         {styleId && <p className="muted small">The prompt gets “, style of &lt;s1&gt;&lt;s2&gt;” and the style's LoRA ({photo.length > 0 ? 'UNet 0.3, text 0.3 from a photo' : 'UNet 0.8, text 0.9'}).</p>}
         <div className="grid-form">
-          <label>Sampler<select value={sampler} onChange={(e) => setSampler(e.target.value)}>{SAMPLERS.map((x) => <option key={x}>{x}</option>)}</select></label>
+          <label>Sampler<select value={sampler} onChange={(e) => setSampler(e.target.value)}>{(s.samplers?.length ? s.samplers : SAMPLERS).map((x) => <option key={x}>{x}</option>)}</select></label>
           <label>Steps<input type="number" min={1} max={150} value={steps} onChange={(e) => setSteps(clampInt(e.target.value, 1, 150, 20))} /></label>
           <label>CFG scale<input type="number" min={1} max={30} step={0.5} value={cfg} onChange={(e) => setCfg(clampNum(e.target.value, 1, 30, 7.5))} /></label>
           <label>Seed<span className="seed-row"><input type="number" min={0} value={seed} onChange={(e) => setSeed(clampInt(e.target.value, 0, 2 ** 32 - 1, 0))} />
