@@ -19,6 +19,7 @@
 #include "bench_common.h"
 #include "models/sd/clip_text.h"
 #include "models/sd/unet.h"
+#include "tensor/cpu/blas.h"
 #include "tensor/threadpool.h"
 #include "train/style_net.h"
 #include "train/train_rng.h"
@@ -46,6 +47,7 @@ static int rnd_read(void *ctx, const char *name, int ndim, const int64_t *shape,
 
 int main(int argc, char **argv)
 {
+    oma_blas_fix_coretype();    /* OpenBLAS's own core type, passive OpenMP waits (blas.h) */
     int latent = argc > 1 ? atoi(argv[1]) : 64;
     if (latent < 8 || latent > 256 || latent % 8) {
         fprintf(stderr, "usage: bench_train_step [latent=64, a multiple of 8]\n");
