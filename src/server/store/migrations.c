@@ -130,6 +130,13 @@ static const oma_migration migrations[] = {
     {4, "jobs carry a progress detail object", "ALTER TABLE jobs ADD COLUMN detail TEXT;", NULL},
     /* e-mails stored with ASCII-only lowering re-stored under Unicode folding (SQL cannot fold) */
     {5, "artists' e-mails re-folded (Unicode)", NULL, oma_migrate_email_fold},
+    /* a training job's loss curve, one row per step, appended as it runs (jobs_losses.c) */
+    {6, "training jobs keep their losses one row per step",
+     "CREATE TABLE job_losses ("
+     "  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+     "  step INTEGER NOT NULL,"
+     "  loss REAL NOT NULL,"
+     "  PRIMARY KEY (job_id, step));", NULL},
 };
 
 size_t oma_migrations_count(void) { return sizeof migrations / sizeof migrations[0]; }
