@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "formats/image.h"
+#include "tensor/cpu/blas.h"
 #include "train/style_train.h"
 
 static volatile sig_atomic_t interrupted;
@@ -205,5 +206,6 @@ int oma_cmd_train(int argc, char **argv)
         help(stdout);
         return OMA_EXIT_OK;
     }
+    oma_blas_fix_coretype();    /* OpenBLAS's own (AVX-512) kernels, passive OpenMP waits */
     return style(argc - 1, argv + 1);
 }

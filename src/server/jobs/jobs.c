@@ -377,8 +377,26 @@ int oma_jobs_heartbeat(oma_db *db, const char *job_id, const char *worker_id, in
 
 int oma_jobs_set_detail(oma_db *db, const char *job_id, const char *worker_id, const json_t *detail)
 {
-    if (!job_id || !worker_id) return oma_db_fail(db, "set_detail: bad arguments");
-    char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    int64_t written = 0;
+    return oma_jobs_set_detail_run(db, job_id, worker_id, detail, &written);
+}
+
+int oma_jobs_set_detail_run(oma_db *db, const char *job_id, const char *worker_id,
+                            const json_t *detail, int64_t *written)
+{
+    if (!job_id || !worker_id || !written) return oma_db_fail(db, "set_detail: bad arguments");
+    /* the row gets the latest window of the losses; the points go to job_losses below */
+    const json_t *losses = json_is_object(detail) ? json_object_get(detail, "losses") : NULL;
+    json_t *row = NULL;
+    if (json_is_array(losses)) {
+        row = oma_jobs_detail_window(json_copy((json_t *)detail));  /* shallow: shares values */
+        if (!json_is_object(row)) {
+            json_decref(row);
+            return oma_db_fail(db, "set_detail: out of memory");
+        }
+    }
+    char *text = detail ? json_dumps(row ? row : detail, JSON_COMPACT) : NULL;
+    json_decref(row);
     if (detail && !text) return oma_db_fail(db, "set_detail: cannot serialise the detail");
     if (text && strlen(text) > OMA_JOB_DETAIL_MAX) {
         free(text);
@@ -392,7 +410,8 @@ int oma_jobs_set_detail(oma_db *db, const char *job_id, const char *worker_id, c
     oma_stmt_finalize(st);
     free(text);
     if (!ok) return -1;
-    return oma_db_changes(db) == 0 ? 2 : 0;
+    if (oma_db_changes(db) == 0) return 2;
+    return json_is_array(losses) ? oma_jobs_store_losses(db, job_id, losses, written) : 0;
 }
 
 int oma_jobs_add_output_row(oma_db *db, const char *job_id, const char *name, const char *mime,

@@ -38,13 +38,19 @@ json_t *oma_jobs_get_json(oma_db *db, const char *job_id, const char *artist_id)
 json_t *oma_jobs_get_json_full(oma_db *db, const char *job_id, const char *artist_id);
 
 /* jobs_losses.c. A detail object (owned, as parsed from the row) with a "losses" array cut to
- * its last OMA_JOB_LOSS_WINDOW points and "loss_count" (the full length) added; anything else
- * comes back as it is. Returns the (owned) result. */
+ * its last OMA_JOB_LOSS_WINDOW points and "loss_count" (the full length, unless the object
+ * already says more) added; anything else comes back as it is. Returns the (owned) result. */
 #define OMA_JOB_LOSS_WINDOW 50
 json_t *oma_jobs_detail_window(json_t *detail);
 /* {"losses": [[total_step, loss], ...] (all), "loss_count", "resumed_from", "sample_steps",
- * "status"} of the artist's job (artist_id NULL = any); NULL when there is no such job. */
+ * "status"} of the artist's job (artist_id NULL = any); NULL when there is no such job. The
+ * points come from the job_losses rows (a detail written before them: its own array). */
 json_t *oma_jobs_losses_json(oma_db *db, const char *job_id, const char *artist_id);
+/* Appends a detail's loss points [[step, loss], ...] (ascending steps) to the job's job_losses
+ * rows: the points after *written (what this run stored last; 0 for none, then the whole
+ * history is written once, e.g. after a resume) replace or add rows, rows after the last point
+ * go (a resumed run redoes them). *written becomes the last point's step. 0, or -1. */
+int oma_jobs_store_losses(oma_db *db, const char *job_id, const json_t *losses, int64_t *written);
 
 /* Cancels a job of the artist: a queued one becomes cancelled at once; a running one gets
  * cancel_requested and ends cancelled when its worker next reports progress; a finished one
@@ -96,10 +102,14 @@ int oma_jobs_heartbeat(oma_db *db, const char *job_id, const char *worker_id, in
 
 /* Sets the job's progress detail (a kind's own fields, the API's "detail"; NULL clears it),
  * if worker_id still runs it. It stays after the job ends and across attempts, so a resumed
- * job shows its history until it reports again. 0, 2 not this worker's, -1 error (also when
- * the JSON is over OMA_JOB_DETAIL_MAX bytes). */
+ * job shows its history until it reports again. A "losses" array is not stored whole: the row
+ * keeps its last OMA_JOB_LOSS_WINDOW points and "loss_count", and the points go to job_losses
+ * (oma_jobs_store_losses with *written; set_detail: all of them each time). 0, 2 not this
+ * worker's, -1 error (also when the stored JSON is over OMA_JOB_DETAIL_MAX bytes). */
 #define OMA_JOB_DETAIL_MAX (1 << 20)
 int oma_jobs_set_detail(oma_db *db, const char *job_id, const char *worker_id, const json_t *detail);
+int oma_jobs_set_detail_run(oma_db *db, const char *job_id, const char *worker_id,
+                            const json_t *detail, int64_t *written);
 
 /* Records one output file (its bytes already stored under storage_key); replaces a same-named
  * one. Outputs keep the order they were added in. */

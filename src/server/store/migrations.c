@@ -154,6 +154,13 @@ static const oma_migration migrations[] = {
      "  started_at TEXT NOT NULL,"
      "  seen_at BIGINT NOT NULL);", NULL},
     {7, "microsecond clocks are 64-bit on every engine", NULL, widen_created_us},
+    /* a training job's loss curve, one row per step, appended as it runs (jobs_losses.c) */
+    {8, "training jobs keep their losses one row per step",
+     "CREATE TABLE job_losses ("
+     "  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+     "  step INTEGER NOT NULL,"
+     "  loss REAL NOT NULL,"
+     "  PRIMARY KEY (job_id, step));", NULL},
 };
 
 size_t oma_migrations_count(void) { return sizeof migrations / sizeof migrations[0]; }

@@ -87,6 +87,7 @@ static void test_upgrade_from_v1(void **state)
                                      "ALTER TABLE assets DROP COLUMN created_us;"
                                      "ALTER TABLE jobs DROP COLUMN detail;"
                                      "DROP TABLE worker_pools;"
+                                     "DROP TABLE job_losses;"
                                      "DELETE FROM schema_migrations WHERE version >= 2;"),
                      0);
     assert_int_equal(oma_db_schema_version(db), 1);
@@ -103,6 +104,7 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(oma_db_prepare(db, "SELECT created_us FROM assets", &st), 0);
     oma_stmt_finalize(st);
     assert_int_equal(oma_db_prepare(db, "SELECT kinds, seen_at FROM worker_pools", &st), 0);
+    assert_int_equal(oma_db_prepare(db, "SELECT job_id, step, loss FROM job_losses", &st), 0);
     oma_stmt_finalize(st);
     /* Data from before the upgrade is still there. */
     assert_int_equal(oma_db_prepare(db, "SELECT COUNT(*) FROM artists", &st), 0);
