@@ -386,7 +386,7 @@ static int op_matmul(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
 
 /* ---- element-wise ---- */
 
-static int bcast_shape(const oma_gt *a, const oma_gt *b, int *rank, int64_t *d)
+int oma_gt_bcast_shape(const oma_gt *a, const oma_gt *b, int *rank, int64_t *d)
 {
     int r = a->rank > b->rank ? a->rank : b->rank;
     for (int k = 0; k < r; k++) {
@@ -400,7 +400,7 @@ static int bcast_shape(const oma_gt *a, const oma_gt *b, int *rank, int64_t *d)
 }
 
 /* Element offset in t for the output multi-index idx (rank r), with broadcasting. */
-static size_t bcast_off(const oma_gt *t, int r, const int64_t *idx)
+size_t oma_gt_bcast_off(const oma_gt *t, int r, const int64_t *idx)
 {
     size_t off = 0;
     for (int k = 0; k < t->rank; k++) {
@@ -435,7 +435,7 @@ static int op_binary(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     if (a->dtype != b->dtype) return fail(err, errlen, node, "dtypes differ");
     int r;
     int64_t d[OMA_GT_MAX_RANK];
-    if (bcast_shape(a, b, &r, d)) return fail(err, errlen, node, "shapes do not broadcast");
+    if (oma_gt_bcast_shape(a, b, &r, d)) return fail(err, errlen, node, "shapes do not broadcast");
     if (oma_gt_alloc(out, a->dtype, r, d)) return fail(err, errlen, node, "output too large");
     int isf = a->dtype == OMA_TFJS_F32;
     if (a->n == out->n && b->n == out->n) {
@@ -456,7 +456,7 @@ static int op_binary(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     }
     int64_t idx[OMA_GT_MAX_RANK] = {0};
     for (size_t k = 0; k < out->n; k++) {
-        size_t oa = bcast_off(a, r, idx), ob = bcast_off(b, r, idx);
+        size_t oa = oma_gt_bcast_off(a, r, idx), ob = oma_gt_bcast_off(b, r, idx);
         if (isf) out->f[k] = (float)bin(kind, a->f[oa], b->f[ob]);
         else {
             if (b->i[ob] == 0 && (kind == BIN_DIV || kind == BIN_FLOORDIV)) goto divz;
@@ -633,13 +633,16 @@ static void gather_box(const oma_gt *x, const int64_t *begin, const int64_t *str
     }
 }
 
+/* TF's StridedSlice without ellipsis: spec entry j either inserts a new axis of size 1
+ * (new_axis_mask bit j, no input axis used) or slices the next input axis (begin/end masks,
+ * shrink_axis_mask drops it); input axes past the spec are taken whole. */
 static int op_strided_slice(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                             char *err, size_t errlen)
 {
     NEED_IN(4);
     const oma_gt *x = in[0], *b = in[1], *e = in[2], *s = in[3];
     if (b->dtype != OMA_TFJS_I32 || e->dtype != OMA_TFJS_I32 || s->dtype != OMA_TFJS_I32 ||
-        b->n != e->n || b->n != s->n || b->n > (size_t)x->rank)
+        b->n != e->n || b->n != s->n || b->n > OMA_GT_MAX_RANK)
         return fail(err, errlen, node, "bad begin/end/strides");
     int64_t bm = 0, em = 0, sm = 0, elm = 0, nam = 0;
     oma_tfjs_attr_int(node, "begin_mask", &bm);
@@ -647,23 +650,32 @@ static int op_strided_slice(const oma_tfjs_node *node, oma_gt *const *in, int n_
     oma_tfjs_attr_int(node, "shrink_axis_mask", &sm);
     oma_tfjs_attr_int(node, "ellipsis_mask", &elm);
     oma_tfjs_attr_int(node, "new_axis_mask", &nam);
-    if (elm || nam) return fail(err, errlen, node, "ellipsis/new axis unsupported");
+    if (elm) return fail(err, errlen, node, "ellipsis unsupported");
     int64_t beg[OMA_GT_MAX_RANK] = {0}, st[OMA_GT_MAX_RANK] = {0}, full[OMA_GT_MAX_RANK] = {0},
             od[OMA_GT_MAX_RANK] = {0};
-    int orank = 0;
-    for (int k = 0; k < x->rank; k++) {
-        int64_t dim = x->d[k], bb = 0, ee = dim, ss = 1;
-        if ((size_t)k < b->n) {
-            ss = s->i[k];
+    int orank = 0, q = 0;
+    const int m = (int)b->n;
+    for (int j = 0; j < m || q < x->rank; j++) {
+        if (j < m && ((nam >> j) & 1)) {
+            if (orank >= OMA_GT_MAX_RANK) return fail(err, errlen, node, "output rank too large");
+            od[orank++] = 1;
+            continue;
+        }
+        if (q >= x->rank) return fail(err, errlen, node, "spec longer than the input's rank");
+        int64_t dim = x->d[q], bb = 0, ee = dim, ss = 1;
+        int shrink = 0;
+        if (j < m) {
+            ss = s->i[j];
             if (ss == 0) return fail(err, errlen, node, "zero stride");
-            bb = (bm >> k) & 1 ? (ss > 0 ? 0 : dim - 1) : b->i[k];
-            ee = (em >> k) & 1 ? (ss > 0 ? dim : -dim - 1) : e->i[k];
-            if (!((bm >> k) & 1) && bb < 0) bb += dim;
-            if (!((em >> k) & 1) && ee < 0) ee += dim;
-            if ((sm >> k) & 1) {
+            bb = (bm >> j) & 1 ? (ss > 0 ? 0 : dim - 1) : b->i[j];
+            ee = (em >> j) & 1 ? (ss > 0 ? dim : -dim - 1) : e->i[j];
+            if (!((bm >> j) & 1) && bb < 0) bb += dim;
+            if (!((em >> j) & 1) && ee < 0) ee += dim;
+            if ((sm >> j) & 1) {
                 if (bb < 0 || bb >= dim) return fail(err, errlen, node, "index out of range");
                 ee = bb + 1;
                 ss = 1;
+                shrink = 1;
             }
         }
         if (ss > 0) {
@@ -674,10 +686,14 @@ static int op_strided_slice(const oma_tfjs_node *node, oma_gt *const *in, int n_
             ee = ee < -1 ? -1 : ee > dim - 1 ? dim - 1 : ee;
         }
         int64_t n = ss > 0 ? (ee > bb ? (ee - bb + ss - 1) / ss : 0) : (bb > ee ? (bb - ee - ss - 1) / -ss : 0);
-        beg[k] = bb;
-        st[k] = ss;
-        full[k] = n;
-        if (!((size_t)k < b->n && ((sm >> k) & 1))) od[orank++] = n;
+        beg[q] = bb;
+        st[q] = ss;
+        full[q] = n;
+        q++;
+        if (!shrink) {
+            if (orank >= OMA_GT_MAX_RANK) return fail(err, errlen, node, "output rank too large");
+            od[orank++] = n;
+        }
     }
     oma_gt tmp;
     if (oma_gt_alloc(&tmp, x->dtype, x->rank, full)) return fail(err, errlen, node, "out of memory");
@@ -940,10 +956,12 @@ static int op_cast(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_g
     const oma_gt *x = in[0];
     const json_t *a = node->attr ? json_object_get(node->attr, "DstT") : NULL;
     const char *t = a ? json_string_value(json_object_get(a, "type")) : NULL;
-    oma_tfjs_dtype dt = t && !strcmp(t, "DT_INT32") ? OMA_TFJS_I32 : OMA_TFJS_F32;
+    int to_bool = t && !strcmp(t, "DT_BOOL");   /* booleans are int32 0/1 */
+    oma_tfjs_dtype dt = t && (!strcmp(t, "DT_INT32") || to_bool) ? OMA_TFJS_I32 : OMA_TFJS_F32;
     if (oma_gt_alloc(out, dt, x->rank, x->d)) return fail(err, errlen, node, "out of memory");
     for (size_t k = 0; k < x->n; k++) {
-        if (dt == OMA_TFJS_F32) out->f[k] = x->dtype == OMA_TFJS_F32 ? x->f[k] : (float)x->i[k];
+        if (to_bool) out->i[k] = x->dtype == OMA_TFJS_F32 ? x->f[k] != 0 : x->i[k] != 0;
+        else if (dt == OMA_TFJS_F32) out->f[k] = x->dtype == OMA_TFJS_F32 ? x->f[k] : (float)x->i[k];
         else {
             float v = x->dtype == OMA_TFJS_F32 ? x->f[k] : (float)x->i[k];
             if (!(v > -2147483520.0f && v < 2147483520.0f)) {
@@ -972,7 +990,7 @@ int oma_gop_supported(const char *op)
 {
     for (int k = 0; supported[k]; k++)
         if (!strcmp(supported[k], op)) return 1;
-    return 0;
+    return oma_gop_select_supported(op);
 }
 
 int oma_gop_run(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out, char *err,
@@ -1033,5 +1051,6 @@ int oma_gop_run(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *
         if (copy_tensor(in[0], out, in[0]->rank, in[0]->d)) return fail(err, errlen, node, "out of memory");
         return 0;
     }
+    if (oma_gop_select_supported(op)) return oma_gop_select_run(node, in, n_in, out, err, errlen);
     return fail(err, errlen, node, "unsupported op");
 }

@@ -44,4 +44,23 @@ int oma_gop_run(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *
 /* Non-zero if the op is one we implement. */
 int oma_gop_supported(const char *op);
 
+/* Ops with several outputs (Unpack, Split, TopKV2): runs node into outs[0..n_outs-1], the
+ * first n_outs of its outputs (the graph reads no later one). 0, or -1 with err and nothing
+ * left allocated. oma_gop_multi_ok says whether op can have n_outs outputs read. */
+#define OMA_GOP_MAX_OUTS 64
+int oma_gop_run_multi(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *outs,
+                      int n_outs, char *err, size_t errlen);
+int oma_gop_multi_ok(const char *op, int n_outs);
+
+/* graph_ops_select.c: comparisons, Select, Range, Fill, Tile, GatherNd, ArgMax, Max, ...
+ * (booleans are int32 0/1). Reached through oma_gop_run / oma_gop_supported. */
+int oma_gop_select_supported(const char *op);
+int oma_gop_select_run(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
+                       char *err, size_t errlen);
+
+/* Broadcasting (numpy rules): the shape of a op b, 0 or -1; and the offset in t of the output
+ * multi-index idx (rank r). */
+int oma_gt_bcast_shape(const oma_gt *a, const oma_gt *b, int *rank, int64_t *d);
+size_t oma_gt_bcast_off(const oma_gt *t, int r, const int64_t *idx);
+
 #endif
