@@ -1,8 +1,12 @@
-/* graph_ops.c — CPU kernels for the TFJS graph executor (see graph_ops.h for why they live
- * here). Layout is NHWC float32 throughout; int32 tensors only carry shapes and indices.
+/* graph_ops.c — CPU kernels for the TFJS graph executor (see graph_ops.h). Layout is NHWC
+ * float32 throughout; int32 tensors only carry shapes and indices.
  * Convolutions: im2col into a [OH*OW, KH*KW*C] matrix times the HWIO filter viewed as
- * [KH*KW*C, O] with cblas_sgemm (1x1 stride-1 convolutions skip im2col). Depthwise: direct
- * loops, innermost over channels so memory is walked contiguously. */
+ * [KH*KW*C, O] (1x1 stride-1 convolutions skip im2col), and MatMul, go through the shared
+ * tensor backend's GEMM (src/tensor/backend.h: the kernel SD's layers use, split over the
+ * thread pool, oneDNN for large products); im2col and depthwise convolutions run row bands on
+ * the same thread pool. Depthwise: direct loops, innermost over channels so memory is walked
+ * contiguously. oma_gop_set_legacy(1) puts back the former single-call cblas_sgemm and serial
+ * loops, only so that bench/bench_pose_graph.c can compare both in one run. */
 #include "models/pose/graph_ops.h"
 
 #include <cblas.h>
@@ -11,6 +15,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tensor/backend.h"
+#include "tensor/threadpool.h"
+
+static int legacy;   /* set only by benches, before any run */
+
+void oma_gop_set_legacy(int on) { legacy = on; }
+
+/* Row-major C[M,N] = A[M,K] B[K,N] (op()s as flags): shared backend, or the old direct call. */
+static void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    if (!legacy) {
+        oma_backend_current()->gemm(ta, tb, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
+}
+
+/* Runs fn over [0, n) in bands on the thread pool (serially in legacy mode). */
+static void par_for(int64_t n, int64_t grain, oma_range_fn fn, void *ctx)
+{
+    if (legacy || n <= grain) fn(ctx, 0, n);
+    else oma_parallel_for(n, grain, fn, ctx);
+}
 
 static int fail(char *err, size_t errlen, const oma_tfjs_node *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -232,6 +262,33 @@ static int conv_setup(const oma_tfjs_node *node, oma_gt *const *in, int n_in, om
     return 0;
 }
 
+typedef struct conv_job {
+    const conv_spec *c;
+    const float *x, *w;
+    float *col, *out;
+    int64_t K;
+} conv_job;
+
+/* im2col rows [y0, y1) of output rows (one image). */
+static void im2col_rows(void *p, int64_t y0, int64_t y1)
+{
+    const conv_job *j = p;
+    const conv_spec *c = j->c;
+    for (int64_t y = y0; y < y1; y++)
+        for (int64_t xx = 0; xx < c->ow; xx++) {
+            float *row = j->col + (size_t)((y * c->ow + xx) * j->K);
+            for (int64_t ky = 0; ky < c->KH; ky++) {
+                int64_t iy = y * c->sh - c->ph + ky * c->dh;
+                for (int64_t kx = 0; kx < c->KW; kx++) {
+                    int64_t ix = xx * c->sw - c->pw + kx * c->dw;
+                    float *dst = row + (ky * c->KW + kx) * c->C;
+                    if (iy < 0 || iy >= c->H || ix < 0 || ix >= c->W) memset(dst, 0, (size_t)c->C * sizeof(float));
+                    else memcpy(dst, j->x + (size_t)((iy * c->W + ix) * c->C), (size_t)c->C * sizeof(float));
+                }
+            }
+        }
+}
+
 static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                      char *err, size_t errlen, int fused)
 {
@@ -253,23 +310,11 @@ static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
         float *ob = out->f + (size_t)(b * M * O);
         const float *A = xb;
         if (!direct) {
-            for (int64_t y = 0; y < oh; y++)
-                for (int64_t xx = 0; xx < ow; xx++) {
-                    float *row = col + (size_t)((y * ow + xx) * K);
-                    for (int64_t ky = 0; ky < KH; ky++) {
-                        int64_t iy = y * c.sh - c.ph + ky * c.dh;
-                        for (int64_t kx = 0; kx < KW; kx++) {
-                            int64_t ix = xx * c.sw - c.pw + kx * c.dw;
-                            float *dst = row + (ky * KW + kx) * C;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(dst, 0, (size_t)C * sizeof(float));
-                            else memcpy(dst, xb + (size_t)((iy * W + ix) * C), (size_t)C * sizeof(float));
-                        }
-                    }
-                }
+            conv_job j = {&c, xb, NULL, col, NULL, K};
+            par_for(oh, 4, im2col_rows, &j);
             A = col;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)O, (int)K, 1.0f, A,
-                    (int)K, w->f, (int)O, 0.0f, ob, (int)O);
+        gemm(0, 0, M, O, K, A, K, w->f, O, ob, O);
         if (c.bias)
             for (int64_t m = 0; m < M; m++)
                 for (int64_t o = 0; o < O; o++) ob[m * O + o] += c.bias[o];
@@ -279,36 +324,44 @@ static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     return 0;
 }
 
+/* Depthwise output rows [r0, r1) of all images (row r = image r / oh, row r % oh). */
+static void depthwise_rows(void *p, int64_t r0, int64_t r1)
+{
+    const conv_job *j = p;
+    const conv_spec *c = j->c;
+    int64_t H = c->H, W = c->W, C = c->C, O = c->O, oh = c->oh, ow = c->ow, Mu = O / C;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t b = r / oh, y = r % oh;
+        for (int64_t xx = 0; xx < ow; xx++) {
+            float *o = j->out + (size_t)(((b * oh + y) * ow + xx) * O);
+            if (c->bias) memcpy(o, c->bias, (size_t)O * sizeof(float));
+            for (int64_t ky = 0; ky < c->KH; ky++) {
+                int64_t iy = y * c->sh - c->ph + ky * c->dh;
+                if (iy < 0 || iy >= H) continue;
+                for (int64_t kx = 0; kx < c->KW; kx++) {
+                    int64_t ix = xx * c->sw - c->pw + kx * c->dw;
+                    if (ix < 0 || ix >= W) continue;
+                    const float *xi = j->x + (size_t)(((b * H + iy) * W + ix) * C);
+                    const float *wk = j->w + (size_t)((ky * c->KW + kx) * O);
+                    if (Mu == 1)
+                        for (int64_t ch = 0; ch < C; ch++) o[ch] += xi[ch] * wk[ch];
+                    else
+                        for (int64_t ch = 0; ch < C; ch++)
+                            for (int64_t m = 0; m < Mu; m++) o[ch * Mu + m] += xi[ch] * wk[ch * Mu + m];
+                }
+            }
+        }
+    }
+}
+
 static int op_depthwise(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                         char *err, size_t errlen, int fused)
 {
     conv_spec c;
     if (conv_setup(node, in, n_in, out, err, errlen, fused, 1, &c)) return -1;
-    const oma_gt *x = in[0], *w = in[1];
-    int64_t H = c.H, W = c.W, C = c.C, KH = c.KH, KW = c.KW, O = c.O, oh = c.oh, ow = c.ow;
-    int64_t Mu = w->d[3];
-    for (int64_t b = 0; b < c.N; b++)
-        for (int64_t y = 0; y < oh; y++)
-            for (int64_t xx = 0; xx < ow; xx++) {
-                float *o = out->f + (size_t)(((b * oh + y) * ow + xx) * O);
-                if (c.bias) memcpy(o, c.bias, (size_t)O * sizeof(float));
-                for (int64_t ky = 0; ky < KH; ky++) {
-                    int64_t iy = y * c.sh - c.ph + ky * c.dh;
-                    if (iy < 0 || iy >= H) continue;
-                    for (int64_t kx = 0; kx < KW; kx++) {
-                        int64_t ix = xx * c.sw - c.pw + kx * c.dw;
-                        if (ix < 0 || ix >= W) continue;
-                        const float *xi = x->f + (size_t)(((b * H + iy) * W + ix) * C);
-                        const float *wk = w->f + (size_t)((ky * KW + kx) * O);
-                        if (Mu == 1)
-                            for (int64_t ch = 0; ch < C; ch++) o[ch] += xi[ch] * wk[ch];
-                        else
-                            for (int64_t ch = 0; ch < C; ch++)
-                                for (int64_t m = 0; m < Mu; m++) o[ch * Mu + m] += xi[ch] * wk[ch * Mu + m];
-                    }
-                }
-            }
-    apply_act(out->f, out->n, (int)O, c.act, c.alpha, c.leaky);
+    conv_job j = {&c, in[0]->f, in[1]->f, NULL, out->f, 0};
+    par_for(c.N * c.oh, 4, depthwise_rows, &j);
+    apply_act(out->f, out->n, (int)c.O, c.act, c.alpha, c.leaky);
     return 0;
 }
 
@@ -374,9 +427,7 @@ static int op_matmul(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     if (fused && fused_spec(node, in, n_in, (int)Nn, &bias, &act, &alpha, &leaky, err, errlen)) return -1;
     int64_t dims[2] = {M, Nn};
     if (oma_gt_alloc(out, OMA_TFJS_F32, 2, dims)) return fail(err, errlen, node, "output too large");
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)M, (int)Nn, (int)K, 1.0f, a->f, (int)a->d[1], b->f, (int)b->d[1], 0.0f, out->f,
-                (int)Nn);
+    gemm(ta, tb, M, Nn, K, a->f, a->d[1], b->f, b->d[1], out->f, Nn);
     if (bias)
         for (int64_t m = 0; m < M; m++)
             for (int64_t k = 0; k < Nn; k++) out->f[m * Nn + k] += bias[k];
