@@ -15,6 +15,7 @@
 
 #include "models/pose/graph_exec.h"
 #include "pipelines/pose/pose_estimate.h"
+#include "tensor/cpu/blas.h"
 #include "tensor/threadpool.h"
 
 static double now(void)
@@ -69,6 +70,7 @@ static int time_net(oma_graph *g, const net *n, const oma_gt *x, int runs, doubl
 
 int main(int argc, char **argv)
 {
+    oma_blas_fix_coretype();   /* passive OpenMP waits for oneDNN (may re-execute us) */
     int runs = argc > 1 ? atoi(argv[1]) : 7;
     if (runs < 1 || runs > 64) runs = 7;
     char dir[4096], path[4200], err[512];

