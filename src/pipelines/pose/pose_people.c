@@ -211,11 +211,18 @@ int oma_pose_find_people(oma_movenet *mn, oma_blazepose *bp, const oma_image *im
         int lo = img->w < img->h ? img->w : img->h, hi = img->w < img->h ? img->h : img->w, whole = np;
         if (found >= OMA_MN_PEOPLE || (np > 0 && smallest < 0.3f * (float)lo) ||
             (np == 0 && hi >= 2 * OMA_MN_SIDE)) {
-            int tw = (int)ceilf(0.625f * (float)img->w), th = (int)ceilf(0.625f * (float)img->h);
-            for (int t = 0; t < 4; t++) {
-                int rx = t & 1 ? img->w - tw : 0, ry = t & 2 ? img->h - th : 0;
-                if (movenet_pass(mn, img, rx, ry, tw, th, all, &np, cap, whole, &found, &smallest, err, errlen))
-                    return -1;
+            /* 2 x 2 tiles of 0.625; if one of them is full too, a crowd: 3 x 3 tiles of 0.42 */
+            int full = 0;
+            for (int g = 2; g <= 3 && (g == 2 || full); g++) {
+                float f = g == 2 ? 0.625f : 0.42f;
+                int tw = (int)ceilf(f * (float)img->w), th = (int)ceilf(f * (float)img->h);
+                for (int t = 0; t < g * g; t++) {
+                    int rx = (img->w - tw) * (t % g) / (g - 1), ry = (img->h - th) * (t / g) / (g - 1);
+                    if (movenet_pass(mn, img, rx, ry, tw, th, all, &np, cap, whole, &found, &smallest, err,
+                                     errlen))
+                        return -1;
+                    full |= found >= OMA_MN_PEOPLE;
+                }
             }
         }
         qsort(all, (size_t)np, sizeof *all, by_area);

@@ -3,8 +3,9 @@
  * MoveNet MultiPose first (models/pose/pose_movenet.h): one pass over the whole image, and
  * when that pass is full (6 people, the net's limit), sees people small (box under 0.3 of the
  * short side) or, in a picture of 512 px or more, nobody, a second look on 4 overlapping tiles
- * of 0.625 x 0.625 of the picture (each seen 1.6x larger); people found twice are merged (the
- * whole-image view kept, among tiles the more confident one). Each person keeps MoveNet's 17 body points and gets the BlazePose
+ * of 0.625 x 0.625 of the picture (each seen 1.6x larger), and when one of those is full too, on
+ * 3 x 3 tiles of 0.42 (a crowd); people found twice are merged (the whole-image view kept,
+ * among tiles the more confident one). Each person keeps MoveNet's 17 body points and gets the BlazePose
  * landmark region built from them (centre on the hips, turned so the body points up, large
  * enough for every sure point); without sure hips the BlazePose detector is asked on the
  * square around the person's box. When MoveNet finds nobody, the BlazePose detector passes of
