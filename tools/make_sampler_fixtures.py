@@ -16,7 +16,9 @@ JSON reader the engine uses:
   * v_lead.json    — v_prediction, "leading" stated.
 Classes: diffusers v0.21.4 (OMA_DIFFUSERS_SRC) for all but LCMScheduler and TCDScheduler, which 0.21.4 lacks:
 those two files are loaded from diffusers v0.27.2 (OMA_DIFFUSERS027_SRC) into 0.21.4's package (their
-imports exist there). LMSDiscreteScheduler needs scipy (Debian python3-scipy).
+imports exist there); so is DPMSolverSDEScheduler, with torchsde v0.2.6 (OMA_TORCHSDE_SRC: the folder holding
+`torchsde`, `git archive v0.2.6 torchsde`; its `trampoline` dependency is tools/sd_fixture_shims/trampoline.py).
+LMSDiscreteScheduler needs scipy (Debian python3-scipy).
 
 i2i_* cases are img2img at strength 0.55 as StableDiffusionImg2ImgPipeline runs it (init image = the
 posterior sample of ref/init.png, first draw, times the scaling factor; noise = second draw; add_noise at
@@ -27,7 +29,7 @@ start_latents (before the first step), stepN.model_output (the guided UNet outpu
 
 Usage (Debian's python, torch 1.13; byte-for-byte reproducible):
   OMA_DIFFUSERS_SRC=/tmp/sdref/src OMA_DIFFUSERS027_SRC=/tmp/sdref/d027/src \
-      /usr/bin/python3 tools/make_sampler_fixtures.py [--out tests/fixtures/sd/samplers]
+      OMA_TORCHSDE_SRC=/tmp/tsde /usr/bin/python3 tools/make_sampler_fixtures.py [--out tests/fixtures/sd/samplers]
 """
 import argparse
 import importlib.util
@@ -80,6 +82,9 @@ CASES = [
     ("lcm_sd15_8", "LCM", "LCMScheduler", {}, "sd15", 8),
     ("tcd_sd15", "TCD", "TCDScheduler", {}, "sd15", 4),
     ("tcd_sd15_8", "TCD", "TCDScheduler", {}, "sd15", 8),
+    # v0.27.2's DPMSolverSDEScheduler (torchsde Brownian tree), noise_sampler_seed = the case's seed
+    ("dpmpp_sde_karras_sd15", "DPM++ SDE Karras", "DPMSolverSDEScheduler", {"use_karras_sigmas": True}, "sd15", 4),
+    ("dpmpp_sde_karras_sd15_8", "DPM++ SDE Karras", "DPMSolverSDEScheduler", {"use_karras_sigmas": True}, "sd15", 8),
 ]
 # img2img (strength 0.55, init image = ref/vae.safetensors "image" = ref/init.png), seeds 3000 + i
 I2I = [
@@ -130,6 +135,11 @@ def main():
         "UniPCMultistepScheduler", "PNDMScheduler")}
     classes["LCMScheduler"] = load_027("scheduling_lcm", os.path.join(d027, "scheduling_lcm.py")).LCMScheduler
     classes["TCDScheduler"] = load_027("scheduling_tcd", os.path.join(d027, "scheduling_tcd.py")).TCDScheduler
+    sys.path.insert(1, os.environ["OMA_TORCHSDE_SRC"])
+    import torchsde
+    assert torchsde.__version__ == "0.2.6", "OMA_TORCHSDE_SRC must be torchsde v0.2.6"
+    classes["DPMSolverSDEScheduler"] = load_027("scheduling_dpmsolver_sde",
+                                                os.path.join(d027, "scheduling_dpmsolver_sde.py")).DPMSolverSDEScheduler
 
     from diffusers import AutoencoderKL
     unet = UNet2DConditionModel.from_pretrained(os.path.join(SD, "tiny-sd", "unet")).float().eval()
@@ -142,23 +152,24 @@ def main():
             json.dump(cfg, f, indent=1, sort_keys=True)
             f.write("\n")
     index = {"generator": "tools/make_sampler_fixtures.py", "diffusers_version": diffusers.__version__,
-             "lcm_tcd_from": "diffusers v0.27.2", "torch_version": torch.__version__, "cfg": 7.5,
+             "lcm_tcd_from": "diffusers v0.27.2", "dpmpp_sde_from": "diffusers v0.27.2 + torchsde v0.2.6", "torch_version": torch.__version__, "cfg": 7.5,
              "width": 64, "height": 64, "prompt_embeds": "ref/txt2img_ddim.safetensors", "cases": {}}
     cfg_scale = 7.5
     runs = [(n, c, 0.0) for n, c in enumerate(CASES)] + [(n, c, STRENGTH) for n, c in enumerate(I2I)]
     for n, (case, a1111, cls, extra, cfgname, steps), strength in runs:
-        sched = classes[cls].from_config(dict(CONFIGS[cfgname], **extra))
+        seed = (2000 if strength == 0 else 3000) + n
+        # DPMSolverSDEScheduler: its Brownian tree seeded as a user seeds it (else torch's global RNG)
+        sde_seed = {"noise_sampler_seed": seed} if cls == "DPMSolverSDEScheduler" else {}
+        sched = classes[cls].from_config(dict(CONFIGS[cfgname], **extra, **sde_seed))
         sched.set_timesteps(steps)
         rec = {}
         timesteps = sched.timesteps
         if strength == 0:
-            seed = 2000 + n
             g = torch.Generator().manual_seed(seed)
             lat = torch.randn((1, 4, 8, 8), generator=g)
             rec["noise"] = lat
             lat = lat * sched.init_noise_sigma
         else:  # StableDiffusionImg2ImgPipeline: posterior sample (first draw) * SF, noise (second draw)
-            seed = 3000 + n
             g = torch.Generator().manual_seed(seed)
             init_t = min(int(steps * strength), steps)
             t_start = max(steps - init_t, 0)
@@ -196,6 +207,8 @@ def main():
             "sampler": a1111, "class": cls, "extra_config": extra, "config": cfgname + ".json", "seed": seed,
             "steps": steps, "strength": strength, "timesteps": ts, "init_noise_sigma": float(sched.init_noise_sigma),
             "sigmas": [float(s) for s in getattr(sched, "sigmas", [])][:64]}
+        if sde_seed:
+            index["cases"][case]["noise_sampler_seed"] = seed
         print(f"{case:28s} {cls:32s} {len(ts)} evals  max|lat| {float(lat.abs().max()):.3f}")
     with open(os.path.join(args.out, "index.json"), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)

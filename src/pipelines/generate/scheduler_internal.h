@@ -46,5 +46,9 @@ int sched_step_lms(oma_scheduler *s, int i, const float *m, float *x, size_t n);
 int sched_step_dpmpp(oma_scheduler *s, int i, const float *m, float *x, int batch, size_t per,
                      oma_rng *rngs);
 int sched_step_unipc(oma_scheduler *s, int i, const float *m, float *x, size_t n);
+/* DPM++ SDE Karras (scheduler_sde.c): the schedule (timesteps, interleaved sigmas) and the step */
+int sched_init_sde(oma_scheduler *s, const char *spacing, int offset, double *tmp, char *err, size_t errlen);
+int sched_step_sde(oma_scheduler *s, int i, const float *m, float *x, int batch, size_t per, oma_rng *rngs);
+void sched_free_sde(oma_scheduler *s);
 
 #endif

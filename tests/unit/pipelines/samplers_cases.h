@@ -39,6 +39,8 @@ static const ref_case cases[] = {
     {"lcm_sd15_8", "sd15", OMA_SAMPLER_LCM, 2020, 8, 0, 0},
     {"tcd_sd15", "sd15", OMA_SAMPLER_TCD, 2021, 4, 0, 0},
     {"tcd_sd15_8", "sd15", OMA_SAMPLER_TCD, 2022, 8, 0, 0},
+    {"dpmpp_sde_karras_sd15", "sd15", OMA_SAMPLER_DPMPP_SDE_KARRAS, 2023, 4, 0, 1},
+    {"dpmpp_sde_karras_sd15_8", "sd15", OMA_SAMPLER_DPMPP_SDE_KARRAS, 2024, 8, 0, 0},
     /* img2img, strength 0.55, seeds 3000 + i */
     {"i2i_euler_sd15", "sd15", OMA_SAMPLER_EULER, 3000, 4, 0.55f, 0},
     {"i2i_heun_sd15", "sd15", OMA_SAMPLER_HEUN, 3001, 4, 0.55f, 1},
