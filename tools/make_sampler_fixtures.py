@@ -107,9 +107,67 @@ def load_027(name, path):
     return mod
 
 
+def write_brownian_checks(path, torch):
+    """brownian.txt: values the C pieces under DPM++ SDE must reproduce on their own, one per line:
+    seedseq (numpy SeedSequence.generate_state), tree (torchsde BrownianTree increments; n < 16 so
+    torch.randn takes its exact double path), mathf (torch float32 log/exp bits), ac (alphas_cumprod
+    bits of torch's linspace + cumprod). Also asserts that torchsde's LRU cache and the query order
+    change no value (so the C tree may recompute instead of caching)."""
+    import numpy as np
+    import torchsde
+    from torchsde._brownian.brownian_interval import BrownianInterval
+    lines = []
+    rs = np.random.RandomState(7)
+    for entropy, spawn, pool, nout in [(0, (), 4, 4), (2023, (), 24, 3), (2023, (0, 0), 24, 4), (2023, (5, 3), 24, 4),
+                                       (2 ** 40 + 3, (123456, 17), 24, 4), (2 ** 64 - 1, (2 ** 33 + 1, 34), 24, 4),
+                                       (42, (1,), 8, 6)]:
+        st = np.random.SeedSequence(entropy=entropy, spawn_key=spawn, pool_size=pool).generate_state(nout)
+        lines.append("seedseq %d %d %s %d %d %s" % (entropy, len(spawn), " ".join(map(str, spawn)), pool, nout,
+                                                     " ".join(str(int(v)) for v in st)))
+    queries = [(1.0, 3.0), (0.5, 1.0), (0.0292, 14.6), (3.3, 3.30001), (0.0292, 0.03), (14.0, 14.6),
+               (2.0000005, 2.7), (0.1, 10.0), (6.80500602722168, 14.614643096923828)]
+    for entropy, t0, t1, n in [(42, 0.0292, 14.6, 6), (2023, 0.029167532920837402, 14.614645004272461, 5),
+                               (2 ** 63 - 5, 0.5, 2.0, 3)]:
+        vals = {}
+        for cache, order in [(45, 1), (0, 1), (None, -1)]:
+            bi = BrownianInterval(t0=t0, t1=t1, size=(n,), dtype=torch.float32, entropy=entropy, tol=1e-6,
+                                  pool_size=24, cache_size=cache, halfway_tree=True)
+            for q in queries[::order]:
+                a, b = max(q[0], t0), min(q[1], t1)
+                w = bi(a, b)
+                if q in vals:
+                    assert torch.equal(vals[q], w), "torchsde: cache size / query order changed a value"
+                vals[q] = w
+        tree = torchsde.BrownianTree(t0, torch.zeros(n), t1, entropy=entropy)
+        for q in queries:
+            a, b = max(q[0], t0), min(q[1], t1)
+            w = tree(a, b)
+            assert torch.equal(w, vals[q])
+            lines.append("tree %d %r %r %d %r %r %s" % (entropy, t0, t1, n, a, b, " ".join(repr(float(v)) for v in w)))
+    xs = np.concatenate([rs.uniform(0.02, 16, 300), np.exp(rs.uniform(-20, 20, 200))]).astype(np.float32)
+    ts = torch.from_numpy(xs)
+    lg, ex = ts.log().numpy().view(np.uint32), ts.neg().exp().numpy().view(np.uint32)
+    ex2 = (-ts.log()).neg().exp().numpy().view(np.uint32)
+    for x, a, b, c in zip(xs.view(np.uint32), lg, ex, ex2):
+        lines.append("mathf %d %d %d %d" % (x, a, b, c))
+    for sched, b0, b1 in [("scaled_linear", 0.00085, 0.012), ("linear", 0.00085, 0.012), ("linear", 0.0001, 0.02)]:
+        if sched == "linear":
+            betas = torch.linspace(b0, b1, 1000, dtype=torch.float32)
+        else:
+            betas = torch.linspace(b0 ** 0.5, b1 ** 0.5, 1000, dtype=torch.float32) ** 2
+        ac = torch.cumprod(1.0 - betas, dim=0).numpy().view(np.uint32)
+        for i in (0, 1, 7, 8, 15, 16, 499, 500, 501, 503, 504, 511, 512, 900, 991, 992, 998, 999):
+            lines.append("ac %s %r %r %d %d" % (sched, b0, b1, i, int(ac[i])))
+    with open(path, "w") as f:
+        f.write("# tools/make_sampler_fixtures.py: numpy SeedSequence, torchsde v0.2.6 BrownianTree, torch %s "
+                "log/exp and alphas_cumprod (see write_brownian_checks)\n" % torch.__version__)
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(SD, "samplers"))
+    ap.add_argument("--brownian-only", action="store_true", help="write only brownian.txt")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -141,6 +199,9 @@ def main():
     classes["DPMSolverSDEScheduler"] = load_027("scheduling_dpmsolver_sde",
                                                 os.path.join(d027, "scheduling_dpmsolver_sde.py")).DPMSolverSDEScheduler
 
+    write_brownian_checks(os.path.join(args.out, "brownian.txt"), torch)
+    if args.brownian_only:
+        return
     from diffusers import AutoencoderKL
     unet = UNet2DConditionModel.from_pretrained(os.path.join(SD, "tiny-sd", "unet")).float().eval()
     vae = AutoencoderKL.from_pretrained(os.path.join(SD, "tiny-sd", "vae")).float().eval()
