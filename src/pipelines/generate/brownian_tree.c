@@ -3,8 +3,10 @@
  * Nodes live in one growing array (indices, not pointers); a query walks down from the root as
  * torchsde's _loc does (torchsde starts at the last interval it visited, but with the halfway
  * tree every node holding the query is reached the same way from the root), splitting where
- * needed, and collects the intervals that tile [ta, tb]. Each interval's increment is recomputed
- * from the root along its path (torchsde caches them in an LRU dict; the values are the same). */
+ * needed, and collects the intervals that tile [ta, tb]. An interval's increment is computed down
+ * its path from the root; the increments of the last path are kept one per depth (torchsde keeps
+ * an LRU dict of them; a node's increment is the same however it is reached), so the next query,
+ * which usually shares most of that path, only recomputes below where the paths part. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +108,9 @@ struct oma_brownian_tree {
     size_t n;
     bt_node *nodes;
     int count, cap;
-    float *w_root, *a, *b, *z;  /* n floats each */
+    float *w_root, *a, *z;      /* n floats each */
+    float *lvl[OMA_BT_MAX_DEPTH + 2];   /* increment of lvl_node[d] (depth d), n floats, lazily */
+    int lvl_node[OMA_BT_MAX_DEPTH + 2];
     int *path, *tiles;
     int ntiles, tiles_cap;
 };
@@ -209,7 +213,8 @@ static int loc(oma_brownian_tree *t, int i, double ta, double tb, int depth)
     }
 }
 
-/* the increment over node i: the root's, then the bridge down the path */
+/* the increment over node i: the root's, then the bridge down the path (from the deepest node
+ * of the path whose increment is kept) */
 static int node_w(oma_brownian_tree *t, int i, float *out)
 {
     int len = 0;
@@ -217,11 +222,16 @@ static int node_w(oma_brownian_tree *t, int i, float *out)
         if (len > OMA_BT_MAX_DEPTH + 1) return -1;
         t->path[len++] = j;
     }
+    /* path[len - 1] is the root (depth 0), path[len - 1 - d] the node at depth d */
     size_t n = t->n;
-    memcpy(out, t->w_root, sizeof(float) * n);
-    for (int k = len - 1; k > 0; k--) {
-        const bt_node *p = &t->nodes[t->path[k]];
-        int left = t->path[k - 1] == p->left;
+    int d = 0;
+    while (d + 1 < len && t->lvl[d + 1] && t->lvl_node[d + 1] == t->path[len - 2 - d]) d++;
+    const float *cur = d == 0 ? t->w_root : t->lvl[d];
+    for (int k = d + 1; k < len; k++) {
+        const bt_node *p = &t->nodes[t->path[len - k]];
+        int node = t->path[len - 1 - k], left = node == p->left;
+        if (!t->lvl[k] && !(t->lvl[k] = malloc(sizeof(float) * n))) return -1;
+        float *dst = t->lvl[k];
         double h_rec = 1.0 / (p->end - p->start);
         double ld = p->mid - p->start, rd = p->end - p->mid;
         float fl = (float)ld, fh = (float)h_rec, sd = (float)sqrt(ld * rd * h_rec);
@@ -229,10 +239,13 @@ static int node_w(oma_brownian_tree *t, int i, float *out)
         oma_rng_seed(&g, p->w_seed);
         oma_rng_randn(&g, t->z, n);
         for (size_t e = 0; e < n; e++) {
-            float lw = (fl * out[e]) * fh + sd * t->z[e];
-            out[e] = left ? lw : out[e] - lw;
+            float lw = (fl * cur[e]) * fh + sd * t->z[e];
+            dst[e] = left ? lw : cur[e] - lw;
         }
+        t->lvl_node[k] = node;
+        cur = dst;
     }
+    memcpy(out, cur, sizeof(float) * n);
     return 0;
 }
 
@@ -250,10 +263,10 @@ oma_brownian_tree *oma_brownian_tree_new(double t0, double t1, uint64_t entropy,
     t->n = n;
     t->w_root = malloc(sizeof(float) * n);
     t->a = malloc(sizeof(float) * n);
-    t->b = malloc(sizeof(float) * n);
     t->z = malloc(sizeof(float) * n);
     t->path = malloc(sizeof(int) * (OMA_BT_MAX_DEPTH + 2));
-    if (!t->w_root || !t->a || !t->b || !t->z || !t->path) goto oom;
+    if (!t->w_root || !t->a || !t->z || !t->path) goto oom;
+    for (int d = 0; d < OMA_BT_MAX_DEPTH + 2; d++) t->lvl_node[d] = -1;
     if (new_node(t, t0, t1, -1, 0) != 0) goto oom;
     uint32_t st[3];
     oma_seedseq_state(entropy, NULL, 0, 24, st, 3);
@@ -298,8 +311,8 @@ void oma_brownian_tree_free(oma_brownian_tree *t)
     free(t->nodes);
     free(t->w_root);
     free(t->a);
-    free(t->b);
     free(t->z);
+    for (int d = 0; d < OMA_BT_MAX_DEPTH + 2; d++) free(t->lvl[d]);
     free(t->path);
     free(t->tiles);
     free(t);
