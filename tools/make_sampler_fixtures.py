@@ -94,6 +94,7 @@ I2I = [
     ("i2i_unipc_sd15", "UniPC", "UniPCMultistepScheduler", {}, "sd15", 5),
     ("i2i_plms_sd15", "PLMS", "PNDMScheduler", {"skip_prk_steps": True}, "sd15", 5),
     ("i2i_lcm_sd15", "LCM", "LCMScheduler", {}, "sd15", 4),
+    ("i2i_dpmpp_sde_karras_sd15", "DPM++ SDE Karras", "DPMSolverSDEScheduler", {"use_karras_sigmas": True}, "sd15", 6),
 ]
 STRENGTH = 0.55
 

@@ -48,6 +48,7 @@ static const ref_case cases[] = {
     {"i2i_unipc_sd15", "sd15", OMA_SAMPLER_UNIPC, 3003, 5, 0.55f, 0},
     {"i2i_plms_sd15", "sd15", OMA_SAMPLER_PLMS, 3004, 5, 0.55f, 1},
     {"i2i_lcm_sd15", "sd15", OMA_SAMPLER_LCM, 3005, 4, 0.55f, 0},
+    {"i2i_dpmpp_sde_karras_sd15", "sd15", OMA_SAMPLER_DPMPP_SDE_KARRAS, 3006, 6, 0.55f, 0},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
