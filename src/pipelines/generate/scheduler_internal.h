@@ -1,7 +1,7 @@
 /* scheduler_internal.h — what the scheduler_*.c files share: the schedule builders
  * (scheduler_schedule.c) and the per-family step functions (scheduler_alpha.c: DDIM, PLMS, LCM,
  * TCD; scheduler_sigma.c: Euler, Euler a, Heun, DPM2, LMS; scheduler_multistep.c: DPM++ 2M [SDE],
- * UniPC). Arithmetic follows diffusers' float32 tensor maths where the order matters. */
+ * UniPC; scheduler_sde.c: DPM++ SDE Karras). Arithmetic follows diffusers' float32 tensor maths where the order matters. */
 #ifndef OMA_PIPELINES_SCHEDULER_INTERNAL_H
 #define OMA_PIPELINES_SCHEDULER_INTERNAL_H
 
