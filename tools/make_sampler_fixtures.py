@@ -16,7 +16,9 @@ JSON reader the engine uses:
   * v_lead.json    — v_prediction, "leading" stated.
 Classes: diffusers v0.21.4 (OMA_DIFFUSERS_SRC) for all but LCMScheduler and TCDScheduler, which 0.21.4 lacks:
 those two files are loaded from diffusers v0.27.2 (OMA_DIFFUSERS027_SRC) into 0.21.4's package (their
-imports exist there). LMSDiscreteScheduler needs scipy (Debian python3-scipy).
+imports exist there); so is DPMSolverSDEScheduler, with torchsde v0.2.6 (OMA_TORCHSDE_SRC: the folder holding
+`torchsde`, `git archive v0.2.6 torchsde`; its `trampoline` dependency is tools/sd_fixture_shims/trampoline.py).
+LMSDiscreteScheduler needs scipy (Debian python3-scipy).
 
 i2i_* cases are img2img at strength 0.55 as StableDiffusionImg2ImgPipeline runs it (init image = the
 posterior sample of ref/init.png, first draw, times the scaling factor; noise = second draw; add_noise at
@@ -27,7 +29,7 @@ start_latents (before the first step), stepN.model_output (the guided UNet outpu
 
 Usage (Debian's python, torch 1.13; byte-for-byte reproducible):
   OMA_DIFFUSERS_SRC=/tmp/sdref/src OMA_DIFFUSERS027_SRC=/tmp/sdref/d027/src \
-      /usr/bin/python3 tools/make_sampler_fixtures.py [--out tests/fixtures/sd/samplers]
+      OMA_TORCHSDE_SRC=/tmp/tsde /usr/bin/python3 tools/make_sampler_fixtures.py [--out tests/fixtures/sd/samplers]
 """
 import argparse
 import importlib.util
@@ -80,6 +82,9 @@ CASES = [
     ("lcm_sd15_8", "LCM", "LCMScheduler", {}, "sd15", 8),
     ("tcd_sd15", "TCD", "TCDScheduler", {}, "sd15", 4),
     ("tcd_sd15_8", "TCD", "TCDScheduler", {}, "sd15", 8),
+    # v0.27.2's DPMSolverSDEScheduler (torchsde Brownian tree), noise_sampler_seed = the case's seed
+    ("dpmpp_sde_karras_sd15", "DPM++ SDE Karras", "DPMSolverSDEScheduler", {"use_karras_sigmas": True}, "sd15", 4),
+    ("dpmpp_sde_karras_sd15_8", "DPM++ SDE Karras", "DPMSolverSDEScheduler", {"use_karras_sigmas": True}, "sd15", 8),
 ]
 # img2img (strength 0.55, init image = ref/vae.safetensors "image" = ref/init.png), seeds 3000 + i
 I2I = [
@@ -89,6 +94,7 @@ I2I = [
     ("i2i_unipc_sd15", "UniPC", "UniPCMultistepScheduler", {}, "sd15", 5),
     ("i2i_plms_sd15", "PLMS", "PNDMScheduler", {"skip_prk_steps": True}, "sd15", 5),
     ("i2i_lcm_sd15", "LCM", "LCMScheduler", {}, "sd15", 4),
+    ("i2i_dpmpp_sde_karras_sd15", "DPM++ SDE Karras", "DPMSolverSDEScheduler", {"use_karras_sigmas": True}, "sd15", 6),
 ]
 STRENGTH = 0.55
 
@@ -102,9 +108,67 @@ def load_027(name, path):
     return mod
 
 
+def write_brownian_checks(path, torch):
+    """brownian.txt: values the C pieces under DPM++ SDE must reproduce on their own, one per line:
+    seedseq (numpy SeedSequence.generate_state), tree (torchsde BrownianTree increments; n < 16 so
+    torch.randn takes its exact double path), mathf (torch float32 log/exp bits), ac (alphas_cumprod
+    bits of torch's linspace + cumprod). Also asserts that torchsde's LRU cache and the query order
+    change no value (so the C tree may recompute instead of caching)."""
+    import numpy as np
+    import torchsde
+    from torchsde._brownian.brownian_interval import BrownianInterval
+    lines = []
+    rs = np.random.RandomState(7)
+    for entropy, spawn, pool, nout in [(0, (), 4, 4), (2023, (), 24, 3), (2023, (0, 0), 24, 4), (2023, (5, 3), 24, 4),
+                                       (2 ** 40 + 3, (123456, 17), 24, 4), (2 ** 64 - 1, (2 ** 33 + 1, 34), 24, 4),
+                                       (42, (1,), 8, 6)]:
+        st = np.random.SeedSequence(entropy=entropy, spawn_key=spawn, pool_size=pool).generate_state(nout)
+        lines.append("seedseq %d %d %s %d %d %s" % (entropy, len(spawn), " ".join(map(str, spawn)), pool, nout,
+                                                     " ".join(str(int(v)) for v in st)))
+    queries = [(1.0, 3.0), (0.5, 1.0), (0.0292, 14.6), (3.3, 3.30001), (0.0292, 0.03), (14.0, 14.6),
+               (2.0000005, 2.7), (0.1, 10.0), (6.80500602722168, 14.614643096923828)]
+    for entropy, t0, t1, n in [(42, 0.0292, 14.6, 6), (2023, 0.029167532920837402, 14.614645004272461, 5),
+                               (2 ** 63 - 5, 0.5, 2.0, 3)]:
+        vals = {}
+        for cache, order in [(45, 1), (0, 1), (None, -1)]:
+            bi = BrownianInterval(t0=t0, t1=t1, size=(n,), dtype=torch.float32, entropy=entropy, tol=1e-6,
+                                  pool_size=24, cache_size=cache, halfway_tree=True)
+            for q in queries[::order]:
+                a, b = max(q[0], t0), min(q[1], t1)
+                w = bi(a, b)
+                if q in vals:
+                    assert torch.equal(vals[q], w), "torchsde: cache size / query order changed a value"
+                vals[q] = w
+        tree = torchsde.BrownianTree(t0, torch.zeros(n), t1, entropy=entropy)
+        for q in queries:
+            a, b = max(q[0], t0), min(q[1], t1)
+            w = tree(a, b)
+            assert torch.equal(w, vals[q])
+            lines.append("tree %d %r %r %d %r %r %s" % (entropy, t0, t1, n, a, b, " ".join(repr(float(v)) for v in w)))
+    xs = np.concatenate([rs.uniform(0.02, 16, 300), np.exp(rs.uniform(-20, 20, 200))]).astype(np.float32)
+    ts = torch.from_numpy(xs)
+    lg, ex = ts.log().numpy().view(np.uint32), ts.neg().exp().numpy().view(np.uint32)
+    ex2 = (-ts.log()).neg().exp().numpy().view(np.uint32)
+    for x, a, b, c in zip(xs.view(np.uint32), lg, ex, ex2):
+        lines.append("mathf %d %d %d %d" % (x, a, b, c))
+    for sched, b0, b1 in [("scaled_linear", 0.00085, 0.012), ("linear", 0.00085, 0.012), ("linear", 0.0001, 0.02)]:
+        if sched == "linear":
+            betas = torch.linspace(b0, b1, 1000, dtype=torch.float32)
+        else:
+            betas = torch.linspace(b0 ** 0.5, b1 ** 0.5, 1000, dtype=torch.float32) ** 2
+        ac = torch.cumprod(1.0 - betas, dim=0).numpy().view(np.uint32)
+        for i in (0, 1, 7, 8, 15, 16, 499, 500, 501, 503, 504, 511, 512, 900, 991, 992, 998, 999):
+            lines.append("ac %s %r %r %d %d" % (sched, b0, b1, i, int(ac[i])))
+    with open(path, "w") as f:
+        f.write("# tools/make_sampler_fixtures.py: numpy SeedSequence, torchsde v0.2.6 BrownianTree, torch %s "
+                "log/exp and alphas_cumprod (see write_brownian_checks)\n" % torch.__version__)
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(SD, "samplers"))
+    ap.add_argument("--brownian-only", action="store_true", help="write only brownian.txt")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -130,7 +194,15 @@ def main():
         "UniPCMultistepScheduler", "PNDMScheduler")}
     classes["LCMScheduler"] = load_027("scheduling_lcm", os.path.join(d027, "scheduling_lcm.py")).LCMScheduler
     classes["TCDScheduler"] = load_027("scheduling_tcd", os.path.join(d027, "scheduling_tcd.py")).TCDScheduler
+    sys.path.insert(1, os.environ["OMA_TORCHSDE_SRC"])
+    import torchsde
+    assert torchsde.__version__ == "0.2.6", "OMA_TORCHSDE_SRC must be torchsde v0.2.6"
+    classes["DPMSolverSDEScheduler"] = load_027("scheduling_dpmsolver_sde",
+                                                os.path.join(d027, "scheduling_dpmsolver_sde.py")).DPMSolverSDEScheduler
 
+    write_brownian_checks(os.path.join(args.out, "brownian.txt"), torch)
+    if args.brownian_only:
+        return
     from diffusers import AutoencoderKL
     unet = UNet2DConditionModel.from_pretrained(os.path.join(SD, "tiny-sd", "unet")).float().eval()
     vae = AutoencoderKL.from_pretrained(os.path.join(SD, "tiny-sd", "vae")).float().eval()
@@ -142,23 +214,24 @@ def main():
             json.dump(cfg, f, indent=1, sort_keys=True)
             f.write("\n")
     index = {"generator": "tools/make_sampler_fixtures.py", "diffusers_version": diffusers.__version__,
-             "lcm_tcd_from": "diffusers v0.27.2", "torch_version": torch.__version__, "cfg": 7.5,
+             "lcm_tcd_from": "diffusers v0.27.2", "dpmpp_sde_from": "diffusers v0.27.2 + torchsde v0.2.6", "torch_version": torch.__version__, "cfg": 7.5,
              "width": 64, "height": 64, "prompt_embeds": "ref/txt2img_ddim.safetensors", "cases": {}}
     cfg_scale = 7.5
     runs = [(n, c, 0.0) for n, c in enumerate(CASES)] + [(n, c, STRENGTH) for n, c in enumerate(I2I)]
     for n, (case, a1111, cls, extra, cfgname, steps), strength in runs:
-        sched = classes[cls].from_config(dict(CONFIGS[cfgname], **extra))
+        seed = (2000 if strength == 0 else 3000) + n
+        # DPMSolverSDEScheduler: its Brownian tree seeded as a user seeds it (else torch's global RNG)
+        sde_seed = {"noise_sampler_seed": seed} if cls == "DPMSolverSDEScheduler" else {}
+        sched = classes[cls].from_config(dict(CONFIGS[cfgname], **extra, **sde_seed))
         sched.set_timesteps(steps)
         rec = {}
         timesteps = sched.timesteps
         if strength == 0:
-            seed = 2000 + n
             g = torch.Generator().manual_seed(seed)
             lat = torch.randn((1, 4, 8, 8), generator=g)
             rec["noise"] = lat
             lat = lat * sched.init_noise_sigma
         else:  # StableDiffusionImg2ImgPipeline: posterior sample (first draw) * SF, noise (second draw)
-            seed = 3000 + n
             g = torch.Generator().manual_seed(seed)
             init_t = min(int(steps * strength), steps)
             t_start = max(steps - init_t, 0)
@@ -196,6 +269,8 @@ def main():
             "sampler": a1111, "class": cls, "extra_config": extra, "config": cfgname + ".json", "seed": seed,
             "steps": steps, "strength": strength, "timesteps": ts, "init_noise_sigma": float(sched.init_noise_sigma),
             "sigmas": [float(s) for s in getattr(sched, "sigmas", [])][:64]}
+        if sde_seed:
+            index["cases"][case]["noise_sampler_seed"] = seed
         print(f"{case:28s} {cls:32s} {len(ts)} evals  max|lat| {float(lat.abs().max()):.3f}")
     with open(os.path.join(args.out, "index.json"), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)

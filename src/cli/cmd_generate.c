@@ -31,9 +31,11 @@ static void help(FILE *f)
             "  --steps N           sampling steps, 1..150 (default 20)\n"
             "  --cfg X             guidance scale (default 7.5)\n"
             "  --sampler NAME      \"Euler a\" (default), \"Euler\", \"DDIM\", \"DPM++ 2M Karras\", \"DPM++ 2M\",\n"
-            "                      \"DPM++ 2M SDE Karras\", \"LMS\", \"Heun\", \"DPM2\", \"UniPC\", \"PLMS\",\n"
+            "                      \"DPM++ 2M SDE Karras\", \"DPM++ SDE Karras\", \"LMS\", \"Heun\", \"DPM2\",\n"
+            "                      \"UniPC\", \"PLMS\",\n"
             "                      \"LCM\", \"TCD\" (see README: samplers)\n"
-            "  --scheduler S       A1111's split: karras (with \"DPM++ 2M\" / \"DPM++ 2M SDE\") or uniform\n"
+            "  --scheduler S       A1111's split: karras (with \"DPM++ 2M\" / \"DPM++ SDE\" / \"DPM++ 2M SDE\")\n"
+            "                      or uniform\n"
             "  --seed N            seed; candidate i uses N+i (default 0), same noise as diffusers'\n"
             "                      torch.Generator('cpu').manual_seed(N)\n"
             "  --width W --height H  any multiples of 8 from 64 to 2048 (default: the model's size,\n"
@@ -198,7 +200,8 @@ int oma_cmd_generate(int argc, char **argv)
                 return OMA_EXIT_USAGE;
             }
         } else if (!strcmp(a, "--sampler")) {
-            if (oma_sampler_parse(v, &p.sampler) != 0 && strcasecmp(v, "DPM++ 2M SDE") != 0) {
+            if (oma_sampler_parse(v, &p.sampler) != 0 && strcasecmp(v, "DPM++ 2M SDE") != 0 &&
+                strcasecmp(v, "DPM++ SDE") != 0) {
                 oma_cli_error("generate", "--sampler: expected one of %s, got '%s'", oma_sampler_names_line(), v);
                 return OMA_EXIT_USAGE;
             }
@@ -233,12 +236,15 @@ int oma_cmd_generate(int argc, char **argv)
         oma_cli_error("generate", "--model, --prompt and -o are required (see --help)");
         return OMA_EXIT_USAGE;
     }
-    if (schedule || (sampler_name && !strcasecmp(sampler_name, "DPM++ 2M SDE"))) {
+    if (schedule || (sampler_name && (!strcasecmp(sampler_name, "DPM++ 2M SDE") ||
+                                      !strcasecmp(sampler_name, "DPM++ SDE")))) {
         /* A1111's split: --sampler "DPM++ 2M" --scheduler karras */
         const char *sn = sampler_name ? sampler_name : oma_sampler_name(p.sampler);
-        if (!schedule || oma_sampler_parse_a1111(sn, schedule, &p.sampler) != 0) {
+        /* without --scheduler: "DPM++ SDE" is A1111's automatic Karras, "DPM++ 2M SDE" would be
+         * Exponential, which we lack */
+        if ((!schedule && strcasecmp(sn, "DPM++ SDE") != 0) || oma_sampler_parse_a1111(sn, schedule, &p.sampler) != 0) {
             oma_cli_error("generate", "--sampler '%s' with --scheduler '%s': no such sampler (karras: \"DPM++ 2M\", "
-                          "\"DPM++ 2M SDE\"; uniform: the others)", sn, schedule ? schedule : "(none)");
+                          "\"DPM++ SDE\", \"DPM++ 2M SDE\"; uniform: the others)", sn, schedule ? schedule : "(none)");
             return OMA_EXIT_USAGE;
         }
     }

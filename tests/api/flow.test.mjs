@@ -38,7 +38,7 @@ test('health and capabilities need no session', async () => {
   assert.ok(norm, 'image.normalize is listed');
   assert.equal(norm.available, true);
   // the generate samplers, A1111's names in its order (scheduler_names.c)
-  assert.deepEqual(c.body.samplers, ['DPM++ 2M Karras', 'DPM++ 2M SDE Karras', 'Euler a', 'Euler', 'LMS', 'Heun',
+  assert.deepEqual(c.body.samplers, ['DPM++ 2M Karras', 'DPM++ SDE Karras', 'DPM++ 2M SDE Karras', 'Euler a', 'Euler', 'LMS', 'Heun',
     'DPM2', 'DPM++ 2M', 'DDIM', 'PLMS', 'UniPC', 'LCM', 'TCD']);
 });
 

@@ -8,6 +8,7 @@
 
 void oma_rng_seed(oma_rng *r, uint64_t seed)
 {
+    r->seed = seed;
     r->state[0] = (uint32_t)(seed & 0xffffffffu);
     for (int j = 1; j < MT_N; j++)
         r->state[j] = 1812433253u * (r->state[j - 1] ^ (r->state[j - 1] >> 30)) + (uint32_t)j;

@@ -24,6 +24,7 @@ typedef struct oma_rng {
     int next;
     int has_normal;         /* cached second value of the last double Box-Muller pair */
     double cached_normal;
+    uint64_t seed;          /* the seed given to oma_rng_seed (torch's initial_seed()) */
 } oma_rng;
 
 /* torch.Generator().manual_seed(seed) */

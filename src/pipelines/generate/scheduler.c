@@ -18,6 +18,7 @@ static family family_of(oma_sampler_kind k)
     case OMA_SAMPLER_EULER_A:
     case OMA_SAMPLER_HEUN:
     case OMA_SAMPLER_DPM2:
+    case OMA_SAMPLER_DPMPP_SDE_KARRAS:
     case OMA_SAMPLER_LMS: return FAM_SIGMA;
     case OMA_SAMPLER_DPMPP_2M:
     case OMA_SAMPLER_DPMPP_2M_KARRAS:
@@ -83,9 +84,17 @@ static int init_sigma(oma_scheduler *s, const oma_scheduler_config *cfg, const c
                       char *err, size_t errlen)
 {
     int T = s->train_steps, steps = s->steps;
+    s->spacing_leading = !strcmp(spacing, "leading");
+    if (s->kind == OMA_SAMPLER_DPMPP_SDE_KARRAS) {
+        if (sched_init_sde(s, spacing, cfg->steps_offset, tmp, err, errlen) != 0) {
+            oma_scheduler_free(s);
+            return -1;
+        }
+        for (int i = 0; i < s->n; i++) s->timesteps[i] = (int)nearbyintf(s->tsf[i]);
+        return 0;
+    }
     int cnt = sched_spacing(spacing, T, steps, cfg->steps_offset, 1, tmp);
     if (cnt < 0) return fail(s, err, errlen, "scheduler: timestep spacing '%s' not supported", spacing);
-    s->spacing_leading = !strcmp(spacing, "leading");
     double sb[OMA_SCHED_MAX_EVALS + 1];
     float tb[OMA_SCHED_MAX_EVALS];
     for (int i = 0; i < cnt; i++) {
@@ -200,7 +209,8 @@ int oma_scheduler_init(oma_scheduler *s, oma_sampler_kind kind, const oma_schedu
     else if (!strcmp(pt, "sample")) s->pred = OMA_PRED_SAMPLE;
     else return fail(s, err, errlen, "scheduler: prediction type '%s' not supported", pt);
     if (s->pred == OMA_PRED_SAMPLE &&
-        (kind == OMA_SAMPLER_EULER_A || kind == OMA_SAMPLER_DPM2 || kind == OMA_SAMPLER_PLMS)) {
+        (kind == OMA_SAMPLER_EULER_A || kind == OMA_SAMPLER_DPM2 || kind == OMA_SAMPLER_PLMS ||
+         kind == OMA_SAMPLER_DPMPP_SDE_KARRAS)) {
         snprintf(err, errlen, "scheduler: %s does not support prediction type 'sample' (diffusers neither)",
                  oma_sampler_name(kind));
         return -1;
@@ -241,6 +251,7 @@ void oma_scheduler_free(oma_scheduler *s)
     }
     free(s->prev_x0);
     s->prev_x0 = NULL;
+    sched_free_sde(s);
     s->prev_len = 0;
 }
 
@@ -255,7 +266,8 @@ double oma_scheduler_init_sigma(const oma_scheduler *s)
 double oma_scheduler_input_scale(const oma_scheduler *s, int i)
 {
     if (family_of(s->kind) != FAM_SIGMA || i < 0 || i >= s->n) return 1.0;
-    double sg = (s->kind == OMA_SAMPLER_DPM2 && s->this_order) ? s->sigmas_interp[i] : s->sigmas[i];
+    int mid = (s->kind == OMA_SAMPLER_DPM2 || s->kind == OMA_SAMPLER_DPMPP_SDE_KARRAS) && s->this_order;
+    double sg = mid ? s->sigmas_interp[i] : s->sigmas[i];
     float f = (float)sg;
     return 1.0 / (double)sqrtf(f * f + 1.0f);
 }
@@ -314,6 +326,7 @@ int oma_scheduler_step(oma_scheduler *s, int i, const float *eps, float *latents
     case OMA_SAMPLER_DPMPP_2M_SDE_KARRAS:
         return sched_step_dpmpp(s, i, eps, latents, batch, per_item, rngs);
     case OMA_SAMPLER_UNIPC: return sched_step_unipc(s, i, eps, latents, n);
+    case OMA_SAMPLER_DPMPP_SDE_KARRAS: return sched_step_sde(s, i, eps, latents, batch, per_item, rngs);
     }
     return -1;
 }

@@ -10,6 +10,9 @@
  *             sde-dpmsolver++, order 2, midpoint, lower-order final step under 15 steps)
  *   LCM       LCMScheduler (original_inference_steps 50)
  *   TCD       TCDScheduler (gamma = eta 0.3, original_inference_steps 50)
+ *   DPM++ SDE Karras  DPMSolverSDEScheduler (v0.27.2, use_karras_sigmas): 2 * steps - 1 model
+ *             evaluations, noise from torchsde's Brownian tree seeded per batch item with that
+ *             item's generator seed (diffusers: noise_sampler_seed = [seed per image]).
  * The noise schedule comes from the model's scheduler config; a field the config file does not
  * state takes that class's own default, as diffusers' from_config gives it (spacing: "linspace" for
  * the Euler/Heun/DPM2/LMS/DPM++/UniPC classes, "leading" for DDIM/PLMS/LCM/TCD; prediction
@@ -48,6 +51,7 @@ typedef enum {
     OMA_SAMPLER_PLMS = 10,
     OMA_SAMPLER_LCM = 11,
     OMA_SAMPLER_TCD = 12,
+    OMA_SAMPLER_DPMPP_SDE_KARRAS = 13,
 } oma_sampler_kind;
 
 #define OMA_SCHED_MAX_STEPS 1000
@@ -79,6 +83,10 @@ typedef struct oma_scheduler {
     float heun_dt;              /* Heun: dt of the pending correction */
     int clip_sample;            /* DDIM/LCM: clamp x0 to [-1, 1] */
     float *prev_x0;             /* unused; kept for source compatibility */
+    /* DPM++ SDE: one Brownian tree per batch item (brownian_tree.h), made at the first step */
+    struct oma_brownian_tree **trees;
+    int ntrees;
+    size_t tree_n;
 } oma_scheduler;
 
 /* "DDIM", "Euler a", "DPM++ 2M Karras", ... (case-insensitive; also snake_case forms such as

@@ -1,7 +1,7 @@
 /* scheduler_internal.h — what the scheduler_*.c files share: the schedule builders
  * (scheduler_schedule.c) and the per-family step functions (scheduler_alpha.c: DDIM, PLMS, LCM,
  * TCD; scheduler_sigma.c: Euler, Euler a, Heun, DPM2, LMS; scheduler_multistep.c: DPM++ 2M [SDE],
- * UniPC). Arithmetic follows diffusers' float32 tensor maths where the order matters. */
+ * UniPC; scheduler_sde.c: DPM++ SDE Karras). Arithmetic follows diffusers' float32 tensor maths where the order matters. */
 #ifndef OMA_PIPELINES_SCHEDULER_INTERNAL_H
 #define OMA_PIPELINES_SCHEDULER_INTERNAL_H
 
@@ -46,5 +46,9 @@ int sched_step_lms(oma_scheduler *s, int i, const float *m, float *x, size_t n);
 int sched_step_dpmpp(oma_scheduler *s, int i, const float *m, float *x, int batch, size_t per,
                      oma_rng *rngs);
 int sched_step_unipc(oma_scheduler *s, int i, const float *m, float *x, size_t n);
+/* DPM++ SDE Karras (scheduler_sde.c): the schedule (timesteps, interleaved sigmas) and the step */
+int sched_init_sde(oma_scheduler *s, const char *spacing, int offset, double *tmp, char *err, size_t errlen);
+int sched_step_sde(oma_scheduler *s, int i, const float *m, float *x, int batch, size_t per, oma_rng *rngs);
+void sched_free_sde(oma_scheduler *s);
 
 #endif

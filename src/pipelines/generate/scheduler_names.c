@@ -16,6 +16,7 @@ typedef struct {
 /* A1111's order (sd_samplers_kdiffusion, then the compvis ones), LCM and TCD last */
 static const sampler_row rows[] = {
     {OMA_SAMPLER_DPMPP_2M_KARRAS, "DPM++ 2M Karras", {"dpmpp_2m_karras", "k_dpmpp_2m_ka", NULL}},
+    {OMA_SAMPLER_DPMPP_SDE_KARRAS, "DPM++ SDE Karras", {"dpmpp_sde_karras", "k_dpmpp_sde_ka", NULL}},
     {OMA_SAMPLER_DPMPP_2M_SDE_KARRAS, "DPM++ 2M SDE Karras", {"dpmpp_2m_sde_karras", "k_dpmpp_2m_sde_ka", NULL}},
     {OMA_SAMPLER_EULER_A, "Euler a", {"euler_a", "euler_ancestral", "k_euler_a"}},
     {OMA_SAMPLER_EULER, "Euler", {"euler", "k_euler", NULL}},
@@ -83,13 +84,19 @@ int oma_sampler_parse_a1111(const char *sampler, const char *scheduler, oma_samp
         else return -1;
         return 0;
     }
+    if (!strcasecmp(sampler, "DPM++ SDE")) {
+        if (!automatic && !karras) return -1;   /* A1111's automatic choice is Karras */
+        *out = OMA_SAMPLER_DPMPP_SDE_KARRAS;
+        return 0;
+    }
     if (!strcasecmp(sampler, "DPM++ 2M SDE")) {
         if (!karras) return -1;      /* A1111's automatic choice is Exponential */
         *out = OMA_SAMPLER_DPMPP_2M_SDE_KARRAS;
         return 0;
     }
     if (oma_sampler_parse(sampler, out) != 0) return -1;
-    int is_karras = *out == OMA_SAMPLER_DPMPP_2M_KARRAS || *out == OMA_SAMPLER_DPMPP_2M_SDE_KARRAS;
+    int is_karras = *out == OMA_SAMPLER_DPMPP_2M_KARRAS || *out == OMA_SAMPLER_DPMPP_2M_SDE_KARRAS ||
+                    *out == OMA_SAMPLER_DPMPP_SDE_KARRAS;
     if (automatic) return 0;
     if (karras) return is_karras ? 0 : -1;
     if (uniform) return is_karras ? -1 : 0;

@@ -10,6 +10,19 @@
 
 #include "pipelines/generate/scheduler_internal.h"
 
+/* The config keeps betas as float; diffusers has the JSON's decimal as a double (0.012, not
+ * 0.012f), which matters under the square root: the shortest decimal that reads back as f. */
+static double short_double(float f)
+{
+    char buf[32];
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) return d;
+    }
+    return (double)f;
+}
+
 int sched_make_alphas(oma_scheduler *s, const oma_scheduler_config *c, int zero_snr, char *err,
                       size_t errlen)
 {
@@ -35,18 +48,28 @@ int sched_make_alphas(oma_scheduler *s, const oma_scheduler_config *c, int zero_
         return -1;
     }
     s->train_steps = T;
-    /* torch: linspace in float32 (filled from both ends), squared for scaled_linear */
-    double a = scaled ? sqrt((double)c->beta_start) : c->beta_start;
-    double b = scaled ? sqrt((double)c->beta_end) : c->beta_end;
+    /* torch 1.13's float32 linspace (its AVX2 kernel, built with FMA contraction): from both ends
+     * (start + step i below T/2, end - step (T-1-i) above), in 16-wide blocks of two 8-lane
+     * vectors whose lanes are base + j step from the block's first value, the tail one by one;
+     * squared for scaled_linear */
+    double a = scaled ? sqrt(short_double(c->beta_start)) : c->beta_start;
+    double b = scaled ? sqrt(short_double(c->beta_end)) : c->beta_end;
     float fa = (float)a, fb = (float)b;
     float step = (fb - fa) / (float)(T - 1);
+    int half = T / 2, nvec = T / 16 * 16;
     for (int i = 0; i < T; i++) {
-        float v = i < T / 2 ? fa + step * (float)i : fb - step * (float)(T - 1 - i);
+        float v;
+        if (i < nvec) {
+            int base_i = i / 8 * 8, j = i - base_i;
+            float base = base_i < half ? fmaf(step, (float)base_i, fa) : fmaf(-step, (float)(T - base_i - 1), fb);
+            v = j == 0 ? base : fmaf((float)j, step, base);
+        } else {
+            v = i < half ? fmaf(step, (float)i, fa) : fmaf(-step, (float)(T - 1 - i), fb);
+        }
         betas[i] = scaled ? v * v : v;
     }
     if (zero_snr) {
         /* alphas_bar_sqrt shifted so the last is 0, scaled so the first is unchanged */
-        float cum = 1.0f;
         float *sq = malloc(sizeof(float) * (size_t)T);
         if (!sq) {
             free(betas);
@@ -55,9 +78,10 @@ int sched_make_alphas(oma_scheduler *s, const oma_scheduler_config *c, int zero_
             snprintf(err, errlen, "scheduler: out of memory");
             return -1;
         }
+        double dcum = 1.0;     /* torch.cumprod accumulates float32 in double */
         for (int i = 0; i < T; i++) {
-            cum *= 1.0f - betas[i];
-            sq[i] = sqrtf(cum);
+            dcum *= (double)(1.0f - betas[i]);
+            sq[i] = sqrtf((float)dcum);
         }
         float s0 = sq[0], sT = sq[T - 1];
         for (int i = 0; i < T; i++) sq[i] -= sT;
@@ -72,10 +96,11 @@ int sched_make_alphas(oma_scheduler *s, const oma_scheduler_config *c, int zero_
         }
         free(sq);
     }
-    float cum = 1.0f;
+    /* torch.cumprod on float32 (CPU) keeps a double accumulator and rounds each output */
+    double cum = 1.0;
     for (int i = 0; i < T; i++) {
-        cum *= 1.0f - betas[i];
-        s->alphas_cumprod[i] = cum;
+        cum *= (double)(1.0f - betas[i]);
+        s->alphas_cumprod[i] = (double)(float)cum;
     }
     free(betas);
     return 0;

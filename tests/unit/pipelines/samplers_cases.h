@@ -39,6 +39,8 @@ static const ref_case cases[] = {
     {"lcm_sd15_8", "sd15", OMA_SAMPLER_LCM, 2020, 8, 0, 0},
     {"tcd_sd15", "sd15", OMA_SAMPLER_TCD, 2021, 4, 0, 0},
     {"tcd_sd15_8", "sd15", OMA_SAMPLER_TCD, 2022, 8, 0, 0},
+    {"dpmpp_sde_karras_sd15", "sd15", OMA_SAMPLER_DPMPP_SDE_KARRAS, 2023, 4, 0, 1},
+    {"dpmpp_sde_karras_sd15_8", "sd15", OMA_SAMPLER_DPMPP_SDE_KARRAS, 2024, 8, 0, 0},
     /* img2img, strength 0.55, seeds 3000 + i */
     {"i2i_euler_sd15", "sd15", OMA_SAMPLER_EULER, 3000, 4, 0.55f, 0},
     {"i2i_heun_sd15", "sd15", OMA_SAMPLER_HEUN, 3001, 4, 0.55f, 1},
@@ -46,6 +48,7 @@ static const ref_case cases[] = {
     {"i2i_unipc_sd15", "sd15", OMA_SAMPLER_UNIPC, 3003, 5, 0.55f, 0},
     {"i2i_plms_sd15", "sd15", OMA_SAMPLER_PLMS, 3004, 5, 0.55f, 1},
     {"i2i_lcm_sd15", "sd15", OMA_SAMPLER_LCM, 3005, 4, 0.55f, 0},
+    {"i2i_dpmpp_sde_karras_sd15", "sd15", OMA_SAMPLER_DPMPP_SDE_KARRAS, 3006, 6, 0.55f, 0},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 

@@ -164,6 +164,11 @@ int main(void)
     CHECK(oma_sampler_parse_a1111("DPM++ 2M", "Automatic", &k) == 0 && k == OMA_SAMPLER_DPMPP_2M_KARRAS);
     CHECK(oma_sampler_parse_a1111("DPM++ 2M", "Uniform", &k) == 0 && k == OMA_SAMPLER_DPMPP_2M);
     CHECK(oma_sampler_parse_a1111("DPM++ 2M SDE", "Karras", &k) == 0 && k == OMA_SAMPLER_DPMPP_2M_SDE_KARRAS);
+    CHECK(oma_sampler_parse_a1111("DPM++ SDE", "Karras", &k) == 0 && k == OMA_SAMPLER_DPMPP_SDE_KARRAS);
+    CHECK(oma_sampler_parse_a1111("DPM++ SDE", NULL, &k) == 0 && k == OMA_SAMPLER_DPMPP_SDE_KARRAS);
+    CHECK(oma_sampler_parse_a1111("DPM++ SDE", "Uniform", &k) == -1);
+    CHECK(oma_sampler_parse_a1111("DPM++ SDE Karras", "", &k) == 0 && k == OMA_SAMPLER_DPMPP_SDE_KARRAS);
+    CHECK(oma_sampler_parse("dpmpp_sde_karras", &k) == 0 && k == OMA_SAMPLER_DPMPP_SDE_KARRAS);
     CHECK(oma_sampler_parse_a1111("Euler a", NULL, &k) == 0 && k == OMA_SAMPLER_EULER_A);
     CHECK(oma_sampler_parse_a1111("Euler a", "Karras", &k) == -1);
     CHECK(oma_sampler_parse_a1111("UniPC", "", &k) == 0 && k == OMA_SAMPLER_UNIPC);
