@@ -264,11 +264,12 @@ static void begin(oma_req *r)
     int is_api = r->nseg > 0 && (strcmp(r->segs[0], "api") == 0 || strcmp(r->segs[0], "sdapi") == 0);
     if (r->route && (r->route->flags & OMA_ROUTE_A1111)) r->a1111_errors = 1;
     if (!r->route) {
+        r->a1111_errors = is_api && strcmp(r->segs[0], "sdapi") == 0;
         if (path_matched) {
-            oma_reply_error(r, 405, "method_not_allowed", "%s is not allowed here", r->method);
+            if (r->a1111_errors) oma_reply_error(r, 405, "method_not_allowed", "Method Not Allowed");
+            else oma_reply_error(r, 405, "method_not_allowed", "%s is not allowed here", r->method);
             oma_reply_header(r, "Allow", allow);
         } else if (is_api) {
-            r->a1111_errors = strcmp(r->segs[0], "sdapi") == 0;
             oma_reply_error(r, 404, "not_found", r->a1111_errors ? "Not Found" : "no such API route");
         } else if (strcmp(m, "GET") != 0) {
             oma_reply_error(r, 405, "method_not_allowed", "only GET serves the web app");
