@@ -86,6 +86,8 @@ static void test_upgrade_from_v1(void **state)
                                      "ALTER TABLE webtoons DROP COLUMN created_us;"
                                      "ALTER TABLE assets DROP COLUMN created_us;"
                                      "ALTER TABLE jobs DROP COLUMN detail;"
+                                     "DROP TABLE api_tokens;"
+                                     "DROP TABLE sdapi_options;"
                                      "DELETE FROM schema_migrations WHERE version >= 2;"),
                      0);
     assert_int_equal(oma_db_schema_version(db), 1);
@@ -96,6 +98,10 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(oma_db_prepare(db, "SELECT detail FROM jobs", &st), 0);
     oma_stmt_finalize(st);
     assert_int_equal(oma_db_prepare(db, "SELECT seq FROM job_outputs", &st), 0);
+    oma_stmt_finalize(st);
+    assert_int_equal(oma_db_prepare(db, "SELECT token_hash, last_used_at FROM api_tokens", &st), 0);
+    oma_stmt_finalize(st);
+    assert_int_equal(oma_db_prepare(db, "SELECT options FROM sdapi_options", &st), 0);
     oma_stmt_finalize(st);
     assert_int_equal(oma_db_prepare(db, "SELECT created_us FROM webtoons", &st), 0);
     oma_stmt_finalize(st);
