@@ -66,8 +66,11 @@ before(async () => {
 });
 
 after(async () => {
-  if (srv) await srv.stop('SIGKILL');
+  // a clean stop, so that the test build's sanitizers (ASan, LeakSanitizer, UBSan) report
+  if (srv) await srv.stop('SIGTERM');
+  const log = srv ? srv.stderr() : '';
   removeDir(dataDir);
+  assert.doesNotMatch(log, /AddressSanitizer|LeakSanitizer|runtime error:/, log);
 });
 
 test('API tokens: listed without their secret, Bearer and Basic work, a revoked one does not', async () => {
@@ -378,4 +381,32 @@ test('interrupt mid-run: /progress shows the step and a preview, /interrupt ends
   const skip = await sd('POST', '/sdapi/v1/skip');
   assert.equal(skip.status, 200);
   assert.equal(skip.text, 'null');
+});
+
+test('crash recovery: the server is killed while a request waits; the job runs again after the restart', async () => {
+  const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'survives a crash', width: 128, height: 128, steps: 30, sampler_name: 'DDIM', seed: 77 } })
+    .then((r) => ({ status: r.status }), (e) => ({ error: String(e) }));
+  let id;
+  for (let i = 0; i < 400 && !id; i++) {
+    const p = await sd('GET', '/sdapi/v1/progress');
+    if (p.body.state.sampling_step >= 2) id = p.body.current_task;
+    else await sleep(250);
+  }
+  assert.ok(id, 'the job started');
+  await srv.stop('SIGKILL');
+  const lost = await pending;
+  assert.ok(lost.error || lost.status >= 500, 'the waiting client saw the server go');
+  srv = await startServer({ dataDir, workers: 1, env: { OMA_MODELS: models } });
+  base = srv.url;
+  let job;
+  for (let i = 0; i < 600; i++) {
+    job = (await api(base, 'GET', `/api/jobs/${id}`, { token })).body;
+    if (['succeeded', 'failed', 'cancelled'].includes(job.status)) break;
+    await sleep(250);
+  }
+  assert.equal(job.status, 'succeeded', JSON.stringify(job));
+  assert.equal(job.attempts, 2, 'it ran a second time after the crash');
+  assert.deepEqual(job.result.seeds, [77]);
+  // the same token still works after the restart, and its image is there
+  assert.equal(job.outputs.length, 1);
 });

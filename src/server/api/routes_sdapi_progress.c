@@ -45,7 +45,7 @@ void oma_route_sdapi_progress(oma_req *r)
     const char *skip = oma_req_query(r, "skip_current_image");
     int want_image = !(skip && (strcmp(skip, "true") == 0 || strcmp(skip, "1") == 0 || strcmp(skip, "True") == 0));
     oma_stmt *st = NULL;
-    if (oma_db_prepare(r->db, "SELECT id, status, progress, message, preview_key, started_at, cancel_requested "
+    if (oma_db_prepare(r->db, "SELECT id, status, progress, message, preview_key, started_at, cancel_requested, kind "
                               "FROM jobs WHERE artist_id = ? AND kind LIKE 'generate.%' AND status IN ('running', 'queued') "
                               "ORDER BY CASE status WHEN 'running' THEN 0 ELSE 1 END, created_at, enqueued_us LIMIT 1",
                        &st) != 0) {
@@ -61,7 +61,7 @@ void oma_route_sdapi_progress(oma_req *r)
     }
     char id[72] = "", status[16] = "", message[256] = "", preview[600] = "", started[40] = "";
     double frac = 0;
-    int cancel = 0;
+    int cancel = 0, img2img = 0;
     if (rc == 1) {
         snprintf(id, sizeof id, "%s", oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : "");
         snprintf(status, sizeof status, "%s", oma_stmt_text(st, 1) ? oma_stmt_text(st, 1) : "");
@@ -70,6 +70,7 @@ void oma_route_sdapi_progress(oma_req *r)
         snprintf(preview, sizeof preview, "%s", oma_stmt_text(st, 4) ? oma_stmt_text(st, 4) : "");
         snprintf(started, sizeof started, "%s", oma_stmt_text(st, 5) ? oma_stmt_text(st, 5) : "");
         cancel = (int)oma_stmt_int(st, 6);
+        img2img = oma_stmt_text(st, 7) && strcmp(oma_stmt_text(st, 7), "generate.img2img") == 0;
     }
     oma_stmt_finalize(st);
     int step = 0, steps = 0;
@@ -77,7 +78,7 @@ void oma_route_sdapi_progress(oma_req *r)
     char ts[16];
     job_timestamp(started, ts, sizeof ts);
     json_t *state = json_pack("{s:b,s:b,s:b,s:s,s:i,s:s,s:i,s:i,s:i}", "skipped", 0, "interrupted", cancel,
-                              "stopping_generation", 0, "job", rc == 1 ? "scripts_txt2img" : "", "job_count",
+                              "stopping_generation", 0, "job", rc == 1 ? (img2img ? "scripts_img2img" : "scripts_txt2img") : "", "job_count",
                               rc == 1 ? 1 : 0, "job_timestamp", ts[0] ? ts : "0", "job_no", 0, "sampling_step", step,
                               "sampling_steps", steps);
     if (rc == 0) {
