@@ -49,6 +49,7 @@ struct oma_server {
     oma_lane *hash_lane;              /* sign-up and log-in (password hashing) */
     struct oma_sse_ticker *sse;       /* resumes event streams (http_sse.c) */
     atomic_int stopping;
+    atomic_int waiting;               /* requests in oma_req_wait (answered 503 at shutdown) */
     oma_throttle *login_by_account;   /* wrong passwords per lowercased email */
     oma_throttle *login_by_address;   /* wrong passwords per client address */
 

@@ -410,3 +410,31 @@ test('crash recovery: the server is killed while a request waits; the job runs a
   // the same token still works after the restart, and its image is there
   assert.equal(job.outputs.length, 1);
 });
+
+test('shutdown: a waiting request is answered 503 at once, its job is put back and finishes after the restart', async () => {
+  const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'across a restart', width: 128, height: 128, steps: 30, sampler_name: 'DDIM', seed: 78 } });
+  let id;
+  for (let i = 0; i < 400 && !id; i++) {
+    const p = await sd('GET', '/sdapi/v1/progress');
+    if (p.body.state.sampling_step >= 1) id = p.body.current_task;
+    else await sleep(250);
+  }
+  assert.ok(id, 'the job started');
+  const stopped = srv.stop('SIGTERM');
+  const r = await pending;
+  assert.equal(r.status, 503, r.text);
+  assert.equal(r.body.error, 'HTTPException');
+  assert.equal(r.headers.get('retry-after'), '5');
+  await stopped;
+  assert.doesNotMatch(srv.stderr(), /AddressSanitizer|LeakSanitizer|runtime error:/);
+  srv = await startServer({ dataDir, workers: 1, env: { OMA_MODELS: models } });
+  base = srv.url;
+  let job;
+  for (let i = 0; i < 600; i++) {
+    job = (await api(base, 'GET', `/api/jobs/${id}`, { token })).body;
+    if (['succeeded', 'failed', 'cancelled'].includes(job.status)) break;
+    await sleep(250);
+  }
+  assert.equal(job.status, 'succeeded', JSON.stringify(job));
+  assert.deepEqual(job.result.seeds, [78]);
+});

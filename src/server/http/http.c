@@ -372,6 +372,7 @@ static int64_t mono_ms(void)
 void oma_req_wait(oma_req *r, int (*poll)(oma_req *r, void *arg), void *arg, void (*free_arg)(void *arg),
                   int64_t max_ms)
 {
+    if (!r->wait_poll) atomic_fetch_add(&r->srv->waiting, 1);
     r->wait_poll = poll;
     r->wait_arg = arg;
     r->wait_free = free_arg;
@@ -519,6 +520,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r) return;
     if (r->resp) MHD_destroy_response(r->resp);
     if (r->wait_free) r->wait_free(r->wait_arg);
+    if (r->wait_poll) atomic_fetch_sub(&srv->waiting, 1);
     if (r->db) oma_server_db_put(cls, r->db);
     oma_multipart_free(r->mp);
     free(r->body);
@@ -606,6 +608,9 @@ void oma_http_stop(struct oma_server *s)
     oma_lane_close(s->lane);
     oma_lane_close(s->hash_lane);
     oma_sse_ticker_quiesce(s->sse);
+    /* waiting requests (oma_req_wait) were resumed and answer 503 now: give them up to 2 s to
+     * go out before the daemon closes every connection */
+    for (int i = 0; i < 200 && atomic_load(&s->waiting) > 0; i++) usleep(10000);
     if (s->mhd) MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
     oma_lane_stop(s->lane);
