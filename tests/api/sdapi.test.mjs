@@ -132,6 +132,19 @@ test('listings: samplers, schedulers, models, LoRAs, embeddings in A1111 shapes'
   assert.deepEqual(Object.keys(m.body[0]).sort(), ['config', 'filename', 'hash', 'model_name', 'sha256', 'title']);
   const l = await sd('GET', '/sdapi/v1/loras');
   assert.deepEqual(l.body, [{ name: 'ink-lines', alias: 'ink-lines', path: 'models/Lora/ink-lines.safetensors', metadata: {} }]);
+  // what clients read at start and this server has none of: A1111's shapes, empty
+  for (const p of ['sd-vae', 'hypernetworks', 'face-restorers', 'prompt-styles', 'upscalers', 'latent-upscale-modes', 'script-info', 'extensions']) {
+    const x = await sd('GET', `/sdapi/v1/${p}`);
+    assert.equal(x.status, 200, p);
+    assert.deepEqual(x.body, [], p);
+  }
+  assert.deepEqual((await sd('GET', '/sdapi/v1/scripts')).body, { txt2img: [], img2img: [] });
+  assert.equal((await sd('GET', '/sdapi/v1/cmd-flags')).body.api, true);
+  for (const p of ['refresh-checkpoints', 'refresh-loras', 'refresh-vae']) {
+    const x = await sd('POST', `/sdapi/v1/${p}`);
+    assert.equal(x.status, 200, p);
+    assert.equal(x.text, 'null');
+  }
   const e = await sd('GET', '/sdapi/v1/embeddings');
   assert.deepEqual(e.body, { loaded: { 'night-sky': { step: null, sd_checkpoint: null, sd_checkpoint_name: null, shape: 48, vectors: 2 } }, skipped: {} });
 });

@@ -64,6 +64,11 @@ void oma_route_sdapi_png_info(oma_req *r);
 void oma_route_sdapi_progress(oma_req *r);
 void oma_route_sdapi_interrupt(oma_req *r);
 void oma_route_sdapi_skip(oma_req *r);
+/* routes_sdapi_empty.c: what A1111 lists and this server has none of */
+void oma_route_sdapi_empty_list(oma_req *r);
+void oma_route_sdapi_null(oma_req *r);
+void oma_route_sdapi_scripts(oma_req *r);
+void oma_route_sdapi_cmd_flags(oma_req *r);
 
 /* routes_util.c */
 /* The captured id r->param[i] if it is well-formed; otherwise replies 404 and returns NULL. */
