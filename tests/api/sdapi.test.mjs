@@ -251,6 +251,18 @@ test("txt2img: A1111's defaults, response shape and infotext, and the job in the
   assert.equal(job.webtoon_id, null);
   assert.equal(job.params.batch, 2);
 
+  // no sampler named: A1111's default, "Euler" (when the table has it); a (sampler, scheduler) pair
+  const samplers = (await sd('GET', '/sdapi/v1/samplers')).body.map((x) => x.name);
+  const plain = await sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'default sampler', width: 64, height: 64, steps: 2 } });
+  assert.equal(plain.status, 200, plain.text);
+  assert.equal(JSON.parse(plain.body.info).sampler_name, samplers.includes('Euler') ? 'Euler' : 'Euler a');
+  if (samplers.includes('DPM++ 2M Karras')) {
+    const pair = await sd('POST', '/sdapi/v1/txt2img', { body: { ...SMALL, sampler_name: 'DPM++ 2M', scheduler: 'Karras' } });
+    assert.equal(pair.status, 200, pair.text);
+    assert.equal(JSON.parse(pair.body.info).sampler_name, 'DPM++ 2M Karras');
+    assert.ok((await sd('GET', '/sdapi/v1/schedulers')).body.some((x) => x.label === 'Karras'));
+  }
+
   const quiet = await sd('POST', '/sdapi/v1/txt2img', { body: { ...SMALL, prompt: 'no images back', send_images: false } });
   assert.equal(quiet.status, 200);
   assert.deepEqual(quiet.body.images, []);
