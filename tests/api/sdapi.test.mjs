@@ -263,10 +263,11 @@ test("txt2img: A1111's defaults, response shape and infotext, and the job in the
     assert.ok((await sd('GET', '/sdapi/v1/schedulers')).body.some((x) => x.label === 'Karras'));
   }
 
-  const quiet = await sd('POST', '/sdapi/v1/txt2img', { body: { ...SMALL, prompt: 'no images back', send_images: false } });
+  const quiet = await sd('POST', '/sdapi/v1/txt2img', { body: { ...SMALL, steps: '2', prompt: 'no images back', send_images: false } });
   assert.equal(quiet.status, 200);
   assert.deepEqual(quiet.body.images, []);
   assert.equal(JSON.parse(quiet.body.info).infotexts.length, 1);
+  assert.equal(JSON.parse(quiet.body.info).steps, 2, 'a number in a string is read as pydantic reads it');
 });
 
 test('png-info: our text and hand-made ones read as A1111 reads them', async () => {
@@ -305,6 +306,7 @@ test('bad requests get A1111\'s errors and queue nothing', async () => {
   assert.equal((await sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 5 } })).body.detail[0].type, 'type_error.str');
   assert.equal((await sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'x', cfg_scale: [] } })).body.detail[0].loc[1], 'cfg_scale');
   assert.equal((await sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'x', send_images: 'maybe' } })).status, 422);
+  assert.equal((await sd('POST', '/sdapi/v1/img2img', { body: { prompt: 'x', denoising_strength: 'nan' } })).body.detail[0].loc[1], 'denoising_strength');
   assert.equal((await sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'x', override_settings: 'yes' } })).status, 422);
   const sampler = await sd('POST', '/sdapi/v1/txt2img', { body: { ...SMALL, sampler_name: 'Nope' } });
   assert.equal(sampler.status, 404);

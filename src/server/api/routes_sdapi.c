@@ -10,6 +10,7 @@
  * string whose "infotexts" are the texts the PNGs carry. Errors take A1111's shapes: 422 for a
  * field of the wrong type (pydantic's list), HTTPException bodies otherwise.
  */
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +83,7 @@ static double rd_num(reader *rd, const char *key, double def, int echo_null)
         } else if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) < 40) {
             char *end = NULL;
             x = strtod(json_string_value(v), &end);
-            if (*end) fail422(rd, key, "value is not a valid float", "type_error.float");
+            if (*end || !isfinite(x)) fail422(rd, key, "value is not a valid float", "type_error.float");
         } else {
             fail422(rd, key, "value is not a valid float", "type_error.float");
         }
