@@ -43,7 +43,8 @@ int oma_image_probe(const uint8_t *data, size_t len, oma_image_format *fmt, int 
 int oma_image_decode(const uint8_t *data, size_t len, int want_c, int apply_exif,
                      const oma_image_limits *limits, oma_image *out, char *err, size_t errlen);
 
-/* Encodes as PNG. text_key/text_value (may be NULL) add one tEXt chunk (A1111 "parameters").
+/* Encodes as PNG. text_key/text_value (may be NULL) add one tEXt chunk (A1111 "parameters"; iTXt
+ * when the UTF-8 value is not ASCII, as PIL writes it).
  * *out is malloc'ed; 0 on success, -1 with err. */
 int oma_image_encode_png(const oma_image *img, const char *text_key, const char *text_value,
                          uint8_t **out, size_t *out_len, char *err, size_t errlen);

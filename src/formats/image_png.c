@@ -168,10 +168,20 @@ static int enc_run(png_enc *s)
     if (s->key && s->value) {
         png_text t;
         memset(&t, 0, sizeof t);
-        t.compression = PNG_TEXT_COMPRESSION_NONE;
+        /* tEXt is Latin-1: UTF-8 text (a prompt in another script) goes in an iTXt chunk, as
+         * PIL writes it, so that A1111 and PIL read the same characters back */
+        int ascii = 1;
+        for (const unsigned char *c = (const unsigned char *)s->value; *c && ascii; c++) ascii = *c < 0x80;
+        t.compression = ascii ? PNG_TEXT_COMPRESSION_NONE : PNG_ITXT_COMPRESSION_NONE;
         t.key = (png_charp)s->key;
         t.text = (png_charp)s->value;
-        t.text_length = strlen(s->value);
+        if (ascii) {
+            t.text_length = strlen(s->value);
+        } else {
+            t.itxt_length = strlen(s->value);
+            t.lang = (png_charp) "";
+            t.lang_key = (png_charp) "";
+        }
         png_set_text(s->png, s->info, &t, 1);
     }
     s->rows = malloc(sizeof *s->rows * (size_t)img->h);

@@ -59,6 +59,27 @@ int oma_auth_session_lookup(oma_db *db, const char *token, char *id_out);
 /* Deletes the session of token. 0 ok (also when absent). */
 int oma_auth_session_delete(oma_db *db, const char *token);
 
+/* Long-lived API tokens (auth_tokens.c): "oma_" + 64 hex digits, stored as their SHA-256. */
+#define OMA_API_TOKEN_PREFIX "oma_"
+#define OMA_API_TOKEN_LEN (4 + OMA_TOKEN_HEX)
+#define OMA_API_TOKENS_PER_ARTIST 20
+int oma_auth_api_token_wellformed(const char *token);
+/* Makes a token named name for artist_id: token_out (>= OMA_API_TOKEN_LEN + 1) is shown once,
+ * id_out (>= 33) names it from now on. 0 ok, -1 error. */
+int oma_auth_api_token_create(oma_db *db, const char *artist_id, const char *name, char *token_out, char *id_out);
+/* Resolves a token (and notes when it was used): 0 ok (id_out set), 1 unknown, -1 error. */
+int oma_auth_api_token_lookup(oma_db *db, const char *token, char *id_out);
+/* HTTP Basic credentials (the base64 after "Basic "): the password an API token of the artist
+ * whose e-mail is the user name. 0 ok, 1 wrong, -1 error. */
+int oma_auth_basic_lookup(oma_db *db, const char *b64, char *id_out);
+/* {"id","name","created_at","last_used_at"} of one token / all the artist's (newest first);
+ * NULL when absent or on error. */
+json_t *oma_auth_api_token_json(oma_db *db, const char *id, const char *artist_id);
+json_t *oma_auth_api_tokens_json(oma_db *db, const char *artist_id);
+int oma_auth_api_token_count(oma_db *db, const char *artist_id);
+/* 0 revoked, 1 no such token of the artist, -1 error. */
+int oma_auth_api_token_revoke(oma_db *db, const char *artist_id, const char *id);
+
 /* The artist as the API shows it ({"id","email","name","created_at"}), or NULL. */
 json_t *oma_auth_artist_json(oma_db *db, const char *artist_id);
 

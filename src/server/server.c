@@ -55,6 +55,7 @@ int oma_server_start(oma_server **out, const oma_server_config *cfg, char *err, 
     }
     pthread_mutex_init(&s->pool_mu, NULL);
     atomic_init(&s->stopping, 0);
+    atomic_init(&s->waiting, 0);
     s->port = cfg->port;
     s->n_workers = cfg->workers;
     s->login_by_account = oma_throttle_new((oma_throttle_policy){OMA_LOGIN_FREE_PER_ACCOUNT, 300, 900});

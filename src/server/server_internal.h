@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "server/store/db.h"
+#include "server/http/http.h"
 #include "server/http/http_conns.h"
 #include "server/http/http_lane.h"
 #include "server/jobs/jobs.h"
@@ -20,11 +21,14 @@
 #define OMA_LOGIN_FREE_PER_ADDRESS 20
 
 struct MHD_Daemon;
+struct MHD_Connection;
 typedef struct oma_sse_ticker oma_sse_ticker;
 
 /* The event-stream ticker (http_sse.c): start; quiesce (resume every stream, file no more);
- * stop (quiesce, join, free). */
+ * stop (quiesce, join, free); file: suspend it->conn until the next tick (~150 ms), 0 filed,
+ * -1 shutting down (nothing suspended). Event streams and waiting requests (oma_req_wait) use it. */
 oma_sse_ticker *oma_sse_ticker_start(void);
+int oma_sse_ticker_file(oma_sse_ticker *t, oma_tick_item *it);
 void oma_sse_ticker_quiesce(oma_sse_ticker *t);
 void oma_sse_ticker_stop(oma_sse_ticker *t);
 
@@ -45,6 +49,7 @@ struct oma_server {
     oma_lane *hash_lane;              /* sign-up and log-in (password hashing) */
     struct oma_sse_ticker *sse;       /* resumes event streams (http_sse.c) */
     atomic_int stopping;
+    atomic_int waiting;               /* requests in oma_req_wait (answered 503 at shutdown) */
     oma_throttle *login_by_account;   /* wrong passwords per lowercased email */
     oma_throttle *login_by_address;   /* wrong passwords per client address */
 

@@ -1,6 +1,7 @@
 // png.mjs — writes small 8-bit RGB PNG files for the API and browser tests with node's zlib (so a
 // test never depends on an image it cannot see being made), and reads a PNG's size back.
 //   makePng(w, h, (x, y) => [r, g, b], { level })   pngFromIdat(w, h, idat)   pngSize(buf)
+//   pngWithText(png, [[type, key, value], ...])   (tEXt / iTXt / zTXt chunks after IHDR)
 import { deflateSync } from 'node:zlib';
 
 const SIG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -60,4 +61,17 @@ export function pngSize(buf) {
     throw new Error('not a PNG');
   }
   return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) };
+}
+
+/** The PNG with text chunks added after its IHDR: [type, key, value] with type 'tEXt' (Latin-1),
+ *  'zTXt' (Latin-1, deflated) or 'iTXt' (UTF-8, uncompressed). */
+export function pngWithText(png, texts) {
+  const parts = texts.map(([type, key, value]) => {
+    const k = Buffer.from(key, 'latin1');
+    if (type === 'tEXt') return chunk(type, Buffer.concat([k, Buffer.from([0]), Buffer.from(value, 'latin1')]));
+    if (type === 'zTXt') return chunk(type, Buffer.concat([k, Buffer.from([0, 0]), deflateSync(Buffer.from(value, 'latin1'))]));
+    return chunk('iTXt', Buffer.concat([k, Buffer.from([0, 0, 0, 0, 0]), Buffer.from(value, 'utf8')]));
+  });
+  const ihdrEnd = 8 + 12 + png.readUInt32BE(8);
+  return Buffer.concat([png.subarray(0, ihdrEnd), ...parts, png.subarray(ihdrEnd)]);
 }

@@ -1,6 +1,7 @@
 // App.tsx — the shell: sign-in gate, header (brand, webtoon picker, account), navigation and
 // the current page. Pages get the selected webtoon from the session; without one they say so.
 import { api } from './api';
+import { AccountPage } from './pages/AccountPage';
 import { AuthPage } from './pages/AuthPage';
 import { BackgroundPage } from './pages/BackgroundPage';
 import { GalleryPage } from './pages/GalleryPage';
@@ -17,6 +18,7 @@ function Page({ route }: { route: Route }) {
     case 'background': return <BackgroundPage />;
     case 'pose': return <PosePage />;
     case 'tools': return <ToolsPage />;
+    case 'account': return <AccountPage />;
     default: return <GalleryPage />;
   }
 }
@@ -36,7 +38,8 @@ export function App() {
         <div className="brand"><img src="/favicon.svg" alt="" /> Oh My Assistant</div>
         <WebtoonPicker />
         <div className="account">
-          <span className="who" title={s.artist.email}>{s.artist.name}</span>
+          <a className="who" href="#/account" title={`${s.artist.email}: account and API tokens`}
+             aria-current={route === 'account' ? 'page' : undefined}>{s.artist.name}</a>
           <button className="link" onClick={logout}>Log out</button>
         </div>
       </header>

@@ -36,6 +36,7 @@ export interface Asset {
   job_id?: string; inputs?: Array<{ name: string; upload_id: string }>; created_at: string;
 }
 export type JobInputs = Record<string, string | string[]>;
+export interface ApiToken { id: string; name: string; created_at: string; last_used_at: string | null; token?: string }
 
 function errorFromBody(status: number, body: unknown): ApiError {
   const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
@@ -83,6 +84,10 @@ export const api = {
     request<{ artist: Artist; token: string }>('POST', '/api/auth/login', { email, password }),
   logout: () => request<void>('POST', '/api/auth/logout'),
   me: () => request<Artist>('GET', '/api/me'),
+  /** Long-lived API tokens for scripts and AUTOMATIC1111 clients; the secret comes back once. */
+  tokens: () => request<{ tokens: ApiToken[] }>('GET', '/api/tokens'),
+  createToken: (name: string) => request<ApiToken>('POST', '/api/tokens', { name }),
+  revokeToken: (id: string) => request<void>('DELETE', `/api/tokens/${encodeURIComponent(id)}`),
 
   upload: (file: Blob, filename = 'image.png') => {
     const fd = new FormData();

@@ -2,7 +2,7 @@
 // fallback, so `oma serve` only has to serve static files, and a reload keeps the page.
 import { useEffect, useState } from 'react';
 
-export type Route = 'styles' | 'background' | 'pose' | 'gallery' | 'tools';
+export type Route = 'styles' | 'background' | 'pose' | 'gallery' | 'tools' | 'account';
 export const ROUTES: Array<{ id: Route; label: string }> = [
   { id: 'styles', label: 'Styles' },
   { id: 'background', label: 'Background' },
@@ -11,9 +11,12 @@ export const ROUTES: Array<{ id: Route; label: string }> = [
   { id: 'tools', label: 'Tools' },
 ];
 
+// Pages reached from the header rather than the tabs.
+const OTHER: Route[] = ['account'];
+
 function parse(hash: string): Route {
   const id = hash.replace(/^#\/?/, '').split(/[/?]/)[0];
-  return (ROUTES.find((r) => r.id === id)?.id) ?? 'gallery';
+  return (ROUTES.find((r) => r.id === id)?.id) ?? OTHER.find((r) => r === id) ?? 'gallery';
 }
 
 export function useRoute(): Route {

@@ -72,3 +72,34 @@ int oma_sd_find_model(const char *models_dir, const char *want, char *path, size
     free(names);
     return found;
 }
+
+int oma_sd_model_each(const char *models_dir,
+                      int (*fn)(const char *name, const char *path, int is_root, void *arg), void *arg)
+{
+    if (!models_dir || !*models_dir) return -1;
+    if (is_dir_with_index(models_dir)) {
+        char base[PATH_MAX_LEN];
+        snprintf(base, sizeof base, "%s", models_dir);
+        size_t l = strlen(base);
+        while (l > 1 && base[l - 1] == '/') base[--l] = '\0';
+        const char *slash = strrchr(base, '/');
+        return fn(slash ? slash + 1 : base, models_dir, 1, arg);
+    }
+    struct dirent **names = NULL;
+    int n = scandir(models_dir, &names, NULL, alphasort);
+    if (n < 0) return -1;
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        const char *e = names[i]->d_name;
+        char path[PATH_MAX_LEN];
+        struct stat st;
+        if (rc == 0 && oma_sd_model_name_ok(e) && snprintf(path, sizeof path, "%s/%s", models_dir, e) < (int)sizeof path &&
+            stat(path, &st) == 0 &&
+            ((S_ISDIR(st.st_mode) && is_dir_with_index(path)) ||
+             (S_ISREG(st.st_mode) && ends_with(e, ".safetensors") && is_sd_single_file(path))))
+            rc = fn(e, path, 0, arg);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}

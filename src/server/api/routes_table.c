@@ -8,6 +8,8 @@
 #define J OMA_BODY_JSON
 #define M OMA_BODY_MULTIPART
 #define N OMA_BODY_NONE
+#define I OMA_BODY_JSON_IMAGES
+#define SD (OMA_ROUTE_AUTH | OMA_ROUTE_A1111)   /* AUTOMATIC1111's API (routes_sdapi*.c) */
 
 const oma_route oma_routes[] = {
     {"GET", "/api/health", oma_route_health, 0, N},
@@ -39,6 +41,37 @@ const oma_route oma_routes[] = {
     {"GET", "/api/assets/:id", oma_route_asset_get, A, N},
     {"GET", "/api/assets/:id/file", oma_route_asset_file, A, N},
     {"DELETE", "/api/assets/:id", oma_route_asset_delete, A, N},
+    {"POST", "/api/tokens", oma_route_token_create, A, J},
+    {"GET", "/api/tokens", oma_route_token_list, A, N},
+    {"DELETE", "/api/tokens/:id", oma_route_token_revoke, A, N},
+    /* txt2img/img2img answer when their job ends (oma_req_wait), without holding a thread */
+    {"POST", "/sdapi/v1/txt2img", oma_route_sdapi_txt2img, SD | S, J},
+    {"POST", "/sdapi/v1/img2img", oma_route_sdapi_img2img, SD | S, I},
+    {"GET", "/sdapi/v1/progress", oma_route_sdapi_progress, SD, N},
+    {"POST", "/sdapi/v1/interrupt", oma_route_sdapi_interrupt, SD, N},
+    {"POST", "/sdapi/v1/skip", oma_route_sdapi_skip, SD, N},
+    {"GET", "/sdapi/v1/options", oma_route_sdapi_options_get, SD, N},
+    {"POST", "/sdapi/v1/options", oma_route_sdapi_options_set, SD, J},
+    {"GET", "/sdapi/v1/sd-models", oma_route_sdapi_sd_models, SD | S, N},
+    {"GET", "/sdapi/v1/samplers", oma_route_sdapi_samplers, SD, N},
+    {"GET", "/sdapi/v1/schedulers", oma_route_sdapi_schedulers, SD, N},
+    {"GET", "/sdapi/v1/loras", oma_route_sdapi_loras, SD, N},
+    {"GET", "/sdapi/v1/embeddings", oma_route_sdapi_embeddings, SD | S, N},
+    {"POST", "/sdapi/v1/png-info", oma_route_sdapi_png_info, SD | S, I},
+    /* lists clients read at start, of things this server has none of (routes_sdapi_empty.c) */
+    {"GET", "/sdapi/v1/sd-vae", oma_route_sdapi_empty_list, SD, N},
+    {"GET", "/sdapi/v1/hypernetworks", oma_route_sdapi_empty_list, SD, N},
+    {"GET", "/sdapi/v1/face-restorers", oma_route_sdapi_empty_list, SD, N},
+    {"GET", "/sdapi/v1/prompt-styles", oma_route_sdapi_empty_list, SD, N},
+    {"GET", "/sdapi/v1/upscalers", oma_route_sdapi_empty_list, SD, N},
+    {"GET", "/sdapi/v1/latent-upscale-modes", oma_route_sdapi_empty_list, SD, N},
+    {"GET", "/sdapi/v1/script-info", oma_route_sdapi_empty_list, SD, N},
+    {"GET", "/sdapi/v1/extensions", oma_route_sdapi_empty_list, SD, N},
+    {"GET", "/sdapi/v1/scripts", oma_route_sdapi_scripts, SD, N},
+    {"GET", "/sdapi/v1/cmd-flags", oma_route_sdapi_cmd_flags, SD, N},
+    {"POST", "/sdapi/v1/refresh-checkpoints", oma_route_sdapi_null, SD, N},
+    {"POST", "/sdapi/v1/refresh-loras", oma_route_sdapi_null, SD, N},
+    {"POST", "/sdapi/v1/refresh-vae", oma_route_sdapi_null, SD, N},
 };
 
 const size_t oma_routes_count = sizeof oma_routes / sizeof oma_routes[0];

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/auth.h"
@@ -159,13 +160,18 @@ static void body_fail(oma_req *r, unsigned status, const char *code, const char 
     snprintf(r->body_errmsg, sizeof r->body_errmsg, "%s", msg);
 }
 
+static const char *limit_message(const oma_req *r)
+{
+    if (r->body_kind == OMA_BODY_MULTIPART) return "uploads are limited to 20 MiB";
+    if (r->body_limit > OMA_HTTP_JSON_LIMIT) return "request bodies with images are limited to 28 MiB";
+    return "request bodies are limited to 1 MiB";
+}
+
 static void consume(oma_req *r, const char *data, size_t n)
 {
     if (r->body_error) return;
     if (n > r->body_limit - r->body_seen) {
-        body_fail(r, 413, "payload_too_large",
-                  r->body_kind == OMA_BODY_MULTIPART ? "uploads are limited to 20 MiB"
-                                                     : "request bodies are limited to 1 MiB");
+        body_fail(r, 413, "payload_too_large", limit_message(r));
         return;
     }
     r->body_seen += n;
@@ -202,23 +208,36 @@ const char *oma_req_token(oma_req *r)
     return oma_req_cookie(r, "oma_session");
 }
 
-/* Resolves the session from the Bearer header or the cookie. 0 ok, else replied. */
+/* A 401 in the route's shape; A1111 routes ask for Basic as A1111's --api-auth does. */
+static void unauthorized(oma_req *r, const char *msg)
+{
+    oma_reply_error(r, 401, "unauthorized", "%s", msg);
+    if (r->a1111_errors) oma_reply_header(r, "WWW-Authenticate", "Basic");
+}
+
+/* Resolves the session from the Bearer header (a session token or an API token) or the
+ * cookie; on A1111 routes also from HTTP Basic (e-mail : API token). 0 ok, else replied. */
 static int authenticate(oma_req *r)
 {
-    const char *token = oma_req_token(r);
-    if (!token || !*token) {
-        oma_reply_error(r, 401, "unauthorized", "sign in first (no session token)");
+    const char *h = oma_req_header(r, "Authorization");
+    int basic = r->a1111_errors && h && strncasecmp(h, "Basic ", 6) == 0;
+    const char *token = basic ? NULL : oma_req_token(r);
+    if (!basic && (!token || !*token)) {
+        unauthorized(r, r->a1111_errors ? "Not authenticated" : "sign in first (no session token)");
         return -1;
     }
     oma_db *db = oma_req_db(r);
     if (!db) return -1;
-    int rc = oma_auth_session_lookup(db, token, r->artist_id);
+    int rc;
+    if (basic) rc = oma_auth_basic_lookup(db, h + 6, r->artist_id);
+    else if (oma_auth_api_token_wellformed(token)) rc = oma_auth_api_token_lookup(db, token, r->artist_id);
+    else rc = oma_auth_session_lookup(db, token, r->artist_id);
     if (rc < 0) {
         oma_reply_error(r, 500, "internal", "session lookup failed");
         return -1;
     }
     if (rc == 1) {
-        oma_reply_error(r, 401, "unauthorized", "the session token is unknown or expired");
+        unauthorized(r, r->a1111_errors ? "Incorrect username or password" : "the session token is unknown or expired");
         return -1;
     }
     r->authed = 1;
@@ -245,29 +264,31 @@ static void begin(oma_req *r)
     int path_matched = 0;
     char allow[64];
     r->route = oma_http_match(r, &path_matched, allow, sizeof allow);
-    int is_api = r->nseg > 0 && strcmp(r->segs[0], "api") == 0;
+    int is_api = r->nseg > 0 && (strcmp(r->segs[0], "api") == 0 || strcmp(r->segs[0], "sdapi") == 0);
+    if (r->route && (r->route->flags & OMA_ROUTE_A1111)) r->a1111_errors = 1;
     if (!r->route) {
+        r->a1111_errors = is_api && strcmp(r->segs[0], "sdapi") == 0;
         if (path_matched) {
-            oma_reply_error(r, 405, "method_not_allowed", "%s is not allowed here", r->method);
+            if (r->a1111_errors) oma_reply_error(r, 405, "method_not_allowed", "Method Not Allowed");
+            else oma_reply_error(r, 405, "method_not_allowed", "%s is not allowed here", r->method);
             oma_reply_header(r, "Allow", allow);
         } else if (is_api) {
-            oma_reply_error(r, 404, "not_found", "no such API route");
+            oma_reply_error(r, 404, "not_found", r->a1111_errors ? "Not Found" : "no such API route");
         } else if (strcmp(m, "GET") != 0) {
             oma_reply_error(r, 405, "method_not_allowed", "only GET serves the web app");
             oma_reply_header(r, "Allow", "GET");
         }
         return;   /* static file, served on the last call */
     }
-    r->body_kind = r->route->body;
+    r->body_kind = r->route->body == OMA_BODY_JSON_IMAGES ? OMA_BODY_JSON : r->route->body;
     if (r->body_kind == OMA_BODY_MULTIPART) r->body_limit = OMA_HTTP_UPLOAD_LIMIT;
+    if (r->route->body == OMA_BODY_JSON_IMAGES) r->body_limit = OMA_HTTP_JSON_IMAGES_LIMIT;
     const char *cl = oma_req_header(r, "Content-Length");
     if (cl) {
         char *end = NULL;
         unsigned long long v = strtoull(cl, &end, 10);
         if (end && *end == '\0' && v > r->body_limit) {
-            oma_reply_error(r, 413, "payload_too_large", "%s",
-                            r->body_kind == OMA_BODY_MULTIPART ? "uploads are limited to 20 MiB"
-                                                               : "request bodies are limited to 1 MiB");
+            oma_reply_error(r, 413, "payload_too_large", "%s", limit_message(r));
             return;
         }
     }
@@ -344,6 +365,52 @@ static enum MHD_Result queue(oma_req *r)
     return rc;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void oma_req_wait(oma_req *r, int (*poll)(oma_req *r, void *arg), void *arg, void (*free_arg)(void *arg),
+                  int64_t max_ms)
+{
+    if (!r->wait_poll) atomic_fetch_add(&r->srv->waiting, 1);
+    r->wait_poll = poll;
+    r->wait_arg = arg;
+    r->wait_free = free_arg;
+    r->wait_deadline_ms = mono_ms() + (max_ms > 0 ? max_ms : 3600 * 1000);
+}
+
+/* One poll of a waiting request: its reply goes out, or it is filed for the next tick. */
+static enum MHD_Result wait_step(oma_req *r)
+{
+    if (!r->resp) {
+        int rc;
+        if (atomic_load(&r->srv->stopping)) {
+            rc = -1;
+        } else {
+            r->wait_expired = mono_ms() >= r->wait_deadline_ms;
+            rc = r->wait_poll(r, r->wait_arg);
+            if (rc == 0 && r->wait_expired) rc = -1;
+        }
+        if (r->db) {   /* no handle is held while suspended */
+            oma_server_db_put(r->srv, r->db);
+            r->db = NULL;
+        }
+        if (rc == 0 && !r->resp) {
+            r->wait_tick.conn = r->conn;
+            MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+            if (oma_sse_ticker_file(r->srv->sse, &r->wait_tick) == 0) return MHD_YES;
+        }
+        if (!r->resp) {
+            oma_reply_error(r, 503, "busy", "the server is stopping; the job goes on (see /api/jobs)");
+            oma_reply_header(r, "Retry-After", "5");
+        }
+    }
+    return queue(r);
+}
+
 /* On the slow lane: the handler, then the connection is resumed and MHD calls on_request
  * again, which sends the reply. */
 static void lane_run(void *arg)
@@ -385,6 +452,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->wait_poll && !*upload_data_size && r->lane_state != 1) return wait_step(r);
     if (*upload_data_size) {
         /* MHD (0.9.7x) cannot queue a reply while a body is arriving, so once a body without
          * Content-Length is over its limit the rest is counted and dropped (nothing kept),
@@ -422,6 +490,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
     }
     if (!r->resp && r->lane_state != 2) finish(r);   /* a lane handler ran already */
+    if (r->wait_poll) return wait_step(r);
     return queue(r);
 }
 
@@ -453,6 +522,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     oma_req *r = *con_cls;
     if (!r) return;
     if (r->resp) MHD_destroy_response(r->resp);
+    if (r->wait_free) r->wait_free(r->wait_arg);
+    if (r->wait_poll) atomic_fetch_sub(&srv->waiting, 1);
     if (r->db) oma_server_db_put(cls, r->db);
     oma_multipart_free(r->mp);
     free(r->body);
@@ -540,6 +611,9 @@ void oma_http_stop(struct oma_server *s)
     oma_lane_close(s->lane);
     oma_lane_close(s->hash_lane);
     oma_sse_ticker_quiesce(s->sse);
+    /* waiting requests (oma_req_wait) were resumed and answer 503 now: give them up to 2 s to
+     * go out before the daemon closes every connection */
+    for (int i = 0; i < 200 && atomic_load(&s->waiting) > 0; i++) usleep(10000);
     if (s->mhd) MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
     oma_lane_stop(s->lane);

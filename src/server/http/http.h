@@ -19,6 +19,7 @@
 
 #define OMA_HTTP_JSON_LIMIT (1u << 20)          /* 1 MiB */
 #define OMA_HTTP_UPLOAD_LIMIT (20u << 20)       /* 20 MiB */
+#define OMA_HTTP_JSON_IMAGES_LIMIT (28u << 20)  /* 28 MiB: a 20 MiB image in base64, and the rest */
 #define OMA_HTTP_MAX_SEGS 8
 /* Connections one client address may hold (env OMA_MAX_CONNECTIONS_PER_ADDRESS, 0 = no cap)
  * and the time a connection has to deliver a request head (env OMA_HEADER_DEADLINE_MS). */
@@ -35,7 +36,15 @@ struct oma_server;
 struct MHD_Connection;
 struct MHD_Response;
 
-typedef enum { OMA_BODY_NONE = 0, OMA_BODY_JSON, OMA_BODY_MULTIPART } oma_body_kind;
+/* A suspended connection on the ticker's list (http_sse.c): event streams and waits. */
+typedef struct oma_tick_item {
+    struct MHD_Connection *conn;
+    struct oma_tick_item *next;
+} oma_tick_item;
+
+/* JSON_IMAGES: a JSON body carrying base64 images (the A1111 API's img2img, png-info), read
+ * as JSON with the larger limit OMA_HTTP_JSON_IMAGES_LIMIT. */
+typedef enum { OMA_BODY_NONE = 0, OMA_BODY_JSON, OMA_BODY_MULTIPART, OMA_BODY_JSON_IMAGES } oma_body_kind;
 
 typedef struct oma_req {
     struct oma_server *srv;
@@ -84,6 +93,15 @@ typedef struct oma_req {
     int done;                  /* handler has run */
     int close_now;             /* a framing error: answer at once and close the connection */
     int lane_state;            /* 0 not on the slow lane, 1 its handler runs there, 2 done */
+    /* a handler that waits for something (oma_req_wait): polled every tick until it replies */
+    int (*wait_poll)(struct oma_req *r, void *arg);
+    void *wait_arg;
+    void (*wait_free)(void *arg);
+    int64_t wait_deadline_ms;  /* monotonic; past it the poll gets one last call with wait_expired */
+    int wait_expired;
+    oma_tick_item wait_tick;
+    /* how the route wants errors shaped: 0 ours, 1 AUTOMATIC1111's (routes flagged A1111) */
+    int a1111_errors;
 } oma_req;
 
 typedef void (*oma_route_fn)(oma_req *r);
@@ -92,7 +110,10 @@ typedef void (*oma_route_fn)(oma_req *r);
  * the slow lane (http_lane.h) with its connection suspended, never on one of the daemon's
  * I/O threads. HASH: the same on the password-hashing lane, whose short queue keeps a log-in
  * flood from delaying anything else (full: 429). */
-enum { OMA_ROUTE_AUTH = 1, OMA_ROUTE_SLOW = 2, OMA_ROUTE_HASH = 4 };
+/* A1111: an AUTOMATIC1111-compatible route (routes_sdapi*.c): errors take A1111's shape
+ * ({"error","detail","body","errors"}), the session may also be an API token sent as HTTP Basic
+ * (user: the artist's e-mail, password: the token), and a 401 asks for Basic. */
+enum { OMA_ROUTE_AUTH = 1, OMA_ROUTE_SLOW = 2, OMA_ROUTE_HASH = 4, OMA_ROUTE_A1111 = 8 };
 
 typedef struct oma_route {
     const char *method;        /* "GET", "POST", "DELETE" */
@@ -147,6 +168,16 @@ void oma_reply_bytes(oma_req *r, unsigned status, const char *mime, uint8_t *dat
 void oma_reply_header(oma_req *r, const char *name, const char *value);
 /* Uses a ready MHD response (for SSE and files). */
 void oma_reply_response(oma_req *r, unsigned status, struct MHD_Response *resp);
+
+/* Makes the request wait without holding a thread: after the handler returns, the connection
+ * is suspended and poll(r, arg) runs on an I/O thread at every tick of the event-stream ticker
+ * (~150 ms) until it replies (returns 1 with r->resp made); 0 keeps waiting. r->db is given
+ * back between polls (poll takes one with oma_req_db). After max_ms (0 = one hour) poll is
+ * called once more with r->wait_expired set and must reply. When the server stops, the wait
+ * ends with a 503. free_arg(arg) runs when the request ends (may be NULL). The connection's
+ * idle timeout is off while it waits. */
+void oma_req_wait(oma_req *r, int (*poll)(oma_req *r, void *arg), void *arg, void (*free_arg)(void *arg),
+                  int64_t max_ms);
 
 /* Request helpers (http.c). */
 const char *oma_req_header(oma_req *r, const char *name);

@@ -1,4 +1,5 @@
-/* http_reply.c — building responses: JSON, the one error shape, bytes, empty.
+/* http_reply.c — building responses: JSON, the one error shape (AUTOMATIC1111's on its routes),
+ * bytes, empty.
  *
  * A handler makes exactly one reply; making a second one replaces the first (the first is
  * destroyed), so an error path never leaks. If even building the reply fails, the request
@@ -41,7 +42,7 @@ void oma_reply_bytes(oma_req *r, unsigned status, const char *mime, uint8_t *dat
 
 void oma_reply_json(oma_req *r, unsigned status, json_t *body)
 {
-    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(body);
     if (!s) {
         oma_reply_response(r, 500, NULL);
@@ -65,7 +66,15 @@ void oma_reply_error(oma_req *r, unsigned status, const char *code, const char *
         code = "unavailable";
         snprintf(msg, sizeof msg, "the database is unreachable; try again shortly");
     }
-    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    json_t *o;
+    if (r->a1111_errors) {
+        /* AUTOMATIC1111's handler for an HTTPException: its class, the detail, str(e) */
+        char errors[600];
+        snprintf(errors, sizeof errors, "%u: %s", status, msg);
+        o = json_pack("{s:s,s:s,s:s,s:s}", "error", "HTTPException", "detail", msg, "body", "", "errors", errors);
+    } else {
+        o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    }
     oma_reply_json(r, status, o);
     if (down) oma_reply_header(r, "Retry-After", "2");
 }

@@ -19,6 +19,9 @@ void oma_route_me(oma_req *r);
 void oma_route_upload_create(oma_req *r);
 void oma_route_upload_get(oma_req *r);
 void oma_route_upload_file(oma_req *r);
+/* Stores an image sent in a request body as the artist's upload (checked as POST /api/uploads
+ * checks a file). 0 with id_out (>= 40 bytes), else replied. */
+int oma_route_store_upload(oma_req *r, const uint8_t *data, size_t len, char *id_out);
 /* routes_webtoons.c */
 void oma_route_webtoon_create(oma_req *r);
 void oma_route_webtoon_list(oma_req *r);
@@ -42,6 +45,30 @@ void oma_route_asset_list(oma_req *r);
 void oma_route_asset_get(oma_req *r);
 void oma_route_asset_file(oma_req *r);
 void oma_route_asset_delete(oma_req *r);
+
+/* routes_tokens.c */
+void oma_route_token_create(oma_req *r);
+void oma_route_token_list(oma_req *r);
+void oma_route_token_revoke(oma_req *r);
+/* routes_sdapi.c, routes_sdapi_info.c, routes_sdapi_progress.c: AUTOMATIC1111's API */
+void oma_route_sdapi_txt2img(oma_req *r);
+void oma_route_sdapi_img2img(oma_req *r);
+void oma_route_sdapi_samplers(oma_req *r);
+void oma_route_sdapi_schedulers(oma_req *r);
+void oma_route_sdapi_sd_models(oma_req *r);
+void oma_route_sdapi_loras(oma_req *r);
+void oma_route_sdapi_embeddings(oma_req *r);
+void oma_route_sdapi_options_get(oma_req *r);
+void oma_route_sdapi_options_set(oma_req *r);
+void oma_route_sdapi_png_info(oma_req *r);
+void oma_route_sdapi_progress(oma_req *r);
+void oma_route_sdapi_interrupt(oma_req *r);
+void oma_route_sdapi_skip(oma_req *r);
+/* routes_sdapi_empty.c: what A1111 lists and this server has none of */
+void oma_route_sdapi_empty_list(oma_req *r);
+void oma_route_sdapi_null(oma_req *r);
+void oma_route_sdapi_scripts(oma_req *r);
+void oma_route_sdapi_cmd_flags(oma_req *r);
 
 /* routes_util.c */
 /* The captured id r->param[i] if it is well-formed; otherwise replies 404 and returns NULL. */

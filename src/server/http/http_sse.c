@@ -30,15 +30,14 @@
 struct oma_sse_ticker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct sse_state *filed;   /* suspended streams waiting for the next tick */
+    oma_tick_item *filed;      /* suspended streams and waits (oma_req_wait) until the next tick */
     int stop;
     pthread_t thread;
 };
 
 typedef struct sse_state {
     struct oma_server *srv;
-    struct MHD_Connection *conn;
-    struct sse_state *next_filed;
+    oma_tick_item tick;        /* the connection, and its place on the ticker's list */
     oma_db *db;
     char job_id[72];
     char artist_id[72];
@@ -63,9 +62,9 @@ static int64_t now_ms(void)
 static void resume_all(oma_sse_ticker *t)
 {
     while (t->filed) {
-        sse_state *s = t->filed;
-        t->filed = s->next_filed;
-        s->next_filed = NULL;
+        oma_tick_item *s = t->filed;
+        t->filed = s->next;
+        s->next = NULL;
         MHD_resume_connection(s->conn);
     }
 }
@@ -124,21 +123,25 @@ void oma_sse_ticker_stop(oma_sse_ticker *t)
     free(t);
 }
 
-/* Suspends the stream's connection until the next tick. 0 filed, -1 shutting down. */
-static int file_for_tick(sse_state *s)
+int oma_sse_ticker_file(oma_sse_ticker *t, oma_tick_item *it)
 {
-    oma_sse_ticker *t = s->srv->sse;
     if (!t) return -1;
     pthread_mutex_lock(&t->mu);
     if (t->stop) {
         pthread_mutex_unlock(&t->mu);
         return -1;
     }
-    MHD_suspend_connection(s->conn);
-    s->next_filed = t->filed;
-    t->filed = s;
+    MHD_suspend_connection(it->conn);
+    it->next = t->filed;
+    t->filed = it;
     pthread_mutex_unlock(&t->mu);
     return 0;
+}
+
+/* Suspends the stream's connection until the next tick. 0 filed, -1 shutting down. */
+static int file_for_tick(sse_state *s)
+{
+    return oma_sse_ticker_file(s->srv->sse, &s->tick);
 }
 
 static int set_buf(sse_state *s, const char *event, const char *data)
@@ -262,7 +265,7 @@ void oma_http_sse_job(oma_req *r, const char *job_id)
         return;
     }
     s->srv = r->srv;
-    s->conn = r->conn;
+    s->tick.conn = r->conn;
     snprintf(s->job_id, sizeof s->job_id, "%s", job_id);
     snprintf(s->artist_id, sizeof s->artist_id, "%s", r->artist_id);
     /* the stream outlives the handler: it takes over the request's handle */

@@ -161,6 +161,20 @@ static const oma_migration migrations[] = {
      "  step INTEGER NOT NULL,"
      "  loss REAL NOT NULL,"
      "  PRIMARY KEY (job_id, step));", NULL},
+    /* long-lived API tokens (auth_tokens.c) and each artist's AUTOMATIC1111 options (sdapi) */
+    {9, "API tokens and A1111 options",
+     "CREATE TABLE api_tokens ("
+     "  id TEXT PRIMARY KEY,"
+     "  artist_id TEXT NOT NULL REFERENCES artists(id) ON DELETE CASCADE,"
+     "  name TEXT NOT NULL,"
+     "  token_hash TEXT NOT NULL UNIQUE,"
+     "  created_at TEXT NOT NULL,"
+     "  last_used_at TEXT);"
+     "CREATE INDEX api_tokens_artist ON api_tokens(artist_id, created_at);"
+     "CREATE TABLE sdapi_options ("
+     "  artist_id TEXT PRIMARY KEY REFERENCES artists(id) ON DELETE CASCADE,"
+     "  options TEXT NOT NULL,"
+     "  updated_at TEXT NOT NULL);", NULL},
 };
 
 size_t oma_migrations_count(void) { return sizeof migrations / sizeof migrations[0]; }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "server/http/http.h"
+#include "server/http/http_routes.h"
 
 #include "check.h"
 
@@ -81,10 +82,21 @@ int main(void)
     CHECK(!rt && pm == 0);
     rt = route(&r, "GET", "/api/jobs/abc/outputs", &pm, allow);
     CHECK(!rt && pm == 0);
-    /* every route is well formed */
+    /* AUTOMATIC1111's API: its own prefix, its error shape, JSON with images where it takes them */
+    rt = route(&r, "POST", "/sdapi/v1/txt2img", &pm, allow);
+    CHECK(rt && (rt->flags & OMA_ROUTE_A1111) && (rt->flags & OMA_ROUTE_AUTH) && rt->body == OMA_BODY_JSON);
+    rt = route(&r, "POST", "/sdapi/v1/img2img", &pm, allow);
+    CHECK(rt && rt->body == OMA_BODY_JSON_IMAGES && (rt->flags & OMA_ROUTE_SLOW));
+    rt = route(&r, "GET", "/sdapi/v1/options", &pm, allow);
+    CHECK(rt && rt->fn == oma_route_sdapi_options_get);
+    rt = route(&r, "POST", "/sdapi/v1/options", &pm, allow);
+    CHECK(rt && rt->fn == oma_route_sdapi_options_set);
+    /* every route is well formed: ours under /api/, A1111's under /sdapi/v1/ and flagged so */
     for (size_t i = 0; i < oma_routes_count; i++) {
         CHECK(oma_routes[i].fn != NULL);
-        CHECK(strncmp(oma_routes[i].pattern, "/api/", 5) == 0);
+        int sd = strncmp(oma_routes[i].pattern, "/sdapi/v1/", 10) == 0;
+        CHECK(strncmp(oma_routes[i].pattern, "/api/", 5) == 0 || sd);
+        CHECK(sd == ((oma_routes[i].flags & OMA_ROUTE_A1111) != 0));
     }
     if (failures) {
         fprintf(stderr, "test_http_router: %d failure(s)\n", failures);
