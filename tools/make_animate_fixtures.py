@@ -101,7 +101,8 @@ def randomise(torch, model, gen):
 
 
 def save_both(torch, st_save, sd, pth_path, st_path):
-    sd = {k: v.detach().contiguous().clone() for k, v in sd.items()}
+    # torch.save(model.state_dict()) as Moore and transformers do: an OrderedDict whose
+    # _metadata attribute pickles as a BUILD; CLIP's position_ids buffer is an int64 tensor.
     torch.save(sd, pth_path)
     st = {}
     for k, v in sd.items():
