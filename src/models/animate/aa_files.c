@@ -79,7 +79,7 @@ void oma_aa_files_report(const oma_aa_files *f, char *buf, size_t len)
         n += (size_t)w;
     }
     if (n < len)
-        snprintf(buf + n, len - n, "  %s  %-20s %s\n", f->unet_config[0] ? "present " : "optional",
+        snprintf(buf + n, len - n, "  %-8s %-20s %s\n", f->unet_config[0] ? "present" : "optional",
                  "base UNet config", f->unet_config[0] ? f->unet_config : "stable-diffusion-v1-5/unet/config.json (SD 1.5's when absent)");
 }
 
