@@ -274,7 +274,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         float sc = (float)oma_scheduler_input_scale(&s, i);
         for (int half = 0; half < 2; half++)
             for (size_t k = 0; k < (size_t)B * per; k++) inp.data[(size_t)half * B * per + k] = lat.data[k] * sc;
-        for (int b = 0; b < 2 * B; b++) ts[b] = (float)oma_scheduler_timestep(&s, i);
+        for (int b = 0; b < 2 * B; b++) ts[b] = oma_scheduler_timestep_f(&s, i);
         if (oma_unet_forward(&m->unet, &inp, ts, &ctx, &ar, &eps, err, errlen) != 0) {
             free(ts);
             goto done;
