@@ -25,7 +25,9 @@ void oma_transfer_scheduler_config(oma_scheduler_config *c)
     c->prediction_type_set = 1;
     c->steps_offset = 1;
     c->set_alpha_to_one = 1;        /* DDIMScheduler's default; the yaml does not set it */
-    c->clip_sample = 0;
+    c->set_alpha_to_one_set = 1;
+    c->clip_sample = 0;             /* stated in the yaml (DDIM's default would clip) */
+    c->clip_sample_set = 1;
     snprintf(c->timestep_spacing, sizeof c->timestep_spacing, "trailing");
     c->timestep_spacing_set = 1;
     c->rescale_betas_zero_snr = 1;

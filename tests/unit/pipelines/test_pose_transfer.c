@@ -4,14 +4,22 @@
  * latents after every step and the final 8-bit image are compared with what the reference
  * computed (tolerances as test_generate: latents max abs err <= 2e-5 * (1 + max |ref|), image
  * mean abs difference <= 0.5, max <= 2). Also: the pose picture drawn from OpenPose JSON at the
- * output size, bad sizes refused, cancelling from the step callback.
+ * output size, bad sizes refused, cancelling from the step callback; the job kind pose.transfer
+ * (available only with the weights in OMA_MODELS/animate-anyone, params validated, a run with a
+ * preview per step and image.png, cancelled mid-way).
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "formats/safetensors.h"
+#include "pipelines/generate/rng.h"
+#include "pipelines/generate/scheduler.h"
+#include "pipelines/job_kind.h"
 #include "pipelines/pose/pose_transfer.h"
 
 #include "check.h"
@@ -54,6 +62,89 @@ static int on_step(void *ctx, int step, int steps, const oma_tensor *lat)
     return 0;
 }
 
+typedef struct fake_job {
+    oma_job_ctx ctx;
+    int previews, reports, cancel_after, outputs;
+    size_t png_len;
+} fake_job;
+
+static int job_progress(oma_job_ctx *c, double f, const char *msg, const uint8_t *png, size_t len)
+{
+    fake_job *j = (fake_job *)c;
+    (void)f, (void)msg;
+    j->reports++;
+    if (png && len > 8 && !memcmp(png, "\x89PNG", 4)) j->previews++;
+    return j->cancel_after && j->previews >= j->cancel_after;
+}
+
+static int job_output(oma_job_ctx *c, const char *name, const char *mime, const uint8_t *data, size_t len)
+{
+    fake_job *j = (fake_job *)c;
+    (void)mime, (void)data;
+    if (!strcmp(name, "image.png")) j->outputs++, j->png_len = len;
+    return 0;
+}
+
+static void job_kind(void)
+{
+    const oma_job_kind *k = oma_job_kind_find("pose.transfer");
+    CHECK(k != NULL);
+    if (!k) return;
+    char models[] = "/tmp/oma-aa-models-XXXXXX", link[1100], target[2300], err[256];
+    CHECK(mkdtemp(models) != NULL);
+    CHECK(!k->available(NULL) && !k->available(models));
+    snprintf(link, sizeof link, "%s/animate-anyone", models);
+    snprintf(target, sizeof target, "%s/tiny", root);
+    if (target[0] != '/') {
+        char cwd[1024];
+        if (getcwd(cwd, sizeof cwd)) snprintf(target, sizeof target, "%s/%s/tiny", cwd, root);
+    }
+    CHECK(symlink(target, link) == 0);
+    CHECK(k->available(models));
+    /* validation before queueing */
+    static const char *const bad[] = {"{\"width\":70}", "{\"steps\":0}", "{\"cfg\":-1}", "{\"seed\":-3}",
+                                      "{\"pose\":{\"people\":7}}", "{\"denoise\":1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *p = json_loads(bad[i], 0, NULL);
+        CHECK(p && k->validate(p, err, sizeof err) == -1);
+        json_decref(p);
+    }
+    /* a run: the character and a skeleton picture as inputs */
+    char path[2048];
+    static uint8_t ch[1 << 16], po[1 << 16];
+    snprintf(path, sizeof path, "%s/character.png", root);
+    FILE *f = fopen(path, "rb");
+    size_t chl = f ? fread(ch, 1, sizeof ch, f) : 0;
+    if (f) fclose(f);
+    snprintf(path, sizeof path, "%s/pose.png", root);
+    f = fopen(path, "rb");
+    size_t pol = f ? fread(po, 1, sizeof po, f) : 0;
+    if (f) fclose(f);
+    oma_job_input in[2] = {{"character", ch, chl, "image/png"}, {"pose", po, pol, "image/png"}};
+    json_t *params = json_loads("{\"width\":64,\"height\":128,\"steps\":3,\"seed\":42}", 0, NULL);
+    CHECK(k->validate(params, err, sizeof err) == 0);
+    for (int cancel = 0; cancel < 2; cancel++) {
+        fake_job j;
+        memset(&j, 0, sizeof j);
+        j.ctx.params = params;
+        j.ctx.inputs = in;
+        j.ctx.n_inputs = 2;
+        j.ctx.models_dir = models;
+        j.ctx.progress = job_progress;
+        j.ctx.add_output = job_output;
+        j.cancel_after = cancel;
+        int rc = k->run(&j.ctx);
+        printf("  pose.transfer job (cancel after %d previews): rc %d, %d previews, %d image.png (%zu bytes) %s\n",
+               cancel, rc, j.previews, j.outputs, j.png_len, j.ctx.error);
+        if (cancel) CHECK(rc == -1 && j.previews == 1 && j.outputs == 0 && strstr(j.ctx.error, "cancelled"));
+        else CHECK(rc == 0 && j.previews == 3 && j.outputs == 1 && j.ctx.result != NULL);
+        json_decref(j.ctx.result);
+    }
+    json_decref(params);
+    unlink(link);
+    rmdir(models);
+}
+
 int main(void)
 {
     const char *src = getenv("OMA_SOURCE_DIR");
@@ -76,6 +167,52 @@ int main(void)
     CHECK(oma_image_load(p, 3, &lim, &character, err, sizeof err) == 0);
     snprintf(p, sizeof p, "%s/pose.png", root);
     CHECK(oma_image_load(p, 3, &lim, &pose, err, sizeof err) == 0);
+
+    /* the schedule alone: Moore's timesteps, and each step from the reference's own guided output */
+    {
+        oma_scheduler_config sc;
+        oma_transfer_scheduler_config(&sc);
+        oma_scheduler s;
+        CHECK(oma_scheduler_init(&s, OMA_SAMPLER_DDIM, &sc, 3, err, sizeof err) == 0);
+        printf("  timesteps %d %d %d (Moore: 999 666 332), init sigma %g\n", oma_scheduler_timestep(&s, 0),
+               oma_scheduler_timestep(&s, 1), oma_scheduler_timestep(&s, 2), oma_scheduler_init_sigma(&s));
+        CHECK(oma_scheduler_timestep(&s, 0) == 999 && oma_scheduler_timestep(&s, 1) == 666 &&
+              oma_scheduler_timestep(&s, 2) == 332);
+        static float x[1024], v[1024], want[1024], in[2048], out[2048];
+        for (int i = 0; i < 3; i++) {
+            char n1[64], n2[64], n3[64];
+            snprintf(n1, sizeof n1, "step%d.den_in", i);
+            snprintf(n2, sizeof n2, "step%d.den_out", i);
+            snprintf(n3, sizeof n3, "step%d.latents_after", i);
+            const oma_st_tensor *a = oma_st_find(gold, n1), *b = oma_st_find(gold, n2), *c = oma_st_find(gold, n3);
+            if (!a || !b || !c || c->numel > 1024 || oma_st_read_f32(a, in, (size_t)a->numel, err, sizeof err) ||
+                oma_st_read_f32(b, out, (size_t)b->numel, err, sizeof err) || oma_st_read_f32(c, want, (size_t)c->numel, err, sizeof err)) {
+                CHECK(0);
+                break;
+            }
+            int64_t n = c->numel;
+            for (int64_t j = 0; j < n; j++) x[j] = in[j], v[j] = out[j] + 3.5f * (out[n + j] - out[j]);
+            CHECK(oma_scheduler_step(&s, i, v, x, 1, (size_t)n, NULL) == 0);
+            double e = 0, mx = 0;
+            for (int64_t j = 0; j < n; j++) e = fmax(e, fabs(x[j] - want[j])), mx = fmax(mx, fabs(want[j]));
+            printf("  DDIM step %d alone: max err %.3g (max |ref| %.3g)\n", i, e, mx);
+            CHECK(e <= 2e-5 * (1 + mx));
+        }
+        oma_scheduler_free(&s);
+    }
+    /* the starting noise: torch.randn([1, 4, 16, 8], Generator().manual_seed(42)) */
+    {
+        const oma_st_tensor *t = oma_st_find(gold, "init_noise");
+        static float want[512], got[512];
+        CHECK(t && t->numel == 512 && oma_st_read_f32(t, want, 512, err, sizeof err) == 0);
+        oma_rng r;
+        oma_rng_seed(&r, 42);
+        oma_rng_randn(&r, got, 512);
+        double e = 0;
+        for (int i = 0; i < 512; i++) e = fmax(e, fabs(got[i] - want[i]));
+        printf("  initial noise: max err %.3g\n", e);
+        CHECK(e <= 1e-5);   /* PyTorch's vectorised log/sin/cos: last-bit differences (rng.h) */
+    }
 
     oma_transfer_params tp = oma_transfer_defaults();
     tp.width = 64;
@@ -144,6 +281,7 @@ int main(void)
     oma_image_free(&character);
     oma_image_free(&pose);
     oma_aa_model_free(&m);
+    job_kind();
     oma_st_close(gold);
     return failures != 0;
 }
