@@ -98,7 +98,26 @@ if [ -n "${OMA_DIFFUSERS_SRC:-}" ] && "$PY" -c "import torch" 2>/dev/null; then
       END { if (o && t) printf "ratio training step ours/torch = %.2f (%.2f s / %.2f s), peak RSS %s / %s GB\n", o / t, o, t, orss, trss }' "$log"
 fi
 
+# AnimateAnyone (issue 11): one guided denoising step at 512x768 with SD 1.5 shapes, random
+# weights, against Moore-AnimateAnyone's own code on PyTorch (tools/bench_torch_animate.py,
+# needs OMA_MOORE_SRC and OMA_AA_DEPS as tools/make_animate_fixtures.py). AA_SIZE="W H".
+AA=${AA_SIZE:-512 768}
+echo "== AnimateAnyone step ${AA} (ours, then Moore's on PyTorch)"
+"$B/bench_animate" $AA | tee -a "$log"
+if [ -n "${OMA_MOORE_SRC:-}" ] && [ -n "${OMA_AA_DEPS:-}" ] && "$PY" -c "import torch" 2>/dev/null; then
+    tenv=(env -u OPENBLAS_CORETYPE GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
+    omp=/usr/lib/x86_64-linux-gnu/openblas-openmp
+    [ -d "$omp" ] && tenv+=("LD_LIBRARY_PATH=$omp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+    "${tenv[@]}" "$PY" tools/bench_torch_animate.py $AA 2>/dev/null | grep '^torch_aa' | tee -a "$log"
+    awk '
+      function last(word,   i, v) { for (i = 1; i < NF; i++) if ($i == word) v = $(i + 1); return v }
+      /^aa_step_sd15/ { o = last("step"); orss = last("RSS"); op = last("projected_20") }
+      /^torch_aa_step_sd15/ { t = last("step"); trss = last("RSS"); tp = last("projected_20") }
+      END { if (o && t) printf "ratio AnimateAnyone step ours/torch = %.2f (%.2f s / %.2f s), peak RSS %s / %s GB, 20 steps %s s / %s s\n", o / t, o, t, orss, trss, op, tp }' "$log"
+fi
+
 for t in $targets; do
+    [ "$t" = bench_animate ] && continue
     [ "$t" = bench_sd ] && continue
     [ "$t" = bench_train_step ] && continue
     echo "== $t"

@@ -108,3 +108,24 @@ for i, p in enumerate(['/api/jobs/%00/outputs/image.png', '/api/webtoons/abc%00/
 put('fuzz_psd', 'two_layers.bin', bytes([15, 9, 1, 2, 5]) + b'Inks\xc3' + bytes(range(256)))
 put('fuzz_psd', 'bad_layer.bin', bytes([7, 7, 0, 3, 0]) + bytes([0xAB]) + b'\x00' * 40 + b'\xff' * 40)
 print('seeds written under', ROOT)
+
+
+# torch.save archives (fuzz_torch_pth): a state_dict as Moore-AnimateAnyone saves its .pth
+# (OrderedDict + _metadata BUILD, float32), a half tensor, and an int64 buffer (CLIP's
+# position_ids). Needs Debian's python3-torch; skipped without it.
+try:
+    import collections
+    import torch
+except ImportError:
+    torch = None
+if torch is not None:
+    def pth(obj):
+        b = io.BytesIO()
+        torch.save(obj, b)
+        return b.getvalue()
+    torch.manual_seed(0)
+    sd = torch.nn.Conv2d(2, 3, 3).state_dict()
+    put('fuzz_torch_pth', 'state_dict.pth', pth(sd))
+    put('fuzz_torch_pth', 'mixed.pth', pth(collections.OrderedDict(
+        [('h', torch.arange(6, dtype=torch.float16).reshape(2, 3)),
+         ('position_ids', torch.arange(5).unsqueeze(0)), ('v', torch.arange(12.0)[2:8:2])])))

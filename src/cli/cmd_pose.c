@@ -17,6 +17,8 @@
 
 /* `oma pose warp` lives in cmd_pose_warp.c (the pose warp pipeline's own command). */
 int oma_cmd_pose_warp(int argc, char **argv);
+/* `oma pose transfer` (AnimateAnyone) lives in cmd_pose_transfer.c. */
+int oma_cmd_pose_transfer(int argc, char **argv);
 
 static void help(FILE *f)
 {
@@ -25,7 +27,8 @@ static void help(FILE *f)
             "                         [--overlay OVERLAY.png] [--no-hands] [--no-face]\n"
             "                         [--model movenet-multipose|blazepose]\n"
             "       oma pose render POSE.json -o SKELETON.png [--width W --height H]\n"
-            "       oma pose warp --image CHAR.png --from POSE.json --to TARGET.json -o OUT.png\n\n"
+            "       oma pose warp --image CHAR.png --from POSE.json --to TARGET.json -o OUT.png\n"
+            "       oma pose transfer --character C.png --pose TARGET.json|SKELETON.png -o OUT.png\n\n"
             "estimate  finds the people in IMAGE (PNG, JPEG or WebP) and writes their pose as OpenPose\n"
             "          JSON (18-point body with neck; face/hands arrays), optionally the 133-point\n"
             "          COCO-WholeBody keypoints, the skeleton on black and the skeleton over the photo.\n"
@@ -223,12 +226,13 @@ int oma_cmd_pose(int argc, char **argv)
         return argc < 2 ? OMA_EXIT_USAGE : OMA_EXIT_OK;
     }
     if (!strcmp(argv[1], "warp")) return oma_cmd_pose_warp(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "transfer")) return oma_cmd_pose_transfer(argc - 1, argv + 1);
     if (oma_cli_wants_help(argc - 1, argv + 1)) {
         help(stdout);
         return OMA_EXIT_OK;
     }
     if (!strcmp(argv[1], "estimate")) return estimate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "render")) return render_cmd(argc - 1, argv + 1);
-    oma_cli_error("pose", "unknown subcommand %s (estimate, render, warp)", argv[1]);
+    oma_cli_error("pose", "unknown subcommand %s (estimate, render, warp, transfer)", argv[1]);
     return OMA_EXIT_USAGE;
 }

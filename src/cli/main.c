@@ -17,6 +17,7 @@ extern int oma_cmd_generate(int argc, char **argv);
 extern int oma_cmd_style(int argc, char **argv);
 extern int oma_cmd_convert(int argc, char **argv);
 extern int oma_cmd_train(int argc, char **argv);
+extern int oma_cmd_models(int argc, char **argv);
 
 static const oma_command commands[] = {
     {"serve", "run the HTTP server, the web UI and the workers", oma_cmd_serve},
@@ -27,6 +28,7 @@ static const oma_command commands[] = {
     {"style", "learn a style profile (palette, tones, lines, screentone) from samples", oma_cmd_style},
     {"convert", "turn a photo into line + tone art in a learned style", oma_cmd_convert},
     {"train", "learn an artist's style as a LoRA + embedding (SD 1.x, on the CPU)", oma_cmd_train},
+    {"models", "check which model weights are present under OMA_MODELS", oma_cmd_models},
 };
 
 void oma_cli_error(const char *what, const char *fmt, ...)

@@ -64,6 +64,11 @@ int oma_image_convert(const oma_image *src, int c, oma_image *dst);
 /* Resizes with a good-quality filter (area averaging when shrinking, bilinear when growing). */
 int oma_image_resize(const oma_image *src, int w, int h, oma_image *dst);
 
+/* Resizes exactly as Pillow's Image.resize (image_resize_pil.c): what reference pipelines do
+ * (CLIP preprocessing: BICUBIC; diffusers' VaeImageProcessor: LANCZOS). */
+enum { OMA_PIL_BICUBIC = 3, OMA_PIL_LANCZOS = 1 };
+int oma_image_resize_pil(const oma_image *src, int w, int h, int filter, oma_image *dst);
+
 /* Copies the rectangle (x, y, w, h), which must lie inside src. */
 int oma_image_crop(const oma_image *src, int x, int y, int w, int h, oma_image *dst);
 

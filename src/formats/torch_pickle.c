@@ -26,7 +26,7 @@
 #define MAX_OUT_FLOATS ((int64_t)1 << 29) /* floats produced in all, and never more than 1 + bytes of the archive */
 
 typedef enum { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL, V_STORAGE, V_TENSOR, V_MARK } vkind;
-typedef enum { G_REBUILD, G_FLOAT, G_HALF, G_BF16, G_ODICT } gkind;
+typedef enum { G_REBUILD, G_FLOAT, G_HALF, G_BF16, G_ODICT, G_LONG } gkind;
 
 typedef struct val val;
 struct val {
@@ -166,7 +166,7 @@ static int global(vm *m, const char *mod, const char *name)
         gkind g;
     } ok[] = {{"torch._utils", "_rebuild_tensor_v2", G_REBUILD}, {"torch", "FloatStorage", G_FLOAT},
               {"torch", "HalfStorage", G_HALF}, {"torch", "BFloat16Storage", G_BF16},
-              {"collections", "OrderedDict", G_ODICT}};
+              {"collections", "OrderedDict", G_ODICT}, {"torch", "LongStorage", G_LONG}};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (!strcmp(mod, ok[i].mod) && !strcmp(name, ok[i].name)) {
             val *v = new_val(m, V_GLOBAL);
@@ -355,6 +355,12 @@ static int step(vm *m, int *stop)
         return tuple_from(m, m->sp - n);
     }
     case 'Q': return persid(m);
+    case 'b':                                                             /* BUILD */
+        /* torch.save(state_dict): the OrderedDict's _metadata attribute (versions). Dropped. */
+        if (!(a = pop(m))) return -1;
+        if (m->sp == 0 || m->stack[m->sp - 1]->k != V_DICT || (a->k != V_DICT && a->k != V_NONE))
+            return oma_fail(m->err, m->errlen, "pickle: BUILD on something other than a dict");
+        return 0;
     case 'R': return reduce(m);
     case 's':
         if (!(b = pop(m)) || !(a = pop(m))) return -1;
@@ -425,6 +431,7 @@ static int flatten(vm *m, const val *v, const char *prefix, int depth, oma_torch
     if (depth > MAX_DEPTH) return oma_fail(m->err, m->errlen, "pickle: dicts nested deeper than %d", MAX_DEPTH);
     if (++m->visits > MAX_VISITS) return oma_fail(m->err, m->errlen, "pickle: more than %d values to walk", MAX_VISITS);
     if (v->k == V_TENSOR) {
+        if (v->storage->dtype == G_LONG) return 0;     /* integer buffers (CLIP position_ids): not weights */
         float *d = NULL;
         int64_t n = 0;
         if (tensor_floats(m, v, storage, ctx, &d, &n)) return -1;

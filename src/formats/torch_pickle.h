@@ -4,9 +4,10 @@
  * of the saved object — and PREFIX/data/<key>, the raw bytes of each tensor storage. A pickle
  * is a little stack program that may call any Python function it names; this reader is not a
  * Python: it knows the opcodes that build dicts, lists, tuples, strings and numbers, and it
- * accepts exactly five globals — torch._utils._rebuild_tensor_v2, torch.FloatStorage,
- * torch.HalfStorage, torch.BFloat16Storage and collections.OrderedDict — each interpreted
- * here as data. Any other global (os.system, builtins.eval, torch.nn.Parameter...) or opcode is
+ * accepts exactly six globals — torch._utils._rebuild_tensor_v2, torch.FloatStorage,
+ * torch.HalfStorage, torch.BFloat16Storage, torch.LongStorage (integer buffers such as CLIP's
+ * position_ids: checked, then dropped) and collections.OrderedDict — each interpreted here as
+ * data. A BUILD on a dict (the _metadata attribute torch.save(state_dict) writes) is dropped. Any other global (os.system, builtins.eval, torch.nn.Parameter...) or opcode is
  * refused with an error naming it, before anything else happens. Everything is bounded: the
  * archive size, entry sizes and offsets (zip64 and compressed entries are refused), the pickle's
  * length, memo and stack sizes, string lengths, tensor ranks, and every tensor's strides must

@@ -2,6 +2,7 @@
 #include "nn/attention.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/ops.h"
@@ -150,14 +151,82 @@ void oma_transformer_free(oma_transformer *t)
     oma_feedforward_free(&t->ff);
 }
 
+void oma_ref_bank_free(oma_ref_bank *b)
+{
+    for (int i = 0; i < b->cap; i++) oma_tensor_free(&b->feats[i]);
+    free(b->feats);
+    memset(b, 0, sizeof *b);
+}
+
+/* WRITE: keeps row write_row of h [B, N, C]. */
+static int bank_write(oma_ref_bank *b, const oma_tensor *h)
+{
+    if (b->write_row < 0 || b->write_row >= h->shape[0]) return -1;
+    if (b->n == b->cap) {
+        int cap = b->cap ? 2 * b->cap : 16;
+        if (cap > 4096) return -1;
+        oma_tensor *f = realloc(b->feats, (size_t)cap * sizeof *f);
+        if (!f) return -1;
+        memset(f + b->cap, 0, (size_t)(cap - b->cap) * sizeof *f);
+        b->feats = f;
+        b->cap = cap;
+    }
+    int64_t n = h->shape[1], c = h->shape[2];
+    if (oma_tensor_alloc4(&b->feats[b->n], 2, n, c, 0, 0) != 0) return -1;
+    memcpy(b->feats[b->n].data, h->data + b->write_row * n * c, sizeof(float) * (size_t)(n * c));
+    b->n++;
+    return 0;
+}
+
+/* READ: a = attn1 over h [B, N, C], rows >= first_bank_row with keys/values cat(own, bank). */
+static int bank_read(const oma_attention *at, oma_ref_bank *b, const oma_tensor *h, oma_arena *ar,
+                     oma_tensor *a)
+{
+    if (b->n >= b->count) return -1;
+    const oma_tensor *f = &b->feats[b->n++];
+    int64_t B = h->shape[0], n = h->shape[1], c = h->shape[2];
+    if (f->ndim != 2 || f->shape[1] != c) return -1;
+    if (oma_arena_like(ar, h, a) != 0) return -1;
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    int rc = -1;
+    for (int64_t r = 0; r < B; r++) {
+        oma_tensor row, ctx, o;
+        int64_t rs[3] = {1, n, c}, cs[3] = {1, n + f->shape[0], c};
+        TRY(oma_tensor_view(&row, h->data + r * n * c, 3, rs));
+        if (r < b->first_bank_row) {
+            TRY(oma_attention_forward(at, &row, NULL, ar, &o));
+        } else {
+            TRY(oma_arena_tensor_uninit(ar, &ctx, 3, cs));
+            memcpy(ctx.data, row.data, sizeof(float) * (size_t)(n * c));
+            memcpy(ctx.data + n * c, f->data, sizeof(float) * (size_t)(f->shape[0] * c));
+            TRY(oma_attention_forward(at, &row, &ctx, ar, &o));
+        }
+        memcpy(a->data + r * n * c, o.data, sizeof(float) * (size_t)(n * c));
+        oma_arena_release(ar, m);
+    }
+    rc = 0;
+fail:
+    oma_arena_release(ar, m);
+    return rc;
+}
+
 int oma_transformer_forward(const oma_transformer *t, oma_tensor *x, const oma_tensor *context,
                             oma_arena *ar)
+{
+    return oma_transformer_forward_ref(t, x, context, NULL, ar);
+}
+
+int oma_transformer_forward_ref(const oma_transformer *t, oma_tensor *x, const oma_tensor *context,
+                                oma_ref_bank *bank, oma_arena *ar)
 {
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
     oma_tensor h, a;
+    int mode = bank ? bank->mode : OMA_REF_OFF;
     TRY(oma_norm_forward(&t->norm1, x, 0, ar, &h));
-    TRY(oma_attention_forward(&t->attn1, &h, NULL, ar, &a));
+    if (mode == OMA_REF_WRITE) TRY(bank_write(bank, &h));
+    if (mode == OMA_REF_READ) TRY(bank_read(&t->attn1, bank, &h, ar, &a));
+    else TRY(oma_attention_forward(&t->attn1, &h, NULL, ar, &a));
     TRY(oma_op_add(x, &a, x));
     oma_arena_release(ar, m);
     TRY(oma_norm_forward(&t->norm2, x, 0, ar, &h));
@@ -222,6 +291,13 @@ void oma_transformer2d_free(oma_transformer2d *t)
 int oma_transformer2d_forward(const oma_transformer2d *t, const oma_tensor *x,
                               const oma_tensor *context, oma_arena *ar, oma_tensor *y)
 {
+    return oma_transformer2d_forward_ref(t, x, context, NULL, ar, y);
+}
+
+int oma_transformer2d_forward_ref(const oma_transformer2d *t, const oma_tensor *x,
+                                  const oma_tensor *context, oma_ref_bank *bank, oma_arena *ar,
+                                  oma_tensor *y)
+{
     if (x->ndim != 4 || x->shape[1] != t->channels) return -1;
     if (oma_arena_like(ar, x, y) != 0) return -1;
     oma_arena_mark m = oma_arena_get_mark(ar);
@@ -233,7 +309,8 @@ int oma_transformer2d_forward(const oma_transformer2d *t, const oma_tensor *x,
      * projection back to NCHW, residual */
     TRY(oma_norm_forward(&t->norm, x, 0, ar, &h));
     TRY(oma_proj_to_tokens(cin, &t->proj_in_lin, &h, ar, &tok));
-    for (int i = 0; i < t->n_blocks; i++) TRY(oma_transformer_forward(&t->blocks[i], &tok, context, ar));
+    for (int i = 0; i < t->n_blocks; i++)
+        TRY(oma_transformer_forward_ref(&t->blocks[i], &tok, context, bank, ar));
     TRY(oma_proj_to_nchw(cout, &t->proj_out_lin, &tok, x->shape[2], x->shape[3], ar, &out));
     TRY(oma_op_add(&out, x, y));
     rc = 0;

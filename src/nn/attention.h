@@ -53,6 +53,30 @@ void oma_transformer_free(oma_transformer *t);
 int oma_transformer_forward(const oma_transformer *t, oma_tensor *x, const oma_tensor *context,
                             oma_arena *ar);
 
+/* Reference attention (AnimateAnyone's ReferenceAttentionControl, Moore's
+ * mutual_self_attention.py). WRITE: every transformer block, in execution order, keeps a copy
+ * of its norm1 output for batch row write_row. READ: block k's self-attention (attn1) uses
+ * keys/values cat(own tokens, feats[k]) for batch rows >= first_bank_row, and plain
+ * self-attention for rows below it (the unconditional half under CFG). Pairing by execution
+ * order is Moore's pairing when both UNets have the same layout (its stable sort by width over
+ * the same module order maps each block to its twin). */
+enum { OMA_REF_OFF = 0, OMA_REF_WRITE = 1, OMA_REF_READ = 2 };
+
+typedef struct oma_ref_bank {
+    int mode;
+    int n;                      /* WRITE: blocks kept; READ: the next block to read */
+    int count;                  /* READ: blocks available */
+    int cap;
+    oma_tensor *feats;          /* owned: [N_ref, C] per block */
+    int64_t write_row, first_bank_row;
+} oma_ref_bank;
+
+void oma_ref_bank_free(oma_ref_bank *b);
+
+/* oma_transformer_forward with reference attention (bank NULL or OFF: the plain block). */
+int oma_transformer_forward_ref(const oma_transformer *t, oma_tensor *x, const oma_tensor *context,
+                                oma_ref_bank *bank, oma_arena *ar);
+
 #define OMA_MAX_TRANSFORMER_LAYERS 4
 
 typedef struct oma_transformer2d {
@@ -72,6 +96,9 @@ void oma_transformer2d_free(oma_transformer2d *t);
 /* x [B, C, H, W] -> y [B, C, H, W] in the arena. */
 int oma_transformer2d_forward(const oma_transformer2d *t, const oma_tensor *x,
                               const oma_tensor *context, oma_arena *ar, oma_tensor *y);
+int oma_transformer2d_forward_ref(const oma_transformer2d *t, const oma_tensor *x,
+                                  const oma_tensor *context, oma_ref_bank *bank, oma_arena *ar,
+                                  oma_tensor *y);
 
 typedef struct oma_vae_attention {
     oma_norm norm;

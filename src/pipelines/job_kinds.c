@@ -9,6 +9,7 @@ extern const oma_job_kind oma_kind_image_normalize;
 extern const oma_job_kind oma_kind_pose_estimate;
 extern const oma_job_kind oma_kind_pose_render;
 extern const oma_job_kind oma_kind_pose_warp;
+extern const oma_job_kind oma_kind_pose_transfer;
 extern const oma_job_kind oma_kind_generate_txt2img;
 extern const oma_job_kind oma_kind_generate_img2img;
 extern const oma_job_kind oma_kind_style_profile;
@@ -20,6 +21,7 @@ static const oma_job_kind *const kinds[] = {
     &oma_kind_pose_estimate,
     &oma_kind_pose_render,
     &oma_kind_pose_warp,
+    &oma_kind_pose_transfer,
     &oma_kind_generate_txt2img,
     &oma_kind_generate_img2img,
     &oma_kind_style_profile,

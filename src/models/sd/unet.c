@@ -36,8 +36,8 @@ static int check_config(const oma_unet_config *c, char *err, size_t errlen)
     return 0;
 }
 
-int oma_unet_load(oma_unet *u, const oma_weights *w, const char *prefix, const oma_unet_config *cfg,
-                  char *err, size_t errlen)
+static int unet_load(oma_unet *u, const oma_weights *w, const char *prefix,
+                     const oma_unet_config *cfg, int body_only, char *err, size_t errlen)
 {
     memset(u, 0, sizeof *u);
     if (errlen) err[0] = 0;
@@ -104,8 +104,11 @@ int oma_unet_load(oma_unet *u, const oma_weights *w, const char *prefix, const o
         }
         prev = oc;
     }
-    TRY(oma_group_norm_load(&u->norm_out, w, P("%s.conv_norm_out", prefix), ch0, G, eps, err, errlen));
-    TRY(oma_conv2d_load(&u->conv_out, w, P("%s.conv_out", prefix), ch0, c->out_channels, 3, 1, 1, 1, err, errlen));
+    if (!body_only) {
+        TRY(oma_group_norm_load(&u->norm_out, w, P("%s.conv_norm_out", prefix), ch0, G, eps, err, errlen));
+        TRY(oma_conv2d_load(&u->conv_out, w, P("%s.conv_out", prefix), ch0, c->out_channels, 3, 1, 1, 1, err, errlen));
+    }
+    u->no_out = body_only;
 #undef P
     u->loaded = 1;
     return 0;
@@ -113,6 +116,18 @@ fail:
     if (!err[0]) snprintf(err, errlen, "unet: cannot load (%s)", p);
     oma_unet_free(u);
     return -1;
+}
+
+int oma_unet_load(oma_unet *u, const oma_weights *w, const char *prefix, const oma_unet_config *cfg,
+                  char *err, size_t errlen)
+{
+    return unet_load(u, w, prefix, cfg, 0, err, errlen);
+}
+
+int oma_unet_load_body(oma_unet *u, const oma_weights *w, const char *prefix,
+                       const oma_unet_config *cfg, char *err, size_t errlen)
+{
+    return unet_load(u, w, prefix, cfg, 1, err, errlen);
 }
 
 static void block_free(oma_unet_block *b)
@@ -176,13 +191,13 @@ static int upsample_to(const oma_upsample *u, const oma_tensor *x, int64_t th, i
 
 /* Runs one resnet (+ transformer) step: *h = attn(res(*h)), in the arena. */
 static int res_attn(const oma_unet_block *b, int j, oma_tensor *h, const oma_tensor *temb,
-                    const oma_tensor *ctx, oma_arena *ar)
+                    const oma_tensor *ctx, oma_ref_bank *bank, oma_arena *ar)
 {
     oma_tensor r;
     if (oma_resnet_forward(&b->res[j], h, temb, ar, &r) != 0) return -1;
     if (b->has_attn) {
         oma_tensor a;
-        if (oma_transformer2d_forward(&b->attn[j], &r, ctx, ar, &a) != 0) return -1;
+        if (oma_transformer2d_forward_ref(&b->attn[j], &r, ctx, bank, ar, &a) != 0) return -1;
         r = a;
     }
     *h = r;
@@ -192,6 +207,14 @@ static int res_attn(const oma_unet_block *b, int j, oma_tensor *h, const oma_ten
 int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
                      const oma_tensor *context, oma_arena *ar, oma_tensor *out, char *err,
                      size_t errlen)
+{
+    return oma_unet_forward_ex(u, latents, timesteps, context, NULL, NULL, ar, out, err, errlen);
+}
+
+int oma_unet_forward_ex(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
+                        const oma_tensor *context, const oma_tensor *add_after_conv_in,
+                        oma_ref_bank *bank, oma_arena *ar, oma_tensor *out, char *err,
+                        size_t errlen)
 {
     const oma_unet_config *c = &u->cfg;
     int nb = c->n_blocks;
@@ -208,8 +231,12 @@ int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *
         snprintf(err, errlen, "unet: context must be [%lld, n, %d]", (long long)B, c->cross_attention_dim);
         return -1;
     }
+    if (!out && !u->no_out) {
+        snprintf(err, errlen, "unet: no output tensor");
+        return -1;
+    }
     int64_t os[4] = {B, c->out_channels, latents->shape[2], latents->shape[3]};
-    if (oma_arena_tensor(ar, out, 4, os) != 0) goto oom;
+    if (out && oma_arena_tensor(ar, out, 4, os) != 0) goto oom;
     oma_arena_mark m = oma_arena_get_mark(ar);
     /* Everything below lives in the arena until the end of the pass; the skips must survive
      * until the up blocks, so the pass releases only at the end. */
@@ -220,13 +247,22 @@ int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *
     TRY(oma_timestep_features(timesteps, B, ch0, c->flip_sin_to_cos, (float)c->freq_shift, &feat));
     TRY(oma_timestep_embedding_forward(&u->time_emb, &feat, ar, &temb));
     TRY(oma_conv2d_forward(&u->conv_in, latents, ar, &h));
+    if (add_after_conv_in) {
+        if (!oma_tensor_same_shape(add_after_conv_in, &h)) {
+            snprintf(err, errlen, "unet: features added after conv_in must be [%lld, %lld, %lld, %lld]",
+                     (long long)B, (long long)ch0, (long long)h.shape[2], (long long)h.shape[3]);
+            oma_arena_release(ar, m);
+            return -1;
+        }
+        TRY(oma_op_add(&h, add_after_conv_in, &h));
+    }
     oma_tensor skips[OMA_SD_MAX_BLOCKS * (OMA_UNET_MAX_LAYERS + 1) + 1];
     int ns = 0;
     skips[ns++] = h;
     for (int i = 0; i < nb; i++) {
         const oma_unet_block *b = &u->down[i];
         for (int j = 0; j < b->n_res; j++) {
-            TRY(res_attn(b, j, &h, &temb, context, ar));
+            TRY(res_attn(b, j, &h, &temb, context, bank, ar));
             skips[ns++] = h;
         }
         if (b->has_sampler) {
@@ -239,7 +275,7 @@ int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *
     {
         oma_tensor r, a;
         TRY(oma_resnet_forward(&u->mid_res0, &h, &temb, ar, &r));
-        TRY(oma_transformer2d_forward(&u->mid_attn, &r, context, ar, &a));
+        TRY(oma_transformer2d_forward_ref(&u->mid_attn, &r, context, bank, ar, &a));
         TRY(oma_resnet_forward(&u->mid_res1, &a, &temb, ar, &h));
     }
     for (int i = 0; i < nb; i++) {
@@ -251,7 +287,7 @@ int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *
             TRY(oma_arena_tensor(ar, &cat, 4, cs));
             TRY(oma_op_concat_channels(&h, &s, &cat));
             h = cat;
-            TRY(res_attn(b, j, &h, &temb, context, ar));
+            TRY(res_attn(b, j, &h, &temb, context, bank, ar));
         }
         if (b->has_sampler) {
             /* to the size of the skip the next block takes first (2x unless a side was odd) */
@@ -261,7 +297,7 @@ int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *
             h = up;
         }
     }
-    {
+    if (out && !u->no_out) {
         oma_tensor n;
         TRY(oma_norm_forward(&u->norm_out, &h, 1, ar, &n));
         TRY(oma_conv2d_run(&u->conv_out, &n, 1, 1, out));

@@ -40,15 +40,28 @@ typedef struct oma_unet {
     oma_resnet mid_res0, mid_res1;
     oma_transformer2d mid_attn;
     int loaded;     /* load reached the end (free everything otherwise too: zeroed parts are fine) */
+    int no_out;     /* loaded without conv_norm_out/conv_out (AnimateAnyone's ReferenceNet) */
 } oma_unet;
 
 /* prefix "unet". 0, or -1 with err naming the missing/misshapen tensor or the bad config. */
 int oma_unet_load(oma_unet *u, const oma_weights *w, const char *prefix, const oma_unet_config *cfg,
                   char *err, size_t errlen);
+/* The same without conv_norm_out and conv_out (Moore's reference_unet.pth has neither: its
+ * ReferenceNet is only run for the reference attention features). */
+int oma_unet_load_body(oma_unet *u, const oma_weights *w, const char *prefix,
+                       const oma_unet_config *cfg, char *err, size_t errlen);
 void oma_unet_free(oma_unet *u);
 /* timesteps: batch floats. out allocated in the arena. */
 int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
                      const oma_tensor *context, oma_arena *ar, oma_tensor *out, char *err,
                      size_t errlen);
+
+/* forward with AnimateAnyone's additions: add [B, ch0, h, w] (the pose features, NULL: none)
+ * after conv_in, reference attention through bank (NULL: none). out may be NULL for a UNet
+ * loaded with oma_unet_load_body (nothing after the last up block is computed). */
+int oma_unet_forward_ex(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
+                        const oma_tensor *context, const oma_tensor *add_after_conv_in,
+                        oma_ref_bank *bank, oma_arena *ar, oma_tensor *out, char *err,
+                        size_t errlen);
 
 #endif

@@ -2,7 +2,8 @@
 // (pose.estimate), or start from a standing figure or an OpenPose JSON file; drag keypoints to
 // make the target pose; save/load OpenPose JSON; export the skeleton PNG (drawn here in the
 // standard colours, or rendered by pose.render); and "warp" the reference from the detected to
-// the edited pose (pose.warp).
+// the edited pose (pose.warp); with the AnimateAnyone weights on the server, "Draw the character
+// in this pose" (pose.transfer) redraws the reference's character in the edited pose.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, errorText, fetchOutputText, type Job, type Upload } from '../api';
 import { ImagePicker } from '../components/ImagePicker';
@@ -55,6 +56,8 @@ export function PosePage() {
   const canEstimate = s.kindAvailable('pose.estimate');
   const canRender = s.kindAvailable('pose.render');
   const canWarp = s.kindAvailable('pose.warp');
+  const canTransfer = s.kindAvailable('pose.transfer');
+  const [steps, setSteps] = useState(20);
   const ref = photo[0] ?? null;
 
   const choosePhoto = (u: Upload[]) => {
@@ -124,6 +127,15 @@ export function PosePage() {
     } catch (e) { setError(errorText(e)); }
   };
 
+  const transfer = async () => {
+    if (!ref || !edited) { setError('Drawing needs a reference image (the character) and the edited pose.'); return; }
+    try {
+      const j = await api.createJob('pose.transfer', { pose: toOpenPose(edited), width: 512, height: 768, steps, cfg: 3.5 },
+                                    { character: ref.id }, s.webtoon?.id);
+      setExtraJobs((x) => [{ id: j.id, title: 'Character in the new pose' }, ...x].slice(0, 10));
+    } catch (e) { setError(errorText(e)); }
+  };
+
   return (
     <div className="two-col wide-right">
       <section className="card stack">
@@ -162,6 +174,15 @@ export function PosePage() {
           </>
         ) : (
           <p className="muted small">Pose warping (<code>pose.warp</code>) is not available on this server yet.</p>
+        )}
+        {canTransfer && (
+          <>
+            <hr />
+            <h3>Draw</h3>
+            <p className="muted small">Redraws the character of the reference in your edited pose (AnimateAnyone, 512×768; a few minutes on the CPU).</p>
+            <label className="small">Steps <input type="number" min={1} max={200} value={steps} onChange={(e) => setSteps(Math.max(1, Math.min(200, Number(e.target.value) || 20)))} /></label>
+            <button className="primary" data-testid="pose-transfer" onClick={transfer} disabled={!ref || !edited}>Draw the character in this pose</button>
+          </>
         )}
         {note && <div className="ok-text small">{note}</div>}
         {error && <div className="error-text" role="alert">{error}</div>}
