@@ -5,8 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tensor/ops.h"
+
+static double wall(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
 
 void oma_generate_defaults(oma_generate_params *p)
 {
@@ -177,12 +185,18 @@ int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image 
     oma_arena_init(&ar, 1 << 20);
     oma_tensor neg, pos;
     int rc = -1;
+    double t0 = wall();
     /* without guidance (cfg <= 1) the negative prompt is not used: not encoded either */
     if (oma_generate_embed(m, p->prompt, p->clip_skip, &ar, &pos, err, errlen) == 0 &&
         (p->cfg <= 1.0f ? (neg = pos, 0)
                         : oma_generate_embed(m, p->negative ? p->negative : "", p->clip_skip, &ar, &neg, err,
                                              errlen)) == 0)
+    {
+        if (p->times) memset(p->times, 0, sizeof *p->times);
+        double text_s = wall() - t0;
         rc = oma_generate_embeds(m, p, &neg, &pos, out, NULL, err, errlen);
+        if (p->times) p->times->text_s = text_s;
+    }
     oma_arena_destroy(&ar);
     return rc;
 }
@@ -201,6 +215,9 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         snprintf(err, errlen, "generate: img2img needs the VAE encoder loaded");
         return -1;
     }
+    oma_generate_times tm = {0}, *times = p->times ? p->times : &tm;
+    double t0 = wall();
+    times->encode_s = times->unet_s = times->decode_s = 0, times->unet_passes = times->unet_items = 0;
     const int B = p->batch;
     const int64_t lc = m->cfg.unet.in_channels, h = p->height / 8, w = p->width / 8;
     const size_t per = (size_t)(lc * h * w);
@@ -212,7 +229,8 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
      * with the same first step share a scheduler (gs[g], positions gfirst[g]..gfirst[g+1]-1). */
     oma_scheduler *gs = calloc((size_t)B, sizeof *gs);
     oma_rng *rngs = calloc((size_t)B, sizeof *rngs);
-    int order[OMA_GEN_MAX_BATCH], first[OMA_GEN_MAX_BATCH], gfirst[OMA_GEN_MAX_BATCH + 1], gstart[OMA_GEN_MAX_BATCH];
+    int order[OMA_GEN_MAX_BATCH] = {0}, first[OMA_GEN_MAX_BATCH] = {0}, gfirst[OMA_GEN_MAX_BATCH + 1] = {0},
+        gstart[OMA_GEN_MAX_BATCH] = {0};
     oma_arena ar;
     oma_arena_init(&ar, 0);
     if (!rngs || !gs) {
@@ -269,6 +287,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
             for (size_t k = 0; k < per; k++) lb[k] *= sigma0;
         }
     } else {
+        t0 = wall();
         oma_arena_mark mk = oma_arena_get_mark(&ar);
         oma_tensor img, mom;
         if (image_tensor(p->init, p->width, p->height, &ar, &img, err, errlen) != 0) goto done;
@@ -294,6 +313,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         free(noise);
         free(clean);
         oma_arena_release(&ar, mk);
+        times->encode_s = wall() - t0;
     }
 
     const int start = gstart[0];
@@ -301,6 +321,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
     float *ts = malloc(sizeof(float) * (size_t)(R * B));
     if (!ts) goto oom;
     for (int i = start; i < n; i++) {
+        t0 = wall();
         int na = 0, gn = 0;         /* candidates and groups running at step i */
         while (gn < ng && gstart[gn] <= i) gn++;
         na = gfirst[gn];
@@ -334,6 +355,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
             }
         }
         oma_arena_release(&ar, loop);
+        times->unet_s += wall() - t0, times->unet_passes++, times->unet_items += R * na;
         if (p->progress) {
             oma_image pv = {0};
             int want = p->preview_every > 0 && ((i - start + 1) % p->preview_every == 0) && i + 1 < n;
@@ -353,6 +375,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         for (int j = 0; j < B; j++)
             memcpy(final_latents + (size_t)order[j] * per, lat.data + (size_t)j * per, sizeof(float) * per);
     /* decode one candidate at a time (the VAE's activations at full size are the peak) */
+    t0 = wall();
     for (int j = 0; j < B; j++) {
         oma_tensor one;
         int64_t os[4] = {1, lc, h, w};
@@ -364,6 +387,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         }
         oma_arena_release(&ar, loop);
     }
+    times->decode_s = wall() - t0;
     rc = 0;
     goto done;
 oom:

@@ -26,6 +26,15 @@
 #define OMA_GEN_MAX_BATCH 16
 #define OMA_GEN_MAX_SIDE 2048
 
+/* Where a run's time went (wall seconds), filled when params.times is set: the next lever. */
+typedef struct oma_generate_times {
+    double text_s;                  /* CLIP: prompt (and negative, with guidance) */
+    double encode_s;                /* img2img: the VAE encoder */
+    double unet_s;                  /* every UNet pass with its sampler steps */
+    int unet_passes, unet_items;    /* passes, and images through the UNet (CFG counts 2) */
+    double decode_s;                /* the VAE decoder, all candidates */
+} oma_generate_times;
+
 typedef struct oma_generate_params {
     const char *prompt;
     const char *negative;           /* may be NULL = "" */
@@ -43,6 +52,7 @@ typedef struct oma_generate_params {
      * come), each with the images it would get alone: the original service's six candidates
      * are strengths 0.45, 0.45, 0.55, 0.55, 0.65, 0.65 (oma_generate_candidate_strengths). */
     const double *strengths;
+    oma_generate_times *times;      /* optional: receives the time per phase */
     int preview_every;              /* 0 = no previews */
     /* Styles (oma_generate_styled only; oma_generate ignores them). loras[i].path is a file, or
      * a NAME looked up as models_dir/Lora/NAME.{safetensors,pt,bin}; weights apply to the UNet
