@@ -28,7 +28,9 @@ static void help(FILE *f)
             "  --negative TEXT     what to avoid (default empty)\n"
             "  --steps N           sampling steps, 1..150 (default 20)\n"
             "  --cfg X             guidance scale (default 7.5)\n"
-            "  --sampler NAME      \"Euler a\" (default), \"DDIM\" or \"DPM++ 2M Karras\"\n"
+            "  --sampler NAME      \"Euler a\" (default), \"Euler\", \"DDIM\", \"DPM++ 2M Karras\", \"DPM++ 2M\",\n"
+            "                      \"DPM++ 2M SDE Karras\", \"LMS\", \"Heun\", \"DPM2\", \"UniPC\", \"PLMS\",\n"
+            "                      \"LCM\", \"TCD\" (see README: samplers)\n"
             "  --seed N            seed; candidate i uses N+i (default 0), same noise as diffusers'\n"
             "                      torch.Generator('cpu').manual_seed(N)\n"
             "  --width W --height H  multiples of 64 (default 512x512)\n"
@@ -201,7 +203,7 @@ int oma_cmd_generate(int argc, char **argv)
             }
         } else if (!strcmp(a, "--sampler")) {
             if (oma_sampler_parse(v, &p.sampler) != 0) {
-                oma_cli_error("generate", "--sampler: expected \"Euler a\", \"DDIM\" or \"DPM++ 2M Karras\", got '%s'", v);
+                oma_cli_error("generate", "--sampler: expected one of %s, got '%s'", oma_sampler_names_line(), v);
                 return OMA_EXIT_USAGE;
             }
         } else if (!strcmp(a, "--steps") || !strcmp(a, "--width") || !strcmp(a, "--height") ||

@@ -80,6 +80,8 @@ typedef struct oma_scheduler_config {
     int timestep_spacing_set;
     int prediction_type_set;
     int rescale_betas_zero_snr;                     /* 0 (Moore's AnimateAnyone: 1) */
+    /* 1 when stated; absent = the class default (DDIM: both true; PNDM: no alpha-to-one) */
+    int set_alpha_to_one_set, clip_sample_set;
 } oma_scheduler_config;
 
 typedef struct oma_sd_config {

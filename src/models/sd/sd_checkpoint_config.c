@@ -81,6 +81,9 @@ void oma_sd_config_defaults(oma_sd_config *cfg) {
     s->set_alpha_to_one = 0;
     s->clip_sample = 0;
     snprintf(s->timestep_spacing, sizeof s->timestep_spacing, "leading");
+    /* as stated by diffusers' single-file conversion (its DDIMScheduler config); a folder's
+     * scheduler_config.json then says which fields it states itself */
+    s->timestep_spacing_set = s->prediction_type_set = s->set_alpha_to_one_set = s->clip_sample_set = 1;
 }
 
 /* ---- JSON helpers: absent keys keep the default; present ones must be well-formed ---- */
@@ -309,8 +312,16 @@ int sd_parse_scheduler_config(const char *path, oma_scheduler_config *s, char *e
         get_int(&c, o, "steps_offset", 0, 1000, &s->steps_offset) ||
         get_int(&c, o, "set_alpha_to_one", 0, 1, &s->set_alpha_to_one) ||
         get_int(&c, o, "clip_sample", 0, 1, &s->clip_sample) ||
-        get_str(&c, o, "timestep_spacing", s->timestep_spacing, sizeof s->timestep_spacing))
+        get_str(&c, o, "timestep_spacing", s->timestep_spacing, sizeof s->timestep_spacing) ||
+        get_int(&c, o, "rescale_betas_zero_snr", 0, 1, &s->rescale_betas_zero_snr))
         goto out;
+    /* absent (or null) fields take each sampler's own diffusers default */
+    json_t *sp = json_object_get(o, "timestep_spacing"), *pt = json_object_get(o, "prediction_type");
+    s->timestep_spacing_set = sp && !json_is_null(sp);
+    s->prediction_type_set = pt && !json_is_null(pt);
+    json_t *sa = json_object_get(o, "set_alpha_to_one"), *cs = json_object_get(o, "clip_sample");
+    s->set_alpha_to_one_set = sa && !json_is_null(sa);
+    s->clip_sample_set = cs && !json_is_null(cs);
     rc = 0;
 out:
     json_decref(o);

@@ -334,7 +334,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         float sc = (float)oma_scheduler_input_scale(&gs[0], i);
         for (int half = 0; half < R; half++)
             for (size_t k = 0; k < (size_t)na * per; k++) inp.data[(size_t)half * na * per + k] = lat.data[k] * sc;
-        for (int b = 0; b < R * na; b++) ts[b] = (float)oma_scheduler_timestep(&gs[0], i);
+        for (int b = 0; b < R * na; b++) ts[b] = oma_scheduler_timestep_f(&gs[0], i);
         oma_tensor_view(&cv, ctx.data + (size_t)(R == 2 ? B - na : 0) * esz, 3,
                         (int64_t[]){R * na, ctx.shape[1], ctx.shape[2]});
         if (oma_unet_forward(&m->unet, &inp, ts, &cv, &ar, &eps, err, errlen) != 0) {

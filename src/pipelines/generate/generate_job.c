@@ -244,7 +244,7 @@ static int read_params(const json_t *params, int img2img, oma_generate_params *p
         return -1;
     }
     if (sampler && oma_sampler_parse(sampler, &p->sampler) != 0) {
-        snprintf(err, errlen, "sampler must be \"DDIM\", \"Euler a\" or \"DPM++ 2M Karras\"");
+        snprintf(err, errlen, "sampler must be one of %s", oma_sampler_names_line());
         return -1;
     }
     if (*model && !oma_sd_model_name_ok(*model)) {

@@ -92,6 +92,7 @@ static void tiny_config(oma_sd_config *cfg)
     strcpy(s->prediction_type, "epsilon");
     s->steps_offset = 1;
     strcpy(s->timestep_spacing, "leading");
+    s->timestep_spacing_set = s->prediction_type_set = s->set_alpha_to_one_set = s->clip_sample_set = 1;   /* tiny-sd's config states both */
 }
 
 static int read_ref(oma_safetensors *st, const char *name, float *dst, size_t n)

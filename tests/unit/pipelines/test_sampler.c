@@ -25,6 +25,7 @@ static oma_scheduler_config sd_cfg(void)
     strcpy(c.prediction_type, "epsilon");
     c.steps_offset = 1;
     strcpy(c.timestep_spacing, "leading");
+    c.timestep_spacing_set = c.prediction_type_set = c.set_alpha_to_one_set = c.clip_sample_set = 1;
     return c;
 }
 
@@ -119,11 +120,43 @@ int main(void)
     oma_sampler_kind k;
     CHECK(oma_sampler_parse("Euler a", &k) == 0 && k == OMA_SAMPLER_EULER_A);
     CHECK(oma_sampler_parse("dpm++ 2m karras", &k) == 0 && k == OMA_SAMPLER_DPMPP_2M_KARRAS);
-    CHECK(oma_sampler_parse("PLMS", &k) == -1);
+    CHECK(oma_sampler_parse("PLMS", &k) == 0 && k == OMA_SAMPLER_PLMS);
+    CHECK(oma_sampler_parse("DPM fast", &k) == -1);
     CHECK(oma_scheduler_init(&s, OMA_SAMPLER_DDIM, &c, 0, err, sizeof err) == -1);
     oma_scheduler_config bad = c;
-    strcpy(bad.prediction_type, "v_prediction");
+    strcpy(bad.prediction_type, "x_prediction");
     CHECK(oma_scheduler_init(&s, OMA_SAMPLER_DDIM, &bad, 4, err, sizeof err) == -1);
+    bad = c;
+    strcpy(bad.timestep_spacing, "sideways");
+    CHECK(oma_scheduler_init(&s, OMA_SAMPLER_EULER, &bad, 4, err, sizeof err) == -1);
+    bad = c;
+    strcpy(bad.prediction_type, "sample");                  /* diffusers' Euler a refuses it too */
+    CHECK(oma_scheduler_init(&s, OMA_SAMPLER_EULER_A, &bad, 4, err, sizeof err) == -1);
+    CHECK(oma_scheduler_init(&s, OMA_SAMPLER_LCM, &c, 51, err, sizeof err) == -1);
+    /* unstated spacing: each class's default (Euler a linspace from 999, DDIM leading) */
+    oma_scheduler_config unset = c;
+    unset.timestep_spacing_set = 0;
+    CHECK(oma_scheduler_init(&s, OMA_SAMPLER_EULER_A, &unset, 4, err, sizeof err) == 0);
+    CHECK(s.timesteps[0] == 999 && s.timesteps[3] == 0);
+    oma_scheduler_free(&s);
+    CHECK(oma_scheduler_init(&s, OMA_SAMPLER_DDIM, &unset, 4, err, sizeof err) == 0);
+    CHECK(s.timesteps[0] == 751);
+    oma_scheduler_free(&s);
+    /* every listed sampler has a unique name that parses back; A1111 pairs */
+    for (int i = 0; i < oma_sampler_count(); i++) {
+        oma_sampler_kind a = oma_sampler_at(i), b2;
+        CHECK(oma_sampler_parse(oma_sampler_name(a), &b2) == 0 && b2 == a);
+        CHECK(oma_scheduler_init(&s, a, &c, 4, err, sizeof err) == 0 && s.n >= 4);
+        oma_scheduler_free(&s);
+    }
+    CHECK(oma_sampler_parse_a1111("DPM++ 2M", "Karras", &k) == 0 && k == OMA_SAMPLER_DPMPP_2M_KARRAS);
+    CHECK(oma_sampler_parse_a1111("DPM++ 2M", "Automatic", &k) == 0 && k == OMA_SAMPLER_DPMPP_2M_KARRAS);
+    CHECK(oma_sampler_parse_a1111("DPM++ 2M", "Uniform", &k) == 0 && k == OMA_SAMPLER_DPMPP_2M);
+    CHECK(oma_sampler_parse_a1111("DPM++ 2M SDE", "Karras", &k) == 0 && k == OMA_SAMPLER_DPMPP_2M_SDE_KARRAS);
+    CHECK(oma_sampler_parse_a1111("Euler a", NULL, &k) == 0 && k == OMA_SAMPLER_EULER_A);
+    CHECK(oma_sampler_parse_a1111("Euler a", "Karras", &k) == -1);
+    CHECK(oma_sampler_parse_a1111("UniPC", "", &k) == 0 && k == OMA_SAMPLER_UNIPC);
+    CHECK(oma_sampler_parse_a1111("DPM++ 3M SDE", "", &k) == -1);
 
     exactness(OMA_SAMPLER_DDIM, 4);
     exactness(OMA_SAMPLER_DDIM, 20);
