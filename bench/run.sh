@@ -11,7 +11,9 @@
 #     made it fastest here (see below), and the ratios of the steady-state passes;
 #  3. one style-training step (bench_train_step) and the same step in PyTorch
 #     (tools/bench_torch_train.py), with the ratio and the default recipe's projected time;
-#  4. every other bench_* executable, http_wrk.sh and server_hostile.mjs.
+#  4. end-to-end generation 512x512 (bench/generate.sh: bench_generate and
+#     tools/bench_torch_generate.py, ratios, time per phase; bf16 vs fp32 image differences);
+#  5. every other bench_* executable, http_wrk.sh and server_hostile.mjs.
 # Threads: OMA_THREADS for both engines (default: all CPUs). SD_LATENT=32 for a quick run.
 # Numbers are wall-clock seconds on this machine, now: compare them only within one run.
 set -uo pipefail
@@ -79,36 +81,8 @@ else
     echo "== PyTorch comparison skipped (needs /usr/bin/python3 with torch, and OMA_DIFFUSERS_SRC)"
 fi
 
-# End-to-end generation at 512x512 (issue 15), ours then diffusers in the same run, as ratios:
-# the everyday txt2img (DPM++ 2M Karras, 20 steps, CFG 7), LCM at 4 and 8 steps with CFG 1 (a
-# plain SD 1.5-shaped UNet: LCM-LoRA merged into the weights costs nothing per step, so LCM's cost
-# is its UNet steps), and the original's six img2img candidates (CANDIDATE_STEPS, default 20;
-# the original used diffusers' default 50). GEN=0 skips it (it takes several minutes here).
-if [ "${GEN:-1}" != 0 ]; then
-    echo "== end-to-end generate, ${L}x${L} latents (ours: bench_generate; diffusers: tools/bench_torch_generate.py)"
-    cs=${CANDIDATE_STEPS:-20}
-    gen_runs=("txt2img|DPM++ 2M Karras|20|7" "txt2img|LCM|4|1" "txt2img|LCM|8|1" "candidates|DPM++ 2M Karras|$cs|7.5")
-    tenv=(env -u OPENBLAS_CORETYPE GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
-    omp=/usr/lib/x86_64-linux-gnu/openblas-openmp
-    [ -d "$omp" ] && tenv+=("LD_LIBRARY_PATH=$omp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-    for r in "${gen_runs[@]}"; do
-        IFS='|' read -r kind smp st cf <<<"$r"
-        if [ "$kind" = candidates ]; then a=("$kind" "$smp" "$st" "$L"); else a=("$kind" "$smp" "$st" "$cf" "$L"); fi
-        o=$(OMA_SOURCE_DIR="$PWD" "$B/bench_generate" "${a[@]}") || { echo "bench: bench_generate ${a[*]} failed" >&2; continue; }
-        echo "$o" | tee -a "$log"
-        [ -n "${OMA_DIFFUSERS_SRC:-}" ] || continue
-        t=$("${tenv[@]}" "$PY" tools/bench_torch_generate.py "${a[@]}" 2>/dev/null) || { echo "bench: torch ${a[*]} failed" >&2; continue; }
-        echo "$t" | tee -a "$log"
-        printf '%s\n%s\n' "$o" "$t" | awk -v what="$kind $smp $st steps cfg $cf" '
-          function after(word,   i) { for (i = 1; i < NF; i++) if ($i == word) return $(i + 1) }
-          function unet(   i) { for (i = 1; i < NF; i++) if ($i == "passes") return $(i + 3) }
-          NR == 1 { o = after("total"); ou = unet(); orss = after("RSS") }
-          NR == 2 { t = after("total"); tu = unet(); trss = after("RSS") }
-          END { if (o && t) printf "ratio generate %s: ours/torch total %.2f (%.1f s / %.1f s), UNet %.2f, peak RSS %s / %s GB\n", what, o / t, o, t, ou / tu, orss, trss }' | tee -a "$log"
-    done
-    echo "-- bf16 vs fp32 on SD 1.5-shaped random weights, fixed prompts (8-bit images):"
-    OMA_SOURCE_DIR="$PWD" "$B/bench_generate" quality "${QUALITY_STEPS:-20}" "${QUALITY_LATENT:-32}" | tee -a "$log"
-fi
+# End-to-end generation at 512x512 (issue 15): bench/generate.sh (ours and diffusers, ratios).
+[ "${GEN:-1}" != 0 ] && B="$B" L="$L" bash bench/generate.sh | tee -a "$log"
 
 # One style-training step (UNet + rank-16 LoRA, forward + backward, batch 1) side by side with
 # the same step in PyTorch (tools/bench_torch_train.py, same set-up as above), and what the
