@@ -316,6 +316,16 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         times->encode_s = wall() - t0;
     }
 
+    /* Candidates per UNet pass: all of them, as long as a pass holds at most the latent pixels
+     * of 4 images of 512x512 (OMA_GEN_PASS_PIXELS; SD 1.5: 2 candidates with CFG, 4 without),
+     * so that the activations, not the weights, never dominate memory; params.max_pass_images
+     * (tests) overrides it. */
+    int chunk = B;
+    {
+        int64_t budget = p->max_pass_images > 0 ? (int64_t)p->max_pass_images * h * w : OMA_GEN_PASS_PIXELS;
+        int64_t fit = budget / (R * h * w);
+        if (fit < chunk) chunk = fit < 1 ? 1 : (int)fit;
+    }
     const int start = gstart[0];
     oma_arena_mark loop = oma_arena_get_mark(&ar);
     float *ts = malloc(sizeof(float) * (size_t)(R * B));
@@ -325,26 +335,39 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         int na = 0, gn = 0;         /* candidates and groups running at step i */
         while (gn < ng && gstart[gn] <= i) gn++;
         na = gfirst[gn];
-        oma_tensor inp, eps, cv;
-        int64_t is[4] = {R * na, lc, h, w};
-        if (oma_arena_tensor(&ar, &inp, 4, is) != 0) {
+        /* the running candidates in chunks of at most `chunk` per UNet pass (memory) */
+        float *guided = oma_arena_alloc(&ar, sizeof(float) * (size_t)na * per);
+        if (!guided) {
             free(ts);
             goto oom;
         }
+        oma_arena_mark pass = oma_arena_get_mark(&ar);
         float sc = (float)oma_scheduler_input_scale(&gs[0], i);
-        for (int half = 0; half < R; half++)
-            for (size_t k = 0; k < (size_t)na * per; k++) inp.data[(size_t)half * na * per + k] = lat.data[k] * sc;
-        for (int b = 0; b < R * na; b++) ts[b] = oma_scheduler_timestep_f(&gs[0], i);
-        oma_tensor_view(&cv, ctx.data + (size_t)(R == 2 ? B - na : 0) * esz, 3,
-                        (int64_t[]){R * na, ctx.shape[1], ctx.shape[2]});
-        if (oma_unet_forward(&m->unet, &inp, ts, &cv, &ar, &eps, err, errlen) != 0) {
-            free(ts);
-            goto done;
-        }
-        float *guided = eps.data;       /* overwrite the negative half with the guided prediction */
-        for (size_t k = 0; R == 2 && k < (size_t)na * per; k++) {
-            float un = eps.data[k], te = eps.data[(size_t)na * per + k];
-            guided[k] = un + p->cfg * (te - un);
+        for (int c0 = 0; c0 < na; c0 += chunk) {
+            int cn = na - c0 < chunk ? na - c0 : chunk;
+            oma_tensor inp, eps, cv;
+            int64_t is[4] = {R * cn, lc, h, w};
+            if (oma_arena_tensor(&ar, &inp, 4, is) != 0) {
+                free(ts);
+                goto oom;
+            }
+            const float *src = lat.data + (size_t)c0 * per;
+            for (int half = 0; half < R; half++)
+                for (size_t k = 0; k < (size_t)cn * per; k++) inp.data[(size_t)half * cn * per + k] = src[k] * sc;
+            for (int b = 0; b < R * cn; b++) ts[b] = oma_scheduler_timestep_f(&gs[0], i);
+            oma_tensor_view(&cv, ctx.data + (size_t)(R == 2 ? B - cn : 0) * esz, 3,
+                            (int64_t[]){R * cn, ctx.shape[1], ctx.shape[2]});
+            if (oma_unet_forward(&m->unet, &inp, ts, &cv, &ar, &eps, err, errlen) != 0) {
+                free(ts);
+                goto done;
+            }
+            float *gd = guided + (size_t)c0 * per;
+            for (size_t k = 0; k < (size_t)cn * per; k++) {
+                float un = eps.data[k], te = R == 2 ? eps.data[(size_t)cn * per + k] : un;
+                gd[k] = R == 2 ? un + p->cfg * (te - un) : un;
+            }
+            oma_arena_release(&ar, pass);
+            times->unet_passes++, times->unet_items += R * cn;
         }
         for (int g = 0; g < gn; g++) {
             size_t off = (size_t)gfirst[g] * per;
@@ -355,7 +378,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
             }
         }
         oma_arena_release(&ar, loop);
-        times->unet_s += wall() - t0, times->unet_passes++, times->unet_items += R * na;
+        times->unet_s += wall() - t0;
         if (p->progress) {
             oma_image pv = {0};
             int want = p->preview_every > 0 && ((i - start + 1) % p->preview_every == 0) && i + 1 < n;

@@ -25,6 +25,9 @@
 
 #define OMA_GEN_MAX_BATCH 16
 #define OMA_GEN_MAX_SIDE 2048
+/* Latent pixels one UNet pass takes at most (4 images of 512x512): candidates beyond it run in
+ * further passes of the same step. */
+#define OMA_GEN_PASS_PIXELS (4 * 64 * 64)
 
 /* Where a run's time went (wall seconds), filled when params.times is set: the next lever. */
 typedef struct oma_generate_times {
@@ -53,6 +56,7 @@ typedef struct oma_generate_params {
      * are strengths 0.45, 0.45, 0.55, 0.55, 0.65, 0.65 (oma_generate_candidate_strengths). */
     const double *strengths;
     oma_generate_times *times;      /* optional: receives the time per phase */
+    int max_pass_images;            /* 0: default (OMA_GEN_PASS_PIXELS); else images per UNet pass */
     int preview_every;              /* 0 = no previews */
     /* Styles (oma_generate_styled only; oma_generate ignores them). loras[i].path is a file, or
      * a NAME looked up as models_dir/Lora/NAME.{safetensors,pt,bin}; weights apply to the UNet
