@@ -18,8 +18,12 @@ Classes: diffusers v0.21.4 (OMA_DIFFUSERS_SRC) for all but LCMScheduler and TCDS
 those two files are loaded from diffusers v0.27.2 (OMA_DIFFUSERS027_SRC) into 0.21.4's package (their
 imports exist there). LMSDiscreteScheduler needs scipy (Debian python3-scipy).
 
-Each case gives <case>.safetensors: final_latents [1,4,8,8], noise (the first randn), stepN.latents, and
-timesteps (as the UNet got them); index.json lists sampler, config, seed, steps, timesteps, sigmas.
+i2i_* cases are img2img at strength 0.55 as StableDiffusionImg2ImgPipeline runs it (init image = the
+posterior sample of ref/init.png, first draw, times the scaling factor; noise = second draw; add_noise at
+timesteps[t_start * order]; the remaining timesteps).
+Each case gives <case>.safetensors: final_latents [1,4,8,8], noise (the first randn; img2img: the second),
+start_latents (before the first step), stepN.model_output (the guided UNet output step N got), stepN.latents
+(after it), and timesteps (as the UNet got them); index.json lists sampler, config, seed, steps, timesteps, sigmas.
 
 Usage (Debian's python, torch 1.13; byte-for-byte reproducible):
   OMA_DIFFUSERS_SRC=/tmp/sdref/src OMA_DIFFUSERS027_SRC=/tmp/sdref/d027/src \
@@ -77,6 +81,16 @@ CASES = [
     ("tcd_sd15", "TCD", "TCDScheduler", {}, "sd15", 4),
     ("tcd_sd15_8", "TCD", "TCDScheduler", {}, "sd15", 8),
 ]
+# img2img (strength 0.55, init image = ref/vae.safetensors "image" = ref/init.png), seeds 3000 + i
+I2I = [
+    ("i2i_euler_sd15", "Euler", "EulerDiscreteScheduler", {}, "sd15", 4),
+    ("i2i_heun_sd15", "Heun", "HeunDiscreteScheduler", {}, "sd15", 4),
+    ("i2i_lms_sd15", "LMS", "LMSDiscreteScheduler", {}, "sd15", 6),
+    ("i2i_unipc_sd15", "UniPC", "UniPCMultistepScheduler", {}, "sd15", 5),
+    ("i2i_plms_sd15", "PLMS", "PNDMScheduler", {"skip_prk_steps": True}, "sd15", 5),
+    ("i2i_lcm_sd15", "LCM", "LCMScheduler", {}, "sd15", 4),
+]
+STRENGTH = 0.55
 
 
 def load_027(name, path):
@@ -108,6 +122,8 @@ def main():
     from safetensors.torch import load_file, save_file
     assert diffusers.__version__ == "0.21.4", diffusers.__version__
     d027 = os.path.join(os.environ["OMA_DIFFUSERS027_SRC"], "diffusers", "schedulers")
+    with open(os.path.join(os.environ["OMA_DIFFUSERS027_SRC"], "diffusers", "__init__.py")) as f:
+        assert '__version__ = "0.27.2"' in f.read(), "OMA_DIFFUSERS027_SRC must be diffusers v0.27.2"
     classes = {n: getattr(diffusers, n) for n in (
         "DDIMScheduler", "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler", "LMSDiscreteScheduler",
         "HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "DPMSolverMultistepScheduler",
@@ -115,7 +131,10 @@ def main():
     classes["LCMScheduler"] = load_027("scheduling_lcm", os.path.join(d027, "scheduling_lcm.py")).LCMScheduler
     classes["TCDScheduler"] = load_027("scheduling_tcd", os.path.join(d027, "scheduling_tcd.py")).TCDScheduler
 
+    from diffusers import AutoencoderKL
     unet = UNet2DConditionModel.from_pretrained(os.path.join(SD, "tiny-sd", "unet")).float().eval()
+    vae = AutoencoderKL.from_pretrained(os.path.join(SD, "tiny-sd", "vae")).float().eval()
+    image = load_file(os.path.join(SD, "ref", "vae.safetensors"))["image"]
     emb = load_file(os.path.join(SD, "ref", "txt2img_ddim.safetensors"))["prompt_embeds"]
     os.makedirs(args.out, exist_ok=True)
     for name, cfg in CONFIGS.items():
@@ -126,22 +145,38 @@ def main():
              "lcm_tcd_from": "diffusers v0.27.2", "torch_version": torch.__version__, "cfg": 7.5,
              "width": 64, "height": 64, "prompt_embeds": "ref/txt2img_ddim.safetensors", "cases": {}}
     cfg_scale = 7.5
-    for n, (case, a1111, cls, extra, cfgname, steps) in enumerate(CASES):
+    runs = [(n, c, 0.0) for n, c in enumerate(CASES)] + [(n, c, STRENGTH) for n, c in enumerate(I2I)]
+    for n, (case, a1111, cls, extra, cfgname, steps), strength in runs:
         sched = classes[cls].from_config(dict(CONFIGS[cfgname], **extra))
-        seed = 2000 + n
         sched.set_timesteps(steps)
-        g = torch.Generator().manual_seed(seed)
         rec = {}
-        lat = torch.randn((1, 4, 8, 8), generator=g)
-        rec["noise"] = lat
-        lat = lat * sched.init_noise_sigma
+        timesteps = sched.timesteps
+        if strength == 0:
+            seed = 2000 + n
+            g = torch.Generator().manual_seed(seed)
+            lat = torch.randn((1, 4, 8, 8), generator=g)
+            rec["noise"] = lat
+            lat = lat * sched.init_noise_sigma
+        else:  # StableDiffusionImg2ImgPipeline: posterior sample (first draw) * SF, noise (second draw)
+            seed = 3000 + n
+            g = torch.Generator().manual_seed(seed)
+            init_t = min(int(steps * strength), steps)
+            t_start = max(steps - init_t, 0)
+            timesteps = sched.timesteps[t_start * sched.order:]
+            with torch.no_grad():
+                init = vae.encode(image).latent_dist.sample(g) * vae.config.scaling_factor
+            noise = torch.randn(init.shape, generator=g)
+            rec["noise"] = noise
+            lat = sched.add_noise(init, noise, timesteps[:1])
+        rec["start_latents"] = lat
         ts = []
-        for i, t in enumerate(sched.timesteps):
+        for i, t in enumerate(timesteps):
             with torch.no_grad():
                 inp = sched.scale_model_input(torch.cat([lat] * 2), t)
                 out = unet(inp, t, encoder_hidden_states=emb).sample
             un, te = out.chunk(2)
             guided = un + cfg_scale * (te - un)
+            rec[f"step{i}.model_output"] = guided
             kw = {"generator": g} if "generator" in sched.step.__code__.co_varnames else {}
             if cls == "DDIMScheduler":
                 kw["eta"] = 0.0
@@ -159,7 +194,7 @@ def main():
                   os.path.join(args.out, case + ".safetensors"))
         index["cases"][case] = {
             "sampler": a1111, "class": cls, "extra_config": extra, "config": cfgname + ".json", "seed": seed,
-            "steps": steps, "timesteps": ts, "init_noise_sigma": float(sched.init_noise_sigma),
+            "steps": steps, "strength": strength, "timesteps": ts, "init_noise_sigma": float(sched.init_noise_sigma),
             "sigmas": [float(s) for s in getattr(sched, "sigmas", [])][:64]}
         print(f"{case:28s} {cls:32s} {len(ts)} evals  max|lat| {float(lat.abs().max()):.3f}")
     with open(os.path.join(args.out, "index.json"), "w") as f:

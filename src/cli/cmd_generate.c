@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -23,7 +24,9 @@ static void help(FILE *f)
             ".safetensors checkpoint) on the CPU.\n"
             "  --model PATH        the model (env OMA_MODEL as a fallback)\n"
             "  --tokenizer DIR     vocab.json + merges.txt for a single-file model without tokenizer/\n"
-            "  --config DIR        a diffusers folder whose configs describe a single-file model\n"
+            "  --config FILE|DIR   a single file's original LDM yaml (v1-inference.yaml, a v-prediction\n"
+            "                      yaml, ...) or a diffusers folder whose JSON configs describe it;\n"
+            "                      default: NAME.yaml beside NAME.safetensors when there is one\n"
             "  --prompt TEXT       what to draw; A1111 emphasis (word:1.2), [word] is understood\n"
             "  --negative TEXT     what to avoid (default empty)\n"
             "  --steps N           sampling steps, 1..150 (default 20)\n"
@@ -31,10 +34,12 @@ static void help(FILE *f)
             "  --sampler NAME      \"Euler a\" (default), \"Euler\", \"DDIM\", \"DPM++ 2M Karras\", \"DPM++ 2M\",\n"
             "                      \"DPM++ 2M SDE Karras\", \"LMS\", \"Heun\", \"DPM2\", \"UniPC\", \"PLMS\",\n"
             "                      \"LCM\", \"TCD\" (see README: samplers)\n"
+            "  --scheduler S       A1111's split: karras (with \"DPM++ 2M\" / \"DPM++ 2M SDE\") or uniform\n"
             "  --seed N            seed; candidate i uses N+i (default 0), same noise as diffusers'\n"
             "                      torch.Generator('cpu').manual_seed(N)\n"
-            "  --width W --height H  multiples of 64 (default 512x512)\n"
-            "  --init IMAGE        img2img from this picture (PNG, JPEG, WebP), resized to W x H\n"
+            "  --width W --height H  any multiples of 8 from 64 to 2048 (default: the model's size,\n"
+            "                      e.g. 512x512 for SD 1.x; img2img: the init picture's size)\n"
+            "  --init IMAGE        img2img from this picture (PNG, JPEG, WebP), resized to W x H if given\n"
             "  --strength S        img2img: how much to change, 0..1 (default 0.55)\n"
             "  --batch N           N candidates (default 1); OUT.png becomes OUT-0.png .. OUT-(N-1).png\n"
             "  --candidates        img2img: the original service's six candidates (strengths 0.45,\n"
@@ -151,6 +156,7 @@ int oma_cmd_generate(int argc, char **argv)
     oma_sd_open_opts opts;
     memset(&opts, 0, sizeof opts);
     int have_prompt = 0, half = 0, candidates = 0, prec_given = getenv("OMA_PRECISION") != NULL;
+    const char *sampler_name = NULL, *schedule = NULL;
     double cand[OMA_GEN_CANDIDATES];
     oma_generate_times times;
     p.times = &times;
@@ -204,10 +210,13 @@ int oma_cmd_generate(int argc, char **argv)
                 return OMA_EXIT_USAGE;
             }
         } else if (!strcmp(a, "--sampler")) {
-            if (oma_sampler_parse(v, &p.sampler) != 0) {
+            if (oma_sampler_parse(v, &p.sampler) != 0 && strcasecmp(v, "DPM++ 2M SDE") != 0) {
                 oma_cli_error("generate", "--sampler: expected one of %s, got '%s'", oma_sampler_names_line(), v);
                 return OMA_EXIT_USAGE;
             }
+            sampler_name = v;
+        } else if (!strcmp(a, "--scheduler")) {
+            schedule = v;
         } else if (!strcmp(a, "--steps") || !strcmp(a, "--width") || !strcmp(a, "--height") ||
                    !strcmp(a, "--batch") || !strcmp(a, "--clip-skip")) {
             if (parse_long(v, 0, 100000, &n) != 0) goto bad;
@@ -235,6 +244,15 @@ int oma_cmd_generate(int argc, char **argv)
     if (!model || !have_prompt || !out) {
         oma_cli_error("generate", "--model, --prompt and -o are required (see --help)");
         return OMA_EXIT_USAGE;
+    }
+    if (schedule || (sampler_name && !strcasecmp(sampler_name, "DPM++ 2M SDE"))) {
+        /* A1111's split: --sampler "DPM++ 2M" --scheduler karras */
+        const char *sn = sampler_name ? sampler_name : oma_sampler_name(p.sampler);
+        if (!schedule || oma_sampler_parse_a1111(sn, schedule, &p.sampler) != 0) {
+            oma_cli_error("generate", "--sampler '%s' with --scheduler '%s': no such sampler (karras: \"DPM++ 2M\", "
+                          "\"DPM++ 2M SDE\"; uniform: the others)", sn, schedule ? schedule : "(none)");
+            return OMA_EXIT_USAGE;
+        }
     }
     /* bf16 by default where it runs natively (the quality bar and the numbers: README "Speed on
      * the CPU"); --precision fp32 / OMA_PRECISION=fp32 keep exact parity with diffusers */
@@ -269,8 +287,18 @@ int oma_cmd_generate(int argc, char **argv)
         oma_image_free(&init_img);
         return OMA_EXIT_FAIL;
     }
+    oma_generate_resolve_size(&m, &p);  /* no --width/--height: the model's (or the init picture's) size */
+    if (oma_generate_check(&p, err, sizeof err) != 0) {
+        oma_cli_error("generate", "%s", why(err));
+        oma_sd_model_free(&m);
+        oma_image_free(&init_img);
+        return OMA_EXIT_USAGE;
+    }
     fprintf(stderr, "oma: generate: model loaded in %.1f s (UNet weights %.2f GB, %s, %d threads, %s)\n", now() - t0,
             oma_sd_model_unet_bytes(&m) / 1e9, oma_blas_corename(), oma_threads(), oma_precision_name());
+    if (m.config_path[0])
+        fprintf(stderr, "oma: generate: config %s (%s, %dx%d)\n", m.config_path, m.cfg.scheduler.prediction_type,
+                p.width, p.height);
     bar_state bs = {now()};
     p.progress = progress;
     p.progress_ctx = &bs;

@@ -37,7 +37,8 @@ async function route(r) {
   const json = (status, body) => r.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
   if (p === '/api/capabilities') {
     const all = ['image.normalize', 'style.profile', 'convert.lineart', 'generate.txt2img', 'generate.img2img', 'pose.estimate', 'pose.render', 'pose.warp'];
-    return json(200, { kinds: all.map((name) => ({ name, title: name, available: mock.kinds.includes(name) })) });
+    return json(200, { kinds: all.map((name) => ({ name, title: name, available: mock.kinds.includes(name) })),
+      samplers: ['DPM++ 2M Karras', 'Euler a', 'DDIM', 'UniPC', 'LCM'] });
   }
   if (p === '/api/jobs' && req.method() === 'POST') {
     const body = req.postDataJSON();
@@ -180,10 +181,14 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
   await page.locator('main input[type=file]').setInputFiles({ name: 'street.png', mimeType: 'image/png', buffer: makePng(64, 48, (x, y) => [x * 3, y * 5, 90]) });
   await page.locator('main figcaption', { hasText: '64×48' }).waitFor();
   await page.getByLabel('Prompt', { exact: true }).fill('rainy street, webtoon background');
-  await page.getByLabel('Sampler').selectOption('DDIM');
+  // the sampler list is the server's (UniPC is not in the page's fallback list)
+  assert.deepEqual(await page.getByLabel('Sampler').locator('option').allTextContents(),
+    ['DPM++ 2M Karras', 'Euler a', 'DDIM', 'UniPC', 'LCM']);
+  await page.getByLabel('Sampler').selectOption('UniPC');
   await page.getByLabel('Steps').fill('12');
   await page.getByLabel('Seed').fill('1234');
   await page.getByLabel('Candidates').fill('3');
+  await page.getByLabel('Shape').selectOption('photo');   // the 64x48 photo's proportions, short side 512
   await page.getByRole('button', { name: 'Generate' }).click();
   // While the jobs run (the scripted stream dropped after one progress event), the preview shows.
   await page.locator('[data-testid=job] img.preview').first().waitFor();
@@ -192,12 +197,13 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
   assert.deepEqual(mock.posted.map((b) => b.kind), ['generate.img2img', 'generate.img2img', 'generate.img2img']);
   assert.deepEqual(mock.posted.map((b) => b.params.strength), [0.45, 0.55, 0.65]);
   for (const b of mock.posted) {
-    assert.equal(b.params.seed, 1234); assert.equal(b.params.steps, 12); assert.equal(b.params.sampler, 'DDIM');
+    assert.equal(b.params.seed, 1234); assert.equal(b.params.steps, 12); assert.equal(b.params.sampler, 'UniPC');
     assert.equal(b.params.prompt, 'rainy street, webtoon background'); assert.equal(b.params.batch, 1);
     assert.equal(typeof b.inputs.image, 'string');
+    assert.equal(b.params.width, 680); assert.equal(b.params.height, 512);   // 64:48 -> 682.7 -> 680
   }
   assert.ok([...mock.jobs.values()].every((j) => j.polls >= 3), 'each job was followed by polling after its stream dropped');
-  assert.match(await page.getByTestId('job-result').first().textContent(), /generate\.img2img.*sampler: DDIM/);
+  assert.match(await page.getByTestId('job-result').first().textContent(), /generate\.img2img.*sampler: UniPC/);
   await shot('pages-img2img.png');
 
   // Without a photo: one txt2img job with batch = candidates.
@@ -209,6 +215,17 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
   assert.equal(t2i.kind, 'generate.txt2img');
   assert.equal(t2i.params.batch, 4);
   assert.deepEqual(t2i.inputs, {});
+  assert.equal(t2i.params.width, 512); assert.equal(t2i.params.height, 512);   // "photo" falls back to square
+  // Non-square sizes, any multiple of 8: portrait 2:3 and tall 9:16 (512 x 910.2 -> 912)
+  for (const [shape, w, h] of [['2:3', 512, 768], ['9:16', 512, 912], ['16:9', 912, 512]]) {
+    const n = mock.posted.length;
+    await page.getByLabel('Shape').selectOption(shape);
+    await page.getByRole('button', { name: 'Generate' }).click();
+    for (const t0 = Date.now(); mock.posted.length === n && Date.now() - t0 < 10000;) await new Promise((r) => setTimeout(r, 50));
+    const b = mock.posted.at(-1);
+    assert.equal(mock.posted.length, n + 1);
+    assert.deepEqual([b.kind, b.params.width, b.params.height], ['generate.txt2img', w, h]);
+  }
 });
 
 test('bad uploads are refused with a reason; a failed job shows its reason; a job that no longer exists says so', async (t) => {

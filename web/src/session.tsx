@@ -14,6 +14,7 @@ interface Session {
   capabilities: Capability[] | null;
   capabilityError: string | null;
   kindAvailable: (kind: string) => boolean;
+  samplers: string[] | null;  // generate samplers the server accepts (A1111 names, its order)
   workers: number | null;   // from /api/health; 0 means jobs wait in the queue
 }
 
@@ -27,11 +28,15 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [selected, setSelected] = useState<string | null>(() => localStorage.getItem(WEBTOON_KEY));
   const [capabilities, setCapabilities] = useState<Capability[] | null>(null);
   const [capabilityError, setCapabilityError] = useState<string | null>(null);
+  const [samplers, setSamplers] = useState<string[] | null>(null);
   const [workers, setWorkers] = useState<number | null>(null);
 
   useEffect(() => {
     api.me().then(setArtist).catch(() => setArtist(null)).finally(() => setLoading(false));
-    api.capabilities().then((c) => setCapabilities(Array.isArray(c.kinds) ? c.kinds : []))
+    api.capabilities().then((c) => {
+      setCapabilities(Array.isArray(c.kinds) ? c.kinds : []);
+      if (Array.isArray(c.samplers)) setSamplers(c.samplers.filter((x) => typeof x === 'string'));
+    })
       .catch((e) => setCapabilityError(String(e.message ?? e)));
     api.health().then((h) => setWorkers(typeof h.workers === 'number' ? h.workers : null)).catch(() => setWorkers(null));
   }, []);
@@ -70,7 +75,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const webtoon = webtoons.find((w) => w.id === selected) ?? null;
   return (
     <Ctx.Provider value={{ artist, loading, setArtist, webtoons, webtoon, selectWebtoon, reloadWebtoons,
-      capabilities, capabilityError, kindAvailable, workers }}>
+      capabilities, capabilityError, kindAvailable, samplers, workers }}>
       {children}
     </Ctx.Provider>
   );

@@ -13,8 +13,12 @@
  * The noise schedule comes from the model's scheduler config; a field the config file does not
  * state takes that class's own default, as diffusers' from_config gives it (spacing: "linspace" for
  * the Euler/Heun/DPM2/LMS/DPM++/UniPC classes, "leading" for DDIM/PLMS/LCM/TCD; prediction
- * "epsilon"). rescale_betas_zero_snr is honoured where the v0.21.4/0.27.2 class has it (DDIM, LCM,
- * TCD) and ignored by the others, as diffusers does.
+ * "epsilon"; DDIM: set_alpha_to_one and clip_sample true). A config filled in code states a field
+ * by setting its *_set flag (oma_sd_config_defaults() sets them all, as diffusers' single-file
+ * conversion states them); Moore-AnimateAnyone's scheduler, for one, is linear betas,
+ * v_prediction, "trailing", rescale_betas_zero_snr 1, clip_sample 0 stated, set_alpha_to_one
+ * unstated (true). rescale_betas_zero_snr is honoured where the v0.21.4/0.27.2 class has it (DDIM,
+ * LCM, TCD) and ignored by the others, as diffusers does.
  *
  * A "step" is one model evaluation: Heun and DPM2 evaluate the model twice per inference step, so
  * n = 2 * steps - 1 for them (diffusers' timesteps list, which its pipelines loop over), and PLMS

@@ -79,6 +79,14 @@ int oma_jobs_count_queued(oma_db *db, const char *artist_id);
  * running, attempts+1, lease_until = now + lease, worker_id, started_at. Returns 1 with the id
  * in id_out (>= 40 bytes), 0 if nothing is queued, -1 on error. */
 int oma_jobs_claim(oma_db *db, const char *worker_id, int64_t now, char *id_out, size_t id_len);
+/* jobs_claim.c. The same, taking only jobs whose kind matches one of kinds: comma-separated
+ * patterns where '*' is any run of characters ("generate.*,style.train"; NULL or "" = any). */
+int oma_jobs_claim_kinds(oma_db *db, const char *worker_id, int64_t now, const char *kinds, char *id_out,
+                         size_t id_len);
+/* 1 if kinds is a valid pattern list (1..16 patterns of [A-Za-z0-9._*-], 1..64 chars). */
+int oma_jobs_kinds_valid(const char *kinds);
+/* 1 if kind matches one of the patterns (NULL or "" offers every kind). */
+int oma_jobs_kind_offered(const char *kinds, const char *kind);
 
 /* Renews the lease of a job worker_id runs, and writes progress when progress >= 0, message
  * when non-NULL (cut to 200 bytes), preview_key when non-NULL. Returns 0 carry on, 1 a cancel
@@ -114,6 +122,7 @@ typedef struct oma_workers_config {
     const char *data_dir;
     int n_workers;            /* >= 1 */
     int poll_ms;              /* idle poll interval (default 200) */
+    const char *kinds;        /* the kinds this pool runs (patterns as above; NULL = all) */
 } oma_workers_config;
 
 int oma_workers_start(oma_workers **out, const oma_workers_config *cfg, char *err, size_t errlen);
@@ -125,5 +134,17 @@ void oma_workers_stop(oma_workers *w);
  * Returns 1 if a job ran, 0 if none was queued, -1 on error. */
 int oma_workers_run_one(oma_db *db, oma_storage *st, const char *models_dir, const char *data_dir,
                         const char *worker_id, char *err, size_t errlen);
+
+/* workers_registry.c: every worker pool (an `oma worker` process, or the threads of `oma
+ * serve --workers N`) keeps a row in the workers table fresh (its kinds, threads, host, last
+ * seen); /api/capabilities counts a kind as available only while a live pool offers it. */
+#define OMA_WORKER_LIVE_SECONDS 20
+int oma_workers_registry_beat(oma_db *db, const char *pool_id, const char *host, const char *kinds, int threads,
+                              int64_t now);
+int oma_workers_registry_leave(oma_db *db, const char *pool_id);
+/* 1 when a pool seen within OMA_WORKER_LIVE_SECONDS before now offers kind, 0 not, -1 error. */
+int oma_workers_registry_offers(oma_db *db, const char *kind, int64_t now);
+/* {"pools": n, "threads": n} of the live pools, or NULL on error. */
+json_t *oma_workers_registry_json(oma_db *db, int64_t now);
 
 #endif

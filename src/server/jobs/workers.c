@@ -411,8 +411,15 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
                            const char *worker_id, const atomic_int *stop, oma_kind_finder find, char *err,
                            size_t errlen)
 {
+    return oma_workers_run_one_kinds(db, st, models_dir, data_dir, worker_id, stop, find, NULL, err, errlen);
+}
+
+int oma_workers_run_one_kinds(oma_db *db, oma_storage *st, const char *models_dir, const char *data_dir,
+                              const char *worker_id, const atomic_int *stop, oma_kind_finder find,
+                              const char *kinds, char *err, size_t errlen)
+{
     char job_id[48];
-    int claimed = oma_jobs_claim(db, worker_id, oma_db_unix_now(), job_id, sizeof job_id);
+    int claimed = oma_jobs_claim_kinds(db, worker_id, oma_db_unix_now(), kinds, job_id, sizeof job_id);
     if (claimed < 0) {
         snprintf(err, errlen, "cannot claim a job: %s", oma_db_errmsg(db));
         return -1;

@@ -1,9 +1,12 @@
-/* test_samplers_ref.c — every sampler against diffusers' own scheduler class on the tiny SD model
- * (tests/fixtures/sd/samplers, made by tools/make_sampler_fixtures.py: diffusers v0.21.4, LCM and
+/* test_samplers_ref.c — samplers end to end against diffusers' own scheduler classes on the tiny
+ * SD model: the cases marked e2e in samplers_cases.h (one or two per family: float UNet timesteps,
+ * two-evaluation steps, noise draws, img2img; every case is checked step by step on the scheduler
+ * alone by test_samplers_steps.c; an argument runs the cases whose name contains it) (tests/fixtures/sd/samplers, made by tools/make_sampler_fixtures.py: diffusers v0.21.4, LCM and
  * TCD from v0.27.2). Each case: the scheduler config file read by the engine's JSON reader (SD
  * 1.5's own, which states no spacing / prediction type; Moore-AnimateAnyone's v-prediction +
  * trailing + zero-SNR + linear betas; "sample" + linspace; v-prediction + leading), our
- * txt2img loop with the reference's seed, steps and CFG 7.5 on the reference's text embeddings;
+ * txt2img loop with the reference's seed, steps and CFG 7.5 on the reference's text embeddings
+ * (i2i_*: img2img of ref/init.png at strength 0.55, as StableDiffusionImg2ImgPipeline);
  * checked: the UNet timesteps as diffusers passed them (within 1e-3) and the final latents,
  * max abs err <= 2e-5 * (1 + max |ref|) as the other SD tests (noise-drawing samplers included:
  * their noise comes from our torch-compatible generator in diffusers' order). */
@@ -12,46 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/image.h"
-#include "formats/safetensors.h"
 #include "models/sd/sd_checkpoint_internal.h"
 #include "pipelines/generate/generate.h"
 #include "tensor/threadpool.h"
 
+#include "samplers_cases.h"
 #include "sd_fixture_harness.h"
 
-typedef struct {
-    const char *file, *config;
-    oma_sampler_kind kind;
-    int seed, steps;
-} ref_case;
+static oma_image init_img;
 
-/* seeds as the tool sets them: 2000 + the case's position in its CASES list */
-static const ref_case cases[] = {
-    {"ddim_sd15", "sd15", OMA_SAMPLER_DDIM, 2000, 4},
-    {"ddim_vtz", "vtz", OMA_SAMPLER_DDIM, 2001, 4},
-    {"ddim_vtz_7", "vtz", OMA_SAMPLER_DDIM, 2002, 7},
-    {"ddim_sample_lin", "sample_lin", OMA_SAMPLER_DDIM, 2003, 4},
-    {"ddim_v_lead", "v_lead", OMA_SAMPLER_DDIM, 2004, 4},
-    {"euler_a_sd15", "sd15", OMA_SAMPLER_EULER_A, 2005, 4},
-    {"euler_a_v_lead", "v_lead", OMA_SAMPLER_EULER_A, 2006, 4},
-    {"euler_sd15", "sd15", OMA_SAMPLER_EULER, 2007, 4},
-    {"euler_vtz", "vtz", OMA_SAMPLER_EULER, 2008, 4},
-    {"lms_sd15", "sd15", OMA_SAMPLER_LMS, 2009, 6},
-    {"heun_sd15", "sd15", OMA_SAMPLER_HEUN, 2010, 4},
-    {"dpm2_sd15", "sd15", OMA_SAMPLER_DPM2, 2011, 4},
-    {"dpmpp_2m_sd15", "sd15", OMA_SAMPLER_DPMPP_2M, 2012, 4},
-    {"dpmpp_2m_karras_sd15", "sd15", OMA_SAMPLER_DPMPP_2M_KARRAS, 2013, 4},
-    {"dpmpp_2m_sde_karras_sd15", "sd15", OMA_SAMPLER_DPMPP_2M_SDE_KARRAS, 2014, 4},
-    {"dpmpp_2m_v_lead", "v_lead", OMA_SAMPLER_DPMPP_2M, 2015, 4},
-    {"unipc_sd15", "sd15", OMA_SAMPLER_UNIPC, 2016, 5},
-    {"unipc_v_lead", "v_lead", OMA_SAMPLER_UNIPC, 2017, 4},
-    {"plms_sd15", "sd15", OMA_SAMPLER_PLMS, 2018, 5},
-    {"lcm_sd15", "sd15", OMA_SAMPLER_LCM, 2019, 4},
-    {"lcm_sd15_8", "sd15", OMA_SAMPLER_LCM, 2020, 8},
-    {"tcd_sd15", "sd15", OMA_SAMPLER_TCD, 2021, 4},
-    {"tcd_sd15_8", "sd15", OMA_SAMPLER_TCD, 2022, 8},
-};
 
 static void run_ref(oma_sd_model *m, const sd_case *base, const ref_case *rc)
 {
@@ -76,8 +48,10 @@ static void run_ref(oma_sd_model *m, const sd_case *base, const ref_case *rc)
     /* the schedule: timesteps as diffusers handed them to the UNet */
     oma_scheduler s;
     CHECK(oma_scheduler_init(&s, rc->kind, &m->cfg.scheduler, rc->steps, err, sizeof err) == 0);
-    int ts_ok = s.n == nts;
-    for (int i = 0; ts_ok && i < nts; i++) ts_ok = fabsf(oma_scheduler_timestep_f(&s, i) - ts_ref[i]) <= 1e-3f;
+    int start = rc->strength > 0 ? oma_scheduler_img2img_start(&s, rc->strength) : 0;
+    int ts_ok = s.n - start == nts;
+    for (int i = 0; ts_ok && i < nts; i++)
+        ts_ok = fabsf(oma_scheduler_timestep_f(&s, start + i) - ts_ref[i]) <= 1e-3f;
     if (!ts_ok) {
         fprintf(stderr, "  %s: timesteps differ (%d vs %d):", rc->file, s.n, nts);
         for (int i = 0; i < s.n && i < 32; i++) fprintf(stderr, " %g", (double)oma_scheduler_timestep_f(&s, i));
@@ -90,6 +64,8 @@ static void run_ref(oma_sd_model *m, const sd_case *base, const ref_case *rc)
     p.sampler = rc->kind;
     p.seed = (uint64_t)rc->seed;
     p.steps = rc->steps;
+    p.init = rc->strength > 0 ? &init_img : NULL;
+    p.strength = rc->strength;
     float lat[256];
     oma_image out = {0};
     int r = oma_generate_embeds(m, &p, &base->neg, &base->pos, &out, lat, err, sizeof err);
@@ -129,11 +105,15 @@ int main(int argc, char **argv)
     (void)image_diff;
     if (m.unet.loaded && m.vae.loaded) {
         sd_case base;    /* the embeddings and 64x64 CFG 7.5 params of the reference runs */
+        char path[2048];
+        snprintf(path, sizeof path, "%s/ref/init.png", root);
+        CHECK(oma_image_load(path, 3, NULL, &init_img, err, sizeof err) == 0);
         if (case_open(&base, "txt2img_ddim.safetensors", OMA_SAMPLER_DDIM, 0, NULL, 0) == 0) {
-            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-                if (argc < 2 || strstr(cases[i].file, argv[1])) run_ref(&m, &base, &cases[i]);
+            for (size_t i = 0; i < N_CASES; i++)
+                if (argc < 2 ? cases[i].e2e : strstr(cases[i].file, argv[1]) != NULL) run_ref(&m, &base, &cases[i]);
             case_close(&base);
         }
+        oma_image_free(&init_img);
     }
     oma_unet_free(&m.unet);
     oma_vae_free(&m.vae);
@@ -144,6 +124,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
     }
-    printf("test_samplers_ref: ok\n");
+    printf("%s: ok\n", argv[0]);
     return 0;
 }
+
