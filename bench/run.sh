@@ -11,7 +11,9 @@
 #     made it fastest here (see below), and the ratios of the steady-state passes;
 #  3. one style-training step (bench_train_step) and the same step in PyTorch
 #     (tools/bench_torch_train.py), with the ratio and the default recipe's projected time;
-#  4. every other bench_* executable, http_wrk.sh, queue.sh (sqlite vs postgres) and
+#  4. end-to-end generation 512x512 (bench/generate.sh: bench_generate and
+#     tools/bench_torch_generate.py, ratios, time per phase; bf16 vs fp32 image differences);
+#  5. every other bench_* executable, http_wrk.sh, queue.sh (sqlite vs postgres) and
 #     server_hostile.mjs.
 # Threads: OMA_THREADS for both engines (default: all CPUs). SD_LATENT=32 for a quick run.
 # Numbers are wall-clock seconds on this machine, now: compare them only within one run.
@@ -80,6 +82,9 @@ else
     echo "== PyTorch comparison skipped (needs /usr/bin/python3 with torch, and OMA_DIFFUSERS_SRC)"
 fi
 
+# End-to-end generation at 512x512 (issue 15): bench/generate.sh (ours and diffusers, ratios).
+[ "${GEN:-1}" != 0 ] && B="$B" L="$L" bash bench/generate.sh | tee -a "$log"
+
 # One style-training step (UNet + rank-16 LoRA, forward + backward, batch 1) side by side with
 # the same step in PyTorch (tools/bench_torch_train.py, same set-up as above), and what the
 # default recipe's 1000 micro-steps would take at this size.
@@ -120,6 +125,7 @@ for t in $targets; do
     [ "$t" = bench_animate ] && continue
     [ "$t" = bench_sd ] && continue
     [ "$t" = bench_train_step ] && continue
+    [ "$t" = bench_generate ] && continue
     echo "== $t"
     "$B/$t" || echo "bench: $t failed" >&2
 done

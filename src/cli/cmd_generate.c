@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -43,11 +44,14 @@ static void help(FILE *f)
             "  --init IMAGE        img2img from this picture (PNG, JPEG, WebP), resized to W x H if given\n"
             "  --strength S        img2img: how much to change, 0..1 (default 0.55)\n"
             "  --batch N           N candidates (default 1); OUT.png becomes OUT-0.png .. OUT-(N-1).png\n"
+            "  --candidates        img2img: the original service's six candidates (strengths 0.45,\n"
+            "                      0.45, 0.55, 0.55, 0.65, 0.65; seeds N..N+5), batched UNet passes\n"
             "  --clip-skip N       A1111 clip skip (1 = none, 2 = skip the last layer)\n"
             "  --half              keep fp16/bf16 weights 16-bit in memory (half the RAM, same result)\n"
-            "  --precision P       fp32 (default: matches the reference) or bf16 (faster on CPUs with\n"
-            "                      AVX512_BF16: convolutions and matrix products round their inputs\n"
-            "                      to bfloat16; images move by ~0.5 of 255 on average); env OMA_PRECISION\n"
+            "  --precision P       bf16 (the default on CPUs with AVX512_BF16: convolutions and matrix\n"
+            "                      products round their inputs to bfloat16, ~1.4x faster; images move by\n"
+            "                      ~0.5 of 255 on average) or fp32 (exact diffusers parity; the default\n"
+            "                      elsewhere); env OMA_PRECISION\n"
             "  --lora FILE[:W[:TEXT_W]]  apply a LoRA (kohya, diffusers, PEFT or lora_pti file, or a\n"
             "                      NAME in $OMA_MODELS/Lora) with weight W on the UNet and TEXT_W\n"
             "                      (default W) on the text encoder; repeat for several\n"
@@ -153,8 +157,11 @@ int oma_cmd_generate(int argc, char **argv)
     const char *model = getenv("OMA_MODEL"), *init = NULL, *out = NULL;
     oma_sd_open_opts opts;
     memset(&opts, 0, sizeof opts);
-    int have_prompt = 0, half = 0;
+    int have_prompt = 0, half = 0, candidates = 0, prec_given = getenv("OMA_PRECISION") != NULL;
     const char *sampler_name = NULL, *schedule = NULL;
+    double cand[OMA_GEN_CANDIDATES];
+    oma_generate_times times;
+    p.times = &times;
     oma_sd_lora loras[16];
     char lora_buf[16][1024];
     const char *embs[16];
@@ -165,6 +172,10 @@ int oma_cmd_generate(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "--half")) {
             half = 1;
+            continue;
+        }
+        if (!strcmp(a, "--candidates")) {
+            candidates = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -191,6 +202,7 @@ int oma_cmd_generate(int argc, char **argv)
         }
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
         else if (!strcmp(a, "--precision")) {
+            prec_given = 1;
             if (strcmp(v, "fp32") != 0 && strcmp(v, "bf16") != 0) {
                 oma_cli_error("generate", "--precision: expected fp32 or bf16, got '%s'", v);
                 return OMA_EXIT_USAGE;
@@ -248,8 +260,20 @@ int oma_cmd_generate(int argc, char **argv)
             return OMA_EXIT_USAGE;
         }
     }
+    /* bf16 by default where it runs natively (the quality bar and the numbers: README "Speed on
+     * the CPU"); --precision fp32 / OMA_PRECISION=fp32 keep exact parity with diffusers */
+    if (!prec_given && oma_precision_bf16_native()) oma_precision_set("bf16");
     char err[512];
     oma_image init_img = {0};
+    if (candidates) {
+        if (!init) {
+            oma_cli_error("generate", "--candidates needs --init (they are img2img candidates)");
+            return OMA_EXIT_USAGE;
+        }
+        oma_generate_candidate_strengths(cand);
+        p.strengths = cand;
+        p.batch = OMA_GEN_CANDIDATES;
+    }
     if (init) {
         if (oma_image_load(init, 3, NULL, &init_img, err, sizeof err) != 0) {
             oma_cli_error("generate", "%s: %s", init, err);
@@ -292,12 +316,25 @@ int oma_cmd_generate(int argc, char **argv)
         oma_cli_error("generate", "%s", why(err));
         status = OMA_EXIT_FAIL;
     }
+    if (rc == 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        fprintf(stderr,
+                "oma: generate: text %.2f s, UNet %d passes (%d images) %.2f s (%.2f s per pass), VAE decode %.2f s, "
+                "peak RSS %.2f GB\n",
+                times.text_s, times.unet_passes, times.unet_items, times.unet_s,
+                times.unet_passes ? times.unet_s / times.unet_passes : 0.0, times.decode_s,
+                (double)ru.ru_maxrss / (1024.0 * 1024.0));
+        if (init) fprintf(stderr, "oma: generate: VAE encode %.2f s\n", times.encode_s);
+    }
     for (int i = 0; rc == 0 && i < p.batch; i++) {
         char path[4096], params[8192];
+        oma_generate_params q = p;      /* each candidate's own strength in its parameters text */
+        if (p.strengths) q.strength = (float)p.strengths[i];
         uint8_t *png = NULL;
         size_t len = 0;
         if (out_name(out, p.batch, i, path, sizeof path) != 0 ||
-            oma_generate_parameters_text(&p, p.seed + (uint64_t)i, params, sizeof params) != 0) {
+            oma_generate_parameters_text(&q, p.seed + (uint64_t)i, params, sizeof params) != 0) {
             oma_cli_error("generate", "output name or parameters too long");
             status = OMA_EXIT_FAIL;
             break;

@@ -140,6 +140,9 @@ const char *oma_cpu_conv_name(void);
  * first use. _set returns -1 for an unknown name, or bf16 without oneDNN. */
 int oma_precision_set(const char *name);
 const char *oma_precision_name(void);
+/* 1 when bf16 compute runs natively here: oneDNN in the build and a CPU with AVX512_BF16 (where
+ * `oma generate` makes bf16 its default, README "Speed on the CPU"); 0 otherwise. */
+int oma_precision_bf16_native(void);
 
 /* The CPU backend (OpenBLAS GEMM + our own kernels). */
 const oma_backend *oma_backend_cpu(void);

@@ -5,8 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tensor/ops.h"
+
+static double wall(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
 
 void oma_generate_defaults(oma_generate_params *p)
 {
@@ -19,6 +27,11 @@ void oma_generate_defaults(oma_generate_params *p)
     p->width = p->height = 0;       /* the model's own size (oma_generate_resolve_size) */
     p->batch = 1;
     p->strength = 0.55f;
+}
+
+void oma_generate_candidate_strengths(double out[OMA_GEN_CANDIDATES])
+{
+    for (int i = 0; i < 3; i++) out[2 * i] = out[2 * i + 1] = 0.45 + 0.10 * i;
 }
 
 int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen)
@@ -209,9 +222,18 @@ int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image 
     oma_arena_init(&ar, 1 << 20);
     oma_tensor neg, pos;
     int rc = -1;
-    if (oma_generate_embed(m, p->negative ? p->negative : "", p->clip_skip, &ar, &neg, err, errlen) == 0 &&
-        oma_generate_embed(m, p->prompt, p->clip_skip, &ar, &pos, err, errlen) == 0)
+    double t0 = wall();
+    /* without guidance (cfg <= 1) the negative prompt is not used: not encoded either */
+    if (oma_generate_embed(m, p->prompt, p->clip_skip, &ar, &pos, err, errlen) == 0 &&
+        (p->cfg <= 1.0f ? (neg = pos, 0)
+                        : oma_generate_embed(m, p->negative ? p->negative : "", p->clip_skip, &ar, &neg, err,
+                                             errlen)) == 0)
+    {
+        if (p->times) memset(p->times, 0, sizeof *p->times);
+        double text_s = wall() - t0;
         rc = oma_generate_embeds(m, p, &neg, &pos, out, NULL, err, errlen);
+        if (p->times) p->times->text_s = text_s;
+    }
     oma_arena_destroy(&ar);
     return rc;
 }
@@ -244,48 +266,79 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         snprintf(err, errlen, "generate: img2img needs the VAE encoder loaded");
         return -1;
     }
+    oma_generate_times tm = {0}, *times = p->times ? p->times : &tm;
+    double t0 = wall();
+    times->encode_s = times->unet_s = times->decode_s = 0, times->unet_passes = times->unet_items = 0;
     const int B = p->batch;
     const int64_t lc = m->cfg.unet.in_channels, h = p->height / F, w = p->width / F;
     const size_t per = (size_t)(lc * h * w);
     const float SF = m->cfg.vae.scaling_factor > 0 ? m->cfg.vae.scaling_factor : 0.18215f;
-    int rc = -1;
-    oma_scheduler s;
-    memset(&s, 0, sizeof s);
+    int rc = -1, ng = 0;
+    /* Candidates are kept in the order of their first step (img2img: per-candidate strengths
+     * start at different steps; txt2img: all at 0), so the ones running at step i are a prefix
+     * [0, na) and one UNet pass serves them all. Position j holds candidate order[j]; candidates
+     * with the same first step share a scheduler (gs[g], positions gfirst[g]..gfirst[g+1]-1). */
+    oma_scheduler *gs = calloc((size_t)B, sizeof *gs);
     oma_rng *rngs = calloc((size_t)B, sizeof *rngs);
+    int order[OMA_GEN_MAX_BATCH] = {0}, first[OMA_GEN_MAX_BATCH] = {0}, gfirst[OMA_GEN_MAX_BATCH + 1] = {0},
+        gstart[OMA_GEN_MAX_BATCH] = {0};
     oma_arena ar;
     oma_arena_init(&ar, 0);
-    if (!rngs) {
+    if (!rngs || !gs) {
         snprintf(err, errlen, "generate: out of memory");
         goto done;
     }
-    if (oma_scheduler_init(&s, p->sampler, &m->cfg.scheduler, p->steps, err, errlen) != 0) goto done;
+    if (oma_scheduler_init(&gs[0], p->sampler, &m->cfg.scheduler, p->steps, err, errlen) != 0) goto done;
+    ng = 1;
+    const int n = gs[0].n;
+    for (int b = 0; b < B; b++) {
+        double st = p->strengths ? p->strengths[b] : (double)p->strength;
+        if (p->init && !(st > 0.0 && st <= 1.0)) {
+            snprintf(err, errlen, "generate: strength must be in (0, 1]");
+            goto done;
+        }
+        first[b] = p->init ? oma_scheduler_img2img_start(&gs[0], st) : 0;
+        if (first[b] >= n) {
+            snprintf(err, errlen, "generate: strength %.2f with %d steps leaves no step to run", st, p->steps);
+            goto done;
+        }
+        int j = b;      /* stable insertion by first step */
+        while (j > 0 && first[order[j - 1]] > first[b]) order[j] = order[j - 1], j--;
+        order[j] = b;
+    }
+    gfirst[0] = 0, gstart[0] = first[order[0]];
+    for (int j = 1; j < B; j++)
+        if (first[order[j]] != gstart[ng - 1]) {
+            if (oma_scheduler_init(&gs[ng], p->sampler, &m->cfg.scheduler, p->steps, err, errlen) != 0) goto done;
+            gfirst[ng] = j, gstart[ng] = first[order[j]], ng++;
+        }
+    gfirst[ng] = B;
 
-    /* text: context [2B, 77, H] = B x negative, then B x positive */
+    /* text: context [2B, 77, H] = B x negative, then B x positive (rows B-na .. B+na-1 serve the
+     * first na candidates); without guidance (cfg <= 1, diffusers' do_classifier_free_guidance
+     * = guidance_scale > 1) only the B positives: the prediction is the conditional one and the
+     * unconditional pass is never run */
+    const int R = p->cfg > 1.0f ? 2 : 1;
     oma_tensor ctx, lat;
-    int64_t cs[3] = {2 * B, neg->shape[1], neg->shape[2]};
+    int64_t cs[3] = {R * B, neg->shape[1], neg->shape[2]};
     int64_t ls[4] = {B, lc, h, w};
     if (oma_arena_tensor(&ar, &ctx, 3, cs) != 0 || oma_arena_tensor(&ar, &lat, 4, ls) != 0) goto oom;
     size_t esz = (size_t)(neg->shape[1] * neg->shape[2]);
     for (int b = 0; b < B; b++) {
-        memcpy(ctx.data + (size_t)b * esz, neg->data, esz * sizeof(float));
-        memcpy(ctx.data + (size_t)(B + b) * esz, pos->data, esz * sizeof(float));
+        if (R == 2) memcpy(ctx.data + (size_t)b * esz, neg->data, esz * sizeof(float));
+        memcpy(ctx.data + (size_t)((R - 1) * B + b) * esz, pos->data, esz * sizeof(float));
     }
-    for (int b = 0; b < B; b++) oma_rng_seed(&rngs[b], p->seed + (uint64_t)b);
+    for (int j = 0; j < B; j++) oma_rng_seed(&rngs[j], p->seed + (uint64_t)order[j]);
 
-    int start = 0;
     if (!p->init) {
-        float sigma0 = (float)oma_scheduler_init_sigma(&s);
+        float sigma0 = (float)oma_scheduler_init_sigma(&gs[0]);
         for (int b = 0; b < B; b++) {
             float *lb = lat.data + (size_t)b * per;
             oma_rng_randn(&rngs[b], lb, per);
             for (size_t k = 0; k < per; k++) lb[k] *= sigma0;
         }
     } else {
-        start = oma_scheduler_img2img_start(&s, p->strength);
-        if (start >= s.n) {
-            snprintf(err, errlen, "generate: strength %.2f with %d steps leaves no step to run", p->strength, p->steps);
-            goto done;
-        }
+        t0 = wall();
         oma_arena_mark mk = oma_arena_get_mark(&ar);
         oma_tensor img, mom;
         if (image_tensor(p->init, p->width, p->height, &ar, &img, err, errlen) != 0) goto done;
@@ -296,55 +349,92 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
             free(clean);
             goto oom;
         }
-        for (int b = 0; b < B; b++) {
-            /* posterior sample (first draw), scaled; then the noise (second draw) */
-            oma_rng_randn(&rngs[b], noise, per);
-            for (size_t k = 0; k < per; k++) {
-                float mean = mom.data[k], lv = mom.data[per + k];
-                lv = lv < -30.0f ? -30.0f : (lv > 20.0f ? 20.0f : lv);
-                clean[k] = (mean + expf(0.5f * lv) * noise[k]) * SF;
+        for (int g = 0; g < ng; g++)
+            for (int b = gfirst[g]; b < gfirst[g + 1]; b++) {
+                /* posterior sample (first draw), scaled; then the noise (second draw) */
+                oma_rng_randn(&rngs[b], noise, per);
+                for (size_t k = 0; k < per; k++) {
+                    float mean = mom.data[k], lv = mom.data[per + k];
+                    lv = lv < -30.0f ? -30.0f : (lv > 20.0f ? 20.0f : lv);
+                    clean[k] = (mean + expf(0.5f * lv) * noise[k]) * SF;
+                }
+                oma_rng_randn(&rngs[b], noise, per);
+                oma_scheduler_add_noise(&gs[g], gstart[g], clean, noise, lat.data + (size_t)b * per, per);
             }
-            oma_rng_randn(&rngs[b], noise, per);
-            oma_scheduler_add_noise(&s, start, clean, noise, lat.data + (size_t)b * per, per);
-        }
         free(noise);
         free(clean);
         oma_arena_release(&ar, mk);
+        times->encode_s = wall() - t0;
     }
 
+    /* Candidates per UNet pass: all of them, as long as a pass holds at most the latent pixels
+     * of 4 images of 512x512 (OMA_GEN_PASS_PIXELS; SD 1.5: 2 candidates with CFG, 4 without),
+     * so that the activations, not the weights, never dominate memory; params.max_pass_images
+     * (tests) overrides it. */
+    int chunk = B;
+    {
+        int64_t budget = p->max_pass_images > 0 ? (int64_t)p->max_pass_images * h * w : OMA_GEN_PASS_PIXELS;
+        int64_t fit = budget / (R * h * w);
+        if (fit < chunk) chunk = fit < 1 ? 1 : (int)fit;
+    }
+    const int start = gstart[0];
     oma_arena_mark loop = oma_arena_get_mark(&ar);
-    float *ts = malloc(sizeof(float) * (size_t)(2 * B));
+    float *ts = malloc(sizeof(float) * (size_t)(R * B));
     if (!ts) goto oom;
-    for (int i = start; i < s.n; i++) {
-        oma_tensor inp, eps;
-        int64_t is[4] = {2 * B, lc, h, w};
-        if (oma_arena_tensor(&ar, &inp, 4, is) != 0) {
+    for (int i = start; i < n; i++) {
+        t0 = wall();
+        int na = 0, gn = 0;         /* candidates and groups running at step i */
+        while (gn < ng && gstart[gn] <= i) gn++;
+        na = gfirst[gn];
+        /* the running candidates in chunks of at most `chunk` per UNet pass (memory) */
+        float *guided = oma_arena_alloc(&ar, sizeof(float) * (size_t)na * per);
+        if (!guided) {
             free(ts);
             goto oom;
         }
-        float sc = (float)oma_scheduler_input_scale(&s, i);
-        for (int half = 0; half < 2; half++)
-            for (size_t k = 0; k < (size_t)B * per; k++) inp.data[(size_t)half * B * per + k] = lat.data[k] * sc;
-        for (int b = 0; b < 2 * B; b++) ts[b] = oma_scheduler_timestep_f(&s, i);
-        if (oma_unet_forward(&m->unet, &inp, ts, &ctx, &ar, &eps, err, errlen) != 0) {
-            free(ts);
-            goto done;
+        oma_arena_mark pass = oma_arena_get_mark(&ar);
+        float sc = (float)oma_scheduler_input_scale(&gs[0], i);
+        for (int c0 = 0; c0 < na; c0 += chunk) {
+            int cn = na - c0 < chunk ? na - c0 : chunk;
+            oma_tensor inp, eps, cv;
+            int64_t is[4] = {R * cn, lc, h, w};
+            if (oma_arena_tensor(&ar, &inp, 4, is) != 0) {
+                free(ts);
+                goto oom;
+            }
+            const float *src = lat.data + (size_t)c0 * per;
+            for (int half = 0; half < R; half++)
+                for (size_t k = 0; k < (size_t)cn * per; k++) inp.data[(size_t)half * cn * per + k] = src[k] * sc;
+            for (int b = 0; b < R * cn; b++) ts[b] = oma_scheduler_timestep_f(&gs[0], i);
+            oma_tensor_view(&cv, ctx.data + (size_t)(R == 2 ? B - cn : 0) * esz, 3,
+                            (int64_t[]){R * cn, ctx.shape[1], ctx.shape[2]});
+            if (oma_unet_forward(&m->unet, &inp, ts, &cv, &ar, &eps, err, errlen) != 0) {
+                free(ts);
+                goto done;
+            }
+            float *gd = guided + (size_t)c0 * per;
+            for (size_t k = 0; k < (size_t)cn * per; k++) {
+                float un = eps.data[k], te = R == 2 ? eps.data[(size_t)cn * per + k] : un;
+                gd[k] = R == 2 ? un + p->cfg * (te - un) : un;
+            }
+            oma_arena_release(&ar, pass);
+            times->unet_passes++, times->unet_items += R * cn;
         }
-        float *guided = eps.data;       /* overwrite the negative half with the guided prediction */
-        for (size_t k = 0; k < (size_t)B * per; k++) {
-            float un = eps.data[k], te = eps.data[(size_t)B * per + k];
-            guided[k] = un + p->cfg * (te - un);
-        }
-        if (oma_scheduler_step(&s, i, guided, lat.data, B, per, rngs) != 0) {
-            free(ts);
-            goto oom;
+        for (int g = 0; g < gn; g++) {
+            size_t off = (size_t)gfirst[g] * per;
+            if (oma_scheduler_step(&gs[g], i, guided + off, lat.data + off, gfirst[g + 1] - gfirst[g], per,
+                                   rngs + gfirst[g]) != 0) {
+                free(ts);
+                goto oom;
+            }
         }
         oma_arena_release(&ar, loop);
+        times->unet_s += wall() - t0;
         if (p->progress) {
             oma_image pv = {0};
-            int want = p->preview_every > 0 && ((i - start + 1) % p->preview_every == 0) && i + 1 < s.n;
+            int want = p->preview_every > 0 && ((i - start + 1) % p->preview_every == 0) && i + 1 < n;
             if (want && preview_image(lat.data, h, w, &pv) != 0) want = 0;
-            int cancel = p->progress(p->progress_ctx, i - start + 1, s.n - start, want ? &pv : NULL);
+            int cancel = p->progress(p->progress_ctx, i - start + 1, n - start, want ? &pv : NULL);
             oma_image_free(&pv);
             if (cancel) {
                 free(ts);
@@ -355,25 +445,30 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         }
     }
     free(ts);
-    if (final_latents) memcpy(final_latents, lat.data, sizeof(float) * (size_t)B * per);
+    if (final_latents)
+        for (int j = 0; j < B; j++)
+            memcpy(final_latents + (size_t)order[j] * per, lat.data + (size_t)j * per, sizeof(float) * per);
     /* decode one candidate at a time (the VAE's activations at full size are the peak) */
-    for (int b = 0; b < B; b++) {
+    t0 = wall();
+    for (int j = 0; j < B; j++) {
         oma_tensor one;
         int64_t os[4] = {1, lc, h, w};
         if (oma_arena_tensor(&ar, &one, 4, os) != 0) goto oom;
-        for (size_t k = 0; k < per; k++) one.data[k] = lat.data[(size_t)b * per + k] / SF;
-        if (oma_generate_decode(m, &one, &ar, &out[b], err, errlen) != 0) {
-            for (int k = 0; k < b; k++) oma_image_free(&out[k]);
+        for (size_t k = 0; k < per; k++) one.data[k] = lat.data[(size_t)j * per + k] / SF;
+        if (oma_generate_decode(m, &one, &ar, &out[order[j]], err, errlen) != 0) {
+            for (int k = 0; k < j; k++) oma_image_free(&out[order[k]]);
             goto done;
         }
         oma_arena_release(&ar, loop);
     }
+    times->decode_s = wall() - t0;
     rc = 0;
     goto done;
 oom:
     snprintf(err, errlen, "generate: out of memory");
 done:
-    oma_scheduler_free(&s);
+    for (int g = 0; g < ng; g++) oma_scheduler_free(&gs[g]);
+    free(gs);
     free(rngs);
     oma_arena_destroy(&ar);
     return rc;

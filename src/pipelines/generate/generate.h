@@ -4,6 +4,9 @@
  * negative prompt become CLIP embeddings (A1111 emphasis weights applied with the mean kept),
  * the UNet runs on [negative, positive] as one batch (classifier-free guidance
  * eps = eps_neg + cfg * (eps_pos - eps_neg)), the sampler steps, the VAE decodes latents / 0.18215.
+ * At cfg <= 1 there is no guidance (diffusers' do_classifier_free_guidance = guidance_scale > 1):
+ * the UNet runs on the positives only and eps is the conditional prediction (LCM's setting; half
+ * the UNet work; the negative prompt is then ignored, as in diffusers).
  * Noise: batch item b uses torch.Generator().manual_seed(seed + b), so each candidate is the
  * image diffusers would make with that seed. txt2img draws the latent noise; img2img draws
  * the VAE posterior sample first and then the noise, and starts at step
@@ -28,6 +31,19 @@
 #define OMA_GEN_MIN_SIDE 64
 #define OMA_GEN_SIDE_STEP 8         /* any multiple of 8 on each side, as diffusers and A1111 */
 
+/* Latent pixels one UNet pass takes at most (4 images of 512x512): candidates beyond it run in
+ * further passes of the same step. */
+#define OMA_GEN_PASS_PIXELS (4 * 64 * 64)
+
+/* Where a run's time went (wall seconds), filled when params.times is set: the next lever. */
+typedef struct oma_generate_times {
+    double text_s;                  /* CLIP: prompt (and negative, with guidance) */
+    double encode_s;                /* img2img: the VAE encoder */
+    double unet_s;                  /* every UNet pass with its sampler steps */
+    int unet_passes, unet_items;    /* passes, and images through the UNet (CFG counts 2) */
+    double decode_s;                /* the VAE decoder, all candidates */
+} oma_generate_times;
+
 typedef struct oma_generate_params {
     const char *prompt;
     const char *negative;           /* may be NULL = "" */
@@ -42,6 +58,13 @@ typedef struct oma_generate_params {
     int clip_skip;                  /* 0 = none, 1 = A1111 "clip skip 2" */
     const oma_image *init;          /* img2img when non-NULL (resized to width x height) */
     float strength;                 /* img2img: 0..1 */
+    /* img2img, optional: candidate b's own strength (batch values in (0, 1]), else `strength`
+     * for all. Candidates run as one batched UNet pass per step (those whose first step has
+     * come), each with the images it would get alone: the original service's six candidates
+     * are strengths 0.45, 0.45, 0.55, 0.55, 0.65, 0.65 (oma_generate_candidate_strengths). */
+    const double *strengths;
+    oma_generate_times *times;      /* optional: receives the time per phase */
+    int max_pass_images;            /* 0: default (OMA_GEN_PASS_PIXELS); else images per UNet pass */
     int preview_every;              /* 0 = no previews */
     /* Styles (oma_generate_styled only; oma_generate ignores them). loras[i].path is a file, or
      * a NAME looked up as models_dir/Lora/NAME.{safetensors,pt,bin}; weights apply to the UNet
@@ -67,6 +90,11 @@ typedef struct oma_generate_params {
 /* Defaults: steps 20, cfg 7.5, Euler a, seed 0, size 0x0 (the model's), batch 1, strength 0.55. */
 void oma_generate_defaults(oma_generate_params *p);
 
+/* The original service's img2img candidates (its model/background/lora/app/model.py: for i in
+ * 0..2, two pipeline calls at strength 0.45 + 0.10 * i, computed in double as Python does):
+ * writes OMA_GEN_CANDIDATES strengths. */
+#define OMA_GEN_CANDIDATES 6
+void oma_generate_candidate_strengths(double out[OMA_GEN_CANDIDATES]);
 
 /* Checks ranges; 0 or -1 with err. */
 int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen);

@@ -260,6 +260,22 @@ static int read_params(const json_t *params, int img2img, oma_generate_params *p
     p->clip_skip = (int)clip_skip - 1;
     p->cfg = (float)cfg;
     p->strength = (float)strength;
+    json_t *cand = json_object_get(params, "candidates");
+    if (cand && !json_is_boolean(cand)) {
+        snprintf(err, errlen, "candidates must be true or false");
+        return -1;
+    }
+    if (json_is_true(cand)) {
+        /* the original service's six img2img candidates (oma_generate_candidate_strengths),
+         * batched UNet passes; batch becomes 6 */
+        static const double six[OMA_GEN_CANDIDATES] = {0.45, 0.45, 0.45 + 0.10, 0.45 + 0.10, 0.45 + 0.20, 0.45 + 0.20};
+        if (!img2img) {
+            snprintf(err, errlen, "candidates is for img2img");
+            return -1;
+        }
+        p->batch = OMA_GEN_CANDIDATES;
+        p->strengths = six;
+    }
     static job_styles chk_styles;     /* validation only: shapes of the entries, no file access */
     static pthread_mutex_t chk_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&chk_lock);
@@ -408,7 +424,9 @@ static int run(oma_job_ctx *ctx, int img2img)
         uint8_t *png = NULL;
         size_t len = 0;
         snprintf(name, sizeof name, "image-%d.png", i);
-        if (oma_generate_parameters_text(&p, p.seed + (uint64_t)i, params, sizeof params) != 0 ||
+        oma_generate_params q = p;      /* each candidate's own strength in its parameters text */
+        if (p.strengths) q.strength = (float)p.strengths[i];
+        if (oma_generate_parameters_text(&q, p.seed + (uint64_t)i, params, sizeof params) != 0 ||
             oma_image_encode_png(&imgs[i], "parameters", params, &png, &len, err, sizeof err) != 0 ||
             ctx->add_output(ctx, name, "image/png", png, len) != 0) {
             snprintf(ctx->error, sizeof ctx->error, "cannot store %s", name);

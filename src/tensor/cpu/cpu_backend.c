@@ -111,6 +111,11 @@ int oma_precision_set(const char *name)
 
 const char *oma_precision_name(void) { return prec_names[prec()]; }
 
+int oma_precision_bf16_native(void)
+{
+    return __builtin_cpu_supports("avx512bf16") && oma_dnnl_available();
+}
+
 static int gemm_dnnl(void)
 {
     static int v = -1;

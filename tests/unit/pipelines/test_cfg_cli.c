@@ -54,7 +54,8 @@ static int max_diff(const char *a, const char *b, int *w, int *h)
     return mx;
 }
 
-#define PROMPT "--prompt 'a city street at night in the rain' --negative 'lowres, bad anatomy, blurry, worst quality'"
+/* --precision fp32: exact parity with diffusers (bf16 is oma generate's default where the CPU has it) */
+#define PROMPT "--precision fp32 --prompt 'a city street at night in the rain' --negative 'lowres, bad anatomy, blurry, worst quality'"
 
 int main(void)
 {

@@ -111,6 +111,9 @@ int main(void)
     CHECK(validate(t2i, "{\"prompt\": \"a\", \"model\": \"../etc\"}") == -1);
     CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"strength\": 1.5}") == -1);
     CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"strength\": 0.5}") == 0);
+    CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"candidates\": true}") == 0);
+    CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"candidates\": 1}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"candidates\": true}") == -1);
 
     /* the DDIM fixture run as a job */
     json_error_t je;

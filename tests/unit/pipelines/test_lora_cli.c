@@ -65,8 +65,9 @@ int main(void)
     snprintf(lr, sizeof lr, "%s/tests/fixtures/lora", src ? src : ".");
     CHECK(mkdtemp(tmp) != NULL);
     snprintf(out, sizeof out, "%s/out.png", tmp);
+    /* --precision fp32: exact parity with diffusers (bf16 is the default where the CPU has it) */
     const char *common = "--negative 'lowres, bad anatomy, blurry, worst quality' --steps 4 --cfg 7.5 --sampler DDIM "
-                         "--seed 1004 --width 64 --height 64";
+                         "--seed 1004 --width 64 --height 64 --precision fp32";
 
     snprintf(cmd, sizeof cmd,
              "OMA_MODELS=/nonexistent %s generate --model %s --prompt 'a city street at night in the rain <s1><s2>' %s "
