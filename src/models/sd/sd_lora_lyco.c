@@ -53,11 +53,11 @@ typedef struct ctx {
 
 static int bad(const ctx *c, const oma_tf_tensor *t, const char *why)
 {
-    char got[96];
+    char got[96], kern[48] = "";
     shape_str(t, got, sizeof got);
-    return oma_fail(c->err, c->errlen, "%s: tensor '%s': shape %s %s (%s: %s %lld->%lld, %lldx%lld)", c->path, t->name,
-                    got, why, c->lt->name, c->lt->conv ? "conv" : "linear", (long long)c->in, (long long)c->out,
-                    (long long)c->k, (long long)c->k);
+    if (c->lt->conv) snprintf(kern, sizeof kern, ", %lldx%lld", (long long)c->k, (long long)c->k);
+    return oma_fail(c->err, c->errlen, "%s: tensor '%s': shape %s %s (%s: %s %lld->%lld%s)", c->path, t->name, got, why,
+                    c->lt->name, c->lt->conv ? "conv" : "linear", (long long)c->in, (long long)c->out, kern);
 }
 
 /* A rank must be at least 1 and no larger than the layer's own. */
@@ -104,7 +104,7 @@ static int check_loha(const ctx *c, const oma_tf_tensor *const *ly, lora_delta *
     for (int h = 0; h < 2; h++) {
         const oma_tf_tensor *a = ly[LY_HW1A + 2 * h], *b = ly[LY_HW1B + 2 * h], *t = ly[LY_HT1 + h];
         int64_t r = a->ndim >= 2 ? (tucker ? a->shape[0] : a->shape[1]) : 0;
-        if (!rank_ok(c, r)) return bad(c, a, "has no usable rank");
+        if (!rank_ok(c, r)) return bad(c, a, "has a rank of 0 or above the layer's");
         if (tucker) {
             if (!(a->ndim == 2 && a->shape[0] == r && a->shape[1] == c->out)) return bad(c, a, "does not fit");
             if (!(b->ndim == 2 && b->shape[0] == r && b->shape[1] == c->in)) return bad(c, b, "does not fit");
@@ -133,8 +133,8 @@ static int check_lokr(const ctx *c, const oma_tf_tensor *const *ly, lora_delta *
         if (w1->ndim != 2 || w1->shape[0] < 1 || w1->shape[1] < 1) return bad(c, w1, "is not a matrix");
         a = w1->shape[0], cc = w1->shape[1];
     } else {
-        if (w1a->ndim != 2 || w1b->ndim != 2 || w1a->shape[1] != w1b->shape[0] || !rank_ok(c, w1b->shape[0]))
-            return bad(c, w1b, "does not fit lokr_w1_a");
+        if (w1a->ndim != 2 || w1b->ndim != 2 || w1a->shape[1] != w1b->shape[0]) return bad(c, w1b, "does not fit lokr_w1_a");
+        if (!rank_ok(c, w1b->shape[0])) return bad(c, w1b, "has a rank of 0 or above the layer's");
         a = w1a->shape[0], cc = w1b->shape[1];
     }
     if (a < 1 || cc < 1 || c->out % a || c->in % cc) return bad(c, w1 ? w1 : w1a, "does not divide the weight");
@@ -143,12 +143,14 @@ static int check_lokr(const ctx *c, const oma_tf_tensor *const *ly, lora_delta *
         if (!is_wide(c, w2, b, dd)) return bad(c, w2, "does not fit: kron(w1, w2) must be the weight's shape");
     } else if (t2) {
         int64_t r = w2a->ndim == 2 ? w2a->shape[0] : 0;
-        if (!rank_ok(c, r) || !(w2a->shape[1] == b)) return bad(c, w2a, "does not fit: kron(w1, w2) must be the weight's shape");
+        if (!rank_ok(c, r)) return bad(c, w2a, "has a rank of 0 or above the layer's");
+        if (w2a->shape[1] != b) return bad(c, w2a, "does not fit: kron(w1, w2) must be the weight's shape");
         if (!(w2b->ndim == 2 && w2b->shape[0] == r && w2b->shape[1] == dd)) return bad(c, w2b, "does not fit");
         if (!is_core(c, t2, r)) return bad(c, t2, "does not fit");
     } else {
         int64_t r = w2a->ndim == 2 ? w2a->shape[1] : 0;
-        if (!rank_ok(c, r) || w2a->shape[0] != b) return bad(c, w2a, "does not fit: kron(w1, w2) must be the weight's shape");
+        if (!rank_ok(c, r)) return bad(c, w2a, "has a rank of 0 or above the layer's");
+        if (w2a->shape[0] != b) return bad(c, w2a, "does not fit: kron(w1, w2) must be the weight's shape");
         if (!is_wide(c, w2b, r, dd)) return bad(c, w2b, "does not fit");
     }
     d->kind = LORA_LOKR;
