@@ -258,7 +258,10 @@ int lora_parse_file(const char *path, const lora_targets *tt, int hidden, lora_p
                      ? kohya_key(tt, k, &part)
                                                                                : diffusers_key(tt, k, &part);
         if (li < 0) {
-            rc = oma_fail(err, errlen, "%s: tensor '%s': not a LoRA key of an SD 1.x model", path, k);
+            size_t kl = strlen(k);
+            if (kl >= 11 && !strcmp(k + kl - 11, ".dora_scale"))
+                rc = oma_fail(err, errlen, "%s: tensor '%s': DoRA (weight-decomposed) files are not supported", path, k);
+            else rc = oma_fail(err, errlen, "%s: tensor '%s': not a LoRA key of an SD 1.x model", path, k);
             break;
         }
         if (put(&slots[li], part, t)) rc = oma_fail(err, errlen, "%s: tensor '%s' given twice", path, k);

@@ -374,6 +374,11 @@ static void ldm_lyco_cases(oma_sd_model *m)
              DIMS(2, 2, 2), SHAPES({4, 4}, {8, 8}, {32, 4}), 3, 0);
     lk.path = T("lokr_loha.safetensors");
     expect_fail(m, "LoKr + LoHa on one layer", &lk, 1, NULL, 0, "lokr_loha.safetensors", "LoHa and LoKr keys");
+    char kdora[256];
+    snprintf(kdora, sizeof kdora, "%s.dora_scale", q);
+    write_st("lokr_dora.safetensors", NAMES(k[0], k[3], kdora), DIMS(2, 2, 2), SHAPES({4, 4}, {8, 8}, {32, 1}), 3, 0);
+    lk.path = T("lokr_dora.safetensors");
+    expect_fail(m, "LoKr with DoRA", &lk, 1, NULL, 0, "lokr_dora.safetensors", "DoRA");
     write_st("lokr_nan.safetensors", NAMES(k[0], k[3]), DIMS(2, 2), SHAPES({4, 4}, {8, 8}), 2, NAN);
     lk.path = T("lokr_nan.safetensors");
     expect_fail(m, "LoKr NaN", &lk, 1, NULL, 0, "lokr_nan.safetensors", k[0]);
