@@ -16,7 +16,7 @@ negative prompt of tests/fixtures/sd/ref/txt2img_ddim), so the C engine is check
     diffusers' load_textual_inversion / A1111 do (multi-vector: consecutive positions).
 Token ids of the plain words come from tests/fixtures/sd/ref/index.json (OpenAI CLIP's tokenizer).
 
-Usage: OMA_DIFFUSERS_SRC=/tmp/sdref/src /usr/bin/python3 tools/make_lora_fixtures.py [--out tests/fixtures/lora]
+Usage: OMA_DIFFUSERS_SRC=/tmp/sdref/src OMA_LYCORIS_SRC=/tmp/lyco /usr/bin/python3 tools/make_lora_fixtures.py [--out tests/fixtures/lora]
 """
 import argparse
 import copy
@@ -339,6 +339,128 @@ def main():
            {"loras": [{"file": "style_bundle.safetensors", "unet_weight": 0.8, "text_weight": 0.9},
                       {"file": "second_locon.safetensors", "unet_weight": 0.5, "text_weight": 0.5}],
             "prompt_suffix": " s1s2"})
+
+    # ---- 8. the kohya LoCon file of case 1 under CompVis/LDM names (input_blocks_1_1_proj_in, in_layers_2,
+    #         lora_te_transformer_text_model_...), as trainers on the original layout write it. The renaming
+    #         is make_cfg_fixtures.unet_to_original, checked here against diffusers' own single-file
+    #         conversion (convert_ldm_unet_checkpoint gives back every diffusers name and tensor), so its
+    #         reference image is case 1's (diffusers' kohya loader on the same weights).
+    import importlib
+    import make_cfg_fixtures as mcf
+    sys.meta_path.insert(0, mcf._StubFinder())  # convert_from_ckpt imports transformers at module level
+    pbe = importlib.import_module("diffusers.pipelines.paint_by_example")  # hidden without transformers
+    pbe.PaintByExampleImageEncoder = importlib.import_module(
+        "diffusers.pipelines.paint_by_example.image_encoder").PaintByExampleImageEncoder
+    cv = importlib.import_module("diffusers.pipelines.stable_diffusion.convert_from_ckpt")
+    ucfg = dict(unet0.config)
+    base_sd = unet0.state_dict()
+    ldm = mcf.unet_to_original(base_sd, ucfg)
+    back = cv.convert_ldm_unet_checkpoint({k: v.clone() for k, v in ldm.items()}, ucfg)
+    assert set(back) == set(base_sd) and all(torch.equal(back[k], base_sd[k]) for k in back)
+    rev = {}
+    for lk, v in ldm.items():
+        dk = [k for k in base_sd if base_sd[k] is v]
+        assert len(dk) == 1
+        rev[dk[0]] = lk
+    kohya = load_file(os.path.join(out, "kohya_locon.safetensors"))
+    by_kohya = {"lora_unet_" + n[:-7].replace(".", "_"): "lora_unet_" + rev[n][22:-7].replace(".", "_")
+                for n in base_sd if n.endswith(".weight")}
+    compvis = {}
+    for k, v in kohya.items():
+        stem, part = k.split(".", 1)
+        if stem.startswith("lora_te_"):
+            new = "lora_te_transformer_" + stem[8:]
+        else:
+            new = by_kohya[stem]
+        compvis[new + "." + part] = v
+    assert len(compvis) == len(kohya) and any("input_blocks" in k for k in compvis)
+    save("kohya_compvis.safetensors", compvis)
+    cases["kohya_compvis"] = dict(cases["kohya_locon"], loras=[{"file": "kohya_compvis.safetensors", "unet_weight": 1.0,
+                                                                 "text_weight": 1.0}],
+                                  what="case kohya_locon's tensors under CompVis/LDM kohya names (renaming checked "
+                                       "against diffusers' convert_ldm_unet_checkpoint); same reference image")
+
+    # ---- 9./10. LyCORIS LoHa and LoKr (kohya names), merged with LyCORIS' own functional delta code
+    #         (lycoris/functional/loha.py, lokr.py at the commit in tools/README.md), multiplied by the
+    #         UNet / text weight as A1111 does; diffusers then draws with the merged weights.
+    sys.path.insert(0, os.environ["OMA_LYCORIS_SRC"])
+    from lycoris.functional import loha as ly_loha, lokr as ly_lokr
+    from lycoris.functional.general import factorization
+
+    def merge_full(unet, te, name, delta, text, mult):
+        with torch.no_grad():
+            if text:
+                te[name + ".weight"] = te[name + ".weight"] + mult * delta.reshape(te[name + ".weight"].shape)
+            else:
+                m = dict(unet.named_modules())[name]
+                m.weight += mult * delta.reshape(m.weight.shape)
+
+    def shape_of(name, text):
+        if text:
+            o, i = te0[name + ".weight"].shape
+            return o, i, 0
+        return lin_or_conv(name)
+
+    # LoHa: linears plain, 1x1 proj and conv2/samplers plain ([out, r] @ [r, in*k*k]), conv1 Tucker
+    sd, te, unet = {}, dict(te0), copy.deepcopy(unet0)
+    for n, text in [(x, 0) for x in attn_names + proj_names + conv_names] + [(x, 1) for x in te_names]:
+        o, i, k = shape_of(n, text)
+        alpha = 3.0 if text else 2.0
+        key = ("lora_te_" if text else "lora_unet_") + n.replace(".", "_")
+        if k == 3 and n.endswith(".conv1"):
+            t1, t2 = rnd(R, R, k, k, sc=0.3), rnd(R, R, k, k, sc=0.3)
+            w1a, w1b, w2a, w2b = rnd(R, o, sc=0.3), rnd(R, i, sc=0.3), rnd(R, o, sc=0.3), rnd(R, i, sc=0.3)
+            sd[key + ".hada_t1"], sd[key + ".hada_t2"] = t1, t2
+        else:
+            t1 = t2 = None
+            kk = k * k if k else 1
+            w1a, w1b, w2a, w2b = rnd(o, R, sc=0.3), rnd(R, i * kk, sc=0.3), rnd(o, R, sc=0.3), rnd(R, i * kk, sc=0.3)
+        sd[key + ".hada_w1_a"], sd[key + ".hada_w1_b"], sd[key + ".hada_w2_a"], sd[key + ".hada_w2_b"] = w1a, w1b, w2a, w2b
+        sd[key + ".alpha"] = torch.tensor(alpha)
+        delta = ly_loha.diff_weight(w1b, w1a, w2b, w2a, t1, t2, gamma=torch.tensor(alpha / R))
+        merge_full(unet, te, n, delta, text, 0.6 if text else 0.8)
+    save("lyco_loha.safetensors", sd)
+    lat, img = generate(unet, te)
+    record("lyco_loha", lat, img, "LyCORIS LoHa (plain and Tucker convs), alpha 2 (UNet) / 3 (text), rank 4, "
+           "UNet 0.8 / text 0.6; deltas from lycoris.functional.loha.diff_weight merged, diffusers draws",
+           {"loras": [{"file": "lyco_loha.safetensors", "unet_weight": 0.8, "text_weight": 0.6}]})
+
+    # LoKr: attention w1_a/_b + w2_a/_b; ff full w1 + full w2 (scale 1 whatever alpha says); 1x1 proj full
+    # w1 + 4-D w2; conv1 w1_a/_b + Tucker w2; conv2/samplers full w1 + w2_a @ w2_b[r, d, 3, 3]; text full w1 + w2_a/_b
+    sd, te, unet = {}, dict(te0), copy.deepcopy(unet0)
+    for n, text in [(x, 0) for x in attn_names + proj_names + conv_names] + [(x, 1) for x in te_names]:
+        o, i, k = shape_of(n, text)
+        a, b = factorization(o, -1)
+        c, d = factorization(i, -1)
+        key = ("lora_te_" if text else "lora_unet_") + n.replace(".", "_")
+        w1 = w1a = w1b = w2 = w2a = w2b = t2 = None
+        alpha = 3.0 if text else 2.0
+        if text:
+            w1, w2a, w2b = rnd(a, c), rnd(b, R, sc=0.3), rnd(R, d, sc=0.3)
+        elif n.endswith((".ff.net.0.proj", ".ff.net.2")):
+            w1, w2, alpha = rnd(a, c), rnd(b, d), 5.0
+        elif k == 1:
+            w1, w2, alpha = rnd(a, c), rnd(b, d, 1, 1), 5.0
+        elif k == 3 and n.endswith(".conv1"):
+            w1a, w1b = rnd(a, R, sc=0.3), rnd(R, c, sc=0.3)
+            t2, w2a, w2b = rnd(R, R, k, k, sc=0.3), rnd(R, b, sc=0.3), rnd(R, d, sc=0.3)
+        elif k == 3:
+            w1, w2a, w2b = rnd(a, c), rnd(b, R, sc=0.3), rnd(R, d, k, k, sc=0.3)
+        else:
+            w1a, w1b, w2a, w2b = rnd(a, R, sc=0.3), rnd(R, c, sc=0.3), rnd(b, R, sc=0.3), rnd(R, d, sc=0.3)
+        for suf, v in (("lokr_w1", w1), ("lokr_w1_a", w1a), ("lokr_w1_b", w1b), ("lokr_w2", w2), ("lokr_w2_a", w2a),
+                       ("lokr_w2_b", w2b), ("lokr_t2", t2)):
+            if v is not None:
+                sd[key + "." + suf] = v
+        sd[key + ".alpha"] = torch.tensor(alpha)
+        delta = ly_lokr.diff_weight(w1, w1a, w1b, w2, w2a, w2b, t2, gamma=alpha)
+        merge_full(unet, te, n, delta, text, 0.7 if text else 1.0)
+    save("lyco_lokr.safetensors", sd)
+    lat, img = generate(unet, te)
+    record("lyco_lokr", lat, img, "LyCORIS LoKr (factored, full, 4-D and Tucker w2), alpha 2/3 (5 where both "
+           "halves are full: scale 1), rank 4, UNet 1.0 / text 0.7; deltas from lycoris.functional.lokr.diff_weight "
+           "merged, diffusers draws",
+           {"loras": [{"file": "lyco_lokr.safetensors", "unet_weight": 1.0, "text_weight": 0.7}]})
 
     Image.fromarray(base_img).save(os.path.join(out, "base.png"))
     json.dump({"generator": "tools/make_lora_fixtures.py", "diffusers_version": diffusers.__version__,

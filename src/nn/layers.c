@@ -185,6 +185,28 @@ static int merge(oma_tensor *wt, int64_t out, int64_t inner, const oma_tensor *u
     return 0;
 }
 
+/* W += scale * delta (a full change of W's size: LyCORIS LoHa / LoKr). */
+static int add_full(oma_tensor *wt, int64_t n, const float *delta, float scale)
+{
+    if (oma_tensor_numel(wt) != n) return -1;
+    oma_op_forget_weights(wt);
+    for (int64_t i = 0; i < n; i++) wt->data[i] += scale * delta[i];
+    wt->stamp = oma_stamp_next();
+    return 0;
+}
+
+int oma_linear_add_delta(oma_linear *l, const float *delta, float scale)
+{
+    if (materialize(&l->w, &l->w16, l->w16_kind) != 0) return -1;
+    return add_full(&l->w, l->out * l->in, delta, scale);
+}
+
+int oma_conv2d_add_delta(oma_conv2d *c, const float *delta, float scale)
+{
+    if (materialize(&c->w, &c->w16, c->w16_kind) != 0) return -1;
+    return add_full(&c->w, c->out * c->in * c->k * c->k, delta, scale);
+}
+
 int oma_linear_merge_lora(oma_linear *l, const oma_tensor *up, const oma_tensor *down, float scale)
 {
     if (up->ndim != 2 || down->ndim != 2) return -1;

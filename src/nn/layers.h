@@ -57,6 +57,9 @@ int oma_conv2d_forward(const oma_conv2d *c, const oma_tensor *x, oma_arena *ar, 
 int oma_conv2d_run(const oma_conv2d *c, const oma_tensor *x, int stride, int pad, oma_tensor *y);
 /* W += scale * up[out, r(,1,1)] @ down[r, in(, k, k)]. */
 int oma_conv2d_merge_lora(oma_conv2d *c, const oma_tensor *up, const oma_tensor *down, float scale);
+/* W += scale * delta, delta a full [out, in(, k, k)] change (LyCORIS LoHa / LoKr). 0, or -1. */
+int oma_linear_add_delta(oma_linear *l, const float *delta, float scale);
+int oma_conv2d_add_delta(oma_conv2d *c, const float *delta, float scale);
 
 typedef struct oma_norm {
     int64_t channels, groups;   /* groups 0 = layer norm over the last dim */

@@ -136,6 +136,15 @@ static void restore_layers(oma_sd_patch *p)
 
 static int merge(const lora_target *lt, const lora_delta *d, float weight)
 {
+    if (d->kind != LORA_LOW_RANK) {     /* LyCORIS: the full change, built for this layer only */
+        int64_t n = lora_target_out(lt) * lora_target_in(lt);
+        float *full = malloc((size_t)n * sizeof *full);
+        int rc = (!full || lora_lyco_delta(lt, d, full)) ? -1
+                 : lt->lin ? oma_linear_add_delta(lt->lin, full, weight * d->scale)
+                           : oma_conv2d_add_delta(lt->conv, full, weight * d->scale);
+        free(full);
+        return rc;
+    }
     int64_t r = d->down->shape[0];
     oma_tensor up, down;
     oma_tensor_view(&up, d->up->data, 2, (int64_t[]){d->up->shape[0], r});

@@ -3,7 +3,10 @@
  * LoRA files are read as users have them (the format is told by the keys, never by the name):
  *   kohya / A1111   lora_unet_<path with _>.lora_down.weight / .lora_up.weight / .alpha, lora_te_…
  *                   (conv "LoCon" on resnet/sampler convs and 1x1 proj_in/out too); scale alpha/rank;
- *                   lora_te1_ as diffusers' kohya export names SD 1.x's encoder (lora_te2_: SDXL)
+ *                   lora_te1_ as diffusers' kohya export names SD 1.x's encoder (lora_te2_: SDXL);
+ *                   CompVis/LDM paths too (lora_unet_input_blocks_1_1_…, lora_te_transformer_…)
+ *   LyCORIS         the same kohya names with LoHa hada_w1_a/_b, hada_w2_a/_b (+ hada_t1/_t2)
+ *                   or LoKr lokr_w1[_a/_b], lokr_w2[_a/_b] (+ lokr_t2), alpha (sd_lora_lyco.c)
  *   diffusers       [unet.]<module>.processor.to_q_lora.down.weight (attention processors),
  *                   text_encoder.<module>.lora_linear_layer.down.weight, <module>.lora.down.weight
  *   diffusers PEFT  unet.<module>.lora_A.weight / lora_B.weight

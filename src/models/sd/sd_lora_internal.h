@@ -24,21 +24,45 @@ typedef struct lora_targets {
      * them (attn1, attn2, ff), as <= 0.14 did (attn1, ff, attn2), and the CLIP k, v, q, out. */
     int *pti_new, *pti_old, *pti_text;
     size_t n_pti_unet, n_pti_text;
+    int unet_layers;        /* layers_per_block: the LDM block numbering depends on it */
 } lora_targets;
 
 int lora_targets_build(oma_sd_model *m, lora_targets *out, char *err, size_t errlen);
 void lora_targets_free(lora_targets *tt);
 int lora_targets_find(const lora_targets *tt, const char *name);        /* by diffusers name */
 int lora_targets_find_kohya(const lora_targets *tt, const char *name);
+/* A kohya key base in CompVis/LDM names (sd_lora_ldm.c) -> our kohya name; -1 if it is not one. */
+int lora_ldm_kohya_name(int layers_per_block, const char *base, char *out, size_t outlen);
 int64_t lora_target_in(const lora_target *t);   /* in * k * k for a convolution */
 int64_t lora_target_out(const lora_target *t);
 
-/* One layer's low-rank change from one file: W += weight * scale * up @ down. */
+/* LyCORIS parts of one layer (sd_lora_lyco.c): LoHa hada_*, LoKr lokr_*. */
+enum {
+    LY_HW1A, LY_HW1B, LY_HW2A, LY_HW2B, LY_HT1, LY_HT2,
+    LY_KW1, LY_KW1A, LY_KW1B, LY_KW2, LY_KW2A, LY_KW2B, LY_KT2, LY_N
+};
+enum { LORA_LOW_RANK, LORA_LOHA, LORA_LOKR };
+
+/* One layer's change from one file: W += weight * scale * up @ down (low rank), or
+ * W += weight * scale * the LoHa / LoKr product of ly[] (kind). */
 typedef struct lora_delta {
     int target;
     const oma_tf_tensor *up, *down;
     float scale;            /* alpha / rank, or 1 */
+    int kind;
+    const oma_tf_tensor *ly[LY_N];
+    int64_t ka, kb, kc, kd; /* LoKr: w1 [a, c], w2 [b, d(*k*k)] */
 } lora_delta;
+
+/* LyCORIS key suffix ("hada_w1_a", "lokr_w2_b.weight", ...) -> LY_* part, or -1. */
+int lora_lyco_part(const char *suffix);
+/* Checks a layer's LoHa or LoKr tensors against it and fills d (kind, parts, scale). 0, or -1
+ * with err "PATH: tensor 'KEY': why". */
+int lora_lyco_check(const char *path, const lora_target *lt, const oma_tf_tensor *const *ly,
+                    const oma_tf_tensor *alpha, lora_delta *d, char *err, size_t errlen);
+/* The full change (without scale) of a checked LoHa / LoKr delta into out[out * in * k * k].
+ * 0, or -1 when out of memory. */
+int lora_lyco_delta(const lora_target *lt, const lora_delta *d, float *out);
 
 /* An embedding: name (prompt word or "<s1>") and n vectors of the text width. */
 typedef struct lora_embedding {

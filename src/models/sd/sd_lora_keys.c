@@ -1,6 +1,7 @@
 /* sd_lora_keys.c — what each key of a LoRA file means: which layer, up or down or alpha.
  *
- * The idea: every format is reduced to (layer in the target table, part). Keys are grouped per
+ * The idea: every format is reduced to (layer in the target table, part). kohya names may be
+ * diffusers- or CompVis/LDM-named (sd_lora_ldm.c); LyCORIS LoHa/LoKr parts go to sd_lora_lyco.c. Keys are grouped per
  * layer, then each layer must have both halves with one rank and shapes that fit it. lora_pti's
  * positional keys are tried in diffusers' newer registration order and, if the shapes do not
  * fit, in the older one. Any key that is none of these is an error naming it: a file that is
@@ -16,10 +17,12 @@
 #include "formats/fail.h"
 #include "models/sd/sd_lora_internal.h"
 
-enum { PART_DOWN, PART_UP, PART_ALPHA };
+enum { PART_DOWN, PART_UP, PART_ALPHA, PART_LY0 };   /* PART_LY0 + LY_*: LyCORIS parts */
 
 typedef struct slot {
     const oma_tf_tensor *down, *up, *alpha;
+    const oma_tf_tensor *ly[LY_N];
+    int has_ly;
 } slot;
 
 static int ends(const char *s, const char *suf, size_t *stem)
@@ -109,10 +112,15 @@ static int kohya_key(const lora_targets *tt, const char *key, int *part)
     if (!strcmp(suf, "lora_down.weight") || !strcmp(suf, "lora_A.weight")) *part = PART_DOWN;
     else if (!strcmp(suf, "lora_up.weight") || !strcmp(suf, "lora_B.weight")) *part = PART_UP;
     else if (!strcmp(suf, "alpha")) *part = PART_ALPHA;
+    else if (lora_lyco_part(suf) >= 0) *part = PART_LY0 + lora_lyco_part(suf);
     else return -1;
     char base[208];
     snprintf(base, sizeof base, "%.*s", (int)(dot - key), key);
-    return lora_targets_find_kohya(tt, base);
+    int li = lora_targets_find_kohya(tt, base);
+    char ours[256];
+    if (li < 0 && lora_ldm_kohya_name(tt->unet_layers, base, ours, sizeof ours) == 0)
+        li = lora_targets_find_kohya(tt, ours);  /* CompVis/LDM-named (input_blocks_1_1_...) */
+    return li;
 }
 
 /* The PEFT adapter_config.json beside the file: lora_alpha / r (or / sqrt(r)). 0 when absent. */
@@ -158,6 +166,12 @@ static int pti_key(const char *key, int *area, long *idx, int *part)
 
 static int put(slot *s, int part, const oma_tf_tensor *t)
 {
+    if (part >= PART_LY0) {
+        if (s->ly[part - PART_LY0]) return -1;
+        s->ly[part - PART_LY0] = t;
+        s->has_ly = 1;
+        return 0;
+    }
     const oma_tf_tensor **dst = part == PART_UP ? &s->up : part == PART_DOWN ? &s->down : &s->alpha;
     if (*dst) return -1;
     *dst = t;
@@ -199,6 +213,7 @@ static int check_pair(const char *path, const lora_target *lt, const slot *s, fl
     d->up = up;
     d->down = down;
     d->scale = scale;
+    d->kind = LORA_LOW_RANK;
     return 0;
 }
 
@@ -243,7 +258,10 @@ int lora_parse_file(const char *path, const lora_targets *tt, int hidden, lora_p
                      ? kohya_key(tt, k, &part)
                                                                                : diffusers_key(tt, k, &part);
         if (li < 0) {
-            rc = oma_fail(err, errlen, "%s: tensor '%s': not a LoRA key of an SD 1.x model", path, k);
+            size_t kl = strlen(k);
+            if (kl >= 11 && !strcmp(k + kl - 11, ".dora_scale"))
+                rc = oma_fail(err, errlen, "%s: tensor '%s': DoRA (weight-decomposed) files are not supported", path, k);
+            else rc = oma_fail(err, errlen, "%s: tensor '%s': not a LoRA key of an SD 1.x model", path, k);
             break;
         }
         if (put(&slots[li], part, t)) rc = oma_fail(err, errlen, "%s: tensor '%s' given twice", path, k);
@@ -253,6 +271,16 @@ int lora_parse_file(const char *path, const lora_targets *tt, int hidden, lora_p
         !strncmp(oma_tensor_file_at(out->file, 0)->name, "base_model.model.", 17))
         rc = peft_scale(path, &file_scale, err, errlen);
     for (size_t li = 0; li < tt->n && rc == 0; li++) {
+        if (slots[li].has_ly) {
+            lora_delta *d = &out->d[out->n_d];
+            d->target = (int)li;
+            if (slots[li].up || slots[li].down)
+                rc = oma_fail(err, errlen, "%s: tensor '%s': LoRA and LyCORIS keys for one layer", path,
+                              (slots[li].up ? slots[li].up : slots[li].down)->name);
+            else if (lora_lyco_check(path, &tt->t[li], slots[li].ly, slots[li].alpha, d, err, errlen)) rc = -1;
+            else out->n_d++;
+            continue;
+        }
         if (!slots[li].up && !slots[li].down) {
             if (slots[li].alpha) rc = oma_fail(err, errlen, "%s: tensor '%s': alpha without weights", path, slots[li].alpha->name);
             continue;

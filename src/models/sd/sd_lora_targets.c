@@ -114,6 +114,7 @@ int lora_targets_build(oma_sd_model *m, lora_targets *tt, char *err, size_t errl
     memset(tt, 0, sizeof *tt);
     oma_unet *u = &m->unet;
     int nb = u->cfg.n_blocks, rc = 0;
+    tt->unet_layers = m->cfg.unet.layers_per_block;
     char p[128];
     rc |= add(tt, &u->time_emb.linear_1, NULL, 0, "unet.time_embedding.linear_1");
     rc |= add(tt, &u->time_emb.linear_2, NULL, 0, "unet.time_embedding.linear_2");

@@ -269,6 +269,121 @@ static void pickle_cases(oma_sd_model *m)
     printf("  2000 mutated .pt files: %d still read, the rest refused, no crash\n", ok);
 }
 
+/* Applies one file that must work; restores; the model as before. n_layers: layers it must change. */
+static void expect_ok(oma_sd_model *m, const char *what, const char *file, size_t n_layers)
+{
+    char err[1024] = "";
+    oma_sd_lora l = {T(file), 0.7f, 0.5f};
+    oma_sd_patch *p = NULL;
+    uint64_t h0 = model_hash(m);
+    int rc = oma_sd_patch_apply(m, &l, 1, NULL, 0, &p, err, sizeof err);
+    printf("  %-26s -> %s\n", what, rc ? err : "applied");
+    CHECK(rc == 0);
+    if (rc) return;
+    CHECK(oma_sd_patch_layers(p) == n_layers);
+    CHECK(model_hash(m) != h0);
+    oma_sd_patch_restore(m, p);
+    CHECK(model_hash(m) == h0);
+}
+
+#define NAMES(...) ((const char *const[]){__VA_ARGS__})
+#define DIMS(...) ((const int[]){__VA_ARGS__})
+#define SHAPES(...) ((const int64_t[][4]){__VA_ARGS__})
+
+/* CompVis/LDM-named kohya keys, and LyCORIS LoHa / LoKr: good ones apply, broken ones are refused. */
+static void ldm_lyco_cases(oma_sd_model *m)
+{
+    char k[16][256];
+    const char *q = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q";
+    const char *cv = "lora_unet_down_blocks_0_resnets_0_conv1";
+    /* CompVis names: mid attention, a downsampler (op), an upsampler, the text encoder */
+    write_st("ldm.safetensors",
+             NAMES("lora_unet_middle_block_1_transformer_blocks_0_attn1_to_q.lora_down.weight",
+                   "lora_unet_middle_block_1_transformer_blocks_0_attn1_to_q.lora_up.weight",
+                   "lora_unet_input_blocks_3_0_op.lora_down.weight", "lora_unet_input_blocks_3_0_op.lora_up.weight",
+                   "lora_unet_output_blocks_2_1_conv.lora_down.weight", "lora_unet_output_blocks_2_1_conv.lora_up.weight",
+                   "lora_te_transformer_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight",
+                   "lora_te_transformer_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight"),
+             DIMS(2, 2, 4, 4, 4, 4, 2, 2),
+             SHAPES({4, 32}, {32, 4}, {4, 32, 3, 3}, {32, 4, 1, 1}, {4, 32, 3, 3}, {32, 4, 1, 1}, {4, 48}, {48, 4}), 8, 0);
+    expect_ok(m, "CompVis-named kohya", "ldm.safetensors", 4);
+    write_st("ldm_bad.safetensors", NAMES("lora_unet_input_blocks_99_1_proj_in.lora_down.weight"), DIMS(2),
+             SHAPES({4, 32}), 1, 0);
+    oma_sd_lora l = {T("ldm_bad.safetensors"), 1, 1};
+    expect_fail(m, "CompVis block 99", &l, 1, NULL, 0, "ldm_bad.safetensors", "input_blocks_99_1_proj_in");
+
+    /* good LoHa (linear, conv plain, conv Tucker) and LoKr (factored, full + Tucker) */
+    for (int i = 0; i < 16; i++) k[i][0] = 0;
+    static const char *const hp[] = {"hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2", "alpha"};
+    for (int i = 0; i < 7; i++) snprintf(k[i], sizeof k[i], "%s.%s", q, hp[i]);
+    for (int i = 0; i < 7; i++) snprintf(k[7 + i], sizeof k[7 + i], "%s.%s", cv, hp[i]);
+    write_st("loha.safetensors", NAMES(k[0], k[1], k[2], k[3], k[7], k[8], k[9], k[10], k[11], k[12]),
+             DIMS(2, 2, 2, 2, 2, 2, 2, 2, 4, 4),
+             SHAPES({32, 4}, {4, 32}, {32, 4}, {4, 32}, {4, 32}, {4, 32}, {4, 32}, {4, 32}, {4, 4, 3, 3}, {4, 4, 3, 3}), 10, 0);
+    expect_ok(m, "LoHa linear + Tucker conv", "loha.safetensors", 2);
+    oma_sd_lora lh = {T("loha.safetensors"), 1, 1};
+    write_st("loha_shape.safetensors", NAMES(k[0], k[1], k[2], k[3]), DIMS(2, 2, 2, 2),
+             SHAPES({32, 4}, {4, 31}, {32, 4}, {4, 32}), 4, 0);
+    lh.path = T("loha_shape.safetensors");
+    expect_fail(m, "LoHa wrong shape", &lh, 1, NULL, 0, "loha_shape.safetensors", k[1]);
+    write_st("loha_half.safetensors", NAMES(k[0], k[1]), DIMS(2, 2), SHAPES({32, 4}, {4, 32}), 2, 0);
+    lh.path = T("loha_half.safetensors");
+    expect_fail(m, "LoHa missing w2", &lh, 1, NULL, 0, "loha_half.safetensors", "hada_w2_a is missing");
+    write_st("loha_t1.safetensors", NAMES(k[7], k[8], k[9], k[10], k[11]), DIMS(2, 2, 2, 2, 4),
+             SHAPES({4, 32}, {4, 32}, {4, 32}, {4, 32}, {4, 4, 3, 3}), 5, 0);
+    lh.path = T("loha_t1.safetensors");
+    expect_fail(m, "LoHa t1 without t2", &lh, 1, NULL, 0, "loha_t1.safetensors", "hada_t2 is missing");
+    write_st("loha_tlin.safetensors", NAMES(k[0], k[1], k[2], k[3], k[4], k[5]), DIMS(2, 2, 2, 2, 4, 4),
+             SHAPES({4, 32}, {4, 32}, {4, 32}, {4, 32}, {4, 4, 1, 1}, {4, 4, 1, 1}), 6, 0);
+    lh.path = T("loha_tlin.safetensors");
+    expect_fail(m, "LoHa Tucker on a linear", &lh, 1, NULL, 0, "loha_tlin.safetensors", "Tucker core on a linear");
+    write_st("loha_rank.safetensors", NAMES(k[0], k[1], k[2], k[3]), DIMS(2, 2, 2, 2),
+             SHAPES({32, 1000}, {1000, 32}, {32, 1000}, {1000, 32}), 4, 0);
+    lh.path = T("loha_rank.safetensors");
+    expect_fail(m, "LoHa rank 1000 (huge)", &lh, 1, NULL, 0, "loha_rank.safetensors", "rank of 0 or above");
+    char kd[256];
+    snprintf(kd, sizeof kd, "%s.lora_down.weight", q);
+    write_st("loha_mixed.safetensors", NAMES(k[0], k[1], k[2], k[3], kd), DIMS(2, 2, 2, 2, 2),
+             SHAPES({32, 4}, {4, 32}, {32, 4}, {4, 32}, {4, 32}), 5, 0);
+    lh.path = T("loha_mixed.safetensors");
+    expect_fail(m, "LoHa + LoRA on one layer", &lh, 1, NULL, 0, "loha_mixed.safetensors", "LoRA and LyCORIS keys");
+
+    static const char *const kp[] = {"lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2", "alpha"};
+    for (int i = 0; i < 8; i++) snprintf(k[i], sizeof k[i], "%s.%s", q, kp[i]);
+    for (int i = 0; i < 8; i++) snprintf(k[8 + i], sizeof k[8 + i], "%s.%s", cv, kp[i]);
+    write_st("lokr.safetensors", NAMES(k[1], k[2], k[4], k[5], k[7], k[8], k[12], k[13], k[14]),
+             DIMS(2, 2, 2, 2, 0, 2, 2, 2, 4),
+             SHAPES({4, 2}, {2, 4}, {8, 2}, {2, 8}, {0}, {4, 4}, {2, 8}, {2, 8}, {2, 2, 3, 3}), 9, 0);
+    expect_ok(m, "LoKr factored + Tucker", "lokr.safetensors", 2);
+    oma_sd_lora lk = {T("lokr_kron.safetensors"), 1, 1};
+    write_st("lokr_kron.safetensors", NAMES(k[0], k[3]), DIMS(2, 2), SHAPES({4, 4}, {8, 7}), 2, 0);
+    expect_fail(m, "LoKr kron shape", &lk, 1, NULL, 0, "lokr_kron.safetensors", "kron(w1, w2) must be the weight's shape");
+    write_st("lokr_div.safetensors", NAMES(k[0], k[3]), DIMS(2, 2), SHAPES({5, 4}, {8, 8}), 2, 0);
+    lk.path = T("lokr_div.safetensors");
+    expect_fail(m, "LoKr w1 not dividing", &lk, 1, NULL, 0, "lokr_div.safetensors", "does not divide");
+    write_st("lokr_now2.safetensors", NAMES(k[0]), DIMS(2), SHAPES({4, 4}), 1, 0);
+    lk.path = T("lokr_now2.safetensors");
+    expect_fail(m, "LoKr without w2", &lk, 1, NULL, 0, "lokr_now2.safetensors", "lokr_w2 is missing");
+    write_st("lokr_w1a.safetensors", NAMES(k[1], k[3]), DIMS(2, 2), SHAPES({4, 2}, {8, 8}), 2, 0);
+    lk.path = T("lokr_w1a.safetensors");
+    expect_fail(m, "LoKr w1_a without w1_b", &lk, 1, NULL, 0, "lokr_w1a.safetensors", "lokr_w1_b is missing");
+    write_st("lokr_huge.safetensors", NAMES(k[0], k[4], k[5]), DIMS(2, 2, 2), SHAPES({4, 4}, {8, 5000}, {5000, 8}), 3, 0);
+    lk.path = T("lokr_huge.safetensors");
+    expect_fail(m, "LoKr rank 5000 (huge)", &lk, 1, NULL, 0, "lokr_huge.safetensors", "rank of 0 or above");
+    write_st("lokr_loha.safetensors", NAMES(k[0], k[3], "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.hada_w1_a"),
+             DIMS(2, 2, 2), SHAPES({4, 4}, {8, 8}, {32, 4}), 3, 0);
+    lk.path = T("lokr_loha.safetensors");
+    expect_fail(m, "LoKr + LoHa on one layer", &lk, 1, NULL, 0, "lokr_loha.safetensors", "LoHa and LoKr keys");
+    char kdora[256];
+    snprintf(kdora, sizeof kdora, "%s.dora_scale", q);
+    write_st("lokr_dora.safetensors", NAMES(k[0], k[3], kdora), DIMS(2, 2, 2), SHAPES({4, 4}, {8, 8}, {32, 1}), 3, 0);
+    lk.path = T("lokr_dora.safetensors");
+    expect_fail(m, "LoKr with DoRA", &lk, 1, NULL, 0, "lokr_dora.safetensors", "DoRA");
+    write_st("lokr_nan.safetensors", NAMES(k[0], k[3]), DIMS(2, 2), SHAPES({4, 4}, {8, 8}), 2, NAN);
+    lk.path = T("lokr_nan.safetensors");
+    expect_fail(m, "LoKr NaN", &lk, 1, NULL, 0, "lokr_nan.safetensors", k[0]);
+}
+
 int main(void)
 {
     const char *srcdir = getenv("OMA_SOURCE_DIR");
@@ -426,6 +541,7 @@ int main(void)
         const char *es[] = {T("s1s2.safetensors")};
         expect_fail(&m, "token twice, other vectors", &ls, 1, es, 1, "s1s2.safetensors", "with other vectors");
     }
+    ldm_lyco_cases(&m);
     pickle_cases(&m);
     oma_sd_model_free(&m);
     char cmd[256];

@@ -173,6 +173,12 @@ static void all_cases(const char *tag, oma_sd_model *m, oma_sd_model *fresh)
 #define W(x) (snprintf(what, sizeof what, "%s%s", tag, x), what)
     oma_sd_lora l1 = {L("kohya_locon.safetensors"), 1.0f, 1.0f};
     run_case(W("kohya+LoCon"), "kohya_locon", m, fresh, "kohya_locon.png", PROMPT, &l1, 1, NULL, 0, NULL);
+    oma_sd_lora l1c = {L("kohya_compvis.safetensors"), 1.0f, 1.0f};
+    run_case(W("kohya, CompVis names"), "kohya_compvis", m, fresh, "kohya_locon.png", PROMPT, &l1c, 1, NULL, 0, NULL);
+    oma_sd_lora lh = {L("lyco_loha.safetensors"), 0.8f, 0.6f};
+    run_case(W("LyCORIS LoHa"), "lyco_loha", m, fresh, "lyco_loha.png", PROMPT, &lh, 1, NULL, 0, NULL);
+    oma_sd_lora lk = {L("lyco_lokr.safetensors"), 1.0f, 0.7f};
+    run_case(W("LyCORIS LoKr"), "lyco_lokr", m, fresh, "lyco_lokr.png", PROMPT, &lk, 1, NULL, 0, NULL);
     oma_sd_lora l2 = {L("diffusers_attnproc.safetensors"), 1.0f, 1.0f};
     run_case(W("diffusers attn-proc"), "diffusers_attnproc", m, fresh, "diffusers_attnproc.png", PROMPT, &l2, 1, NULL, 0, NULL);
     oma_sd_lora l2b = {L("pytorch_lora_weights.bin"), 1.0f, 1.0f};
