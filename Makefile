@@ -56,6 +56,11 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	cd tests && npm ci --no-audit --no-fund
 	touch $@
 
+# scale-out test tools: s3rver and AWS's S3 client (tests/scale/README.md)
+tests/scale/node_modules/.installed: tests/scale/package.json tests/scale/package-lock.json
+	cd tests/scale && npm ci --no-audit --no-fund
+	touch $@
+
 run: deps all
 	./$(BUILD_DIR)/oma serve --host $(HOST) --port $(PORT) --data $(DATA)
 
@@ -64,7 +69,7 @@ $(TEST_DIR)/.configured: CMakeLists.txt
 
 configure-test: $(TEST_DIR)/.configured
 
-test: deps-test web tests/node_modules/.installed configure-test
+test: deps-test web tests/node_modules/.installed tests/scale/node_modules/.installed configure-test
 	bash scripts/fetch-test-data.sh
 	$(CMAKE) --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS)

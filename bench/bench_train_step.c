@@ -2,8 +2,9 @@
  *
   *   bench_train_step [latent=64]   UNet with rank-16 LoRA on every attention q/k/v/out and
  *                               ff.net.0.proj (lora_pti's targets), batch 1, context 1x77x768:
- *                               forward keeping block inputs, MSE on the noise, backward with
- *                               per-block recompute into the adapters and the context
+ *                               forward keeping each block's intermediates (within
+ *                               OMA_TRAIN_KEEP_MB; 0 = recompute every block in the backward),
+ *                               MSE on the noise, backward into the adapters and the context
  * Two steps (the first also builds oneDNN primitives); prints the steady one, peak RSS, and the
  * projected time of the default recipe (500 + 500 micro-steps) at this latent size. The
  * PyTorch side of the same step is tools/bench_torch_train.py (bench/run.sh runs both).
@@ -19,6 +20,7 @@
 #include "bench_common.h"
 #include "models/sd/clip_text.h"
 #include "models/sd/unet.h"
+#include "tensor/cpu/blas.h"
 #include "tensor/threadpool.h"
 #include "train/style_net.h"
 #include "train/train_rng.h"
@@ -46,6 +48,7 @@ static int rnd_read(void *ctx, const char *name, int ndim, const int64_t *shape,
 
 int main(int argc, char **argv)
 {
+    oma_blas_fix_coretype();    /* OpenBLAS's own core type, passive OpenMP waits (blas.h) */
     int latent = argc > 1 ? atoi(argv[1]) : 64;
     if (latent < 8 || latent > 256 || latent % 8) {
         fprintf(stderr, "usage: bench_train_step [latent=64, a multiple of 8]\n");

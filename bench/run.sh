@@ -11,7 +11,8 @@
 #     made it fastest here (see below), and the ratios of the steady-state passes;
 #  3. one style-training step (bench_train_step) and the same step in PyTorch
 #     (tools/bench_torch_train.py), with the ratio and the default recipe's projected time;
-#  4. every other bench_* executable, http_wrk.sh and server_hostile.mjs.
+#  4. every other bench_* executable, http_wrk.sh, queue.sh (sqlite vs postgres) and
+#     server_hostile.mjs.
 # Threads: OMA_THREADS for both engines (default: all CPUs). SD_LATENT=32 for a quick run.
 # Numbers are wall-clock seconds on this machine, now: compare them only within one run.
 set -uo pipefail
@@ -107,6 +108,8 @@ if [ -x bench/http_wrk.sh ] && command -v wrk >/dev/null; then
     echo "== http_wrk.sh"
     OMA_BIN="$B/oma" bench/http_wrk.sh 5s || true
 fi
+echo "== queue.sh (scale-out: queue jobs/s and GET /api/me on sqlite vs postgres)"
+B="$B" bash bench/queue.sh 1000 5s || true
 if command -v node >/dev/null; then
     echo "== server_hostile.mjs (issue 16: log-in floods, slow clients; give an older oma too for ratios)"
     node bench/server_hostile.mjs "$B/oma" || true

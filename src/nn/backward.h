@@ -44,6 +44,38 @@ int oma_transformer_backward(const oma_transformer *t, const oma_tensor *x,
 int oma_transformer2d_backward(const oma_transformer2d *t, const oma_tensor *x,
                                const oma_tensor *context, const oma_tensor *dy, oma_arena *ar,
                                oma_tensor *dx, oma_tensor *dcontext);
+/* Training forwards that keep what the backward needs, so the backward recomputes nothing
+ * (used when memory allows; the plain backwards above recompute from the input instead).
+ * The kept tensors live in the arena until the caller releases it; y is allocated first.
+ * A kept backward needs the same x, context (and temb) the forward saw. */
+typedef struct oma_attn_keep {
+    oma_tensor q, k, v, o;          /* projections and the attention output before to_out */
+} oma_attn_keep;
+typedef struct oma_transformer_keep {
+    oma_tensor x, h1, x1, h2, x2, h3;   /* block input, norm outputs, branch inputs */
+    oma_attn_keep s1, s2;
+    oma_tensor ffh, ffg;            /* ff.net.0.proj output, GEGLU output */
+} oma_transformer_keep;
+typedef struct oma_transformer2d_keep {
+    oma_transformer_keep blocks[OMA_MAX_TRANSFORMER_LAYERS];
+} oma_transformer2d_keep;
+typedef struct oma_resnet_keep {
+    oma_tensor h1;                  /* conv1(silu(norm1 x)) + time_emb_proj(silu temb) */
+} oma_resnet_keep;
+
+int oma_transformer2d_forward_keep(const oma_transformer2d *t, const oma_tensor *x,
+                                   const oma_tensor *context, oma_arena *ar, oma_tensor *y,
+                                   oma_transformer2d_keep *k);
+int oma_transformer2d_backward_kept(const oma_transformer2d *t, const oma_tensor *x,
+                                    const oma_transformer2d_keep *k, const oma_tensor *context,
+                                    const oma_tensor *dy, oma_arena *ar, oma_tensor *dx,
+                                    oma_tensor *dcontext);
+int oma_resnet_forward_keep(const oma_resnet *r, const oma_tensor *x, const oma_tensor *temb,
+                            oma_arena *ar, oma_tensor *y, oma_resnet_keep *k);
+int oma_resnet_backward_kept(const oma_resnet *r, const oma_tensor *x,
+                             const oma_resnet_keep *k, const oma_tensor *dy, oma_arena *ar,
+                             oma_tensor *dx);
+
 /* ResnetBlock2D; temb is frozen (it comes from the timestep only), so it has no gradient. */
 int oma_resnet_backward(const oma_resnet *r, const oma_tensor *x, const oma_tensor *temb,
                         const oma_tensor *dy, oma_arena *ar, oma_tensor *dx);

@@ -20,11 +20,9 @@
 
 #define TRY(x) do { if ((x) != 0) goto fail; } while (0)
 
-/* What an attention's backward needs of its forward: the projections and the output before
- * to_out (recomputed once, shared by a block's forward recompute and its backward). */
-typedef struct {
-    oma_tensor q, k, v, o;
-} attn_state;
+/* What an attention's backward needs of its forward (oma_attn_keep): the projections and the
+ * output before to_out (computed once, shared by a block's forward and its backward). */
+typedef oma_attn_keep attn_state;
 
 static int attention_recompute(const oma_attention *a, const oma_tensor *x, const oma_tensor *ctx,
                                oma_arena *ar, attn_state *st)
@@ -151,31 +149,74 @@ fail:
     return rc;
 }
 
+/* The block's forward keeping its state: k->x = x (not copied; the caller keeps it), the
+ * output y = x3 allocated in the arena before nothing else of the state. */
+static int transformer_forward_keep(const oma_transformer *t, const oma_tensor *x,
+                                    const oma_tensor *context, oma_arena *ar,
+                                    oma_transformer_keep *k, oma_tensor *y)
+{
+    k->x = *x;
+    TRY(attn_branch_forward(&t->norm1, &t->attn1, x, NULL, ar, &k->h1, &k->s1, &k->x1));
+    TRY(attn_branch_forward(&t->norm2, &t->attn2, &k->x1, context, ar, &k->h2, &k->s2, &k->x2));
+    TRY(oma_norm_forward(&t->norm3, &k->x2, 0, ar, &k->h3));
+    TRY(oma_linear_forward(&t->ff.proj, &k->h3, ar, &k->ffh));
+    int64_t s[OMA_TENSOR_MAX_DIMS];
+    memcpy(s, k->ffh.shape, sizeof s);
+    s[k->ffh.ndim - 1] /= 2;
+    TRY(oma_arena_tensor_uninit(ar, &k->ffg, k->ffh.ndim, s));
+    TRY(oma_op_geglu(&k->ffh, &k->ffg));
+    TRY(oma_arena_copy(ar, &k->x2, y));
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    oma_tensor f;
+    int rc = oma_linear_forward(&t->ff.out, &k->ffg, ar, &f);
+    if (rc == 0) rc = oma_op_add(y, &f, y);
+    oma_arena_release(ar, m);
+    return rc;
+fail:
+    return -1;
+}
+
+/* dx (caller-allocated, x's shape) from the kept state */
+static int transformer_backward_into(const oma_transformer *t, const oma_transformer_keep *k,
+                                     const oma_tensor *context, const oma_tensor *dy,
+                                     oma_arena *ar, oma_tensor *dx, oma_tensor *dcontext)
+{
+    memcpy(dx->data, dy->data, sizeof(float) * (size_t)oma_tensor_numel(dy));   /* running */
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    int rc = -1;
+    oma_tensor dg, dh, dh3, dn;
+    /* ff: out(geglu(proj(h3))) */
+    TRY(oma_arena_like(ar, &k->ffg, &dg));
+    TRY(oma_linear_grad(&t->ff.out, &k->ffg, dx, dg.data, 0.0f));
+    TRY(oma_arena_like(ar, &k->ffh, &dh));
+    TRY(oma_op_geglu_backward(&k->ffh, &dg, &dh));
+    TRY(oma_arena_like(ar, &k->h3, &dh3));
+    TRY(oma_linear_grad(&t->ff.proj, &k->h3, &dh, dh3.data, 0.0f));
+    TRY(oma_norm_backward(&t->norm3, &k->x2, 0, &dh3, ar, &dn));
+    TRY(oma_op_add(dx, &dn, dx));
+    oma_arena_release(ar, m);
+    TRY(attn_branch_backward(&t->norm2, &t->attn2, &k->x1, &k->h2, &k->s2, context, dx, ar,
+                             dcontext));
+    TRY(attn_branch_backward(&t->norm1, &t->attn1, &k->x, &k->h1, &k->s1, NULL, dx, ar, NULL));
+    rc = 0;
+fail:
+    oma_arena_release(ar, m);
+    return rc;
+}
+
 int oma_transformer_backward(const oma_transformer *t, const oma_tensor *x,
                              const oma_tensor *context, const oma_tensor *dy, oma_arena *ar,
                              oma_tensor *dx, oma_tensor *dcontext)
 {
     if (x->ndim != 3 || !oma_tensor_same_shape(x, dy)) return -1;
     if (context && dcontext && !oma_tensor_same_shape(context, dcontext)) return -1;
-    if (oma_arena_copy(ar, dy, dx) != 0) return -1;     /* dx is the running gradient */
+    if (oma_arena_like(ar, dy, dx) != 0) return -1;
     oma_arena_mark m = oma_arena_get_mark(ar);
-    int rc = -1;
-    oma_tensor h1, h2, h3, x1, x2, dh3, dn;
-    attn_state s1, s2;
-    /* the forward again, keeping what the attention backwards need (x1, x2: branch inputs) */
-    TRY(attn_branch_forward(&t->norm1, &t->attn1, x, NULL, ar, &h1, &s1, &x1));
-    TRY(attn_branch_forward(&t->norm2, &t->attn2, &x1, context, ar, &h2, &s2, &x2));
-    /* back through the branches, last first */
-    oma_arena_mark mf = oma_arena_get_mark(ar);
-    TRY(oma_norm_forward(&t->norm3, &x2, 0, ar, &h3));
-    TRY(oma_feedforward_backward(&t->ff, &h3, dx, ar, &dh3));
-    TRY(oma_norm_backward(&t->norm3, &x2, 0, &dh3, ar, &dn));
-    TRY(oma_op_add(dx, &dn, dx));
-    oma_arena_release(ar, mf);
-    TRY(attn_branch_backward(&t->norm2, &t->attn2, &x1, &h2, &s2, context, dx, ar, dcontext));
-    TRY(attn_branch_backward(&t->norm1, &t->attn1, x, &h1, &s1, NULL, dx, ar, NULL));
-    rc = 0;
-fail:
+    oma_transformer_keep k;
+    oma_tensor y;
+    /* the forward again, keeping what the backward needs (gradient checkpointing) */
+    int rc = transformer_forward_keep(t, x, context, ar, &k, &y);
+    if (rc == 0) rc = transformer_backward_into(t, &k, context, dy, ar, dx, dcontext);
     oma_arena_release(ar, m);
     return rc;
 }
@@ -188,41 +229,65 @@ static const float *proj_w(const oma_conv2d *c, const oma_linear *l)
     return oma_layer_weights_f32(&l->w, l->w16, l->w16_kind);
 }
 
-int oma_transformer2d_backward(const oma_transformer2d *t, const oma_tensor *x,
-                               const oma_tensor *context, const oma_tensor *dy, oma_arena *ar,
-                               oma_tensor *dx, oma_tensor *dcontext)
+int oma_transformer2d_forward_keep(const oma_transformer2d *t, const oma_tensor *x,
+                                   const oma_tensor *context, oma_arena *ar, oma_tensor *y,
+                                   oma_transformer2d_keep *k)
 {
-    if (x->ndim != 4 || x->shape[1] != t->channels || !oma_tensor_same_shape(x, dy)) return -1;
-    if (oma_arena_like(ar, x, dx) != 0) return -1;
+    if (x->ndim != 4 || x->shape[1] != t->channels) return -1;
+    if (oma_arena_like(ar, x, y) != 0) return -1;
+    const oma_conv2d *cin = t->linear_proj ? NULL : &t->proj_in_conv;
+    const oma_conv2d *cout = t->linear_proj ? NULL : &t->proj_out_conv;
+    oma_tensor h, tok, tmp, out;
+    /* the tokens stay (the first block's input); norm(x) does not (group norm backward reads x) */
+    int64_t ts[3] = {x->shape[0], x->shape[2] * x->shape[3], t->channels};
+    TRY(oma_arena_tensor_uninit(ar, &tok, 3, ts));
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    TRY(oma_norm_forward(&t->norm, x, 0, ar, &h));
+    TRY(oma_proj_to_tokens(cin, &t->proj_in_lin, &h, ar, &tmp));
+    if (!oma_tensor_same_shape(&tmp, &tok)) goto fail;
+    memcpy(tok.data, tmp.data, sizeof(float) * (size_t)oma_tensor_numel(&tok));
+    oma_arena_release(ar, m);
+    for (int i = 0; i < t->n_blocks; i++) {
+        oma_tensor next;
+        TRY(transformer_forward_keep(&t->blocks[i], &tok, context, ar, &k->blocks[i], &next));
+        tok = next;
+    }
+    m = oma_arena_get_mark(ar);
+    TRY(oma_proj_to_nchw(cout, &t->proj_out_lin, &tok, x->shape[2], x->shape[3], ar, &out));
+    TRY(oma_op_add(&out, x, y));
+    oma_arena_release(ar, m);
+    return 0;
+fail:
+    return -1;
+}
+
+/* dx (caller-allocated, written whole) from the kept blocks */
+static int transformer2d_backward_into(const oma_transformer2d *t, const oma_tensor *x,
+                                       const oma_transformer2d_keep *k, const oma_tensor *context,
+                                       const oma_tensor *dy, oma_arena *ar, oma_tensor *dx,
+                                       oma_tensor *dcontext)
+{
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
     const oma_conv2d *cin = t->linear_proj ? NULL : &t->proj_in_conv;
     const oma_conv2d *cout = t->linear_proj ? NULL : &t->proj_out_conv;
     int64_t B = x->shape[0], C = t->channels, HW = x->shape[2] * x->shape[3];
     const oma_backend *be = oma_backend_current();
-    oma_tensor h, ins[OMA_MAX_TRANSFORMER_LAYERS], dtok, dt2, dh;
-    /* the blocks' inputs (the last block's own forward is not needed) */
-    TRY(oma_norm_forward(&t->norm, x, 0, ar, &h));
-    TRY(oma_proj_to_tokens(cin, &t->proj_in_lin, &h, ar, &ins[0]));
-    for (int i = 1; i < t->n_blocks; i++) {
-        TRY(oma_arena_copy(ar, &ins[i - 1], &ins[i]));
-        TRY(oma_transformer_forward(&t->blocks[i - 1], &ins[i], context, ar));
-    }
+    oma_tensor dtok, dt2, dh;
     /* proj_out: out[b, o, p] = sum_c W[o, c] tok[b, p, c]  ->  dtok_b = dy_b^T W */
-    TRY(oma_arena_like(ar, &ins[0], &dtok));
+    TRY(oma_arena_like(ar, &k->blocks[0].x, &dtok));
     const float *w = proj_w(cout, &t->proj_out_lin);
     if (!w) goto fail;
     for (int64_t b = 0; b < B; b++)
         be->gemm(1, 0, HW, C, C, 1.0f, dy->data + b * C * HW, HW, w, C, 0.0f, dtok.data + b * HW * C, C);
+    TRY(oma_arena_like(ar, &dtok, &dt2));
     for (int i = t->n_blocks - 1; i >= 0; i--) {
-        oma_arena_mark mb = oma_arena_get_mark(ar);
-        int brc = oma_transformer_backward(&t->blocks[i], &ins[i], context, &dtok, ar, &dt2, dcontext);
-        if (brc == 0) memcpy(dtok.data, dt2.data, sizeof(float) * (size_t)(B * HW * C));
-        oma_arena_release(ar, mb);
-        TRY(brc);
+        TRY(transformer_backward_into(&t->blocks[i], &k->blocks[i], context, &dtok, ar, &dt2,
+                                      dcontext));
+        memcpy(dtok.data, dt2.data, sizeof(float) * (size_t)(B * HW * C));
     }
     /* proj_in: tok[b, p, o] = sum_c W[o, c] h[b, c, p]  ->  dh_b = W^T dtok_b^T */
-    TRY(oma_arena_like(ar, &h, &dh));
+    TRY(oma_arena_like(ar, x, &dh));
     w = proj_w(cin, &t->proj_in_lin);
     if (!w) goto fail;
     for (int64_t b = 0; b < B; b++)
@@ -232,6 +297,36 @@ int oma_transformer2d_backward(const oma_transformer2d *t, const oma_tensor *x,
     TRY(oma_op_add(dx, dy, dx));        /* the residual */
     rc = 0;
 fail:
+    oma_arena_release(ar, m);
+    return rc;
+}
+
+static int t2d_check(const oma_transformer2d *t, const oma_tensor *x, const oma_tensor *dy)
+{
+    return x->ndim == 4 && x->shape[1] == t->channels && oma_tensor_same_shape(x, dy) &&
+                   t->n_blocks >= 1 ? 0 : -1;
+}
+
+int oma_transformer2d_backward_kept(const oma_transformer2d *t, const oma_tensor *x,
+                                    const oma_transformer2d_keep *k, const oma_tensor *context,
+                                    const oma_tensor *dy, oma_arena *ar, oma_tensor *dx,
+                                    oma_tensor *dcontext)
+{
+    if (t2d_check(t, x, dy) != 0 || oma_arena_like(ar, x, dx) != 0) return -1;
+    return transformer2d_backward_into(t, x, k, context, dy, ar, dx, dcontext);
+}
+
+int oma_transformer2d_backward(const oma_transformer2d *t, const oma_tensor *x,
+                               const oma_tensor *context, const oma_tensor *dy, oma_arena *ar,
+                               oma_tensor *dx, oma_tensor *dcontext)
+{
+    if (t2d_check(t, x, dy) != 0 || oma_arena_like(ar, x, dx) != 0) return -1;
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    oma_transformer2d_keep k;
+    oma_tensor y;
+    /* the forward again, keeping what the backward needs (gradient checkpointing) */
+    int rc = oma_transformer2d_forward_keep(t, x, context, ar, &y, &k);
+    if (rc == 0) rc = transformer2d_backward_into(t, x, &k, context, dy, ar, dx, dcontext);
     oma_arena_release(ar, m);
     return rc;
 }

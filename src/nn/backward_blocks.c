@@ -1,6 +1,7 @@
 /* backward_blocks.c — backward passes of ResnetBlock2D, Downsample2D and Upsample2D (see
- * backward.h). Each recomputes what it needs of its forward from its input: the resnet only
- * the pre-activation of norm2 (conv1's output plus the time embedding); the samplers nothing.
+ * backward.h). The resnet needs only the pre-activation of norm2 (conv1's output plus the
+ * time embedding): kept by oma_resnet_forward_keep, or recomputed from the input by
+ * oma_resnet_backward; the samplers need nothing.
  */
 #include <string.h>
 
@@ -11,38 +12,81 @@
 
 #define TRY(x) do { if ((x) != 0) goto fail; } while (0)
 
-int oma_resnet_backward(const oma_resnet *r, const oma_tensor *x, const oma_tensor *temb,
-                        const oma_tensor *dy, oma_arena *ar, oma_tensor *dx)
+static int resnet_check(const oma_resnet *r, const oma_tensor *x, const oma_tensor *temb)
 {
     if (x->ndim != 4 || x->shape[1] != r->in) return -1;
     if (r->temb > 0 && (!temb || temb->ndim != 2 || temb->shape[0] != x->shape[0])) return -1;
-    if (dy->ndim != 4 || dy->shape[0] != x->shape[0] || dy->shape[1] != r->out ||
-        dy->shape[2] != x->shape[2] || dy->shape[3] != x->shape[3])
-        return -1;
-    if (oma_arena_like(ar, x, dx) != 0) return -1;
+    return 0;
+}
+
+/* h1 (caller-allocated [B, out, H, W]) = conv1(silu(norm1 x)) + time_emb_proj(silu temb) */
+static int resnet_h1(const oma_resnet *r, const oma_tensor *x, const oma_tensor *temb,
+                     oma_arena *ar, oma_tensor *h1)
+{
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
-    oma_tensor a, h1, t, te, db, dh1, da, dsc;
-    /* h1 = conv1(silu(norm1 x)) + time_emb_proj(silu temb) */
+    oma_tensor a, t, te;
     TRY(oma_norm_forward(&r->norm1, x, 1, ar, &a));
-    TRY(oma_conv2d_forward(&r->conv1, &a, ar, &h1));
+    TRY(oma_conv2d_run(&r->conv1, &a, r->conv1.stride, r->conv1.pad, h1));
     if (r->temb > 0) {
         TRY(oma_arena_like(ar, temb, &t));
         TRY(oma_op_silu(temb, &t));
         TRY(oma_linear_forward(&r->time_emb_proj, &t, ar, &te));
-        int64_t hw = h1.shape[2] * h1.shape[3];
-        for (int64_t b = 0; b < h1.shape[0]; b++)
+        int64_t hw = h1->shape[2] * h1->shape[3];
+        for (int64_t b = 0; b < h1->shape[0]; b++)
             for (int64_t c = 0; c < r->out; c++) {
                 float v = te.data[b * r->out + c];
-                float *p = h1.data + (b * r->out + c) * hw;
+                float *p = h1->data + (b * r->out + c) * hw;
                 for (int64_t i = 0; i < hw; i++) p[i] += v;
             }
     }
+    rc = 0;
+fail:
+    oma_arena_release(ar, m);
+    return rc;
+}
+
+int oma_resnet_forward_keep(const oma_resnet *r, const oma_tensor *x, const oma_tensor *temb,
+                            oma_arena *ar, oma_tensor *y, oma_resnet_keep *k)
+{
+    if (resnet_check(r, x, temb) != 0) return -1;
+    int64_t s[4] = {x->shape[0], r->out, x->shape[2], x->shape[3]};
+    if (oma_arena_tensor_uninit(ar, y, 4, s) != 0 ||
+        oma_arena_tensor_uninit(ar, &k->h1, 4, s) != 0 || resnet_h1(r, x, temb, ar, &k->h1) != 0)
+        return -1;
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    int rc = -1;
+    oma_tensor h, h2, sc;
+    TRY(oma_norm_forward(&r->norm2, &k->h1, 1, ar, &h));
+    TRY(oma_conv2d_forward(&r->conv2, &h, ar, &h2));
+    if (r->has_shortcut) {
+        TRY(oma_conv2d_forward(&r->shortcut, x, ar, &sc));
+        TRY(oma_op_add(&sc, &h2, y));
+    } else {
+        TRY(oma_op_add(x, &h2, y));
+    }
+    rc = 0;
+fail:
+    oma_arena_release(ar, m);
+    return rc;
+}
+
+/* dx (caller-allocated, x's shape) from h1 */
+static int resnet_backward_into(const oma_resnet *r, const oma_tensor *x, const oma_tensor *h1,
+                                const oma_tensor *dy, oma_arena *ar, oma_tensor *dx)
+{
+    if (dy->ndim != 4 || dy->shape[0] != x->shape[0] || dy->shape[1] != r->out ||
+        dy->shape[2] != x->shape[2] || dy->shape[3] != x->shape[3] ||
+        !oma_tensor_same_shape(h1, dy))
+        return -1;
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    int rc = -1;
+    oma_tensor db, dh1, da, dsc;
     /* back: conv2, norm2+SiLU, conv1, norm1+SiLU, plus the shortcut path */
-    TRY(oma_arena_like(ar, &h1, &db));
+    TRY(oma_arena_like(ar, h1, &db));
     TRY(oma_conv2d_backward_stride(&r->conv2, dy, 1, 1, &db));
-    TRY(oma_norm_backward(&r->norm2, &h1, 1, &db, ar, &dh1));
-    TRY(oma_arena_like(ar, &a, &da));
+    TRY(oma_norm_backward(&r->norm2, h1, 1, &db, ar, &dh1));
+    TRY(oma_arena_like(ar, x, &da));
     TRY(oma_conv2d_backward_stride(&r->conv1, &dh1, 1, 1, &da));
     TRY(oma_op_group_norm_backward(x, r->norm1.groups, &r->norm1.gamma, &r->norm1.beta,
                                    r->norm1.eps, 1, &da, dx));
@@ -54,6 +98,29 @@ int oma_resnet_backward(const oma_resnet *r, const oma_tensor *x, const oma_tens
     }
     rc = 0;
 fail:
+    oma_arena_release(ar, m);
+    return rc;
+}
+
+int oma_resnet_backward_kept(const oma_resnet *r, const oma_tensor *x,
+                             const oma_resnet_keep *k, const oma_tensor *dy, oma_arena *ar,
+                             oma_tensor *dx)
+{
+    if (x->ndim != 4 || x->shape[1] != r->in || oma_arena_like(ar, x, dx) != 0) return -1;
+    return resnet_backward_into(r, x, &k->h1, dy, ar, dx);
+}
+
+int oma_resnet_backward(const oma_resnet *r, const oma_tensor *x, const oma_tensor *temb,
+                        const oma_tensor *dy, oma_arena *ar, oma_tensor *dx)
+{
+    if (resnet_check(r, x, temb) != 0 || oma_arena_like(ar, x, dx) != 0) return -1;
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    int64_t s[4] = {x->shape[0], r->out, x->shape[2], x->shape[3]};
+    oma_tensor h1;
+    /* recompute the pre-activation of norm2 (gradient checkpointing) */
+    int rc = oma_arena_tensor_uninit(ar, &h1, 4, s);
+    if (rc == 0) rc = resnet_h1(r, x, temb, ar, &h1);
+    if (rc == 0) rc = resnet_backward_into(r, x, &h1, dy, ar, dx);
     oma_arena_release(ar, m);
     return rc;
 }

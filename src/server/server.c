@@ -78,6 +78,11 @@ int oma_server_start(oma_server **out, const oma_server_config *cfg, char *err, 
     if (bad) goto fail;
     snprintf(s->db_url, sizeof s->db_url, "sqlite:%s/oma.db", s->data_dir);
     snprintf(s->storage_url, sizeof s->storage_url, "file:%s/store", s->data_dir);
+    if ((cfg->db_url && *cfg->db_url &&
+         copy_str(s->db_url, sizeof s->db_url, cfg->db_url, "database URL", err, errlen) != 0) ||
+        (cfg->storage_url && *cfg->storage_url &&
+         copy_str(s->storage_url, sizeof s->storage_url, cfg->storage_url, "storage URL", err, errlen) != 0))
+        goto fail;
 
     oma_db *db = NULL;
     char e2[256];

@@ -16,6 +16,9 @@ typedef struct oma_server_config {
     int workers;             /* worker threads (>= 0; 0 = no workers in this process) */
     const char *models_dir;  /* may be NULL */
     const char *web_dir;     /* may be NULL: not served, / says how to build it */
+    /* scale-out (README "Scale-out"): NULL = the embedded defaults under data_dir */
+    const char *db_url;      /* "postgres://USER:PASS@HOST:PORT/DB" or "sqlite:PATH" */
+    const char *storage_url; /* "s3://BUCKET[/PREFIX]?endpoint=URL&region=R" or "file:DIR" */
 } oma_server_config;
 
 typedef struct oma_server oma_server;

@@ -1,4 +1,6 @@
-/* clip_train.c — CLIP text encoder forward with a tape, and its backward (clip_train.h). */
+/* clip_train.c — CLIP text encoder forward with a tape, and its backward (clip_train.h). Both
+ * run the layers through models/sd/clip_text.c's one layer forward; the backward recomputes a
+ * layer from its taped input, keeping its intermediates for the call. */
 #include "train/clip_train.h"
 
 #include <stdio.h>
@@ -55,22 +57,7 @@ int oma_clip_train_forward(const oma_clip_text *m, const int32_t *ids, int64_t n
         if (oma_arena_tensor_uninit(ar, &xn, 3, s) != 0)
             goto oom;
         memcpy(xn.data, x.data, (size_t)(n_tokens * H) * sizeof(float));
-        oma_arena_mark lm = oma_arena_get_mark(ar);
-        oma_tensor h, q, k, v, o, a, f1, f2;
-        TRY(oma_norm_forward(&l->ln1, &xn, 0, ar, &h));
-        TRY(oma_linear_forward(&l->q, &h, ar, &q));
-        TRY(oma_linear_forward(&l->k, &h, ar, &k));
-        TRY(oma_linear_forward(&l->v, &h, ar, &v));
-        TRY(oma_arena_like(ar, &q, &o));
-        TRY(oma_op_attention(&q, &k, &v, p->num_heads, 0.0f, 1, &o));
-        TRY(oma_linear_forward(&l->out, &o, ar, &a));
-        TRY(oma_op_add(&xn, &a, &xn));
-        TRY(oma_norm_forward(&l->ln2, &xn, 0, ar, &h));
-        TRY(oma_linear_forward(&l->fc1, &h, ar, &f1));
-        TRY(p->quick_gelu ? oma_op_quick_gelu(&f1, &f1) : oma_op_gelu(&f1, &f1));
-        TRY(oma_linear_forward(&l->fc2, &f1, ar, &f2));
-        TRY(oma_op_add(&xn, &f2, &xn));
-        oma_arena_release(ar, lm);
+        TRY(oma_clip_layer_forward(p, l, &xn, ar, NULL));
         x = xn;
     }
     tape->layer_in[p->num_layers] = x;
@@ -92,38 +79,29 @@ static int layer_backward(const oma_clip_text *m, const oma_clip_layer *l, const
 {
     const oma_clip_text_params *p = &m->p;
     oma_arena_mark mk = oma_arena_get_mark(ar);
-    oma_tensor h, q, k, v, o, a, x1, h2, f1, f1g, d, dq, dk, dv, dh, t;
-    /* recompute */
-    TRY(oma_norm_forward(&l->ln1, x, 0, ar, &h));
-    TRY(oma_linear_forward(&l->q, &h, ar, &q));
-    TRY(oma_linear_forward(&l->k, &h, ar, &k));
-    TRY(oma_linear_forward(&l->v, &h, ar, &v));
-    TRY(oma_arena_like(ar, &q, &o));
-    TRY(oma_op_attention(&q, &k, &v, p->num_heads, 0.0f, 1, &o));
-    TRY(oma_linear_forward(&l->out, &o, ar, &a));
-    TRY(oma_arena_like(ar, x, &x1));
-    TRY(oma_op_add(x, &a, &x1));
-    TRY(oma_norm_forward(&l->ln2, &x1, 0, ar, &h2));
-    TRY(oma_linear_forward(&l->fc1, &h2, ar, &f1));
-    TRY(oma_arena_like(ar, &f1, &f1g));
-    TRY(p->quick_gelu ? oma_op_quick_gelu(&f1, &f1g) : oma_op_gelu(&f1, &f1g));
+    oma_tensor xo, d, dq, dk, dv, dh, t;
+    oma_clip_layer_keep k;
+    /* recompute, keeping what the backward needs */
+    TRY(oma_arena_like(ar, x, &xo));
+    memcpy(xo.data, x->data, sizeof(float) * (size_t)oma_tensor_numel(x));
+    TRY(oma_clip_layer_forward(p, l, &xo, ar, &k));
     /* MLP: g is the gradient of x2 = x1 + fc2(act(fc1(ln2 x1))) */
-    TRY(oma_linear_backward(&l->fc2, &f1g, g, ar, &d));
-    TRY(p->quick_gelu ? oma_op_quick_gelu_backward(&f1, &d, &d)
-                      : oma_op_gelu_backward(&f1, &d, &d));
-    TRY(oma_linear_backward(&l->fc1, &h2, &d, ar, &dh));
-    TRY(oma_norm_backward(&l->ln2, &x1, 0, &dh, ar, &t));
+    TRY(oma_linear_backward(&l->fc2, &k.f1a, g, ar, &d));
+    TRY(p->quick_gelu ? oma_op_quick_gelu_backward(&k.f1, &d, &d)
+                      : oma_op_gelu_backward(&k.f1, &d, &d));
+    TRY(oma_linear_backward(&l->fc1, &k.h2, &d, ar, &dh));
+    TRY(oma_norm_backward(&l->ln2, &k.x1, 0, &dh, ar, &t));
     TRY(add_to(g, &t));                         /* g = dx1 */
     /* attention: x1 = x + out(attn(q, k, v)) */
-    TRY(oma_linear_backward(&l->out, &o, g, ar, &d));
-    TRY(oma_arena_like(ar, &q, &dq));
-    TRY(oma_arena_like(ar, &k, &dk));
-    TRY(oma_arena_like(ar, &v, &dv));
-    TRY(oma_op_attention_backward(&q, &k, &v, &o, &d, p->num_heads, 0.0f, 1, &dq, &dk, &dv));
-    TRY(oma_linear_backward(&l->q, &h, &dq, ar, &dh));
-    TRY(oma_linear_backward(&l->k, &h, &dk, ar, &t));
+    TRY(oma_linear_backward(&l->out, &k.o, g, ar, &d));
+    TRY(oma_arena_like(ar, &k.q, &dq));
+    TRY(oma_arena_like(ar, &k.k, &dk));
+    TRY(oma_arena_like(ar, &k.v, &dv));
+    TRY(oma_op_attention_backward(&k.q, &k.k, &k.v, &k.o, &d, p->num_heads, 0.0f, 1, &dq, &dk, &dv));
+    TRY(oma_linear_backward(&l->q, &k.h, &dq, ar, &dh));
+    TRY(oma_linear_backward(&l->k, &k.h, &dk, ar, &t));
     TRY(add_to(&dh, &t));
-    TRY(oma_linear_backward(&l->v, &h, &dv, ar, &t));
+    TRY(oma_linear_backward(&l->v, &k.h, &dv, ar, &t));
     TRY(add_to(&dh, &t));
     TRY(oma_norm_backward(&l->ln1, x, 0, &dh, ar, &t));
     TRY(add_to(g, &t));                         /* g = dx */

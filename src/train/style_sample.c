@@ -42,7 +42,7 @@ int oma_style_sample_image(oma_style_trainer *tr, int size, int steps, uint64_t 
     if (encode(tr, ids, &c1, err, errlen) || encode(tr, un, &c0, err, errlen))
         goto done;
     int64_t H = c1.shape[2], cs[3] = {2, 77, H};
-    int64_t lc = tr->lat_c, lh = size / 8, ls[4] = {1, lc, lh, lh}, ls2[4] = {2, lc, lh, lh};
+    int64_t lc = tr->lat_c, lh = size / oma_style_trainer_factor(tr), ls[4] = {1, lc, lh, lh}, ls2[4] = {2, lc, lh, lh};
     if (oma_arena_tensor_uninit(ar, &ctx, 3, cs) || oma_arena_tensor_uninit(ar, &x, 4, ls) ||
         oma_arena_tensor_uninit(ar, &in, 4, ls2))
         goto oom;

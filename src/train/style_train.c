@@ -340,7 +340,11 @@ static int prepare(ctx *c, oma_image *imgs, char *err, size_t errlen)
     oma_train_rng prep;
     oma_train_rng_seed(&prep, o->seed);
     int res = o->resolution;
-    int64_t lh = res / 8, ln = c->tr.lat_c * lh * lh;
+    int64_t f = oma_style_trainer_factor(&c->tr), lh = res / f, ln = c->tr.lat_c * lh * lh;
+    if (res % f) {
+        snprintf(err, errlen, "train: resolution %d is not a multiple of the VAE's factor %lld", res, (long long)f);
+        return -1;
+    }
     float *px = malloc(sizeof(float) * (size_t)(3 * (int64_t)res * res));
     float *noise = malloc(sizeof(float) * (size_t)ln), *lat = malloc(sizeof(float) * (size_t)ln);
     int rc = -1;
@@ -414,11 +418,17 @@ int oma_style_train(const oma_style_train_opts *o, const oma_style_train_hooks *
         rc = 1;
         goto done;
     }
-    if (oma_sd_model_load(o->model_path, NULL, OMA_SD_LOAD_ENCODER, m, e, sizeof e) != 0) {
+    oma_sd_open_opts oo = {NULL, o->config_path};
+    if (oma_sd_model_load(o->model_path, &oo, OMA_SD_LOAD_ENCODER, m, e, sizeof e) != 0) {
         snprintf(err, errlen, "train: %s", e);
         goto done;
     }
     model_loaded = 1;
+    if (strcmp(m->cfg.scheduler.prediction_type, "epsilon") != 0) {
+        snprintf(err, errlen, "train: %s: a %s model cannot be trained (the loss here is epsilon prediction's)",
+                 o->model_path, m->cfg.scheduler.prediction_type);
+        goto done;
+    }
     if (oma_style_trainer_init(&c->tr, m, err, errlen) != 0)
         goto done;
     trainer = 1;

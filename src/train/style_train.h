@@ -20,6 +20,8 @@
 
 typedef struct oma_style_train_opts {
     const char *model_path;         /* SD 1.x model: diffusers folder or single .safetensors */
+    const char *config_path;        /* single file: its LDM .yaml (or a diffusers config folder);
+                                       NULL = NAME.yaml beside the file when there is one */
     const char *name;               /* style name: NAME.safetensors in out_dir */
     const char *const *images;      /* image files (PNG/JPEG/WebP) */
     int n_images;

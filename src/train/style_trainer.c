@@ -88,6 +88,12 @@ oom:
     return -1;
 }
 
+int oma_style_trainer_factor(const oma_style_trainer *tr)
+{
+    int nb = tr->m->cfg.vae.n_blocks;
+    return nb >= 1 && nb <= OMA_SD_MAX_BLOCKS ? 1 << (nb - 1) : 8;
+}
+
 int oma_style_trainer_encode(oma_style_trainer *tr, const float *image, int res,
                              const float *noise, float *latent, char *err, size_t errlen)
 {
@@ -109,6 +115,14 @@ int oma_style_trainer_encode(oma_style_trainer *tr, const float *image, int res,
         return -1;
     }
     int64_t c = mom.shape[1] / 2, hw = mom.shape[2] * mom.shape[3];
+    int64_t f = oma_style_trainer_factor(tr);
+    if (c != tr->lat_c || mom.shape[2] != res / f || mom.shape[3] != res / f) {   /* latent holds lat_c x (res/f)^2 */
+        oma_arena_release(&tr->ar, mk);
+        snprintf(err, errlen, "train: the VAE gives [%lld, %lld, %lld] latents, expected [%lld, %d, %d]",
+                 (long long)c, (long long)mom.shape[2], (long long)mom.shape[3], (long long)tr->lat_c,
+                 (int)(res / f), (int)(res / f));
+        return -1;
+    }
     float sf = m->cfg.vae.scaling_factor;
     for (int64_t i = 0; i < c * hw; i++) {
         float mean = mom.data[i], logvar = mom.data[c * hw + i];

@@ -47,11 +47,13 @@ typedef struct oma_style_trainer {
 
 int oma_style_trainer_init(oma_style_trainer *tr, oma_sd_model *m, char *err, size_t errlen);
 void oma_style_trainer_free(oma_style_trainer *tr);
+/* The VAE's latent factor 2^(blocks - 1) (8 for SD 1.x): latents are res / factor wide. */
+int oma_style_trainer_factor(const oma_style_trainer *tr);
 /* Copies a latent [lat_c, lh, lw] (all samples the same size) and its caption ids. */
 int oma_style_trainer_add_sample(oma_style_trainer *tr, const float *latent, int64_t lh,
                                  int64_t lw, const int32_t *ids, char *err, size_t errlen);
 /* VAE-encodes image [3, res, res] in [-1, 1] and samples the latent with noise (like the
- * latent, [4, res/8, res/8]): (mean + exp(logvar/2) noise) x scaling_factor. */
+ * latent, [lat_c, res/f, res/f], f the VAE factor): (mean + exp(logvar/2) noise) x scaling_factor. */
 int oma_style_trainer_encode(oma_style_trainer *tr, const float *image, int res,
                              const float *noise, float *latent, char *err, size_t errlen);
 /* Stage 1: the optimizer over the embedding rows. */

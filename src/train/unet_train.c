@@ -1,8 +1,10 @@
-/* unet_train.c — the UNet's training pass: block inputs kept, blocks recomputed in reverse
- * (see unet_train.h). */
+/* unet_train.c — the UNet's training pass: block inputs and, within a memory budget, each
+ * block's intermediates kept; blocks beyond the budget recomputed in reverse (see
+ * unet_train.h). */
 #include "train/unet_train.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/backward.h"
@@ -16,16 +18,72 @@
 typedef struct kept_block {
     oma_tensor res_in[OMA_UNET_MAX_LAYERS], attn_in[OMA_UNET_MAX_LAYERS];
     oma_tensor sampler_in;
+    /* the intermediates, where has_* says they were kept */
+    int has_res[OMA_UNET_MAX_LAYERS], has_attn[OMA_UNET_MAX_LAYERS];
+    oma_resnet_keep res[OMA_UNET_MAX_LAYERS];
+    oma_transformer2d_keep attn[OMA_UNET_MAX_LAYERS];
 } kept_block;
 
 typedef struct kept {
     oma_tensor temb;
     kept_block down[OMA_SD_MAX_BLOCKS], up[OMA_SD_MAX_BLOCKS];
     oma_tensor mid_in, mid_attn_in, mid_res1_in;
+    int has_mid[3];
+    oma_resnet_keep mid_res[2];
+    oma_transformer2d_keep mid_attn;
     oma_tensor up_out;              /* the last up block's output: norm_out's input */
     oma_tensor skips[MAX_SKIPS];
     int n_skips;
+    size_t budget;                  /* arena bytes up to which intermediates are kept */
 } kept;
+
+/* The memory the kept intermediates may take (arena bytes used by the whole forward):
+ * OMA_TRAIN_KEEP_MB (a number, fractions allowed), default 6144 (SD 1.5 at 512x512 keeps about
+ * 2 GB). Blocks are kept in forward order while the arena is under it; 0 keeps nothing: every
+ * block is recomputed in the backward (the least memory, about a third more time). */
+static size_t keep_budget(void)
+{
+    const char *e = getenv("OMA_TRAIN_KEEP_MB");
+    double mb = 6144;
+    if (e && *e) {
+        char *end;
+        double v = strtod(e, &end);
+        if (*end == 0 && v >= 0 && v <= 1e9) mb = v;
+    }
+    return (size_t)(mb * 1048576.0);
+}
+
+/* A resnet forward, keeping its state when under the budget. */
+static int res_fwd(const oma_resnet *r, const oma_tensor *x, kept *k, oma_arena *ar, int *has,
+                   oma_resnet_keep *rk, oma_tensor *y)
+{
+    *has = ar->used < k->budget;
+    return *has ? oma_resnet_forward_keep(r, x, &k->temb, ar, y, rk)
+                : oma_resnet_forward(r, x, &k->temb, ar, y);
+}
+
+static int res_bwd(const oma_resnet *r, const oma_tensor *x, const kept *k, int has,
+                   const oma_resnet_keep *rk, const oma_tensor *g, oma_arena *ar, oma_tensor *d)
+{
+    return has ? oma_resnet_backward_kept(r, x, rk, g, ar, d)
+               : oma_resnet_backward(r, x, &k->temb, g, ar, d);
+}
+
+static int attn_fwd(const oma_transformer2d *t, const oma_tensor *x, const oma_tensor *ctx,
+                    kept *k, oma_arena *ar, int *has, oma_transformer2d_keep *tk, oma_tensor *y)
+{
+    *has = ar->used < k->budget;
+    return *has ? oma_transformer2d_forward_keep(t, x, ctx, ar, y, tk)
+                : oma_transformer2d_forward(t, x, ctx, ar, y);
+}
+
+static int attn_bwd(const oma_transformer2d *t, const oma_tensor *x, int has,
+                    const oma_transformer2d_keep *tk, const oma_tensor *ctx, const oma_tensor *g,
+                    oma_arena *ar, oma_tensor *d, oma_tensor *dctx)
+{
+    return has ? oma_transformer2d_backward_kept(t, x, tk, ctx, g, ar, d, dctx)
+               : oma_transformer2d_backward(t, x, ctx, g, ar, d, dctx);
+}
 
 /* g := backward result copied into the persistent buffer (then the call's arena freed). */
 static int settle(oma_arena *ar, oma_arena_mark m, const oma_tensor *dx, float *buf, oma_tensor *g)
@@ -60,10 +118,14 @@ static int forward(const oma_unet *u, const oma_tensor *x0, const float *t,
         kept_block *kb = &k->down[i];
         for (int j = 0; j < b->n_res; j++) {
             kb->res_in[j] = h;
-            TRY(oma_resnet_forward(&b->res[j], &kb->res_in[j], &k->temb, ar, &h));
+            if (i == 0 && j == 0)   /* its backward is never run (see the backward) */
+                TRY(oma_resnet_forward(&b->res[j], &kb->res_in[j], &k->temb, ar, &h));
+            else
+                TRY(res_fwd(&b->res[j], &kb->res_in[j], k, ar, &kb->has_res[j], &kb->res[j], &h));
             if (b->has_attn) {
                 kb->attn_in[j] = h;
-                TRY(oma_transformer2d_forward(&b->attn[j], &kb->attn_in[j], ctx, ar, &h));
+                TRY(attn_fwd(&b->attn[j], &kb->attn_in[j], ctx, k, ar, &kb->has_attn[j],
+                             &kb->attn[j], &h));
             }
             k->skips[k->n_skips++] = h;
         }
@@ -74,9 +136,10 @@ static int forward(const oma_unet *u, const oma_tensor *x0, const float *t,
         }
     }
     k->mid_in = h;
-    TRY(oma_resnet_forward(&u->mid_res0, &k->mid_in, &k->temb, ar, &k->mid_attn_in));
-    TRY(oma_transformer2d_forward(&u->mid_attn, &k->mid_attn_in, ctx, ar, &k->mid_res1_in));
-    TRY(oma_resnet_forward(&u->mid_res1, &k->mid_res1_in, &k->temb, ar, &h));
+    TRY(res_fwd(&u->mid_res0, &k->mid_in, k, ar, &k->has_mid[0], &k->mid_res[0], &k->mid_attn_in));
+    TRY(attn_fwd(&u->mid_attn, &k->mid_attn_in, ctx, k, ar, &k->has_mid[1], &k->mid_attn,
+                 &k->mid_res1_in));
+    TRY(res_fwd(&u->mid_res1, &k->mid_res1_in, k, ar, &k->has_mid[2], &k->mid_res[1], &h));
     int ns = k->n_skips;
     for (int i = 0; i < nb; i++) {
         const oma_unet_block *b = &u->up[i];
@@ -88,10 +151,11 @@ static int forward(const oma_unet *u, const oma_tensor *x0, const float *t,
             int64_t cs[4] = {B, h.shape[1] + s->shape[1], h.shape[2], h.shape[3]};
             TRY(oma_arena_tensor_uninit(ar, &kb->res_in[j], 4, cs));
             TRY(oma_op_concat_channels(&h, s, &kb->res_in[j]));
-            TRY(oma_resnet_forward(&b->res[j], &kb->res_in[j], &k->temb, ar, &h));
+            TRY(res_fwd(&b->res[j], &kb->res_in[j], k, ar, &kb->has_res[j], &kb->res[j], &h));
             if (b->has_attn) {
                 kb->attn_in[j] = h;
-                TRY(oma_transformer2d_forward(&b->attn[j], &kb->attn_in[j], ctx, ar, &h));
+                TRY(attn_fwd(&b->attn[j], &kb->attn_in[j], ctx, k, ar, &kb->has_attn[j],
+                             &kb->attn[j], &h));
             }
         }
         if (b->has_sampler) {
@@ -148,25 +212,29 @@ int oma_unet_train_pass(const oma_unet *u, const oma_tensor *noisy, const float 
         return -1;
     }
     oma_arena_mark m0 = oma_arena_get_mark(ar);
-    kept k;                     /* tensor headers only (a few kB) */
-    memset(&k, 0, sizeof k);
+    kept *k = calloc(1, sizeof *k);     /* tensor headers only (~300 kB: not on the stack) */
+    if (!k) {
+        snprintf(err, errlen, "train: out of memory");
+        return -1;
+    }
+    k->budget = keep_budget();
     oma_tensor pred, g, d;
-    TRY(forward(u, noisy, timesteps, context, ar, &k, &pred));
+    TRY(forward(u, noisy, timesteps, context, ar, k, &pred));
 
     /* loss and its gradient 2 (pred - target) / N * grad_scale */
     int64_t n = oma_tensor_numel(&pred);
     double sq = 0;
     float *gbuf = NULL;
     int64_t maxn = n;
-    for (int i = 0; i < k.n_skips; i++)
-        if (oma_tensor_numel(&k.skips[i]) * 2 > maxn)
-            maxn = oma_tensor_numel(&k.skips[i]) * 2;
+    for (int i = 0; i < k->n_skips; i++)
+        if (oma_tensor_numel(&k->skips[i]) * 2 > maxn)
+            maxn = oma_tensor_numel(&k->skips[i]) * 2;
     for (int i = 0; i < nb; i++)
         for (int j = 0; j < u->up[i].n_res; j++)
-            if (oma_tensor_numel(&k.up[i].res_in[j]) > maxn)
-                maxn = oma_tensor_numel(&k.up[i].res_in[j]);
-    if (oma_tensor_numel(&k.up_out) > maxn)
-        maxn = oma_tensor_numel(&k.up_out);
+            if (oma_tensor_numel(&k->up[i].res_in[j]) > maxn)
+                maxn = oma_tensor_numel(&k->up[i].res_in[j]);
+    if (oma_tensor_numel(&k->up_out) > maxn)
+        maxn = oma_tensor_numel(&k->up_out);
     gbuf = oma_arena_alloc(ar, (size_t)maxn * sizeof(float));
     if (!gbuf)
         goto fail;
@@ -179,22 +247,22 @@ int oma_unet_train_pass(const oma_unet *u, const oma_tensor *noisy, const float 
     TRY(oma_tensor_view(&g, gbuf, 4, pred.shape));
     /* skip gradients, zeroed */
     oma_tensor gskip[MAX_SKIPS];
-    for (int i = 0; i < k.n_skips; i++)
-        TRY(oma_arena_tensor(ar, &gskip[i], 4, k.skips[i].shape));
+    for (int i = 0; i < k->n_skips; i++)
+        TRY(oma_arena_tensor(ar, &gskip[i], 4, k->skips[i].shape));
 
     oma_arena_mark m;
     {   /* conv_out(silu(norm_out(h))) */
         m = oma_arena_get_mark(ar);
         oma_tensor nrm, dn;
-        TRY(oma_norm_forward(&u->norm_out, &k.up_out, 1, ar, &nrm));
+        TRY(oma_norm_forward(&u->norm_out, &k->up_out, 1, ar, &nrm));
         TRY(oma_conv2d_backward(&u->conv_out, &nrm, &g, ar, &dn));
-        TRY(oma_norm_backward(&u->norm_out, &k.up_out, 1, &dn, ar, &d));
+        TRY(oma_norm_backward(&u->norm_out, &k->up_out, 1, &dn, ar, &d));
         TRY(settle(ar, m, &d, gbuf, &g));
     }
-    int ns = k.n_skips;
+    int ns = k->n_skips;
     for (int i = nb - 1; i >= 0; i--) {
         const oma_unet_block *b = &u->up[i];
-        kept_block *kb = &k.up[i];
+        kept_block *kb = &k->up[i];
         if (b->has_sampler) {
             m = oma_arena_get_mark(ar);
             TRY(oma_upsample_backward(&b->up, &kb->sampler_in, &g, ar, &d));
@@ -203,20 +271,20 @@ int oma_unet_train_pass(const oma_unet *u, const oma_tensor *noisy, const float 
         for (int j = b->n_res - 1; j >= 0; j--) {
             if (b->has_attn) {
                 m = oma_arena_get_mark(ar);
-                TRY(oma_transformer2d_backward(&b->attn[j], &kb->attn_in[j], context, &g, ar, &d,
-                                               dcontext));
+                TRY(attn_bwd(&b->attn[j], &kb->attn_in[j], kb->has_attn[j], &kb->attn[j], context,
+                             &g, ar, &d, dcontext));
                 TRY(settle(ar, m, &d, gbuf, &g));
             }
             m = oma_arena_get_mark(ar);
-            TRY(oma_resnet_backward(&b->res[j], &kb->res_in[j], &k.temb, &g, ar, &d));
+            TRY(res_bwd(&b->res[j], &kb->res_in[j], k, kb->has_res[j], &kb->res[j], &g, ar, &d));
             /* which skip fed this resnet: they were taken in reverse order up the blocks */
             int up_index = 0;
             for (int ii = 0; ii < i; ii++)
                 up_index += u->up[ii].n_res;
-            int si = k.n_skips - 1 - (up_index + j);
+            int si = k->n_skips - 1 - (up_index + j);
             if (si < 0)
                 goto fail;
-            int64_t ch = kb->res_in[j].shape[1] - k.skips[si].shape[1];
+            int64_t ch = kb->res_in[j].shape[1] - k->skips[si].shape[1];
             /* copy out before releasing: d lives above the mark */
             TRY(split_concat(&d, ch, gbuf, &g, &gskip[si]));
             oma_arena_release(ar, m);
@@ -226,19 +294,20 @@ int oma_unet_train_pass(const oma_unet *u, const oma_tensor *noisy, const float 
     (void)ns;
     /* mid block */
     m = oma_arena_get_mark(ar);
-    TRY(oma_resnet_backward(&u->mid_res1, &k.mid_res1_in, &k.temb, &g, ar, &d));
+    TRY(res_bwd(&u->mid_res1, &k->mid_res1_in, k, k->has_mid[2], &k->mid_res[1], &g, ar, &d));
     TRY(settle(ar, m, &d, gbuf, &g));
     m = oma_arena_get_mark(ar);
-    TRY(oma_transformer2d_backward(&u->mid_attn, &k.mid_attn_in, context, &g, ar, &d, dcontext));
+    TRY(attn_bwd(&u->mid_attn, &k->mid_attn_in, k->has_mid[1], &k->mid_attn, context, &g, ar, &d,
+                 dcontext));
     TRY(settle(ar, m, &d, gbuf, &g));
     m = oma_arena_get_mark(ar);
-    TRY(oma_resnet_backward(&u->mid_res0, &k.mid_in, &k.temb, &g, ar, &d));
+    TRY(res_bwd(&u->mid_res0, &k->mid_in, k, k->has_mid[0], &k->mid_res[0], &g, ar, &d));
     TRY(settle(ar, m, &d, gbuf, &g));
     /* down blocks: at each skip point the skip's gradient joins the main one */
-    int si = k.n_skips - 1;
+    int si = k->n_skips - 1;
     for (int i = nb - 1; i >= 0; i--) {
         const oma_unet_block *b = &u->down[i];
-        kept_block *kb = &k.down[i];
+        kept_block *kb = &k->down[i];
         if (b->has_sampler) {
             TRY(add_into(&g, &gskip[si--]));
             m = oma_arena_get_mark(ar);
@@ -249,21 +318,23 @@ int oma_unet_train_pass(const oma_unet *u, const oma_tensor *noisy, const float 
             TRY(add_into(&g, &gskip[si--]));
             if (b->has_attn) {
                 m = oma_arena_get_mark(ar);
-                TRY(oma_transformer2d_backward(&b->attn[j], &kb->attn_in[j], context, &g, ar, &d,
-                                               dcontext));
+                TRY(attn_bwd(&b->attn[j], &kb->attn_in[j], kb->has_attn[j], &kb->attn[j], context,
+                             &g, ar, &d, dcontext));
                 TRY(settle(ar, m, &d, gbuf, &g));
             }
             if (i == 0 && j == 0)
                 break;      /* below: resnet 0 of block 0 and conv_in, nothing trainable */
             m = oma_arena_get_mark(ar);
-            TRY(oma_resnet_backward(&b->res[j], &kb->res_in[j], &k.temb, &g, ar, &d));
+            TRY(res_bwd(&b->res[j], &kb->res_in[j], k, kb->has_res[j], &kb->res[j], &g, ar, &d));
             TRY(settle(ar, m, &d, gbuf, &g));
         }
     }
     oma_arena_release(ar, m0);
+    free(k);
     return 0;
 fail:
     oma_arena_release(ar, m0);
+    free(k);
     snprintf(err, errlen, "train: unet pass failed (out of memory or shapes that do not fit)");
     return -1;
 }

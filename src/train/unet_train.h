@@ -2,13 +2,16 @@
  * noise-prediction loss, and backward into the LoRA adapters attached to its linear layers
  * (nn/lora.h) and into the text context.
  *
- * The idea (gradient checkpointing per block): the forward keeps only what each block needs to
- * be recomputed — its input — plus the skip connections; every block's backward (nn/backward.h)
- * recomputes its own intermediates. Backward runs the blocks in reverse: an up block's resnet
- * input is concat(h, skip), so its gradient splits into the gradient of h and one that is added
- * to the skip's own gradient when the backward reaches the down block that produced it. The
- * time embedding depends on the timestep only and is frozen; conv_in has nothing trainable
- * below it, so the backward stops at the first block's input.
+ * The idea: the forward keeps each block's input and the skip connections, and, while the
+ * arena stays under a memory budget (OMA_TRAIN_KEEP_MB, see unet_train.c), the intermediates
+ * the block's backward needs (nn/backward.h *_forward_keep): attention projections and
+ * outputs, norm outputs, the feed-forward's hidden state, a resnet's conv1 output. A block
+ * past the budget is recomputed from its input in the backward (gradient checkpointing per
+ * block); the results are the same bit for bit. Backward runs the blocks in reverse: an up
+ * block's resnet input is concat(h, skip), so its gradient splits into the gradient of h and
+ * one that is added to the skip's own gradient when the backward reaches the down block that
+ * produced it. The time embedding depends on the timestep only and is frozen; conv_in has
+ * nothing trainable below it, so the backward stops at the first block's input.
  */
 #ifndef OMA_TRAIN_UNET_TRAIN_H
 #define OMA_TRAIN_UNET_TRAIN_H

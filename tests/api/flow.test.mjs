@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { api, download, makePng, readEvents, removeDir, signup, startServer, tempDataDir, upload } from './lib/server.mjs';
+import { backendName } from './lib/backend.mjs';
 
 let srv;
 let dataDir;
@@ -28,8 +29,8 @@ test('health and capabilities need no session', async () => {
   const h = await api(srv.url, 'GET', '/api/health');
   assert.equal(h.status, 200);
   assert.equal(h.body.status, 'ok');
-  assert.equal(h.body.db, 'sqlite');
-  assert.equal(h.body.storage, 'fs');
+  assert.equal(h.body.db, backendName() === 'pg+s3' ? 'postgres' : 'sqlite');
+  assert.equal(h.body.storage, backendName() === 'pg+s3' ? 's3' : 'fs');
   assert.equal(h.body.workers, 1);
   const c = await api(srv.url, 'GET', '/api/capabilities');
   assert.equal(c.status, 200);

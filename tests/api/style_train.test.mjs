@@ -148,12 +148,18 @@ test('style.train: progress over SSE, SIGKILL mid-run, resume from the checkpoin
     `resumed from a checkpoint step (${resumed})`);
   assert.ok(resumed <= before.length + PARAMS.checkpoint_every, 'not from a checkpoint it never reached');
   if (firstAfter) assert.ok(firstAfter.losses.length >= resumed, 'the resumed run showed the old curve from its first event');
-  const losses = fin.result.losses;
-  assert.equal(losses.length, TOTAL);
+  // the done event stays small: the result has the count, the curve is GET losses / losses.json
+  assert.equal(fin.result.loss_count, TOTAL);
+  assert.ok(!('losses' in fin.result), 'the done event carries no loss history');
+  assert.ok(!fin.detail || !Array.isArray(fin.detail.losses) || fin.detail.losses.length <= WINDOW);
   const full = await api(srv.url, 'GET', `/api/jobs/${id}/losses`, { token });
   assert.equal(full.status, 200);
-  assert.deepEqual(full.body.losses, losses, 'GET losses returns every step once the job is done');
+  const losses = full.body.losses;
+  assert.equal(losses.length, TOTAL, 'GET losses returns every step once the job is done');
   assert.equal(full.body.loss_count, TOTAL);
+  const lj = await download(srv.url, `/api/jobs/${id}/outputs/losses.json`, token);
+  assert.equal(lj.status, 200);
+  assert.deepEqual(JSON.parse(lj.bytes.toString('utf8')), losses, 'losses.json and GET losses agree');
   losses.forEach(([s, l], i) => { assert.equal(s, i + 1); assert.ok(Number.isFinite(l)); });
   for (let s = 1; s <= Math.min(resumed, before.length); s++) assert.equal(losses[s - 1][1], before[s - 1][1], `step ${s} kept as first reported`);
 

@@ -188,6 +188,7 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
   await page.getByLabel('Steps').fill('12');
   await page.getByLabel('Seed').fill('1234');
   await page.getByLabel('Candidates').fill('3');
+  await page.getByLabel('Shape').selectOption('photo');   // the 64x48 photo's proportions, short side 512
   await page.getByRole('button', { name: 'Generate' }).click();
   // While the jobs run (the scripted stream dropped after one progress event), the preview shows.
   await page.locator('[data-testid=job] img.preview').first().waitFor();
@@ -199,6 +200,7 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
     assert.equal(b.params.seed, 1234); assert.equal(b.params.steps, 12); assert.equal(b.params.sampler, 'UniPC');
     assert.equal(b.params.prompt, 'rainy street, webtoon background'); assert.equal(b.params.batch, 1);
     assert.equal(typeof b.inputs.image, 'string');
+    assert.equal(b.params.width, 680); assert.equal(b.params.height, 512);   // 64:48 -> 682.7 -> 680
   }
   assert.ok([...mock.jobs.values()].every((j) => j.polls >= 3), 'each job was followed by polling after its stream dropped');
   assert.match(await page.getByTestId('job-result').first().textContent(), /generate\.img2img.*sampler: UniPC/);
@@ -213,6 +215,17 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
   assert.equal(t2i.kind, 'generate.txt2img');
   assert.equal(t2i.params.batch, 4);
   assert.deepEqual(t2i.inputs, {});
+  assert.equal(t2i.params.width, 512); assert.equal(t2i.params.height, 512);   // "photo" falls back to square
+  // Non-square sizes, any multiple of 8: portrait 2:3 and tall 9:16 (512 x 910.2 -> 912)
+  for (const [shape, w, h] of [['2:3', 512, 768], ['9:16', 512, 912], ['16:9', 912, 512]]) {
+    const n = mock.posted.length;
+    await page.getByLabel('Shape').selectOption(shape);
+    await page.getByRole('button', { name: 'Generate' }).click();
+    for (const t0 = Date.now(); mock.posted.length === n && Date.now() - t0 < 10000;) await new Promise((r) => setTimeout(r, 50));
+    const b = mock.posted.at(-1);
+    assert.equal(mock.posted.length, n + 1);
+    assert.deepEqual([b.kind, b.params.width, b.params.height], ['generate.txt2img', w, h]);
+  }
 });
 
 test('bad uploads are refused with a reason; a failed job shows its reason; a job that no longer exists says so', async (t) => {

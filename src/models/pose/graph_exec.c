@@ -1,6 +1,7 @@
 /* graph_exec.c — the TFJS graph executor (see graph_exec.h). Nodes are addressed by index;
- * "name:k" inputs with k > 0 are refused at load (none of the pose graphs need multi-output
- * ops), as is any op graph_ops.c does not implement, so a model we cannot run fails when it is
+ * each node owns as many value slots as the highest "name:k" anyone reads from it (Unpack,
+ * Split, TopKV2 have several outputs); a slot is freed once its last reader has run. Any op
+ * graph_ops.c does not implement is refused at load, so a model we cannot run fails when it is
  * loaded, not half-way through a job. */
 #include "models/pose/graph_exec.h"
 
@@ -14,6 +15,10 @@ struct oma_graph {
     oma_tfjs_model m;
     int n;
     int **in_idx;        /* per node: indices of its inputs */
+    int **in_slot;       /* per node: value slot of each input (slot_base[node] + port) */
+    int *n_outs;         /* per node: how many outputs are read (>= 1) */
+    int *slot_base;      /* per node: its first value slot; n_slots in all */
+    int n_slots;
     int *order;          /* topological order, n entries */
     const oma_tfjs_weight **weight;   /* per node: its weight when op == Const */
     int *by_name;        /* node indices sorted by name, for binary search */
@@ -24,7 +29,12 @@ void oma_graph_free(oma_graph *g)
     if (!g) return;
     if (g->in_idx)
         for (int i = 0; i < g->n; i++) free(g->in_idx[i]);
+    if (g->in_slot)
+        for (int i = 0; i < g->n; i++) free(g->in_slot[i]);
     free(g->in_idx);
+    free(g->in_slot);
+    free(g->n_outs);
+    free(g->slot_base);
     free(g->order);
     free(g->weight);
     free(g->by_name);
@@ -89,6 +99,9 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
     g->n = g->m.n_nodes;
     const size_t nn = g->n > 0 ? (size_t)g->n : 1;   /* the loader guarantees >= 1 node */
     g->in_idx = calloc(nn, sizeof *g->in_idx);
+    g->in_slot = calloc(nn, sizeof *g->in_slot);
+    g->n_outs = calloc(nn, sizeof(int));
+    g->slot_base = calloc(nn + 1, sizeof(int));
     g->order = calloc(nn, sizeof *g->order);
     g->weight = calloc(nn, sizeof *g->weight);
     int *indeg = calloc(nn, sizeof(int));
@@ -98,7 +111,9 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
     for (int i = 0; i < g->m.n_weights; i++) wsorted[i] = &g->m.weights[i];
     qsort(wsorted, (size_t)g->m.n_weights, sizeof *wsorted, weight_cmp);
     g->by_name = malloc(nn * sizeof(int));
-    if (!g->in_idx || !g->order || !g->weight || !indeg || !cons_start || !g->by_name) goto oom;
+    if (!g->in_idx || !g->in_slot || !g->n_outs || !g->slot_base || !g->order || !g->weight ||
+        !indeg || !cons_start || !g->by_name)
+        goto oom;
     for (int i = 0; i < g->n; i++) g->by_name[i] = i;
     qsort_r(g->by_name, nn, sizeof(int), by_name_cmp, g);   /* glibc (_GNU_SOURCE) */
     for (int i = 0; i + 1 < g->n; i++)
@@ -120,18 +135,27 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
         }
         if (nd->n_inputs) {
             g->in_idx[i] = calloc((size_t)nd->n_inputs, sizeof(int));
-            if (!g->in_idx[i]) goto oom;
+            g->in_slot[i] = calloc((size_t)nd->n_inputs, sizeof(int));
+            if (!g->in_idx[i] || !g->in_slot[i]) goto oom;
         }
         for (int k = 0; k < nd->n_inputs; k++) {
             const char *s = nd->inputs[k];
             const char *colon = strrchr(s, ':');
             size_t len = strlen(s);
+            int port = 0;
             if (colon) {
-                if (strcmp(colon, ":0") != 0) {
-                    oma_fail(err, errlen, "graph: node %s reads output %s (multi-output unsupported)", nd->name, s);
+                char *end;
+                long p = strtol(colon + 1, &end, 10);
+                if (end == colon + 1 || *end || p < 0 || p >= OMA_GOP_MAX_OUTS) {
+                    oma_fail(err, errlen, "graph: node %s reads output %s (bad output index)", nd->name, s);
                     goto fail;
                 }
+                port = (int)p;
                 len = (size_t)(colon - s);
+            }
+            if (s[0] == '^') {
+                oma_fail(err, errlen, "graph: node %s has a control input %s (unsupported)", nd->name, s);
+                goto fail;
             }
             int j = find_node(g, s, len);
             if (j < 0) {
@@ -139,9 +163,23 @@ int oma_graph_load(const char *model_json, oma_graph **out, char *err, size_t er
                 goto fail;
             }
             g->in_idx[i][k] = j;
+            g->in_slot[i][k] = port;   /* made absolute below */
+            if (port + 1 > g->n_outs[j]) g->n_outs[j] = port + 1;
             indeg[i]++;
         }
     }
+    for (int i = 0; i < g->n; i++) {
+        if (g->n_outs[i] < 1) g->n_outs[i] = 1;
+        if (g->n_outs[i] > 1 && !oma_gop_multi_ok(g->m.nodes[i].op, g->n_outs[i])) {
+            oma_fail(err, errlen, "graph: node %s (%s) has no output %d", g->m.nodes[i].name,
+                     g->m.nodes[i].op, g->n_outs[i] - 1);
+            goto fail;
+        }
+        g->slot_base[i + 1] = g->slot_base[i] + g->n_outs[i];
+    }
+    g->n_slots = g->slot_base[g->n];
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->m.nodes[i].n_inputs; k++) g->in_slot[i][k] += g->slot_base[g->in_idx[i][k]];
     /* Kahn's algorithm over a consumer list (CSR: consumers of u are
      * cons[cons_start[u] .. cons_start[u + 1])). */
     size_t edges = 0;
@@ -208,17 +246,35 @@ static int check_placeholder(const oma_tfjs_node *nd, const oma_gt *x, char *err
     return 0;
 }
 
+/* Finds an output "name" or "name:k": its value slot, or -1. */
+static int find_output(const oma_graph *g, const char *name)
+{
+    const char *colon = strrchr(name, ':');
+    size_t len = strlen(name);
+    long port = 0;
+    if (colon) {
+        char *end;
+        port = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end || port < 0) return -1;
+        len = (size_t)(colon - name);
+    }
+    int j = find_node(g, name, len);
+    if (j < 0 || port >= g->n_outs[j]) return -1;
+    return g->slot_base[j] + (int)port;
+}
+
 int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
                   const char *const *outputs, oma_gt *results, char *err, size_t errlen)
 {
     int rc = -1;
     for (int k = 0; k < n_out; k++) memset(&results[k], 0, sizeof results[k]);
+    const size_t ns = (size_t)g->n_slots;
     char *need = calloc((size_t)g->n, 1);
-    int *uses = calloc((size_t)g->n, sizeof(int)), *stack = malloc((size_t)g->n * sizeof(int) + sizeof(int));
-    int *out_idx = calloc((size_t)(n_out > 0 ? n_out : 1), sizeof(int));
-    oma_gt *val = calloc((size_t)g->n, sizeof *val);
+    int *uses = calloc(ns, sizeof(int)), *stack = malloc((size_t)g->n * sizeof(int) + sizeof(int));
+    int *out_slot = calloc((size_t)(n_out > 0 ? n_out : 1), sizeof(int));
+    oma_gt *val = calloc(ns, sizeof *val);
     char *done = calloc((size_t)g->n, 1);
-    if (!need || !uses || !stack || !out_idx || !val || !done) {
+    if (!need || !uses || !stack || !out_slot || !val || !done) {
         oma_fail(err, errlen, "graph: out of memory");
         goto end;
     }
@@ -233,71 +289,78 @@ int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
     }
     int sp = 0;
     for (int k = 0; k < n_out; k++) {
-        out_idx[k] = find_node(g, outputs[k], strlen(outputs[k]));
-        if (out_idx[k] < 0) {
+        out_slot[k] = find_output(g, outputs[k]);
+        if (out_slot[k] < 0) {
             oma_fail(err, errlen, "graph: no output named %s", outputs[k]);
             goto end;
         }
-        if (!need[out_idx[k]]) {
-            need[out_idx[k]] = 1;
-            stack[sp++] = out_idx[k];
+        int u = 0;
+        while (g->slot_base[u + 1] <= out_slot[k]) u++;
+        if (!need[u]) {
+            need[u] = 1;
+            stack[sp++] = u;
         }
     }
     while (sp > 0) {
         int u = stack[--sp];
         for (int k = 0; k < g->m.nodes[u].n_inputs; k++) {
             int v = g->in_idx[u][k];
-            uses[v]++;
+            uses[g->in_slot[u][k]]++;
             if (!need[v]) {
                 need[v] = 1;
                 stack[sp++] = v;
             }
         }
     }
-    for (int k = 0; k < n_out; k++) uses[out_idx[k]]++;   /* outputs are never freed early */
+    for (int k = 0; k < n_out; k++) uses[out_slot[k]]++;   /* outputs are never freed early */
     for (int oi = 0; oi < g->n; oi++) {
         int u = g->order[oi];
         if (!need[u]) continue;
         const oma_tfjs_node *nd = &g->m.nodes[u];
+        oma_gt *mine = &val[g->slot_base[u]];
         if (!strcmp(nd->op, "Placeholder")) {
             if (u != in_node) {
                 oma_fail(err, errlen, "graph: placeholder %s was not fed", nd->name);
                 goto end;
             }
-            val[u] = *x;
-            val[u].borrowed = 1;
+            mine[0] = *x;
+            mine[0].borrowed = 1;
         } else if (!strcmp(nd->op, "Const")) {
             const oma_tfjs_weight *w = g->weight[u];
-            memset(&val[u], 0, sizeof val[u]);
-            val[u].dtype = w->dtype;
-            val[u].rank = w->rank;
-            memcpy(val[u].d, w->shape, sizeof w->shape);
-            val[u].n = w->n;
-            val[u].f = w->f;
-            val[u].i = w->i;
-            val[u].borrowed = 1;
+            memset(&mine[0], 0, sizeof mine[0]);
+            mine[0].dtype = w->dtype;
+            mine[0].rank = w->rank;
+            memcpy(mine[0].d, w->shape, sizeof w->shape);
+            mine[0].n = w->n;
+            mine[0].f = w->f;
+            mine[0].i = w->i;
+            mine[0].borrowed = 1;
         } else {
             oma_gt *ins[64];
             if (nd->n_inputs > 64) {
                 oma_fail(err, errlen, "graph: node %s has too many inputs", nd->name);
                 goto end;
             }
-            for (int k = 0; k < nd->n_inputs; k++) ins[k] = &val[g->in_idx[u][k]];
-            if (oma_gop_run(nd, ins, nd->n_inputs, &val[u], err, errlen)) goto end;
+            for (int k = 0; k < nd->n_inputs; k++) ins[k] = &val[g->in_slot[u][k]];
+            int r = g->n_outs[u] > 1 ? oma_gop_run_multi(nd, ins, nd->n_inputs, mine, g->n_outs[u], err, errlen)
+                                     : oma_gop_run(nd, ins, nd->n_inputs, mine, err, errlen);
+            if (r) goto end;
         }
         done[u] = 1;
+        for (int s = 0; s < g->n_outs[u]; s++)   /* outputs nobody needed this run */
+            if (uses[g->slot_base[u] + s] == 0) oma_gt_free(&mine[s]);
         for (int k = 0; k < nd->n_inputs; k++) {
-            int v = g->in_idx[u][k];
-            if (--uses[v] == 0) oma_gt_free(&val[v]);
+            int sl = g->in_slot[u][k];
+            if (--uses[sl] == 0) oma_gt_free(&val[sl]);
         }
     }
     for (int k = 0; k < n_out; k++) {
-        /* A constant, the input itself or a node asked for twice (its first result was moved
+        /* A constant, the input itself or a value asked for twice (its first result was moved
          * out) is handed back as a copy; any other value is moved, so that on failure each
          * buffer has one owner: results[] or val[]. */
         int q = 0;
-        while (q < k && out_idx[q] != out_idx[k]) q++;
-        oma_gt *v = q < k ? &results[q] : &val[out_idx[k]];
+        while (q < k && out_slot[q] != out_slot[k]) q++;
+        oma_gt *v = q < k ? &results[q] : &val[out_slot[k]];
         if (q < k || v->borrowed) {
             if (oma_gt_copy(v, &results[k])) {
                 oma_fail(err, errlen, "graph: out of memory");
@@ -312,13 +375,14 @@ int oma_graph_run(oma_graph *g, const char *input, const oma_gt *x, int n_out,
 end:
     if (val)
         for (int i = 0; i < g->n; i++)
-            if (done && done[i]) oma_gt_free(&val[i]);
+            if (done && done[i])
+                for (int s = 0; s < g->n_outs[i]; s++) oma_gt_free(&val[g->slot_base[i] + s]);
     if (rc)
         for (int k = 0; k < n_out; k++) oma_gt_free(&results[k]);
     free(need);
     free(uses);
     free(stack);
-    free(out_idx);
+    free(out_slot);
     free(val);
     free(done);
     return rc;

@@ -1,8 +1,12 @@
-/* graph_ops.c — CPU kernels for the TFJS graph executor (see graph_ops.h for why they live
- * here). Layout is NHWC float32 throughout; int32 tensors only carry shapes and indices.
+/* graph_ops.c — CPU kernels for the TFJS graph executor (see graph_ops.h). Layout is NHWC
+ * float32 throughout; int32 tensors only carry shapes and indices.
  * Convolutions: im2col into a [OH*OW, KH*KW*C] matrix times the HWIO filter viewed as
- * [KH*KW*C, O] with cblas_sgemm (1x1 stride-1 convolutions skip im2col). Depthwise: direct
- * loops, innermost over channels so memory is walked contiguously. */
+ * [KH*KW*C, O] (1x1 stride-1 convolutions skip im2col), and MatMul, go through the shared
+ * tensor backend's GEMM (src/tensor/backend.h: the kernel SD's layers use, split over the
+ * thread pool, oneDNN for large products); im2col and depthwise convolutions run row bands on
+ * the same thread pool. Depthwise: direct loops, innermost over channels so memory is walked
+ * contiguously. oma_gop_set_legacy(1) puts back the former single-call cblas_sgemm and serial
+ * loops, only so that bench/bench_pose_graph.c can compare both in one run. */
 #include "models/pose/graph_ops.h"
 
 #include <cblas.h>
@@ -11,6 +15,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tensor/backend.h"
+#include "tensor/threadpool.h"
+
+static int legacy;   /* set only by benches, before any run */
+
+void oma_gop_set_legacy(int on) { legacy = on; }
+
+/* Row-major C[M,N] = A[M,K] B[K,N] (op()s as flags): shared backend, or the old direct call. */
+static void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    if (!legacy) {
+        oma_backend_current()->gemm(ta, tb, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
+}
+
+/* Runs fn over [0, n) in bands on the thread pool (serially in legacy mode). */
+static void par_for(int64_t n, int64_t grain, oma_range_fn fn, void *ctx)
+{
+    if (legacy || n <= grain) fn(ctx, 0, n);
+    else oma_parallel_for(n, grain, fn, ctx);
+}
 
 static int fail(char *err, size_t errlen, const oma_tfjs_node *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -232,6 +262,33 @@ static int conv_setup(const oma_tfjs_node *node, oma_gt *const *in, int n_in, om
     return 0;
 }
 
+typedef struct conv_job {
+    const conv_spec *c;
+    const float *x, *w;
+    float *col, *out;
+    int64_t K;
+} conv_job;
+
+/* im2col rows [y0, y1) of output rows (one image). */
+static void im2col_rows(void *p, int64_t y0, int64_t y1)
+{
+    const conv_job *j = p;
+    const conv_spec *c = j->c;
+    for (int64_t y = y0; y < y1; y++)
+        for (int64_t xx = 0; xx < c->ow; xx++) {
+            float *row = j->col + (size_t)((y * c->ow + xx) * j->K);
+            for (int64_t ky = 0; ky < c->KH; ky++) {
+                int64_t iy = y * c->sh - c->ph + ky * c->dh;
+                for (int64_t kx = 0; kx < c->KW; kx++) {
+                    int64_t ix = xx * c->sw - c->pw + kx * c->dw;
+                    float *dst = row + (ky * c->KW + kx) * c->C;
+                    if (iy < 0 || iy >= c->H || ix < 0 || ix >= c->W) memset(dst, 0, (size_t)c->C * sizeof(float));
+                    else memcpy(dst, j->x + (size_t)((iy * c->W + ix) * c->C), (size_t)c->C * sizeof(float));
+                }
+            }
+        }
+}
+
 static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                      char *err, size_t errlen, int fused)
 {
@@ -253,23 +310,11 @@ static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
         float *ob = out->f + (size_t)(b * M * O);
         const float *A = xb;
         if (!direct) {
-            for (int64_t y = 0; y < oh; y++)
-                for (int64_t xx = 0; xx < ow; xx++) {
-                    float *row = col + (size_t)((y * ow + xx) * K);
-                    for (int64_t ky = 0; ky < KH; ky++) {
-                        int64_t iy = y * c.sh - c.ph + ky * c.dh;
-                        for (int64_t kx = 0; kx < KW; kx++) {
-                            int64_t ix = xx * c.sw - c.pw + kx * c.dw;
-                            float *dst = row + (ky * KW + kx) * C;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(dst, 0, (size_t)C * sizeof(float));
-                            else memcpy(dst, xb + (size_t)((iy * W + ix) * C), (size_t)C * sizeof(float));
-                        }
-                    }
-                }
+            conv_job j = {&c, xb, NULL, col, NULL, K};
+            par_for(oh, 4, im2col_rows, &j);
             A = col;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)O, (int)K, 1.0f, A,
-                    (int)K, w->f, (int)O, 0.0f, ob, (int)O);
+        gemm(0, 0, M, O, K, A, K, w->f, O, ob, O);
         if (c.bias)
             for (int64_t m = 0; m < M; m++)
                 for (int64_t o = 0; o < O; o++) ob[m * O + o] += c.bias[o];
@@ -279,36 +324,44 @@ static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     return 0;
 }
 
+/* Depthwise output rows [r0, r1) of all images (row r = image r / oh, row r % oh). */
+static void depthwise_rows(void *p, int64_t r0, int64_t r1)
+{
+    const conv_job *j = p;
+    const conv_spec *c = j->c;
+    int64_t H = c->H, W = c->W, C = c->C, O = c->O, oh = c->oh, ow = c->ow, Mu = O / C;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t b = r / oh, y = r % oh;
+        for (int64_t xx = 0; xx < ow; xx++) {
+            float *o = j->out + (size_t)(((b * oh + y) * ow + xx) * O);
+            if (c->bias) memcpy(o, c->bias, (size_t)O * sizeof(float));
+            for (int64_t ky = 0; ky < c->KH; ky++) {
+                int64_t iy = y * c->sh - c->ph + ky * c->dh;
+                if (iy < 0 || iy >= H) continue;
+                for (int64_t kx = 0; kx < c->KW; kx++) {
+                    int64_t ix = xx * c->sw - c->pw + kx * c->dw;
+                    if (ix < 0 || ix >= W) continue;
+                    const float *xi = j->x + (size_t)(((b * H + iy) * W + ix) * C);
+                    const float *wk = j->w + (size_t)((ky * c->KW + kx) * O);
+                    if (Mu == 1)
+                        for (int64_t ch = 0; ch < C; ch++) o[ch] += xi[ch] * wk[ch];
+                    else
+                        for (int64_t ch = 0; ch < C; ch++)
+                            for (int64_t m = 0; m < Mu; m++) o[ch * Mu + m] += xi[ch] * wk[ch * Mu + m];
+                }
+            }
+        }
+    }
+}
+
 static int op_depthwise(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                         char *err, size_t errlen, int fused)
 {
     conv_spec c;
     if (conv_setup(node, in, n_in, out, err, errlen, fused, 1, &c)) return -1;
-    const oma_gt *x = in[0], *w = in[1];
-    int64_t H = c.H, W = c.W, C = c.C, KH = c.KH, KW = c.KW, O = c.O, oh = c.oh, ow = c.ow;
-    int64_t Mu = w->d[3];
-    for (int64_t b = 0; b < c.N; b++)
-        for (int64_t y = 0; y < oh; y++)
-            for (int64_t xx = 0; xx < ow; xx++) {
-                float *o = out->f + (size_t)(((b * oh + y) * ow + xx) * O);
-                if (c.bias) memcpy(o, c.bias, (size_t)O * sizeof(float));
-                for (int64_t ky = 0; ky < KH; ky++) {
-                    int64_t iy = y * c.sh - c.ph + ky * c.dh;
-                    if (iy < 0 || iy >= H) continue;
-                    for (int64_t kx = 0; kx < KW; kx++) {
-                        int64_t ix = xx * c.sw - c.pw + kx * c.dw;
-                        if (ix < 0 || ix >= W) continue;
-                        const float *xi = x->f + (size_t)(((b * H + iy) * W + ix) * C);
-                        const float *wk = w->f + (size_t)((ky * KW + kx) * O);
-                        if (Mu == 1)
-                            for (int64_t ch = 0; ch < C; ch++) o[ch] += xi[ch] * wk[ch];
-                        else
-                            for (int64_t ch = 0; ch < C; ch++)
-                                for (int64_t m = 0; m < Mu; m++) o[ch * Mu + m] += xi[ch] * wk[ch * Mu + m];
-                    }
-                }
-            }
-    apply_act(out->f, out->n, (int)O, c.act, c.alpha, c.leaky);
+    conv_job j = {&c, in[0]->f, in[1]->f, NULL, out->f, 0};
+    par_for(c.N * c.oh, 4, depthwise_rows, &j);
+    apply_act(out->f, out->n, (int)c.O, c.act, c.alpha, c.leaky);
     return 0;
 }
 
@@ -374,9 +427,7 @@ static int op_matmul(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     if (fused && fused_spec(node, in, n_in, (int)Nn, &bias, &act, &alpha, &leaky, err, errlen)) return -1;
     int64_t dims[2] = {M, Nn};
     if (oma_gt_alloc(out, OMA_TFJS_F32, 2, dims)) return fail(err, errlen, node, "output too large");
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)M, (int)Nn, (int)K, 1.0f, a->f, (int)a->d[1], b->f, (int)b->d[1], 0.0f, out->f,
-                (int)Nn);
+    gemm(ta, tb, M, Nn, K, a->f, a->d[1], b->f, b->d[1], out->f, Nn);
     if (bias)
         for (int64_t m = 0; m < M; m++)
             for (int64_t k = 0; k < Nn; k++) out->f[m * Nn + k] += bias[k];
@@ -386,7 +437,7 @@ static int op_matmul(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
 
 /* ---- element-wise ---- */
 
-static int bcast_shape(const oma_gt *a, const oma_gt *b, int *rank, int64_t *d)
+int oma_gt_bcast_shape(const oma_gt *a, const oma_gt *b, int *rank, int64_t *d)
 {
     int r = a->rank > b->rank ? a->rank : b->rank;
     for (int k = 0; k < r; k++) {
@@ -400,7 +451,7 @@ static int bcast_shape(const oma_gt *a, const oma_gt *b, int *rank, int64_t *d)
 }
 
 /* Element offset in t for the output multi-index idx (rank r), with broadcasting. */
-static size_t bcast_off(const oma_gt *t, int r, const int64_t *idx)
+size_t oma_gt_bcast_off(const oma_gt *t, int r, const int64_t *idx)
 {
     size_t off = 0;
     for (int k = 0; k < t->rank; k++) {
@@ -435,7 +486,7 @@ static int op_binary(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     if (a->dtype != b->dtype) return fail(err, errlen, node, "dtypes differ");
     int r;
     int64_t d[OMA_GT_MAX_RANK];
-    if (bcast_shape(a, b, &r, d)) return fail(err, errlen, node, "shapes do not broadcast");
+    if (oma_gt_bcast_shape(a, b, &r, d)) return fail(err, errlen, node, "shapes do not broadcast");
     if (oma_gt_alloc(out, a->dtype, r, d)) return fail(err, errlen, node, "output too large");
     int isf = a->dtype == OMA_TFJS_F32;
     if (a->n == out->n && b->n == out->n) {
@@ -456,7 +507,7 @@ static int op_binary(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     }
     int64_t idx[OMA_GT_MAX_RANK] = {0};
     for (size_t k = 0; k < out->n; k++) {
-        size_t oa = bcast_off(a, r, idx), ob = bcast_off(b, r, idx);
+        size_t oa = oma_gt_bcast_off(a, r, idx), ob = oma_gt_bcast_off(b, r, idx);
         if (isf) out->f[k] = (float)bin(kind, a->f[oa], b->f[ob]);
         else {
             if (b->i[ob] == 0 && (kind == BIN_DIV || kind == BIN_FLOORDIV)) goto divz;
@@ -633,13 +684,16 @@ static void gather_box(const oma_gt *x, const int64_t *begin, const int64_t *str
     }
 }
 
+/* TF's StridedSlice without ellipsis: spec entry j either inserts a new axis of size 1
+ * (new_axis_mask bit j, no input axis used) or slices the next input axis (begin/end masks,
+ * shrink_axis_mask drops it); input axes past the spec are taken whole. */
 static int op_strided_slice(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                             char *err, size_t errlen)
 {
     NEED_IN(4);
     const oma_gt *x = in[0], *b = in[1], *e = in[2], *s = in[3];
     if (b->dtype != OMA_TFJS_I32 || e->dtype != OMA_TFJS_I32 || s->dtype != OMA_TFJS_I32 ||
-        b->n != e->n || b->n != s->n || b->n > (size_t)x->rank)
+        b->n != e->n || b->n != s->n || b->n > OMA_GT_MAX_RANK)
         return fail(err, errlen, node, "bad begin/end/strides");
     int64_t bm = 0, em = 0, sm = 0, elm = 0, nam = 0;
     oma_tfjs_attr_int(node, "begin_mask", &bm);
@@ -647,23 +701,32 @@ static int op_strided_slice(const oma_tfjs_node *node, oma_gt *const *in, int n_
     oma_tfjs_attr_int(node, "shrink_axis_mask", &sm);
     oma_tfjs_attr_int(node, "ellipsis_mask", &elm);
     oma_tfjs_attr_int(node, "new_axis_mask", &nam);
-    if (elm || nam) return fail(err, errlen, node, "ellipsis/new axis unsupported");
+    if (elm) return fail(err, errlen, node, "ellipsis unsupported");
     int64_t beg[OMA_GT_MAX_RANK] = {0}, st[OMA_GT_MAX_RANK] = {0}, full[OMA_GT_MAX_RANK] = {0},
             od[OMA_GT_MAX_RANK] = {0};
-    int orank = 0;
-    for (int k = 0; k < x->rank; k++) {
-        int64_t dim = x->d[k], bb = 0, ee = dim, ss = 1;
-        if ((size_t)k < b->n) {
-            ss = s->i[k];
+    int orank = 0, q = 0;
+    const int m = (int)b->n;
+    for (int j = 0; j < m || q < x->rank; j++) {
+        if (j < m && ((nam >> j) & 1)) {
+            if (orank >= OMA_GT_MAX_RANK) return fail(err, errlen, node, "output rank too large");
+            od[orank++] = 1;
+            continue;
+        }
+        if (q >= x->rank) return fail(err, errlen, node, "spec longer than the input's rank");
+        int64_t dim = x->d[q], bb = 0, ee = dim, ss = 1;
+        int shrink = 0;
+        if (j < m) {
+            ss = s->i[j];
             if (ss == 0) return fail(err, errlen, node, "zero stride");
-            bb = (bm >> k) & 1 ? (ss > 0 ? 0 : dim - 1) : b->i[k];
-            ee = (em >> k) & 1 ? (ss > 0 ? dim : -dim - 1) : e->i[k];
-            if (!((bm >> k) & 1) && bb < 0) bb += dim;
-            if (!((em >> k) & 1) && ee < 0) ee += dim;
-            if ((sm >> k) & 1) {
+            bb = (bm >> j) & 1 ? (ss > 0 ? 0 : dim - 1) : b->i[j];
+            ee = (em >> j) & 1 ? (ss > 0 ? dim : -dim - 1) : e->i[j];
+            if (!((bm >> j) & 1) && bb < 0) bb += dim;
+            if (!((em >> j) & 1) && ee < 0) ee += dim;
+            if ((sm >> j) & 1) {
                 if (bb < 0 || bb >= dim) return fail(err, errlen, node, "index out of range");
                 ee = bb + 1;
                 ss = 1;
+                shrink = 1;
             }
         }
         if (ss > 0) {
@@ -674,10 +737,14 @@ static int op_strided_slice(const oma_tfjs_node *node, oma_gt *const *in, int n_
             ee = ee < -1 ? -1 : ee > dim - 1 ? dim - 1 : ee;
         }
         int64_t n = ss > 0 ? (ee > bb ? (ee - bb + ss - 1) / ss : 0) : (bb > ee ? (bb - ee - ss - 1) / -ss : 0);
-        beg[k] = bb;
-        st[k] = ss;
-        full[k] = n;
-        if (!((size_t)k < b->n && ((sm >> k) & 1))) od[orank++] = n;
+        beg[q] = bb;
+        st[q] = ss;
+        full[q] = n;
+        q++;
+        if (!shrink) {
+            if (orank >= OMA_GT_MAX_RANK) return fail(err, errlen, node, "output rank too large");
+            od[orank++] = n;
+        }
     }
     oma_gt tmp;
     if (oma_gt_alloc(&tmp, x->dtype, x->rank, full)) return fail(err, errlen, node, "out of memory");
@@ -940,10 +1007,12 @@ static int op_cast(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_g
     const oma_gt *x = in[0];
     const json_t *a = node->attr ? json_object_get(node->attr, "DstT") : NULL;
     const char *t = a ? json_string_value(json_object_get(a, "type")) : NULL;
-    oma_tfjs_dtype dt = t && !strcmp(t, "DT_INT32") ? OMA_TFJS_I32 : OMA_TFJS_F32;
+    int to_bool = t && !strcmp(t, "DT_BOOL");   /* booleans are int32 0/1 */
+    oma_tfjs_dtype dt = t && (!strcmp(t, "DT_INT32") || to_bool) ? OMA_TFJS_I32 : OMA_TFJS_F32;
     if (oma_gt_alloc(out, dt, x->rank, x->d)) return fail(err, errlen, node, "out of memory");
     for (size_t k = 0; k < x->n; k++) {
-        if (dt == OMA_TFJS_F32) out->f[k] = x->dtype == OMA_TFJS_F32 ? x->f[k] : (float)x->i[k];
+        if (to_bool) out->i[k] = x->dtype == OMA_TFJS_F32 ? x->f[k] != 0 : x->i[k] != 0;
+        else if (dt == OMA_TFJS_F32) out->f[k] = x->dtype == OMA_TFJS_F32 ? x->f[k] : (float)x->i[k];
         else {
             float v = x->dtype == OMA_TFJS_F32 ? x->f[k] : (float)x->i[k];
             if (!(v > -2147483520.0f && v < 2147483520.0f)) {
@@ -972,7 +1041,7 @@ int oma_gop_supported(const char *op)
 {
     for (int k = 0; supported[k]; k++)
         if (!strcmp(supported[k], op)) return 1;
-    return 0;
+    return oma_gop_select_supported(op);
 }
 
 int oma_gop_run(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out, char *err,
@@ -1033,5 +1102,6 @@ int oma_gop_run(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *
         if (copy_tensor(in[0], out, in[0]->rank, in[0]->d)) return fail(err, errlen, node, "out of memory");
         return 0;
     }
+    if (oma_gop_select_supported(op)) return oma_gop_select_run(node, in, n_in, out, err, errlen);
     return fail(err, errlen, node, "unsupported op");
 }

@@ -1,12 +1,12 @@
 /* graph_ops.h — the small tensor type and the CPU ops the TFJS pose graphs use (fused conv2d
  * and depthwise conv with bias + ReLU/ReLU6/PReLU, add/mul/sub, pad, max/avg pool, bilinear
- * resize, sigmoid, depth-to-space, matmul, reshape, concat, strided slice, ...).
+ * resize, sigmoid, depth-to-space, matmul, reshape, concat, strided slice, ...; and in
+ * graph_ops_select.c the picking ops MoveNet MultiPose decodes with).
  *
- * These live here, in plain C over NHWC float32 (convolutions as im2col + OpenBLAS
- * cblas_sgemm, depthwise as direct loops), because the shared tensor engine (src/tensor,
- * src/nn) is being written at the same time; the pose nets are small. Once that engine has
- * these kernels, this file is the one place to re-point at it. Every op checks its inputs'
- * dtypes and shapes and refuses with an error rather than trusting the graph.
+ * Plain C over NHWC float32; the heavy part — the matrix products of convolutions (im2col)
+ * and MatMul — runs on the shared tensor backend's GEMM (src/tensor/backend.h), the kernel
+ * SD uses, and the convolution loops on its thread pool. Every op checks its inputs' dtypes
+ * and shapes and refuses with an error rather than trusting the graph.
  */
 #ifndef OMA_MODELS_GRAPH_OPS_H
 #define OMA_MODELS_GRAPH_OPS_H
@@ -41,7 +41,30 @@ oma_gt oma_gt_view_f32(float *data, int rank, const int64_t *dims);
 int oma_gop_run(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out, char *err,
                 size_t errlen);
 
+/* Benches only: 1 = the former kernels (one cblas_sgemm call, serial loops) instead of the
+ * shared tensor backend's GEMM and thread pool; set before any run. */
+void oma_gop_set_legacy(int on);
+
 /* Non-zero if the op is one we implement. */
 int oma_gop_supported(const char *op);
+
+/* Ops with several outputs (Unpack, Split, TopKV2): runs node into outs[0..n_outs-1], the
+ * first n_outs of its outputs (the graph reads no later one). 0, or -1 with err and nothing
+ * left allocated. oma_gop_multi_ok says whether op can have n_outs outputs read. */
+#define OMA_GOP_MAX_OUTS 64
+int oma_gop_run_multi(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *outs,
+                      int n_outs, char *err, size_t errlen);
+int oma_gop_multi_ok(const char *op, int n_outs);
+
+/* graph_ops_select.c: comparisons, Select, Range, Fill, Tile, GatherNd, ArgMax, Max, ...
+ * (booleans are int32 0/1). Reached through oma_gop_run / oma_gop_supported. */
+int oma_gop_select_supported(const char *op);
+int oma_gop_select_run(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
+                       char *err, size_t errlen);
+
+/* Broadcasting (numpy rules): the shape of a op b, 0 or -1; and the offset in t of the output
+ * multi-index idx (rank r). */
+int oma_gt_bcast_shape(const oma_gt *a, const oma_gt *b, int *rank, int64_t *d);
+size_t oma_gt_bcast_off(const oma_gt *t, int r, const int64_t *idx);
 
 #endif

@@ -43,4 +43,16 @@ int oma_clip_text_forward(const oma_clip_text *m, const int32_t *ids, int64_t ba
                           int64_t n_tokens, int clip_skip, oma_arena *ar, oma_tensor *out,
                           char *err, size_t errlen);
 
+/* What a layer's backward needs of its forward (training, src/train/clip_train.c): ln1's
+ * output, the projections and the attention output, the input of the MLP half (x1) and ln2's
+ * output, fc1's output before and after the activation. */
+typedef struct oma_clip_layer_keep {
+    oma_tensor h, q, k, v, o, x1, h2, f1, f1a;
+} oma_clip_layer_keep;
+/* One encoder layer, in place on x [B, n, hidden] (the one forward inference and training
+ * share). keep NULL: its temporaries are released; else they stay in the arena, described by
+ * *keep (the caller releases them). 0, or -1 (shapes, no memory). */
+int oma_clip_layer_forward(const oma_clip_text_params *p, const oma_clip_layer *l, oma_tensor *x,
+                           oma_arena *ar, oma_clip_layer_keep *keep);
+
 #endif

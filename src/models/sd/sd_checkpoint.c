@@ -30,6 +30,7 @@ struct oma_sd_checkpoint {
     size_t n, cap;
     oma_sd_config cfg;
     char *tokenizer_dir;
+    char *config_path;   /* single file: the yaml or config folder its configs came from, or NULL */
 };
 
 static int is_dir(const char *p) {
@@ -61,6 +62,7 @@ void oma_sd_close(oma_sd_checkpoint *ck) {
     free(ck->e);
     for (int i = 0; i < ck->n_files; i++) oma_st_close(ck->files[i]);
     free(ck->tokenizer_dir);
+    free(ck->config_path);
     free(ck);
 }
 
@@ -272,10 +274,35 @@ int oma_sd_open_ex(const char *path, const oma_sd_open_opts *opts, oma_sd_checkp
     } else if (is_file(path)) {
         ck->layout = OMA_SD_SINGLE_FILE;
         if (open_single(ck, path, err, errlen)) goto out;
-        if (opts->config_dir) {
-            if (configs_from_dir(&ck->cfg, opts->config_dir, err, errlen)) goto out;
-        } else if (sd_infer_config(ck, &ck->cfg, err, errlen)) {
-            goto out;
+        /* the configs: --config (a yaml file or a diffusers folder), else NAME.yaml beside */
+        const char *cfg_path = opts->config_dir;
+        if (!cfg_path) {
+            if (!(ck->config_path = malloc(strlen(path) + 8))) goto oom;
+            if (oma_sd_config_beside(path, ck->config_path, strlen(path) + 8) == 0) cfg_path = ck->config_path;
+        }
+        if (cfg_path && is_file(cfg_path)) {
+            oma_sd_config shapes = ck->cfg;
+            if (sd_infer_config(ck, &shapes, err, errlen)) goto out;
+            ck->cfg = shapes;
+            if (sd_parse_ldm_yaml(cfg_path, &ck->cfg, err, errlen) ||
+                sd_check_yaml_against_shapes(cfg_path, &ck->cfg, &shapes, err, errlen))
+                goto out;
+            if (cfg_path != ck->config_path) {
+                free(ck->config_path);
+                if (!(ck->config_path = strdup(cfg_path))) goto oom;
+            }
+        } else if (cfg_path) {
+            if (!is_dir(cfg_path)) {
+                oma_fail(err, errlen, "sd: %s: no such config file or folder", cfg_path);
+                goto out;
+            }
+            if (configs_from_dir(&ck->cfg, cfg_path, err, errlen)) goto out;
+            free(ck->config_path);
+            if (!(ck->config_path = strdup(cfg_path))) goto oom;
+        } else {
+            free(ck->config_path);
+            ck->config_path = NULL;
+            if (sd_infer_config(ck, &ck->cfg, err, errlen)) goto out;
         }
         if (opts->tokenizer_dir && !try_tokenizer(ck, opts->tokenizer_dir)) {
             oma_fail(err, errlen, "sd: %s: no vocab.json + merges.txt", opts->tokenizer_dir);
@@ -291,7 +318,7 @@ int oma_sd_open_ex(const char *path, const oma_sd_open_opts *opts, oma_sd_checkp
         tdir = join(dir, "tokenizer");
         free(dir);
         if (!tdir) goto oom;
-        if (!try_tokenizer(ck, tdir) && opts->config_dir) {
+        if (!try_tokenizer(ck, tdir) && opts->config_dir && is_dir(opts->config_dir)) {
             free(tdir);
             if (!(tdir = join(opts->config_dir, "tokenizer"))) goto oom;
             try_tokenizer(ck, tdir);
@@ -321,6 +348,15 @@ int oma_sd_open(const char *path, const char *tokenizer_dir, oma_sd_checkpoint *
 oma_sd_layout oma_sd_layout_of(const oma_sd_checkpoint *ck) { return ck->layout; }
 const oma_sd_config *oma_sd_config_of(const oma_sd_checkpoint *ck) { return &ck->cfg; }
 const char *oma_sd_tokenizer_dir(const oma_sd_checkpoint *ck) { return ck->tokenizer_dir; }
+const char *oma_sd_config_path(const oma_sd_checkpoint *ck) { return ck->config_path; }
+
+int oma_sd_config_beside(const char *path, char *out, size_t outlen) {
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - path) : strlen(path);
+    int n = snprintf(out, outlen, "%.*s.yaml", (int)stem, path);
+    if (n < 0 || (size_t)n >= outlen) return -1;
+    return is_file(out) ? 0 : -1;
+}
 size_t oma_sd_count(const oma_sd_checkpoint *ck) { return ck->n; }
 
 const oma_st_tensor *oma_sd_at(const oma_sd_checkpoint *ck, size_t i) {

@@ -12,10 +12,14 @@
  * the VAE attention 1x1 convs are presented with the diffusers linear shape [C, C]. Old diffusers
  * VAE attention names (query/key/value/proj_attn) are accepted as aliases of to_q/to_k/to_v/to_out.0.
  *
- * Configs come from the folder's JSON files; a single file gets the SD 1.x defaults (the
- * v1-inference.yaml values) with the widths, block counts, layers per block, cross-attention
- * width, vocab and text depth read from the tensor shapes (heads and norm groups cannot be read
- * from shapes: they stay SD 1.x's 8 and 32 / 12 unless a config_dir is given).
+ * Configs come from the folder's JSON files. A single file takes its original LDM yaml when one
+ * is given (config_dir naming a .yaml file) or lies beside it (NAME.yaml next to
+ * NAME.safetensors, as A1111 keeps them): parameterization, betas, scale factor, UNet and VAE
+ * numbers as diffusers' conversion reads them (sd_ldm_config.c), cross-checked against the
+ * tensor shapes. Without one it gets the SD 1.x defaults (the v1-inference.yaml values) with the
+ * widths, block counts, layers per block, cross-attention width, vocab and text depth read from
+ * the tensor shapes (heads and norm groups cannot be read from shapes: they stay SD 1.x's 8 and
+ * 32 / 12 unless a config is given).
  * The tokenizer of a single file comes from tokenizer_dir when given (CLI: --tokenizer DIR),
  * else from a "tokenizer/" folder beside the file; oma_sd_tokenizer_dir() is NULL if neither.
  */
@@ -105,10 +109,12 @@ int oma_sd_open(const char *path, const char *tokenizer_dir, oma_sd_checkpoint *
 
 typedef struct oma_sd_open_opts {
     const char *tokenizer_dir;  /* NULL: <folder>/tokenizer, or tokenizer/ beside a single file */
-    const char *config_dir;     /* single file only, may be NULL: a diffusers folder whose
-                                   unet/vae/text_encoder/scheduler JSON configs replace the SD 1.x
-                                   defaults (as diffusers' from_single_file(config=...)); its
-                                   tokenizer/ is used when tokenizer_dir is NULL and none is beside */
+    const char *config_dir;     /* single file only, may be NULL: an original LDM .yaml file, or a
+                                   diffusers folder whose unet/vae/text_encoder/scheduler JSON
+                                   configs replace the SD 1.x defaults (as diffusers'
+                                   from_single_file(config=...)); a folder's tokenizer/ is used
+                                   when tokenizer_dir is NULL and none is beside. NULL: NAME.yaml
+                                   beside the file when there is one */
 } oma_sd_open_opts;
 int oma_sd_open_ex(const char *path, const oma_sd_open_opts *opts, oma_sd_checkpoint **out,
                    char *err, size_t errlen);
@@ -116,6 +122,10 @@ void oma_sd_close(oma_sd_checkpoint *ck);
 
 oma_sd_layout oma_sd_layout_of(const oma_sd_checkpoint *ck);
 const oma_sd_config *oma_sd_config_of(const oma_sd_checkpoint *ck);
+/* Single file: the yaml or config folder its configs came from (NULL: defaults + shapes). */
+const char *oma_sd_config_path(const oma_sd_checkpoint *ck);
+/* NAME.yaml for NAME.safetensors into out; 0 when that file exists, -1 otherwise. */
+int oma_sd_config_beside(const char *path, char *out, size_t outlen);
 /* Folder holding vocab.json + merges.txt, or NULL. */
 const char *oma_sd_tokenizer_dir(const oma_sd_checkpoint *ck);
 

@@ -27,6 +27,13 @@ int sd_parse_vae_config(const char *path, oma_vae_config *c, char *err, size_t e
 int sd_parse_text_config(const char *path, oma_text_config *c, char *err, size_t errlen);
 int sd_parse_scheduler_config(const char *path, oma_scheduler_config *c, char *err, size_t errlen);
 
+/* Reads an original LDM yaml (sd_ldm_config.c) over cfg (which holds what the tensors show):
+ * UNet, VAE, scheduler and the default size, as diffusers' conversion reads it. 0, or -1 with err. */
+int sd_parse_ldm_yaml(const char *path, oma_sd_config *cfg, char *err, size_t errlen);
+/* -1 with err naming the first architecture number the yaml states differently from the tensors. */
+int sd_check_yaml_against_shapes(const char *path, const oma_sd_config *yaml, const oma_sd_config *shapes,
+                                 char *err, size_t errlen);
+
 /* Fills widths, block counts and layer counts from the (diffusers-named) tensors of ck. */
 int sd_infer_config(const oma_sd_checkpoint *ck, oma_sd_config *cfg, char *err, size_t errlen);
 /* Cross-checks the config against a few tensor shapes; error names the tensor. */

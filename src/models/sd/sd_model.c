@@ -63,6 +63,7 @@ int oma_sd_model_load(const char *path, const oma_sd_open_opts *opts, int flags,
     memset(&none, 0, sizeof none);
     if (oma_sd_open_ex(path, opts ? opts : &none, &ck, err, errlen) != 0) return -1;
     m->cfg = *oma_sd_config_of(ck);
+    if (oma_sd_config_path(ck)) snprintf(m->config_path, sizeof m->config_path, "%s", oma_sd_config_path(ck));
     const char *tdir = oma_sd_tokenizer_dir(ck);
     if (!tdir) {
         snprintf(err, errlen, "sd: %s: no tokenizer (vocab.json + merges.txt) found; pass a tokenizer folder", path);

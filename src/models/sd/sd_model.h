@@ -23,6 +23,7 @@ typedef struct oma_sd_model {
     oma_unet unet;
     oma_vae vae;
     int has_encoder;
+    char config_path[1024];     /* single file: the LDM yaml / config folder used ("" = none) */
 } oma_sd_model;
 
 /* The oma_weights view of an open checkpoint (names as oma_sd_find takes them); keep_half

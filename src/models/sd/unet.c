@@ -1,6 +1,7 @@
 /* unet.c — UNet2DConditionModel load and forward (see unet.h). */
 #include "models/sd/unet.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -140,6 +141,39 @@ void oma_unet_free(oma_unet *u)
     u->loaded = 0;
 }
 
+/* Upsample2D to an explicit size th x tw, as diffusers' forward_upsample_size path does when the
+ * latent is not divisible by 2^(number of upsamplers): F.interpolate(size=skip size,
+ * mode="nearest"), whose source index is torch's floor(dst * (float)in / out), then the 3x3 conv. */
+static int upsample_to(const oma_upsample *u, const oma_tensor *x, int64_t th, int64_t tw, oma_arena *ar,
+                       oma_tensor *y)
+{
+    if (x->ndim != 4 || th < 1 || tw < 1) return -1;
+    if (th == 2 * x->shape[2] && tw == 2 * x->shape[3]) return oma_upsample_forward(u, x, ar, y);
+    int64_t B = x->shape[0], C = x->shape[1], h = x->shape[2], w = x->shape[3];
+    int64_t ys[4] = {B, u->conv.out, th, tw}, us[4] = {B, C, th, tw};
+    if (oma_arena_tensor_uninit(ar, y, 4, ys) != 0) return -1;
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    oma_tensor up;
+    int rc = -1;
+    if (oma_arena_tensor_uninit(ar, &up, 4, us) == 0) {
+        float sy = (float)h / (float)th, sx = (float)w / (float)tw;
+        for (int64_t c = 0; c < B * C; c++)
+            for (int64_t oy = 0; oy < th; oy++) {
+                int64_t iy = th == h ? oy : (th == 2 * h ? oy >> 1 : (int64_t)floorf((float)oy * sy));
+                if (iy > h - 1) iy = h - 1;
+                const float *src = x->data + (c * h + iy) * w;
+                float *dst = up.data + (c * th + oy) * tw;
+                for (int64_t ox = 0; ox < tw; ox++) {
+                    int64_t ix = tw == w ? ox : (tw == 2 * w ? ox >> 1 : (int64_t)floorf((float)ox * sx));
+                    dst[ox] = src[ix > w - 1 ? w - 1 : ix];
+                }
+            }
+        rc = oma_conv2d_run(&u->conv, &up, 1, 1, y);
+    }
+    oma_arena_release(ar, m);
+    return rc;
+}
+
 /* Runs one resnet (+ transformer) step: *h = attn(res(*h)), in the arena. */
 static int res_attn(const oma_unet_block *b, int j, oma_tensor *h, const oma_tensor *temb,
                     const oma_tensor *ctx, oma_arena *ar)
@@ -165,10 +199,9 @@ int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *
         snprintf(err, errlen, "unet: latents must be [B, %d, h, w]", c->in_channels);
         return -1;
     }
-    int64_t B = latents->shape[0], factor = (int64_t)1 << (nb - 1);
-    if (latents->shape[2] % factor || latents->shape[3] % factor) {
-        snprintf(err, errlen, "unet: latent size %lldx%lld is not a multiple of %lld",
-                 (long long)latents->shape[3], (long long)latents->shape[2], (long long)factor);
+    int64_t B = latents->shape[0];
+    if (latents->shape[2] < 1 || latents->shape[3] < 1) {
+        snprintf(err, errlen, "unet: empty latents");
         return -1;
     }
     if (context->ndim != 3 || context->shape[0] != B || context->shape[2] != c->cross_attention_dim) {
@@ -221,8 +254,10 @@ int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *
             TRY(res_attn(b, j, &h, &temb, context, ar));
         }
         if (b->has_sampler) {
+            /* to the size of the skip the next block takes first (2x unless a side was odd) */
+            if (ns == 0) goto fail;
             oma_tensor up;
-            TRY(oma_upsample_forward(&b->up, &h, ar, &up));
+            TRY(upsample_to(&b->up, &h, skips[ns - 1].shape[2], skips[ns - 1].shape[3], ar, &up));
             h = up;
         }
     }

@@ -8,7 +8,9 @@
  * (layers_per_block + 1 resnets fed by the skip connections in reverse, transformers, nearest
  * upsampler except on the last), then group norm, SiLU and conv_out.
  * forward: latents [B, in, h, w], timestep per batch item, context [B, 77, cross_dim]
- * -> noise prediction [B, out, h, w]. h and w must be multiples of 2^(n_blocks-1).
+ * -> noise prediction [B, out, h, w]. Any h, w: a stride-2 downsampler makes ceil(n/2), and when
+ * a side is not a multiple of 2^(n_blocks-1) the upsamplers interpolate (nearest) to the size of
+ * the skip connection they meet, as diffusers' forward_upsample_size does.
  */
 #ifndef OMA_MODELS_UNET_H
 #define OMA_MODELS_UNET_H

@@ -16,7 +16,7 @@ void oma_generate_defaults(oma_generate_params *p)
     p->steps = 20;
     p->cfg = 7.5f;
     p->sampler = OMA_SAMPLER_EULER_A;
-    p->width = p->height = 512;
+    p->width = p->height = 0;       /* the model's own size (oma_generate_resolve_size) */
     p->batch = 1;
     p->strength = 0.55f;
 }
@@ -35,10 +35,13 @@ int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen)
         snprintf(err, errlen, "generate: cfg must be 0..30");
         return -1;
     }
-    if (p->width < 64 || p->height < 64 || p->width > OMA_GEN_MAX_SIDE || p->height > OMA_GEN_MAX_SIDE ||
-        p->width % 64 || p->height % 64) {
-        snprintf(err, errlen, "generate: width and height must be multiples of 64 in 64..%d", OMA_GEN_MAX_SIDE);
-        return -1;
+    for (int k = 0; k < 2; k++) {
+        int v = k ? p->height : p->width;
+        if (v != 0 && (v < OMA_GEN_MIN_SIDE || v > OMA_GEN_MAX_SIDE || v % OMA_GEN_SIDE_STEP)) {
+            snprintf(err, errlen, "generate: %s %d: must be a multiple of %d from %d to %d", k ? "height" : "width",
+                     v, OMA_GEN_SIDE_STEP, OMA_GEN_MIN_SIDE, OMA_GEN_MAX_SIDE);
+            return -1;
+        }
     }
     if (p->batch < 1 || p->batch > OMA_GEN_MAX_BATCH) {
         snprintf(err, errlen, "generate: batch must be 1..%d", OMA_GEN_MAX_BATCH);
@@ -53,6 +56,40 @@ int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int oma_generate_latent_factor(const oma_sd_model *m)
+{
+    int nb = m->cfg.vae.n_blocks;
+    return nb >= 1 && nb <= OMA_SD_MAX_BLOCKS ? 1 << (nb - 1) : 8;
+}
+
+/* v clamped to lo..hi and rounded down to a multiple of OMA_GEN_SIDE_STEP */
+static int side(double v)
+{
+    if (v > OMA_GEN_MAX_SIDE) v = OMA_GEN_MAX_SIDE;
+    if (v < OMA_GEN_MIN_SIDE) v = OMA_GEN_MIN_SIDE;
+    return (int)v / OMA_GEN_SIDE_STEP * OMA_GEN_SIDE_STEP;
+}
+
+void oma_generate_resolve_size(const oma_sd_model *m, oma_generate_params *p)
+{
+    if (p->width > 0 && p->height > 0) return;
+    int w, h;
+    if (p->init && p->init->w > 0 && p->init->h > 0) {
+        /* img2img: the picture's own size (diffusers' image processor), kept in range */
+        double iw = p->init->w, ih = p->init->h, big = iw > ih ? iw : ih, small = iw < ih ? iw : ih;
+        double f = big > OMA_GEN_MAX_SIDE ? OMA_GEN_MAX_SIDE / big : 1.0;
+        if (small * f < OMA_GEN_MIN_SIDE) f = OMA_GEN_MIN_SIDE / small;
+        w = side(iw * f);
+        h = side(ih * f);
+    } else {
+        /* txt2img: unet sample_size x the VAE factor, as StableDiffusionPipeline's default */
+        int s = m->cfg.unet.sample_size > 0 ? m->cfg.unet.sample_size : 64;
+        w = h = side((double)s * oma_generate_latent_factor(m));
+    }
+    if (p->width <= 0) p->width = w;
+    if (p->height <= 0) p->height = h;
 }
 
 int oma_generate_embed(const oma_sd_model *m, const char *prompt, int clip_skip, oma_arena *ar,
@@ -183,7 +220,21 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
                         const oma_tensor *pos, oma_image *out, float *final_latents, char *err,
                         size_t errlen)
 {
+    oma_generate_params q = *p;
+    oma_generate_resolve_size(m, &q);
+    if (m->cfg.unet.in_channels != 4) q.preview_every = 0;   /* the cheap preview's matrix is for 4 channels */
+    p = &q;
     if (oma_generate_check(p, err, errlen) != 0) return -1;
+    const int F = oma_generate_latent_factor(m);
+    if (p->width % F || p->height % F) {
+        snprintf(err, errlen, "generate: %dx%d: this model's VAE needs multiples of %d", p->width, p->height, F);
+        return -1;
+    }
+    if (m->cfg.unet.in_channels != m->cfg.vae.latent_channels || m->cfg.unet.out_channels != m->cfg.vae.latent_channels) {
+        snprintf(err, errlen, "generate: the UNet takes %d channels, the VAE has %d latent channels",
+                 m->cfg.unet.in_channels, m->cfg.vae.latent_channels);
+        return -1;
+    }
     if (neg->ndim != 3 || !oma_tensor_same_shape(neg, pos) || neg->shape[0] != 1 ||
         neg->shape[2] != m->cfg.unet.cross_attention_dim) {
         snprintf(err, errlen, "generate: text embeddings must be [1, n, %d]", m->cfg.unet.cross_attention_dim);
@@ -194,7 +245,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         return -1;
     }
     const int B = p->batch;
-    const int64_t lc = m->cfg.unet.in_channels, h = p->height / 8, w = p->width / 8;
+    const int64_t lc = m->cfg.unet.in_channels, h = p->height / F, w = p->width / F;
     const size_t per = (size_t)(lc * h * w);
     const float SF = m->cfg.vae.scaling_factor > 0 ? m->cfg.vae.scaling_factor : 0.18215f;
     int rc = -1;

@@ -22,6 +22,11 @@
 
 #define OMA_GEN_MAX_BATCH 16
 #define OMA_GEN_MAX_SIDE 2048
+/* Sizes: any multiple of 8 per side; latents are [B, latent channels, H/f, W/f] with f the VAE's
+ * factor 2^(blocks-1), and the scaling factor (0.18215 above) comes from the VAE config (SD 1.x:
+ * 4 channels, f 8, 0.18215). */
+#define OMA_GEN_MIN_SIDE 64
+#define OMA_GEN_SIDE_STEP 8         /* any multiple of 8 on each side, as diffusers and A1111 */
 
 typedef struct oma_generate_params {
     const char *prompt;
@@ -30,7 +35,9 @@ typedef struct oma_generate_params {
     float cfg;                      /* guidance scale, 0..30 */
     oma_sampler_kind sampler;
     uint64_t seed;
-    int width, height;              /* multiples of 64 (the UNet's factor 8 in latent space) */
+    int width, height;              /* multiples of 8 in 64..2048 (and of the VAE factor when it is
+                                       above 8); 0 = the model's size: unet sample_size x VAE factor
+                                       for txt2img, the init picture's for img2img */
     int batch;                      /* 1..OMA_GEN_MAX_BATCH candidates, seeds seed, seed+1, ... */
     int clip_skip;                  /* 0 = none, 1 = A1111 "clip skip 2" */
     const oma_image *init;          /* img2img when non-NULL (resized to width x height) */
@@ -57,8 +64,9 @@ typedef struct oma_generate_params {
     void *progress_ctx;
 } oma_generate_params;
 
-/* Defaults: steps 20, cfg 7.5, Euler a, seed 0, 512x512, batch 1, strength 0.55. */
+/* Defaults: steps 20, cfg 7.5, Euler a, seed 0, size 0x0 (the model's), batch 1, strength 0.55. */
 void oma_generate_defaults(oma_generate_params *p);
+
 
 /* Checks ranges; 0 or -1 with err. */
 int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen);
@@ -80,7 +88,8 @@ int oma_generate_lora_tags(const char *prompt, char **clean, char **names, oma_s
 
 /* The same run from text embeddings already computed: neg and pos [1, 77, hidden] (what
  * oma_generate_embed gives). final_latents, when non-NULL, receives the batch's last latents
- * (batch * 4 * h/8 * w/8 floats, before the 1/scaling-factor) for the conformance tests. */
+ * (batch * latent channels * h/f * w/f floats, f the latent factor, before the 1/scaling factor)
+ * for the conformance tests. */
 int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, const oma_tensor *neg,
                         const oma_tensor *pos, oma_image *out, float *final_latents, char *err,
                         size_t errlen);
@@ -95,5 +104,12 @@ int oma_generate_embed(const oma_sd_model *m, const char *prompt, int clip_skip,
 /* Latents [B, 4, h, w] (already divided by the scaling factor by the caller) -> RGB images. */
 int oma_generate_decode(const oma_sd_model *m, const oma_tensor *latents, oma_arena *ar,
                         oma_image *out, char *err, size_t errlen);
+
+/* The latent factor of m: 2^(len(vae block_out_channels) - 1) (8 for SD 1.x). */
+int oma_generate_latent_factor(const oma_sd_model *m);
+/* Fills a width / height of 0: txt2img the model's default (unet sample_size x latent factor, as
+ * StableDiffusionPipeline), img2img the init picture's size (rounded down to a multiple of 8,
+ * kept within 64..2048). Sizes already set are kept. */
+void oma_generate_resolve_size(const oma_sd_model *m, oma_generate_params *p);
 
 #endif

@@ -382,10 +382,17 @@ static int run(oma_job_ctx *ctx, int img2img)
     p.preview_every = 4;
     oma_image imgs[OMA_GEN_MAX_BATCH];
     memset(imgs, 0, sizeof imgs);
+    char cfg_name[sizeof g_model.config_path] = "";
     pthread_mutex_lock(&g_lock);
     int rc = ctx->progress(ctx, 0.0, "loading the model", NULL, 0) ? 1 : 0;
     if (rc == 0 && ensure_model(path, img2img, ctx->error, sizeof ctx->error) != 0) rc = -1;
-    if (rc == 0) rc = oma_generate_styled(&g_model, &p, imgs, ctx->error, sizeof ctx->error);
+    if (rc == 0) {
+        oma_generate_resolve_size(&g_model, &p);    /* width/height left out: the model's own */
+        rc = oma_generate_styled(&g_model, &p, imgs, ctx->error, sizeof ctx->error);
+        /* the single file's LDM yaml (or config folder) when one was used: its file name */
+        const char *slash = strrchr(g_model.config_path, '/');
+        snprintf(cfg_name, sizeof cfg_name, "%s", slash ? slash + 1 : g_model.config_path);
+    }
     pthread_mutex_unlock(&g_lock);
     free(styles);
     oma_image_free(&init);
@@ -416,9 +423,10 @@ static int run(oma_job_ctx *ctx, int img2img)
         json_decref(seeds);
         return -1;
     }
-    ctx->result = json_pack("{s:i, s:o, s:s, s:i, s:f, s:s}", "images", p.batch, "seeds", seeds, "sampler",
-                            oma_sampler_name(p.sampler), "steps", p.steps, "cfg", (double)p.cfg, "engine",
-                            "stable-diffusion-cpu");
+    const char *cfgp = cfg_name[0] ? cfg_name : NULL;
+    ctx->result = json_pack("{s:i, s:o, s:s, s:i, s:f, s:s, s:i, s:i, s:s?}", "images", p.batch, "seeds", seeds,
+                            "sampler", oma_sampler_name(p.sampler), "steps", p.steps, "cfg", (double)p.cfg,
+                            "engine", "stable-diffusion-cpu", "width", p.width, "height", p.height, "config", cfgp);
     return 0;
 }
 

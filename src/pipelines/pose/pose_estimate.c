@@ -1,9 +1,13 @@
 /* pose_estimate.c — image -> people -> COCO-WholeBody 133 -> OpenPose (see pose_estimate.h).
- * BlazePose's 33 points map onto COCO's 17 body points and 4 of the 6 foot points (big toe =
- * foot index, heel); the small toes have no BlazePose counterpart and stay absent. A person is
- * kept when the landmark model's pose flag is at least 0.5 (MediaPipe's threshold); two
- * detections whose landmarks land on the same body (hip centres closer than a tenth of the
- * region) are reported once. Hands: MediaPipe's palm detector (handdetect) looks at the square
+ * People come from pose_people.c (MoveNet MultiPose, BlazePose's detector as fallback); a
+ * MoveNet person keeps MoveNet's 17 body points, and BlazePose's landmark model on the region
+ * those points place adds the feet and drives the hand and face crops when its pose flag is at
+ * least 0.5 (MediaPipe's threshold). BlazePose's 33 points map onto COCO's 17 body points and
+ * 4 of the 6 foot points (big toe = foot index, heel); the small toes have no BlazePose
+ * counterpart and stay absent. A person the BlazePose detector alone found is kept when the
+ * flag is at least 0.5; two such detections whose landmarks land on the same body (hip centres
+ * closer than a tenth of the region) are reported once. A transparent image is put on white
+ * first. Hands: MediaPipe's palm detector (handdetect) looks at the square
  * around the person's body points; a palm whose wrist point lies within one palm box of a body
  * wrist gives that hand's crop (nearest pairs first), else the wrist/index/pinky points place it. */
 #include "pipelines/pose/pose_estimate.h"
@@ -16,11 +20,16 @@
 
 #include "formats/fail.h"
 #include "models/pose/pose_blazepose.h"
+#include "models/pose/pose_movenet.h"
 #include "models/pose/pose_parts.h"
+#include "pipelines/pose/pose_people.h"
 
 struct oma_pose_estimator {
     oma_blazepose *bp;
     oma_pose_parts *parts;
+    oma_movenet *mn;
+    int use_movenet;   /* people from MoveNet MultiPose (default) or the BlazePose detector */
+    int body_from_blazepose;
 };
 
 /* COCO-WholeBody index -> BlazePose index (first 23 points; -1 = none). */
@@ -91,7 +100,11 @@ int oma_pose_estimator_open(const char *dir, oma_pose_estimator **out, char *err
     oma_pose_estimator *e = calloc(1, sizeof *e);
     if (!e)
         return oma_fail(err, errlen, "pose: out of memory");
+    e->use_movenet = 1;
+    const char *body = getenv("OMA_POSE_BODY");   /* measurement only: tools/pose_measure.sh */
+    e->body_from_blazepose = body && !strcmp(body, "blazepose");
     if (oma_blazepose_open(dir, "full", &e->bp, err, errlen) ||
+        oma_movenet_open(dir, &e->mn, err, errlen) ||
         oma_pose_parts_open(dir, 1, 1, &e->parts, err, errlen)) {
         oma_pose_estimator_close(e);
         return -1;
@@ -104,8 +117,41 @@ void oma_pose_estimator_close(oma_pose_estimator *e)
 {
     if (!e) return;
     oma_blazepose_close(e->bp);
+    oma_movenet_close(e->mn);
     oma_pose_parts_close(e->parts);
     free(e);
+}
+
+int oma_pose_estimator_set_model(oma_pose_estimator *e, const char *name, char *err, size_t errlen)
+{
+    if (!strcmp(name, "movenet-multipose")) e->use_movenet = 1;
+    else if (!strcmp(name, "blazepose")) e->use_movenet = 0;
+    else return oma_fail(err, errlen, "pose: unknown model '%s' (movenet-multipose or blazepose)", name);
+    return 0;
+}
+
+void oma_pose_estimator_body_from_blazepose(oma_pose_estimator *e, int on) { e->body_from_blazepose = on; }
+
+/* RGB copy of img with transparency composited over white (a drawn figure on a transparent
+ * background then stands on paper, not on the black its empty pixels usually hold) and grey
+ * expanded. */
+static int to_rgb_on_white(const oma_image *img, oma_image *out)
+{
+    out->w = img->w;
+    out->h = img->h;
+    out->c = 3;
+    size_t n = (size_t)img->w * (size_t)img->h;
+    out->px = malloc(n * 3);
+    if (!out->px) return -1;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *s = img->px + i * (size_t)img->c;
+        for (int k = 0; k < 3; k++) {
+            int v = s[img->c >= 3 ? k : 0];
+            if (img->c == 4) v = (v * s[3] + 255 * (255 - s[3]) + 127) / 255;
+            out->px[i * 3 + (size_t)k] = (uint8_t)v;
+        }
+    }
+    return 0;
 }
 
 void oma_pose_result_free(oma_pose_result *r)
@@ -290,114 +336,76 @@ static int estimate_face(oma_pose_estimator *e, const oma_image *img, const oma_
     return 0;
 }
 
-static float box_iou(const oma_bp_detection *a, const oma_bp_detection *b)
+/* Area of the box around a person's body and feet points that are present. */
+static float body_area(const oma_kp *p)
 {
-    float iw = fminf(a->cx + a->w / 2, b->cx + b->w / 2) - fmaxf(a->cx - a->w / 2, b->cx - b->w / 2);
-    float ih = fminf(a->cy + a->h / 2, b->cy + b->h / 2) - fmaxf(a->cy - a->h / 2, b->cy - b->h / 2);
-    if (iw <= 0 || ih <= 0) return 0;
-    float uni = a->w * a->h + b->w * b->h - iw * ih;
-    return uni > 0 ? iw * ih / uni : 0;
+    float x0 = 1e30f, y0 = 1e30f, x1 = -1e30f, y1 = -1e30f;
+    for (int k = 0; k < 23; k++)
+        if (p[k].c >= OMA_POSE_KP_THRESHOLD)
+            x0 = fminf(x0, p[k].x), x1 = fmaxf(x1, p[k].x), y0 = fminf(y0, p[k].y), y1 = fmaxf(y1, p[k].y);
+    return x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0;
 }
 
-static int by_score(const void *pa, const void *pb)
-{
-    const oma_bp_detection *a = pa, *b = pb;
-    return (a->score < b->score) - (a->score > b->score);
-}
-
-/* Keeps those of the k detections in d that overlap none of the *nd already in dets (IoU > 0.3). */
-static void add_new(oma_bp_detection *dets, int *nd, int max, const oma_bp_detection *d, int k)
-{
-    for (int i = 0; i < k && *nd < max; i++) {
-        int dup = 0;
-        for (int q = 0; q < *nd && !dup; q++) dup = box_iou(&d[i], &dets[q]) > 0.3f;
-        if (!dup) dets[(*nd)++] = d[i];
-    }
-}
-
-/* Person detections: MediaPipe's pass over the whole image (letterboxed). When the image is at
- * least 1.25 times as long as it is wide (or tall; 4:3 photos included), square tiles along
- * its long side (side max(short side, long side / 4), overlapping by half or more) are searched
- * first: there people beside the dominant one are seen larger; of the tiles' detections of one
- * person the most confident is kept (the tile that shows it whole), then the whole-image ones;
- * a detection overlapping a kept one (IoU > 0.3) is dropped. The score threshold stays
- * MediaPipe's 0.5 everywhere. */
-static int detect_people(oma_pose_estimator *e, const oma_image *img, oma_bp_detection *dets,
-                         int max, int *n, char *err, size_t errlen)
-{
-    int nd = 0, k = 0, nt = 0;
-    oma_bp_detection td[OMA_POSE_MAX_DETECT], all[OMA_POSE_MAX_TILES * OMA_POSE_MAX_DETECT];
-    int lo = img->w < img->h ? img->w : img->h, hi = img->w < img->h ? img->h : img->w;
-    if ((float)hi >= 1.25f * (float)lo) {
-        float side = fmaxf((float)lo, (float)hi / 4);
-        int tiles = (int)ceilf(2.0f * (float)hi / side) - 1;
-        if (tiles > OMA_POSE_MAX_TILES) tiles = OMA_POSE_MAX_TILES;
-        if (tiles < 2) tiles = 2;
-        for (int t = 0; t < tiles; t++) {
-            float along = side / 2 + ((float)hi - side) * (float)t / (float)(tiles - 1);
-            oma_bp_roi region = {img->w >= img->h ? along : img->w / 2.0f,
-                                 img->w >= img->h ? img->h / 2.0f : along, side, 0};
-            if (oma_blazepose_detect_region(e->bp, img, &region, 0.5f, td, OMA_POSE_MAX_DETECT, &k, err,
-                                            errlen))
-                return -1;
-            for (int i = 0; i < k; i++) all[nt++] = td[i];
-        }
-        qsort(all, (size_t)nt, sizeof *all, by_score);   /* the clearest view of a person first */
-        add_new(dets, &nd, max, all, nt);
-    }
-    if (oma_blazepose_detect(e->bp, img, 0.5f, td, OMA_POSE_MAX_DETECT, &k, err, errlen)) return -1;
-    add_new(dets, &nd, max, td, k);
-    *n = nd;
-    return 0;
-}
-
-int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, int face,
+int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int face,
                       oma_pose_result *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (!img || !img->px || (img->c != 1 && img->c != 3 && img->c != 4))
+    if (!in || !in->px || (in->c != 1 && in->c != 3 && in->c != 4))
         return oma_fail(err, errlen, "pose: bad image");
-    if (img->w < OMA_POSE_MIN_SIDE || img->h < OMA_POSE_MIN_SIDE)
-        return oma_fail(err, errlen, "pose: image too small (%dx%d, need at least %dx%d)", img->w, img->h,
+    if (in->w < OMA_POSE_MIN_SIDE || in->h < OMA_POSE_MIN_SIDE)
+        return oma_fail(err, errlen, "pose: image too small (%dx%d, need at least %dx%d)", in->w, in->h,
                         OMA_POSE_MIN_SIDE, OMA_POSE_MIN_SIDE);
-    if (img->w > OMA_POSE_MAX_CANVAS || img->h > OMA_POSE_MAX_CANVAS)
-        return oma_fail(err, errlen, "pose: image too large (%dx%d)", img->w, img->h);
-    oma_bp_detection dets[OMA_POSE_MAX_CANDIDATES];
-    int nd;
-    if (detect_people(e, img, dets, OMA_POSE_MAX_CANDIDATES, &nd, err, errlen)) return -1;
-    oma_kp *wb = calloc((size_t)(nd > 0 ? nd : 1) * OMA_WB_POINTS, sizeof(oma_kp));
-    float (*hips)[3] = calloc((size_t)(nd > 0 ? nd : 1), sizeof *hips);
-    if (!wb || !hips) {
-        free(wb);
-        free(hips);
-        return oma_fail(err, errlen, "pose: out of memory");
+    if (in->w > OMA_POSE_MAX_CANVAS || in->h > OMA_POSE_MAX_CANVAS)
+        return oma_fail(err, errlen, "pose: image too large (%dx%d)", in->w, in->h);
+    oma_image rgb = {0};
+    const oma_image *img = in;
+    if (in->c != 3) {
+        if (to_rgb_on_white(in, &rgb)) return oma_fail(err, errlen, "pose: out of memory");
+        img = &rgb;
     }
-    int np = 0;
+    oma_pose_cand *cands = malloc(sizeof *cands * OMA_POSE_MAX_FOUND);
+    oma_kp *wb = calloc((size_t)OMA_POSE_MAX_FOUND * OMA_WB_POINTS, sizeof(oma_kp));
+    float (*hips)[3] = calloc(OMA_POSE_MAX_FOUND, sizeof *hips);
+    int nd = 0, np = 0;
+    if (!cands || !wb || !hips) {
+        oma_fail(err, errlen, "pose: out of memory");
+        goto fail;
+    }
+    if (oma_pose_find_people(e->use_movenet ? e->mn : NULL, e->bp, img, cands, OMA_POSE_MAX_FOUND, &nd,
+                             err, errlen))
+        goto fail;
     for (int i = 0; i < nd; i++) {
-        oma_bp_roi roi = oma_blazepose_roi(&dets[i]);
+        const oma_pose_cand *c = &cands[i];
         oma_bp_landmark lm[OMA_BP_LANDMARKS];
-        float flag;
-        if (roi.size < 4) continue;
-        if (oma_blazepose_landmarks(e->bp, img, &roi, lm, &flag, err, errlen)) goto fail;
-        if (flag < 0.5f) continue;
-        float hx = (lm[23].x + lm[24].x) / 2, hy = (lm[23].y + lm[24].y) / 2;
-        int dup = 0;
-        for (int q = 0; q < np; q++)
-            if (hypotf(hx - hips[q][0], hy - hips[q][1]) < 0.1f * fmaxf(roi.size, hips[q][2])) dup = 1;
-        if (dup) continue;
-        hips[np][0] = hx;
-        hips[np][1] = hy;
-        hips[np][2] = roi.size;
+        float flag = 0;
+        if (c->roi.size >= 4 && oma_blazepose_landmarks(e->bp, img, &c->roi, lm, &flag, err, errlen)) goto fail;
+        int bp_ok = c->roi.size >= 4 && flag >= 0.5f;
+        if (!c->has_body) {
+            /* BlazePose alone: its landmarks are the person; two detections of one body once */
+            if (!bp_ok) continue;
+            float hx = (lm[23].x + lm[24].x) / 2, hy = (lm[23].y + lm[24].y) / 2;
+            int dup = 0;
+            for (int q = 0; q < np; q++)
+                if (hypotf(hx - hips[q][0], hy - hips[q][1]) < 0.1f * fmaxf(c->roi.size, hips[q][2])) dup = 1;
+            if (dup) continue;
+            hips[np][0] = hx;
+            hips[np][1] = hy;
+            hips[np][2] = c->roi.size;
+        }
         oma_kp *p = wb + (size_t)np * OMA_WB_POINTS;
         for (int k = 0; k < 23; k++) {
             int s = wb_from_bp[k];
-            if (s < 0) continue;
-            p[k].x = lm[s].x;
-            p[k].y = lm[s].y;
-            p[k].c = fminf(lm[s].visibility, lm[s].presence);
+            /* the first 17 are COCO's body points in both layouts: MoveNet's when it found the
+             * person; feet (and, on request, the body) from BlazePose */
+            int from_bp = !c->has_body || k >= 17 || (e->body_from_blazepose && bp_ok);
+            if (from_bp) {
+                if (s < 0 || !bp_ok) continue;
+                p[k] = (oma_kp){lm[s].x, lm[s].y, fminf(lm[s].visibility, lm[s].presence)};
+            } else
+                p[k] = (oma_kp){c->kp[k][0], c->kp[k][1], c->kp[k][2]};
         }
         oma_kp part[OMA_OP_FACE];
-        if (hands) {
+        if (hands && bp_ok) {
             oma_palm palms[OMA_POSE_MAX_PALMS];
             int palm_of[2], from_palm;
             if (palms_for_wrists(e, img, lm, palms, OMA_POSE_MAX_PALMS, palm_of, err, errlen)) goto fail;
@@ -411,7 +419,7 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, in
                 out->hands_from_palm += from_palm;
             }
         }
-        if (face) {
+        if (face && bp_ok) {
             if (estimate_face(e, img, lm, part, err, errlen)) goto fail;
             memcpy(p + OMA_WB_FACE0, part, sizeof(oma_kp) * OMA_OP_FACE);
             out->faces_found += part[0].c > 0;
@@ -420,9 +428,20 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, in
     }
     free(hips);
     hips = NULL;
+    free(cands);
+    cands = NULL;
+    /* largest first: by the box around each person's present body points */
+    for (int i = 1; i < np; i++)
+        for (int j = i; j > 0 && body_area(wb + (size_t)j * OMA_WB_POINTS) >
+                                 body_area(wb + (size_t)(j - 1) * OMA_WB_POINTS); j--) {
+            oma_kp tmp[OMA_WB_POINTS];
+            memcpy(tmp, wb + (size_t)j * OMA_WB_POINTS, sizeof tmp);
+            memcpy(wb + (size_t)j * OMA_WB_POINTS, wb + (size_t)(j - 1) * OMA_WB_POINTS, sizeof tmp);
+            memcpy(wb + (size_t)(j - 1) * OMA_WB_POINTS, tmp, sizeof tmp);
+        }
     if (oma_pose_init(&out->pose, img->w, img->h, np)) {
-        free(wb);
-        return oma_fail(err, errlen, "pose: out of memory");
+        oma_fail(err, errlen, "pose: out of memory");
+        goto fail;
     }
     for (int i = 0; i < np; i++) {
         oma_kp tmp[OMA_WB_POINTS];
@@ -434,9 +453,13 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *img, int hands, in
     out->wholebody = wb;
     out->hands_estimated = hands;
     out->face_estimated = face;
+    free(rgb.px);
     return 0;
 fail:
+    oma_pose_result_free(out);
+    free(cands);
     free(wb);
     free(hips);
+    free(rgb.px);
     return -1;
 }

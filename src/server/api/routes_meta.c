@@ -1,7 +1,9 @@
 /* routes_meta.c — GET /api/health and GET /api/capabilities (no session needed).
- * Capabilities come straight from the job-kind registry: a kind is available when its
- * own check says so for this server's models folder; "samplers" lists the generate samplers
- * (scheduler.c's table, A1111's order) so the UI offers exactly what the engine accepts. */
+ * Capabilities come from the job-kind registry: a kind is available when its own check says
+ * so for this server's models folder and something runs it: this process's own workers, or
+ * (with --workers 0) a live worker pool registered in the database that offers it. "samplers"
+ * lists the generate samplers (scheduler.c's table, A1111's order) so the UI offers exactly
+ * what the engine accepts. */
 #include "pipelines/generate/scheduler.h"
 #include "pipelines/job_kind.h"
 #include "server/http/http_routes.h"
@@ -21,10 +23,17 @@ void oma_route_capabilities(oma_req *r)
 {
     json_t *kinds = json_array();
     if (!kinds) return;
+    oma_db *db = r->srv->n_workers > 0 ? NULL : oma_req_db(r);
+    if (r->srv->n_workers <= 0 && !db) {
+        json_decref(kinds);
+        return;
+    }
+    int64_t now = oma_db_unix_now();
     const char *models = r->srv->models_dir[0] ? r->srv->models_dir : NULL;
     for (size_t i = 0; i < oma_job_kinds_count(); i++) {
         const oma_job_kind *k = oma_job_kind_at(i);
         int avail = k->available ? k->available(models) != 0 : 1;
+        if (avail && db) avail = oma_workers_registry_offers(db, k->name, now) == 1;
         json_array_append_new(kinds, json_pack("{s:s,s:s,s:b}", "name", k->name, "title",
                                                k->title ? k->title : k->name, "available", avail));
     }

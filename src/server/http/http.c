@@ -83,7 +83,10 @@ const char *oma_json_str(const json_t *o, const char *key)
 oma_db *oma_req_db(oma_req *r)
 {
     if (!r->db) r->db = oma_server_db_get(r->srv);
-    if (!r->db) oma_reply_error(r, 500, "internal", "the database is not available");
+    if (!r->db) {
+        oma_reply_error(r, 503, "unavailable", "the database is not available; try again shortly");
+        oma_reply_header(r, "Retry-After", "2");
+    }
     return r->db;
 }
 

@@ -57,8 +57,17 @@ void oma_reply_error(oma_req *r, unsigned status, const char *code, const char *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* a failure because the database is unreachable (it restarted, the network dropped) is
+     * temporary: 503 + Retry-After, and the next request reconnects */
+    int down = status == 500 && r->db && oma_db_unreachable(r->db);
+    if (down) {
+        status = 503;
+        code = "unavailable";
+        snprintf(msg, sizeof msg, "the database is unreachable; try again shortly");
+    }
     json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     oma_reply_json(r, status, o);
+    if (down) oma_reply_header(r, "Retry-After", "2");
 }
 
 void oma_reply_empty(oma_req *r, unsigned status)

@@ -322,59 +322,6 @@ int oma_jobs_count_queued(oma_db *db, const char *artist_id)
     return n;
 }
 
-int oma_jobs_claim(oma_db *db, const char *worker_id, int64_t now, char *id_out, size_t id_len)
-{
-    if (!worker_id || !id_out || id_len < 33) return oma_db_fail(db, "claim: bad arguments");
-    if (oma_db_begin(db) != 0) return -1;
-    oma_stmt *st = NULL;
-    int rc = -1;
-    char id[48] = "";
-    /* fair across artists: the oldest queued job of the artist with the fewest running jobs
-     * (running jobs are few, so the count per artist is cheap; the queue per artist is capped) */
-    if (oma_db_prepare(db,
-                       "SELECT q.id FROM jobs q LEFT JOIN "
-                       "(SELECT artist_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY artist_id) r "
-                       "ON r.artist_id = q.artist_id WHERE q.status = 'queued' "
-                       "ORDER BY COALESCE(r.n, 0), q.created_at, q.enqueued_us LIMIT 1",
-                       &st) != 0)
-        goto fail;
-    int step = oma_stmt_step(st);
-    if (step == 1) snprintf(id, sizeof id, "%s", oma_stmt_text(st, 0) ? oma_stmt_text(st, 0) : "");
-    oma_stmt_finalize(st);
-    st = NULL;
-    if (step < 0) goto fail;
-    if (step == 0 || !id[0]) {
-        if (oma_db_commit(db) != 0) goto fail;
-        return 0;
-    }
-    char stamp[32];
-    oma_db_now(stamp, sizeof stamp);
-    if (oma_db_prepare(db,
-                       "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?, "
-                       "heartbeat_at = ?, worker_id = ?, started_at = ?, progress = 0, message = 'started' "
-                       "WHERE id = ? AND status = 'queued'",
-                       &st) != 0 ||
-        oma_stmt_bind_int(st, 1, now + oma_jobs_lease_seconds()) != 0 || oma_stmt_bind_text(st, 2, stamp) != 0 ||
-        oma_stmt_bind_text(st, 3, worker_id) != 0 || oma_stmt_bind_text(st, 4, stamp) != 0 ||
-        oma_stmt_bind_text(st, 5, id) != 0 || oma_stmt_step(st) != 0)
-        goto fail;
-    oma_stmt_finalize(st);
-    st = NULL;
-    if (oma_db_commit(db) != 0) goto fail;
-    snprintf(id_out, id_len, "%s", id);
-    return 1;
-fail:
-    rc = -1;
-    oma_stmt_finalize(st);
-    {
-        char saved[512];
-        snprintf(saved, sizeof saved, "%s", oma_db_errmsg(db));
-        oma_db_rollback(db);
-        oma_db_fail(db, "%s", saved);
-    }
-    return rc;
-}
-
 /* Copies at most MESSAGE_MAX bytes of s, not cutting a UTF-8 sequence in half. */
 static void cut_message(char *dst, const char *s)
 {
@@ -430,8 +377,26 @@ int oma_jobs_heartbeat(oma_db *db, const char *job_id, const char *worker_id, in
 
 int oma_jobs_set_detail(oma_db *db, const char *job_id, const char *worker_id, const json_t *detail)
 {
-    if (!job_id || !worker_id) return oma_db_fail(db, "set_detail: bad arguments");
-    char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    int64_t written = 0;
+    return oma_jobs_set_detail_run(db, job_id, worker_id, detail, &written);
+}
+
+int oma_jobs_set_detail_run(oma_db *db, const char *job_id, const char *worker_id,
+                            const json_t *detail, int64_t *written)
+{
+    if (!job_id || !worker_id || !written) return oma_db_fail(db, "set_detail: bad arguments");
+    /* the row gets the latest window of the losses; the points go to job_losses below */
+    const json_t *losses = json_is_object(detail) ? json_object_get(detail, "losses") : NULL;
+    json_t *row = NULL;
+    if (json_is_array(losses)) {
+        row = oma_jobs_detail_window(json_copy((json_t *)detail));  /* shallow: shares values */
+        if (!json_is_object(row)) {
+            json_decref(row);
+            return oma_db_fail(db, "set_detail: out of memory");
+        }
+    }
+    char *text = detail ? json_dumps(row ? row : detail, JSON_COMPACT) : NULL;
+    json_decref(row);
     if (detail && !text) return oma_db_fail(db, "set_detail: cannot serialise the detail");
     if (text && strlen(text) > OMA_JOB_DETAIL_MAX) {
         free(text);
@@ -445,7 +410,8 @@ int oma_jobs_set_detail(oma_db *db, const char *job_id, const char *worker_id, c
     oma_stmt_finalize(st);
     free(text);
     if (!ok) return -1;
-    return oma_db_changes(db) == 0 ? 2 : 0;
+    if (oma_db_changes(db) == 0) return 2;
+    return json_is_array(losses) ? oma_jobs_store_losses(db, job_id, losses, written) : 0;
 }
 
 int oma_jobs_add_output_row(oma_db *db, const char *job_id, const char *name, const char *mime,

@@ -38,13 +38,19 @@ json_t *oma_jobs_get_json(oma_db *db, const char *job_id, const char *artist_id)
 json_t *oma_jobs_get_json_full(oma_db *db, const char *job_id, const char *artist_id);
 
 /* jobs_losses.c. A detail object (owned, as parsed from the row) with a "losses" array cut to
- * its last OMA_JOB_LOSS_WINDOW points and "loss_count" (the full length) added; anything else
- * comes back as it is. Returns the (owned) result. */
+ * its last OMA_JOB_LOSS_WINDOW points and "loss_count" (the full length, unless the object
+ * already says more) added; anything else comes back as it is. Returns the (owned) result. */
 #define OMA_JOB_LOSS_WINDOW 50
 json_t *oma_jobs_detail_window(json_t *detail);
 /* {"losses": [[total_step, loss], ...] (all), "loss_count", "resumed_from", "sample_steps",
- * "status"} of the artist's job (artist_id NULL = any); NULL when there is no such job. */
+ * "status"} of the artist's job (artist_id NULL = any); NULL when there is no such job. The
+ * points come from the job_losses rows (a detail written before them: its own array). */
 json_t *oma_jobs_losses_json(oma_db *db, const char *job_id, const char *artist_id);
+/* Appends a detail's loss points [[step, loss], ...] (ascending steps) to the job's job_losses
+ * rows: the points after *written (what this run stored last; 0 for none, then the whole
+ * history is written once, e.g. after a resume) replace or add rows, rows after the last point
+ * go (a resumed run redoes them). *written becomes the last point's step. 0, or -1. */
+int oma_jobs_store_losses(oma_db *db, const char *job_id, const json_t *losses, int64_t *written);
 
 /* Cancels a job of the artist: a queued one becomes cancelled at once; a running one gets
  * cancel_requested and ends cancelled when its worker next reports progress; a finished one
@@ -79,6 +85,14 @@ int oma_jobs_count_queued(oma_db *db, const char *artist_id);
  * running, attempts+1, lease_until = now + lease, worker_id, started_at. Returns 1 with the id
  * in id_out (>= 40 bytes), 0 if nothing is queued, -1 on error. */
 int oma_jobs_claim(oma_db *db, const char *worker_id, int64_t now, char *id_out, size_t id_len);
+/* jobs_claim.c. The same, taking only jobs whose kind matches one of kinds: comma-separated
+ * patterns where '*' is any run of characters ("generate.*,style.train"; NULL or "" = any). */
+int oma_jobs_claim_kinds(oma_db *db, const char *worker_id, int64_t now, const char *kinds, char *id_out,
+                         size_t id_len);
+/* 1 if kinds is a valid pattern list (1..16 patterns of [A-Za-z0-9._*-], 1..64 chars). */
+int oma_jobs_kinds_valid(const char *kinds);
+/* 1 if kind matches one of the patterns (NULL or "" offers every kind). */
+int oma_jobs_kind_offered(const char *kinds, const char *kind);
 
 /* Renews the lease of a job worker_id runs, and writes progress when progress >= 0, message
  * when non-NULL (cut to 200 bytes), preview_key when non-NULL. Returns 0 carry on, 1 a cancel
@@ -88,10 +102,14 @@ int oma_jobs_heartbeat(oma_db *db, const char *job_id, const char *worker_id, in
 
 /* Sets the job's progress detail (a kind's own fields, the API's "detail"; NULL clears it),
  * if worker_id still runs it. It stays after the job ends and across attempts, so a resumed
- * job shows its history until it reports again. 0, 2 not this worker's, -1 error (also when
- * the JSON is over OMA_JOB_DETAIL_MAX bytes). */
+ * job shows its history until it reports again. A "losses" array is not stored whole: the row
+ * keeps its last OMA_JOB_LOSS_WINDOW points and "loss_count", and the points go to job_losses
+ * (oma_jobs_store_losses with *written; set_detail: all of them each time). 0, 2 not this
+ * worker's, -1 error (also when the stored JSON is over OMA_JOB_DETAIL_MAX bytes). */
 #define OMA_JOB_DETAIL_MAX (1 << 20)
 int oma_jobs_set_detail(oma_db *db, const char *job_id, const char *worker_id, const json_t *detail);
+int oma_jobs_set_detail_run(oma_db *db, const char *job_id, const char *worker_id,
+                            const json_t *detail, int64_t *written);
 
 /* Records one output file (its bytes already stored under storage_key); replaces a same-named
  * one. Outputs keep the order they were added in. */
@@ -114,6 +132,7 @@ typedef struct oma_workers_config {
     const char *data_dir;
     int n_workers;            /* >= 1 */
     int poll_ms;              /* idle poll interval (default 200) */
+    const char *kinds;        /* the kinds this pool runs (patterns as above; NULL = all) */
 } oma_workers_config;
 
 int oma_workers_start(oma_workers **out, const oma_workers_config *cfg, char *err, size_t errlen);
@@ -125,5 +144,17 @@ void oma_workers_stop(oma_workers *w);
  * Returns 1 if a job ran, 0 if none was queued, -1 on error. */
 int oma_workers_run_one(oma_db *db, oma_storage *st, const char *models_dir, const char *data_dir,
                         const char *worker_id, char *err, size_t errlen);
+
+/* workers_registry.c: every worker pool (an `oma worker` process, or the threads of `oma
+ * serve --workers N`) keeps a row in the workers table fresh (its kinds, threads, host, last
+ * seen); /api/capabilities counts a kind as available only while a live pool offers it. */
+#define OMA_WORKER_LIVE_SECONDS 20
+int oma_workers_registry_beat(oma_db *db, const char *pool_id, const char *host, const char *kinds, int threads,
+                              int64_t now);
+int oma_workers_registry_leave(oma_db *db, const char *pool_id);
+/* 1 when a pool seen within OMA_WORKER_LIVE_SECONDS before now offers kind, 0 not, -1 error. */
+int oma_workers_registry_offers(oma_db *db, const char *kind, int64_t now);
+/* {"pools": n, "threads": n} of the live pools, or NULL on error. */
+json_t *oma_workers_registry_json(oma_db *db, int64_t now);
 
 #endif

@@ -42,6 +42,7 @@ typedef struct run_state {
     pthread_mutex_t mu;       /* one thread at a time on db (job thread vs lease timer) */
     atomic_int cancel;        /* 1 cancel requested, 2 lease lost */
     _Atomic int64_t last_write_us;  /* kinds may report from helper threads */
+    int64_t losses_written;         /* the last loss step stored (jobs_losses.c), under mu */
     size_t n_outputs, out_bytes;     /* guarded by mu */
     /* lease timer */
     pthread_t timer;
@@ -81,7 +82,9 @@ static int report(oma_job_ctx *ctx, double fraction, const char *message, const 
             if (oma_storage_put(rs->st, key, preview_png, preview_len, err, sizeof err) == 0) preview_key = key;
         }
         pthread_mutex_lock(&rs->mu);
-        int rc = detail ? oma_jobs_set_detail(rs->db, rs->job_id, rs->worker_id, detail) : 0;
+        int rc = detail ? oma_jobs_set_detail_run(rs->db, rs->job_id, rs->worker_id, detail,
+                                                  &rs->losses_written)
+                        : 0;
         if (rc < 0) fprintf(stderr, "oma: job %s: cannot write progress detail: %s\n", rs->job_id, oma_db_errmsg(rs->db));
         rc = oma_jobs_heartbeat(rs->db, rs->job_id, rs->worker_id, oma_db_unix_now(), fraction, message,
                                 preview_key);
@@ -411,8 +414,15 @@ int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, 
                            const char *worker_id, const atomic_int *stop, oma_kind_finder find, char *err,
                            size_t errlen)
 {
+    return oma_workers_run_one_kinds(db, st, models_dir, data_dir, worker_id, stop, find, NULL, err, errlen);
+}
+
+int oma_workers_run_one_kinds(oma_db *db, oma_storage *st, const char *models_dir, const char *data_dir,
+                              const char *worker_id, const atomic_int *stop, oma_kind_finder find,
+                              const char *kinds, char *err, size_t errlen)
+{
     char job_id[48];
-    int claimed = oma_jobs_claim(db, worker_id, oma_db_unix_now(), job_id, sizeof job_id);
+    int claimed = oma_jobs_claim_kinds(db, worker_id, oma_db_unix_now(), kinds, job_id, sizeof job_id);
     if (claimed < 0) {
         snprintf(err, errlen, "cannot claim a job: %s", oma_db_errmsg(db));
         return -1;

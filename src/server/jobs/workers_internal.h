@@ -14,6 +14,10 @@ typedef const struct oma_job_kind *(*oma_kind_finder)(const char *name);
 int oma_workers_run_one_ex(oma_db *db, oma_storage *st, const char *models_dir, const char *data_dir,
                            const char *worker_id, const atomic_int *stop, oma_kind_finder find, char *err,
                            size_t errlen);
+/* The same, claiming only jobs of the kinds patterns (jobs.h; NULL = any). */
+int oma_workers_run_one_kinds(oma_db *db, oma_storage *st, const char *models_dir, const char *data_dir,
+                              const char *worker_id, const atomic_int *stop, oma_kind_finder find,
+                              const char *kinds, char *err, size_t errlen);
 
 /* params.style_id -> params.style (the data of a ready style of the same artist). 0, or -1
  * with err ("style not found", "the style is not ready"). No style_id: 0, nothing done. A

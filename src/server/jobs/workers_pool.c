@@ -1,11 +1,12 @@
-/* workers_pool.c — N worker threads for `oma serve`.
+/* workers_pool.c — N worker threads for `oma serve` and `oma worker`.
  *
  * Each thread opens its own db and storage handles (one handle per thread, as db.h asks),
  * then loops: run one job, and when the queue is empty sleep poll_ms on a condition variable
  * that stop() signals. One more thread, the janitor, gives expired leases back to the queue
  * at start and every few seconds, so that happens even while every worker is busy. stop() sets a
  * flag the run loop's progress callback reports as "stop", so a running job ends at its next
- * progress point and goes back to queued; then it joins the threads.
+ * progress point and goes back to queued; then it joins the threads. The janitor also keeps
+ * the pool's row in worker_pools fresh (workers_registry.c) and deletes it at stop.
  */
 #include "server/jobs/jobs.h"
 #include "server/jobs/workers_internal.h"
@@ -29,7 +30,8 @@ typedef struct worker {
 } worker;
 
 struct oma_workers {
-    char *db_url, *storage_url, *models_dir, *data_dir;
+    char *db_url, *storage_url, *models_dir, *data_dir, *kinds;
+    char pool_id[128], host[64];
     int poll_ms;
     atomic_int stop;
     pthread_mutex_t mu;
@@ -71,8 +73,8 @@ static void *worker_main(void *arg)
         nap(p, 1000);
     }
     while (!atomic_load(&p->stop)) {
-        int rc = oma_workers_run_one_ex(db, st, p->models_dir, p->data_dir, w->id, &p->stop, NULL, err,
-                                         sizeof err);
+        int rc = oma_workers_run_one_kinds(db, st, p->models_dir, p->data_dir, w->id, &p->stop, NULL, p->kinds,
+                                           err, sizeof err);
         if (rc < 0) fprintf(stderr, "oma: worker %s: %s\n", w->id, err);
         if (rc <= 0) nap(p, rc < 0 ? 1000 : p->poll_ms);
     }
@@ -93,6 +95,8 @@ static void *janitor_main(void *arg)
             fprintf(stderr, "oma: workers: requeue: %s (retrying)\n", err);
         }
         if (db) {
+            if (oma_workers_registry_beat(db, p->pool_id, p->host, p->kinds, p->n, oma_db_unix_now()) != 0)
+                fprintf(stderr, "oma: workers: register: %s\n", oma_db_errmsg(db));
             int n = oma_jobs_requeue_expired(db, oma_db_unix_now());
             if (n < 0) fprintf(stderr, "oma: workers: requeue: %s\n", oma_db_errmsg(db));
             else if (n > 0) fprintf(stderr, "oma: workers: %d job(s) whose worker stopped responding handled\n", n);
@@ -104,6 +108,8 @@ static void *janitor_main(void *arg)
         }
         nap(p, REQUEUE_EVERY_S * 1000);
     }
+    if (db && oma_workers_registry_leave(db, p->pool_id) != 0)
+        fprintf(stderr, "oma: workers: unregister: %s\n", oma_db_errmsg(db));
     oma_storage_close(st);
     oma_db_close(db);
     return NULL;
@@ -116,6 +122,7 @@ static void pool_free(oma_workers *p)
     free(p->storage_url);
     free(p->models_dir);
     free(p->data_dir);
+    free(p->kinds);
     free(p->w);
     free(p);
 }
@@ -145,6 +152,12 @@ int oma_workers_start(oma_workers **out, const oma_workers_config *cfg, char *er
     p->storage_url = dup_or_null(cfg->storage_url, &oom);
     p->models_dir = dup_or_null(cfg->models_dir, &oom);
     p->data_dir = dup_or_null(cfg->data_dir, &oom);
+    p->kinds = dup_or_null(cfg->kinds && *cfg->kinds ? cfg->kinds : NULL, &oom);
+    if (p->kinds && !oma_jobs_kinds_valid(p->kinds)) {
+        pool_free(p);
+        snprintf(err, errlen, "workers: bad --kinds (comma-separated patterns of A-Z a-z 0-9 . _ - *)");
+        return -1;
+    }
     p->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 200;
     p->n = cfg->n_workers;
     p->w = calloc((size_t)p->n, sizeof *p->w);
@@ -162,6 +175,12 @@ int oma_workers_start(oma_workers **out, const oma_workers_config *cfg, char *er
     char host[64] = "host";
     if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "host");
     host[sizeof host - 1] = '\0';
+    snprintf(p->host, sizeof p->host, "%s", host);
+    {
+        char tag[33] = "00000000";
+        if (oma_db_new_id(tag, sizeof tag) != 0) snprintf(tag, sizeof tag, "%08lx", (unsigned long)time(NULL));
+        snprintf(p->pool_id, sizeof p->pool_id, "%s:%ld:pool:%.8s", host, (long)getpid(), tag);
+    }
     for (int i = 0; i < p->n; i++) {
         worker *w = &p->w[i];
         w->pool = p;

@@ -13,6 +13,7 @@
 
 static const oma_db_engine *const drivers[] = {
     &oma_db_engine_sqlite,
+    &oma_db_engine_postgres,
 };
 
 int oma_db_fail(oma_db *db, const char *fmt, ...)
@@ -33,10 +34,6 @@ int oma_db_open(oma_db **out, const char *url, int migrate, char *err, size_t er
         snprintf(err, errlen, "database URL is empty");
         return -1;
     }
-    if (strncmp(url, "postgres:", 9) == 0 || strncmp(url, "postgresql:", 11) == 0) {
-        snprintf(err, errlen, "the postgres driver is not built yet (use sqlite:PATH)");
-        return -1;
-    }
     const oma_db_engine *drv = NULL;
     for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++) {
         size_t n = strlen(drivers[i]->scheme);
@@ -46,7 +43,7 @@ int oma_db_open(oma_db **out, const char *url, int migrate, char *err, size_t er
         }
     }
     if (!drv) {
-        snprintf(err, errlen, "unknown database URL scheme (expected sqlite:PATH)");
+        snprintf(err, errlen, "unknown database URL scheme (expected sqlite:PATH or postgres://USER:PASS@HOST:PORT/DB)");
         return -1;
     }
     oma_db *db = calloc(1, sizeof *db);
@@ -85,6 +82,7 @@ void oma_db_close(oma_db *db)
 const char *oma_db_errmsg(oma_db *db) { return db ? db->errmsg : "no database handle"; }
 const char *oma_db_driver(oma_db *db) { return db ? db->drv->name : ""; }
 const char *oma_db_url(oma_db *db) { return db ? db->url : NULL; }
+const char *oma_db_claim_lock(oma_db *db) { return db && db->drv->claim_lock ? db->drv->claim_lock : ""; }
 
 int oma_db_schema_version(oma_db *db)
 {
@@ -150,6 +148,7 @@ double oma_stmt_double(oma_stmt *st, int col) { return st->db->drv->col_double(s
 const void *oma_stmt_blob(oma_stmt *st, int col, size_t *n) { return st->db->drv->blob(st, col, n); }
 int oma_stmt_is_null(oma_stmt *st, int col) { return st->db->drv->is_null(st, col); }
 int64_t oma_db_changes(oma_db *db) { return db->drv->changes(db); }
+int oma_db_unreachable(oma_db *db) { return db && db->impl && db->drv->unreachable ? db->drv->unreachable(db) : 0; }
 
 void oma_stmt_finalize(oma_stmt *st)
 {

@@ -16,12 +16,16 @@
 typedef struct oma_db oma_db;
 typedef struct oma_stmt oma_stmt;
 
-/* url: "sqlite:/path/to/oma.db" (WAL mode, foreign keys on, busy timeout) or, later,
- * "postgres://...". Applies pending migrations when migrate is non-zero. */
+/* url: "sqlite:/path/to/oma.db" (WAL mode, foreign keys on, busy timeout) or
+ * "postgres://USER:PASS@HOST:PORT/DB" (libpq; postgresql:// too). Applies pending migrations
+ * when migrate is non-zero. */
 int oma_db_open(oma_db **out, const char *url, int migrate, char *err, size_t errlen);
 void oma_db_close(oma_db *db);
 const char *oma_db_errmsg(oma_db *db);
-const char *oma_db_driver(oma_db *db);              /* "sqlite" */
+const char *oma_db_driver(oma_db *db);              /* "sqlite" or "postgres" */
+/* What the job claim appends to its SELECT over `jobs q` so that concurrent claimers skip
+ * each other's row ("" on sqlite; " FOR UPDATE OF q SKIP LOCKED" on postgres). */
+const char *oma_db_claim_lock(oma_db *db);
 int oma_db_schema_version(oma_db *db);              /* highest applied migration */
 
 int oma_db_begin(oma_db *db);                       /* BEGIN IMMEDIATE on sqlite */
@@ -50,6 +54,9 @@ double oma_stmt_double(oma_stmt *st, int col);
 const void *oma_stmt_blob(oma_stmt *st, int col, size_t *n);
 int oma_stmt_is_null(oma_stmt *st, int col);
 int64_t oma_db_changes(oma_db *db);                 /* rows changed by the last statement */
+/* 1 when the last failure was the database being unreachable (postgres: the connection is
+ * broken and could not be re-opened); the API answers 503 then, not 500. */
+int oma_db_unreachable(oma_db *db);
 void oma_stmt_finalize(oma_stmt *st);
 
 /* Current time as RFC 3339 UTC ("2026-11-25T10:00:00Z"), into buf (>= 21 bytes). */

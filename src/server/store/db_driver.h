@@ -1,8 +1,10 @@
 /* db_driver.h — the private table behind db.h: one struct of function pointers per engine.
  *
- * oma_db_open picks a driver by URL scheme ("sqlite:" now, "postgres:" later) and every public
- * call forwards to it, so adding libpq means one new db_postgres.c filling this table; callers
- * and migrations (portable SQL through the public API) do not change.
+ * oma_db_open picks a driver by URL scheme ("sqlite:", "postgres://") and every public call
+ * forwards to it; callers and migrations (portable SQL through the public API) do not change.
+ * The two places where engines need different SQL for the same guarantee are data here:
+ * claim_lock (appended to the claim's SELECT) and migrate_lock (run first in the migration
+ * transaction).
  */
 #ifndef OMA_SERVER_DB_DRIVER_H
 #define OMA_SERVER_DB_DRIVER_H
@@ -12,6 +14,12 @@
 typedef struct oma_db_engine {
     const char *name;     /* "sqlite" */
     const char *scheme;   /* "sqlite:" — the URL prefix this driver answers */
+    /* appended to the job claim's SELECT over jobs q ("" on sqlite, whose BEGIN IMMEDIATE
+     * already serialises writers; FOR UPDATE OF q SKIP LOCKED on postgres) */
+    const char *claim_lock;
+    /* run first inside the migration transaction (NULL = nothing): serialises processes that
+     * open a new database at once */
+    const char *migrate_lock;
     /* Opens rest-of-URL into db->impl. On failure fills err and returns -1 (db->impl NULL). */
     int (*open)(oma_db *db, const char *rest, char *err, size_t errlen);
     void (*close)(oma_db *db);
@@ -33,6 +41,8 @@ typedef struct oma_db_engine {
     int (*is_null)(oma_stmt *st, int col);
     int64_t (*changes)(oma_db *db);
     void (*finalize)(oma_stmt *st);
+    /* 1 when the database cannot be reached right now (its connection is broken); NULL = never */
+    int (*unreachable)(oma_db *db);
 } oma_db_engine;
 
 struct oma_db {
@@ -48,6 +58,7 @@ struct oma_stmt {
 };
 
 extern const oma_db_engine oma_db_engine_sqlite;
+extern const oma_db_engine oma_db_engine_postgres;
 
 /* migrations.c: the ordered, append-only list of schema steps (portable SQL). */
 typedef struct oma_migration {

@@ -166,6 +166,8 @@ static void sq_finalize(oma_stmt *st)
 const oma_db_engine oma_db_engine_sqlite = {
     .name = "sqlite",
     .scheme = "sqlite:",
+    .claim_lock = "",
+    .migrate_lock = NULL,
     .open = sq_open,
     .close = sq_close,
     .exec = sq_exec,

@@ -10,6 +10,20 @@
 #include "server/store/db_driver.h"
 
 #include <stdio.h>
+#include <string.h>
+
+/* Step 7. SQLite's INTEGER is 64-bit, PostgreSQL's is 32-bit: the microsecond clocks of step 3
+ * (created_us, ~1.8e15) need BIGINT there. SQLite has no ALTER COLUMN and needs nothing. */
+static int widen_created_us(oma_db *db, char *err, size_t errlen)
+{
+    if (strcmp(oma_db_driver(db), "postgres") != 0) return 0;
+    if (oma_db_exec(db, "ALTER TABLE webtoons ALTER COLUMN created_us TYPE BIGINT;"
+                        "ALTER TABLE assets ALTER COLUMN created_us TYPE BIGINT;") != 0) {
+        snprintf(err, errlen, "%s", oma_db_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
 
 static const oma_migration migrations[] = {
     {1, "initial schema",
@@ -130,6 +144,23 @@ static const oma_migration migrations[] = {
     {4, "jobs carry a progress detail object", "ALTER TABLE jobs ADD COLUMN detail TEXT;", NULL},
     /* e-mails stored with ASCII-only lowering re-stored under Unicode folding (SQL cannot fold) */
     {5, "artists' e-mails re-folded (Unicode)", NULL, oma_migrate_email_fold},
+    /* worker pools in other processes/machines say they are alive and which kinds they run */
+    {6, "worker pools register",
+     "CREATE TABLE worker_pools ("
+     "  id TEXT PRIMARY KEY,"
+     "  host TEXT NOT NULL,"
+     "  kinds TEXT NOT NULL,"
+     "  threads INTEGER NOT NULL,"
+     "  started_at TEXT NOT NULL,"
+     "  seen_at BIGINT NOT NULL);", NULL},
+    {7, "microsecond clocks are 64-bit on every engine", NULL, widen_created_us},
+    /* a training job's loss curve, one row per step, appended as it runs (jobs_losses.c) */
+    {8, "training jobs keep their losses one row per step",
+     "CREATE TABLE job_losses ("
+     "  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+     "  step INTEGER NOT NULL,"
+     "  loss REAL NOT NULL,"
+     "  PRIMARY KEY (job_id, step));", NULL},
 };
 
 size_t oma_migrations_count(void) { return sizeof migrations / sizeof migrations[0]; }
@@ -156,7 +187,8 @@ int oma_migrations_apply(oma_db *db, char *err, size_t errlen)
         return -1;
     }
     int have = 0;
-    if (oma_db_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    if ((db->drv->migrate_lock && oma_db_exec(db, db->drv->migrate_lock) != 0) ||
+        oma_db_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                         "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)") != 0 ||
         current_version(db, &have) != 0) {
         snprintf(err, errlen, "migrations: %s", oma_db_errmsg(db));

@@ -13,6 +13,7 @@
 
 static const oma_storage_engine *const engines[] = {
     &oma_storage_engine_fs,
+    &oma_storage_engine_s3,
 };
 
 int oma_storage_key_valid(const char *key)
@@ -45,15 +46,11 @@ int oma_storage_open(oma_storage **out, const char *url, char *err, size_t errle
         snprintf(err, errlen, "storage URL is empty");
         return -1;
     }
-    if (strncmp(url, "s3:", 3) == 0) {
-        snprintf(err, errlen, "the s3 storage driver is not built yet (use file:PATH)");
-        return -1;
-    }
     const oma_storage_engine *drv = NULL;
     for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++)
         if (strncmp(url, engines[i]->scheme, strlen(engines[i]->scheme)) == 0) drv = engines[i];
     if (!drv) {
-        snprintf(err, errlen, "unknown storage URL scheme (expected file:PATH)");
+        snprintf(err, errlen, "unknown storage URL scheme (expected file:PATH or s3://BUCKET[/PREFIX]?endpoint=URL&region=R)");
         return -1;
     }
     oma_storage *s = calloc(1, sizeof *s);

@@ -15,10 +15,11 @@
 
 typedef struct oma_storage oma_storage;
 
-/* url: "file:/path/to/folder" (created if missing); "s3:..." answers "not built yet". */
+/* url: "file:/path/to/folder" (created if missing) or "s3://BUCKET[/PREFIX]?endpoint=URL&region=R"
+ * (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; storage_s3.c). */
 int oma_storage_open(oma_storage **out, const char *url, char *err, size_t errlen);
 void oma_storage_close(oma_storage *s);
-const char *oma_storage_driver(oma_storage *s);     /* "fs" */
+const char *oma_storage_driver(oma_storage *s);     /* "fs" or "s3" */
 
 /* 1 if key is acceptable, 0 if not. */
 int oma_storage_key_valid(const char *key);

@@ -1,5 +1,5 @@
 /* storage_driver.h — the private table behind storage.h: one struct of function pointers per
- * backend, chosen by URL scheme ("file:" now, "s3:" later). storage.c validates every key
+ * backend, chosen by URL scheme ("file:" or "s3:"). storage.c validates every key
  * before a backend sees it, and does content addressing once for all backends.
  */
 #ifndef OMA_SERVER_STORAGE_DRIVER_H
@@ -27,5 +27,6 @@ struct oma_storage {
 };
 
 extern const oma_storage_engine oma_storage_engine_fs;
+extern const oma_storage_engine oma_storage_engine_s3;
 
 #endif

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { makePng as encodePng, pngFromIdat } from '../../lib/png.mjs';
+import { backendFor } from './backend.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '..', '..', '..');
@@ -23,9 +24,11 @@ export function removeDir(dir) {
 }
 
 // Starts the server; resolves when it prints its listening line.
-export function startServer({ dataDir, workers = 1, env = {}, args = [], timeoutMs = 30000 } = {}) {
-  const proc = spawn(omaBin, ['serve', '--port', '0', '--data', dataDir, '--workers', String(workers), ...args], {
-    env: { ...process.env, ...env },
+// With OMA_TEST_BACKEND=pg+s3 it runs on PostgreSQL + s3rver instead (backend.mjs).
+export async function startServer({ dataDir, workers = 1, env = {}, args = [], timeoutMs = 30000 } = {}) {
+  const backend = await backendFor(dataDir);
+  const proc = spawn(omaBin, ['serve', '--port', '0', '--data', dataDir, '--workers', String(workers), ...backend.args, ...args], {
+    env: { ...process.env, ...backend.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

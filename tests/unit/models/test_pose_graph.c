@@ -1,5 +1,6 @@
 /* test_pose_graph.c — conformance of the TFJS graph executor against @tensorflow/tfjs (cpu):
- * each packaged pose model runs on the same formula-generated input as
+ * each packaged pose model runs on the same formula-generated input (MoveNet MultiPose also on
+ * two fetched photos with people in them, resampled the same way) as
  * tools/pose_reference.mjs and its raw outputs must match the fixture in
  * tests/fixtures/pose/<model>.raw.json within |a-b| <= 2e-3 + 2e-3*|b| per value (float32
  * summation order differs between our im2col+sgemm and tfjs's loops; fp16 weights are exact
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "formats/image.h"
 #include "models/pose/graph_exec.h"
 
 static char models_dir[2048], fixtures_dir[2048];
@@ -31,10 +33,10 @@ static void setup_paths(void)
     snprintf(fixtures_dir, sizeof fixtures_dir, "%s/tests/fixtures/pose", src);
 }
 
-static void check_model(const char *model)
+static void check_fixture(const char *model, const char *fixture)
 {
     char path[4096], err[512] = "";
-    snprintf(path, sizeof path, "%s/%s.raw.json", fixtures_dir, model);
+    snprintf(path, sizeof path, "%s/%s.raw.json", fixtures_dir, fixture);
     json_error_t je;
     json_t *fx = json_load_file(path, 0, &je);
     if (!fx) fail_msg("fixture %s: %s", path, je.text);
@@ -50,8 +52,33 @@ static void check_model(const char *model)
     }
     float *x = malloc(n * sizeof(float));
     assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)(lo + (hi - lo) * (0.5 + 0.5 * sin(0.0123 * (double)i + 1.7 * sin(0.00071 * (double)i))));
+    const char *dtype = json_string_value(json_object_get(inp, "dtype"));
+    const char *photo = json_string_value(json_object_get(inp, "photo"));
+    int as_int = dtype && !strcmp(dtype, "int32");   /* MoveNet: Int32Array.from truncates */
+    if (photo) {
+        /* nearest-neighbour resample of a fetched photo, as tools/pose_reference.mjs does */
+        char ip[4096];
+        const char *src = getenv("OMA_SOURCE_DIR");
+        snprintf(ip, sizeof ip, "%s/tests/data/pose/%s.png", src ? src : "..", photo);
+        oma_image img;
+        if (access(ip, R_OK) != 0) {
+            printf("SKIP %s on %s: photo not fetched (run scripts/fetch-test-data.sh)\n", model, photo);
+            free(x);
+            json_decref(fx);
+            skip();
+        }
+        if (oma_image_load(ip, 3, NULL, &img, err, sizeof err)) fail_msg("%s", err);
+        for (int64_t y = 0; y < d[1]; y++)
+            for (int64_t xx = 0; xx < d[2]; xx++)
+                for (int c = 0; c < 3; c++)
+                    x[(y * d[2] + xx) * 3 + c] =
+                        img.px[((y * img.h / d[1]) * img.w + xx * img.w / d[2]) * 3 + c];
+        oma_image_free(&img);
+    } else
+        for (size_t i = 0; i < n; i++) {
+            x[i] = (float)(lo + (hi - lo) * (0.5 + 0.5 * sin(0.0123 * (double)i + 1.7 * sin(0.00071 * (double)i))));
+            if (as_int) x[i] = (float)(int32_t)x[i];
+        }
     oma_gt xin = oma_gt_view_f32(x, 4, d);
 
     snprintf(path, sizeof path, "%s/%s.json", models_dir, model);
@@ -99,12 +126,27 @@ static void check_model(const char *model)
     json_decref(fx);
 }
 
+static void check_model(const char *model) { check_fixture(model, model); }
+
 static void test_detector(void **s) { (void)s; check_model("blazepose-detector"); }
 static void test_landmarks_full(void **s) { (void)s; check_model("blazepose-full"); }
 static void test_landmarks_lite(void **s) { (void)s; check_model("blazepose-lite"); }
 static void test_hand_landmarks(void **s) { (void)s; check_model("handlandmark-full"); }
 static void test_face_mesh(void **s) { (void)s; check_model("facemesh"); }
 static void test_hand_detector(void **s) { (void)s; check_model("handdetect"); }
+static void test_movenet_multipose(void **s) { (void)s; check_model("movenet-multipose"); }
+static void test_movenet_multipose_wide(void **s)
+{
+    (void)s;
+    check_fixture("movenet-multipose", "movenet-multipose-160x320");
+}
+static void test_movenet_multipose_photos(void **s)
+{
+    (void)s;
+    check_fixture("movenet-multipose", "movenet-multipose-basketball1");
+    check_fixture("movenet-multipose", "movenet-multipose-astronaut");
+}
+static void test_movenet_lightning(void **s) { (void)s; check_model("movenet-lightning"); }
 
 static void copy_file(const char *from, const char *to, long truncate_to, long flip_at)
 {
@@ -159,6 +201,12 @@ static void test_corrupted(void **s)
          "not supported"},
         {"{\"modelTopology\":{\"node\":[{\"name\":\"a\",\"op\":\"Const\"}]},\"weightsManifest\":[]}",
          "no weight"},
+        /* a second output of a one-output op, and a silly output index */
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"a\",\"op\":\"Placeholder\"},"
+         "{\"name\":\"b\",\"op\":\"Relu\",\"input\":[\"a:1\"]}]},\"weightsManifest\":[]}", "has no output"},
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"a\",\"op\":\"Placeholder\"},"
+         "{\"name\":\"b\",\"op\":\"Relu\",\"input\":[\"a:99999999999\"]}]},\"weightsManifest\":[]}",
+         "bad output index"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         FILE *f = fopen(dstj, "wb");
@@ -229,6 +277,10 @@ int main(void)
         cmocka_unit_test(test_hand_landmarks),
         cmocka_unit_test(test_face_mesh),
         cmocka_unit_test(test_hand_detector),
+        cmocka_unit_test(test_movenet_multipose),
+        cmocka_unit_test(test_movenet_multipose_wide),
+        cmocka_unit_test(test_movenet_multipose_photos),
+        cmocka_unit_test(test_movenet_lightning),
         cmocka_unit_test(test_corrupted),
         cmocka_unit_test(test_repeated_outputs),
     };

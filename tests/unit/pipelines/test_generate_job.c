@@ -101,6 +101,9 @@ int main(void)
         CHECK(validate(t2i, js) == 0);
     }
     CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"width\": 100}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"width\": 96, \"height\": 72}") == 0);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"width\": 2056}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"height\": 60}") == -1);
     CHECK(validate(t2i, "{\"negative\": \"x\"}") == -1);
     CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"steps\": 0}") == -1);
     CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"batch\": 99}") == -1);
@@ -143,6 +146,79 @@ int main(void)
         oma_image_free(&got);
         oma_image_free(&ref);
     }
+    fake_free(&f);
+    json_decref(params);
+
+    /* 96x64 (not a multiple of 64) as a job, against diffusers' pipeline (tests/fixtures/sd_cfg) */
+    params = json_loads("{\"prompt\": \"a city street at night in the rain\", \"negative\": \"lowres, bad "
+                        "anatomy, blurry, worst quality\", \"steps\": 4, \"cfg\": 7.5, \"sampler\": \"DDIM\", "
+                        "\"seed\": 2001, \"width\": 96, \"height\": 64}",
+                        0, &je);
+    fake_init(&f, models, params);
+    CHECK(t2i->run(&f.ctx) == 0);
+    CHECK(f.ctx.result && json_integer_value(json_object_get(f.ctx.result, "width")) == 96 &&
+          json_integer_value(json_object_get(f.ctx.result, "height")) == 64);
+    if (f.n_out == 1) {
+        oma_image got = {0}, ref = {0};
+        CHECK(oma_image_decode(f.data[0], f.len[0], 3, 0, NULL, &got, err, sizeof err) == 0);
+        snprintf(path, sizeof path, "%s/../sd_cfg/ref/txt2img_96x64_ddim.png", models);
+        CHECK(oma_image_load(path, 3, NULL, &ref, err, sizeof err) == 0);
+        int mx = 0;
+        CHECK(got.w == 96 && got.h == 64 && ref.w == 96 && ref.h == 64);
+        for (int i = 0; got.px && ref.px && got.w == ref.w && got.h == ref.h && i < 96 * 64 * 3; i++) {
+            int d = abs((int)got.px[i] - (int)ref.px[i]);
+            mx = d > mx ? d : mx;
+        }
+        CHECK(mx <= 2);
+        printf("  job 96x64 DDIM vs diffusers: max %d of 255\n", mx);
+        oma_image_free(&got);
+        oma_image_free(&ref);
+    }
+    fake_free(&f);
+    json_decref(params);
+    /* a models folder holding a single file with its LDM yaml beside (v-prediction): the job uses
+     * the yaml (result "config") and draws diffusers' picture */
+    params = json_loads("{\"prompt\": \"a city street at night in the rain\", \"negative\": \"lowres, bad "
+                        "anatomy, blurry, worst quality\", \"steps\": 4, \"cfg\": 7.5, \"sampler\": \"DDIM\", "
+                        "\"seed\": 2005, \"width\": 64, \"height\": 64}",
+                        0, &je);
+    char vdir[2048];
+    snprintf(vdir, sizeof vdir, "%s/../sd_cfg/ldm-v", models);
+    fake_init(&f, vdir, params);
+    rc = t2i->run(&f.ctx);
+    CHECK(rc == 0);
+    if (rc) fprintf(stderr, "ldm-v job: %s\n", f.ctx.error);
+    const char *cfgname = f.ctx.result ? json_string_value(json_object_get(f.ctx.result, "config")) : NULL;
+    CHECK(cfgname && !strcmp(cfgname, "tiny-ldm-v.yaml"));
+    if (f.n_out == 1) {
+        oma_image got = {0}, ref = {0};
+        CHECK(oma_image_decode(f.data[0], f.len[0], 3, 0, NULL, &got, err, sizeof err) == 0);
+        snprintf(path, sizeof path, "%s/../sd_cfg/ref/ldm_v_txt2img_64x64_ddim.png", models);
+        CHECK(oma_image_load(path, 3, NULL, &ref, err, sizeof err) == 0);
+        int mx = 999;
+        if (got.px && ref.px && got.w == ref.w && got.h == ref.h) {
+            mx = 0;
+            for (int i = 0; i < 64 * 64 * 3; i++) {
+                int d = abs((int)got.px[i] - (int)ref.px[i]);
+                mx = d > mx ? d : mx;
+            }
+        }
+        CHECK(mx <= 2);
+        printf("  job on a folder with tiny-ldm-v.safetensors + .yaml: config %s, max %d of 255 vs diffusers\n",
+               cfgname ? cfgname : "(none)", mx);
+        oma_image_free(&got);
+        oma_image_free(&ref);
+    }
+    CHECK(f.ctx.result && json_is_null(json_object_get(f.ctx.result, "config")) == 0);
+    fake_free(&f);
+    json_decref(params);
+    /* no width/height: the model's own size (tiny-sd: sample_size 8 x factor 8) */
+    params = json_loads("{\"prompt\": \"x\", \"steps\": 1}", 0, &je);
+    fake_init(&f, models, params);
+    CHECK(t2i->run(&f.ctx) == 0);
+    CHECK(f.ctx.result && json_integer_value(json_object_get(f.ctx.result, "width")) == 64 &&
+          json_integer_value(json_object_get(f.ctx.result, "height")) == 64);
+    CHECK(f.ctx.result && json_is_null(json_object_get(f.ctx.result, "config")));   /* a folder: no yaml */
     fake_free(&f);
     json_decref(params);
 

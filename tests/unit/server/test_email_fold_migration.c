@@ -100,7 +100,7 @@ int main(void)
     oma_db *db = NULL;
     CHECK(oma_db_open(&db, url, 1, err, sizeof err) == 0);   /* runs migration 5 */
     if (!db) return 1;
-    CHECK(schema_version(db) == 5);
+    CHECK(schema_version(db) == (int64_t)oma_migrations_count()); /* 5 and after */
     CHECK(email_is(db, "oldA", "\xc3\xbcn\xc3\xaf@ex\xc3\xa4mple.com"));   /* ünï@exämple.com */
     CHECK(email_is(db, "oldC1", "\xc3\xa0\xc3\xa9@c.com"));                /* the older of two gets the key */
     CHECK(email_is(db, "oldC2", "\xc3\x80\xc3\xa9@c.com"));                /* the newer keeps its old key */
@@ -134,7 +134,7 @@ int main(void)
     db = NULL;
     CHECK(oma_db_open(&db, url, 1, err, sizeof err) == 0);
     if (db) {
-        CHECK(schema_version(db) == 5);
+        CHECK(schema_version(db) == (int64_t)oma_migrations_count()); /* 5 and after */
         CHECK(email_is(db, "oldC2", "\xc3\x80\xc3\xa9@c.com"));
         CHECK(logs_in_as(db, "\xc3\x9cN\xc3\x8f@EX\xc3\x84MPLE.COM", "passwordX", "oldA"));
         oma_db_close(db);

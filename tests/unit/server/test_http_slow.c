@@ -90,7 +90,7 @@ int main(void)
     setenv("OMA_HEADER_DEADLINE_MS", "1000", 1);
     char dir[] = "/tmp/oma_test_slow_XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    oma_server_config cfg = {"127.0.0.1", 0, dir, 0, NULL, NULL};
+    oma_server_config cfg = {"127.0.0.1", 0, dir, 0, NULL, NULL, NULL, NULL};
     oma_server *srv = NULL;
     char err[512];
     if (oma_server_start(&srv, &cfg, err, sizeof err) != 0) {

@@ -2,7 +2,10 @@
  * with 1200 points in the row's detail, the job JSON (what GET /api/jobs/{id} and each SSE
  * event send) carries the latest OMA_JOB_LOSS_WINDOW points and loss_count 1200, while
  * oma_jobs_losses_json (GET /api/jobs/{id}/losses) gives all 1200 in order; a detail without
- * losses passes unchanged; another artist gets nothing. Before, the job JSON held all 1200. */
+ * losses passes unchanged; another artist gets nothing. Before, the job JSON held all 1200.
+ * The row itself holds only the window (before: the whole history, rewritten at every step);
+ * the points are job_losses rows, appended per write (a run's write adds only its new steps, a
+ * resumed attempt rewrites its history once and drops the steps it redoes). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +62,51 @@ int main(void)
         }
     json_decref(all);
     CHECK(oma_jobs_losses_json(db, id, "someone-else") == NULL);
+
+    /* the row holds the window, not the history; the points are rows of job_losses */
+    oma_stmt *q = NULL;
+    CHECK(oma_db_prepare(db, "SELECT length(detail), (SELECT COUNT(*) FROM job_losses WHERE job_id = jobs.id) "
+                             "FROM jobs WHERE id = ?", &q) == 0 &&
+          oma_stmt_bind_text(q, 1, id) == 0 && oma_stmt_step(q) == 1);
+    CHECK(oma_stmt_int(q, 0) < 4000 && oma_stmt_int(q, 1) == 1200);
+    oma_stmt_finalize(q);
+
+    /* a run's writes: the first one stores its whole history, later ones only the new steps
+     * (the earlier points they repeat are not read); a resumed run rewinds and redoes steps */
+    int64_t written = 0;
+    json_t *h = json_array();
+    for (int i = 1; i <= 10; i++) json_array_append_new(h, json_pack("[i, f]", i, 2.0));
+    json_t *d2 = json_pack("{s:O}", "losses", h);
+    CHECK(oma_jobs_set_detail_run(db, id, "w1", d2, &written) == 0 && written == 10);
+    json_decref(d2);
+    /* the same steps with other values, then step 11: only 11 is new to this run */
+    json_array_clear(h);
+    for (int i = 1; i <= 11; i++) json_array_append_new(h, json_pack("[i, f]", i, 3.0));
+    d2 = json_pack("{s:O}", "losses", h);
+    CHECK(oma_jobs_set_detail_run(db, id, "w1", d2, &written) == 0 && written == 11);
+    json_decref(d2);
+    all = oma_jobs_losses_json(db, id, "art1");
+    a = json_object_get(all, "losses");
+    CHECK(json_array_size(a) == 11 && json_integer_value(json_object_get(all, "loss_count")) == 11);
+    CHECK(json_real_value(json_array_get(json_array_get(a, 9), 1)) == 2.0);   /* step 10 as first stored */
+    CHECK(json_real_value(json_array_get(json_array_get(a, 10), 1)) == 3.0);  /* step 11 appended */
+    json_decref(all);
+    /* a new attempt (written 0) resumed at step 6: steps 1..6 rewritten, 7..11 gone */
+    written = 0;
+    json_array_clear(h);
+    for (int i = 1; i <= 6; i++) json_array_append_new(h, json_pack("[i, f]", i, 4.0));
+    d2 = json_pack("{s:O}", "losses", h);
+    CHECK(oma_jobs_set_detail_run(db, id, "w1", d2, &written) == 0 && written == 6);
+    json_decref(d2);
+    all = oma_jobs_losses_json(db, id, "art1");
+    a = json_object_get(all, "losses");
+    CHECK(json_array_size(a) == 6 && json_real_value(json_array_get(json_array_get(a, 5), 1)) == 4.0);
+    json_decref(all);
+    json_decref(h);
+    /* another worker's write changes nothing */
+    json_t *d3 = json_pack("{s:[[i, f]]}", "losses", 7, 9.0);
+    CHECK(oma_jobs_set_detail_run(db, id, "w2", d3, &written) == 2 && written == 6);
+    json_decref(d3);
 
     /* a detail with no history passes as it is; garbage losses are left alone */
     json_t *plain = json_pack("{s:s, s:s}", "stage", "x", "losses", "not an array");

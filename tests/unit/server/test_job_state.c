@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "pipelines/job_kind.h"
+#include "db_harness.h"
 #include "server/jobs/jobs.h"
 #include "server/jobs/workers_internal.h"
 
@@ -28,7 +29,7 @@ static int setup(void **state)
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/oma-test-jstate-XXXXXX");
     if (!mkdtemp(tmpdir)) return -1;
-    snprintf(db_url, sizeof db_url, "sqlite:%s/oma.db", tmpdir);
+    if (oma_test_db_url(db_url, sizeof db_url, tmpdir) != 0) return -1;
     snprintf(st_url, sizeof st_url, "file:%s/data", tmpdir);
     char err[256];
     if (oma_db_open(&db, db_url, 1, err, sizeof err) != 0 || oma_storage_open(&st, st_url, err, sizeof err) != 0) {
@@ -239,6 +240,8 @@ static void test_detail_rules(void **state)
 
 int main(void)
 {
+    int pre = oma_test_db_prepare();
+    if (pre != 0) return pre == OMA_TEST_SKIP ? OMA_TEST_SKIP : 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_resume_through_storage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_from_checkpoint, setup, teardown),

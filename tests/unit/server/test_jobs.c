@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_harness.h"
 #include "server/jobs/jobs.h"
 
 static char tmpdir[256];
@@ -24,7 +25,7 @@ static int setup(void **state)
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/oma-test-jobs-XXXXXX");
     if (!mkdtemp(tmpdir)) return -1;
-    snprintf(url, sizeof url, "sqlite:%s/oma.db", tmpdir);
+    if (oma_test_db_url(url, sizeof url, tmpdir) != 0) return -1;
     char err[256];
     if (oma_db_open(&db, url, 1, err, sizeof err) != 0) {
         fprintf(stderr, "open: %s\n", err);
@@ -405,6 +406,8 @@ static void test_list(void **state)
 
 int main(void)
 {
+    int pre = oma_test_db_prepare();
+    if (pre != 0) return pre == OMA_TEST_SKIP ? OMA_TEST_SKIP : 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_enqueue_and_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_harness.h"
 #include "server/jobs/jobs.h"
 #include "server/server.h"
 
@@ -34,10 +35,12 @@ static const char *artist_of(oma_db *db, const char *job, char *out, size_t n)
 
 int main(void)
 {
+    int pre = oma_test_db_prepare();
+    if (pre != 0) return pre == OMA_TEST_SKIP ? OMA_TEST_SKIP : 1;
     char dir[] = "/tmp/oma_test_fair_XXXXXX";
     if (!mkdtemp(dir)) return 1;
     char url[600], err[512];
-    snprintf(url, sizeof url, "sqlite:%s/oma.db", dir);
+    if (oma_test_db_url(url, sizeof url, dir) != 0) return 1;
     oma_db *db = NULL;
     if (oma_db_open(&db, url, 1, err, sizeof err) != 0) {
         fprintf(stderr, "open: %s\n", err);
@@ -61,7 +64,7 @@ int main(void)
     oma_db_close(db);
 
     /* the per-artist queue limit, through the API */
-    oma_server_config cfg = {"127.0.0.1", 0, dir, 0, NULL, NULL};
+    oma_server_config cfg = {"127.0.0.1", 0, dir, 0, NULL, NULL, url, NULL};
     oma_server *srv = NULL;
     if (oma_server_start(&srv, &cfg, err, sizeof err) != 0) {
         fprintf(stderr, "start: %s\n", err);

@@ -65,7 +65,7 @@ int main(void)
     claim_as(db, other_w, other_id);
     oma_db_close(db);
 
-    oma_server_config cfg = {"127.0.0.1", 0, dir, 0, NULL, NULL};
+    oma_server_config cfg = {"127.0.0.1", 0, dir, 0, NULL, NULL, NULL, NULL};
     oma_server *srv = NULL;
     CHECK(oma_server_start(&srv, &cfg, err, sizeof err) == 0);
 

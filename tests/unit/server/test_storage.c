@@ -326,8 +326,9 @@ static void test_bad_urls(void **state)
     (void)state;
     oma_storage *s = NULL;
     char err[256];
+    unsetenv("AWS_ACCESS_KEY_ID"); /* the s3 driver then refuses before any network */
     assert_int_equal(oma_storage_open(&s, "s3://bucket/x", err, sizeof err), -1);
-    assert_non_null(strstr(err, "not built yet"));
+    assert_non_null(strstr(err, "AWS_ACCESS_KEY_ID"));
     assert_null(s);
     assert_int_equal(oma_storage_open(&s, "ftp://x", err, sizeof err), -1);
     assert_int_equal(oma_storage_open(&s, "file:", err, sizeof err), -1);

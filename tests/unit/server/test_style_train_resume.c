@@ -191,7 +191,11 @@ int main(void)
     CHECK(json_is_integer(json_object_get(res, "resumed_from")) && resumed >= 2 && resumed <= n1 + 1);
     double second[TOTAL + 1] = {0};
     int n2 = 0;
-    CHECK(losses_by_step(json_object_get(res, "losses"), second, &n2) == 0 && n2 == TOTAL);
+    /* the result carries the count; the curve is GET /api/jobs/{id}/losses (job_losses rows) */
+    CHECK(json_integer_value(json_object_get(res, "loss_count")) == TOTAL && !json_object_get(res, "losses"));
+    json_t *all2 = oma_jobs_losses_json(db, id, "art1");
+    CHECK(losses_by_step(json_object_get(all2, "losses"), second, &n2) == 0 && n2 == TOTAL);
+    json_decref(all2);
     for (int s = 1; s <= resumed && s <= n1; s++) CHECK(second[s] == first[s]); /* nothing lost or changed */
     CHECK(has_output(j2, "Test_style.safetensors") && has_output(j2, "Test_style.embedding.safetensors") &&
           has_output(j2, "losses.json") && has_output(j2, "sample-000006.png"));
@@ -217,7 +221,9 @@ int main(void)
     json_t *j3 = job(whole);
     double third[TOTAL + 1] = {0};
     int n3 = 0;
-    CHECK(losses_by_step(json_object_get(json_object_get(j3, "result"), "losses"), third, &n3) == 0 && n3 == TOTAL);
+    json_t *all3 = oma_jobs_losses_json(db, whole, "art1");
+    CHECK(losses_by_step(json_object_get(all3, "losses"), third, &n3) == 0 && n3 == TOTAL);
+    json_decref(all3);
     for (int s = 1; s <= TOTAL; s++) {
         double d = second[s] - third[s];
         if (d < 0) d = -d;

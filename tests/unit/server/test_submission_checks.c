@@ -63,7 +63,7 @@ int main(void)
 {
     char dir[] = "/tmp/oma_test_submit_XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    oma_server_config cfg = {"127.0.0.1", 0, dir, 0, NULL, NULL};
+    oma_server_config cfg = {"127.0.0.1", 0, dir, 0, NULL, NULL, NULL, NULL};
     oma_server *srv = NULL;
     char err[512];
     if (oma_server_start(&srv, &cfg, err, sizeof err) != 0) {

@@ -4,11 +4,13 @@
  * updates of each stage (gradient accumulation 2). Within 1e-4 relative: the cached latents,
  * the loss of every micro-step, the first LoRA update's gradients (every adapter, and the rows)
  * and the embedding rows after each stage. The LoRA adapters after the 5 Adam updates: within
- * 5e-3 of each tensor's scale. Adam divides each element by its own gradient's size, so float32
- * rounding of an element whose gradient is 1000x below its tensor's largest becomes a 1000x
- * larger relative error in its update: torch float32 itself is 2.0e-3 from torch float64 on
- * these draws (tools/train_reference.py --float64); ours is 2-3e-3 from torch float32 (2.05,
- * 3.1, 2.5e-3 as the backward kernels changed), 290-295 of the 304 tensors within 1e-4. */
+ * 3e-3 of each tensor's scale (2.48e-3 now; 290 of the 304 tensors within 1e-4). Why not 1e-4:
+ * the tensors past it are all `up` factors, and their worst element (printed) had a first
+ * gradient of 1e-9..2e-7 — Adam's eps (1e-8) — a sum whose terms cancel, so float32 summation
+ * order moves it by percents and Adam's g / (|g| + eps) makes that percents of a whole step.
+ * Against torch's float64 run on the same draws (reference64.safetensors, tools/train_reference.py
+ * --float64 --write) ours is 1.77e-3 and torch float32 1.99e-3: ours must stay within 1.5x
+ * torch float32's own distance. */
 #include "check.h"
 #include "formats/safetensors.h"
 #include "models/sd/sd_model.h"
@@ -20,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static oma_safetensors *fx;
+static oma_safetensors *fx, *fx64;     /* torch float32 (the loop's draws), torch float64 */
 static char err[512];
 
-static float *get(const char *name, int64_t *n)
+static float *get_from(oma_safetensors *f, const char *name, int64_t *n)
 {
-    const oma_st_tensor *t = oma_st_find(fx, name);
+    const oma_st_tensor *t = oma_st_find(f, name);
     if (!t) {
         fprintf(stderr, "fixture lacks %s\n", name);
         exit(1);
@@ -37,6 +39,8 @@ static float *get(const char *name, int64_t *n)
         *n = t->numel;
     return d;
 }
+
+static float *get(const char *name, int64_t *n) { return get_from(fx, name, n); }
 
 static double meta(const char *k)
 {
@@ -110,6 +114,11 @@ int main(void)
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/train/reference.safetensors", src ? src : ".");
     if (oma_st_open(path, &fx, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/tests/fixtures/train/reference64.safetensors", src ? src : ".");
+    if (oma_st_open(path, &fx64, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
@@ -204,7 +213,7 @@ int main(void)
         CHECK(rd < 1e-3);
         free(want);
     }
-    double worst = 0, worst_d = 0;
+    double worst = 0, worst_d = 0, w64_ours = 0, w64_torch = 0;
     int n_tight = 0;
     for (int a = 0; a < tr.net.n; a++) {
         char key[256];
@@ -217,14 +226,36 @@ int main(void)
         float *u = get(key, NULL);
         double r1 = rel(l->down.data, d, oma_tensor_numel(&l->down));
         double r2 = rel(l->up.data, u, oma_tensor_numel(&l->up));
+        /* both float32 runs against torch's float64 run on the same draws */
+        for (int f = 0; f < 2; f++) {
+            snprintf(key, sizeof key, "lora.%s.%s", tr.net.a[a].name, f ? "up" : "down");
+            int64_t n;
+            float *x64 = get_from(fx64, key, &n);
+            const float *ours = f ? l->up.data : l->down.data, *torch32 = f ? u : d;
+            w64_ours = fmax(w64_ours, rel(ours, x64, n));
+            w64_torch = fmax(w64_torch, rel(torch32, x64, n));
+            free(x64);
+        }
         double r3 = rel_delta(l->down.data, d, d0, oma_tensor_numel(&l->down));
         if (r1 > worst) worst = r1;
         if (r2 > worst) worst = r2;
         if (r3 > worst_d) worst_d = r3;
-        if (r1 >= 1e-4 || r2 >= 1e-4)
-            printf("%s: down %.2e up %.2e\n", tr.net.a[a].name, r1, r2);
+        if (r1 >= 1e-4 || r2 >= 1e-4) {
+            /* where: the element of up furthest off, and what its first gradient was */
+            int64_t nu = oma_tensor_numel(&l->up), wi = 0;
+            for (int64_t i = 1; i < nu; i++)
+                if (fabs((double)l->up.data[i] - u[i]) > fabs((double)l->up.data[wi] - u[wi])) wi = i;
+            snprintf(key, sizeof key, "grad0.%s.up", tr.net.a[a].name);
+            float *g0 = get(key, NULL);
+            double gmax = 0;
+            for (int64_t i = 0; i < nu; i++) gmax = fmax(gmax, fabs((double)g0[i]));
+            printf("%s: down %.2e up %.2e (worst up[%lld]: ours %.4e torch %.4e; its first "
+                   "gradient %.3e = %.1e of the tensor's largest)\n", tr.net.a[a].name, r1, r2,
+                   (long long)wi, l->up.data[wi], u[wi], g0[wi], fabs(g0[wi]) / gmax);
+            free(g0);
+        }
         n_tight += (r1 < 1e-4) + (r2 < 1e-4);
-        CHECK(r1 < 5e-3 && r2 < 5e-3);
+        CHECK(r1 < 3e-3 && r2 < 3e-3);
         free(d);
         free(d0);
         free(u);
@@ -232,12 +263,16 @@ int main(void)
     printf("%d adapters: worst rel %.2e (down's change %.2e), %d of %d tensors within 1e-4; "
            "worst loss rel %.2e\n", tr.net.n, worst, worst_d, n_tight, 2 * tr.net.n, worst_loss);
     CHECK(worst_d < 5e-3);
+    printf("against torch float64 on the same draws: ours worst rel %.2e, torch float32 %.2e\n",
+           w64_ours, w64_torch);
+    CHECK(w64_torch > 0 && w64_ours <= 1.5 * w64_torch);    /* as exact as torch's float32 */
 
     free(images); free(vnoise); free(want_lat); free(tpl); free(want_ids); free(lat);
     free(emb0); free(samples); free(ts); free(noise); free(want_loss);
     oma_style_trainer_free(&tr);
     oma_sd_model_free(&m);
     oma_st_close(fx);
+    oma_st_close(fx64);
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
     return failures != 0;

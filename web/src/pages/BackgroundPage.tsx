@@ -19,6 +19,19 @@ export function strengths(n: number): number[] {
   if (n <= 1) return [0.55];
   return Array.from({ length: n }, (_, i) => Math.round((STRENGTH_LO + (STRENGTH_HI - STRENGTH_LO) * i / (n - 1)) * 100) / 100);
 }
+// Picture shapes: Size is the short side; the long side follows the ratio (any multiple of 8 from
+// 64 to 2048 is drawn as asked). "photo" keeps an img2img photo's own proportions.
+const SHAPES: Array<[string, string]> = [['1:1', 'Square'], ['2:3', 'Portrait 2:3'], ['3:2', 'Landscape 3:2'],
+  ['9:16', 'Tall 9:16'], ['16:9', 'Wide 16:9'], ['photo', 'Like the photo']];
+const side8 = (x: number) => Math.max(64, Math.min(2048, Math.round(x / 8) * 8));
+export function pictureSize(size: number, shape: string, photo?: { width: number; height: number }): { width: number; height: number } {
+  let a = 1, b = 1;
+  if (shape === 'photo' && photo && photo.width > 0 && photo.height > 0) [a, b] = [photo.width, photo.height];
+  else if (shape !== 'photo') [a, b] = shape.split(':').map(Number);
+  if (!(a > 0 && b > 0)) [a, b] = [1, 1];
+  const k = size / Math.min(a, b);
+  return { width: side8(a * k), height: side8(b * k) };
+}
 type Mode = 'diffusion' | 'lineart';
 
 export function BackgroundPage() {
@@ -55,9 +68,11 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
   const [photo, setPhoto] = useStoredState<Upload[]>(`oma.${s.artist?.id}.background.photo`, [], isUploads);
   const [f, set] = useStoredForm(`oma.${s.artist?.id}.background.form`, {
     prompt: '', negative: 'lowres, blurry, text, watermark', sampler: SAMPLERS[0], steps: 20, cfg: 7.5,
-    seed: Math.floor(Math.random() * 2 ** 31), size: 512, count: 4, photoCount: 6,
+    seed: Math.floor(Math.random() * 2 ** 31), size: 512, shape: '1:1', count: 4, photoCount: 6,
   });
-  const { prompt, negative, sampler, steps, cfg, seed, size, count, photoCount } = f;
+  const { prompt, negative, sampler, steps, cfg, seed, size, shape, count, photoCount } = f;
+  const setShape = (v: string) => set('shape', v);
+  const shapeNow = shape === 'photo' && photo.length === 0 ? '1:1' : shape;  /* the photo was removed */
   const setPrompt = (v: string) => set('prompt', v);
   const setNegative = (v: string) => set('negative', v);
   const setSampler = (v: string) => set('sampler', v);
@@ -88,7 +103,7 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
       setError(`With ${steps} steps, strength ${Math.min(...strengths(photoCount))} runs no denoising step: use more steps.`); return;
     }
     setBusy(true); setError(null);
-    const base = { prompt: prompt.trim(), negative, sampler, steps, cfg, seed, width: size, height: size, ...(styleId ? { style_id: styleId } : {}) };
+    const base = { prompt: prompt.trim(), negative, sampler, steps, cfg, seed, ...pictureSize(size, shapeNow, photo[0]), ...(styleId ? { style_id: styleId } : {}) };
     try {
       const made: Array<{ id: string; title: string }> = [];
       if (photo.length > 0) {
@@ -125,7 +140,8 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
           <label>CFG scale<input type="number" min={1} max={30} step={0.5} value={cfg} onChange={(e) => setCfg(clampNum(e.target.value, 1, 30, 7.5))} /></label>
           <label>Seed<span className="seed-row"><input type="number" min={0} value={seed} onChange={(e) => setSeed(clampInt(e.target.value, 0, 2 ** 32 - 1, 0))} />
             <button type="button" onClick={() => setSeed(Math.floor(Math.random() * 2 ** 31))} title="New random seed">New</button></span></label>
-          <label>Size<select value={size} onChange={(e) => setSize(Number(e.target.value))}>{[256, 384, 512, 640, 768].map((x) => <option key={x} value={x}>{x}×{x}</option>)}</select></label>
+          <label>Size<select value={size} onChange={(e) => setSize(Number(e.target.value))}>{[256, 384, 512, 640, 768].map((x) => <option key={x} value={x}>{x}</option>)}</select></label>
+          <label>Shape<select value={shapeNow} onChange={(e) => setShape(e.target.value)}>{SHAPES.filter(([v]) => v !== 'photo' || photo.length > 0).map(([v, t]) => <option key={v} value={v}>{t} ({(({ width, height }) => `${width}×${height}`)(pictureSize(size, v, photo[0]))})</option>)}</select></label>
           {photo.length === 0
             ? <label>Candidates<input type="number" min={1} max={8} value={count} onChange={(e) => setCount(clampInt(e.target.value, 1, 8, 4))} /></label>
             : <label>Candidates<input type="number" min={1} max={6} value={photoCount} onChange={(e) => setPhotoCount(clampInt(e.target.value, 1, 6, 6))} /></label>}
