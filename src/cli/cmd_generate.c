@@ -42,6 +42,8 @@ static void help(FILE *f)
             "  --strength S        img2img: how much to change, 0..1 (default 0.55)\n"
             "  --batch N           N candidates (default 1); OUT.png becomes OUT-0.png .. OUT-(N-1).png\n"
             "  --clip-skip N       A1111 clip skip (1 = none, 2 = skip the last layer)\n"
+            "  --device D          cpu or cuda (env OMA_DEVICE; default cpu: the CUDA backend has\n"
+            "                      kernels only so far, docs/cuda.md)\n"
             "  --half              keep fp16/bf16 weights 16-bit in memory (half the RAM, same result)\n"
             "  --precision P       fp32 (default: matches the reference) or bf16 (faster on CPUs with\n"
             "                      AVX512_BF16: convolutions and matrix products round their inputs\n"
@@ -152,7 +154,7 @@ int oma_cmd_generate(int argc, char **argv)
     oma_sd_open_opts opts;
     memset(&opts, 0, sizeof opts);
     int have_prompt = 0, half = 0;
-    const char *sampler_name = NULL, *schedule = NULL;
+    const char *sampler_name = NULL, *schedule = NULL, *device = NULL;
     oma_sd_lora loras[16];
     char lora_buf[16][1024];
     const char *embs[16];
@@ -172,6 +174,7 @@ int oma_cmd_generate(int argc, char **argv)
         const char *v = argv[++i];
         long long n;
         if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--device")) device = v;
         else if (!strcmp(a, "--tokenizer")) opts.tokenizer_dir = v;
         else if (!strcmp(a, "--config")) opts.config_dir = v;
         else if (!strcmp(a, "--prompt")) p.prompt = v, have_prompt = 1;
@@ -233,6 +236,8 @@ int oma_cmd_generate(int argc, char **argv)
         oma_cli_error("generate", "--model, --prompt and -o are required (see --help)");
         return OMA_EXIT_USAGE;
     }
+    int drc = oma_cli_device("generate", device);
+    if (drc != OMA_EXIT_OK) return drc;
     if (schedule || (sampler_name && !strcasecmp(sampler_name, "DPM++ 2M SDE"))) {
         /* A1111's split: --sampler "DPM++ 2M" --scheduler karras */
         const char *sn = sampler_name ? sampler_name : oma_sampler_name(p.sampler);

@@ -1,7 +1,8 @@
 /* device.h — which device the engine runs on: "cpu" or "cuda".
  *
  * The choice comes from the caller (--device), else OMA_DEVICE, else the default: cuda when this
- * build has the CUDA backend and a device is visible, cpu otherwise. Asking for cuda where it
+ * build has the CUDA backend, a device is visible and the backend runs the pipelines
+ * (oma_device_cuda_runs), cpu otherwise. Asking for cuda where it
  * cannot be had (a build without CUDA, no driver, a driver older than the toolkit, no device) is
  * an error with one clear line, never a crash and never a silent CPU run.
  */
@@ -18,6 +19,9 @@ const char *oma_device_name(oma_device_kind k);
 
 /* 1 when this build has the CUDA backend compiled in. */
 int oma_device_cuda_built(void);
+
+/* 1 when the pipelines run on the CUDA backend; 0 in this version (kernels only, docs/cuda.md). */
+int oma_device_cuda_runs(void);
 
 /* Visible CUDA devices: >= 0, or -1 with the reason in err (no CUDA in this build, no driver,
  * driver/toolkit mismatch). */

@@ -1,6 +1,6 @@
 /* test_device_select.c — OMA_DEVICE / --device resolution. Runs everywhere: on a machine with no
  * CUDA device (or a build without CUDA) asking for cuda is one clear error line and the default
- * is cpu; where a device is visible the default is cuda. Unknown names are errors. */
+ * is cpu; where a device is visible (and the backend runs the pipelines) the default is cuda. Unknown names are errors. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +47,8 @@ int main(void)
     rc = oma_device_resolve(NULL, &k, err, sizeof err);
     CHECK(n > 0 ? rc == 0 : rc == -1);
     unsetenv("OMA_DEVICE");
-    /* default: cuda exactly when a device is visible */
+    /* default: cuda exactly when a device is visible and the backend runs the pipelines */
     CHECK(oma_device_resolve(NULL, &k, err, sizeof err) == 0);
-    CHECK(k == (n > 0 ? OMA_DEVICE_CUDA : OMA_DEVICE_CPU));
+    CHECK(k == (n > 0 && oma_device_cuda_runs() ? OMA_DEVICE_CUDA : OMA_DEVICE_CPU));
     return failures != 0;
 }
