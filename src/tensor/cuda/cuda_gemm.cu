@@ -8,11 +8,21 @@
 
 extern cublasLtHandle_t oma_cuda_lt;
 
+/* (cublasGetStatusString lives in libcublas, which this backend does not link) */
 static int lt_fail(cublasStatus_t s, const char *what)
 {
-    if (s == CUBLAS_STATUS_SUCCESS) return 0;
-    return oma_cuda_fail(what, s == CUBLAS_STATUS_ALLOC_FAILED ? "out of device memory"
-                                                               : cublasGetStatusString(s));
+    const char *why;
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return 0;
+    case CUBLAS_STATUS_ALLOC_FAILED: why = "out of device memory"; break;
+    case CUBLAS_STATUS_NOT_INITIALIZED: why = "cuBLASLt not initialised"; break;
+    case CUBLAS_STATUS_INVALID_VALUE: why = "cuBLASLt: invalid value (shape or stride)"; break;
+    case CUBLAS_STATUS_NOT_SUPPORTED: why = "cuBLASLt: no algorithm for these types/shapes"; break;
+    case CUBLAS_STATUS_ARCH_MISMATCH: why = "cuBLASLt: not supported on this device"; break;
+    case CUBLAS_STATUS_EXECUTION_FAILED: why = "cuBLASLt: the kernel failed to run"; break;
+    default: why = "cuBLASLt error"; break;
+    }
+    return oma_cuda_fail(what, why);
 }
 
 extern "C" int oma_cuda_gemm(oma_cuda_dtype t, int trans_a, int trans_b, int64_t m, int64_t n,
