@@ -32,15 +32,18 @@ python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.versio
 
 step "2a. kernels -> liboma_cuda.so (nvcc, sm_90)"
 LIB=/tmp/oma-cuda/liboma_cuda.so
-mkdir -p /tmp/oma-cuda
+rm -rf /tmp/oma-cuda; mkdir -p /tmp/oma-cuda
 CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64
+pids=()
 for f in src/tensor/cuda/*.cu; do
   "$NVCC" -O3 -std=c++17 -arch=sm_90 -Xcompiler=-fPIC,-Wall,-Wextra,-Werror -Werror all-warnings \
     -I src -c "$f" -o "/tmp/oma-cuda/$(basename "$f").o" &
+  pids+=($!)
 done
-wait
-"$NVCC" -shared -o "$LIB" /tmp/oma-cuda/*.o -L"$CUDA_LIB" -lcublasLt -lcudart
-note $?
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done   # (a bare wait would also wait for tee)
+[ $rc -eq 0 ] && "$NVCC" -shared -o "$LIB" /tmp/oma-cuda/*.o -L"$CUDA_LIB" -lcublasLt -lcudart
+rc=$((rc | $?)); note $rc
 
 step "2b. kernels vs PyTorch (conformance fp32/fp16 + fp16 bench)"
 if [ -f "$LIB" ]; then

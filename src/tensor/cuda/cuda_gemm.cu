@@ -6,7 +6,14 @@
 
 #include "tensor/cuda/cuda_internal.cuh"
 
-extern cublasLtHandle_t oma_cuda_lt;
+static cublasLtHandle_t oma_cuda_lt;      /* made on the first GEMM (after oma_cuda_init) */
+extern void (*oma_cuda_gemm_shutdown_hook)(void);
+
+static void lt_shutdown(void)
+{
+    if (oma_cuda_lt) cublasLtDestroy(oma_cuda_lt);
+    oma_cuda_lt = NULL;
+}
 
 /* (cublasGetStatusString lives in libcublas, which this backend does not link) */
 static int lt_fail(cublasStatus_t s, const char *what)
@@ -29,6 +36,13 @@ extern "C" int oma_cuda_gemm(oma_cuda_dtype t, int trans_a, int trans_b, int64_t
                              int64_t k, float alpha, const void *a, int64_t lda, const void *b,
                              int64_t ldb, float beta, void *c, int64_t ldc)
 {
+    if (!oma_cuda_lt) {
+        if (cublasLtCreate(&oma_cuda_lt) != CUBLAS_STATUS_SUCCESS) {
+            oma_cuda_lt = NULL;
+            return oma_cuda_fail("cuda: gemm", "cuBLASLt could not start");
+        }
+        oma_cuda_gemm_shutdown_hook = lt_shutdown;
+    }
     cudaDataType_t dt = t == OMA_CUDA_F32 ? CUDA_R_32F : t == OMA_CUDA_F16 ? CUDA_R_16F : CUDA_R_16BF;
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;

@@ -1,11 +1,9 @@
 /* cuda_runtime.cu — the CUDA backend's runtime: device discovery that never aborts (no driver,
  * driver older than the toolkit and out of memory all become one line in oma_cuda_last_error),
- * the one stream and cuBLASLt handle, plain cudaMalloc allocations and the copies.
+ * the one stream, plain cudaMalloc allocations and the copies.
  * STATUS: compiled here; unverified on a GPU. */
 #include <stdio.h>
 #include <string.h>
-
-#include <cublasLt.h>
 
 #include "tensor/cuda/cuda_internal.cuh"
 
@@ -13,7 +11,9 @@ static char g_err[256];
 static cudaStream_t g_stream;
 static int g_ready;
 static char g_name[256];
-cublasLtHandle_t oma_cuda_lt;   /* used by cuda_gemm.cu */
+/* cuda_gemm.cu's cuBLASLt handle is made on the first GEMM and dropped here, through a hook, so
+ * a program that never multiplies never loads libcublasLt (it costs seconds to map). */
+void (*oma_cuda_gemm_shutdown_hook)(void);
 
 extern "C" const char *oma_cuda_last_error(void) { return g_err; }
 
@@ -88,10 +88,6 @@ extern "C" int oma_cuda_init(int ordinal)
     if (oma_cuda_check(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking),
                        "cuda: stream") != 0)
         return -1;
-    if (cublasLtCreate(&oma_cuda_lt) != CUBLAS_STATUS_SUCCESS) {
-        cudaStreamDestroy(g_stream);
-        return oma_cuda_fail("cuda", "cuBLASLt could not start");
-    }
     g_ready = 1;
     return 0;
 }
@@ -100,7 +96,7 @@ extern "C" void oma_cuda_shutdown(void)
 {
     if (!g_ready) return;
     cudaStreamSynchronize(g_stream);
-    cublasLtDestroy(oma_cuda_lt);
+    if (oma_cuda_gemm_shutdown_hook) oma_cuda_gemm_shutdown_hook();
     cudaStreamDestroy(g_stream);
     g_ready = 0;
 }
