@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
 #include "tensor/backend.h"
 #include "tensor/device.h"
 
@@ -20,6 +19,7 @@ int main(void)
     return 77;
 }
 #else
+#include "check.h"
 #include "tensor/cuda/cuda_api.h"
 
 static unsigned rng = 12345u;
