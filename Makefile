@@ -81,7 +81,7 @@ FUZZ_DIR     ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 $(FUZZ_DIR)/.configured: CMakeLists.txt
-	$(call configure,$(FUZZ_DIR),-DCMAKE_BUILD_TYPE=Debug -DOMA_FUZZ=ON -DCMAKE_C_COMPILER=clang "-DCMAKE_C_FLAGS=$(FUZZ_CFLAGS)")
+	$(call configure,$(FUZZ_DIR),-DCMAKE_BUILD_TYPE=Debug -DOMA_FUZZ=ON -DOMA_CUDA=OFF -DCMAKE_C_COMPILER=clang "-DCMAKE_C_FLAGS=$(FUZZ_CFLAGS)")
 
 fuzz: $(FUZZ_DIR)/.configured
 	bash tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)

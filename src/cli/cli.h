@@ -16,6 +16,9 @@ typedef struct oma_command {
 
 /* Prints `oma: what: why` to stderr (printf-style why). */
 void oma_cli_error(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* --device NAME (NULL: not given) or OMA_DEVICE for command `cmd`: OMA_EXIT_OK when the engine
+ * can run there, else one line on stderr and OMA_EXIT_USAGE (cli_device.c). */
+int oma_cli_device(const char *cmd, const char *requested);
 
 /* True if argv holds -h or --help. */
 int oma_cli_wants_help(int argc, char **argv);

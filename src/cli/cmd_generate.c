@@ -47,6 +47,8 @@ static void help(FILE *f)
             "  --candidates        img2img: the original service's six candidates (strengths 0.45,\n"
             "                      0.45, 0.55, 0.55, 0.65, 0.65; seeds N..N+5), batched UNet passes\n"
             "  --clip-skip N       A1111 clip skip (1 = none, 2 = skip the last layer)\n"
+            "  --device D          cpu or cuda (env OMA_DEVICE; default cpu: the CUDA backend has\n"
+            "                      kernels only so far, docs/cuda.md)\n"
             "  --half              keep fp16/bf16 weights 16-bit in memory (half the RAM, same result)\n"
             "  --precision P       bf16 (the default on CPUs with AVX512_BF16: convolutions and matrix\n"
             "                      products round their inputs to bfloat16, ~1.4x faster; images move by\n"
@@ -158,7 +160,7 @@ int oma_cmd_generate(int argc, char **argv)
     oma_sd_open_opts opts;
     memset(&opts, 0, sizeof opts);
     int have_prompt = 0, half = 0, candidates = 0, prec_given = getenv("OMA_PRECISION") != NULL;
-    const char *sampler_name = NULL, *schedule = NULL;
+    const char *sampler_name = NULL, *schedule = NULL, *device = NULL;
     double cand[OMA_GEN_CANDIDATES];
     oma_generate_times times;
     p.times = &times;
@@ -185,6 +187,7 @@ int oma_cmd_generate(int argc, char **argv)
         const char *v = argv[++i];
         long long n;
         if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--device")) device = v;
         else if (!strcmp(a, "--tokenizer")) opts.tokenizer_dir = v;
         else if (!strcmp(a, "--config")) opts.config_dir = v;
         else if (!strcmp(a, "--prompt")) p.prompt = v, have_prompt = 1;
@@ -248,6 +251,8 @@ int oma_cmd_generate(int argc, char **argv)
         oma_cli_error("generate", "--model, --prompt and -o are required (see --help)");
         return OMA_EXIT_USAGE;
     }
+    int drc = oma_cli_device("generate", device);
+    if (drc != OMA_EXIT_OK) return drc;
     if (schedule || (sampler_name && (!strcasecmp(sampler_name, "DPM++ 2M SDE") ||
                                       !strcasecmp(sampler_name, "DPM++ SDE")))) {
         /* A1111's split: --sampler "DPM++ 2M" --scheduler karras */

@@ -23,7 +23,7 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: oma worker --db URL --storage URL [--threads N] [--kinds PATTERN,...]\n"
-            "                  [--models DIR] [--data DIR]\n\n"
+            "                  [--models DIR] [--data DIR] [--device cpu|cuda]\n\n"
             "Runs jobs from a shared database and storage, with no HTTP (the API runs in\n"
             "`oma serve --workers 0` on the same --db and --storage).\n"
             "  --db URL        postgres://USER:PASS@HOST:PORT/DB (or sqlite:PATH on one machine)\n"
@@ -34,6 +34,8 @@ static void help(FILE *f)
             "                  e.g. generate.*,style.train on a GPU machine (default: all)\n"
             "  --models DIR    model weights (default ./models)\n"
             "  --data DIR      local work and cache folder (default ./worker-data)\n"
+            "  --device D      cpu or cuda (env OMA_DEVICE; default cpu: the CUDA backend has\n"
+            "                  kernels only so far, docs/cuda.md)\n"
             "Environment: OMA_DB, OMA_STORAGE, OMA_WORKER_THREADS, OMA_WORKER_KINDS, OMA_MODELS,\n"
             "OMA_DATA, OMA_JOB_LEASE_SECONDS (flags win). Stops on SIGINT/SIGTERM; running jobs\n"
             "go back to the queue.\n");
@@ -47,7 +49,7 @@ int oma_cmd_worker(int argc, char **argv)
     }
     oma_blas_fix_coretype();
     const char *db_url = getenv("OMA_DB"), *storage_url = getenv("OMA_STORAGE"), *kinds = getenv("OMA_WORKER_KINDS");
-    const char *models = getenv("OMA_MODELS"), *data = getenv("OMA_DATA");
+    const char *models = getenv("OMA_MODELS"), *data = getenv("OMA_DATA"), *device = NULL;
     int threads = 1;
     const char *env = getenv("OMA_WORKER_THREADS");
     if (env && *env && oma_cli_int(env, 1, 64, &threads) != 0) {
@@ -65,7 +67,8 @@ int oma_cmd_worker(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int known = strcmp(a, "--db") == 0 || strcmp(a, "--storage") == 0 || strcmp(a, "--threads") == 0 ||
-                    strcmp(a, "--kinds") == 0 || strcmp(a, "--models") == 0 || strcmp(a, "--data") == 0;
+                    strcmp(a, "--kinds") == 0 || strcmp(a, "--models") == 0 || strcmp(a, "--data") == 0 ||
+                    strcmp(a, "--device") == 0;
         if (!known) {
             oma_cli_error("worker", "unknown option %s (try oma worker --help)", a);
             return OMA_EXIT_USAGE;
@@ -80,11 +83,14 @@ int oma_cmd_worker(int argc, char **argv)
         else if (strcmp(a, "--kinds") == 0) kinds = v;
         else if (strcmp(a, "--models") == 0) models = v;
         else if (strcmp(a, "--data") == 0) data = v;
+        else if (strcmp(a, "--device") == 0) device = v;
         else if (oma_cli_int(v, 1, 64, &threads) != 0) {
             oma_cli_error("worker", "--threads must be 1..64");
             return OMA_EXIT_USAGE;
         }
     }
+    int drc = oma_cli_device("worker", device);
+    if (drc != OMA_EXIT_OK) return drc;
     if (!db_url || !*db_url || !storage_url || !*storage_url) {
         oma_cli_error("worker", "--db and --storage are required (or OMA_DB and OMA_STORAGE)");
         return OMA_EXIT_USAGE;
