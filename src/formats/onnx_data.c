@@ -131,11 +131,12 @@ static int read_external(onnx_ctx *c, oma_onnx_tensor *t, const char *loc, uint6
 /* StringStringEntryProto {key = 1, value = 2}. */
 static int parse_entry(onnx_ctx *c, const pb_field *f, char **key, char **val)
 {
+    *key = *val = NULL;
+    if (f->wire != 2) return onnx_err(c, "external_data entry: wrong wire type");
     pb_reader r = {f->data, f->data + f->len};
     pb_field g;
     const char *why = NULL;
     int k;
-    *key = *val = NULL;
     while ((k = pb_next(&r, &g, &why)) == 1) {
         char **dst = g.num == 1 ? key : g.num == 2 ? val : NULL;
         if (!dst) continue;

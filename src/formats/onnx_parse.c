@@ -322,7 +322,9 @@ static int parse_opset(onnx_ctx *c, const pb_field *in, oma_onnx_model *m)
 static int load(onnx_ctx *c, const uint8_t *buf, size_t len, oma_onnx_model *m)
 {
     memset(m, 0, sizeof *m);
+    static const uint8_t none[1];
     if (!buf && len) return onnx_err(c, "no data");
+    if (!buf) buf = none;
     if ((uint64_t)len > OMA_ONNX_MAX_FILE) return onnx_err(c, "larger than 2 GiB");
     pb_reader r = {buf, buf + len};
     pb_field f;

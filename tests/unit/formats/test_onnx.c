@@ -283,6 +283,10 @@ static void test_tensor_errors(void)
     p = (buf){0}; varint(&p, 1);
     f_msg(&t, 7, &p); f_msg(&g, 5, &t);
     expect_err(g, "1 values for a shape of 4 elements");
+    /* external_data given as a varint instead of an entry message (found by fuzz_onnx) */
+    g = (buf){0}; t = tensor("ext", 1, d4, 1, NULL, 0);
+    f_int(&t, 13, 5); f_msg(&g, 5, &t);
+    expect_err(g, "external_data entry: wrong wire type");
     /* a graph input with a huge shape dim is refused */
     int64_t hd[1] = {(int64_t)1 << 40};
     g = (buf){0}; buf v = value("X", 1, hd, 1); f_msg(&g, 11, &v);
