@@ -6,6 +6,7 @@ torch 1.13 (torch.onnx.export; no python `onnx` package needed):
   tiny_ops.onnx  — an RTMPose/YOLOX-like mix (Conv + SiLU as Sigmoid*Mul, MaxPool, Concat,
                    Resize nearest, Split, Slice, Reshape, Transpose, MatMul, Gemm, a
                    LayerNorm written out as ReduceMean/Sub/Pow/Add/Sqrt/Div, Softmax, Gather).
+  tiny_ops.in.bin — the input (float32 1x3x16x16) for the runtime test.
   tiny_ops.txt   — what torch's own serializer (export_to_pretty_string) says the graph holds:
                    "opset N", one "op <type>" line per node in file order, and per parameter
                    that is an initializer "init <name> <ndim> <dims...> <sum>". The C test
@@ -76,6 +77,9 @@ def main():
         torch.onnx.export(m, (x,), os.path.join(out, "tiny_ops.onnx"), opset_version=OPSET,
                           input_names=["input"], output_names=["first", "rest"])
         describe(m, (x,), os.path.join(out, "tiny_ops.txt"))
+    # the input the runtime test feeds (float32, raw little-endian, shape 1x3x16x16); the
+    # reference outputs come from onnxruntime-node (tools/onnx_ort_ref.mjs), not from torch
+    x.numpy().astype("<f4").tofile(os.path.join(out, "tiny_ops.in.bin"))
     print("wrote", out)
 
 
