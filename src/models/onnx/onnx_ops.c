@@ -146,6 +146,40 @@ UN(op_relu, U_RELU)
 UN(op_sqrt, U_SQRT)
 UN(op_exp, U_EXP)
 
+static int op_hardsigmoid(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout)
+{
+    (void)nout;
+    if (ort_need(c, in, nin, 0, OMA_ONNX_FLOAT)) return -1;
+    float alpha = ort_attr_float(c->n, "alpha", 0.2f), beta = ort_attr_float(c->n, "beta", 0.5f);
+    const oma_ort_value *x = in[0];
+    if (oma_ort_value_alloc(out, OMA_ONNX_FLOAT, x->ndim, x->dims) != 0) return ort_fail(c, "out of memory");
+    for (int64_t i = 0; i < x->numel; i++) {
+        float v = alpha * ((const float *)x->data)[i] + beta;
+        ((float *)out->data)[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    return 0;
+}
+
+/* Clip: min/max from inputs 1/2 (opset 11+, optional scalars) or attributes (older). */
+static int op_clip(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout)
+{
+    (void)nout;
+    if (ort_need(c, in, nin, 0, OMA_ONNX_FLOAT)) return -1;
+    float lo = ort_attr_float(c->n, "min", -INFINITY), hi = ort_attr_float(c->n, "max", INFINITY);
+    for (int i = 1; i <= 2; i++) {
+        if (nin <= i || !in[i]) continue;
+        if (in[i]->dtype != OMA_ONNX_FLOAT || in[i]->numel != 1) return ort_fail(c, "min/max must be float scalars");
+        *(i == 1 ? &lo : &hi) = ((const float *)in[i]->data)[0];
+    }
+    const oma_ort_value *x = in[0];
+    if (oma_ort_value_alloc(out, OMA_ONNX_FLOAT, x->ndim, x->dims) != 0) return ort_fail(c, "out of memory");
+    for (int64_t i = 0; i < x->numel; i++) {
+        float v = ((const float *)x->data)[i];
+        ((float *)out->data)[i] = v < lo ? lo : v > hi ? hi : v;
+    }
+    return 0;
+}
+
 /* ---------- data movement ---------- */
 
 static int copy_value(ort_ctx *c, const oma_ort_value *x, int ndim, const int64_t *dims, oma_ort_value *out)
@@ -532,7 +566,8 @@ static const struct { const char *name; ort_op_fn fn; } ops[] = {
     {"Transpose", op_transpose}, {"Slice", op_slice},
     {"Conv", ort_op_conv}, {"MaxPool", ort_op_maxpool}, {"Resize", ort_op_resize},
     {"MatMul", ort_op_matmul}, {"Gemm", ort_op_gemm}, {"Softmax", ort_op_softmax},
-    {"ReduceMean", ort_op_reducemean},
+    {"ReduceMean", ort_op_reducemean}, {"ReduceSum", ort_op_reducesum},
+    {"GlobalAveragePool", ort_op_global_avgpool}, {"HardSigmoid", op_hardsigmoid}, {"Clip", op_clip},
 };
 
 ort_op_fn ort_find_op(const char *op_type)

@@ -35,5 +35,7 @@ int ort_op_matmul(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *
 int ort_op_gemm(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout);
 int ort_op_softmax(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout);
 int ort_op_reducemean(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout);
+int ort_op_reducesum(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout);
+int ort_op_global_avgpool(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout);
 
 #endif

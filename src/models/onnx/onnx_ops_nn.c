@@ -247,15 +247,29 @@ int ort_op_softmax(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value 
     return 0;
 }
 
-int ort_op_reducemean(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout)
+/* ReduceMean / ReduceSum: axes from the attribute, or (ReduceSum opset 13) from input 1. */
+static int reduce(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int mean)
 {
-    (void)nout;
     if (ort_need(c, in, nin, 0, OMA_ONNX_FLOAT)) return -1;
     const oma_ort_value *x = in[0];
     int r = x->ndim;
     int64_t axes[OMA_ONNX_MAX_DIMS];
-    int na = ort_attr_ints(c->n, "axes", axes, OMA_ONNX_MAX_DIMS);
+    int na;
+    if (nin > 1 && in[1]) {
+        if (in[1]->dtype != OMA_ONNX_INT64 || in[1]->ndim != 1 || in[1]->numel > OMA_ONNX_MAX_DIMS) return ort_fail(c, "axes must be 1-D int64");
+        na = (int)in[1]->numel;
+        memcpy(axes, in[1]->data, (size_t)na * 8);
+        if (na == 0 && ort_attr_int(c->n, "noop_with_empty_axes", 0)) na = -3;
+        else if (na == 0) na = -1;
+    } else {
+        na = ort_attr_ints(c->n, "axes", axes, OMA_ONNX_MAX_DIMS);
+    }
     if (na == -2) return ort_fail(c, "too many axes");
+    if (na == -3) {
+        if (oma_ort_value_alloc(out, OMA_ONNX_FLOAT, x->ndim, x->dims) != 0) return ort_fail(c, "out of memory");
+        memcpy(out->data, x->data, (size_t)x->numel * 4);
+        return 0;
+    }
     int red[OMA_ONNX_MAX_DIMS] = {0};
     if (na < 0) for (int i = 0; i < r; i++) red[i] = 1;
     for (int i = 0; i < na; i++) {
@@ -287,7 +301,38 @@ int ort_op_reducemean(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_val
             idx[k] = 0;
         }
     }
-    for (int64_t i = 0; i < out->numel; i++) ((float *)out->data)[i] = count ? (float)(acc[i] / (double)count) : NAN;
+    for (int64_t i = 0; i < out->numel; i++)
+        ((float *)out->data)[i] = !mean ? (float)acc[i] : count ? (float)(acc[i] / (double)count) : NAN;
     free(acc);
+    return 0;
+}
+
+int ort_op_reducemean(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout)
+{
+    (void)nout;
+    return reduce(c, in, nin, out, 1);
+}
+
+int ort_op_reducesum(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout)
+{
+    (void)nout;
+    return reduce(c, in, nin, out, 0);
+}
+
+int ort_op_global_avgpool(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout)
+{
+    (void)nout;
+    if (ort_need(c, in, nin, 0, OMA_ONNX_FLOAT)) return -1;
+    const oma_ort_value *x = in[0];
+    if (x->ndim < 3) return ort_fail(c, "input must be at least 3-D");
+    int64_t dims[OMA_ONNX_MAX_DIMS], inner = 1;
+    for (int i = 0; i < x->ndim; i++) { dims[i] = i < 2 ? x->dims[i] : 1; if (i >= 2) inner *= x->dims[i]; }
+    if (inner < 1) return ort_fail(c, "empty spatial dims");
+    if (oma_ort_value_alloc(out, OMA_ONNX_FLOAT, x->ndim, dims) != 0) return ort_fail(c, "out of memory");
+    for (int64_t p = 0; p < dims[0] * dims[1]; p++) {
+        double sacc = 0;
+        for (int64_t i = 0; i < inner; i++) sacc += ((const float *)x->data)[p * inner + i];
+        ((float *)out->data)[p] = (float)(sacc / (double)inner);
+    }
     return 0;
 }

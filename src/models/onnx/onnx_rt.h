@@ -5,8 +5,9 @@
  * its input shapes and attributes and fails with "oma: onnx: node 'x' (Op): why" rather than
  * trusting the file. Intermediate values are freed after their last use.
  *
- * Ops: Conv (groups, asymmetric pads), MaxPool, Resize (nearest), MatMul, Gemm, Add, Sub, Mul,
- * Div, Pow, Sqrt, Exp, Sigmoid, Relu, Softmax, ReduceMean, Concat, Split, Slice, Gather,
+ * Ops: Conv (groups, asymmetric pads), MaxPool, GlobalAveragePool, Resize (nearest), MatMul,
+ * Gemm, Add, Sub, Mul, Div, Pow, Sqrt, Exp, Sigmoid, HardSigmoid, Relu, Clip, Softmax,
+ * ReduceMean, ReduceSum, Concat, Split, Slice, Gather,
  * Reshape, Transpose, Flatten, Shape, Unsqueeze, Squeeze, Cast, Constant, Identity. */
 #ifndef OMA_MODELS_ONNX_RT_H
 #define OMA_MODELS_ONNX_RT_H

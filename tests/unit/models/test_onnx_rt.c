@@ -119,6 +119,8 @@ int main(void)
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/fixtures/onnx", src ? src : "..");
     check_model(dir, "tiny_ops");
+    check_model(dir, "tiny_rtmpose");
+    check_model(dir, "tiny_yolox");
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
     return failures != 0;
 }
