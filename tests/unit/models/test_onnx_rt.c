@@ -3,7 +3,8 @@
  * is run on its committed input and every output compared with what onnxruntime-node 1.17.3
  * produced for the same file and input (tools/onnx_ort_ref.mjs, graph optimisations off).
  * Tolerance |got - want| <= 1e-4 + 1e-4 |want| (tighter than the pose tests' 2e-3). Also: a
- * model using an op the runtime lacks, and inputs of the wrong shape, fail with a message. */
+ * model using an op the runtime lacks, inputs of the wrong shape, and graphs edited to lie
+ * (Conv group, Reshape target, Gather index, MatMul inner dim) fail with a message. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,66 @@ static void check_model(const char *dir, const char *name)
     oma_onnx_free(&m);
 }
 
+/* Runs tiny_ops after `mutate` edited the loaded graph; expects an error containing needle. */
+static void expect_run_error(const char *dir, void (*mutate)(oma_onnx_model *), const char *needle, int at_create)
+{
+    char path[1024];
+    oma_onnx_model m;
+    snprintf(path, sizeof path, "%s/tiny_ops.onnx", dir);
+    if (oma_onnx_load(path, &m, err, sizeof err) != 0) { CHECK(0); return; }
+    mutate(&m);
+    oma_ort_session *s = NULL;
+    int rc = oma_ort_create(&m, &s, err, sizeof err);
+    CHECK(at_create ? rc == -1 : rc == 0);
+    if (rc == 0) {
+        oma_ort_value in, outs[8];
+        CHECK(oma_ort_value_alloc(&in, OMA_ONNX_FLOAT, 4, m.inputs[0].dims) == 0);
+        rc = oma_ort_run(s, &in, 1, outs, err, sizeof err);
+        CHECK(rc == -1);
+        if (rc == 0) for (size_t i = 0; i < m.n_outputs; i++) oma_ort_value_free(&outs[i]);
+        oma_ort_value_free(&in);
+    }
+    if (!strstr(err, needle)) fprintf(stderr, "expected '%s' in: %s\n", needle, err);
+    CHECK(strncmp(err, "oma: onnx: ", 11) == 0 && strstr(err, needle) != NULL);
+    oma_ort_destroy(s);
+    oma_onnx_free(&m);
+}
+
+static oma_onnx_node *first(oma_onnx_model *m, const char *op)
+{
+    for (size_t i = 0; i < m->n_nodes; i++) if (!strcmp(m->nodes[i].op_type, op)) return &m->nodes[i];
+    return NULL;
+}
+static void unknown_op(oma_onnx_model *m) { char *p = first(m, "Sigmoid")->op_type; strcpy(p, "Sigmoix"); }
+static void bad_group(oma_onnx_model *m)
+{
+    oma_onnx_node *n = first(m, "Conv");
+    for (int i = 0; i < n->n_attrs; i++) if (!strcmp(n->attrs[i].name, "group")) n->attrs[i].i = 3;
+}
+static void bad_reshape(oma_onnx_model *m)
+{
+    oma_onnx_node *n = first(m, "Reshape");
+    /* its shape input is a Constant's output: make that constant ask for 7 x -1 */
+    for (size_t i = 0; i < m->n_nodes; i++)
+        if (!strcmp(m->nodes[i].outputs[0], n->inputs[1])) {
+            oma_onnx_tensor *t = m->nodes[i].attrs[0].t;
+            ((int64_t *)t->data)[0] = 7;
+            ((int64_t *)t->data)[1] = -1;
+        }
+}
+static void bad_gather(oma_onnx_model *m)
+{
+    oma_onnx_node *n = first(m, "Gather");
+    for (size_t i = 0; i < m->n_nodes; i++)
+        if (!strcmp(m->nodes[i].outputs[0], n->inputs[1])) ((int64_t *)m->nodes[i].attrs[0].t->data)[0] = 1000;
+}
+static void bad_matmul(oma_onnx_model *m)
+{
+    oma_onnx_node *n = first(m, "MatMul");
+    for (size_t i = 0; i < m->n_inits; i++)
+        if (!strcmp(m->inits[i].name, n->inputs[1])) m->inits[i].dims[0] -= 1, m->inits[i].numel -= m->inits[i].dims[1];
+}
+
 int main(void)
 {
     const char *src = getenv("OMA_SOURCE_DIR");
@@ -121,6 +182,11 @@ int main(void)
     check_model(dir, "tiny_ops");
     check_model(dir, "tiny_rtmpose");
     check_model(dir, "tiny_yolox");
+    expect_run_error(dir, unknown_op, "op Sigmoix is not supported", 1);
+    expect_run_error(dir, bad_group, "group 3 does not fit", 0);
+    expect_run_error(dir, bad_reshape, "cannot infer -1", 0);
+    expect_run_error(dir, bad_gather, "index 1000 out of range", 0);
+    expect_run_error(dir, bad_matmul, "inner dims", 0);
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
     return failures != 0;
 }
