@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "pipelines/pose/pose_estimate.h"
+#include "models/dwpose/dwpose.h"
 #include "pipelines/pose/pose_render.h"
 
 /* `oma pose warp` lives in cmd_pose_warp.c (the pose warp pipeline's own command). */
@@ -22,6 +23,7 @@ static void help(FILE *f)
     fprintf(f,
             "usage: oma pose estimate IMAGE -o POSE.json [--wholebody WB.json] [--render SKELETON.png]\n"
             "                         [--overlay OVERLAY.png] [--no-hands] [--no-face]\n"
+            "                         [--model blazepose|dwpose]  (dwpose: $OMA_MODELS/dwpose/{yolox_l,dw-ll_ucoco_384}.onnx)\n"
             "       oma pose render POSE.json -o SKELETON.png [--width W --height H]\n"
             "       oma pose warp --image CHAR.png --from POSE.json --to TARGET.json -o OUT.png\n\n"
             "estimate  finds the people in IMAGE (PNG, JPEG or WebP) and writes their pose as OpenPose\n"
@@ -47,7 +49,7 @@ static int write_json(const char *path, json_t *j)
 
 static int estimate(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *render = NULL, *overlay = NULL, *wbpath = NULL;
+    const char *in = NULL, *out = NULL, *render = NULL, *overlay = NULL, *wbpath = NULL, *model = NULL;
     int no_hands = 0, no_face = 0;
     for (int i = 1; i < argc; i++) {
         const char **target = NULL;
@@ -63,6 +65,7 @@ static int estimate(int argc, char **argv)
         else if (!strcmp(argv[i], "--render")) target = &render;
         else if (!strcmp(argv[i], "--overlay")) target = &overlay;
         else if (!strcmp(argv[i], "--wholebody")) target = &wbpath;
+        else if (!strcmp(argv[i], "--model")) target = &model;
         else if (argv[i][0] == '-' && argv[i][1]) {
             oma_cli_error("pose estimate", "unknown option %s", argv[i]);
             return OMA_EXIT_USAGE;
@@ -83,17 +86,39 @@ static int estimate(int argc, char **argv)
         oma_cli_error("pose estimate", "need IMAGE and -o POSE.json (see --help)");
         return OMA_EXIT_USAGE;
     }
+    int dw = model && !strcmp(model, "dwpose");
+    if (model && !dw && strcmp(model, "blazepose")) {
+        oma_cli_error("pose estimate", "--model must be blazepose or dwpose, not %s", model);
+        return OMA_EXIT_USAGE;
+    }
+    if (dw && wbpath) {
+        oma_cli_error("pose estimate", "--wholebody is not available with --model dwpose yet");
+        return OMA_EXIT_USAGE;
+    }
     char err[512];
     oma_image img = {0}, skel = {0}, over = {0};
     oma_pose_estimator *est = NULL;
     oma_pose_result res = {0};
+    oma_dwpose *dwp = NULL;
+    oma_dwpose_person *people = NULL;
     int rc = OMA_EXIT_FAIL;
     if (oma_image_load(in, 3, NULL, &img, err, sizeof err)) {
         oma_cli_error(in, "%s", err);
         goto end;
     }
-    if (oma_pose_estimator_open(NULL, &est, err, sizeof err) ||
-        oma_pose_estimate(est, &img, !no_hands, !no_face, &res, err, sizeof err)) {
+    if (dw) {                       /* DWPose from $OMA_MODELS/dwpose (default models/dwpose) */
+        const char *m = getenv("OMA_MODELS");
+        char dir[4096];
+        int np = 0;
+        snprintf(dir, sizeof dir, "%s/dwpose", m && *m ? m : "models");
+        if (oma_dwpose_open(dir, &dwp, err, sizeof err) ||
+            oma_dwpose_run(dwp, img.px, img.w, img.h, &people, &np, err, sizeof err) ||
+            oma_dwpose_to_pose(people, np, img.w, img.h, &res.pose, err, sizeof err)) {
+            oma_cli_error("pose estimate", "%s", strncmp(err, "oma: ", 5) ? err : err + 5);
+            goto end;
+        }
+    } else if (oma_pose_estimator_open(NULL, &est, err, sizeof err) ||
+               oma_pose_estimate(est, &img, !no_hands, !no_face, &res, err, sizeof err)) {
         oma_cli_error("pose estimate", "%s", err);
         goto end;
     }
@@ -123,6 +148,8 @@ static int estimate(int argc, char **argv)
 end:
     oma_pose_result_free(&res);
     oma_pose_estimator_close(est);
+    oma_dwpose_close(dwp);
+    free(people);
     free(img.px);
     free(skel.px);
     free(over.px);

@@ -32,4 +32,10 @@ void oma_dwpose_close(oma_dwpose *d);
 int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_person **people,
                    int *n, char *err, size_t errlen);
 
+struct oma_pose;
+/* Into OpenPose (formats/openpose.h): body 18, face 68, hands 21 each; scores < 0.3 absent;
+ * canvas w x h; at most OMA_POSE_MAX_PEOPLE people. 0, or -1 with err. */
+int oma_dwpose_to_pose(const oma_dwpose_person *people, int n, int w, int h, struct oma_pose *pose,
+                       char *err, size_t errlen);
+
 #endif
