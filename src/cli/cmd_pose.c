@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "pipelines/pose/pose_estimate.h"
+#include "models/dwpose/dwpose.h"
 #include "pipelines/pose/pose_render.h"
 #include "tensor/cpu/blas.h"
 
@@ -25,7 +26,8 @@ static void help(FILE *f)
     fprintf(f,
             "usage: oma pose estimate IMAGE -o POSE.json [--wholebody WB.json] [--render SKELETON.png]\n"
             "                         [--overlay OVERLAY.png] [--no-hands] [--no-face]\n"
-            "                         [--model movenet-multipose|blazepose]\n"
+            "                         [--model movenet-multipose|blazepose|dwpose]\n"
+            "                         (dwpose: $OMA_MODELS/dwpose/{yolox_l,dw-ll_ucoco_384}.onnx)\n"
             "       oma pose render POSE.json -o SKELETON.png [--width W --height H]\n"
             "       oma pose warp --image CHAR.png --from POSE.json --to TARGET.json -o OUT.png\n"
             "       oma pose transfer --character C.png --pose TARGET.json|SKELETON.png -o OUT.png\n\n"
@@ -93,18 +95,47 @@ static int estimate(int argc, char **argv)
         oma_cli_error("pose estimate", "need IMAGE and -o POSE.json (see --help)");
         return OMA_EXIT_USAGE;
     }
+    int dw = model && !strcmp(model, "dwpose");
+    if (model && !dw && strcmp(model, "blazepose") && strcmp(model, "movenet-multipose")) {
+        oma_cli_error("pose estimate", "--model must be movenet-multipose, blazepose or dwpose, not %s", model);
+        return OMA_EXIT_USAGE;
+    }
+    if (dw && wbpath) {
+        oma_cli_error("pose estimate", "--wholebody is not available with --model dwpose yet");
+        return OMA_EXIT_USAGE;
+    }
     char err[512];
     oma_image img = {0}, skel = {0}, over = {0};
     oma_pose_estimator *est = NULL;
     oma_pose_result res = {0};
+    oma_dwpose *dwp = NULL;
+    oma_image rgb = {0};            /* DWPose reads RGB */
+    int rgb_owned = 0;
+    oma_dwpose_person *people = NULL;
     int rc = OMA_EXIT_FAIL;
     if (oma_image_load(in, 0, NULL, &img, err, sizeof err)) {   /* alpha kept: put on white */
         oma_cli_error(in, "%s", err);
         goto end;
     }
-    if (oma_pose_estimator_open(NULL, &est, err, sizeof err) ||
-        (model && oma_pose_estimator_set_model(est, model, err, sizeof err)) ||
-        oma_pose_estimate(est, &img, !no_hands, !no_face, &res, err, sizeof err)) {
+    if (dw) {                       /* DWPose from $OMA_MODELS/dwpose (default models/dwpose) */
+        const char *m = getenv("OMA_MODELS");
+        char dir[4096];
+        int np = 0;
+        if (img.c == 3) rgb = img;
+        else if (oma_image_convert(&img, 3, &rgb) != 0) {
+            oma_cli_error("pose estimate", "out of memory");
+            goto end;
+        } else rgb_owned = 1;
+        snprintf(dir, sizeof dir, "%s/dwpose", m && *m ? m : "models");
+        if (oma_dwpose_open(dir, &dwp, err, sizeof err) ||
+            oma_dwpose_run(dwp, rgb.px, rgb.w, rgb.h, &people, &np, err, sizeof err) ||
+            oma_dwpose_to_pose(people, np, img.w, img.h, &res.pose, err, sizeof err)) {
+            oma_cli_error("pose estimate", "%s", strncmp(err, "oma: ", 5) ? err : err + 5);
+            goto end;
+        }
+    } else if (oma_pose_estimator_open(NULL, &est, err, sizeof err) ||
+               (model && oma_pose_estimator_set_model(est, model, err, sizeof err)) ||
+               oma_pose_estimate(est, &img, !no_hands, !no_face, &res, err, sizeof err)) {
         oma_cli_error("pose estimate", "%s", err);
         goto end;
     }
@@ -134,6 +165,9 @@ static int estimate(int argc, char **argv)
 end:
     oma_pose_result_free(&res);
     oma_pose_estimator_close(est);
+    oma_dwpose_close(dwp);
+    free(people);
+    if (rgb_owned) free(rgb.px);
     free(img.px);
     free(skel.px);
     free(over.px);

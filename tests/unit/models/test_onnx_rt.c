@@ -1,0 +1,192 @@
+/* test_onnx_rt.c — the ONNX runtime against onnxruntime-node: each tiny model in
+ * tests/fixtures/onnx (random weights, exported by Debian's torch, tools/make_onnx_fixtures.py)
+ * is run on its committed input and every output compared with what onnxruntime-node 1.17.3
+ * produced for the same file and input (tools/onnx_ort_ref.mjs, graph optimisations off).
+ * Tolerance |got - want| <= 1e-4 + 1e-4 |want| (tighter than the pose tests' 2e-3). Also: a
+ * model using an op the runtime lacks, inputs of the wrong shape, and graphs edited to lie
+ * (Conv group, Reshape target, Gather index, MatMul inner dim) fail with a message. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/check.h"
+#include "formats/onnx.h"
+#include "models/onnx/onnx_rt.h"
+
+static char err[512];
+
+static void *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc(n > 0 ? (size_t)n : 1);
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) { free(p); p = NULL; }
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static void check_model(const char *dir, const char *name)
+{
+    char path[1024];
+    oma_onnx_model m;
+    snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
+    int rc = oma_onnx_load(path, &m, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    CHECK(rc == 0);
+    if (rc) return;
+    CHECK(m.n_inputs == 1 && m.inputs[0].ndim > 0);
+    oma_ort_value in;
+    CHECK(oma_ort_value_alloc(&in, OMA_ONNX_FLOAT, m.inputs[0].ndim, m.inputs[0].dims) == 0);
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/%s.in.bin", dir, name);
+    float *x = read_all(path, &len);
+    CHECK(x && len == (size_t)in.numel * 4);
+    if (x && len == (size_t)in.numel * 4) memcpy(in.data, x, len);
+    free(x);
+    oma_ort_session *s = NULL;
+    rc = oma_ort_create(&m, &s, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    CHECK(rc == 0);
+    oma_ort_value outs[8];
+    memset(outs, 0, sizeof outs);
+    CHECK(m.n_outputs <= 8);
+    rc = rc ? rc : oma_ort_run(s, &in, 1, outs, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    CHECK(rc == 0);
+    snprintf(path, sizeof path, "%s/%s.ref.bin", dir, name);
+    float *ref = read_all(path, &len);
+    snprintf(path, sizeof path, "%s/%s.ref.txt", dir, name);
+    FILE *f = fopen(path, "r");
+    CHECK(ref && f);
+    size_t at = 0, k = 0;
+    char line[512];
+    double worst = 0;
+    while (rc == 0 && ref && f && fgets(line, sizeof line, f)) {
+        char oname[256];
+        int nd, used;
+        if (sscanf(line, "out %255s %d%n", oname, &nd, &used) != 2) continue;
+        CHECK(k < m.n_outputs);
+        if (k >= m.n_outputs) break;
+        const oma_ort_value *o = &outs[k];
+        CHECK(!strcmp(m.outputs[k].name, oname));
+        CHECK(o->ndim == nd && o->dtype == OMA_ONNX_FLOAT);
+        char *p = line + used;
+        int64_t numel = 1;
+        for (int i = 0; i < nd; i++) {
+            int64_t d = strtoll(p, &p, 10);
+            CHECK(i < o->ndim && o->dims[i] == d);
+            numel *= d;
+        }
+        CHECK(o->numel == numel && (at + (size_t)numel) * 4 <= len);
+        int bad = 0;
+        for (int64_t i = 0; o->numel == numel && (at + (size_t)numel) * 4 <= len && i < numel; i++) {
+            double want = ref[at + (size_t)i], got = ((const float *)o->data)[i], d = fabs(got - want);
+            if (d > worst) worst = d;
+            if (!(d <= 1e-4 + 1e-4 * fabs(want)) && bad++ < 5)
+                fprintf(stderr, "%s %s[%lld]: got %.7g, onnxruntime %.7g\n", name, oname, (long long)i, got, want);
+        }
+        CHECK(bad == 0);
+        at += (size_t)numel;
+        k++;
+    }
+    CHECK(k == m.n_outputs);
+    CHECK(at * 4 == len);
+    printf("%s: %zu nodes, %zu outputs, max |diff| vs onnxruntime-node %.3g\n", name, m.n_nodes, k, worst);
+    if (f) fclose(f);
+    free(ref);
+    /* a wrong input shape is refused */
+    if (s) {
+        oma_ort_value bad;
+        int64_t d[4] = {1, 2, 3, 4};
+        CHECK(oma_ort_value_alloc(&bad, OMA_ONNX_FLOAT, 4, d) == 0);
+        oma_ort_value o2[8];
+        CHECK(oma_ort_run(s, &bad, 1, o2, err, sizeof err) == -1 && strstr(err, "shape does not match"));
+        oma_ort_value_free(&bad);
+    }
+    for (size_t i = 0; i < m.n_outputs && i < 8; i++) oma_ort_value_free(&outs[i]);
+    oma_ort_value_free(&in);
+    oma_ort_destroy(s);
+    oma_onnx_free(&m);
+}
+
+/* Runs tiny_ops after `mutate` edited the loaded graph; expects an error containing needle. */
+static void expect_run_error(const char *dir, void (*mutate)(oma_onnx_model *), const char *needle, int at_create)
+{
+    char path[1024];
+    oma_onnx_model m;
+    snprintf(path, sizeof path, "%s/tiny_ops.onnx", dir);
+    if (oma_onnx_load(path, &m, err, sizeof err) != 0) { CHECK(0); return; }
+    mutate(&m);
+    oma_ort_session *s = NULL;
+    int rc = oma_ort_create(&m, &s, err, sizeof err);
+    CHECK(at_create ? rc == -1 : rc == 0);
+    if (rc == 0) {
+        oma_ort_value in, outs[8];
+        CHECK(oma_ort_value_alloc(&in, OMA_ONNX_FLOAT, 4, m.inputs[0].dims) == 0);
+        rc = oma_ort_run(s, &in, 1, outs, err, sizeof err);
+        CHECK(rc == -1);
+        if (rc == 0) for (size_t i = 0; i < m.n_outputs; i++) oma_ort_value_free(&outs[i]);
+        oma_ort_value_free(&in);
+    }
+    if (!strstr(err, needle)) fprintf(stderr, "expected '%s' in: %s\n", needle, err);
+    CHECK(strncmp(err, "oma: onnx: ", 11) == 0 && strstr(err, needle) != NULL);
+    oma_ort_destroy(s);
+    oma_onnx_free(&m);
+}
+
+static oma_onnx_node *first(oma_onnx_model *m, const char *op)
+{
+    for (size_t i = 0; i < m->n_nodes; i++) if (!strcmp(m->nodes[i].op_type, op)) return &m->nodes[i];
+    return NULL;
+}
+static void unknown_op(oma_onnx_model *m) { char *p = first(m, "Sigmoid")->op_type; strcpy(p, "Sigmoix"); }
+static void bad_group(oma_onnx_model *m)
+{
+    oma_onnx_node *n = first(m, "Conv");
+    for (int i = 0; i < n->n_attrs; i++) if (!strcmp(n->attrs[i].name, "group")) n->attrs[i].i = 3;
+}
+static void bad_reshape(oma_onnx_model *m)
+{
+    oma_onnx_node *n = first(m, "Reshape");
+    /* its shape input is a Constant's output: make that constant ask for 7 x -1 */
+    for (size_t i = 0; i < m->n_nodes; i++)
+        if (!strcmp(m->nodes[i].outputs[0], n->inputs[1])) {
+            oma_onnx_tensor *t = m->nodes[i].attrs[0].t;
+            ((int64_t *)t->data)[0] = 7;
+            ((int64_t *)t->data)[1] = -1;
+        }
+}
+static void bad_gather(oma_onnx_model *m)
+{
+    oma_onnx_node *n = first(m, "Gather");
+    for (size_t i = 0; i < m->n_nodes; i++)
+        if (!strcmp(m->nodes[i].outputs[0], n->inputs[1])) ((int64_t *)m->nodes[i].attrs[0].t->data)[0] = 1000;
+}
+static void bad_matmul(oma_onnx_model *m)
+{
+    oma_onnx_node *n = first(m, "MatMul");
+    for (size_t i = 0; i < m->n_inits; i++)
+        if (!strcmp(m->inits[i].name, n->inputs[1])) m->inits[i].dims[0] -= 1, m->inits[i].numel -= m->inits[i].dims[1];
+}
+
+int main(void)
+{
+    const char *src = getenv("OMA_SOURCE_DIR");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/onnx", src ? src : "..");
+    check_model(dir, "tiny_ops");
+    check_model(dir, "tiny_rtmpose");
+    check_model(dir, "tiny_yolox");
+    expect_run_error(dir, unknown_op, "op Sigmoix is not supported", 1);
+    expect_run_error(dir, bad_group, "group 3 does not fit", 0);
+    expect_run_error(dir, bad_reshape, "cannot infer -1", 0);
+    expect_run_error(dir, bad_gather, "index 1000 out of range", 0);
+    expect_run_error(dir, bad_matmul, "inner dims", 0);
+    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures != 0;
+}
