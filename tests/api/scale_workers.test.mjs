@@ -63,7 +63,13 @@ test('2 API + 3 worker processes: 50 jobs, a worker and an API process killed, e
   assert.equal(await available(a1.url, 'image.normalize'), false, 'no worker yet: nothing can run');
   const workers = [await worker(storage), await worker(storage, { kinds: 'image.*,pose.*' }), await worker(storage)];
   assert.equal(await available(a2.url, 'image.normalize'), true, 'a live worker offers it');
-  assert.equal(pg.psql('SELECT kinds FROM worker_pools ORDER BY kinds'), '*\n*\nimage.*,pose.*', 'each pool says its kinds');
+  /* a pool registers from its heartbeat thread, moments after the process is up */
+  let kinds = '';
+  for (let i = 0; i < 100 && kinds !== '*\n*\nimage.*,pose.*'; i++) {
+    kinds = pg.psql('SELECT kinds FROM worker_pools ORDER BY kinds');
+    if (kinds !== '*\n*\nimage.*,pose.*') await sleep(100);
+  }
+  assert.equal(kinds, '*\n*\nimage.*,pose.*', 'each pool says its kinds');
 
   const ids = [];
   const tokens = {};

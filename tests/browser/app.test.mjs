@@ -365,7 +365,9 @@ test('pose: detect a real photo, drag the target pose, render it and warp the ph
   await page.locator('[data-testid=job][data-status=succeeded]').first().waitFor({ timeout: 120000 });
   await page.getByText(/Found 1 person/).waitFor();
   await page.getByText('512×512 · 1 person').waitFor();
-  assert.ok(await page.locator('[data-kp^="0:body:"]').count() >= 10, 'most body points detected');
+  /* a half-body photo: MoveNet (the body points since issue 14) reports the 8 it sees (nose,
+   * eyes, ears, neck, shoulders); points below 0.3 are left out rather than guessed */
+  assert.ok(await page.locator('[data-kp^="0:body:"]').count() >= 8, 'the visible body points detected');
 
   // Drag the nose: the face follows it.
   const nose = page.locator('[data-kp="0:body:0"]');

@@ -159,7 +159,7 @@ static const oma_migration migrations[] = {
      "CREATE TABLE job_losses ("
      "  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
      "  step INTEGER NOT NULL,"
-     "  loss REAL NOT NULL,"
+     "  loss DOUBLE PRECISION NOT NULL,"
      "  PRIMARY KEY (job_id, step));", NULL},
     /* long-lived API tokens (auth_tokens.c) and each artist's AUTOMATIC1111 options (sdapi) */
     {9, "API tokens and A1111 options",
