@@ -582,19 +582,26 @@ test('background: txt2img and img2img candidates from the tiny SD fixture model,
   }
 });
 
-test('cancel: a queued job (server without workers) is cancelled from its card', async () => {
-  // A second server with no workers keeps every job queued, so cancelling is deterministic.
+test('cancel: a queued job (its one worker busy) is cancelled from its card', async () => {
+  // A second server with one worker, kept busy by a long txt2img on the tiny SD model, keeps
+  // the next job queued, so cancelling is deterministic. (A server with no workers at all no
+  // longer offers the kinds: capabilities need a live worker since the scale-out work.)
   // It runs last: its session cookie (same host, other port) replaces the first one's.
-  const idle = await startServer({ workers: 0 });
+  const models = join(SOURCE_DIR, 'tests', 'fixtures', 'sd', 'tiny-sd');
+  const idle = await startServer({ workers: 1, env: { OMA_MODELS: models } });
+  let blocker = null;
   try {
     const signup = await page.request.post(idle.url + '/api/auth/signup', {
       data: { email: 'jun@example.com', password: 'another long password', name: 'Jun' } });
     assert.equal(signup.status(), 201);
     const w = await page.request.post(idle.url + '/api/webtoons', { data: { name: 'Idle' } });
     assert.equal(w.status(), 201);
+    const b = await page.request.post(idle.url + '/api/jobs', { data: { kind: 'generate.txt2img',
+      params: { prompt: 'keeps the worker busy', steps: 150, width: 512, height: 512 }, webtoon_id: (await w.json()).id } });
+    assert.equal(b.status(), 202, await b.text());
+    blocker = (await b.json()).id;
     await page.goto(idle.url + '/#/tools');
     await page.locator('.who', { hasText: 'Jun' }).waitFor();
-    await page.getByTestId('no-workers').waitFor();
     await page.getByTestId('tools-image').locator('input[type=file]')
       .setInputFiles({ name: 'flat.png', mimeType: 'image/png', buffer: makePng(64, 48, () => [90, 120, 150]) });
     await page.getByTestId('tools-image').locator('figcaption', { hasText: '64×48' }).waitFor();
@@ -608,6 +615,7 @@ test('cancel: a queued job (server without workers) is cancelled from its card',
     assert.equal(await job.getByTestId('job-output').count(), 0);
     await shot('browser-cancelled.png');
   } finally {
+    if (blocker) await page.request.delete(idle.url + '/api/jobs/' + blocker);
     const r = await idle.stop();
     assert.doesNotMatch(idle.log(), /AddressSanitizer|LeakSanitizer|runtime error:/);
     assert.ok(r.code === 0 || r.sig === 'SIGTERM', `second server exit ${r.code ?? r.sig}`);
