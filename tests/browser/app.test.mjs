@@ -597,7 +597,7 @@ test('cancel: a queued job (its one worker busy) is cancelled from its card', as
     const w = await page.request.post(idle.url + '/api/webtoons', { data: { name: 'Idle' } });
     assert.equal(w.status(), 201);
     const b = await page.request.post(idle.url + '/api/jobs', { data: { kind: 'generate.txt2img',
-      params: { prompt: 'keeps the worker busy', steps: 150, width: 512, height: 512 }, webtoon_id: (await w.json()).id } });
+      params: { prompt: 'keeps the worker busy', steps: 150, width: 192, height: 192 }, webtoon_id: (await w.json()).id } });
     assert.equal(b.status(), 202, await b.text());
     blocker = (await b.json()).id;
     await page.goto(idle.url + '/#/tools');
