@@ -81,18 +81,6 @@ out:
     return rc;
 }
 
-static void layer_free(oma_clip_layer *l)
-{
-    oma_norm_free(&l->ln1);
-    oma_norm_free(&l->ln2);
-    oma_linear_free(&l->q);
-    oma_linear_free(&l->k);
-    oma_linear_free(&l->v);
-    oma_linear_free(&l->out);
-    oma_linear_free(&l->fc1);
-    oma_linear_free(&l->fc2);
-}
-
 int oma_clip_vision_load(oma_clip_vision *m, const oma_weights *w, const char *prefix,
                          const oma_clip_vision_params *p, char *err, size_t errlen)
 {
@@ -121,16 +109,8 @@ int oma_clip_vision_load(oma_clip_vision *m, const oma_weights *w, const char *p
     for (int i = 0; i < p->num_layers; i++) {
         oma_clip_layer *l = &m->layers[i];
         m->n_loaded = i + 1;
-#define L(part) N("%s.vision_model.encoder.layers.%d." part, prefix, i)
-        TRY(oma_layer_norm_load(&l->ln1, w, L("layer_norm1"), H, p->eps, err, errlen));
-        TRY(oma_layer_norm_load(&l->ln2, w, L("layer_norm2"), H, p->eps, err, errlen));
-        TRY(oma_linear_load(&l->q, w, L("self_attn.q_proj"), H, H, 1, err, errlen));
-        TRY(oma_linear_load(&l->k, w, L("self_attn.k_proj"), H, H, 1, err, errlen));
-        TRY(oma_linear_load(&l->v, w, L("self_attn.v_proj"), H, H, 1, err, errlen));
-        TRY(oma_linear_load(&l->out, w, L("self_attn.out_proj"), H, H, 1, err, errlen));
-        TRY(oma_linear_load(&l->fc1, w, L("mlp.fc1"), H, p->intermediate_size, 1, err, errlen));
-        TRY(oma_linear_load(&l->fc2, w, L("mlp.fc2"), p->intermediate_size, H, 1, err, errlen));
-#undef L
+        TRY(oma_clip_layer_load(l, w, N("%s.vision_model.encoder.layers.%d", prefix, i), H, p->intermediate_size,
+                                p->eps, err, errlen));
     }
     TRY(oma_layer_norm_load(&m->post_ln, w, N("%s.vision_model.post_layernorm", prefix), H, p->eps, err, errlen));
     TRY(oma_linear_load(&m->proj, w, N("%s.visual_projection", prefix), H, p->projection_dim, 0, err, errlen));
@@ -149,7 +129,7 @@ void oma_clip_vision_free(oma_clip_vision *m)
     oma_tensor_free(&m->pos_emb);
     oma_norm_free(&m->pre_ln);
     oma_norm_free(&m->post_ln);
-    for (int i = 0; i < m->n_loaded; i++) layer_free(&m->layers[i]);
+    for (int i = 0; i < m->n_loaded; i++) oma_clip_layer_free(&m->layers[i]);
     free(m->layers);
     m->layers = NULL;
     m->n_loaded = 0;

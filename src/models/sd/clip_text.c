@@ -9,7 +9,7 @@
 
 #define TRY(x) do { if ((x) != 0) goto fail; } while (0)
 
-static void layer_free(oma_clip_layer *l)
+void oma_clip_layer_free(oma_clip_layer *l)
 {
     oma_norm_free(&l->ln1);
     oma_norm_free(&l->ln2);
@@ -19,6 +19,27 @@ static void layer_free(oma_clip_layer *l)
     oma_linear_free(&l->out);
     oma_linear_free(&l->fc1);
     oma_linear_free(&l->fc2);
+}
+
+/* One encoder layer's weights under base ("...encoder.layers.N": layer_norm1/2,
+ * self_attn.{q,k,v,out}_proj, mlp.fc1/fc2), the naming CLIP's text and vision towers share. */
+int oma_clip_layer_load(oma_clip_layer *l, const oma_weights *w, const char *base, int64_t H,
+                        int64_t inter, float eps, char *err, size_t errlen)
+{
+    char name[600];
+#define L(part) (snprintf(name, sizeof name, "%s." part, base), name)
+    TRY(oma_layer_norm_load(&l->ln1, w, L("layer_norm1"), H, eps, err, errlen));
+    TRY(oma_layer_norm_load(&l->ln2, w, L("layer_norm2"), H, eps, err, errlen));
+    TRY(oma_linear_load(&l->q, w, L("self_attn.q_proj"), H, H, 1, err, errlen));
+    TRY(oma_linear_load(&l->k, w, L("self_attn.k_proj"), H, H, 1, err, errlen));
+    TRY(oma_linear_load(&l->v, w, L("self_attn.v_proj"), H, H, 1, err, errlen));
+    TRY(oma_linear_load(&l->out, w, L("self_attn.out_proj"), H, H, 1, err, errlen));
+    TRY(oma_linear_load(&l->fc1, w, L("mlp.fc1"), H, inter, 1, err, errlen));
+    TRY(oma_linear_load(&l->fc2, w, L("mlp.fc2"), inter, H, 1, err, errlen));
+#undef L
+    return 0;
+fail:
+    return -1;
 }
 
 int oma_clip_text_load(oma_clip_text *m, const oma_weights *w, const char *prefix,
@@ -49,16 +70,8 @@ int oma_clip_text_load(oma_clip_text *m, const oma_weights *w, const char *prefi
     for (int i = 0; i < p->num_layers; i++) {
         oma_clip_layer *l = &m->layers[i];
         m->n_loaded = i + 1;
-#define L(part) (snprintf(name, sizeof name, "%s.encoder.layers.%d." part, base, i), name)
-        TRY(oma_layer_norm_load(&l->ln1, w, L("layer_norm1"), H, p->eps, err, errlen));
-        TRY(oma_layer_norm_load(&l->ln2, w, L("layer_norm2"), H, p->eps, err, errlen));
-        TRY(oma_linear_load(&l->q, w, L("self_attn.q_proj"), H, H, 1, err, errlen));
-        TRY(oma_linear_load(&l->k, w, L("self_attn.k_proj"), H, H, 1, err, errlen));
-        TRY(oma_linear_load(&l->v, w, L("self_attn.v_proj"), H, H, 1, err, errlen));
-        TRY(oma_linear_load(&l->out, w, L("self_attn.out_proj"), H, H, 1, err, errlen));
-        TRY(oma_linear_load(&l->fc1, w, L("mlp.fc1"), H, p->intermediate_size, 1, err, errlen));
-        TRY(oma_linear_load(&l->fc2, w, L("mlp.fc2"), p->intermediate_size, H, 1, err, errlen));
-#undef L
+        snprintf(name, sizeof name, "%s.encoder.layers.%d", base, i);
+        TRY(oma_clip_layer_load(l, w, name, H, p->intermediate_size, p->eps, err, errlen));
     }
     snprintf(name, sizeof name, "%s.final_layer_norm", base);
     TRY(oma_layer_norm_load(&m->final_ln, w, name, H, p->eps, err, errlen));
@@ -73,7 +86,7 @@ void oma_clip_text_free(oma_clip_text *m)
 {
     oma_tensor_free(&m->tok_emb);
     oma_tensor_free(&m->pos_emb);
-    for (int i = 0; i < m->n_loaded; i++) layer_free(&m->layers[i]);
+    for (int i = 0; i < m->n_loaded; i++) oma_clip_layer_free(&m->layers[i]);
     free(m->layers);
     m->layers = NULL;
     m->n_loaded = 0;

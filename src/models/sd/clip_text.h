@@ -43,6 +43,12 @@ int oma_clip_text_forward(const oma_clip_text *m, const int32_t *ids, int64_t ba
                           int64_t n_tokens, int clip_skip, oma_arena *ar, oma_tensor *out,
                           char *err, size_t errlen);
 
+/* One encoder layer's weights under base ("<tower>.encoder.layers.N"), shared by the text and
+ * vision towers; 0, or -1 with err (the caller frees what loaded with oma_clip_layer_free). */
+int oma_clip_layer_load(oma_clip_layer *l, const oma_weights *w, const char *base, int64_t H,
+                        int64_t inter, float eps, char *err, size_t errlen);
+void oma_clip_layer_free(oma_clip_layer *l);
+
 /* What a layer's backward needs of its forward (training, src/train/clip_train.c): ln1's
  * output, the projections and the attention output, the input of the MLP half (x1) and ln2's
  * output, fc1's output before and after the activation. */
