@@ -71,8 +71,14 @@ test('pose.transfer with the tiny model: 2 steps, previews, image.png', async ()
   const done = ev.events.at(-1);
   assert.equal(done.event, 'done');
   assert.equal(done.data.status, 'succeeded', JSON.stringify(done.data.error));
-  const steps = ev.events.filter((e) => e.event === 'progress' && /^step \d\/2$/.test(e.data.message || ''));
-  assert.ok(steps.length >= 1, `per-step progress: ${JSON.stringify(ev.events.map((e) => e.data.message))}`);
+  /* The stream polls the job row and the worker writes progress at most ~5 times a second,
+   * so two steps of the tiny model may fall between two polls on a fast machine (they did on
+   * CI): per-step reports are checked in tests/unit/pipelines/test_pose_transfer.c; here every
+   * message the stream showed must be one the kind writes, with fractions that never go back. */
+  const msgs = ev.events.filter((e) => e.event === 'progress').map((e) => e.data.message || '');
+  for (const m of msgs) assert.match(m, /^(|queued|loading.*|encoding.*|step [12]\/2|decoding|done)$/, JSON.stringify(msgs));
+  const fr = ev.events.filter((e) => e.event === 'progress').map((e) => e.data.progress);
+  for (let i = 1; i < fr.length; i++) assert.ok(fr[i] >= fr[i - 1], `progress went back: ${JSON.stringify(fr)}`);
   assert.deepEqual(done.data.outputs.map((o) => o.name), ['image.png']);
   assert.equal(done.data.result.method, 'animate-anyone');
   const img = await download(srv.url, `/api/jobs/${r.body.id}/outputs/image.png`, token);

@@ -380,17 +380,18 @@ test('interrupt mid-run: /progress shows the step and a preview, /interrupt ends
   assert.equal(idle.body.progress, 0);
   assert.equal(idle.body.state.job_count, 0);
   assert.equal(idle.body.current_image, null);
-  /* polled every 100 ms for up to 10 minutes (the worker may still be busy with an earlier
+  /* 320x320 so that a step outlasts a poll on a fast machine (128x128 ran 150 steps between
+   * two polls on CI); polled every 50 ms for up to 5 minutes (the worker may still be busy with an earlier
    * test's job); a run that ends before it was seen mid-way fails with its own message */
   let done = false;
-  const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'a long one', width: 128, height: 128, steps: 150, sampler_name: 'Euler a', seed: 3 } });
+  const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'a long one', width: 320, height: 320, steps: 150, sampler_name: 'Euler a', seed: 3 } });
   pending.then(() => { done = true; }, () => { done = true; });
   let seen, seenStep;
   for (let i = 0; i < 6000 && !done; i++) {
     const p = await sd('GET', '/sdapi/v1/progress');
     if (p.body.state.sampling_step >= 5 && p.body.current_image) { seen = p.body; break; }
     if (p.body.state.sampling_step >= 5 && !seen) seenStep = p.body; /* a preview may come a step later */
-    await sleep(100);
+    await sleep(50);
   }
   assert.ok(seen, done ? `the run ended before /progress showed step 5 with a preview (step 5+ seen without one: ${!!seenStep})` : 'the job reached step 5 with a preview');
   assert.equal(seen.state.sampling_steps, 150);
@@ -416,13 +417,13 @@ test('interrupt mid-run: /progress shows the step and a preview, /interrupt ends
 });
 
 test('crash recovery: the server is killed while a request waits; the job runs again after the restart', async () => {
-  const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'survives a crash', width: 128, height: 128, steps: 30, sampler_name: 'DDIM', seed: 77 } })
+  const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'survives a crash', width: 256, height: 256, steps: 30, sampler_name: 'DDIM', seed: 77 } })
     .then((r) => ({ status: r.status }), (e) => ({ error: String(e) }));
   let id;
-  for (let i = 0; i < 400 && !id; i++) {
+  for (let i = 0; i < 2000 && !id; i++) {
     const p = await sd('GET', '/sdapi/v1/progress');
     if (p.body.state.sampling_step >= 2) id = p.body.current_task;
-    else await sleep(250);
+    else await sleep(50);
   }
   assert.ok(id, 'the job started');
   await srv.stop('SIGKILL');
@@ -444,12 +445,12 @@ test('crash recovery: the server is killed while a request waits; the job runs a
 });
 
 test('shutdown: a waiting request is answered 503 at once, its job is put back and finishes after the restart', async () => {
-  const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'across a restart', width: 128, height: 128, steps: 30, sampler_name: 'DDIM', seed: 78 } });
+  const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'across a restart', width: 256, height: 256, steps: 30, sampler_name: 'DDIM', seed: 78 } });
   let id;
-  for (let i = 0; i < 400 && !id; i++) {
+  for (let i = 0; i < 2000 && !id; i++) {
     const p = await sd('GET', '/sdapi/v1/progress');
     if (p.body.state.sampling_step >= 1) id = p.body.current_task;
-    else await sleep(250);
+    else await sleep(50);
   }
   assert.ok(id, 'the job started');
   const stopped = srv.stop('SIGTERM');
