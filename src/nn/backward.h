@@ -40,7 +40,9 @@ int oma_feedforward_backward(const oma_feedforward *f, const oma_tensor *x, cons
 int oma_transformer_backward(const oma_transformer *t, const oma_tensor *x,
                              const oma_tensor *context, const oma_tensor *dy, oma_arena *ar,
                              oma_tensor *dx, oma_tensor *dcontext);
-/* Transformer2DModel on [B, C, H, W]. */
+/* Transformer2DModel on [B, C, H, W]. dx NULL (here and in the _kept form): the input's gradient
+ * is not wanted (nothing trainable below): only the adapters' gradients and dcontext are formed,
+ * the same bits as with dx, without the first block's attn1 input path, proj_in and the norm. */
 int oma_transformer2d_backward(const oma_transformer2d *t, const oma_tensor *x,
                                const oma_tensor *context, const oma_tensor *dy, oma_arena *ar,
                                oma_tensor *dx, oma_tensor *dcontext);

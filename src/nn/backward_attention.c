@@ -34,7 +34,8 @@ static int attention_recompute(const oma_attention *a, const oma_tensor *x, cons
     return oma_op_attention(&st->q, &st->k, &st->v, a->heads, 0.0f, 0, &st->o);
 }
 
-/* dx (allocated by the caller, written whole) and dcontext += from a recomputed state */
+/* dx (allocated by the caller, written whole; NULL: not wanted, only the adapters' gradients and
+ * dcontext) and dcontext += from a recomputed state */
 static int attention_backward_from(const oma_attention *a, const oma_tensor *x,
                                    const oma_tensor *context, const attn_state *st,
                                    const oma_tensor *dy, oma_arena *ar, oma_tensor *dx,
@@ -51,8 +52,8 @@ static int attention_backward_from(const oma_attention *a, const oma_tensor *x,
     TRY(oma_arena_like(ar, &st->v, &dv));
     TRY(oma_op_attention_backward(&st->q, &st->k, &st->v, &st->o, &dout, a->heads, 0.0f, 0, &dq,
                                   &dk, &dv));
-    TRY(oma_linear_grad(&a->to_q, x, &dq, dx->data, 0.0f));
-    float *dc = context ? (dcontext ? dcontext->data : NULL) : dx->data;
+    TRY(oma_linear_grad(&a->to_q, x, &dq, dx ? dx->data : NULL, 0.0f));
+    float *dc = context ? (dcontext ? dcontext->data : NULL) : (dx ? dx->data : NULL);
     TRY(oma_linear_grad(&a->to_k, ctx, &dk, dc, 1.0f));
     TRY(oma_linear_grad(&a->to_v, ctx, &dv, dc, 1.0f));
     rc = 0;
@@ -130,12 +131,14 @@ static int attn_branch_forward(const oma_norm *n, const oma_attention *a, const 
     return rc;
 }
 
-/* g += norm_backward(x, attention_backward(h = norm(x), g)) */
+/* g += norm_backward(x, attention_backward(h = norm(x), g)); with need_in 0 g is left as it
+ * is (the branch's input gradient is not wanted): only the adapters' gradients and dcontext */
 static int attn_branch_backward(const oma_norm *n, const oma_attention *a, const oma_tensor *x,
                                 const oma_tensor *h, const attn_state *st,
                                 const oma_tensor *context, oma_tensor *g, oma_arena *ar,
-                                oma_tensor *dcontext)
+                                oma_tensor *dcontext, int need_in)
 {
+    if (!need_in) return attention_backward_from(a, h, context, st, g, ar, NULL, dcontext);
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
     oma_tensor dh, dn;
@@ -176,10 +179,12 @@ fail:
     return -1;
 }
 
-/* dx (caller-allocated, x's shape) from the kept state */
+/* dx (caller-allocated, x's shape) from the kept state; need_in 0: dx is only a work buffer
+ * (the block's input gradient is not wanted, its last piece is not computed) */
 static int transformer_backward_into(const oma_transformer *t, const oma_transformer_keep *k,
                                      const oma_tensor *context, const oma_tensor *dy,
-                                     oma_arena *ar, oma_tensor *dx, oma_tensor *dcontext)
+                                     oma_arena *ar, oma_tensor *dx, oma_tensor *dcontext,
+                                     int need_in)
 {
     memcpy(dx->data, dy->data, sizeof(float) * (size_t)oma_tensor_numel(dy));   /* running */
     oma_arena_mark m = oma_arena_get_mark(ar);
@@ -196,8 +201,9 @@ static int transformer_backward_into(const oma_transformer *t, const oma_transfo
     TRY(oma_op_add(dx, &dn, dx));
     oma_arena_release(ar, m);
     TRY(attn_branch_backward(&t->norm2, &t->attn2, &k->x1, &k->h2, &k->s2, context, dx, ar,
-                             dcontext));
-    TRY(attn_branch_backward(&t->norm1, &t->attn1, &k->x, &k->h1, &k->s1, NULL, dx, ar, NULL));
+                             dcontext, 1));
+    TRY(attn_branch_backward(&t->norm1, &t->attn1, &k->x, &k->h1, &k->s1, NULL, dx, ar, NULL,
+                             need_in));
     rc = 0;
 fail:
     oma_arena_release(ar, m);
@@ -216,7 +222,7 @@ int oma_transformer_backward(const oma_transformer *t, const oma_tensor *x,
     oma_tensor y;
     /* the forward again, keeping what the backward needs (gradient checkpointing) */
     int rc = transformer_forward_keep(t, x, context, ar, &k, &y);
-    if (rc == 0) rc = transformer_backward_into(t, &k, context, dy, ar, dx, dcontext);
+    if (rc == 0) rc = transformer_backward_into(t, &k, context, dy, ar, dx, dcontext, 1);
     oma_arena_release(ar, m);
     return rc;
 }
@@ -261,7 +267,9 @@ fail:
     return -1;
 }
 
-/* dx (caller-allocated, written whole) from the kept blocks */
+/* dx (caller-allocated, written whole; NULL: not wanted, the blocks' adapters and dcontext only:
+ * the first block's attn1 input gradient, proj_in's and the norm's are skipped) from the kept
+ * blocks */
 static int transformer2d_backward_into(const oma_transformer2d *t, const oma_tensor *x,
                                        const oma_transformer2d_keep *k, const oma_tensor *context,
                                        const oma_tensor *dy, oma_arena *ar, oma_tensor *dx,
@@ -283,8 +291,12 @@ static int transformer2d_backward_into(const oma_transformer2d *t, const oma_ten
     TRY(oma_arena_like(ar, &dtok, &dt2));
     for (int i = t->n_blocks - 1; i >= 0; i--) {
         TRY(transformer_backward_into(&t->blocks[i], &k->blocks[i], context, &dtok, ar, &dt2,
-                                      dcontext));
+                                      dcontext, dx || i > 0));
         memcpy(dtok.data, dt2.data, sizeof(float) * (size_t)(B * HW * C));
+    }
+    if (!dx) {     /* nothing trainable below: stop here */
+        oma_arena_release(ar, m);
+        return 0;
     }
     /* proj_in: tok[b, p, o] = sum_c W[o, c] h[b, c, p]  ->  dh_b = W^T dtok_b^T */
     TRY(oma_arena_like(ar, x, &dh));
@@ -312,7 +324,7 @@ int oma_transformer2d_backward_kept(const oma_transformer2d *t, const oma_tensor
                                     const oma_tensor *dy, oma_arena *ar, oma_tensor *dx,
                                     oma_tensor *dcontext)
 {
-    if (t2d_check(t, x, dy) != 0 || oma_arena_like(ar, x, dx) != 0) return -1;
+    if (t2d_check(t, x, dy) != 0 || (dx && oma_arena_like(ar, x, dx) != 0)) return -1;
     return transformer2d_backward_into(t, x, k, context, dy, ar, dx, dcontext);
 }
 
@@ -320,7 +332,7 @@ int oma_transformer2d_backward(const oma_transformer2d *t, const oma_tensor *x,
                                const oma_tensor *context, const oma_tensor *dy, oma_arena *ar,
                                oma_tensor *dx, oma_tensor *dcontext)
 {
-    if (t2d_check(t, x, dy) != 0 || oma_arena_like(ar, x, dx) != 0) return -1;
+    if (t2d_check(t, x, dy) != 0 || (dx && oma_arena_like(ar, x, dx) != 0)) return -1;
     oma_arena_mark m = oma_arena_get_mark(ar);
     oma_transformer2d_keep k;
     oma_tensor y;

@@ -2,23 +2,33 @@
 #include "train/noise_schedule.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
-int oma_noise_schedule_init(oma_noise_schedule *s, int T, float beta_start, float beta_end,
-                            int scaled)
+#include "models/sd/sd_noise_schedule.h"
+
+int oma_noise_schedule_init(oma_noise_schedule *s, const oma_scheduler_config *c, char *err,
+                            size_t errlen)
 {
-    if (T < 2 || T > OMA_TRAIN_MAX_T)
+    int T = c->num_train_timesteps;
+    if (T < 2 || T > OMA_TRAIN_MAX_T) {
+        snprintf(err, errlen, "train: noise schedule with %d steps not supported (2..%d)", T,
+                 OMA_TRAIN_MAX_T);
         return -1;
-    s->T = T;
-    /* torch.linspace in float32 fills from both ends; then squared, 1 - beta, float cumprod */
-    float a = scaled ? (float)sqrt((double)beta_start) : beta_start;
-    float b = scaled ? (float)sqrt((double)beta_end) : beta_end;
-    float step = (b - a) / (float)(T - 1), cum = 1.0f;
-    for (int i = 0; i < T; i++) {
-        float v = i < T / 2 ? a + step * (float)i : b - step * (float)(T - 1 - i);
-        float beta = scaled ? v * v : v;
-        cum *= 1.0f - beta;
-        s->alphas_cumprod[i] = cum;
     }
+    double *ac = malloc(sizeof(double) * (size_t)T);
+    if (!ac) {
+        snprintf(err, errlen, "train: out of memory");
+        return -1;
+    }
+    if (oma_sd_alphas_cumprod(c, 0, ac, err, errlen) != 0) {
+        free(ac);
+        return -1;
+    }
+    s->T = T;
+    for (int i = 0; i < T; i++)
+        s->alphas_cumprod[i] = (float)ac[i];     /* exact: each is a float32 value */
+    free(ac);
     return 0;
 }
 

@@ -20,15 +20,8 @@ int oma_style_trainer_init(oma_style_trainer *tr, oma_sd_model *m, char *err, si
     tr->lat_c = m->cfg.unet.in_channels;
     oma_arena_init(&tr->ar, 0);
     oma_adamw_init(&tr->opt, 0.9, 0.999, 1e-8);
-    const oma_scheduler_config *sc = &m->cfg.scheduler;
-    int scaled = strcmp(sc->beta_schedule, "scaled_linear") == 0;
-    if ((!scaled && strcmp(sc->beta_schedule, "linear") != 0) ||
-        oma_noise_schedule_init(&tr->ns, sc->num_train_timesteps, sc->beta_start, sc->beta_end,
-                                scaled) != 0) {
-        snprintf(err, errlen, "train: noise schedule '%s' with %d steps not supported",
-                 sc->beta_schedule, sc->num_train_timesteps);
+    if (oma_noise_schedule_init(&tr->ns, &m->cfg.scheduler, err, errlen) != 0)
         return -1;
-    }
     tr->emb = calloc((size_t)(2 * tr->hidden), sizeof(float));
     tr->g_emb = calloc((size_t)(2 * tr->hidden), sizeof(float));
     if (!tr->emb || !tr->g_emb) {

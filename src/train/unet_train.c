@@ -316,14 +316,21 @@ int oma_unet_train_pass(const oma_unet *u, const oma_tensor *noisy, const float 
         }
         for (int j = b->n_res - 1; j >= 0; j--) {
             TRY(add_into(&g, &gskip[si--]));
+            /* below resnet 0 of block 0 (and conv_in) nothing is trainable: the attention over
+             * it forms no input gradient (the lowest trainable layer's), nothing runs after */
+            int lowest = i == 0 && j == 0;
             if (b->has_attn) {
                 m = oma_arena_get_mark(ar);
                 TRY(attn_bwd(&b->attn[j], &kb->attn_in[j], kb->has_attn[j], &kb->attn[j], context,
-                             &g, ar, &d, dcontext));
+                             &g, ar, lowest ? NULL : &d, dcontext));
+                if (lowest) {
+                    oma_arena_release(ar, m);
+                    break;
+                }
                 TRY(settle(ar, m, &d, gbuf, &g));
             }
-            if (i == 0 && j == 0)
-                break;      /* below: resnet 0 of block 0 and conv_in, nothing trainable */
+            if (lowest)
+                break;
             m = oma_arena_get_mark(ar);
             TRY(res_bwd(&b->res[j], &kb->res_in[j], k, kb->has_res[j], &kb->res[j], &g, ar, &d));
             TRY(settle(ar, m, &d, gbuf, &g));

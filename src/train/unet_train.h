@@ -10,8 +10,9 @@
  * block); the results are the same bit for bit. Backward runs the blocks in reverse: an up
  * block's resnet input is concat(h, skip), so its gradient splits into the gradient of h and
  * one that is added to the skip's own gradient when the backward reaches the down block that
- * produced it. The time embedding depends on the timestep only and is frozen; conv_in has
- * nothing trainable below it, so the backward stops at the first block's input.
+ * produced it. The time embedding depends on the timestep only and is frozen; below the first
+ * block's first attention (its resnet 0, conv_in) nothing is trainable, so the backward stops
+ * there: that attention forms its adapters' gradients and dcontext but no input gradient.
  */
 #ifndef OMA_TRAIN_UNET_TRAIN_H
 #define OMA_TRAIN_UNET_TRAIN_H

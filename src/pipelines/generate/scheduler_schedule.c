@@ -1,108 +1,34 @@
 /* scheduler_schedule.c — the noise schedule and the timestep lists, as diffusers builds them:
- * betas in float32 (torch.linspace filled from both ends), optional zero-terminal-SNR rescale
- * (diffusers' rescale_zero_terminal_snr, float32 op for op), the three timestep spacings in the
- * variants the scheduler classes use, numpy's interp of sigmas at fractional timesteps, and
+ * alphas_cumprod from models/sd/sd_noise_schedule.c (shared with training), the three timestep
+ * spacings in the variants the scheduler classes use, numpy's interp of sigmas at fractional timesteps, and
  * _sigma_to_t for Karras schedules. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/sd/sd_noise_schedule.h"
 #include "pipelines/generate/scheduler_internal.h"
-
-/* The config keeps betas as float; diffusers has the JSON's decimal as a double (0.012, not
- * 0.012f), which matters under the square root: the shortest decimal that reads back as f. */
-static double short_double(float f)
-{
-    char buf[32];
-    for (int p = 1; p <= 9; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
-        double d = strtod(buf, NULL);
-        if ((float)d == f) return d;
-    }
-    return (double)f;
-}
 
 int sched_make_alphas(oma_scheduler *s, const oma_scheduler_config *c, int zero_snr, char *err,
                       size_t errlen)
 {
     int T = c->num_train_timesteps;
-    if (T < 2 || T > 100000 || !(c->beta_start > 0) || !(c->beta_end > c->beta_start) ||
-        c->beta_end >= 1.0f) {
+    if (T < 2 || T > OMA_SD_MAX_TRAIN_T) {
         snprintf(err, errlen, "scheduler: bad noise schedule config");
         return -1;
     }
-    int scaled = strcmp(c->beta_schedule, "scaled_linear") == 0;
-    if (!scaled && strcmp(c->beta_schedule, "linear") != 0) {
-        snprintf(err, errlen, "scheduler: beta schedule '%s' not supported (linear, scaled_linear)",
-                 c->beta_schedule);
-        return -1;
-    }
     s->alphas_cumprod = malloc(sizeof(double) * (size_t)T);
-    float *betas = malloc(sizeof(float) * (size_t)T);
-    if (!s->alphas_cumprod || !betas) {
-        free(betas);
-        free(s->alphas_cumprod);
-        s->alphas_cumprod = NULL;
+    if (!s->alphas_cumprod) {
         snprintf(err, errlen, "scheduler: out of memory");
         return -1;
     }
+    if (oma_sd_alphas_cumprod(c, zero_snr, s->alphas_cumprod, err, errlen) != 0) {
+        free(s->alphas_cumprod);
+        s->alphas_cumprod = NULL;
+        return -1;
+    }
     s->train_steps = T;
-    /* torch 1.13's float32 linspace (its AVX2 kernel, built with FMA contraction): from both ends
-     * (start + step i below T/2, end - step (T-1-i) above), in 16-wide blocks of two 8-lane
-     * vectors whose lanes are base + j step from the block's first value, the tail one by one;
-     * squared for scaled_linear */
-    double a = scaled ? sqrt(short_double(c->beta_start)) : c->beta_start;
-    double b = scaled ? sqrt(short_double(c->beta_end)) : c->beta_end;
-    float fa = (float)a, fb = (float)b;
-    float step = (fb - fa) / (float)(T - 1);
-    int half = T / 2, nvec = T / 16 * 16;
-    for (int i = 0; i < T; i++) {
-        float v;
-        if (i < nvec) {
-            int base_i = i / 8 * 8, j = i - base_i;
-            float base = base_i < half ? fmaf(step, (float)base_i, fa) : fmaf(-step, (float)(T - base_i - 1), fb);
-            v = j == 0 ? base : fmaf((float)j, step, base);
-        } else {
-            v = i < half ? fmaf(step, (float)i, fa) : fmaf(-step, (float)(T - 1 - i), fb);
-        }
-        betas[i] = scaled ? v * v : v;
-    }
-    if (zero_snr) {
-        /* alphas_bar_sqrt shifted so the last is 0, scaled so the first is unchanged */
-        float *sq = malloc(sizeof(float) * (size_t)T);
-        if (!sq) {
-            free(betas);
-            free(s->alphas_cumprod);
-            s->alphas_cumprod = NULL;
-            snprintf(err, errlen, "scheduler: out of memory");
-            return -1;
-        }
-        double dcum = 1.0;     /* torch.cumprod accumulates float32 in double */
-        for (int i = 0; i < T; i++) {
-            dcum *= (double)(1.0f - betas[i]);
-            sq[i] = sqrtf((float)dcum);
-        }
-        float s0 = sq[0], sT = sq[T - 1];
-        for (int i = 0; i < T; i++) sq[i] -= sT;
-        float k = s0 / (s0 - sT);
-        for (int i = 0; i < T; i++) sq[i] *= k;
-        float prev = 0;
-        for (int i = 0; i < T; i++) {
-            float ab = sq[i] * sq[i];
-            float al = i == 0 ? ab : ab / prev;
-            prev = ab;
-            betas[i] = 1.0f - al;
-        }
-        free(sq);
-    }
-    /* torch.cumprod on float32 (CPU) keeps a double accumulator and rounds each output */
-    double cum = 1.0;
-    for (int i = 0; i < T; i++) {
-        cum *= (double)(1.0f - betas[i]);
-        s->alphas_cumprod[i] = (double)(float)cum;
-    }
-    free(betas);
     return 0;
 }
 

@@ -4,12 +4,17 @@
  * updates of each stage (gradient accumulation 2). Within 1e-4 relative: the cached latents,
  * the loss of every micro-step, the first LoRA update's gradients (every adapter, and the rows)
  * and the embedding rows after each stage. The LoRA adapters after the 5 Adam updates: within
- * 3e-3 of each tensor's scale (2.48e-3 now; 290 of the 304 tensors within 1e-4). Why not 1e-4:
+ * 5e-3 of each tensor's scale (4.48e-3 now; 293 of the 304 tensors within 1e-4). Why not 1e-4:
  * the tensors past it are all `up` factors, and their worst element (printed) had a first
  * gradient of 1e-9..2e-7 — Adam's eps (1e-8) — a sum whose terms cancel, so float32 summation
- * order moves it by percents and Adam's g / (|g| + eps) makes that percents of a whole step.
+ * order moves it by percents and Adam's g / (|g| + eps) makes that percents of a whole step:
+ * which element is worst is a lottery that any last-bit change redraws (the noise schedule made
+ * exactly torch's moved it from 2.48e-3 to 4.48e-3 while every adapter element together came
+ * closer to torch). So the adapters as a whole are measured too: the root of summed squared
+ * differences over all their elements, of float64's, must stay under 9e-7 of torch float32
+ * (8.16e-7 now; 9.55e-7 with the float cumprod schedule of before).
  * Against torch's float64 run on the same draws (reference64.safetensors, tools/train_reference.py
- * --float64 --write) ours is 1.77e-3 and torch float32 1.99e-3: ours must stay within 1.5x
+ * --float64 --write) ours is 2.48e-3 and torch float32 1.99e-3: ours must stay within 1.5x
  * torch float32's own distance. */
 #include "check.h"
 #include "formats/safetensors.h"
@@ -214,6 +219,7 @@ int main(void)
         free(want);
     }
     double worst = 0, worst_d = 0, w64_ours = 0, w64_torch = 0;
+    double ss_o64 = 0, ss_t64 = 0, ss_ot = 0, ss_ref = 0;
     int n_tight = 0;
     for (int a = 0; a < tr.net.n; a++) {
         char key[256];
@@ -234,6 +240,12 @@ int main(void)
             const float *ours = f ? l->up.data : l->down.data, *torch32 = f ? u : d;
             w64_ours = fmax(w64_ours, rel(ours, x64, n));
             w64_torch = fmax(w64_torch, rel(torch32, x64, n));
+            for (int64_t i = 0; i < n; i++) {
+                double e_o = (double)ours[i] - x64[i], e_t = (double)torch32[i] - x64[i];
+                double e_ot = (double)ours[i] - torch32[i];
+                ss_o64 += e_o * e_o, ss_t64 += e_t * e_t, ss_ot += e_ot * e_ot;
+                ss_ref += (double)x64[i] * x64[i];
+            }
             free(x64);
         }
         double r3 = rel_delta(l->down.data, d, d0, oma_tensor_numel(&l->down));
@@ -255,7 +267,7 @@ int main(void)
             free(g0);
         }
         n_tight += (r1 < 1e-4) + (r2 < 1e-4);
-        CHECK(r1 < 3e-3 && r2 < 3e-3);
+        CHECK(r1 < 5e-3 && r2 < 5e-3);
         free(d);
         free(d0);
         free(u);
@@ -265,6 +277,10 @@ int main(void)
     CHECK(worst_d < 5e-3);
     printf("against torch float64 on the same draws: ours worst rel %.2e, torch float32 %.2e\n",
            w64_ours, w64_torch);
+    /* the whole of the adapters (root of summed squares, of float64's): not one element's luck */
+    printf("all adapter elements, rms rel: ours-torch32 %.3e, ours-float64 %.3e, torch32-float64 "
+           "%.3e\n", sqrt(ss_ot / ss_ref), sqrt(ss_o64 / ss_ref), sqrt(ss_t64 / ss_ref));
+    CHECK(ss_ref > 0 && sqrt(ss_ot / ss_ref) < 9e-7);
     CHECK(w64_torch > 0 && w64_ours <= 1.5 * w64_torch);    /* as exact as torch's float32 */
 
     free(images); free(vnoise); free(want_lat); free(tpl); free(want_ids); free(lat);
