@@ -33,7 +33,7 @@ int sched_init_sde(oma_scheduler *s, const char *spacing, int offset, double *tm
         return -1;
     }
     int cnt = sched_spacing(spacing, T, N, offset, 1, tmp);
-    if (cnt < 1 || N < 1) {     /* N >= 1 also tells the compiler ks[0] is written */
+    if (cnt < 1) {
         snprintf(err, errlen, "scheduler: timestep spacing '%s' not supported", spacing);
         return -1;
     }
