@@ -5,8 +5,8 @@
  * Twice: against the committed .ref files, and against onnxruntime-node run now (the test
  * spawns `node tools/onnx_ort_ref.mjs` from the source tree; tests/package.json pins
  * onnxruntime-node, which `make test` installs), which also covers DWPose's two tiny models at
- * the real interfaces (tests/fixtures/onnx/dwpose: 640x640 detector, 64x48 pose) on inputs made
- * here. Without node or onnxruntime-node the test fails and says so.
+ * the real interfaces (tests/fixtures/onnx/dwpose: 640x640 detector on models.test_dwpose's
+ * letterboxed image, 64x48 pose on noise). Without node or onnxruntime-node the test fails and says so.
  * Tolerance |got - want| <= 1e-4 + 1e-4 |want| (tighter than the pose tests' 2e-3). Also: a
  * model using an op the runtime lacks, inputs of the wrong shape, and graphs edited to lie
  * (Conv group, Reshape target, Gather index, MatMul inner dim) fail with a message. */
@@ -20,6 +20,7 @@
 
 #include "../common/check.h"
 #include "formats/onnx.h"
+#include "models/dwpose/dwpose_pre.h"
 #include "models/onnx/onnx_rt.h"
 
 static char err[512];
@@ -203,16 +204,35 @@ static int ort_now(const char *root, const char *model, const char *in, const ch
     return 0;
 }
 
-/* A deterministic input for the DWPose models: pixel-like values for the detector (0..255, as
- * DWPose feeds it), normalised-like values for the pose model. */
+/* A deterministic input for the DWPose models. The detector gets what it sees in
+ * models.test_dwpose: the letterbox of that test's 1280x1280 formula image (the same formula as
+ * tools/make_dwpose_e2e_fixtures.py), so the max |diff| printed is the one that decides whether
+ * NMS could order that test's boxes differently; the pose model gets uniform noise. */
 static int write_input(const char *path, size_t n, float scale, float offset)
 {
     float *x = malloc(n * sizeof *x);
     if (!x) return -1;
-    uint32_t r = 12345;
-    for (size_t i = 0; i < n; i++) {
-        r = r * 1664525u + 1013904223u;
-        x[i] = offset + scale * ((float)(r >> 8) / 16777216.0f - 0.5f);
+    if (n == 3 * 640 * 640) {
+        const int w = 1280, h = 1280;
+        uint8_t *img = malloc((size_t)w * h * 3);
+        float ratio = 0;
+        for (int y = 0; img && y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                uint8_t *p = img + ((size_t)y * w + xx) * 3;
+                int in_block = y >= 240 && y < 1040 && xx >= 400 && xx < 720;
+                p[0] = (uint8_t)(in_block ? 230 - (y - 240) * 40 / 800 : xx * 255 / w);
+                p[1] = (uint8_t)(in_block ? 40 + (xx - 400) * 60 / 320 : y * 255 / h);
+                p[2] = (uint8_t)(in_block ? 40 + ((xx ^ y) & 31) : (xx ^ y) & 255);
+            }
+        int rc = img ? oma_dwpose_letterbox(img, w, h, 640, x, &ratio) : -1;
+        free(img);
+        if (rc != 0) { free(x); return -1; }
+    } else {
+        uint32_t r = 12345;
+        for (size_t i = 0; i < n; i++) {
+            r = r * 1664525u + 1013904223u;
+            x[i] = offset + scale * ((float)(r >> 8) / 16777216.0f - 0.5f);
+        }
     }
     FILE *f = fopen(path, "wb");
     int ok = f && fwrite(x, sizeof *x, n, f) == n;
