@@ -122,6 +122,7 @@ int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_p
         if (oma_dwpose_crop(rgb, w, h, boxes + 4 * b, d->pose_w, d->pose_h, crop, center, scale) != 0) {
             /* a degenerate box: no keypoints */
             for (int k = 0; k < 134; k++) { ps[b].kp[2 * k] = ps[b].kp[2 * k + 1] = -1; ps[b].score[k] = 0; }
+            for (int k = 0; k < 133; k++) { ps[b].wb[2 * k] = ps[b].wb[2 * k + 1] = -1; ps[b].wb_score[k] = 0; }
             continue;
         }
         memset(o, 0, sizeof o);
@@ -136,6 +137,8 @@ int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_p
         oma_dwpose_simcc_decode(o[0].data, o[1].data, 133, (int)o[0].dims[2], (int)o[1].dims[2], 2.0f, in_size, center, scale, kp, sc);
         oma_ort_value_free(&o[0]);
         oma_ort_value_free(&o[1]);
+        memcpy(ps[b].wb, kp, sizeof ps[b].wb);
+        memcpy(ps[b].wb_score, sc, sizeof ps[b].wb_score);
         oma_dwpose_to_openpose(kp, sc, ps[b].kp, ps[b].score);
     }
     free(crop);

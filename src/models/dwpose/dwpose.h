@@ -19,6 +19,7 @@ typedef struct oma_dwpose_person {
     float box[4];                   /* x1, y1, x2, y2 (the crop's source box) */
     float kp[134 * 2];              /* x, y in image pixels, OpenPose-134 order */
     float score[134];               /* raw SimCC scores (neck: 0 or 1, as DWPose) */
+    float wb[133 * 2], wb_score[133];   /* the same before the OpenPose reorder: COCO-WholeBody */
 } oma_dwpose_person;
 
 /* Loads dir/yolox_l.onnx and dir/dw-ll_ucoco_384.onnx and checks their interfaces. A missing
