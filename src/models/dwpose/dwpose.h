@@ -33,6 +33,13 @@ void oma_dwpose_close(oma_dwpose *d);
 int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_person **people,
                    int *n, char *err, size_t errlen);
 
+/* The two halves of oma_dwpose_run, for callers that time or place boxes themselves (the
+ * speed bench): the detector's person boxes (x1,y1,x2,y2 in image pixels, at most
+ * OMA_DWPOSE_MAX_PEOPLE, none -> *n = 0), and the pose model on given boxes (1..MAX). */
+int oma_dwpose_detect(oma_dwpose *d, const uint8_t *rgb, int w, int h, float *boxes, int *n, char *err, size_t errlen);
+int oma_dwpose_pose_boxes(oma_dwpose *d, const uint8_t *rgb, int w, int h, const float *boxes, int nb,
+                          oma_dwpose_person **people, char *err, size_t errlen);
+
 struct oma_pose;
 /* Into OpenPose (formats/openpose.h): body 18, face 68, hands 21 each; scores < 0.3 absent;
  * canvas w x h; at most OMA_POSE_MAX_PEOPLE people. 0, or -1 with err. */
