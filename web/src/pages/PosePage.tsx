@@ -163,7 +163,7 @@ export function PosePage() {
             <button className="primary" onClick={detect} disabled={busy || !ref}>Detect pose</button>
           </>
         ) : s.capabilities && (
-          <p className="muted small" data-testid="unavailable">Pose detection (<code>pose.estimate</code>) is not available on this server yet: it needs the pose models from the npm packages the install script sets up. You can still start from a standing figure or a JSON file.</p>
+          <p className="muted small" data-testid="unavailable">Pose detection (<code>pose.estimate</code>) is not available on this server yet: it needs the pose models from the npm packages the install script sets up, or DWPose's two ONNX files in <code>OMA_MODELS/dwpose</code>. You can still start from a standing figure or a JSON file.</p>
         )}
         {estimateJob && <JobView key={estimateJob} jobId={estimateJob} title="Pose detection" compact onFinished={onEstimated}
                                  showOutputs={(n) => n.endsWith('.png')} />}
