@@ -30,7 +30,10 @@ exactly the .pth's numbers. Motion modules are off (stage 1; with Moore's zero p
 change nothing).
 
 Run: 3 DDIM steps (v_prediction, zero-SNR rescaled betas, trailing spacing, steps_offset 1:
-configs/inference/inference_v2.yaml), guidance 3.5, seed 42, at 64x128 (WxH).
+configs/inference/inference_v2.yaml), guidance 3.5, seed 42, at 64x128 (WxH) -> ref.safetensors;
+then the same inputs at 72x120 (multiples of 8, not of 64: the pipeline resizes them, the latents
+are 9x15) -> ref_72x120.safetensors (the same names, without ref_u8/pose_u8). Adding that run
+changed no byte of the other files (compared with cmp after regenerating into a scratch folder).
 
 Usage:
   OMA_MOORE_SRC=/tmp/aa_ref OMA_AA_DEPS=/tmp/aa_ref/deps /usr/bin/python3 \\
@@ -84,6 +87,7 @@ CLIP_CFG = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_a
                 layer_norm_eps=1e-5)
 POSE_WIDTHS = (8, 16, 16, 32)
 W, H, STEPS, CFG, SEED = 64, 128, 3, 3.5, 42
+ODD_SIZES = ((72, 120),)     # W x H
 
 
 def randomise(torch, model, gen):
@@ -215,15 +219,12 @@ def main():
         g["pose_fea"] = outp.detach()[:, :, 0].numpy().copy()
     pose_guider.register_forward_hook(pose_hook)
 
-    def enc_hook(mod, inp, outp):
-        g["vae_in"] = inp[0].detach().numpy().copy()
-        g["vae_moments"] = outp.detach().numpy().copy()
     vae.quant_conv.register_forward_hook(lambda m, i, o: g.__setitem__("vae_moments", o.detach().numpy().copy()))
     vae.encoder.register_forward_hook(lambda m, i, o: g.__setitem__("vae_in", i[0].detach().numpy().copy()))
     vae.post_quant_conv.register_forward_hook(lambda m, i, o: g.__setitem__("dec_in", i[0].detach().numpy().copy()))
 
     from src.models.attention import BasicTransformerBlock
-    bank_names = []
+    bank_names, blocks = [], []
     for name, mod in ref_unet.named_modules():
         if isinstance(mod, BasicTransformerBlock):
             bank_names.append(name)
@@ -233,6 +234,8 @@ def main():
                 if key not in g:
                     g[key] = o.detach()[1].numpy().copy()     # the cond row (clip embeds)
             mod.norm1.register_forward_hook(h)
+    for unet in (ref_unet, den_unet):
+        blocks += [mod for mod in unet.modules() if isinstance(mod, BasicTransformerBlock)]
 
     def ref_hook(mod, args_, kwargs_=None):
         g["ref_latents"] = args_[0].detach()[1].numpy().copy()
@@ -251,35 +254,56 @@ def main():
         g[f"step{i}.latents_after"] = latents.detach()[:, :, 0].numpy().copy()
         step["i"] = i + 1
 
-    generator = torch.Generator().manual_seed(SEED)
-    g["init_noise"] = torch.randn((1, 4, H // 8, W // 8), generator=torch.Generator().manual_seed(SEED)).numpy()
-    with torch.no_grad():
-        img = pipe(ref_img, pose_img, W, H, STEPS, CFG, generator=generator, callback=cb, callback_steps=1).images
-    img = img[0, :, 0].numpy()      # [3, H, W] in [0, 1]
-    g["image"] = img
-    g["image_u8"] = (img.transpose(1, 2, 0) * 255).astype(np.uint8)     # the original truncates
-    g["timesteps"] = sched.timesteps.numpy().astype(np.int64)
-    g["alphas_cumprod"] = sched.alphas_cumprod.numpy()
+    def run(w, h):
+        """One Pose2ImagePipeline call at w x h (the inputs are resized by the pipeline)."""
+        g.clear()
+        step["i"] = 0
+        # ReferenceAttentionControl patches each block's forward per call: start from the class's
+        for mod in blocks:
+            mod.__dict__.pop("forward", None)
+        generator = torch.Generator().manual_seed(SEED)
+        g["init_noise"] = torch.randn((1, 4, h // 8, w // 8), generator=torch.Generator().manual_seed(SEED)).numpy()
+        with torch.no_grad():
+            img = pipe(ref_img, pose_img, w, h, STEPS, CFG, generator=generator, callback=cb, callback_steps=1).images
+        img = img[0, :, 0].numpy()      # [3, H, W] in [0, 1]
+        g["image"] = img
+        g["image_u8"] = (img.transpose(1, 2, 0) * 255).astype(np.uint8)     # the original truncates
+        g["timesteps"] = sched.timesteps.numpy().astype(np.int64)
+        g["alphas_cumprod"] = sched.alphas_cumprod.numpy()
+        return img
+
+    def save_gold(path):
+        for k, v in g.items():
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f" and not np.isfinite(v).all():
+                raise SystemExit(f"non-finite values in {k}")
+        gold = {}
+        for k, v in g.items():
+            v = np.ascontiguousarray(v)
+            if v.dtype == np.float64:
+                v = v.astype(np.float32)
+            if v.dtype == np.uint8:
+                v = v.astype(np.float32)
+            gold[k] = torch.from_numpy(v)
+        st_save(gold, path)
+
+    img = run(W, H)
     g["ref_u8"] = ref_u8
     g["pose_u8"] = pose_u8
-    for k, v in g.items():
-        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and not np.isfinite(v).all():
-            raise SystemExit(f"non-finite values in {k}")
     ref_img.save(os.path.join(out, "character.png"))
     pose_img.save(os.path.join(out, "pose.png"))
-    gold = {}
-    for k, v in g.items():
-        v = np.ascontiguousarray(v)
-        if v.dtype == np.float64:
-            v = v.astype(np.float32)
-        if v.dtype == np.uint8:
-            v = v.astype(np.float32)
-        gold[k] = torch.from_numpy(v)
-    st_save(gold, os.path.join(out, "ref.safetensors"))
-    with open(os.path.join(out, "banks.txt"), "w") as f:
-        f.write("\n".join(bank_names) + "\n")
+    save_gold(os.path.join(out, "ref.safetensors"))
     print("blocks:", len(bank_names), "steps:", STEPS, "timesteps:", g["timesteps"].tolist())
     print("image range", float(img.min()), float(img.max()))
+
+    # Sizes that are multiples of 8 but not of 64 (72 x 120: latents 9 x 15, odd both ways, so
+    # both UNets take diffusers' forward_upsample_size path): the same inputs, which the
+    # pipeline resizes (Pillow LANCZOS).
+    for w, h in ODD_SIZES:
+        run(w, h)
+        print(f"{w}x{h}: latents", list(g["step0.latents_after"].shape), "image", list(g["image"].shape))
+        save_gold(os.path.join(out, f"ref_{w}x{h}.safetensors"))
+    with open(os.path.join(out, "banks.txt"), "w") as f:
+        f.write("\n".join(bank_names) + "\n")
 
 
 if __name__ == "__main__":

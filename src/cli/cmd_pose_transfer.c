@@ -20,9 +20,10 @@ static void help(FILE *f)
             "                         [--steps 20] [--cfg 3.5] [--seed S] [--width 512 --height 768]\n"
             "                         [--weights DIR]\n\n"
             "Draws the character in C (PNG, JPEG or WebP) in the target pose with AnimateAnyone's\n"
-            "stage-1 model (Moore-AnimateAnyone). The pose is OpenPose JSON (from `oma pose estimate`\n"
-            "and the pose editor; drawn DWPose-style at the output size) or a skeleton picture\n"
-            "(resized to the output size). Width and height are multiples of 64 (default 512x768);\n"
+            "stage-1 model (Moore-AnimateAnyone). A transparent character (a cut-out PNG) is put on\n"
+            "white first. The pose is OpenPose JSON (from `oma pose estimate` and the pose editor;\n"
+            "drawn DWPose-style at the output size) or a skeleton picture (resized to the output\n"
+            "size). Width and height are multiples of 8 in 64..2048 (default 512x768);\n"
             "DDIM with v-prediction, --steps 1..1000 (default 20), guidance --cfg (default 3.5),\n"
             "--seed (default 42). Weights: --weights DIR, else $OMA_MODELS/animate-anyone\n"
             "(`oma models check` lists what is there and what is missing).\n");
@@ -111,8 +112,8 @@ int oma_cmd_pose_transfer(int argc, char **argv)
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
         else if (!strcmp(a, "--weights")) weights = v;
         else if (!strcmp(a, "--steps")) ok = oma_cli_int(v, 1, 1000, &tp.steps) == 0;
-        else if (!strcmp(a, "--width")) ok = oma_cli_int(v, 64, 2048, &tp.width) == 0 && tp.width % 64 == 0;
-        else if (!strcmp(a, "--height")) ok = oma_cli_int(v, 64, 2048, &tp.height) == 0 && tp.height % 64 == 0;
+        else if (!strcmp(a, "--width")) ok = oma_cli_int(v, 64, 2048, &tp.width) == 0 && tp.width % 8 == 0;
+        else if (!strcmp(a, "--height")) ok = oma_cli_int(v, 64, 2048, &tp.height) == 0 && tp.height % 8 == 0;
         else if (!strcmp(a, "--seed")) {
             char *end;
             errno = 0;
@@ -129,7 +130,7 @@ int oma_cmd_pose_transfer(int argc, char **argv)
             return OMA_EXIT_USAGE;
         }
         if (!ok) {
-            oma_cli_error(WHAT, "%s: bad value '%s' (width/height: multiples of 64 in 64..2048; steps 1..1000; "
+            oma_cli_error(WHAT, "%s: bad value '%s' (width/height: multiples of 8 in 64..2048; steps 1..1000; "
                           "cfg 0..100)", a, v);
             return OMA_EXIT_USAGE;
         }

@@ -61,6 +61,11 @@ void oma_image_free(oma_image *img);
 /* Converts channel count (1/3/4) into a new image. */
 int oma_image_convert(const oma_image *src, int c, oma_image *dst);
 
+/* RGB copy with grey expanded and transparency composited over white, rounded:
+ * (c * a + 255 * (255 - a) + 127) / 255 (a cut-out character then stands on paper rather than
+ * on whatever colour its transparent pixels hold, often black). */
+int oma_image_rgb_on_white(const oma_image *src, oma_image *dst);
+
 /* Resizes with a good-quality filter (area averaging when shrinking, bilinear when growing). */
 int oma_image_resize(const oma_image *src, int w, int h, oma_image *dst);
 

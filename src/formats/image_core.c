@@ -174,6 +174,22 @@ int oma_image_convert(const oma_image *src, int c, oma_image *dst)
     return 0;
 }
 
+int oma_image_rgb_on_white(const oma_image *src, oma_image *dst)
+{
+    if (!src || !src->px || !dst) return -1;
+    if (oma_image_alloc(dst, src->w, src->h, 3) != 0) return -1;
+    size_t n = (size_t)src->w * (size_t)src->h;
+    const uint8_t *s = src->px;
+    uint8_t *d = dst->px;
+    for (size_t i = 0; i < n; i++, s += src->c, d += 3)
+        for (int k = 0; k < 3; k++) {
+            unsigned v = s[src->c >= 3 ? k : 0];
+            if (src->c == 4) v = (v * s[3] + 255u * (255u - s[3]) + 127u) / 255u;
+            d[k] = (uint8_t)v;
+        }
+    return 0;
+}
+
 int oma_image_crop(const oma_image *src, int x, int y, int w, int h, oma_image *dst)
 {
     if (!src || !src->px || !dst) return -1;

@@ -57,7 +57,7 @@ int oma_clip_train_forward(const oma_clip_text *m, const int32_t *ids, int64_t n
         if (oma_arena_tensor_uninit(ar, &xn, 3, s) != 0)
             goto oom;
         memcpy(xn.data, x.data, (size_t)(n_tokens * H) * sizeof(float));
-        TRY(oma_clip_layer_forward(p, l, &xn, ar, NULL));
+        TRY(oma_clip_layer_forward(l, p->num_heads, 1, p->quick_gelu, &xn, ar, NULL));
         x = xn;
     }
     tape->layer_in[p->num_layers] = x;
@@ -84,7 +84,7 @@ static int layer_backward(const oma_clip_text *m, const oma_clip_layer *l, const
     /* recompute, keeping what the backward needs */
     TRY(oma_arena_like(ar, x, &xo));
     memcpy(xo.data, x->data, sizeof(float) * (size_t)oma_tensor_numel(x));
-    TRY(oma_clip_layer_forward(p, l, &xo, ar, &k));
+    TRY(oma_clip_layer_forward(l, p->num_heads, 1, p->quick_gelu, &xo, ar, &k));
     /* MLP: g is the gradient of x2 = x1 + fc2(act(fc1(ln2 x1))) */
     TRY(oma_linear_backward(&l->fc2, &k.f1a, g, ar, &d));
     TRY(p->quick_gelu ? oma_op_quick_gelu_backward(&k.f1, &d, &d)

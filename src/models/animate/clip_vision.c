@@ -157,25 +157,8 @@ int oma_clip_vision_forward(const oma_clip_vision *m, const oma_tensor *pixels, 
             x.data[t * H + j] = pt.data[j * (n - 1) + (t - 1)] + m->pos_emb.data[t * H + j];
     TRY(oma_norm_forward(&m->pre_ln, &x, 0, ar, &h));
     x = h;
-    for (int i = 0; i < p->num_layers; i++) {
-        const oma_clip_layer *l = &m->layers[i];
-        oma_arena_mark lm = oma_arena_get_mark(ar);
-        oma_tensor a, q, k, v, o, f1, f2;
-        TRY(oma_norm_forward(&l->ln1, &x, 0, ar, &a));
-        TRY(oma_linear_forward(&l->q, &a, ar, &q));
-        TRY(oma_linear_forward(&l->k, &a, ar, &k));
-        TRY(oma_linear_forward(&l->v, &a, ar, &v));
-        TRY(oma_arena_like(ar, &q, &o));
-        TRY(oma_op_attention(&q, &k, &v, p->num_heads, 0.0f, 0, &o));
-        TRY(oma_linear_forward(&l->out, &o, ar, &a));
-        TRY(oma_op_add(&x, &a, &x));
-        TRY(oma_norm_forward(&l->ln2, &x, 0, ar, &a));
-        TRY(oma_linear_forward(&l->fc1, &a, ar, &f1));
-        TRY(p->quick_gelu ? oma_op_quick_gelu(&f1, &f1) : oma_op_gelu(&f1, &f1));
-        TRY(oma_linear_forward(&l->fc2, &f1, ar, &f2));
-        TRY(oma_op_add(&x, &f2, &x));
-        oma_arena_release(ar, lm);
-    }
+    for (int i = 0; i < p->num_layers; i++)      /* the text tower's layer, no causal mask */
+        TRY(oma_clip_layer_forward(&m->layers[i], p->num_heads, 0, p->quick_gelu, &x, ar, NULL));
     {
         oma_tensor cls, pooled, e;
         int64_t cs[2] = {1, H};

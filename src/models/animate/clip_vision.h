@@ -3,7 +3,7 @@
  *
  * pixels [1, 3, S, S] -> patch embedding (conv P x P, stride P, no bias) -> [class token,
  * patches] + position embeddings -> pre_layrnorm (sic) -> pre-norm transformer layers
- * (non-causal attention, quick-GELU MLP; the same layer as the text encoder's) -> the class
+ * (oma_clip_layer_forward, the text encoder's layer without the causal mask) -> the class
  * token through post_layernorm -> visual_projection (no bias) = image_embeds [1, proj].
  * Weights "<prefix>.vision_model.*" and "<prefix>.visual_projection.weight"; the sizes come
  * from image_encoder/config.json.

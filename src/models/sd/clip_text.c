@@ -125,7 +125,7 @@ int oma_clip_text_forward(const oma_clip_text *m, const int32_t *ids, int64_t ba
             for (int64_t j = 0; j < H; j++) dst[j] = te[j] + pe[j];
         }
     int run = p->num_layers - clip_skip;
-    for (int i = 0; i < run; i++) TRY(oma_clip_layer_forward(p, &m->layers[i], &x, ar, NULL));
+    for (int i = 0; i < run; i++) TRY(oma_clip_layer_forward(&m->layers[i], p->num_heads, 1, p->quick_gelu, &x, ar, NULL));
     TRY(oma_op_layer_norm(&x, &m->final_ln.gamma, &m->final_ln.beta, p->eps, out));
     oma_arena_release(ar, mk);
     return 0;
@@ -136,19 +136,19 @@ oom:
     return -1;
 }
 
-int oma_clip_layer_forward(const oma_clip_text_params *p, const oma_clip_layer *l, oma_tensor *x,
+int oma_clip_layer_forward(const oma_clip_layer *l, int num_heads, int causal, int quick_gelu, oma_tensor *x,
                            oma_arena *ar, oma_clip_layer_keep *keep)
 {
     oma_arena_mark lm = oma_arena_get_mark(ar);
     oma_clip_layer_keep tmp, *k = keep ? keep : &tmp;
     oma_tensor a, f2;
-    /* x += out(attention(q, k, v of ln1 x)), causal */
+    /* x += out(attention(q, k, v of ln1 x)), causal for the text tower */
     TRY(oma_norm_forward(&l->ln1, x, 0, ar, &k->h));
     TRY(oma_linear_forward(&l->q, &k->h, ar, &k->q));
     TRY(oma_linear_forward(&l->k, &k->h, ar, &k->k));
     TRY(oma_linear_forward(&l->v, &k->h, ar, &k->v));
     TRY(oma_arena_like(ar, &k->q, &k->o));
-    TRY(oma_op_attention(&k->q, &k->k, &k->v, p->num_heads, 0.0f, 1, &k->o));
+    TRY(oma_op_attention(&k->q, &k->k, &k->v, num_heads, 0.0f, causal, &k->o));
     TRY(oma_linear_forward(&l->out, &k->o, ar, &a));
     TRY(oma_op_add(x, &a, x));
     /* x += fc2(act(fc1(ln2 x))) */
@@ -160,7 +160,7 @@ int oma_clip_layer_forward(const oma_clip_text_params *p, const oma_clip_layer *
     TRY(oma_linear_forward(&l->fc1, &k->h2, ar, &k->f1));
     k->f1a = k->f1;                             /* in place unless kept */
     if (keep) TRY(oma_arena_like(ar, &k->f1, &k->f1a));
-    TRY(p->quick_gelu ? oma_op_quick_gelu(&k->f1, &k->f1a) : oma_op_gelu(&k->f1, &k->f1a));
+    TRY(quick_gelu ? oma_op_quick_gelu(&k->f1, &k->f1a) : oma_op_gelu(&k->f1, &k->f1a));
     TRY(oma_linear_forward(&l->fc2, &k->f1a, ar, &f2));
     TRY(oma_op_add(x, &f2, x));
     if (!keep) oma_arena_release(ar, lm);

@@ -55,10 +55,12 @@ void oma_clip_layer_free(oma_clip_layer *l);
 typedef struct oma_clip_layer_keep {
     oma_tensor h, q, k, v, o, x1, h2, f1, f1a;
 } oma_clip_layer_keep;
-/* One encoder layer, in place on x [B, n, hidden] (the one forward inference and training
- * share). keep NULL: its temporaries are released; else they stay in the arena, described by
- * *keep (the caller releases them). 0, or -1 (shapes, no memory). */
-int oma_clip_layer_forward(const oma_clip_text_params *p, const oma_clip_layer *l, oma_tensor *x,
+/* One encoder layer, in place on x [B, n, hidden]: the one forward the text tower, the vision
+ * tower (models/animate/clip_vision.c) and training share. num_heads attention heads; causal 1
+ * masks later tokens (text), 0 lets every token see every other (vision); quick_gelu 1 is
+ * quick-GELU, 0 exact GELU. keep NULL: its temporaries are released; else they stay in the
+ * arena, described by *keep (the caller releases them). 0, or -1 (shapes, no memory). */
+int oma_clip_layer_forward(const oma_clip_layer *l, int num_heads, int causal, int quick_gelu, oma_tensor *x,
                            oma_arena *ar, oma_clip_layer_keep *keep);
 
 #endif

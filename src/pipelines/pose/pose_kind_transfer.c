@@ -1,10 +1,11 @@
 /* pose_kind_transfer.c — job kind "pose.transfer": the character (input "character") drawn in
  * a target pose with AnimateAnyone stage 1 (pose_transfer.h). The pose is params.pose
  * (OpenPose JSON, drawn DWPose-style at the output size) or an input "pose" (a skeleton
- * picture). Params: width, height (multiples of 64, default 512 x 768), steps (1..200, default
- * 20), cfg (0..30, default 3.5), seed (default 42). Progress after every step with a cheap
- * preview (latents -> RGB by a fixed linear map, no VAE). Offered only when the weights are in
- * OMA_MODELS/animate-anyone (the weight-free pose.warp stays the fallback).
+ * picture). Params: width, height (multiples of 8 in 64..2048, default 512 x 768), steps
+ * (1..200, default 20), cfg (0..30, default 3.5), seed (default 42). A transparent character is
+ * put on white. Progress after every step with a cheap preview (latents -> RGB by a fixed
+ * linear map, no VAE). Offered only when the weights are in OMA_MODELS/animate-anyone (the
+ * weight-free pose.warp stays the fallback).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ static int get_int(const json_t *params, const char *k, int lo, int hi, int mult
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi ||
         json_integer_value(v) % mult)
         return oma_fail(err, errlen, "%s: must be an integer in %d..%d%s", k, lo, hi,
-                        mult > 1 ? " (a multiple of 64)" : "");
+                        mult > 1 ? " (a multiple of 8)" : "");
     *out = (int)json_integer_value(v);
     return 0;
 }
@@ -46,8 +47,8 @@ static int read_params(const json_t *params, oma_transfer_params *tp, char *err,
             strcmp(key, "cfg") && strcmp(key, "seed"))
             return oma_fail(err, errlen, "unknown parameter %s", key);
     }
-    if (get_int(params, "width", 64, 2048, 64, &tp->width, err, errlen) ||
-        get_int(params, "height", 64, 2048, 64, &tp->height, err, errlen) ||
+    if (get_int(params, "width", 64, 2048, 8, &tp->width, err, errlen) ||
+        get_int(params, "height", 64, 2048, 8, &tp->height, err, errlen) ||
         get_int(params, "steps", 1, 200, 1, &tp->steps, err, errlen))
         return -1;
     const json_t *c = json_object_get(params, "cfg");

@@ -40,14 +40,14 @@ int oma_transfer_pose_image(const oma_pose *pose, int w, int h, oma_image *out, 
     return 0;
 }
 
-/* RGB at w x h: converted and resized (Pillow LANCZOS) when needed; *owned tells the caller to
- * free dst. */
-static int rgb_at(const oma_image *src, int w, int h, oma_image *dst)
+/* RGB at w x h: converted (the character's transparency over white, the pose picture's alpha
+ * dropped as PIL's convert("RGB") does) and resized (Pillow LANCZOS) when needed. */
+static int rgb_at(const oma_image *src, int on_white, int w, int h, oma_image *dst)
 {
     oma_image rgb = {0};
     const oma_image *s = src;
     if (src->c != 3) {
-        if (oma_image_convert(src, 3, &rgb) != 0) return -1;
+        if ((on_white ? oma_image_rgb_on_white(src, &rgb) : oma_image_convert(src, 3, &rgb)) != 0) return -1;
         s = &rgb;
     }
     int rc;
@@ -67,8 +67,8 @@ int oma_pose_transfer(const oma_aa_model *m, const oma_image *character, const o
     memset(out, 0, sizeof *out);
     if (errlen) err[0] = 0;
     if (!m->loaded) return oma_fail(err, errlen, "pose transfer: model not loaded");
-    if (p->width < 64 || p->height < 64 || p->width > 2048 || p->height > 2048 || p->width % 64 || p->height % 64)
-        return oma_fail(err, errlen, "pose transfer: width and height must be multiples of 64 in 64..2048 (got %dx%d)",
+    if (p->width < 64 || p->height < 64 || p->width > 2048 || p->height > 2048 || p->width % 8 || p->height % 8)
+        return oma_fail(err, errlen, "pose transfer: width and height must be multiples of 8 in 64..2048 (got %dx%d)",
                         p->width, p->height);
     if (p->steps < 1 || p->steps > OMA_SCHED_MAX_STEPS || !(p->cfg >= 0 && p->cfg <= 100))
         return oma_fail(err, errlen, "pose transfer: steps must be 1..%d and cfg 0..100", OMA_SCHED_MAX_STEPS);
@@ -81,8 +81,8 @@ int oma_pose_transfer(const oma_aa_model *m, const oma_image *character, const o
     memset(&s, 0, sizeof s);
     oma_tensor x = {0};
     int rc = -1;
-    if (rgb_at(character, 0, 0, &ch) || rgb_at(character, p->width, p->height, &chs) ||
-        rgb_at(pose_picture, p->width, p->height, &ps)) {
+    if (rgb_at(character, 1, 0, 0, &ch) || rgb_at(&ch, 1, p->width, p->height, &chs) ||
+        rgb_at(pose_picture, 0, p->width, p->height, &ps)) {
         oma_fail(err, errlen, "pose transfer: out of memory");
         goto done;
     }

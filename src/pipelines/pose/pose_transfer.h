@@ -1,8 +1,9 @@
 /* pose_transfer.h — draws the character in a new pose: AnimateAnyone stage 1
  * (Moore-AnimateAnyone's Pose2ImagePipeline) on the models of models/animate/aa_model.h.
  *
- * character (any size, RGB/RGBA: alpha dropped as PIL's convert("RGB") does) -> CLIP image
- * embedding (resized to 224 x 224, Pillow bicubic); the character resized to the output size
+ * character (any size; grey, RGB or RGBA: transparency composited over white, where Moore's
+ * convert("RGB") would drop it and show what the transparent pixels hold, often black) -> CLIP
+ * image embedding (resized to 224 x 224, Pillow bicubic); the character resized to the output size
  * (Pillow LANCZOS, as diffusers' VaeImageProcessor) -> reference latents -> ReferenceNet bank;
  * the pose picture (a skeleton drawn DWPose-style at the output size, or a skeleton PNG resized
  * the same way) -> PoseGuider features; noise torch.randn([1, 4, H/8, W/8]) from
@@ -21,7 +22,9 @@
 #include "models/animate/aa_model.h"
 
 typedef struct oma_transfer_params {
-    int width, height;          /* multiples of 64, 64..2048 (default 512 x 768) */
+    int width, height;          /* multiples of 8, 64..2048 (default 512 x 768); a latent side
+                                   that is not a multiple of 8 takes the UNets' upsample-to-skip-size
+                                   path, as diffusers' forward_upsample_size */
     int steps;                  /* 1..1000 (default 20) */
     float cfg;                  /* guidance (default 3.5; <= 1: no unconditional pass) */
     uint64_t seed;

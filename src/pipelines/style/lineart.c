@@ -97,15 +97,8 @@ static int majority(uint8_t *lab, int w, int h, int nlabels)
 /* RGB working copy: alpha composited over white, scaled to max_side. */
 static int prepare(const oma_image *photo, int max_side, oma_image *rgb)
 {
-    oma_image rgba = {0}, tmp = {0};
-    if (oma_image_convert(photo, 4, &rgba) != 0) return -1;
-    if (oma_image_alloc(&tmp, photo->w, photo->h, 3) != 0) { oma_image_free(&rgba); return -1; }
-    size_t n = (size_t)photo->w * photo->h;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *s = rgba.px + i * 4;
-        for (int c = 0; c < 3; c++) tmp.px[i * 3 + c] = (uint8_t)((s[c] * s[3] + 255 * (255 - s[3]) + 127) / 255);
-    }
-    oma_image_free(&rgba);
+    oma_image tmp = {0};
+    if (oma_image_rgb_on_white(photo, &tmp) != 0) return -1;
     int m = photo->w > photo->h ? photo->w : photo->h;
     if (m <= max_side) { *rgb = tmp; return 0; }
     int w = (int)((long)photo->w * max_side / m), h = (int)((long)photo->h * max_side / m);

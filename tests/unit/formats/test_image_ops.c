@@ -48,6 +48,33 @@ static void test_sniff_empty_garbage(void **st)
     assert_int_equal(oma_image_decode(garbage, 12, 2, 1, NULL, &b, err, sizeof err), -1);
 }
 
+/* transparency over white: (c * a + 255 * (255 - a) + 127) / 255; grey and RGB copied */
+static void test_rgb_on_white(void **st)
+{
+    (void)st;
+    oma_image a, b;
+    assert_int_equal(oma_image_alloc(&a, 4, 1, 4), 0);
+    static const uint8_t px[16] = {0, 0, 0, 0,   10, 200, 90, 255,   0, 100, 255, 128,   255, 255, 255, 1};
+    memcpy(a.px, px, sizeof px);
+    assert_int_equal(oma_image_rgb_on_white(&a, &b), 0);
+    assert_int_equal(b.c, 3);
+    static const uint8_t want[12] = {255, 255, 255,  10, 200, 90,
+                                     127, 177, 255,  /* (0 + 255 * 127 + 127) / 255 = 127, (12800 + 32512) / 255 = 177 */
+                                     255, 255, 255};
+    assert_memory_equal(b.px, want, sizeof want);
+    oma_image_free(&a);
+    oma_image_free(&b);
+    assert_int_equal(oma_image_alloc(&a, 2, 1, 1), 0);
+    a.px[0] = 7, a.px[1] = 250;
+    assert_int_equal(oma_image_rgb_on_white(&a, &b), 0);
+    static const uint8_t grey[6] = {7, 7, 7, 250, 250, 250};
+    assert_memory_equal(b.px, grey, sizeof grey);
+    oma_image_free(&b);
+    oma_image empty = {0};
+    assert_int_equal(oma_image_rgb_on_white(&empty, &b), -1);
+    oma_image_free(&a);
+}
+
 static void test_alloc_convert_crop(void **st)
 {
     (void)st;
@@ -249,6 +276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sniff_empty_garbage),
         cmocka_unit_test(test_alloc_convert_crop),
+        cmocka_unit_test(test_rgb_on_white),
         cmocka_unit_test(test_orient),
         cmocka_unit_test(test_resize),
         cmocka_unit_test(test_resize_reference),

@@ -11,6 +11,10 @@
  * Tolerance as the SD conformance tests: max abs error <= 2e-5 * (1 + max |ref|) per tensor
  * (the banks: plus one fp16 rounding step, since a value next to a rounding boundary may round
  * the other way); the 8-bit image: mean abs difference <= 0.5, max <= 2 (as test_generate).
+ * The same stages again at 72 x 120 (multiples of 8, not of 64: latents 9 x 15, odd both ways,
+ * so both UNets upsample to the skip sizes as diffusers' forward_upsample_size path does),
+ * against Moore's pipeline at that size (ref_72x120.safetensors; the inputs resized with Pillow
+ * LANCZOS, as its VaeImageProcessor does).
  * Also: the folder report (present / missing / expected path) on a partial folder.
  */
 #include <math.h>
@@ -96,11 +100,23 @@ static const char *const banks[] = {
     "up_blocks.2.attentions.0",   "up_blocks.2.attentions.1",   "up_blocks.3.attentions.0",
     "up_blocks.3.attentions.1"};
 
-static void run_folder(const char *sub)
+/* img resized to w x h (Pillow LANCZOS) in place, when it is not that size already */
+static int resize_to(oma_image *img, int w, int h)
+{
+    if (img->w == w && img->h == h) return 0;
+    oma_image r;
+    if (oma_image_resize_pil(img, w, h, OMA_PIL_LANCZOS, &r) != 0) return -1;
+    oma_image_free(img);
+    *img = r;
+    return 0;
+}
+
+/* every stage on the weights in sub against the reference run at w x h (in gold) */
+static void run_folder(const char *sub, int w, int h)
 {
     char dir[2048], err[1024] = "";
     snprintf(dir, sizeof dir, "%s/%s", root, sub);
-    printf("%s:\n", sub);
+    printf("%s at %dx%d:\n", sub, w, h);
     oma_aa_model m;
     if (oma_aa_model_load(&m, dir, err, sizeof err) != 0) {
         fprintf(stderr, "load %s: %s\n", dir, err);
@@ -121,7 +137,17 @@ static void run_folder(const char *sub)
     CHECK(oma_aa_clip_embed(&m, &character, &ar, &emb, err, sizeof err) == 0);
     CHECK(compare("clip image_embeds", &emb, "clip_embeds"));
 
-    /* reference latents, pose features */
+    /* reference latents, pose features (the pipeline resizes both pictures to the output size) */
+    CHECK(resize_to(&character, w, h) == 0 && resize_to(&pose, w, h) == 0);
+    {
+        oma_tensor pin;
+        int64_t ps[4] = {1, 3, h, w};
+        CHECK(oma_tensor_alloc(&pin, 4, ps) == 0);
+        for (int64_t i = 0; i < (int64_t)w * h; i++)
+            for (int c = 0; c < 3; c++) pin.data[c * (int64_t)w * h + i] = (float)pose.px[i * 3 + c] / 255.0f;
+        CHECK(compare("pose picture (Pillow LANCZOS to the output size)", &pin, "pose_in"));
+        oma_tensor_free(&pin);
+    }
     oma_tensor lat, pf;
     CHECK(oma_aa_ref_latents(&m, &character, &ar, &lat, err, sizeof err) == 0);
     CHECK(compare("reference latents (VAE mean * 0.18215)", &lat, "ref_latents"));
@@ -235,19 +261,28 @@ static void folder_report(void)
     rmdir(tmp);
 }
 
+static int open_gold(const char *name)
+{
+    char p[2048], err[256];
+    snprintf(p, sizeof p, "%s/%s", root, name);
+    if (oma_st_open(p, &gold, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", p, err);
+        return -1;
+    }
+    return 0;
+}
+
 int main(void)
 {
     const char *src = getenv("OMA_SOURCE_DIR");
     snprintf(root, sizeof root, "%s/tests/fixtures/animate", src ? src : ".");
-    char p[2048], err[256];
-    snprintf(p, sizeof p, "%s/ref.safetensors", root);
-    if (oma_st_open(p, &gold, err, sizeof err) != 0) {
-        fprintf(stderr, "%s: %s\n", p, err);
-        return 1;
-    }
-    run_folder("tiny");
-    run_folder("tiny-st");
-    folder_report();
+    if (open_gold("ref.safetensors") != 0) return 1;
+    run_folder("tiny", 64, 128);
+    run_folder("tiny-st", 64, 128);
     oma_st_close(gold);
+    if (open_gold("ref_72x120.safetensors") != 0) return 1;
+    run_folder("tiny", 72, 120);
+    oma_st_close(gold);
+    folder_report();
     return failures != 0;
 }

@@ -3,8 +3,11 @@
  * (v_prediction, zero-SNR, trailing: Moore's inference_v2.yaml), guidance 3.5, 64 x 128. The
  * latents after every step and the final 8-bit image are compared with what the reference
  * computed (tolerances as test_generate: latents max abs err <= 2e-5 * (1 + max |ref|), image
- * mean abs difference <= 0.5, max <= 2). Also: the pose picture drawn from OpenPose JSON at the
- * output size, bad sizes refused, cancelling from the step callback; the job kind pose.transfer
+ * mean abs difference <= 0.5, max <= 2); the same at 72 x 120 (multiples of 8, not of 64) against
+ * Moore's run at that size. A transparent character is composited over white (an RGBA cut-out
+ * whose hidden RGB is black draws exactly as the same character on white). Also: the pose
+ * picture drawn from OpenPose JSON at the output size, bad sizes refused, cancelling from the
+ * step callback; the job kind pose.transfer
  * (available only with the weights in OMA_MODELS/animate-anyone, params validated, a run with a
  * preview per step and image.png, cancelled mid-way).
  */
@@ -30,6 +33,7 @@ static oma_safetensors *gold;
 typedef struct steps_seen {
     int n, cancel_at;
     double worst;       /* max over steps of err / (1 + max |ref|) */
+    oma_safetensors *gold;      /* the reference run (NULL: the 64 x 128 one) */
 } steps_seen;
 
 static int on_step(void *ctx, int step, int steps, const oma_tensor *lat)
@@ -39,7 +43,7 @@ static int on_step(void *ctx, int step, int steps, const oma_tensor *lat)
     if (s->cancel_at) return step >= s->cancel_at;
     char name[64], err[256];
     snprintf(name, sizeof name, "step%d.latents_after", step - 1);
-    const oma_st_tensor *t = oma_st_find(gold, name);
+    const oma_st_tensor *t = oma_st_find(s->gold ? s->gold : gold, name);
     if (!t || t->numel != oma_tensor_numel(lat)) {
         CHECK(0);
         return 0;
@@ -60,6 +64,27 @@ static int on_step(void *ctx, int step, int steps, const oma_tensor *lat)
     s->worst = fmax(s->worst, maxerr / (1 + maxref));
     free(want);
     return 0;
+}
+
+/* the 8-bit picture against the reference's image_u8 (truncated x * 255, as the original) */
+static void compare_image(oma_safetensors *g, const oma_image *out)
+{
+    char err[256];
+    const oma_st_tensor *t = oma_st_find(g, "image_u8");
+    float *want = t ? malloc(sizeof(float) * (size_t)t->numel) : NULL;
+    int ok = want && t->numel == (int64_t)out->w * out->h * 3 && oma_st_read_f32(t, want, (size_t)t->numel, err, sizeof err) == 0;
+    CHECK(ok);
+    if (ok) {
+        double sum = 0, mx = 0;
+        for (int64_t i = 0; i < t->numel; i++) {
+            double d = fabs((double)out->px[i] - want[i]);
+            sum += d;
+            mx = fmax(mx, d);
+        }
+        printf("  8-bit image %dx%d vs Moore's: mean abs diff %.4f, max %.0f\n", out->w, out->h, sum / t->numel, mx);
+        CHECK(sum / t->numel <= 0.5 && mx <= 2);
+    }
+    free(want);
 }
 
 typedef struct fake_job {
@@ -102,11 +127,16 @@ static void job_kind(void)
     CHECK(symlink(target, link) == 0);
     CHECK(k->available(models));
     /* validation before queueing */
-    static const char *const bad[] = {"{\"width\":70}", "{\"steps\":0}", "{\"cfg\":-1}", "{\"seed\":-3}",
-                                      "{\"pose\":{\"people\":7}}", "{\"denoise\":1}"};
+    static const char *const bad[] = {"{\"width\":70}", "{\"height\":2056}", "{\"width\":56}", "{\"steps\":0}",
+                                      "{\"cfg\":-1}", "{\"seed\":-3}", "{\"pose\":{\"people\":7}}", "{\"denoise\":1}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *p = json_loads(bad[i], 0, NULL);
         CHECK(p && k->validate(p, err, sizeof err) == -1);
+        json_decref(p);
+    }
+    {
+        json_t *p = json_loads("{\"width\":72,\"height\":120}", 0, NULL);     /* multiples of 8 */
+        CHECK(p && k->validate(p, err, sizeof err) == 0);
         json_decref(p);
     }
     /* a run: the character and a skeleton picture as inputs */
@@ -143,6 +173,60 @@ static void job_kind(void)
     json_decref(params);
     unlink(link);
     rmdir(models);
+}
+
+/* A cut-out character: transparent around an ellipse, the hidden RGB black (as most editors
+ * export it), with a soft half-transparent rim. It must draw exactly as the same character
+ * composited over white by hand; the alpha dropped instead (the hidden black showing) gives
+ * another picture, so the check can fail. */
+static void alpha_on_white(const oma_aa_model *m, const oma_image *character, const oma_image *pose)
+{
+    char err[1024];
+    oma_image cut, white, dropped, a = {0}, b = {0}, c = {0};
+    int w = character->w, h = character->h;
+    CHECK(oma_image_alloc(&cut, w, h, 4) == 0 && oma_image_alloc(&white, w, h, 3) == 0 &&
+          oma_image_alloc(&dropped, w, h, 3) == 0);
+    int partial = 0, clear = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double dx = (x + 0.5 - w / 2.0) / (w * 0.4), dy = (y + 0.5 - h / 2.0) / (h * 0.42);
+            double r = sqrt(dx * dx + dy * dy);
+            int alpha = r < 0.9 ? 255 : r < 1.0 ? 128 : 0;
+            partial += alpha == 128, clear += alpha == 0;
+            const uint8_t *s = character->px + ((size_t)y * w + x) * 3;
+            uint8_t *o = cut.px + ((size_t)y * w + x) * 4, *wh = white.px + ((size_t)y * w + x) * 3;
+            for (int k = 0; k < 3; k++) {
+                o[k] = alpha ? s[k] : 0;
+                /* over white, rounded: c * a / 255 + 255 * (1 - a / 255) */
+                wh[k] = (uint8_t)((o[k] * alpha + 255 * (255 - alpha) + 127) / 255);
+                dropped.px[((size_t)y * w + x) * 3 + k] = o[k];
+            }
+            o[3] = (uint8_t)alpha;
+        }
+    printf("  cut-out character: %d transparent, %d half-transparent pixels\n", clear, partial);
+    CHECK(clear > 1000 && partial > 50);
+    oma_transfer_params tp = oma_transfer_defaults();
+    tp.width = 64;
+    tp.height = 128;
+    tp.steps = 2;
+    CHECK(oma_pose_transfer(m, &cut, pose, &tp, &a, err, sizeof err) == 0);
+    CHECK(oma_pose_transfer(m, &white, pose, &tp, &b, err, sizeof err) == 0);
+    CHECK(oma_pose_transfer(m, &dropped, pose, &tp, &c, err, sizeof err) == 0);
+    if (a.px && b.px && c.px) {
+        int same = memcmp(a.px, b.px, (size_t)w * h * 3) == 0;
+        long diff = 0;
+        for (size_t i = 0; i < (size_t)w * h * 3; i++) diff += abs((int)a.px[i] - (int)c.px[i]);
+        printf("  RGBA cut-out vs the same on white: %s; vs alpha dropped (black showing): sum abs diff %ld\n",
+               same ? "identical" : "DIFFERENT", diff);
+        CHECK(same);
+        CHECK(diff > 0);
+    }
+    oma_image_free(&a);
+    oma_image_free(&b);
+    oma_image_free(&c);
+    oma_image_free(&cut);
+    oma_image_free(&white);
+    oma_image_free(&dropped);
 }
 
 int main(void)
@@ -229,21 +313,32 @@ int main(void)
     CHECK(seen.n == 3);
     CHECK(seen.worst <= 2e-5);
     if (rc == 0) {
-        const oma_st_tensor *t = oma_st_find(gold, "image_u8");
-        float *want = t ? malloc(sizeof(float) * (size_t)t->numel) : NULL;
-        CHECK(want && t->numel == (int64_t)out.w * out.h * 3 && oma_st_read_f32(t, want, (size_t)t->numel, err, sizeof err) == 0);
-        if (want && t->numel == (int64_t)out.w * out.h * 3) {
-            double sum = 0, mx = 0;
-            for (int64_t i = 0; i < t->numel; i++) {
-                double d = fabs((double)out.px[i] - want[i]);
-                sum += d;
-                mx = fmax(mx, d);
-            }
-            printf("  8-bit image vs Moore's: mean abs diff %.4f, max %.0f\n", sum / t->numel, mx);
-            CHECK(sum / t->numel <= 0.5 && mx <= 2);
-        }
-        free(want);
+        compare_image(gold, &out);
         oma_image_free(&out);
+    }
+
+    /* 72 x 120: multiples of 8, not of 64 (latents 9 x 15), against Moore's pipeline at that size;
+     * the 64 x 128 inputs are resized inside (Pillow LANCZOS, as its VaeImageProcessor) */
+    {
+        oma_safetensors *g72 = NULL;
+        snprintf(p, sizeof p, "%s/ref_72x120.safetensors", root);
+        CHECK(oma_st_open(p, &g72, err, sizeof err) == 0);
+        if (g72) {
+            oma_transfer_params t72 = tp;
+            t72.width = 72;
+            t72.height = 120;
+            steps_seen s72 = {.gold = g72};
+            t72.ctx = &s72;
+            rc = oma_pose_transfer(&m, &character, &pose, &t72, &out, err, sizeof err);
+            if (rc != 0) fprintf(stderr, "transfer 72x120: %s\n", err);
+            CHECK(rc == 0 && s72.n == 3 && s72.worst <= 2e-5);
+            if (rc == 0) {
+                CHECK(out.w == 72 && out.h == 120);
+                compare_image(g72, &out);
+                oma_image_free(&out);
+            }
+            oma_st_close(g72);
+        }
     }
 
     /* cancel after the first step */
@@ -252,11 +347,18 @@ int main(void)
     CHECK(oma_pose_transfer(&m, &character, &pose, &tp, &out, err, sizeof err) == 1);
     CHECK(c.n == 1 && out.px == NULL);
 
-    /* sizes that are not multiples of 64 are refused with a clear message */
+    /* sizes that are not multiples of 8, or out of 64..2048, are refused with a clear message */
     tp.on_step = NULL;
-    tp.width = 72;
-    CHECK(oma_pose_transfer(&m, &character, &pose, &tp, &out, err, sizeof err) == -1);
-    CHECK(strstr(err, "multiples of 64") != NULL);
+    static const int bad_sizes[][2] = {{68, 128}, {64, 124}, {56, 128}, {64, 2056}};
+    for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++) {
+        tp.width = bad_sizes[i][0];
+        tp.height = bad_sizes[i][1];
+        CHECK(oma_pose_transfer(&m, &character, &pose, &tp, &out, err, sizeof err) == -1);
+        CHECK(strstr(err, "multiples of 8 in 64..2048") != NULL);
+    }
+    tp.height = 128;
+
+    alpha_on_white(&m, &character, &pose);
 
     /* the pose picture from OpenPose JSON, drawn at the output size */
     {

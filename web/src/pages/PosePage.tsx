@@ -3,12 +3,14 @@
 // make the target pose; save/load OpenPose JSON; export the skeleton PNG (drawn here in the
 // standard colours, or rendered by pose.render); and "warp" the reference from the detected to
 // the edited pose (pose.warp); with the AnimateAnyone weights on the server, "Draw the character
-// in this pose" (pose.transfer) redraws the reference's character in the edited pose. When the
-// server has DWPose's ONNX files (/api/capabilities pose_models), a Model choice picks who finds
-// the people (DWPose: whole body in one pass, so the hands/face boxes do not apply).
+// in this pose" (pose.transfer) redraws the reference's character in the edited pose, in the
+// pose's proportions (the shorter side as chosen, each side a multiple of 8). When the server
+// has DWPose's ONNX files (/api/capabilities pose_models), a Model choice picks who finds the
+// people (DWPose: whole body in one pass, so the hands/face boxes do not apply).
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, errorText, fetchOutputText, type Job, type Upload } from '../api';
 import { ImagePicker } from '../components/ImagePicker';
+import { pictureSize } from './BackgroundPage';
 import { JobView } from '../components/JobView';
 import { useSession } from '../session';
 import { PoseEditor } from '../pose/PoseEditor';
@@ -61,6 +63,7 @@ export function PosePage() {
   const canWarp = s.kindAvailable('pose.warp');
   const canTransfer = s.kindAvailable('pose.transfer');
   const [steps, setSteps] = useState(20);
+  const [drawSide, setDrawSide] = useState(512);
   const ref = photo[0] ?? null;
   const POSE_MODEL_TITLES: Record<string, string> = {
     'movenet-multipose': 'MoveNet + BlazePose', blazepose: 'BlazePose only', dwpose: 'DWPose (whole body)' };
@@ -135,10 +138,14 @@ export function PosePage() {
     } catch (e) { setError(errorText(e)); }
   };
 
+  // The drawing keeps the pose's proportions (neither the pose nor the character is stretched):
+  // the shorter side as chosen, as the Background page's "Like the photo"; a 2:3 pose at 512
+  // gives Moore's 512×768.
+  const drawSize = pictureSize(drawSide, 'photo', edited ?? { width: 2, height: 3 });
   const transfer = async () => {
     if (!ref || !edited) { setError('Drawing needs a reference image (the character) and the edited pose.'); return; }
     try {
-      const j = await api.createJob('pose.transfer', { pose: toOpenPose(edited), width: 512, height: 768, steps, cfg: 3.5 },
+      const j = await api.createJob('pose.transfer', { pose: toOpenPose(edited), width: drawSize.width, height: drawSize.height, steps, cfg: 3.5 },
                                     { character: ref.id }, s.webtoon?.id);
       setExtraJobs((x) => [{ id: j.id, title: 'Character in the new pose' }, ...x].slice(0, 10));
     } catch (e) { setError(errorText(e)); }
@@ -192,7 +199,9 @@ export function PosePage() {
           <>
             <hr />
             <h3>Draw</h3>
-            <p className="muted small">Redraws the character of the reference in your edited pose (AnimateAnyone, 512×768; a few minutes on the CPU).</p>
+            <p className="muted small">Redraws the character of the reference in your edited pose (AnimateAnyone, in the pose's proportions; a few minutes on the CPU). A transparent character is put on white.</p>
+            <label className="small">Size <select value={drawSide} onChange={(e) => setDrawSide(Number(e.target.value))}>{[256, 384, 512, 640, 768].map((x) => <option key={x} value={x}>{x}</option>)}</select>
+              <span className="muted" data-testid="pose-transfer-size"> {drawSize.width}×{drawSize.height}</span></label>
             <label className="small">Steps <input type="number" min={1} max={200} value={steps} onChange={(e) => setSteps(Math.max(1, Math.min(200, Number(e.target.value) || 20)))} /></label>
             <button className="primary" data-testid="pose-transfer" onClick={transfer} disabled={!ref || !edited}>Draw the character in this pose</button>
           </>
