@@ -32,24 +32,6 @@ int oma_pose_dwpose_available(const char *models_dir, char *buf, size_t len)
     return regular(buf, OMA_DWPOSE_DET_FILE) && regular(buf, OMA_DWPOSE_POSE_FILE);
 }
 
-/* RGB with transparency over white and grey expanded (as the TFJS estimator does). */
-static int to_rgb(const oma_image *img, uint8_t **out)
-{
-    size_t n = (size_t)img->w * (size_t)img->h;
-    uint8_t *px = malloc(n * 3);
-    if (!px) return -1;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *s = img->px + i * (size_t)img->c;
-        for (int k = 0; k < 3; k++) {
-            int v = s[img->c >= 3 ? k : 0];
-            if (img->c == 4) v = (v * s[3] + 255 * (255 - s[3]) + 127) / 255;
-            px[i * 3 + (size_t)k] = (uint8_t)v;
-        }
-    }
-    *out = px;
-    return 0;
-}
-
 static int visible(const oma_dwpose_person *p, int first, int n)
 {
     int k = 0;
@@ -72,8 +54,8 @@ int oma_pose_estimate_dwpose(const char *models_dir, const oma_image *img, oma_p
     if (!oma_pose_dwpose_available(models_dir, dir, sizeof dir))
         return oma_fail(err, errlen, "oma: dwpose: %s/%s and %s/%s are needed (DWPose's ONNX files)", dir,
                         OMA_DWPOSE_DET_FILE, dir, OMA_DWPOSE_POSE_FILE);
-    uint8_t *rgb = NULL;
-    if (to_rgb(img, &rgb)) return oma_fail(err, errlen, "pose: out of memory");
+    oma_image rgb = {0};   /* transparency over white, grey expanded (as the TFJS estimator) */
+    if (oma_image_rgb_on_white(img, &rgb)) return oma_fail(err, errlen, "pose: out of memory");
     oma_dwpose_person *people = NULL;
     int n = 0, rc = 0;
     pthread_mutex_lock(&dw_lock);
@@ -85,9 +67,9 @@ int oma_pose_estimate_dwpose(const char *models_dir, const oma_image *img, oma_p
         rc = oma_dwpose_open(dir, &dw_shared, err, errlen);
         if (rc == 0) snprintf(dw_dir, sizeof dw_dir, "%s", dir);
     }
-    if (rc == 0) rc = oma_dwpose_run(dw_shared, rgb, img->w, img->h, &people, &n, err, errlen);
+    if (rc == 0) rc = oma_dwpose_run(dw_shared, rgb.px, rgb.w, rgb.h, &people, &n, err, errlen);
     pthread_mutex_unlock(&dw_lock);
-    free(rgb);
+    oma_image_free(&rgb);
     if (rc) return -1;
     /* keep the people with a visible point, in DWPose's order (detection score) */
     int kept = 0;
