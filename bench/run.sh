@@ -13,7 +13,8 @@
 #     (tools/bench_torch_train.py), with the ratio and the default recipe's projected time;
 #  4. end-to-end generation 512x512 (bench/generate.sh: bench_generate and
 #     tools/bench_torch_generate.py, ratios, time per phase; bf16 vs fp32 image differences);
-#  5. every other bench_* executable, http_wrk.sh, queue.sh (sqlite vs postgres) and
+#  5. DWPose by person count (bench_dwpose_people vs tools/bench_dwpose_ort.mjs, ratios);
+#  6. every other bench_* executable, http_wrk.sh, queue.sh (sqlite vs postgres) and
 #     server_hostile.mjs.
 # Threads: OMA_THREADS for both engines (default: all CPUs). SD_LATENT=32 for a quick run.
 # Numbers are wall-clock seconds on this machine, now: compare them only within one run.
@@ -121,8 +122,29 @@ if [ -n "${OMA_MOORE_SRC:-}" ] && [ -n "${OMA_AA_DEPS:-}" ] && "$PY" -c "import 
       END { if (o && t) printf "ratio AnimateAnyone step ours/torch = %.2f (%.2f s / %.2f s), peak RSS %s / %s GB, 20 steps %s s / %s s\n", o / t, o, t, orss, trss, op, tp }' "$log"
 fi
 
+# DWPose by person count (issue 14): our ONNX runtime on the two files, against
+# onnxruntime-node (tests/package.json) on the same files in the same run. The real weights when
+# OMA_MODELS/dwpose has them, else full-size random-weight graphs of the same architectures
+# (tools/make_dwpose_bench_models.py, ~350 MB, made once into $B/dwpose-bench).
+echo "== DWPose whole body by person count, 512x512 (ours vs onnxruntime-node, same files)"
+DW="${OMA_MODELS:-models}/dwpose"
+if [ ! -f "$DW/yolox_l.onnx" ] || [ ! -f "$DW/dw-ll_ucoco_384.onnx" ]; then
+    DW="$B/dwpose-bench"
+    [ -f "$DW/dw-ll_ucoco_384.onnx" ] || "$PY" tools/make_dwpose_bench_models.py "$DW" >/dev/null 2>&1 ||
+        echo "bench: could not make the DWPose bench models (needs Debian's python3-torch)" >&2
+fi
+"$B/bench_dwpose_people" "$DW" | tee -a "$log"
+if [ -d tests/node_modules/onnxruntime-node ]; then
+    node tools/bench_dwpose_ort.mjs "$DW" | tee -a "$log"
+    awk '/^dwpose_people / { for (i = 1; i <= NF; i++) if ($i == "median") ours[$4] = $(i + 1) }
+         /^dwpose_ort people / { ref[$3] = $5 }
+         END { for (n in ours) if (n in ref && ref[n] > 0)
+                 printf "ratio dwpose %s people ours/onnxruntime = %.2f (%.2f s / %.2f s, %.2f vs %.2f s/person)\n", n, ours[n] / ref[n], ours[n], ref[n], ours[n] / n, ref[n] / n }' "$log"
+fi
+
 for t in $targets; do
     [ "$t" = bench_animate ] && continue
+    [ "$t" = bench_dwpose_people ] && continue
     [ "$t" = bench_sd ] && continue
     [ "$t" = bench_train_step ] && continue
     [ "$t" = bench_generate ] && continue

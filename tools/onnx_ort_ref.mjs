@@ -3,8 +3,9 @@
 // the model and writes <prefix>.ref.txt ("out <name> <ndim> <dims...>" per output, in the
 // model's output order) and <prefix>.ref.bin (the outputs' float32 values, concatenated).
 //   node tools/onnx_ort_ref.mjs model.onnx input.bin 1,3,16,16 prefix
-// Run from tests/ (where node_modules has onnxruntime-node; install it with --ignore-scripts,
-// see tools/README.md). Graph optimisations are off so every op runs as written.
+// Run from the repository root or tests/ (tests/package.json pins onnxruntime-node; `npm ci`
+// there installs it, see tools/README.md). Graph optimisations are off so every op runs as
+// written. models.test_onnx_rt runs this at test time.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';

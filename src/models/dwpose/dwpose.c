@@ -85,10 +85,8 @@ static int run1(oma_ort_session *s, int c, int h, int w, const float *chw, oma_o
     return rc;
 }
 
-int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_person **people,
-                   int *n, char *err, size_t errlen)
+int oma_dwpose_detect(oma_dwpose *d, const uint8_t *rgb, int w, int h, float *boxes, int *n, char *err, size_t errlen)
 {
-    *people = NULL;
     *n = 0;
     if (w < 1 || h < 1 || w > 16384 || h > 16384) return oma_fail(err, errlen, "oma: dwpose: image size %dx%d out of range", w, h);
     int S = d->det_size;
@@ -99,7 +97,7 @@ int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_p
     memset(o, 0, sizeof o);
     if (run1(d->det, 3, S, S, buf, o, err, errlen) != 0) { free(buf); return -1; }
     free(buf);
-    float boxes[OMA_DWPOSE_MAX_PEOPLE * 4], scores[OMA_DWPOSE_MAX_PEOPLE];
+    float scores[OMA_DWPOSE_MAX_PEOPLE];
     int nb = -1;
     if (o[0].ndim == 3 && o[0].dims[0] == 1 && o[0].dims[2] >= 6) {
         static const int strides[4] = {8, 16, 32, 64};
@@ -109,10 +107,17 @@ int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_p
     }
     oma_ort_value_free(&o[0]);
     if (nb < 0) return oma_fail(err, errlen, "oma: dwpose: the detector's output is not [1, anchors, 5+classes] over strides 8/16/32");
-    if (nb == 0) {                  /* DWPose: no person found -> the whole image */
-        boxes[0] = 0; boxes[1] = 0; boxes[2] = (float)w; boxes[3] = (float)h;
-        nb = 1;
-    }
+    *n = nb;
+    return 0;
+}
+
+int oma_dwpose_pose_boxes(oma_dwpose *d, const uint8_t *rgb, int w, int h, const float *boxes, int nb,
+                          oma_dwpose_person **people, char *err, size_t errlen)
+{
+    *people = NULL;
+    if (w < 1 || h < 1 || w > 16384 || h > 16384) return oma_fail(err, errlen, "oma: dwpose: image size %dx%d out of range", w, h);
+    if (nb < 1 || nb > OMA_DWPOSE_MAX_PEOPLE) return oma_fail(err, errlen, "oma: dwpose: %d boxes (1..%d)", nb, OMA_DWPOSE_MAX_PEOPLE);
+    oma_ort_value o[2];
     oma_dwpose_person *ps = calloc((size_t)nb, sizeof *ps);
     float *crop = malloc(sizeof(float) * 3 * (size_t)d->pose_w * d->pose_h);
     if (!ps || !crop) { free(ps); free(crop); return oma_fail(err, errlen, "oma: dwpose: out of memory"); }
@@ -122,6 +127,7 @@ int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_p
         if (oma_dwpose_crop(rgb, w, h, boxes + 4 * b, d->pose_w, d->pose_h, crop, center, scale) != 0) {
             /* a degenerate box: no keypoints */
             for (int k = 0; k < 134; k++) { ps[b].kp[2 * k] = ps[b].kp[2 * k + 1] = -1; ps[b].score[k] = 0; }
+            for (int k = 0; k < 133; k++) { ps[b].wb[2 * k] = ps[b].wb[2 * k + 1] = -1; ps[b].wb_score[k] = 0; }
             continue;
         }
         memset(o, 0, sizeof o);
@@ -136,10 +142,28 @@ int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_p
         oma_dwpose_simcc_decode(o[0].data, o[1].data, 133, (int)o[0].dims[2], (int)o[1].dims[2], 2.0f, in_size, center, scale, kp, sc);
         oma_ort_value_free(&o[0]);
         oma_ort_value_free(&o[1]);
+        memcpy(ps[b].wb, kp, sizeof ps[b].wb);
+        memcpy(ps[b].wb_score, sc, sizeof ps[b].wb_score);
         oma_dwpose_to_openpose(kp, sc, ps[b].kp, ps[b].score);
     }
     free(crop);
     *people = ps;
+    return 0;
+}
+
+int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_person **people,
+                   int *n, char *err, size_t errlen)
+{
+    *people = NULL;
+    *n = 0;
+    float boxes[OMA_DWPOSE_MAX_PEOPLE * 4];
+    int nb = 0;
+    if (oma_dwpose_detect(d, rgb, w, h, boxes, &nb, err, errlen) != 0) return -1;
+    if (nb == 0) {                  /* DWPose: no person found -> the whole image */
+        boxes[0] = 0; boxes[1] = 0; boxes[2] = (float)w; boxes[3] = (float)h;
+        nb = 1;
+    }
+    if (oma_dwpose_pose_boxes(d, rgb, w, h, boxes, nb, people, err, errlen) != 0) return -1;
     *n = nb;
     return 0;
 }

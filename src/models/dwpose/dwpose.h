@@ -19,6 +19,7 @@ typedef struct oma_dwpose_person {
     float box[4];                   /* x1, y1, x2, y2 (the crop's source box) */
     float kp[134 * 2];              /* x, y in image pixels, OpenPose-134 order */
     float score[134];               /* raw SimCC scores (neck: 0 or 1, as DWPose) */
+    float wb[133 * 2], wb_score[133];   /* the same before the OpenPose reorder: COCO-WholeBody */
 } oma_dwpose_person;
 
 /* Loads dir/yolox_l.onnx and dir/dw-ll_ucoco_384.onnx and checks their interfaces. A missing
@@ -31,6 +32,13 @@ void oma_dwpose_close(oma_dwpose *d);
  * *n persons in detection order (at most OMA_DWPOSE_MAX_PEOPLE). */
 int oma_dwpose_run(oma_dwpose *d, const uint8_t *rgb, int w, int h, oma_dwpose_person **people,
                    int *n, char *err, size_t errlen);
+
+/* The two halves of oma_dwpose_run, for callers that time or place boxes themselves (the
+ * speed bench): the detector's person boxes (x1,y1,x2,y2 in image pixels, at most
+ * OMA_DWPOSE_MAX_PEOPLE, none -> *n = 0), and the pose model on given boxes (1..MAX). */
+int oma_dwpose_detect(oma_dwpose *d, const uint8_t *rgb, int w, int h, float *boxes, int *n, char *err, size_t errlen);
+int oma_dwpose_pose_boxes(oma_dwpose *d, const uint8_t *rgb, int w, int h, const float *boxes, int nb,
+                          oma_dwpose_person **people, char *err, size_t errlen);
 
 struct oma_pose;
 /* Into OpenPose (formats/openpose.h): body 18, face 68, hands 21 each; scores < 0.3 absent;

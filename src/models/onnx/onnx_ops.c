@@ -4,6 +4,7 @@
  * Constant, Identity), plus the op-name table. Shapes and attributes are checked first; the
  * loops then trust them. */
 #include "models/onnx/onnx_ops.h"
+#include "tensor/threadpool.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -145,6 +146,37 @@ UN(op_sigmoid, U_SIGMOID)
 UN(op_relu, U_RELU)
 UN(op_sqrt, U_SQRT)
 UN(op_exp, U_EXP)
+
+/* SiLU fused (onnx_rt.c's create pass): Mul(X, Sigmoid(X)) as one pass over X, in parallel;
+ * x * (1 / (1 + exp(-x))) in float, the same arithmetic as the two ops (so the same bits).
+ * The Mul node gets X as its only present input; the Sigmoid node runs ort_op_skip. */
+typedef struct { const float *x; float *y; } silu_job;
+static void silu_range(void *ctx, int64_t b, int64_t e)
+{
+    const silu_job *j = ctx;
+    for (int64_t i = b; i < e; i++) {
+        float v = j->x[i], sg = 1.0f / (1.0f + expf(-v));
+        j->y[i] = v * sg;
+    }
+}
+
+int ort_op_silu(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout)
+{
+    (void)nout;
+    const oma_ort_value *x = NULL;
+    for (int i = 0; i < nin; i++) if (in[i]) x = in[i];
+    if (!x || x->dtype != OMA_ONNX_FLOAT) return ort_fail(c, "fused SiLU: float input expected");
+    if (oma_ort_value_alloc(out, OMA_ONNX_FLOAT, x->ndim, x->dims) != 0) return ort_fail(c, "out of memory");
+    silu_job j = {x->data, out->data};
+    oma_parallel_for(x->numel, 16384, silu_range, &j);
+    return 0;
+}
+
+int ort_op_skip(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout)
+{
+    (void)c; (void)in; (void)nin; (void)out; (void)nout;
+    return 0;
+}
 
 static int op_hardsigmoid(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout)
 {

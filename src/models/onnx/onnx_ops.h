@@ -27,6 +27,10 @@ int ort_need(ort_ctx *c, oma_ort_value *const *in, int nin, int i, int dtype);
 /* Normalises a possibly negative axis for rank r; -1 with an error when out of range. */
 int ort_axis(ort_ctx *c, int64_t axis, int r);
 
+/* SiLU fusion (onnx_rt.c): Mul(X, Sigmoid(X)) in one pass; the Sigmoid node then does nothing. */
+int ort_op_silu(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout);
+int ort_op_skip(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout);
+
 /* onnx_ops_nn.c */
 int ort_op_conv(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout);
 int ort_op_maxpool(ort_ctx *c, oma_ort_value *const *in, int nin, oma_ort_value *out, int nout);

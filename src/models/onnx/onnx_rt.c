@@ -1,7 +1,8 @@
 /* onnx_rt.c — the ONNX runtime's session (see onnx_rt.h): every value name gets a slot once at
  * create time (graph inputs, initializers as borrowed views, node outputs), each slot knows the
  * last node that reads it, and a run walks the nodes in order, calling the op kernels and
- * freeing each intermediate after its last reader. */
+ * freeing each intermediate after its last reader. One fusion: SiLU as torch exports it
+ * (Sigmoid(X) read only by a Mul(X, .)) runs as one kernel on the Mul node (same bits). */
 #include "models/onnx/onnx_rt.h"
 
 #include <stdarg.h>
@@ -20,7 +21,10 @@ struct oma_ort_session {
     long *last_use;                 /* last node reading it; LONG_MAX for graph outputs */
     int **in_slot, **out_slot;      /* per node: slot per input (-1 omitted) / output */
     ort_op_fn *fns;
+    size_t n_fused;
 };
+
+size_t oma_ort_n_fused(const oma_ort_session *s) { return s ? s->n_fused : 0; }
 
 int oma_ort_value_alloc(oma_ort_value *v, int dtype, int ndim, const int64_t *dims)
 {
@@ -92,6 +96,32 @@ void oma_ort_destroy(oma_ort_session *s)
     free(s);
 }
 
+/* Sigmoid node i (X -> S) whose S is read by exactly one node j, a Mul of X and S: j computes
+ * SiLU from X alone (its S input dropped) and i does nothing. */
+static void fuse_silu(oma_ort_session *s)
+{
+    const oma_onnx_model *m = s->m;
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        const oma_onnx_node *n = &m->nodes[i];
+        if (strcmp(n->op_type, "Sigmoid") || n->n_inputs != 1 || n->n_outputs != 1) continue;
+        int x = s->in_slot[i][0], sg = s->out_slot[i][0];
+        if (x < 0 || sg < 0 || s->last_use[sg] <= (long)i || s->last_use[sg] >= (long)m->n_nodes) continue;
+        size_t j = (size_t)s->last_use[sg];
+        const oma_onnx_node *mul = &m->nodes[j];
+        if (strcmp(mul->op_type, "Mul") || mul->n_inputs != 2 || mul->n_outputs != 1) continue;
+        int a = s->in_slot[j][0], b = s->in_slot[j][1];
+        if (!((a == x && b == sg) || (a == sg && b == x))) continue;
+        int readers = 0;             /* S must have no other reader */
+        for (size_t k = i + 1; k <= j; k++)
+            for (int q = 0; q < m->nodes[k].n_inputs; q++) readers += s->in_slot[k][q] == sg;
+        if (readers != 1) continue;
+        s->fns[i] = ort_op_skip;
+        s->fns[j] = ort_op_silu;
+        s->in_slot[j][a == sg ? 0 : 1] = -1;
+        s->n_fused++;
+    }
+}
+
 int oma_ort_create(const oma_onnx_model *m, oma_ort_session **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -145,6 +175,7 @@ int oma_ort_create(const oma_onnx_model *m, oma_ort_session **out, char *err, si
         if (k < 0) { oma_ort_destroy(s); return fail(err, errlen, "graph output '%s' undefined", m->outputs[i].name); }
         s->last_use[k] = (long)m->n_nodes;  /* kept to the end */
     }
+    fuse_silu(s);
     *out = s;
     return 0;
 }

@@ -36,6 +36,8 @@ typedef struct oma_ort_session oma_ort_session;
 /* Prepares a session over a loaded model (which must outlive it). */
 int oma_ort_create(const oma_onnx_model *m, oma_ort_session **out, char *err, size_t errlen);
 void oma_ort_destroy(oma_ort_session *s);
+/* How many SiLU (Sigmoid + Mul) pairs create fused into one kernel (tests and benches). */
+size_t oma_ort_n_fused(const oma_ort_session *s);
 /* Runs the graph: inputs in the model's graph-input order (shapes checked against the declared
  * ones where fixed); outputs[] (m->n_outputs of them) are filled, owned by the caller
  * (oma_ort_value_free each). */

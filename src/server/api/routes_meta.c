@@ -3,9 +3,11 @@
  * so for this server's models folder and something runs it: this process's own workers, or
  * (with --workers 0) a live worker pool registered in the database that offers it. "samplers"
  * lists the generate samplers (scheduler.c's table, A1111's order) so the UI offers exactly
- * what the engine accepts. */
+ * what the engine accepts; "pose_models" the pose.estimate kind's params.model choices, each
+ * available or not here (dwpose only when OMA_MODELS/dwpose holds both ONNX files). */
 #include "pipelines/generate/scheduler.h"
 #include "pipelines/job_kind.h"
+#include "pipelines/pose/pose_models.h"
 #include "server/http/http_routes.h"
 #include "server/server_internal.h"
 
@@ -40,9 +42,15 @@ void oma_route_capabilities(oma_req *r)
     json_t *samplers = json_array();
     for (int i = 0; samplers && i < oma_sampler_count(); i++)
         json_array_append_new(samplers, json_string(oma_sampler_name(oma_sampler_at(i))));
-    if (!samplers) {
+    json_t *pose_models = json_array();
+    for (int i = 0; pose_models && i < oma_pose_model_count(); i++)
+        json_array_append_new(pose_models, json_pack("{s:s,s:b}", "name", oma_pose_model_name(i), "available",
+                                                     oma_pose_model_available(models, i)));
+    if (!samplers || !pose_models) {
         json_decref(kinds);
+        json_decref(samplers);
+        json_decref(pose_models);
         return;
     }
-    oma_reply_json(r, 200, json_pack("{s:o,s:o}", "kinds", kinds, "samplers", samplers));
+    oma_reply_json(r, 200, json_pack("{s:o,s:o,s:o}", "kinds", kinds, "samplers", samplers, "pose_models", pose_models));
 }

@@ -4,7 +4,9 @@
 // standard colours, or rendered by pose.render); and "warp" the reference from the detected to
 // the edited pose (pose.warp); with the AnimateAnyone weights on the server, "Draw the character
 // in this pose" (pose.transfer) redraws the reference's character in the edited pose, in the
-// pose's proportions (the shorter side as chosen, each side a multiple of 8).
+// pose's proportions (the shorter side as chosen, each side a multiple of 8). When the server
+// has DWPose's ONNX files (/api/capabilities pose_models), a Model choice picks who finds the
+// people (DWPose: whole body in one pass, so the hands/face boxes do not apply).
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, errorText, fetchOutputText, type Job, type Upload } from '../api';
 import { ImagePicker } from '../components/ImagePicker';
@@ -23,6 +25,7 @@ export function PosePage() {
   const [edited, setEdited] = useStoredState<Pose | null>(key + 'edited', null, isPoseOrNull);
   const [hands, setHands] = useState(true);
   const [face, setFace] = useState(true);
+  const [model, setModel] = useState('movenet-multipose');
   const [opacity, setOpacity] = useState(0.6);
   const [showGhost, setShowGhost] = useState(true);
   const [estimateJob, setEstimateJob] = useStoredState<string | null>(key + 'estimate', null, isStringOrNull);
@@ -62,6 +65,10 @@ export function PosePage() {
   const [steps, setSteps] = useState(20);
   const [drawSide, setDrawSide] = useState(512);
   const ref = photo[0] ?? null;
+  const POSE_MODEL_TITLES: Record<string, string> = {
+    'movenet-multipose': 'MoveNet + BlazePose', blazepose: 'BlazePose only', dwpose: 'DWPose (whole body)' };
+  const modelChoices = (s.poseModels ?? []).filter((m) => m in POSE_MODEL_TITLES);
+  const dwpose = model === 'dwpose' && modelChoices.includes('dwpose');
 
   const choosePhoto = (u: Upload[]) => {
     setPhoto(u); setDetected(null); setEstimateJob(null); setNote(null); setError(null);
@@ -72,7 +79,8 @@ export function PosePage() {
     if (!ref) { setError('Upload a reference image first.'); return; }
     setBusy(true); setError(null); setNote(null);
     try {
-      const j = await api.createJob('pose.estimate', { hands, face }, { image: ref.id }, s.webtoon?.id);
+      const params = modelChoices.includes('dwpose') && modelChoices.includes(model) ? { hands, face, model } : { hands, face };
+      const j = await api.createJob('pose.estimate', params, { image: ref.id }, s.webtoon?.id);
       setEstimateJob(j.id);
     } catch (e) { setError(errorText(e)); } finally { setBusy(false); }
   };
@@ -150,14 +158,19 @@ export function PosePage() {
         <ImagePicker label="Reference image" uploads={photo} onChange={choosePhoto} testId="pose-reference" />
         {canEstimate ? (
           <>
+            {modelChoices.includes('dwpose') && (
+              <label>Model<select aria-label="Pose model" data-testid="pose-model" value={model} onChange={(e) => setModel(e.target.value)}>
+                {modelChoices.map((m) => <option key={m} value={m}>{POSE_MODEL_TITLES[m]}</option>)}
+              </select></label>
+            )}
             <div className="inline">
-              <label className="check"><input type="checkbox" checked={hands} onChange={(e) => setHands(e.target.checked)} /> hands</label>
-              <label className="check"><input type="checkbox" checked={face} onChange={(e) => setFace(e.target.checked)} /> face</label>
+              <label className="check"><input type="checkbox" checked={dwpose || hands} disabled={dwpose} onChange={(e) => setHands(e.target.checked)} /> hands</label>
+              <label className="check"><input type="checkbox" checked={dwpose || face} disabled={dwpose} onChange={(e) => setFace(e.target.checked)} /> face</label>
             </div>
             <button className="primary" onClick={detect} disabled={busy || !ref}>Detect pose</button>
           </>
         ) : s.capabilities && (
-          <p className="muted small" data-testid="unavailable">Pose detection (<code>pose.estimate</code>) is not available on this server yet: it needs the pose models from the npm packages the install script sets up. You can still start from a standing figure or a JSON file.</p>
+          <p className="muted small" data-testid="unavailable">Pose detection (<code>pose.estimate</code>) is not available on this server yet: it needs the pose models from the npm packages the install script sets up, or DWPose's two ONNX files in <code>OMA_MODELS/dwpose</code>. You can still start from a standing figure or a JSON file.</p>
         )}
         {estimateJob && <JobView key={estimateJob} jobId={estimateJob} title="Pose detection" compact onFinished={onEstimated}
                                  showOutputs={(n) => n.endsWith('.png')} />}
