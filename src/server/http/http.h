@@ -31,6 +31,7 @@
 #define OMA_HTTP_HASH_LANE_THREADS 2        /* sign-ups and log-ins at once */
 #define OMA_HTTP_HASH_LANE_QUEUE 16         /* waiting; more is a 429 */
 #define OMA_HTTP_MAX_PATH 1024
+#define OMA_HTTP_STREAMS_MAX 64             /* S3 downloads being sent at once; more is a 503 */
 
 struct oma_server;
 struct MHD_Connection;
@@ -166,6 +167,10 @@ void oma_reply_empty(oma_req *r, unsigned status);
 void oma_reply_bytes(oma_req *r, unsigned status, const char *mime, uint8_t *data, size_t len);
 /* Adds a header to the reply already made (no-op if none). */
 void oma_reply_header(oma_req *r, const char *name, const char *value);
+/* 200 with the stored object key as it is read (http_stream.c): Content-Length from the
+ * store, memory bounded whatever the size; 404 when the key is absent, 500 on a store error,
+ * 503 when too many S3 downloads run. 0 when the 200 is made, -1 when an error reply is. */
+int oma_reply_stored(oma_req *r, const char *key, const char *mime);
 /* Uses a ready MHD response (for SSE and files). */
 void oma_reply_response(oma_req *r, unsigned status, struct MHD_Response *resp);
 
