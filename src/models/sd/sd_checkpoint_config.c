@@ -97,7 +97,7 @@ typedef struct jctx {
 static int get_int(const jctx *c, json_t *o, const char *k, int lo, int hi, int *out) {
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v)) return 0;
-    if (json_is_boolean(v)) {
+    if (json_is_boolean(v) && json_is_true(v) >= lo && json_is_true(v) <= hi) { /* false/true: 0/1 */
         *out = json_is_true(v);
         return 0;
     }
