@@ -118,7 +118,8 @@ enum { OMA_ROUTE_AUTH = 1, OMA_ROUTE_SLOW = 2, OMA_ROUTE_HASH = 4, OMA_ROUTE_A11
 
 typedef struct oma_route {
     const char *method;        /* "GET", "POST", "DELETE" */
-    const char *pattern;       /* "/api/jobs/:id/events"; ":name" captures one safe segment */
+    const char *pattern;       /* "/api/jobs/:id/events"; ":name" captures one safe segment;
+                                  "a|b" is a segment that is a or b */
     oma_route_fn fn;
     int flags;                 /* OMA_ROUTE_AUTH | OMA_ROUTE_SLOW | OMA_ROUTE_HASH */
     oma_body_kind body;
