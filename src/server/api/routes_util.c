@@ -80,16 +80,7 @@ int oma_route_storage_get(oma_req *r, const char *key, size_t max, uint8_t **dat
 {
     char err[256];
     int rc = oma_storage_get(r->srv->storage, key, max, data, len, err, sizeof err);
-    if (rc == 1) {
-        oma_reply_error(r, 404, "not_found", "the file is gone");
-        return -1;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "oma: storage: %s: %s\n", key, err);
-        oma_reply_error(r, 500, "internal", "storage error");
-        return -1;
-    }
-    return 0;
+    return rc == 0 ? 0 : oma_reply_storage_failed(r, rc, key, err);
 }
 
 void oma_route_send_stored(oma_req *r, oma_stmt *st, const char *what)

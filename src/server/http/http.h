@@ -172,6 +172,9 @@ void oma_reply_header(oma_req *r, const char *name, const char *value);
  * store, memory bounded whatever the size; 404 when the key is absent, 500 on a store error,
  * 503 when too many S3 downloads run. 0 when the 200 is made, -1 when an error reply is. */
 int oma_reply_stored(oma_req *r, const char *key, const char *mime);
+/* The reply for a storage call that returned rc (1: absent -> 404 "the file is gone"; else 500
+ * "storage error", err logged with key). Returns -1. */
+int oma_reply_storage_failed(oma_req *r, int rc, const char *key, const char *err);
 /* Uses a ready MHD response (for SSE and files). */
 void oma_reply_response(oma_req *r, unsigned status, struct MHD_Response *resp);
 

@@ -243,21 +243,24 @@ static void busy(oma_req *r)
     oma_reply_header(r, "Retry-After", "1");
 }
 
+int oma_reply_storage_failed(oma_req *r, int rc, const char *key, const char *err)
+{
+    if (rc == 1) {
+        oma_reply_error(r, 404, "not_found", "the file is gone");
+        return -1;
+    }
+    fprintf(stderr, "oma: storage: %s: %s\n", key, err);
+    oma_reply_error(r, 500, "internal", "storage error");
+    return -1;
+}
+
 int oma_reply_stored(oma_req *r, const char *key, const char *mime)
 {
     oma_storage_reader *rd = NULL;
     uint64_t size = 0;
     char err[400];
     int rc = oma_storage_reader_open(r->srv->storage, key, &rd, &size, err, sizeof err);
-    if (rc == 1) {
-        oma_reply_error(r, 404, "not_found", "the file is gone");
-        return -1;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "oma: storage: %s: %s\n", key, err);
-        oma_reply_error(r, 500, "internal", "storage error");
-        return -1;
-    }
+    if (rc != 0) return oma_reply_storage_failed(r, rc, key, err);
     int remote = oma_storage_reader_remote(rd);
     stream *s = calloc(1, sizeof *s);
     if (!s || pthread_mutex_init(&s->mu, NULL) != 0) {

@@ -178,17 +178,23 @@ static int open_regular(fs_store *f, const char *key, struct stat *sb)
     return fd;
 }
 
+/* open_regular for a reader: the fd, -2 when key is absent, -1 with err otherwise. */
+static int open_object(fs_store *f, const char *key, struct stat *sb, char *err, size_t errlen)
+{
+    int fd = open_regular(f, key, sb);
+    if (fd >= 0) return fd;
+    if (errno == ENOENT) return -2;
+    snprintf(err, errlen, "storage: cannot read %s: %s", key,
+             errno == ELOOP || errno == ENOTDIR ? "not a regular file inside the store" : strerror(errno));
+    return -1;
+}
+
 static int fs_get(oma_storage *s, const char *key, size_t max_len, uint8_t **data, size_t *len, char *err,
                   size_t errlen)
 {
     struct stat sb;
-    int fd = open_regular(F(s), key, &sb);
-    if (fd < 0) {
-        if (errno == ENOENT) return 1;
-        snprintf(err, errlen, "storage: cannot read %s: %s", key,
-                 errno == ELOOP || errno == ENOTDIR ? "not a regular file inside the store" : strerror(errno));
-        return -1;
-    }
+    int fd = open_object(F(s), key, &sb, err, errlen);
+    if (fd < 0) return fd == -2 ? 1 : -1;
     if ((uint64_t)sb.st_size > (uint64_t)max_len) {
         close(fd);
         snprintf(err, errlen, "storage: %s is %lld bytes, more than the limit of %zu", key, (long long)sb.st_size,
@@ -286,13 +292,8 @@ static int fs_reader_open(oma_storage *s, const char *key, oma_storage_reader **
                           size_t errlen)
 {
     struct stat sb;
-    int fd = open_regular(F(s), key, &sb);
-    if (fd < 0) {
-        if (errno == ENOENT) return 1;
-        snprintf(err, errlen, "storage: cannot read %s: %s", key,
-                 errno == ELOOP || errno == ENOTDIR ? "not a regular file inside the store" : strerror(errno));
-        return -1;
-    }
+    int fd = open_object(F(s), key, &sb, err, errlen);
+    if (fd < 0) return fd == -2 ? 1 : -1;
     fs_reader *rd = calloc(1, sizeof *rd);
     if (!rd) {
         close(fd);
