@@ -1,4 +1,5 @@
-/* s3_client.h — one signed S3 request over libcurl: the transport under storage_s3.c.
+/* s3_client.h — one signed S3 request over libcurl: the transport under storage_s3.c (and a
+ * GET read as it arrives, s3_reader.c, for streaming downloads).
  *
  * A bucket is addressed path-style (ENDPOINT/BUCKET/KEY), which every S3-compatible server
  * accepts. Each request gets its own curl handle (the storage is shared by HTTP threads and a

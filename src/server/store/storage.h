@@ -4,8 +4,9 @@
  * start with "." — so no "." or ".." — no leading or trailing "/", no empty segment, at most
  * 512 bytes; names starting with "." are the store's own temporaries); every implementation rejects any other
  * key, so no caller can reach outside the store. The local-folder implementation writes to a
- * temporary file and renames it into place (a crash never leaves half a file); an S3
- * implementation (libcurl + SigV4) slots in later behind the same table.
+ * temporary file and renames it into place (a crash never leaves half a file); the S3 one
+ * (libcurl + SigV4, storage_s3.c) sits behind the same table. Objects are read whole (bounded)
+ * or as they come (a reader, for downloads of any size).
  */
 #ifndef OMA_SERVER_STORAGE_H
 #define OMA_SERVER_STORAGE_H
