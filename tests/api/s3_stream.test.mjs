@@ -132,11 +132,13 @@ test('fake S3: a large object streams whole in bounded memory; a broken transfer
     const missing = await api(srv.url, 'GET', `/api/uploads/${small.id}/file`, { token });
     assert.equal(missing.status, 404);
   } finally {
+    // cleaned up before the exit is judged: a failing assertion must not leave the fake
+    // listening (the test file would then never end)
     const { code } = await srv.stop('SIGTERM');
-    assert.equal(code, 0, `clean exit (no sanitizer report): ${srv.stderr().slice(-2000)}`);
-    assert.doesNotMatch(srv.stderr(), /Sanitizer/);
     await fake.stop();
     removeDir(dataDir);
+    assert.equal(code, 0, `clean exit (no sanitizer report): ${srv.stderr().slice(-2000)}`);
+    assert.doesNotMatch(srv.stderr(), /Sanitizer/);
   }
 });
 
@@ -150,7 +152,10 @@ test('fake S3: stopping the server while a download is stalled midway exits clea
     const up = await uploadPng(srv, token, 5);
     fake.setVirtual(up.key, { size: 64 * MiB, stallAt: 3 * MiB });
     const pending = fetchHashed(srv.url, `/api/uploads/${up.id}/file`, token);
-    while (!fake.gets.length || fake.gets[0].sent < 3 * MiB) await new Promise((r) => setTimeout(r, 50));
+    for (const until = Date.now() + 30000; !fake.gets.length || fake.gets[0].sent < 3 * MiB;) {
+      assert.ok(Date.now() < until, 'the server read the object from S3');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await new Promise((r) => setTimeout(r, 300)); // the client has what came; the server waits on S3
     const t0 = Date.now();
     const { code } = await srv.stop('SIGTERM');
@@ -196,9 +201,9 @@ test('s3rver: an object written by AWS\'s client, larger than the old cap, strea
     assert.equal(again.sha, sha);
   } finally {
     const { code } = await srv.stop('SIGTERM');
-    assert.equal(code, 0, `clean exit: ${srv.stderr().slice(-2000)}`);
-    assert.doesNotMatch(srv.stderr(), /Sanitizer/);
     s3.stop();
     removeDir(dataDir);
+    assert.equal(code, 0, `clean exit: ${srv.stderr().slice(-2000)}`);
+    assert.doesNotMatch(srv.stderr(), /Sanitizer/);
   }
 });
