@@ -32,6 +32,13 @@ int oma_sse_ticker_file(oma_sse_ticker *t, oma_tick_item *it);
 void oma_sse_ticker_quiesce(oma_sse_ticker *t);
 void oma_sse_ticker_stop(oma_sse_ticker *t);
 
+/* Live downloads read from S3 (http_stream.c): new; stop (cancel and resume every one, take no
+ * more); free (stop, wait for their threads, free). */
+typedef struct oma_streams oma_streams;
+oma_streams *oma_streams_new(void);
+void oma_streams_stop(oma_streams *g);
+void oma_streams_free(oma_streams *g);
+
 struct oma_server {
     char host[256];
     int port;
@@ -48,6 +55,7 @@ struct oma_server {
     oma_lane *lane;                   /* slow handlers, off the I/O threads (http_lane.c) */
     oma_lane *hash_lane;              /* sign-up and log-in (password hashing) */
     struct oma_sse_ticker *sse;       /* resumes event streams (http_sse.c) */
+    oma_streams *streams;             /* downloads being read from S3 (http_stream.c) */
     atomic_int stopping;
     atomic_int waiting;               /* requests in oma_req_wait (answered 503 at shutdown) */
     oma_throttle *login_by_account;   /* wrong passwords per lowercased email */

@@ -10,6 +10,7 @@
  */
 #include <jansson.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -96,7 +97,7 @@ typedef struct jctx {
 static int get_int(const jctx *c, json_t *o, const char *k, int lo, int hi, int *out) {
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v)) return 0;
-    if (json_is_boolean(v)) {
+    if (json_is_boolean(v) && json_is_true(v) >= lo && json_is_true(v) <= hi) { /* false/true: 0/1 */
         *out = json_is_true(v);
         return 0;
     }
@@ -156,51 +157,83 @@ static int get_str_list(const jctx *c, json_t *o, const char *k, char (*out)[40]
     return 0;
 }
 
-static json_t *load_obj(const char *path, char *err, size_t errlen) {
-    json_error_t je;
-    json_t *o = json_load_file(path, 0, &je);
-    if (!o) {
-        oma_fail(err, errlen, "%s: %s", path, je.text);
-        return NULL;
+/* A run of scalar fields read the same way: a table of key, kind, bounds and where it goes. */
+typedef enum { F_INT, F_FLOAT, F_STR } fkind;
+typedef struct field {
+    const char *key;
+    fkind kind;
+    double lo, hi;
+    size_t off, len; /* offset in the config struct; the char array's size for F_STR */
+} field;
+/* the _Generic term is 0, and does not compile unless the member has the kind's C type */
+#define KIND_IS(st, k, type) (0 * sizeof(char[_Generic(((st *)0)->k, type: 1)]))
+#define FI(st, k, lo, hi) {#k, F_INT, lo, hi, offsetof(st, k) + KIND_IS(st, k, int), 0}
+#define FF(st, k, lo, hi) {#k, F_FLOAT, lo, hi, offsetof(st, k) + KIND_IS(st, k, float), 0}
+#define FS(st, k) {#k, F_STR, 0, 0, offsetof(st, k) + KIND_IS(st, k, char *), sizeof((st *)0)->k}
+#define NFIELDS(a) (sizeof(a) / sizeof(a)[0])
+
+/* Reads each field in order; the first bad one fails (as a chain of get_* calls would). */
+static int get_fields(const jctx *c, json_t *o, const field *f, size_t n, void *cfg) {
+    char *base = cfg;
+    for (size_t i = 0; i < n; i++) {
+        int rc = f[i].kind == F_INT     ? get_int(c, o, f[i].key, (int)f[i].lo, (int)f[i].hi, (int *)(base + f[i].off))
+                 : f[i].kind == F_FLOAT ? get_float(c, o, f[i].key, f[i].lo, f[i].hi, (float *)(base + f[i].off))
+                                        : get_str(c, o, f[i].key, base + f[i].off, f[i].len);
+        if (rc) return rc;
     }
-    if (!json_is_object(o)) {
-        json_decref(o);
-        oma_fail(err, errlen, "%s: not a JSON object", path);
-        return NULL;
-    }
-    return o;
+    return 0;
 }
 
-int sd_parse_unet_config(const char *path, oma_unet_config *u, char *err, size_t errlen) {
-    json_t *o = load_obj(path, err, errlen);
-    if (!o) return -1;
-    jctx c = {path, err, errlen};
-    int rc = -1, n = u->n_blocks, heads[OMA_SD_MAX_BLOCKS], nh = 0;
-    if (get_int(&c, o, "in_channels", 1, 64, &u->in_channels) ||
-        get_int(&c, o, "out_channels", 1, 64, &u->out_channels) ||
-        get_int(&c, o, "sample_size", 1, 4096, &u->sample_size) ||
-        get_int_list(&c, o, "block_out_channels", 1, MAX_CH, u->block_out_channels, &n))
-        goto out;
+/* Loads path as a JSON object and hands it to section (which fills cfg); 0 or -1 with err. */
+static int parse_file(const char *path, int (*section)(const jctx *c, json_t *o, void *cfg), void *cfg, char *err,
+                      size_t errlen) {
+    json_error_t je;
+    json_t *o = json_load_file(path, 0, &je);
+    if (!o) return oma_fail(err, errlen, "%s: %s", path, je.text);
+    int rc;
+    if (!json_is_object(o)) rc = oma_fail(err, errlen, "%s: not a JSON object", path);
+    else rc = section(&(jctx){path, err, errlen}, o, cfg);
+    json_decref(o);
+    return rc;
+}
+
+static const field unet_head[] = {
+    FI(oma_unet_config, in_channels, 1, 64),
+    FI(oma_unet_config, out_channels, 1, 64),
+    FI(oma_unet_config, sample_size, 1, 4096),
+};
+static const field unet_body[] = {
+    FI(oma_unet_config, layers_per_block, 1, 16),
+    FI(oma_unet_config, cross_attention_dim, 1, MAX_CH),
+    FI(oma_unet_config, norm_num_groups, 1, 1024),
+    FF(oma_unet_config, norm_eps, 1e-12, 1.0),
+    FI(oma_unet_config, transformer_layers_per_block, 1, 16),
+    FI(oma_unet_config, use_linear_projection, 0, 1),
+    FI(oma_unet_config, flip_sin_to_cos, 0, 1),
+    FI(oma_unet_config, freq_shift, 0, 16),
+    FI(oma_unet_config, downsample_padding, 0, 4),
+    FS(oma_unet_config, act_fn),
+};
+
+static int unet_section(const jctx *c, json_t *o, void *cfg) {
+    oma_unet_config *u = cfg;
+    const char *path = c->path;
+    char *err = c->err;
+    size_t errlen = c->errlen;
+    int n = u->n_blocks, heads[OMA_SD_MAX_BLOCKS], nh = 0;
+    if (get_fields(c, o, unet_head, NFIELDS(unet_head), u) ||
+        get_int_list(c, o, "block_out_channels", 1, MAX_CH, u->block_out_channels, &n))
+        return -1;
     u->n_blocks = n;
     if (json_is_array(json_object_get(o, "layers_per_block")) ||
         json_is_array(json_object_get(o, "cross_attention_dim")) ||
-        json_is_array(json_object_get(o, "transformer_layers_per_block"))) {
-        oma_fail(err, errlen, "%s: per-block layers / cross-attention widths (SDXL-style) are not supported", path);
-        goto out;
-    }
-    if (get_int(&c, o, "layers_per_block", 1, 16, &u->layers_per_block) ||
-        get_int(&c, o, "cross_attention_dim", 1, MAX_CH, &u->cross_attention_dim) ||
-        get_int(&c, o, "norm_num_groups", 1, 1024, &u->norm_num_groups) ||
-        get_float(&c, o, "norm_eps", 1e-12, 1.0, &u->norm_eps) ||
-        get_int(&c, o, "transformer_layers_per_block", 1, 16, &u->transformer_layers_per_block) ||
-        get_int(&c, o, "use_linear_projection", 0, 1, &u->use_linear_projection) ||
-        get_int(&c, o, "flip_sin_to_cos", 0, 1, &u->flip_sin_to_cos) ||
-        get_int(&c, o, "freq_shift", 0, 16, &u->freq_shift) ||
-        get_int(&c, o, "downsample_padding", 0, 4, &u->downsample_padding) ||
-        get_str(&c, o, "act_fn", u->act_fn, sizeof u->act_fn) ||
-        get_str_list(&c, o, "down_block_types", u->down_block_types, n) ||
-        get_str_list(&c, o, "up_block_types", u->up_block_types, n))
-        goto out;
+        json_is_array(json_object_get(o, "transformer_layers_per_block")))
+        return oma_fail(err, errlen, "%s: per-block layers / cross-attention widths (SDXL-style) are not supported",
+                        path);
+    if (get_fields(c, o, unet_body, NFIELDS(unet_body), u) ||
+        get_str_list(c, o, "down_block_types", u->down_block_types, n) ||
+        get_str_list(c, o, "up_block_types", u->up_block_types, n))
+        return -1;
     /* heads: num_attention_heads when given, else attention_head_dim (diffusers' SD 1.x naming) */
     const char *hk = json_is_null(json_object_get(o, "num_attention_heads")) ||
                              !json_object_get(o, "num_attention_heads")
@@ -209,123 +242,124 @@ int sd_parse_unet_config(const char *path, oma_unet_config *u, char *err, size_t
     json_t *hv = json_object_get(o, hk);
     if (json_is_integer(hv)) {
         int h = 0;
-        if (get_int(&c, o, hk, 1, 1024, &h)) goto out;
+        if (get_int(c, o, hk, 1, 1024, &h)) return -1;
         for (int i = 0; i < n; i++) u->attention_head_dim[i] = h;
     } else if (json_is_array(hv)) {
-        if (get_int_list(&c, o, hk, 1, 1024, heads, &nh)) goto out;
-        if (nh != n) {
-            oma_fail(err, errlen, "%s: '%s' lists %d blocks, block_out_channels %d", path, hk, nh, n);
-            goto out;
-        }
+        if (get_int_list(c, o, hk, 1, 1024, heads, &nh)) return -1;
+        if (nh != n) return oma_fail(err, errlen, "%s: '%s' lists %d blocks, block_out_channels %d", path, hk, nh, n);
         for (int i = 0; i < n; i++) u->attention_head_dim[i] = heads[i];
     } else if (hv && !json_is_null(hv)) {
-        oma_fail(err, errlen, "%s: '%s' must be an integer or a list", path, hk);
-        goto out;
+        return oma_fail(err, errlen, "%s: '%s' must be an integer or a list", path, hk);
     } else {
         for (int i = 0; i < n; i++)
             if (u->attention_head_dim[i] < 1) u->attention_head_dim[i] = 8;
     }
     for (int i = 0; i < n; i++) {
-        if (u->block_out_channels[i] % u->norm_num_groups) {
-            oma_fail(err, errlen, "%s: block %d has %d channels, not a multiple of %d groups", path, i,
-                     u->block_out_channels[i], u->norm_num_groups);
-            goto out;
-        }
-        if (u->block_out_channels[i] % u->attention_head_dim[i]) {
-            oma_fail(err, errlen, "%s: block %d: %d channels do not split into %d heads", path, i,
-                     u->block_out_channels[i], u->attention_head_dim[i]);
-            goto out;
-        }
+        if (u->block_out_channels[i] % u->norm_num_groups)
+            return oma_fail(err, errlen, "%s: block %d has %d channels, not a multiple of %d groups", path, i,
+                            u->block_out_channels[i], u->norm_num_groups);
+        if (u->block_out_channels[i] % u->attention_head_dim[i])
+            return oma_fail(err, errlen, "%s: block %d: %d channels do not split into %d heads", path, i,
+                            u->block_out_channels[i], u->attention_head_dim[i]);
     }
-    rc = 0;
-out:
-    json_decref(o);
-    return rc;
+    return 0;
+}
+
+int sd_parse_unet_config(const char *path, oma_unet_config *u, char *err, size_t errlen) {
+    return parse_file(path, unet_section, u, err, errlen);
+}
+
+static const field vae_head[] = {
+    FI(oma_vae_config, in_channels, 1, 64),
+    FI(oma_vae_config, out_channels, 1, 64),
+    FI(oma_vae_config, latent_channels, 1, 64),
+    FI(oma_vae_config, sample_size, 1, 16384),
+};
+static const field vae_body[] = {
+    FI(oma_vae_config, layers_per_block, 1, 16),
+    FI(oma_vae_config, norm_num_groups, 1, 1024),
+    FF(oma_vae_config, scaling_factor, 1e-6, 1e3),
+    FS(oma_vae_config, act_fn),
+};
+
+static int vae_section(const jctx *c, json_t *o, void *cfg) {
+    oma_vae_config *v = cfg;
+    int n = v->n_blocks;
+    if (get_fields(c, o, vae_head, NFIELDS(vae_head), v) ||
+        get_int_list(c, o, "block_out_channels", 1, MAX_CH, v->block_out_channels, &n) ||
+        get_fields(c, o, vae_body, NFIELDS(vae_body), v))
+        return -1;
+    v->n_blocks = n;
+    for (int i = 0; i < n; i++)
+        if (v->block_out_channels[i] % v->norm_num_groups)
+            return oma_fail(c->err, c->errlen, "%s: block %d has %d channels, not a multiple of %d groups", c->path,
+                            i, v->block_out_channels[i], v->norm_num_groups);
+    return 0;
 }
 
 int sd_parse_vae_config(const char *path, oma_vae_config *v, char *err, size_t errlen) {
-    json_t *o = load_obj(path, err, errlen);
-    if (!o) return -1;
-    jctx c = {path, err, errlen};
-    int rc = -1, n = v->n_blocks;
-    if (get_int(&c, o, "in_channels", 1, 64, &v->in_channels) ||
-        get_int(&c, o, "out_channels", 1, 64, &v->out_channels) ||
-        get_int(&c, o, "latent_channels", 1, 64, &v->latent_channels) ||
-        get_int(&c, o, "sample_size", 1, 16384, &v->sample_size) ||
-        get_int_list(&c, o, "block_out_channels", 1, MAX_CH, v->block_out_channels, &n) ||
-        get_int(&c, o, "layers_per_block", 1, 16, &v->layers_per_block) ||
-        get_int(&c, o, "norm_num_groups", 1, 1024, &v->norm_num_groups) ||
-        get_float(&c, o, "scaling_factor", 1e-6, 1e3, &v->scaling_factor) ||
-        get_str(&c, o, "act_fn", v->act_fn, sizeof v->act_fn))
-        goto out;
-    v->n_blocks = n;
-    for (int i = 0; i < n; i++)
-        if (v->block_out_channels[i] % v->norm_num_groups) {
-            oma_fail(err, errlen, "%s: block %d has %d channels, not a multiple of %d groups", path, i,
-                     v->block_out_channels[i], v->norm_num_groups);
-            goto out;
-        }
-    rc = 0;
-out:
-    json_decref(o);
-    return rc;
+    return parse_file(path, vae_section, v, err, errlen);
+}
+
+static const field text_fields[] = {
+    FI(oma_text_config, vocab_size, 1, 1000000),
+    FI(oma_text_config, hidden_size, 1, MAX_CH),
+    FI(oma_text_config, intermediate_size, 1, 4 * MAX_CH),
+    FI(oma_text_config, num_hidden_layers, 1, 128),
+    FI(oma_text_config, num_attention_heads, 1, 1024),
+    FI(oma_text_config, max_position_embeddings, 1, 4096),
+    FF(oma_text_config, layer_norm_eps, 1e-12, 1.0),
+    FS(oma_text_config, hidden_act),
+    FI(oma_text_config, bos_token_id, 0, 1000000),
+    FI(oma_text_config, eos_token_id, 0, 1000000),
+    FI(oma_text_config, pad_token_id, 0, 1000000),
+};
+
+static int text_section(const jctx *c, json_t *o, void *cfg) {
+    oma_text_config *t = cfg;
+    if (get_fields(c, o, text_fields, NFIELDS(text_fields), t)) return -1;
+    if (t->hidden_size % t->num_attention_heads)
+        return oma_fail(c->err, c->errlen, "%s: hidden_size %d does not split into %d heads", c->path,
+                        t->hidden_size, t->num_attention_heads);
+    return 0;
 }
 
 int sd_parse_text_config(const char *path, oma_text_config *t, char *err, size_t errlen) {
-    json_t *o = load_obj(path, err, errlen);
-    if (!o) return -1;
-    jctx c = {path, err, errlen};
-    int rc = -1;
-    if (get_int(&c, o, "vocab_size", 1, 1000000, &t->vocab_size) ||
-        get_int(&c, o, "hidden_size", 1, MAX_CH, &t->hidden_size) ||
-        get_int(&c, o, "intermediate_size", 1, 4 * MAX_CH, &t->intermediate_size) ||
-        get_int(&c, o, "num_hidden_layers", 1, 128, &t->num_hidden_layers) ||
-        get_int(&c, o, "num_attention_heads", 1, 1024, &t->num_attention_heads) ||
-        get_int(&c, o, "max_position_embeddings", 1, 4096, &t->max_position_embeddings) ||
-        get_float(&c, o, "layer_norm_eps", 1e-12, 1.0, &t->layer_norm_eps) ||
-        get_str(&c, o, "hidden_act", t->hidden_act, sizeof t->hidden_act) ||
-        get_int(&c, o, "bos_token_id", 0, 1000000, &t->bos_token_id) ||
-        get_int(&c, o, "eos_token_id", 0, 1000000, &t->eos_token_id) ||
-        get_int(&c, o, "pad_token_id", 0, 1000000, &t->pad_token_id))
-        goto out;
-    if (t->hidden_size % t->num_attention_heads) {
-        oma_fail(err, errlen, "%s: hidden_size %d does not split into %d heads", path, t->hidden_size,
-                 t->num_attention_heads);
-        goto out;
-    }
-    rc = 0;
-out:
-    json_decref(o);
-    return rc;
+    return parse_file(path, text_section, t, err, errlen);
+}
+
+static const field scheduler_fields[] = {
+    FI(oma_scheduler_config, num_train_timesteps, 1, 100000),
+    FF(oma_scheduler_config, beta_start, 0, 1),
+    FF(oma_scheduler_config, beta_end, 0, 1),
+    FS(oma_scheduler_config, beta_schedule),
+    FS(oma_scheduler_config, prediction_type),
+    FI(oma_scheduler_config, steps_offset, 0, 1000),
+    FI(oma_scheduler_config, set_alpha_to_one, 0, 1),
+    FI(oma_scheduler_config, clip_sample, 0, 1),
+    FS(oma_scheduler_config, timestep_spacing),
+    FI(oma_scheduler_config, rescale_betas_zero_snr, 0, 1),
+};
+
+/* 1 when o states key (present and not null). */
+static int stated(json_t *o, const char *key) {
+    json_t *v = json_object_get(o, key);
+    return v && !json_is_null(v);
+}
+
+static int scheduler_section(const jctx *c, json_t *o, void *cfg) {
+    oma_scheduler_config *s = cfg;
+    if (get_fields(c, o, scheduler_fields, NFIELDS(scheduler_fields), s)) return -1;
+    /* absent (or null) fields take each sampler's own diffusers default */
+    s->timestep_spacing_set = stated(o, "timestep_spacing");
+    s->prediction_type_set = stated(o, "prediction_type");
+    s->set_alpha_to_one_set = stated(o, "set_alpha_to_one");
+    s->clip_sample_set = stated(o, "clip_sample");
+    return 0;
 }
 
 int sd_parse_scheduler_config(const char *path, oma_scheduler_config *s, char *err, size_t errlen) {
-    json_t *o = load_obj(path, err, errlen);
-    if (!o) return -1;
-    jctx c = {path, err, errlen};
-    int rc = -1;
-    if (get_int(&c, o, "num_train_timesteps", 1, 100000, &s->num_train_timesteps) ||
-        get_float(&c, o, "beta_start", 0, 1, &s->beta_start) ||
-        get_float(&c, o, "beta_end", 0, 1, &s->beta_end) ||
-        get_str(&c, o, "beta_schedule", s->beta_schedule, sizeof s->beta_schedule) ||
-        get_str(&c, o, "prediction_type", s->prediction_type, sizeof s->prediction_type) ||
-        get_int(&c, o, "steps_offset", 0, 1000, &s->steps_offset) ||
-        get_int(&c, o, "set_alpha_to_one", 0, 1, &s->set_alpha_to_one) ||
-        get_int(&c, o, "clip_sample", 0, 1, &s->clip_sample) ||
-        get_str(&c, o, "timestep_spacing", s->timestep_spacing, sizeof s->timestep_spacing) ||
-        get_int(&c, o, "rescale_betas_zero_snr", 0, 1, &s->rescale_betas_zero_snr))
-        goto out;
-    /* absent (or null) fields take each sampler's own diffusers default */
-    json_t *sp = json_object_get(o, "timestep_spacing"), *pt = json_object_get(o, "prediction_type");
-    s->timestep_spacing_set = sp && !json_is_null(sp);
-    s->prediction_type_set = pt && !json_is_null(pt);
-    json_t *sa = json_object_get(o, "set_alpha_to_one"), *cs = json_object_get(o, "clip_sample");
-    s->set_alpha_to_one_set = sa && !json_is_null(sa);
-    s->clip_sample_set = cs && !json_is_null(cs);
-    rc = 0;
-out:
-    json_decref(o);
-    return rc;
+    return parse_file(path, scheduler_section, s, err, errlen);
 }
 
 /* ---- from shapes ---- */

@@ -285,14 +285,11 @@ void oma_route_asset_file(oma_req *r)
         oma_reply_error(r, 404, "not_found", "no such asset");
         return;
     }
-    uint8_t *data = NULL;
-    size_t len = 0;
-    if (oma_route_storage_get(r, key, ASSET_MAX_BYTES, &data, &len) != 0) return;
     const char *ext = strcmp(mime, "image/png") == 0          ? "png"
                       : strcmp(mime, "application/json") == 0 ? "json"
                       : strcmp(mime, "image/jpeg") == 0       ? "jpg"
                                                               : "bin";
-    oma_reply_bytes(r, 200, mime[0] ? mime : "application/octet-stream", data, len);
+    if (oma_reply_stored(r, key, mime) != 0) return;
     char cd[200];
     snprintf(cd, sizeof cd, "attachment; filename=\"%s.%s\"", fname[0] ? fname : "asset", ext);
     oma_reply_header(r, "Content-Disposition", cd);

@@ -15,7 +15,6 @@
 #include "server/server_internal.h"
 
 #define JOB_MAX_INPUT_IDS 64
-#define JOB_OUTPUT_MAX (256u << 20)
 
 /* 0 if every id under inputs is the artist's upload; else replied. */
 static int check_inputs(oma_req *r, json_t *inputs, const oma_job_kind *k)
@@ -273,7 +272,7 @@ static void send_job_file(oma_req *r, const char *sql, const char *id, const cha
     }
     oma_stmt_bind_text(st, 1, id);
     if (name) oma_stmt_bind_text(st, 2, name);
-    oma_route_send_stored(r, st, JOB_OUTPUT_MAX, what);
+    oma_route_send_stored(r, st, what);
 }
 
 void oma_route_job_preview(oma_req *r)

@@ -58,20 +58,13 @@ const oma_route oma_routes[] = {
     {"GET", "/sdapi/v1/loras", oma_route_sdapi_loras, SD, N},
     {"GET", "/sdapi/v1/embeddings", oma_route_sdapi_embeddings, SD | S, N},
     {"POST", "/sdapi/v1/png-info", oma_route_sdapi_png_info, SD | S, I},
-    /* lists clients read at start, of things this server has none of (routes_sdapi_empty.c) */
-    {"GET", "/sdapi/v1/sd-vae", oma_route_sdapi_empty_list, SD, N},
-    {"GET", "/sdapi/v1/hypernetworks", oma_route_sdapi_empty_list, SD, N},
-    {"GET", "/sdapi/v1/face-restorers", oma_route_sdapi_empty_list, SD, N},
-    {"GET", "/sdapi/v1/prompt-styles", oma_route_sdapi_empty_list, SD, N},
-    {"GET", "/sdapi/v1/upscalers", oma_route_sdapi_empty_list, SD, N},
-    {"GET", "/sdapi/v1/latent-upscale-modes", oma_route_sdapi_empty_list, SD, N},
-    {"GET", "/sdapi/v1/script-info", oma_route_sdapi_empty_list, SD, N},
-    {"GET", "/sdapi/v1/extensions", oma_route_sdapi_empty_list, SD, N},
+    /* lists clients read at start, of things this server has none of, and rescans of nothing
+     * (routes_sdapi_empty.c): one row each for the paths that share a handler */
+    {"GET", "/sdapi/v1/sd-vae|hypernetworks|face-restorers|prompt-styles|upscalers|latent-upscale-modes|script-info|"
+            "extensions", oma_route_sdapi_empty_list, SD, N},
     {"GET", "/sdapi/v1/scripts", oma_route_sdapi_scripts, SD, N},
     {"GET", "/sdapi/v1/cmd-flags", oma_route_sdapi_cmd_flags, SD, N},
-    {"POST", "/sdapi/v1/refresh-checkpoints", oma_route_sdapi_null, SD, N},
-    {"POST", "/sdapi/v1/refresh-loras", oma_route_sdapi_null, SD, N},
-    {"POST", "/sdapi/v1/refresh-vae", oma_route_sdapi_null, SD, N},
+    {"POST", "/sdapi/v1/refresh-checkpoints|refresh-loras|refresh-vae", oma_route_sdapi_null, SD, N},
 };
 
 const size_t oma_routes_count = sizeof oma_routes / sizeof oma_routes[0];

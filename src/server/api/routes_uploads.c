@@ -110,5 +110,5 @@ void oma_route_upload_file(oma_req *r)
     }
     oma_stmt_bind_text(st, 1, id);
     oma_stmt_bind_text(st, 2, r->artist_id);
-    oma_route_send_stored(r, st, OMA_HTTP_UPLOAD_LIMIT, "upload");
+    oma_route_send_stored(r, st, "upload");
 }

@@ -1,5 +1,5 @@
 /* routes_util.c — small helpers every route group uses: id checks, ownership checks,
- * bounded storage reads, sending a stored file, id lists, query integers, the upload metadata object. */
+ * bounded storage reads, sending a stored file (streamed: http_stream.c), id lists, query integers, the upload metadata object. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,19 +80,10 @@ int oma_route_storage_get(oma_req *r, const char *key, size_t max, uint8_t **dat
 {
     char err[256];
     int rc = oma_storage_get(r->srv->storage, key, max, data, len, err, sizeof err);
-    if (rc == 1) {
-        oma_reply_error(r, 404, "not_found", "the file is gone");
-        return -1;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "oma: storage: %s: %s\n", key, err);
-        oma_reply_error(r, 500, "internal", "storage error");
-        return -1;
-    }
-    return 0;
+    return rc == 0 ? 0 : oma_reply_storage_failed(r, rc, key, err);
 }
 
-void oma_route_send_stored(oma_req *r, oma_stmt *st, size_t max, const char *what)
+void oma_route_send_stored(oma_req *r, oma_stmt *st, const char *what)
 {
     char key[600] = "", mime[96] = "";
     int rc = oma_stmt_step(st);
@@ -111,10 +102,7 @@ void oma_route_send_stored(oma_req *r, oma_stmt *st, size_t max, const char *wha
         oma_reply_error(r, 404, "not_found", "no such %s", what);
         return;
     }
-    uint8_t *data = NULL;
-    size_t len = 0;
-    if (oma_route_storage_get(r, key, max, &data, &len) != 0) return;
-    oma_reply_bytes(r, 200, mime[0] ? mime : "application/octet-stream", data, len);
+    oma_reply_stored(r, key, mime);
 }
 
 int oma_route_query_int(oma_req *r, const char *name, long lo, long hi, long def, long *out)

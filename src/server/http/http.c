@@ -576,7 +576,8 @@ int oma_http_start(struct oma_server *s, char *err, size_t errlen)
     s->lane = oma_lane_start(OMA_HTTP_LANE_THREADS, OMA_HTTP_LANE_QUEUE);
     s->hash_lane = oma_lane_start(OMA_HTTP_HASH_LANE_THREADS, OMA_HTTP_HASH_LANE_QUEUE);
     s->sse = oma_sse_ticker_start();
-    if (!s->conns || !s->lane || !s->hash_lane || !s->sse) {
+    s->streams = oma_streams_new();
+    if (!s->conns || !s->lane || !s->hash_lane || !s->sse || !s->streams) {
         snprintf(err, errlen, "cannot start the server's helper threads");
         return -1;
     }
@@ -614,8 +615,11 @@ void oma_http_stop(struct oma_server *s)
     /* waiting requests (oma_req_wait) were resumed and answer 503 now: give them up to 2 s to
      * go out before the daemon closes every connection */
     for (int i = 0; i < 200 && atomic_load(&s->waiting) > 0; i++) usleep(10000);
+    oma_streams_stop(s->streams);   /* downloads end (closed short) and none stays suspended */
     if (s->mhd) MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    oma_streams_free(s->streams);
+    s->streams = NULL;
     oma_lane_stop(s->lane);
     s->lane = NULL;
     oma_lane_stop(s->hash_lane);

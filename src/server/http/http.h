@@ -31,6 +31,7 @@
 #define OMA_HTTP_HASH_LANE_THREADS 2        /* sign-ups and log-ins at once */
 #define OMA_HTTP_HASH_LANE_QUEUE 16         /* waiting; more is a 429 */
 #define OMA_HTTP_MAX_PATH 1024
+#define OMA_HTTP_STREAMS_MAX 64             /* S3 downloads being sent at once; more is a 503 */
 
 struct oma_server;
 struct MHD_Connection;
@@ -117,7 +118,8 @@ enum { OMA_ROUTE_AUTH = 1, OMA_ROUTE_SLOW = 2, OMA_ROUTE_HASH = 4, OMA_ROUTE_A11
 
 typedef struct oma_route {
     const char *method;        /* "GET", "POST", "DELETE" */
-    const char *pattern;       /* "/api/jobs/:id/events"; ":name" captures one safe segment */
+    const char *pattern;       /* "/api/jobs/:id/events"; ":name" captures one safe segment;
+                                  "a|b" is a segment that is a or b */
     oma_route_fn fn;
     int flags;                 /* OMA_ROUTE_AUTH | OMA_ROUTE_SLOW | OMA_ROUTE_HASH */
     oma_body_kind body;
@@ -166,6 +168,13 @@ void oma_reply_empty(oma_req *r, unsigned status);
 void oma_reply_bytes(oma_req *r, unsigned status, const char *mime, uint8_t *data, size_t len);
 /* Adds a header to the reply already made (no-op if none). */
 void oma_reply_header(oma_req *r, const char *name, const char *value);
+/* 200 with the stored object key as it is read (http_stream.c): Content-Length from the
+ * store, memory bounded whatever the size; 404 when the key is absent, 500 on a store error,
+ * 503 when too many S3 downloads run. 0 when the 200 is made, -1 when an error reply is. */
+int oma_reply_stored(oma_req *r, const char *key, const char *mime);
+/* The reply for a storage call that returned rc (1: absent -> 404 "the file is gone"; else 500
+ * "storage error", err logged with key). Returns -1. */
+int oma_reply_storage_failed(oma_req *r, int rc, const char *key, const char *err);
 /* Uses a ready MHD response (for SSE and files). */
 void oma_reply_response(oma_req *r, unsigned status, struct MHD_Response *resp);
 

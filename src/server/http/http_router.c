@@ -96,7 +96,23 @@ int oma_http_split_path(oma_req *r, const char *url)
     return bad_escape ? -2 : 0;
 }
 
-/* Matches pattern against r->segs, capturing ":x" segments into r->param. */
+/* 1 when seg is one of the '|'-separated names in lit[0, len). */
+static int literal_matches(const char *seg, const char *lit, size_t len)
+{
+    size_t sl = strlen(seg);
+    while (len > 0) {
+        const char *bar = memchr(lit, '|', len);
+        size_t n = bar ? (size_t)(bar - lit) : len;
+        if (sl == n && memcmp(seg, lit, n) == 0) return 1;
+        if (!bar) return 0;
+        len -= n + 1;
+        lit += n + 1;
+    }
+    return 0;
+}
+
+/* Matches pattern against r->segs, capturing ":x" segments into r->param; a literal segment
+ * may name alternatives ("a|b|c": any one of them). */
 static int match_pattern(oma_req *r, const char *pattern)
 {
     size_t k = 0;
@@ -110,7 +126,7 @@ static int match_pattern(oma_req *r, const char *pattern)
         if (p[0] == ':') {
             if (r->nparam >= sizeof r->param / sizeof r->param[0]) return 0;
             r->param[r->nparam++] = r->segs[k];
-        } else if (strlen(r->segs[k]) != len || memcmp(r->segs[k], p, len) != 0) {
+        } else if (!literal_matches(r->segs[k], p, len)) {
             return 0;
         }
         k++;

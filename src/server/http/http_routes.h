@@ -89,9 +89,9 @@ json_t *oma_route_list(oma_req *r, oma_stmt *st, const char *what,
 /* Reads the whole object at key (bounded); replies on failure; returns 0 ok. */
 int oma_route_storage_get(oma_req *r, const char *key, size_t max, uint8_t **data, size_t *len);
 /* Steps st (prepared and bound; columns storage_key, mime), finalises it and sends the stored
- * object (at most max bytes) with that type: 404 "no such <what>" without a row, 500 "database
- * error while reading the <what>" on a db error. */
-void oma_route_send_stored(oma_req *r, oma_stmt *st, size_t max, const char *what);
+ * object with that type, streamed whatever its size (oma_reply_stored): 404 "no such <what>"
+ * without a row, 500 "database error while reading the <what>" on a db error. */
+void oma_route_send_stored(oma_req *r, oma_stmt *st, const char *what);
 /* Parses a non-negative integer query parameter within [lo, hi], default def. -1 (replied) if bad. */
 int oma_route_query_int(oma_req *r, const char *name, long lo, long hi, long def, long *out);
 /* Upload metadata row as JSON, or NULL if absent/not the artist's. */

@@ -242,26 +242,26 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
     return want;
 }
 
-int oma_s3_request(const oma_s3 *s3, const char *method, const char *key, const char *query, const void *body,
-                   size_t body_len, size_t max_body, oma_s3_response *resp, char *err, size_t errlen)
+CURL *oma_s3_easy(const oma_s3 *s3, const char *method, const char *key, const char *query, const void *body,
+                  size_t body_len, struct curl_slist **hdrs_out, char *err, size_t errlen)
 {
-    memset(resp, 0, sizeof *resp);
+    *hdrs_out = NULL;
     pthread_once(&curl_once, curl_init_once);
     if (!curl_ok) {
         snprintf(err, errlen, "s3: libcurl failed to initialise");
-        return -1;
+        return NULL;
     }
     char raw[1024], uri[3200], url[3600];
     int n = key ? snprintf(raw, sizeof raw, "/%s/%s%s", s3->bucket, s3->prefix, key)
                 : snprintf(raw, sizeof raw, "/%s", s3->bucket);
     if (n < 0 || (size_t)n >= sizeof raw || oma_sigv4_uri_encode(raw, 1, uri, sizeof uri) != 0) {
         snprintf(err, errlen, "s3: key too long");
-        return -1;
+        return NULL;
     }
     n = snprintf(url, sizeof url, "%s%s%s%s", s3->endpoint, uri, query && *query ? "?" : "", query ? query : "");
     if (n < 0 || (size_t)n >= sizeof url) {
         snprintf(err, errlen, "s3: URL too long");
-        return -1;
+        return NULL;
     }
     char payload[65], amz_date[20];
     oma_sha256_hex(body ? body : "", body ? body_len : 0, payload);
@@ -269,7 +269,7 @@ int oma_s3_request(const oma_s3 *s3, const char *method, const char *key, const 
     struct tm tm;
     if (!gmtime_r(&t, &tm) || strftime(amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm) != 16) {
         snprintf(err, errlen, "s3: clock");
-        return -1;
+        return NULL;
     }
     oma_sigv4_header sh[4] = {{"host", s3->host}, {"x-amz-content-sha256", payload}, {"x-amz-date", amz_date}};
     size_t nsh = 3;
@@ -279,12 +279,12 @@ int oma_s3_request(const oma_s3 *s3, const char *method, const char *key, const 
     char auth[600];
     if (oma_sigv4_authorization(&sr, auth, sizeof auth) != 0) {
         snprintf(err, errlen, "s3: cannot sign the request");
-        return -1;
+        return NULL;
     }
     CURL *c = curl_easy_init();
     if (!c) {
         snprintf(err, errlen, "s3: out of memory");
-        return -1;
+        return NULL;
     }
     struct curl_slist *hdrs = NULL;
     char line[2200];
@@ -304,36 +304,50 @@ int oma_s3_request(const oma_s3 *s3, const char *method, const char *key, const 
     ADD("Expect:");
     ADD("Content-Type:");
 #undef ADD
-    sink snk = {resp, 0, max_body, 0, 0, c};
-    source src = {body, body ? body_len : 0, 0};
-    char curl_err[CURL_ERROR_SIZE] = "";
+    if (!ok) {
+        curl_slist_free_all(hdrs);
+        curl_easy_cleanup(c);
+        snprintf(err, errlen, "s3: out of memory");
+        return NULL;
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") != 0) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    *hdrs_out = hdrs;
+    return c;
+}
+
+int oma_s3_request(const oma_s3 *s3, const char *method, const char *key, const char *query, const void *body,
+                   size_t body_len, size_t max_body, oma_s3_response *resp, char *err, size_t errlen)
+{
+    memset(resp, 0, sizeof *resp);
+    struct curl_slist *hdrs = NULL;
+    CURL *c = oma_s3_easy(s3, method, key, query, body, body_len, &hdrs, err, errlen);
+    if (!c) return -1;
+    sink snk = {resp, 0, max_body, 0, 0, c};
+    source src = {body, body ? body_len : 0, 0};
+    char curl_err[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &snk);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
+    if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(c, CURLOPT_READDATA, &src);
         curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)src.len);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }
-    CURLcode rc = ok ? curl_easy_perform(c) : CURLE_OUT_OF_MEMORY;
+    CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
+    curl_slist_free_all(hdrs);
     if (rc != CURLE_OK) {
         if (snk.overflow) snprintf(err, errlen, "s3: the object is larger than the limit of %zu bytes", max_body);
         else snprintf(err, errlen, "s3: %s: %s", s3->endpoint, curl_err[0] ? curl_err : curl_easy_strerror(rc));

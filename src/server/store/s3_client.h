@@ -1,4 +1,5 @@
-/* s3_client.h — one signed S3 request over libcurl: the transport under storage_s3.c.
+/* s3_client.h — one signed S3 request over libcurl: the transport under storage_s3.c (and a
+ * GET read as it arrives, s3_reader.c, for streaming downloads).
  *
  * A bucket is addressed path-style (ENDPOINT/BUCKET/KEY), which every S3-compatible server
  * accepts. Each request gets its own curl handle (the storage is shared by HTTP threads and a
@@ -8,6 +9,7 @@
 #ifndef OMA_SERVER_S3_CLIENT_H
 #define OMA_SERVER_S3_CLIENT_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +43,28 @@ typedef struct oma_s3_response {
  * err on a transport error. Free resp->body with free(). */
 int oma_s3_request(const oma_s3 *s3, const char *method, const char *key, const char *query, const void *body,
                    size_t body_len, size_t max_body, oma_s3_response *resp, char *err, size_t errlen);
+
+/* The signed request without its transfer: a curl handle with the URL, the signed headers (in
+ * *hdrs: free them with curl_slist_free_all after curl_easy_cleanup), the timeouts and the
+ * method set; the caller adds its callbacks and performs it. NULL with err. */
+CURL *oma_s3_easy(const oma_s3 *s3, const char *method, const char *key, const char *query, const void *body,
+                  size_t body_len, struct curl_slist **hdrs, char *err, size_t errlen);
+
+/* A GET read as it arrives (s3_reader.c), for streaming an object to a client with bounded
+ * memory. open sends the GET and waits for the answer's head: 0 when an answer came (any
+ * status; for one that is not 2xx its error document, up to 4 KiB, is read too), -1 with err
+ * on a transport error. read blocks until bytes come: n > 0, 0 at the end (exactly
+ * Content-Length bytes came), -1 with err (the transfer broke, ended short, or was
+ * cancelled). cancel may be called from any thread: a read waiting, or the next, returns -1
+ * at once and the transfer is dropped. */
+typedef struct oma_s3_reader oma_s3_reader;
+int oma_s3_reader_open(const oma_s3 *s3, const char *key, oma_s3_reader **out, char *err, size_t errlen);
+long oma_s3_reader_status(const oma_s3_reader *rd);
+int64_t oma_s3_reader_length(const oma_s3_reader *rd); /* Content-Length, -1 if none came */
+const char *oma_s3_reader_error_doc(const oma_s3_reader *rd); /* "" when none */
+long oma_s3_reader_read(oma_s3_reader *rd, void *buf, size_t cap, char *err, size_t errlen);
+void oma_s3_reader_cancel(oma_s3_reader *rd);
+void oma_s3_reader_free(oma_s3_reader *rd);
 
 /* The text of <tag>...</tag> after *from in xml (no entities but &amp; &lt; &gt; &quot;
  * &apos;), into out; advances *from past it. 1 found, 0 not. */

@@ -108,6 +108,32 @@ int oma_storage_exists(oma_storage *s, const char *key)
     return s->drv->exists(s, key);
 }
 
+int oma_storage_reader_open(oma_storage *s, const char *key, oma_storage_reader **out, uint64_t *size,
+                            char *err, size_t errlen)
+{
+    *out = NULL;
+    *size = 0;
+    if (!oma_storage_key_valid(key)) return bad_key(key, err, errlen);
+    return s->drv->reader(s, key, out, size, err, errlen);
+}
+
+long oma_storage_reader_read(oma_storage_reader *rd, void *buf, size_t cap, char *err, size_t errlen)
+{
+    return rd->ops->read(rd, buf, cap, err, errlen);
+}
+
+void oma_storage_reader_cancel(oma_storage_reader *rd)
+{
+    if (rd) rd->ops->cancel(rd);
+}
+
+int oma_storage_reader_remote(const oma_storage_reader *rd) { return rd ? rd->remote : 0; }
+
+void oma_storage_reader_close(oma_storage_reader *rd)
+{
+    if (rd) rd->ops->close(rd);
+}
+
 int oma_storage_delete(oma_storage *s, const char *key, char *err, size_t errlen)
 {
     if (!oma_storage_key_valid(key)) return bad_key(key, err, errlen);

@@ -4,8 +4,9 @@
  * start with "." — so no "." or ".." — no leading or trailing "/", no empty segment, at most
  * 512 bytes; names starting with "." are the store's own temporaries); every implementation rejects any other
  * key, so no caller can reach outside the store. The local-folder implementation writes to a
- * temporary file and renames it into place (a crash never leaves half a file); an S3
- * implementation (libcurl + SigV4) slots in later behind the same table.
+ * temporary file and renames it into place (a crash never leaves half a file); the S3 one
+ * (libcurl + SigV4, storage_s3.c) sits behind the same table. Objects are read whole (bounded)
+ * or as they come (a reader, for downloads of any size).
  */
 #ifndef OMA_SERVER_STORAGE_H
 #define OMA_SERVER_STORAGE_H
@@ -31,6 +32,21 @@ int oma_storage_put(oma_storage *s, const char *key, const void *data, size_t le
 int oma_storage_get(oma_storage *s, const char *key, size_t max_len, uint8_t **data, size_t *len,
                     char *err, size_t errlen);
 int oma_storage_exists(oma_storage *s, const char *key);
+
+/* Reading an object as it comes, for sending it to a client in bounded memory (any size).
+ * open: 0 with *out and *size, 1 if the key does not exist, -1 with err. read blocks until
+ * bytes come (the disk, or the network for S3): n > 0, 0 at the end (exactly *size bytes were
+ * read), -1 with err (a broken or short transfer is an error, never an early end). cancel may
+ * be called from any thread while another reads (until close): that read, or the next, returns
+ * -1 soon and an S3 transfer is dropped. remote: 1 when reads wait on the network (the HTTP
+ * layer then reads on a thread of its own), 0 for the local folder. */
+typedef struct oma_storage_reader oma_storage_reader;
+int oma_storage_reader_open(oma_storage *s, const char *key, oma_storage_reader **out, uint64_t *size,
+                            char *err, size_t errlen);
+long oma_storage_reader_read(oma_storage_reader *rd, void *buf, size_t cap, char *err, size_t errlen);
+void oma_storage_reader_cancel(oma_storage_reader *rd);
+int oma_storage_reader_remote(const oma_storage_reader *rd);
+void oma_storage_reader_close(oma_storage_reader *rd);
 int oma_storage_delete(oma_storage *s, const char *key, char *err, size_t errlen); /* missing = ok */
 /* Calls fn for each key under prefix (prefix "" = all), sorted; stops if fn returns non-zero. */
 int oma_storage_list(oma_storage *s, const char *prefix,

@@ -16,10 +16,24 @@ typedef struct oma_storage_engine {
     int (*get)(oma_storage *s, const char *key, size_t max_len, uint8_t **data, size_t *len, char *err,
                size_t errlen);
     int (*exists)(oma_storage *s, const char *key);
+    int (*reader)(oma_storage *s, const char *key, oma_storage_reader **out, uint64_t *size, char *err,
+                  size_t errlen);
     int (*del)(oma_storage *s, const char *key, char *err, size_t errlen);
     int (*list)(oma_storage *s, const char *prefix, int (*fn)(const char *key, size_t len, void *ud),
                 void *ud, char *err, size_t errlen);
 } oma_storage_engine;
+
+/* A backend's reader starts with this header (storage.h's oma_storage_reader_*). */
+typedef struct oma_storage_reader_ops {
+    long (*read)(oma_storage_reader *rd, void *buf, size_t cap, char *err, size_t errlen);
+    void (*cancel)(oma_storage_reader *rd);
+    void (*close)(oma_storage_reader *rd);
+} oma_storage_reader_ops;
+
+struct oma_storage_reader {
+    const oma_storage_reader_ops *ops;
+    int remote;
+};
 
 struct oma_storage {
     const oma_storage_engine *drv;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,17 +178,23 @@ static int open_regular(fs_store *f, const char *key, struct stat *sb)
     return fd;
 }
 
+/* open_regular for a reader: the fd, -2 when key is absent, -1 with err otherwise. */
+static int open_object(fs_store *f, const char *key, struct stat *sb, char *err, size_t errlen)
+{
+    int fd = open_regular(f, key, sb);
+    if (fd >= 0) return fd;
+    if (errno == ENOENT) return -2;
+    snprintf(err, errlen, "storage: cannot read %s: %s", key,
+             errno == ELOOP || errno == ENOTDIR ? "not a regular file inside the store" : strerror(errno));
+    return -1;
+}
+
 static int fs_get(oma_storage *s, const char *key, size_t max_len, uint8_t **data, size_t *len, char *err,
                   size_t errlen)
 {
     struct stat sb;
-    int fd = open_regular(F(s), key, &sb);
-    if (fd < 0) {
-        if (errno == ENOENT) return 1;
-        snprintf(err, errlen, "storage: cannot read %s: %s", key,
-                 errno == ELOOP || errno == ENOTDIR ? "not a regular file inside the store" : strerror(errno));
-        return -1;
-    }
+    int fd = open_object(F(s), key, &sb, err, errlen);
+    if (fd < 0) return fd == -2 ? 1 : -1;
     if ((uint64_t)sb.st_size > (uint64_t)max_len) {
         close(fd);
         snprintf(err, errlen, "storage: %s is %lld bytes, more than the limit of %zu", key, (long long)sb.st_size,
@@ -236,6 +243,73 @@ static int fs_get(oma_storage *s, const char *key, size_t max_len, uint8_t **dat
     }
     *data = buf;
     *len = got;
+    return 0;
+}
+
+/* A reader: the open file, read as it is (a rename over it later leaves this one intact). */
+typedef struct fs_reader {
+    oma_storage_reader base;
+    int fd;
+    uint64_t size, done;
+    atomic_int cancelled;
+    char key[KEY_MAX + 1];
+} fs_reader;
+
+static long fs_reader_read(oma_storage_reader *base, void *buf, size_t cap, char *err, size_t errlen)
+{
+    fs_reader *rd = (fs_reader *)base;
+    if (atomic_load(&rd->cancelled)) {
+        snprintf(err, errlen, "storage: reading %s was cancelled", rd->key);
+        return -1;
+    }
+    uint64_t left = rd->size - rd->done;
+    if (cap > left) cap = (size_t)left;
+    if (cap > (size_t)1 << 30) cap = (size_t)1 << 30;
+    if (cap == 0) return 0;
+    ssize_t n;
+    do n = read(rd->fd, buf, cap);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) { /* short: the file shrank under us */
+        snprintf(err, errlen, "storage: cannot read %s: %s", rd->key, n < 0 ? strerror(errno) : "it got shorter");
+        return -1;
+    }
+    rd->done += (uint64_t)n;
+    return (long)n;
+}
+
+static void fs_reader_cancel(oma_storage_reader *base) { atomic_store(&((fs_reader *)base)->cancelled, 1); }
+
+static void fs_reader_close(oma_storage_reader *base)
+{
+    fs_reader *rd = (fs_reader *)base;
+    close(rd->fd);
+    free(rd);
+}
+
+static const oma_storage_reader_ops fs_reader_ops = {fs_reader_read, fs_reader_cancel, fs_reader_close};
+
+static int fs_reader_open(oma_storage *s, const char *key, oma_storage_reader **out, uint64_t *size, char *err,
+                          size_t errlen)
+{
+    struct stat sb;
+    int fd = open_object(F(s), key, &sb, err, errlen);
+    if (fd < 0) return fd == -2 ? 1 : -1;
+    fs_reader *rd = calloc(1, sizeof *rd);
+    if (!rd) {
+        close(fd);
+        snprintf(err, errlen, "out of memory reading %s", key);
+        return -1;
+    }
+    /* open_regular opened it O_NONBLOCK (a FIFO must not block the open): reads block */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    rd->base.ops = &fs_reader_ops;
+    rd->fd = fd;
+    rd->size = (uint64_t)sb.st_size;
+    atomic_init(&rd->cancelled, 0);
+    snprintf(rd->key, sizeof rd->key, "%s", key);
+    *out = &rd->base;
+    *size = rd->size;
     return 0;
 }
 
@@ -405,6 +479,7 @@ const oma_storage_engine oma_storage_engine_fs = {
     .put = fs_put,
     .get = fs_get,
     .exists = fs_exists,
+    .reader = fs_reader_open,
     .del = fs_del,
     .list = fs_list,
 };

@@ -199,6 +199,63 @@ static int s3_get(oma_storage *s, const char *key, size_t max_len, uint8_t **dat
     return 0;
 }
 
+typedef struct s3_reader {
+    oma_storage_reader base;
+    oma_s3_reader *rd;
+} s3_reader;
+
+static long s3_reader_read(oma_storage_reader *base, void *buf, size_t cap, char *err, size_t errlen)
+{
+    return oma_s3_reader_read(((s3_reader *)base)->rd, buf, cap, err, errlen);
+}
+
+static void s3_reader_cancel(oma_storage_reader *base) { oma_s3_reader_cancel(((s3_reader *)base)->rd); }
+
+static void s3_reader_close(oma_storage_reader *base)
+{
+    oma_s3_reader_free(((s3_reader *)base)->rd);
+    free(base);
+}
+
+static const oma_storage_reader_ops s3_reader_ops = {s3_reader_read, s3_reader_cancel, s3_reader_close};
+
+/* The GET's head decides: 404 absent, another non-2xx an error naming S3's code, no
+ * Content-Length an error (the client is promised a length before the first byte). */
+static int s3_reader_open(oma_storage *s, const char *key, oma_storage_reader **out, uint64_t *size, char *err,
+                          size_t errlen)
+{
+    oma_s3_reader *rd = NULL;
+    if (oma_s3_reader_open(S3(s), key, &rd, err, errlen) != 0) return -1;
+    long status = oma_s3_reader_status(rd);
+    if (status == 404) {
+        oma_s3_reader_free(rd);
+        return 1;
+    }
+    if (status != 200) {
+        oma_s3_response r = {.status = status, .body = (uint8_t *)oma_s3_reader_error_doc(rd)};
+        answer_error(&r, "GET", key, err, errlen);
+        oma_s3_reader_free(rd);
+        return -1;
+    }
+    if (oma_s3_reader_length(rd) < 0) {
+        snprintf(err, errlen, "s3: GET %s: the answer has no Content-Length", key);
+        oma_s3_reader_free(rd);
+        return -1;
+    }
+    s3_reader *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "s3: out of memory");
+        oma_s3_reader_free(rd);
+        return -1;
+    }
+    w->base.ops = &s3_reader_ops;
+    w->base.remote = 1;
+    w->rd = rd;
+    *out = &w->base;
+    *size = (uint64_t)oma_s3_reader_length(rd);
+    return 0;
+}
+
 static int s3_exists(oma_storage *s, const char *key)
 {
     oma_s3_response r;
@@ -277,6 +334,7 @@ const oma_storage_engine oma_storage_engine_s3 = {
     .put = s3_put,
     .get = s3_get,
     .exists = s3_exists,
+    .reader = s3_reader_open,
     .del = s3_del,
     .list = s3_list,
 };

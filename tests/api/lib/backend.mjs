@@ -23,7 +23,8 @@ async function setUp() {
   return { pg, s3, env: s3Env };
 }
 
-// Extra `oma serve` arguments and environment for dataDir on the chosen backend.
+// Extra `oma serve` arguments and environment for dataDir on the chosen backend; on pg+s3 also
+// where its data lives: db { url, psql(sql) -> text } and s3 { endpoint, bucket, prefix }.
 export async function backendFor(dataDir) {
   if (backendName() !== 'pg+s3') return { args: [], env: {} };
   if (!shared) shared = await setUp();
@@ -33,5 +34,9 @@ export async function backendFor(dataDir) {
     shared.pg.psql(`CREATE DATABASE ${db}`);
   }
   const url = shared.pg.url.replace(/\/oma$/, `/${db}`);
-  return { args: ['--db', url, '--storage', shared.s3.storageUrl(`p${h}`)], env: shared.env };
+  return {
+    args: ['--db', url, '--storage', shared.s3.storageUrl(`p${h}`)], env: shared.env,
+    db: { url, psql: (sql) => shared.pg.psql(sql, url) },
+    s3: { endpoint: shared.s3.endpoint, bucket: 'oma-test', prefix: `p${h}` },
+  };
 }

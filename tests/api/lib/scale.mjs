@@ -23,7 +23,7 @@ export function scaleAvailable() {
   return null;
 }
 
-// Starts a cluster; { url, dir, psql(sql) -> text, stop() }.
+// Starts a cluster; { url, dir, psql(sql[, dbUrl]) -> text, stop() }.
 export function startPostgres() {
   const dir = mkdtempSync(path.join(tmpdir(), 'oma-pgt-'));
   removeDir(dir); // pg_cluster.sh creates it with the right owner
@@ -31,7 +31,7 @@ export function startPostgres() {
   const bin = execFileSync('bash', ['-c', 'ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1']).toString().trim();
   return {
     url, dir,
-    psql: (sql) => execFileSync(path.join(bin, 'psql'), [url, '-Atc', sql]).toString().trim(),
+    psql: (sql, dbUrl = url) => execFileSync(path.join(bin, 'psql'), [dbUrl, '-Atc', sql]).toString().trim(),
     stop: () => { try { execFileSync('bash', [pgScript, 'stop', dir]); } catch { /* already gone */ } },
   };
 }

@@ -310,6 +310,15 @@ static void test_broken_models(void **s) {
     expect_open_error(tmpdir, NULL, "layers_per_block");
     wr("unet/config.json", "{\"attention_head_dim\": [8, 8]}");
     expect_open_error(tmpdir, NULL, "attention_head_dim");
+    /* false/true are read as 0/1 and must be in range too (a 0 here was a division by zero) */
+    wr("unet/config.json", "{\"block_out_channels\": [32, 32], \"norm_num_groups\": false}");
+    expect_open_error(tmpdir, NULL, "norm_num_groups");
+    wr("unet/config.json", "{\"block_out_channels\": [32, 32], \"attention_head_dim\": false}");
+    expect_open_error(tmpdir, NULL, "attention_head_dim");
+    wr("unet/config.json", "{\"block_out_channels\": [32, 32], \"norm_num_groups\": 8}");
+    wr("text_encoder/config.json", "{\"num_attention_heads\": false}");
+    expect_open_error(tmpdir, NULL, "num_attention_heads");
+    wr("text_encoder/config.json", "{}");
     wr("unet/config.json", "{not json");
     expect_open_error(tmpdir, NULL, "unet/config.json");
     /* single files: foreign, SD 2.x, duplicate, empty of SD, truncated */

@@ -91,6 +91,30 @@ int main(void)
     CHECK(rt && rt->fn == oma_route_sdapi_options_get);
     rt = route(&r, "POST", "/sdapi/v1/options", &pm, allow);
     CHECK(rt && rt->fn == oma_route_sdapi_options_set);
+    /* a row for several paths ("a|b" segments) matches each of them whole, and nothing else */
+    const char *empty[] = {"sd-vae", "hypernetworks", "face-restorers", "prompt-styles", "upscalers",
+                           "latent-upscale-modes", "script-info", "extensions"};
+    for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+        char url[80];
+        snprintf(url, sizeof url, "/sdapi/v1/%s", empty[i]);
+        rt = route(&r, "GET", url, &pm, allow);
+        CHECK(rt && rt->fn == oma_route_sdapi_empty_list && (rt->flags & OMA_ROUTE_A1111) && r.nparam == 0);
+        rt = route(&r, "POST", url, &pm, allow);
+        CHECK(!rt && pm == 1 && strcmp(allow, "GET") == 0);
+    }
+    const char *refresh[] = {"refresh-checkpoints", "refresh-loras", "refresh-vae"};
+    for (size_t i = 0; i < 3; i++) {
+        char url[80];
+        snprintf(url, sizeof url, "/sdapi/v1/%s", refresh[i]);
+        rt = route(&r, "POST", url, &pm, allow);
+        CHECK(rt && rt->fn == oma_route_sdapi_null);
+    }
+    const char *not_routes[] = {"/sdapi/v1/sd-vae|hypernetworks", "/sdapi/v1/sd", "/sdapi/v1/extensionsx",
+                                "/sdapi/v1/vae", "/sdapi/v1/", "/sdapi/v1/sd-vae/x", "/sdapi/v1/|", "/sdapi/v1/refresh"};
+    for (size_t i = 0; i < sizeof not_routes / sizeof not_routes[0]; i++) {
+        rt = route(&r, "GET", not_routes[i], &pm, allow);
+        CHECK(!rt && pm == 0);
+    }
     /* every route is well formed: ours under /api/, A1111's under /sdapi/v1/ and flagged so */
     for (size_t i = 0; i < oma_routes_count; i++) {
         CHECK(oma_routes[i].fn != NULL);
