@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tensor/device_backend.h"
 #include "tensor/ops.h"
 
 static double wall(void)
@@ -463,6 +464,10 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
     }
     times->decode_s = wall() - t0;
     rc = 0;
+    if (oma_devbackend_check(err, errlen) != 0) {   /* a device op failed: its one line */
+        for (int j = 0; j < B; j++) oma_image_free(&out[j]);
+        rc = -1;
+    }
     goto done;
 oom:
     snprintf(err, errlen, "generate: out of memory");
