@@ -155,7 +155,7 @@ static const oma_backend *host(void) { return oma_backend_cpu(); }
 
 /* 1: run the device kernel (g_dev_mu is then held until finish); 0: run on the host (counted);
  * -1: a device error is pending (do nothing). NULL pointers in spans are absent operands. */
-static int decide(int kernel, int shape_ok, const span *s, int n)
+static int decide(const char *op, int kernel, int shape_ok, const span *s, int n)
 {
     pthread_mutex_lock(&g_mu);
     int rc;
@@ -170,7 +170,10 @@ static int decide(int kernel, int shape_ok, const span *s, int n)
         if (!rc) {
             g_st.host_ops++;
             g_st.last_host_op = g_opno;
+            snprintf(g_st.last_host_why, sizeof g_st.last_host_why, "%s: %s", op,
+                     !reach ? "host memory" : !kernel ? "no device kernel" : "shape not covered");
             if (!reach) g_st.host_unreachable++;
+            else if (kernel) g_st.host_shape++;
         }
     }
     pthread_mutex_unlock(&g_mu);
@@ -201,7 +204,7 @@ static void d_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
     if (m <= 0 || n <= 0) return;
     size_t ea = ta ? F4((k - 1) * lda + m) : F4((m - 1) * lda + k);
     size_t eb = tb ? F4((n - 1) * ldb + k) : F4((k - 1) * ldb + n);
-    int r = decide(g_ops->gemm != NULL, k > 0, SPANS({a, ea}, {b, eb}, {c, F4((m - 1) * ldc + n)}));
+    int r = decide("gemm", g_ops->gemm != NULL, k > 0, SPANS({a, ea}, {b, eb}, {c, F4((m - 1) * ldc + n)}));
     if (r > 0) finish(g_ops->gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
     else if (r == 0) host()->gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -210,10 +213,10 @@ static int d_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                     const float *weight, uint64_t stamp, const float *bias, int64_t oc,
                     int64_t kh, int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow)
 {
-    int r = decide(g_ops->conv2d != NULL, kh <= 64 && kw <= 64 && (oc + 15) / 16 <= 65535,
+    int r = decide("conv2d", g_ops->conv2d != NULL, kh <= 64 && kw <= 64 && (oc + 15) / 16 <= 65535,
                    SPANS({x, F4(n * c * h * w)}, {weight, F4(oc * c * kh * kw)},
                          {bias, F4(oc)}, {y, F4(n * oc * oh * ow)}));
-    if (r > 0) return finish(g_ops->conv2d(x, n, c, h, w, weight, bias, oc, kh, kw, stride, pad,
+    if (r > 0) return finish(g_ops->conv2d(x, n, c, h, w, weight, stamp, bias, oc, kh, kw, stride, pad,
                                            y, oh, ow));
     if (r < 0) return -1;
     return host()->conv2d(x, n, c, h, w, weight, stamp, bias, oc, kh, kw, stride, pad, y, oh, ow);
@@ -224,7 +227,7 @@ static void d_forget(uint64_t stamp) { host()->forget_weights(stamp); }
 static void d_group_norm(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
                          const float *gamma, const float *beta, float eps, int silu, float *y)
 {
-    int r = decide(g_ops->group_norm != NULL, gamma && beta && n <= 65535,
+    int r = decide("group_norm", g_ops->group_norm != NULL, gamma && beta && n <= 65535,
                    SPANS({x, F4(n * c * hw)}, {gamma, F4(c)}, {beta, F4(c)}, {y, F4(n * c * hw)}));
     if (r > 0) finish(g_ops->group_norm(x, n, c, hw, groups, gamma, beta, eps, silu, y));
     else if (r == 0) host()->group_norm(x, n, c, hw, groups, gamma, beta, eps, silu, y);
@@ -233,7 +236,7 @@ static void d_group_norm(const float *x, int64_t n, int64_t c, int64_t hw, int64
 static void d_layer_norm(const float *x, int64_t rows, int64_t dim, const float *gamma,
                          const float *beta, float eps, float *y)
 {
-    int r = decide(g_ops->layer_norm != NULL, gamma && beta,
+    int r = decide("layer_norm", g_ops->layer_norm != NULL, gamma && beta,
                    SPANS({x, F4(rows * dim)}, {gamma, F4(dim)}, {beta, F4(dim)},
                          {y, F4(rows * dim)}));
     if (r > 0) finish(g_ops->layer_norm(x, rows, dim, gamma, beta, eps, y));
@@ -242,7 +245,7 @@ static void d_layer_norm(const float *x, int64_t rows, int64_t dim, const float 
 
 static void d_softmax(float *x, int64_t rows, int64_t dim)
 {
-    int r = decide(g_ops->softmax != NULL, 1, SPANS({x, F4(rows * dim)}));
+    int r = decide("softmax", g_ops->softmax != NULL, 1, SPANS({x, F4(rows * dim)}));
     if (r > 0) finish(g_ops->softmax(x, rows, dim));
     else if (r == 0) host()->softmax(x, rows, dim);
 }
@@ -258,7 +261,7 @@ static int d_attention(const oma_attn_args *a)
     int64_t wd = a->heads * a->head_dim;
     int shape_ok = a->head_dim > 0 && a->head_dim <= 160 && a->head_dim % 8 == 0 &&
                    a->batch * a->heads <= 65535;
-    int r = decide(g_ops->attention != NULL, shape_ok,
+    int r = decide("attention", g_ops->attention != NULL, shape_ok,
                    SPANS({a->q, tok_bytes(a->batch * a->nq, a->ldq, wd)},
                          {a->k, tok_bytes(a->batch * a->nk, a->ldk, wd)},
                          {a->v, tok_bytes(a->batch * a->nk, a->ldv, wd)},
@@ -271,7 +274,7 @@ static int d_attention(const oma_attn_args *a)
 #define UNARY(fn)                                                                  \
     static void d_##fn(const float *x, float *y, int64_t n)                        \
     {                                                                              \
-        int r = decide(g_ops->fn != NULL, 1, SPANS({x, F4(n)}, {y, F4(n)}));       \
+        int r = decide(#fn, g_ops->fn != NULL, 1, SPANS({x, F4(n)}, {y, F4(n)}));       \
         if (r > 0) finish(g_ops->fn(x, y, n));                                     \
         else if (r == 0) host()->fn(x, y, n);                                      \
     }
@@ -281,14 +284,14 @@ UNARY(silu)
 
 static void d_geglu(const float *x, int64_t rows, int64_t dim, float *y)
 {
-    int r = decide(g_ops->geglu != NULL, 1, SPANS({x, F4(rows * 2 * dim)}, {y, F4(rows * dim)}));
+    int r = decide("geglu", g_ops->geglu != NULL, 1, SPANS({x, F4(rows * 2 * dim)}, {y, F4(rows * dim)}));
     if (r > 0) finish(g_ops->geglu(x, rows, dim, y));
     else if (r == 0) host()->geglu(x, rows, dim, y);
 }
 
 static void d_upsample(const float *x, int64_t nc, int64_t h, int64_t w, float *y)
 {
-    int r = decide(g_ops->upsample_nearest2x != NULL, 1,
+    int r = decide("upsample_nearest2x", g_ops->upsample_nearest2x != NULL, 1,
                    SPANS({x, F4(nc * h * w)}, {y, F4(nc * 4 * h * w)}));
     if (r > 0) finish(g_ops->upsample_nearest2x(x, nc, h, w, y));
     else if (r == 0) host()->upsample_nearest2x(x, nc, h, w, y);
@@ -297,7 +300,7 @@ static void d_upsample(const float *x, int64_t nc, int64_t h, int64_t w, float *
 static void d_concat(const float *a, int64_t ca, const float *b, int64_t cb, int64_t n,
                      int64_t hw, float *y)
 {
-    int r = decide(g_ops->concat_channels != NULL, 1,
+    int r = decide("concat_channels", g_ops->concat_channels != NULL, 1,
                    SPANS({a, F4(n * ca * hw)}, {b, F4(n * cb * hw)}, {y, F4(n * (ca + cb) * hw)}));
     if (r > 0) finish(g_ops->concat_channels(a, ca, b, cb, n, hw, y));
     else if (r == 0) host()->concat_channels(a, ca, b, cb, n, hw, y);
@@ -306,7 +309,7 @@ static void d_concat(const float *a, int64_t ca, const float *b, int64_t cb, int
 #define BINARY(fn)                                                                      \
     static void d_##fn(const float *a, const float *b, float *y, int64_t n)             \
     {                                                                                   \
-        int r = decide(g_ops->fn != NULL, 1, SPANS({a, F4(n)}, {b, F4(n)}, {y, F4(n)})); \
+        int r = decide(#fn, g_ops->fn != NULL, 1, SPANS({a, F4(n)}, {b, F4(n)}, {y, F4(n)})); \
         if (r > 0) finish(g_ops->fn(a, b, y, n));                                       \
         else if (r == 0) host()->fn(a, b, y, n);                                        \
     }
@@ -315,7 +318,7 @@ BINARY(mul)
 
 static void d_axpby(float alpha, const float *x, float beta, float *y, int64_t n)
 {
-    int r = decide(g_ops->axpby != NULL, 1, SPANS({x, F4(n)}, {y, F4(n)}));
+    int r = decide("axpby", g_ops->axpby != NULL, 1, SPANS({x, F4(n)}, {y, F4(n)}));
     if (r > 0) finish(g_ops->axpby(alpha, x, beta, y, n));
     else if (r == 0) host()->axpby(alpha, x, beta, y, n);
 }
@@ -323,27 +326,27 @@ static void d_axpby(float alpha, const float *x, float beta, float *y, int64_t n
 static void d_transpose(const float *x, int64_t batch, int64_t rows, int64_t cols, float *y)
 {
     size_t e = F4(batch * rows * cols);
-    int r = decide(g_ops->transpose != NULL, 1, SPANS({x, e}, {y, e}));
+    int r = decide("transpose", g_ops->transpose != NULL, 1, SPANS({x, e}, {y, e}));
     if (r > 0) finish(g_ops->transpose(x, batch, rows, cols, y));
     else if (r == 0) host()->transpose(x, batch, rows, cols, y);
 }
 
 static void d_add_bias(float *x, const float *bias, int64_t n, int64_t c, int64_t inner)
 {
-    int r = decide(g_ops->add_bias != NULL, 1, SPANS({x, F4(n * c * inner)}, {bias, F4(c)}));
+    int r = decide("add_bias", g_ops->add_bias != NULL, 1, SPANS({x, F4(n * c * inner)}, {bias, F4(c)}));
     if (r > 0) finish(g_ops->add_bias(x, bias, n, c, inner));
     else if (r == 0) host()->add_bias(x, bias, n, c, inner);
 }
 
 /* ---- backward: the CPU backend's kernels on the same memory (no device kernels yet) ---- */
 
-static int host_only(void) { return decide(0, 0, NULL, 0); }
+static int host_only(const char *op) { return decide(op, 0, 0, NULL, 0); }
 
 static int b_conv(const float *dy, int64_t n, int64_t oc, int64_t oh, int64_t ow,
                   const float *weight, uint64_t stamp, int64_t c, int64_t kh, int64_t kw,
                   int stride, int pad, float *dx, int64_t h, int64_t w)
 {
-    if (host_only() < 0) return -1;
+    if (host_only(__func__) < 0) return -1;
     return host()->conv2d_backward_data(dy, n, oc, oh, ow, weight, stamp, c, kh, kw, stride, pad,
                                         dx, h, w);
 }
@@ -351,44 +354,44 @@ static void b_group_norm(const float *x, int64_t n, int64_t c, int64_t hw, int64
                          const float *gamma, const float *beta, float eps, int silu,
                          const float *dy, float *dx)
 {
-    if (host_only() == 0)
+    if (host_only(__func__) == 0)
         host()->group_norm_backward(x, n, c, hw, groups, gamma, beta, eps, silu, dy, dx);
 }
 static void b_layer_norm(const float *x, int64_t rows, int64_t dim, const float *gamma,
                          float eps, const float *dy, float *dx)
 {
-    if (host_only() == 0) host()->layer_norm_backward(x, rows, dim, gamma, eps, dy, dx);
+    if (host_only(__func__) == 0) host()->layer_norm_backward(x, rows, dim, gamma, eps, dy, dx);
 }
 static int b_attention(const oma_attn_bwd_args *a)
 {
-    if (host_only() < 0) return -1;
+    if (host_only(__func__) < 0) return -1;
     return host()->attention_backward(a);
 }
 #define BACT(fn)                                                                 \
     static void b_##fn(const float *x, const float *dy, float *dx, int64_t n)    \
     {                                                                            \
-        if (host_only() == 0) host()->fn##_backward(x, dy, dx, n);               \
+        if (host_only(__func__) == 0) host()->fn##_backward(x, dy, dx, n);               \
     }
 BACT(gelu)
 BACT(quick_gelu)
 BACT(silu)
 static void b_geglu(const float *x, const float *dy, int64_t rows, int64_t dim, float *dx)
 {
-    if (host_only() == 0) host()->geglu_backward(x, dy, rows, dim, dx);
+    if (host_only(__func__) == 0) host()->geglu_backward(x, dy, rows, dim, dx);
 }
 static void b_upsample(const float *dy, int64_t nc, int64_t h, int64_t w, float *dx)
 {
-    if (host_only() == 0) host()->upsample_nearest2x_backward(dy, nc, h, w, dx);
+    if (host_only(__func__) == 0) host()->upsample_nearest2x_backward(dy, nc, h, w, dx);
 }
 static void b_split(const float *dy, int64_t n, int64_t ca, int64_t cb, int64_t hw, float *da,
                     float *db)
 {
-    if (host_only() == 0) host()->split_channels(dy, n, ca, cb, hw, da, db);
+    if (host_only(__func__) == 0) host()->split_channels(dy, n, ca, cb, hw, da, db);
 }
 static void b_embedding(const int32_t *ids, int64_t count, const float *dy, int64_t dim,
                         float *dtable)
 {
-    if (host_only() == 0) host()->embedding_backward(ids, count, dy, dim, dtable);
+    if (host_only(__func__) == 0) host()->embedding_backward(ids, count, dy, dim, dtable);
 }
 
 static oma_backend g_table = {

@@ -37,8 +37,9 @@ typedef struct oma_devops {
     int (*gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                 int64_t ldc);
+    /* weight_stamp as in oma_backend: the device may keep a prepared form of the weights */
     int (*conv2d)(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, const float *weight,
-                  const float *bias, int64_t oc, int64_t kh, int64_t kw, int stride, int pad,
+                  uint64_t weight_stamp, const float *bias, int64_t oc, int64_t kh, int64_t kw, int stride, int pad,
                   float *y, int64_t oh, int64_t ow);
     int (*group_norm)(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
                       const float *gamma, const float *beta, float eps, int silu, float *y);
@@ -65,9 +66,11 @@ typedef struct oma_devbackend_stats {
     uint64_t host_ops;       /* ops run by the CPU backend (operand not device memory, no kernel
                               * for the op or the shape, or a backward op) */
     uint64_t host_unreachable; /* of host_ops: because an operand was not device memory */
+    uint64_t host_shape;     /* of host_ops: the device kernel does not cover the shape */
     uint64_t allocs;         /* device allocations made */
     size_t live_bytes, peak_bytes;
     uint64_t last_host_op;   /* index (1-based, in the op order) of the latest host op, 0: none */
+    char last_host_why[48];  /* "group_norm: shape not covered", "gemm: host memory", ... */
 } oma_devbackend_stats;
 
 /* Makes ops the engine's allocator and backend (oma_allocator_set + oma_backend_set). The

@@ -37,7 +37,7 @@ static int d_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float al, con
     return oma_cuda_gemm(F32, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
 }
 static int d_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, const float *wt,
-                    const float *bias, int64_t oc, int64_t kh, int64_t kw, int stride, int pad,
+                    uint64_t, const float *bias, int64_t oc, int64_t kh, int64_t kw, int stride, int pad,
                     float *y, int64_t oh, int64_t ow)
 {
     return oma_cuda_conv2d(F32, x, n, c, h, w, wt, bias, oc, kh, kw, stride, pad, y, oh, ow);

@@ -49,11 +49,11 @@ static int fk_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float al, co
     return 0;
 }
 static int fk_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, const float *wt,
-                     const float *bias, int64_t oc, int64_t kh, int64_t kw, int stride, int pad,
+                     uint64_t stamp, const float *bias, int64_t oc, int64_t kh, int64_t kw, int stride, int pad,
                      float *y, int64_t oh, int64_t ow)
 {
     if (fk_kernel("conv2d")) return -1;
-    return FK_CPU->conv2d(x, n, c, h, w, wt, 0, bias, oc, kh, kw, stride, pad, y, oh, ow);
+    return FK_CPU->conv2d(x, n, c, h, w, wt, stamp, bias, oc, kh, kw, stride, pad, y, oh, ow);
 }
 static int fk_group_norm(const float *x, int64_t n, int64_t c, int64_t hw, int64_t g,
                          const float *ga, const float *be, float eps, int silu, float *y)
