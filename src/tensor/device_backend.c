@@ -259,8 +259,7 @@ static size_t tok_bytes(int64_t tokens, int64_t ld, int64_t width)
 static int d_attention(const oma_attn_args *a)
 {
     int64_t wd = a->heads * a->head_dim;
-    int shape_ok = a->head_dim > 0 && a->head_dim <= 160 && a->head_dim % 8 == 0 &&
-                   a->batch * a->heads <= 65535;
+    int shape_ok = a->head_dim > 0 && a->head_dim <= 160 && a->batch * a->heads <= 65535;
     int r = decide("attention", g_ops->attention != NULL, shape_ok,
                    SPANS({a->q, tok_bytes(a->batch * a->nq, a->ldq, wd)},
                          {a->k, tok_bytes(a->batch * a->nk, a->ldk, wd)},

@@ -92,7 +92,7 @@ const struct oma_devops *oma_cuda_devops(char *err, size_t errlen);
 
 /* ---- attention (cuda_attention.cu): flash-style, online softmax, nothing n x n is stored.
  * Same layout as oma_attn_args (token-major, strides in elements). head_dim 40, 64, 80, 160
- * (SD 1.x) and any multiple of 8 up to 160 through the generic path. ---- */
+ * (SD 1.x) and any other head_dim up to 160 through the generic paths. ---- */
 int oma_cuda_attention(oma_cuda_dtype t, const void *q, const void *k, const void *v, void *out,
                        int64_t batch, int64_t heads, int64_t nq, int64_t nk, int64_t head_dim,
                        int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo, float scale,
