@@ -4,8 +4,8 @@
 # C libraries (libmicrohttpd, jansson, openblas, ...) and no network, so the programs the device
 # script runs are built here and carried there with the shared libraries they need.
 #
-#   bash bench/cuda/make_bundle.sh            -> build-cuda/bundle/{bin,lib,diffusers}, its size
-#   device run: carry ["build-cuda/bundle"], command "bash bench/cuda/run_on_device.sh"
+#   bash bench/cuda/make_bundle.sh            -> build-cuda/bundle.tar.xz (bin, lib, diffusers)
+#   device run: carry ["build-cuda/bundle.tar.xz"], command "bash bench/cuda/run_on_device.sh"
 #
 # Builds (Release, -DOMA_CUDA=ON, sm_80 + sm_90 real code, PTX for newer): oma, bench_generate,
 # tensor_test_cuda_kernels, pipelines_test_generate_device. lib/ gets every shared library those
@@ -17,7 +17,7 @@
 # driver is missing and runs only the kernel checks it builds with the device's own nvcc.
 # diffusers v0.21.4's source (OMA_DIFFUSERS_SRC, default /tmp/sdref/src) is copied too, for the
 # torch fp16 comparison; it is fetched code: build-*/ is ignored, never commit it.
-# The carry limit is 64 MiB: the script prints the size and fails above it.
+# The carry limit is 64 MiB: the script prints the archive's size and fails above it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=build-cuda
@@ -39,7 +39,7 @@ done | sort -u | while read -r lib; do
     case "$(basename "$lib")" in
         libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libresolv.so*) ;;
         libcublas*|libcudart*|libcuda.so*) ;;   # the device's own toolkit/driver (~0.5 GB)
-        *) cp -L "$lib" "$D/lib/" ;;
+        *) cp -L "$lib" "$D/lib/"; strip --strip-unneeded "$D/lib/$(basename "$lib")" 2>/dev/null || true ;;
     esac
 done
 SRC=${OMA_DIFFUSERS_SRC:-/tmp/sdref/src}
@@ -49,7 +49,11 @@ if [ -d "$SRC/diffusers" ]; then
     find "$D/diffusers" -name '__pycache__' -prune -exec rm -rf {} +
 fi
 ldd --version | head -1 > "$D/GLIBC_BUILT_WITH"
-size=$(du -sm "$D" | cut -f1)
-echo "bundle: $D, ${size} MiB (limit 64): $(ls "$D/lib" | wc -l) libraries"
+# openblas + oneDNN alone are ~75 MiB: the carried form is one xz archive the device script
+# unpacks (carry ["build-cuda/bundle.tar.xz"])
 du -sh "$D"/* | sort -h | tail -5
+rm -f "$B/bundle.tar.xz"
+tar -C "$B" -cf - bundle | xz -T2 -6 > "$B/bundle.tar.xz"
+size=$(du -m "$B/bundle.tar.xz" | cut -f1)
+echo "bundle: $B/bundle.tar.xz, ${size} MiB (carry limit 64; unpacked $(du -sm "$D" | cut -f1) MiB, $(ls "$D/lib" | wc -l) libraries)"
 [ "$size" -le 64 ] || { echo "bundle: over the 64 MiB carry limit"; exit 1; }

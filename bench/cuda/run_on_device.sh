@@ -2,9 +2,9 @@
 # run_on_device.sh — every check the CUDA backend needs on a GPU, in ONE device call (~6-9 min).
 #
 # Before the call, HERE:  bash bench/cuda/make_bundle.sh   (builds oma & co. with -DOMA_CUDA=ON
-#   into build-cuda/bundle with their shared libraries: the lent machine has none of the
+#   into build-cuda/bundle.tar.xz with their shared libraries: the lent machine has none of the
 #   project's C dependencies and no network).
-# The call:  device `run`, carry ["build-cuda/bundle"], timeout_s 560,
+# The call:  device `run`, carry ["build-cuda/bundle.tar.xz"], timeout_s 560,
 #   command "bash bench/cuda/run_on_device.sh"
 # Results in $OUT: device.log (everything), summary.txt (one PASS/FAIL/SKIP line per check),
 #   kernels.json, pictures. Exit status: 0 when no check FAILED (SKIPs say why), 1 otherwise.
@@ -54,6 +54,9 @@ ldd --version | head -1
 [ -f build-cuda/bundle/GLIBC_BUILT_WITH ] && echo "bundle built with: $(cat build-cuda/bundle/GLIBC_BUILT_WITH)"
 
 step "K1. kernels (device nvcc, sm_90) vs PyTorch on this GPU"
+if [ -n "${OMA_DEVICE_SKIP_K1:-}" ]; then   # dry runs on the build machine only
+  verdict K1 SKIP "OMA_DEVICE_SKIP_K1 set"
+else
 LIB=/tmp/oma-cuda/liboma_cuda.so
 rm -rf /tmp/oma-cuda; mkdir -p /tmp/oma-cuda
 CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64
@@ -75,9 +78,13 @@ else
               124) verdict K1 FAIL "timed out (150 s)";;
               *) verdict K1 FAIL "a kernel outside tolerance or an error (rc $rc; see the log)";; esac
 fi
+fi
 
 step "bundle: the programs built with -DOMA_CUDA=ON (make_bundle.sh)"
 BIN=""
+if [ -f build-cuda/bundle.tar.xz ] && [ ! -x build-cuda/bundle/bin/oma ]; then
+  tar -C build-cuda -xJf build-cuda/bundle.tar.xz || echo "bundle: could not unpack"
+fi
 if [ -x build-cuda/bundle/bin/oma ]; then
   extra=""
   for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
@@ -93,7 +100,7 @@ if [ -x build-cuda/bundle/bin/oma ]; then
     BIN=build-cuda/bundle/bin
   fi
 else
-  why="no build-cuda/bundle carried (run bench/cuda/make_bundle.sh here first and carry it)"
+  why="no build-cuda/bundle.tar.xz carried (run bench/cuda/make_bundle.sh here first and carry it)"
 fi
 if [ -z "$BIN" ]; then
   echo "SKIP: $why"
@@ -104,11 +111,19 @@ else
   case $rc in 0) verdict K2 PASS "every kernel within tolerance of the CPU backend";;
               77) verdict K2 SKIP "the bundle's CUDA runtime sees no device (see the line above: driver?)";;
               *) verdict K2 FAIL "rc $rc";; esac
+  nodev=""
+  if [ $rc -eq 77 ]; then
+    nodev_out=$("$BIN/oma" generate --model tests/fixtures/sd/tiny-sd --prompt x --steps 1 \
+                -o /tmp/oma-nodev.png --device cuda 2>&1) && nodev="" || nodev=$(echo "$nodev_out" | tail -1)
+  fi
 
   step "D1. pipelines.test_generate_device (dispatch with the fake device)"
   OMA_SOURCE_DIR=$PWD run 120 "$BIN/pipelines_test_generate_device"
   [ $rc -eq 0 ] && verdict D1 PASS "fake-device generation equals the CPU run" || verdict D1 FAIL "rc $rc"
 
+  if [ -n "$nodev" ]; then
+    for id in T1 S1 P1; do verdict $id SKIP "no usable device for the bundle: $nodev"; done
+  else
   step "T1. tiny fixture model: oma generate --device cuda vs cpu"
   for s in "DDIM" "Euler a"; do
     tag=$(echo "$s" | tr -d ' ')
@@ -176,6 +191,7 @@ else
   else
     verdict P1 PASS "512x512 DDIM 20 steps: ours (fp32) $o s; diffusers fp16 did not run (rc $torch_rc)"
   fi
+  fi   # nodev
 fi
 
 echo; echo "=== summary (+$(( $(date +%s) - T0 )) s)"
