@@ -482,7 +482,7 @@ void oma_devbackend_stats_reset(void)
 int oma_devbackend_check(char *err, size_t errlen)
 {
     pthread_mutex_lock(&g_mu);
-    int bad = g_err[0] != 0;
+    int bad = g_active && g_err[0] != 0;     /* back on the CPU, an old device error is moot */
     if (bad) snprintf(err, errlen, "%s", g_err);
     pthread_mutex_unlock(&g_mu);
     return bad ? -1 : 0;

@@ -85,7 +85,8 @@ int oma_devbackend_active(void);
 int oma_devbackend_reachable(const void *p, size_t bytes);
 void oma_devbackend_stats_get(oma_devbackend_stats *s);
 void oma_devbackend_stats_reset(void);
-/* 0, or -1 with "NAME: what: why" in err when a device op failed since install (sticky). */
+/* 0, or -1 with "NAME: what: why" in err when a device op failed since install (sticky) and the
+ * device backend is still installed. */
 int oma_devbackend_check(char *err, size_t errlen);
 
 #endif

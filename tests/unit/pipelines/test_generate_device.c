@@ -101,6 +101,7 @@ int main(void)
 
     oma_sd_model_free(&m);
     oma_devbackend_uninstall();
+    CHECK(oma_devbackend_check(err, sizeof err) == 0);   /* on the CPU again: moot */
     for (int i = 0; i < 2; i++) {
         oma_image_free(&cpu_t2i[i]), oma_image_free(&cpu_i2i[i]);
         oma_image_free(&dev_t2i[i]), oma_image_free(&dev_i2i[i]);
