@@ -22,8 +22,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=build-cuda
 ARCHS=${OMA_BUNDLE_ARCHS:-"80-real;90"}
+mkdir -p "$B"
 nice -n 19 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DOMA_TESTS=ON -DOMA_CUDA=ON \
-    "-DCMAKE_CUDA_ARCHITECTURES=$ARCHS" > "$B.configure.log" 2>&1 || { tail -20 "$B.configure.log"; exit 1; }
+    "-DCMAKE_CUDA_ARCHITECTURES=$ARCHS" > "$B/configure.log" 2>&1 || { tail -20 "$B/configure.log"; exit 1; }
 nice -n 19 cmake --build "$B" -j"${JOBS:-2}" --target oma bench_generate tensor_test_cuda_kernels \
     pipelines_test_generate_device
 D=$B/bundle
