@@ -14,6 +14,9 @@
  * tools/bench_torch_generate.py (bench/run.sh runs both and prints the ratios). Prints one
  * line per run: total and per-phase wall seconds (text, VAE encode, UNet passes, VAE decode)
  * and peak RSS. OMA_PRECISION picks the compute precision as for the CLI.
+ * OMA_DEVICE=cuda runs it on the CUDA backend (tensor/device.h; the line then also gives the ops
+ * that ran on the device / host and the device memory peak); OMA_BENCH_OUT=FILE.ppm writes the
+ * first picture (binary PPM) for bench/cuda/run_on_device.sh to compare devices.
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +28,8 @@
 #include "pipelines/generate/generate.h"
 #include "tensor/backend.h"
 #include "tensor/cpu/blas.h"
+#include "tensor/device.h"
+#include "tensor/device_backend.h"
 #include "tensor/threadpool.h"
 
 static void sd15_config(oma_sd_config *c)
@@ -95,6 +100,26 @@ static int run(oma_sd_model *m, oma_generate_params *p, oma_image *out, const ch
            what, p->width, p->height, oma_sampler_name(p->sampler), p->steps, (double)p->cfg, p->batch, oma_threads(),
            oma_precision_name(), tt, t.text_s, t.encode_s, t.unet_passes, t.unet_items, t.unet_s,
            t.unet_passes ? t.unet_s / t.unet_passes : 0.0, t.decode_s, peak_rss_gb());
+    if (oma_devbackend_active()) {
+        oma_devbackend_stats ds;
+        oma_devbackend_stats_get(&ds);
+        printf("device %s: %llu ops on the device, %llu on the host (last: %s), device memory peak "
+               "%.2f GB\n", oma_backend_current()->name, (unsigned long long)ds.device_ops,
+               (unsigned long long)ds.host_ops, ds.host_ops ? ds.last_host_why : "none",
+               ds.peak_bytes / 1e9);
+    }
+    const char *ppm = getenv("OMA_BENCH_OUT");
+    if (ppm && *ppm) {
+        FILE *f = fopen(ppm, "wb");
+        size_t n = (size_t)out->w * out->h * 3;
+        if (!f || out->c != 3 || fprintf(f, "P6\n%d %d\n255\n", out->w, out->h) < 0 ||
+            fwrite(out->px, 1, n, f) != n) {
+            fprintf(stderr, "bench_generate: %s: cannot write\n", ppm);
+            if (f) fclose(f);
+            return -1;
+        }
+        if (fclose(f) != 0) return -1;
+    }
     fflush(stdout);
     return 0;
 }
@@ -154,6 +179,13 @@ int main(int argc, char **argv)
 {
     oma_blas_fix_coretype();
     oma_blas_init();
+    char derr[320];
+    oma_device_kind dev;
+    if (oma_device_resolve(NULL, &dev, derr, sizeof derr) != 0 ||
+        oma_device_use(dev, derr, sizeof derr) != 0) {
+        fprintf(stderr, "bench_generate: %s\n", derr);
+        return 2;
+    }
     const char *what = argc > 1 ? argv[1] : "";
     oma_generate_params p;
     oma_generate_defaults(&p);

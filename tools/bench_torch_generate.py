@@ -17,6 +17,8 @@ The text encoder: transformers is not in Debian, so CLIP ViT-L/14's text transfo
 from torch.nn at its shapes (12 pre-LN layers, width 768, 12 heads, MLP 3072, causal mask, 77
 tokens): the same work, not the same model. Prints one line like bench_generate's: total and
 per-phase wall seconds and peak RSS. A yardstick only; nothing here runs in the product.
+OMA_TORCH_DEVICE=cuda and OMA_TORCH_DTYPE=float16 run it on a GPU in half precision (as
+diffusers users do; bench/cuda/run_on_device.sh), adding the peak GPU memory torch allocated.
 """
 import importlib.util
 import os
@@ -35,6 +37,15 @@ import torch  # noqa: E402
 
 threads = int(os.environ.get("OMA_THREADS") or os.cpu_count())
 torch.set_num_threads(threads)
+
+
+DEV = torch.device(os.environ.get("OMA_TORCH_DEVICE", "cpu"))
+DT = getattr(torch, os.environ.get("OMA_TORCH_DTYPE", "float32"))
+
+
+def sync():
+    if DEV.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def peak_gb():
@@ -106,12 +117,14 @@ def main():
                         down_block_types=("DownEncoderBlock2D",) * 4,
                         up_block_types=("UpDecoderBlock2D",) * 4).eval()
     text = TextEncoder().eval()
+    unet, vae, text = unet.to(DEV, DT), vae.to(DEV, DT), text.to(DEV, DT)
     SF = 0.18215
     side = latent * 8
-    ids = torch.arange(77).unsqueeze(0) * 7 % 49408
+    ids = (torch.arange(77).unsqueeze(0) * 7 % 49408).to(DEV)
     t = {"text": 0.0, "encode": 0.0, "unet": 0.0, "decode": 0.0, "passes": 0, "items": 0}
 
     def clock():
+        sync()
         return time.time()
 
     def one(strength=None, seed=0):
@@ -125,16 +138,18 @@ def main():
         sched.set_timesteps(steps)
         timesteps = sched.timesteps
         if strength is None:
-            lat = torch.randn((1, 4, latent, latent), generator=g) * sched.init_noise_sigma
+            lat = (torch.randn((1, 4, latent, latent), generator=g) * sched.init_noise_sigma).to(DEV, DT)
         else:
             t0 = clock()
             yy, xx = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
-            img = torch.stack([xx, yy, torch.sin(3 * xx) * torch.cos(2 * yy)]).unsqueeze(0)
-            init = vae.encode(img).latent_dist.sample(g) * SF
+            img = torch.stack([xx, yy, torch.sin(3 * xx) * torch.cos(2 * yy)]).unsqueeze(0).to(DEV, DT)
+            gd = torch.Generator(device=DEV).manual_seed(seed) if DEV.type != "cpu" else g
+            init = vae.encode(img).latent_dist.sample(gd) * SF
             t["encode"] += clock() - t0
             init_t = min(int(steps * strength), steps)
             timesteps = timesteps[max(steps - init_t, 0) * sched.order:]
-            lat = sched.add_noise(init, torch.randn(init.shape, generator=g), timesteps[:1])
+            lat = sched.add_noise(init, torch.randn(init.shape, generator=g).to(DEV, DT), timesteps[:1])
+        gd_step = torch.Generator(device=DEV).manual_seed(seed) if DEV.type != "cpu" else g
         t0 = clock()
         for ts in timesteps:
             inp = sched.scale_model_input(torch.cat([lat] * 2) if do_cfg else lat, ts)
@@ -142,7 +157,7 @@ def main():
             if do_cfg:
                 un, te = eps.chunk(2)
                 eps = un + cfg * (te - un)
-            kw = {"generator": g} if "generator" in sched.step.__code__.co_varnames else {}
+            kw = {"generator": gd_step} if "generator" in sched.step.__code__.co_varnames else {}
             lat = sched.step(eps, ts, lat, **kw).prev_sample
             t["passes"] += 1
             t["items"] += inp.shape[0]
@@ -162,8 +177,9 @@ def main():
     print(f'torch_generate_sd15 {what} {side}x{side} sampler="{sampler}" steps={steps} cfg={cfg:g} '
           f'batch={6 if cand else 1} threads={threads}: total {total:.2f} s | text {t["text"]:.2f} s, '
           f'vae encode {t["encode"]:.2f} s, unet {t["passes"]} passes ({t["items"]} images) {t["unet"]:.2f} s = '
-          f'{t["unet"] / max(t["passes"], 1):.2f} s/pass, vae decode {t["decode"]:.2f} s | peak RSS {peak_gb():.2f} GB',
-          flush=True)
+          f'{t["unet"] / max(t["passes"], 1):.2f} s/pass, vae decode {t["decode"]:.2f} s | peak RSS {peak_gb():.2f} GB'
+          + (f' | device {DEV} {DT}, peak GPU memory {torch.cuda.max_memory_allocated() / 1e9:.2f} GB'
+             if DEV.type == "cuda" else ''), flush=True)
 
 
 if __name__ == "__main__":

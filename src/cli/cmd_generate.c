@@ -14,6 +14,7 @@
 #include "pipelines/generate/generate.h"
 #include "tensor/backend.h"
 #include "tensor/cpu/blas.h"
+#include "tensor/device_backend.h"
 #include "tensor/threadpool.h"
 
 static void help(FILE *f)
@@ -47,8 +48,8 @@ static void help(FILE *f)
             "  --candidates        img2img: the original service's six candidates (strengths 0.45,\n"
             "                      0.45, 0.55, 0.55, 0.65, 0.65; seeds N..N+5), batched UNet passes\n"
             "  --clip-skip N       A1111 clip skip (1 = none, 2 = skip the last layer)\n"
-            "  --device D          cpu or cuda (env OMA_DEVICE; default cpu: the CUDA backend has\n"
-            "                      kernels only so far, docs/cuda.md)\n"
+            "  --device D          cpu or cuda (env OMA_DEVICE; default cuda where built and a GPU\n"
+            "                      is visible; fp32; unverified on a GPU so far, docs/cuda.md)\n"
             "  --half              keep fp16/bf16 weights 16-bit in memory (half the RAM, same result)\n"
             "  --precision P       bf16 (the default on CPUs with AVX512_BF16: convolutions and matrix\n"
             "                      products round their inputs to bfloat16, ~1.4x faster; images move by\n"
@@ -267,7 +268,7 @@ int oma_cmd_generate(int argc, char **argv)
     }
     /* bf16 by default where it runs natively (the quality bar and the numbers: README "Speed on
      * the CPU"); --precision fp32 / OMA_PRECISION=fp32 keep exact parity with diffusers */
-    if (!prec_given && oma_precision_bf16_native()) oma_precision_set("bf16");
+    if (!prec_given && !oma_devbackend_active() && oma_precision_bf16_native()) oma_precision_set("bf16");
     char err[512];
     oma_image init_img = {0};
     if (candidates) {
@@ -331,6 +332,15 @@ int oma_cmd_generate(int argc, char **argv)
                 times.unet_passes ? times.unet_s / times.unet_passes : 0.0, times.decode_s,
                 (double)ru.ru_maxrss / (1024.0 * 1024.0));
         if (init) fprintf(stderr, "oma: generate: VAE encode %.2f s\n", times.encode_s);
+        if (oma_devbackend_active()) {   /* bench/cuda/run_on_device.sh reads this line */
+            oma_devbackend_stats ds;
+            oma_devbackend_stats_get(&ds);
+            fprintf(stderr, "oma: generate: device %s: %llu ops on the device, %llu on the host "
+                    "(%llu of them with host memory), device memory peak %.2f GB\n",
+                    oma_backend_current()->name, (unsigned long long)ds.device_ops,
+                    (unsigned long long)ds.host_ops, (unsigned long long)ds.host_unreachable,
+                    ds.peak_bytes / 1e9);
+        }
     }
     for (int i = 0; rc == 0 && i < p.batch; i++) {
         char path[4096], params[8192];

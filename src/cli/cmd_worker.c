@@ -34,8 +34,8 @@ static void help(FILE *f)
             "                  e.g. generate.*,style.train on a GPU machine (default: all)\n"
             "  --models DIR    model weights (default ./models)\n"
             "  --data DIR      local work and cache folder (default ./worker-data)\n"
-            "  --device D      cpu or cuda (env OMA_DEVICE; default cpu: the CUDA backend has\n"
-            "                  kernels only so far, docs/cuda.md)\n"
+            "  --device D      cpu or cuda (env OMA_DEVICE; default cuda where built and a GPU\n"
+            "                  is visible; fp32; unverified on a GPU so far, docs/cuda.md)\n"
             "Environment: OMA_DB, OMA_STORAGE, OMA_WORKER_THREADS, OMA_WORKER_KINDS, OMA_MODELS,\n"
             "OMA_DATA, OMA_JOB_LEASE_SECONDS (flags win). Stops on SIGINT/SIGTERM; running jobs\n"
             "go back to the queue.\n");

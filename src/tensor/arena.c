@@ -95,7 +95,7 @@ int oma_arena_tensor_uninit(oma_arena *a, oma_tensor *t, int ndim, const int64_t
 int oma_arena_tensor(oma_arena *a, oma_tensor *t, int ndim, const int64_t *shape)
 {
     if (oma_arena_tensor_uninit(a, t, ndim, shape) != 0) return -1;
-    memset(t->data, 0, (size_t)oma_tensor_numel(t) * sizeof(float));
+    oma_buffer_zero(t->data, (size_t)oma_tensor_numel(t) * sizeof(float));
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/device_backend.h"
 #ifdef OMA_HAVE_CUDA
 #include "tensor/cuda/cuda_api.h"
 #endif
@@ -21,12 +22,30 @@ int oma_device_parse(const char *name, oma_device_kind *out)
 
 const char *oma_device_name(oma_device_kind k) { return k == OMA_DEVICE_CUDA ? "cuda" : "cpu"; }
 
-/* 0 until the CUDA backend fills the whole oma_backend table and the pipelines run on it: until
- * then the kernels exist (unverified) but nothing above src/tensor uses them, so the default
- * stays cpu and an explicit cuda request is refused by the commands (oma_device_cuda_runs). */
-#define OMA_CUDA_RUNS_PIPELINES 0
+/* The CUDA backend fills the backend table (device_backend.c over cuda_devops.cu), so the
+ * pipelines run on it wherever it is built. */
+int oma_device_cuda_runs(void) { return oma_device_cuda_built(); }
 
-int oma_device_cuda_runs(void) { return OMA_CUDA_RUNS_PIPELINES; }
+int oma_device_use(oma_device_kind k, char *err, size_t errlen)
+{
+    if (k == OMA_DEVICE_CPU) {
+        if (oma_devbackend_active()) oma_devbackend_uninstall();
+        return 0;
+    }
+#ifdef OMA_HAVE_CUDA
+    if (oma_devbackend_active()) return 0;
+    const oma_devops *ops = oma_cuda_devops(err, errlen);
+    if (!ops) return -1;
+    if (oma_devbackend_install(ops) != 0) {
+        snprintf(err, errlen, "cuda: the device backend could not be installed");
+        return -1;
+    }
+    return 0;
+#else
+    (void)oma_device_cuda_count(err, errlen);   /* "this build has no CUDA backend" */
+    return -1;
+#endif
+}
 
 int oma_device_cuda_built(void)
 {

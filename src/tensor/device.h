@@ -20,8 +20,13 @@ const char *oma_device_name(oma_device_kind k);
 /* 1 when this build has the CUDA backend compiled in. */
 int oma_device_cuda_built(void);
 
-/* 1 when the pipelines run on the CUDA backend; 0 in this version (kernels only, docs/cuda.md). */
+/* 1 when the pipelines run on the CUDA backend (wherever it is built: docs/cuda.md). */
 int oma_device_cuda_runs(void);
+
+/* Makes the engine run on k from now on: cuda initialises device 0 and installs the device
+ * backend (tensor/device_backend.h; call it before loading models, so their weights are made
+ * in device-reachable memory); cpu uninstalls it. 0, or -1 with one line in err. */
+int oma_device_use(oma_device_kind k, char *err, size_t errlen);
 
 /* Visible CUDA devices: >= 0, or -1 with the reason in err (no CUDA in this build, no driver,
  * driver/toolkit mismatch). */

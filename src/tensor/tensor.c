@@ -33,9 +33,22 @@ uint64_t oma_stamp_next(void)
 #define OMA_HUGE_FROM ((size_t)4 << 20)
 #define OMA_HUGE_PAGE ((size_t)2 << 20)
 
+static const oma_allocator *_Atomic g_alloc;
+
+void oma_allocator_set(const oma_allocator *a) { g_alloc = a; }
+
+void oma_buffer_zero(void *p, size_t bytes)
+{
+    const oma_allocator *a = g_alloc;
+    if (a && a->zero && a->zero(p, bytes) == 0) return;
+    memset(p, 0, bytes);
+}
+
 void *oma_aligned_alloc(size_t bytes)
 {
     if (bytes == 0) bytes = 64;
+    const oma_allocator *a = g_alloc;
+    if (a) return a->alloc(bytes);
     size_t rounded = (bytes + 63) & ~(size_t)63;
     if (rounded < bytes) return NULL;
     if (rounded < OMA_HUGE_FROM) return aligned_alloc(64, rounded);
@@ -48,7 +61,12 @@ void *oma_aligned_alloc(size_t bytes)
     return p;
 }
 
-void oma_aligned_free(void *p) { free(p); }
+void oma_aligned_free(void *p)
+{
+    const oma_allocator *a = g_alloc;
+    if (p && a && a->free(p) == 0) return;
+    free(p);
+}
 
 static int set_shape(oma_tensor *t, int ndim, const int64_t *shape)
 {
@@ -68,7 +86,7 @@ int oma_tensor_alloc(oma_tensor *t, int ndim, const int64_t *shape)
         memset(t, 0, sizeof *t);
         return -1;
     }
-    memset(t->data, 0, bytes);
+    oma_buffer_zero(t->data, bytes);
     t->owns = 1;
     return 0;
 }

@@ -54,6 +54,22 @@ int oma_tensor_same_shape(const oma_tensor *a, const oma_tensor *b);
 /* Writes "[2, 3, 4]" into buf; returns buf. */
 const char *oma_tensor_shape_str(const oma_tensor *t, char *buf, size_t len);
 
+/* Where engine buffers come from (oma_aligned_alloc, so tensors and arena chunks). Unset: host
+ * memory. A device backend (tensor/device_backend.h) installs memory that both the host and the
+ * device reach (CUDA managed memory), so the layers keep using t->data as before while the
+ * kernels run on the device. free returns 0 when p was its own, -1 when not (then the host free
+ * runs: buffers made before the hook was set stay host buffers). zero clears bytes at p
+ * (a device memset, finished on return); NULL: memset. */
+typedef struct oma_allocator {
+    void *(*alloc)(size_t bytes);
+    int (*free)(void *p);
+    int (*zero)(void *p, size_t bytes);
+} oma_allocator;
+/* Installs a (NULL: back to host memory only; buffers of the old allocator must be freed before). */
+void oma_allocator_set(const oma_allocator *a);
+/* Zeroes a buffer from oma_aligned_alloc (through the allocator's zero when it has one). */
+void oma_buffer_zero(void *p, size_t bytes);
+
 /* Aligned allocation used for all engine buffers (64 bytes: a cache line, an AVX-512 vector;
  * from 4 MB up, 2 MB huge pages where the kernel gives them, see tensor.c). */
 void *oma_aligned_alloc(size_t bytes);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tensor/device_backend.h"
 #include "tensor/ops.h"
 
 static double wall(void)
@@ -235,6 +236,7 @@ int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image 
         if (p->times) p->times->text_s = text_s;
     }
     oma_arena_destroy(&ar);
+    if (rc < 0) (void)oma_devbackend_check(err, errlen);   /* a device failure says so itself */
     return rc;
 }
 
@@ -467,6 +469,12 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
 oom:
     snprintf(err, errlen, "generate: out of memory");
 done:
+    /* a device op failed (tensor/device_backend.h): its one line, and no pictures */
+    if (rc != 1 && oma_devbackend_check(err, errlen) != 0) {
+        if (rc == 0)
+            for (int j = 0; j < B; j++) oma_image_free(&out[j]);
+        rc = -1;
+    }
     for (int g = 0; g < ng; g++) oma_scheduler_free(&gs[g]);
     free(gs);
     free(rngs);

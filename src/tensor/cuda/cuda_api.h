@@ -72,9 +72,27 @@ int oma_cuda_add(oma_cuda_dtype t, const void *a, const void *b, void *y, int64_
 int oma_cuda_add_bias(oma_cuda_dtype t, void *x, const float *bias, int64_t n, int64_t c,
                       int64_t inner);
 
+/* ---- layout and small arithmetic (cuda_layout.cu) ---- */
+int oma_cuda_concat_channels(oma_cuda_dtype t, const void *a, int64_t ca, const void *b,
+                             int64_t cb, int64_t n, int64_t hw, void *y);
+int oma_cuda_transpose(oma_cuda_dtype t, const void *x, int64_t batch, int64_t rows, int64_t cols,
+                       void *y);
+int oma_cuda_mul(oma_cuda_dtype t, const void *a, const void *b, void *y, int64_t n);
+int oma_cuda_axpby(oma_cuda_dtype t, float alpha, const void *x, float beta, void *y, int64_t n);
+
+/* ---- managed memory and the backend table (cuda_devops.cu) ---- */
+/* Memory the host and the device both reach (cudaMallocManaged); NULL with the reason set. */
+void *oma_cuda_malloc_managed(size_t bytes);
+/* Zeroes device-reachable memory and waits. */
+int oma_cuda_zero(void *p, size_t bytes);
+/* Initialises device 0 and returns the kernels and managed memory as the device backend's table
+ * (tensor/device_backend.h; fp32), or NULL with one line in err. */
+struct oma_devops;
+const struct oma_devops *oma_cuda_devops(char *err, size_t errlen);
+
 /* ---- attention (cuda_attention.cu): flash-style, online softmax, nothing n x n is stored.
  * Same layout as oma_attn_args (token-major, strides in elements). head_dim 40, 64, 80, 160
- * (SD 1.x) and any multiple of 8 up to 160 through the generic path. ---- */
+ * (SD 1.x) and any other head_dim up to 160 through the generic paths. ---- */
 int oma_cuda_attention(oma_cuda_dtype t, const void *q, const void *k, const void *v, void *out,
                        int64_t batch, int64_t heads, int64_t nq, int64_t nk, int64_t head_dim,
                        int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo, float scale,

@@ -3,7 +3,8 @@
  * (online softmax), so nothing nq x nk is ever stored. One warp owns a query: lane j scores key j
  * of the tile, the warp reduces max/sum by shuffles, and each lane accumulates the output
  * channels lane, lane+32, ... . Specialised for SD 1.x head dims 40/64/80/160 (template D);
- * other multiples of 8 up to 160 take the D=160 instance.
+ * other head dims up to 160 take the smallest instance D >= head_dim (32 or 160), channels past
+ * head_dim held at zero.
  * STATUS: correctness-first, untuned (no tensor cores yet); compiled here; unverified on a GPU. */
 #include "tensor/cuda/cuda_internal.cuh"
 
@@ -104,15 +105,17 @@ extern "C" int oma_cuda_attention(oma_cuda_dtype t, const void *q, const void *k
                                   int64_t head_dim, int64_t ldq, int64_t ldk, int64_t ldv,
                                   int64_t ldo, float scale, int causal)
 {
-    if (head_dim <= 0 || head_dim > 160 || head_dim % 8 != 0 || nq <= 0 || nk <= 0 ||
-        batch * heads > 65535 || (nq + 7) / 8 > 0x7fffffff)
-        return oma_cuda_fail("cuda: attention", "unsupported shape (head_dim must be a multiple of 8 up to 160)");
+    if (head_dim <= 0 || head_dim > 160 || nq <= 0 || nk <= 0 || batch * heads > 65535 ||
+        (nq + 7) / 8 > 0x7fffffff)
+        return oma_cuda_fail("cuda: attention", "unsupported shape (head_dim must be 1..160)");
     int hd = (int)head_dim;
     switch (hd) {
     case 40: launch<40>(t, q, k, v, out, batch, heads, nq, nk, hd, ldq, ldk, ldv, ldo, scale, causal); break;
     case 64: launch<64>(t, q, k, v, out, batch, heads, nq, nk, hd, ldq, ldk, ldv, ldo, scale, causal); break;
     case 80: launch<80>(t, q, k, v, out, batch, heads, nq, nk, hd, ldq, ldk, ldv, ldo, scale, causal); break;
-    default: launch<160>(t, q, k, v, out, batch, heads, nq, nk, hd, ldq, ldk, ldv, ldo, scale, causal); break;
+    default:
+        if (hd <= 32) launch<32>(t, q, k, v, out, batch, heads, nq, nk, hd, ldq, ldk, ldv, ldo, scale, causal);
+        else launch<160>(t, q, k, v, out, batch, heads, nq, nk, hd, ldq, ldk, ldv, ldo, scale, causal); break;
     }
     return OMA_CUDA_LAUNCHED("cuda: attention");
 }

@@ -1,6 +1,7 @@
 /* test_cuda_kernels.c — the CUDA kernels against the CPU backend on the same random inputs:
  * GEMM, convolution, group norm (+SiLU), layer norm, softmax, SiLU, GEGLU, nearest upsample and
- * attention at SD 1.x head dims (40/64/80/160, causal too), in fp32 (within 2e-4 of 1+max|ref|:
+ * concat, transpose, mul, add, axpby, attention at SD 1.x head dims (40/64/80/160, causal too;
+ * 4 and 24 through the generic instances), in fp32 (within 2e-4 of 1+max|ref|:
  * the CPU tolerances' order, fp32 with different summation order) and fp16 storage (within 2e-2).
  * Needs a CUDA device: without one (or in a build without CUDA) it prints SKIP and exits 77,
  * which ctest reports as skipped. Here (no GPU) it has only ever skipped: docs/cuda.md. */
@@ -150,13 +151,46 @@ static void run(oma_cuda_dtype t)
         CHECK(oma_cuda_upsample_nearest2x(t, dx, n * c, 15, 5, du) == 0);
         g = back(du, cnt * 4, t);
         worst("upsample_nearest2x", t, g, u, cnt * 4);
-        free(g); free(u); oma_cuda_free(du); oma_cuda_free(ds);
+        free(g);
+        /* the layout / arithmetic kernels the backend table also needs (cuda_layout.cu):
+         * u holds 4 * cnt floats, du as many device bytes as that in fp32 */
+        float *x2 = rnd(cnt);
+        void *dx2 = dev(x2, cnt, t);
+        cpu->concat_channels(x, c, x2, c, n, hw, u);           /* [n, 2c, hw] */
+        CHECK(oma_cuda_concat_channels(t, dx, c, dx2, c, n, hw, du) == 0);
+        g = back(du, 2 * cnt, t);
+        worst("concat_channels", t, g, u, 2 * cnt);
+        free(g);
+        cpu->transpose(x, n, c, hw, u);
+        CHECK(oma_cuda_transpose(t, dx, n, c, hw, du) == 0);
+        g = back(du, cnt, t);
+        worst("transpose", t, g, u, cnt);
+        free(g);
+        cpu->mul(x, x2, u, cnt);
+        CHECK(oma_cuda_mul(t, dx, dx2, du, cnt) == 0);
+        g = back(du, cnt, t);
+        worst("mul", t, g, u, cnt);
+        free(g);
+        cpu->add(x, x2, u, cnt);
+        CHECK(oma_cuda_add(t, dx, dx2, du, cnt) == 0);
+        g = back(du, cnt, t);
+        worst("add", t, g, u, cnt);
+        free(g);
+        memcpy(u, x2, (size_t)cnt * 4);
+        cpu->axpby(0.75f, x, -1.5f, u, cnt);
+        void *dacc = dev(x2, cnt, t);
+        CHECK(oma_cuda_axpby(t, 0.75f, dx, -1.5f, dacc, cnt) == 0);
+        g = back(dacc, cnt, t);
+        worst("axpby", t, g, u, cnt);
+        free(g); free(x2); oma_cuda_free(dx2); oma_cuda_free(dacc);
+        free(u); oma_cuda_free(du); oma_cuda_free(ds);
         free(x); free(ga); free(be); free(y);
         oma_cuda_free(dga); oma_cuda_free(dbe); oma_cuda_free(dx); oma_cuda_free(dy);
     }
-    /* attention: SD head dims, self (nq = nk) and cross (nk = 77), causal (CLIP) */
-    int64_t dims[4] = {40, 64, 80, 160};
-    for (int di = 0; di < 4; di++)
+    /* attention: SD head dims, self (nq = nk) and cross (nk = 77), causal (CLIP); 4 (the tiny
+     * fixture model's) and 24 through the generic instances */
+    int64_t dims[6] = {4, 24, 40, 64, 80, 160};
+    for (int di = 0; di < 6; di++)
         for (int kind = 0; kind < 3; kind++) {
             int64_t b = 2, hd = dims[di], heads = 3, nq = 67, nk = kind == 1 ? 77 : 67;
             int64_t ld = heads * hd;
