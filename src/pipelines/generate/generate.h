@@ -29,6 +29,7 @@
  * factor 2^(blocks-1), and the scaling factor (0.18215 above) comes from the VAE config (SD 1.x:
  * 4 channels, f 8, 0.18215). */
 #define OMA_GEN_MIN_SIDE 64
+#define OMA_GEN_MAX_DRAFT 20        /* longest draft interval */
 #define OMA_GEN_SIDE_STEP 8         /* any multiple of 8 on each side, as diffusers and A1111 */
 
 /* Latent pixels one UNet pass takes at most (4 images of 512x512): candidates beyond it run in
@@ -41,6 +42,7 @@ typedef struct oma_generate_times {
     double encode_s;                /* img2img: the VAE encoder */
     double unet_s;                  /* every UNet pass with its sampler steps */
     int unet_passes, unet_items;    /* passes, and images through the UNet (CFG counts 2) */
+    int draft_passes;               /* of those, draft passes on the shallow path only */
     double decode_s;                /* the VAE decoder, all candidates */
 } oma_generate_times;
 
@@ -66,6 +68,13 @@ typedef struct oma_generate_params {
     oma_generate_times *times;      /* optional: receives the time per phase */
     int max_pass_images;            /* 0: default (OMA_GEN_PASS_PIXELS); else images per UNet pass */
     int preview_every;              /* 0 = no previews */
+    /* DRAFT MODE (opt-in, approximate; off = 0): DeepCache-style reuse of the deep UNet features
+     * (oma_unet_forward_draft): the whole UNet runs every `draft` steps (2..OMA_GEN_MAX_DRAFT,
+     * counted from the first step, as DeepCache's uniform interval), the steps between run only
+     * the shallow path of skip branch draft_branch (DeepCache's cache_branch_id; 0: its SD 1.5
+     * example). Images differ from the full run (README "Draft mode" gives the error); the
+     * parameters text says "Draft: DeepCache N=..". */
+    int draft, draft_branch;
     /* Styles (oma_generate_styled only; oma_generate ignores them). loras[i].path is a file, or
      * a NAME looked up as models_dir/Lora/NAME.{safetensors,pt,bin}; weights apply to the UNet
      * and the text encoder separately (a trained style: 0.8 / 0.9 txt2img, 0.3 / 0.3 img2img).
