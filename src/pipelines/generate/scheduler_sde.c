@@ -28,6 +28,10 @@
 int sched_init_sde(oma_scheduler *s, const char *spacing, int offset, double *tmp, char *err, size_t errlen)
 {
     int T = s->train_steps, N = s->steps;
+    if (N < 1 || T < 1) {
+        snprintf(err, errlen, "scheduler: %d steps of %d is not a schedule", N, T);
+        return -1;
+    }
     int cnt = sched_spacing(spacing, T, N, offset, 1, tmp);
     if (cnt < 1) {
         snprintf(err, errlen, "scheduler: timestep spacing '%s' not supported", spacing);
