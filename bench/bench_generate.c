@@ -248,6 +248,7 @@ int main(int argc, char **argv)
         p.draft = atoi(getenv("OMA_BENCH_DRAFT"));
         p.draft_branch = getenv("OMA_BENCH_DRAFT_BRANCH") ? atoi(getenv("OMA_BENCH_DRAFT_BRANCH")) : 0;
     }
+    p.one_shot = 1;     /* as oma generate */
     int cand = !strcmp(what, "candidates");
     if ((!cand && strcmp(what, "txt2img")) || argc < (cand ? 4 : 5) ||
         oma_sampler_parse(argv[2], &p.sampler) != 0) {

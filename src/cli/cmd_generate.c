@@ -329,6 +329,7 @@ int oma_cmd_generate(int argc, char **argv)
                 p.width, p.height);
     bar_state bs = {now()};
     p.progress = progress;
+    p.one_shot = 1;     /* the process ends after this run: no prepared UNet weights through the VAE decode */
     p.progress_ctx = &bs;
     oma_image imgs[OMA_GEN_MAX_BATCH];
     memset(imgs, 0, sizeof imgs);

@@ -157,6 +157,34 @@ void oma_unet_free(oma_unet *u)
     u->loaded = 0;
 }
 
+static void res_forget(const oma_resnet *r)
+{
+    oma_op_forget_weights(&r->conv1.w);
+    oma_op_forget_weights(&r->conv2.w);
+    oma_op_forget_weights(&r->shortcut.w);
+}
+
+void oma_unet_forget_prepared(const oma_unet *u)
+{
+    oma_op_forget_weights(&u->conv_in.w);
+    oma_op_forget_weights(&u->conv_out.w);
+    const oma_unet_block *bl[2] = {u->down, u->up};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < OMA_SD_MAX_BLOCKS; i++) {
+            for (int j = 0; j < OMA_UNET_MAX_LAYERS; j++) {
+                res_forget(&bl[k][i].res[j]);
+                oma_op_forget_weights(&bl[k][i].attn[j].proj_in_conv.w);
+                oma_op_forget_weights(&bl[k][i].attn[j].proj_out_conv.w);
+            }
+            oma_op_forget_weights(&bl[k][i].down.conv.w);
+            oma_op_forget_weights(&bl[k][i].up.conv.w);
+        }
+    res_forget(&u->mid_res0);
+    res_forget(&u->mid_res1);
+    oma_op_forget_weights(&u->mid_attn.proj_in_conv.w);
+    oma_op_forget_weights(&u->mid_attn.proj_out_conv.w);
+}
+
 /* Upsample2D to an explicit size th x tw, as diffusers' forward_upsample_size path does when the
  * latent is not divisible by 2^(number of upsamplers): F.interpolate(size=skip size,
  * mode="nearest"), whose source index is torch's floor(dst * (float)in / out), then the 3x3 conv. */

@@ -51,6 +51,9 @@ int oma_unet_load(oma_unet *u, const oma_weights *w, const char *prefix, const o
 int oma_unet_load_body(oma_unet *u, const oma_weights *w, const char *prefix,
                        const oma_unet_config *cfg, char *err, size_t errlen);
 void oma_unet_free(oma_unet *u);
+/* Drops what the backend prepared from the UNet's convolution weights (the CPU's kept Winograd
+ * forms, ~0.8 GB for SD 1.5 at 512x512); the next forward prepares them again. */
+void oma_unet_forget_prepared(const oma_unet *u);
 /* timesteps: batch floats. out allocated in the arena. */
 int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
                      const oma_tensor *context, oma_arena *ar, oma_tensor *out, char *err,

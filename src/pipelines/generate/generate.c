@@ -468,6 +468,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
     if (final_latents)
         for (int j = 0; j < B; j++)
             memcpy(final_latents + (size_t)order[j] * per, lat.data + (size_t)j * per, sizeof(float) * per);
+    if (p->one_shot) oma_unet_forget_prepared(&m->unet);
     /* decode one candidate at a time (the VAE's activations at full size are the peak) */
     t0 = wall();
     for (int j = 0; j < B; j++) {

@@ -75,6 +75,10 @@ typedef struct oma_generate_params {
      * example). Images differ from the full run (README "Draft mode" gives the error); the
      * parameters text says "Draft: DeepCache N=..". */
     int draft, draft_branch;
+    /* One-shot runs (the CLI): the UNet will not run again, so what the backend prepared from its
+     * weights is dropped after the last step instead of staying through the VAE decode (peak
+     * memory; a server keeps them for its next job). */
+    int one_shot;
     /* Styles (oma_generate_styled only; oma_generate ignores them). loras[i].path is a file, or
      * a NAME looked up as models_dir/Lora/NAME.{safetensors,pt,bin}; weights apply to the UNet
      * and the text encoder separately (a trained style: 0.8 / 0.9 txt2img, 0.3 / 0.3 img2img).
