@@ -110,7 +110,8 @@ static int run(oma_sd_model *m, oma_generate_params *p, oma_image *out, const ch
     p->times = &t;
     if (getenv("OMA_BENCH_RSS")) p->progress = rss_progress;
     double t0 = now();
-    int rc = oma_generate(m, p, out, err, sizeof err);
+    /* txt2img / candidates run as oma generate does (the UNet freed before the decode) */
+    int rc = p->one_shot ? oma_generate_one_shot(m, p, out, err, sizeof err) : oma_generate(m, p, out, err, sizeof err);
     double tt = now() - t0;
     if (rc != 0) {
         fprintf(stderr, "bench_generate: %s\n", err);
@@ -248,7 +249,7 @@ int main(int argc, char **argv)
         p.draft = atoi(getenv("OMA_BENCH_DRAFT"));
         p.draft_branch = getenv("OMA_BENCH_DRAFT_BRANCH") ? atoi(getenv("OMA_BENCH_DRAFT_BRANCH")) : 0;
     }
-    p.one_shot = 1;     /* as oma generate */
+    p.one_shot = 1;     /* as oma generate: run() uses oma_generate_one_shot */
     int cand = !strcmp(what, "candidates");
     if ((!cand && strcmp(what, "txt2img")) || argc < (cand ? 4 : 5) ||
         oma_sampler_parse(argv[2], &p.sampler) != 0) {

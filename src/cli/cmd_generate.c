@@ -333,7 +333,8 @@ int oma_cmd_generate(int argc, char **argv)
     p.progress_ctx = &bs;
     oma_image imgs[OMA_GEN_MAX_BATCH];
     memset(imgs, 0, sizeof imgs);
-    int rc = oma_generate_styled(&m, &p, imgs, err, sizeof err);
+    /* the UNet is freed before the VAE decode (peak memory): m is only freed after this */
+    int rc = oma_generate_one_shot(&m, &p, imgs, err, sizeof err);
     int status = OMA_EXIT_OK;
     if (rc != 0) {
         oma_cli_error("generate", "%s", why(err));

@@ -465,9 +465,14 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         }
     }
     free(ts);
-    if (final_latents)
+    float *fl = final_latents ? final_latents : p->latents_out;
+    if (fl)
         for (int j = 0; j < B; j++)
-            memcpy(final_latents + (size_t)order[j] * per, lat.data + (size_t)j * per, sizeof(float) * per);
+            memcpy(fl + (size_t)order[j] * per, lat.data + (size_t)j * per, sizeof(float) * per);
+    if (p->latents_out && !final_latents) {     /* the caller decodes (oma_generate_one_shot) */
+        rc = 0;
+        goto done;
+    }
     if (p->one_shot) oma_unet_forget_prepared(&m->unet);
     /* decode one candidate at a time (the VAE's activations at full size are the peak) */
     t0 = wall();

@@ -79,6 +79,9 @@ typedef struct oma_generate_params {
      * weights is dropped after the last step instead of staying through the VAE decode (peak
      * memory; a server keeps them for its next job). */
     int one_shot;
+    /* When set: the batch's final latents (batch x latent channels x h/f x w/f floats, candidate
+     * order, before the 1/scaling factor) go here and nothing is decoded (out is untouched). */
+    float *latents_out;
     /* Styles (oma_generate_styled only; oma_generate ignores them). loras[i].path is a file, or
      * a NAME looked up as models_dir/Lora/NAME.{safetensors,pt,bin}; weights apply to the UNet
      * and the text encoder separately (a trained style: 0.8 / 0.9 txt2img, 0.3 / 0.3 img2img).
@@ -134,6 +137,13 @@ int oma_generate_lora_tags(const char *prompt, char **clean, char **names, oma_s
 int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, const oma_tensor *neg,
                         const oma_tensor *pos, oma_image *out, float *final_latents, char *err,
                         size_t errlen);
+
+/* oma generate's run, for a process that ends after it: oma_generate_styled, then the UNet is
+ * freed (m can no longer generate, only be freed) before the VAE decodes the images, so the
+ * decoder's full-size activations never sit on top of the UNet's weights (peak memory). Same
+ * images as oma_generate_styled; same returns. */
+int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                          size_t errlen);
 
 /* The A1111-style "parameters" text for a result (prompt, Negative prompt:, Steps:, ...). */
 int oma_generate_parameters_text(const oma_generate_params *p, uint64_t seed, char *buf, size_t len);
