@@ -75,9 +75,11 @@ typedef struct oma_generate_params {
      * example). Images differ from the full run (README "Draft mode" gives the error); the
      * parameters text says "Draft: DeepCache N=..". */
     int draft, draft_branch;
-    /* One-shot runs (the CLI): the UNet will not run again, so what the backend prepared from its
-     * weights is dropped after the last step instead of staying through the VAE decode (peak
-     * memory; a server keeps them for its next job). */
+    /* One-shot runs (the CLI): the model will not generate again, so what a run no longer needs
+     * goes as soon as it is done with (peak memory; a server keeps everything for its next job):
+     * the backend's prepared UNet weights after the last step, and with oma_generate_styled and
+     * no style applied, the text encoder once the prompts are encoded (m can then only be freed
+     * or decode). */
     int one_shot;
     /* When set: the batch's final latents (batch x latent channels x h/f x w/f floats, candidate
      * order, before the 1/scaling factor) go here and nothing is decoded (out is untouched). */
@@ -144,6 +146,11 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
  * images as oma_generate_styled; same returns. */
 int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
                           size_t errlen);
+
+/* oma_generate, freeing m's text encoder once the prompts are encoded (oma_generate_styled's
+ * one-shot path when no style is applied). Same images and returns as oma_generate. */
+int oma_generate_text_once(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                           size_t errlen);
 
 /* The A1111-style "parameters" text for a result (prompt, Negative prompt:, Steps:, ...). */
 int oma_generate_parameters_text(const oma_generate_params *p, uint64_t seed, char *buf, size_t len);

@@ -4,7 +4,8 @@
  * is done, yet the VAE decode, the peak of a run (full-size activations), would otherwise sit on
  * top of the UNet's 3.4 GB of weights. So the sampling runs as usual (styles applied and taken
  * off by oma_generate_styled) with the latents handed back, the UNet is freed, and the latents
- * are decoded one image at a time exactly as oma_generate does (same ops: same images).
+ * are decoded one image at a time exactly as oma_generate does (same ops: same images). Without
+ * styles the text encoder goes too, once the prompts are encoded (oma_generate_text_once).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,30 @@ static double wall(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int oma_generate_text_once(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                           size_t errlen)
+{
+    /* oma_generate's text step, then the encoder's 0.5 GB (SD 1.5) go before the UNet's steps */
+    if (oma_generate_check(p, err, errlen) != 0) return -1;
+    oma_arena ar;
+    oma_arena_init(&ar, 1 << 20);
+    oma_tensor neg, pos;
+    int rc = -1;
+    double t0 = wall();
+    if (oma_generate_embed(m, p->prompt, p->clip_skip, &ar, &pos, err, errlen) == 0 &&
+        (p->cfg <= 1.0f ? (neg = pos, 0)
+                        : oma_generate_embed(m, p->negative ? p->negative : "", p->clip_skip, &ar, &neg, err,
+                                             errlen)) == 0) {
+        oma_clip_text_free(&m->text);
+        if (p->times) memset(p->times, 0, sizeof *p->times);
+        double text_s = wall() - t0;
+        rc = oma_generate_embeds(m, p, &neg, &pos, out, NULL, err, errlen);
+        if (p->times) p->times->text_s = text_s;
+    }
+    oma_arena_destroy(&ar);
+    return rc;
 }
 
 int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
