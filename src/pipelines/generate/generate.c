@@ -421,16 +421,16 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
                             (int64_t[]){R * cn, ctx.shape[1], ctx.shape[2]});
             /* draft: the whole UNet every p->draft steps from the first (or when this pass's
              * candidates changed), the shallow path with the kept features in between */
-            int k = c0 / chunk, reuse = p->draft && (i - start) % p->draft != 0 && drafts[k].valid &&
-                                        dcn[k] == cn;
-            int urc = p->draft ? oma_unet_forward_draft(&m->unet, &inp, ts, &cv, &drafts[k], reuse, &ar, &eps,
+            int dk = c0 / chunk, reuse = p->draft && (i - start) % p->draft != 0 && drafts[dk].valid &&
+                                         dcn[dk] == cn;
+            int urc = p->draft ? oma_unet_forward_draft(&m->unet, &inp, ts, &cv, &drafts[dk], reuse, &ar, &eps,
                                                         err, errlen)
                                : oma_unet_forward(&m->unet, &inp, ts, &cv, &ar, &eps, err, errlen);
             if (urc != 0) {
                 free(ts);
                 goto done;
             }
-            dcn[k] = cn;
+            dcn[dk] = cn;
             times->draft_passes += reuse;
             float *gd = guided + (size_t)c0 * per;
             for (size_t k = 0; k < (size_t)cn * per; k++) {
