@@ -7,6 +7,9 @@
  *                                                          CFG 7.5, batched UNet passes
  *   bench_generate quality STEPS [latent=32] [cfg=7]       fp32 vs bf16 on a fixed prompt set
  *                                                          (DPM++ 2M Karras): 8-bit image differences
+ *   bench_generate draft STEPS [latent=32] [N=3] [branch=0] DRAFT mode (DeepCache) vs the full run on
+ *                                                          the same prompt set: time and 8-bit error
+ * OMA_BENCH_DRAFT=N (and OMA_BENCH_DRAFT_BRANCH) runs txt2img / candidates in draft mode.
  *
  * The model: SD 1.5's UNet, VAE and CLIP ViT-L/14 text encoder shapes (bench_common.h's random
  * weights), the tiny fixture model's tokenizer (ids < 1000, inside CLIP's 49408). Everything
@@ -82,22 +85,51 @@ static const char *const prompts[] = {
     "a forest path with a wooden bridge, soft colours",
 };
 
+static oma_generate_times last;    /* the phases of the last run() */
+
+/* OMA_BENCH_RSS=1: resident memory after each step (where the peak is: steps or VAE decode). */
+static double rss_now_gb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long pages = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%lld %lld", &pages, &res) != 2) res = 0;
+        fclose(f);
+    }
+    return (double)res * 4096.0 / (1024.0 * 1024.0 * 1024.0);    /* GiB, as peak_rss_gb */
+}
+
+static int rss_progress(void *ctx, int step, int total, const oma_image *preview)
+{
+    (void)ctx, (void)preview;
+    printf("  rss after step %d/%d: %.2f GB (peak so far %.2f GB; kept weights %.2f GB)\n", step, total, rss_now_gb(),
+           peak_rss_gb(), oma_cpu_kept_bytes() / (1024.0 * 1024.0 * 1024.0));
+    fflush(stdout);
+    return 0;
+}
+
 static int run(oma_sd_model *m, oma_generate_params *p, oma_image *out, const char *what)
 {
     char err[512];
     oma_generate_times t;
     p->times = &t;
+    if (getenv("OMA_BENCH_RSS")) p->progress = rss_progress;
     double t0 = now();
-    int rc = oma_generate(m, p, out, err, sizeof err);
+    /* txt2img / candidates run as oma generate does (the UNet freed before the decode) */
+    int rc = p->one_shot ? oma_generate_one_shot(m, p, out, err, sizeof err) : oma_generate(m, p, out, err, sizeof err);
     double tt = now() - t0;
     if (rc != 0) {
         fprintf(stderr, "bench_generate: %s\n", err);
         return -1;
     }
-    printf("generate_sd15 %s %dx%d sampler=\"%s\" steps=%d cfg=%g batch=%d threads=%d precision=%s: total %.2f s | "
+    last = t;
+    p->times = NULL;
+    char dr[64] = "";
+    if (p->draft) snprintf(dr, sizeof dr, " DRAFT(DeepCache N=%d branch %d)", p->draft, p->draft_branch);
+    printf("generate_sd15 %s%s %dx%d sampler=\"%s\" steps=%d cfg=%g batch=%d threads=%d precision=%s: total %.2f s | "
            "text %.2f s, vae encode %.2f s, unet %d passes (%d images) %.2f s = %.2f s/pass, vae decode %.2f s | "
            "peak RSS %.2f GB\n",
-           what, p->width, p->height, oma_sampler_name(p->sampler), p->steps, (double)p->cfg, p->batch, oma_threads(),
+           what, dr, p->width, p->height, oma_sampler_name(p->sampler), p->steps, (double)p->cfg, p->batch, oma_threads(),
            oma_precision_name(), tt, t.text_s, t.encode_s, t.unet_passes, t.unet_items, t.unet_s,
            t.unet_passes ? t.unet_s / t.unet_passes : 0.0, t.decode_s, peak_rss_gb());
     if (oma_devbackend_active()) {
@@ -175,6 +207,42 @@ static int quality(oma_sd_model *m, int steps, int latent, float cfg)
     return 0;
 }
 
+/* Draft mode against the full run, same prompts, seeds and precision: 8-bit error, UNet time. */
+static int draft_quality(oma_sd_model *m, int steps, int latent, int n, int branch)
+{
+    double worst_mean = 0, worst_max = 0, unet_full = 0, unet_draft = 0;
+    for (size_t i = 0; i < sizeof prompts / sizeof prompts[0]; i++) {
+        oma_generate_params p;
+        oma_generate_defaults(&p);
+        p.prompt = prompts[i];
+        p.negative = "lowres, blurry";
+        p.sampler = OMA_SAMPLER_DPMPP_2M_KARRAS;
+        p.steps = steps;
+        p.cfg = 7.0f;
+        p.seed = 1000 + i;
+        p.width = p.height = latent * 8;
+        oma_image a = {0}, b = {0};
+        if (run(m, &p, &a, "draft-check full") != 0) return 1;
+        unet_full += last.unet_s;
+        p.draft = n, p.draft_branch = branch;
+        if (run(m, &p, &b, "draft-check") != 0) return 1;
+        unet_draft += last.unet_s;
+        double sum = 0, mx = 0;
+        size_t k, np = (size_t)a.w * a.h * 3;
+        for (k = 0; k < np; k++) {
+            double d = fabs((double)a.px[k] - b.px[k]);
+            sum += d, mx = fmax(mx, d);
+        }
+        printf("draft prompt %zu: DeepCache N=%d branch %d vs full, 8-bit image mean |diff| %.2f, max %.0f of 255\n",
+               i, n, branch, sum / np, mx);
+        worst_mean = fmax(worst_mean, sum / np), worst_max = fmax(worst_max, mx);
+        oma_image_free(&a), oma_image_free(&b);
+    }
+    printf("draft worst: mean %.2f, max %.0f of 255; UNet time draft/full %.2f\n", worst_mean, worst_max,
+           unet_full > 0 ? unet_draft / unet_full : 0.0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     oma_blas_fix_coretype();
@@ -200,6 +268,20 @@ int main(int argc, char **argv)
         oma_sd_model_free(&m);
         return rc;
     }
+    if (!strcmp(what, "draft")) {
+        int steps = argc > 2 ? atoi(argv[2]) : 20, latent = argc > 3 ? atoi(argv[3]) : 32;
+        int n = argc > 4 ? atoi(argv[4]) : 3, branch = argc > 5 ? atoi(argv[5]) : 0;
+        oma_sd_model m;
+        if (steps < 1 || latent < 8 || load(&m, 0) != 0) return 1;
+        int rc = draft_quality(&m, steps, latent, n, branch);
+        oma_sd_model_free(&m);
+        return rc;
+    }
+    if (getenv("OMA_BENCH_DRAFT")) {
+        p.draft = atoi(getenv("OMA_BENCH_DRAFT"));
+        p.draft_branch = getenv("OMA_BENCH_DRAFT_BRANCH") ? atoi(getenv("OMA_BENCH_DRAFT_BRANCH")) : 0;
+    }
+    p.one_shot = 1;     /* as oma generate: run() uses oma_generate_one_shot */
     int cand = !strcmp(what, "candidates");
     if ((!cand && strcmp(what, "txt2img")) || argc < (cand ? 4 : 5) ||
         oma_sampler_parse(argv[2], &p.sampler) != 0) {

@@ -60,7 +60,8 @@ SCHED_CFG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, b
 def scheduler(name):
     import diffusers
     if name == "DPM++ 2M Karras":
-        return diffusers.DPMSolverMultistepScheduler(**SCHED_CFG, use_karras_sigmas=True,
+        cfg = {k: v for k, v in SCHED_CFG.items() if k not in ("set_alpha_to_one", "clip_sample")}
+        return diffusers.DPMSolverMultistepScheduler(**cfg, use_karras_sigmas=True,
                                                      algorithm_type="dpmsolver++", solver_order=2)
     if name == "DDIM":
         return diffusers.DDIMScheduler(**SCHED_CFG)

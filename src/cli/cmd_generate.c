@@ -48,6 +48,11 @@ static void help(FILE *f)
             "  --candidates        img2img: the original service's six candidates (strengths 0.45,\n"
             "                      0.45, 0.55, 0.55, 0.65, 0.65; seeds N..N+5), batched UNet passes\n"
             "  --clip-skip N       A1111 clip skip (1 = none, 2 = skip the last layer)\n"
+            "  --draft [N]         DRAFT MODE, off by default: approximate, faster previews (DeepCache:\n"
+            "                      the whole UNet every N steps, default 3, only its shallow layers\n"
+            "                      in between; the image differs from a full run, README \"Draft mode\")\n"
+            "  --draft-branch K    draft: DeepCache's skip branch (default 0; 1 = also the first down\n"
+            "                      layer, closer to the full image, slower)\n"
             "  --device D          cpu or cuda (env OMA_DEVICE; default cuda where built and a GPU\n"
             "                      is visible; fp32; unverified on a GPU so far, docs/cuda.md)\n"
             "  --half              keep fp16/bf16 weights 16-bit in memory (half the RAM, same result)\n"
@@ -181,6 +186,16 @@ int oma_cmd_generate(int argc, char **argv)
             candidates = 1;
             continue;
         }
+        if (!strcmp(a, "--draft")) {    /* optional N: the next argument when it is a number */
+            long long dn = 3;
+            if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9' &&
+                parse_long(argv[++i], 2, OMA_GEN_MAX_DRAFT, &dn) != 0) {
+                oma_cli_error("generate", "--draft: interval must be 2..%d, got '%s'", OMA_GEN_MAX_DRAFT, argv[i]);
+                return OMA_EXIT_USAGE;
+            }
+            p.draft = (int)dn;
+            continue;
+        }
         if (i + 1 >= argc) {
             oma_cli_error("generate", "%s: missing value (see --help)", a);
             return OMA_EXIT_USAGE;
@@ -225,12 +240,13 @@ int oma_cmd_generate(int argc, char **argv)
         } else if (!strcmp(a, "--scheduler")) {
             schedule = v;
         } else if (!strcmp(a, "--steps") || !strcmp(a, "--width") || !strcmp(a, "--height") ||
-                   !strcmp(a, "--batch") || !strcmp(a, "--clip-skip")) {
+                   !strcmp(a, "--batch") || !strcmp(a, "--clip-skip") || !strcmp(a, "--draft-branch")) {
             if (parse_long(v, 0, 100000, &n) != 0) goto bad;
             if (!strcmp(a, "--steps")) p.steps = (int)n;
             else if (!strcmp(a, "--width")) p.width = (int)n;
             else if (!strcmp(a, "--height")) p.height = (int)n;
             else if (!strcmp(a, "--batch")) p.batch = (int)n;
+            else if (!strcmp(a, "--draft-branch")) p.draft_branch = (int)n;
             else p.clip_skip = n > 0 ? (int)n - 1 : 0;
         } else if (!strcmp(a, "--seed")) {
             if (parse_long(v, 0, INT64_MAX, &n) != 0) goto bad;
@@ -300,7 +316,8 @@ int oma_cmd_generate(int argc, char **argv)
         return OMA_EXIT_FAIL;
     }
     oma_generate_resolve_size(&m, &p);  /* no --width/--height: the model's (or the init picture's) size */
-    if (oma_generate_check(&p, err, sizeof err) != 0) {
+    if (oma_generate_check(&p, err, sizeof err) != 0 ||
+        (p.draft && oma_unet_draft_check(&m.unet.cfg, p.draft_branch, err, sizeof err) != 0)) {
         oma_cli_error("generate", "%s", why(err));
         oma_sd_model_free(&m);
         oma_image_free(&init_img);
@@ -313,10 +330,12 @@ int oma_cmd_generate(int argc, char **argv)
                 p.width, p.height);
     bar_state bs = {now()};
     p.progress = progress;
+    p.one_shot = 1;     /* the process ends after this run: no prepared UNet weights through the VAE decode */
     p.progress_ctx = &bs;
     oma_image imgs[OMA_GEN_MAX_BATCH];
     memset(imgs, 0, sizeof imgs);
-    int rc = oma_generate_styled(&m, &p, imgs, err, sizeof err);
+    /* the UNet is freed before the VAE decode (peak memory): m is only freed after this */
+    int rc = oma_generate_one_shot(&m, &p, imgs, err, sizeof err);
     int status = OMA_EXIT_OK;
     if (rc != 0) {
         oma_cli_error("generate", "%s", why(err));
@@ -341,6 +360,10 @@ int oma_cmd_generate(int argc, char **argv)
                     (unsigned long long)ds.host_ops, (unsigned long long)ds.host_unreachable,
                     ds.peak_bytes / 1e9);
         }
+        if (p.draft)
+            fprintf(stderr, "oma: generate: DRAFT (DeepCache N=%d branch %d): %d of %d UNet passes on the shallow "
+                            "path only; the image is approximate\n",
+                    p.draft, p.draft_branch, times.draft_passes, times.unet_passes);
     }
     for (int i = 0; rc == 0 && i < p.batch; i++) {
         char path[4096], params[8192];

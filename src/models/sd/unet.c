@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/ops.h"
@@ -156,6 +157,34 @@ void oma_unet_free(oma_unet *u)
     u->loaded = 0;
 }
 
+static void res_forget(const oma_resnet *r)
+{
+    oma_op_forget_weights(&r->conv1.w);
+    oma_op_forget_weights(&r->conv2.w);
+    oma_op_forget_weights(&r->shortcut.w);
+}
+
+void oma_unet_forget_prepared(const oma_unet *u)
+{
+    oma_op_forget_weights(&u->conv_in.w);
+    oma_op_forget_weights(&u->conv_out.w);
+    const oma_unet_block *bl[2] = {u->down, u->up};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < OMA_SD_MAX_BLOCKS; i++) {
+            for (int j = 0; j < OMA_UNET_MAX_LAYERS; j++) {
+                res_forget(&bl[k][i].res[j]);
+                oma_op_forget_weights(&bl[k][i].attn[j].proj_in_conv.w);
+                oma_op_forget_weights(&bl[k][i].attn[j].proj_out_conv.w);
+            }
+            oma_op_forget_weights(&bl[k][i].down.conv.w);
+            oma_op_forget_weights(&bl[k][i].up.conv.w);
+        }
+    res_forget(&u->mid_res0);
+    res_forget(&u->mid_res1);
+    oma_op_forget_weights(&u->mid_attn.proj_in_conv.w);
+    oma_op_forget_weights(&u->mid_attn.proj_out_conv.w);
+}
+
 /* Upsample2D to an explicit size th x tw, as diffusers' forward_upsample_size path does when the
  * latent is not divisible by 2^(number of upsamplers): F.interpolate(size=skip size,
  * mode="nearest"), whose source index is torch's floor(dst * (float)in / out), then the 3x3 conv. */
@@ -211,10 +240,45 @@ int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *
     return oma_unet_forward_ex(u, latents, timesteps, context, NULL, NULL, ar, out, err, errlen);
 }
 
-int oma_unet_forward_ex(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
+int oma_unet_draft_check(const oma_unet_config *c, int branch, char *err, size_t errlen)
+{
+    if (branch < 0 || branch >= c->n_blocks * (c->layers_per_block + 1)) {
+        snprintf(err, errlen, "unet: draft branch must be 0..%d", c->n_blocks * (c->layers_per_block + 1) - 1);
+        return -1;
+    }
+    return 0;
+}
+
+void oma_unet_draft_free(oma_unet_draft *d)
+{
+    free(d->feat);
+    d->feat = NULL;
+    d->cap = 0;
+    d->valid = 0;
+}
+
+/* Keeps a copy of h as the draft's cached deep features. */
+static int draft_store(oma_unet_draft *d, const oma_tensor *h)
+{
+    size_t n = (size_t)oma_tensor_numel(h);
+    if (n > d->cap) {
+        float *f = realloc(d->feat, n * sizeof(float));
+        if (!f) return -1;
+        d->feat = f, d->cap = n;
+    }
+    memcpy(d->feat, h->data, n * sizeof(float));
+    for (int k = 0; k < 4; k++) d->shape[k] = h->shape[k];
+    d->valid = 1;
+    return 0;
+}
+
+/* The forward pass. draft NULL: the whole UNet. draft with reuse 0: the whole UNet, keeping the
+ * input of the draft branch's up layer (before its skip concat); reuse 1: only the shallow path
+ * (see unet.h), starting the up path at that layer from the kept features. */
+static int forward_core(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
                         const oma_tensor *context, const oma_tensor *add_after_conv_in,
-                        oma_ref_bank *bank, oma_arena *ar, oma_tensor *out, char *err,
-                        size_t errlen)
+                        oma_ref_bank *bank, oma_unet_draft *draft, int reuse, oma_arena *ar,
+                        oma_tensor *out, char *err, size_t errlen)
 {
     const oma_unet_config *c = &u->cfg;
     int nb = c->n_blocks;
@@ -234,6 +298,18 @@ int oma_unet_forward_ex(const oma_unet *u, const oma_tensor *latents, const floa
     if (!out && !u->no_out) {
         snprintf(err, errlen, "unet: no output tensor");
         return -1;
+    }
+    /* the draft branch: down block db stops before its layer dl on reuse; the up path starts at
+     * up block nb-1-db, layer lpb-dl (DeepCacheSDHelper's cache_block_id / cache_layer_id) */
+    int db = nb, dl = 0, eu = -1, ej = -1;
+    if (draft) {
+        if (oma_unet_draft_check(c, draft->branch, err, errlen) != 0) return -1;
+        db = draft->branch / (c->layers_per_block + 1), dl = draft->branch % (c->layers_per_block + 1);
+        eu = nb - 1 - db, ej = c->layers_per_block - dl;
+        if (reuse && !draft->valid) {
+            snprintf(err, errlen, "unet: draft step without cached features");
+            return -1;
+        }
     }
     int64_t os[4] = {B, c->out_channels, latents->shape[2], latents->shape[3]};
     if (out && oma_arena_tensor(ar, out, 4, os) != 0) goto oom;
@@ -261,10 +337,13 @@ int oma_unet_forward_ex(const oma_unet *u, const oma_tensor *latents, const floa
     skips[ns++] = h;
     for (int i = 0; i < nb; i++) {
         const oma_unet_block *b = &u->down[i];
+        if (reuse && i == db && dl == 0) break;
         for (int j = 0; j < b->n_res; j++) {
             TRY(res_attn(b, j, &h, &temb, context, bank, ar));
             skips[ns++] = h;
+            if (reuse && i == db && j + 1 == dl) break;
         }
+        if (reuse && i == db) break;
         if (b->has_sampler) {
             oma_tensor d;
             TRY(oma_downsample_forward(&b->down, &h, ar, &d));
@@ -272,16 +351,27 @@ int oma_unet_forward_ex(const oma_unet *u, const oma_tensor *latents, const floa
             skips[ns++] = h;
         }
     }
-    {
+    if (reuse) {
+        /* the kept deep features, for this batch and size only */
+        int64_t want0 = B, ts4[4] = {draft->shape[0], draft->shape[1], draft->shape[2], draft->shape[3]};
+        if (ts4[0] != want0 || ns == 0 || ts4[2] != skips[ns - 1].shape[2] || ts4[3] != skips[ns - 1].shape[3]) {
+            snprintf(err, errlen, "unet: draft features were kept for another batch or size");
+            oma_arena_release(ar, m);
+            return -1;
+        }
+        TRY(oma_arena_tensor_uninit(ar, &h, 4, ts4));
+        memcpy(h.data, draft->feat, sizeof(float) * (size_t)oma_tensor_numel(&h));
+    } else {
         oma_tensor r, a;
         TRY(oma_resnet_forward(&u->mid_res0, &h, &temb, ar, &r));
         TRY(oma_transformer2d_forward_ref(&u->mid_attn, &r, context, bank, ar, &a));
         TRY(oma_resnet_forward(&u->mid_res1, &a, &temb, ar, &h));
     }
-    for (int i = 0; i < nb; i++) {
+    for (int i = reuse ? eu : 0; i < nb; i++) {
         const oma_unet_block *b = &u->up[i];
-        for (int j = 0; j < b->n_res; j++) {
+        for (int j = reuse && i == eu ? ej : 0; j < b->n_res; j++) {
             if (ns == 0) goto fail;
+            if (draft && !reuse && i == eu && j == ej) TRY(draft_store(draft, &h));
             oma_tensor s = skips[--ns], cat;
             int64_t cs[4] = {B, h.shape[1] + s.shape[1], h.shape[2], h.shape[3]};
             TRY(oma_arena_tensor(ar, &cat, 4, cs));
@@ -309,4 +399,24 @@ fail:
 oom:
     snprintf(err, errlen, "unet: forward failed (out of memory or shapes that do not fit)");
     return -1;
+}
+
+int oma_unet_forward_ex(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
+                        const oma_tensor *context, const oma_tensor *add_after_conv_in,
+                        oma_ref_bank *bank, oma_arena *ar, oma_tensor *out, char *err,
+                        size_t errlen)
+{
+    return forward_core(u, latents, timesteps, context, add_after_conv_in, bank, NULL, 0, ar, out, err,
+                        errlen);
+}
+
+int oma_unet_forward_draft(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
+                           const oma_tensor *context, oma_unet_draft *draft, int reuse, oma_arena *ar,
+                           oma_tensor *out, char *err, size_t errlen)
+{
+    if (!draft || !out) {
+        snprintf(err, errlen, "unet: draft forward needs its cache and an output");
+        return -1;
+    }
+    return forward_core(u, latents, timesteps, context, NULL, NULL, draft, reuse, ar, out, err, errlen);
 }

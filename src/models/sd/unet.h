@@ -51,6 +51,9 @@ int oma_unet_load(oma_unet *u, const oma_weights *w, const char *prefix, const o
 int oma_unet_load_body(oma_unet *u, const oma_weights *w, const char *prefix,
                        const oma_unet_config *cfg, char *err, size_t errlen);
 void oma_unet_free(oma_unet *u);
+/* Drops what the backend prepared from the UNet's convolution weights (the CPU's kept Winograd
+ * forms, ~0.8 GB for SD 1.5 at 512x512); the next forward prepares them again. */
+void oma_unet_forget_prepared(const oma_unet *u);
 /* timesteps: batch floats. out allocated in the arena. */
 int oma_unet_forward(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
                      const oma_tensor *context, oma_arena *ar, oma_tensor *out, char *err,
@@ -63,5 +66,29 @@ int oma_unet_forward_ex(const oma_unet *u, const oma_tensor *latents, const floa
                         const oma_tensor *context, const oma_tensor *add_after_conv_in,
                         oma_ref_bank *bank, oma_arena *ar, oma_tensor *out, char *err,
                         size_t errlen);
+
+/* Draft mode (opt-in, approximate): DeepCache (Ma et al. 2023, "DeepCache: Accelerating
+ * Diffusion Models for Free"), as its DeepCacheSDHelper does it. The skip branch `branch`
+ * (its cache_branch_id: block = branch / (layers_per_block + 1), layer = branch % ...) splits the
+ * UNet: a full step (reuse 0) runs everything and keeps the input of up block nb-1-block's layer
+ * layers_per_block-layer (the deep features coming up from the mid block, before the skip
+ * concat); a reuse step (reuse 1) runs only the shallow path: conv_in, the down layers before
+ * the branch, then the up path from that layer on, fed by the kept features and the fresh skips,
+ * then norm/conv_out. Branch 0 (SD 1.5): conv_in and the last up block's last layer only. The
+ * result differs from the full UNet by design (see README "Draft mode"). */
+typedef struct oma_unet_draft {
+    int branch;
+    float *feat;                /* kept features (malloc'ed), shape[4] */
+    size_t cap;
+    int64_t shape[4];
+    int valid;
+} oma_unet_draft;
+
+/* 0 when branch is within the config's skip branches, else -1 with err. */
+int oma_unet_draft_check(const oma_unet_config *c, int branch, char *err, size_t errlen);
+int oma_unet_forward_draft(const oma_unet *u, const oma_tensor *latents, const float *timesteps,
+                           const oma_tensor *context, oma_unet_draft *draft, int reuse, oma_arena *ar,
+                           oma_tensor *out, char *err, size_t errlen);
+void oma_unet_draft_free(oma_unet_draft *d);
 
 #endif

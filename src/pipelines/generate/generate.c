@@ -45,6 +45,10 @@ int oma_generate_check(const oma_generate_params *p, char *err, size_t errlen)
         snprintf(err, errlen, "generate: steps must be 1..150");
         return -1;
     }
+    if (p->draft != 0 && (p->draft < 2 || p->draft > OMA_GEN_MAX_DRAFT || p->draft_branch < 0)) {
+        snprintf(err, errlen, "generate: draft interval must be 2..%d (0 = off)", OMA_GEN_MAX_DRAFT);
+        return -1;
+    }
     if (!(p->cfg >= 0.0f && p->cfg <= 30.0f)) {
         snprintf(err, errlen, "generate: cfg must be 0..30");
         return -1;
@@ -264,6 +268,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         snprintf(err, errlen, "generate: text embeddings must be [1, n, %d]", m->cfg.unet.cross_attention_dim);
         return -1;
     }
+    if (p->draft && oma_unet_draft_check(&m->unet.cfg, p->draft_branch, err, errlen) != 0) return -1;
     if (p->init && !m->has_encoder) {
         snprintf(err, errlen, "generate: img2img needs the VAE encoder loaded");
         return -1;
@@ -271,6 +276,7 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
     oma_generate_times tm = {0}, *times = p->times ? p->times : &tm;
     double t0 = wall();
     times->encode_s = times->unet_s = times->decode_s = 0, times->unet_passes = times->unet_items = 0;
+    times->draft_passes = 0;
     const int B = p->batch;
     const int64_t lc = m->cfg.unet.in_channels, h = p->height / F, w = p->width / F;
     const size_t per = (size_t)(lc * h * w);
@@ -284,6 +290,11 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
     oma_rng *rngs = calloc((size_t)B, sizeof *rngs);
     int order[OMA_GEN_MAX_BATCH] = {0}, first[OMA_GEN_MAX_BATCH] = {0}, gfirst[OMA_GEN_MAX_BATCH + 1] = {0},
         gstart[OMA_GEN_MAX_BATCH] = {0};
+    /* draft mode: one feature cache per UNet pass of a step (chunk k), kept for cn candidates */
+    oma_unet_draft drafts[OMA_GEN_MAX_BATCH];
+    int dcn[OMA_GEN_MAX_BATCH] = {0};
+    memset(drafts, 0, sizeof drafts);
+    for (int k = 0; k < OMA_GEN_MAX_BATCH; k++) drafts[k].branch = p->draft_branch;
     oma_arena ar;
     oma_arena_init(&ar, 0);
     if (!rngs || !gs) {
@@ -410,10 +421,19 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
             for (int b = 0; b < R * cn; b++) ts[b] = oma_scheduler_timestep_f(&gs[0], i);
             oma_tensor_view(&cv, ctx.data + (size_t)(R == 2 ? B - cn : 0) * esz, 3,
                             (int64_t[]){R * cn, ctx.shape[1], ctx.shape[2]});
-            if (oma_unet_forward(&m->unet, &inp, ts, &cv, &ar, &eps, err, errlen) != 0) {
+            /* draft: the whole UNet every p->draft steps from the first (or when this pass's
+             * candidates changed), the shallow path with the kept features in between */
+            int dk = c0 / chunk, reuse = p->draft && (i - start) % p->draft != 0 && drafts[dk].valid &&
+                                         dcn[dk] == cn;
+            int urc = p->draft ? oma_unet_forward_draft(&m->unet, &inp, ts, &cv, &drafts[dk], reuse, &ar, &eps,
+                                                        err, errlen)
+                               : oma_unet_forward(&m->unet, &inp, ts, &cv, &ar, &eps, err, errlen);
+            if (urc != 0) {
                 free(ts);
                 goto done;
             }
+            dcn[dk] = cn;
+            times->draft_passes += reuse;
             float *gd = guided + (size_t)c0 * per;
             for (size_t k = 0; k < (size_t)cn * per; k++) {
                 float un = eps.data[k], te = R == 2 ? eps.data[(size_t)cn * per + k] : un;
@@ -447,9 +467,15 @@ int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, con
         }
     }
     free(ts);
-    if (final_latents)
+    float *fl = final_latents ? final_latents : p->latents_out;
+    if (fl)
         for (int j = 0; j < B; j++)
-            memcpy(final_latents + (size_t)order[j] * per, lat.data + (size_t)j * per, sizeof(float) * per);
+            memcpy(fl + (size_t)order[j] * per, lat.data + (size_t)j * per, sizeof(float) * per);
+    if (p->latents_out && !final_latents) {     /* the caller decodes (oma_generate_one_shot) */
+        rc = 0;
+        goto done;
+    }
+    if (p->one_shot) oma_unet_forget_prepared(&m->unet);
     /* decode one candidate at a time (the VAE's activations at full size are the peak) */
     t0 = wall();
     for (int j = 0; j < B; j++) {
@@ -475,6 +501,7 @@ done:
             for (int j = 0; j < B; j++) oma_image_free(&out[j]);
         rc = -1;
     }
+    for (int k = 0; k < OMA_GEN_MAX_BATCH; k++) oma_unet_draft_free(&drafts[k]);
     for (int g = 0; g < ng; g++) oma_scheduler_free(&gs[g]);
     free(gs);
     free(rngs);
@@ -497,6 +524,12 @@ int oma_generate_parameters_text(const oma_generate_params *p, uint64_t seed, ch
     }
     if (p->clip_skip > 0) {
         int k = snprintf(buf + n, len - (size_t)n, ", Clip skip: %d", p->clip_skip + 1);
+        if (k < 0 || (size_t)(n + k) >= len) return -1;
+        n += k;
+    }
+    if (p->draft) {     /* an approximate image: say so wherever its parameters go */
+        int k = snprintf(buf + n, len - (size_t)n, ", Draft: DeepCache N=%d branch %d", p->draft,
+                         p->draft_branch);
         if (k < 0 || (size_t)(n + k) >= len) return -1;
     }
     return 0;

@@ -29,6 +29,7 @@
  * factor 2^(blocks-1), and the scaling factor (0.18215 above) comes from the VAE config (SD 1.x:
  * 4 channels, f 8, 0.18215). */
 #define OMA_GEN_MIN_SIDE 64
+#define OMA_GEN_MAX_DRAFT 20        /* longest draft interval */
 #define OMA_GEN_SIDE_STEP 8         /* any multiple of 8 on each side, as diffusers and A1111 */
 
 /* Latent pixels one UNet pass takes at most (4 images of 512x512): candidates beyond it run in
@@ -41,6 +42,7 @@ typedef struct oma_generate_times {
     double encode_s;                /* img2img: the VAE encoder */
     double unet_s;                  /* every UNet pass with its sampler steps */
     int unet_passes, unet_items;    /* passes, and images through the UNet (CFG counts 2) */
+    int draft_passes;               /* of those, draft passes on the shallow path only */
     double decode_s;                /* the VAE decoder, all candidates */
 } oma_generate_times;
 
@@ -66,6 +68,22 @@ typedef struct oma_generate_params {
     oma_generate_times *times;      /* optional: receives the time per phase */
     int max_pass_images;            /* 0: default (OMA_GEN_PASS_PIXELS); else images per UNet pass */
     int preview_every;              /* 0 = no previews */
+    /* DRAFT MODE (opt-in, approximate; off = 0): DeepCache-style reuse of the deep UNet features
+     * (oma_unet_forward_draft): the whole UNet runs every `draft` steps (2..OMA_GEN_MAX_DRAFT,
+     * counted from the first step, as DeepCache's uniform interval), the steps between run only
+     * the shallow path of skip branch draft_branch (DeepCache's cache_branch_id; 0: its SD 1.5
+     * example). Images differ from the full run (README "Draft mode" gives the error); the
+     * parameters text says "Draft: DeepCache N=..". */
+    int draft, draft_branch;
+    /* One-shot runs (the CLI): the model will not generate again, so what a run no longer needs
+     * goes as soon as it is done with (peak memory; a server keeps everything for its next job):
+     * the backend's prepared UNet weights after the last step, and with oma_generate_styled and
+     * no style applied, the text encoder once the prompts are encoded (m can then only be freed
+     * or decode). */
+    int one_shot;
+    /* When set: the batch's final latents (batch x latent channels x h/f x w/f floats, candidate
+     * order, before the 1/scaling factor) go here and nothing is decoded (out is untouched). */
+    float *latents_out;
     /* Styles (oma_generate_styled only; oma_generate ignores them). loras[i].path is a file, or
      * a NAME looked up as models_dir/Lora/NAME.{safetensors,pt,bin}; weights apply to the UNet
      * and the text encoder separately (a trained style: 0.8 / 0.9 txt2img, 0.3 / 0.3 img2img).
@@ -121,6 +139,18 @@ int oma_generate_lora_tags(const char *prompt, char **clean, char **names, oma_s
 int oma_generate_embeds(const oma_sd_model *m, const oma_generate_params *p, const oma_tensor *neg,
                         const oma_tensor *pos, oma_image *out, float *final_latents, char *err,
                         size_t errlen);
+
+/* oma generate's run, for a process that ends after it: oma_generate_styled, then the UNet is
+ * freed (m can no longer generate, only be freed) before the VAE decodes the images, so the
+ * decoder's full-size activations never sit on top of the UNet's weights (peak memory). Same
+ * images as oma_generate_styled; same returns. */
+int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                          size_t errlen);
+
+/* oma_generate, freeing m's text encoder once the prompts are encoded (oma_generate_styled's
+ * one-shot path when no style is applied). Same images and returns as oma_generate. */
+int oma_generate_text_once(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                           size_t errlen);
 
 /* The A1111-style "parameters" text for a result (prompt, Negative prompt:, Steps:, ...). */
 int oma_generate_parameters_text(const oma_generate_params *p, uint64_t seed, char *buf, size_t len);

@@ -228,6 +228,7 @@ static int read_params(const json_t *params, int img2img, oma_generate_params *p
     }
     const char *prompt = NULL, *sampler = NULL;
     long long steps = p->steps, seed = 0, width = p->width, height = p->height, batch = 1, clip_skip = 1;
+    long long draft = 0, draft_branch = 0;
     double cfg = p->cfg, strength = p->strength;
     if (get_str(params, "prompt", &prompt, err, errlen) || get_str(params, "negative", &p->negative, err, errlen) ||
         get_str(params, "sampler", &sampler, err, errlen) || get_str(params, "model", model, err, errlen) ||
@@ -237,6 +238,8 @@ static int read_params(const json_t *params, int img2img, oma_generate_params *p
         get_int(params, "height", 64, OMA_GEN_MAX_SIDE, &height, err, errlen) ||
         get_int(params, "batch", 1, OMA_GEN_MAX_BATCH, &batch, err, errlen) ||
         get_int(params, "clip_skip", 1, 5, &clip_skip, err, errlen) ||
+        get_int(params, "draft", 0, OMA_GEN_MAX_DRAFT, &draft, err, errlen) ||
+        get_int(params, "draft_branch", 0, 3 * OMA_SD_MAX_BLOCKS, &draft_branch, err, errlen) ||
         get_num(params, "cfg", 0, 30, &cfg, err, errlen) || get_num(params, "strength", 0.01, 1, &strength, err, errlen))
         return -1;
     if (!prompt) {
@@ -258,6 +261,7 @@ static int read_params(const json_t *params, int img2img, oma_generate_params *p
     p->height = (int)height;
     p->batch = (int)batch;
     p->clip_skip = (int)clip_skip - 1;
+    p->draft = (int)draft, p->draft_branch = (int)draft_branch;
     p->cfg = (float)cfg;
     p->strength = (float)strength;
     json_t *cand = json_object_get(params, "candidates");
@@ -445,6 +449,14 @@ static int run(oma_job_ctx *ctx, int img2img)
     ctx->result = json_pack("{s:i, s:o, s:s, s:i, s:f, s:s, s:i, s:i, s:s?}", "images", p.batch, "seeds", seeds,
                             "sampler", oma_sampler_name(p.sampler), "steps", p.steps, "cfg", (double)p.cfg,
                             "engine", "stable-diffusion-cpu", "width", p.width, "height", p.height, "config", cfgp);
+    /* draft mode: an approximate image, said so in the result (and in each PNG's parameters) */
+    if (ctx->result && p.draft &&
+        json_object_set_new(ctx->result, "draft",
+                            json_pack("{s:s, s:i, s:i}", "method", "DeepCache", "interval", p.draft, "branch",
+                                      p.draft_branch)) != 0) {
+        snprintf(ctx->error, sizeof ctx->error, "out of memory");
+        return -1;
+    }
     return 0;
 }
 

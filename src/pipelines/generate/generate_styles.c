@@ -207,7 +207,9 @@ int oma_generate_styled(oma_sd_model *m, const oma_generate_params *p, oma_image
     if (rc == 0) {
         oma_generate_params q = *p;
         q.prompt = clean;
-        rc = oma_generate(m, &q, out, err, errlen);
+        /* one-shot without styles: nothing to restore in the text encoder, so it may go early */
+        rc = !patch && p->one_shot ? oma_generate_text_once(m, &q, out, err, errlen)
+                                   : oma_generate(m, &q, out, err, errlen);
     }
     oma_sd_patch_restore(m, patch);
     free(clean);

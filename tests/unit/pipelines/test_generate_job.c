@@ -114,6 +114,14 @@ int main(void)
     CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"candidates\": true}") == 0);
     CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"candidates\": 1}") == -1);
     CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"candidates\": true}") == -1);
+    /* draft mode: interval 2..20 (0 = off), a branch number; the model checks the branch's range */
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"draft\": 3}") == 0);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"draft\": 0}") == 0);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"draft\": 1}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"draft\": 21}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"draft\": true}") == -1);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"draft\": 3, \"draft_branch\": -1}") == -1);
+    CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"draft\": 3, \"draft_branch\": 1}") == 0);
 
     /* the DDIM fixture run as a job */
     json_error_t je;
@@ -146,6 +154,41 @@ int main(void)
         for (size_t i = 0; i + 10 < f.len[0]; i++)
             if (!memcmp(f.data[0] + i, "parameters", 10)) found = 1;
         CHECK(found);
+        oma_image_free(&got);
+        oma_image_free(&ref);
+    }
+    fake_free(&f);
+    json_decref(params);
+
+    /* the same run in draft mode: the result and the PNG's parameters say so, the image differs */
+    params = json_loads("{\"prompt\": \"a city street at night in the rain\", \"negative\": \"lowres, bad "
+                        "anatomy, blurry, worst quality\", \"steps\": 4, \"cfg\": 7.5, \"sampler\": \"DDIM\", "
+                        "\"seed\": 1004, \"width\": 64, \"height\": 64, \"draft\": 2}",
+                        0, &je);
+    fake_init(&f, models, params);
+    CHECK(t2i->run(&f.ctx) == 0);
+    json_t *dr = f.ctx.result ? json_object_get(f.ctx.result, "draft") : NULL;
+    CHECK(dr && json_integer_value(json_object_get(dr, "interval")) == 2 &&
+          json_integer_value(json_object_get(dr, "branch")) == 0 &&
+          !strcmp(json_string_value(json_object_get(dr, "method")) ? json_string_value(json_object_get(dr, "method")) : "",
+                  "DeepCache"));
+    if (f.n_out == 1) {
+        static const char tag[] = "Draft: DeepCache N=2 branch 0";
+        int found = 0;
+        for (size_t i = 0; i + sizeof tag - 1 <= f.len[0]; i++)
+            if (!memcmp(f.data[0] + i, tag, sizeof tag - 1)) found = 1;
+        CHECK(found);
+        oma_image got = {0}, ref = {0};
+        CHECK(oma_image_decode(f.data[0], f.len[0], 3, 0, NULL, &got, err, sizeof err) == 0);
+        snprintf(path, sizeof path, "%s/ref/txt2img_ddim.png", models);
+        CHECK(oma_image_load(path, 3, NULL, &ref, err, sizeof err) == 0);
+        int mx = 0;
+        for (int i = 0; got.px && ref.px && i < 64 * 64 * 3; i++) {
+            int d = abs((int)got.px[i] - (int)ref.px[i]);
+            mx = d > mx ? d : mx;
+        }
+        CHECK(mx > 1);
+        printf("  job DDIM 4 steps draft 2 vs the full image: max %d of 255\n", mx);
         oma_image_free(&got);
         oma_image_free(&ref);
     }

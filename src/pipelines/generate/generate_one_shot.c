@@ -1,0 +1,90 @@
+/* generate_one_shot.c — oma generate's run: the images with the UNet's memory given back first.
+ *
+ * A process that makes one batch and ends (the CLI) has no use for the UNet once the last step
+ * is done, yet the VAE decode, the peak of a run (full-size activations), would otherwise sit on
+ * top of the UNet's 3.4 GB of weights. So the sampling runs as usual (styles applied and taken
+ * off by oma_generate_styled) with the latents handed back, the UNet is freed, and the latents
+ * are decoded one image at a time exactly as oma_generate does (same ops: same images). Without
+ * styles the text encoder goes too, once the prompts are encoded (oma_generate_text_once).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "formats/fail.h"
+#include "pipelines/generate/generate.h"
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int oma_generate_text_once(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                           size_t errlen)
+{
+    /* oma_generate's text step, then the encoder's 0.5 GB (SD 1.5) go before the UNet's steps */
+    if (oma_generate_check(p, err, errlen) != 0) return -1;
+    oma_arena ar;
+    oma_arena_init(&ar, 1 << 20);
+    oma_tensor neg, pos;
+    int rc = -1;
+    double t0 = wall();
+    if (oma_generate_embed(m, p->prompt, p->clip_skip, &ar, &pos, err, errlen) == 0 &&
+        (p->cfg <= 1.0f ? (neg = pos, 0)
+                        : oma_generate_embed(m, p->negative ? p->negative : "", p->clip_skip, &ar, &neg, err,
+                                             errlen)) == 0) {
+        oma_clip_text_free(&m->text);
+        if (p->times) memset(p->times, 0, sizeof *p->times);
+        double text_s = wall() - t0;
+        rc = oma_generate_embeds(m, p, &neg, &pos, out, NULL, err, errlen);
+        if (p->times) p->times->text_s = text_s;
+    }
+    oma_arena_destroy(&ar);
+    return rc;
+}
+
+int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                          size_t errlen)
+{
+    oma_generate_params q = *p;
+    oma_generate_resolve_size(m, &q);
+    if (oma_generate_check(&q, err, errlen) != 0) return -1;
+    const int F = oma_generate_latent_factor(m);
+    const int64_t lc = m->cfg.unet.in_channels, h = q.height / F, w = q.width / F;
+    if (lc < 1 || h < 1 || w < 1) return oma_fail(err, errlen, "generate: bad latent size");
+    const size_t per = (size_t)(lc * h * w);
+    float *lat = calloc((size_t)q.batch * per, sizeof(float));
+    if (!lat) return oma_fail(err, errlen, "generate: out of memory");
+    q.latents_out = lat;
+    q.one_shot = 1;
+    int rc = oma_generate_styled(m, &q, out, err, errlen);
+    if (rc != 0) {
+        free(lat);
+        return rc;
+    }
+    oma_unet_free(&m->unet);    /* done with it: its weights go before the decoder's peak */
+    const float SF = m->cfg.vae.scaling_factor > 0 ? m->cfg.vae.scaling_factor : 0.18215f;
+    double t0 = wall();
+    oma_arena ar;
+    oma_arena_init(&ar, 0);
+    oma_arena_mark mk = oma_arena_get_mark(&ar);
+    for (int b = 0; b < q.batch && rc == 0; b++) {
+        oma_tensor one;
+        int64_t os[4] = {1, lc, h, w};
+        if (oma_arena_tensor(&ar, &one, 4, os) != 0) {
+            rc = oma_fail(err, errlen, "generate: out of memory");
+            break;
+        }
+        for (size_t k = 0; k < per; k++) one.data[k] = lat[(size_t)b * per + k] / SF;
+        if (oma_generate_decode(m, &one, &ar, &out[b], err, errlen) != 0) rc = -1;
+        oma_arena_release(&ar, mk);
+    }
+    if (rc != 0)
+        for (int b = 0; b < q.batch; b++) oma_image_free(&out[b]);
+    if (q.times) q.times->decode_s = wall() - t0;
+    oma_arena_destroy(&ar);
+    free(lat);
+    return rc;
+}
