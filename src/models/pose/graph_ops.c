@@ -35,7 +35,19 @@ int oma_gop_in_list(const char *const *names, const char *op)
     return 0;
 }
 
+static int gt_alloc(oma_gt *t, oma_tfjs_dtype dt, int rank, const int64_t *dims, int zero);
+
 int oma_gt_alloc(oma_gt *t, oma_tfjs_dtype dt, int rank, const int64_t *dims)
+{
+    return gt_alloc(t, dt, rank, dims, 1);
+}
+
+int oma_gop_alloc_raw(oma_gt *t, oma_tfjs_dtype dt, int rank, const int64_t *dims)
+{
+    return gt_alloc(t, dt, rank, dims, 0);
+}
+
+static int gt_alloc(oma_gt *t, oma_tfjs_dtype dt, int rank, const int64_t *dims, int zero)
 {
     memset(t, 0, sizeof *t);
     if (rank < 0 || rank > OMA_GT_MAX_RANK) return -1;
@@ -48,8 +60,10 @@ int oma_gt_alloc(oma_gt *t, oma_tfjs_dtype dt, int rank, const int64_t *dims)
     t->rank = rank;
     t->n = n;
     t->dtype = dt;
-    if (dt == OMA_TFJS_F32) t->f = calloc(n ? n : 1, sizeof(float));
-    else t->i = calloc(n ? n : 1, sizeof(int32_t));
+    size_t es = dt == OMA_TFJS_F32 ? sizeof(float) : sizeof(int32_t);
+    void *m = zero ? calloc(n ? n : 1, es) : malloc((n ? n : 1) * es);
+    if (dt == OMA_TFJS_F32) t->f = m;
+    else t->i = m;
     if (!t->f && !t->i) return -1;
     return 0;
 }
@@ -82,7 +96,7 @@ oma_gt oma_gt_view_f32(float *data, int rank, const int64_t *dims)
 
 int oma_gop_copy_shaped(const oma_gt *x, oma_gt *out, int rank, const int64_t *d)
 {
-    if (oma_gt_alloc(out, x->dtype, rank, d) || out->n != x->n) {
+    if (oma_gop_alloc_raw(out, x->dtype, rank, d) || out->n != x->n) {
         oma_gt_free(out);
         return -1;
     }

@@ -8,6 +8,7 @@
  * contiguously. oma_gop_set_legacy(1) puts back the former single-call cblas_sgemm and serial
  * loops, only so that bench/bench_pose_graph.c can compare both in one run. */
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,7 +155,7 @@ static int conv_setup(const oma_tfjs_node *node, oma_gt *const *in, int n_in, om
     if (fused && fused_spec(node, in, n_in, (int)c->O, &c->bias, &c->act, &c->alpha, &c->leaky, err, errlen))
         return -1;
     int64_t dims[4] = {c->N, c->oh, c->ow, c->O};
-    if (oma_gt_alloc(out, OMA_TFJS_F32, 4, dims)) return oma_gop_fail(err, errlen, node, "output too large");
+    if (oma_gop_alloc_raw(out, OMA_TFJS_F32, 4, dims)) return oma_gop_fail(err, errlen, node, "output too large");
     return 0;
 }
 
@@ -211,12 +212,19 @@ static int op_conv2d(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
             A = col;
         }
         gemm(0, 0, M, O, K, A, K, w->f, O, ob, O);
-        if (c.bias)
+        if (!legacy) {   /* bias then activation in one pass (the same values as two) */
+            for (int64_t m = 0; m < M; m++) {
+                float *row = ob + m * O;
+                if (c.bias)
+                    for (int64_t o = 0; o < O; o++) row[o] += c.bias[o];
+                oma_gop_apply_act(row, (size_t)O, (int)O, c.act, c.alpha, c.leaky);
+            }
+        } else if (c.bias)
             for (int64_t m = 0; m < M; m++)
                 for (int64_t o = 0; o < O; o++) ob[m * O + o] += c.bias[o];
     }
     free(col);
-    oma_gop_apply_act(out->f, out->n, (int)O, c.act, c.alpha, c.leaky);
+    if (legacy) oma_gop_apply_act(out->f, out->n, (int)O, c.act, c.alpha, c.leaky);
     return 0;
 }
 
@@ -250,12 +258,73 @@ static void depthwise_rows(void *p, int64_t r0, int64_t r1)
     }
 }
 
+#define DW_MAX_TAPS 64   /* kernels up to 8x8 take the fast path */
+#define DW_BLOCK 16      /* channels kept in registers at once */
+typedef float v4 __attribute__((vector_size(16)));   /* element-wise IEEE ops, no FMA (fp-contract off) */
+
+/* Depthwise with one filter per channel (multiplier 1), rows [r0, r1): per output pixel the
+ * taps inside the image are listed once, then each block of 16 channels is summed in
+ * registers over them (bias first, taps in the same order as depthwise_rows, so the sums are
+ * the same to the bit), stored once, and the pixel's activation applied while it is in cache. */
+static void depthwise_rows_m1(void *p, int64_t r0, int64_t r1)
+{
+    const conv_job *j = p;
+    const conv_spec *c = j->c;
+    int64_t H = c->H, W = c->W, C = c->C, oh = c->oh, ow = c->ow;
+    const float *xs[DW_MAX_TAPS], *ws[DW_MAX_TAPS];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t b = r / oh, y = r % oh;
+        for (int64_t xx = 0; xx < ow; xx++) {
+            float *o = j->out + (size_t)(((b * oh + y) * ow + xx) * C);
+            int nt = 0;
+            for (int64_t ky = 0; ky < c->KH; ky++) {
+                int64_t iy = y * c->sh - c->ph + ky * c->dh;
+                if (iy < 0 || iy >= H) continue;
+                for (int64_t kx = 0; kx < c->KW; kx++) {
+                    int64_t ix = xx * c->sw - c->pw + kx * c->dw;
+                    if (ix < 0 || ix >= W) continue;
+                    xs[nt] = j->x + (size_t)(((b * H + iy) * W + ix) * C);
+                    ws[nt] = j->w + (size_t)((ky * c->KW + kx) * C);
+                    nt++;
+                }
+            }
+            int64_t ch = 0;
+            for (; ch + DW_BLOCK <= C; ch += DW_BLOCK) {
+                v4 a[4];
+                if (c->bias) memcpy(a, c->bias + ch, sizeof a);
+                else a[0] = a[1] = a[2] = a[3] = (v4){0};
+                for (int t = 0; t < nt; t++) {
+                    v4 x[4], w[4];
+                    memcpy(x, xs[t] + ch, sizeof x);
+                    memcpy(w, ws[t] + ch, sizeof w);
+                    a[0] += x[0] * w[0];
+                    a[1] += x[1] * w[1];
+                    a[2] += x[2] * w[2];
+                    a[3] += x[3] * w[3];
+                }
+                memcpy(o + ch, a, sizeof a);
+            }
+            for (; ch < C; ch++) {
+                float acc = c->bias ? c->bias[ch] : 0.0f;
+                for (int t = 0; t < nt; t++) acc += xs[t][ch] * ws[t][ch];
+                o[ch] = acc;
+            }
+            oma_gop_apply_act(o, (size_t)C, (int)C, c->act, c->alpha, c->leaky);
+        }
+    }
+}
+
 static int op_depthwise(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                         char *err, size_t errlen, int fused)
 {
     conv_spec c;
     if (conv_setup(node, in, n_in, out, err, errlen, fused, 1, &c)) return -1;
     conv_job j = {&c, in[0]->f, in[1]->f, NULL, out->f, 0};
+    if (!legacy && c.O == c.C && c.KH * c.KW <= DW_MAX_TAPS) {
+        par_for(c.N * c.oh, 4, depthwise_rows_m1, &j);   /* activation applied there */
+        return 0;
+    }
+    if (!c.bias) memset(out->f, 0, out->n * sizeof(float));   /* the loops add onto it */
     par_for(c.N * c.oh, 4, depthwise_rows, &j);
     oma_gop_apply_act(out->f, out->n, (int)c.O, c.act, c.alpha, c.leaky);
     return 0;

@@ -29,6 +29,9 @@ int oma_gop_conv_geom(const oma_tfjs_node *node, int64_t in, int64_t k, int64_t 
                       int axis, int64_t *out, int64_t *pad);
 int oma_gop_strides_dil(const oma_tfjs_node *node, int64_t *sh, int64_t *sw, int64_t *dh, int64_t *dw);
 
+/* oma_gt_alloc without zeroing, for an op that writes every element of its output. */
+int oma_gop_alloc_raw(oma_gt *t, oma_tfjs_dtype dt, int rank, const int64_t *dims);
+
 /* A fresh copy of x with shape d (same element count). 0, or -1. */
 int oma_gop_copy_shaped(const oma_gt *x, oma_gt *out, int rank, const int64_t *d);
 

@@ -79,6 +79,45 @@ static double bin(bin_kind k, double a, double b)
     return 0;
 }
 
+/* Float fast paths (same shape, a scalar either side, [.., C] op [C]) for the kinds whose
+ * float result equals the double one rounded (+ - * / max min: double rounding is innocuous
+ * for these on floats), so results are bit-identical to the general loop; 1 when done. */
+#define BIN_LOOP(EXPR)                                                                      \
+    do {                                                                                    \
+        if (same)                                                                           \
+            for (size_t k = 0; k < n; k++) { float x = af[k], y = bf[k]; o[k] = (EXPR); }    \
+        else if (sa)                                                                        \
+            for (size_t k = 0; k < n; k++) { float x = af[0], y = bf[k]; o[k] = (EXPR); }    \
+        else if (sb)                                                                        \
+            for (size_t k = 0; k < n; k++) { float x = af[k], y = bf[0]; o[k] = (EXPR); }    \
+        else                                                                                \
+            for (size_t k = 0; k < n; k += C)                                               \
+                for (size_t c = 0; c < C; c++) { float x = af[k + c], y = bf[c]; o[k + c] = (EXPR); } \
+    } while (0)
+
+static int bin_f32(bin_kind kind, const oma_gt *a, const oma_gt *b, oma_gt *out)
+{
+    size_t n = out->n, C = 0;
+    int same = a->n == n && b->n == n, sa = a->n == 1 && b->n == n, sb = b->n == 1 && a->n == n;
+    if (!same && !sa && !sb) {
+        if (!(a->n == n && b->rank >= 1 && out->rank >= 1 && b->n == (size_t)out->d[out->rank - 1] && b->n > 0 &&
+              b->d[b->rank - 1] == (int64_t)b->n))
+            return 0;
+        C = b->n;
+    }
+    const float *af = a->f, *bf = b->f;
+    float *o = out->f;
+    switch (kind) {
+    case BIN_ADD: BIN_LOOP(x + y); return 1;
+    case BIN_SUB: BIN_LOOP(x - y); return 1;
+    case BIN_MUL: BIN_LOOP(x * y); return 1;
+    case BIN_DIV: BIN_LOOP(x / y); return 1;
+    case BIN_MAX: BIN_LOOP(x > y ? x : y); return 1;
+    case BIN_MIN: BIN_LOOP(x < y ? x : y); return 1;
+    default: return 0;
+    }
+}
+
 static int op_binary(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                      char *err, size_t errlen, bin_kind kind)
 {
@@ -88,8 +127,9 @@ static int op_binary(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     int r;
     int64_t d[OMA_GT_MAX_RANK];
     if (oma_gt_bcast_shape(a, b, &r, d)) return oma_gop_fail(err, errlen, node, "shapes do not broadcast");
-    if (oma_gt_alloc(out, a->dtype, r, d)) return oma_gop_fail(err, errlen, node, "output too large");
+    if (oma_gop_alloc_raw(out, a->dtype, r, d)) return oma_gop_fail(err, errlen, node, "output too large");
     int isf = a->dtype == OMA_TFJS_F32;
+    if (isf && bin_f32(kind, a, b, out)) return 0;
     if (a->n == out->n && b->n == out->n) {
         for (size_t k = 0; k < out->n; k++) {
             if (isf) out->f[k] = (float)bin(kind, a->f[k], b->f[k]);
@@ -100,7 +140,7 @@ static int op_binary(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
         }
         return 0;
     }
-    if (isf && a->n == out->n && b->rank >= 1 && b->n == (size_t)d[r - 1]) {
+    if (isf && a->n == out->n && b->rank >= 1 && b->n == (size_t)d[r - 1] && b->d[b->rank - 1] == (int64_t)b->n) {
         /* Per-channel fast path: [.., C] op [C]. */
         size_t C = b->n;
         for (size_t k = 0; k < out->n; k++) out->f[k] = (float)bin(kind, a->f[k], b->f[k % C]);
@@ -131,7 +171,7 @@ static int op_unary(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_
     NEED_IN(1);
     const oma_gt *x = in[0];
     if (x->dtype != OMA_TFJS_F32) return oma_gop_fail(err, errlen, node, "needs float input");
-    if (oma_gt_alloc(out, OMA_TFJS_F32, x->rank, x->d)) return oma_gop_fail(err, errlen, node, "output too large");
+    if (oma_gop_alloc_raw(out, OMA_TFJS_F32, x->rank, x->d)) return oma_gop_fail(err, errlen, node, "output too large");
     memcpy(out->f, x->f, x->n * sizeof(float));
     const float *alpha = NULL;
     float leaky = 0.2f;
@@ -160,7 +200,7 @@ static int op_math1(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_
     NEED_IN(1);
     const oma_gt *x = in[0];
     if (x->dtype != OMA_TFJS_F32) return oma_gop_fail(err, errlen, node, "needs float input");
-    if (oma_gt_alloc(out, OMA_TFJS_F32, x->rank, x->d)) return oma_gop_fail(err, errlen, node, "output too large");
+    if (oma_gop_alloc_raw(out, OMA_TFJS_F32, x->rank, x->d)) return oma_gop_fail(err, errlen, node, "output too large");
     for (size_t k = 0; k < x->n; k++) {
         float v = x->f[k];
         out->f[k] = which == 0 ? sqrtf(v) : which == 1 ? expf(v) : which == 2 ? tanhf(v)

@@ -23,9 +23,24 @@ static int op_pad(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt
             return oma_gop_fail(err, errlen, node, "padding out of range");
         d[k] = x->d[k] + p->i[2 * k] + p->i[2 * k + 1];
     }
-    if (oma_gt_alloc(out, OMA_TFJS_F32, x->rank, d)) return oma_gop_fail(err, errlen, node, "output too large");
+    if (oma_gop_alloc_raw(out, OMA_TFJS_F32, x->rank, d)) return oma_gop_fail(err, errlen, node, "output too large");
     for (size_t k = 0; k < out->n; k++) out->f[k] = cv;
     int64_t idx[OMA_GT_MAX_RANK] = {0};
+    if (x->rank >= 1 && x->n > 0) {
+        /* whole rows of the last axis at once: they stay contiguous in the padded output */
+        int r = x->rank;
+        size_t row = (size_t)x->d[r - 1];
+        for (size_t k = 0; k < x->n; k += row) {
+            size_t off = 0;
+            for (int q = 0; q < r; q++) off = off * (size_t)d[q] + (size_t)(idx[q] + lo[q]);
+            memcpy(out->f + off, x->f + k, row * sizeof(float));
+            for (int q = r - 2; q >= 0; q--) {
+                if (++idx[q] < x->d[q]) break;
+                idx[q] = 0;
+            }
+        }
+        return 0;
+    }
     for (size_t k = 0; k < x->n; k++) {
         size_t off = 0;
         for (int q = 0; q < x->rank; q++) off = off * (size_t)d[q] + (size_t)(idx[q] + lo[q]);
