@@ -1,7 +1,8 @@
 /* graph_ops.h — the small tensor type and the CPU ops the TFJS pose graphs use (fused conv2d
  * and depthwise conv with bias + ReLU/ReLU6/PReLU, add/mul/sub, pad, max/avg pool, bilinear
- * resize, sigmoid, depth-to-space, matmul, reshape, concat, strided slice, ...; and in
- * graph_ops_select.c the picking ops MoveNet MultiPose decodes with).
+ * resize, sigmoid, depth-to-space, matmul, reshape, concat, strided slice, ..., and the
+ * picking ops MoveNet MultiPose decodes with), one file per op family: graph_ops_conv.c,
+ * _math.c, _shape.c, _spatial.c, _select.c; graph_ops.c holds the tensors and the dispatch.
  *
  * Plain C over NHWC float32; the heavy part — the matrix products of convolutions (im2col)
  * and MatMul — runs on the shared tensor backend's GEMM (src/tensor/backend.h), the kernel

@@ -5,34 +5,12 @@
  * definition (tfjs's CPU kernels where they choose, e.g. TopKV2 breaks ties by lower index,
  * ArgMax returns the first maximum) and checks every index it reads against the shapes, so a
  * hostile graph gets an error, never an out-of-bounds read. */
-#include "models/pose/graph_ops.h"
+#include "models/pose/graph_ops_impl.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const oma_tfjs_node *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, const oma_tfjs_node *n, const char *fmt, ...)
-{
-    if (err && errlen) {
-        int k = snprintf(err, errlen, "graph: %s (%s): ", n->name, n->op);
-        if (k > 0 && (size_t)k < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -1;
-}
-
-#define NEED_IN(k)                                                                          \
-    do {                                                                                    \
-        if (n_in < (k)) return fail(err, errlen, node, "needs %d inputs, has %d", (k), n_in); \
-    } while (0)
 
 static double getv(const oma_gt *t, size_t k) { return t->dtype == OMA_TFJS_F32 ? (double)t->f[k] : (double)t->i[k]; }
 
@@ -76,11 +54,11 @@ static int op_compare(const oma_tfjs_node *node, oma_gt *const *in, int n_in, om
 {
     NEED_IN(2);
     const oma_gt *a = in[0], *b = in[1];
-    if (a->dtype != b->dtype) return fail(err, errlen, node, "dtypes differ");
+    if (a->dtype != b->dtype) return oma_gop_fail(err, errlen, node, "dtypes differ");
     int r;
     int64_t d[OMA_GT_MAX_RANK], idx[OMA_GT_MAX_RANK] = {0};
-    if (oma_gt_bcast_shape(a, b, &r, d)) return fail(err, errlen, node, "shapes do not broadcast");
-    if (oma_gt_alloc(out, OMA_TFJS_I32, r, d)) return fail(err, errlen, node, "output too large");
+    if (oma_gt_bcast_shape(a, b, &r, d)) return oma_gop_fail(err, errlen, node, "shapes do not broadcast");
+    if (oma_gt_alloc(out, OMA_TFJS_I32, r, d)) return oma_gop_fail(err, errlen, node, "output too large");
     for (size_t k = 0; k < out->n; k++) {
         double x = getv(a, oma_gt_bcast_off(a, r, idx)), y = getv(b, oma_gt_bcast_off(b, r, idx));
         int v = 0;
@@ -107,12 +85,12 @@ static int op_select(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
 {
     NEED_IN(3);
     const oma_gt *c = in[0], *a = in[1], *b = in[2];
-    if (a->dtype != b->dtype || c->dtype != OMA_TFJS_I32) return fail(err, errlen, node, "bad dtypes");
+    if (a->dtype != b->dtype || c->dtype != OMA_TFJS_I32) return oma_gop_fail(err, errlen, node, "bad dtypes");
     int r, r2;
     int64_t d[OMA_GT_MAX_RANK], d2[OMA_GT_MAX_RANK], idx[OMA_GT_MAX_RANK] = {0};
-    if (oma_gt_bcast_shape(a, b, &r, d)) return fail(err, errlen, node, "shapes do not broadcast");
+    if (oma_gt_bcast_shape(a, b, &r, d)) return oma_gop_fail(err, errlen, node, "shapes do not broadcast");
     if (c->rank == 1 && r > 1 && c->n == (size_t)d[0] && a->rank == r && b->rank == r && a->n == b->n) {
-        if (oma_gt_alloc(out, a->dtype, r, d)) return fail(err, errlen, node, "output too large");
+        if (oma_gt_alloc(out, a->dtype, r, d)) return oma_gop_fail(err, errlen, node, "output too large");
         size_t row = c->n ? out->n / c->n : 0;
         for (size_t k = 0; k < out->n; k++) cp1(c->i[k / row] ? a : b, k, out, k);
         return 0;
@@ -121,8 +99,8 @@ static int op_select(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     memset(&shape, 0, sizeof shape);
     shape.rank = r;
     memcpy(shape.d, d, sizeof d);
-    if (oma_gt_bcast_shape(&shape, c, &r2, d2)) return fail(err, errlen, node, "cond does not broadcast");
-    if (oma_gt_alloc(out, a->dtype, r2, d2)) return fail(err, errlen, node, "output too large");
+    if (oma_gt_bcast_shape(&shape, c, &r2, d2)) return oma_gop_fail(err, errlen, node, "cond does not broadcast");
+    if (oma_gt_alloc(out, a->dtype, r2, d2)) return oma_gop_fail(err, errlen, node, "output too large");
     for (size_t k = 0; k < out->n; k++) {
         const oma_gt *src = c->i[oma_gt_bcast_off(c, r2, idx)] ? a : b;
         cp1(src, oma_gt_bcast_off(src, r2, idx), out, k);
@@ -137,14 +115,14 @@ static int op_range(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_
                     char *err, size_t errlen)
 {
     NEED_IN(3);
-    if (in[0]->n != 1 || in[1]->n != 1 || in[2]->n != 1) return fail(err, errlen, node, "needs scalars");
+    if (in[0]->n != 1 || in[1]->n != 1 || in[2]->n != 1) return oma_gop_fail(err, errlen, node, "needs scalars");
     double s = getv(in[0], 0), l = getv(in[1], 0), dl = getv(in[2], 0);
-    if (!(dl != 0) || !isfinite(s) || !isfinite(l) || !isfinite(dl)) return fail(err, errlen, node, "bad start/limit/delta");
+    if (!(dl != 0) || !isfinite(s) || !isfinite(l) || !isfinite(dl)) return oma_gop_fail(err, errlen, node, "bad start/limit/delta");
     double cnt = ceil((l - s) / dl);
     if (cnt < 0) cnt = 0;
-    if (cnt > (double)OMA_GT_MAX_ELEMS) return fail(err, errlen, node, "too many values");
+    if (cnt > (double)OMA_GT_MAX_ELEMS) return oma_gop_fail(err, errlen, node, "too many values");
     int64_t n = (int64_t)cnt;
-    if (oma_gt_alloc(out, in[0]->dtype, 1, &n)) return fail(err, errlen, node, "output too large");
+    if (oma_gt_alloc(out, in[0]->dtype, 1, &n)) return oma_gop_fail(err, errlen, node, "output too large");
     for (int64_t k = 0; k < n; k++) setv(out, (size_t)k, s + (double)k * dl);
     return 0;
 }
@@ -153,7 +131,7 @@ static int op_size(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_g
                    char *err, size_t errlen)
 {
     NEED_IN(1);
-    if (oma_gt_alloc(out, OMA_TFJS_I32, 0, NULL)) return fail(err, errlen, node, "out of memory");
+    if (oma_gt_alloc(out, OMA_TFJS_I32, 0, NULL)) return oma_gop_fail(err, errlen, node, "out of memory");
     out->i[0] = (int32_t)in[0]->n;   /* n <= OMA_GT_MAX_ELEMS < 2^31 */
     return 0;
 }
@@ -176,8 +154,8 @@ static int op_fill(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_g
     NEED_IN(2);
     int64_t d[OMA_GT_MAX_RANK];
     int r;
-    if (read_dims(in[0], d, &r) || in[1]->n != 1) return fail(err, errlen, node, "bad dims or value");
-    if (oma_gt_alloc(out, in[1]->dtype, r, d)) return fail(err, errlen, node, "output too large");
+    if (read_dims(in[0], d, &r) || in[1]->n != 1) return oma_gop_fail(err, errlen, node, "bad dims or value");
+    if (oma_gt_alloc(out, in[1]->dtype, r, d)) return oma_gop_fail(err, errlen, node, "output too large");
     for (size_t k = 0; k < out->n; k++) cp1(in[1], 0, out, k);
     return 0;
 }
@@ -189,12 +167,12 @@ static int op_tile(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_g
     const oma_gt *x = in[0];
     int64_t m[OMA_GT_MAX_RANK], d[OMA_GT_MAX_RANK], idx[OMA_GT_MAX_RANK] = {0};
     int r;
-    if (read_dims(in[1], m, &r) || r != x->rank) return fail(err, errlen, node, "bad multiples");
+    if (read_dims(in[1], m, &r) || r != x->rank) return oma_gop_fail(err, errlen, node, "bad multiples");
     for (int k = 0; k < r; k++) {
-        if (m[k] > 0 && x->d[k] > (int64_t)OMA_GT_MAX_ELEMS / m[k]) return fail(err, errlen, node, "output too large");
+        if (m[k] > 0 && x->d[k] > (int64_t)OMA_GT_MAX_ELEMS / m[k]) return oma_gop_fail(err, errlen, node, "output too large");
         d[k] = x->d[k] * m[k];
     }
-    if (oma_gt_alloc(out, x->dtype, r, d)) return fail(err, errlen, node, "output too large");
+    if (oma_gt_alloc(out, x->dtype, r, d)) return oma_gop_fail(err, errlen, node, "output too large");
     for (size_t k = 0; k < out->n; k++) {
         size_t off = 0;
         for (int q = 0; q < r; q++) off = off * (size_t)x->d[q] + (size_t)(idx[q] % x->d[q]);
@@ -211,26 +189,26 @@ static int op_gather_nd(const oma_tfjs_node *node, oma_gt *const *in, int n_in, 
 {
     NEED_IN(2);
     const oma_gt *p = in[0], *ix = in[1];
-    if (ix->dtype != OMA_TFJS_I32 || ix->rank < 1) return fail(err, errlen, node, "bad indices");
+    if (ix->dtype != OMA_TFJS_I32 || ix->rank < 1) return oma_gop_fail(err, errlen, node, "bad indices");
     int64_t K = ix->d[ix->rank - 1];
-    if (K < 1 || K > p->rank) return fail(err, errlen, node, "index depth %lld for rank %d", (long long)K, p->rank);
+    if (K < 1 || K > p->rank) return oma_gop_fail(err, errlen, node, "index depth %lld for rank %d", (long long)K, p->rank);
     int64_t d[OMA_GT_MAX_RANK];
     int r = 0;
     for (int k = 0; k < ix->rank - 1; k++) d[r++] = ix->d[k];
     for (int k = (int)K; k < p->rank; k++) {
-        if (r >= OMA_GT_MAX_RANK) return fail(err, errlen, node, "output rank too large");
+        if (r >= OMA_GT_MAX_RANK) return oma_gop_fail(err, errlen, node, "output rank too large");
         d[r++] = p->d[k];
     }
     size_t slice = 1, n_idx = K ? ix->n / (size_t)K : 0;
     for (int k = (int)K; k < p->rank; k++) slice *= (size_t)p->d[k];
-    if (oma_gt_alloc(out, p->dtype, r, d)) return fail(err, errlen, node, "output too large");
+    if (oma_gt_alloc(out, p->dtype, r, d)) return oma_gop_fail(err, errlen, node, "output too large");
     for (size_t t = 0; t < n_idx; t++) {
         size_t off = 0;
         for (int64_t q = 0; q < K; q++) {
             int32_t v = ix->i[t * (size_t)K + (size_t)q];
             if (v < 0 || v >= p->d[q]) {
                 oma_gt_free(out);
-                return fail(err, errlen, node, "index %d out of range [0, %lld)", v, (long long)p->d[q]);
+                return oma_gop_fail(err, errlen, node, "index %d out of range [0, %lld)", v, (long long)p->d[q]);
             }
             off = off * (size_t)p->d[q] + (size_t)v;
         }
@@ -255,8 +233,8 @@ static int op_argmax(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     const oma_gt *x = in[0];
     int64_t a;
     int ax;
-    if (scalar_int(in[1], &a) || axis_of(x, a, &ax)) return fail(err, errlen, node, "bad axis");
-    if (x->d[ax] == 0) return fail(err, errlen, node, "empty axis");
+    if (scalar_int(in[1], &a) || axis_of(x, a, &ax)) return oma_gop_fail(err, errlen, node, "bad axis");
+    if (x->d[ax] == 0) return oma_gop_fail(err, errlen, node, "empty axis");
     int64_t d[OMA_GT_MAX_RANK];
     int r = 0;
     size_t outer = 1, inner = 1, len = (size_t)x->d[ax];
@@ -265,7 +243,7 @@ static int op_argmax(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
         if (k < ax) outer *= (size_t)x->d[k];
         if (k > ax) inner *= (size_t)x->d[k];
     }
-    if (oma_gt_alloc(out, OMA_TFJS_I32, r, d)) return fail(err, errlen, node, "out of memory");
+    if (oma_gt_alloc(out, OMA_TFJS_I32, r, d)) return oma_gop_fail(err, errlen, node, "out of memory");
     for (size_t o = 0; o < outer; o++)
         for (size_t i = 0; i < inner; i++) {
             size_t best = 0;
@@ -287,11 +265,11 @@ static int op_reduce_max(const oma_tfjs_node *node, oma_gt *const *in, int n_in,
 {
     NEED_IN(2);
     const oma_gt *x = in[0], *axes = in[1];
-    if (axes->dtype != OMA_TFJS_I32 || axes->n > (size_t)x->rank) return fail(err, errlen, node, "bad axes");
+    if (axes->dtype != OMA_TFJS_I32 || axes->n > (size_t)x->rank) return oma_gop_fail(err, errlen, node, "bad axes");
     int red[OMA_GT_MAX_RANK] = {0};
     for (size_t k = 0; k < axes->n; k++) {
         int a;
-        if (axis_of(x, axes->i[k], &a)) return fail(err, errlen, node, "axis out of range");
+        if (axis_of(x, axes->i[k], &a)) return oma_gop_fail(err, errlen, node, "axis out of range");
         red[a] = 1;
     }
     int keep = 0;
@@ -299,15 +277,15 @@ static int op_reduce_max(const oma_tfjs_node *node, oma_gt *const *in, int n_in,
     int64_t kd[OMA_GT_MAX_RANK], od[OMA_GT_MAX_RANK], idx[OMA_GT_MAX_RANK] = {0};
     int orank = 0;
     for (int k = 0; k < x->rank; k++) {
-        if (red[k] && x->d[k] == 0) return fail(err, errlen, node, "empty axis");
+        if (red[k] && x->d[k] == 0) return oma_gop_fail(err, errlen, node, "empty axis");
         kd[k] = red[k] ? 1 : x->d[k];
         if (!red[k] || keep) od[orank++] = kd[k];
     }
-    if (oma_gt_alloc(out, x->dtype, x->rank, kd)) return fail(err, errlen, node, "out of memory");
+    if (oma_gt_alloc(out, x->dtype, x->rank, kd)) return oma_gop_fail(err, errlen, node, "out of memory");
     char *seen = calloc(out->n ? out->n : 1, 1);
     if (!seen) {
         oma_gt_free(out);
-        return fail(err, errlen, node, "out of memory");
+        return oma_gop_fail(err, errlen, node, "out of memory");
     }
     for (size_t k = 0; k < x->n; k++) {
         size_t off = 0;
@@ -328,8 +306,8 @@ static int op_reciprocal(const oma_tfjs_node *node, oma_gt *const *in, int n_in,
 {
     NEED_IN(1);
     const oma_gt *x = in[0];
-    if (x->dtype != OMA_TFJS_F32) return fail(err, errlen, node, "needs float input");
-    if (oma_gt_alloc(out, OMA_TFJS_F32, x->rank, x->d)) return fail(err, errlen, node, "output too large");
+    if (x->dtype != OMA_TFJS_F32) return oma_gop_fail(err, errlen, node, "needs float input");
+    if (oma_gt_alloc(out, OMA_TFJS_F32, x->rank, x->d)) return oma_gop_fail(err, errlen, node, "output too large");
     for (size_t k = 0; k < x->n; k++) out->f[k] = 1.0f / x->f[k];
     return 0;
 }
@@ -341,9 +319,9 @@ static int op_reciprocal(const oma_tfjs_node *node, oma_gt *const *in, int n_in,
 static int cut(const oma_tfjs_node *node, const oma_gt *x, int ax, int64_t parts, int drop,
                oma_gt *outs, int n_outs, char *err, size_t errlen)
 {
-    if (parts < 1 || x->d[ax] % parts) return fail(err, errlen, node, "axis of %lld does not split in %lld",
+    if (parts < 1 || x->d[ax] % parts) return oma_gop_fail(err, errlen, node, "axis of %lld does not split in %lld",
                                                    (long long)x->d[ax], (long long)parts);
-    if (n_outs > parts) return fail(err, errlen, node, "has %lld outputs, output %d read", (long long)parts, n_outs - 1);
+    if (n_outs > parts) return oma_gop_fail(err, errlen, node, "has %lld outputs, output %d read", (long long)parts, n_outs - 1);
     int64_t len = x->d[ax], piece = len / parts, d[OMA_GT_MAX_RANK];
     int r = 0;
     size_t outer = 1, inner = 1;
@@ -356,7 +334,7 @@ static int cut(const oma_tfjs_node *node, const oma_gt *x, int ax, int64_t parts
     for (int p = 0; p < n_outs; p++) {
         if (oma_gt_alloc(&outs[p], x->dtype, r, d)) {
             for (int q = 0; q < p; q++) oma_gt_free(&outs[q]);
-            return fail(err, errlen, node, "out of memory");
+            return oma_gop_fail(err, errlen, node, "out of memory");
         }
         size_t chunk = (size_t)piece * inner, o = 0;
         for (size_t ou = 0; ou < outer; ou++)
@@ -384,9 +362,9 @@ static int op_topk(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_g
     NEED_IN(2);
     const oma_gt *x = in[0];
     int64_t k;
-    if (n_outs > 2) return fail(err, errlen, node, "has 2 outputs");
+    if (n_outs > 2) return oma_gop_fail(err, errlen, node, "has 2 outputs");
     if (x->rank < 1 || scalar_int(in[1], &k) || k < 0 || k > x->d[x->rank - 1])
-        return fail(err, errlen, node, "k out of range");
+        return oma_gop_fail(err, errlen, node, "k out of range");
     int64_t d[OMA_GT_MAX_RANK];
     memcpy(d, x->d, sizeof d);
     d[x->rank - 1] = k;
@@ -396,7 +374,7 @@ static int op_topk(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_g
         (n_outs > 1 && oma_gt_alloc(&outs[1], OMA_TFJS_I32, x->rank, d))) {
         free(pr);
         oma_gt_free(&outs[0]);
-        return fail(err, errlen, node, "out of memory");
+        return oma_gop_fail(err, errlen, node, "out of memory");
     }
     for (size_t r = 0; r < rows; r++) {
         for (size_t e = 0; e < len; e++) {
@@ -423,10 +401,10 @@ int oma_gop_run_multi(const oma_tfjs_node *node, oma_gt *const *in, int n_in, om
                       int n_outs, char *err, size_t errlen)
 {
     for (int k = 0; k < n_outs; k++) memset(&outs[k], 0, sizeof outs[k]);
-    if (n_outs < 1 || n_outs > OMA_GOP_MAX_OUTS) return fail(err, errlen, node, "bad output count");
+    if (n_outs < 1 || n_outs > OMA_GOP_MAX_OUTS) return oma_gop_fail(err, errlen, node, "bad output count");
     for (int k = 0; k < n_in; k++)
         if ((in[k]->dtype == OMA_TFJS_F32 && !in[k]->f) || (in[k]->dtype == OMA_TFJS_I32 && !in[k]->i))
-            return fail(err, errlen, node, "input %d has no data", k);
+            return oma_gop_fail(err, errlen, node, "input %d has no data", k);
     const char *op = node->op;
     if (!strcmp(op, "TopKV2")) return op_topk(node, in, n_in, outs, n_outs, err, errlen);
     if (!strcmp(op, "Unpack")) {
@@ -434,20 +412,20 @@ int oma_gop_run_multi(const oma_tfjs_node *node, oma_gt *const *in, int n_in, om
         int64_t a = 0, num = -1;
         int ax;
         oma_tfjs_attr_int(node, "axis", &a);
-        if (axis_of(in[0], a, &ax)) return fail(err, errlen, node, "bad axis");
+        if (axis_of(in[0], a, &ax)) return oma_gop_fail(err, errlen, node, "bad axis");
         if (!oma_tfjs_attr_int(node, "num", &num) && num != in[0]->d[ax])
-            return fail(err, errlen, node, "num %lld but axis has %lld", (long long)num, (long long)in[0]->d[ax]);
+            return oma_gop_fail(err, errlen, node, "num %lld but axis has %lld", (long long)num, (long long)in[0]->d[ax]);
         return cut(node, in[0], ax, in[0]->d[ax], 1, outs, n_outs, err, errlen);
     }
     if (!strcmp(op, "Split")) {
         NEED_IN(2);
         int64_t a, num;
         int ax;
-        if (scalar_int(in[0], &a) || axis_of(in[1], a, &ax)) return fail(err, errlen, node, "bad axis");
-        if (oma_tfjs_attr_int(node, "num_split", &num)) return fail(err, errlen, node, "no num_split");
+        if (scalar_int(in[0], &a) || axis_of(in[1], a, &ax)) return oma_gop_fail(err, errlen, node, "bad axis");
+        if (oma_tfjs_attr_int(node, "num_split", &num)) return oma_gop_fail(err, errlen, node, "no num_split");
         return cut(node, in[1], ax, num, 0, outs, n_outs, err, errlen);
     }
-    return fail(err, errlen, node, "not a multi-output op");
+    return oma_gop_fail(err, errlen, node, "not a multi-output op");
 }
 
 static const char *const supported[] = {
@@ -485,5 +463,5 @@ int oma_gop_select_run(const oma_tfjs_node *node, oma_gt *const *in, int n_in, o
     if (!strcmp(op, "Max")) return op_reduce_max(node, in, n_in, out, err, errlen, 0);
     if (!strcmp(op, "Min")) return op_reduce_max(node, in, n_in, out, err, errlen, 1);
     if (!strcmp(op, "Reciprocal")) return op_reciprocal(node, in, n_in, out, err, errlen);
-    return fail(err, errlen, node, "unsupported op");
+    return oma_gop_fail(err, errlen, node, "unsupported op");
 }

@@ -8,7 +8,10 @@
  * among tiles the more confident one). Each person keeps MoveNet's 17 body points and gets the BlazePose
  * landmark region built from them (centre on the hips, turned so the body points up, large
  * enough for every sure point); without sure hips the BlazePose detector is asked on the
- * square around the person's box. When MoveNet finds nobody, the BlazePose detector passes of
+ * square around the person's box. When those passes find nobody, people may be too small for
+ * MoveNet's input (pedestrians in a video frame): overlapping tiles of max(128, short side /
+ * 2.5) px, each seen enlarged, keep people with 8 or more sure points (not on a picture that
+ * is 30% or more white: a drawing, where close-ups of one figure gave false people). Still nobody: the BlazePose detector passes of
  * the former estimator (whole image and tiles along a long one) are the fallback; a drawn figure
  * is sometimes seen by one and not the other. MoveNet's people come sorted by box area, largest
  * first, at most OMA_POSE_MAX_FOUND (the estimator sorts what it reports by size again).
@@ -21,6 +24,7 @@
 #include "models/pose/pose_movenet.h"
 
 #define OMA_POSE_MAX_FOUND 32   /* people an estimate reports at most (largest first) */
+#define OMA_POSE_SMALL_TILES 48   /* tiles of the small-people pass at most */
 #define OMA_POSE_PERSON_SCORE 0.2f   /* MoveNet person score kept (pose-detection's default 0.25 less a margin) */
 
 typedef struct oma_pose_cand {

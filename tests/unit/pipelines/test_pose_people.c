@@ -168,6 +168,30 @@ static void test_blank_tiny_huge(void **s)
     oma_image_free(&img);
 }
 
+/* Small people (issue 14): the astronaut shrunk to 48x48 (nearest) on a 400x320 grey-green
+ * frame is too small for MoveNet's whole-picture pass (the former estimator found nobody) and
+ * is found by the small-people tiles, where it is. */
+static void test_small_person(void **s)
+{
+    (void)s;
+    oma_image ph, img;
+    oma_pose_result r;
+    load_photo("astronaut", 3, &ph);
+    assert_int_equal(oma_image_alloc(&img, 400, 320, 3), 0);
+    for (size_t i = 0; i < (size_t)400 * 320; i++) img.px[i * 3] = 90, img.px[i * 3 + 1] = 110, img.px[i * 3 + 2] = 90;
+    for (int y = 0; y < 48; y++)
+        for (int x = 0; x < 48; x++)
+            memcpy(img.px + ((size_t)(150 + y) * 400 + (size_t)(250 + x)) * 3,
+                   ph.px + ((size_t)(y * ph.h / 48) * (size_t)ph.w + (size_t)(x * ph.w / 48)) * 3, 3);
+    assert_true(people_in(&img, &r) >= 1);
+    const oma_kp *nose = &r.pose.people[0].body[0];
+    printf("small person: %d found, nose at %.1f, %.1f (%.2f)\n", r.pose.n_people, nose->x, nose->y, nose->c);
+    assert_true(nose->c > 0 && nose->x >= 250 && nose->x <= 298 && nose->y >= 150 && nose->y <= 198);
+    oma_pose_result_free(&r);
+    oma_image_free(&img);
+    oma_image_free(&ph);
+}
+
 static void test_transparent_and_grey(void **s)
 {
     (void)s;
@@ -236,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_basketball2),
         cmocka_unit_test(test_camera),
         cmocka_unit_test(test_blank_tiny_huge),
+        cmocka_unit_test(test_small_person),
         cmocka_unit_test(test_transparent_and_grey),
         cmocka_unit_test(test_forty_people),
     };
