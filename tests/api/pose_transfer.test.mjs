@@ -74,9 +74,9 @@ test('pose.transfer with the tiny model: 2 steps, previews, image.png', async ()
   /* The stream polls the job row and the worker writes progress at most ~5 times a second,
    * so two steps of the tiny model may fall between two polls on a fast machine (they did on
    * CI): per-step reports are checked in tests/unit/pipelines/test_pose_transfer.c; here every
-   * message the stream showed must be one the kind writes, with fractions that never go back. */
+   * message the stream showed must be one the job lifecycle or the kind writes, with fractions that never go back. */
   const msgs = ev.events.filter((e) => e.event === 'progress').map((e) => e.data.message || '');
-  for (const m of msgs) assert.match(m, /^(|queued|loading.*|encoding.*|step [12]\/2|decoding|done)$/, JSON.stringify(msgs));
+  for (const m of msgs) assert.match(m, /^(|queued|started|loading.*|encoding.*|step [12]\/2|decoding|done)$/, JSON.stringify(msgs));
   const fr = ev.events.filter((e) => e.event === 'progress').map((e) => e.data.progress);
   for (let i = 1; i < fr.length; i++) assert.ok(fr[i] >= fr[i - 1], `progress went back: ${JSON.stringify(fr)}`);
   assert.deepEqual(done.data.outputs.map((o) => o.name), ['image.png']);
