@@ -127,6 +127,11 @@ size_t oma_cpu_scratch_bytes(void);
 /* Bytes of prepared weights the CPU backend keeps now (Winograd-transformed convolution
  * weights; budget OMA_WEIGHT_CACHE_MB, see cpu_kept.c). */
 size_t oma_cpu_kept_bytes(void);
+/* Whether new prepared weights may be kept (1, the default) or not (0: what is kept stays in
+ * use; new layers take kernels that need none). For processes that draw once and end, where the
+ * first use's cost is never paid back (cpu_kept.c). -1 when an explicit OMA_WEIGHT_CACHE_MB
+ * decides instead (off is then refused), else 0. */
+int oma_cpu_keep_weights(int on);
 /* The CPU backend's convolution: "auto" (oneDNN, Winograd for large 3x3 layers; the default
  * when built in), "direct" (oneDNN's direct kernels only) or "im2col" (im2col + OpenBLAS GEMM).
  * _set returns -1 for an unknown or unavailable name. */

@@ -13,6 +13,7 @@
 
 #include "formats/fail.h"
 #include "pipelines/generate/generate.h"
+#include "tensor/backend.h"
 
 static double wall(void)
 {
@@ -45,6 +46,17 @@ int oma_generate_text_once(oma_sd_model *m, const oma_generate_params *p, oma_im
     return rc;
 }
 
+/* Whether a one-shot run keeps prepared weights: images through the UNet (steps actually run,
+ * times two with CFG, times the batch) against the break-even measured for the precision;
+ * bf16 asks for half again its break-even, as keeping also costs 1.3 GB of peak memory. */
+static int one_shot_keeps(const oma_generate_params *q)
+{
+    double steps = q->steps;
+    if (q->init) steps *= q->strength > 0 && q->strength <= 1 ? q->strength : 1;
+    double images = steps * (q->cfg > 1.0f ? 2 : 1) * (q->batch > 0 ? q->batch : 1);
+    return images >= (strcmp(oma_precision_name(), "bf16") == 0 ? 60 : 10);
+}
+
 int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
                           size_t errlen)
 {
@@ -59,8 +71,10 @@ int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_ima
     if (!lat) return oma_fail(err, errlen, "generate: out of memory");
     q.latents_out = lat;
     q.one_shot = 1;
+    int keep_off = !one_shot_keeps(&q) && oma_cpu_keep_weights(0) == 0;
     int rc = oma_generate_styled(m, &q, out, err, errlen);
     if (rc != 0) {
+        if (keep_off) oma_cpu_keep_weights(1);
         free(lat);
         return rc;
     }
@@ -84,6 +98,7 @@ int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_ima
     if (rc != 0)
         for (int b = 0; b < q.batch; b++) oma_image_free(&out[b]);
     if (q.times) q.times->decode_s = wall() - t0;
+    if (keep_off) oma_cpu_keep_weights(1);
     oma_arena_destroy(&ar);
     free(lat);
     return rc;

@@ -150,11 +150,11 @@ static void check_loras(const char *cs)
 {
     char n[256], what[160];
     for (int i = 0; i < n_loras; i++) {
-        snprintf(n, sizeof n, "%s.lora.%s.down.grad", cs, lora_names[i]);
-        snprintf(what, sizeof what, "%s g_down", lora_names[i]);
+        snprintf(n, sizeof n, "%.100s.lora.%.95s.down.grad", cs, lora_names[i]);
+        snprintf(what, sizeof what, "%.95s g_down", lora_names[i]);
         compare(cs, what, loras[i].g_down.data, n);
-        snprintf(n, sizeof n, "%s.lora.%s.up.grad", cs, lora_names[i]);
-        snprintf(what, sizeof what, "%s g_up", lora_names[i]);
+        snprintf(n, sizeof n, "%.100s.lora.%.95s.up.grad", cs, lora_names[i]);
+        snprintf(what, sizeof what, "%.95s g_up", lora_names[i]);
         compare(cs, what, loras[i].g_up.data, n);
         oma_lora_free(&loras[i]);
     }

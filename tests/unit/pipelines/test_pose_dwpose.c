@@ -72,7 +72,7 @@ static void against_reference(const char *src)
 {
     char path[1200], err[512];
     size_t nr = 0;
-    snprintf(path, sizeof path, "%s/tests/fixtures/onnx/dwpose_e2e.ref.bin", src);
+    snprintf(path, sizeof path, "%.1100s/tests/fixtures/onnx/dwpose_e2e.ref.bin", src);
     uint8_t *ref = load(path, &nr);
     oma_image img = {0};
     CHECK(ref && nr >= 4 && formula_image(&img) == 0);

@@ -82,7 +82,7 @@ static int oma_s3_start(void)
     }
     fclose(f);
     line[strcspn(line, "\r\n")] = '\0';
-    snprintf(oma_s3_endpoint, sizeof oma_s3_endpoint, "%s", line + 7);
+    snprintf(oma_s3_endpoint, sizeof oma_s3_endpoint, "%.120s", line + 7);
     setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
     unsetenv("AWS_SESSION_TOKEN");
