@@ -2,8 +2,10 @@
  *
  * MoveNet MultiPose first (models/pose/pose_movenet.h): one pass over the whole image, and
  * when that pass is full (6 people, the net's limit), sees people small (box under 0.3 of the
- * short side) or, in a picture of 512 px or more, nobody, a second look on 4 overlapping tiles
- * of 0.625 x 0.625 of the picture (each seen 1.6x larger), and when one of those is full too, on
+ * short side) or, in a picture of 512 px or more, nobody: the whole picture again with the
+ * people found painted grey (up to OMA_POSE_MASKED_PASSES times, while new people turn up),
+ * then a look on 4 overlapping tiles of 0.625 x 0.625 of the picture (each seen 1.6x larger;
+ * a tile less than 30% free of the people found is skipped), and when one of those is full too, on
  * 3 x 3 tiles of 0.42 (a crowd); people found twice are merged (the whole-image view kept,
  * among tiles the more confident one). Each person keeps MoveNet's 17 body points and gets the BlazePose
  * landmark region built from them (centre on the hips, turned so the body points up, large
@@ -24,6 +26,7 @@
 #include "models/pose/pose_movenet.h"
 
 #define OMA_POSE_MAX_FOUND 32   /* people an estimate reports at most (largest first) */
+#define OMA_POSE_MASKED_PASSES 3   /* whole-picture passes with the people found painted out, at most */
 #define OMA_POSE_SMALL_TILES 48   /* tiles of the small-people pass at most */
 #define OMA_POSE_PERSON_SCORE 0.2f   /* MoveNet person score kept (pose-detection's default 0.25 less a margin) */
 

@@ -9,7 +9,8 @@
  *   a 40-person contact sheet gives at most OMA_POSE_MAX_FOUND people, largest first; an
  *   8192x8192 blank picture gives nobody; a fully transparent RGBA picture (put on white)
  *   gives nobody, the same photo as RGBA (opaque) and as greyscale gives the people the RGB one
- *   gives. */
+ *   gives.
+ * - A crowd: the astronaut on a 3x3 sheet gives one person in each of the 9 cells. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -219,6 +220,43 @@ static void test_transparent_and_grey(void **s)
 }
 
 /* 40 people: the cameraman photo, shrunk to 128x128, repeated on an 8 x 5 sheet (1024x640). */
+/* The bench's crowd: the astronaut on a 3x3 sheet (512x512, white between cells). MoveNet's
+ * whole-picture pass sees 5 of the 9; the passes with those painted out find the rest (before
+ * them the tiles found 8). Every cell holds exactly one reported person (by the centre of the
+ * shoulders and hips). */
+static void test_crowd_sheet(void **s)
+{
+    (void)s;
+    oma_image ph, sheet;
+    oma_pose_result r;
+    load_photo("astronaut", 3, &ph);
+    const int g = 3, cw = 512 / g, ch = 512 / g;
+    assert_int_equal(oma_image_alloc(&sheet, 512, 512, 3), 0);
+    memset(sheet.px, 255, (size_t)512 * 512 * 3);
+    for (int t = 0; t < g * g; t++)
+        for (int y = 0; y < ch; y++)
+            for (int x = 0; x < cw; x++)
+                memcpy(sheet.px + ((size_t)((t / g) * ch + y) * 512 + (size_t)((t % g) * cw + x)) * 3,
+                       ph.px + ((size_t)(y * ph.h / ch) * (size_t)ph.w + (size_t)(x * ph.w / cw)) * 3, 3);
+    int n = people_in(&sheet, &r), cells[9] = {0};
+    for (int p = 0; p < n; p++) {
+        const oma_kp *wb = r.wholebody + (size_t)p * OMA_WB_POINTS;
+        float cx = 0, cy = 0;
+        int k = 0;
+        for (int q = 5; q <= 12; q++)
+            if ((q <= 6 || q >= 11) && wb[q].c >= 0.3f) cx += wb[q].x, cy += wb[q].y, k++;
+        if (!k) continue;
+        int col = (int)(cx / (float)k) / cw, row = (int)(cy / (float)k) / ch;
+        if (col >= 0 && col < g && row >= 0 && row < g) cells[row * g + col]++;
+    }
+    printf("3x3 astronaut sheet: %d people reported; per cell %d %d %d / %d %d %d / %d %d %d\n", n, cells[0],
+           cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], cells[8]);
+    for (int c = 0; c < g * g; c++) assert_int_equal(cells[c], 1);
+    oma_pose_result_free(&r);
+    oma_image_free(&sheet);
+    oma_image_free(&ph);
+}
+
 static void test_forty_people(void **s)
 {
     (void)s;
@@ -262,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_blank_tiny_huge),
         cmocka_unit_test(test_small_person),
         cmocka_unit_test(test_transparent_and_grey),
+        cmocka_unit_test(test_crowd_sheet),
         cmocka_unit_test(test_forty_people),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
