@@ -12,46 +12,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#include "formats/image.h"
+#include "bench_pose_common.h"
 #include "models/dwpose/dwpose.h"
 #include "tensor/cpu/blas.h"
 #include "tensor/threadpool.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* A 512x512 sheet of cols x rows copies of ph (nearest-neighbour into each cell); the cells'
- * boxes into boxes (x1, y1, x2, y2). */
-static int sheet(const oma_image *ph, int cols, int rows, oma_image *out, float *boxes)
-{
-    if (oma_image_alloc(out, 512, 512, 3)) return -1;
-    memset(out->px, 255, (size_t)512 * 512 * 3);
-    int cw = 512 / cols, ch = 512 / rows;
-    for (int t = 0; t < cols * rows; t++) {
-        for (int y = 0; y < ch; y++)
-            for (int x = 0; x < cw; x++)
-                memcpy(out->px + ((size_t)((t / cols) * ch + y) * 512 + (size_t)((t % cols) * cw + x)) * 3,
-                       ph->px + ((size_t)(y * ph->h / ch) * (size_t)ph->w + (size_t)(x * ph->w / cw)) * 3, 3);
-        boxes[4 * t] = (float)((t % cols) * cw);
-        boxes[4 * t + 1] = (float)((t / cols) * ch);
-        boxes[4 * t + 2] = (float)((t % cols) * cw + cw);
-        boxes[4 * t + 3] = (float)((t / cols) * ch + ch);
-    }
-    return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -60,15 +25,12 @@ int main(int argc, char **argv)
     const char *m = getenv("OMA_MODELS");
     snprintf(dirbuf, sizeof dirbuf, "%s/dwpose", m && *m ? m : "models");
     const char *dir = argc > 1 ? argv[1] : dirbuf;
-    const char *path = argc > 2 ? argv[2] : "tests/data/pose/astronaut.png";
+    const char *path = argc > 2 ? argv[2] : POSE_PHOTO;
     int runs = argc > 3 ? atoi(argv[3]) : 3;
     if (runs < 1 || runs > 64) runs = 3;
     char err[512];
     oma_image ph;
-    if (oma_image_load(path, 3, NULL, &ph, err, sizeof err)) {
-        fprintf(stderr, "bench_dwpose_people: %s: %s (run scripts/fetch-test-data.sh, or pass an image)\n", path, err);
-        return 1;
-    }
+    if (load_photo("bench_dwpose_people", path, &ph)) return 1;
     oma_dwpose *d;
     double t0 = now();
     if (oma_dwpose_open(dir, &d, err, sizeof err)) {
@@ -78,13 +40,13 @@ int main(int argc, char **argv)
     }
     printf("bench_dwpose_people: %s, %s copies on a 512x512 sheet, %d threads, models loaded in %.1f s\n", dir, path,
            oma_threads(), now() - t0);
-    static const int layout[4][2] = {{1, 1}, {2, 1}, {2, 2}, {3, 3}};
     int rc = 0;
-    for (int l = 0; l < 4 && !rc; l++) {
+    for (int l = 0; l < POSE_SHEETS && !rc; l++) {
+        const int *layout = pose_sheet_layout(l);
         oma_image img;
         float boxes[9 * 4];
-        int n = layout[l][0] * layout[l][1];
-        if (sheet(&ph, layout[l][0], layout[l][1], &img, boxes)) return 1;
+        int n = layout[0] * layout[1];
+        if (pose_sheet(&ph, layout[0], layout[1], &img, boxes)) return 1;
         double td[64], tp[64], tt[64];
         int found = 0;
         for (int i = 0; i < runs && !rc; i++) {
@@ -105,12 +67,12 @@ int main(int argc, char **argv)
             oma_image_free(&img);
             break;
         }
-        qsort(td, (size_t)runs, sizeof td[0], cmp);
-        qsort(tp, (size_t)runs, sizeof tp[0], cmp);
-        qsort(tt, (size_t)runs, sizeof tt[0], cmp);
+        sort_times(td, runs);
+        sort_times(tp, runs);
+        sort_times(tt, runs);
         printf("dwpose_people %dx%d people %d  detector %.0f ms  pose %.0f ms/person  total best %.2f s median %.2f s"
                "  = %.2f s/person  (detector boxes %d, %d runs)\n",
-               layout[l][0], layout[l][1], n, td[runs / 2] * 1e3, tp[runs / 2] * 1e3, tt[0], tt[runs / 2], tt[runs / 2] / n,
+               layout[0], layout[1], n, td[runs / 2] * 1e3, tp[runs / 2] * 1e3, tt[0], tt[runs / 2], tt[runs / 2] / n,
                found, runs);
         oma_image_free(&img);
     }

@@ -7,23 +7,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
+#include "bench_pose_common.h"
 #include "pipelines/pose/pose_estimate.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int timeit(oma_pose_estimator *e, const oma_image *img, int parts, int runs, int *people)
 {
@@ -40,7 +26,7 @@ static int timeit(oma_pose_estimator *e, const oma_image *img, int parts, int ru
         *people = r.pose.n_people;
         oma_pose_result_free(&r);
     }
-    qsort(t, (size_t)runs, sizeof t[0], cmp);
+    sort_times(t, runs);
     printf("  %-26s best %7.1f ms   median %7.1f ms   (%d runs, %d people)\n",
            parts ? "whole body (hands+face)" : "body only", t[0] * 1e3, t[runs / 2] * 1e3, runs, *people);
     return 0;
@@ -48,15 +34,12 @@ static int timeit(oma_pose_estimator *e, const oma_image *img, int parts, int ru
 
 int main(int argc, char **argv)
 {
-    const char *path = argc > 1 ? argv[1] : "tests/data/pose/astronaut.png";
+    const char *path = argc > 1 ? argv[1] : POSE_PHOTO;
     int runs = argc > 2 ? atoi(argv[2]) : 5;
     if (runs < 1 || runs > 64) runs = 5;
     char err[512];
     oma_image img;
-    if (oma_image_load(path, 3, NULL, &img, err, sizeof err)) {
-        fprintf(stderr, "bench_pose: %s: %s (run scripts/fetch-test-data.sh, or pass an image)\n", path, err);
-        return 1;
-    }
+    if (load_photo("bench_pose", path, &img)) return 1;
     if (img.w != 512 || img.h != 512) {
         oma_image r;
         if (oma_image_resize(&img, 512, 512, &r)) {

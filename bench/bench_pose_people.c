@@ -8,18 +8,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
+#include "bench_pose_common.h"
 #include "pipelines/pose/pose_estimate.h"
 #include "tensor/cpu/blas.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* CPU seconds of the whole process (all threads): load on a shared machine disturbs it less
  * than wall time. */
@@ -28,26 +21,6 @@ static double cpu_now(void)
     struct timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* A 512x512 sheet of cols x rows copies of ph (nearest-neighbour into each cell). */
-static int sheet(const oma_image *ph, int cols, int rows, oma_image *out)
-{
-    if (oma_image_alloc(out, 512, 512, 3)) return -1;
-    memset(out->px, 255, (size_t)512 * 512 * 3);
-    int cw = 512 / cols, ch = 512 / rows;
-    for (int t = 0; t < cols * rows; t++)
-        for (int y = 0; y < ch; y++)
-            for (int x = 0; x < cw; x++)
-                memcpy(out->px + ((size_t)((t / cols) * ch + y) * 512 + (size_t)((t % cols) * cw + x)) * 3,
-                       ph->px + ((size_t)(y * ph->h / ch) * (size_t)ph->w + (size_t)(x * ph->w / cw)) * 3, 3);
-    return 0;
 }
 
 static int timeit(oma_pose_estimator *e, const oma_image *img, int parts, int runs, const char *what)
@@ -67,8 +40,8 @@ static int timeit(oma_pose_estimator *e, const oma_image *img, int parts, int ru
         people = r.pose.n_people;
         oma_pose_result_free(&r);
     }
-    qsort(t, (size_t)runs, sizeof t[0], cmp);
-    qsort(u, (size_t)runs, sizeof u[0], cmp);
+    sort_times(t, runs);
+    sort_times(u, runs);
     printf("  %-9s %-12s %2d people found   wall best %7.1f ms median %7.1f ms   cpu best %7.1f ms median %7.1f ms   (%d runs)\n",
            what, parts ? "whole body" : "body only", people, t[0] * 1e3, t[runs / 2] * 1e3, u[0] * 1e3,
            u[runs / 2] * 1e3, runs);
@@ -78,15 +51,12 @@ static int timeit(oma_pose_estimator *e, const oma_image *img, int parts, int ru
 int main(int argc, char **argv)
 {
     oma_blas_fix_coretype();   /* passive OpenMP waits for oneDNN (may re-execute us) */
-    const char *path = argc > 1 ? argv[1] : "tests/data/pose/astronaut.png";
+    const char *path = argc > 1 ? argv[1] : POSE_PHOTO;
     int runs = argc > 2 ? atoi(argv[2]) : 5;
     if (runs < 1 || runs > 64) runs = 5;
     char err[512];
     oma_image ph;
-    if (oma_image_load(path, 3, NULL, &ph, err, sizeof err)) {
-        fprintf(stderr, "bench_pose_people: %s: %s (run scripts/fetch-test-data.sh, or pass an image)\n", path, err);
-        return 1;
-    }
+    if (load_photo("bench_pose_people", path, &ph)) return 1;
     oma_pose_estimator *e;
     double t0 = now();
     if (oma_pose_estimator_open(NULL, &e, err, sizeof err)) {
@@ -94,13 +64,13 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("bench_pose_people: %s copies on a 512x512 sheet, models loaded in %.1f ms\n", path, (now() - t0) * 1e3);
-    static const int layout[4][2] = {{1, 1}, {2, 1}, {2, 2}, {3, 3}};
     int rc = 0;
-    for (int l = 0; l < 4 && !rc; l++) {
+    for (int l = 0; l < POSE_SHEETS && !rc; l++) {
+        const int *layout = pose_sheet_layout(l);
         oma_image img;
         char what[32];
-        snprintf(what, sizeof what, "%dx%d", layout[l][0], layout[l][1]);
-        if (sheet(&ph, layout[l][0], layout[l][1], &img)) return 1;
+        snprintf(what, sizeof what, "%dx%d", layout[0], layout[1]);
+        if (pose_sheet(&ph, layout[0], layout[1], &img, NULL)) return 1;
         rc = timeit(e, &img, 1, runs, what) || timeit(e, &img, 0, runs, what);
         oma_image_free(&img);
     }

@@ -7,6 +7,7 @@
 
 #include "nn/backward.h"
 #include "nn/backward_internal.h"
+#include "nn/blocks_internal.h"
 #include "tensor/ops.h"
 #include "tensor/ops_backward.h"
 
@@ -25,21 +26,10 @@ static int resnet_h1(const oma_resnet *r, const oma_tensor *x, const oma_tensor 
 {
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
-    oma_tensor a, t, te;
+    oma_tensor a;
     TRY(oma_norm_forward(&r->norm1, x, 1, ar, &a));
     TRY(oma_conv2d_run(&r->conv1, &a, r->conv1.stride, r->conv1.pad, h1));
-    if (r->temb > 0) {
-        TRY(oma_arena_like(ar, temb, &t));
-        TRY(oma_op_silu(temb, &t));
-        TRY(oma_linear_forward(&r->time_emb_proj, &t, ar, &te));
-        int64_t hw = h1->shape[2] * h1->shape[3];
-        for (int64_t b = 0; b < h1->shape[0]; b++)
-            for (int64_t c = 0; c < r->out; c++) {
-                float v = te.data[b * r->out + c];
-                float *p = h1->data + (b * r->out + c) * hw;
-                for (int64_t i = 0; i < hw; i++) p[i] += v;
-            }
-    }
+    TRY(oma_resnet_add_temb(r, temb, ar, h1));
     rc = 0;
 fail:
     oma_arena_release(ar, m);
@@ -54,21 +44,7 @@ int oma_resnet_forward_keep(const oma_resnet *r, const oma_tensor *x, const oma_
     if (oma_arena_tensor_uninit(ar, y, 4, s) != 0 ||
         oma_arena_tensor_uninit(ar, &k->h1, 4, s) != 0 || resnet_h1(r, x, temb, ar, &k->h1) != 0)
         return -1;
-    oma_arena_mark m = oma_arena_get_mark(ar);
-    int rc = -1;
-    oma_tensor h, h2, sc;
-    TRY(oma_norm_forward(&r->norm2, &k->h1, 1, ar, &h));
-    TRY(oma_conv2d_forward(&r->conv2, &h, ar, &h2));
-    if (r->has_shortcut) {
-        TRY(oma_conv2d_forward(&r->shortcut, x, ar, &sc));
-        TRY(oma_op_add(&sc, &h2, y));
-    } else {
-        TRY(oma_op_add(x, &h2, y));
-    }
-    rc = 0;
-fail:
-    oma_arena_release(ar, m);
-    return rc;
+    return oma_resnet_tail(r, x, &k->h1, ar, y);
 }
 
 /* dx (caller-allocated, x's shape) from h1 */

@@ -1,5 +1,7 @@
-/* blocks.c — ResnetBlock2D, Downsample2D, Upsample2D and the timestep embedding (see blocks.h). */
+/* blocks.c — ResnetBlock2D, Downsample2D, Upsample2D and the timestep embedding (see blocks.h).
+ * The resnet's time-embedding add and tail are shared with its backward (blocks_internal.h). */
 #include "nn/blocks.h"
+#include "nn/blocks_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -58,6 +60,49 @@ void oma_resnet_free(oma_resnet *r)
     oma_linear_free(&r->time_emb_proj);
 }
 
+int oma_resnet_add_temb(const oma_resnet *r, const oma_tensor *temb, oma_arena *ar, oma_tensor *h)
+{
+    if (r->temb <= 0) return 0;
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    int rc = -1;
+    oma_tensor t, te;
+    TRY(oma_arena_like(ar, temb, &t));
+    TRY(oma_op_silu(temb, &t));
+    TRY(oma_linear_forward(&r->time_emb_proj, &t, ar, &te));
+    /* h[b, c, :, :] += te[b, c] */
+    int64_t hw = h->shape[2] * h->shape[3];
+    for (int64_t b = 0; b < h->shape[0]; b++)
+        for (int64_t c = 0; c < r->out; c++) {
+            float v = te.data[b * r->out + c];
+            float *p = h->data + (b * r->out + c) * hw;
+            for (int64_t i = 0; i < hw; i++) p[i] += v;
+        }
+    rc = 0;
+fail:
+    oma_arena_release(ar, m);
+    return rc;
+}
+
+int oma_resnet_tail(const oma_resnet *r, const oma_tensor *x, const oma_tensor *h1, oma_arena *ar,
+                    oma_tensor *y)
+{
+    oma_arena_mark m = oma_arena_get_mark(ar);
+    int rc = -1;
+    oma_tensor h, h2, sc;
+    TRY(oma_norm_forward(&r->norm2, h1, 1, ar, &h));
+    TRY(oma_conv2d_forward(&r->conv2, &h, ar, &h2));
+    if (r->has_shortcut) {
+        TRY(oma_conv2d_forward(&r->shortcut, x, ar, &sc));
+        TRY(oma_op_add(&sc, &h2, y));
+    } else {
+        TRY(oma_op_add(x, &h2, y));
+    }
+    rc = 0;
+fail:
+    oma_arena_release(ar, m);
+    return rc;
+}
+
 int oma_resnet_forward(const oma_resnet *r, const oma_tensor *x, const oma_tensor *temb,
                        oma_arena *ar, oma_tensor *y)
 {
@@ -67,22 +112,10 @@ int oma_resnet_forward(const oma_resnet *r, const oma_tensor *x, const oma_tenso
     if (oma_arena_tensor_uninit(ar, y, 4, ys) != 0) return -1;     /* the final add fills it */
     oma_arena_mark m = oma_arena_get_mark(ar);
     int rc = -1;
-    oma_tensor h, h2, t, te, sc;
+    oma_tensor h, h2;
     TRY(oma_norm_forward(&r->norm1, x, 1, ar, &h));
     TRY(oma_conv2d_forward(&r->conv1, &h, ar, &h2));
-    if (r->temb > 0) {
-        TRY(oma_arena_like(ar, temb, &t));
-        TRY(oma_op_silu(temb, &t));
-        TRY(oma_linear_forward(&r->time_emb_proj, &t, ar, &te));
-        /* h2[b, c, :, :] += te[b, c] */
-        int64_t hw = h2.shape[2] * h2.shape[3];
-        for (int64_t b = 0; b < h2.shape[0]; b++)
-            for (int64_t c = 0; c < r->out; c++) {
-                float v = te.data[b * r->out + c];
-                float *p = h2.data + (b * r->out + c) * hw;
-                for (int64_t i = 0; i < hw; i++) p[i] += v;
-            }
-    }
+    TRY(oma_resnet_add_temb(r, temb, ar, &h2));
     if (oma_tensor_numel(&h) >= oma_tensor_numel(&h2) && r->norm2.groups > 0 && r->conv2.stride == 1 &&
         oma_conv_out_size(h2.shape[2], r->conv2.k, 1, r->conv2.pad) == h2.shape[2] &&
         oma_conv_out_size(h2.shape[3], r->conv2.k, 1, r->conv2.pad) == h2.shape[3] &&
@@ -106,14 +139,7 @@ int oma_resnet_forward(const oma_resnet *r, const oma_tensor *x, const oma_tenso
         rc = 0;
         goto fail;
     }
-    TRY(oma_norm_forward(&r->norm2, &h2, 1, ar, &h));
-    TRY(oma_conv2d_forward(&r->conv2, &h, ar, &h2));
-    if (r->has_shortcut) {
-        TRY(oma_conv2d_forward(&r->shortcut, x, ar, &sc));
-        TRY(oma_op_add(&sc, &h2, y));
-    } else {
-        TRY(oma_op_add(x, &h2, y));
-    }
+    TRY(oma_resnet_tail(r, x, &h2, ar, y));
     rc = 0;
 fail:
     oma_arena_release(ar, m);

@@ -54,6 +54,34 @@ async function sd(method, p, { body, headers = auth() } = {}) {
 
 const SMALL = { width: 64, height: 64, steps: 2, sampler_name: 'DDIM' };
 
+/* Calls check up to `tries` times, `everyMs` apart, until it gives something other than
+ * undefined, and gives that (undefined when it never did). */
+async function poll(check, tries, everyMs) {
+  for (let i = 0; i < tries; i++) {
+    const v = await check();
+    if (v !== undefined) return v;
+    await sleep(everyMs);
+  }
+  return undefined;
+}
+
+/* The id of the job that /progress shows at sampling step minStep or later (polled every 50 ms,
+ * up to 100 s), or undefined. */
+const runningTask = (minStep) => poll(async () => {
+  const p = await sd('GET', '/sdapi/v1/progress');
+  return p.body.state.sampling_step >= minStep ? p.body.current_task || undefined : undefined;
+}, 2000, 50);
+
+/* Job id once it has ended (polled every 250 ms, up to 150 s); the last answer when it had not. */
+async function endedJob(id) {
+  let job;
+  await poll(async () => {
+    job = (await api(base, 'GET', `/api/jobs/${id}`, { token })).body;
+    return ['succeeded', 'failed', 'cancelled'].includes(job.status) ? job : undefined;
+  }, 600, 250);
+  return job;
+}
+
 before(async () => {
   makeModels();
   srv = await startServer({ dataDir, workers: 1, env: { OMA_MODELS: models } });
@@ -386,13 +414,14 @@ test('interrupt mid-run: /progress shows the step and a preview, /interrupt ends
   let done = false;
   const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'a long one', width: 320, height: 320, steps: 150, sampler_name: 'Euler a', seed: 3 } });
   pending.then(() => { done = true; }, () => { done = true; });
-  let seen, seenStep;
-  for (let i = 0; i < 6000 && !done; i++) {
+  let seenStep;
+  const seen = await poll(async () => {
+    if (done) return null;
     const p = await sd('GET', '/sdapi/v1/progress');
-    if (p.body.state.sampling_step >= 5 && p.body.current_image) { seen = p.body; break; }
-    if (p.body.state.sampling_step >= 5 && !seen) seenStep = p.body; /* a preview may come a step later */
-    await sleep(50);
-  }
+    if (p.body.state.sampling_step >= 5 && p.body.current_image) return p.body;
+    if (p.body.state.sampling_step >= 5) seenStep = p.body; /* a preview may come a step later */
+    return undefined;
+  }, 6000, 50);
   assert.ok(seen, done ? `the run ended before /progress showed step 5 with a preview (step 5+ seen without one: ${!!seenStep})` : 'the job reached step 5 with a preview');
   assert.equal(seen.state.sampling_steps, 150);
   assert.equal(seen.state.job_count, 1);
@@ -419,24 +448,14 @@ test('interrupt mid-run: /progress shows the step and a preview, /interrupt ends
 test('crash recovery: the server is killed while a request waits; the job runs again after the restart', async () => {
   const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'survives a crash', width: 256, height: 256, steps: 30, sampler_name: 'DDIM', seed: 77 } })
     .then((r) => ({ status: r.status }), (e) => ({ error: String(e) }));
-  let id;
-  for (let i = 0; i < 2000 && !id; i++) {
-    const p = await sd('GET', '/sdapi/v1/progress');
-    if (p.body.state.sampling_step >= 2) id = p.body.current_task;
-    else await sleep(50);
-  }
+  const id = await runningTask(2);
   assert.ok(id, 'the job started');
   await srv.stop('SIGKILL');
   const lost = await pending;
   assert.ok(lost.error || lost.status >= 500, 'the waiting client saw the server go');
   srv = await startServer({ dataDir, workers: 1, env: { OMA_MODELS: models } });
   base = srv.url;
-  let job;
-  for (let i = 0; i < 600; i++) {
-    job = (await api(base, 'GET', `/api/jobs/${id}`, { token })).body;
-    if (['succeeded', 'failed', 'cancelled'].includes(job.status)) break;
-    await sleep(250);
-  }
+  const job = await endedJob(id);
   assert.equal(job.status, 'succeeded', JSON.stringify(job));
   assert.equal(job.attempts, 2, 'it ran a second time after the crash');
   assert.deepEqual(job.result.seeds, [77]);
@@ -446,12 +465,7 @@ test('crash recovery: the server is killed while a request waits; the job runs a
 
 test('shutdown: a waiting request is answered 503 at once, its job is put back and finishes after the restart', async () => {
   const pending = sd('POST', '/sdapi/v1/txt2img', { body: { prompt: 'across a restart', width: 256, height: 256, steps: 30, sampler_name: 'DDIM', seed: 78 } });
-  let id;
-  for (let i = 0; i < 2000 && !id; i++) {
-    const p = await sd('GET', '/sdapi/v1/progress');
-    if (p.body.state.sampling_step >= 1) id = p.body.current_task;
-    else await sleep(50);
-  }
+  const id = await runningTask(1);
   assert.ok(id, 'the job started');
   const stopped = srv.stop('SIGTERM');
   const r = await pending;
@@ -462,12 +476,7 @@ test('shutdown: a waiting request is answered 503 at once, its job is put back a
   assert.doesNotMatch(srv.stderr(), /AddressSanitizer|LeakSanitizer|runtime error:/);
   srv = await startServer({ dataDir, workers: 1, env: { OMA_MODELS: models } });
   base = srv.url;
-  let job;
-  for (let i = 0; i < 600; i++) {
-    job = (await api(base, 'GET', `/api/jobs/${id}`, { token })).body;
-    if (['succeeded', 'failed', 'cancelled'].includes(job.status)) break;
-    await sleep(250);
-  }
+  const job = await endedJob(id);
   assert.equal(job.status, 'succeeded', JSON.stringify(job));
   assert.deepEqual(job.result.seeds, [78]);
 });

@@ -219,10 +219,9 @@ done:
     return rc;
 }
 
-int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
-                 size_t errlen)
+int oma_generate_prompts(const oma_sd_model *m, const oma_generate_params *p, oma_clip_text *text_done,
+                         oma_image *out, char *err, size_t errlen)
 {
-    if (oma_generate_check(p, err, errlen) != 0) return -1;
     oma_arena ar;
     oma_arena_init(&ar, 1 << 20);
     oma_tensor neg, pos;
@@ -232,14 +231,22 @@ int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image 
     if (oma_generate_embed(m, p->prompt, p->clip_skip, &ar, &pos, err, errlen) == 0 &&
         (p->cfg <= 1.0f ? (neg = pos, 0)
                         : oma_generate_embed(m, p->negative ? p->negative : "", p->clip_skip, &ar, &neg, err,
-                                             errlen)) == 0)
-    {
+                                             errlen)) == 0) {
+        if (text_done) oma_clip_text_free(text_done);
         if (p->times) memset(p->times, 0, sizeof *p->times);
         double text_s = wall() - t0;
         rc = oma_generate_embeds(m, p, &neg, &pos, out, NULL, err, errlen);
         if (p->times) p->times->text_s = text_s;
     }
     oma_arena_destroy(&ar);
+    return rc;
+}
+
+int oma_generate(const oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
+                 size_t errlen)
+{
+    if (oma_generate_check(p, err, errlen) != 0) return -1;
+    int rc = oma_generate_prompts(m, p, NULL, out, err, errlen);
     if (rc < 0) (void)oma_devbackend_check(err, errlen);   /* a device failure says so itself */
     return rc;
 }

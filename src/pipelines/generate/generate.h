@@ -159,6 +159,13 @@ int oma_generate_parameters_text(const oma_generate_params *p, uint64_t seed, ch
 /* Embeds one prompt (weighted syntax) into [1, 77, hidden] in the arena. */
 int oma_generate_embed(const oma_sd_model *m, const char *prompt, int clip_skip, oma_arena *ar,
                        oma_tensor *out, char *err, size_t errlen);
+/* The run of oma_generate and oma_generate_text_once, p already checked (oma_generate_check):
+ * p's prompt and, with guidance (cfg > 1), its negative prompt (NULL: "") encoded (without
+ * guidance the negative is not encoded: the prompt serves as both), text_done freed when not
+ * NULL (m's own text encoder, for oma_generate_text_once), then oma_generate_embeds, with the
+ * encoding's time in p->times->text_s. */
+int oma_generate_prompts(const oma_sd_model *m, const oma_generate_params *p, oma_clip_text *text_done,
+                         oma_image *out, char *err, size_t errlen);
 /* Latents [B, 4, h, w] (already divided by the scaling factor by the caller) -> RGB images. */
 int oma_generate_decode(const oma_sd_model *m, const oma_tensor *latents, oma_arena *ar,
                         oma_image *out, char *err, size_t errlen);

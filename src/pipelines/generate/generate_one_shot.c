@@ -25,25 +25,9 @@ static double wall(void)
 int oma_generate_text_once(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
                            size_t errlen)
 {
-    /* oma_generate's text step, then the encoder's 0.5 GB (SD 1.5) go before the UNet's steps */
+    /* oma_generate's run, the encoder's 0.5 GB (SD 1.5) freed before the UNet's steps */
     if (oma_generate_check(p, err, errlen) != 0) return -1;
-    oma_arena ar;
-    oma_arena_init(&ar, 1 << 20);
-    oma_tensor neg, pos;
-    int rc = -1;
-    double t0 = wall();
-    if (oma_generate_embed(m, p->prompt, p->clip_skip, &ar, &pos, err, errlen) == 0 &&
-        (p->cfg <= 1.0f ? (neg = pos, 0)
-                        : oma_generate_embed(m, p->negative ? p->negative : "", p->clip_skip, &ar, &neg, err,
-                                             errlen)) == 0) {
-        oma_clip_text_free(&m->text);
-        if (p->times) memset(p->times, 0, sizeof *p->times);
-        double text_s = wall() - t0;
-        rc = oma_generate_embeds(m, p, &neg, &pos, out, NULL, err, errlen);
-        if (p->times) p->times->text_s = text_s;
-    }
-    oma_arena_destroy(&ar);
-    return rc;
+    return oma_generate_prompts(m, p, &m->text, out, err, errlen);
 }
 
 /* Whether a one-shot run keeps prepared weights: images through the UNet (steps actually run,

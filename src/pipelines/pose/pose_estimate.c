@@ -132,28 +132,6 @@ int oma_pose_estimator_set_model(oma_pose_estimator *e, const char *name, char *
 
 void oma_pose_estimator_body_from_blazepose(oma_pose_estimator *e, int on) { e->body_from_blazepose = on; }
 
-/* RGB copy of img with transparency composited over white (a drawn figure on a transparent
- * background then stands on paper, not on the black its empty pixels usually hold) and grey
- * expanded. */
-static int to_rgb_on_white(const oma_image *img, oma_image *out)
-{
-    out->w = img->w;
-    out->h = img->h;
-    out->c = 3;
-    size_t n = (size_t)img->w * (size_t)img->h;
-    out->px = malloc(n * 3);
-    if (!out->px) return -1;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *s = img->px + i * (size_t)img->c;
-        for (int k = 0; k < 3; k++) {
-            int v = s[img->c >= 3 ? k : 0];
-            if (img->c == 4) v = (v * s[3] + 255 * (255 - s[3]) + 127) / 255;
-            out->px[i * 3 + (size_t)k] = (uint8_t)v;
-        }
-    }
-    return 0;
-}
-
 void oma_pose_result_free(oma_pose_result *r)
 {
     if (!r) return;
@@ -360,7 +338,9 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
     oma_image rgb = {0};
     const oma_image *img = in;
     if (in->c != 3) {
-        if (to_rgb_on_white(in, &rgb)) return oma_fail(err, errlen, "pose: out of memory");
+        /* transparency over white: a drawn figure on a transparent background stands on paper,
+         * not on the black its empty pixels usually hold */
+        if (oma_image_rgb_on_white(in, &rgb)) return oma_fail(err, errlen, "pose: out of memory");
         img = &rgb;
     }
     oma_pose_cand *cands = malloc(sizeof *cands * OMA_POSE_MAX_FOUND);
