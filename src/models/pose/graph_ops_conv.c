@@ -1,7 +1,8 @@
 /* graph_ops_conv.c — the TFJS graph ops that carry the arithmetic: Conv2D / _FusedConv2D,
  * (Fused)DepthwiseConv2dNative, Conv2DBackpropInput and (_Fused)MatMul, over NHWC float32.
  * Convolutions: im2col into a [OH*OW, KH*KW*C] matrix times the HWIO filter viewed as
- * [KH*KW*C, O] (1x1 stride-1 convolutions skip im2col), and MatMul, go through the shared
+ * [KH*KW*C, O] (1x1 stride-1 convolutions skip im2col), transposed convolutions (one product
+ * per filter tap, added where the tap puts it) and MatMul go through the shared
  * tensor backend's GEMM (src/tensor/backend.h: the kernel SD's layers use, split over the
  * thread pool, oneDNN for large products); im2col and depthwise convolutions run row bands on
  * the same thread pool. Depthwise: direct loops, innermost over channels so memory is walked
@@ -260,13 +261,16 @@ static void depthwise_rows(void *p, int64_t r0, int64_t r1)
 
 #define DW_MAX_TAPS 64   /* kernels up to 8x8 take the fast path */
 #define DW_BLOCK 16      /* channels kept in registers at once */
-typedef float v4 __attribute__((vector_size(16)));   /* element-wise IEEE ops, no FMA (fp-contract off) */
+typedef float v16 __attribute__((vector_size(64)));   /* element-wise IEEE ops, no FMA (fp-contract off) */
 
 /* Depthwise with one filter per channel (multiplier 1), rows [r0, r1): per output pixel the
  * taps inside the image are listed once, then each block of 16 channels is summed in
  * registers over them (bias first, taps in the same order as depthwise_rows, so the sums are
- * the same to the bit), stored once, and the pixel's activation applied while it is in cache. */
-static void depthwise_rows_m1(void *p, int64_t r0, int64_t r1)
+ * the same to the bit), stored once, and the pixel's activation applied while it is in cache.
+ * The body is built twice: for any x86-64 (a 16-float vector is four SSE registers) and, picked
+ * at run time, for AVX-512 (one register); lane by lane the same multiplies and adds, so both
+ * give the same bits. */
+static inline __attribute__((always_inline)) void depthwise_m1_body(void *p, int64_t r0, int64_t r1)
 {
     const conv_job *j = p;
     const conv_spec *c = j->c;
@@ -290,19 +294,16 @@ static void depthwise_rows_m1(void *p, int64_t r0, int64_t r1)
             }
             int64_t ch = 0;
             for (; ch + DW_BLOCK <= C; ch += DW_BLOCK) {
-                v4 a[4];
-                if (c->bias) memcpy(a, c->bias + ch, sizeof a);
-                else a[0] = a[1] = a[2] = a[3] = (v4){0};
+                v16 a;
+                if (c->bias) memcpy(&a, c->bias + ch, sizeof a);
+                else a = (v16){0};
                 for (int t = 0; t < nt; t++) {
-                    v4 x[4], w[4];
-                    memcpy(x, xs[t] + ch, sizeof x);
-                    memcpy(w, ws[t] + ch, sizeof w);
-                    a[0] += x[0] * w[0];
-                    a[1] += x[1] * w[1];
-                    a[2] += x[2] * w[2];
-                    a[3] += x[3] * w[3];
+                    v16 x, w;
+                    memcpy(&x, xs[t] + ch, sizeof x);
+                    memcpy(&w, ws[t] + ch, sizeof w);
+                    a += x * w;
                 }
-                memcpy(o + ch, a, sizeof a);
+                memcpy(o + ch, &a, sizeof a);
             }
             for (; ch < C; ch++) {
                 float acc = c->bias ? c->bias[ch] : 0.0f;
@@ -314,6 +315,13 @@ static void depthwise_rows_m1(void *p, int64_t r0, int64_t r1)
     }
 }
 
+static void depthwise_rows_m1(void *p, int64_t r0, int64_t r1) { depthwise_m1_body(p, r0, r1); }
+
+__attribute__((target("avx512f"))) static void depthwise_rows_m1_avx512(void *p, int64_t r0, int64_t r1)
+{
+    depthwise_m1_body(p, r0, r1);
+}
+
 static int op_depthwise(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma_gt *out,
                         char *err, size_t errlen, int fused)
 {
@@ -321,7 +329,9 @@ static int op_depthwise(const oma_tfjs_node *node, oma_gt *const *in, int n_in, 
     if (conv_setup(node, in, n_in, out, err, errlen, fused, 1, &c)) return -1;
     conv_job j = {&c, in[0]->f, in[1]->f, NULL, out->f, 0};
     if (!legacy && c.O == c.C && c.KH * c.KW <= DW_MAX_TAPS) {
-        par_for(c.N * c.oh, 4, depthwise_rows_m1, &j);   /* activation applied there */
+        const char *force = getenv("OMA_DW_KERNEL");   /* "generic": the portable body (tests) */
+        int avx512 = __builtin_cpu_supports("avx512f") && !(force && !strcmp(force, "generic"));
+        par_for(c.N * c.oh, 4, avx512 ? depthwise_rows_m1_avx512 : depthwise_rows_m1, &j);   /* activation applied there */
         return 0;
     }
     if (!c.bias) memset(out->f, 0, out->n * sizeof(float));   /* the loops add onto it */
@@ -350,26 +360,31 @@ static int op_conv_transpose(const oma_tfjs_node *node, oma_gt *const *in, int n
         oh_chk != H || ow_chk != W)
         return oma_gop_fail(err, errlen, node, "geometry mismatch");
     if (oma_gt_alloc(out, OMA_TFJS_F32, 4, dims)) return oma_gop_fail(err, errlen, node, "output too large");
-    for (int64_t b = 0; b < N; b++)
-        for (int64_t y = 0; y < H; y++)
-            for (int64_t xx = 0; xx < W; xx++) {
-                const float *xi = x->f + (size_t)(((b * H + y) * W + xx) * C);
-                for (int64_t ky = 0; ky < KH; ky++) {
+    /* Per filter tap: every input pixel's contribution T[N*H*W, O] = X[N*H*W, C] x W_tap[O, C]^T
+     * as one product on the shared GEMM, then added where that tap puts it. */
+    int64_t M = N * H * W;
+    float *t = malloc((size_t)M * (size_t)O * sizeof(float));
+    if (!t) {
+        oma_gt_free(out);
+        return oma_gop_fail(err, errlen, node, "out of memory");
+    }
+    for (int64_t ky = 0; ky < KH; ky++)
+        for (int64_t kx = 0; kx < KW; kx++) {
+            gemm(0, 1, M, O, C, x->f, C, w->f + (size_t)((ky * KW + kx) * O * C), C, t, O);
+            for (int64_t b = 0; b < N; b++)
+                for (int64_t y = 0; y < H; y++) {
                     int64_t oy = y * sh - ph + ky;
                     if (oy < 0 || oy >= dims[1]) continue;
-                    for (int64_t kx = 0; kx < KW; kx++) {
+                    for (int64_t xx = 0; xx < W; xx++) {
                         int64_t ox = xx * sw - pw + kx;
                         if (ox < 0 || ox >= dims[2]) continue;
                         float *o = out->f + (size_t)(((b * dims[1] + oy) * dims[2] + ox) * O);
-                        const float *wk = w->f + (size_t)((ky * KW + kx) * O * C);
-                        for (int64_t oc = 0; oc < O; oc++) {
-                            float s = 0;
-                            for (int64_t c = 0; c < C; c++) s += wk[oc * C + c] * xi[c];
-                            o[oc] += s;
-                        }
+                        const float *ti = t + (size_t)(((b * H + y) * W + xx) * O);
+                        for (int64_t oc = 0; oc < O; oc++) o[oc] += ti[oc];
                     }
                 }
-            }
+        }
+    free(t);
     return 0;
 }
 

@@ -19,9 +19,9 @@ void oma_gop_apply_act(float *x, size_t n, int c, oma_gop_act a, const float *al
     case ACT_RELU6:
         for (size_t k = 0; k < n; k++) x[k] = x[k] < 0 ? 0 : x[k] > 6 ? 6 : x[k];
         break;
-    case ACT_PRELU:
-        for (size_t k = 0; k < n; k++)
-            if (x[k] < 0) x[k] *= alpha[k % (size_t)c];
+    case ACT_PRELU:   /* n is a multiple of c (alpha per last-axis channel) */
+        for (size_t k = 0; k + (size_t)c <= n; k += (size_t)c)
+            for (size_t ch = 0; ch < (size_t)c; ch++) x[k + ch] = x[k + ch] < 0 ? x[k + ch] * alpha[ch] : x[k + ch];
         break;
     case ACT_LEAKY:
         for (size_t k = 0; k < n; k++)
@@ -79,42 +79,75 @@ static double bin(bin_kind k, double a, double b)
     return 0;
 }
 
-/* Float fast paths (same shape, a scalar either side, [.., C] op [C]) for the kinds whose
- * float result equals the double one rounded (+ - * / max min: double rounding is innocuous
- * for these on floats), so results are bit-identical to the general loop; 1 when done. */
-#define BIN_LOOP(EXPR)                                                                      \
+/* Float binary ops over any broadcast, walked as rows: each side's stride per output axis
+ * (0 where it broadcasts), neighbouring axes with the same pattern merged, then an odometer
+ * over the outer axes and a tight loop along the last one. + - * / max min are computed in
+ * float: for these the float result equals the double one rounded (double rounding is
+ * innocuous here), so results are bit-identical to bin(); SquaredDifference and FloorDiv go
+ * through bin() in double as the general loop does. */
+#define BIN_ROW(EXPR)                                                                       \
     do {                                                                                    \
-        if (same)                                                                           \
-            for (size_t k = 0; k < n; k++) { float x = af[k], y = bf[k]; o[k] = (EXPR); }    \
-        else if (sa)                                                                        \
-            for (size_t k = 0; k < n; k++) { float x = af[0], y = bf[k]; o[k] = (EXPR); }    \
-        else if (sb)                                                                        \
-            for (size_t k = 0; k < n; k++) { float x = af[k], y = bf[0]; o[k] = (EXPR); }    \
+        if (ia == 1 && ib == 1)                                                             \
+            for (int64_t k = 0; k < L; k++) { float x = pa[k], y = pb[k]; po[k] = (EXPR); }  \
+        else if (ia == 1)                                                                   \
+            for (int64_t k = 0; k < L; k++) { float x = pa[k], y = pb[0]; po[k] = (EXPR); }  \
+        else if (ib == 1)                                                                   \
+            for (int64_t k = 0; k < L; k++) { float x = pa[0], y = pb[k]; po[k] = (EXPR); }  \
         else                                                                                \
-            for (size_t k = 0; k < n; k += C)                                               \
-                for (size_t c = 0; c < C; c++) { float x = af[k + c], y = bf[c]; o[k + c] = (EXPR); } \
+            for (int64_t k = 0; k < L; k++) { float x = pa[k * ia], y = pb[k * ib]; po[k] = (EXPR); } \
     } while (0)
 
-static int bin_f32(bin_kind kind, const oma_gt *a, const oma_gt *b, oma_gt *out)
+static void bin_row(bin_kind kind, const float *pa, int64_t ia, const float *pb, int64_t ib, float *po,
+                    int64_t L)
 {
-    size_t n = out->n, C = 0;
-    int same = a->n == n && b->n == n, sa = a->n == 1 && b->n == n, sb = b->n == 1 && a->n == n;
-    if (!same && !sa && !sb) {
-        if (!(a->n == n && b->rank >= 1 && out->rank >= 1 && b->n == (size_t)out->d[out->rank - 1] && b->n > 0 &&
-              b->d[b->rank - 1] == (int64_t)b->n))
-            return 0;
-        C = b->n;
-    }
-    const float *af = a->f, *bf = b->f;
-    float *o = out->f;
     switch (kind) {
-    case BIN_ADD: BIN_LOOP(x + y); return 1;
-    case BIN_SUB: BIN_LOOP(x - y); return 1;
-    case BIN_MUL: BIN_LOOP(x * y); return 1;
-    case BIN_DIV: BIN_LOOP(x / y); return 1;
-    case BIN_MAX: BIN_LOOP(x > y ? x : y); return 1;
-    case BIN_MIN: BIN_LOOP(x < y ? x : y); return 1;
-    default: return 0;
+    case BIN_ADD: BIN_ROW(x + y); break;
+    case BIN_SUB: BIN_ROW(x - y); break;
+    case BIN_MUL: BIN_ROW(x * y); break;
+    case BIN_DIV: BIN_ROW(x / y); break;
+    case BIN_MAX: BIN_ROW(x > y ? x : y); break;
+    case BIN_MIN: BIN_ROW(x < y ? x : y); break;
+    default: BIN_ROW((float)bin(kind, x, y)); break;
+    }
+}
+
+static void bin_f32(bin_kind kind, const oma_gt *a, const oma_gt *b, oma_gt *out, int r, const int64_t *d)
+{
+    /* strides of a and b per output axis, then merged where the pattern allows */
+    int64_t sa[OMA_GT_MAX_RANK], sb[OMA_GT_MAX_RANK], dd[OMA_GT_MAX_RANK];
+    const oma_gt *t[2] = {a, b};
+    int64_t *st[2] = {sa, sb};
+    for (int s = 0; s < 2; s++) {
+        int64_t run = 1;
+        for (int q = r - 1; q >= 0; q--) {
+            int k = q - (r - t[s]->rank);
+            int64_t n = k >= 0 ? t[s]->d[k] : 1;
+            st[s][q] = n == 1 ? 0 : run;
+            run *= n;
+        }
+    }
+    int m = 0;
+    for (int q = 0; q < r; q++) {
+        if (d[q] == 1) continue;   /* a length-1 axis moves nothing */
+        if (m > 0 && sa[m - 1] == sa[q] * d[q] && sb[m - 1] == sb[q] * d[q]) {
+            dd[m - 1] *= d[q];
+            sa[m - 1] = sa[q], sb[m - 1] = sb[q];
+            continue;
+        }
+        dd[m] = d[q], sa[m] = sa[q], sb[m] = sb[q];
+        m++;
+    }
+    if (m == 0) dd[0] = 1, sa[0] = sb[0] = 0, m = 1;
+    int64_t L = dd[m - 1], idx[OMA_GT_MAX_RANK] = {0};
+    size_t oa = 0, ob = 0;
+    for (size_t o = 0; o < out->n; o += (size_t)L) {
+        bin_row(kind, a->f + oa, sa[m - 1], b->f + ob, sb[m - 1], out->f + o, L);
+        for (int q = m - 2; q >= 0; q--) {
+            oa += (size_t)sa[q], ob += (size_t)sb[q];
+            if (++idx[q] < dd[q]) break;
+            oa -= (size_t)(sa[q] * dd[q]), ob -= (size_t)(sb[q] * dd[q]);
+            idx[q] = 0;
+        }
     }
 }
 
@@ -128,32 +161,16 @@ static int op_binary(const oma_tfjs_node *node, oma_gt *const *in, int n_in, oma
     int64_t d[OMA_GT_MAX_RANK];
     if (oma_gt_bcast_shape(a, b, &r, d)) return oma_gop_fail(err, errlen, node, "shapes do not broadcast");
     if (oma_gop_alloc_raw(out, a->dtype, r, d)) return oma_gop_fail(err, errlen, node, "output too large");
-    int isf = a->dtype == OMA_TFJS_F32;
-    if (isf && bin_f32(kind, a, b, out)) return 0;
-    if (a->n == out->n && b->n == out->n) {
-        for (size_t k = 0; k < out->n; k++) {
-            if (isf) out->f[k] = (float)bin(kind, a->f[k], b->f[k]);
-            else {
-                if (b->i[k] == 0 && (kind == BIN_DIV || kind == BIN_FLOORDIV)) goto divz;
-                out->i[k] = (int32_t)bin(kind, a->i[k], b->i[k]);
-            }
-        }
+    if (a->dtype == OMA_TFJS_F32) {
+        if (out->n) bin_f32(kind, a, b, out, r, d);
         return 0;
     }
-    if (isf && a->n == out->n && b->rank >= 1 && b->n == (size_t)d[r - 1] && b->d[b->rank - 1] == (int64_t)b->n) {
-        /* Per-channel fast path: [.., C] op [C]. */
-        size_t C = b->n;
-        for (size_t k = 0; k < out->n; k++) out->f[k] = (float)bin(kind, a->f[k], b->f[k % C]);
-        return 0;
-    }
+    /* int32: one element at a time, in double, with a division by zero refused */
     int64_t idx[OMA_GT_MAX_RANK] = {0};
     for (size_t k = 0; k < out->n; k++) {
         size_t oa = oma_gt_bcast_off(a, r, idx), ob = oma_gt_bcast_off(b, r, idx);
-        if (isf) out->f[k] = (float)bin(kind, a->f[oa], b->f[ob]);
-        else {
-            if (b->i[ob] == 0 && (kind == BIN_DIV || kind == BIN_FLOORDIV)) goto divz;
-            out->i[k] = (int32_t)bin(kind, a->i[oa], b->i[ob]);
-        }
+        if (b->i[ob] == 0 && (kind == BIN_DIV || kind == BIN_FLOORDIV)) goto divz;
+        out->i[k] = (int32_t)bin(kind, a->i[oa], b->i[ob]);
         for (int q = r - 1; q >= 0; q--) {
             if (++idx[q] < d[q]) break;
             idx[q] = 0;

@@ -1,8 +1,10 @@
 /* test_pose_graph_fast.c — the executor's fast paths give the same bits as the plain loops
  * they replace: the register-blocked depthwise convolution (16-channel blocks plus a tail,
  * strides, dilations, SAME padding, bias, Relu6 / PReLU applied at the store) against a plain
- * per-channel loop in the same summation order; the float element-wise paths (same shape, a
- * scalar either side, per channel) against the double-computed general rule; Pad's row copies
+ * per-channel loop in the same summation order (both the portable and the AVX-512 body);
+ * transposed convolutions against the scatter rule in double; the float element-wise paths (same shape, a
+ * scalar either side, per channel either side, both sides broadcasting) against the
+ * double-computed general rule; Pad's row copies
  * against the index rule. Also a broadcast the former per-channel shortcut got wrong: [.., C]
  * op [C, 1] varies along the second-last axis, not the last. */
 #include <setjmp.h>
@@ -141,11 +143,12 @@ static void check_binary(int rank, const int64_t *ad, int brank, const int64_t *
         tnode t = mk(ops[k], NULL);
         oma_gt *in[2] = {&a, &b};
         assert_int_equal(run(&t, in, 2, &o), 0);
-        assert_int_equal(o.n, a.n > b.n ? a.n : b.n);
         int64_t od[3] = {1, 1, 1}, pa[3] = {1, 1, 1}, pb[3] = {1, 1, 1};
-        for (int q = 0; q < o.rank; q++) od[3 - o.rank + q] = o.d[q];
         for (int q = 0; q < rank; q++) pa[3 - rank + q] = ad[q];
         for (int q = 0; q < brank; q++) pb[3 - brank + q] = bd[q];
+        for (int q = 0; q < 3; q++) od[q] = pa[q] > pb[q] ? pa[q] : pb[q];
+        assert_int_equal(o.rank, rank > brank ? rank : brank);
+        for (int q = 0; q < o.rank; q++) assert_int_equal(o.d[q], od[3 - o.rank + q]);
         size_t n = 0;
         for (int64_t i = 0; i < od[0]; i++)
             for (int64_t j = 0; j < od[1]; j++)
@@ -160,6 +163,60 @@ static void check_binary(int rank, const int64_t *ad, int brank, const int64_t *
     oma_gt_free(&a), oma_gt_free(&b);
 }
 
+/* The same blocks with the portable body forced (this machine may pick AVX-512 otherwise). */
+static void test_depthwise_blocks_generic(void **st)
+{
+    setenv("OMA_DW_KERNEL", "generic", 1);
+    test_depthwise_blocks(st);
+    unsetenv("OMA_DW_KERNEL");
+}
+
+/* Conv2DBackpropInput: x [2,H,W,C], filter [K,K,O,C], stride s, SAME, against the scatter rule
+ * summed in double (the product goes through GEMM, so the order of the sums differs). */
+static void check_conv_transpose(int H, int W, int C, int O, int K, int s)
+{
+    int OH = H * s, OW = W * s;
+    int64_t xd[4] = {2, H, W, C}, wd[4] = {K, K, O, C}, sd[1] = {4};
+    oma_gt x = rnd(4, xd, 8), w = rnd(4, wd, 9), shp, o;
+    assert_int_equal(oma_gt_alloc(&shp, OMA_TFJS_I32, 1, sd), 0);
+    shp.i[0] = 2, shp.i[1] = OH, shp.i[2] = OW, shp.i[3] = O;
+    char attr[256];
+    snprintf(attr, sizeof attr,
+             "{\"padding\":{\"s\":\"U0FNRQ==\"},\"strides\":{\"list\":{\"i\":[\"1\",\"%d\",\"%d\",\"1\"]}}}", s, s);
+    tnode t = mk("Conv2DBackpropInput", attr);
+    oma_gt *in[3] = {&shp, &w, &x};
+    assert_int_equal(run(&t, in, 3, &o), 0);
+    assert_int_equal(o.n, (size_t)2 * OH * OW * O);
+    int ph = ((H - 1) * s + K - OH) > 0 ? ((H - 1) * s + K - OH) / 2 : 0;
+    int pw = ((W - 1) * s + K - OW) > 0 ? ((W - 1) * s + K - OW) / 2 : 0;
+    double *ref = calloc(o.n, sizeof(double));
+    assert_non_null(ref);
+    for (int b = 0; b < 2; b++)
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < W; xx++)
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++) {
+                        int oy = y * s - ph + ky, ox = xx * s - pw + kx;
+                        if (oy < 0 || oy >= OH || ox < 0 || ox >= OW) continue;
+                        for (int oc = 0; oc < O; oc++)
+                            for (int c = 0; c < C; c++)
+                                ref[(((size_t)b * OH + oy) * OW + ox) * O + oc] +=
+                                    (double)x.f[(((size_t)b * H + y) * W + xx) * C + c] *
+                                    w.f[(((size_t)ky * K + kx) * O + oc) * C + c];
+                    }
+    for (size_t i = 0; i < o.n; i++) assert_true(fabs(o.f[i] - ref[i]) <= 1e-5 * (1 + fabs(ref[i])));
+    free(ref);
+    oma_gt_free(&o), oma_gt_free(&x), oma_gt_free(&w), oma_gt_free(&shp);
+}
+
+static void test_conv_transpose(void **st)
+{
+    (void)st;
+    check_conv_transpose(4, 5, 7, 3, 2, 2);    /* the upsampling kind handdetect uses */
+    check_conv_transpose(3, 3, 5, 6, 3, 2);    /* overlapping taps, padding */
+    check_conv_transpose(5, 4, 4, 2, 3, 1);
+}
+
 static void test_binary_fast_paths(void **st)
 {
     (void)st;
@@ -171,6 +228,11 @@ static void test_binary_fast_paths(void **st)
     check_binary(3, a3, 2, c31);   /* [4,5,3] op [5,1]: along the second-last axis */
     int64_t q3[3] = {2, 3, 3}, c3[2] = {3, 1};
     check_binary(3, q3, 2, c3);    /* b has as many elements as the last axis, yet varies along y */
+    check_binary(1, c1, 3, a3);    /* per channel on the left: [3] op [4,5,3] */
+    int64_t a413[3] = {4, 1, 3}, b151[3] = {1, 5, 1}, a411[3] = {4, 1, 1}, b53[2] = {5, 3};
+    check_binary(3, a413, 3, b151);   /* both sides broadcast, on different axes */
+    check_binary(3, a411, 2, b53);    /* [4,1,1] op [5,3] */
+    check_binary(3, b151, 3, a413);
 }
 
 static void test_pad_rows(void **st)
@@ -203,6 +265,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_depthwise_blocks),
+        cmocka_unit_test(test_depthwise_blocks_generic),
+        cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_binary_fast_paths),
         cmocka_unit_test(test_pad_rows),
     };
