@@ -2,6 +2,7 @@
 #include "tensor/threadpool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -30,6 +31,8 @@ static int g_started;
 static int g_threads;
 static unsigned long g_start_gen;   /* generation when the workers were started */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static _Thread_local int t_alone;   /* inside oma_parallel_tasks: kernels run on this thread */
 
 static void piece_range(int64_t n, int64_t pieces, int64_t i, int64_t *b, int64_t *e)
 {
@@ -98,9 +101,15 @@ static int start_locked(void)
     return 1;
 }
 
+int oma_threads_here(void) { return t_alone ? 1 : oma_threads(); }
+
 void oma_parallel_for(int64_t n, int64_t grain, oma_range_fn fn, void *ctx)
 {
     if (n <= 0) return;
+    if (t_alone) {
+        fn(ctx, 0, n);
+        return;
+    }
     if (grain < 1) grain = 1;
     int threads = oma_threads();
     int64_t pieces = (n + grain - 1) / grain;
@@ -140,6 +149,43 @@ void oma_parallel_for(int64_t n, int64_t grain, oma_range_fn fn, void *ctx)
     while (g_pool.pending > 0) pthread_cond_wait(&g_pool.done, &g_pool.mu);
     g_pool.busy = 0;
     pthread_mutex_unlock(&g_pool.mu);
+}
+
+typedef struct {
+    oma_task_fn task;
+    void *ctx;
+    int64_t n;
+    atomic_llong next;   /* the next task to take */
+} tasks;
+
+static void *take_tasks(void *p)
+{
+    tasks *t = p;
+    int was = t_alone;
+    t_alone = 1;
+    for (int64_t i; (i = atomic_fetch_add(&t->next, 1)) < t->n;) t->task(t->ctx, i);
+    t_alone = was;
+    return NULL;
+}
+
+void oma_parallel_tasks(int64_t n, oma_task_fn task, void *ctx)
+{
+    if (n <= 0) return;
+    int threads = oma_threads_here();
+    if (threads > n) threads = (int)n;
+    if (threads <= 1) {
+        for (int64_t i = 0; i < n; i++) task(ctx, i);
+        return;
+    }
+    tasks t = {task, ctx, n, 0};
+    pthread_t tid[MAX_THREADS];
+    int started = 0;
+    for (int k = 0; k < threads - 1; k++) {
+        if (pthread_create(&tid[k], NULL, take_tasks, &t) != 0) break;
+        started++;
+    }
+    take_tasks(&t);   /* with none started, this takes every task */
+    for (int k = 0; k < started; k++) pthread_join(tid[k], NULL);
 }
 
 void oma_threads_shutdown(void)

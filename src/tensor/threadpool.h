@@ -21,6 +21,19 @@ int oma_threads(void);
  * Returns when every piece is done. */
 void oma_parallel_for(int64_t n, int64_t grain, oma_range_fn fn, void *ctx);
 
+/* Runs task(ctx, i) for every i in [0, n) on up to oma_threads() threads (the caller and
+ * threads started for this call), each taking the next task as it finishes one, and returns
+ * when all are done. For work made of independent pieces too small to split well inside
+ * (pose: one person's models): inside the tasks oma_parallel_for runs on the calling thread
+ * alone and oma_threads_here() is 1, so the cores do not wait on each other. With one task,
+ * one thread, or when no thread can be started, the caller runs them in order as usual. */
+typedef void (*oma_task_fn)(void *ctx, int64_t i);
+void oma_parallel_tasks(int64_t n, oma_task_fn task, void *ctx);
+
+/* Threads the calling thread's kernels may use: 1 inside oma_parallel_tasks, else
+ * oma_threads(). */
+int oma_threads_here(void);
+
 /* Stops the default pool's threads (tests call it so leak checkers stay quiet). */
 void oma_threads_shutdown(void);
 

@@ -260,22 +260,80 @@ static void depthwise_rows(void *p, int64_t r0, int64_t r1)
 }
 
 #define DW_MAX_TAPS 64   /* kernels up to 8x8 take the fast path */
-#define DW_BLOCK 16      /* channels kept in registers at once */
 typedef float v16 __attribute__((vector_size(64)));   /* element-wise IEEE ops, no FMA (fp-contract off) */
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+/* Whether act has a vector form below (sigmoid and elu do not: applied after, by the scalar
+ * rules). */
+static int dw_vector_act(oma_gop_act a)
+{
+    return a == ACT_NONE || a == ACT_RELU || a == ACT_RELU6 || a == ACT_PRELU || a == ACT_LEAKY;
+}
+
+/* The activations a convolution fuses, on a vector of channels ch.., as the scalar rules in
+ * oma_gop_apply_act give them (same comparisons, so NaN and -0 come out the same). */
+#define DW_ACT(VT, VI)                                                                        \
+    static inline __attribute__((always_inline)) void act_##VT(VT *a, const conv_spec *c, int64_t ch) \
+    {                                                                                         \
+        VT z = {0}, v = *a;                                                                   \
+        switch (c->act) {                                                                     \
+        case ACT_RELU: *a = (VT)((VI)(v > z) & (VI)v); return;                                \
+        case ACT_RELU6: {                                                                     \
+            VT six = z + 6.0f;                                                                \
+            VI hi = (VI)(v > six);                                                            \
+            *a = (VT)(~(VI)(v < z) & ((hi & (VI)six) | (~hi & (VI)v)));                       \
+            return;                                                                           \
+        }                                                                                     \
+        case ACT_PRELU: {                                                                     \
+            VT al;                                                                            \
+            memcpy(&al, c->alpha + ch, sizeof al);                                            \
+            VI neg = (VI)(v < z);                                                             \
+            *a = (VT)((neg & (VI)(v * al)) | (~neg & (VI)v));                                 \
+            return;                                                                           \
+        }                                                                                     \
+        case ACT_LEAKY: {                                                                     \
+            VI neg = (VI)(v < z);                                                             \
+            *a = (VT)((neg & (VI)(v * c->leaky)) | (~neg & (VI)v));                           \
+            return;                                                                           \
+        }                                                                                     \
+        default: return;                                                                      \
+        }                                                                                     \
+    }
+DW_ACT(v16, v16i)
+DW_ACT(v8, v8i)
+
+/* Sums one block of channels (VT wide) of an output pixel over its taps, bias first. */
+#define DW_BLOCK_SUM(VT)                                                                      \
+    do {                                                                                      \
+        VT a;                                                                                 \
+        if (c->bias) memcpy(&a, c->bias + ch, sizeof a);                                      \
+        else a = (VT){0};                                                                     \
+        for (int t = 0; t < nt; t++) {                                                        \
+            VT x, w;                                                                          \
+            memcpy(&x, xs[t] + ch, sizeof x);                                                 \
+            memcpy(&w, ws[t] + ch, sizeof w);                                                 \
+            a += x * w;                                                                       \
+        }                                                                                     \
+        if (vact) act_##VT(&a, c, ch);                                                        \
+        memcpy(o + ch, &a, sizeof a);                                                         \
+    } while (0)
 
 /* Depthwise with one filter per channel (multiplier 1), rows [r0, r1): per output pixel the
- * taps inside the image are listed once, then each block of 16 channels is summed in
+ * taps inside the image are listed once, then each block of 16 (then 8) channels is summed in
  * registers over them (bias first, taps in the same order as depthwise_rows, so the sums are
- * the same to the bit), stored once, and the pixel's activation applied while it is in cache.
- * The body is built twice: for any x86-64 (a 16-float vector is four SSE registers) and, picked
- * at run time, for AVX-512 (one register); lane by lane the same multiplies and adds, so both
- * give the same bits. */
+ * the same to the bit), the activation applied there and the block stored once; the last
+ * channels one by one. The body is built twice: for any x86-64 (a 16-float vector is four
+ * SSE registers) and, picked at run time, for AVX-512 (one register); lane by lane the same
+ * multiplies, adds and comparisons, so both give the same bits. */
 static inline __attribute__((always_inline)) void depthwise_m1_body(void *p, int64_t r0, int64_t r1)
 {
     const conv_job *j = p;
     const conv_spec *c = j->c;
     int64_t H = c->H, W = c->W, C = c->C, oh = c->oh, ow = c->ow;
     const float *xs[DW_MAX_TAPS], *ws[DW_MAX_TAPS];
+    int vact = dw_vector_act(c->act);
     for (int64_t r = r0; r < r1; r++) {
         int64_t b = r / oh, y = r % oh;
         for (int64_t xx = 0; xx < ow; xx++) {
@@ -293,24 +351,17 @@ static inline __attribute__((always_inline)) void depthwise_m1_body(void *p, int
                 }
             }
             int64_t ch = 0;
-            for (; ch + DW_BLOCK <= C; ch += DW_BLOCK) {
-                v16 a;
-                if (c->bias) memcpy(&a, c->bias + ch, sizeof a);
-                else a = (v16){0};
-                for (int t = 0; t < nt; t++) {
-                    v16 x, w;
-                    memcpy(&x, xs[t] + ch, sizeof x);
-                    memcpy(&w, ws[t] + ch, sizeof w);
-                    a += x * w;
-                }
-                memcpy(o + ch, &a, sizeof a);
-            }
+            for (; ch + 16 <= C; ch += 16) DW_BLOCK_SUM(v16);
+            for (; ch + 8 <= C; ch += 8) DW_BLOCK_SUM(v8);
+            int64_t done = vact ? ch : 0;   /* channels [0, done) have their activation */
             for (; ch < C; ch++) {
                 float acc = c->bias ? c->bias[ch] : 0.0f;
                 for (int t = 0; t < nt; t++) acc += xs[t][ch] * ws[t][ch];
                 o[ch] = acc;
             }
-            oma_gop_apply_act(o, (size_t)C, (int)C, c->act, c->alpha, c->leaky);
+            if (done < C)
+                oma_gop_apply_act(o + done, (size_t)(C - done), (int)(C - done), c->act,
+                                  c->alpha ? c->alpha + done : NULL, c->leaky);
         }
     }
 }

@@ -9,7 +9,10 @@
  * closer than a tenth of the region) are reported once. A transparent image is put on white
  * first. Hands: MediaPipe's palm detector (handdetect) looks at the square
  * around the person's body points; a palm whose wrist point lies within one palm box of a body
- * wrist gives that hand's crop (nearest pairs first), else the wrist/index/pinky points place it. */
+ * wrist gives that hand's crop (nearest pairs first), else the wrist/index/pinky points place it.
+ * People are independent: the cores take one person's landmarks, then one person's hands or
+ * face, at a time (oma_parallel_tasks) instead of splitting each small layer between them;
+ * each task writes only its own slot, so the result does not depend on who ran what. */
 #include "pipelines/pose/pose_estimate.h"
 
 #include <math.h>
@@ -23,6 +26,7 @@
 #include "models/pose/pose_movenet.h"
 #include "models/pose/pose_parts.h"
 #include "pipelines/pose/pose_people.h"
+#include "tensor/threadpool.h"
 
 struct oma_pose_estimator {
     oma_blazepose *bp;
@@ -324,6 +328,98 @@ static float body_area(const oma_kp *p)
     return x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0;
 }
 
+/* One candidate person's work, filled by the stages below; each task writes only its own. */
+typedef struct {
+    oma_bp_landmark lm[OMA_BP_LANDMARKS];
+    int bp_ok, keep;
+    int hands_found, hands_from_palm, face_found;
+    int rc[3];              /* landmarks, hands, face: -1 when that failed, with err */
+    char err[3][256];
+} person_job;
+
+typedef struct {
+    oma_pose_estimator *e;
+    const oma_image *img;
+    const oma_pose_cand *cands;
+    person_job *jobs;
+    oma_kp *wb;             /* OMA_WB_POINTS per candidate */
+    int *part_of;           /* part tasks: candidate index */
+    int hands, face;
+} estimate_ctx;
+
+/* Stage 1, candidate i: BlazePose's landmarks on its region; the body and feet points. */
+static void landmarks_task(void *p, int64_t i)
+{
+    estimate_ctx *x = p;
+    const oma_pose_cand *c = &x->cands[i];
+    person_job *j = &x->jobs[i];
+    float flag = 0;
+    if (c->roi.size >= 4 &&
+        oma_blazepose_landmarks(x->e->bp, x->img, &c->roi, j->lm, &flag, j->err[0], sizeof j->err[0])) {
+        j->rc[0] = -1;
+        return;
+    }
+    j->bp_ok = c->roi.size >= 4 && flag >= 0.5f;
+    j->keep = c->has_body || j->bp_ok;   /* BlazePose alone: its landmarks are the person */
+    oma_kp *pt = x->wb + (size_t)i * OMA_WB_POINTS;
+    for (int k = 0; k < 23; k++) {
+        int s = wb_from_bp[k];
+        /* the first 17 are COCO's body points in both layouts: MoveNet's when it found the
+         * person; feet (and, on request, the body) from BlazePose */
+        int from_bp = !c->has_body || k >= 17 || (x->e->body_from_blazepose && j->bp_ok);
+        if (from_bp) {
+            if (s < 0 || !j->bp_ok) continue;
+            pt[k] = (oma_kp){j->lm[s].x, j->lm[s].y, fminf(j->lm[s].visibility, j->lm[s].presence)};
+        } else
+            pt[k] = (oma_kp){c->kp[k][0], c->kp[k][1], c->kp[k][2]};
+    }
+}
+
+/* Stage 2, part task t: task 2k is person part_of[k]'s hands (palms, then both hands), 2k+1
+ * its face. */
+static void part_task(void *p, int64_t t)
+{
+    estimate_ctx *x = p;
+    int i = x->part_of[t / 2];
+    person_job *j = &x->jobs[i];
+    oma_kp *pt = x->wb + (size_t)i * OMA_WB_POINTS;
+    oma_kp part[OMA_OP_FACE];
+    char *err = j->err[1 + t % 2];
+    size_t errlen = sizeof j->err[0];
+    int rc = 0;
+    if (t % 2 == 0 && x->hands) {
+        oma_palm palms[OMA_POSE_MAX_PALMS];
+        int palm_of[2], from_palm;
+        rc = palms_for_wrists(x->e, x->img, j->lm, palms, OMA_POSE_MAX_PALMS, palm_of, err, errlen);
+        for (int side = 0; side < 2 && !rc; side++) {
+            const oma_palm *pm = palm_of[side] >= 0 ? &palms[palm_of[side]] : NULL;
+            rc = estimate_hand(x->e, x->img, j->lm, 15 + side, 17 + side, 19 + side, pm, part, &from_palm, err,
+                               errlen);
+            if (rc) break;
+            memcpy(pt + (side ? OMA_WB_RHAND0 : OMA_WB_LHAND0), part, sizeof(oma_kp) * OMA_OP_HAND);
+            j->hands_found += part[0].c > 0;
+            j->hands_from_palm += from_palm;
+        }
+    } else if (t % 2 == 1 && x->face) {
+        rc = estimate_face(x->e, x->img, j->lm, part, err, errlen);
+        if (!rc) {
+            memcpy(pt + OMA_WB_FACE0, part, sizeof(oma_kp) * OMA_OP_FACE);
+            j->face_found = part[0].c > 0;
+        }
+    }
+    j->rc[1 + t % 2] = rc;
+}
+
+/* The first failed candidate's message, in candidate order (the same one whichever thread
+ * got there first). 0 when none failed. */
+static int first_failure(const person_job *jobs, int n, char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++)
+            if (jobs[i].rc[k]) return oma_fail(err, errlen, "%s", jobs[i].err[k]);
+    return 0;
+}
+
 int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int face,
                       oma_pose_result *out, char *err, size_t errlen)
 {
@@ -344,72 +440,67 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
         img = &rgb;
     }
     oma_pose_cand *cands = malloc(sizeof *cands * OMA_POSE_MAX_FOUND);
+    person_job *jobs = calloc(OMA_POSE_MAX_FOUND, sizeof *jobs);
+    int *part_of = malloc(sizeof *part_of * OMA_POSE_MAX_FOUND);
+    oma_kp *all = calloc((size_t)OMA_POSE_MAX_FOUND * OMA_WB_POINTS, sizeof(oma_kp));
     oma_kp *wb = calloc((size_t)OMA_POSE_MAX_FOUND * OMA_WB_POINTS, sizeof(oma_kp));
     float (*hips)[3] = calloc(OMA_POSE_MAX_FOUND, sizeof *hips);
     int nd = 0, np = 0;
-    if (!cands || !wb || !hips) {
+    if (!cands || !jobs || !part_of || !all || !wb || !hips) {
         oma_fail(err, errlen, "pose: out of memory");
         goto fail;
     }
     if (oma_pose_find_people(e->use_movenet ? e->mn : NULL, e->bp, img, cands, OMA_POSE_MAX_FOUND, &nd,
                              err, errlen))
         goto fail;
+    /* Each person's models are small and run one after another; people are independent, so
+     * the cores take a person (then a person's hands or face) each rather than splitting
+     * every small layer between them. The result does not depend on who ran what. */
+    estimate_ctx x = {e, img, cands, jobs, all, part_of, hands, face};
+    oma_parallel_tasks(nd, landmarks_task, &x);
+    if (first_failure(jobs, nd, err, errlen)) goto fail;
+    /* two BlazePose-alone detections whose landmarks land on the same body: reported once */
+    int nparts = 0;
     for (int i = 0; i < nd; i++) {
-        const oma_pose_cand *c = &cands[i];
-        oma_bp_landmark lm[OMA_BP_LANDMARKS];
-        float flag = 0;
-        if (c->roi.size >= 4 && oma_blazepose_landmarks(e->bp, img, &c->roi, lm, &flag, err, errlen)) goto fail;
-        int bp_ok = c->roi.size >= 4 && flag >= 0.5f;
-        if (!c->has_body) {
-            /* BlazePose alone: its landmarks are the person; two detections of one body once */
-            if (!bp_ok) continue;
-            float hx = (lm[23].x + lm[24].x) / 2, hy = (lm[23].y + lm[24].y) / 2;
+        person_job *j = &jobs[i];
+        if (!j->keep) continue;
+        if (!cands[i].has_body) {
+            float hx = (j->lm[23].x + j->lm[24].x) / 2, hy = (j->lm[23].y + j->lm[24].y) / 2;
             int dup = 0;
             for (int q = 0; q < np; q++)
-                if (hypotf(hx - hips[q][0], hy - hips[q][1]) < 0.1f * fmaxf(c->roi.size, hips[q][2])) dup = 1;
-            if (dup) continue;
+                if (hypotf(hx - hips[q][0], hy - hips[q][1]) < 0.1f * fmaxf(cands[i].roi.size, hips[q][2])) dup = 1;
+            if (dup) {
+                j->keep = 0;
+                continue;
+            }
             hips[np][0] = hx;
             hips[np][1] = hy;
-            hips[np][2] = c->roi.size;
+            hips[np][2] = cands[i].roi.size;
         }
-        oma_kp *p = wb + (size_t)np * OMA_WB_POINTS;
-        for (int k = 0; k < 23; k++) {
-            int s = wb_from_bp[k];
-            /* the first 17 are COCO's body points in both layouts: MoveNet's when it found the
-             * person; feet (and, on request, the body) from BlazePose */
-            int from_bp = !c->has_body || k >= 17 || (e->body_from_blazepose && bp_ok);
-            if (from_bp) {
-                if (s < 0 || !bp_ok) continue;
-                p[k] = (oma_kp){lm[s].x, lm[s].y, fminf(lm[s].visibility, lm[s].presence)};
-            } else
-                p[k] = (oma_kp){c->kp[k][0], c->kp[k][1], c->kp[k][2]};
-        }
-        oma_kp part[OMA_OP_FACE];
-        if (hands && bp_ok) {
-            oma_palm palms[OMA_POSE_MAX_PALMS];
-            int palm_of[2], from_palm;
-            if (palms_for_wrists(e, img, lm, palms, OMA_POSE_MAX_PALMS, palm_of, err, errlen)) goto fail;
-            for (int side = 0; side < 2; side++) {
-                const oma_palm *pm = palm_of[side] >= 0 ? &palms[palm_of[side]] : NULL;
-                if (estimate_hand(e, img, lm, 15 + side, 17 + side, 19 + side, pm, part, &from_palm,
-                                  err, errlen))
-                    goto fail;
-                memcpy(p + (side ? OMA_WB_RHAND0 : OMA_WB_LHAND0), part, sizeof(oma_kp) * OMA_OP_HAND);
-                out->hands_found += part[0].c > 0;
-                out->hands_from_palm += from_palm;
-            }
-        }
-        if (face && bp_ok) {
-            if (estimate_face(e, img, lm, part, err, errlen)) goto fail;
-            memcpy(p + OMA_WB_FACE0, part, sizeof(oma_kp) * OMA_OP_FACE);
-            out->faces_found += part[0].c > 0;
-        }
+        np++;
+        if (j->bp_ok && (hands || face)) part_of[nparts++] = i;
+    }
+    oma_parallel_tasks(2 * (int64_t)nparts, part_task, &x);
+    if (first_failure(jobs, nd, err, errlen)) goto fail;
+    np = 0;
+    for (int i = 0; i < nd; i++) {
+        if (!jobs[i].keep) continue;
+        memcpy(wb + (size_t)np * OMA_WB_POINTS, all + (size_t)i * OMA_WB_POINTS, sizeof(oma_kp) * OMA_WB_POINTS);
+        out->hands_found += jobs[i].hands_found;
+        out->hands_from_palm += jobs[i].hands_from_palm;
+        out->faces_found += jobs[i].face_found;
         np++;
     }
     free(hips);
     hips = NULL;
     free(cands);
     cands = NULL;
+    free(jobs);
+    jobs = NULL;
+    free(part_of);
+    part_of = NULL;
+    free(all);
+    all = NULL;
     /* largest first: by the box around each person's present body points */
     for (int i = 1; i < np; i++)
         for (int j = i; j > 0 && body_area(wb + (size_t)j * OMA_WB_POINTS) >
@@ -438,6 +529,9 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
 fail:
     oma_pose_result_free(out);
     free(cands);
+    free(jobs);
+    free(part_of);
+    free(all);
     free(wb);
     free(hips);
     free(rgb.px);

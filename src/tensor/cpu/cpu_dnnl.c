@@ -213,7 +213,7 @@ static int weights_into(const conv_entry *e, const float *weight, float *dst)
     dnnl_stream_t s;
     if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) == dnnl_success) {
         dnnl_memory_t from = NULL, to = NULL;
-        if (set_omp_threads) set_omp_threads(oma_threads());
+        if (set_omp_threads) set_omp_threads(oma_threads_here());
         ok = mem(&from, &e->usr_wei, weight) == 0 && mem(&to, &e->wei, dst) == 0 &&
              exec2(e->r_wei, s, from, to) == 0 && dnnl_stream_wait(s) == dnnl_success;
         dnnl_memory_destroy(from);
@@ -258,7 +258,7 @@ static int conv_run(const conv_entry *e, const float *x, const float *bwei, cons
         if (!zb) return -1;
         memset(zb, 0, (size_t)oc * sizeof(float));
     }
-    if (set_omp_threads) set_omp_threads(oma_threads());
+    if (set_omp_threads) set_omp_threads(oma_threads_here());
     dnnl_stream_t s;
     if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) != dnnl_success) return -2;
     dnnl_memory_t m_usrc = NULL, m_udst = NULL, m_src = NULL, m_wei = NULL, m_dst = NULL,
@@ -505,7 +505,7 @@ static int matmul(int f32, int ta, int tb, int64_t m, int64_t n, int64_t k, cons
         else pack(b, k, n, ldb, qb);
         pa = qa, pb = qb;
     }
-    if (set_omp_threads) set_omp_threads(oma_threads());
+    if (set_omp_threads) set_omp_threads(oma_threads_here());
     dnnl_stream_t s;
     if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) != dnnl_success) return -2;
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, msc = NULL;

@@ -65,17 +65,23 @@ static int same_bits(const float *a, const float *b, size_t n)
     return memcmp(a, b, n * sizeof(float)) == 0;
 }
 
-/* x [1,H,W,C], filter [KH,KW,C,1], stride s, dilation dl, SAME, bias, act 0 none 1 relu6 2 prelu. */
+/* x [1,H,W,C], filter [KH,KW,C,1], stride s, dilation dl, SAME, bias, act 0 none 1 relu6 2 prelu
+ * 3 relu 4 leaky relu (alpha 0.125). */
 static void check_depthwise(int H, int W, int C, int K, int s, int dl, int act)
 {
     int64_t xd[4] = {1, H, W, C}, wd[4] = {K, K, C, 1}, cd[1] = {C};
     oma_gt x = rnd(4, xd, 1), w = rnd(4, wd, 2), b = rnd(1, cd, 3), al = rnd(1, cd, 4), o;
     char attr[512];
-    const char *fused = act == 1 ? "\"Qmlhc0FkZA==\",\"UmVsdTY=\"" : act == 2 ? "\"Qmlhc0FkZA==\",\"UHJlbHU=\""
-                                                                            : "\"Qmlhc0FkZA==\"";
+    /* base64 of BiasAdd, Relu6, Prelu, Relu, LeakyRelu */
+    const char *fused = act == 1   ? "\"Qmlhc0FkZA==\",\"UmVsdTY=\""
+                        : act == 2 ? "\"Qmlhc0FkZA==\",\"UHJlbHU=\""
+                        : act == 3 ? "\"Qmlhc0FkZA==\",\"UmVsdQ==\""
+                        : act == 4 ? "\"Qmlhc0FkZA==\",\"TGVha3lSZWx1\""
+                                   : "\"Qmlhc0FkZA==\"";
     snprintf(attr, sizeof attr,
              "{\"padding\":{\"s\":\"U0FNRQ==\"},\"strides\":{\"list\":{\"i\":[\"1\",\"%d\",\"%d\",\"1\"]}},"
-             "\"dilations\":{\"list\":{\"i\":[\"1\",\"%d\",\"%d\",\"1\"]}},\"fused_ops\":{\"list\":{\"s\":[%s]}}}",
+             "\"dilations\":{\"list\":{\"i\":[\"1\",\"%d\",\"%d\",\"1\"]}},\"fused_ops\":{\"list\":{\"s\":[%s]}},"
+             "\"leakyrelu_alpha\":{\"f\":0.125}}",
              s, s, dl, dl, fused);
     tnode t = mk("FusedDepthwiseConv2dNative", attr);
     oma_gt *in[4] = {&x, &w, &b, &al};
@@ -103,6 +109,8 @@ static void check_depthwise(int H, int W, int C, int K, int s, int dl, int act)
                 }
                 if (act == 1) acc = acc < 0 ? 0 : acc > 6 ? 6 : acc;
                 if (act == 2 && acc < 0) acc *= al.f[c];
+                if (act == 3) acc = acc > 0 ? acc : 0;
+                if (act == 4 && acc < 0) acc *= 0.125f;
                 ref[((size_t)y * ow + xx) * C + c] = acc;
             }
     assert_true(same_bits(o.f, ref, o.n));
@@ -118,6 +126,10 @@ static void test_depthwise_blocks(void **st)
     check_depthwise(10, 11, 16, 5, 2, 1, 2);
     check_depthwise(8, 8, 21, 3, 1, 2, 0);
     check_depthwise(5, 6, 3, 3, 2, 1, 1);    /* tail only */
+    check_depthwise(7, 6, 24, 5, 1, 1, 2);   /* 16 + 8 */
+    check_depthwise(6, 5, 45, 3, 2, 1, 3);   /* 32 + 8 + 5 */
+    check_depthwise(6, 6, 40, 5, 1, 1, 4);
+    check_depthwise(5, 5, 12, 3, 1, 1, 1);   /* 8 + 4 */
 }
 
 static double bin_ref(int k, double a, double b)
