@@ -1,5 +1,7 @@
 /* test_tensor_core.c — tensors, the arena and the thread pool: shapes are validated, views
- * do not own, arena marks free what came after them, parallel_for covers every index once. */
+ * do not own, arena marks free what came after them, parallel_for covers every index once,
+ * parallel_tasks runs every task once with the kernels inside it alone on its thread. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +107,64 @@ static void test_pool(void)
     oma_threads_shutdown();
 }
 
+/* A task: counts itself, checks that kernels inside run alone on its thread, and records
+ * which thread ran it. */
+typedef struct {
+    int *hits;
+    pthread_t *who;
+    int alone_bad;
+} task_ctx;
+
+typedef struct {
+    pthread_t self;
+    int other;
+} same_thread;
+
+static void on_which_thread(void *p, int64_t b, int64_t e)
+{
+    same_thread *s = p;
+    (void)b, (void)e;
+    if (!pthread_equal(s->self, pthread_self())) __atomic_store_n(&s->other, 1, __ATOMIC_RELAXED);
+}
+
+static void one_task(void *p, int64_t i)
+{
+    task_ctx *t = p;
+    __atomic_fetch_add(&t->hits[i], 1, __ATOMIC_RELAXED);
+    t->who[i] = pthread_self();
+    same_thread s = {pthread_self(), 0};
+    oma_parallel_for(1000, 1, on_which_thread, &s);
+    if (s.other || oma_threads_here() != 1) __atomic_store_n(&t->alone_bad, 1, __ATOMIC_RELAXED);
+    volatile double x = 0;   /* a little work, so that more than one thread gets some */
+    for (int k = 0; k < 20000; k++) x += k;
+}
+
+static void test_tasks(void)
+{
+    enum { N = 64 };
+    int hits[N] = {0};
+    pthread_t who[N];
+    task_ctx t = {hits, who, 0};
+    oma_parallel_tasks(N, one_task, &t);
+    int ok = 1, threads = 0;
+    for (int i = 0; i < N; i++) ok &= hits[i] == 1;
+    CHECK(ok);                       /* every task once */
+    CHECK(!t.alone_bad);             /* kernels inside a task stay on its thread */
+    for (int i = 0; i < N; i++) {    /* how many threads took tasks */
+        int seen = 0;
+        for (int k = 0; k < i; k++) seen |= pthread_equal(who[k], who[i]);
+        threads += !seen;
+    }
+    CHECK(threads >= 1 && threads <= oma_threads());
+    CHECK(oma_threads_here() == oma_threads());   /* back outside: the pool again */
+    /* one task runs on the caller, with the pool available to it */
+    memset(hits, 0, sizeof hits);
+    oma_parallel_tasks(1, one_task, &t);
+    CHECK(hits[0] == 1 && pthread_equal(who[0], pthread_self()));
+    oma_parallel_tasks(0, one_task, &t);   /* none: nothing happens */
+    CHECK(hits[1] == 0);
+}
+
 static void test_half(void)
 {
     CHECK(oma_half_to_f32(0x3c00, OMA_HALF_F16) == 1.0f);
@@ -141,6 +201,7 @@ int main(void)
     test_shapes();
     test_arena();
     test_pool();
+    test_tasks();
     test_half();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
