@@ -320,6 +320,33 @@ DW_ACT(v8, v8i)
         memcpy(o + ch, &a, sizeof a);                                                         \
     } while (0)
 
+/* The same for DW_PIX neighbouring output pixels at once (pixel q's taps are pixel 0's moved
+ * by q * step floats): the weights are loaded once for all of them and the DW_PIX sums are
+ * independent chains the core can overlap (one sum alone waits on its previous add each tap).
+ * Each pixel's sum still runs over its taps in the same order: the same bits. */
+#define DW_PIX 4
+#define DW_BLOCK_SUM4(VT)                                                                     \
+    do {                                                                                      \
+        VT a[DW_PIX];                                                                         \
+        for (int q = 0; q < DW_PIX; q++) {                                                    \
+            if (c->bias) memcpy(&a[q], c->bias + ch, sizeof a[q]);                            \
+            else a[q] = (VT){0};                                                              \
+        }                                                                                     \
+        for (int t = 0; t < nt; t++) {                                                        \
+            VT w;                                                                             \
+            memcpy(&w, ws[t] + ch, sizeof w);                                                 \
+            for (int q = 0; q < DW_PIX; q++) {                                                \
+                VT x;                                                                         \
+                memcpy(&x, xs[t] + q * step + ch, sizeof x);                                  \
+                a[q] += x * w;                                                                \
+            }                                                                                 \
+        }                                                                                     \
+        for (int q = 0; q < DW_PIX; q++) {                                                    \
+            if (vact) act_##VT(&a[q], c, ch);                                                 \
+            memcpy(o + q * C + ch, &a[q], sizeof a[q]);                                       \
+        }                                                                                     \
+    } while (0)
+
 /* Depthwise with one filter per channel (multiplier 1), rows [r0, r1): per output pixel the
  * taps inside the image are listed once, then each block of 16 (then 8) channels is summed in
  * registers over them (bias first, taps in the same order as depthwise_rows, so the sums are
@@ -334,10 +361,41 @@ static inline __attribute__((always_inline)) void depthwise_m1_body(void *p, int
     int64_t H = c->H, W = c->W, C = c->C, oh = c->oh, ow = c->ow;
     const float *xs[DW_MAX_TAPS], *ws[DW_MAX_TAPS];
     int vact = dw_vector_act(c->act);
+    int64_t step = c->sw * C;   /* floats between neighbouring output pixels' inputs */
     for (int64_t r = r0; r < r1; r++) {
         int64_t b = r / oh, y = r % oh;
-        for (int64_t xx = 0; xx < ow; xx++) {
+        for (int64_t xx = 0; xx < ow;) {
             float *o = j->out + (size_t)(((b * oh + y) * ow + xx) * C);
+            /* DW_PIX pixels whose taps all lie inside the row: one pass for all of them */
+            int64_t x0 = xx * c->sw - c->pw, x1 = (xx + DW_PIX - 1) * c->sw - c->pw + (c->KW - 1) * c->dw;
+            if (xx + DW_PIX <= ow && x0 >= 0 && x1 < W) {
+                int nt = 0;
+                for (int64_t ky = 0; ky < c->KH; ky++) {
+                    int64_t iy = y * c->sh - c->ph + ky * c->dh;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int64_t kx = 0; kx < c->KW; kx++) {
+                        xs[nt] = j->x + (size_t)(((b * H + iy) * W + x0 + kx * c->dw) * C);
+                        ws[nt] = j->w + (size_t)((ky * c->KW + kx) * C);
+                        nt++;
+                    }
+                }
+                int64_t ch = 0;
+                for (; ch + 16 <= C; ch += 16) DW_BLOCK_SUM4(v16);
+                for (; ch + 8 <= C; ch += 8) DW_BLOCK_SUM4(v8);
+                int64_t done = vact ? ch : 0;
+                for (int q = 0; q < DW_PIX; q++) {
+                    for (int64_t k = ch; k < C; k++) {
+                        float acc = c->bias ? c->bias[k] : 0.0f;
+                        for (int t = 0; t < nt; t++) acc += xs[t][q * step + k] * ws[t][k];
+                        o[q * C + k] = acc;
+                    }
+                    if (done < C)
+                        oma_gop_apply_act(o + q * C + done, (size_t)(C - done), (int)(C - done), c->act,
+                                          c->alpha ? c->alpha + done : NULL, c->leaky);
+                }
+                xx += DW_PIX;
+                continue;
+            }
             int nt = 0;
             for (int64_t ky = 0; ky < c->KH; ky++) {
                 int64_t iy = y * c->sh - c->ph + ky * c->dh;
@@ -362,6 +420,7 @@ static inline __attribute__((always_inline)) void depthwise_m1_body(void *p, int
             if (done < C)
                 oma_gop_apply_act(o + done, (size_t)(C - done), (int)(C - done), c->act,
                                   c->alpha ? c->alpha + done : NULL, c->leaky);
+            xx++;
         }
     }
 }
