@@ -130,6 +130,8 @@ static void test_depthwise_blocks(void **st)
     check_depthwise(6, 5, 45, 3, 2, 1, 3);   /* 32 + 8 + 5 */
     check_depthwise(6, 6, 40, 5, 1, 1, 4);
     check_depthwise(5, 5, 12, 3, 1, 1, 1);   /* 8 + 4 */
+    check_depthwise(4, 4, 150, 5, 1, 1, 2);  /* 9 blocks of 16 and a tail of 6, every pixel near an edge */
+    check_depthwise(9, 9, 72, 3, 1, 1, 1);   /* 4 blocks of 16 + 8, and 4-pixel runs inside */
 }
 
 static double bin_ref(int k, double a, double b)
