@@ -143,22 +143,28 @@ oma_bp_roi oma_blazepose_roi(const oma_bp_detection *d)
     return r;
 }
 
-static float sample(const oma_image *img, float x, float y, int c)
+/* The three channels at (x, y) (a grey image gives its one channel three times): x, y in
+ * pixel-index space; bilinear; zero outside (also for NaN and huge values from a region a
+ * hostile model placed, before any float -> int conversion). The four weights are worked out
+ * once for the three channels; each channel sums them in the same order as one at a time. */
+static void sample3(const oma_image *img, float x, float y, float v[3])
 {
-    /* x, y in pixel-index space; bilinear; zero outside (also for NaN and huge values from a
-     * region a hostile model placed, before any float -> int conversion). */
-    if (!(x > -2.0f && x < (float)img->w + 1.0f && y > -2.0f && y < (float)img->h + 1.0f)) return 0;
+    v[0] = v[1] = v[2] = 0;
+    if (!(x > -2.0f && x < (float)img->w + 1.0f && y > -2.0f && y < (float)img->h + 1.0f)) return;
     float fx = floorf(x), fy = floorf(y);
     int x0 = (int)fx, y0 = (int)fy;
-    float ax = x - fx, ay = y - fy, v = 0;
+    float ax = x - fx, ay = y - fy;
+    size_t step = img->c >= 3 ? 1 : 0;
     for (int dy = 0; dy < 2; dy++)
         for (int dx = 0; dx < 2; dx++) {
             int xx = x0 + dx, yy = y0 + dy;
             if (xx < 0 || yy < 0 || xx >= img->w || yy >= img->h) continue;
             float w = (dx ? ax : 1 - ax) * (dy ? ay : 1 - ay);
-            v += w * img->px[((size_t)yy * (size_t)img->w + (size_t)xx) * (size_t)img->c + (size_t)c];
+            const uint8_t *p = img->px + ((size_t)yy * (size_t)img->w + (size_t)xx) * (size_t)img->c;
+            v[0] += w * p[0];
+            v[1] += w * p[step];
+            v[2] += w * p[2 * step];
         }
-    return v;
 }
 
 void oma_blazepose_crop(const oma_image *img, const oma_bp_roi *roi, int size, float scale,
@@ -170,8 +176,9 @@ void oma_blazepose_crop(const oma_image *img, const oma_bp_roi *roi, int size, f
             float nx = ((float)u + 0.5f) / (float)size - 0.5f, ny = ((float)v + 0.5f) / (float)size - 0.5f;
             float px = roi->cx + (nx * ca - ny * sa) * roi->size;
             float py = roi->cy + (nx * sa + ny * ca) * roi->size;
-            float *o = out + ((size_t)v * (size_t)size + (size_t)u) * 3;
-            for (int c = 0; c < 3; c++) o[c] = sample(img, px - 0.5f, py - 0.5f, img->c >= 3 ? c : 0) * scale + offset;
+            float *o = out + ((size_t)v * (size_t)size + (size_t)u) * 3, s3[3];
+            sample3(img, px - 0.5f, py - 0.5f, s3);
+            for (int c = 0; c < 3; c++) o[c] = s3[c] * scale + offset;
         }
 }
 
