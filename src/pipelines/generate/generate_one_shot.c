@@ -31,13 +31,18 @@ int oma_generate_text_once(oma_sd_model *m, const oma_generate_params *p, oma_im
 }
 
 /* Whether a one-shot run keeps prepared weights: images through the UNet (steps actually run,
- * times two with CFG, times the batch) against the break-even measured for the precision;
- * bf16 asks for half again its break-even, as keeping also costs 1.3 GB of peak memory. */
+ * each image of the batch at its own strength when img2img gives one per candidate, times two
+ * with CFG) against the break-even measured for the precision; bf16 asks for half again its
+ * break-even, as keeping also costs 1.3 GB of peak memory. */
 static int one_shot_keeps(const oma_generate_params *q)
 {
-    double steps = q->steps;
-    if (q->init) steps *= q->strength > 0 && q->strength <= 1 ? q->strength : 1;
-    double images = steps * (q->cfg > 1.0f ? 2 : 1) * (q->batch > 0 ? q->batch : 1);
+    int batch = q->batch > 0 ? q->batch : 1;
+    double images = 0;
+    for (int b = 0; b < batch; b++) {
+        double st = q->strengths ? q->strengths[b] : q->strength;
+        images += q->init ? q->steps * (st > 0 && st <= 1 ? st : 1) : q->steps;
+    }
+    images *= q->cfg > 1.0f ? 2 : 1;
     return images >= (strcmp(oma_precision_name(), "bf16") == 0 ? 60 : 10);
 }
 
@@ -57,33 +62,30 @@ int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_ima
     q.one_shot = 1;
     int keep_off = !one_shot_keeps(&q) && oma_cpu_keep_weights(0) == 0;
     int rc = oma_generate_styled(m, &q, out, err, errlen);
-    if (rc != 0) {
-        if (keep_off) oma_cpu_keep_weights(1);
-        free(lat);
-        return rc;
-    }
-    oma_unet_free(&m->unet);    /* done with it: its weights go before the decoder's peak */
-    const float SF = m->cfg.vae.scaling_factor > 0 ? m->cfg.vae.scaling_factor : 0.18215f;
-    double t0 = wall();
-    oma_arena ar;
-    oma_arena_init(&ar, 0);
-    oma_arena_mark mk = oma_arena_get_mark(&ar);
-    for (int b = 0; b < q.batch && rc == 0; b++) {
-        oma_tensor one;
-        int64_t os[4] = {1, lc, h, w};
-        if (oma_arena_tensor(&ar, &one, 4, os) != 0) {
-            rc = oma_fail(err, errlen, "generate: out of memory");
-            break;
+    if (rc == 0) {
+        oma_unet_free(&m->unet);    /* done with it: its weights go before the decoder's peak */
+        const float SF = m->cfg.vae.scaling_factor > 0 ? m->cfg.vae.scaling_factor : 0.18215f;
+        double t0 = wall();
+        oma_arena ar;
+        oma_arena_init(&ar, 0);
+        oma_arena_mark mk = oma_arena_get_mark(&ar);
+        for (int b = 0; b < q.batch && rc == 0; b++) {
+            oma_tensor one;
+            int64_t os[4] = {1, lc, h, w};
+            if (oma_arena_tensor(&ar, &one, 4, os) != 0) {
+                rc = oma_fail(err, errlen, "generate: out of memory");
+                break;
+            }
+            for (size_t k = 0; k < per; k++) one.data[k] = lat[(size_t)b * per + k] / SF;
+            if (oma_generate_decode(m, &one, &ar, &out[b], err, errlen) != 0) rc = -1;
+            oma_arena_release(&ar, mk);
         }
-        for (size_t k = 0; k < per; k++) one.data[k] = lat[(size_t)b * per + k] / SF;
-        if (oma_generate_decode(m, &one, &ar, &out[b], err, errlen) != 0) rc = -1;
-        oma_arena_release(&ar, mk);
+        if (rc != 0)
+            for (int b = 0; b < q.batch; b++) oma_image_free(&out[b]);
+        if (q.times) q.times->decode_s = wall() - t0;
+        oma_arena_destroy(&ar);
     }
-    if (rc != 0)
-        for (int b = 0; b < q.batch; b++) oma_image_free(&out[b]);
-    if (q.times) q.times->decode_s = wall() - t0;
-    if (keep_off) oma_cpu_keep_weights(1);
-    oma_arena_destroy(&ar);
+    if (keep_off) oma_cpu_keep_weights(1);   /* the one way out: keeping is restored */
     free(lat);
     return rc;
 }

@@ -48,14 +48,24 @@ static int keep_new = 1;             /* 0: one-shot process, nothing new is kept
 
 #define OMA_KEPT_MAX_ONE ((size_t)128 << 20)
 
+/* OMA_WEIGHT_CACHE_MB when it is set to a number (clamped to 1 TB): 1 with *mb, else 0 (unset,
+ * empty or not a number: the default applies). Both its readers go through here. */
+static int cache_mb_from_env(long long *mb)
+{
+    const char *e = getenv("OMA_WEIGHT_CACHE_MB");
+    if (!e || !*e) return 0;
+    char *end = NULL;
+    long long v = strtoll(e, &end, 10);
+    if (*end != '\0' || v < 0) return 0;
+    *mb = v > ((long long)1 << 40) ? (long long)1 << 40 : v;
+    return 1;
+}
+
 static size_t budget_bytes(void)
 {
     if (budget == (size_t)-1) {
-        const char *e = getenv("OMA_WEIGHT_CACHE_MB");
-        char *end = NULL;
-        long long mb = e && *e ? strtoll(e, &end, 10) : 1536;
-        if (e && *e && (*end != '\0' || mb < 0)) mb = 1536;    /* not a number: the default */
-        if (mb > ((long long)1 << 40)) mb = (long long)1 << 40;
+        long long mb = 1536;
+        cache_mb_from_env(&mb);
         budget = (size_t)mb << 20;
     }
     return budget;
@@ -125,8 +135,8 @@ void oma_kept_forget(uint64_t stamp)
 int oma_cpu_keep_weights(int on)
 {
     /* an explicit OMA_WEIGHT_CACHE_MB is the user's choice and outranks the caller's */
-    const char *e = getenv("OMA_WEIGHT_CACHE_MB");
-    if (!on && e && *e) return -1;
+    long long mb;
+    if (!on && cache_mb_from_env(&mb)) return -1;
     pthread_mutex_lock(&mu);
     keep_new = on != 0;
     pthread_mutex_unlock(&mu);

@@ -82,8 +82,26 @@ static void one_case(const char *what, oma_generate_params p, int encoder)
     oma_sd_model_free(&k);
 }
 
+/* An explicit OMA_WEIGHT_CACHE_MB (a number) outranks a one-shot run's choice not to keep
+ * prepared weights; anything else in it counts as unset, as for the budget. */
+static void keep_rule(void)
+{
+    setenv("OMA_WEIGHT_CACHE_MB", "512", 1);
+    CHECK(oma_cpu_keep_weights(0) == -1);
+    setenv("OMA_WEIGHT_CACHE_MB", "0", 1);
+    CHECK(oma_cpu_keep_weights(0) == -1);
+    setenv("OMA_WEIGHT_CACHE_MB", "lots", 1);
+    CHECK(oma_cpu_keep_weights(0) == 0);
+    CHECK(oma_cpu_keep_weights(1) == 0);
+    setenv("OMA_WEIGHT_CACHE_MB", "", 1);
+    CHECK(oma_cpu_keep_weights(0) == 0);
+    CHECK(oma_cpu_keep_weights(1) == 0);
+    unsetenv("OMA_WEIGHT_CACHE_MB");
+}
+
 int main(void)
 {
+    keep_rule();
     const char *src = getenv("OMA_SOURCE_DIR");
     snprintf(root, sizeof root, "%s", src ? src : ".");
     oma_generate_params p;
