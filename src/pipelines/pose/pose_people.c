@@ -10,6 +10,7 @@
 
 #include "formats/fail.h"
 #include "pipelines/pose/pose_estimate.h"
+#include "tensor/threadpool.h"
 
 #define SURE 0.3f   /* a MoveNet point this sure is used to place things */
 #define TILE_FREE 0.3f   /* a tile less free of the people found than this is not looked at */
@@ -195,6 +196,23 @@ static int roi_by_detector(oma_blazepose *bp, const oma_image *img, oma_pose_can
     return 0;
 }
 
+/* roi_by_detector for the people who[0..n) of all, one task each (each writes its own). */
+typedef struct {
+    oma_blazepose *bp;
+    const oma_image *img;
+    oma_pose_cand *all;
+    int who[OMA_POSE_MAX_FOUND];
+    int n;
+    int rc[OMA_POSE_MAX_FOUND];
+    char err[OMA_POSE_MAX_FOUND][256];
+} detector_job;
+
+static void detector_task(void *p, int64_t k)
+{
+    detector_job *j = p;
+    j->rc[k] = roi_by_detector(j->bp, j->img, &j->all[j->who[k]], j->err[k], sizeof j->err[k]);
+}
+
 /* Nobody seen yet: people may be too small for MoveNet at its input size (pedestrians 30-70 px
  * tall in a video frame shrink to 15-30 px there). Square tiles of side max(128, short side /
  * 2.5) px, overlapping by half (at most OMA_POSE_SMALL_TILES; the side grows to fit), each
@@ -333,10 +351,13 @@ int oma_pose_find_people(oma_movenet *mn, oma_blazepose *bp, const oma_image *im
         if (np == 0 && small_people(mn, img, all, &np, cap, err, errlen)) return -1;
         qsort(all, (size_t)np, sizeof *all, by_area);
         if (np > max) np = max;
+        /* the people without sure hips and shoulders: the detector for each, a person per core */
+        detector_job dj = {bp, img, all, {0}, 0, {0}, {{0}}};
         for (int i = 0; i < np; i++)
-            if (oma_pose_roi_from_body((const float(*)[3])all[i].kp, &all[i].roi) &&
-                roi_by_detector(bp, img, &all[i], err, errlen))
-                return -1;
+            if (oma_pose_roi_from_body((const float(*)[3])all[i].kp, &all[i].roi)) dj.who[dj.n++] = i;
+        oma_parallel_tasks(dj.n, detector_task, &dj);
+        for (int k = 0; k < dj.n; k++)
+            if (dj.rc[k]) return oma_fail(err, errlen, "%s", dj.err[k]);
     }
     if (np == 0) {
         oma_bp_detection dets[OMA_POSE_MAX_CANDIDATES];
