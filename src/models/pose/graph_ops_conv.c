@@ -471,7 +471,15 @@ static int op_conv_transpose(const oma_tfjs_node *node, oma_gt *const *in, int n
         return oma_gop_fail(err, errlen, node, "geometry mismatch");
     if (oma_gt_alloc(out, OMA_TFJS_F32, 4, dims)) return oma_gop_fail(err, errlen, node, "output too large");
     /* Per filter tap: every input pixel's contribution T[N*H*W, O] = X[N*H*W, C] x W_tap[O, C]^T
-     * as one product on the shared GEMM, then added where that tap puts it. */
+     * as one product on the shared GEMM, then added where that tap puts it. With C = 0 every
+     * contribution is 0: the zeroed output is the answer (and H, W are then not bounded by x's
+     * size, so nothing may be sized from them). */
+    if (N == 0 || H == 0 || W == 0 || C == 0 || O == 0 || KH == 0 || KW == 0) return 0;
+    if (N > (int64_t)OMA_GT_MAX_ELEMS / H || N * H > (int64_t)OMA_GT_MAX_ELEMS / W ||
+        (size_t)(N * H * W) > OMA_GT_MAX_ELEMS / (size_t)O) {
+        oma_gt_free(out);
+        return oma_gop_fail(err, errlen, node, "too large");
+    }
     int64_t M = N * H * W;
     float *t = malloc((size_t)M * (size_t)O * sizeof(float));
     if (!t) {

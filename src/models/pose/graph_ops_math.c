@@ -60,9 +60,13 @@ __attribute__((target("avx512f"))) static void act_avx512(float *x, size_t n, in
 void oma_gop_apply_act(float *x, size_t n, int c, oma_gop_act a, const float *alpha, float leaky)
 {
     if (a == ACT_NONE || n == 0) return;
-    static int avx512 = -1;   /* benign race: every thread stores the same answer */
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") != 0;
-    if (avx512)
+    static int avx512 = -1;   /* every thread stores the same answer; atomics keep that defined */
+    int v = __atomic_load_n(&avx512, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = __builtin_cpu_supports("avx512f") != 0;
+        __atomic_store_n(&avx512, v, __ATOMIC_RELAXED);
+    }
+    if (v)
         act_avx512(x, n, c, a, alpha, leaky);
     else
         act_generic(x, n, c, a, alpha, leaky);

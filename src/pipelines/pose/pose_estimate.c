@@ -343,7 +343,7 @@ typedef struct {
     const oma_pose_cand *cands;
     person_job *jobs;
     oma_kp *wb;             /* OMA_WB_POINTS per candidate */
-    int *part_of;           /* part tasks: candidate index */
+    int *part_of;           /* part task t: candidate part_of[t] / 2, its hands (even) or face (odd) */
     int hands, face;
 } estimate_ctx;
 
@@ -375,19 +375,19 @@ static void landmarks_task(void *p, int64_t i)
     }
 }
 
-/* Stage 2, part task t: task 2k is person part_of[k]'s hands (palms, then both hands), 2k+1
- * its face. */
+/* Stage 2, part task t: person part_of[t] / 2's hands (palms, then both hands) when
+ * part_of[t] is even, its face when odd. */
 static void part_task(void *p, int64_t t)
 {
     estimate_ctx *x = p;
-    int i = x->part_of[t / 2];
+    int i = x->part_of[t] / 2, face = x->part_of[t] % 2;
     person_job *j = &x->jobs[i];
     oma_kp *pt = x->wb + (size_t)i * OMA_WB_POINTS;
     oma_kp part[OMA_OP_FACE];
-    char *err = j->err[1 + t % 2];
+    char *err = j->err[1 + face];
     size_t errlen = sizeof j->err[0];
     int rc = 0;
-    if (t % 2 == 0 && x->hands) {
+    if (!face) {
         oma_palm palms[OMA_POSE_MAX_PALMS];
         int palm_of[2], from_palm;
         rc = palms_for_wrists(x->e, x->img, j->lm, palms, OMA_POSE_MAX_PALMS, palm_of, err, errlen);
@@ -400,14 +400,14 @@ static void part_task(void *p, int64_t t)
             j->hands_found += part[0].c > 0;
             j->hands_from_palm += from_palm;
         }
-    } else if (t % 2 == 1 && x->face) {
+    } else {
         rc = estimate_face(x->e, x->img, j->lm, part, err, errlen);
         if (!rc) {
             memcpy(pt + OMA_WB_FACE0, part, sizeof(oma_kp) * OMA_OP_FACE);
             j->face_found = part[0].c > 0;
         }
     }
-    j->rc[1 + t % 2] = rc;
+    j->rc[1 + face] = rc;
 }
 
 /* The first failed candidate's message, in candidate order (the same one whichever thread
@@ -441,7 +441,7 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
     }
     oma_pose_cand *cands = malloc(sizeof *cands * OMA_POSE_MAX_FOUND);
     person_job *jobs = calloc(OMA_POSE_MAX_FOUND, sizeof *jobs);
-    int *part_of = malloc(sizeof *part_of * OMA_POSE_MAX_FOUND);
+    int *part_of = malloc(sizeof *part_of * 2 * OMA_POSE_MAX_FOUND);
     oma_kp *all = calloc((size_t)OMA_POSE_MAX_FOUND * OMA_WB_POINTS, sizeof(oma_kp));
     oma_kp *wb = calloc((size_t)OMA_POSE_MAX_FOUND * OMA_WB_POINTS, sizeof(oma_kp));
     float (*hips)[3] = calloc(OMA_POSE_MAX_FOUND, sizeof *hips);
@@ -478,9 +478,10 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
             hips[np][2] = cands[i].roi.size;
         }
         np++;
-        if (j->bp_ok && (hands || face)) part_of[nparts++] = i;
+        if (j->bp_ok && hands) part_of[nparts++] = 2 * i;
+        if (j->bp_ok && face) part_of[nparts++] = 2 * i + 1;
     }
-    oma_parallel_tasks(2 * (int64_t)nparts, part_task, &x);
+    oma_parallel_tasks(nparts, part_task, &x);
     if (first_failure(jobs, nd, err, errlen)) goto fail;
     np = 0;
     for (int i = 0; i < nd; i++) {

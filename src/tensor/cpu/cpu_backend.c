@@ -141,7 +141,7 @@ static void cpu_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alph
         oma_dnnl_matmul_f32(ta, tb, m, n, k, a, lda, b, ldb, c, ldc) == 0)
         return;
     oma_blas_init();
-    int threads = oma_threads();
+    int threads = oma_threads_here();   /* 1 inside oma_parallel_tasks */
     if (!gemm_split() || threads < 2 || (double)m * n * k < 4e6) {
         oma_blas_set_threads(gemm_split() ? 1 : threads);
         sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

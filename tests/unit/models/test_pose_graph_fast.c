@@ -223,9 +223,29 @@ static void check_conv_transpose(int H, int W, int C, int O, int K, int s)
     oma_gt_free(&o), oma_gt_free(&x), oma_gt_free(&w), oma_gt_free(&shp);
 }
 
+/* No input channels: every contribution is 0, so the output is zeros (nothing is sized from
+ * the input's height and width then). */
+static void test_conv_transpose_empty(void)
+{
+    int64_t xd[4] = {1, 3, 3, 0}, wd[4] = {2, 2, 4, 0}, sd[1] = {4};
+    oma_gt x, w, shp, o;
+    assert_int_equal(oma_gt_alloc(&x, OMA_TFJS_F32, 4, xd), 0);
+    assert_int_equal(oma_gt_alloc(&w, OMA_TFJS_F32, 4, wd), 0);
+    assert_int_equal(oma_gt_alloc(&shp, OMA_TFJS_I32, 1, sd), 0);
+    shp.i[0] = 1, shp.i[1] = 6, shp.i[2] = 6, shp.i[3] = 4;
+    tnode t = mk("Conv2DBackpropInput",
+                 "{\"padding\":{\"s\":\"U0FNRQ==\"},\"strides\":{\"list\":{\"i\":[\"1\",\"2\",\"2\",\"1\"]}}}");
+    oma_gt *in[3] = {&shp, &w, &x};
+    assert_int_equal(run(&t, in, 3, &o), 0);
+    assert_int_equal(o.n, (size_t)6 * 6 * 4);
+    for (size_t i = 0; i < o.n; i++) assert_true(o.f[i] == 0.0f);
+    oma_gt_free(&o), oma_gt_free(&x), oma_gt_free(&w), oma_gt_free(&shp);
+}
+
 static void test_conv_transpose(void **st)
 {
     (void)st;
+    test_conv_transpose_empty();
     check_conv_transpose(4, 5, 7, 3, 2, 2);    /* the upsampling kind handdetect uses */
     check_conv_transpose(3, 3, 5, 6, 3, 2);    /* overlapping taps, padding */
     check_conv_transpose(5, 4, 4, 2, 3, 1);
