@@ -2,8 +2,9 @@
  * landmarks, palms, both hands, face) for everyone in a 512x512 picture, by person count: the
  * public-domain astronaut photo (tests/data/pose, scripts/fetch-test-data.sh) on a 1x1, 2x1,
  * 2x2 and 3x3 sheet (each copy shrunk to its cell). Prints people found, best and median of N
- * runs (wall and CPU seconds of the process, all threads), whole body and body only; models
- * loaded once, not counted. The issue's bar: <= 0.3 s.
+ * runs (wall and CPU seconds of the process, all threads), whole body and body only, and the
+ * median time of each phase (finding the people, their landmarks, their hands and faces) so the
+ * next lever shows; models loaded once, not counted. The issue's bar: <= 0.3 s.
  *   bench_pose_people [IMAGE] [runs=5]
  */
 #include <stdio.h>
@@ -25,7 +26,7 @@ static double cpu_now(void)
 
 static int timeit(oma_pose_estimator *e, const oma_image *img, int parts, int runs, const char *what)
 {
-    double t[64], u[64];
+    double t[64], u[64], ph[3][64];
     char err[512];
     int people = 0;
     for (int i = 0; i < runs; i++) {
@@ -37,14 +38,19 @@ static int timeit(oma_pose_estimator *e, const oma_image *img, int parts, int ru
         }
         t[i] = now() - t0;
         u[i] = cpu_now() - c0;
+        ph[0][i] = r.find_s, ph[1][i] = r.landmarks_s, ph[2][i] = r.parts_s;
         people = r.pose.n_people;
         oma_pose_result_free(&r);
     }
     sort_times(t, runs);
     sort_times(u, runs);
+    for (int k = 0; k < 3; k++) sort_times(ph[k], runs);
     printf("  %-9s %-12s %2d people found   wall best %7.1f ms median %7.1f ms   cpu best %7.1f ms median %7.1f ms   (%d runs)\n",
            what, parts ? "whole body" : "body only", people, t[0] * 1e3, t[runs / 2] * 1e3, u[0] * 1e3,
            u[runs / 2] * 1e3, runs);
+    printf("  %-9s %-12s phases (wall medians): finding people %.1f ms, landmarks %.1f ms, hands and faces %.1f ms\n",
+           what, parts ? "whole body" : "body only", ph[0][runs / 2] * 1e3, ph[1][runs / 2] * 1e3,
+           ph[2][runs / 2] * 1e3);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "pipelines/pose/pose_estimate.h"
 
 #include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,6 +411,13 @@ static void part_task(void *p, int64_t t)
     j->rc[1 + face] = rc;
 }
 
+static double wall_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 /* The first failed candidate's message, in candidate order (the same one whichever thread
  * got there first). 0 when none failed. */
 static int first_failure(const person_job *jobs, int n, char *err, size_t errlen)
@@ -450,15 +458,18 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
         oma_fail(err, errlen, "pose: out of memory");
         goto fail;
     }
+    double t0 = wall_s();
     if (oma_pose_find_people(e->use_movenet ? e->mn : NULL, e->bp, img, cands, OMA_POSE_MAX_FOUND, &nd,
                              err, errlen))
         goto fail;
+    double t1 = wall_s();
     /* Each person's models are small and run one after another; people are independent, so
      * the cores take a person (then a person's hands or face) each rather than splitting
      * every small layer between them. The result does not depend on who ran what. */
     estimate_ctx x = {e, img, cands, jobs, all, part_of, hands, face};
     oma_parallel_tasks(nd, landmarks_task, &x);
     if (first_failure(jobs, nd, err, errlen)) goto fail;
+    double t2 = wall_s();
     /* two BlazePose-alone detections whose landmarks land on the same body: reported once */
     int nparts = 0;
     for (int i = 0; i < nd; i++) {
@@ -483,6 +494,7 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
     }
     oma_parallel_tasks(nparts, part_task, &x);
     if (first_failure(jobs, nd, err, errlen)) goto fail;
+    double t3 = wall_s();
     np = 0;
     for (int i = 0; i < nd; i++) {
         if (!jobs[i].keep) continue;
@@ -523,6 +535,9 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
         oma_pose_person_from_wholebody(tmp, &out->pose.people[i]);
     }
     out->wholebody = wb;
+    out->find_s = t1 - t0;
+    out->landmarks_s = t2 - t1;
+    out->parts_s = t3 - t2;
     out->hands_estimated = hands;
     out->face_estimated = face;
     free(rgb.px);

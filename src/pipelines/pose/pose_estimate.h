@@ -55,6 +55,8 @@ typedef struct oma_pose_result {
     int hands_estimated, face_estimated;   /* whether those parts were asked for and run */
     int hands_found, faces_found;          /* how many hands / faces were found, all people */
     int hands_from_palm;                   /* of hands_found, how many from a detected palm */
+    double find_s, landmarks_s, parts_s;   /* wall seconds: finding the people, their BlazePose
+                                            * landmarks, their hands and faces */
 } oma_pose_result;
 
 /* Estimates every person in img (1, 3 or 4 channels, transparency put on white; people as
