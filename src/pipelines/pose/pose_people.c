@@ -313,14 +313,18 @@ int oma_pose_find_people(oma_movenet *mn, oma_blazepose *bp, const oma_image *im
         /* a full pass may have missed people; small ones are seen better larger (and nobody at
          * all in a large picture may be people too small for the whole view). First the whole
          * picture again with the people found painted out, while that finds someone new (at
-         * most OMA_POSE_MASKED_PASSES times; measured on the bench's 3x3 sheet: 5, then 7, 9 of
-         * 9); what these find counts as seen whole. Then the tiles, each only when a third or
+         * most OMA_POSE_MASKED_PASSES times, and not once the people found leave less than
+         * TILE_FREE of the picture free, the tiles' rule; measured on the bench's 3x3 sheet: 5,
+         * then 7, 9 of 9, and then 20% free: the fourth pass, which found nobody, is skipped);
+         * what these find counts as seen whole. Then the tiles, each only when a third or
          * more of it lies outside everyone found (TILE_FREE): a tile filled by people already
          * found holds nobody new (the 3x3 sheet's tiles are 18-22% free, person_multi_det's
          * 60-90%, where the tiles still find 2 more). */
         int lo = img->w < img->h ? img->w : img->h, hi = img->w < img->h ? img->h : img->w;
         for (int r = 0; r < OMA_POSE_MASKED_PASSES && np > 0 &&
-                        (found >= OMA_MN_PEOPLE || smallest < 0.3f * (float)lo); r++) {
+                        (found >= OMA_MN_PEOPLE || smallest < 0.3f * (float)lo) &&
+                        free_fraction(all, np, 0, 0, img->w, img->h) >= TILE_FREE;
+             r++) {
             oma_image masked;
             int before = np;
             if (masked_copy(img, all, np, &masked)) return oma_fail(err, errlen, "pose: out of memory");
