@@ -304,48 +304,52 @@ static int dw_vector_act(oma_gop_act a)
 DW_ACT(v16, v16i)
 DW_ACT(v8, v8i)
 
-/* Sums one block of channels (VT wide) of an output pixel over its taps, bias first. */
-#define DW_BLOCK_SUM(VT)                                                                      \
-    do {                                                                                      \
-        VT a;                                                                                 \
-        if (c->bias) memcpy(&a, c->bias + ch, sizeof a);                                      \
-        else a = (VT){0};                                                                     \
-        for (int t = 0; t < nt; t++) {                                                        \
-            VT x, w;                                                                          \
-            memcpy(&x, xs[t] + ch, sizeof x);                                                 \
-            memcpy(&w, ws[t] + ch, sizeof w);                                                 \
-            a += x * w;                                                                       \
-        }                                                                                     \
-        if (vact) act_##VT(&a, c, ch);                                                        \
-        memcpy(o + ch, &a, sizeof a);                                                         \
-    } while (0)
-
-/* The same for DW_PIX neighbouring output pixels at once (pixel q's taps are pixel 0's moved
- * by q * step floats): the weights are loaded once for all of them and the DW_PIX sums are
- * independent chains the core can overlap (one sum alone waits on its previous add each tap).
- * Each pixel's sum still runs over its taps in the same order: the same bits. */
+/* Sums one block of channels (VT wide) of NP neighbouring output pixels over their taps, bias
+ * first (pixel q's taps are pixel 0's moved by q * step floats), applies the activation and
+ * stores each once. With NP > 1 the weights are loaded once for all the pixels and the NP sums
+ * are independent chains the core can overlap (one sum alone waits on its previous add each
+ * tap); each pixel's sum still runs over its taps in the same order: the same bits. */
 #define DW_PIX 4
-#define DW_BLOCK_SUM4(VT)                                                                     \
+#define DW_BLOCK_SUM(VT, NP)                                                                  \
     do {                                                                                      \
-        VT a[DW_PIX];                                                                         \
-        for (int q = 0; q < DW_PIX; q++) {                                                    \
+        VT a[NP];                                                                             \
+        for (int q = 0; q < (NP); q++) {                                                      \
             if (c->bias) memcpy(&a[q], c->bias + ch, sizeof a[q]);                            \
             else a[q] = (VT){0};                                                              \
         }                                                                                     \
         for (int t = 0; t < nt; t++) {                                                        \
             VT w;                                                                             \
             memcpy(&w, ws[t] + ch, sizeof w);                                                 \
-            for (int q = 0; q < DW_PIX; q++) {                                                \
+            for (int q = 0; q < (NP); q++) {                                                  \
                 VT x;                                                                         \
                 memcpy(&x, xs[t] + q * step + ch, sizeof x);                                  \
                 a[q] += x * w;                                                                \
             }                                                                                 \
         }                                                                                     \
-        for (int q = 0; q < DW_PIX; q++) {                                                    \
+        for (int q = 0; q < (NP); q++) {                                                      \
             if (vact) act_##VT(&a[q], c, ch);                                                 \
             memcpy(o + q * C + ch, &a[q], sizeof a[q]);                                       \
         }                                                                                     \
     } while (0)
+
+/* Channels [ch, C) of np neighbouring output pixels one by one (the tail after the vector
+ * blocks), then the activation of channels [done, C) (done = ch when the blocks applied it). */
+static inline __attribute__((always_inline)) void dw_tail(const conv_spec *c, const float *const *xs,
+                                                          const float *const *ws, int nt, int np,
+                                                          int64_t step, int64_t ch, int64_t done, float *o)
+{
+    int64_t C = c->C;
+    for (int q = 0; q < np; q++) {
+        for (int64_t k = ch; k < C; k++) {
+            float acc = c->bias ? c->bias[k] : 0.0f;
+            for (int t = 0; t < nt; t++) acc += xs[t][q * step + k] * ws[t][k];
+            o[q * C + k] = acc;
+        }
+        if (done < C)
+            oma_gop_apply_act(o + q * C + done, (size_t)(C - done), (int)(C - done), c->act,
+                              c->alpha ? c->alpha + done : NULL, c->leaky);
+    }
+}
 
 /* Depthwise with one filter per channel (multiplier 1), rows [r0, r1): per output pixel the
  * taps inside the image are listed once, then each block of 16 (then 8) channels is summed in
@@ -380,19 +384,9 @@ static inline __attribute__((always_inline)) void depthwise_m1_body(void *p, int
                     }
                 }
                 int64_t ch = 0;
-                for (; ch + 16 <= C; ch += 16) DW_BLOCK_SUM4(v16);
-                for (; ch + 8 <= C; ch += 8) DW_BLOCK_SUM4(v8);
-                int64_t done = vact ? ch : 0;
-                for (int q = 0; q < DW_PIX; q++) {
-                    for (int64_t k = ch; k < C; k++) {
-                        float acc = c->bias ? c->bias[k] : 0.0f;
-                        for (int t = 0; t < nt; t++) acc += xs[t][q * step + k] * ws[t][k];
-                        o[q * C + k] = acc;
-                    }
-                    if (done < C)
-                        oma_gop_apply_act(o + q * C + done, (size_t)(C - done), (int)(C - done), c->act,
-                                          c->alpha ? c->alpha + done : NULL, c->leaky);
-                }
+                for (; ch + 16 <= C; ch += 16) DW_BLOCK_SUM(v16, DW_PIX);
+                for (; ch + 8 <= C; ch += 8) DW_BLOCK_SUM(v8, DW_PIX);
+                dw_tail(c, xs, ws, nt, DW_PIX, step, ch, vact ? ch : 0, o);
                 xx += DW_PIX;
                 continue;
             }
@@ -409,17 +403,9 @@ static inline __attribute__((always_inline)) void depthwise_m1_body(void *p, int
                 }
             }
             int64_t ch = 0;
-            for (; ch + 16 <= C; ch += 16) DW_BLOCK_SUM(v16);
-            for (; ch + 8 <= C; ch += 8) DW_BLOCK_SUM(v8);
-            int64_t done = vact ? ch : 0;   /* channels [0, done) have their activation */
-            for (; ch < C; ch++) {
-                float acc = c->bias ? c->bias[ch] : 0.0f;
-                for (int t = 0; t < nt; t++) acc += xs[t][ch] * ws[t][ch];
-                o[ch] = acc;
-            }
-            if (done < C)
-                oma_gop_apply_act(o + done, (size_t)(C - done), (int)(C - done), c->act,
-                                  c->alpha ? c->alpha + done : NULL, c->leaky);
+            for (; ch + 16 <= C; ch += 16) DW_BLOCK_SUM(v16, 1);
+            for (; ch + 8 <= C; ch += 8) DW_BLOCK_SUM(v8, 1);
+            dw_tail(c, xs, ws, nt, 1, step, ch, vact ? ch : 0, o);
             xx++;
         }
     }

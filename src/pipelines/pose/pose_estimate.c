@@ -16,10 +16,10 @@
 #include "pipelines/pose/pose_estimate.h"
 
 #include <math.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "formats/fail.h"
@@ -343,7 +343,7 @@ typedef struct {
     const oma_image *img;
     const oma_pose_cand *cands;
     person_job *jobs;
-    oma_kp *wb;             /* OMA_WB_POINTS per candidate */
+    oma_kp *wb;             /* OMA_WB_POINTS per candidate (kept people moved to the front after) */
     int *part_of;           /* part task t: candidate part_of[t] / 2, its hands (even) or face (odd) */
     int hands, face;
 } estimate_ctx;
@@ -450,11 +450,10 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
     oma_pose_cand *cands = malloc(sizeof *cands * OMA_POSE_MAX_FOUND);
     person_job *jobs = calloc(OMA_POSE_MAX_FOUND, sizeof *jobs);
     int *part_of = malloc(sizeof *part_of * 2 * OMA_POSE_MAX_FOUND);
-    oma_kp *all = calloc((size_t)OMA_POSE_MAX_FOUND * OMA_WB_POINTS, sizeof(oma_kp));
     oma_kp *wb = calloc((size_t)OMA_POSE_MAX_FOUND * OMA_WB_POINTS, sizeof(oma_kp));
     float (*hips)[3] = calloc(OMA_POSE_MAX_FOUND, sizeof *hips);
     int nd = 0, np = 0;
-    if (!cands || !jobs || !part_of || !all || !wb || !hips) {
+    if (!cands || !jobs || !part_of || !wb || !hips) {
         oma_fail(err, errlen, "pose: out of memory");
         goto fail;
     }
@@ -466,7 +465,7 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
     /* Each person's models are small and run one after another; people are independent, so
      * the cores take a person (then a person's hands or face) each rather than splitting
      * every small layer between them. The result does not depend on who ran what. */
-    estimate_ctx x = {e, img, cands, jobs, all, part_of, hands, face};
+    estimate_ctx x = {e, img, cands, jobs, wb, part_of, hands, face};
     oma_parallel_tasks(nd, landmarks_task, &x);
     if (first_failure(jobs, nd, err, errlen)) goto fail;
     double t2 = wall_s();
@@ -498,7 +497,8 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
     np = 0;
     for (int i = 0; i < nd; i++) {
         if (!jobs[i].keep) continue;
-        memcpy(wb + (size_t)np * OMA_WB_POINTS, all + (size_t)i * OMA_WB_POINTS, sizeof(oma_kp) * OMA_WB_POINTS);
+        if (np < i)   /* the kept people to the front, in candidate order (slots do not overlap) */
+            memcpy(wb + (size_t)np * OMA_WB_POINTS, wb + (size_t)i * OMA_WB_POINTS, sizeof(oma_kp) * OMA_WB_POINTS);
         out->hands_found += jobs[i].hands_found;
         out->hands_from_palm += jobs[i].hands_from_palm;
         out->faces_found += jobs[i].face_found;
@@ -512,8 +512,6 @@ int oma_pose_estimate(oma_pose_estimator *e, const oma_image *in, int hands, int
     jobs = NULL;
     free(part_of);
     part_of = NULL;
-    free(all);
-    all = NULL;
     /* largest first: by the box around each person's present body points */
     for (int i = 1; i < np; i++)
         for (int j = i; j > 0 && body_area(wb + (size_t)j * OMA_WB_POINTS) >
@@ -547,7 +545,6 @@ fail:
     free(cands);
     free(jobs);
     free(part_of);
-    free(all);
     free(wb);
     free(hips);
     free(rgb.px);

@@ -254,8 +254,15 @@ static int small_people(oma_movenet *mn, const oma_image *img, oma_pose_cand *al
     return 0;
 }
 
-/* A copy of img with the boxes of the people all[0..n) painted mid grey (each grown by a tenth
- * of its side on every side, so a head above the eyes or a hand past the wrist goes too). */
+/* A person's box grown by a tenth of its side on every side, so a head above the eyes or a
+ * hand past the wrist counts too: what is painted out, and what a region is free of. */
+static void grown_box(const oma_pose_cand *c, float *x0, float *y0, float *x1, float *y1)
+{
+    float gx = 0.1f * (c->x1 - c->x0), gy = 0.1f * (c->y1 - c->y0);
+    *x0 = c->x0 - gx, *y0 = c->y0 - gy, *x1 = c->x1 + gx, *y1 = c->y1 + gy;
+}
+
+/* A copy of img with the grown boxes of the people all[0..n) painted mid grey. */
 static int masked_copy(const oma_image *img, const oma_pose_cand *all, int n, oma_image *out)
 {
     size_t bytes = (size_t)img->w * (size_t)img->h * (size_t)img->c;
@@ -266,9 +273,10 @@ static int masked_copy(const oma_image *img, const oma_pose_cand *all, int n, om
     for (int i = 0; i < n; i++) {
         const oma_pose_cand *c = &all[i];
         if (!isfinite(c->x0 + c->x1 + c->y0 + c->y1)) continue;
-        float gx = 0.1f * (c->x1 - c->x0), gy = 0.1f * (c->y1 - c->y0);
-        float fx0 = fmaxf(0, c->x0 - gx), fy0 = fmaxf(0, c->y0 - gy);
-        float fx1 = fminf((float)img->w, c->x1 + gx), fy1 = fminf((float)img->h, c->y1 + gy);
+        float bx0, by0, bx1, by1;
+        grown_box(c, &bx0, &by0, &bx1, &by1);
+        float fx0 = fmaxf(0, bx0), fy0 = fmaxf(0, by0);
+        float fx1 = fminf((float)img->w, bx1), fy1 = fminf((float)img->h, by1);
         if (!(fx1 > fx0) || !(fy1 > fy0)) continue;
         int x0 = (int)fx0, y0 = (int)fy0, x1 = (int)ceilf(fx1), y1 = (int)ceilf(fy1);
         for (int y = y0; y < y1; y++)
@@ -279,7 +287,7 @@ static int masked_copy(const oma_image *img, const oma_pose_cand *all, int n, om
 }
 
 /* Fraction of the region (rx, ry, rw, rh) that the people all[0..n) leave free: outside every
- * box grown as masked_copy grows it; by a grid of 16 x 16 sample points. */
+ * grown box; by a grid of 16 x 16 sample points. */
 static float free_fraction(const oma_pose_cand *all, int n, int rx, int ry, int rw, int rh)
 {
     int freep = 0;
@@ -288,9 +296,9 @@ static float free_fraction(const oma_pose_cand *all, int n, int rx, int ry, int 
             float x = (float)rx + ((float)i + 0.5f) * (float)rw / 16, y = (float)ry + ((float)j + 0.5f) * (float)rh / 16;
             int in = 0;
             for (int p = 0; p < n && !in; p++) {
-                const oma_pose_cand *c = &all[p];
-                float gx = 0.1f * (c->x1 - c->x0), gy = 0.1f * (c->y1 - c->y0);
-                in = x >= c->x0 - gx && x < c->x1 + gx && y >= c->y0 - gy && y < c->y1 + gy;
+                float bx0, by0, bx1, by1;
+                grown_box(&all[p], &bx0, &by0, &bx1, &by1);
+                in = x >= bx0 && x < bx1 && y >= by0 && y < by1;
             }
             freep += !in;
         }
