@@ -32,8 +32,12 @@ int oma_generate_text_once(oma_sd_model *m, const oma_generate_params *p, oma_im
 
 /* Whether a one-shot run keeps prepared weights: images through the UNet (steps actually run,
  * each image of the batch at its own strength when img2img gives one per candidate, times two
- * with CFG) against the break-even measured for the precision; bf16 asks for half again its
- * break-even, as keeping also costs 1.3 GB of peak memory. */
+ * with CFG) against the break-even measured for the precision. fp32 keeps Winograd forms (a slow
+ * transform); bf16 keeps the convolutions' bf16 blocked weights (0.85 GB for SD 1.5's UNet,
+ * made by the reorder every call would do, but first-touching new memory costs ~1.2 ms a MB on
+ * the development VM). Measured, bf16, 512x512 (bench_generate, alternating): 4 images (LCM 4
+ * steps) 11.8 / 13.1 s kept against 11.8 / 11.9 s not; 8 (4 steps with CFG) 18.8 / 18.7 against
+ * 18.9 / 19.4; 40 (20 steps with CFG) 63.3 against 67.2 s: from 16 images on. */
 static int one_shot_keeps(const oma_generate_params *q)
 {
     int batch = q->batch > 0 ? q->batch : 1;
@@ -43,7 +47,7 @@ static int one_shot_keeps(const oma_generate_params *q)
         images += q->init ? q->steps * (st > 0 && st <= 1 ? st : 1) : q->steps;
     }
     images *= q->cfg > 1.0f ? 2 : 1;
-    return images >= (strcmp(oma_precision_name(), "bf16") == 0 ? 60 : 10);
+    return images >= (strcmp(oma_precision_name(), "bf16") == 0 ? 16 : 10);
 }
 
 int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,

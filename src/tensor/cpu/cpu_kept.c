@@ -9,6 +9,8 @@
  * size), and later calls reuse them. The layer drops them (forget_weights) when it changes or
  * frees its weights.
  *
+ * In bf16 mode the direct kernels' bf16 blocked weights are kept the same way (half the size of
+ * the float weights; the reorder per call cost 0.48 s of a 3.8 s SD 1.5 UNet pass).
  * Kept weights cost memory on top of the model (Winograd F(4x4,3x3) weights are 4x the size of
  * the 3x3 ones), so the store has a byte budget: OMA_WEIGHT_CACHE_MB (default 1536, 0 turns
  * keeping off), and keeps no single form over OMA_KEPT_MAX_ONE (a Winograd convolution also

@@ -9,6 +9,10 @@
  * child process, since the budget is read once) nothing is kept and the results are the same.
  * Tolerance: 1e-4 of the output's magnitude (Winograd F(4x4,3x3) in f32 is ~1e-6 here; a wrong
  * layout or stale weights are off by the output's whole size).
+ * In bf16 mode (CPUs with AVX512_BF16) the direct kernels' bf16 blocked weights are kept the same
+ * way: with keeping on, the first and the repeated call give the same bits as a call with
+ * keeping off (the same reorder, done once), within bf16's rounding of the double reference
+ * (2e-2), and a LoRA merge is seen; with keeping off nothing new is kept.
  */
 #include <math.h>
 #include <stdio.h>
@@ -91,6 +95,75 @@ static void run_check(const char *what, const oma_conv2d *l, int64_t n, int64_t 
     oma_arena_destroy(&ar);
 }
 
+/* One forward of l over an input drawn from `seed`, checked against the double reference within
+ * tol; the output is copied to out. */
+static void forward_fixed(const char *what, const oma_conv2d *l, int64_t n, int64_t hw, uint64_t seed,
+                          double tol, float *out)
+{
+    oma_arena ar;
+    oma_arena_init(&ar, 1 << 20);
+    oma_tensor x, y;
+    int64_t xs[4] = {n, C, hw, hw};
+    CHECK(oma_arena_tensor(&ar, &x, 4, xs) == 0);
+    uint64_t saved = rs;
+    rs = seed;
+    for (int64_t i = 0; i < oma_tensor_numel(&x); i++) x.data[i] = rnd();
+    rs = saved;
+    CHECK(oma_conv2d_forward(l, &x, &ar, &y) == 0);
+    double e = conv_err(&x, l->w.data, l->b.data, &y);
+    printf("  %-36s n=%lld %lldx%lld: max error %.2e of the output's size, kept %.2f MB\n", what,
+           (long long)n, (long long)hw, (long long)hw, e, oma_cpu_kept_bytes() / 1048576.0);
+    CHECK(e <= tol);
+    memcpy(out, y.data, sizeof(float) * (size_t)oma_tensor_numel(&y));
+    oma_arena_destroy(&ar);
+}
+
+/* bf16 mode: kept bf16 blocked weights give the bits of per-call reorders. */
+static void bf16_kept(void)
+{
+    if (!oma_precision_bf16_native()) {
+        printf("  bf16: skipped (no AVX512_BF16 or no oneDNN)\n");
+        return;
+    }
+    CHECK(oma_precision_set("bf16") == 0);
+    oma_weights w = {.read = fake_read, .has = fake_has};
+    char err[256];
+    oma_conv2d l;
+    CHECK(oma_conv2d_load(&l, &w, "e", C, OC, 3, 1, 1, 1, err, sizeof err) == 0);
+    const int64_t n = 2, hw = 32;
+    size_t count = (size_t)(n * OC * hw * hw);
+    float *a = malloc(count * sizeof(float)), *b = malloc(count * sizeof(float)),
+          *c = malloc(count * sizeof(float));
+    CHECK(a && b && c);
+    if (a && b && c) {
+        size_t base = oma_cpu_kept_bytes();
+        CHECK(oma_cpu_keep_weights(0) == 0);
+        forward_fixed("bf16, keeping off", &l, n, hw, 77, 2e-2, a);
+        CHECK(oma_cpu_kept_bytes() == base);
+        CHECK(oma_cpu_keep_weights(1) == 0);
+        forward_fixed("bf16, kept on first use", &l, n, hw, 77, 2e-2, b);
+        CHECK(oma_cpu_kept_bytes() > base);
+        size_t one = oma_cpu_kept_bytes();
+        CHECK(memcmp(a, b, count * sizeof(float)) == 0);
+        forward_fixed("bf16, kept weights", &l, n, hw, 77, 2e-2, c);
+        CHECK(oma_cpu_kept_bytes() == one);
+        CHECK(memcmp(a, c, count * sizeof(float)) == 0);
+        oma_tensor up, down;
+        int64_t us[4] = {OC, 2, 1, 1}, ds[4] = {2, C, 3, 3};
+        CHECK(oma_tensor_alloc(&up, 4, us) == 0 && oma_tensor_alloc(&down, 4, ds) == 0);
+        for (int64_t i = 0; i < oma_tensor_numel(&up); i++) up.data[i] = rnd();
+        for (int64_t i = 0; i < oma_tensor_numel(&down); i++) down.data[i] = rnd();
+        CHECK(oma_conv2d_merge_lora(&l, &up, &down, 0.8f) == 0);
+        forward_fixed("bf16 after a LoRA merge", &l, n, hw, 77, 2e-2, c);
+        CHECK(memcmp(a, c, count * sizeof(float)) != 0);
+        oma_tensor_free(&up), oma_tensor_free(&down);
+        oma_conv2d_free(&l);
+        CHECK(oma_cpu_kept_bytes() == base);
+    }
+    free(a), free(b), free(c);
+    CHECK(oma_precision_set("fp32") == 0);
+}
+
 static int oneDNN(void) { return strcmp(oma_cpu_conv_name(), "auto") == 0; }
 
 /* The child's half: no budget, nothing kept, same results. */
@@ -158,6 +231,7 @@ int main(void)
     oma_conv2d_free(&l2);
     CHECK(oma_cpu_kept_bytes() == 0);
     oma_tensor_free(&up), oma_tensor_free(&down);
+    bf16_kept();
     oma_threads_shutdown();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
