@@ -25,6 +25,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/cpu/cpu_attention_impl.h"
+#include "tensor/cpu/cpu_internal.h"
 #include "tensor/tensor.h"
 #include "tensor/threadpool.h"
 
@@ -142,13 +143,14 @@ typedef struct {
 static void attn_range(void *p, int64_t t0, int64_t t1)
 {
     attn_run *r = p;
-    float *scratch = oma_aligned_alloc((size_t)r->scratch * sizeof(float));
+    /* per-thread scratch kept between calls: a fresh buffer per call was a page fault per
+     * call on each thread */
+    float *scratch = oma_cpu_scratch(10, (size_t)r->scratch * sizeof(float));
     if (!scratch) {
         __atomic_store_n(&r->c.failed, 1, __ATOMIC_RELAXED);
         return;
     }
     for (int64_t i = t0; i < t1; i++) r->fn(&r->c, i, scratch);
-    oma_aligned_free(scratch);
 }
 
 /* Packs K^T and V of each (batch, head) once, for every query block to share. */
@@ -229,7 +231,7 @@ int oma_cpu_attention(const oma_attn_args *a)
 #if OMA_X86
     if (kernel == KERNEL_BF16) {
         size_t per = (size_t)(t->d2 * t->nkp + t->nkp / 2 * D);
-        t->kt2 = oma_aligned_alloc(per * bh * sizeof(uint32_t));
+        t->kt2 = oma_cpu_scratch(9, per * bh * sizeof(uint32_t));
         if (!t->kt2) return -1;
         t->vp2 = t->kt2 + (size_t)(t->d2 * t->nkp) * bh;
         oma_parallel_for(a->batch * a->heads, 1, oma_attn_pack_bf16, t);
@@ -237,7 +239,7 @@ int oma_cpu_attention(const oma_attn_args *a)
 #endif
     {
         size_t per = (size_t)(t->dp * t->nkp);
-        t->kt = oma_aligned_alloc(2 * per * bh * sizeof(float));
+        t->kt = oma_cpu_scratch(9, 2 * per * bh * sizeof(float));
         if (!t->kt) return -1;
         t->vp = t->kt + per * bh;
         void (*pack)(void *, int64_t, int64_t) = pack_range;
@@ -247,6 +249,5 @@ int oma_cpu_attention(const oma_attn_args *a)
         oma_parallel_for(a->batch * a->heads, 1, pack, t);
     }
     oma_parallel_for(a->batch * a->heads * t->qblocks, 1, attn_range, &r);
-    oma_aligned_free(kernel == KERNEL_BF16 ? (void *)t->kt2 : (void *)t->kt);
     return __atomic_load_n(&t->failed, __ATOMIC_RELAXED) ? -1 : 0;
 }

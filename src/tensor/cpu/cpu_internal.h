@@ -9,9 +9,10 @@
  * 64-byte aligned, kept between calls (freed by oma_cpu_scratch_release or at thread exit).
  * Slot 0 is im2col's; 1..5 are the oneDNN convolution's (4 also the bf16 matmul's); 6..7 the
  * bf16 matmul's packed operands; 8 the convolution backward's flipped weights (5 also the
- * attention backward's score slabs: no convolution runs inside it). NULL when memory cannot be
+ * attention backward's score slabs: no convolution runs inside it); 9 the attention's packed
+ * keys and values (the calling thread's), 10 its per-task tiles. NULL when memory cannot be
  * had. */
-#define OMA_CPU_SCRATCH_SLOTS 9
+#define OMA_CPU_SCRATCH_SLOTS 11
 void *oma_cpu_scratch(int slot, size_t bytes);
 
 /* Convolution on oneDNN (cpu_dnnl.c), same contract as oma_backend.conv2d. winograd: 0 direct;
