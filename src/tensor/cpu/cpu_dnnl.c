@@ -211,6 +211,7 @@ int oma_dnnl_available(void)
 /* Reorders (or Winograd-transforms) `weight` (OIHW) into e's weight layout at dst. 0, or -1. */
 static int weights_into(const conv_entry *e, const float *weight, float *dst)
 {
+    if (!e->wino && e->key[12] && oma_dnnl_weights_bf16(weight, &e->wei, dst) == 0) return 0;
     int ok = 0;
     dnnl_stream_t s;
     if (dnnl_stream_create(&s, engine, dnnl_stream_default_flags) == dnnl_success) {

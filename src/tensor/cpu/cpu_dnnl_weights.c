@@ -1,0 +1,137 @@
+/* cpu_dnnl_weights.c — float OIHW convolution weights into oneDNN's bf16 blocked layout, at
+ * memory speed.
+ *
+ * The bf16 direct convolutions want their weights in a blocked layout like AcdB32a2b: blocks of
+ * OB output channels times pairs of input channels, the pair innermost (what AVX512_BF16's dot
+ * products read), the outer blocks in whatever order the primitive's strides say. oneDNN's own
+ * reorder made that layout at ~5.5 GB/s on the development VM (14 ms for SD 1.5's 1280x1280x3x3
+ * weights, 0.48 s of each UNet pass whose weights are not kept). This one walks the source one
+ * block of OB output channels at a time (OB whole rows of the OIHW array, read once, in order)
+ * and writes each (input pair, tap) line of 2*OB bf16 values whole: for every line it gathers
+ * the OB x 2 floats from the block's rows (they stay in L1 across the kh*kw taps) and converts
+ * them with the same instruction oneDNN's reorder uses on this CPU (round to nearest even,
+ * denormals to zero), so the bytes are the same as oneDNN's (tests/unit/nn/test_conv_kept.c
+ * compares whole convolutions both ways). Padding (output channels up to a multiple of OB, an
+ * odd input-channel count) is written as zeros, as oneDNN pads.
+ *
+ * Only that one family of layouts is handled (4-D, blocked, inner blocks {OB of dim 0, 2 of
+ * dim 1}); anything else returns -2 and the caller uses oneDNN's reorder.
+ * OMA_BF16_REORDER=onednn turns this path off (for the tests' comparison).
+ */
+#include "tensor/cpu/cpu_internal.h"
+
+#ifdef OMA_HAVE_DNNL
+
+#include <immintrin.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/threadpool.h"
+
+#define MAX_OB 64
+
+static int64_t done;    /* weights converted here (the tests check this path ran) */
+
+typedef struct {
+    const float *w;
+    uint16_t *dst;
+    int64_t O, I, KH, KW, PI, OB;
+    int64_t s0, s1, s2, s3;     /* outer strides of the blocked layout, in elements */
+} wb_ctx;
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void line_to_bf16(const float *f, uint16_t *d, int64_t n)
+{
+    /* n is 2*OB, a multiple of 32 */
+    for (int64_t j = 0; j < n; j += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(f + j + 16), _mm512_loadu_ps(f + j));
+        _mm512_storeu_si512((void *)(d + j), (__m512i)v);
+    }
+}
+
+/* The block's rows are first copied, a chunk of input channels at a time, into a small buffer
+ * with a stride of an odd number of cache lines: read in place, the OB rows of SD's 1280-channel
+ * weights lie 46080 bytes apart, which maps them onto 4 of L1's 64 sets, and the gathers missed
+ * all the time (as slow as oneDNN's reorder). */
+#define CHUNK_FLOATS 288                   /* input channels x taps copied per row at a time */
+#define TMP_STRIDE (CHUNK_FLOATS + 16)     /* 19 cache lines */
+
+static void block_range(void *p, int64_t b0, int64_t b1)
+{
+    const wb_ctx *t = p;
+    const int64_t taps = t->KH * t->KW, OB = t->OB;
+    int64_t chunk = (CHUNK_FLOATS / taps) & ~(int64_t)1;   /* input channels, even */
+    if (chunk < 2) chunk = 2;                               /* taps > 144: see the caller */
+    float line[2 * MAX_OB];
+    static _Thread_local float tmp[MAX_OB * TMP_STRIDE];
+    for (int64_t ob = b0; ob < b1; ob++) {
+        int64_t o0 = ob * OB, on = t->O - o0 < OB ? t->O - o0 : OB;   /* real channels here */
+        for (int64_t c0 = 0; c0 < t->PI; c0 += chunk) {
+            int64_t cn = t->PI - c0 < chunk ? t->PI - c0 : chunk;     /* even */
+            int64_t real = t->I - c0 < cn ? (t->I - c0 > 0 ? t->I - c0 : 0) : cn;
+            for (int64_t oo = 0; oo < OB; oo++) {
+                float *row = tmp + oo * TMP_STRIDE;
+                int64_t have = oo < on ? real * taps : 0;
+                if (have) memcpy(row, t->w + ((o0 + oo) * t->I + c0) * taps, sizeof(float) * (size_t)have);
+                if (have < cn * taps) memset(row + have, 0, sizeof(float) * (size_t)(cn * taps - have));
+            }
+            for (int64_t ip = 0; ip < cn / 2; ip++)
+                for (int64_t kh = 0; kh < t->KH; kh++)
+                    for (int64_t kw = 0; kw < t->KW; kw++) {
+                        const float *src = tmp + 2 * ip * taps + kh * t->KW + kw;
+                        for (int64_t oo = 0; oo < OB; oo++) {
+                            line[2 * oo] = src[oo * TMP_STRIDE];
+                            line[2 * oo + 1] = src[oo * TMP_STRIDE + taps];
+                        }
+                        line_to_bf16(line, t->dst + ob * t->s0 + (c0 / 2 + ip) * t->s1 + kh * t->s2 + kw * t->s3,
+                                     2 * OB);
+                    }
+        }
+    }
+}
+
+int oma_dnnl_weights_bf16(const float *w, const void *blocked_md, void *dst)
+{
+    const dnnl_memory_desc_t *md = blocked_md;
+    const char *e = getenv("OMA_BF16_REORDER");   /* read per call: the tests switch it */
+    if ((e && strcmp(e, "onednn") == 0) || !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vl") ||
+        !__builtin_cpu_supports("avx512bf16"))
+        return -2;
+    if (md->ndims != 4 || md->data_type != dnnl_bf16 || md->format_kind != dnnl_blocked ||
+        md->offset0 != 0 || md->extra.flags != 0)
+        return -2;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    if (b->inner_nblks != 2 || b->inner_idxs[0] != 0 || b->inner_idxs[1] != 1 || b->inner_blks[1] != 2)
+        return -2;
+    int64_t OB = b->inner_blks[0];
+    if (OB < 16 || OB > MAX_OB || OB % 16 != 0) return -2;
+    if (md->dims[2] * md->dims[3] > CHUNK_FLOATS / 2) return -2;   /* a pair of channels per chunk */
+    wb_ctx t = {w, dst, md->dims[0], md->dims[1], md->dims[2], md->dims[3], md->padded_dims[1], OB,
+                b->strides[0], b->strides[1], b->strides[2], b->strides[3]};
+    int64_t PO = md->padded_dims[0];
+    if (t.O < 1 || t.I < 1 || t.KH < 1 || t.KW < 1 || PO % OB != 0 || PO < t.O || t.PI % 2 != 0 ||
+        t.PI < t.I || md->padded_dims[2] != t.KH || md->padded_dims[3] != t.KW)
+        return -2;
+    /* the inner block of OB x 2 is contiguous, every outer stride a multiple of it, and the
+     * lines written cover the whole buffer (no gaps left unwritten) */
+    if (t.s0 % (2 * OB) || t.s1 % (2 * OB) || t.s2 % (2 * OB) || t.s3 % (2 * OB)) return -2;
+    if (dnnl_memory_desc_get_size(md) != (size_t)(PO * t.PI * t.KH * t.KW) * sizeof(uint16_t)) return -2;
+    oma_parallel_for(PO / OB, 1, block_range, &t);
+    __atomic_add_fetch(&done, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+int64_t oma_dnnl_weights_bf16_done(void) { return __atomic_load_n(&done, __ATOMIC_RELAXED); }
+
+#else
+
+int oma_dnnl_weights_bf16(const float *w, const void *blocked_md, void *dst)
+{
+    (void)w, (void)blocked_md, (void)dst;
+    return -2;
+}
+
+int64_t oma_dnnl_weights_bf16_done(void) { return 0; }
+
+#endif
