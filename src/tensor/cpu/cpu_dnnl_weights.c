@@ -30,6 +30,8 @@
 #include "tensor/threadpool.h"
 
 #define MAX_OB 64
+#define CHUNK_FLOATS 288                   /* input channels x taps copied per row at a time */
+#define TMP_STRIDE (CHUNK_FLOATS + 16)     /* 19 cache lines */
 
 static int64_t done;    /* weights converted here (the tests check this path ran) */
 
@@ -50,12 +52,36 @@ static void line_to_bf16(const float *f, uint16_t *d, int64_t n)
     }
 }
 
+/* 3x3 weights, one input pair: each of the OB rows' 18 floats (9 taps of channel 2ip, then 9 of
+ * 2ip+1) become 9 bf16 pairs with two permutes and one conversion, kept as a row of wt; then each
+ * tap's line is a column of wt, gathered 16 rows at a time. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void pair_lines_3x3(const float *src, int64_t OB, uint16_t *base, int64_t s2, int64_t s3)
+{
+    uint32_t wt[MAX_OB * 16] __attribute__((aligned(64)));
+    const __m512i first = _mm512_set_epi32(16, 7, 15, 6, 14, 5, 13, 4, 12, 3, 11, 2, 10, 1, 9, 0);
+    const __m512i last = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 17, 8);
+    for (int64_t oo = 0; oo < OB; oo++) {
+        const float *f = src + oo * TMP_STRIDE;
+        __m512 v0 = _mm512_loadu_ps(f), v1 = _mm512_maskz_loadu_ps(0x3, f + 16);
+        __m512 a = _mm512_permutex2var_ps(v0, first, v1);
+        __m512 b = _mm512_maskz_permutex2var_ps(0x3, v0, last, v1);
+        _mm512_store_si512((void *)(wt + oo * 16), (__m512i)_mm512_cvtne2ps_pbh(b, a));
+    }
+    const __m512i rows = _mm512_set_epi32(240, 224, 208, 192, 176, 160, 144, 128, 112, 96, 80, 64, 48, 32, 16, 0);
+    for (int t = 0; t < 9; t++) {
+        uint16_t *line = base + (t / 3) * s2 + (t % 3) * s3;
+        for (int64_t oo = 0; oo < OB; oo += 16) {
+            __m512i idx = _mm512_add_epi32(rows, _mm512_set1_epi32((int)(oo * 16 + t)));
+            _mm512_storeu_si512((void *)(line + 2 * oo), _mm512_i32gather_epi32(idx, (const void *)wt, 4));
+        }
+    }
+}
+
 /* The block's rows are first copied, a chunk of input channels at a time, into a small buffer
  * with a stride of an odd number of cache lines: read in place, the OB rows of SD's 1280-channel
  * weights lie 46080 bytes apart, which maps them onto 4 of L1's 64 sets, and the gathers missed
  * all the time (as slow as oneDNN's reorder). */
-#define CHUNK_FLOATS 288                   /* input channels x taps copied per row at a time */
-#define TMP_STRIDE (CHUNK_FLOATS + 16)     /* 19 cache lines */
 
 static void block_range(void *p, int64_t b0, int64_t b1)
 {
@@ -74,7 +100,17 @@ static void block_range(void *p, int64_t b0, int64_t b1)
                 float *row = tmp + oo * TMP_STRIDE;
                 int64_t have = oo < on ? real * taps : 0;
                 if (have) memcpy(row, t->w + ((o0 + oo) * t->I + c0) * taps, sizeof(float) * (size_t)have);
+                /* the same rows' next chunk: 32 short streams defeat the hardware prefetcher */
+                if (oo < on && c0 + chunk < t->I) {
+                    const char *next = (const char *)(t->w + ((o0 + oo) * t->I + c0 + chunk) * taps);
+                    for (int64_t b = 0; b < (int64_t)sizeof(float) * chunk * taps; b += 64) __builtin_prefetch(next + b);
+                }
                 if (have < cn * taps) memset(row + have, 0, sizeof(float) * (size_t)(cn * taps - have));
+            }
+            if (taps == 9 && t->KW == 3) {
+                for (int64_t ip = 0; ip < cn / 2; ip++)
+                    pair_lines_3x3(tmp + 2 * ip * 9, OB, t->dst + ob * t->s0 + (c0 / 2 + ip) * t->s1, t->s2, t->s3);
+                continue;
             }
             for (int64_t ip = 0; ip < cn / 2; ip++)
                 for (int64_t kh = 0; kh < t->KH; kh++)
