@@ -10,6 +10,7 @@
  *   bench_generate draft STEPS [latent=32] [N=3] [branch=0] DRAFT mode (DeepCache) vs the full run on
  *                                                          the same prompt set: time and 8-bit error
  * OMA_BENCH_DRAFT=N (and OMA_BENCH_DRAFT_BRANCH) runs txt2img / candidates in draft mode.
+ * OMA_BENCH_CFG sets the candidates' CFG (default the original's 7.5; 1 for LCM).
  *
  * The model: SD 1.5's UNet, VAE and CLIP ViT-L/14 text encoder shapes (bench_common.h's random
  * weights), the tiny fixture model's tokenizer (ids < 1000, inside CLIP's 49408). Everything
@@ -290,7 +291,8 @@ int main(int argc, char **argv)
         return 2;
     }
     p.steps = atoi(argv[3]);
-    p.cfg = cand ? 7.5f : (float)atof(argv[4]);
+    /* the candidates' CFG is the original's 7.5; OMA_BENCH_CFG changes it (LCM's 1) */
+    p.cfg = cand ? (getenv("OMA_BENCH_CFG") ? (float)atof(getenv("OMA_BENCH_CFG")) : 7.5f) : (float)atof(argv[4]);
     int latent = argc > (cand ? 4 : 5) ? atoi(argv[cand ? 4 : 5]) : 64;
     p.width = p.height = latent * 8;
     oma_sd_model m;

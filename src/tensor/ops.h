@@ -37,6 +37,12 @@ int oma_op_silu(const oma_tensor *x, oma_tensor *y);
 /* y[..., dim] = x[..., :dim] * gelu(x[..., dim:]) for x[..., 2*dim]. */
 int oma_op_geglu(const oma_tensor *x, oma_tensor *y);
 int oma_op_upsample_nearest2x(const oma_tensor *x, oma_tensor *y);     /* [N,C,H,W]->[N,C,2H,2W] */
+/* y = conv2d(upsample_nearest2x(x), w [OC,C,3,3], b, stride 1, pad 1) where the backend has a
+ * faster way (backend.h conv2d_up2x), with `work` (at least oma_op_conv2d_up2x_work floats) as
+ * its scratch: 0, -1 on bad shapes or memory, -2 when it has none (run the two ops then). */
+int64_t oma_op_conv2d_up2x_work(const oma_tensor *x, const oma_tensor *w);
+int oma_op_conv2d_up2x(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b, oma_tensor *y,
+                       oma_tensor *work);
 int oma_op_concat_channels(const oma_tensor *a, const oma_tensor *b, oma_tensor *y);
 int oma_op_add(const oma_tensor *a, const oma_tensor *b, oma_tensor *y);
 int oma_op_mul(const oma_tensor *a, const oma_tensor *b, oma_tensor *y);

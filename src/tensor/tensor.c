@@ -46,9 +46,14 @@ void oma_buffer_zero(void *p, size_t bytes)
 
 void *oma_aligned_alloc(size_t bytes)
 {
-    if (bytes == 0) bytes = 64;
     const oma_allocator *a = g_alloc;
-    if (a) return a->alloc(bytes);
+    if (a) return a->alloc(bytes == 0 ? 64 : bytes);
+    return oma_host_alloc(bytes);
+}
+
+void *oma_host_alloc(size_t bytes)
+{
+    if (bytes == 0) bytes = 64;
     size_t rounded = (bytes + 63) & ~(size_t)63;
     if (rounded < bytes) return NULL;
     if (rounded < OMA_HUGE_FROM) return aligned_alloc(64, rounded);

@@ -74,5 +74,8 @@ void oma_buffer_zero(void *p, size_t bytes);
  * from 4 MB up, 2 MB huge pages where the kernel gives them, see tensor.c). */
 void *oma_aligned_alloc(size_t bytes);
 void oma_aligned_free(void *p);
+/* The same from host memory whatever allocator is set: for buffers only CPU kernels touch (the
+ * CPU backend's per-thread scratch); oma_aligned_free frees them too. */
+void *oma_host_alloc(size_t bytes);
 
 #endif

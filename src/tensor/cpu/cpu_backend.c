@@ -244,7 +244,7 @@ void *oma_cpu_scratch(int slot, size_t bytes)
     }
     if (s->cap[slot] < bytes) {
         oma_aligned_free(s->p[slot]);
-        s->p[slot] = oma_aligned_alloc(bytes);
+        s->p[slot] = oma_host_alloc(bytes);     /* CPU kernels' own: never device memory */
         s->cap[slot] = s->p[slot] ? bytes : 0;
     }
     return s->p[slot];
@@ -326,6 +326,18 @@ int oma_cpu_conv_set(const char *name)
 
 const char *oma_cpu_conv_name(void) { return conv_names[conv_impl()]; }
 
+/* Only in bf16 mode on oneDNN: the phases' summed kernels round differently from the two ops,
+ * which fp32 keeps bit for bit (cpu_conv_up2x.c). */
+static int cpu_conv2d_up2x(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                           const float *weight, uint64_t stamp, const float *bias, int64_t oc, float *y,
+                           float *work)
+{
+    const char *off = getenv("OMA_CONV_UP2X");     /* "0": the two ops (for comparisons) */
+    if (prec() != PREC_BF16 || conv_impl() == CONV_IM2COL || !oma_dnnl_available() || (off && strcmp(off, "0") == 0))
+        return -2;
+    return oma_cpu_conv2d_up2x(x, n, c, h, w, weight, stamp, bias, oc, y, work);
+}
+
 /* The im2col tile holds at most this many floats (32 MB): big layers are done in bands of
  * output rows, so the buffer stays cache- and memory-friendly at 512x512. */
 #define CONV_TILE_FLOATS ((int64_t)8 << 20)
@@ -352,10 +364,10 @@ static int cpu_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w
              * weights, where keeping is on). Measured against f32 Winograd on kept weights
              * (which this branch tried first before): 3.13-3.19 s a CFG pass of SD 1.5 at 512x512
              * against 3.27-4.05 s, and the kept bf16 form is 1/8 of the Winograd one */
-            rc = oma_dnnl_conv2d(x, n, c, h, w, weight, stamp, bias, oc, kh, kw, stride, pad, y, oh, ow, 0, 1);
+            rc = oma_dnnl_conv2d(x, n, c, h, w, weight, stamp, bias, oc, kh, kw, stride, pad, pad, y, oh, ow, 0, 1);
         }
         if (rc == -2)
-            rc = oma_dnnl_conv2d(x, n, c, h, w, weight, stamp, bias, oc, kh, kw, stride, pad, y, oh, ow, wino, 0);
+            rc = oma_dnnl_conv2d(x, n, c, h, w, weight, stamp, bias, oc, kh, kw, stride, pad, pad, y, oh, ow, wino, 0);
         if (rc != -2) return rc;
     }
     int64_t rows = oh;
@@ -837,6 +849,7 @@ static const oma_backend cpu_backend = {
     .name = "cpu",
     .gemm = cpu_gemm,
     .conv2d = cpu_conv2d,
+    .conv2d_up2x = cpu_conv2d_up2x,
     .forget_weights = oma_kept_forget,
     .group_norm = cpu_group_norm,
     .layer_norm = cpu_layer_norm,

@@ -316,8 +316,8 @@ static int64_t band_bytes(void)
 
 int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                     const float *weight, uint64_t stamp, const float *bias, int64_t oc, int64_t kh,
-                    int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd,
-                    int bf16)
+                    int64_t kw, int stride, int pad_h, int pad_w, float *y, int64_t oh, int64_t ow,
+                    int winograd, int bf16)
 {
     pthread_once(&once, init_once);
     if (!engine_ok) return -2;
@@ -337,9 +337,9 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
     for (int64_t b = 0; b < (banded ? n : 1); b++)
         for (int64_t o0 = 0; o0 < oh; o0 += rows) {
             int64_t r = oh - o0 < rows ? oh - o0 : rows;
-            int64_t vs = o0 * stride - pad, ve = (o0 + r - 1) * stride - pad + kh;   /* rows read */
+            int64_t vs = o0 * stride - pad_h, ve = (o0 + r - 1) * stride - pad_h + kh;   /* rows read */
             int64_t lo = vs > 0 ? vs : 0, hi = ve < h ? ve : h;
-            int64_t key[KEY_LEN] = {banded ? 1 : n, c, hi - lo, w, oc, kh, kw, stride, pad, r, ow, wino,
+            int64_t key[KEY_LEN] = {banded ? 1 : n, c, hi - lo, w, oc, kh, kw, stride, pad_w, r, ow, wino,
                                     bf16 != 0, lo - vs, ve - hi, h, oh};
             conv_entry *e = entry_get(key);
             if (!e) return -2;
@@ -559,12 +559,12 @@ void oma_dnnl_release(void)
 
 int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                     const float *weight, uint64_t stamp, const float *bias, int64_t oc, int64_t kh,
-                    int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd,
-                    int bf16)
+                    int64_t kw, int stride, int pad_h, int pad_w, float *y, int64_t oh, int64_t ow,
+                    int winograd, int bf16)
 {
     (void)bf16, (void)winograd, (void)x, (void)n, (void)c, (void)h, (void)w, (void)weight, (void)bias, (void)oc, (void)kh;
     (void)stamp;
-    (void)kw, (void)stride, (void)pad, (void)y, (void)oh, (void)ow;
+    (void)kw, (void)stride, (void)pad_h, (void)pad_w, (void)y, (void)oh, (void)ow;
     return -2;
 }
 

@@ -25,8 +25,13 @@ void *oma_cpu_scratch(int slot, size_t bytes);
  * accumulation and output, direct (-2 where oneDNN has no fast bf16 kernel for it). */
 int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                     const float *weight, uint64_t stamp, const float *bias, int64_t oc, int64_t kh,
-                    int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow, int winograd,
-                    int bf16);
+                    int64_t kw, int stride, int pad_h, int pad_w, float *y, int64_t oh, int64_t ow,
+                    int winograd, int bf16);
+/* conv3x3 (pad 1) of the nearest-2x upsampled x as four 2x2 "phase" convolutions of x on
+ * oneDNN in bf16 (cpu_conv_up2x.c); the contract of oma_backend.conv2d_up2x. */
+int oma_cpu_conv2d_up2x(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                        const float *weight, uint64_t stamp, const float *bias, int64_t oc, float *y,
+                        float *work);
 /* Float OIHW weights into the bf16 blocked layout `blocked_md` (a dnnl_memory_desc_t) at dst,
  * byte for byte what oneDNN's reorder writes, ~3x its speed (cpu_dnnl_weights.c). 0, or -2 when
  * the layout is not one it handles (the caller reorders with oneDNN). */
@@ -40,6 +45,8 @@ int64_t oma_dnnl_weights_bf16_done(void);
  * and none can be made (over budget, stamp 0, out of memory). */
 void *oma_kept_acquire(uint64_t stamp, uint64_t form, size_t bytes, int *fresh);
 void oma_kept_filled(uint64_t stamp, uint64_t form, int ok);
+/* Whether new forms are kept now (keeping on, a non-zero budget). */
+int oma_kept_keeping(void);
 /* Frees everything kept under this stamp (oma_backend.forget_weights). */
 void oma_kept_forget(uint64_t stamp);
 
@@ -71,8 +78,12 @@ int oma_cpu_conv2d_backward_data(const float *dy, int64_t n, int64_t oc, int64_t
                                  const float *weight, uint64_t stamp, int64_t c, int64_t kh,
                                  int64_t kw, int stride, int pad, float *dx, int64_t h, int64_t w);
 /* What the backward keeps of a layer's weights is filed under the weight stamp with this bit
- * set (stamps count up from 1 and never reach it); oma_kept_forget drops both. */
+ * set (stamps count up from 1 and never reach it); the upsampling convolution's summed kernels
+ * under OMA_STAMP_UP2X, each phase's under OMA_STAMP_UP2X | phase << 56. oma_kept_forget drops
+ * every stamp whose low bits (OMA_STAMP_BASE) are the layer's. */
 #define OMA_STAMP_BACKWARD ((uint64_t)1 << 63)
+#define OMA_STAMP_UP2X ((uint64_t)1 << 62)
+#define OMA_STAMP_BASE (((uint64_t)1 << 56) - 1)
 void oma_cpu_group_norm_backward(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
                                  const float *gamma, const float *beta, float eps, int silu,
                                  const float *dy, float *dx);

@@ -122,7 +122,7 @@ void oma_kept_forget(uint64_t stamp)
     pthread_mutex_lock(&mu);
     for (kept **p = &head; *p;) {
         kept *k = *p;
-        if (k->stamp == stamp || k->stamp == (stamp | OMA_STAMP_BACKWARD)) {
+        if (k->stamp == stamp || (k->stamp & OMA_STAMP_BASE) == (stamp & OMA_STAMP_BASE)) {
             *p = k->next;
             total -= k->bytes;
             oma_aligned_free(k->data);
@@ -143,6 +143,14 @@ int oma_cpu_keep_weights(int on)
     keep_new = on != 0;
     pthread_mutex_unlock(&mu);
     return 0;
+}
+
+int oma_kept_keeping(void)
+{
+    pthread_mutex_lock(&mu);
+    int on = keep_new && budget_bytes() > 0;
+    pthread_mutex_unlock(&mu);
+    return on;
 }
 
 size_t oma_cpu_kept_bytes(void)
