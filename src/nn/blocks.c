@@ -209,14 +209,16 @@ int oma_upsample_forward(const oma_upsample *u, const oma_tensor *x, oma_arena *
     int64_t ys[4] = {x->shape[0], u->conv.out, 2 * x->shape[2], 2 * x->shape[3]};
     if (oma_arena_tensor_uninit(ar, y, 4, ys) != 0) return -1;    /* the convolution fills it */
     oma_arena_mark m = oma_arena_get_mark(ar);
-    if (u->conv.k == 3 && u->conv.stride == 1 && u->conv.pad == 1 && !u->conv.w16) {
-        /* without the upsampled image where the backend can (bf16 on the CPU); its scratch from
-         * the arena, whose pages are already there */
+    int64_t ws[1] = {u->conv.k == 3 && u->conv.stride == 1 && u->conv.pad == 1 && !u->conv.w16
+                         ? oma_op_conv2d_up2x_work(x, &u->conv.w)
+                         : 0};
+    if (ws[0] > 0) {
+        /* without the upsampled image where the backend can (bf16 on the CPU); its workspace
+         * from the arena, whose pages are already there (none to be had: the two ops) */
         oma_tensor work;
-        int64_t ws[1] = {oma_op_conv2d_up2x_work(x, &u->conv.w)};
         int r = oma_arena_tensor_uninit(ar, &work, 1, ws) == 0
                     ? oma_op_conv2d_up2x(x, &u->conv.w, u->conv.b.data ? &u->conv.b : NULL, y, &work)
-                    : -1;
+                    : -2;
         oma_arena_release(ar, m);
         if (r != -2) return r;
     }

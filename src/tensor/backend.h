@@ -49,13 +49,17 @@ typedef struct oma_backend {
     int (*conv2d)(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                   const float *weight, uint64_t weight_stamp, const float *bias, int64_t oc,
                   int64_t kh, int64_t kw, int stride, int pad, float *y, int64_t oh, int64_t ow);
-    /* Optional (NULL: not offered): y[N,OC,2H,2W] = conv3x3, pad 1, of upsample_nearest2x(x)
-     * + bias, without the upsampled image (w [OC,C,3,3]); work holds 2*N*OC*H*W + 16*OC*C
-     * floats of the caller's. Not the same bits as the two ops: returns -2 when the backend
-     * declines (the caller then runs the two ops), 0, or -1 when scratch memory cannot be had. */
+    /* Optional (both NULL: not offered): y[N,OC,2H,2W] = conv3x3, pad 1, of
+     * upsample_nearest2x(x) + bias, without the upsampled image (w [OC,C,3,3]). conv2d_up2x_work
+     * says how many floats of the caller's workspace it wants for the problem, 0 when it
+     * declines it (the caller then runs the two ops, and reserves nothing). Not the same bits
+     * as the two ops: conv2d_up2x returns 0, -2 when it declines after all (the caller runs the
+     * two ops), or -1 when memory cannot be had. */
+    int64_t (*conv2d_up2x_work)(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc,
+                                uint64_t weight_stamp);
     int (*conv2d_up2x)(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                        const float *weight, uint64_t weight_stamp, const float *bias, int64_t oc,
-                       float *y, float *work);
+                       float *y, float *work, int64_t work_floats);
     /* Drops whatever the backend keeps under this weight stamp (the layer changed or freed the
      * weights). */
     void (*forget_weights)(uint64_t weight_stamp);

@@ -61,8 +61,11 @@ int oma_op_conv2d(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b,
 
 int64_t oma_op_conv2d_up2x_work(const oma_tensor *x, const oma_tensor *w)
 {
-    if (x->ndim != 4 || w->ndim != 4) return 0;
-    return 2 * x->shape[0] * w->shape[0] * x->shape[2] * x->shape[3] + 16 * w->shape[0] * w->shape[1];
+    if (x->ndim != 4 || w->ndim != 4 || x->shape[1] != w->shape[1] || w->shape[2] != 3 ||
+        w->shape[3] != 3 || !be()->conv2d_up2x_work || !be()->conv2d_up2x || oma_tensor_numel(x) == 0)
+        return 0;
+    return be()->conv2d_up2x_work(x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0],
+                                  w->stamp);
 }
 
 int oma_op_conv2d_up2x(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b, oma_tensor *y,
@@ -75,10 +78,10 @@ int oma_op_conv2d_up2x(const oma_tensor *x, const oma_tensor *w, const oma_tenso
         y->shape[3] != 2 * x->shape[3])
         return -1;
     if (b && oma_tensor_numel(b) != w->shape[0]) return -1;
-    if (oma_tensor_numel(work) < oma_op_conv2d_up2x_work(x, w)) return -1;
-    if (!be()->conv2d_up2x || oma_tensor_numel(x) == 0) return -2;
+    if (!be()->conv2d_up2x || oma_tensor_numel(x) == 0 || !work || oma_tensor_numel(work) < 1) return -2;
     return be()->conv2d_up2x(x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->data,
-                             w->stamp, b ? b->data : NULL, w->shape[0], y->data, work->data);
+                             w->stamp, b ? b->data : NULL, w->shape[0], y->data, work->data,
+                             oma_tensor_numel(work));
 }
 
 int oma_op_group_norm(const oma_tensor *x, int64_t groups, const oma_tensor *gamma,

@@ -38,8 +38,9 @@ int oma_op_silu(const oma_tensor *x, oma_tensor *y);
 int oma_op_geglu(const oma_tensor *x, oma_tensor *y);
 int oma_op_upsample_nearest2x(const oma_tensor *x, oma_tensor *y);     /* [N,C,H,W]->[N,C,2H,2W] */
 /* y = conv2d(upsample_nearest2x(x), w [OC,C,3,3], b, stride 1, pad 1) where the backend has a
- * faster way (backend.h conv2d_up2x), with `work` (at least oma_op_conv2d_up2x_work floats) as
- * its scratch: 0, -1 on bad shapes or memory, -2 when it has none (run the two ops then). */
+ * faster way (backend.h conv2d_up2x): oma_op_conv2d_up2x_work says how many floats of
+ * workspace it wants (0: none, run the two ops), then the op runs with `work` of that size:
+ * 0, -1 on bad shapes or memory, -2 when it declines after all (run the two ops then). */
 int64_t oma_op_conv2d_up2x_work(const oma_tensor *x, const oma_tensor *w);
 int oma_op_conv2d_up2x(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b, oma_tensor *y,
                        oma_tensor *work);

@@ -328,14 +328,25 @@ const char *oma_cpu_conv_name(void) { return conv_names[conv_impl()]; }
 
 /* Only in bf16 mode on oneDNN: the phases' summed kernels round differently from the two ops,
  * which fp32 keeps bit for bit (cpu_conv_up2x.c). */
-static int cpu_conv2d_up2x(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
-                           const float *weight, uint64_t stamp, const float *bias, int64_t oc, float *y,
-                           float *work)
+static int up2x_offered(void)
 {
     const char *off = getenv("OMA_CONV_UP2X");     /* "0": the two ops (for comparisons) */
-    if (prec() != PREC_BF16 || conv_impl() == CONV_IM2COL || !oma_dnnl_available() || (off && strcmp(off, "0") == 0))
-        return -2;
-    return oma_cpu_conv2d_up2x(x, n, c, h, w, weight, stamp, bias, oc, y, work);
+    return prec() == PREC_BF16 && conv_impl() != CONV_IM2COL && oma_dnnl_available() &&
+           !(off && strcmp(off, "0") == 0);
+}
+
+static int64_t cpu_conv2d_up2x_work(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc,
+                                    uint64_t stamp)
+{
+    return up2x_offered() ? oma_cpu_conv2d_up2x_work(n, c, h, w, oc, stamp) : 0;
+}
+
+static int cpu_conv2d_up2x(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                           const float *weight, uint64_t stamp, const float *bias, int64_t oc, float *y,
+                           float *work, int64_t work_floats)
+{
+    if (!up2x_offered()) return -2;
+    return oma_cpu_conv2d_up2x(x, n, c, h, w, weight, stamp, bias, oc, y, work, work_floats);
 }
 
 /* The im2col tile holds at most this many floats (32 MB): big layers are done in bands of
@@ -849,6 +860,7 @@ static const oma_backend cpu_backend = {
     .name = "cpu",
     .gemm = cpu_gemm,
     .conv2d = cpu_conv2d,
+    .conv2d_up2x_work = cpu_conv2d_up2x_work,
     .conv2d_up2x = cpu_conv2d_up2x,
     .forget_weights = oma_kept_forget,
     .group_norm = cpu_group_norm,

@@ -84,24 +84,37 @@ static void spread_range(void *p, int64_t r0, int64_t r1)
     }
 }
 
+/* made per call, the summed kernels and their four bf16 forms cost more than the products
+ * saved on small images (SD's UNet at 8x8-32x32 without kept weights: 1.70 -> 1.95 s a pass) */
+#define SMALL_PIXELS 4096
+
+int64_t oma_cpu_conv2d_up2x_work(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, uint64_t stamp)
+{
+    if (n < 1 || c < 1 || h < 1 || w < 1 || oc < 1) return 0;
+    int keep = stamp && oma_kept_keeping();
+    if (!keep && n * h * w < SMALL_PIXELS) return 0;
+    /* two phase outputs, and the summed kernels unless they are to be kept */
+    return 2 * n * oc * h * w + (keep ? 0 : 16 * oc * c);
+}
+
 int oma_cpu_conv2d_up2x(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                         const float *weight, uint64_t stamp, const float *bias, int64_t oc, float *y,
-                        float *work)
+                        float *work, int64_t work_floats)
 {
     if (n < 1 || c < 1 || h < 1 || w < 1 || oc < 1) return -2;
-    /* made per call, the summed kernels and their four bf16 forms cost more than the products
-     * saved on small images (SD's UNet at 8x8-32x32 without kept weights: 1.70 -> 1.95 s a pass) */
-    if (!(stamp && oma_kept_keeping()) && n * h * w < 4096) return -2;
     const size_t per = (size_t)(oc * c * 4), bytes = 4 * per * sizeof(float);
+    const size_t plane = (size_t)(n * oc * h * w);
+    if (work_floats < (int64_t)(2 * plane)) return -2;
     int fresh = 0;
     float *k = stamp ? oma_kept_acquire(stamp | OMA_STAMP_UP2X, FORM_UP2X, bytes, &fresh) : NULL;
     if (k && fresh) {
         sum_kernels(weight, oc, c, k);
         oma_kept_filled(stamp | OMA_STAMP_UP2X, FORM_UP2X, 1);
     }
-    const size_t plane = (size_t)(n * oc * h * w);
-    float *ph = work;   /* two phases, then room for the summed kernels */
+    float *ph = work;   /* two phases, then (not kept) the summed kernels */
     if (!k) {
+        /* not kept after all (budget, memory): per call only where that pays, and with room */
+        if (n * h * w < SMALL_PIXELS || work_floats < (int64_t)(2 * plane + 4 * per)) return -2;
         k = work + 2 * plane;
         sum_kernels(weight, oc, c, k);
     }

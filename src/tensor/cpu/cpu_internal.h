@@ -29,9 +29,10 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                     int winograd, int bf16);
 /* conv3x3 (pad 1) of the nearest-2x upsampled x as four 2x2 "phase" convolutions of x on
  * oneDNN in bf16 (cpu_conv_up2x.c); the contract of oma_backend.conv2d_up2x. */
+int64_t oma_cpu_conv2d_up2x_work(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, uint64_t stamp);
 int oma_cpu_conv2d_up2x(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                         const float *weight, uint64_t stamp, const float *bias, int64_t oc, float *y,
-                        float *work);
+                        float *work, int64_t work_floats);
 /* Float OIHW weights into the bf16 blocked layout `blocked_md` (a dnnl_memory_desc_t) at dst,
  * byte for byte what oneDNN's reorder writes, ~3x its speed (cpu_dnnl_weights.c). 0, or -2 when
  * the layout is not one it handles (the caller reorders with oneDNN). */

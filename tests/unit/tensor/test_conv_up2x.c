@@ -7,7 +7,8 @@
  * 2, with and without bias) within bf16's rounding (2e-2 of the output's size; a wrong phase,
  * window offset or summed tap is off by the output's whole size), and against the two ops run in
  * bf16 (same tolerance). Small images (under 4096 pixels in the batch) take it only with weights
- * that can be kept, large ones always. With a weight stamp and keeping on, the repeated call
+ * that can be kept, large ones always; the workspace it asks for says so (nothing in fp32 or for
+ * a declined problem: the caller then reserves nothing), and less than that is declined. With a weight stamp and keeping on, the repeated call
  * gives the same bits, keeps the summed kernels, and forgetting the stamp gives all of it back.
  */
 #include <math.h>
@@ -80,8 +81,8 @@ static int make(problem *p, int64_t n, int64_t c, int64_t oc, int64_t h, int64_t
         oma_tensor_alloc(&p->y2, 4, ys) || oma_tensor_alloc(&p->up, 4, us) ||
         (bias && oma_tensor_alloc(&p->b, 1, bs)))
         return -1;
-    int64_t ks[1] = {oma_op_conv2d_up2x_work(&p->x, &p->w)};
-    if (ks[0] < 1 || oma_tensor_alloc(&p->work, 1, ks)) return -1;
+    int64_t ks[1] = {2 * n * oc * h * w + 16 * oc * c};     /* the most it can ask for */
+    if (oma_tensor_alloc(&p->work, 1, ks)) return -1;
     for (int64_t i = 0; i < oma_tensor_numel(&p->x); i++) p->x.data[i] = rnd();
     for (int64_t i = 0; i < oma_tensor_numel(&p->w); i++) p->w.data[i] = 0.3f * rnd();
     if (bias)
@@ -102,14 +103,13 @@ int main(void)
     problem p;
     CHECK(make(&p, 1, 8, 16, 4, 4, 1) == 0);
     CHECK(oma_precision_set("fp32") == 0);
+    CHECK(oma_op_conv2d_up2x_work(&p.x, &p.w) == 0);    /* nothing reserved for it */
     CHECK(oma_op_conv2d_up2x(&p.x, &p.w, &p.b, &p.y, &p.work) == -2);
     printf("  fp32: declined (the two ops keep diffusers' bits)\n");
     oma_tensor bad = p.y;
     bad.shape[3] -= 1;
     CHECK(oma_op_conv2d_up2x(&p.x, &p.w, &p.b, &bad, &p.work) == -1);
-    oma_tensor small = p.work;
-    small.shape[0] -= 1;
-    CHECK(oma_op_conv2d_up2x(&p.x, &p.w, &p.b, &p.y, &small) == -1);
+
     drop(&p);
 
     if (!oma_precision_bf16_native()) {
@@ -130,8 +130,15 @@ int main(void)
         }
         const oma_tensor *b = q[5] ? &p.b : NULL;
         /* small images take this path only with weights that can be kept; large ones always */
-        CHECK(oma_op_conv2d_up2x(&p.x, &p.w, b, &p.y, &p.work) == (q[0] * q[3] * q[4] >= 4096 ? 0 : -2));
+        int large = q[0] * q[3] * q[4] >= 4096;
+        int64_t plane = q[0] * q[2] * q[3] * q[4];
+        CHECK(oma_op_conv2d_up2x_work(&p.x, &p.w) == (large ? 2 * plane + 16 * q[2] * q[1] : 0));
+        CHECK(oma_op_conv2d_up2x(&p.x, &p.w, b, &p.y, &p.work) == (large ? 0 : -2));
+        oma_tensor small = p.work;      /* less than the phases need: declined */
+        small.shape[0] = 2 * plane - 1;
+        CHECK(oma_op_conv2d_up2x(&p.x, &p.w, b, &p.y, &small) == -2);
         p.w.stamp = oma_stamp_next();
+        CHECK(oma_op_conv2d_up2x_work(&p.x, &p.w) == 2 * plane);     /* the sums will be kept */
         int rc = oma_op_conv2d_up2x(&p.x, &p.w, b, &p.y, &p.work);
         CHECK(rc == 0);
         oma_backend_current()->forget_weights(p.w.stamp);
