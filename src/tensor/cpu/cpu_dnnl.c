@@ -450,7 +450,7 @@ typedef struct {
 /* 32 floats at a time with AVX512_BF16's converter (the same rounding, to nearest even; it
  * treats float denormals, below 1.2e-38, as zero) */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void pack_row_bf16(const float *s, uint16_t *d, int64_t n)
+void oma_bf16_pack_row(const float *s, uint16_t *d, int64_t n)
 {
     int64_t j = 0;
     for (; j + 32 <= n; j += 32) {
@@ -467,7 +467,7 @@ static void pack_rows(void *p, int64_t r0, int64_t r1)
         const float *s = t->src + r * t->ld;
         uint16_t *d = t->dst + r * t->cols;
         if (t->vec) {
-            pack_row_bf16(s, d, t->cols);
+            oma_bf16_pack_row(s, d, t->cols);
             continue;
         }
         for (int64_t j = 0; j < t->cols; j++) d[j] = to_bf16(s[j]);

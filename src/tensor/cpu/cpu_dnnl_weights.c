@@ -42,16 +42,6 @@ typedef struct {
     int64_t s0, s1, s2, s3;     /* outer strides of the blocked layout, in elements */
 } wb_ctx;
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void line_to_bf16(const float *f, uint16_t *d, int64_t n)
-{
-    /* n is 2*OB, a multiple of 32 */
-    for (int64_t j = 0; j < n; j += 32) {
-        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(f + j + 16), _mm512_loadu_ps(f + j));
-        _mm512_storeu_si512((void *)(d + j), (__m512i)v);
-    }
-}
-
 /* 3x3 weights, one input pair: each of the OB rows' 18 floats (9 taps of channel 2ip, then 9 of
  * 2ip+1) become 9 bf16 pairs with two permutes and one conversion, kept as a row of wt; then each
  * tap's line is a column of wt, gathered 16 rows at a time. */
@@ -89,7 +79,7 @@ static void block_range(void *p, int64_t b0, int64_t b1)
     const int64_t taps = t->KH * t->KW, OB = t->OB;
     int64_t chunk = (CHUNK_FLOATS / taps) & ~(int64_t)1;   /* input channels, even */
     if (chunk < 2) chunk = 2;                               /* taps > 144: see the caller */
-    float line[2 * MAX_OB];
+    float line[2 * MAX_OB];     /* 2*OB floats, a multiple of 32: whole vectors */
     static _Thread_local float tmp[MAX_OB * TMP_STRIDE];
     for (int64_t ob = b0; ob < b1; ob++) {
         int64_t o0 = ob * OB, on = t->O - o0 < OB ? t->O - o0 : OB;   /* real channels here */
@@ -120,7 +110,7 @@ static void block_range(void *p, int64_t b0, int64_t b1)
                             line[2 * oo] = src[oo * TMP_STRIDE];
                             line[2 * oo + 1] = src[oo * TMP_STRIDE + taps];
                         }
-                        line_to_bf16(line, t->dst + ob * t->s0 + (c0 / 2 + ip) * t->s1 + kh * t->s2 + kw * t->s3,
+                        oma_bf16_pack_row(line, t->dst + ob * t->s0 + (c0 / 2 + ip) * t->s1 + kh * t->s2 + kw * t->s3,
                                      2 * OB);
                     }
         }

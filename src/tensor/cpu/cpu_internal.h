@@ -37,6 +37,10 @@ int oma_cpu_conv2d_up2x(const float *x, int64_t n, int64_t c, int64_t h, int64_t
  * byte for byte what oneDNN's reorder writes, ~3x its speed (cpu_dnnl_weights.c). 0, or -2 when
  * the layout is not one it handles (the caller reorders with oneDNN). */
 int oma_dnnl_weights_bf16(const float *w, const void *blocked_md, void *dst);
+/* n floats to bf16 (round to nearest even) with AVX512_BF16's converter, 32 at a time (float
+ * denormals become zero, as in oneDNN's reorders), a scalar tail; call only on CPUs with
+ * AVX512_BF16 (cpu_dnnl.c). */
+void oma_bf16_pack_row(const float *s, uint16_t *d, int64_t n);
 /* How many weights that path has converted in this process. */
 int64_t oma_dnnl_weights_bf16_done(void);
 /* Prepared weights kept between calls (cpu_kept.c), keyed by weight stamp and a key naming the

@@ -122,7 +122,7 @@ void oma_kept_forget(uint64_t stamp)
     pthread_mutex_lock(&mu);
     for (kept **p = &head; *p;) {
         kept *k = *p;
-        if (k->stamp == stamp || (k->stamp & OMA_STAMP_BASE) == (stamp & OMA_STAMP_BASE)) {
+        if ((k->stamp & OMA_STAMP_BASE) == (stamp & OMA_STAMP_BASE)) {   /* and derived ones */
             *p = k->next;
             total -= k->bytes;
             oma_aligned_free(k->data);
