@@ -284,7 +284,10 @@ int oma_cmd_generate(int argc, char **argv)
     }
     /* bf16 by default where it runs natively (the quality bar and the numbers: README "Speed on
      * the CPU"); --precision fp32 / OMA_PRECISION=fp32 keep exact parity with diffusers */
-    if (!prec_given && !oma_devbackend_active() && oma_precision_bf16_native()) oma_precision_set("bf16");
+    if (!prec_given && oma_precision_set(oma_generate_precision_default()) != 0) {
+        oma_cli_error("generate", "cannot set precision %s", oma_generate_precision_default());
+        return OMA_EXIT_FAIL;
+    }
     char err[512];
     oma_image init_img = {0};
     if (candidates) {

@@ -156,9 +156,18 @@ const char *oma_cpu_conv_name(void);
  * first use. _set returns -1 for an unknown name, or bf16 without oneDNN. */
 int oma_precision_set(const char *name);
 const char *oma_precision_name(void);
+/* The calling thread's own precision, over the process-wide one until called with NULL: a
+ * server's generation job runs in bf16 while another worker trains in fp32. Ops read the
+ * precision on the thread that calls them (work they hand to the thread pool follows that
+ * decision); work a thread hands to oma_parallel_tasks runs at the process-wide one. -1 for an
+ * unknown name or bf16 without oneDNN (nothing changes then). */
+int oma_precision_set_thread(const char *name);
 /* 1 when bf16 compute runs natively here: oneDNN in the build and a CPU with AVX512_BF16 (where
  * `oma generate` makes bf16 its default, README "Speed on the CPU"); 0 otherwise. */
 int oma_precision_bf16_native(void);
+/* 1 when bf16 compute can be asked for at all (oneDNN in the build; emulated and slow on a CPU
+ * without AVX512_BF16), else 0. */
+int oma_precision_bf16_available(void);
 
 /* The CPU backend (OpenBLAS GEMM + our own kernels). */
 const oma_backend *oma_backend_cpu(void);

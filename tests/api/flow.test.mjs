@@ -4,6 +4,7 @@
 // log out ends the session; cookie auth works like Bearer.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { readFileSync } from 'node:fs';
 
 import { api, download, makePng, readEvents, removeDir, signup, startServer, tempDataDir, upload } from './lib/server.mjs';
 import { backendName } from './lib/backend.mjs';
@@ -40,6 +41,14 @@ test('health and capabilities need no session', async () => {
   // the generate samplers, A1111's names in its order (scheduler_names.c)
   assert.deepEqual(c.body.samplers, ['DPM++ 2M Karras', 'DPM++ SDE Karras', 'DPM++ 2M SDE Karras', 'Euler a', 'Euler', 'LMS', 'Heun',
     'DPM2', 'DPM++ 2M', 'DDIM', 'PLMS', 'UniPC', 'LCM', 'TCD']);
+  // the generate kinds' precision: the default the workers use (bf16 where the CPU has
+  // AVX512_BF16, README "Speed on the CPU"), which must be one of the choices; fp32 is always one
+  const cpuBf16 = /\bavx512_bf16\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  assert.ok(c.body.precision.choices.includes('fp32'));
+  assert.ok(c.body.precision.choices.includes(c.body.precision.default));
+  if (!process.env.OMA_PRECISION && c.body.precision.choices.includes('bf16')) {
+    assert.equal(c.body.precision.default, cpuBf16 ? 'bf16' : 'fp32');
+  }
 });
 
 test('sign up, log in, me, duplicate email', async () => {

@@ -459,6 +459,7 @@ test('crash recovery: the server is killed while a request waits; the job runs a
   assert.equal(job.status, 'succeeded', JSON.stringify(job));
   assert.equal(job.attempts, 2, 'it ran a second time after the crash');
   assert.deepEqual(job.result.seeds, [77]);
+  assert.ok(['bf16', 'fp32'].includes(job.result.precision), 'the result says the precision it ran at');
   // the same token still works after the restart, and its image is there
   assert.equal(job.outputs.length, 1);
 });

@@ -39,7 +39,7 @@ async function route(r) {
   if (p === '/api/capabilities') {
     const all = ['image.normalize', 'style.profile', 'convert.lineart', 'generate.txt2img', 'generate.img2img', 'pose.estimate', 'pose.render', 'pose.warp'];
     return json(200, { kinds: all.map((name) => ({ name, title: name, available: mock.kinds.includes(name) })),
-      samplers: ['DPM++ 2M Karras', 'Euler a', 'DDIM', 'UniPC', 'LCM'],
+      samplers: ['DPM++ 2M Karras', 'Euler a', 'DDIM', 'UniPC', 'LCM'], precision: { default: 'bf16', choices: ['fp32', 'bf16'] },
       ...(mock.poseModels ? { pose_models: mock.poseModels } : {}) });
   }
   if (p === '/api/jobs' && req.method() === 'POST') {
@@ -203,6 +203,7 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
     assert.equal(b.params.prompt, 'rainy street, webtoon background'); assert.equal(b.params.batch, 1);
     assert.equal(typeof b.inputs.image, 'string');
     assert.equal(b.params.width, 680); assert.equal(b.params.height, 512);   // 64:48 -> 682.7 -> 680
+    assert.equal(b.params.precision, undefined);   // left to the server's default
   }
   assert.ok([...mock.jobs.values()].every((j) => j.polls >= 3), 'each job was followed by polling after its stream dropped');
   assert.match(await page.getByTestId('job-result').first().textContent(), /generate\.img2img.*sampler: UniPC/);
@@ -211,10 +212,15 @@ test('background with SD: img2img candidates at spread strengths, one seed; live
   // Without a photo: one txt2img job with batch = candidates.
   await page.locator('main .thumb .remove').click();
   await page.getByLabel('Candidates').fill('4');
+  // the precision list is the server's: its default first, then each choice; fp32 asked for is sent
+  assert.deepEqual(await page.getByLabel('Precision').locator('option').allTextContents(),
+    ['Server default (bf16)', 'fp32: exact, slower', 'bf16: faster on CPUs with bf16 units, pixels ~1/255 from fp32']);
+  await page.getByLabel('Precision').selectOption('fp32');
   await page.getByRole('button', { name: 'Generate' }).click();
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=job]').length === 1);
   const t2i = mock.posted.at(-1);
   assert.equal(t2i.kind, 'generate.txt2img');
+  assert.equal(t2i.params.precision, 'fp32');
   assert.equal(t2i.params.batch, 4);
   assert.deepEqual(t2i.inputs, {});
   assert.equal(t2i.params.width, 512); assert.equal(t2i.params.height, 512);   // "photo" falls back to square

@@ -76,7 +76,7 @@ async function request<T>(method: string, path: string, body?: unknown | FormDat
 
 export const api = {
   health: () => request<{ status: string; version?: string; workers?: number }>('GET', '/api/health'),
-  capabilities: () => request<{ kinds: Capability[]; samplers?: string[]; pose_models?: Array<{ name: string; available: boolean }> }>('GET', '/api/capabilities'),
+  capabilities: () => request<{ kinds: Capability[]; samplers?: string[]; pose_models?: Array<{ name: string; available: boolean }>; precision?: { default?: string; choices?: string[] } }>('GET', '/api/capabilities'),
 
   signup: (email: string, password: string, name: string) =>
     request<{ artist: Artist; token: string }>('POST', '/api/auth/signup', { email, password, name }),

@@ -16,6 +16,7 @@ interface Session {
   kindAvailable: (kind: string) => boolean;
   samplers: string[] | null;  // generate samplers the server accepts (A1111 names, its order)
   poseModels: string[] | null;  // pose.estimate's params.model choices that run here (dwpose needs its ONNX files)
+  precision: { default: string; choices: string[] } | null;  // generate's params.precision: the workers' default and the choices
   workers: number | null;   // from /api/health; 0 means jobs wait in the queue
 }
 
@@ -31,6 +32,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [capabilityError, setCapabilityError] = useState<string | null>(null);
   const [samplers, setSamplers] = useState<string[] | null>(null);
   const [poseModels, setPoseModels] = useState<string[] | null>(null);
+  const [precision, setPrecision] = useState<{ default: string; choices: string[] } | null>(null);
   const [workers, setWorkers] = useState<number | null>(null);
 
   useEffect(() => {
@@ -40,6 +42,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       if (Array.isArray(c.samplers)) setSamplers(c.samplers.filter((x) => typeof x === 'string'));
       if (Array.isArray(c.pose_models))
         setPoseModels(c.pose_models.filter((m) => m && typeof m.name === 'string' && m.available === true).map((m) => m.name));
+      const p = c.precision;
+      if (p && typeof p.default === 'string' && Array.isArray(p.choices))
+        setPrecision({ default: p.default, choices: p.choices.filter((x) => typeof x === 'string') });
     })
       .catch((e) => setCapabilityError(String(e.message ?? e)));
     api.health().then((h) => setWorkers(typeof h.workers === 'number' ? h.workers : null)).catch(() => setWorkers(null));
@@ -79,7 +84,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const webtoon = webtoons.find((w) => w.id === selected) ?? null;
   return (
     <Ctx.Provider value={{ artist, loading, setArtist, webtoons, webtoon, selectWebtoon, reloadWebtoons,
-      capabilities, capabilityError, kindAvailable, samplers, poseModels, workers }}>
+      capabilities, capabilityError, kindAvailable, samplers, poseModels, precision, workers }}>
       {children}
     </Ctx.Provider>
   );

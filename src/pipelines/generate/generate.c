@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tensor/backend.h"
 #include "tensor/device_backend.h"
 #include "tensor/ops.h"
 
@@ -28,6 +29,13 @@ void oma_generate_defaults(oma_generate_params *p)
     p->width = p->height = 0;       /* the model's own size (oma_generate_resolve_size) */
     p->batch = 1;
     p->strength = 0.55f;
+}
+
+const char *oma_generate_precision_default(void)
+{
+    const char *e = getenv("OMA_PRECISION");
+    if (e && *e) return oma_precision_name();
+    return !oma_devbackend_active() && oma_precision_bf16_native() ? "bf16" : "fp32";
 }
 
 void oma_generate_candidate_strengths(double out[OMA_GEN_CANDIDATES])

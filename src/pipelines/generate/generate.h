@@ -108,6 +108,12 @@ typedef struct oma_generate_params {
 /* Defaults: steps 20, cfg 7.5, Euler a, seed 0, size 0x0 (the model's), batch 1, strength 0.55. */
 void oma_generate_defaults(oma_generate_params *p);
 
+/* The precision a generation runs at unless asked otherwise: OMA_PRECISION's when it is set,
+ * else bf16 where the CPU backend runs it natively (oma_precision_bf16_native; the quality bar
+ * and the numbers: README "Speed on the CPU"), else fp32 (exact parity with diffusers). Read it
+ * on a thread with no precision of its own (oma_precision_set_thread). */
+const char *oma_generate_precision_default(void);
+
 /* The original service's img2img candidates (its model/background/lora/app/model.py: for i in
  * 0..2, two pipeline calls at strength 0.45 + 0.10 * i, computed in double as Python does):
  * writes OMA_GEN_CANDIDATES strengths. */

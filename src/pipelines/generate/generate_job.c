@@ -11,6 +11,8 @@
  * so the next job starts from the exact base weights. A trained style of the webtoon
  * (params.style_id of a "lora" style; the worker fills params.style with its file's path) adds
  * ", style of <s1><s2>" and its LoRA at the original service's weights (add_trained_style).
+ * Precision: params.precision ("bf16" / "fp32"), else oma_generate_precision_default() (bf16 on
+ * CPUs that run it natively); set for this job's thread only and said in the result.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -217,6 +219,18 @@ static int add_trained_style(const json_t *params, int img2img, const char *data
 }
 
 /* Reads params into p (strings point into params). */
+/* params.precision: "bf16" or "fp32", NULL when left out (oma_generate_precision_default) */
+static int read_precision(const json_t *params, const char **prec, char *err, size_t errlen)
+{
+    *prec = NULL;
+    if (get_str(params, "precision", prec, err, errlen) != 0) return -1;
+    if (*prec && strcmp(*prec, "bf16") != 0 && strcmp(*prec, "fp32") != 0) {
+        snprintf(err, errlen, "precision must be \"bf16\" or \"fp32\"");
+        return -1;
+    }
+    return 0;
+}
+
 static int read_params(const json_t *params, int img2img, oma_generate_params *p, const char **model,
                        char *err, size_t errlen)
 {
@@ -280,6 +294,8 @@ static int read_params(const json_t *params, int img2img, oma_generate_params *p
         p->batch = OMA_GEN_CANDIDATES;
         p->strengths = six;
     }
+    const char *prec;
+    if (read_precision(params, &prec, err, errlen) != 0) return -1;
     static job_styles chk_styles;     /* validation only: shapes of the entries, no file access */
     static pthread_mutex_t chk_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&chk_lock);
@@ -403,9 +419,18 @@ static int run(oma_job_ctx *ctx, int img2img)
     oma_image imgs[OMA_GEN_MAX_BATCH];
     memset(imgs, 0, sizeof imgs);
     char cfg_name[sizeof g_model.config_path] = "";
+    /* this job's precision, on this thread only: a training job on another worker keeps its own */
+    const char *prec = NULL;
+    (void)read_precision(ctx->params, &prec, ctx->error, sizeof ctx->error);    /* checked above */
+    if (!prec) prec = oma_generate_precision_default();
     pthread_mutex_lock(&g_lock);
     int rc = ctx->progress(ctx, 0.0, "loading the model", NULL, 0) ? 1 : 0;
     if (rc == 0 && ensure_model(path, img2img, ctx->error, sizeof ctx->error) != 0) rc = -1;
+    if (rc == 0 && oma_precision_set_thread(prec) != 0) {
+        snprintf(ctx->error, sizeof ctx->error, "precision %s is not available here (bf16 needs oneDNN in the build)",
+                 prec);
+        rc = -1;
+    }
     if (rc == 0) {
         oma_generate_resolve_size(&g_model, &p);    /* width/height left out: the model's own */
         rc = oma_generate_styled(&g_model, &p, imgs, ctx->error, sizeof ctx->error);
@@ -413,6 +438,7 @@ static int run(oma_job_ctx *ctx, int img2img)
         const char *slash = strrchr(g_model.config_path, '/');
         snprintf(cfg_name, sizeof cfg_name, "%s", slash ? slash + 1 : g_model.config_path);
     }
+    oma_precision_set_thread(NULL);
     pthread_mutex_unlock(&g_lock);
     free(styles);
     oma_image_free(&init);
@@ -446,9 +472,10 @@ static int run(oma_job_ctx *ctx, int img2img)
         return -1;
     }
     const char *cfgp = cfg_name[0] ? cfg_name : NULL;
-    ctx->result = json_pack("{s:i, s:o, s:s, s:i, s:f, s:s, s:i, s:i, s:s?}", "images", p.batch, "seeds", seeds,
+    ctx->result = json_pack("{s:i, s:o, s:s, s:i, s:f, s:s, s:s, s:i, s:i, s:s?}", "images", p.batch, "seeds", seeds,
                             "sampler", oma_sampler_name(p.sampler), "steps", p.steps, "cfg", (double)p.cfg,
-                            "engine", "stable-diffusion-cpu", "width", p.width, "height", p.height, "config", cfgp);
+                            "engine", "stable-diffusion-cpu", "precision", prec, "width", p.width, "height",
+                            p.height, "config", cfgp);
     /* draft mode: an approximate image, said so in the result (and in each PNG's parameters) */
     if (ctx->result && p.draft &&
         json_object_set_new(ctx->result, "draft",

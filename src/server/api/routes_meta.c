@@ -4,12 +4,16 @@
  * (with --workers 0) a live worker pool registered in the database that offers it. "samplers"
  * lists the generate samplers (scheduler.c's table, A1111's order) so the UI offers exactly
  * what the engine accepts; "pose_models" the pose.estimate kind's params.model choices, each
- * available or not here (dwpose only when OMA_MODELS/dwpose holds both ONNX files). */
+ * available or not here (dwpose only when OMA_MODELS/dwpose holds both ONNX files);
+ * "precision" the generate kinds' params.precision: the default this process's workers use
+ * (bf16 where the CPU runs it natively) and the choices it can run. */
+#include "pipelines/generate/generate.h"
 #include "pipelines/generate/scheduler.h"
 #include "pipelines/job_kind.h"
 #include "pipelines/pose/pose_models.h"
 #include "server/http/http_routes.h"
 #include "server/server_internal.h"
+#include "tensor/backend.h"
 
 void oma_route_health(oma_req *r)
 {
@@ -46,11 +50,18 @@ void oma_route_capabilities(oma_req *r)
     for (int i = 0; pose_models && i < oma_pose_model_count(); i++)
         json_array_append_new(pose_models, json_pack("{s:s,s:b}", "name", oma_pose_model_name(i), "available",
                                                      oma_pose_model_available(models, i)));
-    if (!samplers || !pose_models) {
+    json_t *precisions = json_array();
+    if (precisions) json_array_append_new(precisions, json_string("fp32"));
+    if (precisions && oma_precision_bf16_available()) json_array_append_new(precisions, json_string("bf16"));
+    json_t *precision = precisions ? json_pack("{s:s,s:o}", "default", oma_generate_precision_default(), "choices",
+                                               precisions) : NULL;
+    if (!samplers || !pose_models || !precision) {
         json_decref(kinds);
         json_decref(samplers);
         json_decref(pose_models);
+        json_decref(precision);
         return;
     }
-    oma_reply_json(r, 200, json_pack("{s:o,s:o,s:o}", "kinds", kinds, "samplers", samplers, "pose_models", pose_models));
+    oma_reply_json(r, 200, json_pack("{s:o,s:o,s:o,s:o}", "kinds", kinds, "samplers", samplers, "pose_models",
+                                     pose_models, "precision", precision));
 }

@@ -86,9 +86,13 @@ static int gemm_split(void)
 enum { PREC_FP32, PREC_BF16 };
 static const char *const prec_names[] = {"fp32", "bf16"};
 static int prec_mode = -1;
+/* this thread's own precision over the process-wide one (-1: none); the kernels read it on the
+ * thread that calls the op, never on the pool's threads (they only run pieces of it) */
+static _Thread_local int prec_thread = -1;
 
 static int prec(void)
 {
+    if (prec_thread >= 0) return prec_thread;
     int m = __atomic_load_n(&prec_mode, __ATOMIC_RELAXED);
     if (m < 0) {
         const char *e = getenv("OMA_PRECISION");
@@ -109,7 +113,24 @@ int oma_precision_set(const char *name)
     return -1;
 }
 
+int oma_precision_set_thread(const char *name)
+{
+    if (!name) {
+        prec_thread = -1;
+        return 0;
+    }
+    for (int m = 0; m < 2; m++)
+        if (strcmp(name, prec_names[m]) == 0) {
+            if (m == PREC_BF16 && !oma_dnnl_available()) return -1;
+            prec_thread = m;
+            return 0;
+        }
+    return -1;
+}
+
 const char *oma_precision_name(void) { return prec_names[prec()]; }
+
+int oma_precision_bf16_available(void) { return oma_dnnl_available(); }
 
 int oma_precision_bf16_native(void)
 {

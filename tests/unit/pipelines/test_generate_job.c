@@ -4,14 +4,18 @@
  * range); a txt2img job on the tiny fixture model produces image-0.png equal (within 1/255) to
  * diffusers' image, with an A1111 parameters chunk, per-step progress with a preview and a
  * result summary; batch 2 gives two different candidates; cancelling stops the job; img2img
- * without its image fails cleanly. */
+ * without its image fails cleanly. Precision: params.precision "fp32" gives diffusers' bits; left
+ * out, the job runs at bf16 where the CPU runs it natively (within mean 1/255 of fp32), on its
+ * own thread only. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "formats/image.h"
+#include "pipelines/generate/generate.h"
 #include "pipelines/generate/scheduler.h"
+#include "tensor/backend.h"
 #include "pipelines/job_kind.h"
 #include "tensor/threadpool.h"
 
@@ -123,11 +127,15 @@ int main(void)
     CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"draft\": 3, \"draft_branch\": -1}") == -1);
     CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"draft\": 3, \"draft_branch\": 1}") == 0);
 
-    /* the DDIM fixture run as a job */
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"precision\": \"fp32\"}") == 0);
+    CHECK(validate(t2i, "{\"prompt\": \"a cat\", \"precision\": \"fp16\"}") == -1);
+    CHECK(validate(i2i, "{\"prompt\": \"a cat\", \"precision\": 16}") == -1);
+
+    /* the DDIM fixture run as a job (fp32: diffusers' bits) */
     json_error_t je;
     json_t *params = json_loads("{\"prompt\": \"a city street at night in the rain\", \"negative\": \"lowres, bad "
                                 "anatomy, blurry, worst quality\", \"steps\": 4, \"cfg\": 7.5, \"sampler\": \"DDIM\", "
-                                "\"seed\": 1004, \"width\": 64, \"height\": 64}",
+                                "\"seed\": 1004, \"width\": 64, \"height\": 64, \"precision\": \"fp32\"}",
                                 0, &je);
     fake f;
     fake_init(&f, models, params);
@@ -163,7 +171,7 @@ int main(void)
     /* the same run in draft mode: the result and the PNG's parameters say so, the image differs */
     params = json_loads("{\"prompt\": \"a city street at night in the rain\", \"negative\": \"lowres, bad "
                         "anatomy, blurry, worst quality\", \"steps\": 4, \"cfg\": 7.5, \"sampler\": \"DDIM\", "
-                        "\"seed\": 1004, \"width\": 64, \"height\": 64, \"draft\": 2}",
+                        "\"seed\": 1004, \"width\": 64, \"height\": 64, \"draft\": 2, \"precision\": \"fp32\"}",
                         0, &je);
     fake_init(&f, models, params);
     CHECK(t2i->run(&f.ctx) == 0);
@@ -195,10 +203,48 @@ int main(void)
     fake_free(&f);
     json_decref(params);
 
+    /* the same job at the default precision: bf16 where this CPU runs it natively (the result
+     * says which), within the quality bar of the fp32 image (mean <= 1 of 255); the precision is
+     * the job's alone: the process-wide one is fp32 before and after */
+    CHECK(!strcmp(oma_precision_name(), "fp32"));
+    params = json_loads("{\"prompt\": \"a city street at night in the rain\", \"negative\": \"lowres, bad "
+                        "anatomy, blurry, worst quality\", \"steps\": 4, \"cfg\": 7.5, \"sampler\": \"DDIM\", "
+                        "\"seed\": 1004, \"width\": 64, \"height\": 64}",
+                        0, &je);
+    fake_init(&f, models, params);
+    CHECK(t2i->run(&f.ctx) == 0);
+    const char *want_prec = oma_precision_bf16_native() ? "bf16" : "fp32";
+    const char *got_prec = f.ctx.result ? json_string_value(json_object_get(f.ctx.result, "precision")) : NULL;
+    CHECK(got_prec && !strcmp(got_prec, want_prec) && !strcmp(oma_generate_precision_default(), want_prec));
+    CHECK(!strcmp(oma_precision_name(), "fp32"));
+    if (f.n_out == 1) {
+        oma_image got = {0}, ref = {0};
+        CHECK(oma_image_decode(f.data[0], f.len[0], 3, 0, NULL, &got, err, sizeof err) == 0);
+        snprintf(path, sizeof path, "%s/ref/txt2img_ddim.png", models);
+        CHECK(oma_image_load(path, 3, NULL, &ref, err, sizeof err) == 0);
+        int mx = 0;
+        double sum = 0;
+        for (int i = 0; got.px && ref.px && i < 64 * 64 * 3; i++) {
+            int d = abs((int)got.px[i] - (int)ref.px[i]);
+            mx = d > mx ? d : mx;
+            sum += d;
+        }
+        double mean = sum / (64 * 64 * 3);
+        CHECK(got.px && mean <= 1.0);
+        if (!strcmp(want_prec, "fp32")) CHECK(mx <= 1);
+        else CHECK(mx > 0);     /* bf16 did run: it cannot give diffusers' exact picture */
+        printf("  job at the default precision (%s) vs diffusers fp32: mean %.3f, max %d of 255\n",
+               got_prec ? got_prec : "?", mean, mx);
+        oma_image_free(&got);
+        oma_image_free(&ref);
+    }
+    fake_free(&f);
+    json_decref(params);
+
     /* 96x64 (not a multiple of 64) as a job, against diffusers' pipeline (tests/fixtures/sd_cfg) */
     params = json_loads("{\"prompt\": \"a city street at night in the rain\", \"negative\": \"lowres, bad "
                         "anatomy, blurry, worst quality\", \"steps\": 4, \"cfg\": 7.5, \"sampler\": \"DDIM\", "
-                        "\"seed\": 2001, \"width\": 96, \"height\": 64}",
+                        "\"seed\": 2001, \"width\": 96, \"height\": 64, \"precision\": \"fp32\"}",
                         0, &je);
     fake_init(&f, models, params);
     CHECK(t2i->run(&f.ctx) == 0);
@@ -226,7 +272,7 @@ int main(void)
      * the yaml (result "config") and draws diffusers' picture */
     params = json_loads("{\"prompt\": \"a city street at night in the rain\", \"negative\": \"lowres, bad "
                         "anatomy, blurry, worst quality\", \"steps\": 4, \"cfg\": 7.5, \"sampler\": \"DDIM\", "
-                        "\"seed\": 2005, \"width\": 64, \"height\": 64}",
+                        "\"seed\": 2005, \"width\": 64, \"height\": 64, \"precision\": \"fp32\"}",
                         0, &je);
     char vdir[2048];
     snprintf(vdir, sizeof vdir, "%s/../sd_cfg/ldm-v", models);

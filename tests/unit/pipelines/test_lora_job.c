@@ -54,7 +54,7 @@ static int validate(const oma_job_kind *k, const char *json)
 
 static const char *BASE = "\"prompt\": \"a city street at night in the rain%s\", \"negative\": \"lowres, bad anatomy, "
                           "blurry, worst quality\", \"steps\": 4, \"cfg\": 7.5, \"sampler\": \"DDIM\", \"seed\": 1004, "
-                          "\"width\": 64, \"height\": 64";
+                          "\"width\": 64, \"height\": 64, \"precision\": \"fp32\"";
 
 /* Runs txt2img with BASE + extra; compares with want_png (NULL: expect failure containing want_err). */
 static void run_job(const oma_job_kind *k, const char *models, const char *data, const char *suffix, const char *extra,

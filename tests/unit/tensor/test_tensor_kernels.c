@@ -3,6 +3,7 @@
  * 16, causal masks, cross-attention with 77 keys, strided and padded convolutions).
  * Tolerance: max abs error <= 2e-5 * (1 + max |reference|) unless stated. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,35 @@ static void bf16_gemm_case(int64_t M, int64_t N, int64_t K)
         }
 }
 
+static void *read_precision(void *out)
+{
+    *(const char **)out = oma_precision_name();
+    return NULL;
+}
+
+/* A thread's own precision (oma_precision_set_thread: a server's generate job) is that thread's
+ * alone: another thread still sees the process-wide fp32, and the kernels follow the calling
+ * thread's (a bf16 product differs from the fp32 one in its bits); NULL goes back. */
+static void test_bf16_thread(void)
+{
+    CHECK(oma_precision_set_thread("fp8") == -1);
+    CHECK(oma_precision_set_thread("bf16") == 0);
+    CHECK(strcmp(oma_precision_name(), "bf16") == 0);
+    const char *other = NULL;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, read_precision, &other) == 0 && pthread_join(t, NULL) == 0);
+    CHECK(other && strcmp(other, "fp32") == 0);
+    const oma_backend *b = oma_backend_cpu();
+    int64_t M = 160, N = 200, K = 130;
+    oma_tensor A = rnd(2, M, K, 0, 0, 1), B = rnd(2, K, N, 0, 0, 1), C16 = zeros(2, M, N, 0, 0), C32 = zeros(2, M, N, 0, 0);
+    b->gemm(0, 0, M, N, K, 1.0f, A.data, K, B.data, N, 0.0f, C16.data, N);
+    CHECK(oma_precision_set_thread(NULL) == 0);
+    CHECK(strcmp(oma_precision_name(), "fp32") == 0);
+    b->gemm(0, 0, M, N, K, 1.0f, A.data, K, B.data, N, 0.0f, C32.data, N);
+    CHECK(memcmp(C16.data, C32.data, (size_t)(M * N) * sizeof(float)) != 0);
+    oma_tensor_free(&A), oma_tensor_free(&B), oma_tensor_free(&C16), oma_tensor_free(&C32);
+}
+
 static void test_bf16(void)
 {
     if (oma_precision_set("bf16") != 0) {
@@ -322,6 +352,7 @@ static void test_bf16(void)
     CHECK(oma_precision_set("fp32") == 0);
     CHECK(strcmp(oma_precision_name(), "fp32") == 0);
     CHECK(oma_precision_set("fp8") == -1);
+    test_bf16_thread();
 }
 
 static void test_norms(void)

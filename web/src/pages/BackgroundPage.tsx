@@ -13,6 +13,11 @@ import { isJobRefs, isString, isStringOrNull, isUploads, useStoredForm, useStore
 
 // shown until /api/capabilities answers with the server's own list (s.samplers)
 const SAMPLERS = ['DPM++ 2M Karras', 'Euler a', 'DDIM'];
+// what each generate precision means for the artist (README "Speed on the CPU")
+const PRECISION_TEXT: Record<string, string> = {
+  bf16: 'bf16: faster on CPUs with bf16 units, pixels ~1/255 from fp32',
+  fp32: 'fp32: exact, slower',
+};
 // img2img candidates spread over these strengths: low keeps the photo, high follows the prompt.
 const STRENGTH_LO = 0.45, STRENGTH_HI = 0.65;
 export function strengths(n: number): number[] {
@@ -68,9 +73,12 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
   const [photo, setPhoto] = useStoredState<Upload[]>(`oma.${s.artist?.id}.background.photo`, [], isUploads);
   const [f, set] = useStoredForm(`oma.${s.artist?.id}.background.form`, {
     prompt: '', negative: 'lowres, blurry, text, watermark', sampler: SAMPLERS[0], steps: 20, cfg: 7.5,
-    seed: Math.floor(Math.random() * 2 ** 31), size: 512, shape: '1:1', count: 4, photoCount: 6,
+    seed: Math.floor(Math.random() * 2 ** 31), size: 512, shape: '1:1', count: 4, photoCount: 6, precision: '',
   });
   const { prompt, negative, sampler, steps, cfg, seed, size, shape, count, photoCount } = f;
+  /* '' = the server's default (bf16 on CPUs that run it natively); a choice it no longer offers is dropped */
+  const precision = f.precision && s.precision?.choices.includes(f.precision) ? f.precision : '';
+  const setPrecision = (v: string) => set('precision', v);
   const setShape = (v: string) => set('shape', v);
   const shapeNow = shape === 'photo' && photo.length === 0 ? '1:1' : shape;  /* the photo was removed */
   const setPrompt = (v: string) => set('prompt', v);
@@ -103,7 +111,7 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
       setError(`With ${steps} steps, strength ${Math.min(...strengths(photoCount))} runs no denoising step: use more steps.`); return;
     }
     setBusy(true); setError(null);
-    const base = { prompt: prompt.trim(), negative, sampler, steps, cfg, seed, ...pictureSize(size, shapeNow, photo[0]), ...(styleId ? { style_id: styleId } : {}) };
+    const base = { prompt: prompt.trim(), negative, sampler, steps, cfg, seed, ...pictureSize(size, shapeNow, photo[0]), ...(styleId ? { style_id: styleId } : {}), ...(precision ? { precision } : {}) };
     try {
       const made: Array<{ id: string; title: string }> = [];
       if (photo.length > 0) {
@@ -145,6 +153,12 @@ function DiffusionForm({ canTxt, canImg }: { canTxt: boolean; canImg: boolean })
           {photo.length === 0
             ? <label>Candidates<input type="number" min={1} max={8} value={count} onChange={(e) => setCount(clampInt(e.target.value, 1, 8, 4))} /></label>
             : <label>Candidates<input type="number" min={1} max={6} value={photoCount} onChange={(e) => setPhotoCount(clampInt(e.target.value, 1, 6, 6))} /></label>}
+          {s.precision && s.precision.choices.length > 1 && (
+            <label>Precision<select aria-label="Precision" value={precision} onChange={(e) => setPrecision(e.target.value)}>
+              <option value="">Server default ({s.precision.default})</option>
+              {s.precision.choices.map((x) => <option key={x} value={x}>{PRECISION_TEXT[x] ?? x}</option>)}
+            </select></label>
+          )}
         </div>
         {photo.length > 0 && <p className="muted small">{photoCount === 1 ? 'One candidate' : `${photoCount} candidates`} at strength {strengths(photoCount).join(', ')}: low keeps the photo, high follows the prompt.</p>}
         {error && <div className="error-text" role="alert">{error}</div>}
