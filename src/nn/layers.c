@@ -1,7 +1,9 @@
 /* layers.c — linear, conv2d and norm layers over the tensor ops (see layers.h). */
 #include "nn/layers.h"
 
+
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,8 +249,15 @@ size_t oma_conv2d_bytes(const oma_conv2d *c)
     return n + (c->b.data ? (size_t)oma_tensor_numel(&c->b) * 4 : 0);
 }
 
+/* While on (oma_layers_hand_over), 3x3 convolutions hand their float weights over to the
+ * backend on use (ops.h, oma_op_weights_consumable) */
+static _Atomic int g_hand_over;
+
+void oma_layers_hand_over(int on) { g_hand_over = on != 0; }
+
 int oma_conv2d_run(const oma_conv2d *c, const oma_tensor *x, int stride, int pad, oma_tensor *y)
 {
+    if (g_hand_over && c->k == 3 && !c->w16 && c->w.owns) oma_op_weights_consumable(&c->w);
     oma_tensor wt = c->w;
     wt.data = (float *)oma_layer_weights_f32(&c->w, c->w16, c->w16_kind);
     if (!wt.data) return -1;

@@ -55,6 +55,13 @@ void oma_conv2d_free(oma_conv2d *c);
 int oma_conv2d_forward(const oma_conv2d *c, const oma_tensor *x, oma_arena *ar, oma_tensor *y);
 /* The convolution into a caller-allocated y, with another stride/padding (VAE downsample). */
 int oma_conv2d_run(const oma_conv2d *c, const oma_tensor *x, int stride, int pad, oma_tensor *y);
+/* For a process that frees the model after one use (oma generate): while on, each 3x3
+ * convolution run hands its float weights over to the backend, which may write their prepared
+ * form (bf16 blocked) over them instead of into new memory (tensor/ops.h). The float values
+ * are then gone: turn it on only for a model nothing reads as floats again (no LoRA merge, no
+ * other precision) and that is freed after; every pass should have the same shapes (another
+ * layout would need the floats: such a convolution fails instead of reading them). */
+void oma_layers_hand_over(int on);
 /* W += scale * up[out, r(,1,1)] @ down[r, in(, k, k)]. */
 int oma_conv2d_merge_lora(oma_conv2d *c, const oma_tensor *up, const oma_tensor *down, float scale);
 /* W += scale * delta, delta a full [out, in(, k, k)] change (LyCORIS LoHa / LoKr). 0, or -1. */

@@ -63,6 +63,12 @@ typedef struct oma_backend {
     /* Drops whatever the backend keeps under this weight stamp (the layer changed or freed the
      * weights). */
     void (*forget_weights)(uint64_t weight_stamp);
+    /* Optional (NULL: ignored): the caller will never read these float weights again (a
+     * process that frees the model after one use) and they are the layer's own memory of
+     * `bytes`; the backend may write a prepared form of them over it, keyed by the stamp like a
+     * kept one (no new memory to fault in). From then on conv2d with this stamp either uses that
+     * form or fails (-1); it never reads the floats. */
+    void (*weights_consumable)(uint64_t weight_stamp, const float *data, size_t bytes);
     /* Group norm over x[N,C,HW] with per-channel affine; silu != 0 applies SiLU after it. */
     void (*group_norm)(const float *x, int64_t n, int64_t c, int64_t hw, int64_t groups,
                        const float *gamma, const float *beta, float eps, int silu, float *y);
@@ -138,6 +144,9 @@ size_t oma_cpu_scratch_bytes(void);
 /* Bytes of prepared weights the CPU backend keeps now (Winograd-transformed convolution
  * weights; budget OMA_WEIGHT_CACHE_MB, see cpu_kept.c). */
 size_t oma_cpu_kept_bytes(void);
+/* Bytes of float weights handed over that now hold their prepared form (ops.h,
+ * oma_op_weights_consumable), over the process's life; not counted in oma_cpu_kept_bytes. */
+size_t oma_cpu_handed_over_bytes(void);
 /* Whether new prepared weights may be kept (1, the default) or not (0: what is kept stays in
  * use; new layers take kernels that need none). For processes that draw once and end, where the
  * first use's cost is never paid back (cpu_kept.c). -1 when an explicit OMA_WEIGHT_CACHE_MB

@@ -35,6 +35,13 @@ void oma_op_forget_weights(const oma_tensor *w)
     if (w->stamp) be()->forget_weights(w->stamp);
 }
 
+void oma_op_weights_consumable(const oma_tensor *w)
+{
+    int64_t n = oma_tensor_numel(w);
+    if (w->stamp && w->data && w->owns && n > 0 && be()->weights_consumable)
+        be()->weights_consumable(w->stamp, w->data, (size_t)n * sizeof(float));
+}
+
 int64_t oma_conv_out_size(int64_t in, int64_t k, int stride, int pad)
 {
     if (stride < 1 || pad < 0 || k < 1) return -1;

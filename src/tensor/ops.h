@@ -18,6 +18,10 @@ int oma_op_conv2d(const oma_tensor *x, const oma_tensor *w, const oma_tensor *b,
 /* Tells the backend that weights w (w->stamp) are changing or going away: it drops what it
  * prepared from them. A no-op for stamp 0. */
 void oma_op_forget_weights(const oma_tensor *w);
+/* Tells the backend that w's float values will never be read again (a process that frees the
+ * model after one use): it may write a prepared form of them over w's own memory (backend.h,
+ * weights_consumable). Only for weights w owns; a no-op elsewhere. */
+void oma_op_weights_consumable(const oma_tensor *w);
 /* Output size of a convolution along one axis; -1 when it would be < 1. */
 int64_t oma_conv_out_size(int64_t in, int64_t k, int stride, int pad);
 /* Group norm of x[N, C, ...] (C % groups == 0); gamma/beta [C] or NULL; silu fuses SiLU. */

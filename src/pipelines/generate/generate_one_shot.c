@@ -13,7 +13,9 @@
 
 #include "formats/fail.h"
 #include "pipelines/generate/generate.h"
+#include "nn/layers.h"
 #include "tensor/backend.h"
+#include "tensor/device_backend.h"
 
 static double wall(void)
 {
@@ -50,6 +52,13 @@ static int one_shot_keeps(const oma_generate_params *q)
     return images >= (strcmp(oma_precision_name(), "bf16") == 0 ? 16 : 10);
 }
 
+static int hand_over_ok(const oma_generate_params *q)
+{
+    const char *e = getenv("OMA_WEIGHT_HAND_OVER");    /* "0": off (A/B comparisons) */
+    if (e && strcmp(e, "0") == 0) return 0;
+    return !q->strengths && !oma_devbackend_active() && strcmp(oma_precision_name(), "bf16") == 0;
+}
+
 int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_image *out, char *err,
                           size_t errlen)
 {
@@ -65,7 +74,15 @@ int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_ima
     q.latents_out = lat;
     q.one_shot = 1;
     int keep_off = !one_shot_keeps(&q) && oma_cpu_keep_weights(0) == 0;
+    /* bf16: the UNet's 3x3 convolutions write their bf16 blocked weights over their float ones
+     * (nn/layers.h, oma_layers_hand_over): kept at no new memory, so every pass after the first
+     * skips the conversion (first-touching new memory for them costs more than it saves below
+     * 16 images here). Not for candidates (passes of several sizes could want another layout),
+     * nor with a device (its backend keeps weights of its own). */
+    int hand_over = hand_over_ok(&q);
+    if (hand_over) oma_layers_hand_over(1);
     int rc = oma_generate_styled(m, &q, out, err, errlen);
+    if (hand_over) oma_layers_hand_over(0);
     if (rc == 0) {
         oma_unet_free(&m->unet);    /* done with it: its weights go before the decoder's peak */
         const float SF = m->cfg.vae.scaling_factor > 0 ? m->cfg.vae.scaling_factor : 0.18215f;

@@ -359,14 +359,15 @@ static int up2x_offered(void)
 static int64_t cpu_conv2d_up2x_work(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc,
                                     uint64_t stamp)
 {
-    return up2x_offered() ? oma_cpu_conv2d_up2x_work(n, c, h, w, oc, stamp) : 0;
+    /* weights handed over (oma_kept_offer) are no longer floats to sum: the two ops then */
+    return up2x_offered() && !oma_kept_taken(stamp) ? oma_cpu_conv2d_up2x_work(n, c, h, w, oc, stamp) : 0;
 }
 
 static int cpu_conv2d_up2x(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                            const float *weight, uint64_t stamp, const float *bias, int64_t oc, float *y,
                            float *work, int64_t work_floats)
 {
-    if (!up2x_offered()) return -2;
+    if (!up2x_offered() || oma_kept_taken(stamp)) return -2;
     return oma_cpu_conv2d_up2x(x, n, c, h, w, weight, stamp, bias, oc, y, work, work_floats);
 }
 
@@ -398,10 +399,12 @@ static int cpu_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w
              * against 3.27-4.05 s, and the kept bf16 form is 1/8 of the Winograd one */
             rc = oma_dnnl_conv2d(x, n, c, h, w, weight, stamp, bias, oc, kh, kw, stride, pad, pad, y, oh, ow, 0, 1);
         }
+        if (rc == -2 && oma_kept_taken(stamp)) return -1;  /* handed over: only their bf16 form is left */
         if (rc == -2)
             rc = oma_dnnl_conv2d(x, n, c, h, w, weight, stamp, bias, oc, kh, kw, stride, pad, pad, y, oh, ow, wino, 0);
         if (rc != -2) return rc;
     }
+    if (oma_kept_taken(stamp)) return -1;
     int64_t rows = oh;
     float *col = NULL;
     if (!direct) {
@@ -884,6 +887,7 @@ static const oma_backend cpu_backend = {
     .conv2d_up2x_work = cpu_conv2d_up2x_work,
     .conv2d_up2x = cpu_conv2d_up2x,
     .forget_weights = oma_kept_forget,
+    .weights_consumable = oma_kept_offer,
     .group_norm = cpu_group_norm,
     .layer_norm = cpu_layer_norm,
     .softmax = cpu_softmax,

@@ -226,17 +226,32 @@ static int weights_into(const conv_entry *e, const float *weight, float *dst)
     return ok ? 0 : -1;
 }
 
+static float *reorder_weights(const conv_entry *e, const float *weight);
+
 /* The weights kept under `stamp` in entry e's layout (Winograd-transformed, or bf16 blocked),
  * made from `weight` on first use; NULL when they are not kept and cannot be (budget, memory, a
- * failed transform). */
-static float *kept_weights(conv_entry *e, uint64_t stamp, const float *weight)
+ * failed transform). Handed-over float weights (oma_kept_offer) take their own form in place
+ * when `may_take` (one primitive for the whole image: bands could want other layouts): made in
+ * scratch, then copied over the floats, which are gone after that. */
+static float *kept_weights(conv_entry *e, uint64_t stamp, const float *weight, int may_take)
 {
     /* the form: the weights' memory descriptor (format, blocking, sizes), hashed */
     uint64_t form = 1469598103934665603ull;
     const unsigned char *b = (const unsigned char *)&e->wei;
     for (size_t i = 0; i < sizeof e->wei; i++) form = (form ^ b[i]) * 1099511628211ull;
+    size_t bytes = dnnl_memory_desc_get_size(&e->wei);
+    float *k = oma_kept_find(stamp, form, bytes);
+    if (k) return k;
+    if (may_take && oma_kept_may_take(stamp, weight, bytes)) {
+        const float *tmp = reorder_weights(e, weight);
+        /* filed first (nothing can fail after it), then written over the floats */
+        if (tmp && oma_kept_take(stamp, form, (float *)weight, bytes) == 0) {
+            memcpy((float *)weight, tmp, bytes);
+            return (float *)weight;
+        }
+    }
     int fresh;
-    float *k = oma_kept_acquire(stamp, form, dnnl_memory_desc_get_size(&e->wei), &fresh);
+    k = oma_kept_acquire(stamp, form, bytes, &fresh);
     if (!k || !fresh) return k;
     int ok = weights_into(e, weight, k) == 0;
     oma_kept_filled(stamp, form, ok);
@@ -344,7 +359,8 @@ int oma_dnnl_conv2d(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
             conv_entry *e = entry_get(key);
             if (!e) return -2;
             const float *kept = NULL;
-            if (e->r_wei && (e->wino || bf16)) kept = kept_weights(e, stamp, weight);
+            if (e->r_wei && (e->wino || bf16)) kept = kept_weights(e, stamp, weight, bf16 && !banded);
+            if (!kept && oma_kept_taken(stamp)) return -1;    /* the floats are gone: never read them */
             if (e->wino && !kept && winograd != 2) {
                 if (winograd < 0) return -2;
                 key[11] = 0;    /* Winograd only pays with kept weights here: direct */

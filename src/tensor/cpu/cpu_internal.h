@@ -50,6 +50,21 @@ int64_t oma_dnnl_weights_bf16_done(void);
  * and none can be made (over budget, stamp 0, out of memory). */
 void *oma_kept_acquire(uint64_t stamp, uint64_t form, size_t bytes, int *fresh);
 void oma_kept_filled(uint64_t stamp, uint64_t form, int ok);
+/* The kept form for (stamp, form) of `bytes` if there is one (never makes one), else NULL. */
+void *oma_kept_find(uint64_t stamp, uint64_t form, size_t bytes);
+/* Float weights handed over (oma_backend.weights_consumable, a process that frees the model
+ * after one use): the memory of the weights under `stamp`, `bytes` long, may hold a prepared
+ * form of them instead of new memory (on this VM first-touching new memory costs ~1.2 ms a MB).
+ * oma_kept_may_take: whether a form of `bytes` may be written over them (data must be the
+ * handed-over pointer: a layer's 16-bit weights widened into a temporary buffer never are);
+ * the caller then writes the form there and files it with oma_kept_take (-1: not filed, and
+ * the caller must not have written). oma_kept_taken: 1 when the float values under this stamp
+ * (or the layer's base stamp) are gone — every reader of the float weights must then refuse
+ * (-1) instead of reading them. One caller per layer at a time. */
+void oma_kept_offer(uint64_t stamp, const float *data, size_t bytes);
+int oma_kept_may_take(uint64_t stamp, const void *data, size_t bytes);
+int oma_kept_take(uint64_t stamp, uint64_t form, void *data, size_t bytes);
+int oma_kept_taken(uint64_t stamp);
 /* Whether new forms are kept now (keeping on, a non-zero budget). */
 int oma_kept_keeping(void);
 /* Frees everything kept under this stamp (oma_backend.forget_weights). */

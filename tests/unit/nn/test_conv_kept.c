@@ -16,6 +16,7 @@
  * weights come from our own conversion (tensor/cpu/cpu_dnnl_weights.c): convolutions of odd
  * shapes (channels not a multiple of the blocks, odd input channels, SD's 1280x1280) give the
  * same bits with it as with oneDNN's reorder (OMA_BF16_REORDER=onednn), and it must have run.
+ * Handed-over weights (bf16_hand_over): the same bits, written over the floats.
  */
 #include <math.h>
 #include <stdio.h>
@@ -101,8 +102,17 @@ static void run_check(const char *what, const oma_conv2d *l, int64_t n, int64_t 
 
 /* One forward of l over an input drawn from `seed`, checked against the double reference within
  * tol; the output is copied to out. */
+static void forward_fixed_w(const char *what, const oma_conv2d *l, const float *wref, int64_t n, int64_t hw,
+                            uint64_t seed, double tol, float *out);
 static void forward_fixed(const char *what, const oma_conv2d *l, int64_t n, int64_t hw, uint64_t seed,
                           double tol, float *out)
+{
+    forward_fixed_w(what, l, l->w.data, n, hw, seed, tol, out);
+}
+
+/* The same, checked against the weights wref (a copy of the layer's floats). */
+static void forward_fixed_w(const char *what, const oma_conv2d *l, const float *wref, int64_t n, int64_t hw,
+                            uint64_t seed, double tol, float *out)
 {
     oma_arena ar;
     oma_arena_init(&ar, 1 << 20);
@@ -114,7 +124,7 @@ static void forward_fixed(const char *what, const oma_conv2d *l, int64_t n, int6
     for (int64_t i = 0; i < oma_tensor_numel(&x); i++) x.data[i] = rnd();
     rs = saved;
     CHECK(oma_conv2d_forward(l, &x, &ar, &y) == 0);
-    double e = conv_err(&x, l->w.data, l->b.data, &y);
+    double e = conv_err(&x, wref, l->b.data, &y);
     printf("  %-36s n=%lld %lldx%lld: max error %.2e of the output's size, kept %.2f MB\n", what,
            (long long)n, (long long)hw, (long long)hw, e, oma_cpu_kept_bytes() / 1048576.0);
     CHECK(e <= tol);
@@ -218,6 +228,63 @@ static void bf16_kept(void)
     CHECK(oma_precision_set("fp32") == 0);
 }
 
+/* Float weights handed over (oma_layers_hand_over: a one-shot process): the layer's floats
+ * become their bf16 blocked form in place — the bits of per-call reorders, no new kept memory,
+ * the floats gone; the form is used after the hand-over ends too; another precision refuses
+ * (-1) instead of reading the floats, the upsampler's phases decline; freeing the layer drops
+ * it. A view (weights the layer does not own) is never handed over. */
+static void bf16_hand_over(void)
+{
+    if (!oma_precision_bf16_native()) return;
+    CHECK(oma_precision_set("bf16") == 0);
+    oma_weights w = {.read = fake_read, .has = fake_has};
+    char err[256];
+    oma_conv2d l;
+    CHECK(oma_conv2d_load(&l, &w, "h", C, OC, 3, 1, 1, 1, err, sizeof err) == 0);
+    const int64_t n = 2, hw = 32;
+    size_t count = (size_t)(n * OC * hw * hw), nw = (size_t)oma_tensor_numel(&l.w);
+    float *a = malloc(count * sizeof(float)), *b = malloc(count * sizeof(float)),
+          *save = malloc(nw * sizeof(float));
+    CHECK(a && b && save);
+    if (a && b && save) {
+        memcpy(save, l.w.data, nw * sizeof(float));
+        size_t base = oma_cpu_kept_bytes(), handed = oma_cpu_handed_over_bytes();
+        CHECK(oma_cpu_keep_weights(0) == 0);     /* as a short one-shot run: nothing new kept */
+        forward_fixed("bf16, per call", &l, n, hw, 91, 2e-2, a);
+        oma_tensor view = l.w;
+        view.owns = 0;
+        oma_layers_hand_over(1);
+        oma_op_weights_consumable(&view);        /* not the layer's own: ignored */
+        CHECK(oma_cpu_handed_over_bytes() == handed);
+        forward_fixed_w("bf16, handed over", &l, save, n, hw, 91, 2e-2, b);
+        CHECK(memcmp(a, b, count * sizeof(float)) == 0);
+        CHECK(oma_cpu_handed_over_bytes() > handed && oma_cpu_kept_bytes() == base);
+        CHECK(memcmp(save, l.w.data, nw * sizeof(float)) != 0);    /* the floats are gone */
+        forward_fixed_w("bf16, handed-over form", &l, save, n, hw, 91, 2e-2, b);
+        CHECK(memcmp(a, b, count * sizeof(float)) == 0);
+        oma_layers_hand_over(0);
+        forward_fixed_w("bf16, after the hand-over", &l, save, n, hw, 91, 2e-2, b);
+        CHECK(memcmp(a, b, count * sizeof(float)) == 0);
+        const oma_backend *be = oma_backend_current();
+        if (be->conv2d_up2x_work) CHECK(be->conv2d_up2x_work(1, C, 16, 16, OC, l.w.stamp) == 0);
+        CHECK(oma_precision_set("fp32") == 0);
+        oma_arena ar;
+        oma_arena_init(&ar, 1 << 20);
+        oma_tensor x, y;
+        int64_t xs[4] = {n, C, hw, hw};
+        CHECK(oma_arena_tensor(&ar, &x, 4, xs) == 0);
+        CHECK(oma_conv2d_forward(&l, &x, &ar, &y) == -1);   /* fp32 would need the floats */
+        oma_arena_destroy(&ar);
+        CHECK(oma_cpu_keep_weights(1) == 0);
+        printf("  handed over %.2f MB of float weights; fp32 then refuses\n",
+               (oma_cpu_handed_over_bytes() - handed) / 1048576.0);
+        oma_conv2d_free(&l);
+        CHECK(oma_cpu_kept_bytes() == base);
+    }
+    free(a), free(b), free(save);
+    CHECK(oma_precision_set("fp32") == 0);
+}
+
 static int oneDNN(void) { return strcmp(oma_cpu_conv_name(), "auto") == 0; }
 
 /* The child's half: no budget, nothing kept, same results. */
@@ -286,6 +353,7 @@ int main(void)
     CHECK(oma_cpu_kept_bytes() == 0);
     oma_tensor_free(&up), oma_tensor_free(&down);
     bf16_kept();
+    bf16_hand_over();
     oma_threads_shutdown();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
