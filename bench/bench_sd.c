@@ -27,6 +27,7 @@
 #include "models/sd/clip_text.h"
 #include "models/sd/unet.h"
 #include "models/sd/vae.h"
+#include "nn/layers.h"
 #include "tensor/backend.h"
 #include "tensor/cpu/blas.h"
 #include "tensor/ops.h"
@@ -79,6 +80,9 @@ static int bench_unet(int latent, int batch)
     /* OMA_BENCH_PASSES=N runs more steady passes (for profiling; the last one is reported) */
     int passes = getenv("OMA_BENCH_PASSES") ? atoi(getenv("OMA_BENCH_PASSES")) : 2;
     if (passes < 2) passes = 2;
+    /* OMA_BENCH_HAND_OVER=1: the 3x3 float weights are handed over as a one-shot run does */
+    const char *ho = getenv("OMA_BENCH_HAND_OVER");
+    if (ho && *ho == '1') oma_layers_hand_over(1);
     for (int pass = 0; pass < passes; pass++) {
         oma_arena_mark mark = oma_arena_get_mark(&ar);
         t0 = now();
