@@ -50,6 +50,7 @@ typedef struct {
     int wino;           /* 1 when the primitive is a Winograd one */
     dnnl_primitive_t conv, r_src, r_wei, r_dst;      /* reorders are NULL when not needed */
     dnnl_memory_desc_t usr_src, usr_wei, usr_dst, bias, src, wei, dst, scratch;
+    int own_src, own_dst;       /* the activations' reorders are ours (cpu_dnnl_acts.c) */
 } conv_entry;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -98,6 +99,33 @@ static int is_reference(const_dnnl_primitive_desc_t pd)
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
         return 1;
     return strncmp(impl, "ref", 3) == 0;
+}
+
+/* A dense NHWC tensor of type t (oneDNN's acdb, no blocking, no padding). */
+static int nhwc_dense(const dnnl_memory_desc_t *m, dnnl_data_type_t t)
+{
+    const dnnl_dim_t *d = m->dims, *s = m->format_desc.blocking.strides;
+    if (m->ndims != 4 || m->data_type != t || m->format_kind != dnnl_blocked || m->offset0 != 0 ||
+        m->format_desc.blocking.inner_nblks != 0)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (m->padded_dims[i] != d[i] || m->padded_offsets[i] != 0) return 0;
+    return s[1] == 1 && s[3] == d[1] && s[2] == d[3] * d[1] && s[0] == d[2] * d[3] * d[1];
+}
+
+/* An f32 NCHW view whose rows are dense (our activations, maybe a band of a taller image). */
+static int plain_rows(const dnnl_memory_desc_t *m)
+{
+    const dnnl_dim_t *s = m->format_desc.blocking.strides;
+    return m->ndims == 4 && m->data_type == dnnl_f32 && m->format_kind == dnnl_blocked && m->offset0 == 0 &&
+           m->format_desc.blocking.inner_nblks == 0 && s[3] == 1 && s[2] == m->dims[3];
+}
+
+/* OMA_ACTS_REORDER=onednn keeps oneDNN's reorders for the activations (the tests' comparison) */
+static int own_acts(void)
+{
+    const char *e = getenv("OMA_ACTS_REORDER");
+    return !(e && strcmp(e, "onednn") == 0);
 }
 
 static int entry_build(conv_entry *e, const int64_t *key)
@@ -166,6 +194,8 @@ static int entry_build(conv_entry *e, const int64_t *key)
         entry_free(e);
         return -1;
     }
+    e->own_src = e->r_src && nhwc_dense(&e->src, dnnl_bf16) && plain_rows(&e->usr_src);
+    e->own_dst = e->r_dst && nhwc_dense(&e->dst, dnnl_f32) && plain_rows(&e->usr_dst);
     memcpy(e->key, key, sizeof e->key);
     e->used = 1;
     return 0;
@@ -287,12 +317,26 @@ static int conv_run(const conv_entry *e, const float *x, const float *bwei, cons
         mem(&m_wei, &e->wei, bwei) || mem(&m_dst, &e->dst, bdst) ||
         mem(&m_bias, &e->bias, bias ? bias : zb) || mem(&m_scratch, &e->scratch, scratch))
         goto out;
-    if (e->r_src && exec2(e->r_src, s, m_usrc, m_src)) goto out;
+    const dnnl_dim_t *ud = e->usr_src.dims, *us = e->usr_src.format_desc.blocking.strides;
+    int own = own_acts();
+    if (e->r_src &&
+        !(own && e->own_src && oma_acts_to_nhwc_bf16(x, ud[0], ud[1], ud[2], ud[3], us[0], us[1], (uint16_t *)bsrc) == 0) &&
+        exec2(e->r_src, s, m_usrc, m_src))
+        goto out;
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_WEIGHTS, m_wei},
                                {DNNL_ARG_BIAS, m_bias}, {DNNL_ARG_DST, m_dst},
                                {DNNL_ARG_SCRATCHPAD, m_scratch}};
     if (dnnl_primitive_execute(e->conv, s, 5, args) != dnnl_success) goto out;
-    if (e->r_dst && exec2(e->r_dst, s, m_dst, m_udst)) goto out;
+    const dnnl_dim_t *dd = e->usr_dst.dims, *ds = e->usr_dst.format_desc.blocking.strides;
+    if (own && e->own_dst) {
+        /* the convolution must be done before we read its output */
+        if (dnnl_stream_wait(s) != dnnl_success) goto out;
+        if (oma_acts_to_nchw_f32(bdst, dd[0], dd[1], dd[2], dd[3], y, ds[0], ds[1]) != 0 &&
+            exec2(e->r_dst, s, m_dst, m_udst))
+            goto out;
+    } else if (e->r_dst && exec2(e->r_dst, s, m_dst, m_udst)) {
+        goto out;
+    }
     if (dnnl_stream_wait(s) != dnnl_success) goto out;
     rc = 0;
 out:

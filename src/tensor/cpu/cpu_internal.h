@@ -41,6 +41,16 @@ int oma_dnnl_weights_bf16(const float *w, const void *blocked_md, void *dst);
  * denormals become zero, as in oneDNN's reorders), a scalar tail; call only on CPUs with
  * AVX512_BF16 (cpu_dnnl.c). */
 void oma_bf16_pack_row(const float *s, uint16_t *d, int64_t n);
+/* A bf16 convolution's activations (cpu_dnnl_acts.c): x, f32 NCHW [n][c][h][w] with batch and
+ * channel strides sn, sc (rows w apart), into y, bf16 NHWC dense; and back, x f32 NHWC dense
+ * into y, f32 NCHW with strides sn, sc. 0, or -2 (channels or width not a multiple of 16, or a
+ * CPU without AVX512_BF16): the caller uses oneDNN's reorder. */
+int oma_acts_to_nhwc_bf16(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t sn, int64_t sc,
+                          uint16_t *y);
+int oma_acts_to_nchw_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, float *y, int64_t sn,
+                         int64_t sc);
+/* How many of those conversions this process has made. */
+int64_t oma_acts_done(void);
 /* How many weights that path has converted in this process. */
 int64_t oma_dnnl_weights_bf16_done(void);
 /* Prepared weights kept between calls (cpu_kept.c), keyed by weight stamp and a key naming the
