@@ -77,10 +77,34 @@ static int validate(const oma_job_kind *k, const char *json)
     return rc;
 }
 
+/* The job's first output against a reference PNG of w x h: the largest difference (of 255) and
+ * the mean one; 999 when either cannot be read or the sizes differ. */
+static int ref_diff(const fake *f, const char *ref_path, int w, int h, double *mean)
+{
+    oma_image got = {0}, ref = {0};
+    char err[256];
+    int mx = 999;
+    double sum = 0;
+    if (f->n_out >= 1 && oma_image_decode(f->data[0], f->len[0], 3, 0, NULL, &got, err, sizeof err) == 0 &&
+        oma_image_load(ref_path, 3, NULL, &ref, err, sizeof err) == 0 && got.w == w && got.h == h && ref.w == w &&
+        ref.h == h) {
+        mx = 0;
+        for (size_t i = 0; i < (size_t)w * h * 3; i++) {
+            int d = abs((int)got.px[i] - (int)ref.px[i]);
+            mx = d > mx ? d : mx;
+            sum += d;
+        }
+    }
+    if (mean) *mean = mx == 999 ? 999 : sum / ((double)w * h * 3);
+    oma_image_free(&got);
+    oma_image_free(&ref);
+    return mx;
+}
+
 int main(void)
 {
     const char *src = getenv("OMA_SOURCE_DIR");
-    char models[1024], path[2048], err[256];
+    char models[1024], path[2048];
     snprintf(models, sizeof models, "%s/tests/fixtures/sd", src ? src : ".");
     const oma_job_kind *t2i = oma_job_kind_find("generate.txt2img");
     const oma_job_kind *i2i = oma_job_kind_find("generate.img2img");
@@ -146,24 +170,14 @@ int main(void)
     CHECK(f.n_progress >= 5);       /* loading + 4 steps */
     CHECK(f.n_previews >= 0);
     CHECK(f.ctx.result && json_integer_value(json_object_get(f.ctx.result, "images")) == 1);
-    if (f.n_out == 1) {
-        oma_image got = {0}, ref = {0};
-        CHECK(oma_image_decode(f.data[0], f.len[0], 3, 0, NULL, &got, err, sizeof err) == 0);
+    {
         snprintf(path, sizeof path, "%s/ref/txt2img_ddim.png", models);
-        CHECK(oma_image_load(path, 3, NULL, &ref, err, sizeof err) == 0);
-        int mx = 0;
-        for (int i = 0; got.px && ref.px && i < 64 * 64 * 3; i++) {
-            int d = abs((int)got.px[i] - (int)ref.px[i]);
-            mx = d > mx ? d : mx;
-        }
-        CHECK(got.w == 64 && mx <= 1);
+        CHECK(ref_diff(&f, path, 64, 64, NULL) <= 1);
         /* the parameters chunk is in the PNG */
         int found = 0;
-        for (size_t i = 0; i + 10 < f.len[0]; i++)
+        for (size_t i = 0; f.n_out == 1 && i + 10 < f.len[0]; i++)
             if (!memcmp(f.data[0] + i, "parameters", 10)) found = 1;
         CHECK(found);
-        oma_image_free(&got);
-        oma_image_free(&ref);
     }
     fake_free(&f);
     json_decref(params);
@@ -186,19 +200,10 @@ int main(void)
         for (size_t i = 0; i + sizeof tag - 1 <= f.len[0]; i++)
             if (!memcmp(f.data[0] + i, tag, sizeof tag - 1)) found = 1;
         CHECK(found);
-        oma_image got = {0}, ref = {0};
-        CHECK(oma_image_decode(f.data[0], f.len[0], 3, 0, NULL, &got, err, sizeof err) == 0);
         snprintf(path, sizeof path, "%s/ref/txt2img_ddim.png", models);
-        CHECK(oma_image_load(path, 3, NULL, &ref, err, sizeof err) == 0);
-        int mx = 0;
-        for (int i = 0; got.px && ref.px && i < 64 * 64 * 3; i++) {
-            int d = abs((int)got.px[i] - (int)ref.px[i]);
-            mx = d > mx ? d : mx;
-        }
-        CHECK(mx > 1);
+        int mx = ref_diff(&f, path, 64, 64, NULL);
+        CHECK(mx > 1 && mx != 999);
         printf("  job DDIM 4 steps draft 2 vs the full image: max %d of 255\n", mx);
-        oma_image_free(&got);
-        oma_image_free(&ref);
     }
     fake_free(&f);
     json_decref(params);
@@ -217,26 +222,15 @@ int main(void)
     const char *got_prec = f.ctx.result ? json_string_value(json_object_get(f.ctx.result, "precision")) : NULL;
     CHECK(got_prec && !strcmp(got_prec, want_prec) && !strcmp(oma_generate_precision_default(), want_prec));
     CHECK(!strcmp(oma_precision_name(), "fp32"));
-    if (f.n_out == 1) {
-        oma_image got = {0}, ref = {0};
-        CHECK(oma_image_decode(f.data[0], f.len[0], 3, 0, NULL, &got, err, sizeof err) == 0);
+    {
+        double mean;
         snprintf(path, sizeof path, "%s/ref/txt2img_ddim.png", models);
-        CHECK(oma_image_load(path, 3, NULL, &ref, err, sizeof err) == 0);
-        int mx = 0;
-        double sum = 0;
-        for (int i = 0; got.px && ref.px && i < 64 * 64 * 3; i++) {
-            int d = abs((int)got.px[i] - (int)ref.px[i]);
-            mx = d > mx ? d : mx;
-            sum += d;
-        }
-        double mean = sum / (64 * 64 * 3);
-        CHECK(got.px && mean <= 1.0);
+        int mx = ref_diff(&f, path, 64, 64, &mean);
+        CHECK(mean <= 1.0);
         if (!strcmp(want_prec, "fp32")) CHECK(mx <= 1);
         else CHECK(mx > 0);     /* bf16 did run: it cannot give diffusers' exact picture */
         printf("  job at the default precision (%s) vs diffusers fp32: mean %.3f, max %d of 255\n",
                got_prec ? got_prec : "?", mean, mx);
-        oma_image_free(&got);
-        oma_image_free(&ref);
     }
     fake_free(&f);
     json_decref(params);
@@ -250,21 +244,11 @@ int main(void)
     CHECK(t2i->run(&f.ctx) == 0);
     CHECK(f.ctx.result && json_integer_value(json_object_get(f.ctx.result, "width")) == 96 &&
           json_integer_value(json_object_get(f.ctx.result, "height")) == 64);
-    if (f.n_out == 1) {
-        oma_image got = {0}, ref = {0};
-        CHECK(oma_image_decode(f.data[0], f.len[0], 3, 0, NULL, &got, err, sizeof err) == 0);
+    {
         snprintf(path, sizeof path, "%s/../sd_cfg/ref/txt2img_96x64_ddim.png", models);
-        CHECK(oma_image_load(path, 3, NULL, &ref, err, sizeof err) == 0);
-        int mx = 0;
-        CHECK(got.w == 96 && got.h == 64 && ref.w == 96 && ref.h == 64);
-        for (int i = 0; got.px && ref.px && got.w == ref.w && got.h == ref.h && i < 96 * 64 * 3; i++) {
-            int d = abs((int)got.px[i] - (int)ref.px[i]);
-            mx = d > mx ? d : mx;
-        }
+        int mx = ref_diff(&f, path, 96, 64, NULL);
         CHECK(mx <= 2);
         printf("  job 96x64 DDIM vs diffusers: max %d of 255\n", mx);
-        oma_image_free(&got);
-        oma_image_free(&ref);
     }
     fake_free(&f);
     json_decref(params);
@@ -282,24 +266,12 @@ int main(void)
     if (rc) fprintf(stderr, "ldm-v job: %s\n", f.ctx.error);
     const char *cfgname = f.ctx.result ? json_string_value(json_object_get(f.ctx.result, "config")) : NULL;
     CHECK(cfgname && !strcmp(cfgname, "tiny-ldm-v.yaml"));
-    if (f.n_out == 1) {
-        oma_image got = {0}, ref = {0};
-        CHECK(oma_image_decode(f.data[0], f.len[0], 3, 0, NULL, &got, err, sizeof err) == 0);
+    {
         snprintf(path, sizeof path, "%s/../sd_cfg/ref/ldm_v_txt2img_64x64_ddim.png", models);
-        CHECK(oma_image_load(path, 3, NULL, &ref, err, sizeof err) == 0);
-        int mx = 999;
-        if (got.px && ref.px && got.w == ref.w && got.h == ref.h) {
-            mx = 0;
-            for (int i = 0; i < 64 * 64 * 3; i++) {
-                int d = abs((int)got.px[i] - (int)ref.px[i]);
-                mx = d > mx ? d : mx;
-            }
-        }
+        int mx = ref_diff(&f, path, 64, 64, NULL);
         CHECK(mx <= 2);
         printf("  job on a folder with tiny-ldm-v.safetensors + .yaml: config %s, max %d of 255 vs diffusers\n",
                cfgname ? cfgname : "(none)", mx);
-        oma_image_free(&got);
-        oma_image_free(&ref);
     }
     CHECK(f.ctx.result && json_is_null(json_object_get(f.ctx.result, "config")) == 0);
     fake_free(&f);
