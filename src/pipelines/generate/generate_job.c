@@ -23,6 +23,7 @@
 #include "pipelines/job_kind.h"
 #include "pipelines/generate/sd_find.h"
 #include "tensor/backend.h"
+#include "tensor/device_backend.h"
 
 #define PATH_MAX_LEN 4096
 
@@ -228,6 +229,10 @@ static int read_precision(const json_t *params, const char **prec, char *err, si
         snprintf(err, errlen, "precision must be \"bf16\" or \"fp32\"");
         return -1;
     }
+    if (*prec && !strcmp(*prec, "bf16") && !oma_precision_bf16_available()) {
+        snprintf(err, errlen, "precision bf16 is not available here (it needs oneDNN in the build)");
+        return -1;
+    }
     return 0;
 }
 
@@ -423,6 +428,7 @@ static int run(oma_job_ctx *ctx, int img2img)
     const char *prec = NULL;
     (void)read_precision(ctx->params, &prec, ctx->error, sizeof ctx->error);    /* checked above */
     if (!prec) prec = oma_generate_precision_default();
+    if (oma_devbackend_active()) prec = "fp32";    /* a device computes in fp32 (docs/cuda.md) */
     pthread_mutex_lock(&g_lock);
     int rc = ctx->progress(ctx, 0.0, "loading the model", NULL, 0) ? 1 : 0;
     if (rc == 0 && ensure_model(path, img2img, ctx->error, sizeof ctx->error) != 0) rc = -1;

@@ -74,11 +74,12 @@ int oma_generate_one_shot(oma_sd_model *m, const oma_generate_params *p, oma_ima
     q.latents_out = lat;
     q.one_shot = 1;
     int keep_off = !one_shot_keeps(&q) && oma_cpu_keep_weights(0) == 0;
-    /* bf16: the UNet's 3x3 convolutions write their bf16 blocked weights over their float ones
-     * (nn/layers.h, oma_layers_hand_over): kept at no new memory, so every pass after the first
-     * skips the conversion (first-touching new memory for them costs more than it saves below
-     * 16 images here). Not for candidates (passes of several sizes could want another layout),
-     * nor with a device (its backend keeps weights of its own). */
+    /* bf16: the 3x3 convolutions run while sampling (the UNet's; in img2img the VAE encoder's
+     * too, used once) write their bf16 blocked weights over their float ones (nn/layers.h,
+     * oma_layers_hand_over): kept at no new memory, so every pass after the first skips the
+     * conversion (first-touching new memory for them costs more than it saves below 16 images
+     * here); a pass wanting another layout makes it from that form. Not for candidates (their
+     * passes take kept forms as before), nor with a device (its backend keeps its own). */
     int hand_over = hand_over_ok(&q);
     if (hand_over) oma_layers_hand_over(1);
     int rc = oma_generate_styled(m, &q, out, err, errlen);

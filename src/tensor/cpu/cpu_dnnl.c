@@ -258,11 +258,57 @@ static int weights_into(const conv_entry *e, const float *weight, float *dst)
 
 static float *reorder_weights(const conv_entry *e, const float *weight);
 
+/* Reorders `src` (described by from) into `dst` (e's weight layout); 0 or -1. */
+static int reorder_into(const conv_entry *e, const dnnl_memory_desc_t *from, const void *src, void *dst)
+{
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t r = NULL;
+    dnnl_stream_t s = NULL;
+    dnnl_memory_t mf = NULL, mt = NULL;
+    int ok = dnnl_reorder_primitive_desc_create(&pd, from, engine, &e->wei, engine, NULL) == dnnl_success;
+    if (ok) {
+        ok = dnnl_primitive_create(&r, pd) == dnnl_success;
+        dnnl_primitive_desc_destroy(pd);
+    }
+    ok = ok && dnnl_stream_create(&s, engine, dnnl_stream_default_flags) == dnnl_success &&
+         mem(&mf, from, src) == 0 && mem(&mt, &e->wei, dst) == 0 && exec2(r, s, mf, mt) == 0 &&
+         dnnl_stream_wait(s) == dnnl_success;
+    dnnl_memory_destroy(mf);
+    dnnl_memory_destroy(mt);
+    if (s) dnnl_stream_destroy(s);
+    if (r) dnnl_primitive_destroy(r);
+    return ok ? 0 : -1;
+}
+
+/* Handed-over weights wanted in another bf16 layout than the one they took (oneDNN picks
+ * another for some batch sizes): made from the taken form (bf16 to bf16 is exact, so the same
+ * bytes as from the floats), kept when keeping allows, else in scratch slot 2 for this call.
+ * NULL when that cannot be done; the caller then refuses (the floats are gone). */
+static _Atomic int64_t from_taken_done;     /* forms made so (the tests check this path ran) */
+
+int64_t oma_dnnl_from_taken_done(void) { return from_taken_done; }
+
+static float *from_taken(conv_entry *e, uint64_t stamp, uint64_t form, size_t bytes)
+{
+    const void *src = NULL;
+    const dnnl_memory_desc_t *md = oma_kept_taken_form(stamp, &src);
+    if (!md || !src || md->data_type != dnnl_bf16 || e->wei.data_type != dnnl_bf16) return NULL;
+    int fresh = 0;
+    float *k = oma_kept_acquire(stamp, form, bytes, &fresh);
+    if (k && !fresh) return k;
+    float *dst = k ? k : oma_cpu_scratch(2, bytes);
+    int ok = dst && reorder_into(e, md, src, dst) == 0;
+    if (k) oma_kept_filled(stamp, form, ok);
+    if (ok) from_taken_done++;
+    return ok ? dst : NULL;
+}
+
 /* The weights kept under `stamp` in entry e's layout (Winograd-transformed, or bf16 blocked),
  * made from `weight` on first use; NULL when they are not kept and cannot be (budget, memory, a
  * failed transform). Handed-over float weights (oma_kept_offer) take their own form in place
  * when `may_take` (one primitive for the whole image: bands could want other layouts): made in
- * scratch, then copied over the floats, which are gone after that. */
+ * scratch, then copied over the floats, which are gone after that; a later call wanting another
+ * layout gets it from that form (from_taken). */
 static float *kept_weights(conv_entry *e, uint64_t stamp, const float *weight, int may_take)
 {
     /* the form: the weights' memory descriptor (format, blocking, sizes), hashed */
@@ -274,12 +320,10 @@ static float *kept_weights(conv_entry *e, uint64_t stamp, const float *weight, i
     if (k) return k;
     if (may_take && oma_kept_may_take(stamp, weight, bytes)) {
         const float *tmp = reorder_weights(e, weight);
-        /* filed first (nothing can fail after it), then written over the floats */
-        if (tmp && oma_kept_take(stamp, form, (float *)weight, bytes) == 0) {
-            memcpy((float *)weight, tmp, bytes);
+        if (tmp && oma_kept_take(stamp, form, (float *)weight, bytes, tmp, &e->wei, sizeof e->wei) == 0)
             return (float *)weight;
-        }
     }
+    if (oma_kept_taken(stamp)) return from_taken(e, stamp, form, bytes);
     int fresh;
     k = oma_kept_acquire(stamp, form, bytes, &fresh);
     if (!k || !fresh) return k;

@@ -66,15 +66,21 @@ void *oma_kept_find(uint64_t stamp, uint64_t form, size_t bytes);
  * after one use): the memory of the weights under `stamp`, `bytes` long, may hold a prepared
  * form of them instead of new memory (on this VM first-touching new memory costs ~1.2 ms a MB).
  * oma_kept_may_take: whether a form of `bytes` may be written over them (data must be the
- * handed-over pointer: a layer's 16-bit weights widened into a temporary buffer never are);
- * the caller then writes the form there and files it with oma_kept_take (-1: not filed, and
- * the caller must not have written). oma_kept_taken: 1 when the float values under this stamp
- * (or the layer's base stamp) are gone — every reader of the float weights must then refuse
- * (-1) instead of reading them. One caller per layer at a time. */
+ * handed-over pointer: a layer's 16-bit weights widened into a temporary buffer never are).
+ * oma_kept_take copies the form (`bytes` at src, made by the caller elsewhere) over them and
+ * files it, with a copy of its description (desc_len bytes, e.g. a dnnl_memory_desc_t), all
+ * under the store's lock; -1 when it cannot (nothing written). oma_kept_taken: 1 when the float
+ * values under this stamp (or the layer's base stamp) are gone — readers of the floats must then
+ * refuse (-1), or make another form from the taken one: oma_kept_taken_form gives its
+ * description and sets *data to it (NULL when not taken). One caller per layer at a time. */
 void oma_kept_offer(uint64_t stamp, const float *data, size_t bytes);
 int oma_kept_may_take(uint64_t stamp, const void *data, size_t bytes);
-int oma_kept_take(uint64_t stamp, uint64_t form, void *data, size_t bytes);
+int oma_kept_take(uint64_t stamp, uint64_t form, void *data, size_t bytes, const void *src, const void *desc,
+                  size_t desc_len);
 int oma_kept_taken(uint64_t stamp);
+const void *oma_kept_taken_form(uint64_t stamp, const void **data);
+/* How many weight forms cpu_dnnl.c has made from a taken form (another layout) so far. */
+int64_t oma_dnnl_from_taken_done(void);
 /* Whether new forms are kept now (keeping on, a non-zero budget). */
 int oma_kept_keeping(void);
 /* Frees everything kept under this stamp (oma_backend.forget_weights). */

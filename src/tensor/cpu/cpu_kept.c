@@ -37,6 +37,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tensor/backend.h"
 #include "tensor/tensor.h"
@@ -56,6 +57,7 @@ typedef struct handed {
     const void *data;
     size_t bytes;
     int taken;
+    void *desc;             /* once taken: the form's description (the caller's, copied) */
     struct handed *next;
 } handed;
 
@@ -170,13 +172,19 @@ int oma_kept_may_take(uint64_t stamp, const void *data, size_t bytes)
     return ok;
 }
 
-int oma_kept_take(uint64_t stamp, uint64_t form, void *data, size_t bytes)
+int oma_kept_take(uint64_t stamp, uint64_t form, void *data, size_t bytes, const void *src, const void *desc,
+                  size_t desc_len)
 {
     pthread_mutex_lock(&mu);
     handed *h = handed_get(stamp);
     kept *k = NULL;
-    int ok = h && !h->taken && h->data == data && bytes <= h->bytes && (k = calloc(1, sizeof *k));
+    void *d = NULL;
+    int ok = h && !h->taken && h->data == data && bytes <= h->bytes && (k = calloc(1, sizeof *k)) &&
+             (d = malloc(desc_len ? desc_len : 1));
     if (ok) {
+        /* written and filed under the lock: nobody sees the buffer half floats, half form */
+        memcpy(data, src, bytes);
+        memcpy(d, desc, desc_len);
         k->stamp = stamp;
         k->form = form;
         k->bytes = bytes;
@@ -185,10 +193,24 @@ int oma_kept_take(uint64_t stamp, uint64_t form, void *data, size_t bytes)
         k->next = head;
         head = k;
         h->taken = 1;
+        h->desc = d;
         handed_total += bytes;
+    } else {
+        free(k);
+        free(d);
     }
     pthread_mutex_unlock(&mu);
     return ok ? 0 : -1;
+}
+
+const void *oma_kept_taken_form(uint64_t stamp, const void **data)
+{
+    pthread_mutex_lock(&mu);
+    handed *h = stamp ? handed_get(stamp) : NULL;
+    const void *d = h && h->taken ? h->desc : NULL;
+    *data = d ? h->data : NULL;
+    pthread_mutex_unlock(&mu);
+    return d;
 }
 
 int oma_kept_taken(uint64_t stamp)
@@ -237,6 +259,7 @@ void oma_kept_forget(uint64_t stamp)
         handed *h = *p;
         if ((h->stamp & OMA_STAMP_BASE) == (stamp & OMA_STAMP_BASE)) {
             *p = h->next;
+            free(h->desc);
             free(h);
         } else {
             p = &h->next;

@@ -42,7 +42,7 @@ static float *conv(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, c
     return y;
 }
 
-static void conv_case(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, const char *band, int ours_expected)
+static void conv_case(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, const char *band, int expected)
 {
     size_t nx = (size_t)(n * c * h * w), nw = (size_t)(oc * c * 9), ny = (size_t)(n * oc * h * w);
     float *x = malloc(nx * sizeof(float)), *wt = malloc(nw * sizeof(float));
@@ -67,7 +67,8 @@ static void conv_case(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, co
     printf("  conv n=%lld %lld->%lld %lldx%lld%s: same bits as with oneDNN's reorders: %s\n", (long long)n,
            (long long)c, (long long)oc, (long long)h, (long long)w, band ? " in bands" : "", same ? "yes" : "NO");
     CHECK(same);
-    CHECK(ours_expected ? ran >= 2 : 1);    /* ours did run: in and out */
+    /* ours ran as expected: in and out once each (a band: each band), or only where they can */
+    CHECK(expected < 0 ? ran >= -expected && ran % 2 == 0 : ran == expected);
     free(ours), free(theirs), free(x), free(wt);
 }
 
@@ -118,11 +119,11 @@ int main(void)
     }
     direct_case(1, 16, 2, 16);
     direct_case(2, 48, 5, 32);
-    conv_case(1, 32, 16, 16, 48, NULL, 1);
-    conv_case(2, 64, 8, 32, 32, NULL, 1);
-    conv_case(1, 128, 24, 64, 128, "65536", 1);    /* bands of rows: strided views of the image */
-    conv_case(1, 16, 8, 8, 16, NULL, 0);           /* width 8: oneDNN's reorder */
-    conv_case(1, 20, 6, 16, 24, NULL, 0);          /* 20 channels: oneDNN's reorder for the input */
+    conv_case(1, 32, 16, 16, 48, NULL, 2);
+    conv_case(2, 64, 8, 32, 32, NULL, 2);
+    conv_case(1, 128, 24, 64, 128, "65536", -4);   /* bands of rows: strided views of the image */
+    conv_case(1, 16, 8, 8, 16, NULL, 0);           /* width 8: oneDNN's reorders */
+    conv_case(1, 20, 6, 16, 32, NULL, 1);          /* 20 channels in: oneDNN's reorder in, ours out */
     CHECK(oma_precision_set("fp32") == 0);
     oma_threads_shutdown();
     if (failures) {
