@@ -94,18 +94,25 @@ static size_t budget_bytes(void)
     return budget;
 }
 
+/* The entry for (stamp, form), or NULL; call with the lock held. */
+static kept *lookup(uint64_t stamp, uint64_t form)
+{
+    for (kept *k = head; k; k = k->next)
+        if (k->stamp == stamp && k->form == form) return k;
+    return NULL;
+}
+
 void *oma_kept_acquire(uint64_t stamp, uint64_t form, size_t bytes, int *fresh)
 {
     *fresh = 0;
     if (!stamp || !bytes) return NULL;
     pthread_mutex_lock(&mu);
-    for (kept *k = head; k; k = k->next)
-        if (k->stamp == stamp && k->form == form) {
-            void *d = k->bytes == bytes ? k->data : NULL;
-            pthread_mutex_unlock(&mu);
-            return d;
-        }
-    kept *k = NULL;
+    kept *k = lookup(stamp, form);
+    if (k) {
+        void *d = k->bytes == bytes ? k->data : NULL;
+        pthread_mutex_unlock(&mu);
+        return d;
+    }
     if (keep_new && bytes <= OMA_KEPT_MAX_ONE && bytes <= budget_bytes() && total <= budget_bytes() - bytes && (k = calloc(1, sizeof *k)) &&
         (k->data = oma_aligned_alloc(bytes))) {
         k->stamp = stamp;
@@ -126,12 +133,8 @@ void *oma_kept_find(uint64_t stamp, uint64_t form, size_t bytes)
 {
     if (!stamp) return NULL;
     pthread_mutex_lock(&mu);
-    void *d = NULL;
-    for (kept *k = head; k; k = k->next)
-        if (k->stamp == stamp && k->form == form) {
-            d = k->bytes == bytes ? k->data : NULL;
-            break;
-        }
+    kept *k = lookup(stamp, form);
+    void *d = k && k->bytes == bytes ? k->data : NULL;
     pthread_mutex_unlock(&mu);
     return d;
 }
